@@ -1,0 +1,11 @@
+DROP TABLE audit_events;
+DROP TABLE issued_ssas;
+DROP TABLE certificates;
+DROP TABLE signing_keys;
+DROP TABLE participant_keys;
+DROP TABLE software;
+DROP TABLE memberships;
+DROP TABLE organisations;
+DROP TABLE login_failures;
+DROP TABLE api_tokens;
+DROP TABLE users;

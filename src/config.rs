@@ -1,0 +1,333 @@
+//! Typed configuration, layered: built-in defaults < optional TOML file < environment.
+//!
+//! Every field is documented here and mirrored in the README's configuration table. A field
+//! `foo_bar` is overridden by the environment variable `SSA_DIRECTORY_FOO_BAR`; the database
+//! URL also honours the conventional `DATABASE_URL`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment variable that overrides a setting.
+pub const ENV_PREFIX: &str = "SSA_DIRECTORY_";
+
+/// The directory's whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds to (`SSA_DIRECTORY_LISTEN`).
+    pub listen: SocketAddr,
+    /// Base URL written into SSAs, JWKS links and certificates (`SSA_DIRECTORY_PUBLIC_URL`).
+    /// Defaults to `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Directory of the embedded SQLite database (`SSA_DIRECTORY_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL, `sqlite://PATH` SQLite (`DATABASE_URL` or
+    /// `SSA_DIRECTORY_DATABASE_URL`). Defaults to `sqlite://<data_dir>/directory.db`.
+    pub database_url: Option<Secret>,
+    /// Directory of signing keys, CA material and the session key (`SSA_DIRECTORY_KEYS_DIR`).
+    pub keys_dir: PathBuf,
+    /// `pretty` (human readable) or `json` (JSON lines) (`SSA_DIRECTORY_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes; larger bodies get 413 (`SSA_DIRECTORY_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Largest number of database connections in the pool (`SSA_DIRECTORY_DB_POOL_SIZE`).
+    pub db_pool_size: u32,
+    /// Number of HTTP worker threads; 0 means one per core (`SSA_DIRECTORY_WORKERS`).
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C (`SSA_DIRECTORY_SHUTDOWN_TIMEOUT_SECS`).
+    pub shutdown_timeout_secs: u64,
+    /// Approve sandbox software of active organisations on registration (`SSA_DIRECTORY_AUTO_APPROVE_SANDBOX`).
+    pub auto_approve_sandbox: bool,
+    /// Failed logins per account or client address within `login_throttle_window_secs`
+    /// before further attempts are refused (`SSA_DIRECTORY_LOGIN_MAX_FAILURES`).
+    pub login_max_failures: u32,
+    /// Window of the login throttle in seconds (`SSA_DIRECTORY_LOGIN_THROTTLE_WINDOW_SECS`).
+    pub login_throttle_window_secs: u64,
+    /// Lifetime of a portal session in seconds (`SSA_DIRECTORY_SESSION_TTL_SECS`).
+    pub session_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            keys_dir: PathBuf::from("./keys"),
+            log_format: LogFormat::Pretty,
+            max_body_bytes: 64 * 1024,
+            db_pool_size: 10,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+            auto_approve_sandbox: false,
+            login_max_failures: 5,
+            login_throttle_window_secs: 900,
+            session_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A string that never prints itself in `Debug` output or logs.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Why the configuration could not be loaded; each names the file, key or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let defaults = table.clone();
+
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let file_table: toml::Table =
+                toml::from_str(&text).map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    message: one_line(&e.to_string()),
+                })?;
+            // Check the file on its own so that an error names the file.
+            let mut merged = table.clone();
+            merged.extend(file_table);
+            Config::deserialize(merged.clone()).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                message: one_line(&e.to_string()),
+            })?;
+            table = merged;
+        }
+
+        let mut database_url_env = None;
+        for (var, value) in env {
+            if var == "DATABASE_URL" {
+                database_url_env.get_or_insert(value);
+                continue;
+            }
+            let Some(key) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if key == "database_url" {
+                database_url_env = Some(value);
+                continue;
+            }
+            let parsed = env_value(&key, &value, &defaults).map_err(|message| ConfigError::Env {
+                var: var.clone(),
+                message,
+            })?;
+            table.insert(key, parsed);
+        }
+        if let Some(url) = database_url_env {
+            table.insert("database_url".into(), toml::Value::String(url));
+        }
+
+        let config = Config::deserialize(table).map_err(|e| ConfigError::Invalid(one_line(&e.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {url:?} must start with http:// or https://"
+                )));
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.db_pool_size == 0 {
+            return Err(ConfigError::Invalid("db_pool_size must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The database URL in force: the configured one or the embedded SQLite default.
+    pub fn database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("directory.db").display()
+            )),
+        }
+    }
+
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn is_https(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+}
+
+/// Parses an environment value with the type of the setting's default.
+fn env_value(key: &str, value: &str, defaults: &toml::Table) -> Result<toml::Value, String> {
+    match defaults.get(key) {
+        Some(toml::Value::Integer(_)) => value
+            .trim()
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("expected an integer, got {value:?}")),
+        Some(toml::Value::Boolean(_)) => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
+            _ => Err(format!("expected true or false, got {value:?}")),
+        },
+        Some(_) => Ok(toml::Value::String(value.to_owned())),
+        None if OPTIONAL_STRING_KEYS.contains(&key) => Ok(toml::Value::String(value.to_owned())),
+        None => Err("unknown setting".into()),
+    }
+}
+
+/// Settings without a default value (absent from the serialized defaults).
+const OPTIONAL_STRING_KEYS: &[&str] = &["public_url"];
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_without_any_setting() {
+        let config = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(
+            config.database_url().expose(),
+            "sqlite://./data/directory.db"
+        );
+        assert!(!config.is_https());
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 2048\n").unwrap();
+        let config = Config::load_from(
+            Some(&path),
+            env(&[
+                ("SSA_DIRECTORY_LISTEN", "127.0.0.1:9100"),
+                ("SSA_DIRECTORY_AUTO_APPROVE_SANDBOX", "true"),
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(config.max_body_bytes, 2048);
+        assert!(config.auto_approve_sandbox);
+        assert_eq!(config.database_url().expose(), "postgres://localhost/x");
+        assert_eq!(format!("{:?}", config.database_url), "Some(***)");
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let err = Config::load_from(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_environment_values_are_named() {
+        let err = Config::load_from(None, env(&[("SSA_DIRECTORY_WORKERS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SSA_DIRECTORY_WORKERS"), "{err}");
+        let err = Config::load_from(None, env(&[("SSA_DIRECTORY_COLOUR", "red")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SSA_DIRECTORY_COLOUR"), "{err}");
+    }
+
+    #[test]
+    fn https_public_url_selects_secure_cookies() {
+        let config = Config::load_from(
+            None,
+            env(&[("SSA_DIRECTORY_PUBLIC_URL", "https://directory.example/")]),
+        )
+        .unwrap();
+        assert!(config.is_https());
+        assert_eq!(config.public_url(), "https://directory.example");
+    }
+}

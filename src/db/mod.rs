@@ -1,0 +1,270 @@
+//! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, embedded
+//! migrations, and `run`, which moves blocking database work off the async executor.
+
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Secret;
+use crate::error::AppError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend; queries written against it run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// The connection pool shared by every worker.
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Why a database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "unsupported database URL scheme in {0:?}: use postgres://… for PostgreSQL or sqlite://PATH for SQLite"
+    )]
+    Scheme(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("cannot prepare the database connection")]
+    Setup(#[from] diesel::result::Error),
+    #[error("cannot apply migrations: {0}")]
+    Migrate(String),
+}
+
+/// Opens connections to the backend chosen by the URL scheme, and rejects every other scheme
+/// (diesel's derived `establish` would silently treat a mistyped URL as an SQLite file name).
+#[derive(Clone)]
+pub struct ConnectionManager {
+    backend: Backend,
+    url: Secret,
+}
+
+impl ConnectionManager {
+    pub fn new(url: &Secret) -> Result<Self, DbError> {
+        let raw = url.expose();
+        let (backend, url) = if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            (Backend::Postgres, raw.to_owned())
+        } else if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() || path.contains(":memory:") {
+                return Err(DbError::Scheme(redact(raw)));
+            }
+            (Backend::Sqlite, path.to_owned())
+        } else {
+            return Err(DbError::Scheme(redact(raw)));
+        };
+        Ok(Self {
+            backend,
+            url: Secret::new(url),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Creates the parent directory of an SQLite file so that the default runs with no set-up.
+    pub fn prepare(&self) -> Result<(), DbError> {
+        if self.backend == Backend::Sqlite {
+            if let Some(parent) = Path::new(self.url.expose()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|source| DbError::DataDir {
+                        path: parent.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn open(&self) -> Result<DbConnection, DbError> {
+        match self.backend {
+            Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(
+                self.url.expose(),
+            )?)),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(self.url.expose())?;
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                )?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        self.open().map_err(|e| match e {
+            DbError::Connect(c) => r2d2::Error::ConnectionError(c),
+            DbError::Setup(q) => r2d2::Error::QueryError(q),
+            other => r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
+                other.to_string().into(),
+            )),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Connects once (so that a wrong URL fails at start with its own message), applies pending
+/// migrations, and builds the pool.
+pub fn connect_and_migrate(url: &Secret, pool_size: u32) -> Result<DbPool, DbError> {
+    let manager = ConnectionManager::new(url)?;
+    manager.prepare()?;
+    let mut conn = manager.open()?;
+    migrate(&mut conn)?;
+    drop(conn);
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(10))
+        .test_on_check_out(false)
+        .build_unchecked(manager);
+    Ok(pool)
+}
+
+/// Applies every pending migration of the connection's backend; returns how many ran.
+pub fn migrate(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let applied = match conn {
+        DbConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| DbError::Migrate(e.to_string()))
+}
+
+/// True when the database answers and every embedded migration has been applied.
+pub fn is_ready(conn: &mut DbConnection) -> bool {
+    let pending = match conn {
+        DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    matches!(pending, Ok(false))
+}
+
+/// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
+pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    actix_web::web::block(move || {
+        let _entered = span.enter();
+        let mut conn = pool.get().map_err(|e| AppError::Unavailable(e.to_string()))?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+}
+
+/// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE`
+/// so that it holds the write lock from the start: a deferred transaction that reads, then
+/// writes, fails with SQLITE_BUSY when another connection wrote in between.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConnection::Sqlite(inner) = conn else {
+        return conn.transaction(f);
+    };
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    let outcome = f(conn);
+    match (outcome, conn) {
+        (Ok(value), DbConnection::Sqlite(inner)) => {
+            AnsiTransactionManager::commit_transaction(inner)?;
+            Ok(value)
+        }
+        (Err(error), DbConnection::Sqlite(inner)) => {
+            AnsiTransactionManager::rollback_transaction(inner)?;
+            Err(error)
+        }
+        // The backend of a connection never changes, so this arm is never taken.
+        (outcome, DbConnection::Postgresql(_)) => outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_schemes_are_accepted() {
+        assert!(ConnectionManager::new(&Secret::new("mysql://u:p@h/db")).is_err());
+        assert!(ConnectionManager::new(&Secret::new("./data/x.db")).is_err());
+        assert!(ConnectionManager::new(&Secret::new("sqlite://:memory:")).is_err());
+        let pg = ConnectionManager::new(&Secret::new("postgresql://u@h/db")).unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        let lite = ConnectionManager::new(&Secret::new("sqlite://./data/x.db")).unwrap();
+        assert_eq!(lite.backend(), Backend::Sqlite);
+    }
+
+    #[test]
+    fn error_messages_hide_the_password() {
+        let err = ConnectionManager::new(&Secret::new("mysql://user:hunter2@host/db"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn migrations_apply_to_a_fresh_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Secret::new(format!("sqlite://{}/t.db", dir.path().display()));
+        let pool = connect_and_migrate(&url, 2).unwrap();
+        let mut conn = pool.get().unwrap();
+        assert!(is_ready(&mut conn));
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+    }
+}

@@ -1,0 +1,171 @@
+//! The diesel schema shared by both backends (written by hand: one schema over SQLite and
+//! PostgreSQL, UUIDs and JSON as `Text`).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        is_operator -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        throttle_key -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        legal_name -> Text,
+        registration_number -> Text,
+        country -> Text,
+        competent_authority -> Text,
+        authority_registration_id -> Text,
+        roles -> Text,
+        business_contact -> Text,
+        technical_contact -> Text,
+        authorization_servers -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (organisation_id, user_id) {
+        organisation_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    software (id) {
+        id -> Text,
+        organisation_id -> Text,
+        client_id -> Text,
+        client_name -> Text,
+        description -> Text,
+        version -> Text,
+        client_uri -> Nullable<Text>,
+        logo_uri -> Nullable<Text>,
+        tos_uri -> Nullable<Text>,
+        policy_uri -> Nullable<Text>,
+        redirect_uris -> Text,
+        roles -> Text,
+        environment -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    participant_keys (id) {
+        id -> Text,
+        organisation_id -> Text,
+        software_id -> Nullable<Text>,
+        kid -> Text,
+        jwk -> Text,
+        certificate_serial -> Nullable<Text>,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        public_jwk -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    certificates (serial) {
+        serial -> Text,
+        organisation_id -> Text,
+        software_id -> Text,
+        cert_type -> Text,
+        subject -> Text,
+        not_before -> Timestamp,
+        not_after -> Timestamp,
+        pem -> Text,
+        status -> Text,
+        revocation_reason -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    issued_ssas (jti) {
+        jti -> Text,
+        software_id -> Text,
+        kid -> Text,
+        issued_by -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        organisation_id -> Nullable<Text>,
+        old_status -> Nullable<Text>,
+        new_status -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        details -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(memberships -> organisations (organisation_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(software -> organisations (organisation_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_tokens,
+    login_failures,
+    organisations,
+    memberships,
+    software,
+    participant_keys,
+    signing_keys,
+    certificates,
+    issued_ssas,
+    audit_events,
+);

@@ -1,0 +1,201 @@
+//! Error policy.
+//!
+//! - Model functions return diesel's `QueryResult`.
+//! - Domain functions return [`AppError`] variants that say what the client sees
+//!   (`NotFound`, `Validation`, `Conflict`, …); causes go in `Unexpected` with `.context(…)`.
+//! - The web edge renders `AppError` as RFC 9457 problem+json for the API; the portal turns
+//!   the same values into a page or a message beside the form.
+//! - Unexpected errors are logged once, here, with their whole chain; clients see a generic text.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Everything a request can fail with, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("authentication required: {0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("missing or invalid CSRF token; reload the page and try again")]
+    Csrf,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::NotFound => AppError::NotFound("resource"),
+            other => AppError::Unexpected(anyhow::Error::new(other).context("database query")),
+        }
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl AppError {
+    /// Stable, machine-readable name of the problem (the tail of its `type` URI).
+    pub fn slug(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad-request",
+            AppError::Validation(_) => "validation",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::NotFound(_) => "not-found",
+            AppError::Conflict(_) => "conflict",
+            AppError::PayloadTooLarge(_) => "payload-too-large",
+            AppError::UnsupportedMediaType(_) => "unsupported-media-type",
+            AppError::TooManyRequests(_) => "too-many-requests",
+            AppError::Csrf => "csrf",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::Unexpected(_) => "internal",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "Bad request",
+            AppError::Validation(_) => "Invalid input",
+            AppError::Unauthorized(_) => "Authentication required",
+            AppError::Forbidden(_) => "Forbidden",
+            AppError::NotFound(_) => "Not found",
+            AppError::Conflict(_) => "Conflict",
+            AppError::PayloadTooLarge(_) => "Payload too large",
+            AppError::UnsupportedMediaType(_) => "Unsupported media type",
+            AppError::TooManyRequests(_) => "Too many requests",
+            AppError::Csrf => "CSRF check failed",
+            AppError::Unavailable(_) => "Service unavailable",
+            AppError::Unexpected(_) => "Internal error",
+        }
+    }
+
+    /// The text shown to the user: the message for client errors, a generic one otherwise.
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Unexpected(_) => {
+                "the directory could not complete the request; it has been logged".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:ssa-directory:problem:{}", self.slug()),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+        }
+    }
+
+    /// Logs an unexpected error once, with its whole chain.
+    pub fn log_if_unexpected(&self) {
+        if let AppError::Unexpected(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "unexpected error");
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log_if_unexpected();
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if let AppError::Unauthorized(_) = self {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ssa-directory\""),
+            ));
+        }
+        response.json(self.problem())
+    }
+}
+
+/// Maps actix's body extractor errors to problems that name what was wrong.
+pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> AppError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => AppError::PayloadTooLarge(limit),
+        E::ContentType => {
+            AppError::UnsupportedMediaType("expected a body of type application/json".into())
+        }
+        E::Deserialize(e) if e.is_data() => AppError::Validation(format!("invalid request: {e}")),
+        E::Deserialize(e) => AppError::BadRequest(format!("malformed JSON: {e}")),
+        other => AppError::BadRequest(format!("cannot read the request body: {other}")),
+    }
+}
+
+/// Maps form extractor errors the same way.
+pub fn form_error(err: actix_web::error::UrlencodedError, limit: usize) -> AppError {
+    use actix_web::error::UrlencodedError as E;
+    match err {
+        E::Overflow { .. } => AppError::PayloadTooLarge(limit),
+        E::ContentType => AppError::UnsupportedMediaType(
+            "expected a body of type application/x-www-form-urlencoded".into(),
+        ),
+        other => AppError::BadRequest(format!("invalid form: {other}")),
+    }
+}
+
+/// Maps query-string errors.
+pub fn query_error(err: actix_web::error::QueryPayloadError) -> AppError {
+    AppError::BadRequest(format!("invalid query string: {err}"))
+}
+
+/// Maps path-segment errors (for example an id that is not a UUID) to 404: such an id names
+/// nothing here.
+pub fn path_error(_err: actix_web::error::PathError) -> AppError {
+    AppError::NotFound("resource")
+}
+
+/// Maps raw payload errors (bodies read as bytes).
+pub fn payload_error(err: actix_web::error::PayloadError, limit: usize) -> AppError {
+    use actix_web::error::PayloadError as E;
+    match err {
+        E::Overflow => AppError::PayloadTooLarge(limit),
+        other => AppError::BadRequest(format!("cannot read the request body: {other}")),
+    }
+}

@@ -1,0 +1,144 @@
+//! The SSA directory server: builds the actix application from a [`Config`]. `main.rs` and the
+//! integration tests both go through [`Application::build`], so what is tested is what ships.
+
+pub mod config;
+pub mod db;
+pub mod directory;
+pub mod error;
+pub mod keys;
+pub mod metrics;
+pub mod telemetry;
+pub mod web;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web as aw};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+pub use config::Config;
+use db::DbPool;
+use metrics::Metrics;
+
+/// Shared, read-only state of one directory process. Everything that matters across
+/// instances lives in the database; this holds only handles and configuration.
+pub struct AppState {
+    pub config: Config,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    pub pool: DbPool,
+    pub metrics: Metrics,
+}
+
+/// A directory server bound to its port, ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: aw::Data<AppState>,
+}
+
+impl Application {
+    /// Connects to the database (applying migrations), loads or creates key material and binds
+    /// the listener. Every failure here is a start-up error with a message that names its cause.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db_config = config.clone();
+        let pool = actix_web::rt::task::spawn_blocking(move || {
+            db::connect_and_migrate(&db_config.database_url(), db_config.db_pool_size)
+        })
+        .await
+        .context("database start-up task failed")??;
+
+        let keys_dir = config.keys_dir.clone();
+        let session_key = actix_web::rt::task::spawn_blocking(move || keys::session_key(&keys_dir))
+            .await
+            .context("key start-up task failed")??;
+        let session_key = Key::try_from(session_key.as_slice())
+            .context("the session key cannot be used")?;
+
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(_) => config.public_url(),
+            None => format!("http://{local}"),
+        };
+
+        let state = aw::Data::new(AppState {
+            public_url,
+            pool,
+            metrics: Metrics::new().context("cannot register metrics")?,
+            config,
+        });
+
+        let server = {
+            let app_state = state.clone();
+            let secure = state.config.is_https();
+            let ttl = Duration::from_secs(state.config.session_ttl_secs);
+            let mut server = HttpServer::new(move || {
+                let session = SessionMiddleware::builder(
+                    CookieSessionStore::default(),
+                    session_key.clone(),
+                )
+                .cookie_name("ssa_directory_session".into())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(PersistentSession::default().session_ttl(
+                    actix_web::cookie::time::Duration::seconds(ttl.as_secs() as i64),
+                ))
+                .build();
+                App::new()
+                    .app_data(app_state.clone())
+                    .configure(|cfg| web::configure(cfg, &app_state.config))
+                    .wrap(session)
+                    .wrap(from_fn(metrics::record))
+                    .wrap(from_fn(web::request_id_header))
+                    .wrap(TracingLogger::default())
+            })
+            .listen(listener)
+            .with_context(|| format!("cannot listen on {local}"))?
+            .shutdown_timeout(state.config.shutdown_timeout_secs);
+            if state.config.workers > 0 {
+                server = server.workers(state.config.workers);
+            }
+            server.run()
+        };
+
+        tracing::info!(address = %local, public_url = %state.public_url, "directory listening");
+        Ok(Self {
+            port: local.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server (gracefully or not) from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone().into_inner()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C (or the handle) stops the server; in-flight requests get
+    /// `shutdown_timeout_secs` to finish, then the pool is closed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        tracing::info!("directory stopped");
+        result
+    }
+}

@@ -1,0 +1,76 @@
+//! The HTTP layer: handlers only. `api/` is the JSON API, `portal/` the server-rendered pages,
+//! `public/` the unauthenticated documents. Handlers parse, authorize, call the domain and render.
+
+pub mod api;
+pub mod auth;
+pub mod portal;
+pub mod public;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use tracing_actix_web::RequestId;
+
+use crate::config::Config;
+use crate::error::{self, AppError};
+
+/// Name of the response header that carries the request id, as logged in the request's span.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Composes every route and the body-extractor limits.
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+    let limit = config.max_body_bytes;
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(limit)
+            .error_handler(move |err, _| error::json_error(err, limit).into()),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(limit)
+            .error_handler(move |err, _| error::form_error(err, limit).into()),
+    )
+    .app_data(web::PayloadConfig::default().limit(limit))
+    .app_data(web::QueryConfig::default().error_handler(|err, _| error::query_error(err).into()))
+    .app_data(web::PathConfig::default().error_handler(|err, _| error::path_error(err).into()))
+    .configure(public::configure)
+    .configure(api::configure)
+    .configure(portal::configure)
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    if wants_html(&req) {
+        return Ok(portal::not_found_page(&req));
+    }
+    Err(AppError::NotFound("route"))
+}
+
+/// True when the client is a browser asking for a page rather than an API client.
+pub fn wants_html(req: &HttpRequest) -> bool {
+    !req.path().starts_with("/api/")
+        && req
+            .headers()
+            .get(actix_web::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Middleware: returns the request id of the request's tracing span in `x-request-id`.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().copied();
+    let mut response = next.call(req).await?;
+    if let Some(id) = id {
+        if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+    }
+    Ok(response)
+}

@@ -139,11 +139,10 @@ impl Config {
                 path: path.to_owned(),
                 source,
             })?;
-            let file_table: toml::Table =
-                toml::from_str(&text).map_err(|e| ConfigError::File {
-                    path: path.to_owned(),
-                    message: one_line(&e.to_string()),
-                })?;
+            let file_table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                message: one_line(&e.to_string()),
+            })?;
             // Check the file on its own so that an error names the file.
             let mut merged = table.clone();
             merged.extend(file_table);
@@ -168,17 +167,19 @@ impl Config {
                 database_url_env = Some(value);
                 continue;
             }
-            let parsed = env_value(&key, &value, &defaults).map_err(|message| ConfigError::Env {
-                var: var.clone(),
-                message,
-            })?;
+            let parsed =
+                env_value(&key, &value, &defaults).map_err(|message| ConfigError::Env {
+                    var: var.clone(),
+                    message,
+                })?;
             table.insert(key, parsed);
         }
         if let Some(url) = database_url_env {
             table.insert("database_url".into(), toml::Value::String(url));
         }
 
-        let config = Config::deserialize(table).map_err(|e| ConfigError::Invalid(one_line(&e.to_string())))?;
+        let config = Config::deserialize(table)
+            .map_err(|e| ConfigError::Invalid(one_line(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -197,7 +198,9 @@ impl Config {
             ));
         }
         if self.db_pool_size == 0 {
-            return Err(ConfigError::Invalid("db_pool_size must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "db_pool_size must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -303,7 +306,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "lisen = \"0.0.0.0:9000\"\n").unwrap();
-        let err = Config::load_from(Some(&path), env(&[])).unwrap_err().to_string();
+        let err = Config::load_from(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("lisen"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
     }

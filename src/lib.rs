@@ -60,8 +60,8 @@ impl Application {
         let session_key = actix_web::rt::task::spawn_blocking(move || keys::session_key(&keys_dir))
             .await
             .context("key start-up task failed")??;
-        let session_key = Key::try_from(session_key.as_slice())
-            .context("the session key cannot be used")?;
+        let session_key =
+            Key::try_from(session_key.as_slice()).context("the session key cannot be used")?;
 
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -83,19 +83,17 @@ impl Application {
             let secure = state.config.is_https();
             let ttl = Duration::from_secs(state.config.session_ttl_secs);
             let mut server = HttpServer::new(move || {
-                let session = SessionMiddleware::builder(
-                    CookieSessionStore::default(),
-                    session_key.clone(),
-                )
-                .cookie_name("ssa_directory_session".into())
-                .cookie_secure(secure)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(PersistentSession::default().session_ttl(
-                    actix_web::cookie::time::Duration::seconds(ttl.as_secs() as i64),
-                ))
-                .build();
+                let session =
+                    SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                        .cookie_name("ssa_directory_session".into())
+                        .cookie_secure(secure)
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .session_lifecycle(PersistentSession::default().session_ttl(
+                            actix_web::cookie::time::Duration::seconds(ttl.as_secs() as i64),
+                        ))
+                        .build();
                 App::new()
                     .app_data(app_state.clone())
                     .configure(|cfg| web::configure(cfg, &app_state.config))

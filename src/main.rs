@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         Err(error) => {
             // One line: libpq and others put newlines and tabs in their messages.
             let message = format!("{error:#}");
-            eprintln!("error: {}", message.split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "error: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,7 @@
 //! Logging: readable lines by default, JSON lines on request; `RUST_LOG` filters.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
@@ -13,6 +15,7 @@ pub fn init(format: LogFormat, default_filter: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_span_events(FmtSpan::NONE);
     // A second call (tests build many applications) keeps the first subscriber.
     let _ = match format {

@@ -191,11 +191,10 @@ pub fn path_error(_err: actix_web::error::PathError) -> AppError {
     AppError::NotFound("resource")
 }
 
-/// Maps raw payload errors (bodies read as bytes).
-pub fn payload_error(err: actix_web::error::PayloadError, limit: usize) -> AppError {
-    use actix_web::error::PayloadError as E;
-    match err {
-        E::Overflow => AppError::PayloadTooLarge(limit),
-        other => AppError::BadRequest(format!("cannot read the request body: {other}")),
+/// Maps a failure to read a raw body (`web::Bytes`): too large is 413.
+pub fn body_error(err: &actix_web::Error, limit: usize) -> AppError {
+    match err.as_error::<actix_web::error::PayloadError>() {
+        Some(actix_web::error::PayloadError::Overflow) => AppError::PayloadTooLarge(limit),
+        _ => AppError::BadRequest(format!("cannot read the request body: {err}")),
     }
 }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ssa_directory::config::{Config, LogFormat};
+use ssa_directory::directory::{Actor, users};
+use ssa_directory::error::AppError;
 use ssa_directory::{Application, db, telemetry};
 
 /// Open-banking trust directory: onboards organisations and software, issues signed software
@@ -38,6 +40,42 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (an operator with --operator, else a developer).
+    Create {
+        /// Email address of the account.
+        #[arg(long, value_name = "E")]
+        email: String,
+        /// Make the account a directory operator.
+        #[arg(long)]
+        operator: bool,
+        /// Read the password from the first line of standard input (required: passwords
+        /// never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for an account and print it (the token alone on stdout).
+    Create {
+        /// Email address of the account.
+        #[arg(long, value_name = "E")]
+        email: String,
+        /// A name that reminds the owner what the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -86,11 +124,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("applied {applied} migration(s)");
             Ok(())
         }
+        Command::User(UserCommand::Create {
+            email,
+            operator,
+            password_stdin: _,
+        }) => {
+            let password = read_stdin_line()?;
+            let mut conn = open_database(&config)?;
+            let user =
+                users::create_user(&mut conn, &email, &password, operator, Some(&Actor::cli()))
+                    .map_err(domain_error)?;
+            let kind = if user.is_operator { "operator" } else { "user" };
+            println!("created {kind} {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { email, name }) => {
+            let mut conn = open_database(&config)?;
+            let email = email.trim().to_lowercase();
+            let user = users::User::find_by_email(&mut conn, &email)
+                .context("cannot read users")?
+                .ok_or_else(|| anyhow::anyhow!("no account for {email}"))?;
+            let token = users::create_token(&mut conn, &user.actor(), &name, &Actor::cli())
+                .map_err(domain_error)?;
+            println!("{}", token.secret);
+            Ok(())
+        }
+    }
+}
+
+/// Opens the configured database and applies pending migrations.
+fn open_database(config: &Config) -> anyhow::Result<db::DbConnection> {
+    let manager = db::ConnectionManager::new(&config.database_url())?;
+    manager.prepare()?;
+    let mut conn = manager.open()?;
+    db::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// A domain error as the operator should read it.
+fn domain_error(error: AppError) -> anyhow::Error {
+    match error {
+        AppError::Unexpected(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
     }
 }
 
 /// Reads the first line of standard input, without its line ending.
-#[allow(dead_code)]
 fn read_stdin_line() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()

@@ -1,1 +1,196 @@
-//! Who is calling: bearer tokens for the API, the session cookie for the portal, and CSRF.
+//! Who is calling: bearer tokens for the API ([`ApiUser`]), the session cookie for the portal
+//! ([`SessionUser`]), and the portal's CSRF protection ([`csrf_token`], [`PortalForm`]).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::db;
+use crate::directory::Actor;
+use crate::directory::users::{self, User};
+use crate::error::{self, AppError};
+
+const SESSION_USER: &str = "uid";
+const SESSION_CSRF: &str = "csrf";
+const SESSION_FLASH: &str = "flash";
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("application state missing")))
+}
+
+/// The caller of an API endpoint, authenticated by `Authorization: Bearer <token>`.
+pub struct ApiUser(pub Actor);
+
+impl FromRequest for ApiUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let header = header.ok_or_else(|| {
+                AppError::Unauthorized("send an API token as Authorization: Bearer <token>".into())
+            })?;
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    AppError::Unauthorized(
+                        "the Authorization header must use the Bearer scheme".into(),
+                    )
+                })?
+                .to_owned();
+            let actor = db::run(&state.pool, move |conn| {
+                users::authenticate_token(conn, &token)
+            })
+            .await?;
+            Ok(ApiUser(actor))
+        })
+    }
+}
+
+/// The signed-in portal user, or `None`; the user is reloaded on every request so that a
+/// removed account loses access at once.
+pub struct SessionUser(pub Option<User>);
+
+impl FromRequest for SessionUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req.get_session();
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let Some(user_id) = session.get::<String>(SESSION_USER).unwrap_or(None) else {
+                return Ok(SessionUser(None));
+            };
+            let user = db::run(&state.pool, move |conn| Ok(User::find(conn, &user_id)?)).await?;
+            if user.is_none() {
+                session.purge();
+            }
+            Ok(SessionUser(user))
+        })
+    }
+}
+
+/// Starts a fresh session for a user who just logged in (a new cookie, a new CSRF token).
+pub fn log_in(session: &Session, user: &User) -> Result<(), AppError> {
+    session.renew();
+    session.clear();
+    session
+        .insert(SESSION_USER, &user.id)
+        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("cannot write the session: {e}")))
+}
+
+pub fn log_out(session: &Session) {
+    session.purge();
+}
+
+/// The session's CSRF token, created on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(token)) = session.get::<String>(SESSION_CSRF) {
+        return token;
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let _ = session.insert(SESSION_CSRF, &token);
+    token
+}
+
+/// A message shown once on the next page.
+pub fn set_flash(session: &Session, message: impl Into<String>) {
+    let _ = session.insert(SESSION_FLASH, message.into());
+}
+
+pub fn take_flash(session: &Session) -> Option<String> {
+    session
+        .remove_as::<String>(SESSION_FLASH)
+        .and_then(Result::ok)
+}
+
+/// A portal form: the body is read (within the size limit), the CSRF token in its
+/// `csrf_token` field is checked against the session in constant time, a cross-site `Origin`
+/// is refused, and the fields are parsed into `T` (repeated keys become lists).
+pub struct PortalForm<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let state = state(&req)?;
+            let limit = state.config.max_body_bytes;
+            let content_type = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !content_type.starts_with("application/x-www-form-urlencoded") {
+                return Err(AppError::UnsupportedMediaType(
+                    "expected a form (application/x-www-form-urlencoded)".into(),
+                ));
+            }
+            if let Some(origin) = req.headers().get(header::ORIGIN) {
+                let origin = origin.to_str().unwrap_or("");
+                if !same_origin(origin, &state.public_url, &req) {
+                    return Err(AppError::Csrf);
+                }
+            }
+            let body = body.await.map_err(|e| error::body_error(&e, limit))?;
+            let sent: CsrfField = serde_html_form::from_bytes(&body)
+                .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
+            let expected = req
+                .get_session()
+                .get::<String>(SESSION_CSRF)
+                .unwrap_or(None)
+                .unwrap_or_default();
+            if expected.is_empty()
+                || !bool::from(expected.as_bytes().ct_eq(sent.csrf_token.as_bytes()))
+            {
+                return Err(AppError::Csrf);
+            }
+            let form = serde_html_form::from_bytes(&body)
+                .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
+            Ok(PortalForm(form))
+        })
+    }
+}
+
+/// True when `origin` is the directory's own: its public URL, or the host the browser used.
+fn same_origin(origin: &str, public_url: &str, req: &HttpRequest) -> bool {
+    if origin == public_url {
+        return true;
+    }
+    let info = req.connection_info();
+    origin == format!("{}://{}", info.scheme(), info.host())
+}

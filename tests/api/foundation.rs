@@ -95,3 +95,40 @@ async fn unknown_routes_are_problem_json_404() {
     assert_eq!(body["type"], "urn:ssa-directory:problem:not-found");
     assert_eq!(body["status"], 404);
 }
+
+#[tokio::test]
+async fn every_documented_operation_exists_and_requires_a_token() {
+    let app = spawn_app().await;
+    let response = app.get("/api/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 14, "{}", paths.len());
+    for (path, item) in paths {
+        if path == "/api/openapi.json" {
+            continue;
+        }
+        let concrete = path
+            .replace("{action}", "approve")
+            .replace('{', "")
+            .replace('}', "");
+        for method in item.as_object().unwrap().keys() {
+            let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            if !matches!(
+                method,
+                reqwest::Method::GET
+                    | reqwest::Method::POST
+                    | reqwest::Method::PUT
+                    | reqwest::Method::PATCH
+                    | reqwest::Method::DELETE
+            ) {
+                continue;
+            }
+            let (status, body) = app.api(method.clone(), &concrete, None, None).await;
+            assert_eq!(status, 401, "{method} {path}: {body}");
+        }
+    }
+}

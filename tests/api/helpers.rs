@@ -2,7 +2,6 @@
 //! SQLite file, or a uniquely named PostgreSQL database when `TEST_DATABASE_URL` is set,
 //! dropped afterwards).
 
-use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use diesel::{Connection, RunQueryDsl};
@@ -71,7 +70,6 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub state: std::sync::Arc<AppState>,
-    pub keys_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the server must stop before its database and folders go.
     pub db: std::sync::Arc<TestDatabase>,
@@ -87,15 +85,16 @@ impl Drop for TestApp {
 
 /// The configuration every test app starts from.
 pub fn test_config(dir: &std::path::Path, db: &TestDatabase) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.join("data");
-    config.keys_dir = dir.join("keys");
-    config.database_url = Some(Secret::new(db.url.clone()));
-    config.workers = 2;
-    config.db_pool_size = 4;
-    config.shutdown_timeout_secs = 1;
-    config
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        keys_dir: dir.join("keys"),
+        database_url: Some(Secret::new(db.url.clone())),
+        workers: 2,
+        db_pool_size: 4,
+        shutdown_timeout_secs: 1,
+        ..Config::default()
+    }
 }
 
 /// Starts a directory on a fresh database with the default test configuration.
@@ -124,7 +123,6 @@ async fn start(
     dir: std::sync::Arc<tempfile::TempDir>,
 ) -> TestApp {
     LazyLock::force(&TRACING);
-    let keys_dir = config.keys_dir.clone();
     let app = Application::build(config).await.expect("the app builds");
     let port = app.port();
     let state = app.state();
@@ -135,7 +133,6 @@ async fn start(
         port,
         client: client(),
         state,
-        keys_dir,
         handle,
         db,
         dir,
@@ -158,5 +155,196 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).send().await.unwrap()
+    }
+}
+
+/// A user of the directory with an API token.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Creates a user (through the domain, as the CLI does) and an API token for them.
+    pub async fn user(&self, email: &str, operator: bool) -> TestUser {
+        let pool = self.state.pool.clone();
+        let email = email.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use ssa_directory::directory::{Actor, users};
+            let mut conn = pool.get().unwrap();
+            let user =
+                users::create_user(&mut conn, &email, PASSWORD, operator, Some(&Actor::cli()))
+                    .unwrap();
+            let token =
+                users::create_token(&mut conn, &user.actor(), "tests", &Actor::cli()).unwrap();
+            TestUser {
+                id: user.id,
+                email: user.email,
+                token: token.secret,
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Calls the API with an optional token and JSON body; returns the status and JSON body
+    /// (`Null` when the body is empty).
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get_json(&self, path: &str, user: &TestUser) -> (u16, serde_json::Value) {
+        self.api(reqwest::Method::GET, path, Some(&user.token), None)
+            .await
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        user: &TestUser,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.api(reqwest::Method::POST, path, Some(&user.token), Some(body))
+            .await
+    }
+
+    /// Applies for an organisation as `user`; returns its id.
+    pub async fn apply(&self, user: &TestUser, roles: &[&str]) -> String {
+        let (status, body) = self
+            .post_json("/api/v1/organisations", user, application(roles))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a software product; returns its id.
+    pub async fn register(&self, user: &TestUser, org_id: &str, environment: &str) -> String {
+        let (status, body) = self
+            .post_json(
+                &format!("/api/v1/organisations/{org_id}/software"),
+                user,
+                registration(environment),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// An operator decision that must succeed.
+    pub async fn decide(&self, operator: &TestUser, path: &str, action: &str) {
+        let (status, body) = self
+            .post_json(
+                &format!("{path}/{action}"),
+                operator,
+                serde_json::json!({"reason": "test decision"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{action} {path}: {body}");
+    }
+}
+
+/// A valid application to onboard an organisation.
+pub fn application(roles: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "legal_name": "Example Payments Ltd",
+        "registration_number": "12345678",
+        "country": "GB",
+        "competent_authority": "FCA",
+        "authority_registration_id": "123456",
+        "roles": roles,
+        "business_contact": {"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0000"},
+        "technical_contact": {"name": "Charles Babbage", "email": "tech@example.com"}
+    })
+}
+
+/// A valid software registration.
+pub fn registration(environment: &str) -> serde_json::Value {
+    serde_json::json!({
+        "client_name": "Example Budgeting App",
+        "description": "Shows where the money goes",
+        "version": "1.0.0",
+        "client_uri": "https://app.example.com",
+        "logo_uri": "https://app.example.com/logo.png",
+        "tos_uri": "https://app.example.com/tos",
+        "policy_uri": "https://app.example.com/privacy",
+        "redirect_uris": ["https://app.example.com/callback"],
+        "roles": ["AISP"],
+        "environment": environment
+    })
+}
+
+/// Everyone the authorization rules distinguish, around one active organisation with one
+/// pending software product.
+pub struct Cast {
+    pub operator: TestUser,
+    pub admin: TestUser,
+    pub developer: TestUser,
+    pub outsider: TestUser,
+    pub org_id: String,
+    pub other_org_id: String,
+    pub software_id: String,
+}
+
+pub async fn cast(app: &TestApp) -> Cast {
+    let operator = app.user("operator@directory.example", true).await;
+    let admin = app.user("admin@fintech.example", false).await;
+    let developer = app.user("dev@fintech.example", false).await;
+    let outsider = app.user("someone@other.example", false).await;
+    let org_id = app.apply(&admin, &["AISP", "PISP"]).await;
+    let other_org_id = app.apply(&outsider, &["AISP"]).await;
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{org_id}/members"),
+            &admin,
+            serde_json::json!({"email": developer.email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{org_id}"),
+        "approve",
+    )
+    .await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{other_org_id}"),
+        "approve",
+    )
+    .await;
+    let software_id = app.register(&developer, &org_id, "production").await;
+    Cast {
+        operator,
+        admin,
+        developer,
+        outsider,
+        org_id,
+        other_org_id,
+        software_id,
     }
 }

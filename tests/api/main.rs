@@ -1,5 +1,13 @@
 //! Integration tests: one binary, so the crate links once. Every test starts the real server.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test should fail loudly at the first surprise"
+)]
+
+mod authorization;
 mod cli;
 mod foundation;
 mod helpers;
+mod onboarding;

@@ -1,5 +1,440 @@
 //! The JSON API under `/api/v1`, authenticated with bearer tokens; errors are problem+json.
+//! Each handler extracts, calls the domain (which authorizes) and renders.
 
-use actix_web::web;
+use std::future::Future;
+use std::pin::Pin;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::db;
+use crate::directory::audit::{self, AuditFilter};
+use crate::directory::organisations::{self, AuthorizationServer};
+use crate::directory::software::{self, Changes, Registration};
+use crate::directory::{PageRequest, Status, Transition, users};
+use crate::error::{self, AppError};
+use crate::web::auth::ApiUser;
+
+/// The OpenAPI 3.1 document of this API, kept beside the code and checked by the tests.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/openapi.json", web::get().to(openapi))
+        .service(
+            web::scope("/api/v1")
+                .route("/me", web::get().to(me))
+                .route("/organisations", web::post().to(apply))
+                .route("/organisations", web::get().to(list_organisations))
+                .route("/organisations/{org_id}", web::get().to(get_organisation))
+                .route("/organisations/{org_id}/members", web::get().to(members))
+                .route(
+                    "/organisations/{org_id}/members",
+                    web::post().to(add_member),
+                )
+                .route(
+                    "/organisations/{org_id}/members/{user_id}",
+                    web::delete().to(remove_member),
+                )
+                .route(
+                    "/organisations/{org_id}/authorization-servers",
+                    web::put().to(set_authorization_servers),
+                )
+                .route(
+                    "/organisations/{org_id}/software",
+                    web::post().to(register_software),
+                )
+                .route(
+                    "/organisations/{org_id}/software",
+                    web::get().to(list_software),
+                )
+                .route(
+                    "/organisations/{org_id}/{action}",
+                    web::post().to(transition_organisation),
+                )
+                .route("/software/{software_id}", web::get().to(get_software))
+                .route("/software/{software_id}", web::patch().to(update_software))
+                .route(
+                    "/software/{software_id}/{action}",
+                    web::post().to(transition_software),
+                )
+                .route("/audit", web::get().to(audit_log))
+                .route("/tokens", web::get().to(list_tokens))
+                .route("/tokens", web::post().to(create_token))
+                .route("/tokens/{token_id}", web::delete().to(revoke_token)),
+        );
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(OPENAPI)
+}
+
+/// An optional JSON body: empty means `None`, anything else must be valid JSON within the
+/// body limit.
+struct OptionalJson<T>(Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(usize::MAX, |s| s.config.max_body_bytes);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(|e| error::body_error(&e, limit))?;
+            optional_json(&body).map(OptionalJson)
+        })
+    }
+}
+
+fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                AppError::Validation(format!("invalid request: {e}"))
+            }
+            _ => AppError::BadRequest(format!("malformed JSON: {e}")),
+        })
+}
+
+fn transition_of(action: &str) -> Result<Transition, AppError> {
+    Transition::parse(action).ok_or(AppError::NotFound("action"))
+}
+
+fn created(location: String, body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::LOCATION, location))
+        .json(body)
+}
+
+async fn me(ApiUser(actor): ApiUser) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "user_id": actor.user_id,
+        "email": actor.email,
+        "operator": actor.is_operator,
+    }))
+}
+
+async fn apply(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<organisations::Application>,
+) -> Result<HttpResponse, AppError> {
+    let org = db::run(&state.pool, move |conn| {
+        organisations::apply(conn, &actor, &body)
+    })
+    .await?;
+    Ok(created(format!("/api/v1/organisations/{}", org.id), &org))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrganisationQuery {
+    status: Option<String>,
+    #[serde(default = "first_page")]
+    page: u32,
+    #[serde(default = "default_per_page")]
+    per_page: u32,
+}
+
+fn first_page() -> u32 {
+    PageRequest::default().page
+}
+
+fn default_per_page() -> u32 {
+    PageRequest::default().per_page
+}
+
+async fn list_organisations(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<OrganisationQuery>,
+) -> Result<HttpResponse, AppError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            AppError::Validation(format!(
+                "status: {s:?} is not one of pending, active, rejected, suspended, revoked"
+            ))
+        })?),
+    };
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    };
+    let orgs = db::run(&state.pool, move |conn| {
+        organisations::list(conn, &actor, status, page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(orgs))
+}
+
+async fn get_organisation(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (org, _) = db::run(&state.pool, move |conn| {
+        organisations::get(conn, &actor, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: Option<String>,
+}
+
+async fn transition_organisation(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let transition = transition_of(&action)?;
+    let body = body.unwrap_or_default();
+    let org = db::run(&state.pool, move |conn| {
+        organisations::transition(conn, &actor, &id, transition, body.reason.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+async fn members(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let members = db::run(&state.pool, move |conn| {
+        organisations::members(conn, &actor, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": members })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    email: String,
+    role: String,
+}
+
+async fn add_member(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<NewMember>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let org_id = id.clone();
+    let member = db::run(&state.pool, move |conn| {
+        organisations::add_member(conn, &actor, &id, &body.email, &body.role)
+    })
+    .await?;
+    Ok(created(
+        format!("/api/v1/organisations/{org_id}/members/{}", member.user_id),
+        &member,
+    ))
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, user_id) = path.into_inner();
+    db::run(&state.pool, move |conn| {
+        organisations::remove_member(conn, &actor, &id, &user_id)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorizationServers {
+    authorization_servers: Vec<AuthorizationServer>,
+}
+
+async fn set_authorization_servers(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<AuthorizationServers>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let org = db::run(&state.pool, move |conn| {
+        organisations::set_authorization_servers(conn, &actor, &id, &body.authorization_servers)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+async fn register_software(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<Registration>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let auto_approve = state.config.auto_approve_sandbox;
+    let product = db::run(&state.pool, move |conn| {
+        software::register(conn, &actor, &id, &body, auto_approve)
+    })
+    .await?;
+    Ok(created(
+        format!("/api/v1/software/{}", product.id),
+        &product,
+    ))
+}
+
+async fn list_software(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    page: web::Query<PageRequest>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let page = page.into_inner();
+    let list = db::run(&state.pool, move |conn| {
+        software::list_for_organisation(conn, &actor, &id, page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn get_software(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (product, _, _) =
+        db::run(&state.pool, move |conn| software::get(conn, &actor, &id)).await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+async fn update_software(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<Changes>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let product = db::run(&state.pool, move |conn| {
+        software::update(conn, &actor, &id, &body)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+async fn transition_software(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let transition = transition_of(&action)?;
+    let body = body.unwrap_or_default();
+    let product = db::run(&state.pool, move |conn| {
+        software::transition(conn, &actor, &id, transition, body.reason.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    action: Option<String>,
+    actor: Option<String>,
+    subject_id: Option<String>,
+    organisation_id: Option<String>,
+    #[serde(default = "first_page")]
+    page: u32,
+    #[serde(default = "default_per_page")]
+    per_page: u32,
+}
+
+async fn audit_log(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = AuditFilter {
+        action: query.action,
+        actor: query.actor,
+        subject_id: query.subject_id,
+        organisation_id: query.organisation_id,
+    };
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    };
+    let events = db::run(&state.pool, move |conn| {
+        audit::list(conn, &actor, &filter, page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(events))
+}
+
+async fn list_tokens(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    let tokens = db::run(&state.pool, move |conn| users::list_tokens(conn, &actor)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": tokens })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTokenBody {
+    name: String,
+}
+
+async fn create_token(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<NewTokenBody>,
+) -> Result<HttpResponse, AppError> {
+    let token = db::run(&state.pool, move |conn| {
+        users::create_token(conn, &actor, &body.name, &actor)
+    })
+    .await?;
+    Ok(created(
+        format!("/api/v1/tokens/{}", token.token.id),
+        &token,
+    ))
+}
+
+async fn revoke_token(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    db::run(&state.pool, move |conn| {
+        users::revoke_token(conn, &actor, &id)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

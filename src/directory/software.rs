@@ -1,0 +1,497 @@
+//! Software products: registration by members, edits, and operator decisions. A product is
+//! usable only while its organisation is active too.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::schema::software;
+use crate::db::{DbConnection, write_transaction};
+use crate::error::AppError;
+
+use super::access::{Access, Actor};
+use super::audit::Event;
+use super::organisations::Organisation;
+use super::status::{Status, Transition};
+use super::types::{Environment, HttpsUrl, RegulatedRole, invalid, optional_text, text};
+use super::{Page, PageRequest, from_json, now, to_json};
+
+/// At most this many redirect URIs per product.
+pub const MAX_REDIRECT_URIS: usize = 20;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = software, treat_none_as_null = true)]
+struct SoftwareRow {
+    id: String,
+    organisation_id: String,
+    client_id: String,
+    client_name: String,
+    description: String,
+    version: String,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    tos_uri: Option<String>,
+    policy_uri: Option<String>,
+    redirect_uris: String,
+    roles: String,
+    environment: String,
+    status: String,
+    status_reason: Option<String>,
+    created_at: time::PrimitiveDateTime,
+    updated_at: time::PrimitiveDateTime,
+}
+
+/// A software product as the API and the portal show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Software {
+    pub id: String,
+    pub organisation_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub description: String,
+    pub version: String,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub roles: Vec<RegulatedRole>,
+    pub environment: Environment,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    #[serde(with = "super::rfc3339")]
+    pub created_at: time::PrimitiveDateTime,
+    #[serde(with = "super::rfc3339")]
+    pub updated_at: time::PrimitiveDateTime,
+}
+
+impl TryFrom<SoftwareRow> for Software {
+    type Error = AppError;
+
+    fn try_from(row: SoftwareRow) -> Result<Self, AppError> {
+        Ok(Self {
+            redirect_uris: from_json("software.redirect_uris", &row.redirect_uris)?,
+            roles: from_json("software.roles", &row.roles)?,
+            environment: Environment::parse("software.environment", &row.environment)?,
+            status: Status::from_db(&row.status)?,
+            id: row.id,
+            organisation_id: row.organisation_id,
+            client_id: row.client_id,
+            client_name: row.client_name,
+            description: row.description,
+            version: row.version,
+            client_uri: row.client_uri,
+            logo_uri: row.logo_uri,
+            tos_uri: row.tos_uri,
+            policy_uri: row.policy_uri,
+            status_reason: row.status_reason,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl Software {
+    /// Loads a product without any authorization check; callers check first.
+    pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Software>, AppError> {
+        software::table
+            .find(id)
+            .select(SoftwareRow::as_select())
+            .first(conn)
+            .optional()?
+            .map(Software::try_from)
+            .transpose()
+    }
+
+    /// The status that matters to relying parties: a product of an organisation that is not
+    /// active is not active either.
+    pub fn effective_status(&self, organisation: Status) -> Status {
+        match (self.status, organisation) {
+            (Status::Active, Status::Active) => Status::Active,
+            (Status::Active, Status::Pending) => Status::Pending,
+            (Status::Active, other) => other,
+            (own, _) => own,
+        }
+    }
+}
+
+/// A product registration as submitted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    pub client_name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub client_uri: Option<String>,
+    #[serde(default)]
+    pub logo_uri: Option<String>,
+    #[serde(default)]
+    pub tos_uri: Option<String>,
+    #[serde(default)]
+    pub policy_uri: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub roles: Vec<String>,
+    pub environment: String,
+}
+
+/// An edit: every field optional; an empty string clears an optional URI.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Changes {
+    pub client_name: Option<String>,
+    pub description: Option<String>,
+    pub version: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub roles: Option<Vec<String>>,
+    pub environment: Option<String>,
+}
+
+fn redirect_uris(values: &[String]) -> Result<Vec<String>, AppError> {
+    if values.is_empty() {
+        return Err(invalid(
+            "redirect_uris",
+            "at least one redirect URI is required",
+        ));
+    }
+    if values.len() > MAX_REDIRECT_URIS {
+        return Err(invalid(
+            "redirect_uris",
+            format!("at most {MAX_REDIRECT_URIS} redirect URIs"),
+        ));
+    }
+    let mut uris: Vec<String> = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let uri = HttpsUrl::parse(&format!("redirect_uris[{i}]"), value)?.into_string();
+        if uris.contains(&uri) {
+            return Err(invalid(
+                &format!("redirect_uris[{i}]"),
+                format!("{uri:?} is listed twice"),
+            ));
+        }
+        uris.push(uri);
+    }
+    Ok(uris)
+}
+
+fn roles_within(
+    values: &[String],
+    organisation: &Organisation,
+) -> Result<Vec<RegulatedRole>, AppError> {
+    let roles = RegulatedRole::parse_list("roles", values)?;
+    if let Some(outside) = roles.iter().find(|r| !organisation.roles.contains(r)) {
+        return Err(invalid(
+            "roles",
+            format!(
+                "{outside} is not a role of the organisation (it holds {})",
+                organisation
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    Ok(roles)
+}
+
+fn optional_uri(field: &str, value: Option<&str>) -> Result<Option<String>, AppError> {
+    Ok(HttpsUrl::parse_optional(field, value)?.map(HttpsUrl::into_string))
+}
+
+/// Registers a product for an organisation the actor belongs to. Status: pending, or active
+/// straight away for sandbox software of an active organisation when `auto_approve_sandbox`.
+pub fn register(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    organisation_id: &str,
+    input: &Registration,
+    auto_approve_sandbox: bool,
+) -> Result<Software, AppError> {
+    let (organisation, _) = super::organisations::get(conn, actor, organisation_id)?;
+    if !matches!(organisation.status, Status::Pending | Status::Active) {
+        return Err(AppError::Conflict(format!(
+            "the organisation is {}; it cannot register software",
+            organisation.status
+        )));
+    }
+    let environment = Environment::parse("environment", &input.environment)?;
+    let status = if auto_approve_sandbox
+        && environment == Environment::Sandbox
+        && organisation.status == Status::Active
+    {
+        Status::Active
+    } else {
+        Status::Pending
+    };
+    let at = now();
+    let row = SoftwareRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        organisation_id: organisation.id.clone(),
+        client_id: uuid::Uuid::new_v4().simple().to_string(),
+        client_name: text("client_name", &input.client_name, 200)?,
+        description: optional_text("description", &input.description, 2000)?.unwrap_or_default(),
+        version: optional_text("version", &input.version, 50)?.unwrap_or_default(),
+        client_uri: optional_uri("client_uri", input.client_uri.as_deref())?,
+        logo_uri: optional_uri("logo_uri", input.logo_uri.as_deref())?,
+        tos_uri: optional_uri("tos_uri", input.tos_uri.as_deref())?,
+        policy_uri: optional_uri("policy_uri", input.policy_uri.as_deref())?,
+        redirect_uris: to_json(&redirect_uris(&input.redirect_uris)?),
+        roles: to_json(&roles_within(&input.roles, &organisation)?),
+        environment: environment.as_str().into(),
+        status: status.as_str().into(),
+        status_reason: None,
+        created_at: at,
+        updated_at: at,
+    };
+    write_transaction(conn, |tx| {
+        diesel::insert_into(software::table)
+            .values(&row)
+            .execute(tx)?;
+        Event::new(actor, "software.register", "software", &row.id)
+            .organisation(&row.organisation_id)
+            .status(None, Some(Status::Pending.as_str()))
+            .details(serde_json::json!({"client_name": row.client_name}))
+            .record(tx)?;
+        if status == Status::Active {
+            Event::new(actor, "software.approve", "software", &row.id)
+                .organisation(&row.organisation_id)
+                .status(Some(Status::Pending.as_str()), Some(status.as_str()))
+                .reason(Some(
+                    "sandbox software of an active organisation is approved automatically",
+                ))
+                .record(tx)?;
+        }
+        Software::try_from(row.clone())
+    })
+}
+
+/// The organisation's products; for its members and operators.
+pub fn list_for_organisation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    organisation_id: &str,
+    page: PageRequest,
+) -> Result<Page<Software>, AppError> {
+    Access::to_organisation(conn, actor, organisation_id)?;
+    let total: i64 = software::table
+        .filter(software::organisation_id.eq(organisation_id))
+        .count()
+        .get_result(conn)?;
+    let rows = software::table
+        .filter(software::organisation_id.eq(organisation_id))
+        .select(SoftwareRow::as_select())
+        .order((software::created_at.asc(), software::id.asc()))
+        .limit(page.limit())
+        .offset(page.offset())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(Software::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page.wrap(items, total))
+}
+
+/// Products waiting for an operator's decision, oldest first; operators only.
+pub fn pending(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    page: PageRequest,
+) -> Result<Page<Software>, AppError> {
+    actor.require_operator()?;
+    let filter = software::status.eq(Status::Pending.as_str());
+    let total: i64 = software::table.filter(filter).count().get_result(conn)?;
+    let rows = software::table
+        .filter(filter)
+        .select(SoftwareRow::as_select())
+        .order((software::created_at.asc(), software::id.asc()))
+        .limit(page.limit())
+        .offset(page.offset())
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(Software::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page.wrap(items, total))
+}
+
+/// One product with its organisation and the actor's access; 404 for those who may not see it.
+pub fn get(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<(Software, Organisation, Access), AppError> {
+    let product = Software::find(conn, id)?.ok_or(AppError::NotFound("software"))?;
+    let access = Access::to_organisation(conn, actor, &product.organisation_id)
+        .map_err(|_| AppError::NotFound("software"))?;
+    let organisation = Organisation::find(conn, &product.organisation_id)?
+        .ok_or(AppError::NotFound("software"))?;
+    Ok((product, organisation, access))
+}
+
+/// Edits a pending or active product; members and operators. Every edit is audited with the
+/// fields it changed.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    changes: &Changes,
+) -> Result<Software, AppError> {
+    write_transaction(conn, |tx| {
+        let (current, organisation, _) = get(tx, actor, id)?;
+        if !matches!(current.status, Status::Pending | Status::Active) {
+            return Err(AppError::Conflict(format!(
+                "software that is {} cannot be edited",
+                current.status
+            )));
+        }
+        let mut row = software::table
+            .find(id)
+            .select(SoftwareRow::as_select())
+            .first(tx)?;
+        let before = serde_json::to_value(&current).unwrap_or_default();
+        if let Some(v) = &changes.client_name {
+            row.client_name = text("client_name", v, 200)?;
+        }
+        if let Some(v) = &changes.description {
+            row.description = optional_text("description", v, 2000)?.unwrap_or_default();
+        }
+        if let Some(v) = &changes.version {
+            row.version = optional_text("version", v, 50)?.unwrap_or_default();
+        }
+        if let Some(v) = &changes.client_uri {
+            row.client_uri = optional_uri("client_uri", Some(v))?;
+        }
+        if let Some(v) = &changes.logo_uri {
+            row.logo_uri = optional_uri("logo_uri", Some(v))?;
+        }
+        if let Some(v) = &changes.tos_uri {
+            row.tos_uri = optional_uri("tos_uri", Some(v))?;
+        }
+        if let Some(v) = &changes.policy_uri {
+            row.policy_uri = optional_uri("policy_uri", Some(v))?;
+        }
+        if let Some(v) = &changes.redirect_uris {
+            row.redirect_uris = to_json(&redirect_uris(v)?);
+        }
+        if let Some(v) = &changes.roles {
+            row.roles = to_json(&roles_within(v, &organisation)?);
+        }
+        if let Some(v) = &changes.environment {
+            row.environment = Environment::parse("environment", v)?.as_str().into();
+        }
+        row.updated_at = now();
+        let updated = Software::try_from(row.clone())?;
+        let after = serde_json::to_value(&updated).unwrap_or_default();
+        let changed: serde_json::Map<String, serde_json::Value> = after
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| k.as_str() != "updated_at" && before.get(k.as_str()) != Some(v))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::json!({"from": before.get(k.as_str()), "to": v}),
+                )
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(current);
+        }
+        diesel::update(software::table.find(id))
+            .set(&row)
+            .execute(tx)?;
+        Event::new(actor, "software.update", "software", id)
+            .organisation(&current.organisation_id)
+            .details(serde_json::Value::Object(changed))
+            .record(tx)?;
+        Ok(updated)
+    })
+}
+
+/// An operator's decision on a product. Approving needs an active organisation.
+pub fn transition(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    transition: Transition,
+    reason: Option<&str>,
+) -> Result<Software, AppError> {
+    let (_, _, access) = get(conn, actor, id)?;
+    access.require_operator()?;
+    let reason = transition.reason(reason)?;
+    write_transaction(conn, |tx| {
+        let (current, organisation, _) = get(tx, actor, id)?;
+        let next = current.status.apply(transition)?;
+        if next == Status::Active && organisation.status != Status::Active {
+            return Err(AppError::Conflict(format!(
+                "cannot {} software of an organisation that is {}",
+                transition.as_str(),
+                organisation.status
+            )));
+        }
+        let updated = diesel::update(
+            software::table
+                .filter(software::id.eq(id))
+                .filter(software::status.eq(current.status.as_str())),
+        )
+        .set((
+            software::status.eq(next.as_str()),
+            software::status_reason.eq(&reason),
+            software::updated_at.eq(now()),
+        ))
+        .execute(tx)?;
+        if updated != 1 {
+            return Err(AppError::Conflict(
+                "the software changed meanwhile; reload and try again".into(),
+            ));
+        }
+        Event::new(
+            actor,
+            &format!("software.{}", transition.as_str()),
+            "software",
+            id,
+        )
+        .organisation(&current.organisation_id)
+        .status(Some(current.status.as_str()), Some(next.as_str()))
+        .reason(reason.as_deref())
+        .record(tx)?;
+        Software::find(tx, id)?.ok_or(AppError::NotFound("software"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_are_bounded_and_unique() {
+        assert!(redirect_uris(&[]).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("https://a.example/{i}")).collect();
+        assert!(
+            redirect_uris(&many)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 20")
+        );
+        assert!(redirect_uris(&many[..20]).is_ok());
+        let twice = vec![
+            "https://a.example/cb".to_owned(),
+            "https://a.example/cb".to_owned(),
+        ];
+        assert!(redirect_uris(&twice).is_err());
+        let fragment = vec!["https://a.example/cb#x".to_owned()];
+        assert!(
+            redirect_uris(&fragment)
+                .unwrap_err()
+                .to_string()
+                .contains("redirect_uris[0]")
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! The authorization matrix: every API endpoint × {anonymous, member of another organisation,
+//! developer, admin, operator}, with the exact status each must get.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Cast, TestApp, cast, registration, spawn_app};
+
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Anonymous,
+    Outsider,
+    Developer,
+    Admin,
+    Operator,
+}
+
+const EVERYONE: [Who; 5] = [
+    Who::Anonymous,
+    Who::Outsider,
+    Who::Developer,
+    Who::Admin,
+    Who::Operator,
+];
+
+fn token(c: &Cast, who: Who) -> Option<String> {
+    match who {
+        Who::Anonymous => None,
+        Who::Outsider => Some(c.outsider.token.clone()),
+        Who::Developer => Some(c.developer.token.clone()),
+        Who::Admin => Some(c.admin.token.clone()),
+        Who::Operator => Some(c.operator.token.clone()),
+    }
+}
+
+/// One row: a request and the status for each caller, in the order of `EVERYONE`.
+struct Row {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    expected: [u16; 5],
+}
+
+fn row(method: Method, path: String, body: Option<Value>, expected: [u16; 5]) -> Row {
+    Row {
+        method,
+        path,
+        body,
+        expected,
+    }
+}
+
+async fn check(app: &TestApp, c: &Cast, rows: Vec<Row>) {
+    let mut failures = vec![];
+    for row in rows {
+        for (who, expected) in EVERYONE.into_iter().zip(row.expected) {
+            let (status, body) = app
+                .api(
+                    row.method.clone(),
+                    &row.path,
+                    token(c, who).as_deref(),
+                    row.body.clone(),
+                )
+                .await;
+            if status != expected {
+                failures.push(format!(
+                    "{} {} as {who:?}: expected {expected}, got {status} {body}",
+                    row.method, row.path
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn reads_and_edits_are_confined_to_members_and_operators() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let org = format!("/api/v1/organisations/{}", c.org_id);
+    let software = format!("/api/v1/software/{}", c.software_id);
+    use Method as M;
+    let rows = vec![
+        row(M::GET, "/api/v1/me".into(), None, [401, 200, 200, 200, 200]),
+        row(
+            M::GET,
+            "/api/v1/organisations".into(),
+            None,
+            [401, 200, 200, 200, 200],
+        ),
+        row(M::GET, org.clone(), None, [401, 404, 200, 200, 200]),
+        row(
+            M::GET,
+            format!("{org}/members"),
+            None,
+            [401, 404, 200, 200, 200],
+        ),
+        row(
+            M::GET,
+            format!("{org}/software"),
+            None,
+            [401, 404, 200, 200, 200],
+        ),
+        row(M::GET, software.clone(), None, [401, 404, 200, 200, 200]),
+        row(
+            M::PATCH,
+            software.clone(),
+            Some(json!({"version": "1.0.1"})),
+            [401, 404, 200, 200, 200],
+        ),
+        row(
+            M::POST,
+            format!("{org}/software"),
+            Some(registration("sandbox")),
+            [401, 404, 201, 201, 201],
+        ),
+        row(
+            M::PUT,
+            format!("{org}/authorization-servers"),
+            Some(json!({"authorization_servers": []})),
+            [401, 404, 403, 200, 200],
+        ),
+        row(
+            M::GET,
+            "/api/v1/audit".into(),
+            None,
+            [401, 403, 403, 403, 200],
+        ),
+        row(
+            M::GET,
+            "/api/v1/tokens".into(),
+            None,
+            [401, 200, 200, 200, 200],
+        ),
+    ];
+    check(&app, &c, rows).await;
+}
+
+#[tokio::test]
+async fn only_operators_decide_on_organisations_and_software() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let org = format!("/api/v1/organisations/{}", c.org_id);
+    let software = format!("/api/v1/software/{}", c.software_id);
+    let reason = Some(json!({"reason": "matrix"}));
+    use Method as M;
+    // Each row changes the state the next one starts from: operators succeed exactly once.
+    let rows = vec![
+        row(
+            M::POST,
+            format!("{software}/approve"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{software}/suspend"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{software}/reinstate"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{org}/suspend"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{org}/reinstate"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{software}/revoke"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{org}/revoke"),
+            reason.clone(),
+            [401, 404, 403, 403, 200],
+        ),
+        row(
+            M::POST,
+            format!("{org}/approve"),
+            reason.clone(),
+            [401, 404, 403, 403, 409],
+        ),
+    ];
+    check(&app, &c, rows).await;
+}
+
+#[tokio::test]
+async fn only_admins_and_operators_manage_members() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let members = format!("/api/v1/organisations/{}/members", c.org_id);
+    let newcomer = app.user("new@fintech.example", false).await;
+    use Method as M;
+    let rows = vec![
+        row(
+            M::POST,
+            members.clone(),
+            Some(json!({"email": newcomer.email, "role": "developer"})),
+            [401, 404, 403, 201, 409],
+        ),
+        row(
+            M::DELETE,
+            format!("{members}/{}", newcomer.id),
+            None,
+            [401, 404, 403, 204, 404],
+        ),
+    ];
+    check(&app, &c, rows).await;
+}
+
+#[tokio::test]
+async fn anyone_signed_in_may_apply_and_sees_only_their_own_organisations() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    use Method as M;
+    let rows = vec![row(
+        M::POST,
+        "/api/v1/organisations".into(),
+        Some(crate::helpers::application(&["AISP"])),
+        [401, 201, 201, 201, 201],
+    )];
+    check(&app, &c, rows).await;
+
+    let (_, mine) = app.get_json("/api/v1/organisations", &c.outsider).await;
+    let ids: Vec<&str> = mine["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&c.other_org_id.as_str()));
+    assert!(!ids.contains(&c.org_id.as_str()));
+    let (_, all) = app.get_json("/api/v1/organisations", &c.operator).await;
+    assert_eq!(all["total"], 6);
+}
+
+#[tokio::test]
+async fn tokens_of_other_users_cannot_be_revoked() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let (_, tokens) = app.get_json("/api/v1/tokens", &c.admin).await;
+    let admin_token = tokens["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{admin_token}"),
+            Some(&c.operator.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app.get_json("/api/v1/me", &c.admin).await;
+    assert_eq!(status, 200);
+}

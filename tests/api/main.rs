@@ -11,3 +11,4 @@ mod cli;
 mod foundation;
 mod helpers;
 mod onboarding;
+mod portal;

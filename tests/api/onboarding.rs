@@ -581,5 +581,8 @@ async fn oversized_transition_bodies_get_problem_json_413() {
         )
         .await;
     assert_eq!(status, 413, "{problem}");
-    assert_eq!(problem["type"], "urn:ssa-directory:problem:payload-too-large");
+    assert_eq!(
+        problem["type"],
+        "urn:ssa-directory:problem:payload-too-large"
+    );
 }

@@ -1,11 +1,168 @@
-//! The server-rendered portal (askama), authenticated with the session cookie.
+//! The server-rendered portal (askama), authenticated with the session cookie. Every action
+//! calls the same domain function as its JSON twin; forms carry a CSRF token; errors become a
+//! message beside the form or an error page.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+mod accounts;
+mod operator;
+mod organisations;
+mod pages;
+mod software;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
 
-pub fn not_found_page(_req: &HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound()
+use crate::directory::users::User;
+use crate::error::AppError;
+use crate::web::auth::{self, SessionUser};
+
+pub use pages::PageCtx;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(accounts::home))
+        .route("/static/portal.css", web::get().to(stylesheet))
+        .configure(accounts::configure)
+        .configure(organisations::configure)
+        .configure(software::configure)
+        .configure(operator::configure);
+}
+
+const STYLESHEET: &str = include_str!("../../../templates/portal.css");
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+/// What a portal handler fails with: a redirect (to log in, mostly) or an error page.
+#[derive(Debug)]
+pub enum PortalError {
+    Redirect(String),
+    App(AppError),
+}
+
+impl std::fmt::Display for PortalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PortalError::Redirect(to) => write!(f, "redirect to {to}"),
+            PortalError::App(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<AppError> for PortalError {
+    fn from(error: AppError) -> Self {
+        PortalError::App(error)
+    }
+}
+
+impl ResponseError for PortalError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PortalError::Redirect(_) => StatusCode::SEE_OTHER,
+            PortalError::App(AppError::Unauthorized(_)) => StatusCode::SEE_OTHER,
+            PortalError::App(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PortalError::Redirect(to) => redirect(to),
+            PortalError::App(AppError::Unauthorized(_)) => redirect("/login"),
+            PortalError::App(error) => {
+                error.log_if_unexpected();
+                error_page(error.status_code(), error.title(), &error.detail())
+            }
+        }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(error: askama::Error) -> Self {
+        AppError::Unexpected(anyhow::Error::new(error).context("rendering a page"))
+    }
+}
+
+pub type PortalResult = Result<HttpResponse, PortalError>;
+
+/// A 303 redirect (the answer to every successful form post).
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// Renders a page with status 200.
+pub fn render(page: &impl Template) -> PortalResult {
+    render_with(StatusCode::OK, page)
+}
+
+/// Renders a page with a status: a form shown again with its error is a 4xx.
+pub fn render_with(status: StatusCode, page: &impl Template) -> PortalResult {
+    let html = page.render().map_err(AppError::from)?;
+    Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .body("<h1>Not found</h1>")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+    let page = pages::ErrorPage {
+        ctx: PageCtx::anonymous(),
+        title: title.to_owned(),
+        detail: detail.to_owned(),
+    };
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(_) => HttpResponse::build(status).body(detail.to_owned()),
+    }
+}
+
+/// The 404 page for browsers.
+pub fn not_found_page(_req: &HttpRequest) -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page at this address.",
+    )
+}
+
+/// The signed-in user, or a redirect to the log-in page.
+pub fn require_user(user: SessionUser) -> Result<User, PortalError> {
+    user.0.ok_or_else(|| PortalError::Redirect("/login".into()))
+}
+
+/// The page context of a signed-in (or anonymous) visitor: user, CSRF token, flash message.
+pub fn ctx(session: &Session, user: Option<&User>) -> PageCtx {
+    PageCtx {
+        email: user.map(|u| u.email.clone()),
+        is_operator: user.is_some_and(|u| u.is_operator),
+        csrf: auth::csrf_token(session),
+        flash: auth::take_flash(session),
+    }
+}
+
+/// Splits a textarea into its non-empty lines.
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The message of an error that belongs beside a form (validation, conflict, not allowed),
+/// or the error itself when it should become an error page.
+pub fn form_message(error: AppError) -> Result<String, PortalError> {
+    match error {
+        AppError::Validation(m) | AppError::Conflict(m) => Ok(m),
+        AppError::TooManyRequests(m) => Ok(m),
+        other => Err(PortalError::App(other)),
+    }
 }

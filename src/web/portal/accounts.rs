@@ -1,0 +1,330 @@
+//! Sign-up, log-in, log-out, the dashboard and API tokens.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use serde::Deserialize;
+
+use super::pages::{DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage};
+use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use crate::AppState;
+use crate::db;
+use crate::directory::users::{self, Throttle};
+use crate::directory::{PageRequest, Status, organisations, software};
+use crate::error::AppError;
+use crate::web::auth::{self, PortalForm, SessionUser};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login_page))
+        .route("/login", web::post().to(login))
+        .route("/signup", web::get().to(signup_page))
+        .route("/signup", web::post().to(signup))
+        .route("/logout", web::post().to(logout))
+        .route("/dashboard", web::get().to(dashboard))
+        .route("/tokens", web::get().to(tokens))
+        .route("/tokens", web::post().to(create_token))
+        .route("/tokens/{token_id}/revoke", web::post().to(revoke_token));
+}
+
+pub async fn home(user: SessionUser) -> PortalResult {
+    Ok(redirect(if user.0.is_some() {
+        "/dashboard"
+    } else {
+        "/login"
+    }))
+}
+
+async fn login_page(session: Session, user: SessionUser) -> PortalResult {
+    if user.0.is_some() {
+        return Ok(redirect("/dashboard"));
+    }
+    render(&LoginPage {
+        ctx: ctx(&session, None),
+        email: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    session: Session,
+    req: HttpRequest,
+    PortalForm(form): PortalForm<LoginForm>,
+) -> PortalResult {
+    let client = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let throttle = Throttle {
+        max_failures: state.config.login_max_failures,
+        window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
+    };
+    let email = form.email.clone();
+    let result = db::run(&state.pool, move |conn| {
+        users::log_in(conn, &form.email, &form.password, &client, throttle)
+    })
+    .await;
+    match result {
+        Ok(user) => {
+            auth::log_in(&session, &user)?;
+            Ok(redirect("/dashboard"))
+        }
+        Err(AppError::Unauthorized(message) | AppError::TooManyRequests(message)) => {
+            let status = if message.starts_with("too many") {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            render_with(
+                status,
+                &LoginPage {
+                    ctx: ctx(&session, None),
+                    email,
+                    error: Some(message),
+                },
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn signup_page(session: Session, user: SessionUser) -> PortalResult {
+    if user.0.is_some() {
+        return Ok(redirect("/dashboard"));
+    }
+    render(&SignupPage {
+        ctx: ctx(&session, None),
+        email: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct SignupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+async fn signup(
+    state: web::Data<AppState>,
+    session: Session,
+    PortalForm(form): PortalForm<SignupForm>,
+) -> PortalResult {
+    let email = form.email.clone();
+    let result = if form.password != form.password_confirm {
+        Err(AppError::Validation(
+            "password: the two passwords differ".into(),
+        ))
+    } else {
+        db::run(&state.pool, move |conn| {
+            users::create_user(conn, &form.email, &form.password, false, None)
+        })
+        .await
+    };
+    match result {
+        Ok(user) => {
+            auth::log_in(&session, &user)?;
+            auth::set_flash(
+                &session,
+                "Welcome! Apply to onboard your organisation, or ask its admin to add you.",
+            );
+            Ok(redirect("/dashboard"))
+        }
+        Err(error) => render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SignupPage {
+                ctx: ctx(&session, None),
+                email,
+                error: Some(form_message(error)?),
+            },
+        ),
+    }
+}
+
+async fn logout(
+    session: Session,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    auth::log_out(&session);
+    Ok(redirect("/login"))
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct DashboardQuery {
+    page: u32,
+}
+
+impl Default for DashboardQuery {
+    fn default() -> Self {
+        Self { page: 1 }
+    }
+}
+
+async fn dashboard(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    query: web::Query<DashboardQuery>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let page = PageRequest {
+        page: query.page,
+        ..PageRequest::default()
+    };
+    let (memberships, counts, all) = db::run(&state.pool, move |conn| {
+        let member_view = crate::directory::Actor {
+            is_operator: false,
+            ..actor.clone()
+        };
+        let mine = organisations::list(
+            conn,
+            &member_view,
+            None,
+            PageRequest {
+                page: 1,
+                per_page: PageRequest::MAX_PER_PAGE,
+            },
+        )?;
+        let mut rows = Vec::new();
+        for organisation in mine.items {
+            let products = software::list_for_organisation(
+                conn,
+                &actor,
+                &organisation.id,
+                PageRequest {
+                    page: 1,
+                    per_page: PageRequest::MAX_PER_PAGE,
+                },
+            )?;
+            rows.push(MembershipRow {
+                organisation,
+                software: products.items,
+            });
+        }
+        if !actor.is_operator {
+            return Ok((rows, (0, 0), None));
+        }
+        let one = PageRequest {
+            page: 1,
+            per_page: 1,
+        };
+        let pending_orgs = organisations::list(conn, &actor, Some(Status::Pending), one)?.total;
+        let pending_software = software::pending(conn, &actor, one)?.total;
+        let all = organisations::list(conn, &actor, None, page)?;
+        Ok((rows, (pending_orgs, pending_software), Some(all)))
+    })
+    .await?;
+    let pager = all.as_ref().map(|p| Pager::new(p, "/dashboard", ""));
+    render(&DashboardPage {
+        ctx: ctx(&session, Some(&user)),
+        memberships,
+        pending_organisations: counts.0,
+        pending_software: counts.1,
+        organisations: all.map(|p| p.items).unwrap_or_default(),
+        pager,
+    })
+}
+
+async fn tokens_page(
+    state: &AppState,
+    session: &Session,
+    user: &users::User,
+    created: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> PortalResult {
+    let actor = user.actor();
+    let tokens = db::run(&state.pool, move |conn| users::list_tokens(conn, &actor)).await?;
+    render_with(
+        status,
+        &TokensPage {
+            ctx: ctx(session, Some(user)),
+            tokens,
+            created,
+            error,
+        },
+    )
+}
+
+async fn tokens(state: web::Data<AppState>, session: Session, user: SessionUser) -> PortalResult {
+    let user = require_user(user)?;
+    tokens_page(&state, &session, &user, None, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_token(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    PortalForm(form): PortalForm<TokenForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let result = db::run(&state.pool, move |conn| {
+        users::create_token(conn, &actor, &form.name, &actor)
+    })
+    .await;
+    match result {
+        // Shown on this response only (never stored in the session or a redirect).
+        Ok(token) => {
+            tokens_page(
+                &state,
+                &session,
+                &user,
+                Some(token.secret),
+                None,
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            tokens_page(
+                &state,
+                &session,
+                &user,
+                None,
+                Some(message),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+async fn revoke_token(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    db::run(&state.pool, move |conn| {
+        users::revoke_token(conn, &actor, &id)
+    })
+    .await?;
+    auth::set_flash(&session, "Token revoked.");
+    Ok(redirect("/tokens"))
+}

@@ -1,0 +1,126 @@
+//! Operator pages: the queue of pending applications and the audit log.
+
+use actix_session::Session;
+use actix_web::web;
+use serde::Deserialize;
+
+use super::pages::{AuditPage, Pager, QueuePage};
+use super::{PortalResult, ctx, render, require_user};
+use crate::AppState;
+use crate::db;
+use crate::directory::audit::{self, AuditFilter};
+use crate::directory::{PageRequest, Status, organisations, software};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/operator/queue", web::get().to(queue))
+        .route("/audit", web::get().to(audit_log));
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct QueueQuery {
+    page: u32,
+    software_page: u32,
+}
+
+impl Default for QueueQuery {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            software_page: 1,
+        }
+    }
+}
+
+async fn queue(
+    state: web::Data<AppState>,
+    session: Session,
+    user: crate::web::auth::SessionUser,
+    query: web::Query<QueueQuery>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let orgs_page = PageRequest {
+        page: query.page,
+        ..PageRequest::default()
+    };
+    let software_page = PageRequest {
+        page: query.software_page,
+        ..PageRequest::default()
+    };
+    let (orgs, products) = db::run(&state.pool, move |conn| {
+        actor.require_operator()?;
+        let orgs = organisations::list(conn, &actor, Some(Status::Pending), orgs_page)?;
+        let products = software::pending(conn, &actor, software_page)?;
+        Ok((orgs, products))
+    })
+    .await?;
+    let organisations_pager = Pager::new(&orgs, "/operator/queue", "");
+    let mut software_pager = Pager::new(&products, "/operator/queue", "");
+    // The software list pages with its own parameter.
+    software_pager.previous = products
+        .has_previous()
+        .then(|| format!("/operator/queue?software_page={}", products.page - 1));
+    software_pager.next = products
+        .has_next()
+        .then(|| format!("/operator/queue?software_page={}", products.page + 1));
+    render(&QueuePage {
+        ctx: ctx(&session, Some(&user)),
+        organisations: orgs.items,
+        software: products.items,
+        organisations_pager,
+        software_pager,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AuditQuery {
+    action: String,
+    actor: String,
+    subject_id: String,
+    organisation_id: String,
+    page: Option<u32>,
+}
+
+async fn audit_log(
+    state: web::Data<AppState>,
+    session: Session,
+    user: crate::web::auth::SessionUser,
+    query: web::Query<AuditQuery>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let query = query.into_inner();
+    let filter = AuditFilter {
+        action: Some(query.action.clone()),
+        actor: Some(query.actor.clone()),
+        subject_id: Some(query.subject_id.clone()),
+        organisation_id: Some(query.organisation_id.clone()),
+    };
+    let page = PageRequest {
+        page: query.page.unwrap_or(1),
+        per_page: 50,
+    };
+    let events = db::run(&state.pool, move |conn| {
+        audit::list(conn, &actor, &filter, page)
+    })
+    .await?;
+    let base_query = serde_html_form::to_string([
+        ("action", &query.action),
+        ("actor", &query.actor),
+        ("subject_id", &query.subject_id),
+        ("organisation_id", &query.organisation_id),
+    ])
+    .unwrap_or_default();
+    let pager = Pager::new(&events, "/audit", &base_query);
+    render(&AuditPage {
+        ctx: ctx(&session, Some(&user)),
+        events: events.items,
+        action: query.action,
+        actor: query.actor,
+        subject_id: query.subject_id,
+        organisation_id: query.organisation_id,
+        pager,
+    })
+}

@@ -1,0 +1,273 @@
+//! Applying for an organisation, its page, operator decisions and members.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::web;
+use serde::Deserialize;
+
+use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
+use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use crate::AppState;
+use crate::db;
+use crate::directory::organisations::{self, Application};
+use crate::directory::types::{Contact, RegulatedRole};
+use crate::directory::users::User;
+use crate::directory::{PageRequest, Transition, audit, software};
+use crate::error::AppError;
+use crate::web::auth::{self, PortalForm, SessionUser};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/organisations/new", web::get().to(apply_page))
+        .route("/organisations/new", web::post().to(apply))
+        .route("/organisations/{org_id}", web::get().to(show))
+        .route("/organisations/{org_id}/status", web::post().to(decide))
+        .route(
+            "/organisations/{org_id}/members",
+            web::post().to(add_member),
+        )
+        .route(
+            "/organisations/{org_id}/members/{user_id}/remove",
+            web::post().to(remove_member),
+        );
+}
+
+fn role_names() -> Vec<&'static str> {
+    RegulatedRole::ALL.iter().map(|r| r.as_str()).collect()
+}
+
+async fn apply_page(session: Session, user: SessionUser) -> PortalResult {
+    let user = require_user(user)?;
+    render(&ApplyPage {
+        ctx: ctx(&session, Some(&user)),
+        form: ApplyForm::default(),
+        roles: role_names(),
+        error: None,
+    })
+}
+
+fn contact(name: &str, email: &str, phone: &str) -> Contact {
+    Contact {
+        name: name.to_owned(),
+        email: email.to_owned(),
+        phone: Some(phone.to_owned()).filter(|p| !p.trim().is_empty()),
+    }
+}
+
+async fn apply(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    PortalForm(form): PortalForm<ApplyForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let application = Application {
+        legal_name: form.legal_name.clone(),
+        registration_number: form.registration_number.clone(),
+        country: form.country.clone(),
+        competent_authority: form.competent_authority.clone(),
+        authority_registration_id: form.authority_registration_id.clone(),
+        roles: form.roles.clone(),
+        business_contact: contact(
+            &form.business_name,
+            &form.business_email,
+            &form.business_phone,
+        ),
+        technical_contact: contact(
+            &form.technical_name,
+            &form.technical_email,
+            &form.technical_phone,
+        ),
+    };
+    let result = db::run(&state.pool, move |conn| {
+        organisations::apply(conn, &actor, &application)
+    })
+    .await;
+    match result {
+        Ok(org) => {
+            auth::set_flash(
+                &session,
+                "Application received: an operator will review it.",
+            );
+            Ok(redirect(&format!("/organisations/{}", org.id)))
+        }
+        Err(error) => render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ApplyPage {
+                ctx: ctx(&session, Some(&user)),
+                form,
+                roles: role_names(),
+                error: Some(form_message(error)?),
+            },
+        ),
+    }
+}
+
+/// Renders the organisation page, with an error beside its forms when there is one.
+async fn page(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    id: String,
+    error: Option<String>,
+) -> PortalResult {
+    let actor = user.actor();
+    let (org, access, members, products, history) = db::run(&state.pool, move |conn| {
+        let (org, access) = organisations::get(conn, &actor, &id)?;
+        let members = organisations::members(conn, &actor, &id)?;
+        let products = software::list_for_organisation(
+            conn,
+            &actor,
+            &id,
+            PageRequest {
+                page: 1,
+                per_page: PageRequest::MAX_PER_PAGE,
+            },
+        )?;
+        let history = audit::organisation_history(conn, &id, 50)?;
+        Ok((org, access, members, products.items, history))
+    })
+    .await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_with(
+        status,
+        &OrganisationPage {
+            ctx: ctx(session, Some(user)),
+            transitions: org.status.allowed(),
+            is_admin: access.is_admin(),
+            is_operator: access.is_operator(),
+            org,
+            members,
+            software: products,
+            history,
+            error,
+        },
+    )
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    page(&state, &session, &user, path.into_inner(), None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct DecisionForm {
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+impl DecisionForm {
+    pub fn transition(&self) -> Result<Transition, AppError> {
+        Transition::parse(&self.action).ok_or_else(|| {
+            AppError::Validation(format!("action: {:?} is not a decision", self.action))
+        })
+    }
+}
+
+async fn decide(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<DecisionForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let target = id.clone();
+    let result = match form.transition() {
+        Ok(transition) => {
+            db::run(&state.pool, move |conn| {
+                organisations::transition(conn, &actor, &target, transition, Some(&form.reason))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(org) => {
+            auth::set_flash(&session, format!("The organisation is now {}.", org.status));
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            page(&state, &session, &user, id, Some(message)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MemberForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn add_member(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<MemberForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let target = id.clone();
+    let result = db::run(&state.pool, move |conn| {
+        organisations::add_member(conn, &actor, &target, &form.email, &form.role)
+    })
+    .await;
+    match result {
+        Ok(member) => {
+            auth::set_flash(
+                &session,
+                format!("{} is now a {}.", member.email, member.role.as_str()),
+            );
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            page(&state, &session, &user, id, Some(message)).await
+        }
+    }
+}
+
+async fn remove_member(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (id, member) = path.into_inner();
+    let target = id.clone();
+    let result = db::run(&state.pool, move |conn| {
+        organisations::remove_member(conn, &actor, &target, &member)
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            auth::set_flash(&session, "Member removed.");
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            page(&state, &session, &user, id, Some(message)).await
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The portal's page types: one askama template each, all on `layouts/base.html`.
+
+use askama::Template;
+
+use crate::directory::audit::AuditEvent;
+use crate::directory::organisations::{Member, Organisation};
+use crate::directory::software::Software;
+use crate::directory::users::ApiToken;
+use crate::directory::{Page, Status, Transition};
+
+/// What every page needs: who is signed in, the CSRF token for its forms, a flash message.
+#[derive(Debug, Clone, Default)]
+pub struct PageCtx {
+    pub email: Option<String>,
+    pub is_operator: bool,
+    pub csrf: String,
+    pub flash: Option<String>,
+}
+
+impl PageCtx {
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+}
+
+/// Previous and next links of a paginated list.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    pub page: u32,
+    pub total: u64,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// Links that keep `base_query` (already URL-encoded, may be empty) and change the page.
+    pub fn new<T>(page: &Page<T>, path: &str, base_query: &str) -> Self {
+        let link = |n: u32| {
+            if base_query.is_empty() {
+                format!("{path}?page={n}")
+            } else {
+                format!("{path}?{base_query}&page={n}")
+            }
+        };
+        Self {
+            page: page.page,
+            total: page.total,
+            previous: page.has_previous().then(|| link(page.page - 1)),
+            next: page.has_next().then(|| link(page.page + 1)),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub ctx: PageCtx,
+    pub title: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub ctx: PageCtx,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage {
+    pub ctx: PageCtx,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+/// One row of a member's dashboard.
+pub struct MembershipRow {
+    pub organisation: Organisation,
+    pub software: Vec<Software>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub ctx: PageCtx,
+    pub memberships: Vec<MembershipRow>,
+    pub pending_organisations: u64,
+    pub pending_software: u64,
+    pub organisations: Vec<Organisation>,
+    pub pager: Option<Pager>,
+}
+
+/// The values of the application form, kept when it is shown again with an error.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct ApplyForm {
+    pub legal_name: String,
+    pub registration_number: String,
+    pub country: String,
+    pub competent_authority: String,
+    pub authority_registration_id: String,
+    pub roles: Vec<String>,
+    pub business_name: String,
+    pub business_email: String,
+    pub business_phone: String,
+    pub technical_name: String,
+    pub technical_email: String,
+    pub technical_phone: String,
+}
+
+impl ApplyForm {
+    pub fn has_role(&self, role: &&str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organisation_form.html")]
+pub struct ApplyPage {
+    pub ctx: PageCtx,
+    pub form: ApplyForm,
+    pub roles: Vec<&'static str>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "organisation.html")]
+pub struct OrganisationPage {
+    pub ctx: PageCtx,
+    pub org: Organisation,
+    pub is_admin: bool,
+    pub is_operator: bool,
+    pub transitions: Vec<Transition>,
+    pub members: Vec<Member>,
+    pub software: Vec<Software>,
+    pub history: Vec<AuditEvent>,
+    pub error: Option<String>,
+}
+
+/// The values of the software form, kept when it is shown again with an error.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SoftwareForm {
+    pub client_name: String,
+    pub description: String,
+    pub version: String,
+    pub client_uri: String,
+    pub logo_uri: String,
+    pub tos_uri: String,
+    pub policy_uri: String,
+    pub redirect_uris: String,
+    pub roles: Vec<String>,
+    pub environment: String,
+}
+
+impl SoftwareForm {
+    pub fn has_role(&self, role: &&str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn from_software(product: &Software) -> Self {
+        Self {
+            client_name: product.client_name.clone(),
+            description: product.description.clone(),
+            version: product.version.clone(),
+            client_uri: product.client_uri.clone().unwrap_or_default(),
+            logo_uri: product.logo_uri.clone().unwrap_or_default(),
+            tos_uri: product.tos_uri.clone().unwrap_or_default(),
+            policy_uri: product.policy_uri.clone().unwrap_or_default(),
+            redirect_uris: product.redirect_uris.join("\n"),
+            roles: product
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            environment: product.environment.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "software_form.html")]
+pub struct SoftwareFormPage {
+    pub ctx: PageCtx,
+    pub org: Organisation,
+    /// Where the form posts: registration or edit.
+    pub action: String,
+    pub heading: String,
+    pub form: SoftwareForm,
+    pub roles: Vec<&'static str>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "software.html")]
+pub struct SoftwarePage {
+    pub ctx: PageCtx,
+    pub product: Software,
+    pub org: Organisation,
+    pub effective_status: Status,
+    pub is_operator: bool,
+    pub editable: bool,
+    pub transitions: Vec<Transition>,
+    pub history: Vec<AuditEvent>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+pub struct QueuePage {
+    pub ctx: PageCtx,
+    pub organisations: Vec<Organisation>,
+    pub software: Vec<Software>,
+    pub organisations_pager: Pager,
+    pub software_pager: Pager,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub ctx: PageCtx,
+    pub events: Vec<AuditEvent>,
+    pub action: String,
+    pub actor: String,
+    pub subject_id: String,
+    pub organisation_id: String,
+    pub pager: Pager,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+pub struct TokensPage {
+    pub ctx: PageCtx,
+    pub tokens: Vec<ApiToken>,
+    /// A token just created: its secret is shown this once.
+    pub created: Option<String>,
+    pub error: Option<String>,
+}

@@ -1,0 +1,307 @@
+//! Registering, showing, editing and deciding on software products.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::web;
+
+use super::organisations::DecisionForm;
+use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
+use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with, require_user};
+use crate::AppState;
+use crate::db;
+use crate::directory::organisations::{self, Organisation};
+use crate::directory::software::{self, Changes, Registration};
+use crate::directory::users::User;
+use crate::directory::{Status, audit};
+use crate::web::auth::{self, PortalForm, SessionUser};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/organisations/{org_id}/software/new",
+        web::get().to(new_page),
+    )
+    .route(
+        "/organisations/{org_id}/software/new",
+        web::post().to(register),
+    )
+    .route("/software/{software_id}", web::get().to(show))
+    .route("/software/{software_id}/edit", web::get().to(edit_page))
+    .route("/software/{software_id}/edit", web::post().to(edit))
+    .route("/software/{software_id}/status", web::post().to(decide));
+}
+
+fn org_roles(org: &Organisation) -> Vec<&'static str> {
+    org.roles.iter().map(|r| r.as_str()).collect()
+}
+
+fn form_page(
+    session: &Session,
+    user: &User,
+    org: Organisation,
+    action: String,
+    heading: &str,
+    form: SoftwareForm,
+    error: Option<String>,
+) -> PortalResult {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_with(
+        status,
+        &SoftwareFormPage {
+            ctx: ctx(session, Some(user)),
+            roles: org_roles(&org),
+            org,
+            action,
+            heading: heading.to_owned(),
+            form,
+            error,
+        },
+    )
+}
+
+async fn new_page(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let (org, _) = db::run(&state.pool, move |conn| {
+        organisations::get(conn, &actor, &id)
+    })
+    .await?;
+    let form = SoftwareForm {
+        environment: "sandbox".into(),
+        ..SoftwareForm::default()
+    };
+    let action = format!("/organisations/{}/software/new", org.id);
+    form_page(
+        &session,
+        &user,
+        org,
+        action,
+        "Register a software product",
+        form,
+        None,
+    )
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<SoftwareForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let registration = Registration {
+        client_name: form.client_name.clone(),
+        description: form.description.clone(),
+        version: form.version.clone(),
+        client_uri: Some(form.client_uri.clone()),
+        logo_uri: Some(form.logo_uri.clone()),
+        tos_uri: Some(form.tos_uri.clone()),
+        policy_uri: Some(form.policy_uri.clone()),
+        redirect_uris: lines(&form.redirect_uris),
+        roles: form.roles.clone(),
+        environment: form.environment.clone(),
+    };
+    let auto_approve = state.config.auto_approve_sandbox;
+    let target = id.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let outcome = software::register(conn, &actor, &target, &registration, auto_approve);
+        match outcome {
+            Ok(product) => Ok(Ok(product)),
+            // The organisation is needed to show the form again.
+            Err(error) => {
+                let (org, _) = organisations::get(conn, &actor, &target)?;
+                Ok(Err((error, org)))
+            }
+        }
+    })
+    .await?;
+    match result {
+        Ok(product) => {
+            auth::set_flash(
+                &session,
+                format!("Software registered; its status is {}.", product.status),
+            );
+            Ok(redirect(&format!("/software/{}", product.id)))
+        }
+        Err((error, org)) => {
+            let message = form_message(error)?;
+            let action = format!("/organisations/{id}/software/new");
+            form_page(
+                &session,
+                &user,
+                org,
+                action,
+                "Register a software product",
+                form,
+                Some(message),
+            )
+        }
+    }
+}
+
+async fn page(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    id: String,
+    error: Option<String>,
+) -> PortalResult {
+    let actor = user.actor();
+    let (product, org, access, history) = db::run(&state.pool, move |conn| {
+        let (product, org, access) = software::get(conn, &actor, &id)?;
+        let history = audit::subject_history(conn, &id, 50)?;
+        Ok((product, org, access, history))
+    })
+    .await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render_with(
+        status,
+        &SoftwarePage {
+            ctx: ctx(session, Some(user)),
+            effective_status: product.effective_status(org.status),
+            is_operator: access.is_operator(),
+            editable: matches!(product.status, Status::Pending | Status::Active),
+            transitions: product.status.allowed(),
+            product,
+            org,
+            history,
+            error,
+        },
+    )
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    page(&state, &session, &user, path.into_inner(), None).await
+}
+
+async fn edit_page(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let (product, org, _) =
+        db::run(&state.pool, move |conn| software::get(conn, &actor, &id)).await?;
+    let action = format!("/software/{}/edit", product.id);
+    let heading = format!("Edit {}", product.client_name);
+    render(&SoftwareFormPage {
+        ctx: ctx(&session, Some(&user)),
+        roles: org_roles(&org),
+        org,
+        action,
+        heading,
+        form: SoftwareForm::from_software(&product),
+        error: None,
+    })
+}
+
+async fn edit(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<SoftwareForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let changes = Changes {
+        client_name: Some(form.client_name.clone()),
+        description: Some(form.description.clone()),
+        version: Some(form.version.clone()),
+        client_uri: Some(form.client_uri.clone()),
+        logo_uri: Some(form.logo_uri.clone()),
+        tos_uri: Some(form.tos_uri.clone()),
+        policy_uri: Some(form.policy_uri.clone()),
+        redirect_uris: Some(lines(&form.redirect_uris)),
+        roles: Some(form.roles.clone()),
+        environment: Some(form.environment.clone()),
+    };
+    let target = id.clone();
+    let result = db::run(&state.pool, move |conn| {
+        match software::update(conn, &actor, &target, &changes) {
+            Ok(product) => Ok(Ok(product)),
+            Err(error) => {
+                let (_, org, _) = software::get(conn, &actor, &target)?;
+                Ok(Err((error, org)))
+            }
+        }
+    })
+    .await?;
+    match result {
+        Ok(_) => {
+            auth::set_flash(&session, "Software updated.");
+            Ok(redirect(&format!("/software/{id}")))
+        }
+        Err((error, org)) => {
+            let message = form_message(error)?;
+            let action = format!("/software/{id}/edit");
+            form_page(
+                &session,
+                &user,
+                org,
+                action,
+                "Edit software",
+                form,
+                Some(message),
+            )
+        }
+    }
+}
+
+async fn decide(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<DecisionForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let target = id.clone();
+    let result = match form.transition() {
+        Ok(transition) => {
+            db::run(&state.pool, move |conn| {
+                software::transition(conn, &actor, &target, transition, Some(&form.reason))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(product) => {
+            auth::set_flash(&session, format!("The software is now {}.", product.status));
+            Ok(redirect(&format!("/software/{id}")))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            page(&state, &session, &user, id, Some(message)).await
+        }
+    }
+}

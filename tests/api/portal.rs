@@ -1,0 +1,520 @@
+//! The portal over HTTP as a browser without JavaScript uses it: forms, CSRF, sessions,
+//! messages beside forms, authorization and pagination.
+
+use crate::helpers::{PASSWORD, TestApp, cast, client, spawn_app, spawn_app_with};
+
+/// The CSRF token of the first form on a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// An HTTP client acting as one browser.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: client(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .client
+            .get(self.app.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Loads `page`, then posts `fields` to `action` with the page's CSRF token; returns the
+    /// status, the Location header and the body.
+    async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
+        let (_, html) = self.get(page).await;
+        let csrf = csrf_of(&html);
+        let mut form: Vec<(&str, &str)> = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .client
+            .post(self.app.url(action))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, location, response.text().await.unwrap())
+    }
+
+    async fn log_in(&self, email: &str, password: &str) -> (u16, Option<String>, String) {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    async fn sign_up(&self, email: &str) -> (u16, Option<String>, String) {
+        self.submit(
+            "/signup",
+            "/signup",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await
+    }
+}
+
+fn apply_fields<'a>(country: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("legal_name", "Portal Payments Ltd"),
+        ("registration_number", "87654321"),
+        ("country", country),
+        ("competent_authority", "FCA"),
+        ("authority_registration_id", "654321"),
+        ("roles", "AISP"),
+        ("roles", "PISP"),
+        ("business_name", "Grace Hopper"),
+        ("business_email", "grace@portal.example"),
+        ("business_phone", ""),
+        ("technical_name", "Alan Turing"),
+        ("technical_email", "alan@portal.example"),
+        ("technical_phone", "+44 1234 567890"),
+    ]
+}
+
+#[tokio::test]
+async fn signing_up_logs_in_and_shows_the_dashboard() {
+    let app = spawn_app().await;
+    let browser = Browser::new(&app);
+
+    let (status, location, _) = browser.sign_up("New.Dev@Fintech.example").await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/dashboard"));
+    let (status, html) = browser.get("/dashboard").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("new.dev@fintech.example"), "{html}");
+    assert!(html.contains("Apply to onboard one"), "{html}");
+
+    let other = Browser::new(&app);
+    let (status, _, html) = other.sign_up("new.dev@fintech.example").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("already exists"), "{html}");
+}
+
+#[tokio::test]
+async fn bad_sign_ups_get_a_message_beside_the_form() {
+    let app = spawn_app().await;
+    let browser = Browser::new(&app);
+    let (status, _, html) = browser
+        .submit(
+            "/signup",
+            "/signup",
+            &[
+                ("email", "nope"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("id=\"form-error\""), "{html}");
+    assert!(html.contains("is not an email address"), "{html}");
+
+    let (status, _, html) = browser
+        .submit(
+            "/signup",
+            "/signup",
+            &[
+                ("email", "a@b.example"),
+                ("password", PASSWORD),
+                ("password_confirm", "different pw 123"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("the two passwords differ"), "{html}");
+    assert!(
+        html.contains("value=\"a@b.example\""),
+        "the email is kept: {html}"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused() {
+    let app = spawn_app().await;
+    let browser = Browser::new(&app);
+    browser.get("/signup").await;
+
+    let fields = [
+        ("email", "csrf@fintech.example"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
+    let missing = browser
+        .client
+        .post(app.url("/signup"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 403);
+    assert!(missing.text().await.unwrap().contains("CSRF"));
+
+    let mut wrong = fields.to_vec();
+    wrong.push(("csrf_token", "forged"));
+    let response = browser
+        .client
+        .post(app.url("/signup"))
+        .form(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let (_, html) = browser.get("/signup").await;
+    let mut cross_site = fields.to_vec();
+    let token = csrf_of(&html);
+    cross_site.push(("csrf_token", &token));
+    let response = browser
+        .client
+        .post(app.url("/signup"))
+        .header("origin", "https://evil.example")
+        .form(&cross_site)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let operator = app.user("op@directory.example", true).await;
+    let (_, audit) = app
+        .get_json("/api/v1/audit?action=user.signup", &operator)
+        .await;
+    assert_eq!(audit["total"], 0, "no account was created: {audit}");
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_and_same_site_lax() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/login")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("ssa_directory_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+
+    let https = spawn_app_with(|c| c.public_url = Some("https://directory.example".into())).await;
+    let response = https.client.get(https.url("/login")).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_repeated_failures_throttled() {
+    let app = spawn_app_with(|c| c.login_max_failures = 3).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+
+    let (status, _, html) = browser.log_in(&user.email, "wrong password 1").await;
+    assert_eq!(status, 401);
+    assert!(html.contains("wrong email or password"), "{html}");
+    browser.log_in(&user.email, "wrong password 2").await;
+    browser.log_in(&user.email, "wrong password 3").await;
+
+    let (status, _, html) = browser.log_in(&user.email, PASSWORD).await;
+    assert_eq!(status, 429, "even the right password waits: {html}");
+    assert!(html.contains("too many failed log-ins"), "{html}");
+
+    let fresh = spawn_app().await;
+    let user = fresh.user("dev@fintech.example", false).await;
+    let (status, location, _) = Browser::new(&fresh).log_in(&user.email, PASSWORD).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/dashboard"));
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_logging_out_ends_it() {
+    let app = spawn_app().await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    for path in ["/dashboard", "/organisations/new", "/tokens", "/audit"] {
+        let response = browser.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(response.headers()["location"], "/login", "{path}");
+    }
+    browser.log_in(&user.email, PASSWORD).await;
+    assert_eq!(browser.get("/dashboard").await.0, 200);
+    let (status, location, _) = browser.submit("/dashboard", "/logout", &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/login"));
+    let response = browser
+        .client
+        .get(app.url("/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+}
+
+#[tokio::test]
+async fn applying_in_the_portal_names_bad_fields_and_keeps_the_values() {
+    let app = spawn_app().await;
+    let operator = app.user("op@directory.example", true).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+
+    let (status, _, html) = browser
+        .submit(
+            "/organisations/new",
+            "/organisations/new",
+            &apply_fields("ZZ"),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("is not an ISO 3166-1 alpha-2 country code"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Portal Payments Ltd\""), "{html}");
+    let (_, list) = app.get_json("/api/v1/organisations", &operator).await;
+    assert_eq!(list["total"], 0);
+
+    let (status, location, _) = browser
+        .submit(
+            "/organisations/new",
+            "/organisations/new",
+            &apply_fields("gb"),
+        )
+        .await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    let (status, html) = browser.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Application received"), "{html}");
+    assert!(html.contains("id=\"org-status\">pending"), "{html}");
+    assert!(html.contains("AISP PISP"), "{html}");
+}
+
+#[tokio::test]
+async fn operators_decide_in_the_portal_and_members_see_the_reason() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let operator = Browser::new(&app);
+    operator.log_in(&c.operator.email, PASSWORD).await;
+    let page = format!("/organisations/{}", c.org_id);
+
+    let (status, _, html) = operator
+        .submit(
+            &page,
+            &format!("{page}/status"),
+            &[("action", "suspend"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("reason: required to suspend"), "{html}");
+
+    let (status, _, _) = operator
+        .submit(
+            &page,
+            &format!("{page}/status"),
+            &[("action", "suspend"), ("reason", "unpaid fees")],
+        )
+        .await;
+    assert_eq!(status, 303);
+
+    let member = Browser::new(&app);
+    member.log_in(&c.developer.email, PASSWORD).await;
+    let (_, html) = member.get(&page).await;
+    assert!(html.contains("id=\"org-status\">suspended"), "{html}");
+    assert!(html.contains("Reason: unpaid fees"), "{html}");
+    assert!(
+        !html.contains("id=\"action-reinstate\""),
+        "members cannot decide: {html}"
+    );
+
+    let (status, _, _) = member
+        .submit(
+            &page,
+            &format!("{page}/status"),
+            &[("action", "reinstate"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, org) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.admin)
+        .await;
+    assert_eq!(org["status"], "suspended");
+}
+
+#[tokio::test]
+async fn other_organisations_pages_are_not_found_and_the_audit_log_is_for_operators() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let outsider = Browser::new(&app);
+    outsider.log_in(&c.outsider.email, PASSWORD).await;
+    for path in [
+        format!("/organisations/{}", c.org_id),
+        format!("/software/{}", c.software_id),
+        format!("/software/{}/edit", c.software_id),
+        format!("/organisations/{}/software/new", c.org_id),
+    ] {
+        let (status, html) = outsider.get(&path).await;
+        assert_eq!(status, 404, "{path}: {html}");
+        assert!(!html.contains("Example Budgeting App"), "{path}");
+    }
+    let (status, _) = outsider.get("/audit").await;
+    assert_eq!(status, 403);
+    let (status, _) = outsider.get("/operator/queue").await;
+    assert_eq!(status, 403);
+
+    let operator = Browser::new(&app);
+    operator.log_in(&c.operator.email, PASSWORD).await;
+    let (status, html) = operator.get("/audit?action=organisation.approve").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        html.matches("<td>organisation.approve</td>").count(),
+        2,
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn software_is_registered_and_edited_in_the_portal() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let dev = Browser::new(&app);
+    dev.log_in(&c.developer.email, PASSWORD).await;
+    let new = format!("/organisations/{}/software/new", c.org_id);
+    let mut fields = vec![
+        ("client_name", "Portal App"),
+        ("description", "made in the portal"),
+        ("version", "2.0"),
+        ("client_uri", ""),
+        ("logo_uri", ""),
+        ("tos_uri", ""),
+        ("policy_uri", ""),
+        (
+            "redirect_uris",
+            "https://portal.example/cb\r\nhttp://insecure.example/cb",
+        ),
+        ("roles", "PISP"),
+        ("environment", "sandbox"),
+    ];
+    let (status, _, html) = dev.submit(&new, &new, &fields).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("redirect_uris[1]"), "{html}");
+
+    fields[7] = (
+        "redirect_uris",
+        "https://portal.example/cb\r\nhttps://portal.example/cb2",
+    );
+    let (status, location, _) = dev.submit(&new, &new, &fields).await;
+    assert_eq!(status, 303);
+    let page = location.unwrap();
+    let (_, html) = dev.get(&page).await;
+    assert!(html.contains("id=\"software-status\">pending"), "{html}");
+    assert!(html.contains("https://portal.example/cb2"), "{html}");
+
+    let edit = format!("{page}/edit");
+    fields[0] = ("client_name", "Portal App Renamed");
+    let (status, _, _) = dev.submit(&edit, &edit, &fields).await;
+    assert_eq!(status, 303);
+    let (_, html) = dev.get(&page).await;
+    assert!(html.contains("Portal App Renamed"), "{html}");
+    assert!(
+        html.contains("software.update"),
+        "the edit is in the history: {html}"
+    );
+}
+
+#[tokio::test]
+async fn api_tokens_are_created_once_shown_and_revoked_in_the_portal() {
+    let app = spawn_app().await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+
+    let (status, _, html) = browser
+        .submit("/tokens", "/tokens", &[("name", "laptop")])
+        .await;
+    assert_eq!(status, 201);
+    let marker = "<code id=\"new-token\">";
+    let start = html.find(marker).unwrap() + marker.len();
+    let secret = &html[start..start + html[start..].find('<').unwrap()];
+    let (status, me) = app
+        .api(reqwest::Method::GET, "/api/v1/me", Some(secret), None)
+        .await;
+    assert_eq!(status, 200, "{me}");
+
+    let (_, html) = browser.get("/tokens").await;
+    assert!(!html.contains(secret), "the secret is shown only once");
+    let (_, tokens) = app.get_json("/api/v1/tokens", &user).await;
+    let id = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "laptop")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = browser
+        .submit("/tokens", &format!("/tokens/{id}/revoke"), &[])
+        .await;
+    assert_eq!(status, 303);
+    let (status, _) = app
+        .api(reqwest::Method::GET, "/api/v1/me", Some(secret), None)
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_operator_dashboard_paginates() {
+    let app = spawn_app().await;
+    let operator = app.user("op@directory.example", true).await;
+    let dev = app.user("dev@fintech.example", false).await;
+    for _ in 0..21 {
+        app.apply(&dev, &["AISP"]).await;
+    }
+    let browser = Browser::new(&app);
+    browser.log_in(&operator.email, PASSWORD).await;
+    let (_, first) = browser.get("/dashboard").await;
+    assert!(
+        first.contains("21 organisation(s) and 0 software product(s) pending"),
+        "{first}"
+    );
+    assert!(first.contains("href=\"/dashboard?page=2\""), "{first}");
+    assert_eq!(first.matches("<td><a href=\"/organisations/").count(), 20);
+    let (_, second) = browser.get("/dashboard?page=2").await;
+    assert_eq!(second.matches("<td><a href=\"/organisations/").count(), 1);
+    let (_, queue) = browser.get("/operator/queue").await;
+    assert_eq!(queue.matches("<td><a href=\"/organisations/").count(), 20);
+    assert!(queue.contains("href=\"/operator/queue?page=2\""), "{queue}");
+}

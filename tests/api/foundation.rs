@@ -109,10 +109,7 @@ async fn every_documented_operation_exists_and_requires_a_token() {
         if path == "/api/openapi.json" {
             continue;
         }
-        let concrete = path
-            .replace("{action}", "approve")
-            .replace('{', "")
-            .replace('}', "");
+        let concrete = path.replace("{action}", "approve").replace(['{', '}'], "");
         for method in item.as_object().unwrap().keys() {
             let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
                 continue;

@@ -85,7 +85,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn apply_fields<'a>(country: &'a str) -> Vec<(&'a str, &'a str)> {
+fn apply_fields(country: &str) -> Vec<(&str, &str)> {
     vec![
         ("legal_name", "Portal Payments Ltd"),
         ("registration_number", "87654321"),

@@ -7,6 +7,7 @@
 )]
 
 mod authorization;
+mod browser;
 mod cli;
 mod foundation;
 mod helpers;

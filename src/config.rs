@@ -48,6 +48,57 @@ pub struct Config {
     pub login_throttle_window_secs: u64,
     /// Lifetime of a portal session in seconds (`SSA_DIRECTORY_SESSION_TTL_SECS`).
     pub session_ttl_secs: u64,
+    /// Take the client address for the login throttle from `X-Forwarded-For`/`Forwarded`;
+    /// set only behind a reverse proxy that overwrites those headers
+    /// (`SSA_DIRECTORY_TRUST_FORWARDED_FOR`).
+    pub trust_forwarded_for: bool,
+    /// `iss` of every SSA (`SSA_DIRECTORY_ISSUER`). Defaults to the public URL.
+    pub issuer: Option<String>,
+    /// Algorithm of new directory signing keys: `PS256` (RSA 2048) or `ES256` (P-256)
+    /// (`SSA_DIRECTORY_SIGNING_ALG`).
+    pub signing_alg: SigningAlg,
+    /// Passphrase that encrypts the signing key files (`SSA_DIRECTORY_KEY_PASSPHRASE`);
+    /// without it they are stored unencrypted (still mode 0600).
+    pub key_passphrase: Option<Secret>,
+    /// Claim names of issued SSAs: `obuk` (UK Open Banking) or `rfc7591` (RFC 7591 / CDR)
+    /// (`SSA_DIRECTORY_SSA_PROFILE`).
+    pub ssa_profile: SsaProfile,
+    /// Lifetime of an issued SSA in seconds (`SSA_DIRECTORY_SSA_LIFETIME_SECS`).
+    pub ssa_lifetime_secs: u64,
+    /// `Cache-Control: max-age` of the JWKS and keystore documents (`SSA_DIRECTORY_JWKS_MAX_AGE_SECS`).
+    pub jwks_max_age_secs: u64,
+    /// How often each instance re-reads key state from the database, in seconds; at most
+    /// `jwks_max_age_secs` so that a rotation is visible everywhere within the advertised
+    /// max-age (`SSA_DIRECTORY_KEY_REFRESH_SECS`).
+    pub key_refresh_secs: u64,
+    /// `Cache-Control: max-age` of status and participant documents (`SSA_DIRECTORY_STATUS_MAX_AGE_SECS`).
+    pub status_max_age_secs: u64,
+}
+
+/// Algorithm of the directory's signing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SigningAlg {
+    PS256,
+    ES256,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+/// The claim names an SSA uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SsaProfile {
+    /// UK Open Banking directory names (`software_client_name`, `org_jwks_endpoint`, …).
+    Obuk,
+    /// RFC 7591 / Australian CDR names (`client_name`, `redirect_uris`, `jwks_uri`, …).
+    Rfc7591,
 }
 
 impl Default for Config {
@@ -67,6 +118,15 @@ impl Default for Config {
             login_max_failures: 5,
             login_throttle_window_secs: 900,
             session_ttl_secs: 12 * 3600,
+            trust_forwarded_for: false,
+            issuer: None,
+            signing_alg: SigningAlg::PS256,
+            key_passphrase: None,
+            ssa_profile: SsaProfile::Obuk,
+            ssa_lifetime_secs: 30 * 24 * 3600,
+            jwks_max_age_secs: 300,
+            key_refresh_secs: 10,
+            status_max_age_secs: 30,
         }
     }
 }
@@ -185,16 +245,34 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!(
-                    "public_url {url:?} must start with http:// or https://"
-                )));
-            }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "public_url {url:?} must start with http:// or https://"
+            )));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.key_refresh_secs == 0 || self.key_refresh_secs > self.jwks_max_age_secs.max(1) {
+            return Err(ConfigError::Invalid(format!(
+                "key_refresh_secs must be between 1 and jwks_max_age_secs ({})",
+                self.jwks_max_age_secs
+            )));
+        }
+        if self.ssa_lifetime_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "ssa_lifetime_secs must be at least 60".into(),
+            ));
+        }
+        if let Some(pass) = &self.key_passphrase
+            && pass.expose().len() < 12
+        {
+            return Err(ConfigError::Invalid(
+                "key_passphrase must be at least 12 characters".into(),
             ));
         }
         if self.db_pool_size == 0 {
@@ -224,6 +302,14 @@ impl Config {
         }
     }
 
+    /// The `iss` of issued SSAs.
+    pub fn issuer(&self) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.clone(),
+            None => self.public_url(),
+        }
+    }
+
     /// Whether cookies must carry the `Secure` attribute.
     pub fn is_https(&self) -> bool {
         self.public_url().starts_with("https://")
@@ -250,7 +336,7 @@ fn env_value(key: &str, value: &str, defaults: &toml::Table) -> Result<toml::Val
 }
 
 /// Settings without a default value (absent from the serialized defaults).
-const OPTIONAL_STRING_KEYS: &[&str] = &["public_url"];
+const OPTIONAL_STRING_KEYS: &[&str] = &["public_url", "issuer", "key_passphrase"];
 
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")

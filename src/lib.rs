@@ -4,9 +4,11 @@
 pub mod config;
 pub mod db;
 pub mod directory;
+pub mod documents;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod ssa;
 pub mod telemetry;
 pub mod web;
 
@@ -26,6 +28,8 @@ use tracing_actix_web::TracingLogger;
 
 pub use config::Config;
 use db::DbPool;
+use documents::{Cached, Published};
+use keys::signing::KeyRing;
 use metrics::Metrics;
 
 /// Shared, read-only state of one directory process. Everything that matters across
@@ -34,8 +38,37 @@ pub struct AppState {
     pub config: Config,
     /// Public base URL without a trailing slash.
     pub public_url: String,
+    /// `iss` of issued SSAs.
+    pub issuer: String,
     pub pool: DbPool,
     pub metrics: Metrics,
+    /// Private halves of the directory's signing keys.
+    pub keyring: KeyRing,
+    /// The directory JWKS, rebuilt when key state changes.
+    pub jwks: Cached,
+}
+
+/// Re-reads key state every `key_refresh_secs`, so that a rotation made by another instance
+/// or the command line is published here within the advertised max-age.
+fn spawn_key_refresher(state: aw::Data<AppState>) {
+    let period = Duration::from_secs(state.config.key_refresh_secs);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let shared = state.clone();
+            let outcome = db::run(&state.pool, move |conn| {
+                keys::jwks::refresh(conn, &shared.jwks)
+            })
+            .await;
+            match outcome {
+                Ok(true) => tracing::info!("signing keys changed; JWKS rebuilt"),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "cannot refresh signing keys"),
+            }
+        }
+    });
 }
 
 /// A directory server bound to its port, ready to run.
@@ -60,6 +93,22 @@ impl Application {
         let session_key = actix_web::rt::task::spawn_blocking(move || keys::session_key(&keys_dir))
             .await
             .context("key start-up task failed")??;
+
+        let keyring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
+        let (keyring, jwks) = {
+            let pool = pool.clone();
+            let alg = config.signing_alg.as_str();
+            actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<(KeyRing, Cached)> {
+                let mut conn = pool.get().context("cannot open a database connection")?;
+                keys::signing::initialise(&mut conn, &keyring, alg)?;
+                let jwks = Cached::new(Published::json(&serde_json::json!({"keys": []})));
+                keys::jwks::refresh(&mut conn, &jwks)
+                    .map_err(|e| anyhow::anyhow!("cannot build the JWKS: {e}"))?;
+                Ok((keyring, jwks))
+            })
+            .await
+            .context("signing key start-up task failed")??
+        };
         let session_key =
             Key::try_from(session_key.as_slice()).context("the session key cannot be used")?;
 
@@ -68,15 +117,26 @@ impl Application {
         let local = listener.local_addr()?;
         let public_url = match &config.public_url {
             Some(_) => config.public_url(),
-            None => format!("http://{local}"),
+            None => {
+                if local.ip().is_unspecified() {
+                    tracing::warn!(
+                        "public_url is not set and the directory listens on {local}: SSAs and JWKS links will name {local}; set SSA_DIRECTORY_PUBLIC_URL"
+                    );
+                }
+                format!("http://{local}")
+            }
         };
 
         let state = aw::Data::new(AppState {
+            issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
             pool,
             metrics: Metrics::new().context("cannot register metrics")?,
+            keyring,
+            jwks,
             config,
         });
+        spawn_key_refresher(state.clone());
 
         let server = {
             let app_state = state.clone();

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use ssa_directory::config::{Config, LogFormat};
 use ssa_directory::directory::{Actor, users};
 use ssa_directory::error::AppError;
+use ssa_directory::keys::signing::{self, KeyRing};
 use ssa_directory::{Application, db, telemetry};
 
 /// Open-banking trust directory: onboards organisations and software, issues signed software
@@ -46,6 +47,24 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the directory's signing keys (state shared through the database).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys: kid, algorithm, state, statements signed and their last expiry.
+    List,
+    /// Rotate: the next key starts signing, the active key retires (still published until
+    /// the statements it signed expire), and a new next key is published.
+    Rotate,
+    /// Withdraw a next key before it signs anything.
+    Retire {
+        /// The key's id (RFC 7638 thumbprint) as `keys list` prints it.
+        #[arg(long, value_name = "K")]
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created {kind} {} ({})", user.email, user.id);
             Ok(())
         }
+        Command::Keys(command) => keys_command(&config, command),
         Command::Token(TokenCommand::Create { email, name }) => {
             let mut conn = open_database(&config)?;
             let email = email.trim().to_lowercase();
@@ -150,6 +170,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    let mut conn = open_database(config)?;
+    let ring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
+    let alg = config.signing_alg.as_str();
+    signing::initialise(&mut conn, &ring, alg)?;
+    match command {
+        KeysCommand::List => {
+            println!(
+                "{:<44} {:<6} {:<8} {:>8}  LAST EXPIRY",
+                "KID", "ALG", "STATE", "SIGNED"
+            );
+            for key in signing::list(&mut conn).map_err(domain_error)? {
+                println!(
+                    "{:<44} {:<6} {:<8} {:>8}  {}",
+                    key.kid,
+                    key.alg,
+                    key.state,
+                    key.ssas_signed,
+                    key.last_expiry.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        KeysCommand::Rotate => {
+            let kid =
+                signing::rotate(&mut conn, &ring, alg, &Actor::cli()).map_err(domain_error)?;
+            println!(
+                "{kid} now signs; every instance publishes the change within key_refresh_secs"
+            );
+        }
+        KeysCommand::Retire { kid } => {
+            let state = signing::retire(&mut conn, &kid, &Actor::cli()).map_err(domain_error)?;
+            println!("{kid} is now {}", state.as_str());
+        }
+    }
+    Ok(())
 }
 
 /// Opens the configured database and applies pending migrations.

@@ -90,15 +90,14 @@ impl ConnectionManager {
 
     /// Creates the parent directory of an SQLite file so that the default runs with no set-up.
     pub fn prepare(&self) -> Result<(), DbError> {
-        if self.backend == Backend::Sqlite {
-            if let Some(parent) = Path::new(self.url.expose()).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|source| DbError::DataDir {
-                        path: parent.display().to_string(),
-                        source,
-                    })?;
-                }
-            }
+        if self.backend == Backend::Sqlite
+            && let Some(parent) = Path::new(self.url.expose()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|source| DbError::DataDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -148,8 +147,8 @@ impl ManageConnection for ConnectionManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -170,24 +169,32 @@ pub fn connect_and_migrate(url: &Secret, pool_size: u32) -> Result<DbPool, DbErr
     Ok(pool)
 }
 
+/// Key of the PostgreSQL advisory lock that serialises migrations of instances starting together.
+const MIGRATION_LOCK: i64 = 0x5353_4144_6d69_6772;
+
 /// Applies every pending migration of the connection's backend; returns how many ran.
 pub fn migrate(conn: &mut DbConnection) -> Result<usize, DbError> {
     let applied = match conn {
-        DbConnection::Postgresql(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
+        DbConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            applied
+        }
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
     applied.map_err(|e| DbError::Migrate(e.to_string()))
 }
 
-/// True when the database answers and every embedded migration has been applied.
-pub fn is_ready(conn: &mut DbConnection) -> bool {
+/// Whether every embedded migration has been applied; an error when the database fails.
+pub fn is_ready(conn: &mut DbConnection) -> Result<bool, String> {
     let pending = match conn {
         DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
         DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
     };
-    matches!(pending, Ok(false))
+    pending.map(|p| !p).map_err(|e| e.to_string())
 }
 
 /// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
@@ -266,7 +273,7 @@ mod tests {
         let url = Secret::new(format!("sqlite://{}/t.db", dir.path().display()));
         let pool = connect_and_migrate(&url, 2).unwrap();
         let mut conn = pool.get().unwrap();
-        assert!(is_ready(&mut conn));
+        assert_eq!(is_ready(&mut conn), Ok(true));
         assert_eq!(migrate(&mut conn).unwrap(), 0);
     }
 }

@@ -28,6 +28,15 @@ impl Actor {
         }
     }
 
+    /// The directory itself (key generation, expiry sweeps).
+    pub fn system() -> Self {
+        Self {
+            user_id: String::new(),
+            email: "system".into(),
+            is_operator: true,
+        }
+    }
+
     /// How the actor appears in the audit log.
     pub fn audit_name(&self) -> String {
         self.email.clone()

@@ -3,6 +3,8 @@
 
 pub mod access;
 pub mod audit;
+pub mod discovery;
+pub mod keystore;
 pub mod organisations;
 pub mod software;
 pub mod status;

@@ -105,7 +105,12 @@ impl Software {
     /// The status that matters to relying parties: a product of an organisation that is not
     /// active is not active either.
     pub fn effective_status(&self, organisation: Status) -> Status {
-        match (self.status, organisation) {
+        Self::effective(self.status, organisation)
+    }
+
+    /// The effective status of a product in `own` status of an organisation in `organisation`.
+    pub fn effective(own: Status, organisation: Status) -> Status {
+        match (own, organisation) {
             (Status::Active, Status::Active) => Status::Active,
             (Status::Active, Status::Pending) => Status::Pending,
             (Status::Active, other) => other,

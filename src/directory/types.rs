@@ -329,13 +329,12 @@ impl Contact {
             Some(p) => optional_text(&format!("{field}.phone"), p, 32)?,
             None => None,
         };
-        if let Some(p) = &phone {
-            if !p
+        if let Some(p) = &phone
+            && !p
                 .chars()
                 .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))
-            {
-                return Err(invalid(&format!("{field}.phone"), "is not a phone number"));
-            }
+        {
+            return Err(invalid(&format!("{field}.phone"), "is not a phone number"));
         }
         Ok(Self {
             name: text(&format!("{field}.name"), &input.name, 200)?,

@@ -1,6 +1,11 @@
 //! Key material kept in `keys/`: files are created with mode 0600 inside a 0700 folder and
-//! never leave it. This module holds the file handling and the portal's session key; the
-//! directory's signing keys live beside it.
+//! never leave it. This module holds the file handling and the portal's session key;
+//! `signing` holds the directory's signing keys, `jwks` their published document and `jwk`
+//! the JSON Web Key rules shared with the participant keystore.
+
+pub mod jwk;
+pub mod jwks;
+pub mod signing;
 
 use std::fs;
 use std::io::Write;

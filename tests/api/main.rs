@@ -11,5 +11,7 @@ mod browser;
 mod cli;
 mod foundation;
 mod helpers;
+mod keystore;
 mod onboarding;
 mod portal;
+mod ssa;

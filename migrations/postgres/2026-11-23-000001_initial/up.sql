@@ -87,6 +87,7 @@ CREATE TABLE participant_keys (
     revoked_at TIMESTAMP
 );
 CREATE INDEX participant_keys_owner ON participant_keys(organisation_id, software_id);
+CREATE INDEX participant_keys_kid ON participant_keys(organisation_id, kid);
 
 CREATE TABLE signing_keys (
     kid TEXT PRIMARY KEY NOT NULL,
@@ -98,6 +99,9 @@ CREATE TABLE signing_keys (
     retired_at TIMESTAMP,
     removed_at TIMESTAMP
 );
+-- At most one active and one next key: instances racing to create them conflict here.
+CREATE UNIQUE INDEX signing_keys_one_per_live_state ON signing_keys(state)
+    WHERE state IN ('active', 'next');
 
 CREATE TABLE certificates (
     serial TEXT PRIMARY KEY NOT NULL,

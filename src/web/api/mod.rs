@@ -13,10 +13,12 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::db;
 use crate::directory::audit::{self, AuditFilter};
+use crate::directory::keystore::{self, Owner};
 use crate::directory::organisations::{self, AuthorizationServer};
 use crate::directory::software::{self, Changes, Registration};
 use crate::directory::{PageRequest, Status, Transition, users};
 use crate::error::{self, AppError};
+use crate::ssa;
 use crate::web::auth::ApiUser;
 
 /// The OpenAPI 3.1 document of this API, kept beside the code and checked by the tests.
@@ -51,12 +53,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/organisations/{org_id}/software",
                     web::get().to(list_software),
                 )
+                .route("/organisations/{org_id}/keys", web::get().to(list_org_keys))
+                .route(
+                    "/organisations/{org_id}/keys",
+                    web::post().to(upload_org_key),
+                )
+                .route(
+                    "/organisations/{org_id}/keys/{kid}",
+                    web::delete().to(remove_org_key),
+                )
                 .route(
                     "/organisations/{org_id}/{action}",
                     web::post().to(transition_organisation),
                 )
                 .route("/software/{software_id}", web::get().to(get_software))
                 .route("/software/{software_id}", web::patch().to(update_software))
+                .route("/software/{software_id}/ssa", web::post().to(issue_ssa))
+                .route(
+                    "/software/{software_id}/keys",
+                    web::get().to(list_software_keys),
+                )
+                .route(
+                    "/software/{software_id}/keys",
+                    web::post().to(upload_software_key),
+                )
+                .route(
+                    "/software/{software_id}/keys/{kid}",
+                    web::delete().to(remove_software_key),
+                )
                 .route(
                     "/software/{software_id}/{action}",
                     web::post().to(transition_software),
@@ -437,4 +461,146 @@ async fn revoke_token(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The SSA settings in force.
+pub fn ssa_settings(state: &AppState) -> ssa::Settings<'_> {
+    ssa::Settings {
+        profile: state.config.ssa_profile,
+        issuer: &state.issuer,
+        public_url: &state.public_url,
+        lifetime: time::Duration::seconds(state.config.ssa_lifetime_secs as i64),
+    }
+}
+
+async fn issue_ssa(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let shared = state.clone();
+    let issued = db::run(&state.pool, move |conn| {
+        ssa::issue(conn, &shared.keyring, &actor, &id, &ssa_settings(&shared))
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .content_type("application/jwt")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(issued.jwt))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyUpload {
+    jwk: serde_json::Value,
+}
+
+async fn list_keys(
+    state: &AppState,
+    actor: crate::directory::Actor,
+    owner: Owner,
+) -> Result<HttpResponse, AppError> {
+    let keys = db::run(&state.pool, move |conn| {
+        keystore::list(conn, &actor, &owner)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": keys })))
+}
+
+async fn upload_key(
+    state: &AppState,
+    actor: crate::directory::Actor,
+    owner: Owner,
+    body: KeyUpload,
+    location: String,
+) -> Result<HttpResponse, AppError> {
+    let key = db::run(&state.pool, move |conn| {
+        keystore::upload(conn, &actor, &owner, &body.jwk)
+    })
+    .await?;
+    Ok(created(format!("{location}/{}", key.kid), &key))
+}
+
+async fn remove_key(
+    state: &AppState,
+    actor: crate::directory::Actor,
+    owner: Owner,
+    kid: String,
+) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, move |conn| {
+        keystore::remove(conn, &actor, &owner, &kid)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_software_keys(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    list_keys(&state, actor, Owner::Software(path.into_inner())).await
+}
+
+async fn upload_software_key(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<KeyUpload>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let location = format!("/api/v1/software/{id}/keys");
+    upload_key(
+        &state,
+        actor,
+        Owner::Software(id),
+        body.into_inner(),
+        location,
+    )
+    .await
+}
+
+async fn remove_software_key(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, kid) = path.into_inner();
+    remove_key(&state, actor, Owner::Software(id), kid).await
+}
+
+async fn list_org_keys(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    list_keys(&state, actor, Owner::Organisation(path.into_inner())).await
+}
+
+async fn upload_org_key(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<KeyUpload>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let location = format!("/api/v1/organisations/{id}/keys");
+    upload_key(
+        &state,
+        actor,
+        Owner::Organisation(id),
+        body.into_inner(),
+        location,
+    )
+    .await
+}
+
+async fn remove_org_key(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, kid) = path.into_inner();
+    remove_key(&state, actor, Owner::Organisation(id), kid).await
 }

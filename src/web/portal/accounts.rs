@@ -59,10 +59,16 @@ async fn login(
     req: HttpRequest,
     PortalForm(form): PortalForm<LoginForm>,
 ) -> PortalResult {
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client = if state.config.trust_forwarded_for {
+        req.connection_info()
+            .realip_remote_addr()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    };
     let throttle = Throttle {
         max_failures: state.config.login_max_failures,
         window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),

@@ -1,15 +1,58 @@
-//! Unauthenticated endpoints: health, readiness and metrics (and, with later issues, the
-//! JWKS, keystore, PKI and status documents).
+//! Unauthenticated endpoints: health, readiness and metrics; the directory JWKS and discovery
+//! metadata; the participant keystore; software status and participants. Every document has
+//! Cache-Control and an ETag, and `If-None-Match` gets 304.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde_json::json;
 
 use crate::AppState;
 use crate::db;
+use crate::directory::PageRequest;
+use crate::directory::discovery;
+use crate::directory::keystore;
+use crate::documents::Published;
 use crate::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics);
+    cfg.service(healthz)
+        .service(readyz)
+        .service(metrics)
+        .service(jwks)
+        .service(metadata)
+        .service(revoked_keystore)
+        .service(keystore_document)
+        .service(software_statuses)
+        .service(software_status)
+        .service(participants);
+}
+
+/// Answers a conditional GET for a prepared document.
+pub fn serve(req: &HttpRequest, doc: &Published, max_age: u64, content_type: &str) -> HttpResponse {
+    let cache = format!("public, max-age={max_age}");
+    let not_modified = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| doc.matches(v));
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ETAG, doc.etag.clone()));
+    if not_modified {
+        return response.finish();
+    }
+    response
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type)
+                .unwrap_or(HeaderValue::from_static("application/json")),
+        ))
+        .body(doc.body.clone())
 }
 
 /// The process is alive and serving HTTP.
@@ -23,10 +66,13 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let ready = db::run(&state.pool, |conn| Ok(db::is_ready(conn))).await;
     match ready {
-        Ok(true) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
-        Ok(false) => Err(AppError::Unavailable(
+        Ok(Ok(true)) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
+        Ok(Ok(false)) => Err(AppError::Unavailable(
             "database migrations are not applied".into(),
         )),
+        Ok(Err(reason)) => Err(AppError::Unavailable(format!(
+            "the database does not answer: {reason}"
+        ))),
         Err(AppError::Unavailable(reason)) => Err(AppError::Unavailable(format!(
             "database unreachable: {reason}"
         ))),
@@ -43,4 +89,140 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
+}
+
+/// The directory's signing keys (public members only), served from memory.
+#[get("/.well-known/jwks.json")]
+async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    serve(
+        &req,
+        &state.jwks.get(),
+        state.config.jwks_max_age_secs,
+        "application/jwk-set+json",
+    )
+}
+
+/// Discovery metadata: where everything a relying party needs is.
+#[get("/.well-known/ssa-directory")]
+async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let base = &state.public_url;
+    let doc = Published::json(&json!({
+        "issuer": state.issuer,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "keystore_endpoint": format!("{base}/keystore"),
+        "software_jwks_uri_template": format!("{base}/keystore/{{org_id}}/{{software_id}}.jwks"),
+        "status_endpoint": format!("{base}/status/software"),
+        "participants_endpoint": format!("{base}/participants"),
+        "api_base": format!("{base}/api/v1"),
+        "openapi_uri": format!("{base}/api/openapi.json"),
+        "ssa_signing_alg_values_supported": [state.config.signing_alg.as_str()],
+        "ssa_claims_profile": state.config.ssa_profile,
+        "ssa_lifetime_secs": state.config.ssa_lifetime_secs,
+    }));
+    serve(
+        &req,
+        &doc,
+        state.config.jwks_max_age_secs,
+        "application/json",
+    )
+}
+
+fn jwks_name(file: &str) -> Result<&str, AppError> {
+    file.strip_suffix(".jwks")
+        .filter(|name| !name.is_empty())
+        .ok_or(AppError::NotFound("keystore"))
+}
+
+async fn keystore(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    org_id: String,
+    file: String,
+    revoked: bool,
+) -> Result<HttpResponse, AppError> {
+    let name = jwks_name(&file)?.to_owned();
+    let doc = db::run(&state.pool, move |conn| {
+        keystore::document(conn, &org_id, &name, revoked)
+    })
+    .await?;
+    Ok(serve(
+        &req,
+        &doc,
+        state.config.jwks_max_age_secs,
+        "application/jwk-set+json",
+    ))
+}
+
+/// `/keystore/{org_id}/{org_id|software_id}.jwks`: live participant keys.
+#[get("/keystore/{org_id}/{file}")]
+async fn keystore_document(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (org_id, file) = path.into_inner();
+    keystore(req, state, org_id, file, false).await
+}
+
+/// `/keystore/{org_id}/revoked/{org_id|software_id}.jwks`: removed participant keys.
+#[get("/keystore/{org_id}/revoked/{file}")]
+async fn revoked_keystore(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (org_id, file) = path.into_inner();
+    keystore(req, state, org_id, file, true).await
+}
+
+/// One product's effective status and its organisation's.
+#[get("/status/software/{software_id}")]
+async fn software_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let status = db::run(&state.pool, move |conn| {
+        discovery::software_status(conn, &id)
+    })
+    .await?;
+    Ok(serve(
+        &req,
+        &Published::json(&status),
+        state.config.status_max_age_secs,
+        "application/json",
+    ))
+}
+
+/// Every product's status, paginated, for authorization servers that sync.
+#[get("/status/software")]
+async fn software_statuses(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    page: web::Query<PageRequest>,
+) -> Result<HttpResponse, AppError> {
+    let page = page.into_inner();
+    let list = db::run(&state.pool, move |conn| discovery::all_statuses(conn, page)).await?;
+    Ok(serve(
+        &req,
+        &Published::json(&list),
+        state.config.status_max_age_secs,
+        "application/json",
+    ))
+}
+
+/// Active organisations, their roles and, for ASPSPs, their authorization servers.
+#[get("/participants")]
+async fn participants(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let list = db::run(&state.pool, discovery::participants).await?;
+    Ok(serve(
+        &req,
+        &Published::json(&json!({ "items": list })),
+        state.config.status_max_age_secs,
+        "application/json",
+    ))
 }

@@ -1,0 +1,364 @@
+//! Software statement assertions: the claims (UK Open Banking names by default, RFC 7591 /
+//! CDR names by configuration) and their issuance, recorded and audited.
+
+use diesel::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::config::SsaProfile;
+use crate::db::schema::{issued_ssas, signing_keys};
+use crate::db::{DbConnection, write_transaction};
+use crate::directory::audit::Event;
+use crate::directory::organisations::Organisation;
+use crate::directory::software::{self, Software};
+use crate::directory::{Actor, Status, now};
+use crate::error::AppError;
+use crate::keys::signing::{KeyRing, SigningKeyRow};
+
+/// Where the public keystore documents of an organisation and its software live.
+pub struct KeystoreUrls {
+    pub software_jwks: String,
+    pub software_jwks_revoked: String,
+    pub org_jwks: String,
+    pub org_jwks_revoked: String,
+}
+
+impl KeystoreUrls {
+    pub fn new(public_url: &str, org_id: &str, software_id: &str) -> Self {
+        Self {
+            software_jwks: format!("{public_url}/keystore/{org_id}/{software_id}.jwks"),
+            software_jwks_revoked: format!(
+                "{public_url}/keystore/{org_id}/revoked/{software_id}.jwks"
+            ),
+            org_jwks: format!("{public_url}/keystore/{org_id}/{org_id}.jwks"),
+            org_jwks_revoked: format!("{public_url}/keystore/{org_id}/revoked/{org_id}.jwks"),
+        }
+    }
+}
+
+/// Time and identity of one statement.
+pub struct Stamp {
+    pub issuer: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// "Active" as the UK directory spells statuses in claims.
+fn title_case(status: Status) -> String {
+    let s = status.as_str();
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn insert_optional(claims: &mut Map<String, Value>, name: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        claims.insert(name.into(), json!(v));
+    }
+}
+
+/// The claims of a statement for `product` of `org` under `profile`. Pure: unit-tested.
+pub fn claims(
+    profile: SsaProfile,
+    stamp: &Stamp,
+    product: &Software,
+    org: &Organisation,
+    urls: &KeystoreUrls,
+) -> Map<String, Value> {
+    let roles: Vec<&str> = product.roles.iter().map(|r| r.as_str()).collect();
+    let mut c = Map::new();
+    c.insert("iss".into(), json!(stamp.issuer));
+    c.insert("iat".into(), json!(stamp.iat));
+    c.insert("exp".into(), json!(stamp.exp));
+    c.insert("jti".into(), json!(stamp.jti));
+    c.insert("software_id".into(), json!(product.id));
+    c.insert("software_version".into(), json!(product.version));
+    c.insert("software_roles".into(), json!(roles));
+    c.insert("org_id".into(), json!(org.id));
+    c.insert("org_name".into(), json!(org.legal_name));
+    match profile {
+        SsaProfile::Obuk => {
+            c.insert("software_client_id".into(), json!(product.client_id));
+            c.insert("software_client_name".into(), json!(product.client_name));
+            c.insert(
+                "software_client_description".into(),
+                json!(product.description),
+            );
+            insert_optional(&mut c, "software_client_uri", &product.client_uri);
+            insert_optional(&mut c, "software_logo_uri", &product.logo_uri);
+            insert_optional(&mut c, "software_tos_uri", &product.tos_uri);
+            insert_optional(&mut c, "software_policy_uri", &product.policy_uri);
+            c.insert(
+                "software_redirect_uris".into(),
+                json!(product.redirect_uris),
+            );
+            c.insert(
+                "software_environment".into(),
+                json!(product.environment.as_str()),
+            );
+            c.insert("software_jwks_endpoint".into(), json!(urls.software_jwks));
+            c.insert(
+                "software_jwks_revoked_endpoint".into(),
+                json!(urls.software_jwks_revoked),
+            );
+            c.insert("org_status".into(), json!(title_case(org.status)));
+            c.insert("org_jwks_endpoint".into(), json!(urls.org_jwks));
+            c.insert(
+                "org_jwks_revoked_endpoint".into(),
+                json!(urls.org_jwks_revoked),
+            );
+            let org_roles: Vec<&str> = org.roles.iter().map(|r| r.as_str()).collect();
+            c.insert(
+                "organisation_competent_authority_claims".into(),
+                json!({
+                    "authority_id": org.competent_authority,
+                    "registration_id": org.authority_registration_id,
+                    "status": title_case(org.status),
+                    "authorisations": [{"member_state": org.country, "roles": org_roles}],
+                }),
+            );
+        }
+        SsaProfile::Rfc7591 => {
+            c.insert("client_name".into(), json!(product.client_name));
+            c.insert("client_description".into(), json!(product.description));
+            insert_optional(&mut c, "client_uri", &product.client_uri);
+            insert_optional(&mut c, "logo_uri", &product.logo_uri);
+            insert_optional(&mut c, "tos_uri", &product.tos_uri);
+            insert_optional(&mut c, "policy_uri", &product.policy_uri);
+            c.insert("redirect_uris".into(), json!(product.redirect_uris));
+            c.insert("jwks_uri".into(), json!(urls.software_jwks));
+        }
+    }
+    c
+}
+
+/// Why a product may not get a statement, if it may not.
+pub fn refusal(product: &Software, org: &Organisation) -> Option<String> {
+    if org.status != Status::Active {
+        return Some(format!(
+            "the organisation is {}; only software of an active organisation gets a software statement",
+            org.status
+        ));
+    }
+    if product.status != Status::Active {
+        return Some(format!(
+            "the software is {}; only active software gets a software statement",
+            product.status
+        ));
+    }
+    None
+}
+
+/// How statements are made: profile, issuer, where keystores live, lifetime.
+pub struct Settings<'a> {
+    pub profile: SsaProfile,
+    pub issuer: &'a str,
+    pub public_url: &'a str,
+    pub lifetime: time::Duration,
+}
+
+/// An issued statement.
+pub struct Issued {
+    pub jwt: String,
+    pub jti: String,
+    pub kid: String,
+}
+
+/// Issues a statement for an active product of an active organisation: signs with the active
+/// key, records the jti and audits it. Members of the organisation and operators may.
+pub fn issue(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    actor: &Actor,
+    software_id: &str,
+    settings: &Settings<'_>,
+) -> Result<Issued, AppError> {
+    let (product, org, _) = software::get(conn, actor, software_id)?;
+    if let Some(why) = refusal(&product, &org) {
+        return Err(AppError::Conflict(why));
+    }
+    let key = SigningKeyRow::active(conn)?
+        .ok_or_else(|| AppError::Unavailable("no active signing key".into()))?;
+    let issued_at = now();
+    let expires_at = issued_at + settings.lifetime;
+    let stamp = Stamp {
+        issuer: settings.issuer.to_owned(),
+        iat: issued_at.assume_utc().unix_timestamp(),
+        exp: expires_at.assume_utc().unix_timestamp(),
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    let urls = KeystoreUrls::new(settings.public_url, &org.id, &product.id);
+    let claims = claims(settings.profile, &stamp, &product, &org, &urls);
+    // Signing happens outside the transaction, so the write lock is held only for the record.
+    let jwt = ring.sign(&key.kid, &key.alg, &claims)?;
+    write_transaction(conn, |tx| {
+        // The key must still be published: a retired key stays published while this lives.
+        let state: Option<String> = signing_keys::table
+            .find(&key.kid)
+            .select(signing_keys::state)
+            .first(tx)
+            .optional()?;
+        if !matches!(state.as_deref(), Some("active" | "retired")) {
+            return Err(AppError::Conflict(
+                "the signing key changed meanwhile; try again".into(),
+            ));
+        }
+        diesel::insert_into(issued_ssas::table)
+            .values((
+                issued_ssas::jti.eq(&stamp.jti),
+                issued_ssas::software_id.eq(&product.id),
+                issued_ssas::kid.eq(&key.kid),
+                issued_ssas::issued_by.eq(actor.audit_name()),
+                issued_ssas::issued_at.eq(issued_at),
+                issued_ssas::expires_at.eq(expires_at),
+            ))
+            .execute(tx)?;
+        Event::new(actor, "ssa.issue", "software", &product.id)
+            .organisation(&org.id)
+            .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp}))
+            .record(tx)?;
+        Ok(())
+    })?;
+    Ok(Issued {
+        jwt,
+        jti: stamp.jti,
+        kid: key.kid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::types::{Contact, Environment, RegulatedRole};
+
+    fn org() -> Organisation {
+        let at = now();
+        Organisation {
+            id: "org-1".into(),
+            legal_name: "Example Ltd".into(),
+            registration_number: "1".into(),
+            country: "GB".into(),
+            competent_authority: "FCA".into(),
+            authority_registration_id: "123".into(),
+            roles: vec![RegulatedRole::Aisp, RegulatedRole::Pisp],
+            business_contact: Contact::default(),
+            technical_contact: Contact::default(),
+            authorization_servers: vec![],
+            status: Status::Active,
+            status_reason: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn product() -> Software {
+        let at = now();
+        Software {
+            id: "sw-1".into(),
+            organisation_id: "org-1".into(),
+            client_id: "client-1".into(),
+            client_name: "App".into(),
+            description: "An app".into(),
+            version: "1.0".into(),
+            client_uri: Some("https://app.example".into()),
+            logo_uri: None,
+            tos_uri: None,
+            policy_uri: Some("https://app.example/privacy".into()),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            roles: vec![RegulatedRole::Aisp],
+            environment: Environment::Sandbox,
+            status: Status::Active,
+            status_reason: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn stamp() -> Stamp {
+        Stamp {
+            issuer: "https://directory.example".into(),
+            iat: 1_000,
+            exp: 2_000,
+            jti: "j".into(),
+        }
+    }
+
+    #[test]
+    fn obuk_claims_use_the_uk_names() {
+        let urls = KeystoreUrls::new("https://d.example", "org-1", "sw-1");
+        let c = claims(SsaProfile::Obuk, &stamp(), &product(), &org(), &urls);
+        assert_eq!(c["software_client_name"], "App");
+        assert_eq!(
+            c["software_redirect_uris"],
+            json!(["https://app.example/cb"])
+        );
+        assert_eq!(c["software_roles"], json!(["AISP"]));
+        assert_eq!(c["software_environment"], "sandbox");
+        assert_eq!(c["org_status"], "Active");
+        assert_eq!(
+            c["software_jwks_endpoint"],
+            "https://d.example/keystore/org-1/sw-1.jwks"
+        );
+        assert_eq!(
+            c["org_jwks_revoked_endpoint"],
+            "https://d.example/keystore/org-1/revoked/org-1.jwks"
+        );
+        assert_eq!(
+            c["organisation_competent_authority_claims"]["authorisations"][0]["roles"],
+            json!(["AISP", "PISP"])
+        );
+        assert!(
+            !c.contains_key("software_logo_uri"),
+            "absent URIs are omitted"
+        );
+        assert!(!c.contains_key("client_name"));
+    }
+
+    #[test]
+    fn rfc7591_claims_use_the_registration_names() {
+        let urls = KeystoreUrls::new("https://d.example", "org-1", "sw-1");
+        let c = claims(SsaProfile::Rfc7591, &stamp(), &product(), &org(), &urls);
+        for name in [
+            "client_name",
+            "client_uri",
+            "client_description",
+            "redirect_uris",
+            "policy_uri",
+            "jwks_uri",
+            "software_id",
+            "software_version",
+            "software_roles",
+            "org_id",
+            "org_name",
+            "iss",
+            "iat",
+            "exp",
+            "jti",
+        ] {
+            assert!(c.contains_key(name), "{name} missing");
+        }
+        assert!(!c.contains_key("software_client_name"));
+        assert_eq!(c["jwks_uri"], "https://d.example/keystore/org-1/sw-1.jwks");
+    }
+
+    #[test]
+    fn only_active_software_of_active_organisations_is_eligible() {
+        assert!(refusal(&product(), &org()).is_none());
+        let mut suspended = product();
+        suspended.status = Status::Suspended;
+        assert!(
+            refusal(&suspended, &org())
+                .unwrap()
+                .contains("software is suspended")
+        );
+        let mut pending_org = org();
+        pending_org.status = Status::Pending;
+        assert!(
+            refusal(&product(), &pending_org)
+                .unwrap()
+                .contains("organisation is pending")
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The participant keystore: uploads, checks, publication, removal to the revoked set.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{cast, spawn_app};
+
+fn rsa_jwk(bits: u32) -> Value {
+    let key = openssl::rsa::Rsa::generate(bits).unwrap();
+    let b64 = |v: Vec<u8>| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"})
+}
+
+#[tokio::test]
+async fn uploaded_keys_are_published_and_removed_keys_move_to_the_revoked_set() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let keys = format!("/api/v1/software/{}/keys", c.software_id);
+    let published = format!("/keystore/{}/{}.jwks", c.org_id, c.software_id);
+    let revoked = format!("/keystore/{}/revoked/{}.jwks", c.org_id, c.software_id);
+
+    let (status, key) = app
+        .post_json(&keys, &c.developer, json!({"jwk": rsa_jwk(2048)}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let kid = key["kid"].as_str().unwrap().to_owned();
+    assert_eq!(kid.len(), 43, "the thumbprint names a key without a kid");
+
+    let response = app.get(&published).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    assert!(response.headers().contains_key("etag"));
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["keys"][0]["kid"], kid.as_str());
+    let doc: Value = app.get(&revoked).await.json().await.unwrap();
+    assert_eq!(doc["keys"], json!([]));
+
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("{keys}/{kid}"),
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let doc: Value = app.get(&published).await.json().await.unwrap();
+    assert_eq!(doc["keys"], json!([]));
+    let doc: Value = app.get(&revoked).await.json().await.unwrap();
+    assert_eq!(doc["keys"][0]["kid"], kid.as_str());
+
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("{keys}/{kid}"),
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "already removed");
+}
+
+#[tokio::test]
+async fn bad_keys_are_refused_with_a_reason_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let keys = format!("/api/v1/software/{}/keys", c.software_id);
+    let good = rsa_jwk(2048);
+    let mut private = good.clone();
+    private["d"] = json!("AQAB");
+    let mut bad_b64 = good.clone();
+    bad_b64["n"] = json!("%%%");
+    let cases = [
+        (private, "jwk.d"),
+        (json!({"kty": "oct", "k": "c2VjcmV0"}), "jwk.k"),
+        (json!({"kty": "oct"}), "symmetric"),
+        (rsa_jwk(1024), "at least 2048"),
+        (bad_b64, "base64url"),
+        (
+            json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),
+            "P-521",
+        ),
+        (json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"}), "OKP"),
+        (json!("a string"), "JSON object"),
+    ];
+    for (jwk, expected) in cases {
+        let (status, problem) = app
+            .post_json(&keys, &c.developer, json!({"jwk": jwk}))
+            .await;
+        assert_eq!(status, 422, "{expected}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(expected),
+            "{expected}: {problem}"
+        );
+    }
+    let (_, list) = app.get_json(&keys, &c.developer).await;
+    assert_eq!(list["items"], json!([]));
+
+    let (status, _) = app
+        .post_json(&keys, &c.developer, json!({"jwk": good}))
+        .await;
+    assert_eq!(status, 201);
+    let (status, problem) = app
+        .post_json(&keys, &c.developer, json!({"jwk": good}))
+        .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already published")
+    );
+}
+
+#[tokio::test]
+async fn at_most_twenty_keys_are_published() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let keys = format!("/api/v1/software/{}/keys", c.software_id);
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    for i in 0..21 {
+        let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+            .unwrap();
+        let jwk = ssa_directory::keys::jwk::public_jwk(&key, "ES256").unwrap();
+        let (status, body) = app
+            .post_json(&keys, &c.developer, json!({"jwk": jwk}))
+            .await;
+        if i < 20 {
+            assert_eq!(status, 201, "{i}: {body}");
+        } else {
+            assert_eq!(status, 409, "{body}");
+            assert!(body["detail"].as_str().unwrap().contains("at most 20"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn organisation_keys_are_managed_by_admins_and_confined_to_members() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let keys = format!("/api/v1/organisations/{}/keys", c.org_id);
+    let (status, _) = app
+        .post_json(&keys, &c.developer, json!({"jwk": rsa_jwk(2048)}))
+        .await;
+    assert_eq!(status, 403, "developers manage software keys only");
+    let (status, _) = app
+        .post_json(&keys, &c.outsider, json!({"jwk": rsa_jwk(2048)}))
+        .await;
+    assert_eq!(status, 404);
+    let (status, key) = app
+        .post_json(&keys, &c.admin, json!({"jwk": rsa_jwk(2048)}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let doc: Value = app
+        .get(&format!("/keystore/{}/{}.jwks", c.org_id, c.org_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["keys"][0]["kid"], key["kid"]);
+
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/software/{}/keys", c.software_id),
+            &c.outsider,
+            json!({"jwk": rsa_jwk(2048)}),
+        )
+        .await;
+    assert_eq!(status, 404, "another organisation's software");
+    assert_eq!(
+        app.get(&format!(
+            "/keystore/{}/{}.jwks",
+            c.other_org_id, c.software_id
+        ))
+        .await
+        .status(),
+        404,
+        "a software id under another organisation's keystore"
+    );
+    assert_eq!(
+        app.get(&format!("/keystore/{}/nothing", c.org_id))
+            .await
+            .status(),
+        404
+    );
+}

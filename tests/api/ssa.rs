@@ -1,0 +1,592 @@
+//! Signed software statements end to end: the JWKS, issuance, verification by an
+//! independent implementation (the openssl command line), rotation, status and discovery.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Cast, TestApp, cast, spawn_app, spawn_app_with};
+
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+fn b64d(part: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(part).unwrap()
+}
+
+/// A JWT's header and claims, without checking anything.
+fn parts(jwt: &str) -> (Value, Value) {
+    let mut it = jwt.split('.');
+    let header = serde_json::from_slice(&b64d(it.next().unwrap())).unwrap();
+    let claims = serde_json::from_slice(&b64d(it.next().unwrap())).unwrap();
+    (header, claims)
+}
+
+/// A PEM public key built from a JWK (RSA or EC).
+fn pem_from_jwk(jwk: &Value) -> Vec<u8> {
+    use openssl::bn::{BigNum, BigNumContext};
+    use openssl::ec::{EcGroup, EcKey, EcPoint};
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    let num = |name: &str| BigNum::from_slice(&b64d(jwk[name].as_str().unwrap())).unwrap();
+    let key = match jwk["kty"].as_str().unwrap() {
+        "RSA" => PKey::from_rsa(Rsa::from_public_components(num("n"), num("e")).unwrap()).unwrap(),
+        _ => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+            let mut point = EcPoint::new(&group).unwrap();
+            let mut ctx = BigNumContext::new().unwrap();
+            point
+                .set_affine_coordinates_gfp(&group, &num("x"), &num("y"), &mut ctx)
+                .unwrap();
+            PKey::from_ec_key(EcKey::from_public_key(&group, &point).unwrap()).unwrap()
+        }
+    };
+    key.public_key_to_pem().unwrap()
+}
+
+/// Verifies a JWS with the openssl command line against the published JWKS. Returns whether
+/// openssl said "Verified OK".
+pub fn openssl_verifies(jwt: &str, jwks: &Value) -> bool {
+    let (header, _) = parts(jwt);
+    let kid = header["kid"].as_str().unwrap();
+    let Some(jwk) = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+    else {
+        return false;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (input, signature) = jwt.rsplit_once('.').unwrap();
+    let mut signature = b64d(signature);
+    std::fs::write(dir.path().join("input"), input).unwrap();
+    std::fs::write(dir.path().join("key.pem"), pem_from_jwk(jwk)).unwrap();
+    let mut command = Command::new("openssl");
+    command.current_dir(dir.path()).args(["dgst", "-sha256"]);
+    match header["alg"].as_str().unwrap() {
+        "PS256" => {
+            command.args([
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+            ]);
+        }
+        "ES256" => {
+            // JWS carries r || s; openssl wants a DER ECDSA-Sig-Value.
+            let (r, s) = signature.split_at(32);
+            let sig = openssl::ecdsa::EcdsaSig::from_private_components(
+                openssl::bn::BigNum::from_slice(r).unwrap(),
+                openssl::bn::BigNum::from_slice(s).unwrap(),
+            )
+            .unwrap();
+            signature = sig.to_der().unwrap();
+        }
+        other => panic!("unexpected alg {other}"),
+    }
+    std::fs::write(dir.path().join("sig"), &signature).unwrap();
+    let output = command
+        .args(["-verify", "key.pem", "-signature", "sig", "input"])
+        .output()
+        .expect("the openssl command line");
+    String::from_utf8_lossy(&output.stdout).contains("Verified OK")
+}
+
+async fn jwks(app: &TestApp) -> Value {
+    app.get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// An active organisation with one active software product.
+async fn approved(app: &TestApp) -> Cast {
+    let c = cast(app).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "approve",
+    )
+    .await;
+    c
+}
+
+async fn issue(app: &TestApp, c: &Cast) -> (u16, String) {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
+        .bearer_auth(&c.developer.token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    if status == 201 {
+        assert_eq!(response.headers()["content-type"], "application/jwt");
+    }
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_public_parts_only_with_caching_headers() {
+    let app = spawn_app().await;
+    let response = app.get("/.well-known/jwks.json").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/jwk-set+json"
+    );
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let keys = body["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the active key and the next one: {body}");
+    for key in keys {
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["alg"], "PS256");
+        assert!(key["kid"].as_str().unwrap().len() >= 43);
+        for private in PRIVATE_MEMBERS {
+            assert!(key.get(private).is_none(), "{private} published: {key}");
+        }
+    }
+
+    let again = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+}
+
+#[tokio::test]
+async fn signing_keys_are_pkcs8_files_with_mode_0600() {
+    let app = spawn_app().await;
+    let dir = app.dir.path().join("keys/signing");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2);
+    let published: Vec<String> = jwks(&app).await["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}.pem", k["kid"].as_str().unwrap()))
+        .collect();
+    for file in files {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        let pem = std::fs::read_to_string(&file).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8");
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(published.contains(&name), "{name} is named by its kid");
+    }
+}
+
+#[tokio::test]
+async fn a_passphrase_encrypts_the_key_files() {
+    let app = spawn_app_with(|c| {
+        c.key_passphrase = Some(ssa_directory::config::Secret::new("a long passphrase"));
+    })
+    .await;
+    for entry in std::fs::read_dir(app.dir.path().join("keys/signing")).unwrap() {
+        let pem = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    }
+    let c = approved(&app).await;
+    let (status, jwt) = issue(&app, &c).await;
+    assert_eq!(status, 201, "{jwt}");
+    assert!(openssl_verifies(&jwt, &jwks(&app).await));
+
+    let mut config = crate::helpers::test_config(app.dir.path(), &app.db);
+    config.key_passphrase = Some(ssa_directory::config::Secret::new("the wrong passphrase"));
+    let err = ssa_directory::Application::build(config)
+        .await
+        .err()
+        .expect("a wrong passphrase stops the start");
+    assert!(format!("{err:#}").contains("cannot decrypt"), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_corrupt_key_file_is_a_start_up_error_naming_it() {
+    let app = spawn_app().await;
+    let dir = app.dir.path().join("keys/signing");
+    let victim = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(
+        &victim,
+        "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let before: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    let config = crate::helpers::test_config(app.dir.path(), &app.db);
+    let err = ssa_directory::Application::build(config)
+        .await
+        .err()
+        .expect("a corrupt key stops the start");
+    let message = format!("{err:#}");
+    assert!(message.contains(victim.to_str().unwrap()), "{message}");
+    let after: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "no replacement key was generated"
+    );
+}
+
+#[tokio::test]
+async fn an_issued_ssa_verifies_with_openssl_against_the_published_jwks() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+
+    let (status, jwt) = issue(&app, &c).await;
+
+    assert_eq!(status, 201, "{jwt}");
+    let (header, claims) = parts(&jwt);
+    assert_eq!(header["alg"], "PS256");
+    assert_eq!(header["typ"], "JWT");
+    let published = jwks(&app).await;
+    assert_eq!(
+        header["kid"], published["keys"][0]["kid"],
+        "the active key signs"
+    );
+    assert!(openssl_verifies(&jwt, &published));
+
+    assert_eq!(claims["iss"], app.address.as_str());
+    assert_eq!(claims["software_id"], c.software_id.as_str());
+    assert_eq!(claims["org_id"], c.org_id.as_str());
+    assert_eq!(claims["org_name"], "Example Payments Ltd");
+    assert_eq!(claims["org_status"], "Active");
+    assert_eq!(claims["software_client_name"], "Example Budgeting App");
+    assert_eq!(
+        claims["software_redirect_uris"],
+        json!(["https://app.example.com/callback"])
+    );
+    assert_eq!(claims["software_roles"], json!(["AISP"]));
+    assert_eq!(claims["software_environment"], "production");
+    assert_eq!(
+        claims["software_jwks_endpoint"],
+        format!(
+            "{}/keystore/{}/{}.jwks",
+            app.address, c.org_id, c.software_id
+        )
+    );
+    let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 30 * 24 * 3600);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((claims["iat"].as_i64().unwrap() - now).abs() < 60);
+
+    let mut tampered: Vec<&str> = jwt.split('.').collect();
+    let mut forged = claims.clone();
+    forged["software_roles"] = json!(["AISP", "PISP"]);
+    let forged = URL_SAFE_NO_PAD.encode(forged.to_string());
+    tampered[1] = &forged;
+    assert!(!openssl_verifies(&tampered.join("."), &published));
+
+    let (_, second) = issue(&app, &c).await;
+    assert_ne!(parts(&second).1["jti"], claims["jti"], "every jti is new");
+
+    let (_, audit) = app
+        .get_json(
+            &format!(
+                "/api/v1/audit?action=ssa.issue&subject_id={}",
+                c.software_id
+            ),
+            &c.operator,
+        )
+        .await;
+    assert_eq!(audit["total"], 2);
+    assert_eq!(audit["items"][0]["actor"], c.developer.email.as_str());
+}
+
+#[tokio::test]
+async fn es256_and_the_rfc7591_profile_are_configurable() {
+    let app = spawn_app_with(|c| {
+        c.signing_alg = ssa_directory::config::SigningAlg::ES256;
+        c.ssa_profile = ssa_directory::config::SsaProfile::Rfc7591;
+        c.ssa_lifetime_secs = 600;
+    })
+    .await;
+    let c = approved(&app).await;
+    let (status, jwt) = issue(&app, &c).await;
+    assert_eq!(status, 201, "{jwt}");
+    let (header, claims) = parts(&jwt);
+    assert_eq!(header["alg"], "ES256");
+    let published = jwks(&app).await;
+    assert_eq!(published["keys"][0]["crv"], "P-256");
+    assert!(openssl_verifies(&jwt, &published));
+    assert_eq!(claims["client_name"], "Example Budgeting App");
+    assert_eq!(
+        claims["redirect_uris"],
+        json!(["https://app.example.com/callback"])
+    );
+    assert_eq!(
+        claims["jwks_uri"],
+        format!(
+            "{}/keystore/{}/{}.jwks",
+            app.address, c.org_id, c.software_id
+        )
+    );
+    assert!(claims.get("software_client_name").is_none());
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+}
+
+#[tokio::test]
+async fn only_active_software_of_an_active_organisation_gets_a_statement() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let (status, body) = issue(&app, &c).await;
+    assert_eq!(status, 409, "pending software");
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the software is pending"),
+        "{problem}"
+    );
+
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    assert_eq!(issue(&app, &c).await.0, 201);
+
+    app.decide(&c.operator, &software, "suspend").await;
+    let (status, body) = issue(&app, &c).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("the software is suspended"), "{body}");
+    let status: Value = app
+        .get(&format!("/status/software/{}", c.software_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "suspended");
+
+    app.decide(&c.operator, &software, "reinstate").await;
+    let org = format!("/api/v1/organisations/{}", c.org_id);
+    app.decide(&c.operator, &org, "suspend").await;
+    let (status, body) = issue(&app, &c).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("the organisation is suspended"), "{body}");
+    let status: Value = app
+        .get(&format!("/status/software/{}", c.software_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "suspended", "effective status");
+    assert_eq!(status["software_status"], "active");
+    assert_eq!(status["org_status"], "suspended");
+
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
+        .bearer_auth(&c.outsider.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "another organisation's software");
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v1/software/unknown/ssa",
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// Runs the real command line against the test app's database and keys folder.
+fn cli(app: &TestApp, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+        .args(args)
+        .env("DATABASE_URL", &app.db.url)
+        .env("SSA_DIRECTORY_KEYS_DIR", app.dir.path().join("keys"))
+        .env("SSA_DIRECTORY_DATA_DIR", app.dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_statements_valid_and_new_ones_use_the_new_key() {
+    let app = spawn_app_with(|c| c.key_refresh_secs = 1).await;
+    let c = approved(&app).await;
+    let (_, old) = issue(&app, &c).await;
+    let old_kid = parts(&old).0["kid"].as_str().unwrap().to_owned();
+    let before = jwks(&app).await;
+    let next_kid = before["keys"][1]["kid"].as_str().unwrap().to_owned();
+
+    let out = cli(&app, &["keys", "rotate"]);
+    assert!(out.contains(&next_kid), "{out}");
+
+    // The instance re-reads key state within key_refresh_secs.
+    let mut after = jwks(&app).await;
+    for _ in 0..40 {
+        if after["keys"].as_array().unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = jwks(&app).await;
+    }
+    let kids: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 3, "active, next and retired: {after}");
+    assert_eq!(kids[0], next_kid, "the next key is active now");
+    assert!(
+        kids.contains(&old_kid.as_str()),
+        "the retired key stays published"
+    );
+    assert!(
+        openssl_verifies(&old, &after),
+        "the old statement still verifies"
+    );
+
+    let (_, new) = issue(&app, &c).await;
+    assert_eq!(parts(&new).0["kid"], next_kid.as_str());
+    assert!(openssl_verifies(&new, &after));
+
+    let listing = cli(&app, &["keys", "list"]);
+    let line = listing.lines().find(|l| l.starts_with(&old_kid)).unwrap();
+    assert!(line.contains("retired"), "{listing}");
+
+    let active_kid = kids[0].to_owned();
+    let output = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+        .args(["keys", "retire", "--kid", &active_kid])
+        .env("DATABASE_URL", &app.db.url)
+        .env("SSA_DIRECTORY_KEYS_DIR", app.dir.path().join("keys"))
+        .env("SSA_DIRECTORY_DATA_DIR", app.dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run `keys rotate` first"));
+}
+
+#[tokio::test]
+async fn discovery_metadata_names_every_public_endpoint() {
+    let app = spawn_app().await;
+    let response = app.get("/.well-known/ssa-directory").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("etag"));
+    let meta: Value = response.json().await.unwrap();
+    assert_eq!(meta["issuer"], app.address.as_str());
+    for (field, path) in [
+        ("jwks_uri", "/.well-known/jwks.json"),
+        ("status_endpoint", "/status/software"),
+        ("participants_endpoint", "/participants"),
+        ("keystore_endpoint", "/keystore"),
+        ("api_base", "/api/v1"),
+    ] {
+        assert_eq!(meta[field], format!("{}{path}", app.address), "{field}");
+    }
+    let jwks_uri = meta["jwks_uri"].as_str().unwrap();
+    assert_eq!(reqwest::get(jwks_uri).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn status_lists_paginate_with_etags() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    app.register(&c.developer, &c.org_id, "sandbox").await;
+    let response = app.get("/status/software?per_page=1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=30");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["total"], 2);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let unchanged = app
+        .client
+        .get(app.url("/status/software?per_page=1"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/organisations/{}", c.org_id),
+        "suspend",
+    )
+    .await;
+    let changed = app
+        .client
+        .get(app.url("/status/software?per_page=1"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "a status change makes a new version");
+    assert_eq!(app.get("/status/software/nope").await.status(), 404);
+}
+
+#[tokio::test]
+async fn participants_list_active_organisations_and_aspsp_servers() {
+    let app = spawn_app().await;
+    let operator = app.user("op@directory.example", true).await;
+    let bank = app.user("admin@bank.example", false).await;
+    let bank_org = app.apply(&bank, &["ASPSP"]).await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{bank_org}"),
+        "approve",
+    )
+    .await;
+    let pending = app.user("admin@pending.example", false).await;
+    app.apply(&pending, &["AISP"]).await;
+
+    let (status, body) = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/organisations/{bank_org}/authorization-servers"),
+            Some(&bank.token),
+            Some(json!({"authorization_servers": [
+                {"issuer": "https://as.bank.example", "registration_endpoint": "https://as.bank.example/register"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .api(
+            Method::PUT,
+            &format!("/api/v1/organisations/{bank_org}/authorization-servers"),
+            Some(&bank.token),
+            Some(json!({"authorization_servers": [
+                {"issuer": "http://as.bank.example", "registration_endpoint": "https://as.bank.example/register"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+
+    let list: Value = app.get("/participants").await.json().await.unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only active organisations: {list}");
+    assert_eq!(items[0]["org_id"], bank_org.as_str());
+    assert_eq!(items[0]["roles"], json!(["ASPSP"]));
+    assert_eq!(
+        items[0]["authorization_servers"][0]["registration_endpoint"],
+        "https://as.bank.example/register"
+    );
+}

@@ -73,6 +73,18 @@ pub struct Config {
     pub key_refresh_secs: u64,
     /// `Cache-Control: max-age` of status and participant documents (`SSA_DIRECTORY_STATUS_MAX_AGE_SECS`).
     pub status_max_age_secs: u64,
+    /// Validity of issued transport and signing certificates, in days
+    /// (`SSA_DIRECTORY_CERTIFICATE_VALIDITY_DAYS`).
+    pub certificate_validity_days: u32,
+    /// Refuse a CSR whose subject differs from the one the directory assigns, instead of
+    /// signing it with the directory's subject (`SSA_DIRECTORY_STRICT_CSR_SUBJECT`).
+    pub strict_csr_subject: bool,
+    /// How long a CRL is valid (its nextUpdate), in seconds; it is regenerated on every
+    /// revocation and before it expires (`SSA_DIRECTORY_CRL_VALIDITY_SECS`).
+    pub crl_validity_secs: u64,
+    /// How long an OCSP response is valid (its nextUpdate), in seconds
+    /// (`SSA_DIRECTORY_OCSP_VALIDITY_SECS`).
+    pub ocsp_validity_secs: u64,
 }
 
 /// Algorithm of the directory's signing keys.
@@ -127,6 +139,10 @@ impl Default for Config {
             jwks_max_age_secs: 300,
             key_refresh_secs: 10,
             status_max_age_secs: 30,
+            certificate_validity_days: 397,
+            strict_csr_subject: false,
+            crl_validity_secs: 24 * 3600,
+            ocsp_validity_secs: 3600,
         }
     }
 }
@@ -273,6 +289,16 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "key_passphrase must be at least 12 characters".into(),
+            ));
+        }
+        if !(1..=825).contains(&self.certificate_validity_days) {
+            return Err(ConfigError::Invalid(
+                "certificate_validity_days must be between 1 and 825".into(),
+            ));
+        }
+        if self.crl_validity_secs < 300 || self.ocsp_validity_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "crl_validity_secs must be at least 300 and ocsp_validity_secs at least 60".into(),
             ));
         }
         if self.db_pool_size == 0 {

@@ -8,6 +8,7 @@ pub mod documents;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod pki;
 pub mod ssa;
 pub mod telemetry;
 pub mod web;
@@ -46,10 +47,13 @@ pub struct AppState {
     pub keyring: KeyRing,
     /// The directory JWKS, rebuilt when key state changes.
     pub jwks: Cached,
+    /// The certificate authority.
+    pub ca: pki::Ca,
 }
 
 /// Re-reads key state every `key_refresh_secs`, so that a rotation made by another instance
-/// or the command line is published here within the advertised max-age.
+/// or the command line is published here within the advertised max-age, and signs a new CRL
+/// before the current one expires.
 fn spawn_key_refresher(state: aw::Data<AppState>) {
     let period = Duration::from_secs(state.config.key_refresh_secs);
     tokio::spawn(async move {
@@ -59,6 +63,7 @@ fn spawn_key_refresher(state: aw::Data<AppState>) {
             ticks.tick().await;
             let shared = state.clone();
             let outcome = db::run(&state.pool, move |conn| {
+                pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
                 keys::jwks::refresh(conn, &shared.jwks)
             })
             .await;
@@ -93,6 +98,23 @@ impl Application {
         let session_key = actix_web::rt::task::spawn_blocking(move || keys::session_key(&keys_dir))
             .await
             .context("key start-up task failed")??;
+
+        let ca = {
+            let (pool, keys_dir, validity) = (
+                pool.clone(),
+                config.keys_dir.clone(),
+                config.crl_validity_secs,
+            );
+            actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<pki::Ca> {
+                let ca = pki::ca::load_or_init(&keys_dir)?;
+                let mut conn = pool.get().context("cannot open a database connection")?;
+                pki::crl::ensure_current(&mut conn, &ca, validity)
+                    .map_err(|e| anyhow::anyhow!("cannot sign the CRL: {e}"))?;
+                Ok(ca)
+            })
+            .await
+            .context("CA start-up task failed")??
+        };
 
         let keyring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
         let (keyring, jwks) = {
@@ -134,6 +156,7 @@ impl Application {
             metrics: Metrics::new().context("cannot register metrics")?,
             keyring,
             jwks,
+            ca,
             config,
         });
         spawn_key_refresher(state.clone());

@@ -11,7 +11,7 @@ use ssa_directory::config::{Config, LogFormat};
 use ssa_directory::directory::{Actor, users};
 use ssa_directory::error::AppError;
 use ssa_directory::keys::signing::{self, KeyRing};
-use ssa_directory::{Application, db, telemetry};
+use ssa_directory::{Application, db, pki, telemetry};
 
 /// Open-banking trust directory: onboards organisations and software, issues signed software
 /// statements (SSAs), publishes the JWKS, hosts participant keys and runs a small CA.
@@ -50,6 +50,17 @@ enum Command {
     /// Manage the directory's signing keys (state shared through the database).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the certificate authority in keys/ca.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Create the root CA (10 years) and the issuing CA (5 years); refuses if one exists.
+    Init,
+    /// Print the subjects, SHA-256 fingerprints and validity of the CA certificates.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +169,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys_command(&config, command),
+        Command::Ca(CaCommand::Init) => {
+            pki::ca::init(&config.keys_dir)?;
+            for line in pki::ca::show(&config.keys_dir)?.lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Ca(CaCommand::Show) => {
+            for line in pki::ca::show(&config.keys_dir)?.lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Command::Token(TokenCommand::Create { email, name }) => {
             let mut conn = open_database(&config)?;
             let email = email.trim().to_lowercase();

@@ -156,6 +156,16 @@ diesel::joinable!(memberships -> organisations (organisation_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(software -> organisations (organisation_id));
 
+diesel::table! {
+    crls (number) {
+        number -> BigInt,
+        this_update -> Timestamp,
+        next_update -> Timestamp,
+        der -> Binary,
+        content_hash -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -168,4 +178,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     certificates,
     issued_ssas,
     audit_events,
+    crls,
 );

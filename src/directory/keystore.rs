@@ -37,6 +37,17 @@ pub struct ParticipantKey {
     pub revoked_at: Option<time::PrimitiveDateTime>,
 }
 
+impl ParticipantKey {
+    /// "RSA" or "EC P-256" and the like, for people.
+    pub fn kind(&self) -> String {
+        let kty = self.jwk["kty"].as_str().unwrap_or("?");
+        match self.jwk["crv"].as_str() {
+            Some(crv) => format!("{kty} {crv}"),
+            None => kty.to_owned(),
+        }
+    }
+}
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = participant_keys)]
 struct KeyRow {

@@ -258,6 +258,7 @@ pub fn transition(
                 "the organisation changed meanwhile; reload and try again".into(),
             ));
         }
+        crate::pki::follow_owner_status(tx, actor, id, None, next)?;
         Event::new(
             actor,
             &format!("organisation.{}", transition.as_str()),

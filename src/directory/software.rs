@@ -457,6 +457,7 @@ pub fn transition(
                 "the software changed meanwhile; reload and try again".into(),
             ));
         }
+        crate::pki::follow_owner_status(tx, actor, &current.organisation_id, Some(id), next)?;
         Event::new(
             actor,
             &format!("software.{}", transition.as_str()),

@@ -132,8 +132,113 @@ async fn reads_and_edits_are_confined_to_members_and_operators() {
             None,
             [401, 200, 200, 200, 200],
         ),
+        row(
+            M::GET,
+            format!("{software}/keys"),
+            None,
+            [401, 404, 200, 200, 200],
+        ),
+        row(
+            M::GET,
+            format!("{org}/keys"),
+            None,
+            [401, 404, 200, 200, 200],
+        ),
+        // The product is pending: members may ask, and are told why there is no statement.
+        row(
+            M::POST,
+            format!("{software}/ssa"),
+            None,
+            [401, 404, 409, 409, 409],
+        ),
     ];
     check(&app, &c, rows).await;
+}
+
+fn ec_jwk() -> Value {
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let key =
+        openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap()).unwrap();
+    Value::Object(ssa_directory::keys::jwk::public_jwk(&key, "ES256").unwrap())
+}
+
+/// Uploads a fresh key as each caller (so that a success is never a duplicate) and checks the
+/// statuses; then tries to remove a key uploaded by the admin.
+async fn check_keys(app: &TestApp, c: &Cast, path: &str, upload: [u16; 5], remove: [u16; 5]) {
+    let mut failures = vec![];
+    for (who, expected) in EVERYONE.into_iter().zip(upload) {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                path,
+                token(c, who).as_deref(),
+                Some(json!({"jwk": ec_jwk()})),
+            )
+            .await;
+        if status != expected {
+            failures.push(format!(
+                "POST {path} as {who:?}: expected {expected}, got {status} {body}"
+            ));
+        }
+    }
+    for (who, expected) in EVERYONE.into_iter().zip(remove) {
+        let jwk = ec_jwk();
+        let kid = jwk["kid"].as_str().unwrap().to_owned();
+        let (status, body) = app
+            .api(
+                Method::POST,
+                path,
+                Some(&c.admin.token),
+                Some(json!({"jwk": jwk})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = app
+            .api(
+                Method::DELETE,
+                &format!("{path}/{kid}"),
+                token(c, who).as_deref(),
+                None,
+            )
+            .await;
+        if status != expected {
+            failures.push(format!(
+                "DELETE {path}/{{kid}} as {who:?}: expected {expected}, got {status} {body}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn statements_and_keys_are_confined_to_members_and_operators() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    let rows = vec![row(
+        Method::POST,
+        format!("{software}/ssa"),
+        None,
+        [401, 404, 201, 201, 201],
+    )];
+    check(&app, &c, rows).await;
+    check_keys(
+        &app,
+        &c,
+        &format!("{software}/keys"),
+        [401, 404, 201, 201, 201],
+        [401, 404, 204, 204, 204],
+    )
+    .await;
+    check_keys(
+        &app,
+        &c,
+        &format!("/api/v1/organisations/{}/keys", c.org_id),
+        [401, 404, 403, 201, 201],
+        [401, 404, 403, 204, 204],
+    )
+    .await;
 }
 
 #[tokio::test]

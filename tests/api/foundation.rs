@@ -106,7 +106,7 @@ async fn every_documented_operation_exists_and_requires_a_token() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 14, "{}", paths.len());
     for (path, item) in paths {
-        if path == "/api/openapi.json" {
+        if !path.starts_with("/api/v1/") {
             continue;
         }
         let concrete = path.replace("{action}", "approve").replace(['{', '}'], "");

@@ -13,5 +13,6 @@ mod foundation;
 mod helpers;
 mod keystore;
 mod onboarding;
+mod pki;
 mod portal;
 mod ssa;

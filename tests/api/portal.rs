@@ -518,3 +518,127 @@ async fn the_operator_dashboard_paginates() {
     assert_eq!(queue.matches("<td><a href=\"/organisations/").count(), 20);
     assert!(queue.contains("href=\"/operator/queue?page=2\""), "{queue}");
 }
+
+#[tokio::test]
+async fn members_download_a_statement_and_manage_keys_in_the_portal() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let page = format!("/software/{}", c.software_id);
+    let dev = Browser::new(&app);
+    dev.log_in(&c.developer.email, PASSWORD).await;
+
+    let (_, html) = dev.get(&page).await;
+    assert!(
+        !html.contains("id=\"download-ssa\""),
+        "pending software offers no statement"
+    );
+    app.decide(&c.operator, &format!("/api/v1{page}"), "approve")
+        .await;
+    let (_, html) = dev.get(&page).await;
+    assert!(html.contains("id=\"download-ssa\""), "{html}");
+
+    let csrf = csrf_of(&html);
+    let response = dev
+        .client
+        .post(app.url(&format!("{page}/ssa")))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/jwt");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"{}.jwt\"", c.software_id).as_str()
+    );
+    let jwt = response.text().await.unwrap();
+    let jwks: serde_json::Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(crate::ssa::openssl_verifies(&jwt, &jwks));
+
+    let (status, _, html) = dev
+        .submit(&page, &format!("{page}/keys"), &[("jwk", "{not json")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("jwk: not JSON"), "{html}");
+    let key = openssl::pkey::PKey::from_ec_key(
+        openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let jwk = ssa_directory::keys::jwk::public_jwk(&key, "ES256").unwrap();
+    let kid = jwk["kid"].as_str().unwrap().to_owned();
+    let text = serde_json::Value::Object(jwk).to_string();
+    let (status, _, _) = dev
+        .submit(&page, &format!("{page}/keys"), &[("jwk", text.as_str())])
+        .await;
+    assert_eq!(status, 303);
+    let published: serde_json::Value = app
+        .get(&format!("/keystore/{}/{}.jwks", c.org_id, c.software_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(published["keys"][0]["kid"], kid.as_str());
+    let (status, _, _) = dev
+        .submit(&page, &format!("{page}/keys/{kid}/remove"), &[])
+        .await;
+    assert_eq!(status, 303);
+    let revoked: serde_json::Value = app
+        .get(&format!(
+            "/keystore/{}/revoked/{}.jwks",
+            c.org_id, c.software_id
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["keys"][0]["kid"], kid.as_str());
+}
+
+#[tokio::test]
+async fn aspsp_admins_publish_authorization_servers_in_the_portal() {
+    let app = spawn_app().await;
+    let operator = app.user("op@directory.example", true).await;
+    let admin = app.user("admin@bank.example", false).await;
+    let org = app.apply(&admin, &["ASPSP"]).await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{org}"),
+        "approve",
+    )
+    .await;
+    let browser = Browser::new(&app);
+    browser.log_in(&admin.email, PASSWORD).await;
+    let page = format!("/organisations/{org}");
+    let action = format!("{page}/authorization-servers");
+
+    let (status, _, html) = browser
+        .submit(&page, &action, &[("servers", "https://as.bank.example")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("line 1"), "{html}");
+
+    let (status, _, _) = browser
+        .submit(
+            &page,
+            &action,
+            &[(
+                "servers",
+                "https://as.bank.example https://as.bank.example/register",
+            )],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let participants: serde_json::Value = app.get("/participants").await.json().await.unwrap();
+    assert_eq!(
+        participants["items"][0]["authorization_servers"][0]["issuer"],
+        "https://as.bank.example"
+    );
+}

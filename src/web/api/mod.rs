@@ -18,6 +18,7 @@ use crate::directory::organisations::{self, AuthorizationServer};
 use crate::directory::software::{self, Changes, Registration};
 use crate::directory::{PageRequest, Status, Transition, users};
 use crate::error::{self, AppError};
+use crate::pki;
 use crate::ssa;
 use crate::web::auth::ApiUser;
 
@@ -80,6 +81,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/software/{software_id}/keys/{kid}",
                     web::delete().to(remove_software_key),
+                )
+                .route(
+                    "/software/{software_id}/certificates",
+                    web::post().to(issue_certificate),
+                )
+                .route(
+                    "/software/{software_id}/certificates",
+                    web::get().to(list_certificates),
+                )
+                .route("/certificates/{serial}", web::get().to(get_certificate))
+                .route(
+                    "/certificates/{serial}/revoke",
+                    web::post().to(revoke_certificate),
                 )
                 .route(
                     "/software/{software_id}/{action}",
@@ -233,8 +247,11 @@ async fn transition_organisation(
     let (id, action) = path.into_inner();
     let transition = transition_of(&action)?;
     let body = body.unwrap_or_default();
+    let shared = state.clone();
     let org = db::run(&state.pool, move |conn| {
-        organisations::transition(conn, &actor, &id, transition, body.reason.as_deref())
+        let org = organisations::transition(conn, &actor, &id, transition, body.reason.as_deref())?;
+        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        Ok(org)
     })
     .await?;
     Ok(HttpResponse::Ok().json(org))
@@ -378,8 +395,11 @@ async fn transition_software(
     let (id, action) = path.into_inner();
     let transition = transition_of(&action)?;
     let body = body.unwrap_or_default();
+    let shared = state.clone();
     let product = db::run(&state.pool, move |conn| {
-        software::transition(conn, &actor, &id, transition, body.reason.as_deref())
+        let product = software::transition(conn, &actor, &id, transition, body.reason.as_deref())?;
+        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        Ok(product)
     })
     .await?;
     Ok(HttpResponse::Ok().json(product))
@@ -603,4 +623,90 @@ async fn remove_org_key(
 ) -> Result<HttpResponse, AppError> {
     let (id, kid) = path.into_inner();
     remove_key(&state, actor, Owner::Organisation(id), kid).await
+}
+
+/// The certificate settings in force.
+pub fn issue_settings(state: &AppState) -> pki::IssueSettings<'_> {
+    pki::IssueSettings {
+        public_url: &state.public_url,
+        validity_days: state.config.certificate_validity_days,
+        strict_subject: state.config.strict_csr_subject,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateRequest {
+    #[serde(rename = "type")]
+    cert_type: String,
+    csr: String,
+}
+
+async fn issue_certificate(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<CertificateRequest>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let shared = state.clone();
+    let issued = db::run(&state.pool, move |conn| {
+        pki::issue(
+            conn,
+            &shared.ca,
+            &actor,
+            &id,
+            &body.cert_type,
+            &body.csr,
+            &issue_settings(&shared),
+        )
+    })
+    .await?;
+    Ok(created(
+        format!("/api/v1/certificates/{}", issued.certificate.serial),
+        &issued,
+    ))
+}
+
+async fn list_certificates(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let list = db::run(&state.pool, move |conn| pki::list(conn, &actor, &id)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": list })))
+}
+
+async fn get_certificate(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let serial = path.into_inner();
+    let cert = db::run(&state.pool, move |conn| pki::get(conn, &actor, &serial)).await?;
+    Ok(HttpResponse::Ok().json(cert))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationBody {
+    reason: String,
+}
+
+async fn revoke_certificate(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+    body: web::Json<RevocationBody>,
+) -> Result<HttpResponse, AppError> {
+    let serial = path.into_inner();
+    let shared = state.clone();
+    let cert = db::run(&state.pool, move |conn| {
+        let cert = pki::revoke(conn, &actor, &serial, &body.reason)?;
+        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        Ok(cert)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(cert))
 }

@@ -9,7 +9,8 @@ use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
 use crate::AppState;
 use crate::db;
-use crate::directory::organisations::{self, Application};
+use crate::directory::keystore::{self, Owner};
+use crate::directory::organisations::{self, Application, AuthorizationServer};
 use crate::directory::types::{Contact, RegulatedRole};
 use crate::directory::users::User;
 use crate::directory::{PageRequest, Transition, audit, software};
@@ -28,6 +29,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/organisations/{org_id}/members/{user_id}/remove",
             web::post().to(remove_member),
+        )
+        .route("/organisations/{org_id}/keys", web::post().to(upload_key))
+        .route(
+            "/organisations/{org_id}/keys/{kid}/remove",
+            web::post().to(remove_key),
+        )
+        .route(
+            "/organisations/{org_id}/authorization-servers",
+            web::post().to(set_servers),
         );
 }
 
@@ -112,7 +122,7 @@ async fn page(
     error: Option<String>,
 ) -> PortalResult {
     let actor = user.actor();
-    let (org, access, members, products, history) = db::run(&state.pool, move |conn| {
+    let (org, access, members, products, history, keys) = db::run(&state.pool, move |conn| {
         let (org, access) = organisations::get(conn, &actor, &id)?;
         let members = organisations::members(conn, &actor, &id)?;
         let products = software::list_for_organisation(
@@ -125,7 +135,8 @@ async fn page(
             },
         )?;
         let history = audit::organisation_history(conn, &id, 50)?;
-        Ok((org, access, members, products.items, history))
+        let keys = keystore::list(conn, &actor, &Owner::Organisation(id.clone()))?;
+        Ok((org, access, members, products.items, history, keys))
     })
     .await?;
     let status = if error.is_some() {
@@ -140,10 +151,18 @@ async fn page(
             transitions: org.status.allowed(),
             is_admin: access.is_admin(),
             is_operator: access.is_operator(),
+            servers_text: org
+                .authorization_servers
+                .iter()
+                .map(|s| format!("{} {}", s.issuer, s.registration_endpoint))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            is_aspsp: org.roles.contains(&RegulatedRole::Aspsp),
             org,
             members,
             software: products,
             history,
+            keys,
             error,
         },
     )
@@ -188,8 +207,17 @@ async fn decide(
     let target = id.clone();
     let result = match form.transition() {
         Ok(transition) => {
+            let shared = state.clone();
             db::run(&state.pool, move |conn| {
-                organisations::transition(conn, &actor, &target, transition, Some(&form.reason))
+                let org = organisations::transition(
+                    conn,
+                    &actor,
+                    &target,
+                    transition,
+                    Some(&form.reason),
+                )?;
+                crate::pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+                Ok(org)
             })
             .await
         }
@@ -200,10 +228,7 @@ async fn decide(
             auth::set_flash(&session, format!("The organisation is now {}.", org.status));
             Ok(redirect(&format!("/organisations/{id}")))
         }
-        Err(error) => {
-            let message = form_message(error)?;
-            page(&state, &session, &user, id, Some(message)).await
-        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
     }
 }
 
@@ -238,10 +263,7 @@ async fn add_member(
             );
             Ok(redirect(&format!("/organisations/{id}")))
         }
-        Err(error) => {
-            let message = form_message(error)?;
-            page(&state, &session, &user, id, Some(message)).await
-        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
     }
 }
 
@@ -265,9 +287,117 @@ async fn remove_member(
             auth::set_flash(&session, "Member removed.");
             Ok(redirect(&format!("/organisations/{id}")))
         }
-        Err(error) => {
-            let message = form_message(error)?;
-            page(&state, &session, &user, id, Some(message)).await
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+/// Shows the organisation page again with the error of a refused action, or the error page.
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    id: String,
+    error: AppError,
+) -> PortalResult {
+    let message = form_message(error)?;
+    page(state, session, user, id, Some(message)).await
+}
+
+async fn upload_key(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<super::software::KeyForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let owner = Owner::Organisation(id.clone());
+    let result = match form.value() {
+        Ok(jwk) => {
+            db::run(&state.pool, move |conn| {
+                keystore::upload(conn, &actor, &owner, &jwk)
+            })
+            .await
         }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(key) => {
+            auth::set_flash(&session, format!("Key {} published.", key.kid));
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+async fn remove_key(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (id, kid) = path.into_inner();
+    let owner = Owner::Organisation(id.clone());
+    db::run(&state.pool, move |conn| {
+        keystore::remove(conn, &actor, &owner, &kid)
+    })
+    .await?;
+    auth::set_flash(&session, "Key moved to the revoked set.");
+    Ok(redirect(&format!("/organisations/{id}")))
+}
+
+#[derive(Deserialize)]
+struct ServersForm {
+    #[serde(default)]
+    servers: String,
+}
+
+async fn set_servers(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<ServersForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let parsed: Result<Vec<AuthorizationServer>, AppError> = super::lines(&form.servers)
+        .iter()
+        .enumerate()
+        .map(
+            |(i, line)| match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [issuer, endpoint] => Ok(AuthorizationServer {
+                    issuer: issuer.to_owned(),
+                    registration_endpoint: endpoint.to_owned(),
+                }),
+                _ => Err(AppError::Validation(format!(
+                    "line {}: expected an issuer URL, a space and a registration endpoint URL",
+                    i + 1
+                ))),
+            },
+        )
+        .collect();
+    let target = id.clone();
+    let result = match parsed {
+        Ok(servers) => {
+            db::run(&state.pool, move |conn| {
+                organisations::set_authorization_servers(conn, &actor, &target, &servers)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            auth::set_flash(&session, "Authorization servers published.");
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
     }
 }

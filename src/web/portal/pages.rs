@@ -3,6 +3,7 @@
 use askama::Template;
 
 use crate::directory::audit::AuditEvent;
+use crate::directory::keystore::ParticipantKey;
 use crate::directory::organisations::{Member, Organisation};
 use crate::directory::software::Software;
 use crate::directory::users::ApiToken;
@@ -136,6 +137,10 @@ pub struct OrganisationPage {
     pub members: Vec<Member>,
     pub software: Vec<Software>,
     pub history: Vec<AuditEvent>,
+    pub keys: Vec<ParticipantKey>,
+    /// The authorization servers, one "issuer registration_endpoint" per line.
+    pub servers_text: String,
+    pub is_aspsp: bool,
     pub error: Option<String>,
 }
 
@@ -204,6 +209,7 @@ pub struct SoftwarePage {
     pub editable: bool,
     pub transitions: Vec<Transition>,
     pub history: Vec<AuditEvent>,
+    pub keys: Vec<ParticipantKey>,
     pub error: Option<String>,
 }
 

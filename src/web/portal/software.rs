@@ -9,10 +9,14 @@ use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with, require_user};
 use crate::AppState;
 use crate::db;
+use crate::directory::keystore::{self, Owner};
 use crate::directory::organisations::{self, Organisation};
 use crate::directory::software::{self, Changes, Registration};
 use crate::directory::users::User;
 use crate::directory::{Status, audit};
+use crate::error::AppError;
+use crate::ssa;
+use crate::web::api::ssa_settings;
 use crate::web::auth::{self, PortalForm, SessionUser};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,7 +31,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/software/{software_id}", web::get().to(show))
     .route("/software/{software_id}/edit", web::get().to(edit_page))
     .route("/software/{software_id}/edit", web::post().to(edit))
-    .route("/software/{software_id}/status", web::post().to(decide));
+    .route("/software/{software_id}/status", web::post().to(decide))
+    .route("/software/{software_id}/ssa", web::post().to(download_ssa))
+    .route("/software/{software_id}/keys", web::post().to(upload_key))
+    .route(
+        "/software/{software_id}/keys/{kid}/remove",
+        web::post().to(remove_key),
+    );
 }
 
 fn org_roles(org: &Organisation) -> Vec<&'static str> {
@@ -159,10 +169,11 @@ async fn page(
     error: Option<String>,
 ) -> PortalResult {
     let actor = user.actor();
-    let (product, org, access, history) = db::run(&state.pool, move |conn| {
+    let (product, org, access, history, keys) = db::run(&state.pool, move |conn| {
         let (product, org, access) = software::get(conn, &actor, &id)?;
         let history = audit::subject_history(conn, &id, 50)?;
-        Ok((product, org, access, history))
+        let keys = keystore::list(conn, &actor, &Owner::Software(id.clone()))?;
+        Ok((product, org, access, history, keys))
     })
     .await?;
     let status = if error.is_some() {
@@ -181,6 +192,7 @@ async fn page(
             product,
             org,
             history,
+            keys,
             error,
         },
     )
@@ -287,8 +299,12 @@ async fn decide(
     let target = id.clone();
     let result = match form.transition() {
         Ok(transition) => {
+            let shared = state.clone();
             db::run(&state.pool, move |conn| {
-                software::transition(conn, &actor, &target, transition, Some(&form.reason))
+                let product =
+                    software::transition(conn, &actor, &target, transition, Some(&form.reason))?;
+                crate::pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+                Ok(product)
             })
             .await
         }
@@ -299,9 +315,115 @@ async fn decide(
             auth::set_flash(&session, format!("The software is now {}.", product.status));
             Ok(redirect(&format!("/software/{id}")))
         }
-        Err(error) => {
-            let message = form_message(error)?;
-            page(&state, &session, &user, id, Some(message)).await
-        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
     }
+}
+
+/// Shows the software page again with the error of a refused action, or the error page.
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    id: String,
+    error: AppError,
+) -> PortalResult {
+    let message = form_message(error)?;
+    page(state, session, user, id, Some(message)).await
+}
+
+async fn download_ssa(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let target = id.clone();
+    let shared = state.clone();
+    let result = db::run(&state.pool, move |conn| {
+        ssa::issue(
+            conn,
+            &shared.keyring,
+            &actor,
+            &target,
+            &ssa_settings(&shared),
+        )
+    })
+    .await;
+    match result {
+        Ok(issued) => Ok(actix_web::HttpResponse::Ok()
+            .content_type("application/jwt")
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}.jwt\""),
+            ))
+            .body(issued.jwt)),
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct KeyForm {
+    #[serde(default)]
+    pub jwk: String,
+}
+
+impl KeyForm {
+    /// The pasted JWK as JSON, or a message that says why it is not.
+    pub fn value(&self) -> Result<serde_json::Value, AppError> {
+        serde_json::from_str(self.jwk.trim())
+            .map_err(|e| AppError::Validation(format!("jwk: not JSON ({e})")))
+    }
+}
+
+async fn upload_key(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<KeyForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let owner = Owner::Software(id.clone());
+    let result = match form.value() {
+        Ok(jwk) => {
+            db::run(&state.pool, move |conn| {
+                keystore::upload(conn, &actor, &owner, &jwk)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(key) => {
+            auth::set_flash(&session, format!("Key {} published.", key.kid));
+            Ok(redirect(&format!("/software/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+async fn remove_key(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (id, kid) = path.into_inner();
+    let owner = Owner::Software(id.clone());
+    db::run(&state.pool, move |conn| {
+        keystore::remove(conn, &actor, &owner, &kid)
+    })
+    .await?;
+    auth::set_flash(&session, "Key moved to the revoked set.");
+    Ok(redirect(&format!("/software/{id}")))
 }

@@ -13,6 +13,7 @@ use crate::directory::discovery;
 use crate::directory::keystore;
 use crate::documents::Published;
 use crate::error::AppError;
+use crate::pki;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz)
@@ -24,7 +25,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(keystore_document)
         .service(software_statuses)
         .service(software_status)
-        .service(participants);
+        .service(participants)
+        .service(ca_chain)
+        .service(crl)
+        .service(ocsp_post)
+        .service(ocsp_get);
 }
 
 /// Answers a conditional GET for a prepared document.
@@ -118,6 +123,9 @@ async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         "ssa_signing_alg_values_supported": [state.config.signing_alg.as_str()],
         "ssa_claims_profile": state.config.ssa_profile,
         "ssa_lifetime_secs": state.config.ssa_lifetime_secs,
+        "ca_uri": format!("{base}/pki/ca.pem"),
+        "crl_uri": format!("{base}/pki/crl"),
+        "ocsp_uri": format!("{base}/pki/ocsp"),
     }));
     serve(
         &req,
@@ -225,4 +233,79 @@ async fn participants(
         state.config.status_max_age_secs,
         "application/json",
     ))
+}
+
+/// The issuing CA and the root, PEM.
+#[get("/pki/ca.pem")]
+async fn ca_chain(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    serve(
+        &req,
+        &Published::new(state.ca.chain_pem()),
+        3600,
+        "application/x-pem-file",
+    )
+}
+
+/// The current CRL (DER), signed anew on every revocation and before nextUpdate.
+#[get("/pki/crl")]
+async fn crl(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let shared = state.clone();
+    let crl = db::run(&state.pool, move |conn| {
+        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)
+    })
+    .await?;
+    let remaining = (crl.next_update - crate::directory::now())
+        .whole_seconds()
+        .max(0) as u64;
+    Ok(serve(
+        &req,
+        &Published::new(crl.der),
+        remaining.min(300),
+        "application/pkix-crl",
+    ))
+}
+
+async fn ocsp(state: web::Data<AppState>, request: Vec<u8>) -> Result<HttpResponse, AppError> {
+    let shared = state.clone();
+    let (body, well_formed) = db::run(&state.pool, move |conn| {
+        pki::ocsp::respond(conn, &shared.ca, &request, shared.config.ocsp_validity_secs)
+    })
+    .await?;
+    let mut response = if well_formed {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::BadRequest()
+    };
+    Ok(response
+        .content_type("application/ocsp-response")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
+}
+
+/// RFC 6960 over POST (application/ocsp-request).
+#[actix_web::post("/pki/ocsp")]
+async fn ocsp_post(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+    ocsp(state, body.to_vec()).await
+}
+
+/// RFC 6960 over GET: the base64 DER request in the path (URL-encoded).
+#[get("/pki/ocsp/{request:.*}")]
+async fn ocsp_get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    use base64::Engine;
+    let text = path.into_inner();
+    let text = percent_decode(&text);
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap_or_default();
+    ocsp(state, der).await
+}
+
+fn percent_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }

@@ -1,0 +1,2 @@
+DROP INDEX certificates_status;
+DROP TABLE crls;

@@ -1,0 +1,298 @@
+//! The directory's certificate authority: a root CA (10 years) and an issuing CA (5 years),
+//! ECDSA P-256, kept in `keys/ca/` (keys mode 0600). An existing CA is used as it is; a
+//! corrupt or half-present one is a start-up error, never silently replaced.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use openssl::sha::sha1;
+use openssl::x509::X509;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+};
+use sha2::{Digest, Sha256};
+
+use crate::keys::{ensure_dir, read_secret, write_secret};
+
+const ROOT_KEY: &str = "root-key.pem";
+const ROOT_CERT: &str = "root-cert.pem";
+const ISSUING_KEY: &str = "issuing-key.pem";
+const ISSUING_CERT: &str = "issuing-cert.pem";
+const FILES: [&str; 4] = [ROOT_KEY, ROOT_CERT, ISSUING_KEY, ISSUING_CERT];
+
+/// The loaded CA: certificates for publication, the issuing key for signing.
+pub struct Ca {
+    pub root_pem: String,
+    pub issuing_pem: String,
+    pub issuing_der: Vec<u8>,
+    /// Signs certificates, CRLs and OCSP responses.
+    pub issuer: Issuer<'static, KeyPair>,
+    /// DER of the issuing CA's subject name.
+    pub issuing_name_der: Vec<u8>,
+    /// The issuing CA's public key (the BIT STRING contents of its SubjectPublicKeyInfo).
+    pub issuing_public_key: Vec<u8>,
+}
+
+impl Ca {
+    /// Issuing CA then root, as relying parties want the chain.
+    pub fn chain_pem(&self) -> String {
+        format!("{}{}", self.issuing_pem, self.root_pem)
+    }
+
+    /// (name hash, key hash) of the issuing CA for OCSP, with SHA-1 or SHA-256.
+    pub fn ocsp_hashes(&self, sha256: bool) -> (Vec<u8>, Vec<u8>) {
+        if sha256 {
+            (
+                Sha256::digest(&self.issuing_name_der).to_vec(),
+                Sha256::digest(&self.issuing_public_key).to_vec(),
+            )
+        } else {
+            (
+                sha1(&self.issuing_name_der).to_vec(),
+                sha1(&self.issuing_public_key).to_vec(),
+            )
+        }
+    }
+
+    /// SHA-1 of the issuing key: the OCSP responder id by key.
+    pub fn key_hash(&self) -> Vec<u8> {
+        sha1(&self.issuing_public_key).to_vec()
+    }
+}
+
+/// A summary for `ca show`.
+pub struct CaSummary {
+    pub lines: Vec<String>,
+}
+
+fn dir(keys_dir: &Path) -> PathBuf {
+    keys_dir.join("ca")
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "SSA Directory");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn ca_params(common_name: &str, years: i64, path_len: Option<u8>) -> CertificateParams {
+    let now = time::OffsetDateTime::now_utc();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(common_name);
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(365 * years + years / 4);
+    params.is_ca = IsCa::Ca(match path_len {
+        Some(n) => BasicConstraints::Constrained(n),
+        None => BasicConstraints::Unconstrained,
+    });
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.use_authority_key_identifier_extension = path_len.is_some();
+    params.serial_number = Some(super::random_serial().0);
+    params
+}
+
+/// Creates a new CA in `keys/ca/`; refuses if any CA file exists.
+pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
+    let dir = dir(keys_dir);
+    if let Some(existing) = FILES.iter().find(|f| dir.join(f).exists()) {
+        bail!(
+            "{} exists: a CA is already present in {}; it is never replaced",
+            dir.join(existing).display(),
+            dir.display()
+        );
+    }
+    ensure_dir(keys_dir)?;
+    ensure_dir(&dir)?;
+    let root_key =
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the root key")?;
+    let root_params = ca_params("SSA Directory Root CA", 10, None);
+    let root_cert = root_params
+        .self_signed(&root_key)
+        .context("signing the root CA")?;
+    let issuing_key =
+        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the issuing key")?;
+    let issuing_params = ca_params("SSA Directory Issuing CA", 5, Some(0));
+    let root_issuer = Issuer::new(root_params, root_key);
+    let issuing_cert = issuing_params
+        .signed_by(&issuing_key, &root_issuer)
+        .context("signing the issuing CA")?;
+    write_secret(
+        &dir.join(ROOT_KEY),
+        root_issuer.key().serialize_pem().as_bytes(),
+    )?;
+    write_secret(
+        &dir.join(ISSUING_KEY),
+        issuing_key.serialize_pem().as_bytes(),
+    )?;
+    write_secret(&dir.join(ROOT_CERT), root_cert.pem().as_bytes())?;
+    write_secret(&dir.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
+    tracing::info!(dir = %dir.display(), "created a new certificate authority");
+    load(keys_dir)
+}
+
+/// Loads the CA, creating one when `keys/ca/` holds none of its files.
+pub fn load_or_init(keys_dir: &Path) -> anyhow::Result<Ca> {
+    let dir = dir(keys_dir);
+    let present: Vec<&str> = FILES
+        .iter()
+        .copied()
+        .filter(|f| dir.join(f).exists())
+        .collect();
+    match present.len() {
+        0 => init(keys_dir),
+        4 => load(keys_dir),
+        _ => {
+            let missing: Vec<&str> = FILES
+                .iter()
+                .copied()
+                .filter(|f| !present.contains(f))
+                .collect();
+            bail!(
+                "the CA in {} is incomplete: {} present but {} missing; restore keys/ca from a backup (a new CA is never created over a partial one)",
+                dir.display(),
+                present.join(", "),
+                missing.join(", ")
+            )
+        }
+    }
+}
+
+fn read_cert(path: &Path) -> anyhow::Result<(String, X509)> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cert = X509::from_pem(pem.as_bytes())
+        .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+    Ok((pem, cert))
+}
+
+fn read_key(path: &Path) -> anyhow::Result<KeyPair> {
+    let pem = String::from_utf8(read_secret(path)?)
+        .with_context(|| format!("{} is not text", path.display()))?;
+    KeyPair::from_pem(&pem)
+        .with_context(|| format!("{} is not a usable private key", path.display()))
+}
+
+/// Loads and checks an existing CA: both keys match their certificates, the root signed
+/// itself and the issuing CA.
+pub fn load(keys_dir: &Path) -> anyhow::Result<Ca> {
+    let dir = dir(keys_dir);
+    let (root_pem, root) = read_cert(&dir.join(ROOT_CERT))?;
+    let (issuing_pem, issuing) = read_cert(&dir.join(ISSUING_CERT))?;
+    let root_key = read_key(&dir.join(ROOT_KEY))?;
+    let issuing_key = read_key(&dir.join(ISSUING_KEY))?;
+    let same_key = |cert: &X509, key: &KeyPair| -> anyhow::Result<bool> {
+        let theirs = openssl::pkey::PKey::public_key_from_pem(key.public_key_pem().as_bytes())?;
+        Ok(cert.public_key()?.public_eq(&theirs))
+    };
+    if !same_key(&root, &root_key)? {
+        bail!(
+            "{} does not belong to {}",
+            dir.join(ROOT_KEY).display(),
+            dir.join(ROOT_CERT).display()
+        );
+    }
+    if !same_key(&issuing, &issuing_key)? {
+        bail!(
+            "{} does not belong to {}",
+            dir.join(ISSUING_KEY).display(),
+            dir.join(ISSUING_CERT).display()
+        );
+    }
+    let root_public = root.public_key()?;
+    if !root.verify(&root_public)? || !issuing.verify(&root_public)? {
+        bail!(
+            "{} was not signed by {}",
+            dir.join(ISSUING_CERT).display(),
+            dir.join(ROOT_CERT).display()
+        );
+    }
+    let issuing_der = issuing.to_der()?;
+    let issuing_name_der = issuing.subject_name().to_der()?;
+    let issuing_public_key = issuing_key.public_key_raw().to_vec();
+    let issuer = Issuer::from_ca_cert_pem(&issuing_pem, issuing_key).with_context(|| {
+        format!(
+            "cannot use {} as an issuer",
+            dir.join(ISSUING_CERT).display()
+        )
+    })?;
+    Ok(Ca {
+        root_pem,
+        issuing_pem,
+        issuing_der,
+        issuer,
+        issuing_name_der,
+        issuing_public_key,
+    })
+}
+
+/// Subjects, fingerprints and validity of the CA certificates.
+pub fn show(keys_dir: &Path) -> anyhow::Result<CaSummary> {
+    let dir = dir(keys_dir);
+    let mut lines = vec![];
+    for (label, file) in [("root", ROOT_CERT), ("issuing", ISSUING_CERT)] {
+        let (_, cert) = read_cert(&dir.join(file))?;
+        let subject: Vec<String> = cert
+            .subject_name()
+            .entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e.object().nid().short_name().unwrap_or("?"),
+                    e.data().to_string().unwrap_or_default()
+                )
+            })
+            .collect();
+        let fingerprint = hex::encode_upper(cert.digest(openssl::hash::MessageDigest::sha256())?);
+        lines.push(format!("{label} CA: {}", subject.join(", ")));
+        lines.push(format!("  file:        {}", dir.join(file).display()));
+        lines.push(format!("  SHA-256:     {fingerprint}"));
+        lines.push(format!("  not before:  {}", cert.not_before()));
+        lines.push(format!("  not after:   {}", cert.not_after()));
+    }
+    Ok(CaSummary { lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_ca_loads_and_the_issuing_ca_chains_to_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = init(dir.path()).unwrap();
+        let again = load_or_init(dir.path()).unwrap();
+        assert_eq!(
+            ca.issuing_pem, again.issuing_pem,
+            "the existing CA is used as is"
+        );
+        let issuing = X509::from_pem(ca.issuing_pem.as_bytes()).unwrap();
+        let root = X509::from_pem(ca.root_pem.as_bytes()).unwrap();
+        assert!(issuing.verify(&root.public_key().unwrap()).unwrap());
+        assert!(init(dir.path()).is_err(), "init never replaces a CA");
+        let summary = show(dir.path()).unwrap().lines.join("\n");
+        assert!(summary.contains("CN=SSA Directory Root CA"), "{summary}");
+    }
+
+    #[test]
+    fn a_half_present_or_corrupt_ca_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        init(dir.path()).unwrap();
+        let key = dir.path().join("ca").join(ISSUING_KEY);
+        std::fs::remove_file(&key).unwrap();
+        let err = load_or_init(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("incomplete") && err.contains(ISSUING_KEY),
+            "{err}"
+        );
+
+        write_secret(&key, b"not a key").unwrap();
+        let err = format!("{:#}", load_or_init(dir.path()).err().unwrap());
+        assert!(err.contains(ISSUING_KEY), "{err}");
+    }
+}

@@ -242,6 +242,69 @@ async fn statements_and_keys_are_confined_to_members_and_operators() {
 }
 
 #[tokio::test]
+async fn certificates_are_confined_to_members_and_operators() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "m", "ec:P-256", "/CN=m");
+    let request = json!({"type": "transport", "csr": csr});
+    let mut failures = vec![];
+    let mut serials = vec![];
+    for _ in EVERYONE {
+        let (status, issued) = app
+            .post_json(
+                &format!("{software}/certificates"),
+                &c.admin,
+                request.clone(),
+            )
+            .await;
+        assert_eq!(status, 201, "{issued}");
+        serials.push(issued["serial"].as_str().unwrap().to_owned());
+    }
+    let expected_issue = [401, 404, 201, 201, 201];
+    let expected_read = [401, 404, 200, 200, 200];
+    for ((who, serial), (issue, read)) in EVERYONE
+        .into_iter()
+        .zip(&serials)
+        .zip(expected_issue.into_iter().zip(expected_read))
+    {
+        let token = token(&c, who);
+        let cases = [
+            (
+                Method::POST,
+                format!("{software}/certificates"),
+                Some(request.clone()),
+                issue,
+            ),
+            (Method::GET, format!("{software}/certificates"), None, read),
+            (
+                Method::GET,
+                format!("/api/v1/certificates/{serial}"),
+                None,
+                read,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/certificates/{serial}/revoke"),
+                Some(json!({"reason": "superseded"})),
+                read,
+            ),
+        ];
+        for (method, path, body, expected) in cases {
+            let (status, body) = app.api(method.clone(), &path, token.as_deref(), body).await;
+            if status != expected {
+                failures.push(format!(
+                    "{method} {path} as {who:?}: expected {expected}, got {status} {body}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
 async fn only_operators_decide_on_organisations_and_software() {
     let app = spawn_app().await;
     let c = cast(&app).await;

@@ -24,7 +24,7 @@ fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
 }
 
 /// A CSR made by openssl with a new key: `rsa:2048`, `ec:P-256`, ….
-fn make_csr(dir: &Path, name: &str, key: &str, subject: &str) -> String {
+pub fn make_csr(dir: &Path, name: &str, key: &str, subject: &str) -> String {
     let args: Vec<String> = match key.split_once(':') {
         Some(("ec", curve)) => vec![
             "req".into(),

@@ -642,3 +642,75 @@ async fn aspsp_admins_publish_authorization_servers_in_the_portal() {
         "https://as.bank.example"
     );
 }
+
+#[tokio::test]
+async fn members_request_download_and_revoke_certificates_in_the_portal() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let page = format!("/software/{}", c.software_id);
+    app.decide(&c.operator, &format!("/api/v1{page}"), "approve")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "p", "ec:P-256", "/CN=portal");
+    let dev = Browser::new(&app);
+    dev.log_in(&c.developer.email, PASSWORD).await;
+
+    let (status, _, html) = dev
+        .submit(
+            &page,
+            &format!("{page}/certificates"),
+            &[("type", "transport"), ("csr", "garbage")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("csr: not a PEM"), "{html}");
+
+    let (status, _, html) = dev
+        .submit(
+            &page,
+            &format!("{page}/certificates"),
+            &[("type", "signing"), ("csr", csr.as_str())],
+        )
+        .await;
+    assert_eq!(status, 201, "{html}");
+    assert!(html.contains("id=\"issued-certificate\""), "{html}");
+    assert!(
+        html.contains("the directory assigned"),
+        "the subject note: {html}"
+    );
+    let (_, certs) = app
+        .get_json(
+            &format!("/api/v1/software/{}/certificates", c.software_id),
+            &c.admin,
+        )
+        .await;
+    let serial = certs["items"][0]["serial"].as_str().unwrap().to_owned();
+
+    let (status, pem) = dev.get(&format!("{page}/certificates/{serial}.pem")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        pem.matches("BEGIN CERTIFICATE").count(),
+        3,
+        "leaf and chain"
+    );
+    let outsider = Browser::new(&app);
+    outsider.log_in(&c.outsider.email, PASSWORD).await;
+    let (status, _) = outsider
+        .get(&format!("{page}/certificates/{serial}.pem"))
+        .await;
+    assert_eq!(status, 404);
+
+    let (status, _, _) = dev
+        .submit(
+            &page,
+            &format!("{page}/certificates/{serial}/revoke"),
+            &[("reason", "superseded")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, cert) = app
+        .get_json(&format!("/api/v1/certificates/{serial}"), &c.admin)
+        .await;
+    assert_eq!(cert["status"], "revoked");
+    assert_eq!(cert["revocation_reason"], "superseded");
+}

@@ -210,6 +210,10 @@ pub struct SoftwarePage {
     pub transitions: Vec<Transition>,
     pub history: Vec<AuditEvent>,
     pub keys: Vec<ParticipantKey>,
+    pub certificates: Vec<crate::pki::Certificate>,
+    pub reasons: Vec<&'static str>,
+    /// A certificate just issued: shown with its chain and notes.
+    pub issued: Option<crate::pki::Issued>,
     pub error: Option<String>,
 }
 

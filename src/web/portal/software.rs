@@ -15,8 +15,9 @@ use crate::directory::software::{self, Changes, Registration};
 use crate::directory::users::User;
 use crate::directory::{Status, audit};
 use crate::error::AppError;
+use crate::pki;
 use crate::ssa;
-use crate::web::api::ssa_settings;
+use crate::web::api::{issue_settings, ssa_settings};
 use crate::web::auth::{self, PortalForm, SessionUser};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +38,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/software/{software_id}/keys/{kid}/remove",
         web::post().to(remove_key),
+    )
+    .route(
+        "/software/{software_id}/certificates",
+        web::post().to(issue_certificate),
+    )
+    .route(
+        "/software/{software_id}/certificates/{file}",
+        web::get().to(download_certificate),
+    )
+    .route(
+        "/software/{software_id}/certificates/{serial}/revoke",
+        web::post().to(revoke_certificate),
     );
 }
 
@@ -168,16 +181,30 @@ async fn page(
     id: String,
     error: Option<String>,
 ) -> PortalResult {
+    page_with(state, session, user, id, error, None).await
+}
+
+async fn page_with(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    id: String,
+    error: Option<String>,
+    issued: Option<pki::Issued>,
+) -> PortalResult {
     let actor = user.actor();
-    let (product, org, access, history, keys) = db::run(&state.pool, move |conn| {
+    let (product, org, access, history, keys, certificates) = db::run(&state.pool, move |conn| {
         let (product, org, access) = software::get(conn, &actor, &id)?;
         let history = audit::subject_history(conn, &id, 50)?;
         let keys = keystore::list(conn, &actor, &Owner::Software(id.clone()))?;
-        Ok((product, org, access, history, keys))
+        let certificates = pki::list(conn, &actor, &id)?;
+        Ok((product, org, access, history, keys, certificates))
     })
     .await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
+    } else if issued.is_some() {
+        StatusCode::CREATED
     } else {
         StatusCode::OK
     };
@@ -193,6 +220,9 @@ async fn page(
             org,
             history,
             keys,
+            certificates,
+            reasons: pki::REASONS.to_vec(),
+            issued,
             error,
         },
     )
@@ -426,4 +456,100 @@ async fn remove_key(
     .await?;
     auth::set_flash(&session, "Key moved to the revoked set.");
     Ok(redirect(&format!("/software/{id}")))
+}
+
+#[derive(serde::Deserialize)]
+struct CertificateForm {
+    #[serde(default, rename = "type")]
+    cert_type: String,
+    #[serde(default)]
+    csr: String,
+}
+
+async fn issue_certificate(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<CertificateForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let target = id.clone();
+    let shared = state.clone();
+    let result = db::run(&state.pool, move |conn| {
+        pki::issue(
+            conn,
+            &shared.ca,
+            &actor,
+            &target,
+            &form.cert_type,
+            &form.csr,
+            &issue_settings(&shared),
+        )
+    })
+    .await;
+    match result {
+        Ok(issued) => page_with(&state, &session, &user, id, None, Some(issued)).await,
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+async fn download_certificate(
+    state: web::Data<AppState>,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (id, file) = path.into_inner();
+    let serial = file
+        .strip_suffix(".pem")
+        .ok_or(AppError::NotFound("certificate"))?
+        .to_owned();
+    let shared = state.clone();
+    let cert = db::run(&state.pool, move |conn| pki::get(conn, &actor, &serial)).await?;
+    if cert.software_id != id {
+        return Err(AppError::NotFound("certificate").into());
+    }
+    Ok(actix_web::HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}.pem\"", cert.serial),
+        ))
+        .body(format!("{}{}", cert.pem, shared.ca.chain_pem())))
+}
+
+#[derive(serde::Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn revoke_certificate(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(form): PortalForm<RevokeForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (id, serial) = path.into_inner();
+    let shared = state.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let cert = pki::revoke(conn, &actor, &serial, &form.reason)?;
+        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        Ok(cert)
+    })
+    .await;
+    match result {
+        Ok(cert) => {
+            auth::set_flash(&session, format!("Certificate {} revoked.", cert.serial));
+            Ok(redirect(&format!("/software/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
 }

@@ -1,0 +1,170 @@
+//! `ssa-verify`: the verifier for authorization servers that are not written in Rust.
+//!
+//! Prints the verified values as JSON on stdout and exits 0, or prints the RFC 7591 error
+//! response and exits 10 (invalid_software_statement), 11 (unapproved_software_statement),
+//! 12 (invalid_redirect_uri) or 13 (invalid_client_metadata). Exit 1: configuration or input
+//! error (message on stderr); exit 2: usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ssa_verifier::{Algorithm, Settings, Verifier, VerifyError};
+
+#[derive(Parser)]
+#[command(
+    name = "ssa-verify",
+    version,
+    about = "Verify software statements, registration requests and client certificates issued by an SSA directory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify a software statement (a file holding the compact JWS; `-` reads stdin).
+    Ssa(SsaArgs),
+}
+
+#[derive(clap::Args)]
+struct SsaArgs {
+    /// File with the software statement.
+    file: PathBuf,
+    /// The directory's base URL or its /.well-known/ssa-directory URL.
+    #[arg(long, value_name = "URL", required_unless_present = "offline")]
+    directory: Option<String>,
+    /// Never go online: take the keys from --jwks and the CA from --ca.
+    #[arg(long, requires_all = ["jwks", "issuer"])]
+    offline: bool,
+    /// The directory JWKS (offline).
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+    /// The directory's issuer (offline).
+    #[arg(long, value_name = "ISS")]
+    issuer: Option<String>,
+    /// The directory's CA chain, PEM (offline; needed for --certificate).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Also check a registration request (JSON metadata or a signed JWS).
+    #[arg(long, value_name = "FILE")]
+    registration: Option<PathBuf>,
+    /// Also check a client certificate (PEM) and its binding to the statement.
+    #[arg(long, value_name = "FILE")]
+    certificate: Option<PathBuf>,
+    /// Ask the directory whether the software is still active.
+    #[arg(long)]
+    check_status: bool,
+    /// This authorization server's issuer: the aud of signed registration requests.
+    #[arg(long, value_name = "URL")]
+    audience: Option<String>,
+    /// Refuse statements older than this many seconds.
+    #[arg(long, value_name = "SECS")]
+    max_age: Option<u64>,
+    /// Tolerated clock difference in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    clock_skew: u64,
+    /// Accepted algorithms (repeat; default PS256 and ES256).
+    #[arg(long = "alg", value_name = "ALG")]
+    algorithms: Vec<String>,
+}
+
+fn read(path: &PathBuf) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+enum Failure {
+    Refused(VerifyError),
+    Setup(String),
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Self {
+        Failure::Refused(e)
+    }
+}
+
+fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
+    let mut settings = Settings {
+        check_status: args.check_status,
+        audience: args.audience.clone(),
+        max_age: args.max_age.map(Duration::from_secs),
+        clock_skew: Duration::from_secs(args.clock_skew),
+        ..Settings::default()
+    };
+    if !args.algorithms.is_empty() {
+        settings.algorithms = args
+            .algorithms
+            .iter()
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| Failure::Setup(format!("unknown algorithm {a}")))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    let verifier = if args.offline {
+        let jwks = read(
+            args.jwks
+                .as_ref()
+                .ok_or_else(|| Failure::Setup("--jwks is required".into()))?,
+        )
+        .map_err(Failure::Setup)?;
+        let ca = match &args.ca {
+            Some(path) => Some(read(path).map_err(Failure::Setup)?),
+            None => None,
+        };
+        let issuer = args.issuer.clone().unwrap_or_default();
+        Verifier::offline(&issuer, &jwks, ca, settings)
+            .map_err(|e| Failure::Setup(e.to_string()))?
+    } else {
+        let url = args.directory.clone().unwrap_or_default();
+        Verifier::discover(&url, settings).map_err(|e| Failure::Setup(e.to_string()))?
+    };
+    let token = read(&args.file).map_err(Failure::Setup)?;
+    let statement = verifier.verify_ssa(&token)?;
+    let mut out = serde_json::json!({ "software_statement": statement });
+    let mut metadata = None;
+    if let Some(path) = &args.registration {
+        let request = read(path).map_err(Failure::Setup)?;
+        let registration = verifier.verify_registration(&request, Some(&statement))?;
+        out["client_metadata"] = serde_json::Value::Object(registration.metadata.clone());
+        metadata = Some(registration.metadata);
+    }
+    if let Some(path) = &args.certificate {
+        let pem = read(path).map_err(Failure::Setup)?;
+        let info = verifier.verify_client_certificate(&pem, &statement, metadata.as_ref())?;
+        out["client_certificate"] = serde_json::to_value(info).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let Cli {
+        command: Command::Ssa(args),
+    } = Cli::parse();
+    match run(args) {
+        Ok(value) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Refused(error)) => {
+            println!("{}", error.to_json());
+            ExitCode::from(error.code.exit_code() as u8)
+        }
+        Err(Failure::Setup(message)) => {
+            eprintln!("ssa-verify: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

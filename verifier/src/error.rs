@@ -1,0 +1,106 @@
+//! One error type whose codes are the RFC 7591 registration error codes.
+
+use serde::Serialize;
+
+/// RFC 7591 section 3.2.2 error codes (and `temporarily_unavailable` when the directory
+/// cannot be reached and nothing usable is cached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The software statement is not a valid, trusted, current statement of the directory.
+    InvalidSoftwareStatement,
+    /// The statement is valid but the directory no longer approves the software.
+    UnapprovedSoftwareStatement,
+    /// A redirect URI is not allowed.
+    InvalidRedirectUri,
+    /// Some client metadata is invalid (including a client certificate that does not bind).
+    InvalidClientMetadata,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSoftwareStatement => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+        }
+    }
+
+    /// The exit code of `ssa-verify` for this error (1 is a configuration or input error, 2 a
+    /// usage error).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Self::InvalidSoftwareStatement => 10,
+            Self::UnapprovedSoftwareStatement => 11,
+            Self::InvalidRedirectUri => 12,
+            Self::InvalidClientMetadata => 13,
+        }
+    }
+}
+
+/// Why a statement, registration or certificate was refused, with a description that tells
+/// the client what was wrong. Serialises as the RFC 7591 error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}: {description}", code.as_str())]
+pub struct VerifyError {
+    #[serde(rename = "error")]
+    pub code: ErrorCode,
+    #[serde(rename = "error_description")]
+    pub description: String,
+}
+
+impl VerifyError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn statement(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidSoftwareStatement, description)
+    }
+
+    pub fn unapproved(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UnapprovedSoftwareStatement, description)
+    }
+
+    pub fn redirect_uri(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRedirectUri, description)
+    }
+
+    pub fn metadata(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClientMetadata, description)
+    }
+
+    /// The RFC 7591 error response body.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| format!("{{\"error\":\"{}\"}}", self.code.as_str()))
+    }
+}
+
+/// A setting or source that cannot be used (a configuration problem, not a client's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: String, reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_serialise_as_rfc7591_responses() {
+        let e = VerifyError::redirect_uri("https://evil.example/cb is not in the statement");
+        assert_eq!(
+            e.to_json(),
+            r#"{"error":"invalid_redirect_uri","error_description":"https://evil.example/cb is not in the statement"}"#
+        );
+        assert_eq!(e.code.exit_code(), 12);
+    }
+}

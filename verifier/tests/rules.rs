@@ -1,0 +1,663 @@
+//! Every rule of the verifier, with test keys made here and a tiny local HTTP server where a
+//! rule needs the network.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use serde_json::{Value, json};
+use ssa_verifier::{CachePolicy, ErrorCode, KeySource, Profile, Settings, Verifier};
+
+const ISSUER: &str = "https://directory.example";
+
+struct TestKey {
+    kid: String,
+    private: PKey<Private>,
+}
+
+fn key(kid: &str) -> TestKey {
+    TestKey {
+        kid: kid.to_owned(),
+        private: PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+    }
+}
+
+/// One directory key for the whole file (RSA generation is slow in debug tests).
+fn directory_key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| key("directory-key-1"))
+}
+
+impl TestKey {
+    fn jwk(&self) -> Value {
+        let rsa = self.private.rsa().unwrap();
+        json!({
+            "kty": "RSA", "kid": self.kid, "use": "sig", "alg": "PS256",
+            "n": URL_SAFE_NO_PAD.encode(rsa.n().to_vec()),
+            "e": URL_SAFE_NO_PAD.encode(rsa.e().to_vec()),
+        })
+    }
+
+    fn public_pem(&self) -> Vec<u8> {
+        self.private.public_key_to_pem().unwrap()
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let der = self.private.rsa().unwrap().private_key_to_der().unwrap();
+        let mut header = Header::new(Algorithm::PS256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
+    }
+}
+
+fn jwks(keys: &[&TestKey]) -> String {
+    json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() }).to_string()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "iat": now(), "exp": now() + 3600, "jti": "j-1",
+        "software_id": "sw-1", "software_client_id": "client-1",
+        "software_client_name": "App", "software_version": "1.0",
+        "software_redirect_uris": ["https://app.example/cb", "https://app.example/cb2"],
+        "software_roles": ["AISP"], "software_jwks_endpoint": "https://d.example/keystore/org-1/sw-1.jwks",
+        "org_id": "org-1", "org_name": "Example Ltd",
+    })
+}
+
+fn offline(settings: Settings) -> Verifier {
+    Verifier::offline(ISSUER, &jwks(&[directory_key()]), None, settings).unwrap()
+}
+
+fn refused(
+    result: Result<impl std::fmt::Debug, ssa_verifier::VerifyError>,
+    code: ErrorCode,
+    text: &str,
+) {
+    let error = result.expect_err("refused");
+    assert_eq!(error.code, code, "{error}");
+    assert!(
+        error.description.contains(text),
+        "{text:?} not in {:?}",
+        error.description
+    );
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[test]
+fn a_good_statement_verifies_into_typed_values() {
+    let v = offline(Settings::default());
+    let ssa = v.verify_ssa(&directory_key().sign(&claims())).unwrap();
+    assert_eq!(ssa.profile, Profile::Obuk);
+    assert_eq!(ssa.software_id, "sw-1");
+    assert_eq!(ssa.org_id, "org-1");
+    assert_eq!(ssa.redirect_uris.len(), 2);
+    assert_eq!(ssa.roles, vec!["AISP"]);
+    assert_eq!(ssa.kid, "directory-key-1");
+}
+
+#[test]
+fn rfc7591_statements_verify_and_profiles_can_be_refused() {
+    let mut c = claims();
+    let map = c.as_object_mut().unwrap();
+    for obuk in [
+        "software_client_name",
+        "software_redirect_uris",
+        "software_jwks_endpoint",
+    ] {
+        map.remove(obuk);
+    }
+    map.insert("client_name".into(), json!("App"));
+    map.insert("redirect_uris".into(), json!(["https://app.example/cb"]));
+    map.insert("jwks_uri".into(), json!("https://d.example/k.jwks"));
+    let token = directory_key().sign(&c);
+    let ssa = offline(Settings::default()).verify_ssa(&token).unwrap();
+    assert_eq!(ssa.profile, Profile::Rfc7591);
+    assert_eq!(ssa.jwks_uri.as_deref(), Some("https://d.example/k.jwks"));
+    let only_obuk = offline(Settings {
+        profiles: vec![Profile::Obuk],
+        ..Settings::default()
+    });
+    refused(
+        only_obuk.verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "not accepted",
+    );
+}
+
+#[test]
+fn not_a_compact_jws_is_refused() {
+    let v = offline(Settings::default());
+    refused(
+        v.verify_ssa("hello"),
+        ErrorCode::InvalidSoftwareStatement,
+        "compact JWS",
+    );
+    refused(
+        v.verify_ssa("a.b"),
+        ErrorCode::InvalidSoftwareStatement,
+        "compact JWS",
+    );
+    refused(
+        v.verify_ssa("%%.%%.%%"),
+        ErrorCode::InvalidSoftwareStatement,
+        "base64url",
+    );
+}
+
+#[test]
+fn alg_none_is_refused() {
+    let token = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "kid": "directory-key-1"})),
+        b64(&claims())
+    );
+    refused(
+        offline(Settings::default()).verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "",
+    );
+    let token = format!(
+        "{}.{}.c2ln",
+        b64(&json!({"alg": "none", "kid": "directory-key-1"})),
+        b64(&claims())
+    );
+    refused(
+        offline(Settings::default()).verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "none",
+    );
+}
+
+#[test]
+fn hs256_with_the_public_key_as_secret_is_refused() {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("directory-key-1".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_secret(&directory_key().public_pem()),
+    )
+    .unwrap();
+    refused(
+        offline(Settings::default()).verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "never accepted",
+    );
+}
+
+#[test]
+fn algorithms_outside_the_allow_list_are_refused() {
+    let v = offline(Settings {
+        algorithms: vec![Algorithm::ES256],
+        ..Settings::default()
+    });
+    refused(
+        v.verify_ssa(&directory_key().sign(&claims())),
+        ErrorCode::InvalidSoftwareStatement,
+        "not accepted here",
+    );
+}
+
+#[test]
+fn a_missing_or_unknown_kid_is_refused() {
+    let der = directory_key()
+        .private
+        .rsa()
+        .unwrap()
+        .private_key_to_der()
+        .unwrap();
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::PS256),
+        &claims(),
+        &EncodingKey::from_rsa_der(&der),
+    )
+    .unwrap();
+    refused(
+        offline(Settings::default()).verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "no kid",
+    );
+    let stranger = key("someone-else");
+    refused(
+        offline(Settings::default()).verify_ssa(&stranger.sign(&claims())),
+        ErrorCode::InvalidSoftwareStatement,
+        "does not publish",
+    );
+}
+
+#[test]
+fn a_tampered_payload_is_refused() {
+    let token = directory_key().sign(&claims());
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let mut forged = claims();
+    forged["software_roles"] = json!(["AISP", "PISP"]);
+    parts[1] = b64(&forged);
+    refused(
+        offline(Settings::default()).verify_ssa(&parts.join(".")),
+        ErrorCode::InvalidSoftwareStatement,
+        "signature",
+    );
+}
+
+#[test]
+fn a_statement_signed_by_another_key_under_a_published_kid_is_refused() {
+    let impostor = TestKey {
+        kid: "directory-key-1".into(),
+        private: key("x").private,
+    };
+    refused(
+        offline(Settings::default()).verify_ssa(&impostor.sign(&claims())),
+        ErrorCode::InvalidSoftwareStatement,
+        "signature",
+    );
+}
+
+#[test]
+fn time_rules_apply_with_skew() {
+    let v = offline(Settings::default());
+    let mut expired = claims();
+    expired["exp"] = json!(now() - 120);
+    refused(
+        v.verify_ssa(&directory_key().sign(&expired)),
+        ErrorCode::InvalidSoftwareStatement,
+        "expired",
+    );
+    let mut within_skew = claims();
+    within_skew["exp"] = json!(now() - 30);
+    assert!(v.verify_ssa(&directory_key().sign(&within_skew)).is_ok());
+    let mut future = claims();
+    future["iat"] = json!(now() + 600);
+    refused(
+        v.verify_ssa(&directory_key().sign(&future)),
+        ErrorCode::InvalidSoftwareStatement,
+        "future",
+    );
+    let mut old = claims();
+    old["iat"] = json!(now() - 7200);
+    let strict = offline(Settings {
+        max_age: Some(Duration::from_secs(3600)),
+        ..Settings::default()
+    });
+    refused(
+        strict.verify_ssa(&directory_key().sign(&old)),
+        ErrorCode::InvalidSoftwareStatement,
+        "older",
+    );
+    assert!(
+        v.verify_ssa(&directory_key().sign(&old)).is_ok(),
+        "no maximum age by default"
+    );
+}
+
+#[test]
+fn another_issuer_is_refused() {
+    let mut c = claims();
+    c["iss"] = json!("https://evil.example");
+    refused(
+        offline(Settings::default()).verify_ssa(&directory_key().sign(&c)),
+        ErrorCode::InvalidSoftwareStatement,
+        "evil.example",
+    );
+}
+
+#[test]
+fn required_claims_must_be_present_and_well_formed() {
+    let v = offline(Settings::default());
+    for (name, value, expected) in [
+        ("software_id", Value::Null, "software_id"),
+        ("org_id", json!(""), "org_id"),
+        (
+            "software_redirect_uris",
+            json!(["http://app.example/cb"]),
+            "https",
+        ),
+        (
+            "software_redirect_uris",
+            json!(["https://app.example/cb#frag"]),
+            "fragment",
+        ),
+        (
+            "software_redirect_uris",
+            json!([]),
+            "software_redirect_uris",
+        ),
+        ("software_roles", json!([]), "software_roles"),
+    ] {
+        let mut c = claims();
+        if value.is_null() {
+            c.as_object_mut().unwrap().remove(name);
+        } else {
+            c[name] = value;
+        }
+        refused(
+            v.verify_ssa(&directory_key().sign(&c)),
+            ErrorCode::InvalidSoftwareStatement,
+            expected,
+        );
+    }
+}
+
+fn registration(body: Value) -> String {
+    body.to_string()
+}
+
+#[test]
+fn registrations_narrow_redirect_uris_and_the_statement_wins() {
+    let v = offline(Settings::default());
+    let ssa = directory_key().sign(&claims());
+    let request = registration(json!({
+        "software_statement": ssa,
+        "client_name": "Something else",
+        "redirect_uris": ["https://app.example/cb2"],
+        "token_endpoint_auth_method": "private_key_jwt",
+    }));
+    let checked = v.verify_registration(&request, None).unwrap();
+    assert_eq!(
+        checked.metadata["client_name"], "App",
+        "the statement's value wins"
+    );
+    assert_eq!(
+        checked.metadata["redirect_uris"],
+        json!(["https://app.example/cb2"])
+    );
+    assert_eq!(checked.metadata["software_id"], "sw-1");
+    assert!(checked.metadata.get("software_statement").is_none());
+
+    let outside = registration(
+        json!({"software_statement": ssa, "redirect_uris": ["https://evil.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+    );
+    refused(
+        v.verify_registration(&outside, None),
+        ErrorCode::InvalidRedirectUri,
+        "evil.example",
+    );
+    let other_id = registration(
+        json!({"software_statement": ssa, "software_id": "sw-2", "token_endpoint_auth_method": "private_key_jwt"}),
+    );
+    refused(
+        v.verify_registration(&other_id, None),
+        ErrorCode::InvalidClientMetadata,
+        "sw-2",
+    );
+    let secret = registration(
+        json!({"software_statement": ssa, "token_endpoint_auth_method": "client_secret_basic"}),
+    );
+    refused(
+        v.verify_registration(&secret, None),
+        ErrorCode::InvalidClientMetadata,
+        "not allowed",
+    );
+    let none = registration(json!({"software_statement": ssa}));
+    refused(
+        v.verify_registration(&none, None),
+        ErrorCode::InvalidClientMetadata,
+        "required",
+    );
+    let mtls = registration(
+        json!({"software_statement": ssa, "token_endpoint_auth_method": "tls_client_auth"}),
+    );
+    refused(
+        v.verify_registration(&mtls, None),
+        ErrorCode::InvalidClientMetadata,
+        "tls_client_auth_subject_dn",
+    );
+    refused(
+        v.verify_registration("[1]", None),
+        ErrorCode::InvalidClientMetadata,
+        "JSON object",
+    );
+    let missing = registration(json!({"token_endpoint_auth_method": "private_key_jwt"}));
+    refused(
+        v.verify_registration(&missing, None),
+        ErrorCode::InvalidSoftwareStatement,
+        "no software_statement",
+    );
+}
+
+/// A tiny HTTP server on loopback that answers every GET with `body`, counting requests,
+/// optionally slowly; `stop` makes it refuse further connections.
+struct Server {
+    url: String,
+    hits: Arc<AtomicUsize>,
+    body: Arc<Mutex<String>>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Server {
+    fn start(body: String, max_age: u64, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let body = Arc::new(Mutex::new(body));
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (h, b, s) = (hits.clone(), body.clone(), stopped.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if s.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes without an answer
+                }
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                h.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(delay);
+                let body = b.lock().unwrap().clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: public, max-age={max_age}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self {
+            url,
+            hits,
+            body,
+            stopped,
+        }
+    }
+}
+
+fn remote(server: &Server, policy: CachePolicy) -> Verifier {
+    let directory = ssa_verifier::Directory {
+        issuer: ISSUER.into(),
+        keys: KeySource::remote(
+            &server.url,
+            ssa_verifier::http::Http::new(Duration::from_secs(5)),
+            policy,
+        ),
+        status_endpoint: None,
+        ca_chain_pem: None,
+        crl_uri: None,
+    };
+    Verifier::new(directory, Settings::default())
+}
+
+#[test]
+fn the_jwks_is_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval() {
+    let server = Server::start(jwks(&[directory_key()]), 300, Duration::ZERO);
+    let v = remote(
+        &server,
+        CachePolicy {
+            refresh_interval: Duration::from_secs(3600),
+            ..CachePolicy::default()
+        },
+    );
+    let token = directory_key().sign(&claims());
+    for _ in 0..5 {
+        v.verify_ssa(&token).unwrap();
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1, "cached per max-age");
+
+    let rotated = key("directory-key-2");
+    let new_token = rotated.sign(&claims());
+    refused(
+        v.verify_ssa(&new_token),
+        ErrorCode::InvalidSoftwareStatement,
+        "does not publish",
+    );
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        2,
+        "one refresh on the unknown kid"
+    );
+    *server.body.lock().unwrap() = jwks(&[directory_key(), &rotated]);
+    refused(
+        v.verify_ssa(&new_token),
+        ErrorCode::InvalidSoftwareStatement,
+        "does not publish",
+    );
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        2,
+        "no second refresh within the interval"
+    );
+
+    let eager = remote(
+        &server,
+        CachePolicy {
+            refresh_interval: Duration::ZERO,
+            ..CachePolicy::default()
+        },
+    );
+    eager.verify_ssa(&token).unwrap();
+    eager.verify_ssa(&new_token).unwrap();
+}
+
+#[test]
+fn concurrent_callers_share_one_fetch() {
+    let server = Server::start(jwks(&[directory_key()]), 300, Duration::from_millis(300));
+    let v = Arc::new(remote(&server, CachePolicy::default()));
+    let token = directory_key().sign(&claims());
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (v, token) = (v.clone(), token.clone());
+            std::thread::spawn(move || v.verify_ssa(&token).map(|_| ()))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn cache_lifetime_is_bounded_and_stale_keys_serve_while_the_directory_is_down() {
+    let server = Server::start(jwks(&[directory_key()]), 0, Duration::ZERO);
+    let token = directory_key().sign(&claims());
+    let policy = CachePolicy {
+        min: Duration::from_millis(200),
+        max: Duration::from_millis(200),
+        refresh_interval: Duration::ZERO,
+        stale_for: Duration::from_secs(3600),
+    };
+    let v = remote(&server, policy);
+    v.verify_ssa(&token).unwrap();
+    v.verify_ssa(&token).unwrap();
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        1,
+        "max-age 0 is raised to the minimum"
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    server.stopped.store(true, Ordering::SeqCst);
+    v.verify_ssa(&token)
+        .expect("stale keys are served while the directory is down");
+
+    let strict = remote(
+        &server,
+        CachePolicy {
+            stale_for: Duration::ZERO,
+            ..policy
+        },
+    );
+    refused(
+        strict.verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "cannot be fetched",
+    );
+}
+
+#[test]
+fn signed_registration_requests_use_the_software_keystore() {
+    let client_key = key("client-key-1");
+    let keystore = Server::start(jwks(&[&client_key]), 300, Duration::ZERO);
+    let mut c = claims();
+    c["software_jwks_endpoint"] = json!(keystore.url);
+    let ssa = directory_key().sign(&c);
+    let v = Verifier::offline(
+        ISSUER,
+        &jwks(&[directory_key()]),
+        None,
+        Settings {
+            audience: Some("https://bank.example".into()),
+            ..Settings::default()
+        },
+    )
+    .unwrap();
+    let body = |iss: &str, aud: &str| {
+        json!({
+            "iss": iss, "aud": aud, "iat": now(), "exp": now() + 300, "jti": "r-1",
+            "software_statement": ssa, "token_endpoint_auth_method": "private_key_jwt",
+            "redirect_uris": ["https://app.example/cb"],
+        })
+    };
+    let checked = v
+        .verify_registration(
+            &client_key.sign(&body("sw-1", "https://bank.example")),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        checked.metadata["redirect_uris"],
+        json!(["https://app.example/cb"])
+    );
+    refused(
+        v.verify_registration(
+            &client_key.sign(&body("sw-9", "https://bank.example")),
+            None,
+        ),
+        ErrorCode::InvalidClientMetadata,
+        "iss",
+    );
+    refused(
+        v.verify_registration(
+            &client_key.sign(&body("sw-1", "https://other.example")),
+            None,
+        ),
+        ErrorCode::InvalidClientMetadata,
+        "aud",
+    );
+    refused(
+        v.verify_registration(
+            &key("client-key-1").sign(&body("sw-1", "https://bank.example")),
+            None,
+        ),
+        ErrorCode::InvalidClientMetadata,
+        "signature",
+    );
+}

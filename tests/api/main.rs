@@ -16,3 +16,4 @@ mod onboarding;
 mod pki;
 mod portal;
 mod ssa;
+mod verifier;

@@ -88,9 +88,6 @@ pub(crate) fn split(token: &str) -> Result<Jws<'_>, VerifyError> {
             "not a compact JWS (three base64url parts separated by dots)",
         ));
     }
-    if parts[2].is_empty() {
-        return Err(VerifyError::statement("the JWS has no signature"));
-    }
     let (signing_input, signature) = token
         .rsplit_once('.')
         .ok_or_else(|| VerifyError::statement("not a compact JWS"))?;
@@ -149,6 +146,9 @@ pub(crate) fn check_signature(
         .and_then(Value::as_str)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| VerifyError::statement("the JWS header has no kid"))?;
+    if jws.signature.is_empty() {
+        return Err(VerifyError::statement("the JWS has no signature"));
+    }
     let key: std::sync::Arc<Jwk> = keys.get(kid)?;
     if let Some(key_alg) = &key.alg
         && key_alg != &format!("{alg:?}")

@@ -1,0 +1,335 @@
+//! The verifier crate against the real directory: what a bank's authorization server sees.
+
+use serde_json::{Value, json};
+use ssa_verifier::{ErrorCode, Settings, Verifier, VerifyError};
+
+use crate::helpers::{Cast, TestApp, cast, spawn_app};
+
+async fn approved(app: &TestApp) -> Cast {
+    let c = cast(app).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "approve",
+    )
+    .await;
+    c
+}
+
+async fn issue(app: &TestApp, c: &Cast) -> String {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
+        .bearer_auth(&c.developer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.text().await.unwrap()
+}
+
+/// Runs blocking verifier work off the test's async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+fn discover(app: &TestApp, check_status: bool) -> Verifier {
+    Verifier::discover(
+        &app.address,
+        Settings {
+            check_status,
+            status_cache: std::time::Duration::ZERO,
+            ..Settings::default()
+        },
+    )
+    .unwrap()
+}
+
+fn code(result: Result<impl std::fmt::Debug, VerifyError>) -> ErrorCode {
+    result.expect_err("refused").code
+}
+
+/// Signs claims with the directory's active key, as a forger with the key file would.
+fn sign_as_directory(app: &TestApp, kid: &str, claims: &Value) -> String {
+    let pem = std::fs::read(app.dir.path().join(format!("keys/signing/{kid}.pem"))).unwrap();
+    let key = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
+    let der = key.rsa().unwrap().private_key_to_der().unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+    )
+    .unwrap()
+}
+
+fn parts(jwt: &str) -> (Value, Value) {
+    use base64::Engine;
+    let d = |p: &str| {
+        serde_json::from_slice::<Value>(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let mut it = jwt.split('.');
+    (d(it.next().unwrap()), d(it.next().unwrap()))
+}
+
+#[tokio::test]
+async fn a_statement_verifies_until_the_software_is_suspended() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let verifier = discover(&app, true);
+    let (verifier, statement) = blocking(move || {
+        let s = verifier.verify_ssa(&jwt);
+        (verifier, s.map(|s| (s, jwt)))
+    })
+    .await;
+    let (statement, jwt) = statement.unwrap();
+    assert_eq!(statement.software_id, c.software_id);
+    assert_eq!(statement.org_id, c.org_id);
+    assert_eq!(
+        statement.redirect_uris,
+        vec!["https://app.example.com/callback"]
+    );
+
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "suspend",
+    )
+    .await;
+    let result = blocking(move || verifier.verify_ssa(&jwt)).await;
+    assert_eq!(code(result), ErrorCode::UnapprovedSoftwareStatement);
+}
+
+#[tokio::test]
+async fn rotation_keeps_old_and_new_statements_verifiable() {
+    let app = spawn_app_with_fast_refresh().await;
+    let c = approved(&app).await;
+    let old = issue(&app, &c).await;
+    let verifier = std::sync::Arc::new(discover(&app, false));
+    let v = verifier.clone();
+    let o = old.clone();
+    blocking(move || v.verify_ssa(&o).map(|_| ()))
+        .await
+        .unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+        .args(["keys", "rotate"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("SSA_DIRECTORY_KEYS_DIR", app.dir.path().join("keys"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let new = issue(&app, &c).await;
+    assert_ne!(parts(&new).0["kid"], parts(&old).0["kid"]);
+    let v = verifier.clone();
+    blocking(move || {
+        v.verify_ssa(&old)?;
+        v.verify_ssa(&new)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        verifier.jwks_fetches(),
+        1,
+        "the next key was published before it signed"
+    );
+}
+
+async fn spawn_app_with_fast_refresh() -> TestApp {
+    crate::helpers::spawn_app_with(|c| c.key_refresh_secs = 1).await
+}
+
+#[tokio::test]
+async fn forged_and_broken_statements_get_the_right_errors() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let (header, claims) = parts(&jwt);
+    let kid = header["kid"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    let mut expired = claims.clone();
+    expired["iat"] = json!(now - 7200);
+    expired["exp"] = json!(now - 3600);
+    let mut future = claims.clone();
+    future["iat"] = json!(now + 3600);
+    let mut evil = claims.clone();
+    evil["iss"] = json!("https://evil.example");
+    let forged = [
+        (sign_as_directory(&app, &kid, &expired), "expired"),
+        (sign_as_directory(&app, &kid, &future), "future"),
+        (sign_as_directory(&app, &kid, &evil), "evil.example"),
+    ];
+
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let mut parts_: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+    let mut tampered_claims = claims.clone();
+    tampered_claims["software_roles"] = json!(["AISP", "PISP"]);
+    parts_[1] = b64(&tampered_claims);
+    let tampered = parts_.join(".");
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "kid": kid})),
+        b64(&claims)
+    );
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let public_pem = {
+        let k = &jwks["keys"][0];
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(k["n"].as_str().unwrap())
+            .unwrap();
+        let e = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(k["e"].as_str().unwrap())
+            .unwrap();
+        let rsa = openssl::rsa::Rsa::from_public_components(
+            openssl::bn::BigNum::from_slice(&n).unwrap(),
+            openssl::bn::BigNum::from_slice(&e).unwrap(),
+        )
+        .unwrap();
+        rsa.public_key_to_pem().unwrap()
+    };
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some(kid.clone());
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&public_pem),
+    )
+    .unwrap();
+    let stranger =
+        openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+    let mut unknown_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+    unknown_header.kid = Some("not-a-directory-key".into());
+    let unknown = jsonwebtoken::encode(
+        &unknown_header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(
+            &stranger.rsa().unwrap().private_key_to_der().unwrap(),
+        ),
+    )
+    .unwrap();
+
+    let verifier = discover(&app, false);
+    let outcomes = blocking(move || {
+        let mut out = vec![];
+        for (token, expected) in forged.into_iter().chain([
+            (tampered, "signature"),
+            (none, "none"),
+            (hs256, "never accepted"),
+            (unknown, "does not publish"),
+        ]) {
+            out.push((verifier.verify_ssa(&token).err(), expected));
+        }
+        let registration = json!({
+            "software_statement": jwt,
+            "redirect_uris": ["https://attacker.example/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+        });
+        let redirect = verifier
+            .verify_registration(&registration.to_string(), None)
+            .err();
+        (out, redirect)
+    })
+    .await;
+    for (error, expected) in outcomes.0 {
+        let error = error.unwrap_or_else(|| panic!("{expected}: accepted"));
+        assert_eq!(
+            error.code,
+            ErrorCode::InvalidSoftwareStatement,
+            "{expected}: {error}"
+        );
+        assert!(error.description.contains(expected), "{expected}: {error}");
+    }
+    assert_eq!(outcomes.1.unwrap().code, ErrorCode::InvalidRedirectUri);
+}
+
+#[tokio::test]
+async fn a_directory_certificate_binds_and_a_revoked_one_fails() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "t", "rsa:2048", "/CN=x");
+    let (status, issued) = app
+        .post_json(
+            &format!("/api/v1/software/{}/certificates", c.software_id),
+            &c.developer,
+            json!({"type": "transport", "csr": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let pem = issued["certificate"].as_str().unwrap().to_owned();
+    let serial = issued["serial"].as_str().unwrap().to_owned();
+    let subject_dn = issued["subject"].as_str().unwrap().to_owned();
+
+    let verifier = std::sync::Arc::new(discover(&app, false));
+    let (v, p, j, dn) = (
+        verifier.clone(),
+        pem.clone(),
+        jwt.clone(),
+        subject_dn.clone(),
+    );
+    let info = blocking(move || {
+        let ssa = v.verify_ssa(&j)?;
+        let registration = json!({
+            "software_statement": j,
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": dn,
+        });
+        let metadata = v
+            .verify_registration(&registration.to_string(), None)?
+            .metadata;
+        v.verify_client_certificate(&p, &ssa, Some(&metadata))
+    })
+    .await
+    .unwrap();
+    assert!(info.revocation_checked);
+
+    let (v, p, j) = (verifier.clone(), pem.clone(), jwt.clone());
+    let wrong_dn = blocking(move || {
+        let ssa = v.verify_ssa(&j)?;
+        let registration = json!({
+            "software_statement": j,
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": "CN=someone else",
+        });
+        let metadata = v
+            .verify_registration(&registration.to_string(), None)?
+            .metadata;
+        v.verify_client_certificate(&p, &ssa, Some(&metadata))
+    })
+    .await;
+    assert_eq!(code(wrong_dn), ErrorCode::InvalidClientMetadata);
+
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            &c.developer,
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // A fresh verifier: the first one may cache the CRL until its nextUpdate (at most 300 s).
+    let fresh = discover(&app, false);
+    let revoked = blocking(move || {
+        let ssa = fresh.verify_ssa(&jwt)?;
+        fresh.verify_client_certificate(&pem, &ssa, None)
+    })
+    .await;
+    let error = revoked.expect_err("a revoked certificate fails");
+    assert_eq!(error.code, ErrorCode::InvalidClientMetadata);
+    assert!(error.description.contains("revoked"), "{error}");
+}

@@ -216,6 +216,11 @@ where
     .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
 }
 
+/// Serialises this process's SQLite writers. SQLite admits one writer at a time; without this,
+/// contending writers wait in SQLite's busy handler, which sleeps in steps of milliseconds
+/// and leaves the CPU idle. Other processes on the same file still meet `busy_timeout`.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE`
 /// so that it holds the write lock from the start: a deferred transaction that reads, then
 /// writes, fails with SQLITE_BUSY when another connection wrote in between.
@@ -227,6 +232,12 @@ where
     let DbConnection::Sqlite(inner) = conn else {
         return conn.transaction(f);
     };
+    // A nested call (a transaction inside a transaction) already holds the lock.
+    let _writer =
+        match AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth() {
+            Ok(Some(_)) => None,
+            _ => Some(SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner())),
+        };
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
     let outcome = f(conn);
     match (outcome, conn) {

@@ -5,6 +5,7 @@
 
 pub mod jwk;
 pub mod jwks;
+pub mod provider;
 pub mod signing;
 
 use std::fs;

@@ -128,6 +128,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(keys_dir: &Path, passphrase: Option<Secret>) -> Self {
+        super::provider::install();
         Self {
             dir: keys_dir.join("signing"),
             passphrase,
@@ -253,11 +254,27 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
         on_disk.insert(kid.clone(), (key_alg, public));
     }
 
-    // Two instances starting together may race: the unique index on live states makes the
-    // loser fail, and its second attempt sees the winner's keys.
+    // Keys are generated before the transaction (RSA generation is slow and the transaction
+    // holds the write lock). Two instances starting together may race: the unique index on
+    // live states makes the loser fail, and its next attempt sees the winner's keys.
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let rows = SigningKeyRow::all(conn)?;
+        let live = |state: &str| rows.iter().any(|r| r.state == state);
+        let unregistered_active = on_disk
+            .keys()
+            .any(|kid| !rows.iter().any(|r| &r.kid == kid));
+        let fresh_active = if live("active") || unregistered_active {
+            None
+        } else {
+            Some(ring.generate(alg)?)
+        };
+        let fresh_next = if live("next") {
+            None
+        } else {
+            Some(ring.generate(alg)?)
+        };
         let result = write_transaction(conn, |tx| -> Result<(), AppError> {
             let rows = SigningKeyRow::all(tx)?;
             let mut has_active = rows.iter().any(|r| r.state == "active");
@@ -280,15 +297,30 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
                 );
             }
             if !has_active {
-                let public = ring.generate(alg)?;
-                insert_generated(tx, &public, alg, KeyState::Active)?;
+                let public = fresh_active.as_ref().ok_or_else(|| {
+                    AppError::Conflict("key state changed meanwhile; retrying".into())
+                })?;
+                insert_generated(tx, public, alg, KeyState::Active)?;
             }
             if !has_next {
-                let public = ring.generate(alg)?;
-                insert_generated(tx, &public, alg, KeyState::Next)?;
+                let public = fresh_next.as_ref().ok_or_else(|| {
+                    AppError::Conflict("key state changed meanwhile; retrying".into())
+                })?;
+                insert_generated(tx, public, alg, KeyState::Next)?;
             }
             Ok(())
         });
+        // Generated keys that did not become live are withdrawn.
+        let live_now: Vec<String> = SigningKeyRow::all(conn)?
+            .into_iter()
+            .map(|r| r.kid)
+            .collect();
+        for public in [&fresh_active, &fresh_next].into_iter().flatten() {
+            let kid = public["kid"].as_str().unwrap_or_default();
+            if !live_now.iter().any(|k| k == kid) {
+                let _ = std::fs::remove_file(ring.path(kid));
+            }
+        }
         match result {
             Ok(()) => break,
             Err(_) if attempt < 3 => continue,

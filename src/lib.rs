@@ -49,6 +49,17 @@ pub struct AppState {
     pub jwks: Cached,
     /// The certificate authority.
     pub ca: pki::Ca,
+    /// Recently signed OCSP responses to nonce-less requests.
+    pub ocsp_cache: pki::ocsp::ResponseCache,
+}
+
+impl AppState {
+    /// After a change of certificate status here: a new CRL now, and no cached OCSP answer
+    /// that could contradict it. Other instances see it within the OCSP cache's lifetime.
+    pub fn certificates_changed(&self, conn: &mut db::DbConnection) -> Result<(), error::AppError> {
+        self.ocsp_cache.clear();
+        pki::crl::ensure_current(conn, &self.ca, self.config.crl_validity_secs).map(drop)
+    }
 }
 
 /// Re-reads key state every `key_refresh_secs`, so that a rotation made by another instance
@@ -157,6 +168,7 @@ impl Application {
             keyring,
             jwks,
             ca,
+            ocsp_cache: pki::ocsp::ResponseCache::default(),
             config,
         });
         spawn_key_refresher(state.clone());

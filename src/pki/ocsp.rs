@@ -19,6 +19,54 @@ use crate::error::AppError;
 
 use super::Ca;
 
+/// Signed responses to nonce-less requests, reused for a few seconds: a relying party that
+/// polls gets the same signed answer instead of costing a signature each time. Cleared on
+/// every local status change; other instances' changes show within `TTL`.
+#[derive(Default)]
+pub struct ResponseCache {
+    entries: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Signed>>,
+}
+
+/// When a response was signed, and its DER.
+type Signed = (std::time::Instant, Vec<u8>);
+
+impl ResponseCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub fn get(&self, request: &[u8]) -> Option<Vec<u8>> {
+        let entries = self.entries.lock().ok()?;
+        let (at, body) = entries.get(request)?;
+        (at.elapsed() < Self::TTL).then(|| body.clone())
+    }
+
+    pub fn put(&self, request: &[u8], response: &[u8]) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+                if entries.len() >= Self::MAX_ENTRIES {
+                    entries.clear();
+                }
+            }
+            entries.insert(
+                request.to_vec(),
+                (std::time::Instant::now(), response.to_vec()),
+            );
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// True when a DER OCSP request carries a nonce (its answer must then be signed afresh).
+pub fn has_nonce(request: &[u8]) -> bool {
+    OcspRequest::from_der(request).map_or(true, |r| r.nonce().is_some())
+}
+
 const SHA1: &str = "1.3.14.3.2.26";
 const SHA256: &str = "2.16.840.1.101.3.4.2.1";
 const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";

@@ -555,3 +555,68 @@ async fn the_ca_is_published_and_survives_restarts() {
         .unwrap();
     assert!(format!("{err:#}").contains("incomplete"), "{err:#}");
 }
+
+#[tokio::test]
+async fn nonce_less_ocsp_answers_are_reused_but_never_outlive_a_local_revocation() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fetch_chain(&app, dir).await;
+    let csr = make_csr(dir, "n", "rsa:2048", "/CN=x");
+    let (_, issued) = request_certificate(&app, &c, "transport", &csr).await;
+    std::fs::write(dir.join("n.pem"), issued["certificate"].as_str().unwrap()).unwrap();
+    let (ok, out) = openssl(
+        dir,
+        &[
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "n.pem",
+            "-reqout",
+            "req.der",
+            "-no_nonce",
+        ],
+    );
+    assert!(ok, "{out}");
+    let request = std::fs::read(dir.join("req.der")).unwrap();
+    let ask = || async {
+        app.client
+            .post(app.url("/pki/ocsp"))
+            .header("content-type", "application/ocsp-request")
+            .body(request.clone())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    };
+    let first = ask().await;
+    assert_eq!(first, ask().await, "the same signed answer, reused");
+    let serial = issued["serial"].as_str().unwrap();
+    app.post_json(
+        &format!("/api/v1/certificates/{serial}/revoke"),
+        &c.developer,
+        json!({"reason": "keyCompromise"}),
+    )
+    .await;
+    let after = ask().await;
+    std::fs::write(dir.join("resp.der"), &after).unwrap();
+    let (_, text) = openssl(
+        dir,
+        &[
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "n.pem",
+            "-CAfile",
+            "chain.pem",
+        ],
+    );
+    assert!(text.contains("n.pem: revoked"), "{text}");
+}

@@ -250,7 +250,7 @@ async fn transition_organisation(
     let shared = state.clone();
     let org = db::run(&state.pool, move |conn| {
         let org = organisations::transition(conn, &actor, &id, transition, body.reason.as_deref())?;
-        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        shared.certificates_changed(conn)?;
         Ok(org)
     })
     .await?;
@@ -398,7 +398,7 @@ async fn transition_software(
     let shared = state.clone();
     let product = db::run(&state.pool, move |conn| {
         let product = software::transition(conn, &actor, &id, transition, body.reason.as_deref())?;
-        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        shared.certificates_changed(conn)?;
         Ok(product)
     })
     .await?;
@@ -704,7 +704,7 @@ async fn revoke_certificate(
     let shared = state.clone();
     let cert = db::run(&state.pool, move |conn| {
         let cert = pki::revoke(conn, &actor, &serial, &body.reason)?;
-        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        shared.certificates_changed(conn)?;
         Ok(cert)
     })
     .await?;

@@ -216,7 +216,7 @@ async fn decide(
                     transition,
                     Some(&form.reason),
                 )?;
-                crate::pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+                shared.certificates_changed(conn)?;
                 Ok(org)
             })
             .await

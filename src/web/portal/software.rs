@@ -333,7 +333,7 @@ async fn decide(
             db::run(&state.pool, move |conn| {
                 let product =
                     software::transition(conn, &actor, &target, transition, Some(&form.reason))?;
-                crate::pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+                shared.certificates_changed(conn)?;
                 Ok(product)
             })
             .await
@@ -541,7 +541,7 @@ async fn revoke_certificate(
     let shared = state.clone();
     let result = db::run(&state.pool, move |conn| {
         let cert = pki::revoke(conn, &actor, &serial, &form.reason)?;
-        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
+        shared.certificates_changed(conn)?;
         Ok(cert)
     })
     .await;

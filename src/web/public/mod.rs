@@ -266,11 +266,22 @@ async fn crl(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespons
 }
 
 async fn ocsp(state: web::Data<AppState>, request: Vec<u8>) -> Result<HttpResponse, AppError> {
+    if let Some(body) = state.ocsp_cache.get(&request) {
+        return Ok(HttpResponse::Ok()
+            .content_type("application/ocsp-response")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body));
+    }
     let shared = state.clone();
-    let (body, well_formed) = db::run(&state.pool, move |conn| {
-        pki::ocsp::respond(conn, &shared.ca, &request, shared.config.ocsp_validity_secs)
+    let (body, well_formed, request) = db::run(&state.pool, move |conn| {
+        let (body, ok) =
+            pki::ocsp::respond(conn, &shared.ca, &request, shared.config.ocsp_validity_secs)?;
+        Ok((body, ok, request))
     })
     .await?;
+    if well_formed && !pki::ocsp::has_nonce(&request) {
+        state.ocsp_cache.put(&request, &body);
+    }
     let mut response = if well_formed {
         HttpResponse::Ok()
     } else {

@@ -160,30 +160,39 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
                     "expected a form (application/x-www-form-urlencoded)".into(),
                 ));
             }
-            if let Some(origin) = req.headers().get(header::ORIGIN) {
-                let origin = origin.to_str().unwrap_or("");
-                if !same_origin(origin, &state.public_url, &req) {
-                    return Err(AppError::Csrf);
-                }
-            }
+            check_origin(&req, &state.public_url)?;
             let body = body.await.map_err(|e| error::body_error(&e, limit))?;
             let sent: CsrfField = serde_html_form::from_bytes(&body)
                 .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
-            let expected = req
-                .get_session()
-                .get::<String>(SESSION_CSRF)
-                .unwrap_or(None)
-                .unwrap_or_default();
-            if expected.is_empty()
-                || !bool::from(expected.as_bytes().ct_eq(sent.csrf_token.as_bytes()))
-            {
-                return Err(AppError::Csrf);
-            }
+            check_csrf_token(&req, &sent.csrf_token)?;
             let form = serde_html_form::from_bytes(&body)
                 .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
             Ok(PortalForm(form))
         })
     }
+}
+
+/// Refuses a cross-site `Origin`.
+pub fn check_origin(req: &HttpRequest, public_url: &str) -> Result<(), AppError> {
+    match req.headers().get(header::ORIGIN) {
+        Some(origin) if !same_origin(origin.to_str().unwrap_or(""), public_url, req) => {
+            Err(AppError::Csrf)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Compares a submitted CSRF token with the session's, in constant time.
+pub fn check_csrf_token(req: &HttpRequest, sent: &str) -> Result<(), AppError> {
+    let expected = req
+        .get_session()
+        .get::<String>(SESSION_CSRF)
+        .unwrap_or(None)
+        .unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
+        return Err(AppError::Csrf);
+    }
+    Ok(())
 }
 
 /// True when `origin` is the directory's own: its public URL, or the host the browser used.

@@ -159,3 +159,77 @@ mod reqwest {
         response[9..12].parse().unwrap()
     }
 }
+
+#[test]
+fn operators_and_tokens_are_created_from_the_command_line() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = directory(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "Op@Directory.example",
+            "--operator",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("created operator op@directory.example")
+    );
+
+    let mut again = directory(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "op@directory.example",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    again
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another long password\n")
+        .unwrap();
+    let output = again.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("already exists"));
+
+    let token = directory(dir.path())
+        .args(["token", "create", "--email", "op@directory.example"])
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{token:?}");
+    let secret = String::from_utf8(token.stdout).unwrap();
+    assert!(
+        secret.trim().starts_with("ssad_"),
+        "the token alone on stdout: {secret}"
+    );
+    assert_eq!(secret.trim().lines().count(), 1);
+
+    fails_with(
+        directory(dir.path()).args(["token", "create", "--email", "nobody@directory.example"]),
+        "no account for nobody@directory.example",
+    );
+    fails_with(
+        directory(dir.path()).args(["user", "create", "--email", "x@y.example"]),
+        "--password-stdin",
+    );
+}

@@ -655,28 +655,75 @@ async fn members_request_download_and_revoke_certificates_in_the_portal() {
     let dev = Browser::new(&app);
     dev.log_in(&c.developer.email, PASSWORD).await;
 
-    let (status, _, html) = dev
-        .submit(
-            &page,
-            &format!("{page}/certificates"),
-            &[("type", "transport"), ("csr", "garbage")],
-        )
-        .await;
+    // The form is multipart: a pasted CSR or an uploaded file.
+    let post = |parts: Vec<(&'static str, String, bool)>| {
+        let dev = &dev;
+        let page = page.clone();
+        let app = &app;
+        async move {
+            let (_, html) = dev.get(&page).await;
+            let mut form = reqwest::multipart::Form::new().text("csrf_token", csrf_of(&html));
+            for (name, value, as_file) in parts {
+                form = if as_file {
+                    form.part(
+                        name,
+                        reqwest::multipart::Part::text(value).file_name("request.csr"),
+                    )
+                } else {
+                    form.text(name, value)
+                };
+            }
+            let response = dev
+                .client
+                .post(app.url(&format!("{page}/certificates")))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, html) = post(vec![
+        ("type", "transport".into(), false),
+        ("csr", "garbage".into(), false),
+    ])
+    .await;
     assert_eq!(status, 422);
     assert!(html.contains("csr: not a PEM"), "{html}");
 
-    let (status, _, html) = dev
-        .submit(
-            &page,
-            &format!("{page}/certificates"),
-            &[("type", "signing"), ("csr", csr.as_str())],
-        )
-        .await;
+    let (status, html) = post(vec![
+        ("type", "signing".into(), false),
+        ("csr_file", csr.clone(), true),
+    ])
+    .await;
     assert_eq!(status, 201, "{html}");
     assert!(html.contains("id=\"issued-certificate\""), "{html}");
     assert!(
         html.contains("the directory assigned"),
         "the subject note: {html}"
+    );
+    let (status, html) = post(vec![
+        ("type", "transport".into(), false),
+        ("csr", csr.clone(), false),
+    ])
+    .await;
+    assert_eq!(status, 201, "a pasted CSR: {html}");
+
+    let forged = reqwest::multipart::Form::new()
+        .text("csrf_token", "forged")
+        .text("type", "transport")
+        .text("csr", csr.clone());
+    let response = dev
+        .client
+        .post(app.url(&format!("{page}/certificates")))
+        .multipart(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        403,
+        "the CSRF token is checked on uploads too"
     );
     let (_, certs) = app
         .get_json(
@@ -684,6 +731,7 @@ async fn members_request_download_and_revoke_certificates_in_the_portal() {
             &c.admin,
         )
         .await;
+    assert_eq!(certs["items"].as_array().unwrap().len(), 2);
     let serial = certs["items"][0]["serial"].as_str().unwrap().to_owned();
 
     let (status, pem) = dev.get(&format!("{page}/certificates/{serial}.pem")).await;

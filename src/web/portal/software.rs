@@ -458,22 +458,58 @@ async fn remove_key(
     Ok(redirect(&format!("/software/{id}")))
 }
 
-#[derive(serde::Deserialize)]
-struct CertificateForm {
-    #[serde(default, rename = "type")]
-    cert_type: String,
-    #[serde(default)]
-    csr: String,
+/// The certificate form: multipart, so that a CSR file can be uploaded as well as pasted.
+/// Fields: `csrf_token`, `type`, `csr` (pasted) and `csr_file` (uploaded; wins when given).
+async fn certificate_form(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+    mut payload: actix_multipart::Multipart,
+) -> Result<(String, String), AppError> {
+    use futures_util::StreamExt;
+    crate::web::auth::check_origin(req, &state.public_url)?;
+    let limit = state.config.max_body_bytes;
+    let mut total = 0usize;
+    let mut fields: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| AppError::BadRequest(format!("invalid upload: {e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| AppError::BadRequest(format!("invalid upload: {e}")))?;
+            total += chunk.len();
+            if total > limit {
+                return Err(AppError::PayloadTooLarge(limit));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        fields.insert(name, value);
+    }
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    crate::web::auth::check_csrf_token(req, &text("csrf_token"))?;
+    let uploaded = text("csr_file");
+    let csr = if uploaded.trim().is_empty() {
+        text("csr")
+    } else {
+        uploaded
+    };
+    Ok((text("type"), csr))
 }
 
 async fn issue_certificate(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
-    PortalForm(form): PortalForm<CertificateForm>,
+    payload: actix_multipart::Multipart,
 ) -> PortalResult {
     let user = require_user(user)?;
+    let (cert_type, csr) = certificate_form(&req, &state, payload).await?;
     let actor = user.actor();
     let id = path.into_inner();
     let target = id.clone();
@@ -484,8 +520,8 @@ async fn issue_certificate(
             &shared.ca,
             &actor,
             &target,
-            &form.cert_type,
-            &form.csr,
+            &cert_type,
+            &csr,
             &issue_settings(&shared),
         )
     })

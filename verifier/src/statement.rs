@@ -173,15 +173,45 @@ pub(crate) fn check_signature(
             key.kty
         )));
     }
-    let valid =
-        jsonwebtoken::crypto::verify(jws.signature, jws.signing_input.as_bytes(), &key.key, alg)
-            .unwrap_or(false);
+    let input = jws.signing_input.as_bytes();
+    let valid = match (&key.openssl, &key.parsed) {
+        // PS256 through OpenSSL with the key parsed once.
+        (Some(rsa), _) if alg == Algorithm::PS256 => URL_SAFE_NO_PAD
+            .decode(jws.signature)
+            .is_ok_and(|sig| verify_pss(rsa, input, &sig)),
+        // Other usual algorithms through aws-lc with the key parsed once.
+        (_, Some((usual, parsed))) if *usual == alg => URL_SAFE_NO_PAD
+            .decode(jws.signature)
+            .is_ok_and(|sig| parsed.verify_sig(input, &sig).is_ok()),
+        _ => jsonwebtoken::crypto::verify(jws.signature, input, &key.key, alg).unwrap_or(false),
+    };
     if !valid {
         return Err(VerifyError::statement(
             "the signature does not verify: the statement was altered or not signed by the directory",
         ));
     }
     Ok(kid.to_owned())
+}
+
+/// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (JWS PS256) through OpenSSL.
+fn verify_pss(
+    key: &openssl::pkey::PKey<openssl::pkey::Public>,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use openssl::hash::MessageDigest;
+    use openssl::sign::{RsaPssSaltlen, Verifier};
+    let Ok(mut verifier) = Verifier::new(MessageDigest::sha256(), key) else {
+        return false;
+    };
+    verifier
+        .set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS)
+        .is_ok()
+        && verifier.set_rsa_mgf1_md(MessageDigest::sha256()).is_ok()
+        && verifier
+            .set_rsa_pss_saltlen(RsaPssSaltlen::custom(32))
+            .is_ok()
+        && verifier.verify_oneshot(signature, message).unwrap_or(false)
 }
 
 /// `iat` not in the future, `exp` not passed (both with skew), age within the maximum.

@@ -13,7 +13,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
 use serde_json::{Value, json};
 use ssa_verifier::{CachePolicy, ErrorCode, KeySource, Profile, Settings, Verifier};
 
@@ -24,17 +23,23 @@ struct TestKey {
     private: PKey<Private>,
 }
 
-fn key(kid: &str) -> TestKey {
+/// A fixed test key from `tests/fixtures/` under a kid.
+fn key(kid: &str, pem: &str) -> TestKey {
     TestKey {
         kid: kid.to_owned(),
-        private: PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap(),
+        private: PKey::private_key_from_pem(pem.as_bytes()).unwrap(),
     }
 }
 
-/// One directory key for the whole file (RSA generation is slow in debug tests).
+const DIRECTORY: &str = include_str!("fixtures/directory.pem");
+const ROTATED: &str = include_str!("fixtures/rotated.pem");
+const CLIENT: &str = include_str!("fixtures/client.pem");
+const STRANGER: &str = include_str!("fixtures/stranger.pem");
+
+/// The directory's key.
 fn directory_key() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| key("directory-key-1"))
+    KEY.get_or_init(|| key("directory-key-1", DIRECTORY))
 }
 
 impl TestKey {
@@ -238,7 +243,7 @@ fn a_missing_or_unknown_kid_is_refused() {
         ErrorCode::InvalidSoftwareStatement,
         "no kid",
     );
-    let stranger = key("someone-else");
+    let stranger = key("someone-else", STRANGER);
     refused(
         offline(Settings::default()).verify_ssa(&stranger.sign(&claims())),
         ErrorCode::InvalidSoftwareStatement,
@@ -262,10 +267,7 @@ fn a_tampered_payload_is_refused() {
 
 #[test]
 fn a_statement_signed_by_another_key_under_a_published_kid_is_refused() {
-    let impostor = TestKey {
-        kid: "directory-key-1".into(),
-        private: key("x").private,
-    };
+    let impostor = key("directory-key-1", STRANGER);
     refused(
         offline(Settings::default()).verify_ssa(&impostor.sign(&claims())),
         ErrorCode::InvalidSoftwareStatement,
@@ -513,7 +515,7 @@ fn the_jwks_is_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval() {
     }
     assert_eq!(server.hits.load(Ordering::SeqCst), 1, "cached per max-age");
 
-    let rotated = key("directory-key-2");
+    let rotated = key("directory-key-2", ROTATED);
     let new_token = rotated.sign(&claims());
     refused(
         v.verify_ssa(&new_token),
@@ -604,7 +606,7 @@ fn cache_lifetime_is_bounded_and_stale_keys_serve_while_the_directory_is_down() 
 
 #[test]
 fn signed_registration_requests_use_the_software_keystore() {
-    let client_key = key("client-key-1");
+    let client_key = key("client-key-1", CLIENT);
     let keystore = Server::start(jwks(&[&client_key]), 300, Duration::ZERO);
     let mut c = claims();
     c["software_jwks_endpoint"] = json!(keystore.url);
@@ -654,10 +656,62 @@ fn signed_registration_requests_use_the_software_keystore() {
     );
     refused(
         v.verify_registration(
-            &key("client-key-1").sign(&body("sw-1", "https://bank.example")),
+            &key("client-key-1", STRANGER).sign(&body("sw-1", "https://bank.example")),
             None,
         ),
         ErrorCode::InvalidClientMetadata,
         "signature",
+    );
+}
+
+#[test]
+fn es256_statements_verify_and_a_wrong_algorithm_for_the_key_is_refused() {
+    let ec = PKey::private_key_from_pem(include_bytes!("fixtures/ec-p256.pem")).unwrap();
+    let ec_key = ec.ec_key().unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+    let (mut x, mut y) = (
+        openssl::bn::BigNum::new().unwrap(),
+        openssl::bn::BigNum::new().unwrap(),
+    );
+    ec_key
+        .public_key()
+        .affine_coordinates(ec_key.group(), &mut x, &mut y, &mut ctx)
+        .unwrap();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": "ec-1", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(x.to_vec_padded(32).unwrap()),
+        "y": URL_SAFE_NO_PAD.encode(y.to_vec_padded(32).unwrap()),
+    });
+    let set = json!({"keys": [jwk, directory_key().jwk()]}).to_string();
+    let v = Verifier::offline(ISSUER, &set, None, Settings::default()).unwrap();
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("ec-1".into());
+    let der = ec.private_key_to_pkcs8().unwrap();
+    let token = jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_ec_der(&der)).unwrap();
+    assert_eq!(v.verify_ssa(&token).unwrap().kid, "ec-1");
+
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1] = b64(&json!({"iss": ISSUER}));
+    refused(
+        v.verify_ssa(&parts.join(".")),
+        ErrorCode::InvalidSoftwareStatement,
+        "signature",
+    );
+
+    // A PS256 header naming the EC key.
+    let mut header = Header::new(Algorithm::PS256);
+    header.kid = Some("ec-1".into());
+    let rsa_der = directory_key()
+        .private
+        .rsa()
+        .unwrap()
+        .private_key_to_der()
+        .unwrap();
+    let token =
+        jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_rsa_der(&rsa_der)).unwrap();
+    refused(
+        v.verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "ES256",
     );
 }

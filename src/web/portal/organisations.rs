@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::Deserialize;
 
+use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
 use crate::AppState;
@@ -292,7 +293,7 @@ async fn remove_member(
 }
 
 /// Shows the organisation page again with the error of a refused action, or the error page.
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     session: &Session,
     user: &User,
@@ -308,28 +309,17 @@ async fn upload_key(
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
-    PortalForm(form): PortalForm<super::software::KeyForm>,
+    PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
-    let actor = user.actor();
-    let id = path.into_inner();
-    let owner = Owner::Organisation(id.clone());
-    let result = match form.value() {
-        Ok(jwk) => {
-            db::run(&state.pool, move |conn| {
-                keystore::upload(conn, &actor, &owner, &jwk)
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(key) => {
-            auth::set_flash(&session, format!("Key {} published.", key.kid));
-            Ok(redirect(&format!("/organisations/{id}")))
-        }
-        Err(error) => refused(&state, &session, &user, id, error).await,
-    }
+    keys::upload(
+        keys::Page::Organisation,
+        &state,
+        &session,
+        user,
+        path.into_inner(),
+        form,
+    )
+    .await
 }
 
 async fn remove_key(
@@ -339,16 +329,8 @@ async fn remove_key(
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
-    let actor = user.actor();
     let (id, kid) = path.into_inner();
-    let owner = Owner::Organisation(id.clone());
-    db::run(&state.pool, move |conn| {
-        keystore::remove(conn, &actor, &owner, &kid)
-    })
-    .await?;
-    auth::set_flash(&session, "Key moved to the revoked set.");
-    Ok(redirect(&format!("/organisations/{id}")))
+    keys::remove(keys::Page::Organisation, &state, &session, user, id, kid).await
 }
 
 #[derive(Deserialize)]

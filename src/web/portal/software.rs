@@ -4,6 +4,7 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::web;
 
+use super::keys;
 use super::organisations::DecisionForm;
 use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with, require_user};
@@ -350,7 +351,7 @@ async fn decide(
 }
 
 /// Shows the software page again with the error of a refused action, or the error page.
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     session: &Session,
     user: &User,
@@ -396,47 +397,22 @@ async fn download_ssa(
     }
 }
 
-#[derive(serde::Deserialize)]
-pub(super) struct KeyForm {
-    #[serde(default)]
-    pub jwk: String,
-}
-
-impl KeyForm {
-    /// The pasted JWK as JSON, or a message that says why it is not.
-    pub fn value(&self) -> Result<serde_json::Value, AppError> {
-        serde_json::from_str(self.jwk.trim())
-            .map_err(|e| AppError::Validation(format!("jwk: not JSON ({e})")))
-    }
-}
-
 async fn upload_key(
     state: web::Data<AppState>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
-    PortalForm(form): PortalForm<KeyForm>,
+    PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
-    let actor = user.actor();
-    let id = path.into_inner();
-    let owner = Owner::Software(id.clone());
-    let result = match form.value() {
-        Ok(jwk) => {
-            db::run(&state.pool, move |conn| {
-                keystore::upload(conn, &actor, &owner, &jwk)
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(key) => {
-            auth::set_flash(&session, format!("Key {} published.", key.kid));
-            Ok(redirect(&format!("/software/{id}")))
-        }
-        Err(error) => refused(&state, &session, &user, id, error).await,
-    }
+    keys::upload(
+        keys::Page::Software,
+        &state,
+        &session,
+        user,
+        path.into_inner(),
+        form,
+    )
+    .await
 }
 
 async fn remove_key(
@@ -446,16 +422,8 @@ async fn remove_key(
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
-    let actor = user.actor();
     let (id, kid) = path.into_inner();
-    let owner = Owner::Software(id.clone());
-    db::run(&state.pool, move |conn| {
-        keystore::remove(conn, &actor, &owner, &kid)
-    })
-    .await?;
-    auth::set_flash(&session, "Key moved to the revoked set.");
-    Ok(redirect(&format!("/software/{id}")))
+    keys::remove(keys::Page::Software, &state, &session, user, id, kid).await
 }
 
 /// The certificate form: multipart, so that a CSR file can be uploaded as well as pasted.

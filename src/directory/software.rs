@@ -285,12 +285,22 @@ pub fn list_for_organisation(
     page: PageRequest,
 ) -> Result<Page<Software>, AppError> {
     Access::to_organisation(conn, actor, organisation_id)?;
-    let total: i64 = software::table
-        .filter(software::organisation_id.eq(organisation_id))
-        .count()
-        .get_result(conn)?;
-    let rows = software::table
-        .filter(software::organisation_id.eq(organisation_id))
+    let organisation_id = organisation_id.to_owned();
+    paged(conn, page, || {
+        software::table
+            .filter(software::organisation_id.eq(organisation_id.clone()))
+            .into_boxed()
+    })
+}
+
+/// One page of products, oldest first, from the query `filtered` builds.
+fn paged<'a>(
+    conn: &mut DbConnection,
+    page: PageRequest,
+    filtered: impl Fn() -> software::BoxedQuery<'a, crate::db::MultiBackend>,
+) -> Result<Page<Software>, AppError> {
+    let total: i64 = filtered().count().get_result(conn)?;
+    let rows = filtered()
         .select(SoftwareRow::as_select())
         .order((software::created_at.asc(), software::id.asc()))
         .limit(page.limit())
@@ -310,20 +320,11 @@ pub fn pending(
     page: PageRequest,
 ) -> Result<Page<Software>, AppError> {
     actor.require_operator()?;
-    let filter = software::status.eq(Status::Pending.as_str());
-    let total: i64 = software::table.filter(filter).count().get_result(conn)?;
-    let rows = software::table
-        .filter(filter)
-        .select(SoftwareRow::as_select())
-        .order((software::created_at.asc(), software::id.asc()))
-        .limit(page.limit())
-        .offset(page.offset())
-        .load(conn)?;
-    let items = rows
-        .into_iter()
-        .map(Software::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page.wrap(items, total))
+    paged(conn, page, || {
+        software::table
+            .filter(software::status.eq(Status::Pending.as_str()))
+            .into_boxed()
+    })
 }
 
 /// One product with its organisation and the actor's access; 404 for those who may not see it.

@@ -26,9 +26,6 @@ pub struct Jwk {
     /// The key parsed once for its usual algorithm (PS256, ES256 or ES384), so that each
     /// verification does not rebuild it.
     pub parsed: Option<(Algorithm, ParsedPublicKey)>,
-    /// RSA keys also as an OpenSSL key: PS256 verification through OpenSSL is the fastest
-    /// measured here (`scripts/bench/verifier.sh`).
-    pub openssl: Option<openssl::pkey::PKey<openssl::pkey::Public>>,
 }
 
 /// Parses the key for the algorithm it is normally used with.
@@ -115,10 +112,6 @@ pub fn parse(value: &Value) -> Result<HashMap<String, Arc<Jwk>>, String> {
             };
             let der = spki(kty, &member, text("crv"));
             let parsed = der.as_deref().and_then(|der| parsed(kty, text("crv"), der));
-            let openssl = match (kty, der.as_deref()) {
-                ("RSA", Some(der)) => openssl::pkey::PKey::public_key_from_der(der).ok(),
-                _ => None,
-            };
             out.insert(
                 kid.to_owned(),
                 Arc::new(Jwk {
@@ -127,7 +120,6 @@ pub fn parse(value: &Value) -> Result<HashMap<String, Arc<Jwk>>, String> {
                     alg: text("alg").map(str::to_owned),
                     key: decoding,
                     parsed,
-                    openssl,
                 }),
             );
         }

@@ -74,23 +74,30 @@ impl Verifier {
         token: &str,
         statement: Option<&SoftwareStatement>,
     ) -> Result<(ClientMetadata, SoftwareStatement), VerifyError> {
-        let jws = statement::split(token)
-            .map_err(|e| metadata_error(format!("signed request: {}", e.description)))?;
+        let signed = |e: VerifyError| metadata_error(format!("signed request: {}", e.description));
+        let jws = statement::split(token).map_err(signed)?;
+        let header: statement::Header<'_> =
+            statement::read_part(&jws.header, "JWS header").map_err(signed)?;
+        let claims: ClientMetadata =
+            statement::read_part(&jws.payload, "JWS payload").map_err(signed)?;
         // The statement inside says which keystore the request must be signed from.
-        let ssa = self.statement_of(&jws.claims, statement)?;
+        let ssa = self.statement_of(&claims, statement)?;
         let jwks_uri = ssa
             .jwks_uri
             .clone()
             .ok_or_else(|| VerifyError::statement("the statement names no software keystore"))?;
-        let alg = statement::algorithm(&jws.header, &self.settings.algorithms)
-            .map_err(|e| metadata_error(format!("signed request: {}", e.description)))?;
+        let alg = statement::algorithm(&header, &self.settings.algorithms).map_err(signed)?;
         let keys = self.software_keys(&jwks_uri);
-        statement::check_signature(&jws, alg, &keys)
-            .map_err(|e| metadata_error(format!("signed request: {}", e.description)))?;
-        statement::check_times(&jws.claims, &self.settings, "registration request")
-            .map_err(|e| metadata_error(e.description))?;
-        let iss = jws
-            .claims
+        statement::check_signature(&jws, &header, alg, &keys).map_err(signed)?;
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+        statement::check_times(
+            number("iat"),
+            number("exp"),
+            &self.settings,
+            "registration request",
+        )
+        .map_err(|e| metadata_error(e.description))?;
+        let iss = claims
             .get("iss")
             .and_then(Value::as_str)
             .unwrap_or_default();
@@ -101,7 +108,7 @@ impl Verifier {
             )));
         }
         if let Some(expected) = &self.settings.audience {
-            let aud_ok = match jws.claims.get("aud") {
+            let aud_ok = match claims.get("aud") {
                 Some(Value::String(a)) => a == expected,
                 Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
                 _ => false,
@@ -112,7 +119,7 @@ impl Verifier {
                 )));
             }
         }
-        Ok((jws.claims, ssa))
+        Ok((claims, ssa))
     }
 
     /// The request's own `software_statement`, verified, or the one given beside it.
@@ -200,6 +207,7 @@ impl Verifier {
             metadata.insert("jwks_uri".into(), Value::String(jwks_uri.clone()));
             metadata.remove("jwks");
         }
+        let mut signed = ssa.claims();
         for (from, to) in [
             ("software_client_uri", "client_uri"),
             ("software_logo_uri", "logo_uri"),
@@ -210,8 +218,8 @@ impl Verifier {
             ("tos_uri", "tos_uri"),
             ("policy_uri", "policy_uri"),
         ] {
-            if let Some(value) = ssa.claims.get(from) {
-                metadata.insert(to.into(), value.clone());
+            if let Some(value) = signed.remove(from) {
+                metadata.insert(to.into(), value);
             }
         }
         Ok(metadata)

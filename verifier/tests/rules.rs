@@ -63,6 +63,25 @@ impl TestKey {
         header.typ = Some("JWT".into());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
     }
+
+    /// Signs a payload given as raw JSON text (PS256, through OpenSSL), for payloads that a
+    /// `serde_json::Value` cannot hold: duplicate members, a top-level array.
+    fn sign_raw(&self, payload: &str) -> String {
+        use openssl::hash::MessageDigest;
+        use openssl::sign::{RsaPssSaltlen, Signer};
+        let header = json!({"alg": "PS256", "kid": self.kid, "typ": "JWT"});
+        let input = format!("{}.{}", b64(&header), URL_SAFE_NO_PAD.encode(payload));
+        let mut signer = Signer::new(MessageDigest::sha256(), &self.private).unwrap();
+        signer
+            .set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS)
+            .unwrap();
+        signer.set_rsa_mgf1_md(MessageDigest::sha256()).unwrap();
+        signer
+            .set_rsa_pss_saltlen(RsaPssSaltlen::custom(32))
+            .unwrap();
+        let signature = signer.sign_oneshot_to_vec(input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
 }
 
 fn jwks(keys: &[&TestKey]) -> String {
@@ -119,6 +138,54 @@ fn a_good_statement_verifies_into_typed_values() {
     assert_eq!(ssa.redirect_uris.len(), 2);
     assert_eq!(ssa.roles, vec!["AISP"]);
     assert_eq!(ssa.kid, "directory-key-1");
+}
+
+#[test]
+fn every_signed_claim_is_kept_and_raw_payloads_are_checked_as_signed() {
+    let v = offline(Settings::default());
+    // Claims the typed value does not name are kept as signed.
+    let mut c = claims();
+    c["software_logo_uri"] = json!("https://app.example/logo.png");
+    let ssa = v.verify_ssa(&directory_key().sign(&c)).unwrap();
+    assert_eq!(ssa.claims(), *c.as_object().unwrap());
+    assert_eq!(
+        ssa.claim("software_logo_uri"),
+        Some(json!("https://app.example/logo.png"))
+    );
+    let printed = serde_json::to_value(&ssa).unwrap();
+    assert_eq!(printed["claims"], c);
+
+    // The same payload, signed as text: accepted.
+    let text = c.to_string();
+    assert!(v.verify_ssa(&directory_key().sign_raw(&text)).is_ok());
+    // A claim the checks read given twice: refused rather than read one way or the other.
+    let twice = text.replacen('{', &format!("{{\"software_id\":\"other\","), 1);
+    refused(
+        v.verify_ssa(&directory_key().sign_raw(&twice)),
+        ErrorCode::InvalidSoftwareStatement,
+        "duplicate field `software_id`",
+    );
+    // A top-level array is not a claims set, even with the claims in order.
+    refused(
+        v.verify_ssa(&directory_key().sign_raw(&format!("[{text}]"))),
+        ErrorCode::InvalidSoftwareStatement,
+        "not a JSON object",
+    );
+    // A time of the wrong type is as absent.
+    c["iat"] = json!(now().to_string());
+    refused(
+        v.verify_ssa(&directory_key().sign(&c)),
+        ErrorCode::InvalidSoftwareStatement,
+        "no numeric iat",
+    );
+    // Roles that are not strings are not roles.
+    let mut c = claims();
+    c["software_roles"] = json!([1, {"role": "AISP"}]);
+    refused(
+        v.verify_ssa(&directory_key().sign(&c)),
+        ErrorCode::InvalidSoftwareStatement,
+        "software_roles is missing or empty",
+    );
 }
 
 #[test]

@@ -159,7 +159,7 @@ fn every_signed_claim_is_kept_and_raw_payloads_are_checked_as_signed() {
     let text = c.to_string();
     assert!(v.verify_ssa(&directory_key().sign_raw(&text)).is_ok());
     // A claim the checks read given twice: refused rather than read one way or the other.
-    let twice = text.replacen('{', &format!("{{\"software_id\":\"other\","), 1);
+    let twice = text.replacen('{', "{\"software_id\":\"other\",", 1);
     refused(
         v.verify_ssa(&directory_key().sign_raw(&twice)),
         ErrorCode::InvalidSoftwareStatement,

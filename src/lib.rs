@@ -51,6 +51,8 @@ pub struct AppState {
     pub ca: pki::Ca,
     /// Recently signed OCSP responses to nonce-less requests.
     pub ocsp_cache: pki::ocsp::ResponseCache,
+    /// Records issued statements, many per transaction.
+    pub ssa_recorder: ssa::Recorder,
 }
 
 impl AppState {
@@ -160,10 +162,13 @@ impl Application {
             }
         };
 
+        let ssa_recorder =
+            ssa::Recorder::start(pool.clone()).context("cannot start the statement recorder")?;
         let state = aw::Data::new(AppState {
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
             pool,
+            ssa_recorder,
             metrics: Metrics::new().context("cannot register metrics")?,
             keyring,
             jwks,

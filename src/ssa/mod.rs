@@ -1,18 +1,19 @@
 //! Software statement assertions: the claims (UK Open Banking names by default, RFC 7591 /
 //! CDR names by configuration) and their issuance, recorded and audited.
 
-use diesel::prelude::*;
+pub mod recorder;
+
 use serde_json::{Map, Value, json};
 
 use crate::config::SsaProfile;
-use crate::db::schema::{issued_ssas, signing_keys};
-use crate::db::{DbConnection, write_transaction};
+use crate::db::DbConnection;
 use crate::directory::audit::Event;
 use crate::directory::organisations::Organisation;
 use crate::directory::software::{self, Software};
 use crate::directory::{Actor, Status, now};
 use crate::error::AppError;
 use crate::keys::signing::{KeyRing, SigningKeyRow};
+pub use recorder::{Record, Recorder};
 
 /// Where the public keystore documents of an organisation and its software live.
 pub struct KeystoreUrls {
@@ -166,15 +167,38 @@ pub struct Issued {
     pub kid: String,
 }
 
-/// Issues a statement for an active product of an active organisation: signs with the active
-/// key, records the jti and audits it. Members of the organisation and operators may.
-pub fn issue(
+/// Issues a statement for an active product of an active organisation: checks and signs on
+/// the blocking pool, then records the jti and the audit event through the recorder (group
+/// commit) before the statement is returned. Members of the organisation and operators may.
+pub async fn issue(
+    state: &actix_web::web::Data<crate::AppState>,
+    actor: Actor,
+    software_id: String,
+) -> Result<Issued, AppError> {
+    let shared = state.clone();
+    let (issued, record) = crate::db::run(&state.pool, move |conn| {
+        let settings = Settings {
+            profile: shared.config.ssa_profile,
+            issuer: &shared.issuer,
+            public_url: &shared.public_url,
+            lifetime: time::Duration::seconds(shared.config.ssa_lifetime_secs as i64),
+        };
+        sign(conn, &shared.keyring, &actor, &software_id, &settings)
+    })
+    .await?;
+    state.ssa_recorder.record(record).await?;
+    Ok(issued)
+}
+
+/// Checks that the product may get a statement and signs one with the active key; the
+/// statement is not handed out until its record is committed.
+pub fn sign(
     conn: &mut DbConnection,
     ring: &KeyRing,
     actor: &Actor,
     software_id: &str,
     settings: &Settings<'_>,
-) -> Result<Issued, AppError> {
+) -> Result<(Issued, Record), AppError> {
     let (product, org, _) = software::get(conn, actor, software_id)?;
     if let Some(why) = refusal(&product, &org) {
         return Err(AppError::Conflict(why));
@@ -191,41 +215,26 @@ pub fn issue(
     };
     let urls = KeystoreUrls::new(settings.public_url, &org.id, &product.id);
     let claims = claims(settings.profile, &stamp, &product, &org, &urls);
-    // Signing happens outside the transaction, so the write lock is held only for the record.
     let jwt = ring.sign(&key.kid, &key.alg, &claims)?;
-    write_transaction(conn, |tx| {
-        // The key must still be published: a retired key stays published while this lives.
-        let state: Option<String> = signing_keys::table
-            .find(&key.kid)
-            .select(signing_keys::state)
-            .first(tx)
-            .optional()?;
-        if !matches!(state.as_deref(), Some("active" | "retired")) {
-            return Err(AppError::Conflict(
-                "the signing key changed meanwhile; try again".into(),
-            ));
-        }
-        diesel::insert_into(issued_ssas::table)
-            .values((
-                issued_ssas::jti.eq(&stamp.jti),
-                issued_ssas::software_id.eq(&product.id),
-                issued_ssas::kid.eq(&key.kid),
-                issued_ssas::issued_by.eq(actor.audit_name()),
-                issued_ssas::issued_at.eq(issued_at),
-                issued_ssas::expires_at.eq(expires_at),
-            ))
-            .execute(tx)?;
-        Event::new(actor, "ssa.issue", "software", &product.id)
+    let record = Record {
+        jti: stamp.jti.clone(),
+        software_id: product.id.clone(),
+        kid: key.kid.clone(),
+        issued_by: actor.audit_name(),
+        issued_at,
+        expires_at,
+        event: Event::new(actor, "ssa.issue", "software", &product.id)
             .organisation(&org.id)
-            .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp}))
-            .record(tx)?;
-        Ok(())
-    })?;
-    Ok(Issued {
-        jwt,
-        jti: stamp.jti,
-        kid: key.kid,
-    })
+            .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),
+    };
+    Ok((
+        Issued {
+            jwt,
+            jti: stamp.jti,
+            kid: key.kid,
+        },
+        record,
+    ))
 }
 
 #[cfg(test)]

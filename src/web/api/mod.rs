@@ -483,27 +483,12 @@ async fn revoke_token(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The SSA settings in force.
-pub fn ssa_settings(state: &AppState) -> ssa::Settings<'_> {
-    ssa::Settings {
-        profile: state.config.ssa_profile,
-        issuer: &state.issuer,
-        public_url: &state.public_url,
-        lifetime: time::Duration::seconds(state.config.ssa_lifetime_secs as i64),
-    }
-}
-
 async fn issue_ssa(
     state: web::Data<AppState>,
     ApiUser(actor): ApiUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let shared = state.clone();
-    let issued = db::run(&state.pool, move |conn| {
-        ssa::issue(conn, &shared.keyring, &actor, &id, &ssa_settings(&shared))
-    })
-    .await?;
+    let issued = ssa::issue(&state, actor, path.into_inner()).await?;
     Ok(HttpResponse::Created()
         .content_type("application/jwt")
         .insert_header((header::CACHE_CONTROL, "no-store"))

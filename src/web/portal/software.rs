@@ -18,7 +18,7 @@ use crate::directory::{Status, audit};
 use crate::error::AppError;
 use crate::pki;
 use crate::ssa;
-use crate::web::api::{issue_settings, ssa_settings};
+use crate::web::api::issue_settings;
 use crate::web::auth::{self, PortalForm, SessionUser};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -372,18 +372,7 @@ async fn download_ssa(
     let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
-    let target = id.clone();
-    let shared = state.clone();
-    let result = db::run(&state.pool, move |conn| {
-        ssa::issue(
-            conn,
-            &shared.keyring,
-            &actor,
-            &target,
-            &ssa_settings(&shared),
-        )
-    })
-    .await;
+    let result = ssa::issue(&state, actor, id.clone()).await;
     match result {
         Ok(issued) => Ok(actix_web::HttpResponse::Ok()
             .content_type("application/jwt")

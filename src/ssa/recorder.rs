@@ -1,0 +1,148 @@
+//! Group commit of issued statements.
+//!
+//! Every statement is recorded (jti, software, kid, times, who) and audited before it is
+//! handed out. Recording each in its own write transaction made the transaction itself
+//! (`BEGIN IMMEDIATE`, commit, the WAL frames) the largest cost of an issuance after the
+//! signature, and queued every request on SQLite's single writer. One thread now takes the
+//! records waiting at that moment and writes them all in one transaction; each caller waits
+//! for the outcome of its own record, so no statement leaves the directory unrecorded, and a
+//! statement's record and audit event still share a transaction.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+use diesel::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::db::schema::{issued_ssas, signing_keys};
+use crate::db::{DbConnection, DbPool, write_transaction};
+use crate::directory::audit::Event;
+use crate::error::AppError;
+
+/// The most records written in one transaction.
+const BATCH: usize = 128;
+
+/// One issued statement, to be recorded with its audit event.
+pub struct Record {
+    pub jti: String,
+    pub software_id: String,
+    pub kid: String,
+    pub issued_by: String,
+    pub issued_at: time::PrimitiveDateTime,
+    pub expires_at: time::PrimitiveDateTime,
+    pub event: Event,
+}
+
+struct Job {
+    record: Record,
+    done: oneshot::Sender<Result<(), AppError>>,
+}
+
+/// The handle requests use; clones share one writer thread.
+#[derive(Clone)]
+pub struct Recorder {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Recorder {
+    /// Starts the writer thread. It ends when every handle is dropped.
+    pub fn start(pool: DbPool) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("ssa-recorder".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    write_batch(&pool, batch);
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Records one statement; returns once it is committed.
+    pub async fn record(&self, record: Record) -> Result<(), AppError> {
+        let (done, outcome) = oneshot::channel();
+        self.jobs
+            .send(Job { record, done })
+            .map_err(|_| AppError::Unavailable("the statement recorder has stopped".into()))?;
+        outcome.await.map_err(|_| {
+            AppError::Unavailable("the statement recorder stopped before recording".into())
+        })?
+    }
+}
+
+fn write_batch(pool: &DbPool, batch: Vec<Job>) {
+    let span = tracing::debug_span!("ssa.record", records = batch.len());
+    let _entered = span.enter();
+    let (records, waiting): (Vec<Record>, Vec<_>) =
+        batch.into_iter().map(|job| (job.record, job.done)).unzip();
+    let outcome = pool
+        .get()
+        .map_err(|e| AppError::Unavailable(e.to_string()))
+        .and_then(|mut conn| write_transaction(&mut conn, |tx| insert(tx, records)));
+    match outcome {
+        Ok(accepted) => {
+            for (done, accepted) in waiting.into_iter().zip(accepted) {
+                let result = if accepted {
+                    Ok(())
+                } else {
+                    Err(AppError::Conflict(
+                        "the signing key changed meanwhile; try again".into(),
+                    ))
+                };
+                let _ = done.send(result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, records = waiting.len(), "issued statements not recorded");
+            let message = format!("the statement could not be recorded: {error}");
+            for done in waiting {
+                let _ = done.send(Err(AppError::Unavailable(message.clone())));
+            }
+        }
+    }
+}
+
+/// Inserts the records whose key is still published; answers, per record, whether it was.
+fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, AppError> {
+    // A retired key stays published while the statements it signed live; a removed one does
+    // not, so a statement signed with it is not handed out.
+    let mut published: HashMap<String, bool> = HashMap::new();
+    let mut accepted = Vec::with_capacity(records.len());
+    for record in records {
+        let ok = match published.get(record.kid.as_str()) {
+            Some(ok) => *ok,
+            None => {
+                let state: Option<String> = signing_keys::table
+                    .find(&record.kid)
+                    .select(signing_keys::state)
+                    .first(tx)
+                    .optional()?;
+                let ok = matches!(state.as_deref(), Some("active" | "retired"));
+                published.insert(record.kid.clone(), ok);
+                ok
+            }
+        };
+        if ok {
+            diesel::insert_into(issued_ssas::table)
+                .values((
+                    issued_ssas::jti.eq(&record.jti),
+                    issued_ssas::software_id.eq(&record.software_id),
+                    issued_ssas::kid.eq(&record.kid),
+                    issued_ssas::issued_by.eq(&record.issued_by),
+                    issued_ssas::issued_at.eq(record.issued_at),
+                    issued_ssas::expires_at.eq(record.expires_at),
+                ))
+                .execute(tx)?;
+            record.event.record(tx)?;
+        }
+        accepted.push(ok);
+    }
+    Ok(accepted)
+}

@@ -6,6 +6,8 @@ pub mod recorder;
 use serde_json::{Map, Value, json};
 
 use crate::config::SsaProfile;
+use diesel::Connection;
+
 use crate::db::DbConnection;
 use crate::directory::audit::Event;
 use crate::directory::organisations::Organisation;
@@ -170,9 +172,12 @@ pub struct Issued {
 /// Issues a statement for an active product of an active organisation: checks and signs on
 /// the blocking pool, then records the jti and the audit event through the recorder (group
 /// commit) before the statement is returned. Members of the organisation and operators may.
+///
+/// `caller` authenticates the request in the same database call (an API token is looked up
+/// there rather than in a call of its own).
 pub async fn issue(
     state: &actix_web::web::Data<crate::AppState>,
-    actor: Actor,
+    caller: impl FnOnce(&mut DbConnection) -> Result<Actor, AppError> + Send + 'static,
     software_id: String,
 ) -> Result<Issued, AppError> {
     let shared = state.clone();
@@ -183,7 +188,7 @@ pub async fn issue(
             public_url: &shared.public_url,
             lifetime: time::Duration::seconds(shared.config.ssa_lifetime_secs as i64),
         };
-        sign(conn, &shared.keyring, &actor, &software_id, &settings)
+        sign(conn, &shared.keyring, caller, &software_id, &settings)
     })
     .await?;
     state.ssa_recorder.record(record).await?;
@@ -195,16 +200,23 @@ pub async fn issue(
 pub fn sign(
     conn: &mut DbConnection,
     ring: &KeyRing,
-    actor: &Actor,
+    caller: impl FnOnce(&mut DbConnection) -> Result<Actor, AppError>,
     software_id: &str,
     settings: &Settings<'_>,
 ) -> Result<(Issued, Record), AppError> {
-    let (product, org, _) = software::get(conn, actor, software_id)?;
-    if let Some(why) = refusal(&product, &org) {
-        return Err(AppError::Conflict(why));
-    }
-    let key = SigningKeyRow::active(conn)?
-        .ok_or_else(|| AppError::Unavailable("no active signing key".into()))?;
+    // The reads share one snapshot (and, on SQLite, one read lock instead of one per query);
+    // the signature is made after it ends.
+    let (actor, product, org, key) = conn.transaction(|tx| {
+        let actor = caller(tx)?;
+        let (product, org, _) = software::get(tx, &actor, software_id)?;
+        if let Some(why) = refusal(&product, &org) {
+            return Err(AppError::Conflict(why));
+        }
+        let key = SigningKeyRow::active(tx)?
+            .ok_or_else(|| AppError::Unavailable("no active signing key".into()))?;
+        Ok::<_, AppError>((actor, product, org, key))
+    })?;
+    let actor = &actor;
     let issued_at = now();
     let expires_at = issued_at + settings.lifetime;
     let stamp = Stamp {

@@ -30,6 +30,44 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
         .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("application state missing")))
 }
 
+/// The API token of a request (`Authorization: Bearer <token>`), not yet checked: for
+/// handlers that authenticate it in the same database call as their own work.
+pub struct BearerToken(pub String);
+
+impl BearerToken {
+    fn parse(req: &HttpRequest) -> Result<Self, AppError> {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                AppError::Unauthorized("send an API token as Authorization: Bearer <token>".into())
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                AppError::Unauthorized("the Authorization header must use the Bearer scheme".into())
+            })?;
+        Ok(Self(token.to_owned()))
+    }
+
+    /// The token's user; unknown or revoked tokens are refused.
+    pub fn authenticate(&self, conn: &mut db::DbConnection) -> Result<Actor, AppError> {
+        users::authenticate_token(conn, &self.0)
+    }
+}
+
+impl FromRequest for BearerToken {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Self::parse(req))
+    }
+}
+
 /// The caller of an API endpoint, authenticated by `Authorization: Bearer <token>`.
 pub struct ApiUser(pub Actor);
 
@@ -38,31 +76,11 @@ impl FromRequest for ApiUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let token = BearerToken::parse(req);
         let state = state(req);
         Box::pin(async move {
-            let state = state?;
-            let header = header.ok_or_else(|| {
-                AppError::Unauthorized("send an API token as Authorization: Bearer <token>".into())
-            })?;
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .map(str::trim)
-                .ok_or_else(|| {
-                    AppError::Unauthorized(
-                        "the Authorization header must use the Bearer scheme".into(),
-                    )
-                })?
-                .to_owned();
-            let actor = db::run(&state.pool, move |conn| {
-                users::authenticate_token(conn, &token)
-            })
-            .await?;
+            let (state, token) = (state?, token?);
+            let actor = db::run(&state.pool, move |conn| token.authenticate(conn)).await?;
             Ok(ApiUser(actor))
         })
     }

@@ -312,6 +312,60 @@ async fn an_issued_ssa_verifies_with_openssl_against_the_published_jwks() {
     assert_eq!(audit["items"][0]["actor"], c.developer.email.as_str());
 }
 
+/// Statements are recorded by group commit: many issued at once are each handed out only
+/// once recorded, each with its own jti and its own audit event.
+#[tokio::test]
+async fn concurrent_issuances_are_each_recorded_and_audited() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let results = futures_util::future::join_all((0..40).map(|_| issue(&app, &c))).await;
+    let mut jtis = std::collections::BTreeSet::new();
+    for (status, jwt) in &results {
+        assert_eq!(*status, 201, "{jwt}");
+        jtis.insert(parts(jwt).1["jti"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(jtis.len(), 40, "every jti is new");
+    let (_, audit) = app
+        .get_json(
+            &format!(
+                "/api/v1/audit?action=ssa.issue&subject_id={}&per_page=100",
+                c.software_id
+            ),
+            &c.operator,
+        )
+        .await;
+    assert_eq!(audit["total"], 40, "{audit}");
+    let audited: std::collections::BTreeSet<String> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let details: Value = serde_json::from_str(e["details"].as_str().unwrap()).unwrap();
+            details["jti"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(audited, jtis, "each statement has its own audit event");
+
+    // The token is checked in the same database call as the issuance.
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
+        .bearer_auth("ssad_not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let (status, _) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/software/{}/ssa", c.software_id),
+            Some(&c.outsider.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "another organisation's software is not found");
+}
+
 #[tokio::test]
 async fn es256_and_the_rfc7591_profile_are_configurable() {
     let app = spawn_app_with(|c| {

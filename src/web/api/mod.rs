@@ -20,7 +20,7 @@ use crate::directory::{PageRequest, Status, Transition, users};
 use crate::error::{self, AppError};
 use crate::pki;
 use crate::ssa;
-use crate::web::auth::ApiUser;
+use crate::web::auth::{ApiUser, BearerToken};
 
 /// The OpenAPI 3.1 document of this API, kept beside the code and checked by the tests.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
@@ -485,10 +485,15 @@ async fn revoke_token(
 
 async fn issue_ssa(
     state: web::Data<AppState>,
-    ApiUser(actor): ApiUser,
+    token: BearerToken,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let issued = ssa::issue(&state, actor, path.into_inner()).await?;
+    let issued = ssa::issue(
+        &state,
+        move |conn| token.authenticate(conn),
+        path.into_inner(),
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .content_type("application/jwt")
         .insert_header((header::CACHE_CONTROL, "no-store"))

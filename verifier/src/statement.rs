@@ -108,7 +108,7 @@ pub(crate) enum Member<'a> {
     Str(Cow<'a, str>),
     Int(i64),
     /// The string items of an array (other items are ignored).
-    Strs(Vec<Cow<'a, str>>),
+    Strs(Vec<String>),
     Other,
 }
 
@@ -127,9 +127,10 @@ impl<'a> Member<'a> {
         }
     }
 
-    fn strings(member: &Option<Self>) -> Option<Vec<String>> {
+    /// The string items of an array, moved out.
+    fn strings(member: &mut Option<Self>) -> Option<Vec<String>> {
         match member {
-            Some(Member::Strs(items)) => Some(items.iter().map(|s| s.to_string()).collect()),
+            Some(Member::Strs(items)) => Some(std::mem::take(items)),
             _ => None,
         }
     }
@@ -175,7 +176,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Member<'a> {
                 let mut items = Vec::new();
                 while let Some(item) = seq.next_element::<Member<'de>>()? {
                     if let Member::Str(s) = item {
-                        items.push(s);
+                        items.push(s.into_owned());
                     }
                 }
                 Ok(Member::Strs(items))
@@ -416,7 +417,7 @@ fn https_uri(value: &str) -> bool {
 
 /// Reads the required claims of the statement's profile into a typed value.
 fn typed(
-    claims: &Claims<'_>,
+    claims: &mut Claims<'_>,
     profiles: &[Profile],
     issuer: String,
     kid: String,
@@ -441,13 +442,13 @@ fn typed(
     let (redirect_claim, redirects, name, jwks) = match profile {
         Profile::Obuk => (
             "software_redirect_uris",
-            &claims.software_redirect_uris,
+            &mut claims.software_redirect_uris,
             &claims.software_client_name,
             &claims.software_jwks_endpoint,
         ),
         Profile::Rfc7591 => (
             "redirect_uris",
-            &claims.redirect_uris,
+            &mut claims.redirect_uris,
             &claims.client_name,
             &claims.jwks_uri,
         ),
@@ -462,7 +463,7 @@ fn typed(
             "{redirect_claim} holds {bad:?}, which is not an absolute https URI without fragment"
         )));
     }
-    let roles = Member::strings(&claims.software_roles)
+    let roles = Member::strings(&mut claims.software_roles)
         .filter(|r| !r.is_empty())
         .ok_or_else(|| VerifyError::statement("the claim software_roles is missing or empty"))?;
     Ok(SoftwareStatement {
@@ -494,7 +495,7 @@ impl Verifier {
         let header: Header<'_> = read_part(&jws.header, "JWS header")?;
         let alg = algorithm(&header, &self.settings.algorithms)?;
         let kid = check_signature(&jws, &header, alg, &self.directory.keys)?;
-        let claims: Claims<'_> = read_part(&jws.payload, "JWS payload")?;
+        let mut claims: Claims<'_> = read_part(&jws.payload, "JWS payload")?;
         let issuer = Member::str(&claims.iss).unwrap_or_default();
         if issuer != self.directory.issuer {
             return Err(VerifyError::statement(format!(
@@ -508,7 +509,8 @@ impl Verifier {
             &self.settings,
             "statement",
         )?;
-        let statement = typed(&claims, &self.settings.profiles, issuer.to_owned(), kid)?;
+        let issuer = issuer.to_owned();
+        let statement = typed(&mut claims, &self.settings.profiles, issuer, kid)?;
         drop(claims);
         let statement = SoftwareStatement {
             issued_at,

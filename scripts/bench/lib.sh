@@ -5,9 +5,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d)
 PIDS=()
+DROP_DB=""
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "$DROP_DB" ]; then psql -q "$DROP_DB" -c "DROP DATABASE IF EXISTS $DROP_NAME" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,14 +33,24 @@ build() {
   BIN="$ROOT/target/release/ssa-directory"
 }
 
-# start_directory: runs the release binary on a fresh SQLite database in $WORK/dir.
+# use_postgres SERVER_URL: the directory runs on a fresh PostgreSQL database on SERVER_URL
+# (e.g. postgres://postgres@127.0.0.1:5432), dropped on exit.
+use_postgres() {
+  need psql
+  DROP_NAME="ssa_bench_$$"; DROP_DB="${1%/}/postgres"
+  psql -q "$DROP_DB" -c "CREATE DATABASE $DROP_NAME" >/dev/null
+  export DATABASE_URL="${1%/}/$DROP_NAME"
+}
+
+# start_directory: runs the release binary on a fresh SQLite database in $WORK/dir (or on
+# $DATABASE_URL after use_postgres).
 start_directory() {
   PORT=$(free_port)
   BASE="http://127.0.0.1:$PORT"
   mkdir -p "$WORK/dir"
   export SSA_DIRECTORY_DATA_DIR="$WORK/dir/data" SSA_DIRECTORY_KEYS_DIR="$WORK/dir/keys" \
     SSA_DIRECTORY_LISTEN="127.0.0.1:$PORT" SSA_DIRECTORY_LOG_FORMAT=json RUST_LOG=warn "$@"
-  (cd "$WORK/dir" && "$BIN" serve >"$WORK/directory.log" 2>&1) &
+  (cd "$WORK/dir" && exec "$BIN" serve >"$WORK/directory.log" 2>&1) &
   PIDS+=($!)
   for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && return 0; sleep 0.1; done
   cat "$WORK/directory.log" >&2; exit 1

@@ -4,10 +4,19 @@
 # figures to docs/benchmarks.md. Loopback only; every run is bounded by DURATION seconds.
 #
 #   scripts/bench/ssa.sh            (DURATION=10 CONNECTIONS=32 by default)
+#   BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 scripts/bench/ssa.sh
+#                                   (the same on a fresh PostgreSQL database of that server)
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 CORES=$(nproc)
+TITLE="SSA issuance and JWKS"
+BACKEND="embedded SQLite"
+if [ -n "${BENCH_POSTGRES:-}" ]; then
+  use_postgres "$BENCH_POSTGRES"
+  TITLE="SSA issuance and JWKS on PostgreSQL"
+  BACKEND="PostgreSQL on the same machine (its server takes CPU too)"
+fi
 
 need wrk nginx openssl curl
 build
@@ -51,7 +60,7 @@ NGINX=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" "http://127.0.0.
 ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
 BODY="$(machine)
 - load: wrk, $CORES threads, $CONNECTIONS connections, ${DURATION} s per measurement, on the same machine as the servers (the client takes CPU from them)
-- directory: release build, embedded SQLite, PS256 (RSA 2048) signing key
+- directory: release build, $BACKEND, PS256 (RSA 2048) signing key
 
 | measurement | per second |
 |---|---|
@@ -61,5 +70,5 @@ BODY="$(machine)
 | \`GET /.well-known/jwks.json\` from the directory | $JWKS |
 | the same bytes from nginx | $NGINX |
 | ratio (goal ≥ 1.0) | $(ratio "$JWKS" "$NGINX") |"
-record "SSA issuance and JWKS" "$BODY"
+record "$TITLE" "$BODY"
 echo "$BODY"

@@ -85,7 +85,12 @@ impl Access {
             .select(memberships::role)
             .first(conn)
             .optional()?;
-        match role.as_deref() {
+        Self::of_member(role.as_deref())
+    }
+
+    /// A non-operator's access from their membership role in the organisation, if any.
+    pub fn of_member(role: Option<&str>) -> Result<Access, AppError> {
+        match role {
             Some(role) => Ok(Access::Member(MemberRole::parse("role", role)?)),
             None => Err(AppError::NotFound("organisation")),
         }

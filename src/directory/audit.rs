@@ -31,7 +31,7 @@ pub struct AuditEvent {
 
 /// What happened, to what, by whom; build with [`Event::new`] and the `with_*` setters.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub struct Event {
     occurred_at: time::PrimitiveDateTime,
     actor: String,

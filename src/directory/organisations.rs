@@ -16,7 +16,7 @@ use super::{Page, PageRequest, from_json, now, to_json};
 /// A stored organisation row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organisations)]
-struct OrganisationRow {
+pub(crate) struct OrganisationRow {
     id: String,
     legal_name: String,
     registration_number: String,

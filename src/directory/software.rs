@@ -20,7 +20,7 @@ pub const MAX_REDIRECT_URIS: usize = 20;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = software, treat_none_as_null = true)]
-struct SoftwareRow {
+pub(crate) struct SoftwareRow {
     id: String,
     organisation_id: String,
     client_id: String,

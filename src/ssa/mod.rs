@@ -173,11 +173,10 @@ pub struct Issued {
 /// the blocking pool, then records the jti and the audit event through the recorder (group
 /// commit) before the statement is returned. Members of the organisation and operators may.
 ///
-/// `caller` authenticates the request in the same database call (an API token is looked up
-/// there rather than in a call of its own).
+/// An API token is checked in the same database call as the rest (see [`Caller`]).
 pub async fn issue(
     state: &actix_web::web::Data<crate::AppState>,
-    caller: impl FnOnce(&mut DbConnection) -> Result<Actor, AppError> + Send + 'static,
+    caller: Caller,
     software_id: String,
 ) -> Result<Issued, AppError> {
     let shared = state.clone();
@@ -195,27 +194,126 @@ pub async fn issue(
     Ok(issued)
 }
 
+/// Who asks for a statement.
+pub enum Caller {
+    /// A signed-in portal user.
+    User(Actor),
+    /// The secret of an API token, not yet checked.
+    Token(String),
+}
+
+/// What an issuance reads: who asks, the product, its organisation, the signing key.
+struct Basis {
+    actor: Actor,
+    product: Software,
+    org: Organisation,
+    key: SigningKeyRow,
+}
+
+/// The token's user, the product, its organisation, the caller's membership in it and the
+/// active key, in one statement. `None` when any of them is missing; the caller then takes
+/// the step-by-step path, which says which one (an unknown token is a 401, an unknown or
+/// foreign product a 404).
+fn basis_by_token(
+    conn: &mut DbConnection,
+    secret: &str,
+    software_id: &str,
+) -> Result<Option<Basis>, AppError> {
+    use crate::db::schema::{api_tokens, memberships, organisations, signing_keys, software};
+    use crate::directory::access::Access;
+    use crate::directory::organisations::OrganisationRow;
+    use crate::directory::software::SoftwareRow;
+    use crate::directory::users::{self, User};
+    use diesel::prelude::*;
+    let Some(hash) = users::token_key(secret) else {
+        return Ok(None);
+    };
+    let row: Option<(
+        User,
+        SoftwareRow,
+        OrganisationRow,
+        Option<String>,
+        SigningKeyRow,
+    )> = api_tokens::table
+        .inner_join(crate::db::schema::users::table)
+        .inner_join(software::table.on(software::id.eq(software_id.to_owned())))
+        .inner_join(organisations::table.on(organisations::id.eq(software::organisation_id)))
+        .left_join(
+            memberships::table.on(memberships::organisation_id
+                .eq(organisations::id)
+                .and(memberships::user_id.eq(api_tokens::user_id))),
+        )
+        .inner_join(signing_keys::table.on(signing_keys::state.eq("active")))
+        .filter(api_tokens::token_hash.eq(hash))
+        .filter(api_tokens::revoked_at.is_null())
+        .select((
+            User::as_select(),
+            SoftwareRow::as_select(),
+            OrganisationRow::as_select(),
+            memberships::role.nullable(),
+            SigningKeyRow::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((user, product, org, role, key)) = row else {
+        return Ok(None);
+    };
+    let actor = user.actor();
+    if !actor.is_operator {
+        // Another organisation's product is not found, exactly as on the step-by-step path.
+        Access::of_member(role.as_deref()).map_err(|_| AppError::NotFound("software"))?;
+    }
+    Ok(Some(Basis {
+        actor,
+        product: Software::try_from(product)?,
+        org: Organisation::try_from(org)?,
+        key,
+    }))
+}
+
+/// The same, one query at a time; its errors say what is missing.
+fn basis(conn: &mut DbConnection, caller: Caller, software_id: &str) -> Result<Basis, AppError> {
+    if let Caller::Token(secret) = &caller
+        && let Some(basis) = basis_by_token(conn, secret, software_id)?
+    {
+        return Ok(basis);
+    }
+    // One snapshot for the reads (and, on SQLite, one read lock instead of one per query).
+    conn.transaction(|tx| {
+        let actor = match caller {
+            Caller::User(actor) => actor,
+            Caller::Token(secret) => crate::directory::users::authenticate_token(tx, &secret)?,
+        };
+        let (product, org, _) = software::get(tx, &actor, software_id)?;
+        let key = SigningKeyRow::active(tx)?
+            .ok_or_else(|| AppError::Unavailable("no active signing key".into()))?;
+        Ok(Basis {
+            actor,
+            product,
+            org,
+            key,
+        })
+    })
+}
+
 /// Checks that the product may get a statement and signs one with the active key; the
 /// statement is not handed out until its record is committed.
 pub fn sign(
     conn: &mut DbConnection,
     ring: &KeyRing,
-    caller: impl FnOnce(&mut DbConnection) -> Result<Actor, AppError>,
+    caller: Caller,
     software_id: &str,
     settings: &Settings<'_>,
 ) -> Result<(Issued, Record), AppError> {
-    // The reads share one snapshot (and, on SQLite, one read lock instead of one per query);
-    // the signature is made after it ends.
-    let (actor, product, org, key) = conn.transaction(|tx| {
-        let actor = caller(tx)?;
-        let (product, org, _) = software::get(tx, &actor, software_id)?;
-        if let Some(why) = refusal(&product, &org) {
-            return Err(AppError::Conflict(why));
-        }
-        let key = SigningKeyRow::active(tx)?
-            .ok_or_else(|| AppError::Unavailable("no active signing key".into()))?;
-        Ok::<_, AppError>((actor, product, org, key))
-    })?;
+    let Basis {
+        actor,
+        product,
+        org,
+        key,
+    } = basis(conn, caller, software_id)?;
+    if let Some(why) = refusal(&product, &org) {
+        return Err(AppError::Conflict(why));
+    }
     let actor = &actor;
     let issued_at = now();
     let expires_at = issued_at + settings.lifetime;
@@ -229,12 +327,14 @@ pub fn sign(
     let claims = claims(settings.profile, &stamp, &product, &org, &urls);
     let jwt = ring.sign(&key.kid, &key.alg, &claims)?;
     let record = Record {
-        jti: stamp.jti.clone(),
-        software_id: product.id.clone(),
-        kid: key.kid.clone(),
-        issued_by: actor.audit_name(),
-        issued_at,
-        expires_at,
+        issued: recorder::IssuedSsa {
+            jti: stamp.jti.clone(),
+            software_id: product.id.clone(),
+            kid: key.kid.clone(),
+            issued_by: actor.audit_name(),
+            issued_at,
+            expires_at,
+        },
         event: Event::new(actor, "ssa.issue", "software", &product.id)
             .organisation(&org.id)
             .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),

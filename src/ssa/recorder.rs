@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use diesel::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::db::schema::{issued_ssas, signing_keys};
+use crate::db::schema::{audit_events, issued_ssas, signing_keys};
 use crate::db::{DbConnection, DbPool, write_transaction};
 use crate::directory::audit::Event;
 use crate::error::AppError;
@@ -24,13 +24,20 @@ const BATCH: usize = 128;
 
 /// One issued statement, to be recorded with its audit event.
 pub struct Record {
+    pub issued: IssuedSsa,
+    pub event: Event,
+}
+
+/// The row of an issued statement.
+#[derive(Insertable)]
+#[diesel(table_name = issued_ssas)]
+pub struct IssuedSsa {
     pub jti: String,
     pub software_id: String,
     pub kid: String,
     pub issued_by: String,
     pub issued_at: time::PrimitiveDateTime,
     pub expires_at: time::PrimitiveDateTime,
-    pub event: Event,
 }
 
 struct Job {
@@ -110,39 +117,49 @@ fn write_batch(pool: &DbPool, batch: Vec<Job>) {
 }
 
 /// Inserts the records whose key is still published; answers, per record, whether it was.
+/// The rows go in as two multi-row inserts (diesel's `MultiConnection` does not batch, so
+/// each backend's own connection does).
 fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, AppError> {
     // A retired key stays published while the statements it signed live; a removed one does
     // not, so a statement signed with it is not handed out.
     let mut published: HashMap<String, bool> = HashMap::new();
-    let mut accepted = Vec::with_capacity(records.len());
-    for record in records {
-        let ok = match published.get(record.kid.as_str()) {
-            Some(ok) => *ok,
-            None => {
-                let state: Option<String> = signing_keys::table
-                    .find(&record.kid)
-                    .select(signing_keys::state)
-                    .first(tx)
-                    .optional()?;
-                let ok = matches!(state.as_deref(), Some("active" | "retired"));
-                published.insert(record.kid.clone(), ok);
-                ok
-            }
-        };
-        if ok {
-            diesel::insert_into(issued_ssas::table)
-                .values((
-                    issued_ssas::jti.eq(&record.jti),
-                    issued_ssas::software_id.eq(&record.software_id),
-                    issued_ssas::kid.eq(&record.kid),
-                    issued_ssas::issued_by.eq(&record.issued_by),
-                    issued_ssas::issued_at.eq(record.issued_at),
-                    issued_ssas::expires_at.eq(record.expires_at),
-                ))
-                .execute(tx)?;
-            record.event.record(tx)?;
+    for record in &records {
+        if !published.contains_key(&record.issued.kid) {
+            let state: Option<String> = signing_keys::table
+                .find(&record.issued.kid)
+                .select(signing_keys::state)
+                .first(tx)
+                .optional()?;
+            let ok = matches!(state.as_deref(), Some("active" | "retired"));
+            published.insert(record.issued.kid.clone(), ok);
         }
-        accepted.push(ok);
+    }
+    let accepted: Vec<bool> = records
+        .iter()
+        .map(|r| published.get(&r.issued.kid).copied().unwrap_or(false))
+        .collect();
+    let (rows, events): (Vec<IssuedSsa>, Vec<Event>) = records
+        .into_iter()
+        .zip(&accepted)
+        .filter(|(_, ok)| **ok)
+        .map(|(r, _)| (r.issued, r.event))
+        .unzip();
+    if rows.is_empty() {
+        return Ok(accepted);
+    }
+    macro_rules! insert_all {
+        ($conn:expr) => {{
+            diesel::insert_into(issued_ssas::table)
+                .values(&rows)
+                .execute($conn)?;
+            diesel::insert_into(audit_events::table)
+                .values(&events)
+                .execute($conn)?;
+        }};
+    }
+    match tx {
+        DbConnection::Sqlite(conn) => insert_all!(conn),
+        DbConnection::Postgresql(conn) => insert_all!(conn),
     }
     Ok(accepted)
 }

@@ -488,12 +488,7 @@ async fn issue_ssa(
     token: BearerToken,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let issued = ssa::issue(
-        &state,
-        move |conn| token.authenticate(conn),
-        path.into_inner(),
-    )
-    .await?;
+    let issued = ssa::issue(&state, ssa::Caller::Token(token.0), path.into_inner()).await?;
     Ok(HttpResponse::Created()
         .content_type("application/jwt")
         .insert_header((header::CACHE_CONTROL, "no-store"))

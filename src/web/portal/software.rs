@@ -372,7 +372,7 @@ async fn download_ssa(
     let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
-    let result = ssa::issue(&state, move |_| Ok(actor), id.clone()).await;
+    let result = ssa::issue(&state, ssa::Caller::User(actor), id.clone()).await;
     match result {
         Ok(issued) => Ok(actix_web::HttpResponse::Ok()
             .content_type("application/jwt")

@@ -196,8 +196,7 @@ impl Application {
                         .build();
                 App::new()
                     .app_data(app_state.clone())
-                    .configure(|cfg| web::configure(cfg, &app_state.config))
-                    .wrap(session)
+                    .configure(|cfg| web::configure(cfg, &app_state.config, session))
                     .wrap(from_fn(metrics::record))
                     .wrap(from_fn(web::request_id_header))
                     .wrap(TracingLogger::default())

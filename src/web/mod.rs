@@ -20,7 +20,12 @@ use crate::error::{self, AppError};
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Composes every route and the body-extractor limits.
-pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
+/// The portal's session cookie middleware. Only the portal's routes pass through it: the API
+/// authenticates with bearer tokens, and the public documents (JWKS, keystore, status, PKI)
+/// are the same for everyone, so neither pays for reading or writing a session.
+pub type Sessions = actix_session::SessionMiddleware<actix_session::storage::CookieSessionStore>;
+
+pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessions) {
     let limit = config.max_body_bytes;
     cfg.app_data(
         web::JsonConfig::default()
@@ -37,7 +42,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config) {
     .app_data(web::PathConfig::default().error_handler(|err, _| error::path_error(err).into()))
     .configure(public::configure)
     .configure(api::configure)
-    .configure(portal::configure)
+    // The portal's scope has no prefix, so every other path ends here, and unknown paths get
+    // the scope's not-found answer.
+    .service(
+        web::scope("")
+            .wrap(sessions)
+            .configure(portal::configure)
+            .default_service(web::to(not_found)),
+    )
+    // Inherited by the other scopes (`/api/v1`) for their unknown paths.
     .default_service(web::to(not_found));
 }
 

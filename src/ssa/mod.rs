@@ -228,33 +228,45 @@ fn basis_by_token(
     let Some(hash) = users::token_key(secret) else {
         return Ok(None);
     };
-    let row: Option<(
-        User,
-        SoftwareRow,
-        OrganisationRow,
-        Option<String>,
-        SigningKeyRow,
-    )> = api_tokens::table
-        .inner_join(crate::db::schema::users::table)
-        .inner_join(software::table.on(software::id.eq(software_id.to_owned())))
-        .inner_join(organisations::table.on(organisations::id.eq(software::organisation_id)))
-        .left_join(
-            memberships::table.on(memberships::organisation_id
-                .eq(organisations::id)
-                .and(memberships::user_id.eq(api_tokens::user_id))),
-        )
-        .inner_join(signing_keys::table.on(signing_keys::state.eq("active")))
-        .filter(api_tokens::token_hash.eq(hash))
-        .filter(api_tokens::revoked_at.is_null())
-        .select((
-            User::as_select(),
-            SoftwareRow::as_select(),
-            OrganisationRow::as_select(),
-            memberships::role.nullable(),
-            SigningKeyRow::as_select(),
-        ))
-        .first(conn)
-        .optional()?;
+    // Run on the backend's own connection: through `MultiConnection` the statement is
+    // serialised and its SQL rebuilt on every call (measured at a third of this read's cost).
+    macro_rules! load {
+        ($conn:expr) => {
+            api_tokens::table
+                .inner_join(crate::db::schema::users::table)
+                .inner_join(software::table.on(software::id.eq(software_id.to_owned())))
+                .inner_join(
+                    organisations::table.on(organisations::id.eq(software::organisation_id)),
+                )
+                .left_join(
+                    memberships::table.on(memberships::organisation_id
+                        .eq(organisations::id)
+                        .and(memberships::user_id.eq(api_tokens::user_id))),
+                )
+                .inner_join(signing_keys::table.on(signing_keys::state.eq("active")))
+                .filter(api_tokens::token_hash.eq(hash))
+                .filter(api_tokens::revoked_at.is_null())
+                .select((
+                    User::as_select(),
+                    SoftwareRow::as_select(),
+                    OrganisationRow::as_select(),
+                    memberships::role.nullable(),
+                    SigningKeyRow::as_select(),
+                ))
+                .first::<(
+                    User,
+                    SoftwareRow,
+                    OrganisationRow,
+                    Option<String>,
+                    SigningKeyRow,
+                )>($conn)
+                .optional()?
+        };
+    }
+    let row = match conn {
+        DbConnection::Sqlite(conn) => load!(conn),
+        DbConnection::Postgresql(conn) => load!(conn),
+    };
     let Some((user, product, org, role, key)) = row else {
         return Ok(None);
     };

@@ -162,14 +162,15 @@ impl Application {
             }
         };
 
-        let ssa_recorder =
-            ssa::Recorder::start(pool.clone()).context("cannot start the statement recorder")?;
+        let metrics = Metrics::new().context("cannot register metrics")?;
+        let ssa_recorder = ssa::Recorder::start(pool.clone(), metrics.clone())
+            .context("cannot start the statement recorder")?;
         let state = aw::Data::new(AppState {
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
             pool,
             ssa_recorder,
-            metrics: Metrics::new().context("cannot register metrics")?,
+            metrics,
             keyring,
             jwks,
             ca,

@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by route and status, and a latency histogram.
+//! Prometheus metrics: requests by route and status, a latency histogram, and the size of
+//! the issued-statement recorder's batches.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// The process's metrics registry.
@@ -16,6 +17,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    record_batches: Histogram,
 }
 
 impl Metrics {
@@ -38,13 +40,27 @@ impl Metrics {
             ]),
             &["method", "route"],
         )?;
+        let record_batches = Histogram::with_opts(
+            HistogramOpts::new(
+                "ssa_record_batch_size",
+                "Issued statements recorded per transaction (group commit)",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(record_batches.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
+            record_batches,
         })
+    }
+
+    /// One transaction of the statement recorder wrote `records` statements.
+    pub fn observe_record_batch(&self, records: usize) {
+        self.record_batches.observe(records as f64);
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

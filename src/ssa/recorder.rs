@@ -53,7 +53,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the writer thread. It ends when every handle is dropped.
-    pub fn start(pool: DbPool) -> std::io::Result<Self> {
+    pub fn start(pool: DbPool, metrics: crate::metrics::Metrics) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ssa-recorder".into())
@@ -66,6 +66,7 @@ impl Recorder {
                             Err(_) => break,
                         }
                     }
+                    metrics.observe_record_batch(batch.len());
                     write_batch(&pool, batch);
                 }
             })?;

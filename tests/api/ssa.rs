@@ -345,6 +345,17 @@ async fn concurrent_issuances_are_each_recorded_and_audited() {
         })
         .collect();
     assert_eq!(audited, jtis, "each statement has its own audit event");
+    // The recorder's batches add up to the 40 statements, in at most 40 transactions.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let sample = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    assert_eq!(sample("ssa_record_batch_size_sum "), 40.0);
+    let batches = sample("ssa_record_batch_size_count ");
+    assert!((1.0..=40.0).contains(&batches), "{batches}");
 
     // The token is checked in the same database call as the issuance.
     let response = app

@@ -109,6 +109,8 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    // Before anything else initialises OpenSSL (libpq would, with an exit-time cleanup).
+    openssl::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -103,6 +103,11 @@ impl ConnectionManager {
     }
 
     pub fn open(&self) -> Result<DbConnection, DbError> {
+        // libpq initialises OpenSSL when it connects, and a library initialised that way
+        // registers a clean-up at process exit that frees OpenSSL's global state while other
+        // threads may still use it (a crash at exit was seen in the PostgreSQL test run).
+        // rust-openssl's initialisation asks for no such clean-up, and the first one wins.
+        openssl::init();
         match self.backend {
             Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(
                 self.url.expose(),

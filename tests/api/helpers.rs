@@ -23,6 +23,8 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// A fresh, empty database on the backend selected by `TEST_DATABASE_URL`.
     pub fn create(dir: &std::path::Path) -> Self {
+        // Before libpq initialises OpenSSL with an exit-time clean-up (see `db::open`).
+        openssl::init();
         match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
                 let name = format!("ssa_test_{}", uuid::Uuid::new_v4().simple());

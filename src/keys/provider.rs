@@ -95,11 +95,10 @@ struct CachedSigner {
 
 impl signature::Signer<Vec<u8>> for CachedSigner {
     fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        let rng = SystemRandom::new();
         match self.key.as_ref() {
             Parsed::Rsa(signer) => signer.sign(message).map_err(signature::Error::from_source),
             Parsed::Ec(pair) => pair
-                .sign(&rng, message)
+                .sign(&SystemRandom::new(), message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(signature::Error::from_source),
         }

@@ -45,7 +45,7 @@ impl KeyState {
         }
     }
 
-    fn from_db(value: &str) -> Result<Self, AppError> {
+    pub fn from_db(value: &str) -> Result<Self, AppError> {
         match value {
             "next" => Ok(Self::Next),
             "active" => Ok(Self::Active),
@@ -60,6 +60,12 @@ impl KeyState {
     /// Published in the JWKS.
     pub fn is_published(self) -> bool {
         !matches!(self, Self::Removed)
+    }
+
+    /// A key that signs or has signed and is still published: a statement it signed may
+    /// still be handed out.
+    pub fn vouches(self) -> bool {
+        matches!(self, Self::Active | Self::Retired)
     }
 }
 

@@ -3,18 +3,17 @@
 
 pub mod recorder;
 
+use diesel::Connection;
 use serde_json::{Map, Value, json};
 
 use crate::config::SsaProfile;
-use diesel::Connection;
-
 use crate::db::DbConnection;
 use crate::directory::audit::Event;
 use crate::directory::organisations::Organisation;
 use crate::directory::software::{self, Software};
 use crate::directory::{Actor, Status, now};
 use crate::error::AppError;
-use crate::keys::signing::{KeyRing, SigningKeyRow};
+use crate::keys::signing::{KeyRing, KeyState, SigningKeyRow};
 pub use recorder::{Record, Recorder};
 
 /// Where the public keystore documents of an organisation and its software live.
@@ -243,7 +242,9 @@ fn basis_by_token(
                         .eq(organisations::id)
                         .and(memberships::user_id.eq(api_tokens::user_id))),
                 )
-                .inner_join(signing_keys::table.on(signing_keys::state.eq("active")))
+                .inner_join(
+                    signing_keys::table.on(signing_keys::state.eq(KeyState::Active.as_str())),
+                )
                 .filter(api_tokens::token_hash.eq(hash))
                 .filter(api_tokens::revoked_at.is_null())
                 .select((

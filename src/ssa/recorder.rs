@@ -18,6 +18,7 @@ use crate::db::schema::{audit_events, issued_ssas, signing_keys};
 use crate::db::{DbConnection, DbPool, write_transaction};
 use crate::directory::audit::Event;
 use crate::error::AppError;
+use crate::keys::signing::KeyState;
 
 /// The most records written in one transaction.
 const BATCH: usize = 128;
@@ -131,7 +132,10 @@ fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, AppE
                 .select(signing_keys::state)
                 .first(tx)
                 .optional()?;
-            let ok = matches!(state.as_deref(), Some("active" | "retired"));
+            let ok = match state {
+                Some(state) => KeyState::from_db(&state)?.vouches(),
+                None => false,
+            };
             published.insert(record.issued.kid.clone(), ok);
         }
     }

@@ -19,12 +19,12 @@ use crate::error::{self, AppError};
 /// Name of the response header that carries the request id, as logged in the request's span.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Composes every route and the body-extractor limits.
 /// The portal's session cookie middleware. Only the portal's routes pass through it: the API
 /// authenticates with bearer tokens, and the public documents (JWKS, keystore, status, PKI)
 /// are the same for everyone, so neither pays for reading or writing a session.
 pub type Sessions = actix_session::SessionMiddleware<actix_session::storage::CookieSessionStore>;
 
+/// Composes every route and the body-extractor limits.
 pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessions) {
     let limit = config.max_body_bytes;
     cfg.app_data(

@@ -421,6 +421,7 @@ fn typed(
     profiles: &[Profile],
     issuer: String,
     kid: String,
+    (issued_at, expires_at): (i64, i64),
 ) -> Result<SoftwareStatement, VerifyError> {
     let profile =
         if claims.software_redirect_uris.is_some() || claims.software_client_name.is_some() {
@@ -471,8 +472,8 @@ fn typed(
         issuer,
         kid,
         jti: Member::owned(&claims.jti),
-        issued_at: 0,
-        expires_at: 0,
+        issued_at,
+        expires_at,
         software_id: required(&claims.software_id, "software_id")?,
         org_id: required(&claims.org_id, "org_id")?,
         org_name: Member::owned(&claims.org_name),
@@ -482,6 +483,7 @@ fn typed(
         roles,
         jwks_uri: Member::owned(jwks),
         software_version: Member::owned(&claims.software_version),
+        // Filled in by the caller once the claims no longer borrow the payload.
         payload: Payload(Vec::new()),
     })
 }
@@ -503,21 +505,16 @@ impl Verifier {
                 self.directory.issuer
             )));
         }
-        let (issued_at, expires_at) = check_times(
+        let times = check_times(
             Member::int(&claims.iat),
             Member::int(&claims.exp),
             &self.settings,
             "statement",
         )?;
         let issuer = issuer.to_owned();
-        let statement = typed(&mut claims, &self.settings.profiles, issuer, kid)?;
+        let mut statement = typed(&mut claims, &self.settings.profiles, issuer, kid, times)?;
         drop(claims);
-        let statement = SoftwareStatement {
-            issued_at,
-            expires_at,
-            payload: Payload(jws.payload),
-            ..statement
-        };
+        statement.payload = Payload(jws.payload);
         if self.settings.check_status {
             self.check_live_status(&statement.software_id)?;
         }

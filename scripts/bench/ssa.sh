@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SSA issuance over HTTP against the signing limit of the machine (openssl speed), and
-# /.well-known/jwks.json against nginx serving the same bytes from a file. Writes the
-# figures to docs/benchmarks.md. Loopback only; every run is bounded by DURATION seconds.
+# /.well-known/jwks.json against nginx serving the same bytes from a file. Beside issuance it
+# measures the floor: a server that only signs over HTTP (examples/sign_floor.rs), to show
+# what HTTP and signing alone leave of the limit. Writes the figures to docs/benchmarks.md.
+# Loopback only; every run is bounded by DURATION seconds.
 #
 #   scripts/bench/ssa.sh            (DURATION=6 ROUNDS=3 CONNECTIONS=32 by default)
 #   BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 scripts/bench/ssa.sh
@@ -21,8 +23,23 @@ fi
 
 need wrk nginx openssl curl
 build
+(cd "$ROOT" && cargo build --release -q --example sign_floor)
 start_directory
 onboard
+
+# The floor: an actix-web server that only signs a statement-sized PS256 JWS per request with
+# the directory's signer (examples/sign_floor.rs), on the blocking pool as the directory does,
+# and again on the HTTP worker itself. No database, no authorization, no record.
+FLOOR_PORT=$(free_port)
+"$ROOT/target/release/examples/sign_floor" "127.0.0.1:$FLOOR_PORT" >"$WORK/floor.log" 2>&1 &
+PIDS+=($!)
+INLINE_PORT=$(free_port)
+"$ROOT/target/release/examples/sign_floor" "127.0.0.1:$INLINE_PORT" inline >"$WORK/inline.log" 2>&1 &
+PIDS+=($!)
+printf 'wrk.method = "POST"\n' >"$WORK/post.lua"
+for port in "$FLOOR_PORT" "$INLINE_PORT"; do
+  for _ in $(seq 100); do curl -sf -X POST "http://127.0.0.1:$port/sign" >/dev/null && break; sleep 0.1; done
+done
 
 cat >"$WORK/issue.lua" <<LUA
 wrk.method = "POST"
@@ -34,11 +51,17 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1
 # in alternating rounds: this machine's speed drifts by tens of percent within a minute.
 ISSUE_ROWS=""
 ISSUE_RATIOS=()
+FLOOR_RATIOS=()
+INLINE_RATIOS=()
 for round in $(seq "$ROUNDS"); do
   SIGN=$(openssl speed -multi "$CORES" -seconds "$DURATION" rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $(NF-1)}' | tail -1)
   ISSUE=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" -s "$WORK/issue.lua" "$BASE/api/v1/software/$SOFTWARE/ssa")
+  FLOOR=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" -s "$WORK/post.lua" "http://127.0.0.1:$FLOOR_PORT/sign")
+  INLINE=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" -s "$WORK/post.lua" "http://127.0.0.1:$INLINE_PORT/sign")
   ISSUE_RATIOS+=("$(ratio "$ISSUE" "$SIGN")")
-  ISSUE_ROWS+="| $round | $SIGN | $ISSUE | $(ratio "$ISSUE" "$SIGN") |
+  FLOOR_RATIOS+=("$(ratio "$FLOOR" "$SIGN")")
+  INLINE_RATIOS+=("$(ratio "$INLINE" "$SIGN")")
+  ISSUE_ROWS+="| $round | $SIGN | $ISSUE | $(ratio "$ISSUE" "$SIGN") | $FLOOR | $(ratio "$FLOOR" "$SIGN") | $INLINE | $(ratio "$INLINE" "$SIGN") |
 "
 done
 # Every statement issued during the runs was recorded and audited: count them.
@@ -78,10 +101,11 @@ BODY="$(machine)
 - load: wrk, $CORES threads, $CONNECTIONS connections, ${DURATION} s per measurement, $ROUNDS alternating rounds, on the same machine as the servers (the client takes CPU from them)
 - directory: release build, $BACKEND, PS256 (RSA 2048) signing key
 
-| round | \`openssl speed -multi $CORES rsa2048\` signatures/s | SSA issuance, \`POST /api/v1/software/{id}/ssa\`, requests/s | ratio (goal ≥ 0.8) |
-|---|---|---|---|
+| round | \`openssl speed -multi $CORES rsa2048\` signatures/s | SSA issuance, \`POST /api/v1/software/{id}/ssa\`, requests/s | ratio (goal ≥ 0.8) | floor: HTTP + signature only, blocking pool | floor ratio | floor, signed on the HTTP worker | its ratio |
+|---|---|---|---|---|---|---|---|
 ${ISSUE_ROWS}
 Median issuance ratio: **$(median "${ISSUE_RATIOS[@]}")** (goal ≥ 0.8); $ISSUED statements were issued, each recorded and audited.
+Median ratio of the floor (\`examples/sign_floor.rs\`: an actix-web server that only signs a statement-sized PS256 JWS with the directory's signer; no database, no authorization, no record): **$(median "${FLOOR_RATIOS[@]}")** on the blocking pool, **$(median "${INLINE_RATIOS[@]}")** on the HTTP worker.
 
 | round | \`GET /.well-known/jwks.json\` from the directory, requests/s | the same bytes from nginx | ratio (goal ≥ 1.0) |
 |---|---|---|---|

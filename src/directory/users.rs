@@ -281,12 +281,12 @@ pub fn revoke_token(conn: &mut DbConnection, owner: &Actor, id: &str) -> Result<
     })
 }
 
-/// The actor behind a bearer token, or 401 for an unknown or revoked one.
 /// The stored form (hash) of a token secret, or `None` for a secret no token can have.
 pub fn token_key(secret: &str) -> Option<String> {
     (secret.starts_with(TOKEN_PREFIX) && secret.len() <= 100).then(|| token_hash(secret))
 }
 
+/// The actor behind a bearer token, or 401 for an unknown or revoked one.
 pub fn authenticate_token(conn: &mut DbConnection, secret: &str) -> Result<Actor, AppError> {
     let rejected = || AppError::Unauthorized("the API token is unknown or revoked".into());
     let Some(hash) = token_key(secret) else {

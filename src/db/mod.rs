@@ -3,7 +3,8 @@
 
 pub mod schema;
 
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -41,7 +42,7 @@ pub enum DbError {
         "unsupported database URL scheme in {0:?}: use postgres://… for PostgreSQL or sqlite://PATH for SQLite"
     )]
     Scheme(String),
-    #[error("cannot create the data directory {path}: {source}")]
+    #[error("cannot prepare the database file {path}: {source}")]
     DataDir {
         path: String,
         source: std::io::Error,
@@ -88,16 +89,55 @@ impl ConnectionManager {
         self.backend
     }
 
-    /// Creates the parent directory of an SQLite file so that the default runs with no set-up.
+    /// Makes an SQLite file ready so that the default runs with no set-up: its folder is
+    /// created with mode 0700, and the database file with mode 0600 before SQLite opens it
+    /// (SQLite gives its `-wal` and `-shm` files the mode of the database file). The file
+    /// holds password and token hashes, contact data and the audit log, so an existing file
+    /// (or WAL) that others can read is narrowed to 0600, with a warning.
     pub fn prepare(&self) -> Result<(), DbError> {
-        if self.backend == Backend::Sqlite
-            && let Some(parent) = Path::new(self.url.expose()).parent()
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        let file = Path::new(self.url.expose());
+        let data_dir = |source| DbError::DataDir {
+            path: file.display().to_string(),
+            source,
+        };
+        if let Some(parent) = file.parent()
             && !parent.as_os_str().is_empty()
+            && !parent.exists()
         {
-            std::fs::create_dir_all(parent).map_err(|source| DbError::DataDir {
-                path: parent.display().to_string(),
-                source,
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|source| DbError::DataDir {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(file)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(data_dir(e)),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let path = PathBuf::from(format!("{}{suffix}", file.display()));
+            if let Ok(meta) = std::fs::metadata(&path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(data_dir)?;
+                tracing::warn!(
+                    file = %path.display(),
+                    "the database file was readable by other users; its mode is now 0600"
+                );
+            }
         }
         Ok(())
     }

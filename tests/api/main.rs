@@ -10,6 +10,7 @@ mod authorization;
 mod browser;
 mod cli;
 mod foundation;
+mod hardening;
 mod helpers;
 mod keystore;
 mod onboarding;

@@ -31,17 +31,95 @@ pub fn ensure_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prefix of the temporary files that [`write_secret`] writes before they take their name.
+pub const TEMPORARY_PREFIX: &str = ".tmp-";
+
 /// Writes a new secret file with mode 0600; never overwrites an existing file.
+///
+/// The contents go to a temporary file in the same folder first, which is synced and then
+/// linked under its name, so the name never shows a partly written file: a process killed
+/// half-way leaves at most a temporary file (which no key loader reads), never an empty or
+/// truncated key. Linking, unlike renaming, fails when the name exists.
 pub fn write_secret(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow::anyhow!("{} is not a file name", path.display()))?;
+    let mut suffix = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut suffix);
+    let temporary = dir.join(format!("{TEMPORARY_PREFIX}{}-{name}", hex::encode(suffix)));
+    let written = (|| -> anyhow::Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(|| format!("cannot create {}", temporary.display()))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        fs::hard_link(&temporary, path).with_context(|| format!("cannot create {}", path.display()))
+    })();
+    let _ = fs::remove_file(&temporary);
+    written?;
+    // The new name is durable once the folder is.
+    fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// Removes temporary files that an interrupted [`write_secret`] left in `dir`, once they are
+/// old enough that no writer can still be at work on them.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(TEMPORARY_PREFIX)
+            && stale
+        {
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(file = %path.display(), "removed an interrupted key write")
+                }
+                Err(error) => {
+                    tracing::warn!(file = %path.display(), %error, "cannot remove an interrupted key write")
+                }
+            }
+        }
+    }
+}
+
+/// Moves a key file that cannot be used out of the way (it keeps its contents, under a name
+/// no loader reads) and says where it went.
+pub fn move_aside(path: &Path, why: &str) -> anyhow::Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let aside = PathBuf::from(format!("{}.unusable-{stamp}", path.display()));
+    fs::rename(path, &aside).with_context(|| format!("cannot move {} aside", path.display()))?;
+    tracing::warn!(
+        file = %path.display(),
+        moved_to = %aside.display(),
+        reason = why,
+        "moved an unusable key file aside"
+    );
+    Ok(aside)
 }
 
 /// Reads a secret file, refusing one that others can read.
@@ -99,6 +177,24 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn secrets_take_their_name_whole_and_never_replace_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.pem");
+        write_secret(&path, b"first").unwrap();
+        assert!(write_secret(&path, b"second").is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.pem"], "no temporary file is left");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

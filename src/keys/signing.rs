@@ -239,14 +239,31 @@ impl KeyRing {
     }
 }
 
-/// Brings the keys folder and the database into agreement at start: every key file must load
-/// (a corrupt or unreadable one is an error naming it, never replaced), files unknown to the
-/// database are registered, and an active and a next key are generated when missing.
+/// Brings the keys folder and the database into agreement at start: every key file the
+/// database knows must load (a corrupt or unreadable one is an error naming it, never
+/// replaced), loadable files unknown to the database are registered, and an active and a
+/// next key are generated when missing.
+///
+/// A file the database does not know and that does not load (an interrupted write, a stray
+/// copy) cannot hold a key anything depends on: it is moved aside with a warning instead of
+/// stopping the start. A file the database knows must load.
 pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow::Result<()> {
+    super::remove_stale_temporaries(&ring.dir);
     let files = ring.files()?;
+    let known: Vec<String> = SigningKeyRow::all(conn)?
+        .into_iter()
+        .map(|r| r.kid)
+        .collect();
     let mut on_disk = HashMap::new();
     for (kid, path) in &files {
-        let key = ring.read(path)?;
+        let key = match ring.read(path) {
+            Ok(key) => key,
+            Err(error) if !known.contains(kid) => {
+                super::move_aside(path, &format!("{error:#}"))?;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let key_alg = if key.rsa().is_ok() { "PS256" } else { "ES256" };
         let public = jwk::public_jwk(&key, key_alg)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

@@ -2,6 +2,7 @@
 //! ECDSA P-256, kept in `keys/ca/` (keys mode 0600). An existing CA is used as it is; a
 //! corrupt or half-present one is a start-up error, never silently replaced.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -98,6 +99,10 @@ fn ca_params(common_name: &str, years: i64, path_len: Option<u8>) -> Certificate
 }
 
 /// Creates a new CA in `keys/ca/`; refuses if any CA file exists.
+///
+/// The four files are written into a staging folder beside `keys/ca/`, which then takes its
+/// name in one rename: a process killed half-way leaves no partial CA behind (which would
+/// stop every later start), only a staging folder that a later start removes.
 pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
     let dir = dir(keys_dir);
     if let Some(existing) = FILES.iter().find(|f| dir.join(f).exists()) {
@@ -108,7 +113,6 @@ pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
         );
     }
     ensure_dir(keys_dir)?;
-    ensure_dir(&dir)?;
     let root_key =
         KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the root key")?;
     let root_params = ca_params("SSA Directory Root CA", 10, None);
@@ -122,22 +126,84 @@ pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
     let issuing_cert = issuing_params
         .signed_by(&issuing_key, &root_issuer)
         .context("signing the issuing CA")?;
-    write_secret(
-        &dir.join(ROOT_KEY),
-        root_issuer.key().serialize_pem().as_bytes(),
-    )?;
-    write_secret(
-        &dir.join(ISSUING_KEY),
-        issuing_key.serialize_pem().as_bytes(),
-    )?;
-    write_secret(&dir.join(ROOT_CERT), root_cert.pem().as_bytes())?;
-    write_secret(&dir.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
+
+    let staging = keys_dir.join(format!(
+        "{STAGING_PREFIX}{}",
+        hex::encode(super::random_serial().0.to_bytes())
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    let staged = (|| -> anyhow::Result<()> {
+        write_secret(
+            &staging.join(ROOT_KEY),
+            root_issuer.key().serialize_pem().as_bytes(),
+        )?;
+        write_secret(
+            &staging.join(ISSUING_KEY),
+            issuing_key.serialize_pem().as_bytes(),
+        )?;
+        write_secret(&staging.join(ROOT_CERT), root_cert.pem().as_bytes())?;
+        write_secret(&staging.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
+        // An empty keys/ca (created by hand, or by an older version) is replaced by the
+        // rename; one holding anything else makes it fail.
+        std::fs::rename(&staging, &dir).with_context(|| {
+            format!(
+                "cannot move the new CA into {}; it must be empty or absent",
+                dir.display()
+            )
+        })?;
+        std::fs::File::open(keys_dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", keys_dir.display()))
+    })();
+    if staged.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    staged?;
     tracing::info!(dir = %dir.display(), "created a new certificate authority");
     load(keys_dir)
 }
 
+/// Prefix of the folder a new CA is written into before it becomes `keys/ca/`.
+const STAGING_PREFIX: &str = ".tmp-ca-";
+
+/// Removes the staging folders of CA creations that were interrupted (old enough that no
+/// creation can still be at work in them).
+fn remove_stale_staging(keys_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(keys_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        if stale
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGING_PREFIX)
+        {
+            let path = entry.path();
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::warn!(folder = %path.display(), "removed an interrupted CA creation")
+                }
+                Err(error) => {
+                    tracing::warn!(folder = %path.display(), %error, "cannot remove an interrupted CA creation")
+                }
+            }
+        }
+    }
+}
+
 /// Loads the CA, creating one when `keys/ca/` holds none of its files.
 pub fn load_or_init(keys_dir: &Path) -> anyhow::Result<Ca> {
+    remove_stale_staging(keys_dir);
     let dir = dir(keys_dir);
     let present: Vec<&str> = FILES
         .iter()
@@ -277,6 +343,20 @@ mod tests {
         assert!(init(dir.path()).is_err(), "init never replaces a CA");
         let summary = show(dir.path()).unwrap().lines.join("\n");
         assert!(summary.contains("CN=SSA Directory Root CA"), "{summary}");
+    }
+
+    #[test]
+    fn an_interrupted_creation_leaves_no_partial_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        // What a creation killed after two of its four files leaves behind.
+        let staging = dir.path().join(format!("{STAGING_PREFIX}dead"));
+        std::fs::create_dir(&staging).unwrap();
+        write_secret(&staging.join(ROOT_KEY), b"half").unwrap();
+        write_secret(&staging.join(ROOT_CERT), b"half").unwrap();
+        std::fs::create_dir(dir.path().join("ca")).unwrap();
+        let ca = load_or_init(dir.path()).expect("a new CA over an empty keys/ca");
+        assert!(ca.chain_pem().contains("BEGIN CERTIFICATE"));
+        assert!(load(dir.path()).is_ok());
     }
 
     #[test]

@@ -478,6 +478,59 @@ async fn only_active_software_of_an_active_organisation_gets_a_statement() {
     assert_eq!(status, 404);
 }
 
+#[tokio::test]
+async fn a_half_written_key_file_the_database_does_not_know_is_moved_aside_at_start() {
+    let app = spawn_app().await;
+    let dir = app.dir.path().join("keys/signing");
+    // What `keys rotate` killed between creating the file and writing it used to leave.
+    let stray = dir.join("interrupted-rotation.pem");
+    std::fs::write(&stray, "").unwrap();
+    std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let listed = cli(&app, &["keys", "list"]);
+    assert!(!listed.contains("interrupted-rotation"), "{listed}");
+    assert!(!stray.exists(), "the stray file no longer has a key's name");
+    let aside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("interrupted-rotation.pem.unusable-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "kept aside for a person to look at");
+
+    // The server starts too, with another such file.
+    std::fs::write(dir.join("another.pem"), "not a key").unwrap();
+    std::fs::set_permissions(
+        dir.join("another.pem"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    assert_eq!(sibling.get("/.well-known/jwks.json").await.status(), 200);
+}
+
+#[tokio::test]
+async fn killing_a_rotation_at_any_moment_never_stops_the_next_start() {
+    let app = spawn_app().await;
+    for round in 0..6u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+            .args(["keys", "rotate"])
+            .env("DATABASE_URL", &app.db.url)
+            .env("SSA_DIRECTORY_KEYS_DIR", app.dir.path().join("keys"))
+            .env("SSA_DIRECTORY_DATA_DIR", app.dir.path().join("data"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5 + round * 25));
+        let _ = child.kill();
+        let _ = child.wait();
+        let listed = cli(&app, &["keys", "list"]);
+        assert!(listed.contains("active"), "round {round}: {listed}");
+    }
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    assert_eq!(sibling.get("/.well-known/jwks.json").await.status(), 200);
+}
+
 /// Runs the real command line against the test app's database and keys folder.
 fn cli(app: &TestApp, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))

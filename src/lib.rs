@@ -198,9 +198,10 @@ impl Application {
                 App::new()
                     .app_data(app_state.clone())
                     .configure(|cfg| web::configure(cfg, &app_state.config, session))
+                    .wrap(from_fn(web::refuse_query_tokens))
                     .wrap(from_fn(metrics::record))
                     .wrap(from_fn(web::request_id_header))
-                    .wrap(TracingLogger::default())
+                    .wrap(TracingLogger::<telemetry::RequestSpan>::new())
             })
             .listen(listener)
             .with_context(|| format!("cannot listen on {local}"))?

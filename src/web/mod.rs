@@ -6,11 +6,11 @@ pub mod auth;
 pub mod portal;
 pub mod public;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tracing_actix_web::RequestId;
 
 use crate::config::Config;
@@ -69,6 +69,28 @@ pub fn wants_html(req: &HttpRequest) -> bool {
             .get(actix_web::http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Middleware: refuses an access token in the query string (`?access_token=…`, which RFC
+/// 6750 section 2.3 permits and this directory does not): URLs end up in logs, proxies and
+/// browser history. Tokens go in the `Authorization` header.
+pub async fn refuse_query_tokens(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let carries_token = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(name, _)| name == "access_token");
+    if carries_token {
+        let refusal = AppError::BadRequest(
+            "access_token: tokens are never accepted in the URL (URLs are logged and cached); send Authorization: Bearer <token>".into(),
+        );
+        return Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Middleware: returns the request id of the request's tracing span in `x-request-id`.

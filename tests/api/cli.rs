@@ -107,56 +107,138 @@ fn migrate_creates_the_embedded_database() {
 #[test]
 fn sigterm_stops_the_server_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = directory(dir.path())
-        .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
-        if event["message"] == "directory listening" {
-            break event["address"].as_str().unwrap().to_owned();
-        }
-    };
-    let body = reqwest::blocking_get(&format!("http://{address}/readyz"));
-    assert_eq!(body, 200);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let server = LoggingServer::start(dir.path(), "info");
+    assert_eq!(server.get("/readyz").0, 200);
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "still running");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest = server.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped in time"
+    );
     assert!(
         rest.iter().any(|l| l.contains("directory stopped")),
         "{rest:?}"
     );
 }
 
+/// The real server with JSON logs, killed if a test fails before it stops it.
+struct LoggingServer {
+    child: std::process::Child,
+    address: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl LoggingServer {
+    /// Starts it with `RUST_LOG` = `filter`; its log lines are read on a thread (a full pipe
+    /// would block the server).
+    fn start(dir: &std::path::Path, filter: &str) -> Self {
+        let mut child = directory(dir)
+            .env("RUST_LOG", filter)
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            address: String::new(),
+            lines,
+        };
+        server.address = loop {
+            let line = server
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the server logs its address");
+            let event: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+            if event["message"] == "directory listening" {
+                break event["address"].as_str().unwrap().to_owned();
+            }
+        };
+        server
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        reqwest::blocking_request(&format!("http://{}{path}", self.address), "")
+    }
+
+    /// Stops it with SIGTERM and checks that it exits with success; everything it logged.
+    fn stop(mut self) -> Vec<String> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        self.lines.iter().collect()
+    }
+}
+
+impl Drop for LoggingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn query_strings_never_reach_the_logs_and_tokens_in_them_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LoggingServer::start(dir.path(), "debug");
+    let (status, body) = server.get("/api/v1/me?access_token=ssad_leaked-secret-one");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Authorization"), "{body}");
+    let (status, _) = server.get("/api/v1/organisations?status=leaked-secret-two");
+    assert_eq!(status, 401);
+    let (status, _) = server.get("/pki/crl?leaked-secret-three");
+    assert_eq!(status, 200);
+    let all = server.stop().join("\n");
+    assert!(
+        all.contains("/api/v1/organisations"),
+        "the requests are logged: {all}"
+    );
+    assert!(!all.contains("leaked-secret"), "{all}");
+}
+
+#[test]
+fn anonymous_portal_visits_are_not_logged_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LoggingServer::start(dir.path(), "info");
+    for path in ["/dashboard", "/tokens", "/organisations/new"] {
+        assert_eq!(server.get(path).0, 303, "{path}");
+    }
+    let errors: Vec<String> = server
+        .stop()
+        .into_iter()
+        .filter(|l| l.contains("\"ERROR\"") || l.contains("\"WARN\""))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 mod reqwest {
-    /// A tiny blocking GET over a raw socket, so this test needs no async runtime.
-    pub fn blocking_get(url: &str) -> u16 {
+    /// A blocking GET with extra header lines (each ending in CRLF); the status and the
+    /// whole response.
+    pub fn blocking_request(url: &str, headers: &str) -> (u16, String) {
         use std::io::{Read, Write};
         let rest = url.trim_start_matches("http://");
         let (host, path) = rest.split_once('/').unwrap();
         let mut stream = std::net::TcpStream::connect(host).unwrap();
         write!(
             stream,
-            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
         )
         .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response[9..12].parse().unwrap()
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let response = String::from_utf8_lossy(&response).into_owned();
+        (response[9..12].parse().unwrap(), response)
     }
 }
 

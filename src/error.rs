@@ -27,6 +27,8 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("this resource does not answer {0}")]
+    MethodNotAllowed(String),
     #[error("request body larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -70,6 +72,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not-found",
             AppError::Conflict(_) => "conflict",
+            AppError::MethodNotAllowed(_) => "method-not-allowed",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::TooManyRequests(_) => "too-many-requests",
@@ -87,6 +90,7 @@ impl AppError {
             AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) => "Conflict",
+            AppError::MethodNotAllowed(_) => "Method not allowed",
             AppError::PayloadTooLarge(_) => "Payload too large",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
             AppError::TooManyRequests(_) => "Too many requests",
@@ -132,6 +136,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -22,7 +22,8 @@ use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::from_fn;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web as aw};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
@@ -198,6 +199,10 @@ impl Application {
                 App::new()
                     .app_data(app_state.clone())
                     .configure(|cfg| web::configure(cfg, &app_state.config, session))
+                    .wrap(
+                        ErrorHandlers::new()
+                            .handler(StatusCode::METHOD_NOT_ALLOWED, web::method_not_allowed),
+                    )
                     .wrap(from_fn(web::refuse_query_tokens))
                     .wrap(from_fn(metrics::record))
                     .wrap(from_fn(web::request_id_header))

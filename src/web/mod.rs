@@ -8,7 +8,8 @@ pub mod public;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tracing_actix_web::RequestId;
@@ -69,6 +70,28 @@ pub fn wants_html(req: &HttpRequest) -> bool {
             .get(actix_web::http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Gives actix's bare `405 Method Not Allowed` (a known path asked with another method) a
+/// problem+json body that names the methods, keeping its `Allow` header.
+pub fn method_not_allowed<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let methods = allow
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (req, _) = res.into_parts();
+    let error = AppError::MethodNotAllowed(format!("{} (it answers {methods})", req.method()));
+    let mut response = error.error_response();
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
 }
 
 /// Middleware: refuses an access token in the query string (`?access_token=…`, which RFC

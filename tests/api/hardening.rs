@@ -4,7 +4,9 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::helpers::spawn_app_with;
+use reqwest::Method;
+
+use crate::helpers::{spawn_app, spawn_app_with};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path)
@@ -26,4 +28,75 @@ async fn the_embedded_database_is_readable_by_its_owner_only() {
     for file in ["directory.db", "directory.db-wal", "directory.db-shm"] {
         assert_eq!(mode(&data.join(file)), 0o600, "{file}");
     }
+}
+
+#[tokio::test]
+async fn a_known_path_asked_with_another_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let software = uuid::Uuid::new_v4();
+    let org = uuid::Uuid::new_v4();
+    for (method, path, allow) in [
+        (
+            Method::GET,
+            format!("/api/v1/software/{software}/ssa"),
+            "POST",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/organisations".to_owned(),
+            "GET, POST",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/organisations/{org}/approve"),
+            "POST",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/software/{software}"),
+            "GET, PATCH",
+        ),
+        (Method::POST, "/.well-known/jwks.json".to_owned(), "GET"),
+        (Method::GET, "/pki/ocsp".to_owned(), "POST"),
+        (Method::DELETE, "/pki/crl".to_owned(), "GET"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let mut allowed: Vec<String> = response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed.join(", "), allow, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            "urn:ssa-directory:problem:method-not-allowed"
+        );
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains(method.as_str()),
+            "{problem}"
+        );
+    }
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/organisations/{org}/promote")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "an unknown decision is no resource");
 }

@@ -25,84 +25,90 @@ use crate::web::auth::{ApiUser, BearerToken};
 /// The OpenAPI 3.1 document of this API, kept beside the code and checked by the tests.
 pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
+/// The decisions on organisations and software, as the last path segment.
+const TRANSITIONS: &str = "{action:approve|reject|suspend|reinstate|revoke}";
+
+/// One resource per path, so that a known path asked with another method answers 405 with
+/// `Allow` (separate single-route resources would fall through to 404). Specific paths come
+/// before the decision paths that share their shape.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/openapi.json", web::get().to(openapi))
+    use web::{delete, get, patch, post, put, resource};
+    cfg.service(resource("/api/openapi.json").route(get().to(openapi)))
         .service(
             web::scope("/api/v1")
-                .route("/me", web::get().to(me))
-                .route("/organisations", web::post().to(apply))
-                .route("/organisations", web::get().to(list_organisations))
-                .route("/organisations/{org_id}", web::get().to(get_organisation))
-                .route("/organisations/{org_id}/members", web::get().to(members))
-                .route(
-                    "/organisations/{org_id}/members",
-                    web::post().to(add_member),
+                .service(resource("/me").route(get().to(me)))
+                .service(
+                    resource("/organisations")
+                        .route(post().to(apply))
+                        .route(get().to(list_organisations)),
                 )
-                .route(
-                    "/organisations/{org_id}/members/{user_id}",
-                    web::delete().to(remove_member),
+                .service(resource("/organisations/{org_id}").route(get().to(get_organisation)))
+                .service(
+                    resource("/organisations/{org_id}/members")
+                        .route(get().to(members))
+                        .route(post().to(add_member)),
                 )
-                .route(
-                    "/organisations/{org_id}/authorization-servers",
-                    web::put().to(set_authorization_servers),
+                .service(
+                    resource("/organisations/{org_id}/members/{user_id}")
+                        .route(delete().to(remove_member)),
                 )
-                .route(
-                    "/organisations/{org_id}/software",
-                    web::post().to(register_software),
+                .service(
+                    resource("/organisations/{org_id}/authorization-servers")
+                        .route(put().to(set_authorization_servers)),
                 )
-                .route(
-                    "/organisations/{org_id}/software",
-                    web::get().to(list_software),
+                .service(
+                    resource("/organisations/{org_id}/software")
+                        .route(post().to(register_software))
+                        .route(get().to(list_software)),
                 )
-                .route("/organisations/{org_id}/keys", web::get().to(list_org_keys))
-                .route(
-                    "/organisations/{org_id}/keys",
-                    web::post().to(upload_org_key),
+                .service(
+                    resource("/organisations/{org_id}/keys")
+                        .route(get().to(list_org_keys))
+                        .route(post().to(upload_org_key)),
                 )
-                .route(
-                    "/organisations/{org_id}/keys/{kid}",
-                    web::delete().to(remove_org_key),
+                .service(
+                    resource("/organisations/{org_id}/keys/{kid}")
+                        .route(delete().to(remove_org_key)),
                 )
-                .route(
-                    "/organisations/{org_id}/{action}",
-                    web::post().to(transition_organisation),
+                .service(
+                    resource(format!("/organisations/{{org_id}}/{TRANSITIONS}"))
+                        .route(post().to(transition_organisation)),
                 )
-                .route("/software/{software_id}", web::get().to(get_software))
-                .route("/software/{software_id}", web::patch().to(update_software))
-                .route("/software/{software_id}/ssa", web::post().to(issue_ssa))
-                .route(
-                    "/software/{software_id}/keys",
-                    web::get().to(list_software_keys),
+                .service(
+                    resource("/software/{software_id}")
+                        .route(get().to(get_software))
+                        .route(patch().to(update_software)),
                 )
-                .route(
-                    "/software/{software_id}/keys",
-                    web::post().to(upload_software_key),
+                .service(resource("/software/{software_id}/ssa").route(post().to(issue_ssa)))
+                .service(
+                    resource("/software/{software_id}/keys")
+                        .route(get().to(list_software_keys))
+                        .route(post().to(upload_software_key)),
                 )
-                .route(
-                    "/software/{software_id}/keys/{kid}",
-                    web::delete().to(remove_software_key),
+                .service(
+                    resource("/software/{software_id}/keys/{kid}")
+                        .route(delete().to(remove_software_key)),
                 )
-                .route(
-                    "/software/{software_id}/certificates",
-                    web::post().to(issue_certificate),
+                .service(
+                    resource("/software/{software_id}/certificates")
+                        .route(post().to(issue_certificate))
+                        .route(get().to(list_certificates)),
                 )
-                .route(
-                    "/software/{software_id}/certificates",
-                    web::get().to(list_certificates),
+                .service(
+                    resource(format!("/software/{{software_id}}/{TRANSITIONS}"))
+                        .route(post().to(transition_software)),
                 )
-                .route("/certificates/{serial}", web::get().to(get_certificate))
-                .route(
-                    "/certificates/{serial}/revoke",
-                    web::post().to(revoke_certificate),
+                .service(resource("/certificates/{serial}").route(get().to(get_certificate)))
+                .service(
+                    resource("/certificates/{serial}/revoke").route(post().to(revoke_certificate)),
                 )
-                .route(
-                    "/software/{software_id}/{action}",
-                    web::post().to(transition_software),
+                .service(resource("/audit").route(get().to(audit_log)))
+                .service(
+                    resource("/tokens")
+                        .route(get().to(list_tokens))
+                        .route(post().to(create_token)),
                 )
-                .route("/audit", web::get().to(audit_log))
-                .route("/tokens", web::get().to(list_tokens))
-                .route("/tokens", web::post().to(create_token))
-                .route("/tokens/{token_id}", web::delete().to(revoke_token)),
+                .service(resource("/tokens/{token_id}").route(delete().to(revoke_token))),
         );
 }
 

@@ -3,7 +3,7 @@
 //! Cache-Control and an ETag, and `If-None-Match` gets 304.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::AppState;
@@ -15,21 +15,23 @@ use crate::documents::Published;
 use crate::error::AppError;
 use crate::pki;
 
+/// One resource per path, so that another method answers 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz)
-        .service(readyz)
-        .service(metrics)
-        .service(jwks)
-        .service(metadata)
-        .service(revoked_keystore)
-        .service(keystore_document)
-        .service(software_statuses)
-        .service(software_status)
-        .service(participants)
-        .service(ca_chain)
-        .service(crl)
-        .service(ocsp_post)
-        .service(ocsp_get);
+    use web::{get, post, resource};
+    cfg.service(resource("/healthz").route(get().to(healthz)))
+        .service(resource("/readyz").route(get().to(readyz)))
+        .service(resource("/metrics").route(get().to(metrics)))
+        .service(resource("/.well-known/jwks.json").route(get().to(jwks)))
+        .service(resource("/.well-known/ssa-directory").route(get().to(metadata)))
+        .service(resource("/keystore/{org_id}/revoked/{file}").route(get().to(revoked_keystore)))
+        .service(resource("/keystore/{org_id}/{file}").route(get().to(keystore_document)))
+        .service(resource("/status/software").route(get().to(software_statuses)))
+        .service(resource("/status/software/{software_id}").route(get().to(software_status)))
+        .service(resource("/participants").route(get().to(participants)))
+        .service(resource("/pki/ca.pem").route(get().to(ca_chain)))
+        .service(resource("/pki/crl").route(get().to(crl)))
+        .service(resource("/pki/ocsp").route(post().to(ocsp_post)))
+        .service(resource("/pki/ocsp/{request:.*}").route(get().to(ocsp_get)));
 }
 
 /// Answers a conditional GET for a prepared document.
@@ -61,13 +63,11 @@ pub fn serve(req: &HttpRequest, doc: &Published, max_age: u64, content_type: &st
 }
 
 /// The process is alive and serving HTTP.
-#[get("/healthz")]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// The database answers and every migration is applied.
-#[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let ready = db::run(&state.pool, |conn| Ok(db::is_ready(conn))).await;
     match ready {
@@ -85,7 +85,6 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     }
 }
 
-#[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let text = state
         .metrics
@@ -97,7 +96,6 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
 }
 
 /// The directory's signing keys (public members only), served from memory.
-#[get("/.well-known/jwks.json")]
 async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     serve(
         &req,
@@ -108,7 +106,6 @@ async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Discovery metadata: where everything a relying party needs is.
-#[get("/.well-known/ssa-directory")]
 async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let base = &state.public_url;
     let doc = Published::json(&json!({
@@ -162,7 +159,6 @@ async fn keystore(
 }
 
 /// `/keystore/{org_id}/{org_id|software_id}.jwks`: live participant keys.
-#[get("/keystore/{org_id}/{file}")]
 async fn keystore_document(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -173,7 +169,6 @@ async fn keystore_document(
 }
 
 /// `/keystore/{org_id}/revoked/{org_id|software_id}.jwks`: removed participant keys.
-#[get("/keystore/{org_id}/revoked/{file}")]
 async fn revoked_keystore(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -184,7 +179,6 @@ async fn revoked_keystore(
 }
 
 /// One product's effective status and its organisation's.
-#[get("/status/software/{software_id}")]
 async fn software_status(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -204,7 +198,6 @@ async fn software_status(
 }
 
 /// Every product's status, paginated, for authorization servers that sync.
-#[get("/status/software")]
 async fn software_statuses(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -221,7 +214,6 @@ async fn software_statuses(
 }
 
 /// Active organisations, their roles and, for ASPSPs, their authorization servers.
-#[get("/participants")]
 async fn participants(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -236,7 +228,6 @@ async fn participants(
 }
 
 /// The issuing CA and the root, PEM.
-#[get("/pki/ca.pem")]
 async fn ca_chain(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     serve(
         &req,
@@ -247,7 +238,6 @@ async fn ca_chain(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
 }
 
 /// The current CRL (DER), signed anew on every revocation and before nextUpdate.
-#[get("/pki/crl")]
 async fn crl(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let shared = state.clone();
     let crl = db::run(&state.pool, move |conn| {
@@ -294,13 +284,11 @@ async fn ocsp(state: web::Data<AppState>, request: Vec<u8>) -> Result<HttpRespon
 }
 
 /// RFC 6960 over POST (application/ocsp-request).
-#[actix_web::post("/pki/ocsp")]
 async fn ocsp_post(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
     ocsp(state, body.to_vec()).await
 }
 
 /// RFC 6960 over GET: the base64 DER request in the path (URL-encoded).
-#[get("/pki/ocsp/{request:.*}")]
 async fn ocsp_get(
     state: web::Data<AppState>,
     path: web::Path<String>,

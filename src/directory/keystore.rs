@@ -11,8 +11,10 @@ use crate::documents::Published;
 use crate::error::AppError;
 use crate::keys::jwk::PublicJwk;
 
-use super::access::{Access, Actor};
+use super::access::Actor;
 use super::audit::Event;
+use super::software::Grant;
+use super::status::Status;
 use super::{from_json, now};
 
 /// At most this many live keys per software product or organisation.
@@ -70,23 +72,45 @@ impl KeyRow {
     }
 }
 
+/// What a caller wants to do with an owner's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Read,
+    /// Publish a new key: only an active product of an active organisation (or an active
+    /// organisation, for its own keys) may, as for statements and certificates.
+    Add,
+    /// Move a key to the revoked set: always allowed, whatever the owner's status.
+    Remove,
+}
+
 /// Resolves the owner to (organisation id, software id) after checking the actor's access:
 /// members manage software keys, admins the organisation's keys; operators both.
 fn authorize(
     conn: &mut DbConnection,
     actor: &Actor,
     owner: &Owner,
-    write: bool,
+    purpose: Use,
 ) -> Result<(String, Option<String>), AppError> {
     match owner {
         Owner::Software(id) => {
-            let (product, _, _) = super::software::get(conn, actor, id)?;
+            let (product, org, _) = super::software::get(conn, actor, id)?;
+            if purpose == Use::Add {
+                product
+                    .eligibility(org.status)
+                    .map_err(|why| why.refusal(Grant::Key))?;
+            }
             Ok((product.organisation_id, Some(product.id)))
         }
         Owner::Organisation(id) => {
-            let access = Access::to_organisation(conn, actor, id)?;
-            if write {
+            let (org, access) = super::organisations::get(conn, actor, id)?;
+            if purpose != Use::Read {
                 access.require_admin()?;
+            }
+            if purpose == Use::Add && org.status != Status::Active {
+                return Err(AppError::Conflict(format!(
+                    "the organisation is {}; only an active organisation gets new keys in its keystore",
+                    org.status
+                )));
             }
             Ok((id.clone(), None))
         }
@@ -130,7 +154,7 @@ pub fn list(
     actor: &Actor,
     owner: &Owner,
 ) -> Result<Vec<ParticipantKey>, AppError> {
-    let (org, software) = authorize(conn, actor, owner, false)?;
+    let (org, software) = authorize(conn, actor, owner, Use::Read)?;
     load(conn, &org, software.as_deref(), None)
 }
 
@@ -144,7 +168,7 @@ pub fn upload(
 ) -> Result<ParticipantKey, AppError> {
     let key = PublicJwk::parse(jwk)?;
     write_transaction(conn, |tx| {
-        let (org, software) = authorize(tx, actor, owner, true)?;
+        let (org, software) = authorize(tx, actor, owner, Use::Add)?;
         insert(tx, actor, &org, software.as_deref(), &key, None)
     })
 }
@@ -212,7 +236,7 @@ pub fn remove(
     kid: &str,
 ) -> Result<(), AppError> {
     write_transaction(conn, |tx| {
-        let (org, software) = authorize(tx, actor, owner, true)?;
+        let (org, software) = authorize(tx, actor, owner, Use::Remove)?;
         revoke(tx, actor, &org, software.as_deref(), kid, "key.remove")
     })
 }

@@ -108,6 +108,18 @@ impl Software {
         Self::effective(self.status, organisation)
     }
 
+    /// Whether the product may get statements, certificates and new keys: only an active
+    /// product of an active organisation may.
+    pub fn eligibility(&self, organisation: Status) -> Result<(), Ineligible> {
+        if organisation != Status::Active {
+            return Err(Ineligible::Organisation(organisation));
+        }
+        if self.status != Status::Active {
+            return Err(Ineligible::Software(self.status));
+        }
+        Ok(())
+    }
+
     /// The effective status of a product in `own` status of an organisation in `organisation`.
     pub fn effective(own: Status, organisation: Status) -> Status {
         match (own, organisation) {
@@ -116,6 +128,52 @@ impl Software {
             (Status::Active, other) => other,
             (own, _) => own,
         }
+    }
+}
+
+/// What an active product of an active organisation may get, and nothing else may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// A software statement assertion.
+    Statement,
+    /// A transport or signing certificate.
+    Certificate,
+    /// A new key in the software's keystore.
+    Key,
+}
+
+impl Grant {
+    fn noun(self) -> &'static str {
+        match self {
+            Grant::Statement => "a software statement",
+            Grant::Certificate => "a certificate",
+            Grant::Key => "new keys in its keystore",
+        }
+    }
+}
+
+/// Why a product may not get a [`Grant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ineligible {
+    /// Its organisation is not active.
+    Organisation(Status),
+    /// It is not active itself.
+    Software(Status),
+}
+
+impl Ineligible {
+    /// The refusal as the caller sees it: a conflict that says why and what would allow it.
+    pub fn refusal(self, grant: Grant) -> AppError {
+        AppError::Conflict(match self {
+            Ineligible::Organisation(status) => format!(
+                "the organisation is {status}; only software of an active organisation gets {}",
+                grant.noun()
+            ),
+            Ineligible::Software(status) => format!(
+                "the software is {status}; only active software gets {}",
+                grant.noun()
+            ),
+        })
     }
 }
 

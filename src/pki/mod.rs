@@ -21,6 +21,7 @@ use crate::db::{DbConnection, write_transaction};
 use crate::directory::access::{Access, Actor};
 use crate::directory::audit::Event;
 use crate::directory::keystore;
+use crate::directory::software::Grant;
 use crate::directory::{Status, now};
 use crate::error::AppError;
 use crate::keys::jwk::{self, PublicJwk};
@@ -219,11 +220,9 @@ pub fn issue(
     let cert_type = CertType::parse(cert_type)?;
     let csr = csr::parse(csr_pem)?;
     let (product, org, _) = crate::directory::software::get(conn, actor, software_id)?;
-    if let Some(why) = crate::ssa::refusal(&product, &org) {
-        return Err(AppError::Conflict(
-            why.replace("a software statement", "a certificate"),
-        ));
-    }
+    product
+        .eligibility(org.status)
+        .map_err(|why| why.refusal(Grant::Certificate))?;
     let assigned = subject(&org, &product.id);
     let requested: Vec<(String, String)> = csr.subject.clone();
     let matches = requested.is_empty()

@@ -10,7 +10,7 @@ use crate::config::SsaProfile;
 use crate::db::DbConnection;
 use crate::directory::audit::Event;
 use crate::directory::organisations::Organisation;
-use crate::directory::software::{self, Software};
+use crate::directory::software::{self, Grant, Software};
 use crate::directory::{Actor, Status, now};
 use crate::error::AppError;
 use crate::keys::signing::{KeyRing, KeyState, SigningKeyRow};
@@ -134,23 +134,6 @@ pub fn claims(
         }
     }
     c
-}
-
-/// Why a product may not get a statement, if it may not.
-pub fn refusal(product: &Software, org: &Organisation) -> Option<String> {
-    if org.status != Status::Active {
-        return Some(format!(
-            "the organisation is {}; only software of an active organisation gets a software statement",
-            org.status
-        ));
-    }
-    if product.status != Status::Active {
-        return Some(format!(
-            "the software is {}; only active software gets a software statement",
-            product.status
-        ));
-    }
-    None
 }
 
 /// How statements are made: profile, issuer, where keystores live, lifetime.
@@ -324,9 +307,9 @@ pub fn sign(
         org,
         key,
     } = basis(conn, caller, software_id)?;
-    if let Some(why) = refusal(&product, &org) {
-        return Err(AppError::Conflict(why));
-    }
+    product
+        .eligibility(org.status)
+        .map_err(|why| why.refusal(Grant::Statement))?;
     let actor = &actor;
     let issued_at = now();
     let expires_at = issued_at + settings.lifetime;
@@ -479,20 +462,23 @@ mod tests {
 
     #[test]
     fn only_active_software_of_active_organisations_is_eligible() {
-        assert!(refusal(&product(), &org()).is_none());
+        let message = |result: Result<(), software::Ineligible>, grant| {
+            result.unwrap_err().refusal(grant).to_string()
+        };
+        assert!(product().eligibility(Status::Active).is_ok());
         let mut suspended = product();
         suspended.status = Status::Suspended;
-        assert!(
-            refusal(&suspended, &org())
-                .unwrap()
-                .contains("software is suspended")
+        assert_eq!(
+            message(suspended.eligibility(Status::Active), Grant::Statement),
+            "the software is suspended; only active software gets a software statement"
         );
-        let mut pending_org = org();
-        pending_org.status = Status::Pending;
+        assert_eq!(
+            message(product().eligibility(Status::Pending), Grant::Certificate),
+            "the organisation is pending; only software of an active organisation gets a certificate"
+        );
         assert!(
-            refusal(&product(), &pending_org)
-                .unwrap()
-                .contains("organisation is pending")
+            message(suspended.eligibility(Status::Revoked), Grant::Key)
+                .starts_with("the organisation is revoked")
         );
     }
 }

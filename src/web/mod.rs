@@ -62,6 +62,21 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound("route"))
 }
 
+/// Characters a path segment built from user data keeps as they are: RFC 3986's unreserved
+/// ones. Everything else (`/`, `.` runs are harmless once `/` is encoded, spaces, non-ASCII)
+/// is percent-encoded.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// One path segment from user data (such as a key's `kid`), percent-encoded for a URL or a
+/// `Location` header.
+pub fn segment(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
+}
+
 /// True when the client is a browser asking for a page rather than an API client.
 pub fn wants_html(req: &HttpRequest) -> bool {
     !req.path().starts_with("/api/")

@@ -350,3 +350,37 @@ pub async fn cast(app: &TestApp) -> Cast {
         software_id,
     }
 }
+
+/// The CSRF token of the first form on a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// A browser-like client signed in to the portal as `user`.
+pub async fn portal_session(app: &TestApp, user: &TestUser) -> reqwest::Client {
+    let browser = client();
+    let login = browser.get(app.url("/login")).send().await.unwrap();
+    let csrf = csrf_of(&login.text().await.unwrap());
+    let response = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", user.email.as_str()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{} logs in", user.email);
+    browser
+}
+
+/// A portal page as `user` sees it.
+pub async fn portal_page(app: &TestApp, user: &TestUser, path: &str) -> String {
+    let browser = portal_session(app, user).await;
+    let response = browser.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}

@@ -14,10 +14,22 @@ fn rsa_jwk(bits: u32) -> Value {
     json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"})
 }
 
+/// The cast, with its product approved: only active products get new keys.
+async fn active(app: &crate::helpers::TestApp) -> crate::helpers::Cast {
+    let c = cast(app).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "approve",
+    )
+    .await;
+    c
+}
+
 #[tokio::test]
 async fn uploaded_keys_are_published_and_removed_keys_move_to_the_revoked_set() {
     let app = spawn_app().await;
-    let c = cast(&app).await;
+    let c = active(&app).await;
     let keys = format!("/api/v1/software/{}/keys", c.software_id);
     let published = format!("/keystore/{}/{}.jwks", c.org_id, c.software_id);
     let revoked = format!("/keystore/{}/revoked/{}.jwks", c.org_id, c.software_id);
@@ -66,7 +78,7 @@ async fn uploaded_keys_are_published_and_removed_keys_move_to_the_revoked_set() 
 #[tokio::test]
 async fn bad_keys_are_refused_with_a_reason_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let c = cast(&app).await;
+    let c = active(&app).await;
     let keys = format!("/api/v1/software/{}/keys", c.software_id);
     let good = rsa_jwk(2048);
     let mut private = good.clone();
@@ -118,7 +130,7 @@ async fn bad_keys_are_refused_with_a_reason_and_nothing_is_stored() {
 #[tokio::test]
 async fn at_most_twenty_keys_are_published() {
     let app = spawn_app().await;
-    let c = cast(&app).await;
+    let c = active(&app).await;
     let keys = format!("/api/v1/software/{}/keys", c.software_id);
     let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
     for i in 0..21 {
@@ -186,4 +198,124 @@ async fn organisation_keys_are_managed_by_admins_and_confined_to_members() {
             .status(),
         404
     );
+}
+
+#[tokio::test]
+async fn kids_from_users_are_percent_encoded_in_locations_and_pages() {
+    let app = spawn_app().await;
+    let c = active(&app).await;
+    let keys = format!("/api/v1/software/{}/keys", c.software_id);
+    for (kid, encoded) in [
+        ("../../x", "..%2F..%2Fx"),
+        ("a b", "a%20b"),
+        ("schlüssel", "schl%C3%BCssel"),
+        ("x?y#z%", "x%3Fy%23z%25"),
+    ] {
+        let mut jwk = rsa_jwk(2048);
+        jwk["kid"] = json!(kid);
+        let response = app
+            .client
+            .post(app.url(&keys))
+            .bearer_auth(&c.developer.token)
+            .json(&json!({ "jwk": jwk }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{kid}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, format!("{keys}/{encoded}"), "{kid}");
+
+        // The software page's removal form names the same URL.
+        let page = crate::helpers::portal_page(
+            &app,
+            &c.developer,
+            &format!("/software/{}", c.software_id),
+        )
+        .await;
+        assert!(
+            page.contains(&format!(
+                "action=\"/software/{}/keys/{encoded}/remove\"",
+                c.software_id
+            )),
+            "{kid}"
+        );
+
+        let (status, _) = app
+            .api(Method::DELETE, &location, Some(&c.developer.token), None)
+            .await;
+        assert_eq!(status, 204, "the Location names the key: {kid}");
+    }
+}
+
+#[tokio::test]
+async fn only_active_software_of_an_active_organisation_gets_new_keys_but_any_may_remove_them() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let product = format!("/api/v1/software/{}", c.software_id);
+    let keys = format!("{product}/keys");
+    let published = format!("/keystore/{}/{}.jwks", c.org_id, c.software_id);
+
+    let (status, problem) = app
+        .post_json(&keys, &c.developer, json!({"jwk": rsa_jwk(2048)}))
+        .await;
+    assert_eq!(status, 409, "pending: {problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the software is pending; only active software gets new keys"),
+        "{problem}"
+    );
+
+    app.decide(&c.operator, &product, "approve").await;
+    let (status, key) = app
+        .post_json(&keys, &c.developer, json!({"jwk": rsa_jwk(2048)}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let kid = key["kid"].as_str().unwrap().to_owned();
+
+    for (action, status_word) in [("suspend", "suspended"), ("revoke", "revoked")] {
+        app.decide(&c.operator, &product, action).await;
+        let (status, problem) = app
+            .post_json(&keys, &c.developer, json!({"jwk": rsa_jwk(2048)}))
+            .await;
+        assert_eq!(status, 409, "{action}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(status_word),
+            "{problem}"
+        );
+        let doc: Value = app.get(&published).await.json().await.unwrap();
+        assert_eq!(
+            doc["keys"].as_array().unwrap().len(),
+            1,
+            "nothing was added"
+        );
+    }
+
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("{keys}/{kid}"),
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 204,
+        "a revoked product's keys can still be withdrawn"
+    );
+    let doc: Value = app.get(&published).await.json().await.unwrap();
+    assert_eq!(doc["keys"], json!([]));
+
+    // The organisation's own keys follow the organisation's status.
+    let org = format!("/api/v1/organisations/{}", c.org_id);
+    app.decide(&c.operator, &org, "suspend").await;
+    let (status, problem) = app
+        .post_json(
+            &format!("{org}/keys"),
+            &c.admin,
+            json!({"jwk": rsa_jwk(2048)}),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
 }

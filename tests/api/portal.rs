@@ -1,14 +1,7 @@
 //! The portal over HTTP as a browser without JavaScript uses it: forms, CSRF, sessions,
 //! messages beside forms, authorization and pagination.
 
-use crate::helpers::{PASSWORD, TestApp, cast, client, spawn_app, spawn_app_with};
-
-/// The CSRF token of the first form on a page.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
-}
+use crate::helpers::{PASSWORD, TestApp, cast, client, csrf_of, spawn_app, spawn_app_with};
 
 /// An HTTP client acting as one browser.
 struct Browser<'a> {

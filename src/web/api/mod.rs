@@ -530,7 +530,10 @@ async fn upload_key(
         keystore::upload(conn, &actor, &owner, &body.jwk)
     })
     .await?;
-    Ok(created(format!("{location}/{}", key.kid), &key))
+    Ok(created(
+        format!("{location}/{}", crate::web::segment(&key.kid)),
+        &key,
+    ))
 }
 
 async fn remove_key(

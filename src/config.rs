@@ -33,6 +33,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes; larger bodies get 413 (`SSA_DIRECTORY_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Seconds a request body may take to arrive after the request head; slower bodies get
+    /// 408 (`SSA_DIRECTORY_BODY_READ_TIMEOUT_SECS`).
+    pub body_read_timeout_secs: u64,
     /// Largest number of database connections in the pool (`SSA_DIRECTORY_DB_POOL_SIZE`).
     pub db_pool_size: u32,
     /// Number of HTTP worker threads; 0 means one per core (`SSA_DIRECTORY_WORKERS`).
@@ -123,6 +126,7 @@ impl Default for Config {
             keys_dir: PathBuf::from("./keys"),
             log_format: LogFormat::Pretty,
             max_body_bytes: 64 * 1024,
+            body_read_timeout_secs: 5,
             db_pool_size: 10,
             workers: 0,
             shutdown_timeout_secs: 30,
@@ -299,6 +303,11 @@ impl Config {
         if self.crl_validity_secs < 300 || self.ocsp_validity_secs < 60 {
             return Err(ConfigError::Invalid(
                 "crl_validity_secs must be at least 300 and ocsp_validity_secs at least 60".into(),
+            ));
+        }
+        if !(1..=300).contains(&self.body_read_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "body_read_timeout_secs must be between 1 and 300".into(),
             ));
         }
         if self.db_pool_size == 0 {

@@ -31,6 +31,8 @@ pub enum AppError {
     MethodNotAllowed(String),
     #[error("request body larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request body did not arrive within {0} seconds")]
+    RequestTimeout(u64),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -74,6 +76,7 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::MethodNotAllowed(_) => "method-not-allowed",
             AppError::PayloadTooLarge(_) => "payload-too-large",
+            AppError::RequestTimeout(_) => "request-timeout",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::TooManyRequests(_) => "too-many-requests",
             AppError::Csrf => "csrf",
@@ -92,6 +95,7 @@ impl AppError {
             AppError::Conflict(_) => "Conflict",
             AppError::MethodNotAllowed(_) => "Method not allowed",
             AppError::PayloadTooLarge(_) => "Payload too large",
+            AppError::RequestTimeout(_) => "Request timeout",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
             AppError::TooManyRequests(_) => "Too many requests",
             AppError::Csrf => "CSRF check failed",
@@ -138,6 +142,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -149,6 +154,10 @@ impl ResponseError for AppError {
         self.log_if_unexpected();
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
+        if let AppError::RequestTimeout(_) | AppError::PayloadTooLarge(_) = self {
+            // The rest of the body may still arrive; it must not be read as a request.
+            response.insert_header((header::CONNECTION, "close"));
+        }
         if let AppError::Unauthorized(_) = self {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
@@ -159,11 +168,35 @@ impl ResponseError for AppError {
     }
 }
 
+/// The error of a request body that did not arrive within `body_read_timeout_secs`.
+fn timed_out(error: &actix_web::error::PayloadError) -> bool {
+    matches!(error, actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// Limits that the error mappers name in their messages.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub bytes: usize,
+    pub secs: u64,
+}
+
+impl From<&crate::config::Config> for BodyLimits {
+    fn from(config: &crate::config::Config) -> Self {
+        Self {
+            bytes: config.max_body_bytes,
+            secs: config.body_read_timeout_secs,
+        }
+    }
+}
+
 /// Maps actix's body extractor errors to problems that name what was wrong.
-pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> AppError {
+pub fn json_error(err: actix_web::error::JsonPayloadError, limits: BodyLimits) -> AppError {
     use actix_web::error::JsonPayloadError as E;
     match err {
-        E::Overflow { .. } | E::OverflowKnownLength { .. } => AppError::PayloadTooLarge(limit),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+            AppError::PayloadTooLarge(limits.bytes)
+        }
+        E::Payload(e) if timed_out(&e) => AppError::RequestTimeout(limits.secs),
         E::ContentType => {
             AppError::UnsupportedMediaType("expected a body of type application/json".into())
         }
@@ -174,10 +207,11 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limit: usize) -> AppE
 }
 
 /// Maps form extractor errors the same way.
-pub fn form_error(err: actix_web::error::UrlencodedError, limit: usize) -> AppError {
+pub fn form_error(err: actix_web::error::UrlencodedError, limits: BodyLimits) -> AppError {
     use actix_web::error::UrlencodedError as E;
     match err {
-        E::Overflow { .. } => AppError::PayloadTooLarge(limit),
+        E::Overflow { .. } => AppError::PayloadTooLarge(limits.bytes),
+        E::Payload(e) if timed_out(&e) => AppError::RequestTimeout(limits.secs),
         E::ContentType => AppError::UnsupportedMediaType(
             "expected a body of type application/x-www-form-urlencoded".into(),
         ),
@@ -196,10 +230,11 @@ pub fn path_error(_err: actix_web::error::PathError) -> AppError {
     AppError::NotFound("resource")
 }
 
-/// Maps a failure to read a raw body (`web::Bytes`): too large is 413.
-pub fn body_error(err: &actix_web::Error, limit: usize) -> AppError {
+/// Maps a failure to read a raw body (`web::Bytes`): too large is 413, too slow 408.
+pub fn body_error(err: &actix_web::Error, limits: BodyLimits) -> AppError {
     match err.as_error::<actix_web::error::PayloadError>() {
-        Some(actix_web::error::PayloadError::Overflow) => AppError::PayloadTooLarge(limit),
+        Some(actix_web::error::PayloadError::Overflow) => AppError::PayloadTooLarge(limits.bytes),
+        Some(e) if timed_out(e) => AppError::RequestTimeout(limits.secs),
         _ => AppError::BadRequest(format!("cannot read the request body: {err}")),
     }
 }

@@ -204,6 +204,7 @@ impl Application {
                             .handler(StatusCode::METHOD_NOT_ALLOWED, web::method_not_allowed),
                     )
                     .wrap(from_fn(web::refuse_query_tokens))
+                    .wrap(from_fn(web::bound_body_time))
                     .wrap(from_fn(metrics::record))
                     .wrap(from_fn(web::request_id_header))
                     .wrap(TracingLogger::<telemetry::RequestSpan>::new())

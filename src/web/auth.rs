@@ -167,7 +167,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let state = state(&req)?;
-            let limit = state.config.max_body_bytes;
+            let limits = error::BodyLimits::from(&state.config);
             let content_type = req
                 .headers()
                 .get(header::CONTENT_TYPE)
@@ -179,7 +179,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
                 ));
             }
             check_origin(&req, &state.public_url)?;
-            let body = body.await.map_err(|e| error::body_error(&e, limit))?;
+            let body = body.await.map_err(|e| error::body_error(&e, limits))?;
             let sent: CsrfField = serde_html_form::from_bytes(&body)
                 .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
             check_csrf_token(&req, &sent.csrf_token)?;

@@ -27,18 +27,18 @@ pub type Sessions = actix_session::SessionMiddleware<actix_session::storage::Coo
 
 /// Composes every route and the body-extractor limits.
 pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessions) {
-    let limit = config.max_body_bytes;
+    let limits = error::BodyLimits::from(config);
     cfg.app_data(
         web::JsonConfig::default()
-            .limit(limit)
-            .error_handler(move |err, _| error::json_error(err, limit).into()),
+            .limit(limits.bytes)
+            .error_handler(move |err, _| error::json_error(err, limits).into()),
     )
     .app_data(
         web::FormConfig::default()
-            .limit(limit)
-            .error_handler(move |err, _| error::form_error(err, limit).into()),
+            .limit(limits.bytes)
+            .error_handler(move |err, _| error::form_error(err, limits).into()),
     )
-    .app_data(web::PayloadConfig::default().limit(limit))
+    .app_data(web::PayloadConfig::default().limit(limits.bytes))
     .app_data(web::QueryConfig::default().error_handler(|err, _| error::query_error(err).into()))
     .app_data(web::PathConfig::default().error_handler(|err, _| error::path_error(err).into()))
     .configure(public::configure)
@@ -107,6 +107,73 @@ pub fn method_not_allowed<B>(
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))
+}
+
+/// Middleware: bounds the time a request body may take to arrive. A client that announces a
+/// body and sends it slowly (or never) would otherwise hold its connection and a file
+/// descriptor for as long as it likes; once `limit` has passed since the request head, the
+/// body's stream fails with `TimedOut`, which the extractors answer with 408.
+pub async fn bound_body_time(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let declares_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let limit = req
+        .app_data::<web::Data<crate::AppState>>()
+        .map(|state| std::time::Duration::from_secs(state.config.body_read_timeout_secs));
+    if let (true, Some(limit)) = (declares_body, limit) {
+        let payload = req.take_payload();
+        req.set_payload(actix_web::dev::Payload::Stream {
+            payload: Box::pin(DeadlinePayload {
+                inner: payload,
+                deadline: Box::pin(tokio::time::sleep(limit)),
+                expired: false,
+            }),
+        });
+    }
+    next.call(req).await
+}
+
+/// A request body that fails with `TimedOut` once its deadline has passed.
+struct DeadlinePayload {
+    inner: actix_web::dev::Payload,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
+}
+
+impl futures_util::Stream for DeadlinePayload {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.expired = true;
+                    Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the request body did not arrive in time",
+                        ),
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
 }
 
 /// Middleware: refuses an access token in the query string (`?access_token=…`, which RFC

@@ -100,3 +100,61 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
         .unwrap();
     assert_eq!(response.status(), 404, "an unknown decision is no resource");
 }
+
+/// Sends a request head announcing a 1000-byte body, then only `sent` bytes of it, and waits
+/// (at most 15 s) for the answer; how long it took and the raw answer.
+async fn stall(port: u16, head: String, sent: &'static [u8]) -> (std::time::Duration, String) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(sent).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes() {
+    let app = spawn_app_with(|c| c.body_read_timeout_secs = 1).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let heads = [
+        "POST /pki/ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: 1000\r\n\r\n".to_owned(),
+        format!(
+            "POST /api/v1/organisations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+            user.token
+        ),
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n".to_owned(),
+    ];
+    for head in heads {
+        let (took, answer) = stall(app.port, head.clone(), b"{\"a\":").await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{head}: {answer}");
+        assert!(
+            answer.contains("urn:ssa-directory:problem:request-timeout"),
+            "{answer}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "answered and closed after the 1 s limit, not held: {took:?}"
+        );
+    }
+    // A body sent in time still works.
+    let (status, _) = app
+        .post_json(
+            "/api/v1/organisations",
+            &user,
+            crate::helpers::application(&["AISP"]),
+        )
+        .await;
+    assert_eq!(status, 201);
+}

@@ -128,12 +128,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
+        let limits = req
             .app_data::<web::Data<AppState>>()
-            .map_or(usize::MAX, |s| s.config.max_body_bytes);
+            .map(|s| error::BodyLimits::from(&s.config));
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|e| error::body_error(&e, limit))?;
+            let body = body.await.map_err(|e| match limits {
+                Some(limits) => error::body_error(&e, limits),
+                None => AppError::Unexpected(anyhow::anyhow!("application state missing")),
+            })?;
             optional_json(&body).map(OptionalJson)
         })
     }

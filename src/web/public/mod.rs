@@ -284,7 +284,11 @@ async fn ocsp(state: web::Data<AppState>, request: Vec<u8>) -> Result<HttpRespon
 }
 
 /// RFC 6960 over POST (application/ocsp-request).
-async fn ocsp_post(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, AppError> {
+async fn ocsp_post(
+    state: web::Data<AppState>,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.map_err(|e| crate::error::body_error(&e, (&state.config).into()))?;
     ocsp(state, body.to_vec()).await
 }
 

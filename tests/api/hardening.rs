@@ -158,3 +158,67 @@ async fn a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(
         .await;
     assert_eq!(status, 201);
 }
+
+/// A multipart body of `parts` empty fields.
+fn many_parts(parts: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..parts {
+        body.extend_from_slice(
+            format!("--BOUNDARY\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\n\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(b"--BOUNDARY--\r\n");
+    body
+}
+
+#[tokio::test]
+async fn multipart_forms_count_every_byte_against_the_limit_and_have_few_parts() {
+    let app = spawn_app().await;
+    let c = crate::helpers::cast(&app).await;
+    let browser = crate::helpers::portal_session(&app, &c.developer).await;
+    let action = app.url(&format!("/software/{}/certificates", c.software_id));
+    let post = |body: Vec<u8>| {
+        browser
+            .post(&action)
+            .header("content-type", "multipart/form-data; boundary=BOUNDARY")
+            .body(body)
+            .send()
+    };
+
+    // 5,000 empty parts: about 290 KB of part headers and no field content.
+    let body = many_parts(5_000);
+    assert!(body.len() > 4 * 64 * 1024);
+    let response = post(body).await.unwrap();
+    assert_eq!(response.status(), 413);
+
+    // Under the limit, but more parts than the form has fields.
+    let response = post(many_parts(20)).await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("more than 8 parts"));
+
+    // An announced 81 MB body is refused before it is read.
+    let (took, answer) = tokio::task::spawn_blocking({
+        let port = app.port;
+        move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+                .unwrap();
+            let started = std::time::Instant::now();
+            write!(
+                stream,
+                "POST /pki/ocsp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\nContent-Length: 85000000\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = vec![0u8; 12];
+            stream.read_exact(&mut answer).unwrap();
+            (started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer, "HTTP/1.1 413");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+}

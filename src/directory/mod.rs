@@ -44,6 +44,21 @@ impl Default for PageRequest {
 impl PageRequest {
     pub const MAX_PER_PAGE: u32 = 100;
 
+    /// The page a client asked for, refused (422) when it is outside what the API documents:
+    /// `page` from 1, `per_page` from 1 to [`Self::MAX_PER_PAGE`].
+    pub fn checked(self) -> Result<Self, crate::error::AppError> {
+        if self.page == 0 {
+            return Err(types::invalid("page", "must be at least 1"));
+        }
+        if !(1..=Self::MAX_PER_PAGE).contains(&self.per_page) {
+            return Err(types::invalid(
+                "per_page",
+                format!("must be between 1 and {}", Self::MAX_PER_PAGE),
+            ));
+        }
+        Ok(self)
+    }
+
     fn page(self) -> u32 {
         self.page.max(1)
     }

@@ -384,3 +384,17 @@ pub async fn portal_page(app: &TestApp, user: &TestUser, path: &str) -> String {
     assert_eq!(response.status(), 200, "{path}");
     response.text().await.unwrap()
 }
+
+/// Asserts that `value` is valid against the OpenAPI document's component schema `name`.
+pub fn assert_conforms(name: &str, value: &serde_json::Value) {
+    let mut schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
+    // The document as the root, so that its `#/components/...` references resolve.
+    schema["$ref"] = serde_json::json!(format!("#/components/schemas/{name}"));
+    let validator = jsonschema::draft202012::new(&schema).expect("the document is a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "not a {name}: {errors:?}\n{value:#}");
+}

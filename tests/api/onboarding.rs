@@ -586,3 +586,30 @@ async fn oversized_transition_bodies_get_problem_json_413() {
         "urn:ssa-directory:problem:payload-too-large"
     );
 }
+
+#[tokio::test]
+async fn pages_outside_the_documented_range_are_refused() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    for path in [
+        "/api/v1/organisations?per_page=101",
+        "/api/v1/organisations?per_page=0",
+        "/api/v1/organisations?page=0",
+        "/api/v1/audit?per_page=1000",
+        &format!("/api/v1/organisations/{}/software?per_page=500", c.org_id),
+        "/status/software?per_page=101",
+    ] {
+        let (status, problem) = app.get_json(path, &c.operator).await;
+        assert_eq!(status, 422, "{path}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with("per_page:")
+                || problem["detail"].as_str().unwrap().starts_with("page:"),
+            "{problem}"
+        );
+    }
+    let (status, page) = app
+        .get_json("/api/v1/organisations?per_page=100", &c.operator)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(page["per_page"], 100);
+}

@@ -384,6 +384,23 @@ async fn suspension_holds_certificates_and_reinstatement_releases_them() {
         out.contains("t.pem: revoked") && out.contains("(0x9)"),
         "{out}"
     );
+
+    // The audit log names the certificate states, as the document says it may.
+    let (_, audit) = app
+        .get_json("/api/v1/audit?per_page=100", &c.operator)
+        .await;
+    crate::helpers::assert_conforms("AuditEventPage", &audit);
+    let states: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject_type"] == "certificate")
+        .filter_map(|e| e["new_status"].as_str())
+        .collect();
+    assert!(
+        states.contains(&"hold") && states.contains(&"good"),
+        "{states:?}"
+    );
 }
 
 #[tokio::test]

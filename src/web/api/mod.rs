@@ -220,7 +220,8 @@ async fn list_organisations(
     let page = PageRequest {
         page: query.page,
         per_page: query.per_page,
-    };
+    }
+    .checked()?;
     let orgs = db::run(&state.pool, move |conn| {
         organisations::list(conn, &actor, status, page)
     })
@@ -362,7 +363,7 @@ async fn list_software(
     page: web::Query<PageRequest>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let page = page.into_inner();
+    let page = page.into_inner().checked()?;
     let list = db::run(&state.pool, move |conn| {
         software::list_for_organisation(conn, &actor, &id, page)
     })
@@ -442,7 +443,8 @@ async fn audit_log(
     let page = PageRequest {
         page: query.page,
         per_page: query.per_page,
-    };
+    }
+    .checked()?;
     let events = db::run(&state.pool, move |conn| {
         audit::list(conn, &actor, &filter, page)
     })

@@ -203,7 +203,7 @@ async fn software_statuses(
     state: web::Data<AppState>,
     page: web::Query<PageRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let page = page.into_inner();
+    let page = page.into_inner().checked()?;
     let list = db::run(&state.pool, move |conn| discovery::all_statuses(conn, page)).await?;
     Ok(serve(
         &req,

@@ -90,6 +90,36 @@ fn spawn_key_refresher(state: aw::Data<AppState>) {
     });
 }
 
+/// Forgets what has expired, once a minute: ended portal sessions and failed log-ins older
+/// than the throttle's window (expiry is enforced when they are read; this keeps the tables
+/// small).
+fn spawn_housekeeping(state: aw::Data<AppState>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticks.tick().await;
+            let window = time::Duration::seconds(state.config.login_throttle_window_secs as i64);
+            let outcome = db::run(&state.pool, move |conn| {
+                let sessions = directory::sessions::sweep(conn)?;
+                let failures = directory::users::sweep_login_failures(conn, window)?;
+                Ok((sessions, failures))
+            })
+            .await;
+            match outcome {
+                Ok((0, 0)) => {}
+                Ok((sessions, failures)) => {
+                    tracing::debug!(
+                        sessions,
+                        failures,
+                        "forgot expired sessions and log-in failures"
+                    )
+                }
+                Err(error) => tracing::warn!(%error, "cannot forget expired sessions"),
+            }
+        }
+    });
+}
+
 /// A directory server bound to its port, ready to run.
 pub struct Application {
     port: u16,
@@ -179,6 +209,7 @@ impl Application {
             config,
         });
         spawn_key_refresher(state.clone());
+        spawn_housekeeping(state.clone());
 
         let server = {
             let app_state = state.clone();

@@ -93,6 +93,19 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an account: it cannot log in, its portal sessions end at once and its API
+    /// tokens stop working.
+    Disable {
+        /// Email address of the account.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// Email address of the account.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +183,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created {kind} {} ({})", user.email, user.id);
             Ok(())
         }
+        Command::User(UserCommand::Disable { email }) => set_disabled(&config, &email, true),
+        Command::User(UserCommand::Enable { email }) => set_disabled(&config, &email, false),
         Command::Keys(command) => keys_command(&config, command),
         Command::Ca(CaCommand::Init) => {
             pki::ca::init(&config.keys_dir)?;
@@ -196,6 +211,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<()> {
+    let mut conn = open_database(config)?;
+    let email = email.trim().to_lowercase();
+    let user = users::User::find_by_email(&mut conn, &email)
+        .context("cannot read users")?
+        .ok_or_else(|| anyhow::anyhow!("no account for {email}"))?;
+    let account =
+        users::set_disabled(&mut conn, &Actor::cli(), &user.id, disabled).map_err(domain_error)?;
+    let state = if account.disabled_at.is_some() {
+        "disabled; its sessions have ended"
+    } else {
+        "enabled"
+    };
+    println!("{} is {state}", account.email);
+    Ok(())
 }
 
 fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {

@@ -8,6 +8,27 @@ diesel::table! {
         password_hash -> Text,
         is_operator -> Bool,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invitations (organisation_id, user_id) {
+        organisation_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        invited_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -78,6 +99,7 @@ diesel::table! {
         status_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pending_change -> Nullable<Text>,
     }
 }
 
@@ -152,6 +174,9 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(invitations -> users (user_id));
+diesel::joinable!(invitations -> organisations (organisation_id));
 diesel::joinable!(memberships -> organisations (organisation_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(software -> organisations (organisation_id));
@@ -168,6 +193,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    sessions,
+    invitations,
     api_tokens,
     login_failures,
     organisations,

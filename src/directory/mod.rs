@@ -6,6 +6,7 @@ pub mod audit;
 pub mod discovery;
 pub mod keystore;
 pub mod organisations;
+pub mod sessions;
 pub mod software;
 pub mod status;
 pub mod types;

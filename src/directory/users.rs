@@ -22,7 +22,7 @@ use super::now;
 use super::types::{Email, Password, text};
 
 /// A stored account.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -30,6 +30,22 @@ pub struct User {
     pub password_hash: String,
     pub is_operator: bool,
     pub created_at: time::PrimitiveDateTime,
+    /// Set while an operator has disabled the account.
+    pub disabled_at: Option<time::PrimitiveDateTime>,
+}
+
+/// Everything but the password hash, which never appears in logs or error messages.
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("password_hash", &"***")
+            .field("is_operator", &self.is_operator)
+            .field("created_at", &self.created_at)
+            .field("disabled_at", &self.disabled_at)
+            .finish()
+    }
 }
 
 impl User {
@@ -95,6 +111,7 @@ pub fn create_user(
         password_hash,
         is_operator,
         created_at: now(),
+        disabled_at: None,
     };
     write_transaction(conn, |tx| {
         if User::find_by_email(tx, &user.email)?.is_some() {
@@ -119,40 +136,60 @@ pub fn create_user(
     })
 }
 
-/// Limits on failed log-ins, per account and per client address.
+/// Limits on failed log-ins.
 #[derive(Debug, Clone, Copy)]
 pub struct Throttle {
     pub max_failures: u32,
     pub window: time::Duration,
 }
 
-/// Checks an email and password; throttled after `max_failures` failures within the window for
-/// the account or for the client address. Unknown accounts cost as much as known ones.
+/// The longest an account under attack makes each log-in wait.
+const MAX_DELAY_SECS: u64 = 5;
+
+/// A log-in attempt: its outcome and how long to wait before answering.
+pub struct LogIn {
+    pub result: Result<User, AppError>,
+    pub delay: std::time::Duration,
+}
+
+/// Checks an email and password. Failures are counted three ways within the window: from
+/// the client address (for any account), for the account from that address, and for the
+/// account from anywhere. The first two refuse further attempts once they reach
+/// `max_failures`; the third only slows every attempt on the account down (a second per
+/// failure beyond the limit, at most five), so that an attacker's failures never lock the
+/// owner out: the right password from another address still logs in. Unknown accounts cost
+/// as much as known ones.
 pub fn log_in(
     conn: &mut DbConnection,
     email: &str,
     password: &str,
     client: &str,
     throttle: Throttle,
-) -> Result<User, AppError> {
+) -> Result<LogIn, AppError> {
     let email = email.trim().to_lowercase();
-    let keys = [format!("email:{email}"), format!("addr:{client}")];
+    let address = format!("addr:{client}");
+    let pair = format!("pair:{email}|{client}");
+    let account = format!("email:{email}");
     let since = now() - throttle.window;
-    let recent: i64 = login_failures::table
-        .filter(login_failures::throttle_key.eq_any(&keys))
+    let counts: Vec<(String, i64)> = login_failures::table
+        .filter(login_failures::throttle_key.eq_any([&address, &pair, &account]))
         .filter(login_failures::failed_at.gt(since))
         .group_by(login_failures::throttle_key)
-        .select(diesel::dsl::count_star())
-        .load::<i64>(conn)?
-        .into_iter()
-        .max()
-        .unwrap_or(0);
-    if recent >= i64::from(throttle.max_failures) {
-        return Err(AppError::TooManyRequests(format!(
-            "too many failed log-ins; try again in {} minutes",
-            throttle.window.whole_minutes().max(1)
-        )));
+        .select((login_failures::throttle_key, diesel::dsl::count_star()))
+        .load(conn)?;
+    let count = |key: &str| counts.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
+    let max = i64::from(throttle.max_failures);
+    if count(&address) >= max || count(&pair) >= max {
+        return Ok(LogIn {
+            result: Err(AppError::TooManyRequests(format!(
+                "too many failed log-ins from this address; try again in {} minutes",
+                throttle.window.whole_minutes().max(1)
+            ))),
+            delay: std::time::Duration::ZERO,
+        });
     }
+    let beyond = (count(&account) - max + 1).max(0) as u64;
+    let delay = std::time::Duration::from_secs(beyond.min(MAX_DELAY_SECS));
 
     let user = User::find_by_email(conn, &email)?;
     let ok = match &user {
@@ -163,16 +200,25 @@ pub fn log_in(
             false
         }
     };
-    match user {
+    let result = match user {
         Some(user) if ok => {
-            diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq(&keys[0])))
-                .execute(conn)?;
-            Ok(user)
+            diesel::delete(
+                login_failures::table
+                    .filter(login_failures::throttle_key.eq_any([&pair, &account])),
+            )
+            .execute(conn)?;
+            if user.disabled_at.is_some() {
+                Err(AppError::Unauthorized(
+                    "this account is disabled; ask a directory operator".into(),
+                ))
+            } else {
+                Ok(user)
+            }
         }
         _ => {
             let at = now();
             // One statement per row: batch inserts are not portable over both backends.
-            for key in &keys {
+            for key in [&address, &pair, &account] {
                 diesel::insert_into(login_failures::table)
                     .values((
                         login_failures::throttle_key.eq(key),
@@ -182,7 +228,144 @@ pub fn log_in(
             }
             Err(AppError::Unauthorized("wrong email or password".into()))
         }
+    };
+    Ok(LogIn { result, delay })
+}
+
+/// Forgets failed log-ins older than the window; returns how many.
+pub fn sweep_login_failures(conn: &mut DbConnection, window: time::Duration) -> QueryResult<usize> {
+    diesel::delete(login_failures::table.filter(login_failures::failed_at.le(now() - window)))
+        .execute(conn)
+}
+
+/// Changes the caller's own password after checking the current one, and ends every session
+/// of the account (the caller's portal session is started afresh by the portal).
+pub fn change_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<(), AppError> {
+    let new = Password::parse(new)?;
+    let user = User::find(conn, &actor.user_id)?.ok_or(AppError::NotFound("user"))?;
+    if !verify_password(current, &user.password_hash) {
+        return Err(AppError::Validation(
+            "current_password: this is not the account's password".into(),
+        ));
     }
+    let hash = hash_password(&new)?;
+    write_transaction(conn, |tx| {
+        diesel::update(users::table.find(&user.id))
+            .set(users::password_hash.eq(hash))
+            .execute(tx)?;
+        let ended = super::sessions::end_all(tx, &user.id)?;
+        Event::new(actor, "user.password_change", "user", &user.id)
+            .details(serde_json::json!({"sessions_ended": ended}))
+            .record(tx)?;
+        Ok(())
+    })
+}
+
+/// An account as operators list it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub user_id: String,
+    pub email: String,
+    pub operator: bool,
+    #[serde(with = "super::rfc3339")]
+    pub created_at: time::PrimitiveDateTime,
+    #[serde(with = "super::rfc3339::option")]
+    pub disabled_at: Option<time::PrimitiveDateTime>,
+}
+
+impl From<User> for Account {
+    fn from(user: User) -> Self {
+        Self {
+            user_id: user.id,
+            email: user.email,
+            operator: user.is_operator,
+            created_at: user.created_at,
+            disabled_at: user.disabled_at,
+        }
+    }
+}
+
+/// Every account, by email; operators only. `email` narrows to addresses containing it.
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    email: Option<&str>,
+    page: super::PageRequest,
+) -> Result<super::Page<Account>, AppError> {
+    actor.require_operator()?;
+    let pattern = email
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| format!("%{}%", e.to_lowercase().replace(['%', '_'], "")));
+    let query = || {
+        let mut query = users::table.into_boxed();
+        if let Some(pattern) = &pattern {
+            query = query.filter(users::email.like(pattern.clone()));
+        }
+        query
+    };
+    let total: i64 = query().count().get_result(conn)?;
+    let items = query()
+        .select(User::as_select())
+        .order(users::email.asc())
+        .limit(page.limit())
+        .offset(page.offset())
+        .load(conn)?
+        .into_iter()
+        .map(Account::from)
+        .collect();
+    Ok(page.wrap(items, total))
+}
+
+/// Disables or enables an account; operators only, never their own. Disabling ends every
+/// session of the account at once; its API tokens stop working while it is disabled.
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    disabled: bool,
+) -> Result<Account, AppError> {
+    actor.require_operator()?;
+    if user_id == actor.user_id {
+        return Err(AppError::Conflict(
+            "operators cannot disable their own account".into(),
+        ));
+    }
+    write_transaction(conn, |tx| {
+        let user = User::find(tx, user_id)?.ok_or(AppError::NotFound("user"))?;
+        if user.disabled_at.is_some() == disabled {
+            return Err(AppError::Conflict(format!(
+                "the account is already {}",
+                if disabled { "disabled" } else { "enabled" }
+            )));
+        }
+        let at = disabled.then(now);
+        diesel::update(users::table.find(user_id))
+            .set(users::disabled_at.eq(at))
+            .execute(tx)?;
+        let ended = if disabled {
+            super::sessions::end_all(tx, user_id)?
+        } else {
+            0
+        };
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        Event::new(actor, action, "user", user_id)
+            .details(serde_json::json!({"email": user.email, "sessions_ended": ended}))
+            .record(tx)?;
+        Ok(Account::from(User {
+            disabled_at: at,
+            ..user
+        }))
+    })
 }
 
 /// An argon2id hash of a random password, verified against when the account does not exist.
@@ -286,8 +469,10 @@ pub fn token_key(secret: &str) -> Option<String> {
     (secret.starts_with(TOKEN_PREFIX) && secret.len() <= 100).then(|| token_hash(secret))
 }
 
-/// The actor behind a bearer token, or 401 for an unknown or revoked one.
+/// The actor behind a bearer token, or 401 for an unknown or revoked one, or one whose account
+/// is disabled.
 pub fn authenticate_token(conn: &mut DbConnection, secret: &str) -> Result<Actor, AppError> {
+    // A disabled account's tokens are revoked for as long as it is disabled.
     let rejected = || AppError::Unauthorized("the API token is unknown or revoked".into());
     let Some(hash) = token_key(secret) else {
         return Err(rejected());
@@ -296,6 +481,7 @@ pub fn authenticate_token(conn: &mut DbConnection, secret: &str) -> Result<Actor
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(hash))
         .filter(api_tokens::revoked_at.is_null())
+        .filter(users::disabled_at.is_null())
         .select(User::as_select())
         .first(conn)
         .optional()?;

@@ -230,6 +230,7 @@ fn basis_by_token(
                 )
                 .filter(api_tokens::token_hash.eq(hash))
                 .filter(api_tokens::revoked_at.is_null())
+                .filter(crate::db::schema::users::disabled_at.is_null())
                 .select((
                     User::as_select(),
                     SoftwareRow::as_select(),

@@ -17,10 +17,12 @@ use subtle::ConstantTimeEq;
 use crate::AppState;
 use crate::db;
 use crate::directory::Actor;
+use crate::directory::sessions;
 use crate::directory::users::{self, User};
 use crate::error::{self, AppError};
 
-const SESSION_USER: &str = "uid";
+/// The session cookie's key for the server-side session's secret.
+const SESSION_ID: &str = "sid";
 const SESSION_CSRF: &str = "csrf";
 const SESSION_FLASH: &str = "flash";
 
@@ -86,8 +88,9 @@ impl FromRequest for ApiUser {
     }
 }
 
-/// The signed-in portal user, or `None`; the user is reloaded on every request so that a
-/// removed account loses access at once.
+/// The signed-in portal user, or `None`. The cookie only names a session kept on the server,
+/// which is looked up with its account on every request: a session ended by logout, expiry,
+/// a password change or a disabled account stops at once, on every instance.
 pub struct SessionUser(pub Option<User>);
 
 impl FromRequest for SessionUser {
@@ -99,10 +102,13 @@ impl FromRequest for SessionUser {
         let state = state(req);
         Box::pin(async move {
             let state = state?;
-            let Some(user_id) = session.get::<String>(SESSION_USER).unwrap_or(None) else {
+            let Some(secret) = session.get::<String>(SESSION_ID).unwrap_or(None) else {
                 return Ok(SessionUser(None));
             };
-            let user = db::run(&state.pool, move |conn| Ok(User::find(conn, &user_id)?)).await?;
+            let user = db::run(&state.pool, move |conn| {
+                Ok(sessions::resolve(conn, &secret)?)
+            })
+            .await?;
             if user.is_none() {
                 session.purge();
             }
@@ -111,17 +117,29 @@ impl FromRequest for SessionUser {
     }
 }
 
-/// Starts a fresh session for a user who just logged in (a new cookie, a new CSRF token).
-pub fn log_in(session: &Session, user: &User) -> Result<(), AppError> {
+/// Starts a fresh session for a user who just logged in: a session on the server that ends
+/// after `session_ttl_secs`, a new cookie, a new CSRF token.
+pub async fn log_in(state: &AppState, session: &Session, user: &User) -> Result<(), AppError> {
+    let user_id = user.id.clone();
+    let ttl = time::Duration::seconds(state.config.session_ttl_secs as i64);
+    let secret = db::run(&state.pool, move |conn| {
+        Ok(sessions::start(conn, &user_id, ttl)?)
+    })
+    .await?;
     session.renew();
     session.clear();
     session
-        .insert(SESSION_USER, &user.id)
+        .insert(SESSION_ID, &secret)
         .map_err(|e| AppError::Unexpected(anyhow::anyhow!("cannot write the session: {e}")))
 }
 
-pub fn log_out(session: &Session) {
+/// Ends the browser's session on the server and removes its cookie.
+pub async fn log_out(state: &AppState, session: &Session) -> Result<(), AppError> {
+    if let Some(secret) = session.get::<String>(SESSION_ID).unwrap_or(None) {
+        db::run(&state.pool, move |conn| Ok(sessions::end(conn, &secret)?)).await?;
+    }
     session.purge();
+    Ok(())
 }
 
 /// The session's CSRF token, created on first use.

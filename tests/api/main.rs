@@ -16,5 +16,6 @@ mod keystore;
 mod onboarding;
 mod pki;
 mod portal;
+mod sessions;
 mod ssa;
 mod verifier;

@@ -37,6 +37,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .service(resource("/me").route(get().to(me)))
+                .service(resource("/me/password").route(post().to(change_password)))
+                .service(resource("/users").route(get().to(list_users)))
+                .service(
+                    resource("/users/{user_id}/{action:disable|enable}")
+                        .route(post().to(set_user_disabled)),
+                )
                 .service(
                     resource("/organisations")
                         .route(post().to(apply))
@@ -172,6 +178,69 @@ async fn me(ApiUser(actor): ApiUser) -> HttpResponse {
         "email": actor.email,
         "operator": actor.is_operator,
     }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password; every portal session of the account ends.
+async fn change_password(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, move |conn| {
+        users::change_password(conn, &actor, &body.current_password, &body.new_password)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserQuery {
+    email: Option<String>,
+    #[serde(default = "first_page")]
+    page: u32,
+    #[serde(default = "default_per_page")]
+    per_page: u32,
+}
+
+async fn list_users(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<UserQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let accounts = db::run(&state.pool, move |conn| {
+        users::list_accounts(conn, &actor, query.email.as_deref(), page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(accounts))
+}
+
+/// An operator disables an account (its sessions end, its tokens stop) or enables it again.
+async fn set_user_disabled(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (user_id, action) = path.into_inner();
+    let disabled = action == "disable";
+    let account = db::run(&state.pool, move |conn| {
+        users::set_disabled(conn, &actor, &user_id, disabled)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(account))
 }
 
 async fn apply(

@@ -5,7 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::pages::{DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage};
+use super::pages::{
+    AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage,
+};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
 use crate::AppState;
 use crate::db;
@@ -21,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/signup", web::post().to(signup))
         .route("/logout", web::post().to(logout))
         .route("/dashboard", web::get().to(dashboard))
+        .route("/account", web::get().to(account))
+        .route("/account/password", web::post().to(change_password))
         .route("/tokens", web::get().to(tokens))
         .route("/tokens", web::post().to(create_token))
         .route("/tokens/{token_id}/revoke", web::post().to(revoke_token));
@@ -74,13 +78,16 @@ async fn login(
         window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
     };
     let email = form.email.clone();
-    let result = db::run(&state.pool, move |conn| {
+    let attempt = db::run(&state.pool, move |conn| {
         users::log_in(conn, &form.email, &form.password, &client, throttle)
     })
-    .await;
-    match result {
+    .await?;
+    if !attempt.delay.is_zero() {
+        tokio::time::sleep(attempt.delay).await;
+    }
+    match attempt.result {
         Ok(user) => {
-            auth::log_in(&session, &user)?;
+            auth::log_in(&state, &session, &user).await?;
             Ok(redirect("/dashboard"))
         }
         Err(AppError::Unauthorized(message) | AppError::TooManyRequests(message)) => {
@@ -141,7 +148,7 @@ async fn signup(
     };
     match result {
         Ok(user) => {
-            auth::log_in(&session, &user)?;
+            auth::log_in(&state, &session, &user).await?;
             auth::set_flash(
                 &session,
                 "Welcome! Apply to onboard your organisation, or ask its admin to add you.",
@@ -160,10 +167,11 @@ async fn signup(
 }
 
 async fn logout(
+    state: web::Data<AppState>,
     session: Session,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    auth::log_out(&session);
+    auth::log_out(&state, &session).await?;
     Ok(redirect("/login"))
 }
 
@@ -333,4 +341,60 @@ async fn revoke_token(
     .await?;
     auth::set_flash(&session, "Token revoked.");
     Ok(redirect("/tokens"))
+}
+
+async fn account(session: Session, user: SessionUser) -> PortalResult {
+    let user = require_user(user)?;
+    render(&AccountPage {
+        ctx: ctx(&session, Some(&user)),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+/// Changes the password: every session of the account ends, and this browser gets a new one.
+async fn change_password(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    PortalForm(form): PortalForm<PasswordForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let result = if form.new_password != form.new_password_confirm {
+        Err(AppError::Validation(
+            "new_password: the two new passwords differ".into(),
+        ))
+    } else {
+        db::run(&state.pool, move |conn| {
+            users::change_password(conn, &actor, &form.current_password, &form.new_password)
+        })
+        .await
+    };
+    match result {
+        Ok(()) => {
+            auth::log_in(&state, &session, &user).await?;
+            auth::set_flash(
+                &session,
+                "Password changed; every other session of this account has been signed out.",
+            );
+            Ok(redirect("/account"))
+        }
+        Err(error) => render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &AccountPage {
+                ctx: ctx(&session, Some(&user)),
+                error: Some(form_message(error)?),
+            },
+        ),
+    }
 }

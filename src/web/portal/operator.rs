@@ -4,15 +4,22 @@ use actix_session::Session;
 use actix_web::web;
 use serde::Deserialize;
 
-use super::pages::{AuditPage, Pager, QueuePage};
-use super::{PortalResult, ctx, render, require_user};
+use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
+use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
 use crate::AppState;
 use crate::db;
 use crate::directory::audit::{self, AuditFilter};
-use crate::directory::{PageRequest, Status, organisations, software};
+use crate::directory::{PageRequest, Status, organisations, software, users};
+use crate::error::AppError;
+use crate::web::auth::{self, PortalForm, SessionUser};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/operator/queue", web::get().to(queue))
+        .route("/operator/users", web::get().to(users_page))
+        .route(
+            "/operator/users/{user_id}/{action}",
+            web::post().to(set_user_disabled),
+        )
         .route("/audit", web::get().to(audit_log));
 }
 
@@ -35,7 +42,7 @@ impl Default for QueueQuery {
 async fn queue(
     state: web::Data<AppState>,
     session: Session,
-    user: crate::web::auth::SessionUser,
+    user: SessionUser,
     query: web::Query<QueueQuery>,
 ) -> PortalResult {
     let user = require_user(user)?;
@@ -86,7 +93,7 @@ struct AuditQuery {
 async fn audit_log(
     state: web::Data<AppState>,
     session: Session,
-    user: crate::web::auth::SessionUser,
+    user: SessionUser,
     query: web::Query<AuditQuery>,
 ) -> PortalResult {
     let user = require_user(user)?;
@@ -123,4 +130,102 @@ async fn audit_log(
         organisation_id: query.organisation_id,
         pager,
     })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UsersQuery {
+    email: String,
+    page: Option<u32>,
+}
+
+async fn render_users(
+    state: &AppState,
+    session: &Session,
+    user: &users::User,
+    query: UsersQuery,
+    error: Option<String>,
+) -> PortalResult {
+    let actor = user.actor();
+    let page = PageRequest {
+        page: query.page.unwrap_or(1).max(1),
+        per_page: 50,
+    };
+    let filter = query.email.clone();
+    let accounts = db::run(&state.pool, move |conn| {
+        users::list_accounts(conn, &actor, Some(&filter), page)
+    })
+    .await?;
+    let base_query = serde_html_form::to_string([("email", &query.email)]).unwrap_or_default();
+    let pager = Pager::new(&accounts, "/operator/users", &base_query);
+    let status = if error.is_some() {
+        actix_web::http::StatusCode::CONFLICT
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    render_with(
+        status,
+        &UsersPage {
+            ctx: ctx(session, Some(user)),
+            accounts: accounts.items,
+            filter: query.email,
+            pager,
+            error,
+        },
+    )
+}
+
+async fn users_page(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    query: web::Query<UsersQuery>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    render_users(&state, &session, &user, query.into_inner(), None).await
+}
+
+async fn set_user_disabled(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (target, action) = path.into_inner();
+    let disabled = match action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(AppError::NotFound("action").into()),
+    };
+    let result = db::run(&state.pool, move |conn| {
+        users::set_disabled(conn, &actor, &target, disabled)
+    })
+    .await;
+    match result {
+        Ok(account) => {
+            auth::set_flash(
+                &session,
+                format!(
+                    "{} is now {}.",
+                    account.email,
+                    if disabled { "disabled" } else { "enabled" }
+                ),
+            );
+            Ok(redirect("/operator/users"))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            render_users(
+                &state,
+                &session,
+                &user,
+                UsersQuery::default(),
+                Some(message),
+            )
+            .await
+        }
+    }
 }

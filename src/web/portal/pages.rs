@@ -248,3 +248,20 @@ pub struct TokensPage {
     pub created: Option<String>,
     pub error: Option<String>,
 }
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub ctx: PageCtx,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub ctx: PageCtx,
+    pub accounts: Vec<crate::directory::users::Account>,
+    pub filter: String,
+    pub pager: Pager,
+    pub error: Option<String>,
+}

@@ -90,9 +90,9 @@ fn spawn_key_refresher(state: aw::Data<AppState>) {
     });
 }
 
-/// Forgets what has expired, once a minute: ended portal sessions and failed log-ins older
-/// than the throttle's window (expiry is enforced when they are read; this keeps the tables
-/// small).
+/// Forgets what has expired, once a minute: ended portal sessions, failed log-ins older
+/// than the throttle's window and expired invitations (expiry is enforced when they are
+/// read; this keeps the tables small).
 fn spawn_housekeeping(state: aw::Data<AppState>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(60));
@@ -102,6 +102,7 @@ fn spawn_housekeeping(state: aw::Data<AppState>) {
             let outcome = db::run(&state.pool, move |conn| {
                 let sessions = directory::sessions::sweep(conn)?;
                 let failures = directory::users::sweep_login_failures(conn, window)?;
+                directory::organisations::sweep_invitations(conn)?;
                 Ok((sessions, failures))
             })
             .await;

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::schema::{memberships, organisations, users};
+use crate::db::schema::{invitations, memberships, organisations, users};
 use crate::db::{DbConnection, write_transaction};
 use crate::error::AppError;
 
@@ -313,14 +313,129 @@ fn load_members(conn: &mut DbConnection, id: &str) -> Result<Vec<Member>, AppErr
         .collect()
 }
 
-/// Adds an existing user to the organisation (or changes their role); admins and operators.
+/// How long an invitation waits for its answer.
+pub const INVITATION_DAYS: i64 = 14;
+
+/// An invitation to join an organisation, waiting for the invited account's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invitation {
+    pub organisation_id: String,
+    pub organisation_name: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: MemberRole,
+    /// Who invited (as the audit log names them).
+    pub invited_by: String,
+    #[serde(with = "super::rfc3339")]
+    pub created_at: time::PrimitiveDateTime,
+    #[serde(with = "super::rfc3339")]
+    pub expires_at: time::PrimitiveDateTime,
+}
+
+type InvitationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    time::PrimitiveDateTime,
+    time::PrimitiveDateTime,
+);
+
+fn invitation(row: InvitationRow) -> Result<Invitation, AppError> {
+    let (
+        organisation_id,
+        organisation_name,
+        user_id,
+        email,
+        role,
+        invited_by,
+        created_at,
+        expires_at,
+    ) = row;
+    Ok(Invitation {
+        organisation_id,
+        organisation_name,
+        user_id,
+        email,
+        role: MemberRole::parse("role", &role)?,
+        invited_by,
+        created_at,
+        expires_at,
+    })
+}
+
+/// Pending (unexpired) invitations, for one organisation or for one account.
+fn load_invitations(
+    conn: &mut DbConnection,
+    organisation_id: Option<&str>,
+    user_id: Option<&str>,
+) -> Result<Vec<Invitation>, AppError> {
+    let mut query = invitations::table
+        .inner_join(organisations::table)
+        .inner_join(users::table)
+        .filter(invitations::expires_at.gt(now()))
+        .into_boxed();
+    if let Some(id) = organisation_id {
+        query = query.filter(invitations::organisation_id.eq(id.to_owned()));
+    }
+    if let Some(id) = user_id {
+        query = query.filter(invitations::user_id.eq(id.to_owned()));
+    }
+    query
+        .select((
+            invitations::organisation_id,
+            organisations::legal_name,
+            invitations::user_id,
+            users::email,
+            invitations::role,
+            invitations::invited_by,
+            invitations::created_at,
+            invitations::expires_at,
+        ))
+        .order(invitations::created_at.asc())
+        .load::<InvitationRow>(conn)?
+        .into_iter()
+        .map(invitation)
+        .collect()
+}
+
+/// The organisation's pending invitations; for its members and operators.
+pub fn invitations(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+) -> Result<Vec<Invitation>, AppError> {
+    Access::to_organisation(conn, actor, id)?;
+    load_invitations(conn, Some(id), None)
+}
+
+/// The caller's own pending invitations.
+pub fn my_invitations(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Invitation>, AppError> {
+    load_invitations(conn, None, Some(&actor.user_id))
+}
+
+/// What an admin's request to add someone did.
+#[derive(Debug, Clone)]
+pub enum MemberChange {
+    /// An account that is not a member was invited; it joins when it accepts.
+    Invited(Invitation),
+    /// A member's role changed.
+    RoleChanged(Member),
+}
+
+/// Invites an existing account to the organisation, or changes a member's role; admins and
+/// operators. Nobody becomes a member without accepting: the invited account sees the
+/// invitation on its dashboard (and at `GET /api/v1/invitations`) for
+/// [`INVITATION_DAYS`] days.
 pub fn add_member(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     email: &str,
     role: &str,
-) -> Result<Member, AppError> {
+) -> Result<MemberChange, AppError> {
     Access::to_organisation(conn, actor, id)?.require_admin()?;
     let email = Email::parse("email", email)?;
     let role = MemberRole::parse("role", role)?;
@@ -338,12 +453,10 @@ pub fn add_member(
             .first(tx)
             .optional()?;
         match existing.as_deref() {
-            Some(current) if current == role.as_str() => {
-                return Err(AppError::Conflict(format!(
-                    "{email} is already a {} of this organisation",
-                    role.as_str()
-                )));
-            }
+            Some(current) if current == role.as_str() => Err(AppError::Conflict(format!(
+                "{email} is already a {} of this organisation",
+                role.as_str()
+            ))),
             Some(_) => {
                 ensure_another_admin_remains(tx, id, &user.id)?;
                 diesel::update(
@@ -353,30 +466,113 @@ pub fn add_member(
                 )
                 .set(memberships::role.eq(role.as_str()))
                 .execute(tx)?;
+                Event::new(actor, "membership.role", "user", &user.id)
+                    .organisation(id)
+                    .details(serde_json::json!({"email": user.email, "role": role.as_str(), "previous_role": existing}))
+                    .record(tx)?;
+                load_members(tx, id)?
+                    .into_iter()
+                    .find(|m| m.user_id == user.id)
+                    .map(MemberChange::RoleChanged)
+                    .ok_or(AppError::NotFound("member"))
             }
             None => {
-                diesel::insert_into(memberships::table)
+                let at = now();
+                // An expired invitation is replaced; a pending one is a conflict.
+                diesel::delete(
+                    invitations::table
+                        .filter(invitations::organisation_id.eq(id))
+                        .filter(invitations::user_id.eq(&user.id))
+                        .filter(invitations::expires_at.le(at)),
+                )
+                .execute(tx)?;
+                let inserted = diesel::insert_into(invitations::table)
                     .values((
-                        memberships::organisation_id.eq(id),
-                        memberships::user_id.eq(&user.id),
-                        memberships::role.eq(role.as_str()),
-                        memberships::created_at.eq(now()),
+                        invitations::organisation_id.eq(id),
+                        invitations::user_id.eq(&user.id),
+                        invitations::role.eq(role.as_str()),
+                        invitations::invited_by.eq(actor.audit_name()),
+                        invitations::created_at.eq(at),
+                        invitations::expires_at.eq(at + time::Duration::days(INVITATION_DAYS)),
                     ))
-                    .execute(tx)?;
+                    .execute(tx);
+                match inserted {
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => {
+                        return Err(AppError::Conflict(format!(
+                            "{email} is already invited to this organisation"
+                        )));
+                    }
+                    other => other?,
+                };
+                Event::new(actor, "invitation.create", "user", &user.id)
+                    .organisation(id)
+                    .details(serde_json::json!({"email": user.email, "role": role.as_str()}))
+                    .record(tx)?;
+                load_invitations(tx, Some(id), Some(&user.id))?
+                    .into_iter()
+                    .next()
+                    .map(MemberChange::Invited)
+                    .ok_or(AppError::NotFound("invitation"))
             }
         }
-        Event::new(actor, "membership.add", "user", &user.id)
-            .organisation(id)
-            .details(serde_json::json!({"email": user.email, "role": role.as_str(), "previous_role": existing}))
-            .record(tx)?;
-        load_members(tx, id)?
+    })
+}
+
+/// The invited account's answer: accepting makes it a member with the invited role;
+/// declining drops the invitation. 404 when there is no pending invitation.
+pub fn answer_invitation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    organisation_id: &str,
+    accept: bool,
+) -> Result<Option<Member>, AppError> {
+    write_transaction(conn, |tx| {
+        let invitation = load_invitations(tx, Some(organisation_id), Some(&actor.user_id))?
             .into_iter()
-            .find(|m| m.user_id == user.id)
+            .next()
+            .ok_or(AppError::NotFound("invitation"))?;
+        diesel::delete(
+            invitations::table
+                .filter(invitations::organisation_id.eq(organisation_id))
+                .filter(invitations::user_id.eq(&actor.user_id)),
+        )
+        .execute(tx)?;
+        if !accept {
+            Event::new(actor, "invitation.decline", "user", &actor.user_id)
+                .organisation(organisation_id)
+                .record(tx)?;
+            return Ok(None);
+        }
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::organisation_id.eq(organisation_id),
+                memberships::user_id.eq(&actor.user_id),
+                memberships::role.eq(invitation.role.as_str()),
+                memberships::created_at.eq(now()),
+            ))
+            .execute(tx)?;
+        Event::new(actor, "membership.add", "user", &actor.user_id)
+            .organisation(organisation_id)
+            .details(serde_json::json!({"email": invitation.email, "role": invitation.role.as_str(), "invited_by": invitation.invited_by}))
+            .record(tx)?;
+        load_members(tx, organisation_id)?
+            .into_iter()
+            .find(|m| m.user_id == actor.user_id)
+            .map(Some)
             .ok_or(AppError::NotFound("member"))
     })
 }
 
-/// Removes a member; admins and operators. The last admin cannot be removed.
+/// Forgets expired invitations; returns how many.
+pub fn sweep_invitations(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::delete(invitations::table.filter(invitations::expires_at.le(now()))).execute(conn)
+}
+
+/// Removes a member, or withdraws an account's pending invitation; admins and operators.
+/// The last admin cannot be removed.
 pub fn remove_member(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -385,10 +581,26 @@ pub fn remove_member(
 ) -> Result<(), AppError> {
     Access::to_organisation(conn, actor, id)?.require_admin()?;
     write_transaction(conn, |tx| {
-        let member = load_members(tx, id)?
+        let Some(member) = load_members(tx, id)?
             .into_iter()
             .find(|m| m.user_id == user_id)
-            .ok_or(AppError::NotFound("member"))?;
+        else {
+            // Not a member: withdraw a pending invitation, if there is one.
+            let withdrawn = diesel::delete(
+                invitations::table
+                    .filter(invitations::organisation_id.eq(id))
+                    .filter(invitations::user_id.eq(user_id))
+                    .filter(invitations::expires_at.gt(now())),
+            )
+            .execute(tx)?;
+            if withdrawn == 0 {
+                return Err(AppError::NotFound("member"));
+            }
+            Event::new(actor, "invitation.withdraw", "user", user_id)
+                .organisation(id)
+                .record(tx)?;
+            return Ok(());
+        };
         ensure_another_admin_remains(tx, id, user_id)?;
         diesel::delete(
             memberships::table

@@ -327,6 +327,14 @@ pub async fn cast(app: &TestApp) -> Cast {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/invitations/{org_id}/accept"),
+            &developer,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "the developer accepts: {body}");
     app.decide(
         &operator,
         &format!("/api/v1/organisations/{org_id}"),

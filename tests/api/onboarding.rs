@@ -613,3 +613,142 @@ async fn pages_outside_the_documented_range_are_refused() {
     assert_eq!(status, 200);
     assert_eq!(page["per_page"], 100);
 }
+
+#[tokio::test]
+async fn nobody_joins_an_organisation_without_accepting_its_invitation() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let members = format!("/api/v1/organisations/{}/members", c.org_id);
+    let invitee = app.user("invitee@elsewhere.example", false).await;
+
+    // Even the operator can only invite.
+    let (status, invitation) = app
+        .post_json(
+            &members,
+            &c.operator,
+            json!({"email": "INVITEE@elsewhere.example", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{invitation}");
+    assert_eq!(invitation["email"], "invitee@elsewhere.example");
+    assert_eq!(invitation["role"], "admin");
+    assert_eq!(invitation["organisation_name"], "Example Payments Ltd");
+    let (status, _) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &invitee)
+        .await;
+    assert_eq!(status, 404, "not a member before accepting");
+    let (_, list) = app.get_json(&members, &c.admin).await;
+    assert_eq!(list["invitations"][0]["email"], "invitee@elsewhere.example");
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["email"] != "invitee@elsewhere.example")
+    );
+    let (status, _) = app
+        .post_json(
+            &members,
+            &c.admin,
+            json!({"email": invitee.email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 409, "already invited");
+
+    // Only the invited account answers.
+    let accept = format!("/api/v1/invitations/{}/accept", c.org_id);
+    let (status, _) = app.post_json(&accept, &c.outsider, json!({})).await;
+    assert_eq!(status, 404);
+    let (_, mine) = app.get_json("/api/v1/invitations", &invitee).await;
+    assert_eq!(mine["items"][0]["organisation_id"], c.org_id.as_str());
+    let (status, member) = app.post_json(&accept, &invitee, json!({})).await;
+    assert_eq!(status, 200, "{member}");
+    assert_eq!(member["role"], "admin");
+    let (status, _) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &invitee)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.post_json(&accept, &invitee, json!({})).await;
+    assert_eq!(status, 404, "an invitation is answered once");
+
+    // Declining and withdrawing.
+    let other = app.user("other@elsewhere.example", false).await;
+    let (status, _) = app
+        .post_json(
+            &members,
+            &c.admin,
+            json!({"email": other.email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/invitations/{}/decline", c.org_id),
+            &other,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &other)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .post_json(
+            &members,
+            &c.admin,
+            json!({"email": other.email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "invited again after declining");
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("{members}/{}", other.id),
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "withdrawn");
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/invitations/{}/accept", c.org_id),
+            &other,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // A role change of a member needs no consent.
+    let (status, member) = app
+        .post_json(
+            &members,
+            &c.admin,
+            json!({"email": c.developer.email, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{member}");
+    assert_eq!(member["role"], "admin");
+
+    let (_, audit) = app
+        .get_json(
+            &format!("/api/v1/audit?organisation_id={}&per_page=100", c.org_id),
+            &c.operator,
+        )
+        .await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "invitation.create",
+        "membership.add",
+        "invitation.decline",
+        "invitation.withdraw",
+        "membership.role",
+    ] {
+        assert!(actions.contains(&expected), "{expected}: {actions:?}");
+    }
+}

@@ -755,3 +755,47 @@ async fn members_request_download_and_revoke_certificates_in_the_portal() {
     assert_eq!(cert["status"], "revoked");
     assert_eq!(cert["revocation_reason"], "superseded");
 }
+
+#[tokio::test]
+async fn invitations_are_sent_and_accepted_in_the_portal() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let invitee = app.user("invitee@elsewhere.example", false).await;
+    let org_page = format!("/organisations/{}", c.org_id);
+
+    let admin = Browser::new(&app);
+    admin.log_in(&c.admin.email, PASSWORD).await;
+    let (status, location, _) = admin
+        .submit(
+            &org_page,
+            &format!("{org_page}/members"),
+            &[("email", &invitee.email), ("role", "developer")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some(org_page.as_str()));
+    let (_, html) = admin.get(&org_page).await;
+    assert!(html.contains("they join once they accept"), "{html}");
+    assert!(html.contains("id=\"invitations\""), "{html}");
+
+    let browser = Browser::new(&app);
+    browser.log_in(&invitee.email, PASSWORD).await;
+    assert_eq!(browser.get(&org_page).await.0, 404, "not yet a member");
+    let (_, html) = browser.get("/dashboard").await;
+    assert!(
+        html.contains("invites you to <strong>Example Payments Ltd</strong>"),
+        "{html}"
+    );
+    let (status, location, _) = browser
+        .submit(
+            "/dashboard",
+            &format!("/invitations/{}/accept", c.org_id),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some(org_page.as_str()));
+    let (status, html) = browser.get(&org_page).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("invitee@elsewhere.example"), "{html}");
+}

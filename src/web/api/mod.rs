@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::db;
 use crate::directory::audit::{self, AuditFilter};
 use crate::directory::keystore::{self, Owner};
-use crate::directory::organisations::{self, AuthorizationServer};
+use crate::directory::organisations::{self, AuthorizationServer, MemberChange};
 use crate::directory::software::{self, Changes, Registration};
 use crate::directory::{PageRequest, Status, Transition, users};
 use crate::error::{self, AppError};
@@ -39,6 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/me").route(get().to(me)))
                 .service(resource("/me/password").route(post().to(change_password)))
                 .service(resource("/users").route(get().to(list_users)))
+                .service(resource("/invitations").route(get().to(my_invitations)))
+                .service(
+                    resource("/invitations/{org_id}/{action:accept|decline}")
+                        .route(post().to(answer_invitation)),
+                )
                 .service(
                     resource("/users/{user_id}/{action:disable|enable}")
                         .route(post().to(set_user_disabled)),
@@ -342,11 +347,16 @@ async fn members(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let members = db::run(&state.pool, move |conn| {
-        organisations::members(conn, &actor, &id)
+    let (members, invitations) = db::run(&state.pool, move |conn| {
+        let members = organisations::members(conn, &actor, &id)?;
+        let invitations = organisations::invitations(conn, &actor, &id)?;
+        Ok((members, invitations))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": members })))
+    Ok(
+        HttpResponse::Ok()
+            .json(serde_json::json!({ "items": members, "invitations": invitations })),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -356,6 +366,7 @@ struct NewMember {
     role: String,
 }
 
+/// Invites an account (201, an invitation) or changes a member's role (200, the member).
 async fn add_member(
     state: web::Data<AppState>,
     ApiUser(actor): ApiUser,
@@ -364,14 +375,50 @@ async fn add_member(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let org_id = id.clone();
-    let member = db::run(&state.pool, move |conn| {
+    let change = db::run(&state.pool, move |conn| {
         organisations::add_member(conn, &actor, &id, &body.email, &body.role)
     })
     .await?;
-    Ok(created(
-        format!("/api/v1/organisations/{org_id}/members/{}", member.user_id),
-        &member,
-    ))
+    Ok(match change {
+        MemberChange::Invited(invitation) => created(
+            format!(
+                "/api/v1/organisations/{org_id}/members/{}",
+                invitation.user_id
+            ),
+            &invitation,
+        ),
+        MemberChange::RoleChanged(member) => HttpResponse::Ok().json(member),
+    })
+}
+
+/// The caller's pending invitations.
+async fn my_invitations(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    let items = db::run(&state.pool, move |conn| {
+        organisations::my_invitations(conn, &actor)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+}
+
+/// The invited account accepts (200, the membership) or declines (204).
+async fn answer_invitation(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (org_id, action) = path.into_inner();
+    let accept = action == "accept";
+    let member = db::run(&state.pool, move |conn| {
+        organisations::answer_invitation(conn, &actor, &org_id, accept)
+    })
+    .await?;
+    Ok(match member {
+        Some(member) => HttpResponse::Ok().json(member),
+        None => HttpResponse::NoContent().finish(),
+    })
 }
 
 async fn remove_member(

@@ -24,6 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/dashboard", web::get().to(dashboard))
         .route("/account", web::get().to(account))
+        .route(
+            "/invitations/{org_id}/{action}",
+            web::post().to(answer_invitation),
+        )
         .route("/account/password", web::post().to(change_password))
         .route("/tokens", web::get().to(tokens))
         .route("/tokens", web::post().to(create_token))
@@ -199,7 +203,8 @@ async fn dashboard(
         page: query.page,
         ..PageRequest::default()
     };
-    let (memberships, counts, all) = db::run(&state.pool, move |conn| {
+    let (invitations, memberships, counts, all) = db::run(&state.pool, move |conn| {
+        let invitations = organisations::my_invitations(conn, &actor)?;
         let member_view = crate::directory::Actor {
             is_operator: false,
             ..actor.clone()
@@ -230,7 +235,7 @@ async fn dashboard(
             });
         }
         if !actor.is_operator {
-            return Ok((rows, (0, 0), None));
+            return Ok((invitations, rows, (0, 0), None));
         }
         let one = PageRequest {
             page: 1,
@@ -239,12 +244,18 @@ async fn dashboard(
         let pending_orgs = organisations::list(conn, &actor, Some(Status::Pending), one)?.total;
         let pending_software = software::pending(conn, &actor, one)?.total;
         let all = organisations::list(conn, &actor, None, page)?;
-        Ok((rows, (pending_orgs, pending_software), Some(all)))
+        Ok((
+            invitations,
+            rows,
+            (pending_orgs, pending_software),
+            Some(all),
+        ))
     })
     .await?;
     let pager = all.as_ref().map(|p| Pager::new(p, "/dashboard", ""));
     render(&DashboardPage {
         ctx: ctx(&session, Some(&user)),
+        invitations,
         memberships,
         pending_organisations: counts.0,
         pending_software: counts.1,
@@ -396,5 +407,35 @@ async fn change_password(
                 error: Some(form_message(error)?),
             },
         ),
+    }
+}
+
+/// Accepts or declines an invitation from the dashboard.
+async fn answer_invitation(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let (org_id, action) = path.into_inner();
+    let accept = match action.as_str() {
+        "accept" => true,
+        "decline" => false,
+        _ => return Err(AppError::NotFound("action").into()),
+    };
+    let target = org_id.clone();
+    db::run(&state.pool, move |conn| {
+        organisations::answer_invitation(conn, &actor, &target, accept)
+    })
+    .await?;
+    if accept {
+        auth::set_flash(&session, "Welcome aboard: you are now a member.");
+        Ok(redirect(&format!("/organisations/{org_id}")))
+    } else {
+        auth::set_flash(&session, "Invitation declined.");
+        Ok(redirect("/dashboard"))
     }
 }

@@ -11,7 +11,7 @@ use super::{PortalResult, ctx, form_message, redirect, render, render_with, requ
 use crate::AppState;
 use crate::db;
 use crate::directory::keystore::{self, Owner};
-use crate::directory::organisations::{self, Application, AuthorizationServer};
+use crate::directory::organisations::{self, Application, AuthorizationServer, MemberChange};
 use crate::directory::types::{Contact, RegulatedRole};
 use crate::directory::users::User;
 use crate::directory::{PageRequest, Transition, audit, software};
@@ -123,23 +123,32 @@ async fn page(
     error: Option<String>,
 ) -> PortalResult {
     let actor = user.actor();
-    let (org, access, members, products, history, keys) = db::run(&state.pool, move |conn| {
-        let (org, access) = organisations::get(conn, &actor, &id)?;
-        let members = organisations::members(conn, &actor, &id)?;
-        let products = software::list_for_organisation(
-            conn,
-            &actor,
-            &id,
-            PageRequest {
-                page: 1,
-                per_page: PageRequest::MAX_PER_PAGE,
-            },
-        )?;
-        let history = audit::organisation_history(conn, &id, 50)?;
-        let keys = keystore::list(conn, &actor, &Owner::Organisation(id.clone()))?;
-        Ok((org, access, members, products.items, history, keys))
-    })
-    .await?;
+    let (org, access, (members, invitations), products, history, keys) =
+        db::run(&state.pool, move |conn| {
+            let (org, access) = organisations::get(conn, &actor, &id)?;
+            let members = organisations::members(conn, &actor, &id)?;
+            let invitations = organisations::invitations(conn, &actor, &id)?;
+            let products = software::list_for_organisation(
+                conn,
+                &actor,
+                &id,
+                PageRequest {
+                    page: 1,
+                    per_page: PageRequest::MAX_PER_PAGE,
+                },
+            )?;
+            let history = audit::organisation_history(conn, &id, 50)?;
+            let keys = keystore::list(conn, &actor, &Owner::Organisation(id.clone()))?;
+            Ok((
+                org,
+                access,
+                (members, invitations),
+                products.items,
+                history,
+                keys,
+            ))
+        })
+        .await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -161,6 +170,7 @@ async fn page(
             is_aspsp: org.roles.contains(&RegulatedRole::Aspsp),
             org,
             members,
+            invitations,
             software: products,
             history,
             keys,
@@ -257,11 +267,18 @@ async fn add_member(
     })
     .await;
     match result {
-        Ok(member) => {
-            auth::set_flash(
-                &session,
-                format!("{} is now a {}.", member.email, member.role.as_str()),
-            );
+        Ok(change) => {
+            let message = match change {
+                MemberChange::Invited(invitation) => format!(
+                    "{} is invited as {}; they join once they accept.",
+                    invitation.email,
+                    invitation.role.as_str()
+                ),
+                MemberChange::RoleChanged(member) => {
+                    format!("{} is now a {}.", member.email, member.role.as_str())
+                }
+            };
+            auth::set_flash(&session, message);
             Ok(redirect(&format!("/organisations/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,

@@ -4,7 +4,7 @@ use askama::Template;
 
 use crate::directory::audit::AuditEvent;
 use crate::directory::keystore::ParticipantKey;
-use crate::directory::organisations::{Member, Organisation};
+use crate::directory::organisations::{Invitation, Member, Organisation};
 use crate::directory::software::Software;
 use crate::directory::users::ApiToken;
 use crate::directory::{Page, Status, Transition};
@@ -86,6 +86,7 @@ pub struct MembershipRow {
 #[template(path = "dashboard.html")]
 pub struct DashboardPage {
     pub ctx: PageCtx,
+    pub invitations: Vec<Invitation>,
     pub memberships: Vec<MembershipRow>,
     pub pending_organisations: u64,
     pub pending_software: u64,
@@ -135,6 +136,7 @@ pub struct OrganisationPage {
     pub is_operator: bool,
     pub transitions: Vec<Transition>,
     pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
     pub software: Vec<Software>,
     pub history: Vec<AuditEvent>,
     pub keys: Vec<ParticipantKey>,

@@ -38,6 +38,23 @@ pub(crate) struct SoftwareRow {
     status_reason: Option<String>,
     created_at: time::PrimitiveDateTime,
     updated_at: time::PrimitiveDateTime,
+    pending_change: Option<String>,
+}
+
+/// A change to an approved product that waits for an operator's decision. Until it is
+/// approved, statements carry the approved values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// The environment asked for (a move to production).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    /// The roles asked for (at least one of them not approved yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<RegulatedRole>>,
+    /// Who asked, as the audit log names them.
+    pub requested_by: String,
+    /// When (RFC 3339).
+    pub requested_at: String,
 }
 
 /// A software product as the API and the portal show it.
@@ -62,6 +79,8 @@ pub struct Software {
     pub created_at: time::PrimitiveDateTime,
     #[serde(with = "super::rfc3339")]
     pub updated_at: time::PrimitiveDateTime,
+    /// A change waiting for an operator's decision; `null` when there is none.
+    pub pending_change: Option<PendingChange>,
 }
 
 impl TryFrom<SoftwareRow> for Software {
@@ -73,6 +92,11 @@ impl TryFrom<SoftwareRow> for Software {
             roles: from_json("software.roles", &row.roles)?,
             environment: Environment::parse("software.environment", &row.environment)?,
             status: Status::from_db(&row.status)?,
+            pending_change: row
+                .pending_change
+                .as_deref()
+                .map(|json| from_json("software.pending_change", json))
+                .transpose()?,
             id: row.id,
             organisation_id: row.organisation_id,
             client_id: row.client_id,
@@ -312,6 +336,7 @@ pub fn register(
         status_reason: None,
         created_at: at,
         updated_at: at,
+        pending_change: None,
     };
     write_transaction(conn, |tx| {
         diesel::insert_into(software::table)
@@ -371,6 +396,45 @@ fn paged<'a>(
     Ok(page.wrap(items, total))
 }
 
+/// Which products a list holds; every field narrows it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SoftwareFilter {
+    /// Only products in this status.
+    pub status: Option<Status>,
+    /// Only products whose change waits for an operator's decision.
+    pub pending_change: bool,
+}
+
+/// Products the actor may see (all for operators, their organisations' for members), oldest
+/// first.
+pub fn list(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    filter: SoftwareFilter,
+    page: PageRequest,
+) -> Result<Page<Software>, AppError> {
+    let member = (!actor.is_operator).then(|| actor.user_id.clone());
+    paged(conn, page, || {
+        let mut query = software::table.into_boxed();
+        if let Some(user_id) = &member {
+            query = query.filter(
+                software::organisation_id.eq_any(
+                    crate::db::schema::memberships::table
+                        .filter(crate::db::schema::memberships::user_id.eq(user_id.clone()))
+                        .select(crate::db::schema::memberships::organisation_id),
+                ),
+            );
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(software::status.eq(status.as_str()));
+        }
+        if filter.pending_change {
+            query = query.filter(software::pending_change.is_not_null());
+        }
+        query
+    })
+}
+
 /// Products waiting for an operator's decision, oldest first; operators only.
 pub fn pending(
     conn: &mut DbConnection,
@@ -378,11 +442,25 @@ pub fn pending(
     page: PageRequest,
 ) -> Result<Page<Software>, AppError> {
     actor.require_operator()?;
-    paged(conn, page, || {
-        software::table
-            .filter(software::status.eq(Status::Pending.as_str()))
-            .into_boxed()
-    })
+    let filter = SoftwareFilter {
+        status: Some(Status::Pending),
+        ..SoftwareFilter::default()
+    };
+    list(conn, actor, filter, page)
+}
+
+/// Products whose change waits for an operator's decision, oldest first; operators only.
+pub fn pending_changes(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    page: PageRequest,
+) -> Result<Page<Software>, AppError> {
+    actor.require_operator()?;
+    let filter = SoftwareFilter {
+        pending_change: true,
+        ..SoftwareFilter::default()
+    };
+    list(conn, actor, filter, page)
 }
 
 /// One product with its organisation and the actor's access; 404 for those who may not see it.
@@ -399,14 +477,28 @@ pub fn get(
     Ok((product, organisation, access))
 }
 
-/// Edits a pending or active product; members and operators. Every edit is audited with the
-/// fields it changed.
+/// The outcome of an edit.
+#[derive(Debug, Clone)]
+pub struct Edited {
+    pub product: Software,
+    /// Part of the edit waits for an operator's decision (see [`update`]).
+    pub held: bool,
+}
+
+/// Edits a pending or active product; members and operators.
+///
+/// The re-approval rule: once a product is active, a change that widens what its statements
+/// claim needs a fresh decision. A move to `production` and any role it does not hold yet are
+/// held as its pending change (statements keep the approved environment and roles) until an
+/// operator approves or rejects it; everything else applies at once. A pending product has not
+/// been decided yet, so its edits apply at once and the operator decides on what it then says.
+/// Every change of a value that statements carry is audited with the old and new values.
 pub fn update(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     changes: &Changes,
-) -> Result<Software, AppError> {
+) -> Result<Edited, AppError> {
     write_transaction(conn, |tx| {
         let (current, organisation, _) = get(tx, actor, id)?;
         if !matches!(current.status, Status::Pending | Status::Active) {
@@ -444,12 +536,55 @@ pub fn update(
         if let Some(v) = &changes.redirect_uris {
             row.redirect_uris = to_json(&redirect_uris(v)?);
         }
-        if let Some(v) = &changes.roles {
-            row.roles = to_json(&roles_within(v, &organisation)?);
-        }
+        let approved = current.status == Status::Active;
+        let mut held_environment = current.pending_change.as_ref().and_then(|p| p.environment);
+        let mut held_roles = current
+            .pending_change
+            .as_ref()
+            .and_then(|p| p.roles.clone());
         if let Some(v) = &changes.environment {
-            row.environment = Environment::parse("environment", v)?.as_str().into();
+            let environment = Environment::parse("environment", v)?;
+            if approved
+                && environment == Environment::Production
+                && current.environment != Environment::Production
+            {
+                held_environment = Some(environment);
+            } else {
+                row.environment = environment.as_str().into();
+                held_environment = None;
+            }
         }
+        if let Some(v) = &changes.roles {
+            let roles = roles_within(v, &organisation)?;
+            if approved && roles.iter().any(|r| !current.roles.contains(r)) {
+                held_roles = Some(roles);
+            } else {
+                row.roles = to_json(&roles);
+                held_roles = None;
+            }
+        }
+        let pending = match (held_environment, held_roles) {
+            (None, None) => None,
+            (environment, roles) => {
+                let unchanged = current
+                    .pending_change
+                    .as_ref()
+                    .is_some_and(|p| p.environment == environment && p.roles == roles);
+                Some(match (&current.pending_change, unchanged) {
+                    (Some(previous), true) => previous.clone(),
+                    _ => PendingChange {
+                        environment,
+                        roles,
+                        requested_by: actor.audit_name(),
+                        requested_at: rfc3339_now(),
+                    },
+                })
+            }
+        };
+        row.pending_change = pending.as_ref().map(to_json);
+        let held = pending.is_some()
+            && (changes.environment.is_some() || changes.roles.is_some())
+            && pending != current.pending_change;
         row.updated_at = now();
         let updated = Software::try_from(row.clone())?;
         let after = serde_json::to_value(&updated).unwrap_or_default();
@@ -457,7 +592,10 @@ pub fn update(
             .as_object()
             .into_iter()
             .flatten()
-            .filter(|(k, v)| k.as_str() != "updated_at" && before.get(k.as_str()) != Some(v))
+            .filter(|(k, v)| {
+                !matches!(k.as_str(), "updated_at" | "pending_change")
+                    && before.get(k.as_str()) != Some(v)
+            })
             .map(|(k, v)| {
                 (
                     k.clone(),
@@ -465,17 +603,138 @@ pub fn update(
                 )
             })
             .collect();
-        if changed.is_empty() {
-            return Ok(current);
+        if changed.is_empty() && pending == current.pending_change {
+            return Ok(Edited {
+                product: current,
+                held: false,
+            });
         }
         diesel::update(software::table.find(id))
             .set(&row)
             .execute(tx)?;
-        Event::new(actor, "software.update", "software", id)
+        if !changed.is_empty() {
+            Event::new(actor, "software.update", "software", id)
+                .organisation(&current.organisation_id)
+                .details(serde_json::Value::Object(changed))
+                .record(tx)?;
+        }
+        if pending != current.pending_change {
+            let event = match &pending {
+                Some(change) => Event::new(actor, "software.change_request", "software", id)
+                    .details(requested(&current, change)),
+                None => Event::new(actor, "software.change_withdraw", "software", id)
+                    .reason(Some("the edit no longer asks for it")),
+            };
+            event.organisation(&current.organisation_id).record(tx)?;
+        }
+        Ok(Edited {
+            product: updated,
+            held,
+        })
+    })
+}
+
+/// What a pending change asks for, as `{field: {from, to}}`.
+fn requested(current: &Software, change: &PendingChange) -> serde_json::Value {
+    let mut details = serde_json::Map::new();
+    if let Some(environment) = change.environment {
+        details.insert(
+            "environment".into(),
+            serde_json::json!({"from": current.environment, "to": environment}),
+        );
+    }
+    if let Some(roles) = &change.roles {
+        details.insert(
+            "roles".into(),
+            serde_json::json!({"from": current.roles, "to": roles}),
+        );
+    }
+    serde_json::Value::Object(details)
+}
+
+fn rfc3339_now() -> String {
+    now()
+        .assume_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// What happens to a product's pending change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeDecision {
+    /// An operator applies it.
+    Approve,
+    /// An operator refuses it (with a reason the members see).
+    Reject,
+    /// A member (or an operator) takes it back.
+    Withdraw,
+}
+
+/// Decides on a product's pending change. Approving applies the values asked for (the roles
+/// must still be the organisation's) and audits them with the old ones; rejecting needs a
+/// reason; withdrawing is for the product's members and operators.
+pub fn decide_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    decision: ChangeDecision,
+    reason: Option<&str>,
+) -> Result<Software, AppError> {
+    let (_, _, access) = get(conn, actor, id)?;
+    if decision != ChangeDecision::Withdraw {
+        access.require_operator()?;
+    }
+    let reason = super::types::optional_text("reason", reason.unwrap_or(""), 1000)?;
+    if decision == ChangeDecision::Reject && reason.is_none() {
+        return Err(AppError::Validation(
+            "reason: required to reject a change".into(),
+        ));
+    }
+    write_transaction(conn, |tx| {
+        let (current, organisation, _) = get(tx, actor, id)?;
+        let change = current.pending_change.clone().ok_or_else(|| {
+            AppError::Conflict("no change of this software waits for a decision".into())
+        })?;
+        let mut row = software::table
+            .find(id)
+            .select(SoftwareRow::as_select())
+            .first(tx)?;
+        let details = requested(&current, &change);
+        let action = match decision {
+            ChangeDecision::Approve => {
+                if let Some(environment) = change.environment {
+                    row.environment = environment.as_str().into();
+                }
+                if let Some(roles) = &change.roles {
+                    let names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+                    row.roles = to_json(&roles_within(&names, &organisation)?);
+                }
+                "software.change_approve"
+            }
+            ChangeDecision::Reject => "software.change_reject",
+            ChangeDecision::Withdraw => "software.change_withdraw",
+        };
+        row.pending_change = None;
+        row.updated_at = now();
+        // Conditional on the change read: a concurrent edit or decision makes this a conflict.
+        let updated = diesel::update(
+            software::table
+                .filter(software::id.eq(id))
+                .filter(software::pending_change.eq(to_json(&change))),
+        )
+        .set(&row)
+        .execute(tx)?;
+        if updated != 1 {
+            return Err(AppError::Conflict(
+                "the software changed meanwhile; reload and try again".into(),
+            ));
+        }
+        Event::new(actor, action, "software", id)
             .organisation(&current.organisation_id)
-            .details(serde_json::Value::Object(changed))
+            .reason(reason.as_deref())
+            .details(details)
             .record(tx)?;
-        Ok(updated)
+        Software::try_from(row)
     })
 }
 

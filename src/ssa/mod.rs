@@ -391,6 +391,7 @@ mod tests {
             status_reason: None,
             created_at: at,
             updated_at: at,
+            pending_change: None,
         }
     }
 

@@ -799,3 +799,55 @@ async fn invitations_are_sent_and_accepted_in_the_portal() {
     assert_eq!(status, 200);
     assert!(html.contains("invitee@elsewhere.example"), "{html}");
 }
+
+#[tokio::test]
+async fn a_move_to_production_waits_for_an_operator_in_the_portal() {
+    let app = spawn_app_with(|c| c.auto_approve_sandbox = true).await;
+    let c = cast(&app).await;
+    let id = app.register(&c.developer, &c.org_id, "sandbox").await;
+    let page = format!("/software/{id}");
+    let edit = format!("{page}/edit");
+    let dev = Browser::new(&app);
+    dev.log_in(&c.developer.email, PASSWORD).await;
+    let fields = [
+        ("client_name", "Example Budgeting App"),
+        ("description", "Shows where the money goes"),
+        ("version", "1.0.0"),
+        ("client_uri", ""),
+        ("logo_uri", ""),
+        ("tos_uri", ""),
+        ("policy_uri", ""),
+        ("redirect_uris", "https://app.example.com/callback"),
+        ("roles", "AISP"),
+        ("environment", "production"),
+    ];
+    let (status, _, _) = dev.submit(&edit, &edit, &fields).await;
+    assert_eq!(status, 303);
+    let (_, html) = dev.get(&page).await;
+    assert!(html.contains("wait for an operator"), "{html}");
+    assert!(html.contains("id=\"pending-change\""), "{html}");
+    assert!(html.contains("<strong>production</strong>"), "{html}");
+    // The edit form keeps the request: saving it again changes nothing.
+    let (_, form) = dev.get(&edit).await;
+    assert!(form.contains("value=\"production\" selected"), "{form}");
+
+    let operator = Browser::new(&app);
+    operator.log_in(&c.operator.email, PASSWORD).await;
+    let (_, queue) = operator.get("/operator/queue").await;
+    assert!(queue.contains("id=\"pending-changes\""), "{queue}");
+    assert!(queue.contains(&format!("/software/{id}")), "{queue}");
+    let (status, _, _) = operator
+        .submit(
+            &page,
+            &format!("{page}/changes"),
+            &[("action", "approve"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, html) = operator.get(&page).await;
+    assert!(
+        html.contains("<dt>Environment</dt><dd>production</dd>"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"pending-change\""), "{html}");
+}

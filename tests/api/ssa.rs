@@ -708,3 +708,183 @@ async fn participants_list_active_organisations_and_aspsp_servers() {
         "https://as.bank.example/register"
     );
 }
+
+/// The claims of a fresh statement for `software_id`, as `user` gets it.
+async fn claims_of(app: &TestApp, software_id: &str, user: &crate::helpers::TestUser) -> Value {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{software_id}/ssa")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    parts(&response.text().await.unwrap()).1
+}
+
+#[tokio::test]
+async fn an_approved_product_needs_a_fresh_decision_to_reach_production_or_gain_a_role() {
+    let app = spawn_app_with(|c| c.auto_approve_sandbox = true).await;
+    let c = cast(&app).await;
+    let id = app.register(&c.developer, &c.org_id, "sandbox").await;
+    let path = format!("/api/v1/software/{id}");
+    let claims = claims_of(&app, &id, &c.developer).await;
+    assert_eq!(claims["software_environment"], "sandbox", "auto-approved");
+
+    // The member asks for production, a new role and new redirect URIs at once.
+    let (status, product) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&c.developer.token),
+            Some(json!({
+                "environment": "production",
+                "roles": ["AISP", "PISP"],
+                "redirect_uris": ["https://app.example.com/new-callback"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 202, "part of it waits: {product}");
+    assert_eq!(product["environment"], "sandbox");
+    assert_eq!(product["roles"], json!(["AISP"]));
+    assert_eq!(
+        product["redirect_uris"],
+        json!(["https://app.example.com/new-callback"]),
+        "redirect URIs apply at once"
+    );
+    assert_eq!(product["pending_change"]["environment"], "production");
+    assert_eq!(product["pending_change"]["roles"], json!(["AISP", "PISP"]));
+    assert_eq!(
+        product["pending_change"]["requested_by"],
+        "dev@fintech.example"
+    );
+
+    let claims = claims_of(&app, &id, &c.developer).await;
+    assert_eq!(
+        claims["software_environment"], "sandbox",
+        "not before a decision"
+    );
+    assert_eq!(claims["software_roles"], json!(["AISP"]));
+    assert_eq!(
+        claims["software_redirect_uris"],
+        json!(["https://app.example.com/new-callback"])
+    );
+
+    // Audited with the old and new values.
+    let (_, audit) = app
+        .get_json(
+            &format!("/api/v1/audit?subject_id={id}&per_page=100"),
+            &c.operator,
+        )
+        .await;
+    let details = |action: &str| -> Value {
+        let event = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action}: {audit}"));
+        serde_json::from_str(event["details"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        details("software.update")["redirect_uris"]["from"],
+        json!(["https://app.example.com/callback"])
+    );
+    let requested = details("software.change_request");
+    assert_eq!(requested["environment"]["from"], "sandbox");
+    assert_eq!(requested["environment"]["to"], "production");
+    assert_eq!(requested["roles"]["to"], json!(["AISP", "PISP"]));
+
+    // The queue lists it; only operators decide.
+    let (_, queue) = app
+        .get_json("/api/v1/software?pending_change=true", &c.operator)
+        .await;
+    assert_eq!(queue["total"], 1, "{queue}");
+    assert_eq!(queue["items"][0]["id"], id.as_str());
+    let (status, _) = app
+        .post_json(&format!("{path}/changes/approve"), &c.admin, json!({}))
+        .await;
+    assert_eq!(status, 403, "members cannot approve their own change");
+    let (status, product) = app
+        .post_json(&format!("{path}/changes/approve"), &c.operator, json!({}))
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["environment"], "production");
+    assert_eq!(product["pending_change"], Value::Null);
+    let claims = claims_of(&app, &id, &c.developer).await;
+    assert_eq!(claims["software_environment"], "production");
+    assert_eq!(claims["software_roles"], json!(["AISP", "PISP"]));
+
+    // Narrowing applies at once; widening again waits, and a rejection needs a reason.
+    let (status, product) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&c.developer.token),
+            Some(json!({"roles": ["PISP"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["roles"], json!(["PISP"]));
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&c.developer.token),
+            Some(json!({"roles": ["AISP"]})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, _) = app
+        .post_json(&format!("{path}/changes/reject"), &c.operator, json!({}))
+        .await;
+    assert_eq!(status, 422, "a rejection says why");
+    let (status, product) = app
+        .post_json(
+            &format!("{path}/changes/reject"),
+            &c.operator,
+            json!({"reason": "AISP needs its own review"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["roles"], json!(["PISP"]));
+    assert_eq!(product["pending_change"], Value::Null);
+
+    // The member may withdraw a request.
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &path,
+            Some(&c.developer.token),
+            Some(json!({"roles": ["AISP", "PISP"]})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, product) = app
+        .api(
+            Method::DELETE,
+            &format!("{path}/changes"),
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["pending_change"], Value::Null);
+    let (status, _) = app
+        .post_json(&format!("{path}/changes/approve"), &c.operator, json!({}))
+        .await;
+    assert_eq!(status, 409, "nothing waits");
+
+    // A product not yet approved is decided on as it then stands.
+    let (status, product) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v1/software/{}", c.software_id),
+            Some(&c.developer.token),
+            Some(json!({"environment": "sandbox", "roles": ["AISP", "PISP"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["roles"], json!(["AISP", "PISP"]));
+    assert_eq!(product["pending_change"], Value::Null);
+}

@@ -85,12 +85,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource(format!("/organisations/{{org_id}}/{TRANSITIONS}"))
                         .route(post().to(transition_organisation)),
                 )
+                .service(resource("/software").route(get().to(list_all_software)))
                 .service(
                     resource("/software/{software_id}")
                         .route(get().to(get_software))
                         .route(patch().to(update_software)),
                 )
                 .service(resource("/software/{software_id}/ssa").route(post().to(issue_ssa)))
+                .service(
+                    resource("/software/{software_id}/changes").route(delete().to(withdraw_change)),
+                )
+                .service(
+                    resource("/software/{software_id}/changes/{action:approve|reject}")
+                        .route(post().to(decide_change)),
+                )
                 .service(
                     resource("/software/{software_id}/keys")
                         .route(get().to(list_software_keys))
@@ -283,14 +291,7 @@ async fn list_organisations(
     ApiUser(actor): ApiUser,
     query: web::Query<OrganisationQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let status = match query.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            AppError::Validation(format!(
-                "status: {s:?} is not one of pending, active, rejected, suspended, revoked"
-            ))
-        })?),
-    };
+    let status = status_filter(query.status.as_deref())?;
     let page = PageRequest {
         page: query.page,
         per_page: query.per_page,
@@ -487,6 +488,55 @@ async fn list_software(
     Ok(HttpResponse::Ok().json(list))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SoftwareQuery {
+    status: Option<String>,
+    #[serde(default)]
+    pending_change: bool,
+    #[serde(default = "first_page")]
+    page: u32,
+    #[serde(default = "default_per_page")]
+    per_page: u32,
+}
+
+/// Products the caller may see: all for operators, their organisations' for members;
+/// `?status=pending` is the operators' queue, `?pending_change=true` the changes waiting for
+/// a decision.
+async fn list_all_software(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<SoftwareQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = software::SoftwareFilter {
+        status: status_filter(query.status.as_deref())?,
+        pending_change: query.pending_change,
+    };
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let list = db::run(&state.pool, move |conn| {
+        software::list(conn, &actor, filter, page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// A `status` query parameter: empty or absent means any.
+fn status_filter(status: Option<&str>) -> Result<Option<Status>, AppError> {
+    match status {
+        None | Some("") => Ok(None),
+        Some(s) => Status::parse(s).map(Some).ok_or_else(|| {
+            AppError::Validation(format!(
+                "status: {s:?} is not one of pending, active, rejected, suspended, revoked"
+            ))
+        }),
+    }
+}
+
 async fn get_software(
     state: web::Data<AppState>,
     ApiUser(actor): ApiUser,
@@ -505,8 +555,49 @@ async fn update_software(
     body: web::Json<Changes>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let product = db::run(&state.pool, move |conn| {
+    let edited = db::run(&state.pool, move |conn| {
         software::update(conn, &actor, &id, &body)
+    })
+    .await?;
+    // 202: part of the edit waits for an operator's decision (the product's pending_change).
+    let mut response = if edited.held {
+        HttpResponse::Accepted()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(edited.product))
+}
+
+/// An operator approves or rejects a product's pending change.
+async fn decide_change(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(String, String)>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let decision = if action == "approve" {
+        software::ChangeDecision::Approve
+    } else {
+        software::ChangeDecision::Reject
+    };
+    let reason = body.unwrap_or_default().reason;
+    let product = db::run(&state.pool, move |conn| {
+        software::decide_change(conn, &actor, &id, decision, reason.as_deref())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+/// A member withdraws the product's pending change.
+async fn withdraw_change(
+    state: web::Data<AppState>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let product = db::run(&state.pool, move |conn| {
+        software::decide_change(conn, &actor, &id, software::ChangeDecision::Withdraw, None)
     })
     .await?;
     Ok(HttpResponse::Ok().json(product))

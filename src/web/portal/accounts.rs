@@ -242,7 +242,8 @@ async fn dashboard(
             per_page: 1,
         };
         let pending_orgs = organisations::list(conn, &actor, Some(Status::Pending), one)?.total;
-        let pending_software = software::pending(conn, &actor, one)?.total;
+        let pending_software = software::pending(conn, &actor, one)?.total
+            + software::pending_changes(conn, &actor, one)?.total;
         let all = organisations::list(conn, &actor, None, page)?;
         Ok((
             invitations,

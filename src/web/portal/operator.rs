@@ -55,11 +55,19 @@ async fn queue(
         page: query.software_page,
         ..PageRequest::default()
     };
-    let (orgs, products) = db::run(&state.pool, move |conn| {
+    let (orgs, products, changes) = db::run(&state.pool, move |conn| {
         actor.require_operator()?;
         let orgs = organisations::list(conn, &actor, Some(Status::Pending), orgs_page)?;
         let products = software::pending(conn, &actor, software_page)?;
-        Ok((orgs, products))
+        let changes = software::pending_changes(
+            conn,
+            &actor,
+            PageRequest {
+                page: 1,
+                per_page: PageRequest::MAX_PER_PAGE,
+            },
+        )?;
+        Ok((orgs, products, changes))
     })
     .await?;
     let organisations_pager = Pager::new(&orgs, "/operator/queue", "");
@@ -77,6 +85,8 @@ async fn queue(
         software: products.items,
         organisations_pager,
         software_pager,
+        changes_total: changes.total,
+        changes: changes.items,
     })
 }
 

@@ -167,7 +167,16 @@ impl SoftwareForm {
         self.roles.iter().any(|r| r == role)
     }
 
+    /// The form as the product stands, with the values of its pending change where it has
+    /// one (submitting the form unchanged keeps the request).
     pub fn from_software(product: &Software) -> Self {
+        let pending = product.pending_change.as_ref();
+        let environment = pending
+            .and_then(|p| p.environment)
+            .unwrap_or(product.environment);
+        let roles = pending
+            .and_then(|p| p.roles.clone())
+            .unwrap_or_else(|| product.roles.clone());
         Self {
             client_name: product.client_name.clone(),
             description: product.description.clone(),
@@ -177,12 +186,8 @@ impl SoftwareForm {
             tos_uri: product.tos_uri.clone().unwrap_or_default(),
             policy_uri: product.policy_uri.clone().unwrap_or_default(),
             redirect_uris: product.redirect_uris.join("\n"),
-            roles: product
-                .roles
-                .iter()
-                .map(|r| r.as_str().to_owned())
-                .collect(),
-            environment: product.environment.as_str().to_owned(),
+            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            environment: environment.as_str().to_owned(),
         }
     }
 }
@@ -227,6 +232,9 @@ pub struct QueuePage {
     pub software: Vec<Software>,
     pub organisations_pager: Pager,
     pub software_pager: Pager,
+    /// Products whose change waits for a decision (the oldest page of them).
+    pub changes: Vec<Software>,
+    pub changes_total: u64,
 }
 
 #[derive(Template)]

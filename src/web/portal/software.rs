@@ -34,6 +34,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/software/{software_id}/edit", web::get().to(edit_page))
     .route("/software/{software_id}/edit", web::post().to(edit))
     .route("/software/{software_id}/status", web::post().to(decide))
+    .route(
+        "/software/{software_id}/changes",
+        web::post().to(decide_change),
+    )
     .route("/software/{software_id}/ssa", web::post().to(download_ssa))
     .route("/software/{software_id}/keys", web::post().to(upload_key))
     .route(
@@ -297,8 +301,15 @@ async fn edit(
     })
     .await?;
     match result {
-        Ok(_) => {
-            auth::set_flash(&session, "Software updated.");
+        Ok(edited) => {
+            auth::set_flash(
+                &session,
+                if edited.held {
+                    "Software updated. The move to production or the new roles wait for an operator's decision; statements keep the approved values until then."
+                } else {
+                    "Software updated."
+                },
+            );
             Ok(redirect(&format!("/software/{id}")))
         }
         Err((error, org)) => {
@@ -344,6 +355,53 @@ async fn decide(
     match result {
         Ok(product) => {
             auth::set_flash(&session, format!("The software is now {}.", product.status));
+            Ok(redirect(&format!("/software/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ChangeForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// An operator approves or rejects the pending change; a member withdraws it.
+async fn decide_change(
+    state: web::Data<AppState>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<ChangeForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let actor = user.actor();
+    let id = path.into_inner();
+    let decision = match form.action.as_str() {
+        "approve" => software::ChangeDecision::Approve,
+        "reject" => software::ChangeDecision::Reject,
+        "withdraw" => software::ChangeDecision::Withdraw,
+        other => {
+            let error = AppError::Validation(format!("action: {other:?} is not a decision"));
+            return refused(&state, &session, &user, id, error).await;
+        }
+    };
+    let target = id.clone();
+    let result = db::run(&state.pool, move |conn| {
+        software::decide_change(conn, &actor, &target, decision, Some(&form.reason))
+    })
+    .await;
+    match result {
+        Ok(_) => {
+            let message = match decision {
+                software::ChangeDecision::Approve => "Change approved: statements now carry it.",
+                software::ChangeDecision::Reject => "Change rejected.",
+                software::ChangeDecision::Withdraw => "Change withdrawn.",
+            };
+            auth::set_flash(&session, message);
             Ok(redirect(&format!("/software/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,

@@ -109,7 +109,14 @@ async fn every_documented_operation_exists_and_requires_a_token() {
         if !path.starts_with("/api/v1/") {
             continue;
         }
-        let concrete = path.replace("{action}", "approve").replace(['{', '}'], "");
+        let action = if path.starts_with("/api/v1/users/") {
+            "disable"
+        } else if path.starts_with("/api/v1/invitations/") {
+            "accept"
+        } else {
+            "approve"
+        };
+        let concrete = path.replace("{action}", action).replace(['{', '}'], "");
         for method in item.as_object().unwrap().keys() {
             let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
                 continue;

@@ -630,6 +630,7 @@ async fn nobody_joins_an_organisation_without_accepting_its_invitation() {
         )
         .await;
     assert_eq!(status, 201, "{invitation}");
+    crate::helpers::assert_conforms("Invitation", &invitation);
     assert_eq!(invitation["email"], "invitee@elsewhere.example");
     assert_eq!(invitation["role"], "admin");
     assert_eq!(invitation["organisation_name"], "Example Payments Ltd");
@@ -638,6 +639,7 @@ async fn nobody_joins_an_organisation_without_accepting_its_invitation() {
         .await;
     assert_eq!(status, 404, "not a member before accepting");
     let (_, list) = app.get_json(&members, &c.admin).await;
+    crate::helpers::assert_conforms("MemberList", &list);
     assert_eq!(list["invitations"][0]["email"], "invitee@elsewhere.example");
     assert!(
         list["items"]

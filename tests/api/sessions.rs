@@ -227,6 +227,7 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_until_enabled() {
         )
         .await;
     assert_eq!(status, 200, "{account}");
+    crate::helpers::assert_conforms("Account", &account);
     assert!(account["disabled_at"].is_string());
     for instance in [&app, &sibling] {
         assert_eq!(visit(instance, &cookie, "/dashboard").await.0, 303);
@@ -279,6 +280,7 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_until_enabled() {
 
     let (_, list) = app.get_json("/api/v1/users?email=fintech", &operator).await;
     assert_eq!(list["total"], 1, "{list}");
+    crate::helpers::assert_conforms("AccountPage", &list);
     assert_eq!(list["items"][0]["email"], "dev@fintech.example");
 }
 

@@ -745,6 +745,7 @@ async fn an_approved_product_needs_a_fresh_decision_to_reach_production_or_gain_
         )
         .await;
     assert_eq!(status, 202, "part of it waits: {product}");
+    crate::helpers::assert_conforms("Software", &product);
     assert_eq!(product["environment"], "sandbox");
     assert_eq!(product["roles"], json!(["AISP"]));
     assert_eq!(
@@ -800,6 +801,7 @@ async fn an_approved_product_needs_a_fresh_decision_to_reach_production_or_gain_
         .get_json("/api/v1/software?pending_change=true", &c.operator)
         .await;
     assert_eq!(queue["total"], 1, "{queue}");
+    crate::helpers::assert_conforms("SoftwarePage", &queue);
     assert_eq!(queue["items"][0]["id"], id.as_str());
     let (status, _) = app
         .post_json(&format!("{path}/changes/approve"), &c.admin, json!({}))

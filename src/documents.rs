@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// A document's bytes and their ETag (a quoted SHA-256 prefix of the bytes).

@@ -1,15 +1,20 @@
 //! The SSA directory server: builds the actix application from a [`Config`]. `main.rs` and the
 //! integration tests both go through [`Application::build`], so what is tested is what ships.
+//!
+//! Layers, from the edge inwards (nothing imports a layer above it): `web` (handlers) calls
+//! `services` (one function per action: authorization, the transaction, the audit event,
+//! after-commit effects), which use `store` (diesel rows and queries), `pki`, `ssa` and `keys`
+//! (cryptography and encodings only), all of which speak `model` (pure domain types).
 
 pub mod config;
-pub mod db;
-pub mod directory;
 pub mod documents;
-pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod model;
 pub mod pki;
+pub mod services;
 pub mod ssa;
+pub mod store;
 pub mod telemetry;
 pub mod web;
 
@@ -29,59 +34,29 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 pub use config::Config;
-use db::DbPool;
-use documents::{Cached, Published};
+use documents::Cached;
 use keys::signing::KeyRing;
 use metrics::Metrics;
+pub use services::Directory;
 
-/// Shared, read-only state of one directory process. Everything that matters across
-/// instances lives in the database; this holds only handles and configuration.
-pub struct AppState {
-    pub config: Config,
-    /// Public base URL without a trailing slash.
-    pub public_url: String,
-    /// `iss` of issued SSAs.
-    pub issuer: String,
-    pub pool: DbPool,
-    pub metrics: Metrics,
-    /// Private halves of the directory's signing keys.
-    pub keyring: KeyRing,
-    /// The directory JWKS, rebuilt when key state changes.
-    pub jwks: Cached,
-    /// The certificate authority.
-    pub ca: pki::Ca,
-    /// Recently signed OCSP responses to nonce-less requests.
-    pub ocsp_cache: pki::ocsp::ResponseCache,
-    /// Records issued statements, many per transaction.
-    pub ssa_recorder: ssa::Recorder,
-}
-
-impl AppState {
-    /// After a change of certificate status here: a new CRL now, and no cached OCSP answer
-    /// that could contradict it. Other instances see it within the OCSP cache's lifetime.
-    pub fn certificates_changed(&self, conn: &mut db::DbConnection) -> Result<(), error::AppError> {
-        self.ocsp_cache.clear();
-        pki::crl::ensure_current(conn, &self.ca, self.config.crl_validity_secs).map(drop)
-    }
-}
+/// The shared state of one directory process (see [`services::Directory`]).
+pub type AppState = Directory;
 
 /// Re-reads key state every `key_refresh_secs`, so that a rotation made by another instance
 /// or the command line is published here within the advertised max-age, and signs a new CRL
-/// before the current one expires.
-fn spawn_key_refresher(state: aw::Data<AppState>) {
+/// (or serves one another instance signed) before the current one expires.
+fn spawn_key_refresher(state: Arc<Directory>) {
     let period = Duration::from_secs(state.config.key_refresh_secs);
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            let shared = state.clone();
-            let outcome = db::run(&state.pool, move |conn| {
-                pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)?;
-                keys::jwks::refresh(conn, &shared.jwks)
-            })
-            .await;
-            match outcome {
+            if let Err(error) = services::crl::refresh(&state).await {
+                tracing::warn!(%error, "cannot refresh the CRL");
+                continue;
+            }
+            match services::signing_keys::refresh(&state).await {
                 Ok(true) => tracing::info!("signing keys changed; JWKS rebuilt"),
                 Ok(false) => {}
                 Err(error) => tracing::warn!(%error, "cannot refresh signing keys"),
@@ -93,28 +68,21 @@ fn spawn_key_refresher(state: aw::Data<AppState>) {
 /// Forgets what has expired, once a minute: ended portal sessions, failed log-ins older
 /// than the throttle's window and expired invitations (expiry is enforced when they are
 /// read; this keeps the tables small).
-fn spawn_housekeeping(state: aw::Data<AppState>) {
+fn spawn_housekeeping(state: Arc<Directory>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticks.tick().await;
             let window = time::Duration::seconds(state.config.login_throttle_window_secs as i64);
-            let outcome = db::run(&state.pool, move |conn| {
-                let sessions = directory::sessions::sweep(conn)?;
-                let failures = directory::users::sweep_login_failures(conn, window)?;
-                directory::organisations::sweep_invitations(conn)?;
-                Ok((sessions, failures))
-            })
-            .await;
-            match outcome {
-                Ok((0, 0)) => {}
-                Ok((sessions, failures)) => {
-                    tracing::debug!(
-                        sessions,
-                        failures,
-                        "forgot expired sessions and log-in failures"
-                    )
-                }
+            match state
+                .db(move |conn| services::accounts::housekeeping(conn, window))
+                .await
+            {
+                Ok(0) => {}
+                Ok(rows) => tracing::debug!(
+                    rows,
+                    "forgot expired sessions, log-in failures and invitations"
+                ),
                 Err(error) => tracing::warn!(%error, "cannot forget expired sessions"),
             }
         }
@@ -125,7 +93,7 @@ fn spawn_housekeeping(state: aw::Data<AppState>) {
 pub struct Application {
     port: u16,
     server: Server,
-    state: aw::Data<AppState>,
+    state: aw::Data<Directory>,
 }
 
 impl Application {
@@ -134,7 +102,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db_config = config.clone();
         let pool = actix_web::rt::task::spawn_blocking(move || {
-            db::connect_and_migrate(&db_config.database_url(), db_config.db_pool_size)
+            store::connect_and_migrate(&db_config.database_url(), db_config.db_pool_size)
         })
         .await
         .context("database start-up task failed")??;
@@ -144,19 +112,21 @@ impl Application {
             .await
             .context("key start-up task failed")??;
 
-        let ca = {
+        let (ca, crl) = {
             let (pool, keys_dir, validity) = (
                 pool.clone(),
                 config.keys_dir.clone(),
                 config.crl_validity_secs,
             );
-            actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<pki::Ca> {
-                let ca = pki::ca::load_or_init(&keys_dir)?;
-                let mut conn = pool.get().context("cannot open a database connection")?;
-                pki::crl::ensure_current(&mut conn, &ca, validity)
-                    .map_err(|e| anyhow::anyhow!("cannot sign the CRL: {e}"))?;
-                Ok(ca)
-            })
+            actix_web::rt::task::spawn_blocking(
+                move || -> anyhow::Result<(pki::Ca, services::crl::Current)> {
+                    let ca = pki::ca::load_or_init(&keys_dir)?;
+                    let mut conn = pool.get().context("cannot open a database connection")?;
+                    let crl = services::crl::initial(&mut conn, &ca, validity)
+                        .map_err(|e| anyhow::anyhow!("cannot sign the CRL: {e}"))?;
+                    Ok((ca, crl))
+                },
+            )
             .await
             .context("CA start-up task failed")??
         };
@@ -167,11 +137,10 @@ impl Application {
             let alg = config.signing_alg.as_str();
             actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<(KeyRing, Cached)> {
                 let mut conn = pool.get().context("cannot open a database connection")?;
-                keys::signing::initialise(&mut conn, &keyring, alg)?;
-                let jwks = Cached::new(Published::json(&serde_json::json!({"keys": []})));
-                keys::jwks::refresh(&mut conn, &jwks)
+                services::signing_keys::initialise(&mut conn, &keyring, alg)?;
+                let jwks = services::signing_keys::jwks_document(&mut conn)
                     .map_err(|e| anyhow::anyhow!("cannot build the JWKS: {e}"))?;
-                Ok((keyring, jwks))
+                Ok((keyring, Cached::new(jwks)))
             })
             .await
             .context("signing key start-up task failed")??
@@ -195,22 +164,23 @@ impl Application {
         };
 
         let metrics = Metrics::new().context("cannot register metrics")?;
-        let ssa_recorder = ssa::Recorder::start(pool.clone(), metrics.clone())
+        let recorder = services::Recorder::start(pool.clone(), metrics.clone())
             .context("cannot start the statement recorder")?;
-        let state = aw::Data::new(AppState {
+        let state = aw::Data::new(Directory {
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
             pool,
-            ssa_recorder,
+            recorder,
             metrics,
             keyring,
             jwks,
             ca,
+            crl,
             ocsp_cache: pki::ocsp::ResponseCache::default(),
             config,
         });
-        spawn_key_refresher(state.clone());
-        spawn_housekeeping(state.clone());
+        spawn_key_refresher(state.clone().into_inner());
+        spawn_housekeeping(state.clone().into_inner());
 
         let server = {
             let app_state = state.clone();
@@ -237,9 +207,9 @@ impl Application {
                     )
                     .wrap(from_fn(web::refuse_query_tokens))
                     .wrap(from_fn(web::bound_body_time))
-                    .wrap(from_fn(metrics::record))
+                    .wrap(from_fn(web::record_metrics))
                     .wrap(from_fn(web::request_id_header))
-                    .wrap(TracingLogger::<telemetry::RequestSpan>::new())
+                    .wrap(TracingLogger::<web::logging::RequestSpan>::new())
             })
             .listen(listener)
             .with_context(|| format!("cannot listen on {local}"))?
@@ -267,7 +237,7 @@ impl Application {
         self.server.handle()
     }
 
-    pub fn state(&self) -> Arc<AppState> {
+    pub fn state(&self) -> Arc<Directory> {
         self.state.clone().into_inner()
     }
 

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ssa_directory::config::{Config, LogFormat};
-use ssa_directory::directory::{Actor, users};
-use ssa_directory::error::AppError;
-use ssa_directory::keys::signing::{self, KeyRing};
-use ssa_directory::{Application, db, pki, telemetry};
+use ssa_directory::keys::signing::KeyRing;
+use ssa_directory::model::{Actor, Error, Kid};
+use ssa_directory::services::{accounts, signing_keys};
+use ssa_directory::{Application, pki, store, telemetry};
 
 /// Open-banking trust directory: onboards organisations and software, issues signed software
 /// statements (SSAs), publishes the JWKS, hosts participant keys and runs a small CA.
@@ -162,10 +162,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Migrate => {
-            let manager = db::ConnectionManager::new(&config.database_url())?;
+            let manager = store::ConnectionManager::new(&config.database_url())?;
             manager.prepare()?;
             let mut conn = manager.open()?;
-            let applied = db::migrate(&mut conn)?;
+            let applied = store::migrate(&mut conn)?;
             println!("applied {applied} migration(s)");
             Ok(())
         }
@@ -177,7 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let password = read_stdin_line()?;
             let mut conn = open_database(&config)?;
             let user =
-                users::create_user(&mut conn, &email, &password, operator, Some(&Actor::cli()))
+                accounts::create_user_in(&mut conn, &email, &password, operator, Some(&Actor::Cli))
                     .map_err(domain_error)?;
             let kind = if user.is_operator { "operator" } else { "user" };
             println!("created {kind} {} ({})", user.email, user.id);
@@ -201,11 +201,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Create { email, name }) => {
             let mut conn = open_database(&config)?;
-            let email = email.trim().to_lowercase();
-            let user = users::User::find_by_email(&mut conn, &email)
-                .context("cannot read users")?
-                .ok_or_else(|| anyhow::anyhow!("no account for {email}"))?;
-            let token = users::create_token(&mut conn, &user.actor(), &name, &Actor::cli())
+            let user = account(&mut conn, &email)?;
+            let token = accounts::create_token_in(&mut conn, &user.actor(), &name, &Actor::Cli)
                 .map_err(domain_error)?;
             println!("{}", token.secret);
             Ok(())
@@ -215,12 +212,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<()> {
     let mut conn = open_database(config)?;
-    let email = email.trim().to_lowercase();
-    let user = users::User::find_by_email(&mut conn, &email)
-        .context("cannot read users")?
-        .ok_or_else(|| anyhow::anyhow!("no account for {email}"))?;
-    let account =
-        users::set_disabled(&mut conn, &Actor::cli(), &user.id, disabled).map_err(domain_error)?;
+    let user = account(&mut conn, email)?;
+    let account = accounts::set_disabled_in(&mut conn, &Actor::Cli, user.id, disabled)
+        .map_err(domain_error)?;
     let state = if account.disabled_at.is_some() {
         "disabled; its sessions have ended"
     } else {
@@ -234,19 +228,19 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let mut conn = open_database(config)?;
     let ring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
     let alg = config.signing_alg.as_str();
-    signing::initialise(&mut conn, &ring, alg)?;
+    signing_keys::initialise(&mut conn, &ring, alg)?;
     match command {
         KeysCommand::List => {
             println!(
                 "{:<44} {:<6} {:<8} {:>8}  LAST EXPIRY",
                 "KID", "ALG", "STATE", "SIGNED"
             );
-            for key in signing::list(&mut conn).map_err(domain_error)? {
+            for key in signing_keys::list(&mut conn).map_err(domain_error)? {
                 println!(
                     "{:<44} {:<6} {:<8} {:>8}  {}",
                     key.kid,
                     key.alg,
-                    key.state,
+                    key.state.as_str(),
                     key.ssas_signed,
                     key.last_expiry.as_deref().unwrap_or("-")
                 );
@@ -254,13 +248,15 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate => {
             let kid =
-                signing::rotate(&mut conn, &ring, alg, &Actor::cli()).map_err(domain_error)?;
+                signing_keys::rotate(&mut conn, &ring, alg, &Actor::Cli).map_err(domain_error)?;
             println!(
                 "{kid} now signs; every instance publishes the change within key_refresh_secs"
             );
         }
         KeysCommand::Retire { kid } => {
-            let state = signing::retire(&mut conn, &kid, &Actor::cli()).map_err(domain_error)?;
+            let state =
+                signing_keys::retire(&mut conn, &Kid::from_trusted(kid.clone()), &Actor::Cli)
+                    .map_err(domain_error)?;
             println!("{kid} is now {}", state.as_str());
         }
     }
@@ -268,18 +264,27 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 /// Opens the configured database and applies pending migrations.
-fn open_database(config: &Config) -> anyhow::Result<db::DbConnection> {
-    let manager = db::ConnectionManager::new(&config.database_url())?;
+fn open_database(config: &Config) -> anyhow::Result<store::DbConnection> {
+    let manager = store::ConnectionManager::new(&config.database_url())?;
     manager.prepare()?;
     let mut conn = manager.open()?;
-    db::migrate(&mut conn)?;
+    store::migrate(&mut conn)?;
     Ok(conn)
 }
 
+/// The account with this email.
+fn account(
+    conn: &mut store::DbConnection,
+    email: &str,
+) -> anyhow::Result<ssa_directory::model::account::User> {
+    accounts::by_email(conn, email)
+        .map_err(|_| anyhow::anyhow!("no account for {}", email.trim().to_lowercase()))
+}
+
 /// A domain error as the operator should read it.
-fn domain_error(error: AppError) -> anyhow::Error {
+fn domain_error(error: Error) -> anyhow::Error {
     match error {
-        AppError::Unexpected(cause) => cause,
+        Error::Unexpected(cause) => cause,
         other => anyhow::anyhow!("{other}"),
     }
 }

@@ -1,12 +1,9 @@
 //! Prometheus metrics: requests by route and status, a latency histogram, and the size of
-//! the issued-statement recorder's batches.
+//! the issued-statement recorder's batches. The registry lives here; the middleware that
+//! observes requests is in `web`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -78,30 +75,4 @@ impl Metrics {
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         Ok(String::from_utf8_lossy(&buffer).into_owned())
     }
-}
-
-/// Middleware: records every request under its route pattern (not its raw path, which would
-/// make one series per id).
-pub async fn record(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
-    let metrics = req
-        .app_data::<web::Data<crate::AppState>>()
-        .map(|state| state.metrics.clone());
-    let started = Instant::now();
-    let response = next.call(req).await?;
-    if let Some(metrics) = metrics {
-        metrics.observe(
-            &method,
-            &route,
-            response.status().as_u16(),
-            started.elapsed(),
-        );
-    }
-    Ok(response)
 }

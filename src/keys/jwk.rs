@@ -11,7 +11,7 @@ use openssl::rsa::Rsa;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use crate::model::Error;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: u32 = 2048;
@@ -23,20 +23,20 @@ pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn b64_decode(field: &str, value: &str) -> Result<Vec<u8>, AppError> {
+fn b64_decode(field: &str, value: &str) -> Result<Vec<u8>, Error> {
     URL_SAFE_NO_PAD
         .decode(value.trim_end_matches('='))
         .map_err(|_| {
-            AppError::Validation(format!("jwk.{field}: not base64url (RFC 7515, no padding)"))
+            Error::Validation(format!("jwk.{field}: not base64url (RFC 7515, no padding)"))
         })
 }
 
 /// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK's required members.
-pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, AppError> {
+pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, Error> {
     let member = |name: &str| {
         jwk.get(name)
             .and_then(Value::as_str)
-            .ok_or_else(|| AppError::Validation(format!("jwk.{name}: required")))
+            .ok_or_else(|| Error::Validation(format!("jwk.{name}: required")))
     };
     // Members in lexicographic order, no whitespace (RFC 7638 section 3).
     let canonical = match member("kty")? {
@@ -52,7 +52,7 @@ pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, AppError> {
             member("y")?
         ),
         other => {
-            return Err(AppError::Validation(format!(
+            return Err(Error::Validation(format!(
                 "jwk.kty: {other:?} is not supported (use RSA or EC)"
             )));
         }
@@ -68,18 +68,18 @@ fn curve_name(nid: Nid) -> Option<(&'static str, usize)> {
     }
 }
 
-fn padded(bn: &openssl::bn::BigNumRef, len: usize) -> Result<Vec<u8>, AppError> {
+fn padded(bn: &openssl::bn::BigNumRef, len: usize) -> Result<Vec<u8>, Error> {
     bn.to_vec_padded(len as i32)
-        .map_err(|e| AppError::Unexpected(anyhow::Error::new(e).context("encoding a coordinate")))
+        .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("encoding a coordinate")))
 }
 
 /// The public JWK of a key (RSA, or EC on P-256/P-384), with `kid` = thumbprint, `use` and `alg`.
 pub fn public_jwk<T: openssl::pkey::HasPublic>(
     key: &PKey<T>,
     alg: &str,
-) -> Result<Map<String, Value>, AppError> {
+) -> Result<Map<String, Value>, Error> {
     let unexpected = |e: openssl::error::ErrorStack| {
-        AppError::Unexpected(anyhow::Error::new(e).context("reading a public key"))
+        Error::Unexpected(anyhow::Error::new(e).context("reading a public key"))
     };
     let mut jwk = Map::new();
     if let Ok(rsa) = key.rsa() {
@@ -91,7 +91,7 @@ pub fn public_jwk<T: openssl::pkey::HasPublic>(
         let (crv, len) = group
             .curve_name()
             .and_then(curve_name)
-            .ok_or_else(|| AppError::Validation("unsupported curve (use P-256 or P-384)".into()))?;
+            .ok_or_else(|| Error::Validation("unsupported curve (use P-256 or P-384)".into()))?;
         let mut ctx = BigNumContext::new().map_err(unexpected)?;
         let mut x = BigNum::new().map_err(unexpected)?;
         let mut y = BigNum::new().map_err(unexpected)?;
@@ -103,7 +103,7 @@ pub fn public_jwk<T: openssl::pkey::HasPublic>(
         jwk.insert("x".into(), json!(b64(&padded(&x, len)?)));
         jwk.insert("y".into(), json!(b64(&padded(&y, len)?)));
     } else {
-        return Err(AppError::Validation(
+        return Err(Error::Validation(
             "unsupported key type (use RSA or EC)".into(),
         ));
     }
@@ -125,8 +125,8 @@ pub struct PublicJwk {
 }
 
 impl PublicJwk {
-    pub fn parse(value: &Value) -> Result<Self, AppError> {
-        let invalid = |m: String| AppError::Validation(m);
+    pub fn parse(value: &Value) -> Result<Self, Error> {
+        let invalid = |m: String| Error::Validation(m);
         let object = value
             .as_object()
             .ok_or_else(|| invalid("jwk: must be a JSON object".into()))?;
@@ -135,14 +135,14 @@ impl PublicJwk {
                 "jwk.{private}: private key material must never be uploaded; send the public key only"
             )));
         }
-        let text = |name: &str| -> Result<String, AppError> {
+        let text = |name: &str| -> Result<String, Error> {
             match object.get(name) {
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(_) => Err(invalid(format!("jwk.{name}: must be a string"))),
                 None => Err(invalid(format!("jwk.{name}: required"))),
             }
         };
-        let optional = |name: &str| -> Result<Option<String>, AppError> {
+        let optional = |name: &str| -> Result<Option<String>, Error> {
             match object.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -270,9 +270,9 @@ fn ec_public_key(nid: Nid, x: &[u8], y: &[u8]) -> Result<PKey<Public>, openssl::
 }
 
 /// Generates a private key for `alg` (PS256: RSA 2048; ES256: P-256).
-pub fn generate(alg: &str) -> Result<PKey<Private>, AppError> {
+pub fn generate(alg: &str) -> Result<PKey<Private>, Error> {
     let unexpected = |e: openssl::error::ErrorStack| {
-        AppError::Unexpected(anyhow::Error::new(e).context("generating a key"))
+        Error::Unexpected(anyhow::Error::new(e).context("generating a key"))
     };
     match alg {
         "PS256" => PKey::from_rsa(Rsa::generate(2048).map_err(unexpected)?).map_err(unexpected),
@@ -280,7 +280,7 @@ pub fn generate(alg: &str) -> Result<PKey<Private>, AppError> {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(unexpected)?;
             PKey::from_ec_key(EcKey::generate(&group).map_err(unexpected)?).map_err(unexpected)
         }
-        other => Err(AppError::Validation(format!(
+        other => Err(Error::Validation(format!(
             "signing algorithm {other:?} is not supported (PS256 or ES256)"
         ))),
     }

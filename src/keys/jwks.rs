@@ -1,32 +1,28 @@
-//! The directory JWKS: the public halves of every published signing key, rebuilt from the
-//! database whenever key state changes (here or on another instance).
+//! The directory JWKS: the public halves of every published signing key.
 
 use serde_json::{Value, json};
 
-use crate::db::DbConnection;
-use crate::documents::{Cached, Published};
-use crate::error::AppError;
-
-use super::signing::{self, SigningKeyRow};
+use crate::documents::Published;
+use crate::model::Error;
+use crate::model::keys::{KeyState, SigningKey};
 
 /// Builds the JWKS document: active key first, then next, then retired keys. Only public
 /// members are ever stored in `public_jwk`, and only they are written here.
-pub fn document(rows: &[SigningKeyRow]) -> Result<Published, AppError> {
-    let order = |state: &str| match state {
-        "active" => 0,
-        "next" => 1,
+pub fn document(keys: &[SigningKey]) -> Result<Published, Error> {
+    let order = |state: KeyState| match state {
+        KeyState::Active => 0,
+        KeyState::Next => 1,
         _ => 2,
     };
-    let mut live: Vec<&SigningKeyRow> = rows
-        .iter()
-        .filter(|r| r.state().map(|s| s.is_published()).unwrap_or(false))
-        .collect();
-    live.sort_by_key(|r| (order(&r.state), r.created_at));
+    let mut live: Vec<&SigningKey> = keys.iter().filter(|k| k.state.is_published()).collect();
+    live.sort_by_key(|k| (order(k.state), k.created_at));
     let keys = live
         .into_iter()
-        .map(|r| {
+        .map(|k| {
             let jwk: serde_json::Map<String, Value> =
-                crate::directory::from_json("signing_keys.public_jwk", &r.public_jwk)?;
+                serde_json::from_str(&k.public_jwk).map_err(|e| {
+                    crate::model::unexpected("corrupt signing_keys.public_jwk column", e)
+                })?;
             // Defence in depth: only the members a public key has.
             let public: serde_json::Map<String, Value> = jwk
                 .into_iter()
@@ -39,17 +35,6 @@ pub fn document(rows: &[SigningKeyRow]) -> Result<Published, AppError> {
                 .collect();
             Ok(Value::Object(public))
         })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     Ok(Published::json(&json!({ "keys": keys })))
-}
-
-/// Re-reads key state, removes retired keys whose statements have all expired, and replaces
-/// the cached JWKS if it changed.
-pub fn refresh(conn: &mut DbConnection, cache: &Cached) -> Result<bool, AppError> {
-    let removed = signing::sweep(conn)?;
-    if !removed.is_empty() {
-        tracing::info!(kids = ?removed, "removed retired signing keys");
-    }
-    let rows = SigningKeyRow::all(conn)?;
-    Ok(cache.replace(document(&rows)?))
 }

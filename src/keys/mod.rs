@@ -1,8 +1,10 @@
 //! Key material kept in `keys/`: files are created with mode 0600 inside a 0700 folder and
 //! never leave it. This module holds the file handling and the portal's session key;
-//! `signing` holds the directory's signing keys, `jwks` their published document and `jwk`
-//! the JSON Web Key rules shared with the participant keystore.
+//! `signing` holds the directory's signing keys, `jwks` their published document, `jwk` the
+//! JSON Web Key rules shared with the participant keystore, and `credentials` password hashes
+//! and token secrets. Nothing here touches the database.
 
+pub mod credentials;
 pub mod jwk;
 pub mod jwks;
 pub mod provider;

@@ -7,7 +7,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509Req;
 
-use crate::error::AppError;
+use crate::model::Error;
 
 /// Largest CSR accepted, in bytes of PEM.
 pub const MAX_CSR_BYTES: usize = 16 * 1024;
@@ -23,12 +23,12 @@ pub struct Csr {
     pub jws_alg: &'static str,
 }
 
-fn invalid(message: impl Into<String>) -> AppError {
-    AppError::Validation(format!("csr: {}", message.into()))
+fn invalid(message: impl Into<String>) -> Error {
+    Error::Validation(format!("csr: {}", message.into()))
 }
 
 /// Parses and checks a PEM CSR.
-pub fn parse(pem: &str) -> Result<Csr, AppError> {
+pub fn parse(pem: &str) -> Result<Csr, Error> {
     let pem = pem.trim();
     if pem.is_empty() {
         return Err(invalid("must not be empty"));

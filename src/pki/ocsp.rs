@@ -4,7 +4,6 @@
 
 use der::asn1::{BitString, GeneralizedTime, Null, OctetString};
 use der::{Decode, Encode};
-use diesel::prelude::*;
 use rcgen::SigningKey;
 use x509_cert::ext::pkix::CrlReason;
 use x509_cert::spki::AlgorithmIdentifierOwned;
@@ -13,11 +12,13 @@ use x509_ocsp::{
     ResponseData, RevokedInfo, SingleResponse, Version,
 };
 
-use crate::db::DbConnection;
-use crate::db::schema::certificates;
-use crate::error::AppError;
+use crate::model::certificate::{CertStatus as State, RevocationReason, RevocationState};
+use crate::model::{Error, Serial, unexpected};
 
 use super::Ca;
+
+/// What the directory knows of a certificate it issued; `None` for a serial it never issued.
+pub type Known = Option<RevocationState>;
 
 /// Signed responses to nonce-less requests, reused for a few seconds: a relying party that
 /// polls gets the same signed answer instead of costing a signature each time. Cleared on
@@ -69,16 +70,39 @@ pub fn has_nonce(request: &[u8]) -> bool {
 
 const SHA1: &str = "1.3.14.3.2.26";
 const SHA256: &str = "2.16.840.1.101.3.4.2.1";
-const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
 
-/// The DER response to a DER request; malformed requests get `malformedRequest` (and
-/// `false`, so the handler can answer 400).
+/// The signature algorithm of the issuing CA's key, as an OCSP response names it.
+fn signature_algorithm(ca: &Ca) -> Result<AlgorithmIdentifierOwned, Error> {
+    use const_oid::db::rfc5912;
+    let alg = ca.issuer.key().algorithm();
+    let (oid, null_parameters) = if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+        (rfc5912::ECDSA_WITH_SHA_256, false)
+    } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+        (rfc5912::ECDSA_WITH_SHA_384, false)
+    } else if alg == &rcgen::PKCS_ED25519 {
+        (const_oid::db::rfc8410::ID_ED_25519, false)
+    } else if alg == &rcgen::PKCS_RSA_SHA256 {
+        (rfc5912::SHA_256_WITH_RSA_ENCRYPTION, true)
+    } else {
+        return Err(Error::Unexpected(anyhow::anyhow!(
+            "the issuing CA's key algorithm {alg:?} cannot sign OCSP responses here"
+        )));
+    };
+    Ok(AlgorithmIdentifierOwned {
+        oid,
+        parameters: null_parameters.then(|| der::Any::from(Null)),
+    })
+}
+
+/// The DER response to a DER request, signed with the issuing CA's key and its algorithm;
+/// `lookup` says what the directory knows of each serial. Malformed requests get
+/// `malformedRequest` (and `false`, so the handler can answer 400).
 pub fn respond(
-    conn: &mut DbConnection,
     ca: &Ca,
     request: &[u8],
     validity_secs: u64,
-) -> Result<(Vec<u8>, bool), AppError> {
+    mut lookup: impl FnMut(&Serial) -> Result<Known, Error>,
+) -> Result<(Vec<u8>, bool), Error> {
     let Ok(request) = OcspRequest::from_der(request) else {
         return Ok((encode(&OcspResponse::malformed_request())?, false));
     };
@@ -101,8 +125,8 @@ pub fn respond(
             id.issuer_name_hash.as_bytes() == name && id.issuer_key_hash.as_bytes() == key
         });
         let status = if issued_here {
-            let serial = hex::encode_upper(id.serial_number.as_bytes());
-            status_of(conn, &serial)?
+            let serial = Serial::from_bytes(id.serial_number.as_bytes());
+            cert_status(lookup(&serial)?)?
         } else {
             CertStatus::unknown()
         };
@@ -120,7 +144,7 @@ pub fn respond(
                 extn_id: const_oid_nonce(),
                 critical: false,
                 extn_value: OctetString::new(encode(&nonce)?)
-                    .map_err(|e| AppError::Unexpected(anyhow::anyhow!("nonce: {e}")))?,
+                    .map_err(|e| unexpected("nonce", e))?,
             };
             Some(vec![ext])
         }
@@ -129,8 +153,7 @@ pub fn respond(
     let tbs = ResponseData {
         version: Version::V1,
         responder_id: ResponderId::ByKey(
-            OctetString::new(ca.key_hash())
-                .map_err(|e| AppError::Unexpected(anyhow::anyhow!("key hash: {e}")))?,
+            OctetString::new(ca.key_hash()).map_err(|e| unexpected("key hash", e))?,
         ),
         produced_at: this_update,
         responses,
@@ -141,19 +164,14 @@ pub fn respond(
         .issuer
         .key()
         .sign(&tbs_der)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("signing an OCSP response: {e}")))?;
+        .map_err(|e| unexpected("signing an OCSP response", e))?;
     let basic = BasicOcspResponse {
         tbs_response_data: tbs,
-        signature_algorithm: AlgorithmIdentifierOwned {
-            oid: der::oid::ObjectIdentifier::new_unwrap(ECDSA_WITH_SHA256),
-            parameters: None,
-        },
-        signature: BitString::from_bytes(&signature)
-            .map_err(|e| AppError::Unexpected(anyhow::anyhow!("signature: {e}")))?,
+        signature_algorithm: signature_algorithm(ca)?,
+        signature: BitString::from_bytes(&signature).map_err(|e| unexpected("signature", e))?,
         certs: None,
     };
-    let response = OcspResponse::successful(basic)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("OCSP response: {e}")))?;
+    let response = OcspResponse::successful(basic).map_err(|e| unexpected("OCSP response", e))?;
     Ok((encode(&response)?, true))
 }
 
@@ -161,52 +179,44 @@ fn const_oid_nonce() -> der::oid::ObjectIdentifier {
     der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2")
 }
 
-fn encode(value: &impl Encode) -> Result<Vec<u8>, AppError> {
-    value
-        .to_der()
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("DER encoding: {e}")))
+fn encode(value: &impl Encode) -> Result<Vec<u8>, Error> {
+    value.to_der().map_err(|e| unexpected("DER encoding", e))
 }
 
-fn time_of(at: std::time::SystemTime) -> Result<OcspGeneralizedTime, AppError> {
+fn time_of(at: std::time::SystemTime) -> Result<OcspGeneralizedTime, Error> {
     GeneralizedTime::from_system_time(at)
         .map(OcspGeneralizedTime)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("time: {e}")))
+        .map_err(|e| unexpected("time", e))
 }
 
-fn crl_reason(name: Option<&str>) -> CrlReason {
-    match name.unwrap_or("") {
-        "keyCompromise" => CrlReason::KeyCompromise,
-        "affiliationChanged" => CrlReason::AffiliationChanged,
-        "superseded" => CrlReason::Superseded,
-        "cessationOfOperation" => CrlReason::CessationOfOperation,
-        "certificateHold" => CrlReason::CertificateHold,
-        "privilegeWithdrawn" => CrlReason::PrivilegeWithdrawn,
+/// x509-cert's name for an RFC 5280 reason, by its code.
+fn crl_reason(reason: Option<RevocationReason>) -> CrlReason {
+    match reason.map_or(0, RevocationReason::code) {
+        1 => CrlReason::KeyCompromise,
+        3 => CrlReason::AffiliationChanged,
+        4 => CrlReason::Superseded,
+        5 => CrlReason::CessationOfOperation,
+        6 => CrlReason::CertificateHold,
+        9 => CrlReason::PrivilegeWithdrawn,
         _ => CrlReason::Unspecified,
     }
 }
 
-fn status_of(conn: &mut DbConnection, serial: &str) -> Result<CertStatus, AppError> {
-    let row: Option<(String, Option<String>, Option<time::PrimitiveDateTime>)> =
-        certificates::table
-            .find(serial)
-            .select((
-                certificates::status,
-                certificates::revocation_reason,
-                certificates::revoked_at,
-            ))
-            .first(conn)
-            .optional()?;
-    Ok(match row {
+fn cert_status(known: Known) -> Result<CertStatus, Error> {
+    Ok(match known {
         None => CertStatus::unknown(),
-        Some((status, _, _)) if status == "good" => CertStatus::Good(Null),
-        Some((_, reason, at)) => {
+        Some(RevocationState {
+            status: State::Good,
+            ..
+        }) => CertStatus::Good(Null),
+        Some(RevocationState { reason, at, .. }) => {
             let at = at
                 .map(|t| t.assume_utc())
                 .unwrap_or_else(time::OffsetDateTime::now_utc);
             let when = time_of(std::time::SystemTime::from(at))?;
             CertStatus::Revoked(RevokedInfo {
                 revocation_time: when,
-                revocation_reason: Some(crl_reason(reason.as_deref())),
+                revocation_reason: Some(crl_reason(reason)),
             })
         }
     })

@@ -14,20 +14,18 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-use crate::AppState;
-use crate::db;
-use crate::directory::Actor;
-use crate::directory::sessions;
-use crate::directory::users::{self, User};
-use crate::error::{self, AppError};
+use super::error::{self, AppError};
+use crate::model::Actor;
+use crate::model::account::User;
+use crate::services::{Directory, accounts};
 
 /// The session cookie's key for the server-side session's secret.
 const SESSION_ID: &str = "sid";
 const SESSION_CSRF: &str = "csrf";
 const SESSION_FLASH: &str = "flash";
 
-fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
-    req.app_data::<web::Data<AppState>>()
+fn state(req: &HttpRequest) -> Result<web::Data<Directory>, AppError> {
+    req.app_data::<web::Data<Directory>>()
         .cloned()
         .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("application state missing")))
 }
@@ -54,11 +52,6 @@ impl BearerToken {
             })?;
         Ok(Self(token.to_owned()))
     }
-
-    /// The token's user; unknown or revoked tokens are refused.
-    pub fn authenticate(&self, conn: &mut db::DbConnection) -> Result<Actor, AppError> {
-        users::authenticate_token(conn, &self.0)
-    }
 }
 
 impl FromRequest for BearerToken {
@@ -82,7 +75,7 @@ impl FromRequest for ApiUser {
         let state = state(req);
         Box::pin(async move {
             let (state, token) = (state?, token?);
-            let actor = db::run(&state.pool, move |conn| token.authenticate(conn)).await?;
+            let actor = accounts::authenticate_token(&state, token.0).await?;
             Ok(ApiUser(actor))
         })
     }
@@ -105,10 +98,7 @@ impl FromRequest for SessionUser {
             let Some(secret) = session.get::<String>(SESSION_ID).unwrap_or(None) else {
                 return Ok(SessionUser(None));
             };
-            let user = db::run(&state.pool, move |conn| {
-                Ok(sessions::resolve(conn, &secret)?)
-            })
-            .await?;
+            let user = accounts::resolve_session(&state, secret).await?;
             if user.is_none() {
                 session.purge();
             }
@@ -119,13 +109,12 @@ impl FromRequest for SessionUser {
 
 /// Starts a fresh session for a user who just logged in: a session on the server that ends
 /// after `session_ttl_secs`, a new cookie, a new CSRF token.
-pub async fn log_in(state: &AppState, session: &Session, user: &User) -> Result<(), AppError> {
-    let user_id = user.id.clone();
-    let ttl = time::Duration::seconds(state.config.session_ttl_secs as i64);
-    let secret = db::run(&state.pool, move |conn| {
-        Ok(sessions::start(conn, &user_id, ttl)?)
-    })
-    .await?;
+pub async fn log_in(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
+) -> Result<(), AppError> {
+    let secret = accounts::start_session(state, user.id).await?;
     session.renew();
     session.clear();
     session
@@ -134,9 +123,9 @@ pub async fn log_in(state: &AppState, session: &Session, user: &User) -> Result<
 }
 
 /// Ends the browser's session on the server and removes its cookie.
-pub async fn log_out(state: &AppState, session: &Session) -> Result<(), AppError> {
+pub async fn log_out(state: &std::sync::Arc<Directory>, session: &Session) -> Result<(), AppError> {
     if let Some(secret) = session.get::<String>(SESSION_ID).unwrap_or(None) {
-        db::run(&state.pool, move |conn| Ok(sessions::end(conn, &secret)?)).await?;
+        accounts::end_session(state, secret).await?;
     }
     session.purge();
     Ok(())

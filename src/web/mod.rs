@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod error;
+pub mod logging;
 pub mod portal;
 pub mod public;
 
@@ -15,7 +17,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tracing_actix_web::RequestId;
 
 use crate::config::Config;
-use crate::error::{self, AppError};
+use crate::services::Directory;
+use error::AppError;
 
 /// Name of the response header that carries the request id, as logged in the request's span.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -123,7 +126,7 @@ pub async fn bound_body_time(
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
     let limit = req
-        .app_data::<web::Data<crate::AppState>>()
+        .app_data::<web::Data<Directory>>()
         .map(|state| std::time::Duration::from_secs(state.config.body_read_timeout_secs));
     if let (true, Some(limit)) = (declares_body, limit) {
         let payload = req.take_payload();
@@ -211,6 +214,32 @@ pub async fn request_id_header(
         response
             .headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    Ok(response)
+}
+
+/// Middleware: records every request under its route pattern (not its raw path, which would
+/// make one series per id).
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let metrics = req
+        .app_data::<web::Data<Directory>>()
+        .map(|state| state.metrics.clone());
+    let started = std::time::Instant::now();
+    let response = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        metrics.observe(
+            &method,
+            &route,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
     }
     Ok(response)
 }

@@ -176,15 +176,16 @@ impl TestApp {
         let pool = self.state.pool.clone();
         let email = email.to_owned();
         tokio::task::spawn_blocking(move || {
-            use ssa_directory::directory::{Actor, users};
+            use ssa_directory::model::Actor;
+            use ssa_directory::services::accounts;
             let mut conn = pool.get().unwrap();
             let user =
-                users::create_user(&mut conn, &email, PASSWORD, operator, Some(&Actor::cli()))
+                accounts::create_user_in(&mut conn, &email, PASSWORD, operator, Some(&Actor::Cli))
                     .unwrap();
             let token =
-                users::create_token(&mut conn, &user.actor(), "tests", &Actor::cli()).unwrap();
+                accounts::create_token_in(&mut conn, &user.actor(), "tests", &Actor::Cli).unwrap();
             TestUser {
-                id: user.id,
+                id: user.id.to_string(),
                 email: user.email,
                 token: token.secret,
             }

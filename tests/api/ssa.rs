@@ -599,7 +599,8 @@ async fn rotation_keeps_old_statements_valid_and_new_ones_use_the_new_key() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("run `keys rotate` first"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("run `keys rotate` first"), "{stderr}");
 }
 
 #[tokio::test]

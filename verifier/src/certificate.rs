@@ -56,22 +56,65 @@ fn dn_parts(cert: &X509) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Parses `k=v, k=v` or RFC 4514 `k=v,k=v` into sorted (attribute, value) pairs.
-fn parse_dn(text: &str) -> Vec<(String, String)> {
-    let mut parts: Vec<(String, String)> = text
-        .split(',')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| {
-            let k = k.trim().to_ascii_lowercase();
-            let k = match k.as_str() {
-                "2.5.4.97" => "organizationidentifier".to_owned(),
-                _ => k,
-            };
-            (k, v.trim().to_owned())
+/// A distinguished name as comparable values: per RDN (in order), its attributes as (OID,
+/// string value), sorted. Values that are not strings keep their DER.
+fn comparable(name: &x509_cert::name::RdnSequence) -> Vec<Vec<(String, String)>> {
+    use der::Encode;
+    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    name.0
+        .iter()
+        .map(|rdn| {
+            let mut attributes: Vec<(String, String)> = rdn
+                .0
+                .iter()
+                .map(|atv| {
+                    let value = &atv.value;
+                    let text = Utf8StringRef::try_from(value)
+                        .map(|s| s.as_str().to_owned())
+                        .or_else(|_| {
+                            PrintableStringRef::try_from(value).map(|s| s.as_str().to_owned())
+                        })
+                        .or_else(|_| Ia5StringRef::try_from(value).map(|s| s.as_str().to_owned()))
+                        .or_else(|_| {
+                            TeletexStringRef::try_from(value).map(|s| s.as_str().to_owned())
+                        })
+                        .unwrap_or_else(|_| {
+                            format!("#{}", hex(&value.to_der().unwrap_or_default()))
+                        });
+                    (atv.oid.to_string(), text)
+                })
+                .collect();
+            attributes.sort();
+            attributes
         })
-        .collect();
-    parts.sort();
-    parts
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether an RFC 4514 string (`tls_client_auth_subject_dn`) names the certificate's subject:
+/// the same RDNs in the same order, with the same attribute values; attribute type names are
+/// compared as OIDs (so case does not matter), escapes are undone.
+fn names_subject(expected: &str, certificate_der: &[u8]) -> bool {
+    use der::Decode;
+    use std::str::FromStr;
+    let Ok(expected) = x509_cert::name::RdnSequence::from_str(expected) else {
+        return false;
+    };
+    let Ok(certificate) = x509_cert::Certificate::from_der(certificate_der) else {
+        return false;
+    };
+    comparable(&expected) == comparable(&certificate.tbs_certificate.subject)
+}
+
+/// The RFC 4514 string of a certificate's subject.
+fn subject_text(certificate_der: &[u8]) -> String {
+    use der::Decode;
+    x509_cert::Certificate::from_der(certificate_der)
+        .map(|c| c.tbs_certificate.subject.to_string())
+        .unwrap_or_default()
 }
 
 impl Verifier {
@@ -188,11 +231,10 @@ impl Verifier {
                 ssa.software_id
             )));
         }
-        let subject = parts
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let der = cert
+            .to_der()
+            .map_err(|_| bad("the client certificate cannot be encoded"))?;
+        let subject = subject_text(&der);
         if let Some(metadata) = registration {
             let method = metadata
                 .get("token_endpoint_auth_method")
@@ -202,9 +244,7 @@ impl Verifier {
                     .get("tls_client_auth_subject_dn")
                     .and_then(|v| v.as_str())
                     .unwrap_or_default();
-                let mut ours = parts.clone();
-                ours.sort();
-                if parse_dn(expected) != ours {
+                if !names_subject(expected, &der) {
                     return Err(bad(format!(
                         "tls_client_auth_subject_dn {expected:?} does not name the certificate's subject {subject:?}"
                     )));

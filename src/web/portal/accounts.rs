@@ -9,12 +9,13 @@ use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage,
 };
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
-use crate::AppState;
-use crate::db;
-use crate::directory::users::{self, Throttle};
-use crate::directory::{PageRequest, Status, organisations, software};
-use crate::error::AppError;
+use crate::model::account::User;
+use crate::model::software::SoftwareFilter;
+use crate::model::{PageRequest, Status};
+use crate::services::accounts::{self, Throttle};
+use crate::services::{Directory, organisations, software};
 use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_page))
@@ -62,7 +63,7 @@ struct LoginForm {
 }
 
 async fn login(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     req: HttpRequest,
     PortalForm(form): PortalForm<LoginForm>,
@@ -82,14 +83,11 @@ async fn login(
         window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
     };
     let email = form.email.clone();
-    let attempt = db::run(&state.pool, move |conn| {
-        users::log_in(conn, &form.email, &form.password, &client, throttle)
-    })
-    .await?;
+    let attempt = accounts::log_in(&state, form.email, form.password, client, throttle).await?;
     if !attempt.delay.is_zero() {
         tokio::time::sleep(attempt.delay).await;
     }
-    match attempt.result {
+    match attempt.result.map_err(AppError::from) {
         Ok(user) => {
             auth::log_in(&state, &session, &user).await?;
             Ok(redirect("/dashboard"))
@@ -135,7 +133,7 @@ struct SignupForm {
 }
 
 async fn signup(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     PortalForm(form): PortalForm<SignupForm>,
 ) -> PortalResult {
@@ -145,10 +143,9 @@ async fn signup(
             "password: the two passwords differ".into(),
         ))
     } else {
-        db::run(&state.pool, move |conn| {
-            users::create_user(conn, &form.email, &form.password, false, None)
-        })
-        .await
+        accounts::create_user(&state, form.email, form.password, false, None)
+            .await
+            .map_err(AppError::from)
     };
     match result {
         Ok(user) => {
@@ -171,7 +168,7 @@ async fn signup(
 }
 
 async fn logout(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
@@ -192,67 +189,18 @@ impl Default for DashboardQuery {
 }
 
 async fn dashboard(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     query: web::Query<DashboardQuery>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
     let page = PageRequest {
         page: query.page,
         ..PageRequest::default()
     };
-    let (invitations, memberships, counts, all) = db::run(&state.pool, move |conn| {
-        let invitations = organisations::my_invitations(conn, &actor)?;
-        let member_view = crate::directory::Actor {
-            is_operator: false,
-            ..actor.clone()
-        };
-        let mine = organisations::list(
-            conn,
-            &member_view,
-            None,
-            PageRequest {
-                page: 1,
-                per_page: PageRequest::MAX_PER_PAGE,
-            },
-        )?;
-        let mut rows = Vec::new();
-        for organisation in mine.items {
-            let products = software::list_for_organisation(
-                conn,
-                &actor,
-                &organisation.id,
-                PageRequest {
-                    page: 1,
-                    per_page: PageRequest::MAX_PER_PAGE,
-                },
-            )?;
-            rows.push(MembershipRow {
-                organisation,
-                software: products.items,
-            });
-        }
-        if !actor.is_operator {
-            return Ok((invitations, rows, (0, 0), None));
-        }
-        let one = PageRequest {
-            page: 1,
-            per_page: 1,
-        };
-        let pending_orgs = organisations::list(conn, &actor, Some(Status::Pending), one)?.total;
-        let pending_software = software::pending(conn, &actor, one)?.total
-            + software::pending_changes(conn, &actor, one)?.total;
-        let all = organisations::list(conn, &actor, None, page)?;
-        Ok((
-            invitations,
-            rows,
-            (pending_orgs, pending_software),
-            Some(all),
-        ))
-    })
-    .await?;
+    let (invitations, memberships, counts, all) =
+        dashboard_data(&state, user.clone(), page).await?;
     let pager = all.as_ref().map(|p| Pager::new(p, "/dashboard", ""));
     render(&DashboardPage {
         ctx: ctx(&session, Some(&user)),
@@ -266,15 +214,14 @@ async fn dashboard(
 }
 
 async fn tokens_page(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
-    user: &users::User,
+    user: &User,
     created: Option<String>,
     error: Option<String>,
     status: StatusCode,
 ) -> PortalResult {
-    let actor = user.actor();
-    let tokens = db::run(&state.pool, move |conn| users::list_tokens(conn, &actor)).await?;
+    let tokens = accounts::list_tokens(state, user.actor()).await?;
     render_with(
         status,
         &TokensPage {
@@ -286,7 +233,7 @@ async fn tokens_page(
     )
 }
 
-async fn tokens(state: web::Data<AppState>, session: Session, user: SessionUser) -> PortalResult {
+async fn tokens(state: web::Data<Directory>, session: Session, user: SessionUser) -> PortalResult {
     let user = require_user(user)?;
     tokens_page(&state, &session, &user, None, None, StatusCode::OK).await
 }
@@ -298,17 +245,13 @@ struct TokenForm {
 }
 
 async fn create_token(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     PortalForm(form): PortalForm<TokenForm>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
-    let result = db::run(&state.pool, move |conn| {
-        users::create_token(conn, &actor, &form.name, &actor)
-    })
-    .await;
+    let result = accounts::create_token(&state, user.actor(), form.name).await;
     match result {
         // Shown on this response only (never stored in the session or a redirect).
         Ok(token) => {
@@ -338,19 +281,15 @@ async fn create_token(
 }
 
 async fn revoke_token(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
-    let id = path.into_inner();
-    db::run(&state.pool, move |conn| {
-        users::revoke_token(conn, &actor, &id)
-    })
-    .await?;
+    let id: crate::model::TokenId = path.into_inner().parse()?;
+    accounts::revoke_token(&state, user.actor(), id).await?;
     auth::set_flash(&session, "Token revoked.");
     Ok(redirect("/tokens"))
 }
@@ -375,22 +314,25 @@ struct PasswordForm {
 
 /// Changes the password: every session of the account ends, and this browser gets a new one.
 async fn change_password(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     PortalForm(form): PortalForm<PasswordForm>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
     let result = if form.new_password != form.new_password_confirm {
         Err(AppError::Validation(
             "new_password: the two new passwords differ".into(),
         ))
     } else {
-        db::run(&state.pool, move |conn| {
-            users::change_password(conn, &actor, &form.current_password, &form.new_password)
-        })
+        accounts::change_password(
+            &state,
+            user.actor(),
+            form.current_password,
+            form.new_password,
+        )
         .await
+        .map_err(AppError::from)
     };
     match result {
         Ok(()) => {
@@ -413,7 +355,7 @@ async fn change_password(
 
 /// Accepts or declines an invitation from the dashboard.
 async fn answer_invitation(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<(String, String)>,
@@ -427,11 +369,8 @@ async fn answer_invitation(
         "decline" => false,
         _ => return Err(AppError::NotFound("action").into()),
     };
-    let target = org_id.clone();
-    db::run(&state.pool, move |conn| {
-        organisations::answer_invitation(conn, &actor, &target, accept)
-    })
-    .await?;
+    let org: crate::model::OrgId = org_id.parse()?;
+    organisations::answer_invitation(&state, actor, org, accept).await?;
     if accept {
         auth::set_flash(&session, "Welcome aboard: you are now a member.");
         Ok(redirect(&format!("/organisations/{org_id}")))
@@ -439,4 +378,68 @@ async fn answer_invitation(
         auth::set_flash(&session, "Invitation declined.");
         Ok(redirect("/dashboard"))
     }
+}
+
+/// What the dashboard shows: the account's invitations, its organisations with their
+/// products, and for operators the counts of what waits and a page of all organisations.
+type Dashboard = (
+    Vec<crate::model::organisation::Invitation>,
+    Vec<MembershipRow>,
+    (u64, u64),
+    Option<crate::model::Page<crate::model::organisation::Organisation>>,
+);
+
+async fn dashboard_data(
+    state: &web::Data<Directory>,
+    user: User,
+    page: PageRequest,
+) -> Result<Dashboard, AppError> {
+    let actor = user.actor();
+    let invitations = organisations::my_invitations(state, actor.clone()).await?;
+    let mut rows = Vec::new();
+    for organisation in organisations::memberships(state, user.id).await? {
+        let products = software::list(
+            state,
+            actor.clone(),
+            Some(organisation.id),
+            SoftwareFilter::default(),
+            PageRequest::all(),
+        )
+        .await?;
+        rows.push(MembershipRow {
+            organisation,
+            software: products.items,
+        });
+    }
+    if !actor.is_operator() {
+        return Ok((invitations, rows, (0, 0), None));
+    }
+    let one = PageRequest {
+        page: 1,
+        per_page: 1,
+    };
+    let pending_orgs = organisations::list(state, actor.clone(), Some(Status::Pending), one)
+        .await?
+        .total;
+    let pending = SoftwareFilter {
+        status: Some(Status::Pending),
+        ..SoftwareFilter::default()
+    };
+    let changes = SoftwareFilter {
+        pending_change: true,
+        ..SoftwareFilter::default()
+    };
+    let pending_software = software::list(state, actor.clone(), None, pending, one)
+        .await?
+        .total
+        + software::list(state, actor.clone(), None, changes, one)
+            .await?
+            .total;
+    let all = organisations::list(state, actor, None, page).await?;
+    Ok((
+        invitations,
+        rows,
+        (pending_orgs, pending_software),
+        Some(all),
+    ))
 }

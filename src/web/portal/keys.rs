@@ -2,12 +2,15 @@
 
 use actix_session::Session;
 
-use super::{PortalResult, redirect, require_user};
-use crate::AppState;
-use crate::db;
-use crate::directory::keystore::{self, Owner};
-use crate::error::AppError;
-use crate::web::auth::{self, SessionUser};
+use actix_web::{HttpResponse, web};
+
+use super::redirect;
+use crate::model::Kid;
+use crate::model::account::User;
+use crate::model::keys::KeyOwner;
+use crate::services::{Directory, keystore};
+use crate::web::auth;
+use crate::web::error::AppError;
 
 #[derive(serde::Deserialize)]
 pub(super) struct KeyForm {
@@ -23,92 +26,31 @@ impl KeyForm {
     }
 }
 
-/// The page a key form sits on.
-#[derive(Clone, Copy)]
-pub(super) enum Page {
-    Organisation,
-    Software,
-}
-
-impl Page {
-    fn owner(self, id: &str) -> Owner {
-        match self {
-            Page::Organisation => Owner::Organisation(id.to_owned()),
-            Page::Software => Owner::Software(id.to_owned()),
-        }
-    }
-
-    fn path(self, id: &str) -> String {
-        match self {
-            Page::Organisation => format!("/organisations/{id}"),
-            Page::Software => format!("/software/{id}"),
-        }
-    }
-
-    /// Shows the page again with the error beside its forms.
-    async fn refused(
-        self,
-        state: &AppState,
-        session: &Session,
-        user: &crate::directory::users::User,
-        id: String,
-        error: AppError,
-    ) -> PortalResult {
-        match self {
-            Page::Organisation => {
-                super::organisations::refused(state, session, user, id, error).await
-            }
-            Page::Software => super::software::refused(state, session, user, id, error).await,
-        }
-    }
-}
-
-/// Publishes the pasted JWK for the page's owner.
+/// Publishes the pasted JWK for `owner`; a flash and a redirect back to `page`, or the
+/// refusal for the page to show beside its forms.
 pub(super) async fn upload(
-    page: Page,
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
-    user: SessionUser,
-    id: String,
+    user: &User,
+    owner: KeyOwner,
+    page: &str,
     form: KeyForm,
-) -> PortalResult {
-    let user = require_user(user)?;
-    let actor = user.actor();
-    let owner = page.owner(&id);
-    let result = match form.value() {
-        Ok(jwk) => {
-            db::run(&state.pool, move |conn| {
-                keystore::upload(conn, &actor, &owner, &jwk)
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(key) => {
-            auth::set_flash(session, format!("Key {} published.", key.kid));
-            Ok(redirect(&page.path(&id)))
-        }
-        Err(error) => page.refused(state, session, &user, id, error).await,
-    }
+) -> Result<HttpResponse, AppError> {
+    let key = keystore::upload(state, user.actor(), owner, form.value()?).await?;
+    auth::set_flash(session, format!("Key {} published.", key.kid));
+    Ok(redirect(page))
 }
 
-/// Moves one of the owner's keys to the revoked set.
+/// Moves one of the owner's keys to the revoked set; a flash and a redirect back to `page`.
 pub(super) async fn remove(
-    page: Page,
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
-    user: SessionUser,
-    id: String,
+    user: &User,
+    owner: KeyOwner,
+    page: &str,
     kid: String,
-) -> PortalResult {
-    let user = require_user(user)?;
-    let actor = user.actor();
-    let owner = page.owner(&id);
-    db::run(&state.pool, move |conn| {
-        keystore::remove(conn, &actor, &owner, &kid)
-    })
-    .await?;
+) -> Result<HttpResponse, AppError> {
+    keystore::remove(state, user.actor(), owner, Kid::from_trusted(kid)).await?;
     auth::set_flash(session, "Key moved to the revoked set.");
-    Ok(redirect(&page.path(&id)))
+    Ok(redirect(page))
 }

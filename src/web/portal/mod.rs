@@ -15,9 +15,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
-use crate::directory::users::User;
-use crate::error::AppError;
+use crate::model::account::User;
 use crate::web::auth::{self, SessionUser};
+use crate::web::error::AppError;
 
 pub use pages::PageCtx;
 
@@ -58,6 +58,12 @@ impl std::fmt::Display for PortalError {
 impl From<AppError> for PortalError {
     fn from(error: AppError) -> Self {
         PortalError::App(error)
+    }
+}
+
+impl From<crate::model::Error> for PortalError {
+    fn from(error: crate::model::Error) -> Self {
+        PortalError::App(error.into())
     }
 }
 
@@ -160,8 +166,8 @@ pub fn lines(text: &str) -> Vec<String> {
 
 /// The message of an error that belongs beside a form (validation, conflict, not allowed),
 /// or the error itself when it should become an error page.
-pub fn form_message(error: AppError) -> Result<String, PortalError> {
-    match error {
+pub fn form_message(error: impl Into<AppError>) -> Result<String, PortalError> {
+    match error.into() {
         AppError::Validation(m) | AppError::Conflict(m) => Ok(m),
         AppError::TooManyRequests(m) => Ok(m),
         other => Err(PortalError::App(other)),

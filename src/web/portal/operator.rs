@@ -6,12 +6,13 @@ use serde::Deserialize;
 
 use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
-use crate::AppState;
-use crate::db;
-use crate::directory::audit::{self, AuditFilter};
-use crate::directory::{PageRequest, Status, organisations, software, users};
-use crate::error::AppError;
+use crate::model::account::User;
+use crate::model::audit::AuditFilter;
+use crate::model::software::SoftwareFilter;
+use crate::model::{PageRequest, Status, UserId};
+use crate::services::{self, Directory, accounts, organisations, software};
 use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/operator/queue", web::get().to(queue))
@@ -40,7 +41,7 @@ impl Default for QueueQuery {
 }
 
 async fn queue(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     query: web::Query<QueueQuery>,
@@ -55,21 +56,18 @@ async fn queue(
         page: query.software_page,
         ..PageRequest::default()
     };
-    let (orgs, products, changes) = db::run(&state.pool, move |conn| {
-        actor.require_operator()?;
-        let orgs = organisations::list(conn, &actor, Some(Status::Pending), orgs_page)?;
-        let products = software::pending(conn, &actor, software_page)?;
-        let changes = software::pending_changes(
-            conn,
-            &actor,
-            PageRequest {
-                page: 1,
-                per_page: PageRequest::MAX_PER_PAGE,
-            },
-        )?;
-        Ok((orgs, products, changes))
-    })
-    .await?;
+    actor.require_operator()?;
+    let orgs = organisations::list(&state, actor.clone(), Some(Status::Pending), orgs_page).await?;
+    let pending = SoftwareFilter {
+        status: Some(Status::Pending),
+        ..SoftwareFilter::default()
+    };
+    let products = software::list(&state, actor.clone(), None, pending, software_page).await?;
+    let waiting = SoftwareFilter {
+        pending_change: true,
+        ..SoftwareFilter::default()
+    };
+    let changes = software::list(&state, actor, None, waiting, PageRequest::all()).await?;
     let organisations_pager = Pager::new(&orgs, "/operator/queue", "");
     let mut software_pager = Pager::new(&products, "/operator/queue", "");
     // The software list pages with its own parameter.
@@ -101,7 +99,7 @@ struct AuditQuery {
 }
 
 async fn audit_log(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     query: web::Query<AuditQuery>,
@@ -119,10 +117,7 @@ async fn audit_log(
         page: query.page.unwrap_or(1),
         per_page: 50,
     };
-    let events = db::run(&state.pool, move |conn| {
-        audit::list(conn, &actor, &filter, page)
-    })
-    .await?;
+    let events = services::audit::list(&state, actor, filter, page).await?;
     let base_query = serde_html_form::to_string([
         ("action", &query.action),
         ("actor", &query.actor),
@@ -150,9 +145,9 @@ struct UsersQuery {
 }
 
 async fn render_users(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
-    user: &users::User,
+    user: &User,
     query: UsersQuery,
     error: Option<String>,
 ) -> PortalResult {
@@ -161,11 +156,7 @@ async fn render_users(
         page: query.page.unwrap_or(1).max(1),
         per_page: 50,
     };
-    let filter = query.email.clone();
-    let accounts = db::run(&state.pool, move |conn| {
-        users::list_accounts(conn, &actor, Some(&filter), page)
-    })
-    .await?;
+    let accounts = accounts::list_accounts(state, actor, Some(query.email.clone()), page).await?;
     let base_query = serde_html_form::to_string([("email", &query.email)]).unwrap_or_default();
     let pager = Pager::new(&accounts, "/operator/users", &base_query);
     let status = if error.is_some() {
@@ -186,7 +177,7 @@ async fn render_users(
 }
 
 async fn users_page(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     query: web::Query<UsersQuery>,
@@ -196,7 +187,7 @@ async fn users_page(
 }
 
 async fn set_user_disabled(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<(String, String)>,
@@ -210,10 +201,8 @@ async fn set_user_disabled(
         "enable" => false,
         _ => return Err(AppError::NotFound("action").into()),
     };
-    let result = db::run(&state.pool, move |conn| {
-        users::set_disabled(conn, &actor, &target, disabled)
-    })
-    .await;
+    let target: UserId = target.parse()?;
+    let result = accounts::set_disabled(&state, actor, target, disabled).await;
     match result {
         Ok(account) => {
             auth::set_flash(

@@ -8,15 +8,14 @@ use serde::Deserialize;
 use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
-use crate::AppState;
-use crate::db;
-use crate::directory::keystore::{self, Owner};
-use crate::directory::organisations::{self, Application, AuthorizationServer, MemberChange};
-use crate::directory::types::{Contact, RegulatedRole};
-use crate::directory::users::User;
-use crate::directory::{PageRequest, Transition, audit, software};
-use crate::error::AppError;
+use crate::model::account::User;
+use crate::model::inputs::{Contact, RegulatedRole};
+use crate::model::keys::KeyOwner;
+use crate::model::organisation::{Application, AuthorizationServer, MemberChange};
+use crate::model::{OrgId, Transition, UserId};
+use crate::services::{Directory, organisations};
 use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/organisations/new", web::get().to(apply_page))
@@ -65,7 +64,7 @@ fn contact(name: &str, email: &str, phone: &str) -> Contact {
 }
 
 async fn apply(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     PortalForm(form): PortalForm<ApplyForm>,
@@ -90,10 +89,9 @@ async fn apply(
             &form.technical_phone,
         ),
     };
-    let result = db::run(&state.pool, move |conn| {
-        organisations::apply(conn, &actor, &application)
-    })
-    .await;
+    let result = organisations::apply(&state, actor, application)
+        .await
+        .map_err(AppError::from);
     match result {
         Ok(org) => {
             auth::set_flash(
@@ -116,39 +114,22 @@ async fn apply(
 
 /// Renders the organisation page, with an error beside its forms when there is one.
 async fn page(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
     user: &User,
     id: String,
     error: Option<String>,
 ) -> PortalResult {
-    let actor = user.actor();
-    let (org, access, (members, invitations), products, history, keys) =
-        db::run(&state.pool, move |conn| {
-            let (org, access) = organisations::get(conn, &actor, &id)?;
-            let members = organisations::members(conn, &actor, &id)?;
-            let invitations = organisations::invitations(conn, &actor, &id)?;
-            let products = software::list_for_organisation(
-                conn,
-                &actor,
-                &id,
-                PageRequest {
-                    page: 1,
-                    per_page: PageRequest::MAX_PER_PAGE,
-                },
-            )?;
-            let history = audit::organisation_history(conn, &id, 50)?;
-            let keys = keystore::list(conn, &actor, &Owner::Organisation(id.clone()))?;
-            Ok((
-                org,
-                access,
-                (members, invitations),
-                products.items,
-                history,
-                keys,
-            ))
-        })
-        .await?;
+    let id: OrgId = id.parse()?;
+    let organisations::OrganisationView {
+        org,
+        access,
+        members,
+        invitations,
+        software: products,
+        history,
+        keys,
+    } = organisations::view(state, user.actor(), id).await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -180,7 +161,7 @@ async fn page(
 }
 
 async fn show(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -206,7 +187,7 @@ impl DecisionForm {
 }
 
 async fn decide(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -216,23 +197,14 @@ async fn decide(
     let actor = user.actor();
     let id = path.into_inner();
     let target = id.clone();
-    let result = match form.transition() {
-        Ok(transition) => {
-            let shared = state.clone();
-            db::run(&state.pool, move |conn| {
-                let org = organisations::transition(
-                    conn,
-                    &actor,
-                    &target,
-                    transition,
-                    Some(&form.reason),
-                )?;
-                shared.certificates_changed(conn)?;
-                Ok(org)
-            })
-            .await
+    let result = match (form.transition(), target.parse::<OrgId>()) {
+        (Ok(transition), Ok(target)) => {
+            organisations::transition(&state, actor, target, transition, Some(form.reason))
+                .await
+                .map_err(AppError::from)
         }
-        Err(e) => Err(e),
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(e.into()),
     };
     match result {
         Ok(org) => {
@@ -252,7 +224,7 @@ struct MemberForm {
 }
 
 async fn add_member(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -262,10 +234,12 @@ async fn add_member(
     let actor = user.actor();
     let id = path.into_inner();
     let target = id.clone();
-    let result = db::run(&state.pool, move |conn| {
-        organisations::add_member(conn, &actor, &target, &form.email, &form.role)
-    })
-    .await;
+    let result = match target.parse::<OrgId>() {
+        Ok(target) => organisations::add_member(&state, actor, target, form.email, form.role)
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e.into()),
+    };
     match result {
         Ok(change) => {
             let message = match change {
@@ -286,7 +260,7 @@ async fn add_member(
 }
 
 async fn remove_member(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<(String, String)>,
@@ -296,10 +270,12 @@ async fn remove_member(
     let actor = user.actor();
     let (id, member) = path.into_inner();
     let target = id.clone();
-    let result = db::run(&state.pool, move |conn| {
-        organisations::remove_member(conn, &actor, &target, &member)
-    })
-    .await;
+    let result = match (target.parse::<OrgId>(), member.parse::<UserId>()) {
+        (Ok(target), Ok(member)) => organisations::remove_member(&state, actor, target, member)
+            .await
+            .map_err(AppError::from),
+        (Err(e), _) | (_, Err(e)) => Err(e.into()),
+    };
     match result {
         Ok(()) => {
             auth::set_flash(&session, "Member removed.");
@@ -311,43 +287,45 @@ async fn remove_member(
 
 /// Shows the organisation page again with the error of a refused action, or the error page.
 pub(super) async fn refused(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
     user: &User,
     id: String,
-    error: AppError,
+    error: impl Into<AppError>,
 ) -> PortalResult {
     let message = form_message(error)?;
     page(state, session, user, id, Some(message)).await
 }
 
 async fn upload_key(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
     PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    keys::upload(
-        keys::Page::Organisation,
-        &state,
-        &session,
-        user,
-        path.into_inner(),
-        form,
-    )
-    .await
+    let user = require_user(user)?;
+    let id = path.into_inner();
+    let owner = KeyOwner::Organisation(id.parse::<OrgId>()?);
+    let page = format!("/organisations/{id}");
+    match keys::upload(&state, &session, &user, owner, &page, form).await {
+        Ok(response) => Ok(response),
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
 }
 
 async fn remove_key(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
+    let user = require_user(user)?;
     let (id, kid) = path.into_inner();
-    keys::remove(keys::Page::Organisation, &state, &session, user, id, kid).await
+    let owner = KeyOwner::Organisation(id.parse::<OrgId>()?);
+    let page = format!("/organisations/{id}");
+    Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
 }
 
 #[derive(Deserialize)]
@@ -357,7 +335,7 @@ struct ServersForm {
 }
 
 async fn set_servers(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -383,14 +361,14 @@ async fn set_servers(
         )
         .collect();
     let target = id.clone();
-    let result = match parsed {
-        Ok(servers) => {
-            db::run(&state.pool, move |conn| {
-                organisations::set_authorization_servers(conn, &actor, &target, &servers)
-            })
-            .await
+    let result = match (parsed, target.parse::<OrgId>()) {
+        (Ok(servers), Ok(target)) => {
+            organisations::set_authorization_servers(&state, actor, target, servers)
+                .await
+                .map_err(AppError::from)
         }
-        Err(e) => Err(e),
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(e.into()),
     };
     match result {
         Ok(_) => {

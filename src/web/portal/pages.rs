@@ -2,12 +2,13 @@
 
 use askama::Template;
 
-use crate::directory::audit::AuditEvent;
-use crate::directory::keystore::ParticipantKey;
-use crate::directory::organisations::{Invitation, Member, Organisation};
-use crate::directory::software::Software;
-use crate::directory::users::ApiToken;
-use crate::directory::{Page, Status, Transition};
+use crate::model::account::{Account, ApiToken};
+use crate::model::audit::AuditEvent;
+use crate::model::certificate::{Certificate, Issued, RevocationReason};
+use crate::model::keys::ParticipantKey;
+use crate::model::organisation::{Invitation, Member, Organisation};
+use crate::model::software::Software;
+use crate::model::{Page, Status, Transition};
 
 /// What every page needs: who is signed in, the CSRF token for its forms, a flash message.
 #[derive(Debug, Clone, Default)]
@@ -217,10 +218,10 @@ pub struct SoftwarePage {
     pub transitions: Vec<Transition>,
     pub history: Vec<AuditEvent>,
     pub keys: Vec<ParticipantKey>,
-    pub certificates: Vec<crate::pki::Certificate>,
-    pub reasons: Vec<&'static str>,
+    pub certificates: Vec<Certificate>,
+    pub reasons: Vec<RevocationReason>,
     /// A certificate just issued: shown with its chain and notes.
-    pub issued: Option<crate::pki::Issued>,
+    pub issued: Option<Issued>,
     pub error: Option<String>,
 }
 
@@ -270,7 +271,7 @@ pub struct AccountPage {
 #[template(path = "users.html")]
 pub struct UsersPage {
     pub ctx: PageCtx,
-    pub accounts: Vec<crate::directory::users::Account>,
+    pub accounts: Vec<Account>,
     pub filter: String,
     pub pager: Pager,
     pub error: Option<String>,

@@ -8,18 +8,16 @@ use super::keys;
 use super::organisations::DecisionForm;
 use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with, require_user};
-use crate::AppState;
-use crate::db;
-use crate::directory::keystore::{self, Owner};
-use crate::directory::organisations::{self, Organisation};
-use crate::directory::software::{self, Changes, Registration};
-use crate::directory::users::User;
-use crate::directory::{Status, audit};
-use crate::error::AppError;
-use crate::pki;
-use crate::ssa;
-use crate::web::api::issue_settings;
+use crate::model::account::User;
+use crate::model::certificate::{Issued, RevocationReason};
+use crate::model::keys::KeyOwner;
+use crate::model::organisation::Organisation;
+use crate::model::software::{ChangeDecision, Changes, Registration};
+use crate::model::{OrgId, Serial, SoftwareId};
+use crate::services::statements::{self, Caller};
+use crate::services::{Directory, certificates, organisations, software};
 use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -91,18 +89,14 @@ fn form_page(
 }
 
 async fn new_page(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
-    let id = path.into_inner();
-    let (org, _) = db::run(&state.pool, move |conn| {
-        organisations::get(conn, &actor, &id)
-    })
-    .await?;
+    let id: OrgId = path.into_inner().parse()?;
+    let (org, _) = organisations::get(&state, user.actor(), id).await?;
     let form = SoftwareForm {
         environment: "sandbox".into(),
         ..SoftwareForm::default()
@@ -120,7 +114,7 @@ async fn new_page(
 }
 
 async fn register(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -141,20 +135,12 @@ async fn register(
         roles: form.roles.clone(),
         environment: form.environment.clone(),
     };
-    let auto_approve = state.config.auto_approve_sandbox;
-    let target = id.clone();
-    let result = db::run(&state.pool, move |conn| {
-        let outcome = software::register(conn, &actor, &target, &registration, auto_approve);
-        match outcome {
-            Ok(product) => Ok(Ok(product)),
-            // The organisation is needed to show the form again.
-            Err(error) => {
-                let (org, _) = organisations::get(conn, &actor, &target)?;
-                Ok(Err((error, org)))
-            }
-        }
-    })
-    .await?;
+    let target: OrgId = id.parse()?;
+    let result = match software::register(&state, actor.clone(), target, registration).await {
+        Ok(product) => Ok(product),
+        // The organisation is needed to show the form again.
+        Err(error) => Err((error, organisations::get(&state, actor, target).await?.0)),
+    };
     match result {
         Ok(product) => {
             auth::set_flash(
@@ -180,7 +166,7 @@ async fn register(
 }
 
 async fn page(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
     user: &User,
     id: String,
@@ -190,22 +176,22 @@ async fn page(
 }
 
 async fn page_with(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
     user: &User,
     id: String,
     error: Option<String>,
-    issued: Option<pki::Issued>,
+    issued: Option<Issued>,
 ) -> PortalResult {
-    let actor = user.actor();
-    let (product, org, access, history, keys, certificates) = db::run(&state.pool, move |conn| {
-        let (product, org, access) = software::get(conn, &actor, &id)?;
-        let history = audit::subject_history(conn, &id, 50)?;
-        let keys = keystore::list(conn, &actor, &Owner::Software(id.clone()))?;
-        let certificates = pki::list(conn, &actor, &id)?;
-        Ok((product, org, access, history, keys, certificates))
-    })
-    .await?;
+    let id: SoftwareId = id.parse()?;
+    let software::SoftwareView {
+        product,
+        org,
+        access,
+        history,
+        keys,
+        certificates,
+    } = software::view(state, user.actor(), id).await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else if issued.is_some() {
@@ -219,14 +205,14 @@ async fn page_with(
             ctx: ctx(session, Some(user)),
             effective_status: product.effective_status(org.status),
             is_operator: access.is_operator(),
-            editable: matches!(product.status, Status::Pending | Status::Active),
+            editable: product.editable(),
             transitions: product.status.allowed(),
             product,
             org,
             history,
             keys,
             certificates,
-            reasons: pki::REASONS.to_vec(),
+            reasons: RevocationReason::given().collect(),
             issued,
             error,
         },
@@ -234,7 +220,7 @@ async fn page_with(
 }
 
 async fn show(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -244,16 +230,14 @@ async fn show(
 }
 
 async fn edit_page(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
-    let id = path.into_inner();
-    let (product, org, _) =
-        db::run(&state.pool, move |conn| software::get(conn, &actor, &id)).await?;
+    let id: SoftwareId = path.into_inner().parse()?;
+    let (product, org, _) = software::get(&state, user.actor(), id).await?;
     let action = format!("/software/{}/edit", product.id);
     let heading = format!("Edit {}", product.client_name);
     render(&SoftwareFormPage {
@@ -268,7 +252,7 @@ async fn edit_page(
 }
 
 async fn edit(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -289,17 +273,12 @@ async fn edit(
         roles: Some(form.roles.clone()),
         environment: Some(form.environment.clone()),
     };
-    let target = id.clone();
-    let result = db::run(&state.pool, move |conn| {
-        match software::update(conn, &actor, &target, &changes) {
-            Ok(product) => Ok(Ok(product)),
-            Err(error) => {
-                let (_, org, _) = software::get(conn, &actor, &target)?;
-                Ok(Err((error, org)))
-            }
-        }
-    })
-    .await?;
+    let target: SoftwareId = id.parse()?;
+    let result = match software::update(&state, actor.clone(), target, changes).await {
+        Ok(edited) => Ok(edited),
+        // The organisation is needed to show the form again.
+        Err(error) => Err((error, software::get(&state, actor, target).await?.1)),
+    };
     match result {
         Ok(edited) => {
             auth::set_flash(
@@ -329,7 +308,7 @@ async fn edit(
 }
 
 async fn decide(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -338,19 +317,14 @@ async fn decide(
     let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
-    let target = id.clone();
-    let result = match form.transition() {
-        Ok(transition) => {
-            let shared = state.clone();
-            db::run(&state.pool, move |conn| {
-                let product =
-                    software::transition(conn, &actor, &target, transition, Some(&form.reason))?;
-                shared.certificates_changed(conn)?;
-                Ok(product)
-            })
-            .await
+    let result = match (form.transition(), id.parse::<SoftwareId>()) {
+        (Ok(transition), Ok(target)) => {
+            software::transition(&state, actor, target, transition, Some(form.reason))
+                .await
+                .map_err(AppError::from)
         }
-        Err(e) => Err(e),
+        (Err(e), _) => Err(e),
+        (_, Err(e)) => Err(e.into()),
     };
     match result {
         Ok(product) => {
@@ -371,7 +345,7 @@ struct ChangeForm {
 
 /// An operator approves or rejects the pending change; a member withdraws it.
 async fn decide_change(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
@@ -381,25 +355,22 @@ async fn decide_change(
     let actor = user.actor();
     let id = path.into_inner();
     let decision = match form.action.as_str() {
-        "approve" => software::ChangeDecision::Approve,
-        "reject" => software::ChangeDecision::Reject,
-        "withdraw" => software::ChangeDecision::Withdraw,
+        "approve" => ChangeDecision::Approve,
+        "reject" => ChangeDecision::Reject,
+        "withdraw" => ChangeDecision::Withdraw,
         other => {
             let error = AppError::Validation(format!("action: {other:?} is not a decision"));
             return refused(&state, &session, &user, id, error).await;
         }
     };
-    let target = id.clone();
-    let result = db::run(&state.pool, move |conn| {
-        software::decide_change(conn, &actor, &target, decision, Some(&form.reason))
-    })
-    .await;
+    let target: SoftwareId = id.parse()?;
+    let result = software::decide_change(&state, actor, target, decision, Some(form.reason)).await;
     match result {
         Ok(_) => {
             let message = match decision {
-                software::ChangeDecision::Approve => "Change approved: statements now carry it.",
-                software::ChangeDecision::Reject => "Change rejected.",
-                software::ChangeDecision::Withdraw => "Change withdrawn.",
+                ChangeDecision::Approve => "Change approved: statements now carry it.",
+                ChangeDecision::Reject => "Change rejected.",
+                ChangeDecision::Withdraw => "Change withdrawn.",
             };
             auth::set_flash(&session, message);
             Ok(redirect(&format!("/software/{id}")))
@@ -410,27 +381,27 @@ async fn decide_change(
 
 /// Shows the software page again with the error of a refused action, or the error page.
 pub(super) async fn refused(
-    state: &AppState,
+    state: &web::Data<Directory>,
     session: &Session,
     user: &User,
     id: String,
-    error: AppError,
+    error: impl Into<AppError>,
 ) -> PortalResult {
     let message = form_message(error)?;
     page(state, session, user, id, Some(message)).await
 }
 
 async fn download_ssa(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
     let id = path.into_inner();
-    let result = ssa::issue(&state, ssa::Caller::User(actor), id.clone()).await;
+    let product: SoftwareId = id.parse()?;
+    let result = statements::issue(&state, Caller::Actor(user.actor()), product).await;
     match result {
         Ok(issued) => Ok(actix_web::HttpResponse::Ok()
             .content_type("application/jwt")
@@ -445,32 +416,34 @@ async fn download_ssa(
 }
 
 async fn upload_key(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
     PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    keys::upload(
-        keys::Page::Software,
-        &state,
-        &session,
-        user,
-        path.into_inner(),
-        form,
-    )
-    .await
+    let user = require_user(user)?;
+    let id = path.into_inner();
+    let owner = KeyOwner::Software(id.parse::<SoftwareId>()?);
+    let page = format!("/software/{id}");
+    match keys::upload(&state, &session, &user, owner, &page, form).await {
+        Ok(response) => Ok(response),
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
 }
 
 async fn remove_key(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
+    let user = require_user(user)?;
     let (id, kid) = path.into_inner();
-    keys::remove(keys::Page::Software, &state, &session, user, id, kid).await
+    let owner = KeyOwner::Software(id.parse::<SoftwareId>()?);
+    let page = format!("/software/{id}");
+    Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
 }
 
 /// The most parts the certificate form may have: its four fields, with room to spare.
@@ -485,7 +458,7 @@ const MAX_FORM_PARTS: usize = 8;
 /// refused.
 async fn certificate_form(
     req: &actix_web::HttpRequest,
-    state: &AppState,
+    state: &web::Data<Directory>,
     body: web::Bytes,
 ) -> Result<(String, String), AppError> {
     use futures_util::StreamExt;
@@ -530,31 +503,18 @@ async fn certificate_form(
 
 async fn issue_certificate(
     req: actix_web::HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let body = body.map_err(|e| crate::error::body_error(&e, (&state.config).into()))?;
+    let body = body.map_err(|e| crate::web::error::body_error(&e, (&state.config).into()))?;
     let (cert_type, csr) = certificate_form(&req, &state, body).await?;
-    let actor = user.actor();
     let id = path.into_inner();
-    let target = id.clone();
-    let shared = state.clone();
-    let result = db::run(&state.pool, move |conn| {
-        pki::issue(
-            conn,
-            &shared.ca,
-            &actor,
-            &target,
-            &cert_type,
-            &csr,
-            &issue_settings(&shared),
-        )
-    })
-    .await;
+    let target: SoftwareId = id.parse()?;
+    let result = certificates::issue(&state, user.actor(), target, cert_type, csr).await;
     match result {
         Ok(issued) => page_with(&state, &session, &user, id, None, Some(issued)).await,
         Err(error) => refused(&state, &session, &user, id, error).await,
@@ -562,20 +522,18 @@ async fn issue_certificate(
 }
 
 async fn download_certificate(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     user: SessionUser,
     path: web::Path<(String, String)>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
     let (id, file) = path.into_inner();
-    let serial = file
+    let serial: Serial = file
         .strip_suffix(".pem")
         .ok_or(AppError::NotFound("certificate"))?
-        .to_owned();
-    let shared = state.clone();
-    let cert = db::run(&state.pool, move |conn| pki::get(conn, &actor, &serial)).await?;
-    if cert.software_id != id {
+        .parse()?;
+    let cert = certificates::get(&state, user.actor(), serial).await?;
+    if cert.software_id.to_string() != id {
         return Err(AppError::NotFound("certificate").into());
     }
     Ok(actix_web::HttpResponse::Ok()
@@ -584,7 +542,7 @@ async fn download_certificate(
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}.pem\"", cert.serial),
         ))
-        .body(format!("{}{}", cert.pem, shared.ca.chain_pem())))
+        .body(format!("{}{}", cert.pem, state.ca.chain_pem())))
 }
 
 #[derive(serde::Deserialize)]
@@ -594,22 +552,16 @@ struct RevokeForm {
 }
 
 async fn revoke_certificate(
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     session: Session,
     user: SessionUser,
     path: web::Path<(String, String)>,
     PortalForm(form): PortalForm<RevokeForm>,
 ) -> PortalResult {
     let user = require_user(user)?;
-    let actor = user.actor();
     let (id, serial) = path.into_inner();
-    let shared = state.clone();
-    let result = db::run(&state.pool, move |conn| {
-        let cert = pki::revoke(conn, &actor, &serial, &form.reason)?;
-        shared.certificates_changed(conn)?;
-        Ok(cert)
-    })
-    .await;
+    let serial: Serial = serial.parse()?;
+    let result = certificates::revoke(&state, user.actor(), serial, form.reason).await;
     match result {
         Ok(cert) => {
             auth::set_flash(&session, format!("Certificate {} revoked.", cert.serial));

@@ -1,19 +1,17 @@
 //! Unauthenticated endpoints: health, readiness and metrics; the directory JWKS and discovery
-//! metadata; the participant keystore; software status and participants. Every document has
-//! Cache-Control and an ETag, and `If-None-Match` gets 304.
+//! metadata; the participant keystore; software status and participants; the CA chain, the
+//! CRL and the OCSP responder. Every document has Cache-Control and an ETag, and
+//! `If-None-Match` gets 304.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
-use crate::AppState;
-use crate::db;
-use crate::directory::PageRequest;
-use crate::directory::discovery;
-use crate::directory::keystore;
 use crate::documents::Published;
-use crate::error::AppError;
-use crate::pki;
+use crate::model::discovery::{Participant, SoftwareStatus};
+use crate::model::{Page, PageRequest, SoftwareId};
+use crate::services::{self, Directory, discovery, keystore};
+use crate::web::error::{AppError, Problem};
 
 /// One resource per path, so that another method answers 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -62,30 +60,50 @@ pub fn serve(req: &HttpRequest, doc: &Published, max_age: u64, content_type: &st
         .body(doc.body.clone())
 }
 
-/// The process is alive and serving HTTP.
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// How a health or readiness check came out.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// `ok` (health) or `ready` (readiness).
+    status: &'static str,
 }
 
-/// The database answers and every migration is applied.
-async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let ready = db::run(&state.pool, |conn| Ok(db::is_ready(conn))).await;
-    match ready {
-        Ok(Ok(true)) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
+/// Liveness
+///
+/// The process is alive and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", security(()),
+    responses((status = 200, description = "Alive.", body = Health)))]
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness
+///
+/// The database answers and every migration is applied; 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", security(()),
+    responses((status = 200, description = "Ready.", body = Health),
+        (status = 503, description = "Not ready, and why.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn readyz(state: web::Data<Directory>) -> Result<HttpResponse, AppError> {
+    match services::ready(&state).await {
+        Ok(Ok(true)) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
         Ok(Ok(false)) => Err(AppError::Unavailable(
             "database migrations are not applied".into(),
         )),
         Ok(Err(reason)) => Err(AppError::Unavailable(format!(
             "the database does not answer: {reason}"
         ))),
-        Err(AppError::Unavailable(reason)) => Err(AppError::Unavailable(format!(
+        Err(crate::model::Error::Unavailable(reason)) => Err(AppError::Unavailable(format!(
             "database unreachable: {reason}"
         ))),
-        Err(other) => Err(other),
+        Err(other) => Err(other.into()),
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+/// Prometheus metrics
+///
+/// The text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics", security(()),
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain")))]
+pub(crate) async fn metrics(state: web::Data<Directory>) -> Result<HttpResponse, AppError> {
     let text = state
         .metrics
         .render()
@@ -95,8 +113,14 @@ async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
         .body(text))
 }
 
-/// The directory's signing keys (public members only), served from memory.
-async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// The directory's signing keys
+///
+/// Public members only (active, next and retired keys); served from memory.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "public", operation_id = "directoryJwks", security(()),
+    responses((status = 200, description = "The JWKS.", body = Object, content_type = "application/jwk-set+json",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.")))]
+pub(crate) async fn jwks(req: HttpRequest, state: web::Data<Directory>) -> HttpResponse {
     serve(
         &req,
         &state.jwks.get(),
@@ -105,25 +129,52 @@ async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
-/// Discovery metadata: where everything a relying party needs is.
-async fn metadata(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// The discovery metadata of the directory.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Metadata {
+    /// `iss` of every statement.
+    issuer: String,
+    jwks_uri: String,
+    keystore_endpoint: String,
+    /// `{org_id}` and `{software_id}` are replaced by the ids.
+    software_jwks_uri_template: String,
+    status_endpoint: String,
+    participants_endpoint: String,
+    api_base: String,
+    openapi_uri: String,
+    ssa_signing_alg_values_supported: Vec<&'static str>,
+    #[schema(value_type = String)]
+    ssa_claims_profile: crate::config::SsaProfile,
+    ssa_lifetime_secs: u64,
+    ca_uri: String,
+    crl_uri: String,
+    ocsp_uri: String,
+}
+
+/// Discovery metadata
+///
+/// Where everything a relying party needs is.
+#[utoipa::path(get, path = "/.well-known/ssa-directory", tag = "public", operation_id = "directoryMetadata", security(()),
+    responses((status = 200, description = "The metadata.", body = Metadata, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.")))]
+pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> HttpResponse {
     let base = &state.public_url;
-    let doc = Published::json(&json!({
-        "issuer": state.issuer,
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "keystore_endpoint": format!("{base}/keystore"),
-        "software_jwks_uri_template": format!("{base}/keystore/{{org_id}}/{{software_id}}.jwks"),
-        "status_endpoint": format!("{base}/status/software"),
-        "participants_endpoint": format!("{base}/participants"),
-        "api_base": format!("{base}/api/v1"),
-        "openapi_uri": format!("{base}/api/openapi.json"),
-        "ssa_signing_alg_values_supported": [state.config.signing_alg.as_str()],
-        "ssa_claims_profile": state.config.ssa_profile,
-        "ssa_lifetime_secs": state.config.ssa_lifetime_secs,
-        "ca_uri": format!("{base}/pki/ca.pem"),
-        "crl_uri": format!("{base}/pki/crl"),
-        "ocsp_uri": format!("{base}/pki/ocsp"),
-    }));
+    let doc = Published::json(&Metadata {
+        issuer: state.issuer.clone(),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        keystore_endpoint: format!("{base}/keystore"),
+        software_jwks_uri_template: format!("{base}/keystore/{{org_id}}/{{software_id}}.jwks"),
+        status_endpoint: format!("{base}/status/software"),
+        participants_endpoint: format!("{base}/participants"),
+        api_base: format!("{base}/api/v1"),
+        openapi_uri: format!("{base}/api/openapi.json"),
+        ssa_signing_alg_values_supported: vec![state.config.signing_alg.as_str()],
+        ssa_claims_profile: state.config.ssa_profile,
+        ssa_lifetime_secs: state.config.ssa_lifetime_secs,
+        ca_uri: format!("{base}/pki/ca.pem"),
+        crl_uri: format!("{base}/pki/crl"),
+        ocsp_uri: format!("{base}/pki/ocsp"),
+    });
     serve(
         &req,
         &doc,
@@ -140,16 +191,13 @@ fn jwks_name(file: &str) -> Result<&str, AppError> {
 
 async fn keystore(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     org_id: String,
     file: String,
     revoked: bool,
 ) -> Result<HttpResponse, AppError> {
     let name = jwks_name(&file)?.to_owned();
-    let doc = db::run(&state.pool, move |conn| {
-        keystore::document(conn, &org_id, &name, revoked)
-    })
-    .await?;
+    let doc = keystore::document(&state, org_id, name, revoked).await?;
     Ok(serve(
         &req,
         &doc,
@@ -158,37 +206,58 @@ async fn keystore(
     ))
 }
 
-/// `/keystore/{org_id}/{org_id|software_id}.jwks`: live participant keys.
-async fn keystore_document(
+/// Live participant keys
+///
+/// `file` is `<org_id>.jwks` (the organisation's keys) or `<software_id>.jwks` (one of its
+/// products), whatever the owner's status: check `/status/software/{software_id}` too.
+#[utoipa::path(get, path = "/keystore/{org_id}/{file}", tag = "public", operation_id = "keystore", security(()),
+    params(("org_id" = crate::model::OrgId, Path, description = "The organisation."),
+        ("file" = String, Path, description = "`<org_id>.jwks` or `<software_id>.jwks`.")),
+    responses((status = 200, description = "The JWKS.", body = Object, content_type = "application/jwk-set+json", headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such keystore.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn keystore_document(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (org_id, file) = path.into_inner();
     keystore(req, state, org_id, file, false).await
 }
 
-/// `/keystore/{org_id}/revoked/{org_id|software_id}.jwks`: removed participant keys.
-async fn revoked_keystore(
+/// Removed participant keys
+///
+/// The same names as the live keystore.
+#[utoipa::path(get, path = "/keystore/{org_id}/revoked/{file}", tag = "public", operation_id = "revokedKeystore", security(()),
+    params(("org_id" = crate::model::OrgId, Path, description = "The organisation."),
+        ("file" = String, Path, description = "`<org_id>.jwks` or `<software_id>.jwks`.")),
+    responses((status = 200, description = "The JWKS.", body = Object, content_type = "application/jwk-set+json", headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such keystore.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn revoked_keystore(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (org_id, file) = path.into_inner();
     keystore(req, state, org_id, file, true).await
 }
 
-/// One product's effective status and its organisation's.
-async fn software_status(
+/// One product's status
+///
+/// Its effective status (active only when it and its organisation both are), its own and its
+/// organisation's.
+#[utoipa::path(get, path = "/status/software/{software_id}", tag = "public", operation_id = "softwareStatus", security(()),
+    params(("software_id" = SoftwareId, Path, description = "The product.")),
+    responses((status = 200, description = "Its status.", body = SoftwareStatus, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such product.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn software_status(
     req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    state: web::Data<Directory>,
+    path: web::Path<SoftwareId>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let status = db::run(&state.pool, move |conn| {
-        discovery::software_status(conn, &id)
-    })
-    .await?;
+    let status = discovery::software_status(&state, path.into_inner()).await?;
     Ok(serve(
         &req,
         &Published::json(&status),
@@ -197,14 +266,21 @@ async fn software_status(
     ))
 }
 
-/// Every product's status, paginated, for authorization servers that sync.
-async fn software_statuses(
+/// Every product's status
+///
+/// Paginated by software id, for authorization servers that sync.
+#[utoipa::path(get, path = "/status/software", tag = "public", operation_id = "softwareStatuses", security(()),
+    params(PageRequest),
+    responses((status = 200, description = "One page of statuses.", body = Page<SoftwareStatus>, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 422, description = "A page outside the documented range.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn software_statuses(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
     page: web::Query<PageRequest>,
 ) -> Result<HttpResponse, AppError> {
     let page = page.into_inner().checked()?;
-    let list = db::run(&state.pool, move |conn| discovery::all_statuses(conn, page)).await?;
+    let list = discovery::all_statuses(&state, page).await?;
     Ok(serve(
         &req,
         &Published::json(&list),
@@ -213,22 +289,39 @@ async fn software_statuses(
     ))
 }
 
-/// Active organisations, their roles and, for ASPSPs, their authorization servers.
-async fn participants(
+/// Active participants.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ParticipantList {
+    items: Vec<Participant>,
+}
+
+/// Active participants
+///
+/// Active organisations by name, with their roles and, for ASPSPs, their authorization
+/// servers.
+#[utoipa::path(get, path = "/participants", tag = "public", operation_id = "participants", security(()),
+    responses((status = 200, description = "The participants.", body = ParticipantList, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.")))]
+pub(crate) async fn participants(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Directory>,
 ) -> Result<HttpResponse, AppError> {
-    let list = db::run(&state.pool, discovery::participants).await?;
+    let items = discovery::participants(&state).await?;
     Ok(serve(
         &req,
-        &Published::json(&json!({ "items": list })),
+        &Published::json(&ParticipantList { items }),
         state.config.status_max_age_secs,
         "application/json",
     ))
 }
 
-/// The issuing CA and the root, PEM.
-async fn ca_chain(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+/// The CA chain
+///
+/// The issuing CA, then the root (PEM).
+#[utoipa::path(get, path = "/pki/ca.pem", tag = "public", operation_id = "caChain", security(()),
+    responses((status = 200, description = "The chain.", body = String, content_type = "application/x-pem-file", headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.")))]
+pub(crate) async fn ca_chain(req: HttpRequest, state: web::Data<Directory>) -> HttpResponse {
     serve(
         &req,
         &Published::new(state.ca.chain_pem()),
@@ -237,78 +330,72 @@ async fn ca_chain(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     )
 }
 
-/// The current CRL (DER), signed anew on every revocation and before nextUpdate.
-async fn crl(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let shared = state.clone();
-    let crl = db::run(&state.pool, move |conn| {
-        pki::crl::ensure_current(conn, &shared.ca, shared.config.crl_validity_secs)
-    })
-    .await?;
-    let remaining = (crl.next_update - crate::directory::now())
-        .whole_seconds()
-        .max(0) as u64;
-    Ok(serve(
+/// The CRL
+///
+/// DER, signed by the issuing CA, served from memory: every revoked or held unexpired
+/// certificate. A new one is signed on every revocation, hold and release, and before the
+/// current one's nextUpdate; `max-age` is the seconds left until then, at most 300.
+#[utoipa::path(get, path = "/pki/crl", tag = "public", operation_id = "crl", security(()),
+    responses((status = 200, description = "The CRL.", content(("application/pkix-crl")), headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified.")))]
+pub(crate) async fn crl(req: HttpRequest, state: web::Data<Directory>) -> HttpResponse {
+    let crl = state.crl.get();
+    serve(
         &req,
-        &Published::new(crl.der),
-        remaining.min(300),
+        &crl.document,
+        services::crl::max_age(&crl, state.config.key_refresh_secs),
         "application/pkix-crl",
-    ))
+    )
 }
 
-async fn ocsp(state: web::Data<AppState>, request: Vec<u8>) -> Result<HttpResponse, AppError> {
-    if let Some(body) = state.ocsp_cache.get(&request) {
-        return Ok(HttpResponse::Ok()
-            .content_type("application/ocsp-response")
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body));
-    }
-    let shared = state.clone();
-    let (body, well_formed, request) = db::run(&state.pool, move |conn| {
-        let (body, ok) =
-            pki::ocsp::respond(conn, &shared.ca, &request, shared.config.ocsp_validity_secs)?;
-        Ok((body, ok, request))
-    })
-    .await?;
-    if well_formed && !pki::ocsp::has_nonce(&request) {
-        state.ocsp_cache.put(&request, &body);
-    }
+fn ocsp_response(body: Vec<u8>, well_formed: bool) -> HttpResponse {
     let mut response = if well_formed {
         HttpResponse::Ok()
     } else {
         HttpResponse::BadRequest()
     };
-    Ok(response
+    response
         .content_type("application/ocsp-response")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(body))
+        .body(body)
 }
 
-/// RFC 6960 over POST (application/ocsp-request).
-async fn ocsp_post(
-    state: web::Data<AppState>,
+/// OCSP (POST)
+///
+/// RFC 6960: good, revoked (a held certificate is revoked with certificateHold) or unknown
+/// for each certificate asked about (at most 20). A malformed request gets 400 with a
+/// malformedRequest response.
+#[utoipa::path(post, path = "/pki/ocsp", tag = "public", operation_id = "ocspPost", security(()),
+    request_body(content(("application/ocsp-request")), description = "A DER OCSP request."),
+    responses((status = 200, description = "The signed response.", content(("application/ocsp-response"))),
+        (status = 400, description = "A malformedRequest response.", content(("application/ocsp-response")))))]
+pub(crate) async fn ocsp_post(
+    state: web::Data<Directory>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, AppError> {
-    let body = body.map_err(|e| crate::error::body_error(&e, (&state.config).into()))?;
-    ocsp(state, body.to_vec()).await
+    let body = body.map_err(|e| crate::web::error::body_error(&e, (&state.config).into()))?;
+    let (body, well_formed) = services::ocsp::respond(&state, body.to_vec()).await?;
+    Ok(ocsp_response(body, well_formed))
 }
 
-/// RFC 6960 over GET: the base64 DER request in the path (URL-encoded).
-async fn ocsp_get(
-    state: web::Data<AppState>,
+/// OCSP (GET)
+///
+/// RFC 6960: the base64 DER request, URL-encoded, in the path.
+#[utoipa::path(get, path = "/pki/ocsp/{request}", tag = "public", operation_id = "ocspGet", security(()),
+    params(("request" = String, Path, description = "The base64 DER request, URL-encoded.")),
+    responses((status = 200, description = "The signed response.", content(("application/ocsp-response"))),
+        (status = 400, description = "A malformedRequest response.", content(("application/ocsp-response")))))]
+pub(crate) async fn ocsp_get(
+    state: web::Data<Directory>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     use base64::Engine;
-    let text = path.into_inner();
-    let text = percent_decode(&text);
+    let text = percent_encoding::percent_decode_str(&path.into_inner())
+        .decode_utf8_lossy()
+        .into_owned();
     let der = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .unwrap_or_default();
-    ocsp(state, der).await
-}
-
-fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let (body, well_formed) = services::ocsp::respond(&state, der).await?;
+    Ok(ocsp_response(body, well_formed))
 }

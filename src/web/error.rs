@@ -1,10 +1,12 @@
 //! Error policy.
 //!
-//! - Model functions return diesel's `QueryResult`.
-//! - Domain functions return [`AppError`] variants that say what the client sees
-//!   (`NotFound`, `Validation`, `Conflict`, …); causes go in `Unexpected` with `.context(…)`.
-//! - The web edge renders `AppError` as RFC 9457 problem+json for the API; the portal turns
-//!   the same values into a page or a message beside the form.
+//! - Store functions return diesel's `QueryResult`.
+//! - Services return the domain's one error type, [`crate::model::Error`], whose variants say
+//!   what went wrong (`NotFound`, `Validation`, `Conflict`, …); causes go in `Unexpected`.
+//! - The web edge maps it to [`AppError`], which adds what only HTTP knows (a malformed body,
+//!   a wrong method, a body too large or too slow, a failed CSRF check), and renders it as
+//!   RFC 9457 problem+json for the API; the portal turns the same values into a page or a
+//!   message beside the form.
 //! - Unexpected errors are logged once, here, with their whole chain; clients see a generic text.
 
 use actix_web::http::StatusCode;
@@ -45,17 +47,24 @@ pub enum AppError {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl From<diesel::result::Error> for AppError {
-    fn from(error: diesel::result::Error) -> Self {
+impl From<crate::model::Error> for AppError {
+    fn from(error: crate::model::Error) -> Self {
+        use crate::model::Error as E;
         match error {
-            diesel::result::Error::NotFound => AppError::NotFound("resource"),
-            other => AppError::Unexpected(anyhow::Error::new(other).context("database query")),
+            E::Validation(m) => AppError::Validation(m),
+            E::Unauthorized(m) => AppError::Unauthorized(m),
+            E::Forbidden(m) => AppError::Forbidden(m),
+            E::NotFound(what) => AppError::NotFound(what),
+            E::Conflict(m) => AppError::Conflict(m),
+            E::TooManyRequests(m) => AppError::TooManyRequests(m),
+            E::Unavailable(m) => AppError::Unavailable(m),
+            E::Unexpected(cause) => AppError::Unexpected(cause),
         }
     }
 }
 
 /// RFC 9457 problem details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,

@@ -5,9 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use super::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The status of an organisation or a software product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -41,24 +42,36 @@ impl Status {
     }
 
     /// Parses a status stored in the database, where anything else is corruption.
-    pub fn from_db(value: &str) -> Result<Self, AppError> {
+    pub fn from_db(value: &str) -> Result<Self> {
         Self::parse(value)
-            .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("unknown status {value:?} stored")))
+            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("unknown status {value:?} stored")))
+    }
+
+    /// The status that matters to relying parties: a product (`self`) of an organisation in
+    /// status `organisation` is active only when both are, pending while the organisation
+    /// is, and otherwise takes the organisation's status.
+    pub fn effective(self, organisation: Status) -> Status {
+        match (self, organisation) {
+            (Status::Active, Status::Active) => Status::Active,
+            (Status::Active, Status::Pending) => Status::Pending,
+            (Status::Active, other) => other,
+            (own, _) => own,
+        }
     }
 
     /// The status after `transition`, or why it is not allowed.
-    pub fn apply(self, transition: Transition) -> Result<Status, AppError> {
+    pub fn apply(self, transition: Transition) -> Result<Status> {
         if let Some(next) = self.apply_rule(transition) {
             return Ok(next);
         }
         if self == Status::Revoked {
-            return Err(AppError::Conflict(format!(
+            return Err(Error::Conflict(format!(
                 "cannot {} what is revoked: revocation is final",
                 transition.as_str()
             )));
         }
         let allowed: Vec<_> = self.allowed().iter().map(|t| t.as_str()).collect();
-        Err(AppError::Conflict(format!(
+        Err(Error::Conflict(format!(
             "cannot {} from status {}; allowed: {}",
             transition.as_str(),
             self.as_str(),
@@ -96,7 +109,7 @@ impl fmt::Display for Status {
 }
 
 /// An operator's decision on an organisation or software product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Transition {
     Approve,
@@ -135,10 +148,10 @@ impl Transition {
     }
 
     /// The checked reason: required where the transition needs one, at most 1000 characters.
-    pub fn reason(self, reason: Option<&str>) -> Result<Option<String>, AppError> {
-        let reason = super::types::optional_text("reason", reason.unwrap_or(""), 1000)?;
+    pub fn reason(self, reason: Option<&str>) -> Result<Option<String>> {
+        let reason = super::inputs::optional_text("reason", reason.unwrap_or(""), 1000)?;
         if reason.is_none() && self.requires_reason() {
-            return Err(AppError::Validation(format!(
+            return Err(Error::Validation(format!(
                 "reason: required to {}",
                 self.as_str()
             )));
@@ -180,7 +193,7 @@ mod tests {
     #[test]
     fn illegal_transitions_are_conflicts_that_list_the_allowed_ones() {
         let err = Active.apply(Approve).unwrap_err();
-        assert!(matches!(err, AppError::Conflict(_)));
+        assert!(matches!(err, Error::Conflict(_)));
         assert_eq!(
             err.to_string(),
             "cannot approve from status active; allowed: suspend, revoke"

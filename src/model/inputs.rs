@@ -1,19 +1,14 @@
-//! Domain types built by parsing: once constructed they are valid and nobody re-checks them.
+//! Inputs built by parsing: once constructed they are valid and nobody re-checks them.
 //! Every parse error names the field and the problem, ready to show to the user.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
-
-/// A validation failure: `field: problem`.
-pub fn invalid(field: &str, problem: impl fmt::Display) -> AppError {
-    AppError::Validation(format!("{field}: {problem}"))
-}
+use super::error::{Result, invalid};
 
 /// Trimmed, non-empty text of bounded length without control characters.
-pub fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+pub fn text(field: &str, value: &str, max: usize) -> Result<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(invalid(field, "must not be empty"));
@@ -22,7 +17,7 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
 }
 
 /// Like [`text`], but an empty value means "not given".
-pub fn optional_text(field: &str, value: &str, max: usize) -> Result<Option<String>, AppError> {
+pub fn optional_text(field: &str, value: &str, max: usize) -> Result<Option<String>> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
@@ -45,7 +40,7 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<Option<Stri
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(field: &str, value: &str) -> Result<Self, AppError> {
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
         let value = value.trim().to_lowercase();
         if value.is_empty() {
             return Err(invalid(field, "must not be empty"));
@@ -92,7 +87,7 @@ impl Password {
     pub const MIN: usize = 10;
     pub const MAX: usize = 256;
 
-    pub fn parse(value: &str) -> Result<Self, AppError> {
+    pub fn parse(value: &str) -> Result<Self> {
         let count = value.chars().count();
         if count < Self::MIN {
             return Err(invalid(
@@ -126,7 +121,7 @@ impl fmt::Debug for Password {
 pub struct Country(String);
 
 impl Country {
-    pub fn parse(field: &str, value: &str) -> Result<Self, AppError> {
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
         let code = value.trim().to_ascii_uppercase();
         if code.len() == 2 && ISO_3166_ALPHA2.split(' ').any(|c| c == code) {
             Ok(Self(code))
@@ -146,7 +141,19 @@ impl Country {
 const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
 /// A regulated open-banking role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RegulatedRole {
     Aspsp,
@@ -168,7 +175,7 @@ impl RegulatedRole {
     }
 
     /// Parses a non-empty, duplicate-free list of roles, sorted.
-    pub fn parse_list(field: &str, values: &[String]) -> Result<Vec<Self>, AppError> {
+    pub fn parse_list(field: &str, values: &[String]) -> Result<Vec<Self>> {
         let mut roles = Vec::new();
         for value in values {
             let role = Self::ALL
@@ -199,7 +206,7 @@ impl fmt::Display for RegulatedRole {
 }
 
 /// A member's role within an organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberRole {
     Admin,
@@ -214,7 +221,7 @@ impl MemberRole {
         }
     }
 
-    pub fn parse(field: &str, value: &str) -> Result<Self, AppError> {
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
         match value.trim() {
             "admin" => Ok(Self::Admin),
             "developer" => Ok(Self::Developer),
@@ -227,7 +234,7 @@ impl MemberRole {
 }
 
 /// The environment a software product runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     Sandbox,
@@ -242,7 +249,7 @@ impl Environment {
         }
     }
 
-    pub fn parse(field: &str, value: &str) -> Result<Self, AppError> {
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
         match value.trim() {
             "sandbox" => Ok(Self::Sandbox),
             "production" => Ok(Self::Production),
@@ -262,7 +269,7 @@ pub struct HttpsUrl(String);
 impl HttpsUrl {
     pub const MAX: usize = 2048;
 
-    pub fn parse(field: &str, value: &str) -> Result<Self, AppError> {
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
         let value = value.trim();
         if value.is_empty() {
             return Err(invalid(field, "must not be empty"));
@@ -297,7 +304,7 @@ impl HttpsUrl {
     }
 
     /// An optional URL: empty or absent means none.
-    pub fn parse_optional(field: &str, value: Option<&str>) -> Result<Option<Self>, AppError> {
+    pub fn parse_optional(field: &str, value: Option<&str>) -> Result<Option<Self>> {
         match value.map(str::trim) {
             None | Some("") => Ok(None),
             Some(v) => Self::parse(field, v).map(Some),
@@ -314,7 +321,7 @@ impl HttpsUrl {
 }
 
 /// A person to contact at an organisation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     pub name: String,
@@ -324,7 +331,7 @@ pub struct Contact {
 }
 
 impl Contact {
-    pub fn parse(field: &str, input: &Contact) -> Result<Self, AppError> {
+    pub fn parse(field: &str, input: &Contact) -> Result<Self> {
         let phone = match input.phone.as_deref() {
             Some(p) => optional_text(&format!("{field}.phone"), p, 32)?,
             None => None,

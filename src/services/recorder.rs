@@ -11,14 +11,12 @@
 use std::collections::HashMap;
 use std::sync::mpsc;
 
-use diesel::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::db::schema::{audit_events, issued_ssas, signing_keys};
-use crate::db::{DbConnection, DbPool, write_transaction};
-use crate::directory::audit::Event;
-use crate::error::AppError;
-use crate::keys::signing::KeyState;
+use crate::model::audit::Entry;
+use crate::model::{Error, Kid};
+use crate::store::statements::{self, IssuedSsa};
+use crate::store::{self as store, DbConnection, DbPool, write_transaction};
 
 /// The most records written in one transaction.
 const BATCH: usize = 128;
@@ -26,24 +24,12 @@ const BATCH: usize = 128;
 /// One issued statement, to be recorded with its audit event.
 pub struct Record {
     pub issued: IssuedSsa,
-    pub event: Event,
-}
-
-/// The row of an issued statement.
-#[derive(Insertable)]
-#[diesel(table_name = issued_ssas)]
-pub struct IssuedSsa {
-    pub jti: String,
-    pub software_id: String,
-    pub kid: String,
-    pub issued_by: String,
-    pub issued_at: time::PrimitiveDateTime,
-    pub expires_at: time::PrimitiveDateTime,
+    pub event: Entry,
 }
 
 struct Job {
     record: Record,
-    done: oneshot::Sender<Result<(), AppError>>,
+    done: oneshot::Sender<Result<(), Error>>,
 }
 
 /// The handle requests use; clones share one writer thread.
@@ -75,13 +61,13 @@ impl Recorder {
     }
 
     /// Records one statement; returns once it is committed.
-    pub async fn record(&self, record: Record) -> Result<(), AppError> {
+    pub async fn record(&self, record: Record) -> Result<(), Error> {
         let (done, outcome) = oneshot::channel();
         self.jobs
             .send(Job { record, done })
-            .map_err(|_| AppError::Unavailable("the statement recorder has stopped".into()))?;
+            .map_err(|_| Error::Unavailable("the statement recorder has stopped".into()))?;
         outcome.await.map_err(|_| {
-            AppError::Unavailable("the statement recorder stopped before recording".into())
+            Error::Unavailable("the statement recorder stopped before recording".into())
         })?
     }
 }
@@ -93,7 +79,7 @@ fn write_batch(pool: &DbPool, batch: Vec<Job>) {
         batch.into_iter().map(|job| (job.record, job.done)).unzip();
     let outcome = pool
         .get()
-        .map_err(|e| AppError::Unavailable(e.to_string()))
+        .map_err(|e| Error::Unavailable(e.to_string()))
         .and_then(|mut conn| write_transaction(&mut conn, |tx| insert(tx, records)));
     match outcome {
         Ok(accepted) => {
@@ -101,7 +87,7 @@ fn write_batch(pool: &DbPool, batch: Vec<Job>) {
                 let result = if accepted {
                     Ok(())
                 } else {
-                    Err(AppError::Conflict(
+                    Err(Error::Conflict(
                         "the signing key changed meanwhile; try again".into(),
                     ))
                 };
@@ -112,30 +98,20 @@ fn write_batch(pool: &DbPool, batch: Vec<Job>) {
             tracing::error!(%error, records = waiting.len(), "issued statements not recorded");
             let message = format!("the statement could not be recorded: {error}");
             for done in waiting {
-                let _ = done.send(Err(AppError::Unavailable(message.clone())));
+                let _ = done.send(Err(Error::Unavailable(message.clone())));
             }
         }
     }
 }
 
 /// Inserts the records whose key is still published; answers, per record, whether it was.
-/// The rows go in as two multi-row inserts (diesel's `MultiConnection` does not batch, so
-/// each backend's own connection does).
-fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, AppError> {
+fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, Error> {
     // A retired key stays published while the statements it signed live; a removed one does
     // not, so a statement signed with it is not handed out.
     let mut published: HashMap<String, bool> = HashMap::new();
     for record in &records {
         if !published.contains_key(&record.issued.kid) {
-            let state: Option<String> = signing_keys::table
-                .find(&record.issued.kid)
-                .select(signing_keys::state)
-                .first(tx)
-                .optional()?;
-            let ok = match state {
-                Some(state) => KeyState::from_db(&state)?.vouches(),
-                None => false,
-            };
+            let ok = store::signing_keys::vouches(tx, &Kid::from_trusted(&record.issued.kid))?;
             published.insert(record.issued.kid.clone(), ok);
         }
     }
@@ -143,28 +119,12 @@ fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, AppE
         .iter()
         .map(|r| published.get(&r.issued.kid).copied().unwrap_or(false))
         .collect();
-    let (rows, events): (Vec<IssuedSsa>, Vec<Event>) = records
+    let (rows, events): (Vec<IssuedSsa>, Vec<Entry>) = records
         .into_iter()
         .zip(&accepted)
         .filter(|(_, ok)| **ok)
         .map(|(r, _)| (r.issued, r.event))
         .unzip();
-    if rows.is_empty() {
-        return Ok(accepted);
-    }
-    macro_rules! insert_all {
-        ($conn:expr) => {{
-            diesel::insert_into(issued_ssas::table)
-                .values(&rows)
-                .execute($conn)?;
-            diesel::insert_into(audit_events::table)
-                .values(&events)
-                .execute($conn)?;
-        }};
-    }
-    match tx {
-        DbConnection::Sqlite(conn) => insert_all!(conn),
-        DbConnection::Postgresql(conn) => insert_all!(conn),
-    }
+    statements::insert_batch(tx, &rows, events)?;
     Ok(accepted)
 }

@@ -1,7 +1,20 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, embedded
-//! migrations, and `run`, which moves blocking database work off the async executor.
+//! migrations, write transactions, and one module of rows and queries per aggregate. Queries
+//! return diesel's `QueryResult`; turning rows into domain types is where corrupt data
+//! becomes an error.
 
+pub mod audit;
+pub mod certificates;
+pub mod crls;
+pub mod discovery;
+pub mod keystore;
+pub mod organisations;
 pub mod schema;
+pub mod sessions;
+pub mod signing_keys;
+pub mod software;
+pub mod statements;
+pub mod users;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -13,7 +26,6 @@ use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::Secret;
-use crate::error::AppError;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -242,25 +254,6 @@ pub fn is_ready(conn: &mut DbConnection) -> Result<bool, String> {
     pending.map(|p| !p).map_err(|e| e.to_string())
 }
 
-/// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
-pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, AppError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<T, AppError> + Send + 'static,
-{
-    let pool = pool.clone();
-    let span = tracing::Span::current();
-    actix_web::web::block(move || {
-        let _entered = span.enter();
-        let mut conn = pool
-            .get()
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| AppError::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
-}
-
 /// Serialises this process's SQLite writers. SQLite admits one writer at a time; without this,
 /// contending writers wait in SQLite's busy handler, which sleeps in steps of milliseconds
 /// and leaves the CPU idle. Other processes on the same file still meet `busy_timeout`.
@@ -297,6 +290,47 @@ where
         // The backend of a connection never changes, so this arm is never taken.
         (outcome, DbConnection::Postgresql(_)) => outcome,
     }
+}
+
+/// Database failures are unexpected, except a row that is not there.
+impl From<diesel::result::Error> for crate::model::Error {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::NotFound => crate::model::Error::NotFound("resource"),
+            other => {
+                crate::model::Error::Unexpected(anyhow::Error::new(other).context("database query"))
+            }
+        }
+    }
+}
+
+/// True when a statement failed on a unique index (a duplicate).
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Parses a JSON column written by this directory.
+pub fn from_json<T: serde::de::DeserializeOwned>(
+    column: &str,
+    value: &str,
+) -> Result<T, crate::model::Error> {
+    serde_json::from_str(value)
+        .map_err(|e| crate::model::unexpected(&format!("corrupt {column} column"), e))
+}
+
+/// Writes a JSON column.
+pub fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Parses an id stored by this directory.
+pub fn id<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, crate::model::Error> {
+    value
+        .parse()
+        .map_err(|_| crate::model::unexpected(&format!("corrupt {column} column"), value))
 }
 
 #[cfg(test)]

@@ -1,0 +1,123 @@
+//! The audit log: what happened, to what, by whom.
+
+use serde::{Deserialize, Serialize};
+
+use super::actor::Actor;
+use super::ids::OrgId;
+use super::time::{Timestamp, now, rfc3339};
+
+/// One recorded state change, as operators read it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    /// Increasing with time.
+    pub id: i64,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: Timestamp,
+    /// Email address of who made the change, or `cli` or `system`.
+    pub actor: String,
+    /// What happened, such as `organisation.approve` or `certificate.hold`.
+    pub action: String,
+    /// Kind of the subject: organisation, software, user, api_token, participant_key,
+    /// signing_key or certificate.
+    pub subject_type: String,
+    pub subject_id: String,
+    /// The organisation concerned, if any.
+    pub organisation_id: Option<String>,
+    /// State before the change: an organisation's or software product's status, a
+    /// certificate's (good, hold, revoked) or a signing key's (next, active, retired,
+    /// removed); null for changes that are not state changes.
+    #[schema(value_type = Option<AuditState>)]
+    pub old_status: Option<String>,
+    /// State after the change, from the same values as old_status.
+    #[schema(value_type = Option<AuditState>)]
+    pub new_status: Option<String>,
+    pub reason: Option<String>,
+    /// What changed, as JSON text (for edits: `{field: {from, to}}`).
+    pub details: Option<String>,
+}
+
+/// The states an audit event can record: a status, a certificate state or a key state.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditState {
+    Pending,
+    Active,
+    Rejected,
+    Suspended,
+    Revoked,
+    Good,
+    Hold,
+    Next,
+    Retired,
+    Removed,
+}
+
+/// Filters of the audit log; every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub subject_id: Option<String>,
+    pub organisation_id: Option<String>,
+}
+
+/// An event to record, built with [`Entry::new`] and the setters; the store appends it in the
+/// transaction of the change it records.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub occurred_at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub subject_type: &'static str,
+    pub subject_id: String,
+    pub organisation_id: Option<String>,
+    pub old_status: Option<String>,
+    pub new_status: Option<String>,
+    pub reason: Option<String>,
+    pub details: Option<String>,
+}
+
+impl Entry {
+    pub fn new(
+        actor: &Actor,
+        action: impl Into<String>,
+        subject_type: &'static str,
+        subject_id: impl ToString,
+    ) -> Self {
+        Self {
+            occurred_at: now(),
+            actor: actor.audit_name(),
+            action: action.into(),
+            subject_type,
+            subject_id: subject_id.to_string(),
+            organisation_id: None,
+            old_status: None,
+            new_status: None,
+            reason: None,
+            details: None,
+        }
+    }
+
+    pub fn organisation(mut self, id: OrgId) -> Self {
+        self.organisation_id = Some(id.to_string());
+        self
+    }
+
+    pub fn status(mut self, old: Option<&str>, new: Option<&str>) -> Self {
+        self.old_status = old.map(str::to_owned);
+        self.new_status = new.map(str::to_owned);
+        self
+    }
+
+    pub fn reason(mut self, reason: Option<&str>) -> Self {
+        self.reason = reason.map(str::to_owned);
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details.to_string());
+        self
+    }
+}

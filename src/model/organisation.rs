@@ -1,0 +1,141 @@
+//! Organisations: what they are, what an application to onboard one says, their members and
+//! invitations.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::Result;
+use super::ids::{OrgId, UserId};
+use super::inputs::{Contact, HttpsUrl, MemberRole, RegulatedRole};
+use super::invalid;
+use super::status::Status;
+use super::time::{Timestamp, rfc3339};
+
+/// An organisation as the API and the portal show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Organisation {
+    pub id: OrgId,
+    pub legal_name: String,
+    pub registration_number: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub competent_authority: String,
+    pub authority_registration_id: String,
+    pub roles: Vec<RegulatedRole>,
+    pub business_contact: Contact,
+    pub technical_contact: Contact,
+    pub authorization_servers: Vec<AuthorizationServer>,
+    pub status: Status,
+    /// Why an operator rejected, suspended or revoked it (or a note on a decision).
+    pub status_reason: Option<String>,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+/// An ASPSP's authorization server, published for participant discovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizationServer {
+    /// The server's issuer (https).
+    #[schema(format = Uri)]
+    pub issuer: String,
+    /// Its RFC 7591 registration endpoint (https).
+    #[schema(format = Uri)]
+    pub registration_endpoint: String,
+}
+
+impl AuthorizationServer {
+    /// Checks a list of servers as submitted: at most 10, each URL absolute https.
+    pub fn parse_list(servers: &[AuthorizationServer]) -> Result<Vec<AuthorizationServer>> {
+        if servers.len() > 10 {
+            return Err(invalid("authorization_servers", "at most 10"));
+        }
+        servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                Ok(AuthorizationServer {
+                    issuer: HttpsUrl::parse(
+                        &format!("authorization_servers[{i}].issuer"),
+                        &s.issuer,
+                    )?
+                    .into_string(),
+                    registration_endpoint: HttpsUrl::parse(
+                        &format!("authorization_servers[{i}].registration_endpoint"),
+                        &s.registration_endpoint,
+                    )?
+                    .into_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// An application to onboard an organisation, as submitted.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    #[schema(max_length = 200)]
+    pub legal_name: String,
+    #[schema(max_length = 100)]
+    pub registration_number: String,
+    /// ISO 3166-1 alpha-2, such as GB or BR.
+    #[schema(min_length = 2, max_length = 2)]
+    pub country: String,
+    #[schema(max_length = 200)]
+    pub competent_authority: String,
+    #[schema(max_length = 100)]
+    pub authority_registration_id: String,
+    #[schema(min_items = 1)]
+    pub roles: Vec<String>,
+    pub business_contact: Contact,
+    pub technical_contact: Contact,
+}
+
+/// A member of an organisation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub user_id: UserId,
+    #[schema(format = Email)]
+    pub email: String,
+    pub role: MemberRole,
+    /// When the account joined the organisation.
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+}
+
+/// How long an invitation waits for its answer.
+pub const INVITATION_DAYS: i64 = 14;
+
+/// An invitation to join an organisation, waiting for the invited account's answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Invitation {
+    pub organisation_id: OrgId,
+    pub organisation_name: String,
+    pub user_id: UserId,
+    #[schema(format = Email)]
+    pub email: String,
+    pub role: MemberRole,
+    /// Who invited (as the audit log names them).
+    pub invited_by: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// 14 days after it was sent.
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+/// What an admin's request to add someone did.
+#[derive(Debug, Clone)]
+pub enum MemberChange {
+    /// An account that is not a member was invited; it joins when it accepts.
+    Invited(Invitation),
+    /// A member's role changed.
+    RoleChanged(Member),
+}

@@ -1,0 +1,108 @@
+//! Pages of lists: what a client asks for and what it gets.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Result, invalid};
+
+/// A requested page of a list: 1-based `page`, `per_page` between 1 and 100.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageRequest {
+    /// 1-based page number; 0 is refused with 422.
+    #[param(minimum = 1, default = 1)]
+    pub page: u32,
+    /// Page size, between 1 and 100; other values are refused with 422.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub per_page: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: 20,
+        }
+    }
+}
+
+impl PageRequest {
+    pub const MAX_PER_PAGE: u32 = 100;
+
+    /// The largest page a list has, for callers that want everything at once.
+    pub const fn all() -> Self {
+        Self {
+            page: 1,
+            per_page: Self::MAX_PER_PAGE,
+        }
+    }
+
+    /// The page a client asked for, refused (422) when it is outside what the API documents:
+    /// `page` from 1, `per_page` from 1 to [`Self::MAX_PER_PAGE`].
+    pub fn checked(self) -> Result<Self> {
+        if self.page == 0 {
+            return Err(invalid("page", "must be at least 1"));
+        }
+        if !(1..=Self::MAX_PER_PAGE).contains(&self.per_page) {
+            return Err(invalid(
+                "per_page",
+                format!("must be between 1 and {}", Self::MAX_PER_PAGE),
+            ));
+        }
+        Ok(self)
+    }
+
+    fn page(self) -> u32 {
+        self.page.max(1)
+    }
+
+    pub fn limit(self) -> i64 {
+        i64::from(self.per_page.clamp(1, Self::MAX_PER_PAGE))
+    }
+
+    pub fn offset(self) -> i64 {
+        i64::from(self.page() - 1) * self.limit()
+    }
+
+    pub fn wrap<T>(self, items: Vec<T>, total: i64) -> Page<T> {
+        Page {
+            items,
+            page: self.page(),
+            per_page: self.limit() as u32,
+            total: total.max(0) as u64,
+        }
+    }
+}
+
+/// One page of a list and where it sits in the whole.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The 1-based page number.
+    #[schema(minimum = 1)]
+    pub page: u32,
+    /// The page size applied.
+    #[schema(minimum = 1, maximum = 100)]
+    pub per_page: u32,
+    /// How many items match in all.
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    pub fn has_next(&self) -> bool {
+        u64::from(self.page) * u64::from(self.per_page) < self.total
+    }
+
+    pub fn has_previous(&self) -> bool {
+        self.page > 1
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Who may do what with one organisation, resolved from the database: operators everything,
+//! members by their role, and anyone else learns nothing (the organisation, or its product,
+//! answers 404). Every service that reads or changes an organisation or a product starts here.
+
+use crate::model::organisation::Organisation;
+use crate::model::software::Software;
+use crate::model::{Access, Actor, Error, OrgId, Result, SoftwareId};
+use crate::store::{self, DbConnection};
+
+/// The actor's access to an organisation; 404 when it does not exist or the actor may not
+/// know that it does.
+pub fn to_organisation(conn: &mut DbConnection, actor: &Actor, org: OrgId) -> Result<Access> {
+    if actor.is_operator() {
+        return if store::organisations::exists(conn, org)? {
+            Ok(Access::Operator)
+        } else {
+            Err(Error::NotFound("organisation"))
+        };
+    }
+    let Some(user) = actor.user_id() else {
+        return Err(Error::NotFound("organisation"));
+    };
+    Access::of_member(store::organisations::role_of(conn, org, user)?)
+}
+
+/// One organisation and the actor's access to it; 404 for those who may not see it.
+pub fn organisation(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: OrgId,
+) -> Result<(Organisation, Access)> {
+    let access = to_organisation(conn, actor, id)?;
+    let org = store::organisations::find(conn, id)?.ok_or(Error::NotFound("organisation"))?;
+    Ok((org, access))
+}
+
+/// One product with its organisation and the actor's access; 404 for those who may not see
+/// it.
+pub fn software(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: SoftwareId,
+) -> Result<(Software, Organisation, Access)> {
+    let product = store::software::find(conn, id)?.ok_or(Error::NotFound("software"))?;
+    let access = to_organisation(conn, actor, product.organisation_id)
+        .map_err(|_| Error::NotFound("software"))?;
+    let org = store::organisations::find(conn, product.organisation_id)?
+        .ok_or(Error::NotFound("software"))?;
+    Ok((product, org, access))
+}

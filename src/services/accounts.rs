@@ -1,0 +1,418 @@
+//! Accounts: sign-up and the command line create them, log-in checks passwords under a
+//! throttle, portal sessions live on the server, API tokens are stored as hashes, and
+//! operators disable accounts.
+
+use std::sync::Arc;
+
+use super::Directory;
+use crate::keys::credentials;
+use crate::model::account::{Account, ApiToken, NewToken, User};
+use crate::model::audit::Entry;
+use crate::model::inputs::{Email, Password, text};
+use crate::model::{Actor, Error, Page, PageRequest, Result, TokenId, UserId, now};
+use crate::store::{self, DbConnection, write_transaction};
+
+/// Creates an account. `by` is the actor recorded in the audit log (`None`: the new user
+/// signed themselves up).
+pub fn create_user_in(
+    conn: &mut DbConnection,
+    email: &str,
+    password: &str,
+    is_operator: bool,
+    by: Option<&Actor>,
+) -> Result<User> {
+    let email = Email::parse("email", email)?;
+    let password = Password::parse(password)?;
+    let user = User {
+        id: UserId::random(),
+        email: email.as_str().to_owned(),
+        password_hash: credentials::hash_password(&password)?,
+        is_operator,
+        created_at: now(),
+        disabled_at: None,
+    };
+    write_transaction(conn, |tx| {
+        if store::users::find_by_email(tx, &user.email)?.is_some() {
+            return Err(Error::Conflict(format!(
+                "email: an account for {} already exists",
+                user.email
+            )));
+        }
+        store::users::insert(tx, &user)?;
+        let actor = by.cloned().unwrap_or_else(|| user.actor());
+        let action = if by.is_some() {
+            "user.create"
+        } else {
+            "user.signup"
+        };
+        store::audit::record(
+            tx,
+            Entry::new(&actor, action, "user", user.id)
+                .details(serde_json::json!({"email": user.email, "operator": is_operator})),
+        )?;
+        Ok(user)
+    })
+}
+
+/// Limits on failed log-ins.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub max_failures: u32,
+    pub window: time::Duration,
+}
+
+/// The longest an account under attack makes each log-in wait.
+const MAX_DELAY_SECS: u64 = 5;
+
+/// A log-in attempt: its outcome and how long to wait before answering.
+pub struct LogIn {
+    pub result: Result<User>,
+    pub delay: std::time::Duration,
+}
+
+/// Checks an email and password. Failures are counted three ways within the window: from
+/// the client address (for any account), for the account from that address, and for the
+/// account from anywhere. The first two refuse further attempts once they reach
+/// `max_failures`; the third only slows every attempt on the account down (a second per
+/// failure beyond the limit, at most five), so that an attacker's failures never lock the
+/// owner out: the right password from another address still logs in. Unknown accounts cost
+/// as much as known ones.
+pub fn log_in_in(
+    conn: &mut DbConnection,
+    email: &str,
+    password: &str,
+    client: &str,
+    throttle: Throttle,
+) -> Result<LogIn> {
+    let email = email.trim().to_lowercase();
+    let address = format!("addr:{client}");
+    let pair = format!("pair:{email}|{client}");
+    let account = format!("email:{email}");
+    let counts =
+        store::users::failure_counts(conn, &[&address, &pair, &account], now() - throttle.window)?;
+    let count = |key: &str| counts.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
+    let max = i64::from(throttle.max_failures);
+    if count(&address) >= max || count(&pair) >= max {
+        return Ok(LogIn {
+            result: Err(Error::TooManyRequests(format!(
+                "too many failed log-ins from this address; try again in {} minutes",
+                throttle.window.whole_minutes().max(1)
+            ))),
+            delay: std::time::Duration::ZERO,
+        });
+    }
+    let beyond = (count(&account) - max + 1).max(0) as u64;
+    let delay = std::time::Duration::from_secs(beyond.min(MAX_DELAY_SECS));
+
+    let user = store::users::find_by_email(conn, &email)?;
+    let ok = match &user {
+        Some(user) => credentials::verify_password(password, &user.password_hash),
+        None => {
+            credentials::verify_nothing(password);
+            false
+        }
+    };
+    let result = match user {
+        Some(user) if ok => {
+            store::users::clear_failures(conn, &[&pair, &account])?;
+            if user.disabled_at.is_some() {
+                Err(Error::Unauthorized(
+                    "this account is disabled; ask a directory operator".into(),
+                ))
+            } else {
+                Ok(user)
+            }
+        }
+        _ => {
+            store::users::record_failures(conn, &[&address, &pair, &account])?;
+            Err(Error::Unauthorized("wrong email or password".into()))
+        }
+    };
+    Ok(LogIn { result, delay })
+}
+
+/// Changes the caller's own password after checking the current one, and ends every session
+/// of the account (the portal starts the caller's afresh).
+pub fn change_password_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    current: &str,
+    new: &str,
+) -> Result<()> {
+    let new = Password::parse(new)?;
+    let user_id = actor.user_id().ok_or(Error::NotFound("user"))?;
+    let user = store::users::find(conn, user_id)?.ok_or(Error::NotFound("user"))?;
+    if !credentials::verify_password(current, &user.password_hash) {
+        return Err(Error::Validation(
+            "current_password: this is not the account's password".into(),
+        ));
+    }
+    let hash = credentials::hash_password(&new)?;
+    write_transaction(conn, |tx| {
+        store::users::set_password_hash(tx, user.id, &hash)?;
+        let ended = store::sessions::delete_all(tx, user.id)?;
+        store::audit::record(
+            tx,
+            Entry::new(actor, "user.password_change", "user", user.id)
+                .details(serde_json::json!({"sessions_ended": ended})),
+        )?;
+        Ok(())
+    })
+}
+
+/// Every account, by email; operators only. `email` narrows to addresses containing it.
+pub fn list_accounts_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    email: Option<&str>,
+    page: PageRequest,
+) -> Result<Page<Account>> {
+    actor.require_operator()?;
+    let pattern = email
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| format!("%{}%", e.to_lowercase().replace(['%', '_'], "")));
+    Ok(store::users::list(conn, pattern.as_deref(), page)?.map(Account::from))
+}
+
+/// The account with this email, or 404.
+pub fn by_email(conn: &mut DbConnection, email: &str) -> Result<User> {
+    store::users::find_by_email(conn, &email.trim().to_lowercase())?
+        .ok_or(Error::NotFound("account"))
+}
+
+/// Disables or enables an account; operators only, never their own. Disabling ends every
+/// session of the account at once; its API tokens stop working while it is disabled.
+pub fn set_disabled_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: UserId,
+    disabled: bool,
+) -> Result<Account> {
+    actor.require_operator()?;
+    if actor.user_id() == Some(user_id) {
+        return Err(Error::Conflict(
+            "operators cannot disable their own account".into(),
+        ));
+    }
+    write_transaction(conn, |tx| {
+        let user = store::users::find(tx, user_id)?.ok_or(Error::NotFound("user"))?;
+        if user.disabled_at.is_some() == disabled {
+            return Err(Error::Conflict(format!(
+                "the account is already {}",
+                if disabled { "disabled" } else { "enabled" }
+            )));
+        }
+        let at = disabled.then(now);
+        store::users::set_disabled(tx, user_id, at)?;
+        let ended = if disabled {
+            store::sessions::delete_all(tx, user_id)?
+        } else {
+            0
+        };
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        store::audit::record(
+            tx,
+            Entry::new(actor, action, "user", user_id)
+                .details(serde_json::json!({"email": user.email, "sessions_ended": ended})),
+        )?;
+        Ok(Account::from(User {
+            disabled_at: at,
+            ..user
+        }))
+    })
+}
+
+/// Creates an API token for `owner`; its secret is returned once and stored as a hash.
+pub fn create_token_in(
+    conn: &mut DbConnection,
+    owner: &Actor,
+    name: &str,
+    by: &Actor,
+) -> Result<NewToken> {
+    let owner_id = owner
+        .user_id()
+        .ok_or_else(|| Error::Validation("tokens belong to accounts".into()))?;
+    let name = text("name", name, 100)?;
+    let secret = credentials::new_token();
+    let token = ApiToken {
+        id: TokenId::random(),
+        name,
+        created_at: now(),
+        revoked_at: None,
+    };
+    let hash = credentials::secret_hash(&secret);
+    write_transaction(conn, |tx| {
+        store::users::insert_token(tx, owner_id, &token, &hash)?;
+        store::audit::record(
+            tx,
+            Entry::new(by, "token.create", "api_token", token.id)
+                .details(serde_json::json!({"name": token.name, "owner": owner.audit_name()})),
+        )?;
+        Ok::<_, Error>(())
+    })?;
+    Ok(NewToken { token, secret })
+}
+
+/// The owner's tokens, newest first.
+pub fn list_tokens_in(conn: &mut DbConnection, owner: &Actor) -> Result<Vec<ApiToken>> {
+    match owner.user_id() {
+        Some(id) => store::users::tokens(conn, id),
+        None => Ok(vec![]),
+    }
+}
+
+/// Revokes one of the owner's own tokens; other users' token ids answer 404.
+pub fn revoke_token_in(conn: &mut DbConnection, owner: &Actor, token: TokenId) -> Result<()> {
+    let owner_id = owner.user_id().ok_or(Error::NotFound("token"))?;
+    write_transaction(conn, |tx| {
+        match store::users::token_revoked_at(tx, owner_id, token)? {
+            None => Err(Error::NotFound("token")),
+            Some(Some(_)) => Err(Error::Conflict("the token is already revoked".into())),
+            Some(None) => {
+                store::users::revoke_token(tx, token)?;
+                store::audit::record(tx, Entry::new(owner, "token.revoke", "api_token", token))?;
+                Ok(())
+            }
+        }
+    })
+}
+
+/// The account behind a bearer token, or 401 for an unknown or revoked token, or one whose
+/// account is disabled (its tokens are revoked while it is).
+pub fn authenticate_token_in(conn: &mut DbConnection, secret: &str) -> Result<Actor> {
+    let rejected = || Error::Unauthorized("the API token is unknown or revoked".into());
+    let Some(hash) = credentials::token_key(secret) else {
+        return Err(rejected());
+    };
+    store::users::by_token_hash(conn, &hash)?
+        .map(|u| u.actor())
+        .ok_or_else(rejected)
+}
+
+/// Starts a portal session for an account that just logged in; returns its secret, for the
+/// encrypted cookie. It ends after `ttl` whatever the cookie says.
+pub fn start_session_in(
+    conn: &mut DbConnection,
+    user: UserId,
+    ttl: time::Duration,
+) -> Result<String> {
+    let secret = credentials::new_session();
+    store::sessions::insert(conn, &credentials::secret_hash(&secret), user, now() + ttl)?;
+    Ok(secret)
+}
+
+/// The account of a live session.
+pub fn resolve_session_in(conn: &mut DbConnection, secret: &str) -> Result<Option<User>> {
+    match credentials::session_key(secret) {
+        Some(hash) => store::sessions::resolve(conn, &hash),
+        None => Ok(None),
+    }
+}
+
+/// Ends one session (logout).
+pub fn end_session_in(conn: &mut DbConnection, secret: &str) -> Result<()> {
+    if let Some(hash) = credentials::session_key(secret) {
+        store::sessions::delete(conn, &hash)?;
+    }
+    Ok(())
+}
+
+/// Forgets expired sessions, old log-in failures and expired invitations (expiry is enforced
+/// when they are read; this keeps the tables small). Returns how many rows went.
+pub fn housekeeping(conn: &mut DbConnection, throttle_window: time::Duration) -> Result<usize> {
+    Ok(store::sessions::sweep(conn)?
+        + store::users::sweep_failures(conn, now() - throttle_window)?
+        + store::organisations::sweep_invitations(conn)?)
+}
+
+// The same, on the blocking pool, for the web.
+
+pub async fn create_user(
+    dir: &Arc<Directory>,
+    email: String,
+    password: String,
+    is_operator: bool,
+    by: Option<Actor>,
+) -> Result<User> {
+    dir.db(move |conn| create_user_in(conn, &email, &password, is_operator, by.as_ref()))
+        .await
+}
+
+pub async fn log_in(
+    dir: &Arc<Directory>,
+    email: String,
+    password: String,
+    client: String,
+    throttle: Throttle,
+) -> Result<LogIn> {
+    dir.db(move |conn| log_in_in(conn, &email, &password, &client, throttle))
+        .await
+}
+
+pub async fn change_password(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    current: String,
+    new: String,
+) -> Result<()> {
+    dir.db(move |conn| change_password_in(conn, &actor, &current, &new))
+        .await
+}
+
+pub async fn list_accounts(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    email: Option<String>,
+    page: PageRequest,
+) -> Result<Page<Account>> {
+    dir.db(move |conn| list_accounts_in(conn, &actor, email.as_deref(), page))
+        .await
+}
+
+pub async fn set_disabled(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    user: UserId,
+    disabled: bool,
+) -> Result<Account> {
+    dir.db(move |conn| set_disabled_in(conn, &actor, user, disabled))
+        .await
+}
+
+pub async fn create_token(dir: &Arc<Directory>, actor: Actor, name: String) -> Result<NewToken> {
+    dir.db(move |conn| create_token_in(conn, &actor, &name, &actor))
+        .await
+}
+
+pub async fn list_tokens(dir: &Arc<Directory>, actor: Actor) -> Result<Vec<ApiToken>> {
+    dir.db(move |conn| list_tokens_in(conn, &actor)).await
+}
+
+pub async fn revoke_token(dir: &Arc<Directory>, actor: Actor, token: TokenId) -> Result<()> {
+    dir.db(move |conn| revoke_token_in(conn, &actor, token))
+        .await
+}
+
+pub async fn authenticate_token(dir: &Arc<Directory>, secret: String) -> Result<Actor> {
+    dir.db(move |conn| authenticate_token_in(conn, &secret))
+        .await
+}
+
+/// Starts a portal session of `session_ttl_secs`; its secret.
+pub async fn start_session(dir: &Arc<Directory>, user: UserId) -> Result<String> {
+    let ttl = time::Duration::seconds(dir.config.session_ttl_secs as i64);
+    dir.db(move |conn| start_session_in(conn, user, ttl)).await
+}
+
+pub async fn resolve_session(dir: &Arc<Directory>, secret: String) -> Result<Option<User>> {
+    dir.db(move |conn| resolve_session_in(conn, &secret)).await
+}
+
+pub async fn end_session(dir: &Arc<Directory>, secret: String) -> Result<()> {
+    dir.db(move |conn| end_session_in(conn, &secret)).await
+}

@@ -1,0 +1,271 @@
+//! Certificates: issuing transport and signing certificates from CSRs for active products of
+//! active organisations, revocation by members and operators, and following the status of
+//! their software and organisation. After a change commits, [`changed`] signs a new CRL and
+//! clears the OCSP answers that could contradict it.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{Directory, keystore};
+use crate::model::audit::Entry;
+use crate::model::certificate::{CertStatus, CertType, Certificate, Issued, RevocationReason};
+use crate::model::software::Grant;
+use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, now};
+use crate::pki::{self, csr};
+use crate::store::{self, DbConnection, write_transaction};
+
+/// Issues a certificate from a CSR for an active product of an active organisation, for its
+/// members and operators. Signing certificates publish their key in the software's keystore.
+///
+/// Eligibility is read again inside the write transaction, with the product and its
+/// organisation locked against a concurrent decision: a suspension that commits while the
+/// certificate is being signed either holds the new certificate (it commits first) or
+/// refuses it (it committed first), never leaves a good certificate of a suspended product.
+pub async fn issue(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    software: SoftwareId,
+    cert_type: String,
+    csr_pem: String,
+) -> Result<Issued> {
+    let shared = dir.clone();
+    let issued = dir
+        .db(move |conn| {
+            let cert_type = CertType::parse(&cert_type)?;
+            let csr = csr::parse(&csr_pem)?;
+            let (product, org, _) = super::access::software(conn, &actor, software)?;
+            product
+                .eligibility(org.status)
+                .map_err(|why| why.refusal(Grant::Certificate))?;
+            let assigned = pki::assigned_subject(&org, product.id);
+            let agrees = pki::subject_agrees(&csr.subject, &assigned);
+            let mut notes = vec![];
+            if !agrees {
+                let asked = csr
+                    .subject
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if shared.config.strict_csr_subject {
+                    return Err(Error::Validation(format!(
+                        "csr: its subject {asked} differs from the one the directory assigns ({})",
+                        pki::subject_for_people(&assigned)
+                    )));
+                }
+                notes.push(format!(
+                    "the CSR asked for the subject {asked}; the directory assigned {}",
+                    pki::subject_for_people(&assigned)
+                ));
+            }
+            let profile = pki::Profile {
+                public_url: &shared.public_url,
+                validity_days: shared.config.certificate_validity_days,
+            };
+            let signed = pki::sign(&shared.ca, &csr, cert_type, &assigned, profile)?;
+            let certificate = Certificate {
+                serial: signed.serial.clone(),
+                organisation_id: org.id,
+                software_id: product.id,
+                cert_type,
+                subject: signed.subject.clone(),
+                not_before: signed.not_before,
+                not_after: signed.not_after,
+                pem: signed.pem.clone(),
+                status: CertStatus::Good,
+                revocation_reason: None,
+                revoked_at: None,
+                created_at: now(),
+            };
+            write_transaction(conn, |tx| {
+                let (own, organisation) = store::software::lock_statuses(tx, product.id)?;
+                let mut current = product.clone();
+                current.status = own;
+                current
+                    .eligibility(organisation)
+                    .map_err(|why| why.refusal(Grant::Certificate))?;
+                store::certificates::insert(tx, &certificate)?;
+                if cert_type == CertType::Signing {
+                    let key = pki::certificate_jwk(&csr, &signed.der)?;
+                    keystore::publish_certificate_key(
+                        tx,
+                        &actor,
+                        org.id,
+                        product.id,
+                        &key,
+                        &signed.serial,
+                    )?;
+                }
+                store::audit::record(
+                    tx,
+                    Entry::new(&actor, "certificate.issue", "certificate", &signed.serial)
+                        .organisation(org.id)
+                        .status(None, Some(CertStatus::Good.as_str()))
+                        .details(json!({"software_id": product.id, "type": cert_type.as_str(), "subject_replaced": !agrees})),
+                )?;
+                Ok::<_, Error>(())
+            })?;
+            Ok(Issued {
+                certificate,
+                chain: shared.ca.chain_pem(),
+                subject_replaced: !agrees,
+                notes,
+            })
+        })
+        .await?;
+    Ok(issued)
+}
+
+/// A product's certificates, newest first; members and operators.
+pub async fn list(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    software: SoftwareId,
+) -> Result<Vec<Certificate>> {
+    dir.db(move |conn| {
+        super::access::software(conn, &actor, software)?;
+        store::certificates::for_software(conn, software)
+    })
+    .await
+}
+
+fn get_in(conn: &mut DbConnection, actor: &Actor, serial: &Serial) -> Result<Certificate> {
+    let cert = store::certificates::find(conn, serial)?.ok_or(Error::NotFound("certificate"))?;
+    super::access::to_organisation(conn, actor, cert.organisation_id)
+        .map_err(|_| Error::NotFound("certificate"))?;
+    Ok(cert)
+}
+
+/// One certificate; 404 for those outside its organisation.
+pub async fn get(dir: &Arc<Directory>, actor: Actor, serial: Serial) -> Result<Certificate> {
+    dir.db(move |conn| get_in(conn, &actor, &serial)).await
+}
+
+/// Sets a certificate's revocation state and keeps the keystore in step (a revoked signing
+/// certificate's key moves to the revoked set), in the caller's transaction.
+fn set_status(
+    tx: &mut DbConnection,
+    actor: &Actor,
+    cert: &Certificate,
+    status: CertStatus,
+    reason: Option<RevocationReason>,
+    action: &str,
+) -> Result<()> {
+    if !store::certificates::set_status(tx, &cert.serial, cert.status, status, reason)? {
+        return Err(Error::Conflict(
+            "the certificate changed meanwhile; reload and try again".into(),
+        ));
+    }
+    if status == CertStatus::Revoked
+        && cert.cert_type == CertType::Signing
+        && let Some(kid) = store::keystore::kid_of_certificate(tx, &cert.serial)?
+    {
+        keystore::revoke(
+            tx,
+            actor,
+            cert.organisation_id,
+            Some(cert.software_id),
+            &kid,
+            "key.revoke",
+        )?;
+    }
+    store::audit::record(
+        tx,
+        Entry::new(actor, action, "certificate", &cert.serial)
+            .organisation(cert.organisation_id)
+            .status(Some(cert.status.as_str()), Some(status.as_str()))
+            .reason(reason.map(RevocationReason::as_str)),
+    )?;
+    Ok(())
+}
+
+/// Revokes a certificate with an RFC 5280 reason; members of the owner and operators.
+/// Revocation is final.
+pub async fn revoke(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    serial: Serial,
+    reason: String,
+) -> Result<Certificate> {
+    let cert = dir
+        .db(move |conn| {
+            let reason = RevocationReason::parse_given(&reason)?;
+            write_transaction(conn, |tx| {
+                let cert = get_in(tx, &actor, &serial)?;
+                if cert.status == CertStatus::Revoked {
+                    return Err(Error::Conflict("the certificate is already revoked".into()));
+                }
+                set_status(
+                    tx,
+                    &actor,
+                    &cert,
+                    CertStatus::Revoked,
+                    Some(reason),
+                    "certificate.revoke",
+                )?;
+                get_in(tx, &actor, &serial)
+            })
+        })
+        .await?;
+    changed(dir).await?;
+    Ok(cert)
+}
+
+/// Keeps certificates in step with a status change of their software or organisation, in the
+/// caller's transaction: revoked owners revoke them, suspended owners put them on hold, and
+/// reinstatement lifts the hold where both the software and its organisation are active.
+pub fn follow_owner_status(
+    tx: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    software: Option<SoftwareId>,
+    next: Status,
+) -> Result<usize> {
+    let mut changed = 0;
+    for cert in store::certificates::for_owner(tx, org, software)? {
+        match (next, cert.status) {
+            (Status::Revoked, CertStatus::Good | CertStatus::Hold) => set_status(
+                tx,
+                actor,
+                &cert,
+                CertStatus::Revoked,
+                Some(RevocationReason::PrivilegeWithdrawn),
+                "certificate.revoke",
+            )?,
+            (Status::Suspended, CertStatus::Good) => set_status(
+                tx,
+                actor,
+                &cert,
+                CertStatus::Hold,
+                Some(RevocationReason::CertificateHold),
+                "certificate.hold",
+            )?,
+            (Status::Active, CertStatus::Hold) => {
+                let (own, organisation) = store::software::lock_statuses(tx, cert.software_id)?;
+                if own != Status::Active || organisation != Status::Active {
+                    continue;
+                }
+                set_status(
+                    tx,
+                    actor,
+                    &cert,
+                    CertStatus::Good,
+                    None,
+                    "certificate.release",
+                )?;
+            }
+            _ => continue,
+        }
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// After a change of certificate status has committed here: no cached OCSP answer that could
+/// contradict it, and a new CRL now (other instances' refreshers sign theirs, or find this
+/// one, within `key_refresh_secs`).
+pub async fn changed(dir: &Arc<Directory>) -> Result<()> {
+    dir.ocsp_cache.clear();
+    super::crl::refresh(dir).await
+}

@@ -1,0 +1,147 @@
+//! The CRL as the directory serves it: signed anew (with the next number, kept in the
+//! database so that numbers only grow across instances) when the set of revoked and held
+//! certificates changes and before the current one's nextUpdate, and prepared in memory so
+//! that `GET /pki/crl` costs a lookup and a copy, not a transaction.
+
+use std::sync::{Arc, RwLock};
+
+use super::Directory;
+use crate::documents::Published;
+use crate::model::{Result, Timestamp, now};
+use crate::pki::{self, Ca};
+use crate::store::crls::StoredCrl;
+use crate::store::{self, DbConnection, is_unique_violation, write_transaction};
+
+/// A CRL ready to serve.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub document: Published,
+    pub number: i64,
+    pub next_update: Timestamp,
+}
+
+/// The CRL this instance serves; replaced by [`refresh`].
+pub struct Current(RwLock<Arc<Prepared>>);
+
+impl Current {
+    fn new(crl: &StoredCrl) -> Self {
+        Self(RwLock::new(Arc::new(prepare(crl))))
+    }
+
+    pub fn get(&self) -> Arc<Prepared> {
+        match self.0.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn replace(&self, crl: &StoredCrl) {
+        let mut guard = match self.0.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.number != crl.number {
+            *guard = Arc::new(prepare(crl));
+        }
+    }
+}
+
+fn prepare(crl: &StoredCrl) -> Prepared {
+    Prepared {
+        document: Published::new(crl.der.clone()),
+        number: crl.number,
+        next_update: crl.next_update,
+    }
+}
+
+/// Whether the stored CRL must be replaced: the revoked set changed, or it is within a
+/// quarter of its validity of nextUpdate.
+fn due(current: Option<&StoredCrl>, content_hash: &str, validity_secs: u64) -> bool {
+    let margin = time::Duration::seconds((validity_secs / 4) as i64);
+    !current.is_some_and(|crl| crl.content_hash == content_hash && crl.next_update - margin > now())
+}
+
+/// What a CRL lists now: every unexpired certificate that is revoked or on hold.
+fn entries(conn: &mut DbConnection) -> Result<Vec<pki::crl::Entry>> {
+    Ok(store::certificates::revoked(conn)?
+        .into_iter()
+        .map(|(serial, state)| pki::crl::Entry {
+            serial,
+            reason: state.reason,
+            revoked_at: state.at,
+        })
+        .collect())
+}
+
+/// The latest CRL, signing the next one first when one is due. Instances that race to sign
+/// the same number agree: the number is the key, the loser reads the winner's.
+pub fn ensure_current(conn: &mut DbConnection, ca: &Ca, validity_secs: u64) -> Result<StoredCrl> {
+    let listed = entries(conn)?;
+    let hash = pki::crl::content_hash(&listed);
+    let latest = store::crls::latest(conn)?;
+    if !due(latest.as_ref(), &hash, validity_secs)
+        && let Some(crl) = latest
+    {
+        return Ok(crl);
+    }
+    let signed = write_transaction(conn, |tx| {
+        let listed = entries(tx)?;
+        let hash = pki::crl::content_hash(&listed);
+        let current = store::crls::latest(tx)?;
+        if !due(current.as_ref(), &hash, validity_secs)
+            && let Some(crl) = current
+        {
+            return Ok(crl);
+        }
+        let number = current.as_ref().map_or(1, |c| c.number + 1);
+        let this_update = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let next_update = this_update + time::Duration::seconds(validity_secs as i64);
+        let der = pki::crl::sign(ca, number, this_update, next_update, &listed)?;
+        let crl = StoredCrl {
+            number,
+            this_update: time::PrimitiveDateTime::new(this_update.date(), this_update.time()),
+            next_update: time::PrimitiveDateTime::new(next_update.date(), next_update.time()),
+            der,
+            content_hash: hash,
+        };
+        store::crls::insert(tx, &crl)?;
+        tracing::info!(number, revoked = listed.len(), "signed a new CRL");
+        Ok(crl)
+    });
+    match signed {
+        Err(crate::model::Error::Unexpected(cause))
+            if cause
+                .downcast_ref::<diesel::result::Error>()
+                .is_some_and(is_unique_violation) =>
+        {
+            // Another instance signed this number first.
+            Ok(store::crls::latest(conn)?.ok_or(crate::model::Error::NotFound("CRL"))?)
+        }
+        other => other,
+    }
+}
+
+/// The CRL prepared for the first requests: the latest, signed now if one is due.
+pub fn initial(conn: &mut DbConnection, ca: &Ca, validity_secs: u64) -> Result<Current> {
+    Ok(Current::new(&ensure_current(conn, ca, validity_secs)?))
+}
+
+/// Signs a new CRL if one is due (here, or found signed by another instance) and serves it.
+pub async fn refresh(dir: &Arc<Directory>) -> Result<()> {
+    let shared = dir.clone();
+    let crl = dir
+        .db(move |conn| ensure_current(conn, &shared.ca, shared.config.crl_validity_secs))
+        .await?;
+    dir.crl.replace(&crl);
+    Ok(())
+}
+
+/// `Cache-Control: max-age` of the CRL: the seconds left until its nextUpdate, at most 300
+/// (or the refresh period, where that is longer: no instance serves an older CRL than it
+/// advertises).
+pub fn max_age(crl: &Prepared, refresh_secs: u64) -> u64 {
+    let remaining = (crl.next_update - now()).whole_seconds().max(0) as u64;
+    remaining.min(300.max(refresh_secs))
+}

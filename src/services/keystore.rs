@@ -1,0 +1,248 @@
+//! The participant keystore: public keys that members upload for a software product or for
+//! their organisation, published as JWKS documents; a removed key moves to the revoked set.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::Directory;
+use crate::documents::Published;
+use crate::keys::jwk::PublicJwk;
+use crate::model::audit::Entry;
+use crate::model::keys::{KeyOwner, MAX_KEYS, ParticipantKey};
+use crate::model::software::Grant;
+use crate::model::{Actor, Error, Kid, OrgId, Result, Serial, SoftwareId, Status};
+use crate::store::keystore::NewKey;
+use crate::store::{self, DbConnection, write_transaction};
+
+/// What a caller wants to do with an owner's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Read,
+    /// Publish a new key: only an active product of an active organisation (or an active
+    /// organisation, for its own keys) may, as for statements and certificates.
+    Add,
+    /// Move a key to the revoked set: always allowed, whatever the owner's status.
+    Remove,
+}
+
+/// Resolves the owner to (organisation, software) after checking the actor's access:
+/// members manage software keys, admins the organisation's keys; operators both.
+fn authorize(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    owner: KeyOwner,
+    purpose: Use,
+) -> Result<(OrgId, Option<SoftwareId>)> {
+    match owner {
+        KeyOwner::Software(id) => {
+            let (product, org, _) = super::access::software(conn, actor, id)?;
+            if purpose == Use::Add {
+                product
+                    .eligibility(org.status)
+                    .map_err(|why| why.refusal(Grant::Key))?;
+            }
+            Ok((product.organisation_id, Some(product.id)))
+        }
+        KeyOwner::Organisation(id) => {
+            let (org, access) = super::access::organisation(conn, actor, id)?;
+            if purpose != Use::Read {
+                access.require_admin()?;
+            }
+            if purpose == Use::Add && org.status != Status::Active {
+                return Err(Error::Conflict(format!(
+                    "the organisation is {}; only an active organisation gets new keys in its keystore",
+                    org.status
+                )));
+            }
+            Ok((id, None))
+        }
+    }
+}
+
+/// The owner's keys, live and revoked, oldest first.
+pub fn list_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    owner: KeyOwner,
+) -> Result<Vec<ParticipantKey>> {
+    let (org, software) = authorize(conn, actor, owner, Use::Read)?;
+    store::keystore::load(conn, org, software, None)
+}
+
+pub async fn list(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    owner: KeyOwner,
+) -> Result<Vec<ParticipantKey>> {
+    dir.db(move |conn| list_in(conn, &actor, owner)).await
+}
+
+/// Adds a public key; refuses private or symmetric keys, weak or unsupported ones, duplicates
+/// and more than [`MAX_KEYS`] live keys.
+pub async fn upload(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    owner: KeyOwner,
+    jwk: Value,
+) -> Result<ParticipantKey> {
+    dir.db(move |conn| {
+        let key = PublicJwk::parse(&jwk)?;
+        write_transaction(conn, |tx| {
+            let (org, software) = authorize(tx, &actor, owner, Use::Add)?;
+            insert(tx, &actor, org, software, &key, None)
+        })
+    })
+    .await
+}
+
+/// Inserts a checked key for an owner (also used for keys of signing certificates), in the
+/// caller's transaction.
+pub fn insert(
+    tx: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    software: Option<SoftwareId>,
+    key: &PublicJwk,
+    certificate: Option<&Serial>,
+) -> Result<ParticipantKey> {
+    let live = store::keystore::load(tx, org, software, Some(false))?;
+    if live.len() >= MAX_KEYS {
+        return Err(Error::Conflict(format!(
+            "at most {MAX_KEYS} keys may be published; remove one first"
+        )));
+    }
+    let kid = Kid::parse("jwk.kid", &key.kid)?;
+    for existing in &live {
+        if existing.kid == kid {
+            return Err(Error::Conflict(format!(
+                "a key with kid {:?} is already published",
+                key.kid
+            )));
+        }
+        if PublicJwk::parse(&existing.jwk).is_ok_and(|e| e.thumbprint == key.thumbprint) {
+            return Err(Error::Conflict(format!(
+                "this key is already published (kid {:?})",
+                existing.kid.as_str()
+            )));
+        }
+    }
+    let jwk = Value::Object(key.jwk.clone());
+    let created_at = store::keystore::insert(
+        tx,
+        &NewKey {
+            org,
+            software,
+            kid: &kid,
+            jwk: &jwk,
+            certificate,
+        },
+    )?;
+    let subject = software.map_or(org.to_string(), |s| s.to_string());
+    store::audit::record(
+        tx,
+        Entry::new(actor, "key.upload", "participant_key", kid.as_str())
+            .organisation(org)
+            .details(
+                json!({"owner": subject, "thumbprint": key.thumbprint, "certificate": certificate}),
+            ),
+    )?;
+    Ok(ParticipantKey {
+        kid,
+        jwk,
+        certificate_serial: certificate.cloned(),
+        created_at,
+        revoked_at: None,
+    })
+}
+
+/// Publishes a signing certificate's key in the software keystore; a key already published
+/// (a renewed certificate for the same key) is updated to carry the new certificate.
+pub fn publish_certificate_key(
+    tx: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    software: SoftwareId,
+    key: &PublicJwk,
+    serial: &Serial,
+) -> Result<()> {
+    let kid = Kid::from_trusted(key.kid.clone());
+    let jwk = Value::Object(key.jwk.clone());
+    let new = NewKey {
+        org,
+        software: Some(software),
+        kid: &kid,
+        jwk: &jwk,
+        certificate: Some(serial),
+    };
+    if !store::keystore::refresh_certificate_key(tx, &new)? {
+        insert(tx, actor, org, Some(software), key, Some(serial))?;
+    }
+    Ok(())
+}
+
+/// Moves a live key to the revoked set; allowed whatever the owner's status.
+pub async fn remove(dir: &Arc<Directory>, actor: Actor, owner: KeyOwner, kid: Kid) -> Result<()> {
+    dir.db(move |conn| {
+        write_transaction(conn, |tx| {
+            let (org, software) = authorize(tx, &actor, owner, Use::Remove)?;
+            revoke(tx, &actor, org, software, &kid, "key.remove")
+        })
+    })
+    .await
+}
+
+/// Marks one live key revoked, in the caller's transaction; 404 when there is none with that
+/// kid.
+pub fn revoke(
+    tx: &mut DbConnection,
+    actor: &Actor,
+    org: OrgId,
+    software: Option<SoftwareId>,
+    kid: &Kid,
+    action: &str,
+) -> Result<()> {
+    if !store::keystore::revoke(tx, org, software, kid)? {
+        return Err(Error::NotFound("key"));
+    }
+    let owner = software.map_or(org.to_string(), |s| s.to_string());
+    store::audit::record(
+        tx,
+        Entry::new(actor, action, "participant_key", kid.as_str())
+            .organisation(org)
+            .details(json!({ "owner": owner })),
+    )?;
+    Ok(())
+}
+
+/// The public JWKS of `/keystore/{org_id}/[revoked/]{name}.jwks`: `name` is the organisation
+/// id (its own keys) or one of its software ids. 404 for anything else.
+pub async fn document(
+    dir: &Arc<Directory>,
+    org: String,
+    name: String,
+    revoked: bool,
+) -> Result<Published> {
+    let not_found = || Error::NotFound("keystore");
+    let org: OrgId = org.parse().map_err(|_| not_found())?;
+    dir.db(move |conn| {
+        let software = if name == org.to_string() {
+            if !store::organisations::exists(conn, org)? {
+                return Err(not_found());
+            }
+            None
+        } else {
+            let product: SoftwareId = name.parse().map_err(|_| not_found())?;
+            if !store::software::belongs(conn, product, org)? {
+                return Err(not_found());
+            }
+            Some(product)
+        };
+        let keys: Vec<Value> = store::keystore::load(conn, org, software, Some(revoked))?
+            .into_iter()
+            .map(|k| k.jwk)
+            .collect();
+        Ok(Published::json(&json!({ "keys": keys })))
+    })
+    .await
+}

@@ -1,0 +1,90 @@
+//! One function per thing a user (or the directory itself) does, for the JSON API, the portal
+//! and the command line alike. A service authorizes the caller, opens the write transaction,
+//! changes state through the store, writes the audit event in the same transaction, commits,
+//! and then runs what must follow the commit (a new CRL, a cleared OCSP cache, a rebuilt
+//! JWKS). Handlers call one service and render its result; nothing below a service calls
+//! one.
+
+pub mod access;
+pub mod accounts;
+pub mod audit;
+pub mod certificates;
+pub mod crl;
+pub mod discovery;
+pub mod keystore;
+pub mod ocsp;
+pub mod organisations;
+pub mod recorder;
+pub mod signing_keys;
+pub mod software;
+pub mod statements;
+
+use crate::config::Config;
+use crate::documents::Cached;
+use crate::keys::signing::KeyRing;
+use crate::metrics::Metrics;
+use crate::model::{Error, Result};
+use crate::pki::Ca;
+use crate::pki::ocsp::ResponseCache;
+use crate::store::{DbConnection, DbPool};
+
+pub use recorder::Recorder;
+
+/// Everything the services work with, shared by every request of one directory process.
+/// What matters across instances lives in the database; this holds handles, configuration
+/// and caches that are rebuilt from the database.
+pub struct Directory {
+    pub config: Config,
+    /// Public base URL without a trailing slash.
+    pub public_url: String,
+    /// `iss` of issued SSAs.
+    pub issuer: String,
+    pub pool: DbPool,
+    pub metrics: Metrics,
+    /// Private halves of the directory's signing keys.
+    pub keyring: KeyRing,
+    /// The directory JWKS, rebuilt when key state changes.
+    pub jwks: Cached,
+    /// The certificate authority.
+    pub ca: Ca,
+    /// The current CRL, prepared for serving.
+    pub crl: crl::Current,
+    /// Recently signed OCSP responses to nonce-less requests.
+    pub ocsp_cache: ResponseCache,
+    /// Records issued statements, many per transaction.
+    pub recorder: Recorder,
+}
+
+/// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.
+pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let mut conn = pool.get().map_err(|e| Error::Unavailable(e.to_string()))?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+}
+
+impl Directory {
+    /// Runs `f` with a database connection on the blocking pool (see [`run`]).
+    pub async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
+    {
+        run(&self.pool, f).await
+    }
+}
+
+/// Whether the database answers and every migration is applied (`/readyz`): `Ok(false)` for
+/// pending migrations, an error when the database does not answer.
+pub async fn ready(dir: &std::sync::Arc<Directory>) -> Result<Result<bool, String>> {
+    dir.db(|conn| Ok(crate::store::is_ready(conn))).await
+}

@@ -1,0 +1,471 @@
+//! Organisations: applications, operator decisions (which certificates follow), members and
+//! their invitations, and authorization servers.
+
+use std::sync::Arc;
+
+use super::{Directory, access, certificates};
+use crate::model::audit::{AuditEvent, Entry};
+use crate::model::inputs::{Contact, Country, Email, MemberRole, RegulatedRole, text};
+use crate::model::organisation::{
+    Application, AuthorizationServer, INVITATION_DAYS, Invitation, Member, MemberChange,
+    Organisation,
+};
+use crate::model::{
+    Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Transition, UserId, invalid,
+    now,
+};
+use crate::store::{self, DbConnection, is_unique_violation, write_transaction};
+
+/// Applies to onboard an organisation; the applicant becomes its admin. Status: pending.
+pub fn apply_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: &Application,
+) -> Result<Organisation> {
+    let at = now();
+    let org = Organisation {
+        id: OrgId::random(),
+        legal_name: text("legal_name", &input.legal_name, 200)?,
+        registration_number: text("registration_number", &input.registration_number, 100)?,
+        country: Country::parse("country", &input.country)?
+            .as_str()
+            .to_owned(),
+        competent_authority: text("competent_authority", &input.competent_authority, 200)?,
+        authority_registration_id: text(
+            "authority_registration_id",
+            &input.authority_registration_id,
+            100,
+        )?,
+        roles: RegulatedRole::parse_list("roles", &input.roles)?,
+        business_contact: Contact::parse("business_contact", &input.business_contact)?,
+        technical_contact: Contact::parse("technical_contact", &input.technical_contact)?,
+        authorization_servers: vec![],
+        status: Status::Pending,
+        status_reason: None,
+        created_at: at,
+        updated_at: at,
+    };
+    write_transaction(conn, |tx| {
+        store::organisations::insert(tx, &org)?;
+        if let Some(user) = actor.user_id() {
+            store::organisations::insert_member(tx, org.id, user, MemberRole::Admin)?;
+        }
+        store::audit::record(
+            tx,
+            Entry::new(actor, "organisation.apply", "organisation", org.id)
+                .organisation(org.id)
+                .status(None, Some(Status::Pending.as_str()))
+                .details(serde_json::json!({"legal_name": org.legal_name})),
+        )?;
+        Ok(org)
+    })
+}
+
+/// [`apply_in`] on the blocking pool.
+pub async fn apply(dir: &Arc<Directory>, actor: Actor, input: Application) -> Result<Organisation> {
+    dir.db(move |conn| apply_in(conn, &actor, &input)).await
+}
+
+/// Organisations the actor may see: all for operators, their own for members.
+pub fn list_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    status: Option<Status>,
+    page: PageRequest,
+) -> Result<Page<Organisation>> {
+    let member = if actor.is_operator() {
+        None
+    } else {
+        Some(actor.user_id().ok_or(Error::NotFound("organisation"))?)
+    };
+    store::organisations::list(conn, member, status, page)
+}
+
+pub async fn list(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    status: Option<Status>,
+    page: PageRequest,
+) -> Result<Page<Organisation>> {
+    dir.db(move |conn| list_in(conn, &actor, status, page))
+        .await
+}
+
+/// The organisations the account belongs to, whatever its operator flag (its dashboard).
+pub fn memberships_in(conn: &mut DbConnection, user: UserId) -> Result<Vec<Organisation>> {
+    Ok(store::organisations::list(conn, Some(user), None, PageRequest::all())?.items)
+}
+
+/// One organisation and the actor's access to it; 404 for those who may not see it.
+pub fn get_in(conn: &mut DbConnection, actor: &Actor, id: OrgId) -> Result<(Organisation, Access)> {
+    access::organisation(conn, actor, id)
+}
+
+pub async fn get(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<(Organisation, Access)> {
+    dir.db(move |conn| get_in(conn, &actor, id)).await
+}
+
+/// An operator's decision. Reject, suspend and revoke need a reason, which members see. The
+/// organisation's certificates follow in the same transaction (suspension holds them,
+/// reinstatement releases them, revocation revokes them), and the CRL and OCSP answers
+/// reflect it once it commits.
+pub async fn transition(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    transition: Transition,
+    reason: Option<String>,
+) -> Result<Organisation> {
+    let org = dir
+        .db(move |conn| {
+            access::to_organisation(conn, &actor, id)?.require_operator()?;
+            let reason = transition.reason(reason.as_deref())?;
+            write_transaction(conn, |tx| {
+                let current =
+                    store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))?;
+                let next = current.status.apply(transition)?;
+                // Conditional on the status read: a concurrent decision makes this a conflict.
+                if !store::organisations::set_status(
+                    tx,
+                    id,
+                    current.status,
+                    next,
+                    reason.as_deref(),
+                )? {
+                    return Err(Error::Conflict(
+                        "the organisation changed meanwhile; reload and try again".into(),
+                    ));
+                }
+                certificates::follow_owner_status(tx, &actor, id, None, next)?;
+                store::audit::record(
+                    tx,
+                    Entry::new(
+                        &actor,
+                        format!("organisation.{}", transition.as_str()),
+                        "organisation",
+                        id,
+                    )
+                    .organisation(id)
+                    .status(Some(current.status.as_str()), Some(next.as_str()))
+                    .reason(reason.as_deref()),
+                )?;
+                store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
+            })
+        })
+        .await?;
+    certificates::changed(dir).await?;
+    Ok(org)
+}
+
+/// The organisation's members and pending invitations; for its members and operators.
+pub fn members_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: OrgId,
+) -> Result<(Vec<Member>, Vec<Invitation>)> {
+    access::to_organisation(conn, actor, id)?;
+    Ok((
+        store::organisations::members(conn, id)?,
+        store::organisations::invitations(conn, Some(id), None)?,
+    ))
+}
+
+pub async fn members(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+) -> Result<(Vec<Member>, Vec<Invitation>)> {
+    dir.db(move |conn| members_in(conn, &actor, id)).await
+}
+
+/// The caller's own pending invitations.
+pub fn my_invitations_in(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Invitation>> {
+    match actor.user_id() {
+        Some(user) => store::organisations::invitations(conn, None, Some(user)),
+        None => Ok(vec![]),
+    }
+}
+
+pub async fn my_invitations(dir: &Arc<Directory>, actor: Actor) -> Result<Vec<Invitation>> {
+    dir.db(move |conn| my_invitations_in(conn, &actor)).await
+}
+
+/// Refuses a change that would leave the organisation without an admin.
+fn ensure_another_admin_remains(conn: &mut DbConnection, id: OrgId, user: UserId) -> Result<()> {
+    let is_admin = store::organisations::role_of(conn, id, user)? == Some(MemberRole::Admin);
+    if is_admin && store::organisations::other_admins(conn, id, user)? == 0 {
+        return Err(Error::Conflict(
+            "the organisation must keep at least one admin; add another admin first".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Invites an existing account to the organisation, or changes a member's role; admins and
+/// operators. Nobody becomes a member without accepting: the invited account sees the
+/// invitation on its dashboard (and at `GET /api/v1/invitations`) for [`INVITATION_DAYS`]
+/// days.
+pub fn add_member_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: OrgId,
+    email: &str,
+    role: &str,
+) -> Result<MemberChange> {
+    access::to_organisation(conn, actor, id)?.require_admin()?;
+    let email = Email::parse("email", email)?;
+    let role = MemberRole::parse("role", role)?;
+    write_transaction(conn, |tx| {
+        let user = store::users::find_by_email(tx, email.as_str())?.ok_or_else(|| {
+            invalid(
+                "email",
+                format!("no account for {email}; ask them to sign up first"),
+            )
+        })?;
+        let existing = store::organisations::role_of(tx, id, user.id)?;
+        match existing {
+            Some(current) if current == role => Err(Error::Conflict(format!(
+                "{email} is already a {} of this organisation",
+                role.as_str()
+            ))),
+            Some(previous) => {
+                ensure_another_admin_remains(tx, id, user.id)?;
+                store::organisations::set_role(tx, id, user.id, role)?;
+                store::audit::record(
+                    tx,
+                    Entry::new(actor, "membership.role", "user", user.id)
+                        .organisation(id)
+                        .details(serde_json::json!({"email": user.email, "role": role.as_str(), "previous_role": previous.as_str()})),
+                )?;
+                store::organisations::members(tx, id)?
+                    .into_iter()
+                    .find(|m| m.user_id == user.id)
+                    .map(MemberChange::RoleChanged)
+                    .ok_or(Error::NotFound("member"))
+            }
+            None => {
+                // An expired invitation is replaced; a pending one is a conflict.
+                store::organisations::delete_invitation(tx, id, user.id, true)?;
+                let expires = now() + time::Duration::days(INVITATION_DAYS);
+                match store::organisations::insert_invitation(
+                    tx,
+                    id,
+                    user.id,
+                    role,
+                    &actor.audit_name(),
+                    expires,
+                ) {
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::Conflict(format!(
+                            "{email} is already invited to this organisation"
+                        )));
+                    }
+                    other => other?,
+                }
+                store::audit::record(
+                    tx,
+                    Entry::new(actor, "invitation.create", "user", user.id)
+                        .organisation(id)
+                        .details(serde_json::json!({"email": user.email, "role": role.as_str()})),
+                )?;
+                store::organisations::invitations(tx, Some(id), Some(user.id))?
+                    .into_iter()
+                    .next()
+                    .map(MemberChange::Invited)
+                    .ok_or(Error::NotFound("invitation"))
+            }
+        }
+    })
+}
+
+pub async fn add_member(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    email: String,
+    role: String,
+) -> Result<MemberChange> {
+    dir.db(move |conn| add_member_in(conn, &actor, id, &email, &role))
+        .await
+}
+
+/// The invited account's answer: accepting makes it a member with the invited role;
+/// declining drops the invitation. 404 when there is no pending invitation.
+pub async fn answer_invitation(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    accept: bool,
+) -> Result<Option<Member>> {
+    dir.db(move |conn| {
+        let user = actor.user_id().ok_or(Error::NotFound("invitation"))?;
+        write_transaction(conn, |tx| {
+            let invitation = store::organisations::invitations(tx, Some(id), Some(user))?
+                .into_iter()
+                .next()
+                .ok_or(Error::NotFound("invitation"))?;
+            store::organisations::delete_invitation(tx, id, user, false)?;
+            if !accept {
+                store::audit::record(
+                    tx,
+                    Entry::new(&actor, "invitation.decline", "user", user).organisation(id),
+                )?;
+                return Ok(None);
+            }
+            store::organisations::insert_member(tx, id, user, invitation.role)?;
+            store::audit::record(
+                tx,
+                Entry::new(&actor, "membership.add", "user", user)
+                    .organisation(id)
+                    .details(serde_json::json!({"email": invitation.email, "role": invitation.role.as_str(), "invited_by": invitation.invited_by})),
+            )?;
+            store::organisations::members(tx, id)?
+                .into_iter()
+                .find(|m| m.user_id == user)
+                .map(Some)
+                .ok_or(Error::NotFound("member"))
+        })
+    })
+    .await
+}
+
+/// Removes a member, or withdraws an account's pending invitation; admins and operators.
+/// The last admin cannot be removed.
+pub async fn remove_member(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    user: UserId,
+) -> Result<()> {
+    dir.db(move |conn| {
+        access::to_organisation(conn, &actor, id)?.require_admin()?;
+        write_transaction(conn, |tx| {
+            let Some(member) = store::organisations::members(tx, id)?
+                .into_iter()
+                .find(|m| m.user_id == user)
+            else {
+                // Not a member: withdraw a pending invitation, if there is one.
+                if !store::organisations::delete_invitation(tx, id, user, false)? {
+                    return Err(Error::NotFound("member"));
+                }
+                store::audit::record(
+                    tx,
+                    Entry::new(&actor, "invitation.withdraw", "user", user).organisation(id),
+                )?;
+                return Ok(());
+            };
+            ensure_another_admin_remains(tx, id, user)?;
+            store::organisations::delete_member(tx, id, user)?;
+            store::audit::record(
+                tx,
+                Entry::new(&actor, "membership.remove", "user", user)
+                    .organisation(id)
+                    .details(
+                        serde_json::json!({"email": member.email, "role": member.role.as_str()}),
+                    ),
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Replaces the organisation's published authorization servers; admins and operators, for
+/// ASPSPs only.
+pub async fn set_authorization_servers(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    servers: Vec<AuthorizationServer>,
+) -> Result<Organisation> {
+    dir.db(move |conn| {
+        access::to_organisation(conn, &actor, id)?.require_admin()?;
+        let servers = AuthorizationServer::parse_list(&servers)?;
+        write_transaction(conn, |tx| {
+            let org = store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))?;
+            if !servers.is_empty() && !org.roles.contains(&RegulatedRole::Aspsp) {
+                return Err(invalid(
+                    "authorization_servers",
+                    "only ASPSPs publish authorization servers",
+                ));
+            }
+            store::organisations::set_authorization_servers(tx, id, &servers)?;
+            store::audit::record(
+                tx,
+                Entry::new(
+                    &actor,
+                    "organisation.authorization_servers",
+                    "organisation",
+                    id,
+                )
+                .organisation(id)
+                .details(serde_json::json!({"authorization_servers": servers})),
+            )?;
+            store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
+        })
+    })
+    .await
+}
+
+/// The history of an organisation (its own events and those of its software and members),
+/// newest first; for its members and operators.
+pub fn history_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: OrgId,
+    limit: i64,
+) -> Result<Vec<AuditEvent>> {
+    access::to_organisation(conn, actor, id)?;
+    Ok(store::audit::organisation_history(
+        conn,
+        &id.to_string(),
+        limit,
+    )?)
+}
+
+/// The organisations the account belongs to, whatever its operator flag (its dashboard).
+pub async fn memberships(dir: &Arc<Directory>, user: UserId) -> Result<Vec<Organisation>> {
+    dir.db(move |conn| memberships_in(conn, user)).await
+}
+
+/// What an organisation's page shows: the organisation, the caller's access, its members and
+/// invitations, its products, its history and its own keys.
+pub struct OrganisationView {
+    pub org: Organisation,
+    pub access: Access,
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+    pub software: Vec<crate::model::software::Software>,
+    pub history: Vec<AuditEvent>,
+    pub keys: Vec<crate::model::keys::ParticipantKey>,
+}
+
+/// Everything an organisation's page shows, in one database call; for its members and
+/// operators.
+pub async fn view(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<OrganisationView> {
+    dir.db(move |conn| {
+        let (org, access) = get_in(conn, &actor, id)?;
+        let (members, invitations) = members_in(conn, &actor, id)?;
+        let software = super::software::list_in(
+            conn,
+            &actor,
+            Some(id),
+            crate::model::software::SoftwareFilter::default(),
+            PageRequest::all(),
+        )?
+        .items;
+        let history = history_in(conn, &actor, id, 50)?;
+        let keys =
+            super::keystore::list_in(conn, &actor, crate::model::keys::KeyOwner::Organisation(id))?;
+        Ok(OrganisationView {
+            org,
+            access,
+            members,
+            invitations,
+            software,
+            history,
+            keys,
+        })
+    })
+    .await
+}

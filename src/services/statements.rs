@@ -1,0 +1,135 @@
+//! Issuing software statements: who asks, whether the product may get one, the signature with
+//! the active key, and the record (jti, software, kid, times, who) with its audit event, group
+//! committed before the statement is handed out.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::Directory;
+use super::recorder::Record;
+use crate::keys::credentials;
+use crate::model::account::User;
+use crate::model::audit::Entry;
+use crate::model::keys::{KeyState, SigningKey};
+use crate::model::organisation::Organisation;
+use crate::model::software::{Grant, Software};
+use crate::model::{Access, Actor, Error, Result, SoftwareId, now};
+use crate::ssa::{KeystoreUrls, Stamp, claims};
+use crate::store::statements::IssuedSsa;
+use crate::store::{self, DbConnection};
+
+/// Who asks for a statement.
+pub enum Caller {
+    /// A signed-in portal user (or the command line).
+    Actor(Actor),
+    /// The secret of an API token, not yet checked: it is checked in the same database call
+    /// as the rest of the issuance.
+    Token(String),
+}
+
+/// An issued statement.
+pub struct Issued {
+    pub jwt: String,
+    pub jti: String,
+}
+
+/// What an issuance reads: who asks, the product, its organisation, the signing key.
+struct Basis {
+    actor: Actor,
+    product: Software,
+    org: Organisation,
+    key: SigningKey,
+}
+
+/// The token's user, the product, its organisation, the caller's membership and the active
+/// key in one statement; when that finds nothing, the step-by-step path says which is
+/// missing (an unknown token is a 401, an unknown or foreign product a 404).
+fn basis(conn: &mut DbConnection, caller: Caller, product: SoftwareId) -> Result<Basis> {
+    if let Caller::Token(secret) = &caller
+        && let Some(hash) = credentials::token_key(secret)
+        && let Some(found) = store::statements::basis_by_token(conn, &hash, product)?
+    {
+        let actor = User::actor(&found.user);
+        if !actor.is_operator() {
+            // Another organisation's product is not found, exactly as on the step-by-step path.
+            Access::of_member(found.role).map_err(|_| Error::NotFound("software"))?;
+        }
+        return Ok(Basis {
+            actor,
+            product: found.product,
+            org: found.org,
+            key: found.key,
+        });
+    }
+    // One snapshot for the reads (and, on SQLite, one read lock instead of one per query).
+    diesel::Connection::transaction(conn, |tx| {
+        let actor = match caller {
+            Caller::Actor(actor) => actor,
+            Caller::Token(secret) => super::accounts::authenticate_token_in(tx, &secret)?,
+        };
+        let (product, org, _) = super::access::software(tx, &actor, product)?;
+        let key = store::signing_keys::in_state(tx, KeyState::Active)?
+            .ok_or_else(|| Error::Unavailable("no active signing key".into()))?;
+        Ok(Basis {
+            actor,
+            product,
+            org,
+            key,
+        })
+    })
+}
+
+/// Issues a statement for an active product of an active organisation, for its members and
+/// operators: checks and signs on the blocking pool, then records the jti and the audit event
+/// through the recorder (group commit) before the statement is returned.
+pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) -> Result<Issued> {
+    let shared = dir.clone();
+    let (issued, record) = dir
+        .db(move |conn| {
+            let Basis {
+                actor,
+                product,
+                org,
+                key,
+            } = basis(conn, caller, product)?;
+            product
+                .eligibility(org.status)
+                .map_err(|why| why.refusal(Grant::Statement))?;
+            let issued_at = now();
+            let expires_at =
+                issued_at + time::Duration::seconds(shared.config.ssa_lifetime_secs as i64);
+            let stamp = Stamp {
+                issuer: shared.issuer.clone(),
+                iat: issued_at.assume_utc().unix_timestamp(),
+                exp: expires_at.assume_utc().unix_timestamp(),
+                jti: uuid::Uuid::new_v4().to_string(),
+            };
+            let urls = KeystoreUrls::new(&shared.public_url, org.id, product.id);
+            let claims = claims(shared.config.ssa_profile, &stamp, &product, &org, &urls);
+            let jwt = shared.keyring.sign(key.kid.as_str(), &key.alg, &claims)?;
+            let record = Record {
+                issued: IssuedSsa::new(
+                    &stamp.jti,
+                    product.id,
+                    &key.kid,
+                    actor.audit_name(),
+                    issued_at,
+                    expires_at,
+                ),
+                event: Entry::new(&actor, "ssa.issue", "software", product.id)
+                    .organisation(org.id)
+                    .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),
+            };
+            Ok((
+                Issued {
+                    jwt,
+                    jti: stamp.jti,
+                },
+                record,
+            ))
+        })
+        .await?;
+    dir.recorder.record(record).await?;
+    Ok(issued)
+}

@@ -1,0 +1,362 @@
+//! Organisations, their memberships and their invitations.
+
+use diesel::prelude::*;
+
+use super::schema::{invitations, memberships, organisations, users};
+use super::{DbConnection, from_json, id, to_json};
+use crate::model::inputs::MemberRole;
+use crate::model::organisation::{AuthorizationServer, Invitation, Member, Organisation};
+use crate::model::{OrgId, Page, PageRequest, Result, Status, Timestamp, UserId, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organisations)]
+pub(super) struct OrganisationRow {
+    id: String,
+    legal_name: String,
+    registration_number: String,
+    country: String,
+    competent_authority: String,
+    authority_registration_id: String,
+    roles: String,
+    business_contact: String,
+    technical_contact: String,
+    authorization_servers: String,
+    status: String,
+    status_reason: Option<String>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl OrganisationRow {
+    pub(super) fn into_organisation(self) -> Result<Organisation> {
+        Ok(Organisation {
+            id: id("organisations.id", &self.id)?,
+            roles: from_json("organisations.roles", &self.roles)?,
+            business_contact: from_json("organisations.business_contact", &self.business_contact)?,
+            technical_contact: from_json(
+                "organisations.technical_contact",
+                &self.technical_contact,
+            )?,
+            authorization_servers: from_json(
+                "organisations.authorization_servers",
+                &self.authorization_servers,
+            )?,
+            status: Status::from_db(&self.status)?,
+            legal_name: self.legal_name,
+            registration_number: self.registration_number,
+            country: self.country,
+            competent_authority: self.competent_authority,
+            authority_registration_id: self.authority_registration_id,
+            status_reason: self.status_reason,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub fn find(conn: &mut DbConnection, org: OrgId) -> Result<Option<Organisation>> {
+    organisations::table
+        .find(org.to_string())
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(OrganisationRow::into_organisation)
+        .transpose()
+}
+
+pub fn exists(conn: &mut DbConnection, org: OrgId) -> QueryResult<bool> {
+    let count: i64 = organisations::table
+        .find(org.to_string())
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+pub fn insert(conn: &mut DbConnection, org: &Organisation) -> QueryResult<()> {
+    diesel::insert_into(organisations::table)
+        .values(OrganisationRow {
+            id: org.id.to_string(),
+            legal_name: org.legal_name.clone(),
+            registration_number: org.registration_number.clone(),
+            country: org.country.clone(),
+            competent_authority: org.competent_authority.clone(),
+            authority_registration_id: org.authority_registration_id.clone(),
+            roles: to_json(&org.roles),
+            business_contact: to_json(&org.business_contact),
+            technical_contact: to_json(&org.technical_contact),
+            authorization_servers: to_json(&org.authorization_servers),
+            status: org.status.as_str().into(),
+            status_reason: org.status_reason.clone(),
+            created_at: org.created_at,
+            updated_at: org.updated_at,
+        })
+        .execute(conn)
+        .map(drop)
+}
+
+/// Organisations by age, all of them or those `member` belongs to, optionally in one status.
+pub fn list(
+    conn: &mut DbConnection,
+    member: Option<UserId>,
+    status: Option<Status>,
+    page: PageRequest,
+) -> Result<Page<Organisation>> {
+    let query = || {
+        let mut query = organisations::table.into_boxed();
+        if let Some(user) = member {
+            query = query.filter(
+                organisations::id.eq_any(
+                    memberships::table
+                        .filter(memberships::user_id.eq(user.to_string()))
+                        .select(memberships::organisation_id),
+                ),
+            );
+        }
+        if let Some(status) = status {
+            query = query.filter(organisations::status.eq(status.as_str()));
+        }
+        query
+    };
+    let total: i64 = query().count().get_result(conn)?;
+    let items = query()
+        .select(OrganisationRow::as_select())
+        .order((organisations::created_at.asc(), organisations::id.asc()))
+        .limit(page.limit())
+        .offset(page.offset())
+        .load(conn)?
+        .into_iter()
+        .map(OrganisationRow::into_organisation)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page.wrap(items, total))
+}
+
+/// Moves the organisation from `from` to `to`; false when it was no longer in `from` (a
+/// concurrent decision).
+pub fn set_status(
+    conn: &mut DbConnection,
+    org: OrgId,
+    from: Status,
+    to: Status,
+    reason: Option<&str>,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        organisations::table
+            .filter(organisations::id.eq(org.to_string()))
+            .filter(organisations::status.eq(from.as_str())),
+    )
+    .set((
+        organisations::status.eq(to.as_str()),
+        organisations::status_reason.eq(reason),
+        organisations::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn set_authorization_servers(
+    conn: &mut DbConnection,
+    org: OrgId,
+    servers: &[AuthorizationServer],
+) -> QueryResult<()> {
+    diesel::update(organisations::table.find(org.to_string()))
+        .set((
+            organisations::authorization_servers.eq(to_json(&servers)),
+            organisations::updated_at.eq(now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The account's role in the organisation, if it is a member.
+pub fn role_of(conn: &mut DbConnection, org: OrgId, user: UserId) -> Result<Option<MemberRole>> {
+    memberships::table
+        .filter(memberships::organisation_id.eq(org.to_string()))
+        .filter(memberships::user_id.eq(user.to_string()))
+        .select(memberships::role)
+        .first::<String>(conn)
+        .optional()?
+        .map(|role| MemberRole::parse("memberships.role", &role))
+        .transpose()
+}
+
+pub fn insert_member(
+    conn: &mut DbConnection,
+    org: OrgId,
+    user: UserId,
+    role: MemberRole,
+) -> QueryResult<()> {
+    diesel::insert_into(memberships::table)
+        .values((
+            memberships::organisation_id.eq(org.to_string()),
+            memberships::user_id.eq(user.to_string()),
+            memberships::role.eq(role.as_str()),
+            memberships::created_at.eq(now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn set_role(
+    conn: &mut DbConnection,
+    org: OrgId,
+    user: UserId,
+    role: MemberRole,
+) -> QueryResult<()> {
+    diesel::update(
+        memberships::table
+            .filter(memberships::organisation_id.eq(org.to_string()))
+            .filter(memberships::user_id.eq(user.to_string())),
+    )
+    .set(memberships::role.eq(role.as_str()))
+    .execute(conn)
+    .map(drop)
+}
+
+pub fn delete_member(conn: &mut DbConnection, org: OrgId, user: UserId) -> QueryResult<()> {
+    diesel::delete(
+        memberships::table
+            .filter(memberships::organisation_id.eq(org.to_string()))
+            .filter(memberships::user_id.eq(user.to_string())),
+    )
+    .execute(conn)
+    .map(drop)
+}
+
+/// The organisation's admins other than `user`.
+pub fn other_admins(conn: &mut DbConnection, org: OrgId, user: UserId) -> QueryResult<i64> {
+    memberships::table
+        .filter(memberships::organisation_id.eq(org.to_string()))
+        .filter(memberships::role.eq(MemberRole::Admin.as_str()))
+        .filter(memberships::user_id.ne(user.to_string()))
+        .count()
+        .get_result(conn)
+}
+
+/// The organisation's members, by email.
+pub fn members(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Member>> {
+    let rows: Vec<(String, String, String, Timestamp)> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::organisation_id.eq(org.to_string()))
+        .select((
+            users::id,
+            users::email,
+            memberships::role,
+            memberships::created_at,
+        ))
+        .order(users::email.asc())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(user_id, email, role, since)| {
+            Ok(Member {
+                user_id: id("users.id", &user_id)?,
+                email,
+                role: MemberRole::parse("memberships.role", &role)?,
+                since,
+            })
+        })
+        .collect()
+}
+
+pub fn insert_invitation(
+    conn: &mut DbConnection,
+    org: OrgId,
+    user: UserId,
+    role: MemberRole,
+    invited_by: &str,
+    expires_at: Timestamp,
+) -> QueryResult<()> {
+    diesel::insert_into(invitations::table)
+        .values((
+            invitations::organisation_id.eq(org.to_string()),
+            invitations::user_id.eq(user.to_string()),
+            invitations::role.eq(role.as_str()),
+            invitations::invited_by.eq(invited_by),
+            invitations::created_at.eq(now()),
+            invitations::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+type InvitationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Timestamp,
+    Timestamp,
+);
+
+/// Pending (unexpired) invitations, of one organisation, for one account, or both.
+pub fn invitations(
+    conn: &mut DbConnection,
+    org: Option<OrgId>,
+    user: Option<UserId>,
+) -> Result<Vec<Invitation>> {
+    let mut query = invitations::table
+        .inner_join(organisations::table)
+        .inner_join(users::table)
+        .filter(invitations::expires_at.gt(now()))
+        .into_boxed();
+    if let Some(org) = org {
+        query = query.filter(invitations::organisation_id.eq(org.to_string()));
+    }
+    if let Some(user) = user {
+        query = query.filter(invitations::user_id.eq(user.to_string()));
+    }
+    query
+        .select((
+            invitations::organisation_id,
+            organisations::legal_name,
+            invitations::user_id,
+            users::email,
+            invitations::role,
+            invitations::invited_by,
+            invitations::created_at,
+            invitations::expires_at,
+        ))
+        .order(invitations::created_at.asc())
+        .load::<InvitationRow>(conn)?
+        .into_iter()
+        .map(
+            |(org, organisation_name, user, email, role, invited_by, created_at, expires_at)| {
+                Ok(Invitation {
+                    organisation_id: id("invitations.organisation_id", &org)?,
+                    organisation_name,
+                    user_id: id("invitations.user_id", &user)?,
+                    email,
+                    role: MemberRole::parse("invitations.role", &role)?,
+                    invited_by,
+                    created_at,
+                    expires_at,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Deletes the account's invitation to the organisation: only an expired one when
+/// `expired_only`, else a pending one. Returns whether there was one.
+pub fn delete_invitation(
+    conn: &mut DbConnection,
+    org: OrgId,
+    user: UserId,
+    expired_only: bool,
+) -> QueryResult<bool> {
+    let target = invitations::table
+        .filter(invitations::organisation_id.eq(org.to_string()))
+        .filter(invitations::user_id.eq(user.to_string()));
+    let deleted = if expired_only {
+        diesel::delete(target.filter(invitations::expires_at.le(now()))).execute(conn)?
+    } else {
+        diesel::delete(target.filter(invitations::expires_at.gt(now()))).execute(conn)?
+    };
+    Ok(deleted > 0)
+}
+
+/// Forgets expired invitations; returns how many.
+pub fn sweep_invitations(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::delete(invitations::table.filter(invitations::expires_at.le(now()))).execute(conn)
+}

@@ -1,0 +1,152 @@
+//! The state of the directory's signing keys, shared by every instance through the database:
+//! `next` -> `active` -> `retired` -> `removed`. The private keys live in `keys/signing/`.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{issued_ssas, signing_keys};
+use crate::model::keys::{KeyState, SigningKey};
+use crate::model::{Kid, Result, Timestamp, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub(super) struct SigningKeyRow {
+    kid: String,
+    alg: String,
+    public_jwk: String,
+    state: String,
+    created_at: Timestamp,
+    activated_at: Option<Timestamp>,
+    retired_at: Option<Timestamp>,
+    removed_at: Option<Timestamp>,
+}
+
+impl SigningKeyRow {
+    pub(super) fn into_key(self) -> Result<SigningKey> {
+        Ok(SigningKey {
+            state: KeyState::from_db(&self.state)?,
+            kid: Kid::from_trusted(self.kid),
+            alg: self.alg,
+            public_jwk: self.public_jwk,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Every key, oldest first.
+pub fn all(conn: &mut DbConnection) -> Result<Vec<SigningKey>> {
+    signing_keys::table
+        .select(SigningKeyRow::as_select())
+        .order(signing_keys::created_at.asc())
+        .load(conn)?
+        .into_iter()
+        .map(SigningKeyRow::into_key)
+        .collect()
+}
+
+pub fn find(conn: &mut DbConnection, kid: &Kid) -> Result<Option<SigningKey>> {
+    signing_keys::table
+        .find(kid.as_str())
+        .select(SigningKeyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(SigningKeyRow::into_key)
+        .transpose()
+}
+
+/// The key in a live state (`active` or `next`; at most one each).
+pub fn in_state(conn: &mut DbConnection, state: KeyState) -> Result<Option<SigningKey>> {
+    signing_keys::table
+        .filter(signing_keys::state.eq(state.as_str()))
+        .select(SigningKeyRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(SigningKeyRow::into_key)
+        .transpose()
+}
+
+/// Whether the key still vouches for statements it signed (active or retired).
+pub fn vouches(conn: &mut DbConnection, kid: &Kid) -> Result<bool> {
+    let state: Option<String> = signing_keys::table
+        .find(kid.as_str())
+        .select(signing_keys::state)
+        .first(conn)
+        .optional()?;
+    Ok(match state {
+        Some(state) => KeyState::from_db(&state)?.vouches(),
+        None => false,
+    })
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    kid: &Kid,
+    alg: &str,
+    public_jwk: &str,
+    state: KeyState,
+) -> QueryResult<()> {
+    let at = now();
+    diesel::insert_into(signing_keys::table)
+        .values(SigningKeyRow {
+            kid: kid.as_str().to_owned(),
+            alg: alg.to_owned(),
+            public_jwk: public_jwk.to_owned(),
+            state: state.as_str().to_owned(),
+            created_at: at,
+            activated_at: (state == KeyState::Active).then_some(at),
+            retired_at: (state == KeyState::Retired).then_some(at),
+            removed_at: None,
+        })
+        .execute(conn)
+        .map(drop)
+}
+
+/// Moves a key from `from` to `to`, stamping the time of the new state; false when it was no
+/// longer in `from`.
+pub fn set_state(
+    conn: &mut DbConnection,
+    kid: &Kid,
+    from: KeyState,
+    to: KeyState,
+) -> QueryResult<bool> {
+    let at = Some(now());
+    let target = signing_keys::table
+        .filter(signing_keys::kid.eq(kid.as_str()))
+        .filter(signing_keys::state.eq(from.as_str()));
+    let state = signing_keys::state.eq(to.as_str());
+    let updated = match to {
+        KeyState::Active => diesel::update(target)
+            .set((state, signing_keys::activated_at.eq(at)))
+            .execute(conn)?,
+        KeyState::Retired => diesel::update(target)
+            .set((state, signing_keys::retired_at.eq(at)))
+            .execute(conn)?,
+        KeyState::Removed => diesel::update(target)
+            .set((state, signing_keys::removed_at.eq(at)))
+            .execute(conn)?,
+        KeyState::Next => diesel::update(target).set(state).execute(conn)?,
+    };
+    Ok(updated == 1)
+}
+
+/// How many statements the key signed that are still valid at `at`.
+pub fn live_statements(conn: &mut DbConnection, kid: &Kid, at: Timestamp) -> QueryResult<i64> {
+    issued_ssas::table
+        .filter(issued_ssas::kid.eq(kid.as_str()))
+        .filter(issued_ssas::expires_at.gt(at))
+        .count()
+        .get_result(conn)
+}
+
+/// How many statements the key signed, and when the last of them expires.
+pub fn statements(conn: &mut DbConnection, kid: &Kid) -> QueryResult<(i64, Option<Timestamp>)> {
+    let signed: i64 = issued_ssas::table
+        .filter(issued_ssas::kid.eq(kid.as_str()))
+        .count()
+        .get_result(conn)?;
+    let last: Option<Timestamp> = issued_ssas::table
+        .filter(issued_ssas::kid.eq(kid.as_str()))
+        .select(diesel::dsl::max(issued_ssas::expires_at))
+        .first(conn)?;
+    Ok((signed, last))
+}

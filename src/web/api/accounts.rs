@@ -1,0 +1,227 @@
+//! The caller's account and tokens; operators' accounts list and the audit log.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{Items, created, default_per_page, first_page};
+use crate::model::account::{Account, ApiToken, Me, NewToken};
+use crate::model::audit::{AuditEvent, AuditFilter};
+use crate::model::{Page, PageRequest, TokenId, UserId};
+use crate::services::{self, Directory, accounts};
+use crate::web::auth::ApiUser;
+use crate::web::error::AppError;
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", operation_id = "me",
+    responses((status = 200, description = "The token's account.", body = Me)))]
+pub(super) async fn me(ApiUser(actor): ApiUser) -> Result<HttpResponse, AppError> {
+    let crate::model::Actor::User {
+        id,
+        email,
+        operator,
+    } = actor
+    else {
+        return Err(AppError::Unauthorized("tokens belong to accounts".into()));
+    };
+    Ok(HttpResponse::Ok().json(Me {
+        user_id: id,
+        email,
+        operator,
+    }))
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current_password: String,
+    #[schema(min_length = 10, max_length = 256)]
+    new_password: String,
+}
+
+/// Change the caller's password
+///
+/// Checks the current password; every portal session of the account ends.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "account", operation_id = "changePassword",
+    request_body = PasswordChange,
+    responses((status = 204, description = "Changed.")))]
+pub(super) async fn change_password(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    accounts::change_password(&state, actor, body.current_password, body.new_password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Filters of the accounts list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UserQuery {
+    /// Only addresses containing this.
+    email: Option<String>,
+    /// 1-based page number; 0 is refused with 422.
+    #[serde(default = "first_page")]
+    #[param(minimum = 1, default = 1)]
+    page: u32,
+    /// Page size, between 1 and 100; other values are refused with 422.
+    #[serde(default = "default_per_page")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    per_page: u32,
+}
+
+/// List accounts
+///
+/// Operators only, by email.
+#[utoipa::path(get, path = "/api/v1/users", tag = "account", operation_id = "listUsers",
+    params(UserQuery),
+    responses((status = 200, description = "One page of accounts.", body = Page<Account>),
+        (status = 403, description = "Not an operator.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
+pub(super) async fn list_users(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<UserQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let list = accounts::list_accounts(&state, actor, query.email, page).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Disable or enable an account
+///
+/// Operators only, never their own account (409). A disabled account cannot log in, its
+/// portal sessions end at once and its API tokens answer 401 until it is enabled again.
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/{action}", tag = "account", operation_id = "setUserDisabled",
+    params(("user_id" = UserId, Path, description = "The account."),
+        ("action" = String, Path, description = "`disable` or `enable`.", pattern = "^(disable|enable)$")),
+    responses((status = 200, description = "The account.", body = Account),
+        (status = 403, description = "Not an operator.", body = crate::web::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already in that state, or one's own account.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
+pub(super) async fn set_user_disabled(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(UserId, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (user, action) = path.into_inner();
+    let disabled = action == "disable";
+    let account = accounts::set_disabled(&state, actor, user, disabled).await?;
+    Ok(HttpResponse::Ok().json(account))
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
+    /// Only this action, such as `organisation.approve`.
+    action: Option<String>,
+    /// Only this actor (an email, `cli` or `system`).
+    actor: Option<String>,
+    /// Only events about this subject.
+    subject_id: Option<String>,
+    /// Only events of this organisation (its own, its software's and members').
+    organisation_id: Option<String>,
+    /// 1-based page number; 0 is refused with 422.
+    #[serde(default = "first_page")]
+    #[param(minimum = 1, default = 1)]
+    page: u32,
+    /// Page size, between 1 and 100; other values are refused with 422.
+    #[serde(default = "default_per_page")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    per_page: u32,
+}
+
+/// The audit log
+///
+/// Operators only; newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "auditLog",
+    params(AuditQuery),
+    responses((status = 200, description = "One page of audit events.", body = Page<AuditEvent>),
+        (status = 403, description = "Not an operator.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
+pub(super) async fn audit_log(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = AuditFilter {
+        action: query.action,
+        actor: query.actor,
+        subject_id: query.subject_id,
+        organisation_id: query.organisation_id,
+    };
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let events = services::audit::list(&state, actor, filter, page).await?;
+    Ok(HttpResponse::Ok().json(events))
+}
+
+/// List the caller's API tokens
+///
+/// Each account sees only its own tokens, revoked ones included; newest first. Secrets are
+/// never shown again.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "account", operation_id = "listTokens",
+    responses((status = 200, description = "The caller's tokens.", body = Items<ApiToken>)))]
+pub(super) async fn list_tokens(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    let tokens = accounts::list_tokens(&state, actor).await?;
+    Ok(HttpResponse::Ok().json(Items::of(tokens)))
+}
+
+/// A new token's name.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewTokenBody {
+    /// What the token is for.
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+}
+
+/// Create an API token
+///
+/// The token belongs to the caller; the response carries the secret, shown only this once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "account", operation_id = "createToken",
+    request_body = NewTokenBody,
+    responses((status = 201, description = "The token with its secret.", body = NewToken,
+        headers(("Location" = String, description = "The token's URL.")))))]
+pub(super) async fn create_token(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<NewTokenBody>,
+) -> Result<HttpResponse, AppError> {
+    let token = accounts::create_token(&state, actor, body.into_inner().name).await?;
+    Ok(created(
+        format!("/api/v1/tokens/{}", token.token.id),
+        &token,
+    ))
+}
+
+/// Revoke an API token
+///
+/// The caller's own tokens only: other accounts' token ids answer 404. 409 when the token is
+/// already revoked.
+#[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "account", operation_id = "revokeToken",
+    params(("token_id" = TokenId, Path, description = "The token.")),
+    responses((status = 204, description = "Revoked."),
+        (status = 409, description = "Already revoked.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
+pub(super) async fn revoke_token(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<TokenId>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    accounts::revoke_token(&state, actor, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,263 @@
+//! Organisations: applications, decisions, members and invitations, authorization servers.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    OptionalJson, ReasonBody, created, default_per_page, first_page, status_filter, transition_of,
+};
+use crate::model::organisation::{
+    Application, AuthorizationServer, Invitation, Member, MemberChange, Organisation,
+};
+use crate::model::{OrgId, Page, PageRequest, UserId};
+use crate::services::{Directory, organisations};
+use crate::web::auth::ApiUser;
+use crate::web::error::{AppError, Problem};
+
+/// Apply to onboard an organisation
+///
+/// Any signed-in account; it becomes the organisation's admin. The organisation is pending
+/// until an operator decides.
+#[utoipa::path(post, path = "/api/v1/organisations", tag = "organisations", operation_id = "applyOrganisation",
+    request_body = Application,
+    responses((status = 201, description = "The organisation, pending.", body = Organisation,
+        headers(("Location" = String, description = "The organisation's URL.")))))]
+pub(super) async fn apply(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<Application>,
+) -> Result<HttpResponse, AppError> {
+    let org = organisations::apply(&state, actor, body.into_inner()).await?;
+    Ok(created(format!("/api/v1/organisations/{}", org.id), &org))
+}
+
+/// Filters of the organisations list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrganisationQuery {
+    /// Only organisations in this status.
+    #[param(value_type = Option<crate::model::Status>)]
+    status: Option<String>,
+    /// 1-based page number; 0 is refused with 422.
+    #[serde(default = "first_page")]
+    #[param(minimum = 1, default = 1)]
+    page: u32,
+    /// Page size, between 1 and 100; other values are refused with 422.
+    #[serde(default = "default_per_page")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    per_page: u32,
+}
+
+/// List organisations
+///
+/// Operators see all, members their own; oldest first.
+#[utoipa::path(get, path = "/api/v1/organisations", tag = "organisations", operation_id = "listOrganisations",
+    params(OrganisationQuery),
+    responses((status = 200, description = "One page of organisations.", body = Page<Organisation>)))]
+pub(super) async fn list(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<OrganisationQuery>,
+) -> Result<HttpResponse, AppError> {
+    let status = status_filter(query.status.as_deref())?;
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let orgs = organisations::list(&state, actor, status, page).await?;
+    Ok(HttpResponse::Ok().json(orgs))
+}
+
+/// One organisation
+///
+/// Its members and operators; anyone else gets 404.
+#[utoipa::path(get, path = "/api/v1/organisations/{org_id}", tag = "organisations", operation_id = "getOrganisation",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    responses((status = 200, description = "The organisation.", body = Organisation)))]
+pub(super) async fn get(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+) -> Result<HttpResponse, AppError> {
+    let (org, _) = organisations::get(&state, actor, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+/// Decide on an organisation
+///
+/// Operators only: approve (pending to active), reject (pending to rejected), suspend (active
+/// to suspended), reinstate (suspended to active) or revoke (anything but revoked; final).
+/// Reject, suspend and revoke need a reason, which members see. Its certificates follow:
+/// suspension holds them, reinstatement releases them, revocation revokes them.
+#[utoipa::path(post, path = "/api/v1/organisations/{org_id}/{action}", tag = "organisations", operation_id = "decideOrganisation",
+    params(("org_id" = OrgId, Path, description = "The organisation."),
+        ("action" = crate::model::Transition, Path, description = "The decision.")),
+    request_body(content = Option<ReasonBody>, description = "Why (optional body)."),
+    responses((status = 200, description = "The organisation after the decision.", body = Organisation),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from its status, or decided meanwhile.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn transition(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(OrgId, String)>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let transition = transition_of(&action)?;
+    let reason = body.unwrap_or_default().reason;
+    let org = organisations::transition(&state, actor, id, transition, reason).await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+/// An organisation's members and pending invitations.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MemberList {
+    /// The members, by email.
+    items: Vec<Member>,
+    /// Invitations not yet answered.
+    invitations: Vec<Invitation>,
+}
+
+/// An organisation's members
+///
+/// Its members and operators.
+#[utoipa::path(get, path = "/api/v1/organisations/{org_id}/members", tag = "members", operation_id = "listMembers",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    responses((status = 200, description = "Members and pending invitations.", body = MemberList)))]
+pub(super) async fn members(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+) -> Result<HttpResponse, AppError> {
+    let (items, invitations) = organisations::members(&state, actor, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(MemberList { items, invitations }))
+}
+
+/// An account to invite, or a member whose role to change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewMember {
+    /// The email of an existing account.
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    #[schema(value_type = crate::model::inputs::MemberRole)]
+    role: String,
+}
+
+/// Invite an account, or change a member's role
+///
+/// Admins of the organisation and operators. An account that is not a member is invited
+/// (201) and joins when it accepts; a member's role changes at once (200). 409 when the
+/// account is already invited or already has that role.
+#[utoipa::path(post, path = "/api/v1/organisations/{org_id}/members", tag = "members", operation_id = "addMember",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    request_body = NewMember,
+    responses((status = 201, description = "The invitation.", body = Invitation,
+            headers(("Location" = String, description = "The member's URL once it accepts."))),
+        (status = 200, description = "The member with the new role.", body = Member),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already invited, already in that role, or the last admin.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn add_member(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    body: web::Json<NewMember>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let body = body.into_inner();
+    let change = organisations::add_member(&state, actor, id, body.email, body.role).await?;
+    Ok(match change {
+        MemberChange::Invited(invitation) => created(
+            format!("/api/v1/organisations/{id}/members/{}", invitation.user_id),
+            &invitation,
+        ),
+        MemberChange::RoleChanged(member) => HttpResponse::Ok().json(member),
+    })
+}
+
+/// Remove a member or withdraw an invitation
+///
+/// Admins of the organisation and operators. The last admin cannot be removed (409).
+#[utoipa::path(delete, path = "/api/v1/organisations/{org_id}/members/{user_id}", tag = "members", operation_id = "removeMember",
+    params(("org_id" = OrgId, Path, description = "The organisation."), ("user_id" = UserId, Path, description = "The account.")),
+    responses((status = 204, description = "Removed or withdrawn."),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last admin.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn remove_member(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(OrgId, UserId)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, user) = path.into_inner();
+    organisations::remove_member(&state, actor, id, user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's pending invitations.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct InvitationList {
+    items: Vec<Invitation>,
+}
+
+/// The caller's pending invitations
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "members", operation_id = "listMyInvitations",
+    responses((status = 200, description = "Pending invitations.", body = InvitationList)))]
+pub(super) async fn my_invitations(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    let items = organisations::my_invitations(&state, actor).await?;
+    Ok(HttpResponse::Ok().json(InvitationList { items }))
+}
+
+/// Accept or decline an invitation
+///
+/// The invited account only; 404 when it has no pending invitation to the organisation.
+#[utoipa::path(post, path = "/api/v1/invitations/{org_id}/{action}", tag = "members", operation_id = "answerInvitation",
+    params(("org_id" = OrgId, Path, description = "The organisation."),
+        ("action" = String, Path, description = "`accept` or `decline`.", pattern = "^(accept|decline)$")),
+    responses((status = 200, description = "Accepted: the membership.", body = Member),
+        (status = 204, description = "Declined.")))]
+pub(super) async fn answer_invitation(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(OrgId, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let member = organisations::answer_invitation(&state, actor, id, action == "accept").await?;
+    Ok(match member {
+        Some(member) => HttpResponse::Ok().json(member),
+        None => HttpResponse::NoContent().finish(),
+    })
+}
+
+/// The authorization servers an ASPSP publishes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthorizationServers {
+    #[schema(max_items = 10)]
+    authorization_servers: Vec<AuthorizationServer>,
+}
+
+/// Publish the organisation's authorization servers
+///
+/// Admins and operators, for ASPSPs only; replaces the list. Active organisations' servers
+/// appear in `/participants`.
+#[utoipa::path(put, path = "/api/v1/organisations/{org_id}/authorization-servers", tag = "organisations", operation_id = "setAuthorizationServers",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    request_body = AuthorizationServers,
+    responses((status = 200, description = "The organisation.", body = Organisation),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn set_authorization_servers(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    body: web::Json<AuthorizationServers>,
+) -> Result<HttpResponse, AppError> {
+    let servers = body.into_inner().authorization_servers;
+    let org =
+        organisations::set_authorization_servers(&state, actor, path.into_inner(), servers).await?;
+    Ok(HttpResponse::Ok().json(org))
+}

@@ -1,0 +1,249 @@
+//! Software products: registration, lists, edits and change decisions, operator decisions and
+//! statements.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{
+    OptionalJson, ReasonBody, created, default_per_page, first_page, status_filter, transition_of,
+};
+use crate::model::software::{ChangeDecision, Changes, Registration, Software, SoftwareFilter};
+use crate::model::{OrgId, Page, PageRequest, SoftwareId};
+use crate::services::statements::{self, Caller};
+use crate::services::{Directory, software};
+use crate::web::auth::{ApiUser, BearerToken};
+use crate::web::error::{AppError, Problem};
+
+/// Register a software product
+///
+/// Members of the organisation (admins and developers) and operators. The product is
+/// pending, or active at once for sandbox software of an active organisation when
+/// `auto_approve_sandbox` is set.
+#[utoipa::path(post, path = "/api/v1/organisations/{org_id}/software", tag = "software", operation_id = "registerSoftware",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    request_body = Registration,
+    responses((status = 201, description = "The product.", body = Software,
+            headers(("Location" = String, description = "The product's URL."))),
+        (status = 409, description = "The organisation cannot register software.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn register(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    body: web::Json<Registration>,
+) -> Result<HttpResponse, AppError> {
+    let product = software::register(&state, actor, path.into_inner(), body.into_inner()).await?;
+    Ok(created(
+        format!("/api/v1/software/{}", product.id),
+        &product,
+    ))
+}
+
+/// An organisation's software products
+///
+/// Its members and operators; oldest first.
+#[utoipa::path(get, path = "/api/v1/organisations/{org_id}/software", tag = "software", operation_id = "listOrganisationSoftware",
+    params(("org_id" = OrgId, Path, description = "The organisation."), PageRequest),
+    responses((status = 200, description = "One page of products.", body = Page<Software>)))]
+pub(super) async fn list_for_organisation(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    page: web::Query<PageRequest>,
+) -> Result<HttpResponse, AppError> {
+    let page = page.into_inner().checked()?;
+    let list = software::list(
+        &state,
+        actor,
+        Some(path.into_inner()),
+        SoftwareFilter::default(),
+        page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Filters of the software list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SoftwareQuery {
+    /// Only products in this status (`pending` is the operators' queue).
+    #[param(value_type = Option<crate::model::Status>)]
+    status: Option<String>,
+    /// Only products whose change waits for an operator's decision.
+    #[serde(default)]
+    pending_change: bool,
+    /// 1-based page number; 0 is refused with 422.
+    #[serde(default = "first_page")]
+    #[param(minimum = 1, default = 1)]
+    page: u32,
+    /// Page size, between 1 and 100; other values are refused with 422.
+    #[serde(default = "default_per_page")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    per_page: u32,
+}
+
+/// List software products
+///
+/// Operators see every product, members their organisations'; oldest first.
+#[utoipa::path(get, path = "/api/v1/software", tag = "software", operation_id = "listSoftware",
+    params(SoftwareQuery),
+    responses((status = 200, description = "One page of products.", body = Page<Software>)))]
+pub(super) async fn list(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    query: web::Query<SoftwareQuery>,
+) -> Result<HttpResponse, AppError> {
+    let query = query.into_inner();
+    let filter = SoftwareFilter {
+        status: status_filter(query.status.as_deref())?,
+        pending_change: query.pending_change,
+    };
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let list = software::list(&state, actor, None, filter, page).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One software product
+///
+/// Members of its organisation and operators; anyone else gets 404.
+#[utoipa::path(get, path = "/api/v1/software/{software_id}", tag = "software", operation_id = "getSoftware",
+    params(("software_id" = SoftwareId, Path, description = "The product.")),
+    responses((status = 200, description = "The product.", body = Software)))]
+pub(super) async fn get(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<SoftwareId>,
+) -> Result<HttpResponse, AppError> {
+    let (product, _, _) = software::get(&state, actor, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+/// Edit a software product
+///
+/// Members of the product's organisation and operators. Only pending or active products can
+/// be edited (else 409). Absent fields are left unchanged. Once the product is active, a move
+/// to production or a role it does not hold yet waits for an operator's decision as its
+/// `pending_change` (202); the rest applies at once. Every change is audited with its old and
+/// new values.
+#[utoipa::path(patch, path = "/api/v1/software/{software_id}", tag = "software", operation_id = "updateSoftware",
+    params(("software_id" = SoftwareId, Path, description = "The product.")),
+    request_body = Changes,
+    responses((status = 200, description = "The product as updated.", body = Software),
+        (status = 202, description = "Saved; part of the edit waits for an operator's decision (see pending_change).", body = Software),
+        (status = 409, description = "The product cannot be edited in its status.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn update(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<SoftwareId>,
+    body: web::Json<Changes>,
+) -> Result<HttpResponse, AppError> {
+    let edited = software::update(&state, actor, path.into_inner(), body.into_inner()).await?;
+    let mut response = if edited.held {
+        HttpResponse::Accepted()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(edited.product))
+}
+
+/// Approve or reject the pending change
+///
+/// Operators only. Approving applies the environment and roles asked for; rejecting needs a
+/// reason (422 without). 409 when no change waits.
+#[utoipa::path(post, path = "/api/v1/software/{software_id}/changes/{action}", tag = "software", operation_id = "decideChange",
+    params(("software_id" = SoftwareId, Path, description = "The product."),
+        ("action" = String, Path, description = "`approve` or `reject`.", pattern = "^(approve|reject)$")),
+    request_body(content = Option<ReasonBody>, description = "Why (required to reject)."),
+    responses((status = 200, description = "The product.", body = Software),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No change waits, or it changed meanwhile.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn decide_change(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(SoftwareId, String)>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let decision = if action == "approve" {
+        ChangeDecision::Approve
+    } else {
+        ChangeDecision::Reject
+    };
+    let reason = body.unwrap_or_default().reason;
+    let product = software::decide_change(&state, actor, id, decision, reason).await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+/// Withdraw the pending change
+///
+/// Members of the organisation and operators; 409 when no change waits.
+#[utoipa::path(delete, path = "/api/v1/software/{software_id}/changes", tag = "software", operation_id = "withdrawChange",
+    params(("software_id" = SoftwareId, Path, description = "The product.")),
+    responses((status = 200, description = "The product.", body = Software),
+        (status = 409, description = "No change waits.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn withdraw_change(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<SoftwareId>,
+) -> Result<HttpResponse, AppError> {
+    let product = software::decide_change(
+        &state,
+        actor,
+        path.into_inner(),
+        ChangeDecision::Withdraw,
+        None,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+/// Decide on a software product
+///
+/// Operators only; the same decisions as for organisations. Approving needs an active
+/// organisation. Its certificates follow the decision.
+#[utoipa::path(post, path = "/api/v1/software/{software_id}/{action}", tag = "software", operation_id = "decideSoftware",
+    params(("software_id" = SoftwareId, Path, description = "The product."),
+        ("action" = crate::model::Transition, Path, description = "The decision.")),
+    request_body(content = Option<ReasonBody>, description = "Why (optional body)."),
+    responses((status = 200, description = "The product after the decision.", body = Software),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from its status, or decided meanwhile.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn transition(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(SoftwareId, String)>,
+    OptionalJson(body): OptionalJson<ReasonBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, action) = path.into_inner();
+    let transition = transition_of(&action)?;
+    let reason = body.unwrap_or_default().reason;
+    let product = software::transition(&state, actor, id, transition, reason).await?;
+    Ok(HttpResponse::Ok().json(product))
+}
+
+/// Get a software statement assertion
+///
+/// Members of the organisation and operators, for an active product of an active
+/// organisation (else 409, saying why). Every call signs a new statement with a new `jti`,
+/// recorded and audited before it is returned.
+#[utoipa::path(post, path = "/api/v1/software/{software_id}/ssa", tag = "software", operation_id = "issueSsa",
+    params(("software_id" = SoftwareId, Path, description = "The product.")),
+    responses((status = 201, description = "The signed statement (a compact JWS).", body = String, content_type = "application/jwt"),
+        (status = 409, description = "The product or its organisation is not active.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn issue_ssa(
+    state: web::Data<Directory>,
+    token: BearerToken,
+    path: web::Path<SoftwareId>,
+) -> Result<HttpResponse, AppError> {
+    let issued = statements::issue(&state, Caller::Token(token.0), path.into_inner()).await?;
+    Ok(HttpResponse::Created()
+        .content_type("application/jwt")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(issued.jwt))
+}

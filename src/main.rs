@@ -41,6 +41,8 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 document of the API and the public documents.
+    Openapi,
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -160,6 +162,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let app = Application::build(config).await?;
                 app.run_until_stopped().await.context("server failed")
             })
+        }
+        Command::Openapi => {
+            println!("{}", ssa_directory::web::api::openapi_document());
+            Ok(())
         }
         Command::Migrate => {
             let manager = store::ConnectionManager::new(&config.database_url())?;

@@ -7,6 +7,7 @@ pub mod error;
 pub mod logging;
 pub mod portal;
 pub mod public;
+pub mod routes;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -44,8 +45,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessio
     .app_data(web::PayloadConfig::default().limit(limits.bytes))
     .app_data(web::QueryConfig::default().error_handler(|err, _| error::query_error(err).into()))
     .app_data(web::PathConfig::default().error_handler(|err, _| error::path_error(err).into()))
-    .configure(public::configure)
-    .configure(api::configure)
+    .configure(|cfg| public::routes().register(cfg))
+    .configure(|cfg| api::routes().register(cfg))
     // The portal's scope has no prefix, so every other path ends here, and unknown paths get
     // the scope's not-found answer.
     .service(
@@ -78,6 +79,14 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 /// `Location` header.
 pub fn segment(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+/// Every route outside the portal, as (method, path): what the OpenAPI document must
+/// describe.
+pub fn documented_routes() -> Vec<(actix_web::http::Method, String)> {
+    let mut routes = public::routes().listing();
+    routes.extend(api::routes().listing());
+    routes
 }
 
 /// True when the client is a browser asking for a page rather than an API client.

@@ -315,3 +315,11 @@ fn operators_and_tokens_are_created_from_the_command_line() {
         "--password-stdin",
     );
 }
+
+#[test]
+fn the_openapi_document_is_printed_as_served() {
+    let output = Command::new(BIN).arg("openapi").output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed, *crate::helpers::document());
+}

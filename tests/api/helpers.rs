@@ -203,7 +203,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request = self.client.request(method, self.url(path));
+        let mut request = self.client.request(method.clone(), self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -212,12 +212,20 @@ impl TestApp {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
         let json = if text.is_empty() {
             serde_json::Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
         };
+        // Every answer the tests see through here is held against the document.
+        if status != 405 {
+            assert_documented(&method, path, status, content_type.as_deref(), &json);
+        }
         (status, json)
     }
 
@@ -394,16 +402,123 @@ pub async fn portal_page(app: &TestApp, user: &TestUser, path: &str) -> String {
     response.text().await.unwrap()
 }
 
-/// Asserts that `value` is valid against the OpenAPI document's component schema `name`.
+/// The generated OpenAPI document.
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: LazyLock<serde_json::Value> = LazyLock::new(|| {
+        use utoipa::OpenApi;
+        serde_json::to_value(ssa_directory::web::api::ApiDoc::openapi()).unwrap()
+    });
+    &DOCUMENT
+}
+
+/// A validator for the schema at `pointer` (a JSON pointer into the document), with the
+/// document as the root so that its `#/components/...` references resolve.
+fn validator(pointer: &str) -> std::sync::Arc<jsonschema::Validator> {
+    static CACHE: LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<jsonschema::Validator>>>,
+    > = LazyLock::new(Default::default);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(pointer.to_owned())
+        .or_insert_with(|| {
+            let mut schema = document().clone();
+            schema["$ref"] = serde_json::json!(format!("#{pointer}"));
+            std::sync::Arc::new(
+                jsonschema::draft202012::new(&schema).expect("the document is a valid schema"),
+            )
+        })
+        .clone()
+}
+
+/// A JSON pointer token (RFC 6901), percent-encoded where a URI fragment needs it.
+fn escape(segment: &str) -> String {
+    segment
+        .replace('~', "~0")
+        .replace('/', "~1")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+}
+
+/// Asserts that `value` is valid against the document's component schema `name`.
 pub fn assert_conforms(name: &str, value: &serde_json::Value) {
-    let mut schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../docs/openapi.json")).unwrap();
-    // The document as the root, so that its `#/components/...` references resolve.
-    schema["$ref"] = serde_json::json!(format!("#/components/schemas/{name}"));
-    let validator = jsonschema::draft202012::new(&schema).expect("the document is a valid schema");
+    let validator = validator(&format!("/components/schemas/{name}"));
     let errors: Vec<String> = validator
         .iter_errors(value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "not a {name}: {errors:?}\n{value:#}");
+}
+
+/// The document's path template that `path` (without its query) matches, the most specific
+/// first (the most literal segments).
+pub fn template_of(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut candidates: Vec<(&'static str, usize)> = document()["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter_map(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let matches = parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s);
+            matches.then(|| {
+                let literal = parts.iter().filter(|t| !t.starts_with('{')).count();
+                (template.as_str(), literal)
+            })
+        })
+        .collect();
+    candidates.sort_by_key(|(_, literal)| std::cmp::Reverse(*literal));
+    candidates.first().map(|(t, _)| *t)
+}
+
+/// Asserts that a response is what the document says the operation answers: its status is
+/// documented, with this content type, and a JSON body validates against the schema.
+pub fn assert_documented(
+    method: &reqwest::Method,
+    path: &str,
+    status: u16,
+    content_type: Option<&str>,
+    body: &serde_json::Value,
+) {
+    let path = path.split('?').next().unwrap_or(path);
+    let Some(template) = template_of(path) else {
+        panic!("{method} {path} is not in the document");
+    };
+    let operation = &document()["paths"][template][method.as_str().to_lowercase()];
+    assert!(
+        operation.is_object(),
+        "{method} {template} is not documented"
+    );
+    let response = &operation["responses"][status.to_string()];
+    assert!(
+        response.is_object(),
+        "{method} {template} does not document {status}: {body}"
+    );
+    let Some(content_type) = content_type.map(|c| c.split(';').next().unwrap_or(c).trim()) else {
+        return;
+    };
+    let content = &response["content"][content_type];
+    assert!(
+        content.is_object(),
+        "{method} {template} {status} does not document {content_type}"
+    );
+    if content_type.ends_with("json") && content.get("schema").is_some() {
+        let pointer = format!(
+            "/paths/{}/{}/responses/{status}/content/{}/schema",
+            escape(template),
+            method.as_str().to_lowercase(),
+            escape(content_type)
+        );
+        let errors: Vec<String> = validator(&pointer)
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{method} {template} {status}: {errors:?}\n{body:#}"
+        );
+    }
 }

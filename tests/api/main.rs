@@ -9,6 +9,7 @@
 mod authorization;
 mod browser;
 mod cli;
+mod contract;
 mod foundation;
 mod hardening;
 mod helpers;

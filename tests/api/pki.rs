@@ -389,7 +389,7 @@ async fn suspension_holds_certificates_and_reinstatement_releases_them() {
     let (_, audit) = app
         .get_json("/api/v1/audit?per_page=100", &c.operator)
         .await;
-    crate::helpers::assert_conforms("AuditEventPage", &audit);
+    crate::helpers::assert_conforms("Page_AuditEvent", &audit);
     let states: Vec<&str> = audit["items"]
         .as_array()
         .unwrap()

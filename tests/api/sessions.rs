@@ -280,7 +280,7 @@ async fn a_disabled_account_loses_its_sessions_and_tokens_until_enabled() {
 
     let (_, list) = app.get_json("/api/v1/users?email=fintech", &operator).await;
     assert_eq!(list["total"], 1, "{list}");
-    crate::helpers::assert_conforms("AccountPage", &list);
+    crate::helpers::assert_conforms("Page_Account", &list);
     assert_eq!(list["items"][0]["email"], "dev@fintech.example");
 }
 

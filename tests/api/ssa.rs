@@ -802,7 +802,7 @@ async fn an_approved_product_needs_a_fresh_decision_to_reach_production_or_gain_
         .get_json("/api/v1/software?pending_change=true", &c.operator)
         .await;
     assert_eq!(queue["total"], 1, "{queue}");
-    crate::helpers::assert_conforms("SoftwarePage", &queue);
+    crate::helpers::assert_conforms("Page_Software", &queue);
     assert_eq!(queue["items"][0]["id"], id.as_str());
     let (status, _) = app
         .post_json(&format!("{path}/changes/approve"), &c.admin, json!({}))

@@ -19,121 +19,110 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{self, AppError};
+use super::routes::Table;
 use crate::model::{PageRequest, Status, Transition};
 use crate::services::Directory;
 
-pub use openapi::ApiDoc;
+pub use openapi::{ApiDoc, document as openapi_document};
 
 mod openapi;
 
 /// The decisions on organisations and software, as the last path segment.
 const TRANSITIONS: &str = "{action:approve|reject|suspend|reinstate|revoke}";
 
-/// One resource per path, so that a known path asked with another method answers 405 with
-/// `Allow` (separate single-route resources would fall through to 404). Specific paths come
-/// before the decision paths that share their shape.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, patch, post, put, resource};
-    cfg.service(resource("/api/openapi.json").route(get().to(openapi::serve)))
-        .service(
-            web::scope("/api/v1")
-                .service(resource("/me").route(get().to(accounts::me)))
-                .service(resource("/me/password").route(post().to(accounts::change_password)))
-                .service(resource("/users").route(get().to(accounts::list_users)))
-                .service(
-                    resource("/users/{user_id}/{action:disable|enable}")
-                        .route(post().to(accounts::set_user_disabled)),
-                )
-                .service(resource("/invitations").route(get().to(organisations::my_invitations)))
-                .service(
-                    resource("/invitations/{org_id}/{action:accept|decline}")
-                        .route(post().to(organisations::answer_invitation)),
-                )
-                .service(
-                    resource("/organisations")
-                        .route(post().to(organisations::apply))
-                        .route(get().to(organisations::list)),
-                )
-                .service(resource("/organisations/{org_id}").route(get().to(organisations::get)))
-                .service(
-                    resource("/organisations/{org_id}/members")
-                        .route(get().to(organisations::members))
-                        .route(post().to(organisations::add_member)),
-                )
-                .service(
-                    resource("/organisations/{org_id}/members/{user_id}")
-                        .route(delete().to(organisations::remove_member)),
-                )
-                .service(
-                    resource("/organisations/{org_id}/authorization-servers")
-                        .route(put().to(organisations::set_authorization_servers)),
-                )
-                .service(
-                    resource("/organisations/{org_id}/software")
-                        .route(post().to(software::register))
-                        .route(get().to(software::list_for_organisation)),
-                )
-                .service(
-                    resource("/organisations/{org_id}/keys")
-                        .route(get().to(keys::list_org_keys))
-                        .route(post().to(keys::upload_org_key)),
-                )
-                .service(
-                    resource("/organisations/{org_id}/keys/{kid}")
-                        .route(delete().to(keys::remove_org_key)),
-                )
-                .service(
-                    resource(format!("/organisations/{{org_id}}/{TRANSITIONS}"))
-                        .route(post().to(organisations::transition)),
-                )
-                .service(resource("/software").route(get().to(software::list)))
-                .service(
-                    resource("/software/{software_id}")
-                        .route(get().to(software::get))
-                        .route(patch().to(software::update)),
-                )
-                .service(
-                    resource("/software/{software_id}/ssa").route(post().to(software::issue_ssa)),
-                )
-                .service(
-                    resource("/software/{software_id}/changes")
-                        .route(delete().to(software::withdraw_change)),
-                )
-                .service(
-                    resource("/software/{software_id}/changes/{action:approve|reject}")
-                        .route(post().to(software::decide_change)),
-                )
-                .service(
-                    resource("/software/{software_id}/keys")
-                        .route(get().to(keys::list_software_keys))
-                        .route(post().to(keys::upload_software_key)),
-                )
-                .service(
-                    resource("/software/{software_id}/keys/{kid}")
-                        .route(delete().to(keys::remove_software_key)),
-                )
-                .service(
-                    resource("/software/{software_id}/certificates")
-                        .route(post().to(certificates::issue))
-                        .route(get().to(certificates::list)),
-                )
-                .service(
-                    resource(format!("/software/{{software_id}}/{TRANSITIONS}"))
-                        .route(post().to(software::transition)),
-                )
-                .service(resource("/certificates/{serial}").route(get().to(certificates::get)))
-                .service(
-                    resource("/certificates/{serial}/revoke")
-                        .route(post().to(certificates::revoke)),
-                )
-                .service(resource("/audit").route(get().to(accounts::audit_log)))
-                .service(
-                    resource("/tokens")
-                        .route(get().to(accounts::list_tokens))
-                        .route(post().to(accounts::create_token)),
-                )
-                .service(resource("/tokens/{token_id}").route(delete().to(accounts::revoke_token))),
-        );
+/// The API's routes. Specific paths come before the decision paths that share their shape.
+pub fn routes() -> Table {
+    let v1 = |path: &str| format!("/api/v1{path}");
+    Table::new()
+        .get("/api/openapi.json", openapi::serve)
+        .get(&v1("/me"), accounts::me)
+        .post(&v1("/me/password"), accounts::change_password)
+        .get(&v1("/users"), accounts::list_users)
+        .post(
+            &v1("/users/{user_id}/{action:disable|enable}"),
+            accounts::set_user_disabled,
+        )
+        .get(&v1("/invitations"), organisations::my_invitations)
+        .post(
+            &v1("/invitations/{org_id}/{action:accept|decline}"),
+            organisations::answer_invitation,
+        )
+        .post(&v1("/organisations"), organisations::apply)
+        .get(&v1("/organisations"), organisations::list)
+        .get(&v1("/organisations/{org_id}"), organisations::get)
+        .get(
+            &v1("/organisations/{org_id}/members"),
+            organisations::members,
+        )
+        .post(
+            &v1("/organisations/{org_id}/members"),
+            organisations::add_member,
+        )
+        .delete(
+            &v1("/organisations/{org_id}/members/{user_id}"),
+            organisations::remove_member,
+        )
+        .put(
+            &v1("/organisations/{org_id}/authorization-servers"),
+            organisations::set_authorization_servers,
+        )
+        .post(&v1("/organisations/{org_id}/software"), software::register)
+        .get(
+            &v1("/organisations/{org_id}/software"),
+            software::list_for_organisation,
+        )
+        .get(&v1("/organisations/{org_id}/keys"), keys::list_org_keys)
+        .post(&v1("/organisations/{org_id}/keys"), keys::upload_org_key)
+        .delete(
+            &v1("/organisations/{org_id}/keys/{kid}"),
+            keys::remove_org_key,
+        )
+        .post(
+            &v1(&format!("/organisations/{{org_id}}/{TRANSITIONS}")),
+            organisations::transition,
+        )
+        .get(&v1("/software"), software::list)
+        .get(&v1("/software/{software_id}"), software::get)
+        .patch(&v1("/software/{software_id}"), software::update)
+        .post(&v1("/software/{software_id}/ssa"), software::issue_ssa)
+        .delete(
+            &v1("/software/{software_id}/changes"),
+            software::withdraw_change,
+        )
+        .post(
+            &v1("/software/{software_id}/changes/{action:approve|reject}"),
+            software::decide_change,
+        )
+        .get(
+            &v1("/software/{software_id}/keys"),
+            keys::list_software_keys,
+        )
+        .post(
+            &v1("/software/{software_id}/keys"),
+            keys::upload_software_key,
+        )
+        .delete(
+            &v1("/software/{software_id}/keys/{kid}"),
+            keys::remove_software_key,
+        )
+        .post(
+            &v1("/software/{software_id}/certificates"),
+            certificates::issue,
+        )
+        .get(
+            &v1("/software/{software_id}/certificates"),
+            certificates::list,
+        )
+        .post(
+            &v1(&format!("/software/{{software_id}}/{TRANSITIONS}")),
+            software::transition,
+        )
+        .get(&v1("/certificates/{serial}"), certificates::get)
+        .post(&v1("/certificates/{serial}/revoke"), certificates::revoke)
+        .get(&v1("/audit"), accounts::audit_log)
+        .get(&v1("/tokens"), accounts::list_tokens)
+        .post(&v1("/tokens"), accounts::create_token)
+        .delete(&v1("/tokens/{token_id}"), accounts::revoke_token)
 }
 
 /// An optional JSON body: empty means `None`, anything else must be valid JSON within the

@@ -175,6 +175,14 @@ impl utoipa::Modify for Common {
                 if api || has_parameters {
                     add(operation, "404", "Unknown, or not visible to the caller.");
                 }
+                let has_query =
+                    operation.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                if has_query {
+                    add(operation, "400", "A malformed query string.");
+                    add(operation, "422", "A query parameter out of its range.");
+                }
                 if operation.request_body.is_some() {
                     add(
                         operation,

@@ -12,24 +12,25 @@ use crate::model::discovery::{Participant, SoftwareStatus};
 use crate::model::{Page, PageRequest, SoftwareId};
 use crate::services::{self, Directory, discovery, keystore};
 use crate::web::error::{AppError, Problem};
+use crate::web::routes::Table;
 
-/// One resource per path, so that another method answers 405 with `Allow`.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{get, post, resource};
-    cfg.service(resource("/healthz").route(get().to(healthz)))
-        .service(resource("/readyz").route(get().to(readyz)))
-        .service(resource("/metrics").route(get().to(metrics)))
-        .service(resource("/.well-known/jwks.json").route(get().to(jwks)))
-        .service(resource("/.well-known/ssa-directory").route(get().to(metadata)))
-        .service(resource("/keystore/{org_id}/revoked/{file}").route(get().to(revoked_keystore)))
-        .service(resource("/keystore/{org_id}/{file}").route(get().to(keystore_document)))
-        .service(resource("/status/software").route(get().to(software_statuses)))
-        .service(resource("/status/software/{software_id}").route(get().to(software_status)))
-        .service(resource("/participants").route(get().to(participants)))
-        .service(resource("/pki/ca.pem").route(get().to(ca_chain)))
-        .service(resource("/pki/crl").route(get().to(crl)))
-        .service(resource("/pki/ocsp").route(post().to(ocsp_post)))
-        .service(resource("/pki/ocsp/{request:.*}").route(get().to(ocsp_get)));
+/// The public documents' routes.
+pub fn routes() -> Table {
+    Table::new()
+        .get("/healthz", healthz)
+        .get("/readyz", readyz)
+        .get("/metrics", metrics)
+        .get("/.well-known/jwks.json", jwks)
+        .get("/.well-known/ssa-directory", metadata)
+        .get("/keystore/{org_id}/revoked/{file}", revoked_keystore)
+        .get("/keystore/{org_id}/{file}", keystore_document)
+        .get("/status/software", software_statuses)
+        .get("/status/software/{software_id}", software_status)
+        .get("/participants", participants)
+        .get("/pki/ca.pem", ca_chain)
+        .get("/pki/crl", crl)
+        .post("/pki/ocsp", ocsp_post)
+        .get("/pki/ocsp/{request:.*}", ocsp_get)
 }
 
 /// Answers a conditional GET for a prepared document.

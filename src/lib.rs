@@ -122,6 +122,8 @@ impl Application {
                 move || -> anyhow::Result<(pki::Ca, services::crl::Current)> {
                     let ca = pki::ca::load_or_init(&keys_dir)?;
                     let mut conn = pool.get().context("cannot open a database connection")?;
+                    services::keystore::backfill_thumbprints(&mut conn)
+                        .map_err(|e| anyhow::anyhow!("cannot fill in key thumbprints: {e}"))?;
                     let crl = services::crl::initial(&mut conn, &ca, validity)
                         .map_err(|e| anyhow::anyhow!("cannot sign the CRL: {e}"))?;
                     Ok((ca, crl))

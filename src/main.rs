@@ -74,8 +74,9 @@ enum KeysCommand {
     Rotate,
     /// Withdraw a next key before it signs anything.
     Retire {
-        /// The key's id (RFC 7638 thumbprint) as `keys list` prints it.
-        #[arg(long, value_name = "K")]
+        /// The key's id (RFC 7638 thumbprint) as `keys list` prints it; base64url, so it
+        /// may start with `-`.
+        #[arg(long, value_name = "K", allow_hyphen_values = true)]
         kid: String,
     },
 }

@@ -107,12 +107,47 @@ pub fn subject_for_people(entries: &[(Attribute, String)]) -> String {
 }
 
 /// The RFC 4514 string of a certificate's subject (escaped, last RDN first), read back from
-/// the DER the directory signed: what `tls_client_auth_subject_dn` must say. Attribute type
-/// names are written in upper case; RFC 4514 compares them without regard to case.
+/// the DER the directory signed: what `tls_client_auth_subject_dn` must say, and what
+/// `openssl x509 -subject -nameopt RFC2253` prints.
 pub fn subject_dn(der: &[u8]) -> Result<String, Error> {
     let cert = x509_cert::Certificate::from_der(der)
         .map_err(|e| unexpected("reading a certificate", e))?;
-    Ok(cert.tbs_certificate.subject.to_string())
+    Ok(rfc4514(&cert.tbs_certificate.subject))
+}
+
+/// organizationIdentifier (2.5.4.97, X.520), which const-oid's names do not include.
+const ORGANIZATION_IDENTIFIER: const_oid::ObjectIdentifier =
+    const_oid::ObjectIdentifier::new_unwrap("2.5.4.97");
+
+/// x509-cert's RFC 4514 writing, with organizationIdentifier by its name (as OpenSSL writes
+/// it) instead of as a dotted OID with a hex value: its value is escaped by x509-cert as if
+/// it were a commonName.
+fn rfc4514(name: &x509_cert::name::RdnSequence) -> String {
+    name.0
+        .iter()
+        .rev()
+        .map(|rdn| {
+            rdn.0
+                .iter()
+                .map(|atv| {
+                    if atv.oid != ORGANIZATION_IDENTIFIER {
+                        return atv.to_string();
+                    }
+                    let as_common_name = x509_cert::attr::AttributeTypeAndValue {
+                        oid: const_oid::db::rfc4519::CN,
+                        value: atv.value.clone(),
+                    }
+                    .to_string();
+                    match as_common_name.strip_prefix("CN=") {
+                        Some(value) => format!("organizationIdentifier={value}"),
+                        None => atv.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// What a certificate needs from the configuration.
@@ -304,5 +339,17 @@ mod tests {
         };
         let signed = sign(&ca, &csr, CertType::Transport, &subject, profile).unwrap();
         assert_eq!(signed.subject, "CN=sw,O=Acme\\, Ltd \\+ Co \\\"UK\\\",C=GB");
+        let with_identifier = vec![
+            (Attribute::CommonName, "sw".to_owned()),
+            (
+                Attribute::OrganizationIdentifier,
+                "PSDGB-FCA-1, 2".to_owned(),
+            ),
+        ];
+        let signed = sign(&ca, &csr, CertType::Transport, &with_identifier, profile).unwrap();
+        assert_eq!(
+            signed.subject,
+            "organizationIdentifier=PSDGB-FCA-1\\, 2,CN=sw"
+        );
     }
 }

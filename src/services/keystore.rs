@@ -12,7 +12,7 @@ use crate::model::audit::Entry;
 use crate::model::keys::{KeyOwner, MAX_KEYS, ParticipantKey};
 use crate::model::software::Grant;
 use crate::model::{Actor, Error, Kid, OrgId, Result, Serial, SoftwareId, Status};
-use crate::store::keystore::NewKey;
+use crate::store::keystore::{NewKey, Refused};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// What a caller wants to do with an owner's keys.
@@ -79,7 +79,8 @@ pub async fn list(
 }
 
 /// Adds a public key; refuses private or symmetric keys, weak or unsupported ones, duplicates
-/// and more than [`MAX_KEYS`] live keys.
+/// and more than [`MAX_KEYS`] live keys, also when uploads race (the store's unique indexes
+/// decide; an upload that lost a race for the free slot tries again).
 pub async fn upload(
     dir: &Arc<Directory>,
     actor: Actor,
@@ -88,13 +89,26 @@ pub async fn upload(
 ) -> Result<ParticipantKey> {
     dir.db(move |conn| {
         let key = PublicJwk::parse(&jwk)?;
-        write_transaction(conn, |tx| {
-            let (org, software) = authorize(tx, &actor, owner, Use::Add)?;
-            insert(tx, &actor, org, software, &key, None)
-        })
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = write_transaction(conn, |tx| {
+                let (org, software) = authorize(tx, &actor, owner, Use::Add)?;
+                insert(tx, &actor, org, software, &key, None)
+            });
+            match outcome {
+                Err(Error::Conflict(message)) if message == BUSY && attempts < 2 * MAX_KEYS => {
+                    continue;
+                }
+                other => return other,
+            }
+        }
     })
     .await
 }
+
+/// The conflict of an upload that lost a race for the owner's free slot.
+const BUSY: &str = "another key was published meanwhile; try again";
 
 /// Inserts a checked key for an owner (also used for keys of signing certificates), in the
 /// caller's transaction.
@@ -106,38 +120,41 @@ pub fn insert(
     key: &PublicJwk,
     certificate: Option<&Serial>,
 ) -> Result<ParticipantKey> {
-    let live = store::keystore::load(tx, org, software, Some(false))?;
-    if live.len() >= MAX_KEYS {
-        return Err(Error::Conflict(format!(
-            "at most {MAX_KEYS} keys may be published; remove one first"
-        )));
-    }
     let kid = Kid::parse("jwk.kid", &key.kid)?;
-    for existing in &live {
-        if existing.kid == kid {
+    let jwk = Value::Object(key.jwk.clone());
+    let new = NewKey {
+        org,
+        software,
+        kid: &kid,
+        thumbprint: &key.thumbprint,
+        jwk: &jwk,
+        certificate,
+    };
+    let created_at = match store::keystore::insert(tx, &new, MAX_KEYS as i32)? {
+        Ok(at) => at,
+        Err(Refused::Full) => {
+            return Err(Error::Conflict(format!(
+                "at most {MAX_KEYS} keys may be published; remove one first"
+            )));
+        }
+        Err(Refused::Kid) => {
             return Err(Error::Conflict(format!(
                 "a key with kid {:?} is already published",
                 key.kid
             )));
         }
-        if PublicJwk::parse(&existing.jwk).is_ok_and(|e| e.thumbprint == key.thumbprint) {
+        Err(Refused::Key) => {
+            let existing = store::keystore::load(tx, org, software, Some(false))?
+                .into_iter()
+                .find(|k| PublicJwk::parse(&k.jwk).is_ok_and(|e| e.thumbprint == key.thumbprint))
+                .map(|k| k.kid.as_str().to_owned())
+                .unwrap_or_default();
             return Err(Error::Conflict(format!(
-                "this key is already published (kid {:?})",
-                existing.kid.as_str()
+                "this key is already published (kid {existing:?})"
             )));
         }
-    }
-    let jwk = Value::Object(key.jwk.clone());
-    let created_at = store::keystore::insert(
-        tx,
-        &NewKey {
-            org,
-            software,
-            kid: &kid,
-            jwk: &jwk,
-            certificate,
-        },
-    )?;
+        Err(Refused::Busy) => return Err(Error::Conflict(BUSY.into())),
+    };
     let subject = software.map_or(org.to_string(), |s| s.to_string());
     store::audit::record(
         tx,
@@ -156,6 +173,17 @@ pub fn insert(
     })
 }
 
+/// Fills in the thumbprints of live keys stored before the store kept them (at start).
+pub fn backfill_thumbprints(conn: &mut DbConnection) -> Result<usize> {
+    let rows = store::keystore::without_thumbprint(conn)?;
+    for (id, jwk) in &rows {
+        let jwk: Value = store::from_json("participant_keys.jwk", jwk)?;
+        let key = PublicJwk::parse(&jwk)?;
+        store::keystore::set_thumbprint(conn, id, &key.thumbprint)?;
+    }
+    Ok(rows.len())
+}
+
 /// Publishes a signing certificate's key in the software keystore; a key already published
 /// (a renewed certificate for the same key) is updated to carry the new certificate.
 pub fn publish_certificate_key(
@@ -172,6 +200,7 @@ pub fn publish_certificate_key(
         org,
         software: Some(software),
         kid: &kid,
+        thumbprint: &key.thumbprint,
         jwk: &jwk,
         certificate: Some(serial),
     };

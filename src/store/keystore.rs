@@ -70,24 +70,109 @@ pub struct NewKey<'a> {
     pub org: OrgId,
     pub software: Option<SoftwareId>,
     pub kid: &'a Kid,
+    pub thumbprint: &'a str,
     pub jwk: &'a Value,
     pub certificate: Option<&'a Serial>,
 }
 
-pub fn insert(conn: &mut DbConnection, key: &NewKey<'_>) -> QueryResult<Timestamp> {
+/// Why a key could not be published.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The owner has a live key with this kid.
+    Kid,
+    /// The owner has this key live already.
+    Key,
+    /// Every one of the owner's slots is taken.
+    Full,
+    /// Another upload took the free slot meanwhile; try again.
+    Busy,
+}
+
+/// The slots of an owner's live keys.
+fn live_slots(
+    conn: &mut DbConnection,
+    org: OrgId,
+    software: Option<SoftwareId>,
+) -> QueryResult<Vec<i32>> {
+    let mut query = participant_keys::table
+        .filter(participant_keys::organisation_id.eq(org.to_string()))
+        .filter(participant_keys::revoked_at.is_null())
+        .into_boxed();
+    query = match software {
+        Some(id) => query.filter(participant_keys::software_id.eq(id.to_string())),
+        None => query.filter(participant_keys::software_id.is_null()),
+    };
+    Ok(query
+        .select(participant_keys::slot)
+        .load::<Option<i32>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Publishes a key in the owner's lowest free slot (of `slots`). The unique indexes on live
+/// keys' kid, thumbprint and slot keep the limit and refuse duplicates even when uploads
+/// race; a race on the slot is [`Refused::Busy`].
+pub fn insert(
+    conn: &mut DbConnection,
+    key: &NewKey<'_>,
+    slots: i32,
+) -> QueryResult<Result<Timestamp, Refused>> {
+    let taken = live_slots(conn, key.org, key.software)?;
+    let Some(slot) = (0..slots).find(|s| !taken.contains(s)) else {
+        return Ok(Err(Refused::Full));
+    };
     let at = now();
-    diesel::insert_into(participant_keys::table)
+    let inserted = diesel::insert_into(participant_keys::table)
         .values((
             participant_keys::id.eq(uuid::Uuid::new_v4().to_string()),
             participant_keys::organisation_id.eq(key.org.to_string()),
             participant_keys::software_id.eq(key.software.map(|s| s.to_string())),
             participant_keys::kid.eq(key.kid.as_str()),
+            participant_keys::thumbprint.eq(key.thumbprint),
+            participant_keys::slot.eq(slot),
             participant_keys::jwk.eq(key.jwk.to_string()),
             participant_keys::certificate_serial.eq(key.certificate.map(|s| s.to_string())),
             participant_keys::created_at.eq(at),
         ))
-        .execute(conn)?;
-    Ok(at)
+        .execute(conn);
+    match inserted {
+        Ok(_) => Ok(Ok(at)),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) => {
+            let which = format!(
+                "{} {}",
+                info.message(),
+                info.constraint_name().unwrap_or("")
+            );
+            Ok(Err(if which.contains("participant_keys_live_kid") {
+                Refused::Kid
+            } else if which.contains("participant_keys_live_thumbprint") {
+                Refused::Key
+            } else {
+                Refused::Busy
+            }))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Live keys stored before thumbprints were: (row id, jwk), for the start-up backfill.
+pub fn without_thumbprint(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
+    participant_keys::table
+        .filter(participant_keys::thumbprint.is_null())
+        .filter(participant_keys::revoked_at.is_null())
+        .select((participant_keys::id, participant_keys::jwk))
+        .load(conn)
+}
+
+pub fn set_thumbprint(conn: &mut DbConnection, id: &str, thumbprint: &str) -> QueryResult<()> {
+    diesel::update(participant_keys::table.find(id))
+        .set(participant_keys::thumbprint.eq(thumbprint))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Replaces the JWK of a live software key with `kid` (a renewed certificate for the same
@@ -102,6 +187,7 @@ pub fn refresh_certificate_key(conn: &mut DbConnection, key: &NewKey<'_>) -> Que
     )
     .set((
         participant_keys::jwk.eq(key.jwk.to_string()),
+        participant_keys::thumbprint.eq(key.thumbprint),
         participant_keys::certificate_serial.eq(key.certificate.map(|s| s.to_string())),
     ))
     .execute(conn)?;

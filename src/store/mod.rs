@@ -245,6 +245,37 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, DbError> {
     applied.map_err(|e| DbError::Migrate(e.to_string()))
 }
 
+/// Applies pending migrations in order up to and including the one named `last` (its
+/// folder name, such as `2026-12-01-000001_hardening`); returns how many ran. For tests that
+/// upgrade a database holding data, and for operators who stage an upgrade.
+pub fn migrate_until(conn: &mut DbConnection, last: &str) -> Result<usize, DbError> {
+    macro_rules! run_until {
+        ($conn:expr, $source:expr) => {{
+            let mut applied = 0;
+            loop {
+                let pending = $conn
+                    .pending_migrations($source)
+                    .map_err(|e| DbError::Migrate(e.to_string()))?;
+                let Some(next) = pending.first() else {
+                    break;
+                };
+                if next.name().to_string().as_str() > last {
+                    break;
+                }
+                $conn
+                    .run_migration(next.as_ref())
+                    .map_err(|e| DbError::Migrate(e.to_string()))?;
+                applied += 1;
+            }
+            applied
+        }};
+    }
+    Ok(match conn {
+        DbConnection::Postgresql(c) => run_until!(c, POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(c) => run_until!(c, SQLITE_MIGRATIONS),
+    })
+}
+
 /// Whether every embedded migration has been applied; an error when the database fails.
 pub fn is_ready(conn: &mut DbConnection) -> Result<bool, String> {
     let pending = match conn {

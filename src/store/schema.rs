@@ -113,6 +113,8 @@ diesel::table! {
         certificate_serial -> Nullable<Text>,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        thumbprint -> Nullable<Text>,
+        slot -> Nullable<Integer>,
     }
 }
 

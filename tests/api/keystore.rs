@@ -319,3 +319,58 @@ async fn only_active_software_of_an_active_organisation_gets_new_keys_but_any_ma
         .await;
     assert_eq!(status, 409, "{problem}");
 }
+
+#[tokio::test]
+async fn key_limits_and_duplicates_hold_under_concurrent_uploads() {
+    let app = spawn_app().await;
+    let c = active(&app).await;
+    let keys = format!("/api/v1/software/{}/keys", c.software_id);
+    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let jwk = || {
+        let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+            .unwrap();
+        Value::Object(ssa_directory::keys::jwk::public_jwk(&key, "ES256").unwrap())
+    };
+
+    // The same key ten times at once: published once.
+    let same = jwk();
+    let uploads = (0..10).map(|_| app.post_json(&keys, &c.developer, json!({"jwk": same.clone()})));
+    let statuses: Vec<u16> = futures_util::future::join_all(uploads)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        9,
+        "{statuses:?}"
+    );
+
+    // 25 different keys at once: 19 more fit.
+    let uploads = (0..25).map(|_| {
+        let body = json!({"jwk": jwk()});
+        app.post_json(&keys, &c.developer, body)
+    });
+    let outcomes = futures_util::future::join_all(uploads).await;
+    let created = outcomes.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 19, "{outcomes:?}");
+    for (status, body) in outcomes.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(*status, 409, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("at most 20"),
+            "{body}"
+        );
+    }
+    let doc: Value = app
+        .get(&format!("/keystore/{}/{}.jwks", c.org_id, c.software_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["keys"].as_array().unwrap().len(), 20);
+}

@@ -637,3 +637,62 @@ async fn nonce_less_ocsp_answers_are_reused_but_never_outlive_a_local_revocation
     );
     assert!(text.contains("n.pem: revoked"), "{text}");
 }
+
+#[tokio::test]
+async fn a_suspension_committed_while_a_certificate_is_signed_refuses_it() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = make_csr(dir.path(), "t", "ec:P-256", "/CN=x");
+
+    // A suspension in progress on another connection: it holds the product's row (or, on
+    // SQLite, the database's write lock) until it commits.
+    let (locked, wait_for_lock) = std::sync::mpsc::channel();
+    let (commit, wait_for_commit) = std::sync::mpsc::channel::<()>();
+    let url = app.db.url.clone();
+    let postgres = app.db.is_postgres();
+    let software = c.software_id.clone();
+    let suspension = std::thread::spawn(move || {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let suspend = format!("UPDATE software SET status = 'suspended' WHERE id = '{software}'");
+        if postgres {
+            let mut conn = diesel::PgConnection::establish(&url).unwrap();
+            conn.batch_execute(&format!("BEGIN; {suspend};")).unwrap();
+            locked.send(()).unwrap();
+            wait_for_commit.recv().unwrap();
+            conn.batch_execute("COMMIT").unwrap();
+        } else {
+            let path = url.trim_start_matches("sqlite://");
+            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+            conn.batch_execute(&format!("BEGIN IMMEDIATE; {suspend};"))
+                .unwrap();
+            locked.send(()).unwrap();
+            wait_for_commit.recv().unwrap();
+            conn.batch_execute("COMMIT").unwrap();
+        }
+    });
+    wait_for_lock.recv().unwrap();
+    let request = request_certificate(&app, &c, "transport", &csr);
+    let committer = async {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        commit.send(()).unwrap();
+    };
+    let ((status, body), ()) = tokio::join!(request, committer);
+    suspension.join().unwrap();
+    assert_eq!(
+        status, 409,
+        "no certificate for a product suspended meanwhile: {body}"
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("suspended"),
+        "{body}"
+    );
+    let (_, list) = app
+        .get_json(
+            &format!("/api/v1/software/{}/certificates", c.software_id),
+            &c.operator,
+        )
+        .await;
+    assert_eq!(list["items"], json!([]), "nothing was stored");
+}

@@ -601,6 +601,19 @@ async fn rotation_keeps_old_statements_valid_and_new_ones_use_the_new_key() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("run `keys rotate` first"), "{stderr}");
+
+    // A kid is base64url and may start with '-'; the CLI takes it as a value.
+    let output = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+        .args(["keys", "retire", "--kid", "-Mno-such-key"])
+        .env("DATABASE_URL", &app.db.url)
+        .env("SSA_DIRECTORY_KEYS_DIR", app.dir.path().join("keys"))
+        .env("SSA_DIRECTORY_DATA_DIR", app.dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("signing key"), "{stderr}");
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
 }
 
 #[tokio::test]

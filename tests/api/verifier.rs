@@ -333,3 +333,96 @@ async fn a_directory_certificate_binds_and_a_revoked_one_fails() {
     assert_eq!(error.code, ErrorCode::InvalidClientMetadata);
     assert!(error.description.contains("revoked"), "{error}");
 }
+
+#[tokio::test]
+async fn subjects_with_special_characters_are_rfc_4514_and_bind() {
+    let app = spawn_app().await;
+    let operator = app.user("op@directory.example", true).await;
+    let admin = app.user("admin@acme.example", false).await;
+    let mut application = crate::helpers::application(&["AISP"]);
+    application["legal_name"] = json!("Acme, Ltd + Co \"UK\"");
+    let (status, org) = app
+        .post_json("/api/v1/organisations", &admin, application)
+        .await;
+    assert_eq!(status, 201, "{org}");
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{org_id}"),
+        "approve",
+    )
+    .await;
+    let software_id = app.register(&admin, &org_id, "sandbox").await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/software/{software_id}"),
+        "approve",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "t", "ec:P-256", "/CN=x");
+    let (status, issued) = app
+        .post_json(
+            &format!("/api/v1/software/{software_id}/certificates"),
+            &admin,
+            json!({"type": "transport", "csr": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let subject = issued["subject"].as_str().unwrap().to_owned();
+    assert!(
+        subject.contains("O=Acme\\, Ltd \\+ Co \\\"UK\\\""),
+        "escaped as RFC 4514 says: {subject}"
+    );
+
+    // openssl writes the same name.
+    let pem = issued["certificate"].as_str().unwrap().to_owned();
+    std::fs::write(dir.path().join("t.pem"), &pem).unwrap();
+    let output = std::process::Command::new("openssl")
+        .current_dir(dir.path())
+        .args([
+            "x509", "-in", "t.pem", "-noout", "-subject", "-nameopt", "RFC2253",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .trim_start_matches("subject=")
+        .to_owned();
+    assert_eq!(printed, subject);
+
+    // The verifier binds the certificate with either spelling, and refuses a wrong name.
+    let c = Cast {
+        operator,
+        admin: admin.clone(),
+        developer: admin.clone(),
+        outsider: admin,
+        org_id,
+        other_org_id: String::new(),
+        software_id,
+    };
+    let jwt = issue(&app, &c).await;
+    let verifier = std::sync::Arc::new(discover(&app, false));
+    for (dn, binds) in [
+        (subject.clone(), true),
+        (printed.clone(), true),
+        (subject.replace("Acme\\, Ltd", "Acme\\, Limited"), false),
+        (subject.replace('\\', ""), false),
+    ] {
+        let (v, p, j) = (verifier.clone(), pem.clone(), jwt.clone());
+        let outcome = blocking(move || {
+            let ssa = v.verify_ssa(&j)?;
+            let registration = json!({
+                "software_statement": j,
+                "token_endpoint_auth_method": "tls_client_auth",
+                "tls_client_auth_subject_dn": dn,
+            });
+            let metadata = v
+                .verify_registration(&registration.to_string(), None)?
+                .metadata;
+            v.verify_client_certificate(&p, &ssa, Some(&metadata))
+        })
+        .await;
+        assert_eq!(outcome.is_ok(), binds, "{outcome:?}");
+    }
+}

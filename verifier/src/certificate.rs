@@ -100,13 +100,41 @@ fn hex(bytes: &[u8]) -> String {
 fn names_subject(expected: &str, certificate_der: &[u8]) -> bool {
     use der::Decode;
     use std::str::FromStr;
-    let Ok(expected) = x509_cert::name::RdnSequence::from_str(expected) else {
+    let Ok(expected) = x509_cert::name::RdnSequence::from_str(&with_known_oids(expected)) else {
         return false;
     };
     let Ok(certificate) = x509_cert::Certificate::from_der(certificate_der) else {
         return false;
     };
     comparable(&expected) == comparable(&certificate.tbs_certificate.subject)
+}
+
+/// Attribute type names that x509-cert does not know, as their dotted OIDs:
+/// `organizationIdentifier=` (as the directory and OpenSSL write it) becomes `2.5.4.97=`.
+/// Only at the start of an attribute (the text's start, or after an unescaped `,` or `+`).
+fn with_known_oids(dn: &str) -> String {
+    const NAME: &str = "organizationidentifier=";
+    let mut out = String::with_capacity(dn.len());
+    let mut at_start = true;
+    let mut escaped = false;
+    let mut rest = dn;
+    while let Some(c) = rest.chars().next() {
+        if at_start
+            && rest.len() >= NAME.len()
+            && rest.is_char_boundary(NAME.len())
+            && rest[..NAME.len()].eq_ignore_ascii_case(NAME)
+        {
+            out.push_str("2.5.4.97=");
+            rest = &rest[NAME.len()..];
+            at_start = false;
+            continue;
+        }
+        out.push(c);
+        at_start = !escaped && (c == ',' || c == '+');
+        escaped = !escaped && c == '\\';
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// The RFC 4514 string of a certificate's subject.

@@ -112,3 +112,39 @@ pub struct Me {
     pub email: String,
     pub operator: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+        let user = User {
+            id: UserId::random(),
+            email: "dev@example.com".into(),
+            password_hash: hash.into(),
+            is_operator: false,
+            created_at: crate::model::now(),
+            disabled_at: None,
+        };
+        let shown = format!("{user:?} {user:#?}");
+        assert!(shown.contains("dev@example.com"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+
+        let token = NewToken {
+            token: ApiToken {
+                id: TokenId::random(),
+                name: "ci".into(),
+                created_at: crate::model::now(),
+                revoked_at: None,
+            },
+            secret: "ssa_secretvalue".into(),
+        };
+        let shown = format!("{token:?}");
+        assert!(
+            shown.contains("ci") && !shown.contains("secretvalue"),
+            "{shown}"
+        );
+    }
+}

@@ -104,6 +104,14 @@ fn ca_params(common_name: &str, years: i64, path_len: Option<u8>) -> Certificate
 /// name in one rename: a process killed half-way leaves no partial CA behind (which would
 /// stop every later start), only a staging folder that a later start removes.
 pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
+    init_with(keys_dir, &PKCS_ECDSA_P256_SHA256)
+}
+
+/// [`init`] with keys of another algorithm (what an operator's own CA may use).
+pub(crate) fn init_with(
+    keys_dir: &Path,
+    algorithm: &'static rcgen::SignatureAlgorithm,
+) -> anyhow::Result<Ca> {
     let dir = dir(keys_dir);
     if let Some(existing) = FILES.iter().find(|f| dir.join(f).exists()) {
         bail!(
@@ -113,14 +121,12 @@ pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
         );
     }
     ensure_dir(keys_dir)?;
-    let root_key =
-        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the root key")?;
+    let root_key = KeyPair::generate_for(algorithm).context("generating the root key")?;
     let root_params = ca_params("SSA Directory Root CA", 10, None);
     let root_cert = root_params
         .self_signed(&root_key)
         .context("signing the root CA")?;
-    let issuing_key =
-        KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).context("generating the issuing key")?;
+    let issuing_key = KeyPair::generate_for(algorithm).context("generating the issuing key")?;
     let issuing_params = ca_params("SSA Directory Issuing CA", 5, Some(0));
     let root_issuer = Issuer::new(root_params, root_key);
     let issuing_cert = issuing_params

@@ -221,3 +221,68 @@ fn cert_status(known: Known) -> Result<CertStatus, Error> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use openssl::hash::MessageDigest;
+    use openssl::ocsp::{OcspCertId, OcspCertStatus, OcspFlag, OcspRequest, OcspResponse};
+    use openssl::stack::Stack;
+    use openssl::x509::X509;
+    use openssl::x509::store::X509StoreBuilder;
+
+    use super::*;
+
+    /// A CA whose keys are P-384 signs its OCSP answers with ecdsa-with-SHA384, and OpenSSL
+    /// verifies them with the issuing certificate.
+    #[test]
+    fn the_response_is_signed_with_the_ca_keys_algorithm() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = super::super::ca::init_with(dir.path(), &rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["leaf.example".into()]).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x42, 0x17]));
+        let leaf = params.signed_by(&leaf_key, &ca.issuer).unwrap();
+        let leaf = X509::from_der(leaf.der()).unwrap();
+        let issuing = X509::from_der(&ca.issuing_der).unwrap();
+        let root = X509::from_pem(ca.root_pem.as_bytes()).unwrap();
+
+        let id = OcspCertId::from_cert(MessageDigest::sha1(), &leaf, &issuing).unwrap();
+        let mut request = OcspRequest::new().unwrap();
+        request.add_id(id).unwrap();
+        let request = request.to_der().unwrap();
+        let mut asked = vec![];
+        let (der, ok) = respond(&ca, &request, 300, |serial| {
+            asked.push(serial.clone());
+            Ok(Some(RevocationState {
+                status: State::Good,
+                reason: None,
+                at: None,
+            }))
+        })
+        .unwrap();
+        assert!(ok);
+        assert_eq!(asked, [Serial::from_bytes(&[0x42, 0x17])]);
+
+        let parsed = OcspResponse::from_der(&der).unwrap();
+        let basic = parsed.basic().unwrap();
+        let mut certs = Stack::new().unwrap();
+        certs.push(issuing.clone()).unwrap();
+        let mut store = X509StoreBuilder::new().unwrap();
+        store.add_cert(root).unwrap();
+        store.add_cert(issuing.clone()).unwrap();
+        basic
+            .verify(&certs, &store.build(), OcspFlag::empty())
+            .expect("OpenSSL verifies the P-384 signature");
+        let id = OcspCertId::from_cert(MessageDigest::sha1(), &leaf, &issuing).unwrap();
+        let status = basic.find_status(&id).unwrap();
+        assert_eq!(status.status, OcspCertStatus::GOOD);
+
+        let ours = x509_ocsp::OcspResponse::from_der(&der).unwrap();
+        let basic =
+            BasicOcspResponse::from_der(ours.response_bytes.unwrap().response.as_bytes()).unwrap();
+        assert_eq!(
+            basic.signature_algorithm.oid,
+            const_oid::db::rfc5912::ECDSA_WITH_SHA_384
+        );
+    }
+}

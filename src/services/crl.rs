@@ -145,3 +145,35 @@ pub fn max_age(crl: &Prepared, refresh_secs: u64) -> u64 {
     let remaining = (crl.next_update - now()).whole_seconds().max(0) as u64;
     remaining.min(300.max(refresh_secs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(hash: &str, next_update_in: i64) -> StoredCrl {
+        StoredCrl {
+            number: 7,
+            this_update: now(),
+            next_update: now() + time::Duration::seconds(next_update_in),
+            der: vec![],
+            content_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn a_crl_is_signed_anew_when_its_content_changes_or_its_next_update_nears() {
+        let day = 24 * 3600;
+        assert!(due(None, "h", day), "no CRL yet");
+        assert!(!due(Some(&stored("h", day as i64)), "h", day));
+        assert!(due(Some(&stored("h", day as i64)), "other", day));
+        assert!(
+            !due(Some(&stored("h", day as i64 / 4 + 60)), "h", day),
+            "more than a quarter of its validity left"
+        );
+        assert!(
+            due(Some(&stored("h", day as i64 / 4 - 60)), "h", day),
+            "re-signed before nextUpdate, not after"
+        );
+        assert!(due(Some(&stored("h", -1)), "h", day));
+    }
+}

@@ -696,3 +696,98 @@ async fn a_suspension_committed_while_a_certificate_is_signed_refuses_it() {
         .await;
     assert_eq!(list["items"], json!([]), "nothing was stored");
 }
+
+#[tokio::test]
+async fn every_instance_serves_the_newest_crl_within_the_max_age_it_advertises() {
+    let app = spawn_app().await;
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    let c = approved(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let csr = make_csr(dir, "m", "rsa:2048", "/CN=x");
+    let (status, issued) = request_certificate(&app, &c, "transport", &csr).await;
+    assert_eq!(status, 201, "{issued}");
+
+    let before = sibling.get("/pki/crl").await;
+    assert_eq!(before.status(), 200);
+    let etag = before.headers()["etag"].to_str().unwrap().to_owned();
+    let cache = before.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let max_age: u64 = cache
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("max-age="))
+        .unwrap_or_else(|| panic!("{cache}"))
+        .parse()
+        .unwrap();
+    let refresh = app.state.config.key_refresh_secs;
+    assert!(
+        max_age >= refresh,
+        "{cache}: no instance lags more than it says"
+    );
+    let old = before.bytes().await.unwrap();
+    let unchanged = sibling
+        .client
+        .get(sibling.url("/pki/crl"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+
+    // Serving costs no write: a hundred GETs sign nothing.
+    let signed = |app: &crate::helpers::TestApp| {
+        let state = app.state.clone();
+        async move {
+            state
+                .db(|conn| Ok(ssa_directory::store::crls::latest(conn)?.map(|c| c.number)))
+                .await
+                .unwrap()
+        }
+    };
+    let number = signed(&app).await;
+    for _ in 0..100 {
+        assert_eq!(sibling.get("/pki/crl").await.status(), 200);
+    }
+    assert_eq!(signed(&app).await, number);
+
+    let serial = issued["serial"].as_str().unwrap();
+    let (status, revoked) = app
+        .post_json(
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            &c.developer,
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    let newest = app.get("/pki/crl").await.bytes().await.unwrap();
+    assert_ne!(
+        newest, old,
+        "the instance that revoked serves the new CRL at once"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(refresh + 5);
+    loop {
+        let response = sibling
+            .client
+            .get(sibling.url("/pki/crl"))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            assert_ne!(response.headers()["etag"].to_str().unwrap(), etag);
+            assert_eq!(response.bytes().await.unwrap(), newest);
+            break;
+        }
+        assert_eq!(response.status(), 304);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sibling still serves the old CRL after {} s",
+            refresh + 5
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

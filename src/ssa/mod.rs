@@ -2,7 +2,10 @@
 //! 7591 / CDR names by configuration. Issuing one (checks, signing, the record) is
 //! `services::statements`.
 
-use serde_json::{Map, Value, json};
+use ssa_verifier::{
+    Authorisation, CompetentAuthorityClaims, ObukClaims, ProfileClaims, Rfc7591Claims,
+    StatementClaims,
+};
 
 use crate::config::SsaProfile;
 use crate::model::Status;
@@ -52,91 +55,85 @@ fn title_case(status: Status) -> String {
     }
 }
 
-fn insert_optional(claims: &mut Map<String, Value>, name: &str, value: &Option<String>) {
-    if let Some(v) = value {
-        claims.insert(name.into(), json!(v));
-    }
-}
-
-/// The claims of a statement for `product` of `org` under `profile`. Pure: unit-tested.
+/// The claims of a statement for `product` of `org` under `profile`, as the verifier crate
+/// defines them (one definition for the directory and the banks). Pure: unit-tested.
 pub fn claims(
     profile: SsaProfile,
     stamp: &Stamp,
     product: &Software,
     org: &Organisation,
     urls: &KeystoreUrls,
-) -> Map<String, Value> {
-    let roles: Vec<&str> = product.roles.iter().map(|r| r.as_str()).collect();
-    let mut c = Map::new();
-    c.insert("iss".into(), json!(stamp.issuer));
-    c.insert("iat".into(), json!(stamp.iat));
-    c.insert("exp".into(), json!(stamp.exp));
-    c.insert("jti".into(), json!(stamp.jti));
-    c.insert("software_id".into(), json!(product.id));
-    c.insert("software_version".into(), json!(product.version));
-    c.insert("software_roles".into(), json!(roles));
-    c.insert("org_id".into(), json!(org.id));
-    c.insert("org_name".into(), json!(org.legal_name));
-    match profile {
-        SsaProfile::Obuk => {
-            c.insert("software_client_id".into(), json!(product.client_id));
-            c.insert("software_client_name".into(), json!(product.client_name));
-            c.insert(
-                "software_client_description".into(),
-                json!(product.description),
-            );
-            insert_optional(&mut c, "software_client_uri", &product.client_uri);
-            insert_optional(&mut c, "software_logo_uri", &product.logo_uri);
-            insert_optional(&mut c, "software_tos_uri", &product.tos_uri);
-            insert_optional(&mut c, "software_policy_uri", &product.policy_uri);
-            c.insert(
-                "software_redirect_uris".into(),
-                json!(product.redirect_uris),
-            );
-            c.insert(
-                "software_environment".into(),
-                json!(product.environment.as_str()),
-            );
-            c.insert("software_jwks_endpoint".into(), json!(urls.software_jwks));
-            c.insert(
-                "software_jwks_revoked_endpoint".into(),
-                json!(urls.software_jwks_revoked),
-            );
-            c.insert("org_status".into(), json!(title_case(org.status)));
-            c.insert("org_jwks_endpoint".into(), json!(urls.org_jwks));
-            c.insert(
-                "org_jwks_revoked_endpoint".into(),
-                json!(urls.org_jwks_revoked),
-            );
-            let org_roles: Vec<&str> = org.roles.iter().map(|r| r.as_str()).collect();
-            c.insert(
-                "organisation_competent_authority_claims".into(),
-                json!({
-                    "authority_id": org.competent_authority,
-                    "registration_id": org.authority_registration_id,
-                    "status": title_case(org.status),
-                    "authorisations": [{"member_state": org.country, "roles": org_roles}],
-                }),
-            );
-        }
-        SsaProfile::Rfc7591 => {
-            c.insert("client_name".into(), json!(product.client_name));
-            c.insert("client_description".into(), json!(product.description));
-            insert_optional(&mut c, "client_uri", &product.client_uri);
-            insert_optional(&mut c, "logo_uri", &product.logo_uri);
-            insert_optional(&mut c, "tos_uri", &product.tos_uri);
-            insert_optional(&mut c, "policy_uri", &product.policy_uri);
-            c.insert("redirect_uris".into(), json!(product.redirect_uris));
-            c.insert("jwks_uri".into(), json!(urls.software_jwks));
-        }
+) -> StatementClaims {
+    let roles = |roles: &[crate::model::inputs::RegulatedRole]| {
+        roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let names = match profile {
+        SsaProfile::Obuk => ProfileClaims::Obuk(ObukClaims {
+            software_client_id: Some(product.client_id.clone()),
+            software_client_name: Some(product.client_name.clone()),
+            software_client_description: Some(product.description.clone()),
+            software_client_uri: product.client_uri.clone(),
+            software_logo_uri: product.logo_uri.clone(),
+            software_tos_uri: product.tos_uri.clone(),
+            software_policy_uri: product.policy_uri.clone(),
+            software_redirect_uris: product.redirect_uris.clone(),
+            software_environment: Some(product.environment.as_str().to_owned()),
+            software_jwks_endpoint: Some(urls.software_jwks.clone()),
+            software_jwks_revoked_endpoint: Some(urls.software_jwks_revoked.clone()),
+            org_status: Some(title_case(org.status)),
+            org_jwks_endpoint: Some(urls.org_jwks.clone()),
+            org_jwks_revoked_endpoint: Some(urls.org_jwks_revoked.clone()),
+            organisation_competent_authority_claims: Some(CompetentAuthorityClaims {
+                authority_id: org.competent_authority.clone(),
+                registration_id: org.authority_registration_id.clone(),
+                status: title_case(org.status),
+                authorisations: vec![Authorisation {
+                    member_state: org.country.clone(),
+                    roles: roles(&org.roles),
+                }],
+            }),
+        }),
+        SsaProfile::Rfc7591 => ProfileClaims::Rfc7591(Rfc7591Claims {
+            client_name: Some(product.client_name.clone()),
+            client_description: Some(product.description.clone()),
+            client_uri: product.client_uri.clone(),
+            logo_uri: product.logo_uri.clone(),
+            tos_uri: product.tos_uri.clone(),
+            policy_uri: product.policy_uri.clone(),
+            redirect_uris: product.redirect_uris.clone(),
+            jwks_uri: Some(urls.software_jwks.clone()),
+        }),
+    };
+    StatementClaims {
+        iss: stamp.issuer.clone(),
+        iat: stamp.iat,
+        exp: stamp.exp,
+        jti: stamp.jti.clone(),
+        software_id: product.id.to_string(),
+        software_version: Some(product.version.clone()),
+        software_roles: roles(&product.roles),
+        org_id: org.id.to_string(),
+        org_name: Some(org.legal_name.clone()),
+        profile: names,
     }
-    c
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::inputs::{Contact, Environment, RegulatedRole};
+    use serde_json::{Map, Value, json};
+
+    /// The claims as the JWS payload carries them.
+    fn signed(claims: StatementClaims) -> Map<String, Value> {
+        match serde_json::to_value(claims).unwrap() {
+            Value::Object(map) => map,
+            other => panic!("{other}"),
+        }
+    }
     use crate::model::software::{Grant, Ineligible};
     use crate::model::{OrgId, SoftwareId, now};
 
@@ -204,7 +201,13 @@ mod tests {
     #[test]
     fn obuk_claims_use_the_uk_names() {
         let urls = KeystoreUrls::new("https://d.example", "org-1", "sw-1");
-        let c = claims(SsaProfile::Obuk, &stamp(), &product(), &org(), &urls);
+        let c = signed(claims(
+            SsaProfile::Obuk,
+            &stamp(),
+            &product(),
+            &org(),
+            &urls,
+        ));
         assert_eq!(c["software_client_name"], "App");
         assert_eq!(
             c["software_redirect_uris"],
@@ -235,7 +238,13 @@ mod tests {
     #[test]
     fn rfc7591_claims_use_the_registration_names() {
         let urls = KeystoreUrls::new("https://d.example", "org-1", "sw-1");
-        let c = claims(SsaProfile::Rfc7591, &stamp(), &product(), &org(), &urls);
+        let c = signed(claims(
+            SsaProfile::Rfc7591,
+            &stamp(),
+            &product(),
+            &org(),
+            &urls,
+        ));
         for name in [
             "client_name",
             "client_uri",

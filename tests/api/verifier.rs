@@ -36,11 +36,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 fn discover(app: &TestApp, check_status: bool) -> Verifier {
     Verifier::discover(
         &app.address,
-        Settings {
-            check_status,
-            status_cache: std::time::Duration::ZERO,
-            ..Settings::default()
-        },
+        Settings::default()
+            .with_check_status(check_status)
+            .with_status_cache(std::time::Duration::ZERO),
     )
     .unwrap()
 }
@@ -425,4 +423,146 @@ async fn subjects_with_special_characters_are_rfc_4514_and_bind() {
         .await;
         assert_eq!(outcome.is_ok(), binds, "{outcome:?}");
     }
+}
+
+/// The sans-IO core with the directory's own documents, fetched once by the test as a bank
+/// would keep them: statements, registrations and certificates checked at chosen times,
+/// with the CRL's age deciding what the revocation answer may claim.
+#[tokio::test]
+async fn the_sans_io_core_checks_at_a_given_time_and_tells_the_truth_about_revocation() {
+    use ssa_verifier::{CaChain, Crl, KeySet, RegistrationRequest, Revocation, Trust};
+    use std::time::{Duration, SystemTime};
+
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut certificates = vec![];
+    for kind in ["transport", "signing"] {
+        let csr = crate::pki::make_csr(dir.path(), kind, "rsa:2048", "/CN=x");
+        let (status, issued) = app
+            .post_json(
+                &format!("/api/v1/software/{}/certificates", c.software_id),
+                &c.developer,
+                json!({"type": kind, "csr": csr}),
+            )
+            .await;
+        assert_eq!(status, 201, "{issued}");
+        certificates.push(issued["certificate"].as_str().unwrap().to_owned());
+    }
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let chain = app.get("/pki/ca.pem").await.text().await.unwrap();
+    let crl = app.get("/pki/crl").await.bytes().await.unwrap();
+
+    let trust = Trust::new(app.address.clone(), KeySet::from_json(&jwks).unwrap())
+        .with_ca_chain(CaChain::from_pem(&chain).unwrap());
+    let crl = Crl::from_der(&crl).unwrap();
+    let settings = Settings::default();
+    let now = SystemTime::now();
+
+    let statement = trust.verify_statement(&jwt, &settings, now).unwrap();
+    assert_eq!(statement.software_id, c.software_id);
+    let typed = statement.typed_claims().expect("the contract reads back");
+    assert_eq!(typed.software_id, c.software_id);
+    assert_eq!(typed.jti, statement.jti.clone().unwrap());
+    match &typed.profile {
+        ssa_verifier::ProfileClaims::Obuk(names) => {
+            assert_eq!(names.software_redirect_uris, statement.redirect_uris);
+            assert_eq!(names.software_jwks_endpoint, statement.jwks_uri);
+        }
+        other => panic!("the default profile is the UK one: {other:?}"),
+    }
+
+    // Times are the caller's: after its exp the statement has expired; before it was issued
+    // it did not exist yet.
+    let later = SystemTime::UNIX_EPOCH + Duration::from_secs(statement.expires_at as u64 + 3600);
+    let error = trust.verify_statement(&jwt, &settings, later).unwrap_err();
+    assert!(error.description.contains("expired"), "{error}");
+    let error = trust
+        .verify_statement(&jwt, &settings, now - Duration::from_secs(3600))
+        .unwrap_err();
+    assert!(error.description.contains("future"), "{error}");
+
+    // A registration, step by step, with no network.
+    let body = json!({
+        "software_statement": jwt,
+        "token_endpoint_auth_method": "private_key_jwt",
+        "redirect_uris": [statement.redirect_uris[0]],
+    })
+    .to_string();
+    let request = RegistrationRequest::parse(&body).unwrap();
+    assert!(!request.is_signed());
+    let carried = trust
+        .verify_statement(request.software_statement().unwrap(), &settings, now)
+        .unwrap();
+    let registration = request.verify(&carried, None, &settings, now).unwrap();
+    assert_eq!(registration.metadata["software_id"], c.software_id.as_str());
+    // A statement other than the one the request carries is refused.
+    let other = issue(&app, &c).await;
+    let other = trust.verify_statement(&other, &settings, now).unwrap();
+    let error = RegistrationRequest::parse(&body)
+        .unwrap()
+        .verify(&other, None, &settings, now)
+        .unwrap_err();
+    assert!(error.description.contains("not the one"), "{error}");
+
+    let transport = &certificates[0];
+    let check = |crl: Option<&Crl>, settings: &Settings, at: SystemTime| {
+        trust.verify_client_certificate(transport, &statement, None, crl, settings, at)
+    };
+    let info = check(Some(&crl), &settings, now).unwrap();
+    assert_eq!(info.revocation, Revocation::Checked);
+    assert!(info.revocation_checked);
+    let info = check(None, &settings, now).unwrap();
+    assert_eq!(info.revocation, Revocation::NotChecked);
+    assert!(!info.revocation_checked);
+
+    // Past nextUpdate, within the bound: still checked. Beyond it: refused, unless the
+    // caller accepts a stale answer, which then says so.
+    let next_update = crl
+        .next_update()
+        .expect("the directory's CRL has a nextUpdate");
+    let in_grace = next_update + Duration::from_secs(600);
+    assert_eq!(
+        check(Some(&crl), &settings, in_grace).unwrap().revocation,
+        Revocation::Checked
+    );
+    let stale = next_update + Duration::from_secs(2 * 3600);
+    let error = check(Some(&crl), &settings, stale).unwrap_err();
+    assert_eq!(error.code, ErrorCode::InvalidClientMetadata);
+    assert!(
+        error.description.contains("revocation cannot be checked"),
+        "{error}"
+    );
+    let lenient = Settings::default().with_accept_stale_crl(true);
+    let info = check(Some(&crl), &lenient, stale).unwrap();
+    assert_eq!(info.revocation, Revocation::Stale);
+    assert!(!info.revocation_checked);
+
+    // A certificate is judged at the given time too: years on, it has expired.
+    let error = check(
+        None,
+        &settings,
+        now + Duration::from_secs(5 * 366 * 24 * 3600),
+    )
+    .unwrap_err();
+    assert!(error.description.contains("expired"), "{error}");
+
+    // A signing certificate of the same product is not a transport certificate.
+    let error = trust
+        .verify_client_certificate(
+            &certificates[1],
+            &statement,
+            None,
+            Some(&crl),
+            &settings,
+            now,
+        )
+        .unwrap_err();
+    assert!(error.description.contains("clientAuth"), "{error}");
 }

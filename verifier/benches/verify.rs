@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use ssa_verifier::{Settings, Verifier};
+use ssa_verifier::{KeySet, Settings, Trust, Verifier};
 
 fn bench(c: &mut Criterion) {
     let Ok(key) = openssl::rsa::Rsa::generate(2048) else {
@@ -41,14 +41,13 @@ fn bench(c: &mut Criterion) {
     let Ok(token) = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_der(&der)) else {
         return;
     };
-    let Ok(verifier) = Verifier::offline(
-        "https://directory.example",
-        &jwks.to_string(),
-        None,
-        Settings::default(),
-    ) else {
+    let Ok(keys) = KeySet::from_json(&jwks.to_string()) else {
         return;
     };
+    let verifier = Verifier::offline(
+        Trust::new("https://directory.example", keys),
+        Settings::default(),
+    );
     assert!(verifier.verify_ssa(&token).is_ok());
     let Some((input, signature)) = token.rsplit_once('.') else {
         return;

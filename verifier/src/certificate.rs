@@ -1,36 +1,132 @@
 //! Checking a client certificate (mutual TLS): the chain to the directory's CA, validity,
-//! revocation through the directory's CRL (cached until its nextUpdate), and the binding to
-//! the statement: subject OU = org_id, CN = software_id; for `tls_client_auth`, the
-//! registration's `tls_client_auth_subject_dn` must name the certificate's subject.
+//! clientAuth in its extended key usage, revocation through the directory's CRL, and the
+//! binding to the statement: subject OU = org_id, CN = software_id; for `tls_client_auth`,
+//! the registration's `tls_client_auth_subject_dn` must name the certificate's subject.
 
-use std::time::Instant;
+use std::time::{Duration, SystemTime};
 
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509Crl, X509StoreContext};
 use serde::Serialize;
 
-use crate::Verifier;
-use crate::error::VerifyError;
+use crate::error::{ConfigError, VerifyError};
 use crate::registration::ClientMetadata;
+use crate::settings::Settings;
 use crate::statement::SoftwareStatement;
 
 /// What was checked about a certificate.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct CertificateInfo {
+    /// Its subject, RFC 4514.
     pub subject: String,
+    /// Its serial number, hexadecimal.
     pub serial: String,
+    /// The end of its validity, as OpenSSL prints it.
     pub not_after: String,
+    /// What is known of its revocation.
+    pub revocation: Revocation,
+    /// True only for [`Revocation::Checked`].
     pub revocation_checked: bool,
 }
 
-pub(crate) struct CachedCrl {
-    der: Vec<u8>,
-    fresh_until: Instant,
+/// What a certificate check could say about revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Revocation {
+    /// A current CRL of the issuing CA (within its nextUpdate, or at most the configured
+    /// bound past it) does not list the certificate.
+    Checked,
+    /// The only CRL at hand is older than its nextUpdate plus the configured bound, and the
+    /// settings accept that ([`Settings::with_accept_stale_crl`]): the certificate is not
+    /// listed on it, but may have been revoked since.
+    Stale,
+    /// No CRL was given: revocation is unknown.
+    NotChecked,
 }
 
-fn parse_crl(der: &[u8]) -> Result<X509Crl, VerifyError> {
-    X509Crl::from_der(der).map_err(|_| bad("the directory's CRL cannot be parsed"))
+/// The directory's CA certificates (issuing CA, then root), parsed once.
+#[derive(Clone)]
+pub struct CaChain {
+    certificates: Vec<X509>,
+}
+
+impl std::fmt::Debug for CaChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.certificates
+                    .iter()
+                    .map(|c| subject_text(&c.to_der().unwrap_or_default())),
+            )
+            .finish()
+    }
+}
+
+impl CaChain {
+    /// Reads the PEM chain the directory publishes at `/pki/ca.pem` (issuing CA first).
+    pub fn from_pem(pem: &str) -> Result<Self, ConfigError> {
+        let certificates =
+            X509::stack_from_pem(pem.as_bytes()).map_err(|e| ConfigError::Invalid {
+                what: "CA chain".into(),
+                reason: e.to_string(),
+            })?;
+        if certificates.is_empty() {
+            return Err(ConfigError::Invalid {
+                what: "CA chain".into(),
+                reason: "no certificate in it".into(),
+            });
+        }
+        Ok(Self { certificates })
+    }
+
+    fn issuing(&self) -> &X509 {
+        &self.certificates[0]
+    }
+}
+
+/// A CRL (DER), parsed once; its signature is checked against the CA chain when it is used.
+#[derive(Clone)]
+pub struct Crl {
+    parsed: std::sync::Arc<X509Crl>,
+    next_update: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Crl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Crl")
+            .field("next_update", &self.next_update)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Crl {
+    /// Parses a DER CRL (what the directory serves at `/pki/crl`).
+    pub fn from_der(der: &[u8]) -> Result<Self, ConfigError> {
+        use der::Decode;
+        let invalid = |reason: String| ConfigError::Invalid {
+            what: "CRL".into(),
+            reason,
+        };
+        let parsed = X509Crl::from_der(der).map_err(|e| invalid(e.to_string()))?;
+        let list =
+            x509_cert::crl::CertificateList::from_der(der).map_err(|e| invalid(e.to_string()))?;
+        let next_update = list
+            .tbs_cert_list
+            .next_update
+            .map(|t| SystemTime::UNIX_EPOCH + t.to_unix_duration());
+        Ok(Self {
+            parsed: std::sync::Arc::new(parsed),
+            next_update,
+        })
+    }
+
+    /// Its nextUpdate, if it has one.
+    pub fn next_update(&self) -> Option<SystemTime> {
+        self.next_update
+    }
 }
 
 fn bad(message: impl Into<String>) -> VerifyError {
@@ -145,149 +241,157 @@ fn subject_text(certificate_der: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-impl Verifier {
-    fn current_crl(&self) -> Result<Option<X509Crl>, VerifyError> {
-        let Some(url) = &self.directory.crl_uri else {
-            return Ok(None);
-        };
-        let mut cache = self.crl.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cached) = cache.as_ref().filter(|c| Instant::now() < c.fresh_until) {
-            return parse_crl(&cached.der).map(Some);
-        }
-        match self.http.get(url) {
-            Ok(fetched) => {
-                let crl = parse_crl(&fetched.body)?;
-                // Until nextUpdate, but re-read at least every five minutes.
-                let fresh_for = crl
-                    .next_update()
-                    .and_then(|next| {
-                        openssl::asn1::Asn1Time::days_from_now(0)
-                            .ok()?
-                            .diff(next)
-                            .ok()
-                    })
-                    .map(|d| (d.days as u64) * 86_400 + d.secs.max(0) as u64)
-                    .unwrap_or(0)
-                    .min(300);
-                *cache = Some(CachedCrl {
-                    der: fetched.body,
-                    fresh_until: Instant::now() + std::time::Duration::from_secs(fresh_for),
-                });
-                Ok(Some(crl))
-            }
-            Err(e) => match cache.as_ref() {
-                Some(stale) => parse_crl(&stale.der).map(Some),
-                None => Err(bad(format!("the directory's CRL cannot be fetched: {e}"))),
-            },
+const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+const EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+
+/// Whether the certificate's extended key usage includes clientAuth (a certificate without
+/// the extension does not: a transport certificate of the directory always carries it).
+fn allows_client_auth(certificate_der: &[u8]) -> bool {
+    use der::Decode;
+    let Ok(certificate) = x509_cert::Certificate::from_der(certificate_der) else {
+        return false;
+    };
+    certificate
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .filter(|e| e.extn_id.to_string() == EXTENDED_KEY_USAGE)
+        .filter_map(|e| {
+            x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok()
+        })
+        .any(|usage| usage.0.iter().any(|oid| oid.to_string() == CLIENT_AUTH))
+}
+
+/// Checks a client certificate (PEM) against the CA chain and `crl` at `now`, and binds it
+/// to the statement (and, for `tls_client_auth`, to the registration's subject DN).
+pub(crate) fn verify(
+    certificate_pem: &str,
+    ca: &CaChain,
+    crl: Option<&Crl>,
+    ssa: &SoftwareStatement,
+    registration: Option<&ClientMetadata>,
+    settings: &Settings,
+    now: SystemTime,
+) -> Result<CertificateInfo, VerifyError> {
+    let cert = X509::from_pem(certificate_pem.as_bytes())
+        .map_err(|_| bad("the client certificate is not a PEM certificate"))?;
+    let mut store = X509StoreBuilder::new().map_err(|_| bad("cannot build a certificate store"))?;
+    for certificate in &ca.certificates {
+        store
+            .add_cert(certificate.clone())
+            .map_err(|_| bad("cannot use the CA chain"))?;
+    }
+    if let Some(crl) = crl {
+        let key = ca
+            .issuing()
+            .public_key()
+            .map_err(|_| bad("the issuing CA has no usable key"))?;
+        if !crl.parsed.verify(&key).unwrap_or(false) {
+            return Err(bad("the CRL is not signed by the directory's issuing CA"));
         }
     }
-
-    /// Checks a client certificate (PEM) against the directory's CA and binds it to the
-    /// statement (and, for `tls_client_auth`, to the registration's subject DN).
-    pub fn verify_client_certificate(
-        &self,
-        certificate_pem: &str,
-        ssa: &SoftwareStatement,
-        registration: Option<&ClientMetadata>,
-    ) -> Result<CertificateInfo, VerifyError> {
-        let chain = self
-            .directory
-            .ca_chain_pem
-            .as_deref()
-            .ok_or_else(|| bad("no CA chain is configured to check client certificates"))?;
-        let cert = X509::from_pem(certificate_pem.as_bytes())
-            .map_err(|_| bad("the client certificate is not a PEM certificate"))?;
-        let cas = X509::stack_from_pem(chain.as_bytes())
-            .map_err(|_| bad("the configured CA chain cannot be parsed"))?;
-        let mut store =
-            X509StoreBuilder::new().map_err(|_| bad("cannot build a certificate store"))?;
-        for ca in &cas {
-            store
-                .add_cert(ca.clone())
-                .map_err(|_| bad("cannot use the CA chain"))?;
-        }
-        let crl = self.current_crl()?;
-        let issuing = cas.first().ok_or_else(|| bad("the CA chain is empty"))?;
-        if let Some(crl) = &crl {
-            let key = issuing
-                .public_key()
-                .map_err(|_| bad("the issuing CA has no usable key"))?;
-            if !crl.verify(&key).unwrap_or(false) {
-                return Err(bad("the CRL is not signed by the directory's issuing CA"));
+    // Validity is judged at `now`, not at the system's time.
+    let at = crate::clock::unix(now);
+    let mut param = openssl::x509::verify::X509VerifyParam::new()
+        .map_err(|_| bad("cannot verify certificates"))?;
+    param.set_time(at);
+    store
+        .set_param(&param)
+        .map_err(|_| bad("cannot verify certificates"))?;
+    let store = store.build();
+    let mut context = X509StoreContext::new().map_err(|_| bad("cannot verify certificates"))?;
+    let untrusted = Stack::new().map_err(|_| bad("cannot verify certificates"))?;
+    let verified = context
+        .init(&store, &cert, &untrusted, |c| {
+            let ok = c.verify_cert()?;
+            Ok((ok, c.error().error_string().to_owned()))
+        })
+        .map_err(|_| bad("cannot verify the certificate chain"))?;
+    if !verified.0 {
+        return Err(bad(format!(
+            "the client certificate does not chain to the directory's CA: {}",
+            verified.1
+        )));
+    }
+    let der = cert
+        .to_der()
+        .map_err(|_| bad("the client certificate cannot be encoded"))?;
+    if !allows_client_auth(&der) {
+        return Err(bad(
+            "the client certificate's extended key usage does not include clientAuth: it is not a transport certificate",
+        ));
+    }
+    let revocation = match crl {
+        None => Revocation::NotChecked,
+        Some(crl) => {
+            if let openssl::x509::CrlStatus::Revoked(_) = crl.parsed.get_by_cert(&cert) {
+                return Err(bad(
+                    "the client certificate has been revoked by the directory",
+                ));
             }
-        }
-        let store = store.build();
-        let mut context = X509StoreContext::new().map_err(|_| bad("cannot verify certificates"))?;
-        let untrusted = Stack::new().map_err(|_| bad("cannot verify certificates"))?;
-        let verified = context
-            .init(&store, &cert, &untrusted, |c| {
-                let ok = c.verify_cert()?;
-                Ok((ok, c.error().error_string().to_owned()))
-            })
-            .map_err(|_| bad("cannot verify the certificate chain"))?;
-        if !verified.0 {
-            return Err(bad(format!(
-                "the client certificate does not chain to the directory's CA: {}",
-                verified.1
-            )));
-        }
-        if let Some(crl) = &crl
-            && let openssl::x509::CrlStatus::Revoked(_) = crl.get_by_cert(&cert)
-        {
-            return Err(bad(
-                "the client certificate has been revoked by the directory",
-            ));
-        }
-        let parts = dn_parts(&cert);
-        let value = |name: &str| {
-            parts
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        if value("ou").as_deref() != Some(ssa.org_id.as_str()) {
-            return Err(bad(format!(
-                "the certificate's OU {:?} is not the statement's org_id {:?}",
-                value("ou").unwrap_or_default(),
-                ssa.org_id
-            )));
-        }
-        if value("cn").as_deref() != Some(ssa.software_id.as_str()) {
-            return Err(bad(format!(
-                "the certificate's CN {:?} is not the statement's software_id {:?}",
-                value("cn").unwrap_or_default(),
-                ssa.software_id
-            )));
-        }
-        let der = cert
-            .to_der()
-            .map_err(|_| bad("the client certificate cannot be encoded"))?;
-        let subject = subject_text(&der);
-        if let Some(metadata) = registration {
-            let method = metadata
-                .get("token_endpoint_auth_method")
-                .and_then(|v| v.as_str());
-            if method == Some("tls_client_auth") {
-                let expected = metadata
-                    .get("tls_client_auth_subject_dn")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
-                if !names_subject(expected, &der) {
+            let stale_from = crl.next_update.map(|next| next + settings.crl_stale_for);
+            match stale_from {
+                Some(limit) if now > limit && !settings.accept_stale_crl => {
                     return Err(bad(format!(
-                        "tls_client_auth_subject_dn {expected:?} does not name the certificate's subject {subject:?}"
+                        "the directory's CRL expired {} s ago and no newer one is at hand: the certificate's revocation cannot be checked",
+                        now.duration_since(limit - settings.crl_stale_for)
+                            .unwrap_or(Duration::ZERO)
+                            .as_secs()
                     )));
                 }
+                Some(limit) if now > limit => Revocation::Stale,
+                _ => Revocation::Checked,
             }
         }
-        Ok(CertificateInfo {
-            subject,
-            serial: cert
-                .serial_number()
-                .to_bn()
-                .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
-                .unwrap_or_default(),
-            not_after: cert.not_after().to_string(),
-            revocation_checked: crl.is_some(),
-        })
+    };
+    let parts = dn_parts(&cert);
+    let value = |name: &str| {
+        parts
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if value("ou").as_deref() != Some(ssa.org_id.as_str()) {
+        return Err(bad(format!(
+            "the certificate's OU {:?} is not the statement's org_id {:?}",
+            value("ou").unwrap_or_default(),
+            ssa.org_id
+        )));
     }
+    if value("cn").as_deref() != Some(ssa.software_id.as_str()) {
+        return Err(bad(format!(
+            "the certificate's CN {:?} is not the statement's software_id {:?}",
+            value("cn").unwrap_or_default(),
+            ssa.software_id
+        )));
+    }
+    let subject = subject_text(&der);
+    if let Some(metadata) = registration {
+        let method = metadata
+            .get("token_endpoint_auth_method")
+            .and_then(|v| v.as_str());
+        if method == Some("tls_client_auth") {
+            let expected = metadata
+                .get("tls_client_auth_subject_dn")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            if !names_subject(expected, &der) {
+                return Err(bad(format!(
+                    "tls_client_auth_subject_dn {expected:?} does not name the certificate's subject {subject:?}"
+                )));
+            }
+        }
+    }
+    Ok(CertificateInfo {
+        subject,
+        serial: cert
+            .serial_number()
+            .to_bn()
+            .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
+            .unwrap_or_default(),
+        not_after: cert.not_after().to_string(),
+        revocation,
+        revocation_checked: revocation == Revocation::Checked,
+    })
 }

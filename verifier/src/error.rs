@@ -6,6 +6,7 @@ use serde::Serialize;
 /// cannot be reached and nothing usable is cached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// The software statement is not a valid, trusted, current statement of the directory.
     InvalidSoftwareStatement,
@@ -18,6 +19,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as RFC 7591 spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidSoftwareStatement => "invalid_software_statement",
@@ -43,14 +45,18 @@ impl ErrorCode {
 /// the client what was wrong. Serialises as the RFC 7591 error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
+#[non_exhaustive]
 pub struct VerifyError {
+    /// The RFC 7591 error code.
     #[serde(rename = "error")]
     pub code: ErrorCode,
+    /// What was wrong, for the client.
     #[serde(rename = "error_description")]
     pub description: String,
 }
 
 impl VerifyError {
+    /// A refusal with this code and description.
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
@@ -58,18 +64,22 @@ impl VerifyError {
         }
     }
 
+    /// `invalid_software_statement`.
     pub fn statement(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidSoftwareStatement, description)
     }
 
+    /// `unapproved_software_statement`.
     pub fn unapproved(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::UnapprovedSoftwareStatement, description)
     }
 
+    /// `invalid_redirect_uri`.
     pub fn redirect_uri(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRedirectUri, description)
     }
 
+    /// `invalid_client_metadata`.
     pub fn metadata(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidClientMetadata, description)
     }
@@ -83,11 +93,24 @@ impl VerifyError {
 
 /// A setting or source that cannot be used (a configuration problem, not a client's fault).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// A document could not be fetched.
     #[error("cannot fetch {url}: {reason}")]
-    Fetch { url: String, reason: String },
+    Fetch {
+        /// Its URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A document or setting is not usable.
     #[error("invalid {what}: {reason}")]
-    Invalid { what: String, reason: String },
+    Invalid {
+        /// What it is.
+        what: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 #[cfg(test)]

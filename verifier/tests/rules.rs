@@ -11,10 +11,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm as JwtAlgorithm, EncodingKey, Header};
 use openssl::pkey::{PKey, Private};
 use serde_json::{Value, json};
-use ssa_verifier::{CachePolicy, ErrorCode, KeySource, Profile, Settings, Verifier};
+use ssa_verifier::{
+    Algorithm, CachePolicy, Directory, ErrorCode, KeySet, Profile, Settings, Trust, Verifier,
+};
 
 const ISSUER: &str = "https://directory.example";
 
@@ -58,7 +60,7 @@ impl TestKey {
 
     fn sign(&self, claims: &Value) -> String {
         let der = self.private.rsa().unwrap().private_key_to_der().unwrap();
-        let mut header = Header::new(Algorithm::PS256);
+        let mut header = Header::new(JwtAlgorithm::PS256);
         header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".into());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
@@ -106,8 +108,12 @@ fn claims() -> Value {
     })
 }
 
+fn trust(jwks: &str) -> Trust {
+    Trust::new(ISSUER, KeySet::from_json(jwks).unwrap())
+}
+
 fn offline(settings: Settings) -> Verifier {
-    Verifier::offline(ISSUER, &jwks(&[directory_key()]), None, settings).unwrap()
+    Verifier::offline(trust(&jwks(&[directory_key()])), settings)
 }
 
 fn refused(
@@ -206,10 +212,7 @@ fn rfc7591_statements_verify_and_profiles_can_be_refused() {
     let ssa = offline(Settings::default()).verify_ssa(&token).unwrap();
     assert_eq!(ssa.profile, Profile::Rfc7591);
     assert_eq!(ssa.jwks_uri.as_deref(), Some("https://d.example/k.jwks"));
-    let only_obuk = offline(Settings {
-        profiles: vec![Profile::Obuk],
-        ..Settings::default()
-    });
+    let only_obuk = offline(Settings::default().with_profiles([Profile::Obuk]));
     refused(
         only_obuk.verify_ssa(&token),
         ErrorCode::InvalidSoftwareStatement,
@@ -263,7 +266,7 @@ fn alg_none_is_refused() {
 
 #[test]
 fn hs256_with_the_public_key_as_secret_is_refused() {
-    let mut header = Header::new(Algorithm::HS256);
+    let mut header = Header::new(JwtAlgorithm::HS256);
     header.kid = Some("directory-key-1".into());
     let token = jsonwebtoken::encode(
         &header,
@@ -280,10 +283,7 @@ fn hs256_with_the_public_key_as_secret_is_refused() {
 
 #[test]
 fn algorithms_outside_the_allow_list_are_refused() {
-    let v = offline(Settings {
-        algorithms: vec![Algorithm::ES256],
-        ..Settings::default()
-    });
+    let v = offline(Settings::default().with_algorithms([Algorithm::ES256]));
     refused(
         v.verify_ssa(&directory_key().sign(&claims())),
         ErrorCode::InvalidSoftwareStatement,
@@ -300,7 +300,7 @@ fn a_missing_or_unknown_kid_is_refused() {
         .private_key_to_der()
         .unwrap();
     let token = jsonwebtoken::encode(
-        &Header::new(Algorithm::PS256),
+        &Header::new(JwtAlgorithm::PS256),
         &claims(),
         &EncodingKey::from_rsa_der(&der),
     )
@@ -364,10 +364,7 @@ fn time_rules_apply_with_skew() {
     );
     let mut old = claims();
     old["iat"] = json!(now() - 7200);
-    let strict = offline(Settings {
-        max_age: Some(Duration::from_secs(3600)),
-        ..Settings::default()
-    });
+    let strict = offline(Settings::default().with_max_age(Some(Duration::from_secs(3600))));
     refused(
         strict.verify_ssa(&directory_key().sign(&old)),
         ErrorCode::InvalidSoftwareStatement,
@@ -552,18 +549,11 @@ impl Server {
 }
 
 fn remote(server: &Server, policy: CachePolicy) -> Verifier {
-    let directory = ssa_verifier::Directory {
-        issuer: ISSUER.into(),
-        keys: KeySource::remote(
-            &server.url,
-            ssa_verifier::http::Http::new(Duration::from_secs(5)),
-            policy,
-        ),
-        status_endpoint: None,
-        ca_chain_pem: None,
-        crl_uri: None,
-    };
-    Verifier::new(directory, Settings::default())
+    Verifier::new(
+        Directory::new(ISSUER, &server.url),
+        Settings::default().with_jwks_cache(policy),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -571,10 +561,7 @@ fn the_jwks_is_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval() {
     let server = Server::start(jwks(&[directory_key()]), 300, Duration::ZERO);
     let v = remote(
         &server,
-        CachePolicy {
-            refresh_interval: Duration::from_secs(3600),
-            ..CachePolicy::default()
-        },
+        CachePolicy::default().with_refresh_interval(Duration::from_secs(3600)),
     );
     let token = directory_key().sign(&claims());
     for _ in 0..5 {
@@ -608,10 +595,7 @@ fn the_jwks_is_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval() {
 
     let eager = remote(
         &server,
-        CachePolicy {
-            refresh_interval: Duration::ZERO,
-            ..CachePolicy::default()
-        },
+        CachePolicy::default().with_refresh_interval(Duration::ZERO),
     );
     eager.verify_ssa(&token).unwrap();
     eager.verify_ssa(&new_token).unwrap();
@@ -638,12 +622,11 @@ fn concurrent_callers_share_one_fetch() {
 fn cache_lifetime_is_bounded_and_stale_keys_serve_while_the_directory_is_down() {
     let server = Server::start(jwks(&[directory_key()]), 0, Duration::ZERO);
     let token = directory_key().sign(&claims());
-    let policy = CachePolicy {
-        min: Duration::from_millis(200),
-        max: Duration::from_millis(200),
-        refresh_interval: Duration::ZERO,
-        stale_for: Duration::from_secs(3600),
-    };
+    let policy = CachePolicy::default()
+        .with_min(Duration::from_millis(200))
+        .with_max(Duration::from_millis(200))
+        .with_refresh_interval(Duration::ZERO)
+        .with_stale_for(Duration::from_secs(3600));
     let v = remote(&server, policy);
     v.verify_ssa(&token).unwrap();
     v.verify_ssa(&token).unwrap();
@@ -657,13 +640,7 @@ fn cache_lifetime_is_bounded_and_stale_keys_serve_while_the_directory_is_down() 
     v.verify_ssa(&token)
         .expect("stale keys are served while the directory is down");
 
-    let strict = remote(
-        &server,
-        CachePolicy {
-            stale_for: Duration::ZERO,
-            ..policy
-        },
-    );
+    let strict = remote(&server, policy.with_stale_for(Duration::ZERO));
     refused(
         strict.verify_ssa(&token),
         ErrorCode::InvalidSoftwareStatement,
@@ -679,15 +656,9 @@ fn signed_registration_requests_use_the_software_keystore() {
     c["software_jwks_endpoint"] = json!(keystore.url);
     let ssa = directory_key().sign(&c);
     let v = Verifier::offline(
-        ISSUER,
-        &jwks(&[directory_key()]),
-        None,
-        Settings {
-            audience: Some("https://bank.example".into()),
-            ..Settings::default()
-        },
-    )
-    .unwrap();
+        trust(&jwks(&[directory_key()])),
+        Settings::default().with_audience("https://bank.example"),
+    );
     let body = |iss: &str, aud: &str| {
         json!({
             "iss": iss, "aud": aud, "iat": now(), "exp": now() + 300, "jti": "r-1",
@@ -750,8 +721,8 @@ fn es256_statements_verify_and_a_wrong_algorithm_for_the_key_is_refused() {
         "y": URL_SAFE_NO_PAD.encode(y.to_vec_padded(32).unwrap()),
     });
     let set = json!({"keys": [jwk, directory_key().jwk()]}).to_string();
-    let v = Verifier::offline(ISSUER, &set, None, Settings::default()).unwrap();
-    let mut header = Header::new(Algorithm::ES256);
+    let v = Verifier::offline(trust(&set), Settings::default());
+    let mut header = Header::new(JwtAlgorithm::ES256);
     header.kid = Some("ec-1".into());
     let der = ec.private_key_to_pkcs8().unwrap();
     let token = jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_ec_der(&der)).unwrap();
@@ -766,7 +737,7 @@ fn es256_statements_verify_and_a_wrong_algorithm_for_the_key_is_refused() {
     );
 
     // A PS256 header naming the EC key.
-    let mut header = Header::new(Algorithm::PS256);
+    let mut header = Header::new(JwtAlgorithm::PS256);
     header.kid = Some("ec-1".into());
     let rsa_der = directory_key()
         .private
@@ -781,4 +752,79 @@ fn es256_statements_verify_and_a_wrong_algorithm_for_the_key_is_refused() {
         ErrorCode::InvalidSoftwareStatement,
         "ES256",
     );
+}
+
+#[test]
+fn the_fetching_verifier_takes_its_time_from_the_clock_it_is_given() {
+    let token = directory_key().sign(&claims());
+    assert!(offline(Settings::default()).verify_ssa(&token).is_ok());
+    let in_two_hours = || SystemTime::now() + Duration::from_secs(7200);
+    let later = offline(Settings::default()).with_clock(in_two_hours);
+    refused(
+        later.verify_ssa(&token),
+        ErrorCode::InvalidSoftwareStatement,
+        "expired",
+    );
+}
+
+/// The claim contract and the verifier's fast reader agree: statements built from
+/// `StatementClaims` in either profile verify into the same values and read back equal.
+#[test]
+fn statements_built_from_the_claim_types_verify_and_read_back() {
+    use ssa_verifier::{ObukClaims, ProfileClaims, Rfc7591Claims, StatementClaims};
+    let base = |profile| StatementClaims {
+        iss: ISSUER.into(),
+        iat: now(),
+        exp: now() + 600,
+        jti: "j-7".into(),
+        software_id: "sw-7".into(),
+        software_version: Some("2.1".into()),
+        software_roles: vec!["AISP".into(), "PISP".into()],
+        org_id: "org-7".into(),
+        org_name: Some("Seven Ltd".into()),
+        profile,
+    };
+    let obuk = base(ProfileClaims::Obuk(ObukClaims {
+        software_client_id: Some("c-7".into()),
+        software_client_name: Some("Seven".into()),
+        software_client_description: None,
+        software_client_uri: None,
+        software_logo_uri: None,
+        software_tos_uri: None,
+        software_policy_uri: Some("https://seven.example/privacy".into()),
+        software_redirect_uris: vec!["https://seven.example/cb".into()],
+        software_environment: Some("sandbox".into()),
+        software_jwks_endpoint: Some("https://d.example/keystore/org-7/sw-7.jwks".into()),
+        software_jwks_revoked_endpoint: None,
+        org_status: Some("Active".into()),
+        org_jwks_endpoint: None,
+        org_jwks_revoked_endpoint: None,
+        organisation_competent_authority_claims: None,
+    }));
+    let rfc = base(ProfileClaims::Rfc7591(Rfc7591Claims {
+        client_name: Some("Seven".into()),
+        client_description: None,
+        client_uri: None,
+        logo_uri: None,
+        tos_uri: None,
+        policy_uri: None,
+        redirect_uris: vec!["https://seven.example/cb".into()],
+        jwks_uri: Some("https://d.example/keystore/org-7/sw-7.jwks".into()),
+    }));
+    let v = offline(Settings::default());
+    for (claims, profile) in [(obuk, Profile::Obuk), (rfc, Profile::Rfc7591)] {
+        let token = directory_key().sign(&serde_json::to_value(&claims).unwrap());
+        let ssa = v.verify_ssa(&token).unwrap();
+        assert_eq!(ssa.profile, profile);
+        assert_eq!(ssa.software_id, claims.software_id);
+        assert_eq!(ssa.org_id, claims.org_id);
+        assert_eq!(ssa.roles, claims.software_roles);
+        assert_eq!(ssa.redirect_uris, ["https://seven.example/cb"]);
+        assert_eq!(ssa.client_name.as_deref(), Some("Seven"));
+        assert_eq!(
+            ssa.jwks_uri.as_deref(),
+            Some("https://d.example/keystore/org-7/sw-7.jwks")
+        );
+        assert_eq!(ssa.typed_claims().unwrap(), claims);
+    }
 }

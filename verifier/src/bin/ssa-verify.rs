@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ssa_verifier::{Algorithm, Settings, Verifier, VerifyError};
+use ssa_verifier::{Algorithm, CaChain, KeySet, Settings, Trust, Verifier, VerifyError};
 
 #[derive(Parser)]
 #[command(
@@ -93,23 +93,25 @@ impl From<VerifyError> for Failure {
 }
 
 fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
-    let mut settings = Settings {
-        check_status: args.check_status,
-        audience: args.audience.clone(),
-        max_age: args.max_age.map(Duration::from_secs),
-        clock_skew: Duration::from_secs(args.clock_skew),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default()
+        .with_check_status(args.check_status)
+        .with_max_age(args.max_age.map(Duration::from_secs))
+        .with_clock_skew(Duration::from_secs(args.clock_skew));
+    if let Some(audience) = &args.audience {
+        settings = settings.with_audience(audience);
+    }
     if !args.algorithms.is_empty() {
-        settings.algorithms = args
+        let algorithms: Vec<Algorithm> = args
             .algorithms
             .iter()
             .map(|a| {
                 a.parse::<Algorithm>()
-                    .map_err(|_| Failure::Setup(format!("unknown algorithm {a}")))
+                    .map_err(|e| Failure::Setup(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
+        settings = settings.with_algorithms(algorithms);
     }
+    let setup = |e: ssa_verifier::ConfigError| Failure::Setup(e.to_string());
     let verifier = if args.offline {
         let jwks = read(
             args.jwks
@@ -117,16 +119,16 @@ fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
                 .ok_or_else(|| Failure::Setup("--jwks is required".into()))?,
         )
         .map_err(Failure::Setup)?;
-        let ca = match &args.ca {
-            Some(path) => Some(read(path).map_err(Failure::Setup)?),
-            None => None,
-        };
         let issuer = args.issuer.clone().unwrap_or_default();
-        Verifier::offline(&issuer, &jwks, ca, settings)
-            .map_err(|e| Failure::Setup(e.to_string()))?
+        let mut trust = Trust::new(issuer, KeySet::from_json(&jwks).map_err(setup)?);
+        if let Some(path) = &args.ca {
+            let pem = read(path).map_err(Failure::Setup)?;
+            trust = trust.with_ca_chain(CaChain::from_pem(&pem).map_err(setup)?);
+        }
+        Verifier::offline(trust, settings)
     } else {
         let url = args.directory.clone().unwrap_or_default();
-        Verifier::discover(&url, settings).map_err(|e| Failure::Setup(e.to_string()))?
+        Verifier::discover(&url, settings).map_err(setup)?
     };
     let token = read(&args.file).map_err(Failure::Setup)?;
     let statement = verifier.verify_ssa(&token)?;

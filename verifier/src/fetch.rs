@@ -1,0 +1,623 @@
+//! The fetching, caching [`Verifier`] on top of the sans-IO core (the `fetch` feature, on by
+//! default): the directory's discovery document, JWKS, CA chain, CRL and status endpoint over
+//! HTTP(S), each cached, with a clock that can be replaced.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::certificate::{self, CaChain, CertificateInfo, Crl};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigError, VerifyError};
+use crate::keys::{Jwk, KeyLookup, KeySet};
+use crate::registration::{ClientMetadata, Registration, RegistrationRequest};
+use crate::settings::{CachePolicy, Settings};
+use crate::statement::{self, SoftwareStatement, unknown_key};
+use crate::trust::Trust;
+
+mod http {
+    //! Fetching JSON and DER documents over HTTP(S), with their cache lifetime.
+
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A fetched document and its `Cache-Control: max-age`, if any.
+    pub struct Fetched {
+        pub body: Vec<u8>,
+        pub max_age: Option<Duration>,
+    }
+
+    /// A small blocking HTTP client (TLS through the system's OpenSSL).
+    #[derive(Clone)]
+    pub struct Http {
+        agent: ureq::Agent,
+    }
+
+    impl Http {
+        pub fn new(timeout: Duration) -> Self {
+            let tls = ureq::tls::TlsConfig::builder()
+                .provider(ureq::tls::TlsProvider::NativeTls)
+                .build();
+            let agent = ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .tls_config(tls)
+                .build()
+                .into();
+            Self { agent }
+        }
+
+        /// GETs `url`; any status other than 200 is an error.
+        pub fn get(&self, url: &str) -> Result<Fetched, ConfigError> {
+            let fail = |reason: String| ConfigError::Fetch {
+                url: url.to_owned(),
+                reason,
+            };
+            let mut response = self
+                .agent
+                .get(url)
+                .call()
+                .map_err(|e| fail(e.to_string()))?;
+            let max_age = response
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok())
+                .and_then(max_age);
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(4 * 1024 * 1024)
+                .read_to_vec()
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(Fetched { body, max_age })
+        }
+
+        pub fn get_json(
+            &self,
+            url: &str,
+        ) -> Result<(serde_json::Value, Option<Duration>), ConfigError> {
+            let fetched = self.get(url)?;
+            let value =
+                serde_json::from_slice(&fetched.body).map_err(|e| ConfigError::Invalid {
+                    what: url.to_owned(),
+                    reason: format!("not JSON: {e}"),
+                })?;
+            Ok((value, fetched.max_age))
+        }
+    }
+
+    /// The `max-age` of a Cache-Control header value.
+    pub fn max_age(header: &str) -> Option<Duration> {
+        header.split(',').find_map(|part| {
+            let (name, value) = part.trim().split_once('=')?;
+            (name.eq_ignore_ascii_case("max-age"))
+                .then(|| value.trim().parse::<u64>().ok())
+                .flatten()
+                .map(Duration::from_secs)
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn max_age_is_read_from_cache_control() {
+            assert_eq!(
+                max_age("public, max-age=300"),
+                Some(Duration::from_secs(300))
+            );
+            assert_eq!(max_age("no-store"), None);
+            assert_eq!(max_age("max-age=abc"), None);
+        }
+    }
+}
+
+use http::Http;
+
+struct Snapshot {
+    keys: KeySet,
+    fetched: Option<Instant>,
+    expires: Option<Instant>,
+    /// When an unknown kid last caused a fetch of a still-fresh set.
+    last_kid_refresh: Option<Instant>,
+}
+
+/// Where the directory's keys come from: a fixed set, or its JWKS URL, cached.
+enum Keys {
+    Fixed(KeySet),
+    Remote(Box<RemoteKeys>),
+}
+
+/// A JWKS fetched from a URL and cached.
+struct RemoteKeys {
+    url: String,
+    http: Http,
+    policy: CachePolicy,
+    snapshot: RwLock<Snapshot>,
+    /// Held while fetching: concurrent callers wait for one fetch instead of each making one.
+    fetching: Mutex<()>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl Keys {
+    fn remote(url: &str, http: Http, policy: CachePolicy) -> Self {
+        Keys::Remote(Box::new(RemoteKeys::new(url, http, policy)))
+    }
+
+    fn get(&self, kid: &str) -> Result<Arc<Jwk>, VerifyError> {
+        match self {
+            Keys::Fixed(keys) => keys.get(kid).ok_or_else(|| unknown_key(kid)),
+            Keys::Remote(remote) => remote.get(kid),
+        }
+    }
+
+    fn fetch_count(&self) -> usize {
+        match self {
+            Keys::Fixed(_) => 0,
+            Keys::Remote(remote) => remote.fetches.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+impl RemoteKeys {
+    fn new(url: &str, http: Http, policy: CachePolicy) -> Self {
+        Self {
+            url: url.to_owned(),
+            http,
+            policy,
+            snapshot: RwLock::new(Snapshot {
+                keys: KeySet::default(),
+                fetched: None,
+                expires: None,
+                last_kid_refresh: None,
+            }),
+            fetching: Mutex::new(()),
+            fetches: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+fn read(lock: &RwLock<Snapshot>) -> std::sync::RwLockReadGuard<'_, Snapshot> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RemoteKeys {
+    fn lookup(&self, kid: &str, now: Instant) -> (Option<Arc<Jwk>>, bool) {
+        let snapshot = read(&self.snapshot);
+        let fresh = snapshot.expires.is_some_and(|e| now < e);
+        (snapshot.keys.get(kid), fresh)
+    }
+
+    fn get(&self, kid: &str) -> Result<Arc<Jwk>, VerifyError> {
+        let now = Instant::now();
+        if let (Some(key), true) = self.lookup(kid, now) {
+            return Ok(key);
+        }
+        let _one_fetch = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        // Another caller may have fetched while this one waited.
+        let (found, fresh) = self.lookup(kid, now);
+        if let (Some(key), true) = (&found, fresh) {
+            return Ok(key.clone());
+        }
+        if !fresh {
+            self.fetch(now)?;
+        } else {
+            let may_refresh = read(&self.snapshot)
+                .last_kid_refresh
+                .is_none_or(|t| now.duration_since(t) >= self.policy.refresh_interval);
+            if may_refresh {
+                self.snapshot
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_kid_refresh = Some(now);
+                self.fetch(now)?;
+            }
+        }
+        let (found, _) = self.lookup(kid, Instant::now());
+        found.ok_or_else(|| unknown_key(kid))
+    }
+
+    fn fetch(&self, now: Instant) -> Result<(), VerifyError> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let outcome = self.http.get_json(&self.url).and_then(|(value, max_age)| {
+            KeySet::parse(&value)
+                .map(|keys| (keys, max_age))
+                .map_err(|reason| ConfigError::Invalid {
+                    what: self.url.clone(),
+                    reason,
+                })
+        });
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok((keys, max_age)) => {
+                let ttl = max_age
+                    .unwrap_or(self.policy.min)
+                    .clamp(self.policy.min, self.policy.max);
+                snapshot.keys = keys;
+                snapshot.fetched = Some(now);
+                snapshot.expires = Some(now + ttl);
+                Ok(())
+            }
+            Err(error) => {
+                let usable = snapshot
+                    .expires
+                    .is_some_and(|e| now < e + self.policy.stale_for);
+                if usable {
+                    // Serve what we have: the directory is briefly unreachable.
+                    Ok(())
+                } else {
+                    snapshot.keys = KeySet::default();
+                    Err(VerifyError::statement(format!(
+                        "the directory's keys cannot be fetched and none are cached: {error}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Where the directory's documents are, for [`Verifier::new`] (or let
+/// [`Verifier::discover`] read them from its discovery document).
+#[derive(Debug, Clone)]
+pub struct Directory {
+    issuer: String,
+    jwks_uri: String,
+    status_endpoint: Option<String>,
+    ca_chain_pem: Option<String>,
+    crl_uri: Option<String>,
+}
+
+impl Directory {
+    /// A directory whose statements carry `iss` = `issuer`, signed by the keys at
+    /// `jwks_uri`.
+    pub fn new(issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            jwks_uri: jwks_uri.into(),
+            status_endpoint: None,
+            ca_chain_pem: None,
+            crl_uri: None,
+        }
+    }
+
+    /// Its status endpoint (`/status/software`; the software id is appended).
+    pub fn with_status_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.status_endpoint = Some(url.into());
+        self
+    }
+
+    /// Its CA chain (issuing CA and root, PEM), to check client certificates.
+    pub fn with_ca_chain_pem(mut self, pem: impl Into<String>) -> Self {
+        self.ca_chain_pem = Some(pem.into());
+        self
+    }
+
+    /// Its CRL (DER) URL.
+    pub fn with_crl_uri(mut self, url: impl Into<String>) -> Self {
+        self.crl_uri = Some(url.into());
+        self
+    }
+
+    /// `iss` of its statements.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+}
+
+/// The directory's answer about one product, as cached.
+#[derive(Debug, Clone)]
+struct LiveStatus {
+    status: String,
+    org_status: String,
+}
+
+/// A CRL as fetched, and until when it is reused before fetching again.
+struct CachedCrl {
+    crl: Crl,
+    refetch_after: Instant,
+}
+
+/// Checks software statements, registration requests and client certificates against one
+/// directory, fetching and caching its documents. Shareable between threads; caches are
+/// internal. The checks themselves are the sans-IO core's ([`Trust`]).
+pub struct Verifier {
+    issuer: String,
+    keys: Keys,
+    status_endpoint: Option<String>,
+    ca: Option<CaChain>,
+    crl_uri: Option<String>,
+    settings: Settings,
+    http: Http,
+    clock: Arc<dyn Clock>,
+    statuses: Mutex<HashMap<String, (Instant, LiveStatus)>>,
+    software_keys: Mutex<HashMap<String, Arc<RemoteKeys>>>,
+    crl: Mutex<Option<CachedCrl>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.issuer)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// A verifier for an explicitly described directory.
+    pub fn new(directory: Directory, settings: Settings) -> Result<Self, ConfigError> {
+        let http = Http::new(settings.http_timeout);
+        let ca = directory
+            .ca_chain_pem
+            .as_deref()
+            .map(CaChain::from_pem)
+            .transpose()?;
+        Ok(Self {
+            keys: Keys::remote(&directory.jwks_uri, http.clone(), settings.jwks_cache),
+            issuer: directory.issuer,
+            status_endpoint: directory.status_endpoint,
+            ca,
+            crl_uri: directory.crl_uri,
+            http,
+            settings,
+            clock: Arc::new(SystemClock),
+            statuses: Mutex::new(HashMap::new()),
+            software_keys: Mutex::new(HashMap::new()),
+            crl: Mutex::new(None),
+        })
+    }
+
+    /// Configures everything from the directory's `/.well-known/ssa-directory` URL (or its
+    /// base URL): issuer, JWKS, status endpoint, CA chain and CRL.
+    pub fn discover(url: &str, settings: Settings) -> Result<Self, ConfigError> {
+        let http = Http::new(settings.http_timeout);
+        let metadata_url = if url.contains("/.well-known/") {
+            url.to_owned()
+        } else {
+            format!("{}/.well-known/ssa-directory", url.trim_end_matches('/'))
+        };
+        let (meta, _) = http.get_json(&metadata_url)?;
+        let field = |name: &str| -> Result<String, ConfigError> {
+            meta.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| ConfigError::Invalid {
+                    what: metadata_url.clone(),
+                    reason: format!("no {name}"),
+                })
+        };
+        let optional = |name: &str| meta.get(name).and_then(Value::as_str).map(str::to_owned);
+        let mut directory = Directory::new(field("issuer")?, field("jwks_uri")?);
+        directory.status_endpoint = optional("status_endpoint");
+        directory.crl_uri = optional("crl_uri");
+        if let Some(ca) = optional("ca_uri") {
+            directory.ca_chain_pem =
+                Some(String::from_utf8_lossy(&http.get(&ca)?.body).into_owned());
+        }
+        Self::new(directory, settings)
+    }
+
+    /// A verifier that never goes online: the directory's keys and CA as `trust` holds them.
+    /// The live status is not checked and certificates are checked without a CRL
+    /// ([`Revocation::NotChecked`](crate::Revocation::NotChecked)).
+    pub fn offline(trust: Trust, settings: Settings) -> Self {
+        let http = Http::new(settings.http_timeout);
+        let (issuer, keys, ca) = trust.into_parts();
+        Self {
+            issuer,
+            keys: Keys::Fixed(keys),
+            status_endpoint: None,
+            ca,
+            crl_uri: None,
+            http,
+            settings: settings.with_check_status(false),
+            clock: Arc::new(SystemClock),
+            statuses: Mutex::new(HashMap::new()),
+            software_keys: Mutex::new(HashMap::new()),
+            crl: Mutex::new(None),
+        }
+    }
+
+    /// Judges times with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The settings it checks with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The trusted issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// How many times the directory's JWKS has been fetched (for monitoring and tests).
+    pub fn jwks_fetches(&self) -> usize {
+        self.keys.fetch_count()
+    }
+
+    fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
+
+    /// Verifies a software statement: compact JWS, allowed algorithm, a key the directory
+    /// publishes, a valid signature, the directory as issuer, current times, the claims of
+    /// its profile, and (if enabled) the software still active.
+    pub fn verify_ssa(&self, token: &str) -> Result<SoftwareStatement, VerifyError> {
+        let statement = statement::verify(
+            token,
+            &self.issuer,
+            &|kid| self.keys.get(kid),
+            &self.settings,
+            crate::clock::unix(self.now()),
+        )?;
+        if self.settings.check_status {
+            self.check_live_status(&statement.software_id)?;
+        }
+        Ok(statement)
+    }
+
+    /// Checks a registration request. `request` is JSON metadata or a compact JWS; its
+    /// `software_statement` is verified, or `statement` is used when it carries none. A
+    /// signed request is checked with the keys of the software's keystore (the statement's
+    /// `jwks_uri`), fetched and cached.
+    pub fn verify_registration(
+        &self,
+        request: &str,
+        statement: Option<&SoftwareStatement>,
+    ) -> Result<Registration, VerifyError> {
+        let request = RegistrationRequest::parse(request)?;
+        let ssa = match request.software_statement() {
+            Some(token) => self.verify_ssa(token)?,
+            None => statement.cloned().ok_or_else(|| {
+                VerifyError::statement("the registration carries no software_statement")
+            })?,
+        };
+        let keys = if request.is_signed() {
+            let jwks_uri = ssa.jwks_uri.as_deref().ok_or_else(|| {
+                VerifyError::statement("the statement names no software keystore")
+            })?;
+            Some(self.software_keys(jwks_uri))
+        } else {
+            None
+        };
+        let lookup = keys.map(|keys| move |kid: &str| keys.get(kid));
+        request.verify_with(
+            &ssa,
+            lookup.as_ref().map(|f| f as KeyLookup<'_>),
+            &self.settings,
+            crate::clock::unix(self.now()),
+        )
+    }
+
+    fn software_keys(&self, url: &str) -> Arc<RemoteKeys> {
+        let mut map = self.software_keys.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(url.to_owned())
+            .or_insert_with(|| {
+                Arc::new(RemoteKeys::new(
+                    url,
+                    self.http.clone(),
+                    self.settings.jwks_cache,
+                ))
+            })
+            .clone()
+    }
+
+    /// Checks a client certificate (PEM) against the directory's CA and its CRL (fetched,
+    /// reused until its nextUpdate and at most five minutes) and binds it to the statement
+    /// (and, for `tls_client_auth`, to the registration's subject DN).
+    pub fn verify_client_certificate(
+        &self,
+        certificate_pem: &str,
+        ssa: &SoftwareStatement,
+        registration: Option<&ClientMetadata>,
+    ) -> Result<CertificateInfo, VerifyError> {
+        let ca = self.ca.as_ref().ok_or_else(|| {
+            VerifyError::metadata("no CA chain is configured to check client certificates")
+        })?;
+        let crl = self.current_crl()?;
+        certificate::verify(
+            certificate_pem,
+            ca,
+            crl.as_ref(),
+            ssa,
+            registration,
+            &self.settings,
+            self.now(),
+        )
+    }
+
+    /// The directory's CRL: the cached one while it is fresh, else fetched; the cached one
+    /// again when the fetch fails (the core then judges whether it is too old).
+    fn current_crl(&self) -> Result<Option<Crl>, VerifyError> {
+        let Some(url) = &self.crl_uri else {
+            return Ok(None);
+        };
+        let mut cache = self.crl.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cached) = cache.as_ref().filter(|c| Instant::now() < c.refetch_after) {
+            return Ok(Some(cached.crl.clone()));
+        }
+        let fetched = self
+            .http
+            .get(url)
+            .map_err(|e| e.to_string())
+            .and_then(|f| Crl::from_der(&f.body).map_err(|e| e.to_string()));
+        match fetched {
+            Ok(crl) => {
+                // Until nextUpdate, but re-read at least every five minutes.
+                let fresh_for = crl
+                    .next_update()
+                    .and_then(|next| next.duration_since(self.now()).ok())
+                    .unwrap_or(Duration::ZERO)
+                    .min(Duration::from_secs(300));
+                *cache = Some(CachedCrl {
+                    crl: crl.clone(),
+                    refetch_after: Instant::now() + fresh_for,
+                });
+                Ok(Some(crl))
+            }
+            Err(reason) => match cache.as_ref() {
+                Some(stale) => Ok(Some(stale.crl.clone())),
+                None => Err(VerifyError::metadata(format!(
+                    "the directory's CRL cannot be fetched: {reason}"
+                ))),
+            },
+        }
+    }
+
+    fn check_live_status(&self, software_id: &str) -> Result<(), VerifyError> {
+        let Some(endpoint) = &self.status_endpoint else {
+            return Err(VerifyError::unapproved(
+                "live status is required but the directory has no status endpoint",
+            ));
+        };
+        let cached = self
+            .statuses
+            .lock()
+            .ok()
+            .and_then(|m| m.get(software_id).cloned())
+            .filter(|(at, _)| at.elapsed() < self.settings.status_cache)
+            .map(|(_, s)| s);
+        let status = match cached {
+            Some(status) => status,
+            None => {
+                let url = format!("{}/{software_id}", endpoint.trim_end_matches('/'));
+                let (value, _) = self.http.get_json(&url).map_err(|e| {
+                    VerifyError::unapproved(format!(
+                        "the directory's status of the software cannot be read: {e}"
+                    ))
+                })?;
+                let field = |n: &str| {
+                    value
+                        .get(n)
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown")
+                        .to_owned()
+                };
+                let status = LiveStatus {
+                    status: field("status"),
+                    org_status: field("org_status"),
+                };
+                if let Ok(mut map) = self.statuses.lock() {
+                    map.insert(software_id.to_owned(), (Instant::now(), status.clone()));
+                }
+                status
+            }
+        };
+        if status.status != "active" || status.org_status != "active" {
+            return Err(VerifyError::unapproved(format!(
+                "the directory reports the software as {} and its organisation as {}",
+                status.status, status.org_status
+            )));
+        }
+        Ok(())
+    }
+}

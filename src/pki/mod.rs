@@ -8,7 +8,7 @@ pub mod crl;
 pub mod csr;
 pub mod ocsp;
 
-use der::{Decode, Encode};
+use der::Encode;
 use rand::RngCore;
 use rcgen::{
     CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType,
@@ -108,46 +108,10 @@ pub fn subject_for_people(entries: &[(Attribute, String)]) -> String {
 
 /// The RFC 4514 string of a certificate's subject (escaped, last RDN first), read back from
 /// the DER the directory signed: what `tls_client_auth_subject_dn` must say, and what
-/// `openssl x509 -subject -nameopt RFC2253` prints.
+/// `openssl x509 -subject -nameopt RFC2253` prints. Written by the verifier crate, so that
+/// banks compute the same string from the same certificate.
 pub fn subject_dn(der: &[u8]) -> Result<String, Error> {
-    let cert = x509_cert::Certificate::from_der(der)
-        .map_err(|e| unexpected("reading a certificate", e))?;
-    Ok(rfc4514(&cert.tbs_certificate.subject))
-}
-
-/// organizationIdentifier (2.5.4.97, X.520), which const-oid's names do not include.
-const ORGANIZATION_IDENTIFIER: const_oid::ObjectIdentifier =
-    const_oid::ObjectIdentifier::new_unwrap("2.5.4.97");
-
-/// x509-cert's RFC 4514 writing, with organizationIdentifier by its name (as OpenSSL writes
-/// it) instead of as a dotted OID with a hex value: its value is escaped by x509-cert as if
-/// it were a commonName.
-fn rfc4514(name: &x509_cert::name::RdnSequence) -> String {
-    name.0
-        .iter()
-        .rev()
-        .map(|rdn| {
-            rdn.0
-                .iter()
-                .map(|atv| {
-                    if atv.oid != ORGANIZATION_IDENTIFIER {
-                        return atv.to_string();
-                    }
-                    let as_common_name = x509_cert::attr::AttributeTypeAndValue {
-                        oid: const_oid::db::rfc4519::CN,
-                        value: atv.value.clone(),
-                    }
-                    .to_string();
-                    match as_common_name.strip_prefix("CN=") {
-                        Some(value) => format!("organizationIdentifier={value}"),
-                        None => atv.to_string(),
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("+")
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    ssa_verifier::subject_dn(der).map_err(|e| unexpected("reading a certificate", e))
 }
 
 /// What a certificate needs from the configuration.
@@ -285,6 +249,7 @@ pub fn certificate_jwk(csr: &csr::Csr, der: &[u8]) -> Result<PublicJwk, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use der::Decode;
 
     #[test]
     fn serials_are_positive_16_octet_integers() {

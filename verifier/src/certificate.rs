@@ -5,6 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use der::oid::ObjectIdentifier;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509Crl, X509StoreContext};
@@ -233,12 +234,57 @@ fn with_known_oids(dn: &str) -> String {
     out
 }
 
-/// The RFC 4514 string of a certificate's subject.
-fn subject_text(certificate_der: &[u8]) -> String {
+/// The RFC 4514 string of a certificate's subject (DER): escaped, last RDN first, with
+/// organizationIdentifier by its name, exactly as the directory writes
+/// `tls_client_auth_subject_dn` and `openssl x509 -subject -nameopt RFC2253` prints it.
+pub fn subject_dn(certificate_der: &[u8]) -> Result<String, ConfigError> {
     use der::Decode;
-    x509_cert::Certificate::from_der(certificate_der)
-        .map(|c| c.tbs_certificate.subject.to_string())
-        .unwrap_or_default()
+    let certificate =
+        x509_cert::Certificate::from_der(certificate_der).map_err(|e| ConfigError::Invalid {
+            what: "certificate".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(rfc4514(&certificate.tbs_certificate.subject))
+}
+
+/// organizationIdentifier (2.5.4.97, X.520), which const-oid's names do not include.
+const ORGANIZATION_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.97");
+const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+
+/// x509-cert's RFC 4514 writing, with organizationIdentifier by its name (as OpenSSL writes
+/// it) instead of as a dotted OID with a hex value: its value is escaped by x509-cert as if
+/// it were a commonName.
+fn rfc4514(name: &x509_cert::name::RdnSequence) -> String {
+    name.0
+        .iter()
+        .rev()
+        .map(|rdn| {
+            rdn.0
+                .iter()
+                .map(|atv| {
+                    if atv.oid != ORGANIZATION_IDENTIFIER {
+                        return atv.to_string();
+                    }
+                    let as_common_name = x509_cert::attr::AttributeTypeAndValue {
+                        oid: COMMON_NAME,
+                        value: atv.value.clone(),
+                    }
+                    .to_string();
+                    match as_common_name.strip_prefix("CN=") {
+                        Some(value) => format!("organizationIdentifier={value}"),
+                        None => atv.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The RFC 4514 string of a certificate's subject, or empty when it cannot be read.
+fn subject_text(certificate_der: &[u8]) -> String {
+    subject_dn(certificate_der).unwrap_or_default()
 }
 
 const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";

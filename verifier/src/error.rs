@@ -2,8 +2,9 @@
 
 use serde::Serialize;
 
-/// RFC 7591 section 3.2.2 error codes (and `temporarily_unavailable` when the directory
-/// cannot be reached and nothing usable is cached).
+/// RFC 7591 section 3.2.2 error codes. A directory that cannot be reached, with nothing
+/// usable cached, is `invalid_software_statement` (its keys) or
+/// `unapproved_software_statement` (its status): the client cannot be trusted now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

@@ -16,7 +16,7 @@ mod statement;
 mod trust;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use certificate::{CaChain, CertificateInfo, Crl, Revocation};
+pub use certificate::{CaChain, CertificateInfo, Crl, Revocation, subject_dn};
 pub use claims::{
     Authorisation, CompetentAuthorityClaims, ObukClaims, ProfileClaims, Rfc7591Claims,
     StatementClaims,

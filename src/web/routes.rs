@@ -18,7 +18,17 @@ impl Table {
     }
 
     /// Adds `handler` for `method` on `path` (actix's path syntax, `{name:regex}` allowed).
-    pub fn route<F, Args>(mut self, method: Method, path: &str, handler: F) -> Self
+    pub fn route<F, Args>(self, method: Method, path: &str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(method, path, handler, true)
+    }
+
+    /// Adds a route; an unlisted one is served but not part of the documented operations.
+    fn add<F, Args>(mut self, method: Method, path: &str, handler: F, listed: bool) -> Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
@@ -31,7 +41,9 @@ impl Table {
         };
         let resource = resource.route(web::method(method.clone()).to(handler));
         let mut methods = methods;
-        methods.push(method);
+        if listed {
+            methods.push(method);
+        }
         let entry = (path.to_owned(), resource, methods);
         match position {
             Some(i) => self.resources.insert(i, entry),
@@ -40,13 +52,16 @@ impl Table {
         self
     }
 
+    /// GET, and HEAD with the same handler (RFC 9110 section 9.3.2: the same headers, no
+    /// body; actix leaves the body out). HEAD is not listed: OpenAPI documents the GET.
     pub fn get<F, Args>(self, path: &str, handler: F) -> Self
     where
         F: Handler<Args>,
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.route(Method::GET, path, handler)
+        self.route(Method::GET, path, handler.clone())
+            .add(Method::HEAD, path, handler, false)
     }
 
     pub fn post<F, Args>(self, path: &str, handler: F) -> Self

@@ -44,7 +44,7 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
         (
             Method::DELETE,
             "/api/v1/organisations".to_owned(),
-            "GET, POST",
+            "GET, HEAD, POST",
         ),
         (
             Method::GET,
@@ -54,11 +54,15 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
         (
             Method::PUT,
             format!("/api/v1/software/{software}"),
-            "GET, PATCH",
+            "GET, HEAD, PATCH",
         ),
-        (Method::POST, "/.well-known/jwks.json".to_owned(), "GET"),
+        (
+            Method::POST,
+            "/.well-known/jwks.json".to_owned(),
+            "GET, HEAD",
+        ),
         (Method::GET, "/pki/ocsp".to_owned(), "POST"),
-        (Method::DELETE, "/pki/crl".to_owned(), "GET"),
+        (Method::DELETE, "/pki/crl".to_owned(), "GET, HEAD"),
     ] {
         let response = app
             .client
@@ -90,6 +94,28 @@ async fn a_known_path_asked_with_another_method_is_405_with_allow() {
                 .unwrap()
                 .contains(method.as_str()),
             "{problem}"
+        );
+    }
+    // HEAD answers every GET with its headers and no body (caches and monitors use it).
+    for path in [
+        "/pki/crl",
+        "/.well-known/jwks.json",
+        "/pki/ca.pem",
+        "/healthz",
+    ] {
+        let get = app.get(path).await;
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "HEAD {path}");
+        for name in ["content-type", "etag", "cache-control"] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "HEAD {path}: {name}"
+            );
+        }
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
         );
     }
     let response = app

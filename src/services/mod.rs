@@ -1,9 +1,9 @@
 //! One function per thing a user (or the directory itself) does, for the JSON API, the portal
 //! and the command line alike. A service authorizes the caller, opens the write transaction,
 //! changes state through the store, writes the audit event in the same transaction, commits,
-//! and then runs what must follow the commit (a new CRL, a cleared OCSP cache, a rebuilt
-//! JWKS). Handlers call one service and render its result; nothing below a service calls
-//! one.
+//! and then runs what must follow the commit (a new CRL, a cleared OCSP cache). The served
+//! JWKS is re-read by the refresher, since signing keys change in the command line's process.
+//! Handlers call one service and render its result; nothing below a service calls one.
 
 pub mod access;
 pub mod accounts;
@@ -43,7 +43,7 @@ pub struct Directory {
     pub metrics: Metrics,
     /// Private halves of the directory's signing keys.
     pub keyring: KeyRing,
-    /// The directory JWKS, rebuilt when key state changes.
+    /// The directory JWKS, re-read from the database by the refresher.
     pub jwks: Cached,
     /// The certificate authority.
     pub ca: Ca,

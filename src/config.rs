@@ -88,6 +88,9 @@ pub struct Config {
     /// How long an OCSP response is valid (its nextUpdate), in seconds
     /// (`SSA_DIRECTORY_OCSP_VALIDITY_SECS`).
     pub ocsp_validity_secs: u64,
+    /// How long change events are kept, in seconds; a reader whose cursor is older must
+    /// resynchronise from the snapshot (`SSA_DIRECTORY_EVENT_RETENTION_SECS`).
+    pub event_retention_secs: u64,
 }
 
 /// Algorithm of the directory's signing keys.
@@ -147,6 +150,7 @@ impl Default for Config {
             strict_csr_subject: false,
             crl_validity_secs: 24 * 3600,
             ocsp_validity_secs: 3600,
+            event_retention_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -303,6 +307,11 @@ impl Config {
         if self.crl_validity_secs < 300 || self.ocsp_validity_secs < 60 {
             return Err(ConfigError::Invalid(
                 "crl_validity_secs must be at least 300 and ocsp_validity_secs at least 60".into(),
+            ));
+        }
+        if self.event_retention_secs < 3600 {
+            return Err(ConfigError::Invalid(
+                "event_retention_secs must be at least 3600 (one hour)".into(),
             ));
         }
         if !(1..=300).contains(&self.body_read_timeout_secs) {

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod documents;
+pub mod events;
 pub mod keys;
 pub mod metrics;
 pub mod model;
@@ -67,7 +68,7 @@ fn spawn_key_refresher(state: Arc<Directory>) {
 
 /// Forgets what has expired, once a minute: ended portal sessions, failed log-ins older
 /// than the throttle's window and expired invitations (expiry is enforced when they are
-/// read; this keeps the tables small).
+/// read; this keeps the tables small), and change events past the retention.
 fn spawn_housekeeping(state: Arc<Directory>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(60));
@@ -84,6 +85,15 @@ fn spawn_housekeeping(state: Arc<Directory>) {
                     "forgot expired sessions, log-in failures and invitations"
                 ),
                 Err(error) => tracing::warn!(%error, "cannot forget expired sessions"),
+            }
+            let retention = state.config.event_retention_secs;
+            match state
+                .db(move |conn| services::events::prune(conn, retention))
+                .await
+            {
+                Ok(0) => {}
+                Ok(events) => tracing::info!(events, "removed events past the retention"),
+                Err(error) => tracing::warn!(%error, "cannot remove old events"),
             }
         }
     });

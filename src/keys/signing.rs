@@ -125,10 +125,21 @@ impl KeyRing {
 
     /// Signs `claims` as a compact JWS with `kid`'s key: header alg, kid, typ JWT.
     pub fn sign<T: Serialize>(&self, kid: &str, alg: &str, claims: &T) -> Result<String, Error> {
+        self.sign_typed(kid, alg, "JWT", claims)
+    }
+
+    /// The same with another `typ` (such as `secevent+jwt`, RFC 8417).
+    pub fn sign_typed<T: Serialize>(
+        &self,
+        kid: &str,
+        alg: &str,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, Error> {
         let key = self.load(kid, alg)?;
         let mut header = Header::new(key.algorithm);
         header.kid = Some(kid.to_owned());
-        header.typ = Some("JWT".into());
+        header.typ = Some(typ.into());
         jsonwebtoken::encode(&header, claims, &key.key)
             .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("signing")))
     }

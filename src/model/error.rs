@@ -20,6 +20,9 @@ pub enum Error {
     /// The action conflicts with the current state (a transition, a duplicate, a race).
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for existed and is gone for good (an event cursor past the retention).
+    #[error("{0}")]
+    Gone(String),
     /// Too many attempts; try again later.
     #[error("{0}")]
     TooManyRequests(String),

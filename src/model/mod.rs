@@ -8,6 +8,7 @@ pub mod audit;
 pub mod certificate;
 pub mod discovery;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod inputs;
 pub mod keys;

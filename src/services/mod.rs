@@ -11,6 +11,7 @@ pub mod audit;
 pub mod certificates;
 pub mod crl;
 pub mod discovery;
+pub mod events;
 pub mod keystore;
 pub mod ocsp;
 pub mod organisations;

@@ -249,6 +249,7 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Vec<Kid>> {
         for key in store::signing_keys::all(tx)? {
             if key.state != KeyState::Retired
                 || store::signing_keys::live_statements(tx, &key.kid, at)? > 0
+                || store::events::signed_with(tx, key.kid.as_str())?
             {
                 continue;
             }
@@ -262,7 +263,9 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Vec<Kid>> {
                         key.kid.as_str(),
                     )
                     .status(Some("retired"), Some("removed"))
-                    .reason(Some("every statement it signed has expired")),
+                    .reason(Some(
+                        "every statement it signed has expired and every change event it signed is past the retention",
+                    )),
                 )?;
                 removed.push(key.kid);
             }

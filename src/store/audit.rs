@@ -1,11 +1,12 @@
 //! The append-only `audit_events` table: events are inserted in the transaction of the change
-//! they record; nothing updates or deletes them.
+//! they record, with the change event when there is one; nothing updates or deletes them.
 
 use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::audit_events;
 use crate::model::audit::{AuditEvent, AuditFilter, Entry};
+use crate::model::event::Change;
 use crate::model::{Page, PageRequest, Timestamp};
 
 #[derive(Queryable, Selectable)]
@@ -76,7 +77,11 @@ impl From<Entry> for NewEvent {
 }
 
 /// Appends one event; call inside the transaction of the change it records.
+/// When relying parties care about the change, its change event is written with it.
 pub fn record(conn: &mut DbConnection, entry: Entry) -> QueryResult<()> {
+    if let Some(change) = Change::of(&entry) {
+        super::events::stage(conn, change, entry.occurred_at)?;
+    }
     diesel::insert_into(audit_events::table)
         .values(NewEvent::from(entry))
         .execute(conn)

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod certificates;
 pub mod crls;
 pub mod discovery;
+pub mod events;
 pub mod keystore;
 pub mod organisations;
 pub mod schema;
@@ -290,16 +291,28 @@ pub fn is_ready(conn: &mut DbConnection) -> Result<bool, String> {
 /// and leaves the CPU idle. Other processes on the same file still meet `busy_timeout`.
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE`
-/// so that it holds the write lock from the start: a deferred transaction that reads, then
-/// writes, fails with SQLITE_BUSY when another connection wrote in between.
+/// Runs `f` in a write transaction, and writes the change events it staged as its last step
+/// (see [`events`]). On SQLite the transaction starts with `BEGIN IMMEDIATE` so that it holds
+/// the write lock from the start: a deferred transaction that reads, then writes, fails with
+/// SQLITE_BUSY when another connection wrote in between.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let stage = events::Stage::enter();
+    let body = |tx: &mut DbConnection| {
+        let outcome = f(tx).and_then(|value| {
+            stage.flush(tx)?;
+            Ok(value)
+        });
+        if outcome.is_err() {
+            stage.discard();
+        }
+        outcome
+    };
     let DbConnection::Sqlite(inner) = conn else {
-        return conn.transaction(f);
+        return conn.transaction(body);
     };
     // A nested call (a transaction inside a transaction) already holds the lock.
     let _writer =
@@ -308,7 +321,7 @@ where
             _ => Some(SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner())),
         };
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
-    let outcome = f(conn);
+    let outcome = body(conn);
     match (outcome, conn) {
         (Ok(value), DbConnection::Sqlite(inner)) => {
             AnsiTransactionManager::commit_transaction(inner)?;

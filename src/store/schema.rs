@@ -175,6 +175,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        txn -> Text,
+        jti -> Text,
+        occurred_at -> Timestamp,
+        kind -> Text,
+        subject_type -> Text,
+        subject_id -> Text,
+        organisation_id -> Nullable<Text>,
+        payload -> Text,
+        token -> Nullable<Text>,
+        kid -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    event_counter (id) {
+        id -> Integer,
+        last_id -> BigInt,
+        horizon -> BigInt,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(invitations -> users (user_id));
@@ -208,4 +232,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     issued_ssas,
     audit_events,
     crls,
+    events,
+    event_counter,
 );

@@ -29,6 +29,8 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Gone(String),
     #[error("this resource does not answer {0}")]
     MethodNotAllowed(String),
     #[error("request body larger than the limit of {0} bytes")]
@@ -56,6 +58,7 @@ impl From<crate::model::Error> for AppError {
             E::Forbidden(m) => AppError::Forbidden(m),
             E::NotFound(what) => AppError::NotFound(what),
             E::Conflict(m) => AppError::Conflict(m),
+            E::Gone(m) => AppError::Gone(m),
             E::TooManyRequests(m) => AppError::TooManyRequests(m),
             E::Unavailable(m) => AppError::Unavailable(m),
             E::Unexpected(cause) => AppError::Unexpected(cause),
@@ -83,6 +86,7 @@ impl AppError {
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not-found",
             AppError::Conflict(_) => "conflict",
+            AppError::Gone(_) => "gone",
             AppError::MethodNotAllowed(_) => "method-not-allowed",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::RequestTimeout(_) => "request-timeout",
@@ -102,6 +106,7 @@ impl AppError {
             AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) => "Conflict",
+            AppError::Gone(_) => "Gone",
             AppError::MethodNotAllowed(_) => "Method not allowed",
             AppError::PayloadTooLarge(_) => "Payload too large",
             AppError::RequestTimeout(_) => "Request timeout",
@@ -149,6 +154,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -113,9 +113,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     start(config, db, dir).await
 }
 
-/// Starts another instance on the same database and keys folder as `app`.
+/// Starts another instance on the same database and keys folder as `app`, with the same
+/// public URL (as instances behind one load balancer have).
 pub async fn spawn_sibling(app: &TestApp) -> TestApp {
-    let config = test_config(app.dir.path(), &app.db);
+    let mut config = test_config(app.dir.path(), &app.db);
+    config.public_url = Some(app.address.clone());
     start(config, app.db.clone(), app.dir.clone()).await
 }
 

@@ -10,6 +10,7 @@ mod authorization;
 mod browser;
 mod cli;
 mod contract;
+mod events;
 mod foundation;
 mod hardening;
 mod helpers;

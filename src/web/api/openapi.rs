@@ -74,6 +74,7 @@ use crate::web::{error::Problem, public};
         public::software_status,
         public::software_statuses,
         public::participants,
+        public::events::feed,
         public::ca_chain,
         public::crl,
         public::ocsp_post,

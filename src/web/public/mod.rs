@@ -14,6 +14,8 @@ use crate::services::{self, Directory, discovery, keystore};
 use crate::web::error::{AppError, Problem};
 use crate::web::routes::Table;
 
+pub(crate) mod events;
+
 /// The public documents' routes.
 pub fn routes() -> Table {
     Table::new()
@@ -27,6 +29,7 @@ pub fn routes() -> Table {
         .get("/status/software", software_statuses)
         .get("/status/software/{software_id}", software_status)
         .get("/participants", participants)
+        .get("/events", events::feed)
         .get("/pki/ca.pem", ca_chain)
         .get("/pki/crl", crl)
         .post("/pki/ocsp", ocsp_post)
@@ -150,6 +153,8 @@ pub(crate) struct Metadata {
     ca_uri: String,
     crl_uri: String,
     ocsp_uri: String,
+    /// The change-event feed (signed SETs, cursor order).
+    events_endpoint: String,
 }
 
 /// Discovery metadata
@@ -175,6 +180,7 @@ pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> H
         ca_uri: format!("{base}/pki/ca.pem"),
         crl_uri: format!("{base}/pki/crl"),
         ocsp_uri: format!("{base}/pki/ocsp"),
+        events_endpoint: format!("{base}/events"),
     });
     serve(
         &req,

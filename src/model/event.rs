@@ -120,7 +120,7 @@ impl EventKind {
             ("signing_key", "key.activate") => Self::SigningKeyActivated,
             ("signing_key", "key.retire") => Self::SigningKeyRetired,
             ("signing_key", "key.remove") => Self::SigningKeyRemoved,
-            ("statement", "ssa.revoke") => Self::StatementRevoked,
+            ("software", "ssa.revoke") => Self::StatementRevoked,
             _ => return None,
         };
         Some(kind)
@@ -192,9 +192,10 @@ impl Change {
                 }
             }
             EventKind::StatementRevoked => {
-                if let Some(software) = details.get("software_id") {
-                    subject.insert("software_id".into(), software.clone());
-                }
+                // The audit entry is the product's; the event is about the statement.
+                subject.insert("type".into(), json!("statement"));
+                subject.insert("id".into(), details.get("jti").cloned().unwrap_or_default());
+                subject.insert("software_id".into(), json!(entry.subject_id));
             }
             _ => {}
         }

@@ -17,9 +17,18 @@ pub async fn software_status(dir: &Arc<Directory>, id: SoftwareId) -> Result<Sof
 }
 
 /// Every product's status, in a stable order, for authorization servers that sync.
-pub async fn all_statuses(dir: &Arc<Directory>, page: PageRequest) -> Result<Page<SoftwareStatus>> {
-    dir.db(move |conn| store::discovery::all_statuses(conn, page))
-        .await
+///
+/// With the event cursor read before the page: a reader that takes every page and then
+/// follows the feed from the cursor of its first page misses no change.
+pub async fn all_statuses(
+    dir: &Arc<Directory>,
+    page: PageRequest,
+) -> Result<(Page<SoftwareStatus>, crate::model::event::Cursor)> {
+    dir.db(move |conn| {
+        let cursor = super::events::newest(conn)?;
+        Ok((store::discovery::all_statuses(conn, page)?, cursor))
+    })
+    .await
 }
 
 /// Active organisations with their roles and, for ASPSPs, their authorization servers.

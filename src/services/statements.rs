@@ -11,13 +11,15 @@ use super::recorder::Record;
 use crate::keys::credentials;
 use crate::model::account::User;
 use crate::model::audit::Entry;
+use crate::model::discovery::{SoftwareStatus, StatementState, StatementStatus};
 use crate::model::keys::{KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::{Grant, Software};
 use crate::model::{Access, Actor, Error, Result, SoftwareId, now};
+use crate::model::{Status, Timestamp};
 use crate::ssa::{KeystoreUrls, Stamp, claims};
-use crate::store::statements::IssuedSsa;
-use crate::store::{self, DbConnection};
+use crate::store::statements::{IssuedSsa, StatementRecord};
+use crate::store::{self, DbConnection, write_transaction};
 
 /// Who asks for a statement.
 pub enum Caller {
@@ -132,4 +134,78 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
         .await?;
     dir.recorder.record(record).await?;
     Ok(issued)
+}
+
+/// A statement's own status and its product's; unknown jtis are not found.
+pub async fn status(dir: &Arc<Directory>, jti: String) -> Result<StatementStatus> {
+    dir.db(move |conn| {
+        let record = store::statements::find(conn, &jti)?.ok_or(Error::NotFound("statement"))?;
+        let product: SoftwareId = store::id("issued_ssas.software_id", &record.software_id)?;
+        let software = store::discovery::software_status(conn, product)?
+            .ok_or(Error::NotFound("statement"))?;
+        Ok(status_of(record, software, now()))
+    })
+    .await
+}
+
+fn status_of(record: StatementRecord, software: SoftwareStatus, at: Timestamp) -> StatementStatus {
+    let state = if record.revoked_at.is_some() {
+        StatementState::Revoked
+    } else if record.expires_at <= at {
+        StatementState::Expired
+    } else {
+        StatementState::Issued
+    };
+    StatementStatus {
+        jti: record.jti,
+        state,
+        usable: state == StatementState::Issued && software.status == Status::Active,
+        issued_at: record.issued_at,
+        expires_at: record.expires_at,
+        revoked_at: record.revoked_at,
+        revocation_reason: record.revoked_reason,
+        software,
+    }
+}
+
+/// Revokes a statement before its expiry, for the product's members and operators, with a
+/// reason; audited as `ssa.revoke` with the `statement-revoked` change event. Another
+/// organisation's statement is not found; one already revoked is a conflict.
+pub async fn revoke(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    jti: String,
+    reason: String,
+) -> Result<StatementStatus> {
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(crate::model::invalid(
+            "reason",
+            "say why, in 1 to 500 characters",
+        ));
+    }
+    dir.db(move |conn| {
+        write_transaction(conn, |tx| {
+            let record = store::statements::find(tx, &jti)?.ok_or(Error::NotFound("statement"))?;
+            let product: SoftwareId = store::id("issued_ssas.software_id", &record.software_id)?;
+            let (_, org, _) = super::access::software(tx, &actor, product)
+                .map_err(|_| Error::NotFound("statement"))?;
+            let at = now();
+            if !store::statements::revoke(tx, &jti, at, &reason)? {
+                return Err(Error::Conflict("the statement is already revoked".into()));
+            }
+            store::audit::record(
+                tx,
+                Entry::new(&actor, "ssa.revoke", "software", product)
+                    .organisation(org.id)
+                    .reason(Some(&reason))
+                    .details(json!({"jti": jti})),
+            )?;
+            let software = store::discovery::software_status(tx, product)?
+                .ok_or(Error::NotFound("statement"))?;
+            let record = store::statements::find(tx, &jti)?.ok_or(Error::NotFound("statement"))?;
+            Ok(status_of(record, software, at))
+        })
+    })
+    .await
 }

@@ -156,6 +156,8 @@ diesel::table! {
         issued_by -> Text,
         issued_at -> Timestamp,
         expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
     }
 }
 

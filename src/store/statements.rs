@@ -154,3 +154,51 @@ pub fn basis_by_token(
         key: key.into_key()?,
     }))
 }
+
+/// What is recorded of one statement: its product, times and revocation.
+#[derive(Debug, Clone, Queryable)]
+pub struct StatementRecord {
+    pub jti: String,
+    pub software_id: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+pub fn find(conn: &mut DbConnection, jti: &str) -> QueryResult<Option<StatementRecord>> {
+    issued_ssas::table
+        .filter(issued_ssas::jti.eq(jti))
+        .select((
+            issued_ssas::jti,
+            issued_ssas::software_id,
+            issued_ssas::issued_at,
+            issued_ssas::expires_at,
+            issued_ssas::revoked_at,
+            issued_ssas::revoked_reason,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// Marks a statement revoked unless it already is; false when it was.
+pub fn revoke(
+    conn: &mut DbConnection,
+    jti: &str,
+    at: Timestamp,
+    reason: &str,
+) -> QueryResult<bool> {
+    diesel::update(
+        issued_ssas::table.filter(
+            issued_ssas::jti
+                .eq(jti)
+                .and(issued_ssas::revoked_at.is_null()),
+        ),
+    )
+    .set((
+        issued_ssas::revoked_at.eq(at),
+        issued_ssas::revoked_reason.eq(reason),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}

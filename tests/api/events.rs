@@ -638,3 +638,176 @@ async fn concurrent_writers_on_two_instances_never_reorder_the_feed() {
         "took its id first, so everyone waited and it is read first"
     );
 }
+
+/// The snapshot names the event cursor it is consistent with; applying the events after it
+/// to the snapshot gives the state a fresh snapshot shows.
+#[tokio::test]
+async fn a_snapshot_then_the_feed_from_its_cursor_equals_the_final_state() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let other = app.register(&c.outsider, &c.other_org_id, "sandbox").await;
+    let snapshot = |app: &TestApp| {
+        let url = app.url("/status/software?per_page=100");
+        let client = app.client.clone();
+        async move {
+            let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            crate::helpers::assert_conforms("StatusSnapshot", &body);
+            body
+        }
+    };
+    let before = snapshot(&app).await;
+    let cursor = before["event_cursor"].as_str().unwrap().to_owned();
+    let mut state: std::collections::HashMap<String, (String, String, String)> = before["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["software_id"].as_str().unwrap().to_owned(),
+                (
+                    s["org_id"].as_str().unwrap().to_owned(),
+                    s["software_status"].as_str().unwrap().to_owned(),
+                    s["org_status"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    app.decide(&c.operator, &format!("/api/v1/software/{other}"), "approve")
+        .await;
+    app.decide(&c.operator, &software, "suspend").await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/organisations/{}", c.other_org_id),
+        "suspend",
+    )
+    .await;
+
+    let (events, _) = follow(&app, Some(&cursor), 1000).await;
+    for event in &events {
+        let (kind, payload) = kind_of(&verify(&app, event["set"].as_str().unwrap()).await);
+        let id = payload["subject"]["id"].as_str().unwrap().to_owned();
+        let new = payload["state"].as_str().unwrap_or_default().to_owned();
+        match kind.as_str() {
+            "software-status" => state.get_mut(&id).unwrap().1 = new,
+            "organisation-status" => {
+                for (org, _, org_status) in state.values_mut() {
+                    if *org == id {
+                        *org_status = new.clone();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let after = snapshot(&app).await;
+    for s in after["items"].as_array().unwrap() {
+        let id = s["software_id"].as_str().unwrap();
+        let (_, software_status, org_status) = &state[id];
+        assert_eq!(s["software_status"], software_status.as_str(), "{id}");
+        assert_eq!(s["org_status"], org_status.as_str(), "{id}");
+    }
+    assert_eq!(after["items"].as_array().unwrap().len(), state.len());
+    assert!(cursor_key(after["event_cursor"].as_str().unwrap()) > cursor_key(&cursor));
+}
+
+/// Decodes a JWT's claims without checking them (the statements' own tests verify them).
+fn claims_of(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_statement_has_its_own_status_and_members_revoke_it_with_a_reason_and_an_event() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    let issue = || async {
+        let response = app
+            .client
+            .post(app.url(&format!("{software}/ssa")))
+            .bearer_auth(&c.developer.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        claims_of(&response.text().await.unwrap())["jti"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let jti = issue().await;
+    let kept = issue().await;
+    let status = |jti: String| {
+        let url = app.url(&format!("/status/ssa/{jti}"));
+        let client = app.client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let code = response.status().as_u16();
+            (code, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, body) = status(jti.clone()).await;
+    assert_eq!(code, 200, "{body}");
+    crate::helpers::assert_conforms("StatementStatus", &body);
+    assert_eq!(body["state"], "issued");
+    assert_eq!(body["usable"], true);
+    assert_eq!(body["software"]["software_id"], c.software_id.as_str());
+    let (code, _) = status("no-such-jti".into()).await;
+    assert_eq!(code, 404);
+
+    let (_, end) = follow(&app, None, 1000).await;
+    let revoke = format!("/api/v1/ssa/{jti}/revoke");
+    let (code, body) = app
+        .post_json(&revoke, &c.outsider, json!({"reason": "not mine"}))
+        .await;
+    assert_eq!(
+        code, 404,
+        "another organisation's statement is not found: {body}"
+    );
+    let (code, body) = app
+        .post_json(&revoke, &c.developer, json!({"reason": "  "}))
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("reason"));
+    let (code, body) = app
+        .post_json(
+            &revoke,
+            &c.developer,
+            json!({"reason": "the device was lost"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "revoked");
+    assert_eq!(body["usable"], false);
+    assert_eq!(body["revocation_reason"], "the device was lost");
+    let (code, _) = app
+        .post_json(&revoke, &c.developer, json!({"reason": "again"}))
+        .await;
+    assert_eq!(code, 409);
+    let (_, body) = status(jti.clone()).await;
+    assert_eq!(body["state"], "revoked");
+
+    let (events, _) = follow(&app, Some(&end), 1000).await;
+    assert_eq!(events.len(), 1);
+    let (kind, payload) = kind_of(&verify(&app, events[0]["set"].as_str().unwrap()).await);
+    assert_eq!(kind, "statement-revoked");
+    assert_eq!(payload["subject"]["type"], "statement");
+    assert_eq!(payload["subject"]["id"], jti.as_str());
+    assert_eq!(payload["subject"]["software_id"], c.software_id.as_str());
+    assert_eq!(payload["reason"], "the device was lost");
+
+    // A statement of a suspended product is issued but not usable.
+    app.decide(&c.operator, &software, "suspend").await;
+    let (_, body) = status(kept).await;
+    assert_eq!(body["state"], "issued");
+    assert_eq!(body["usable"], false);
+    assert_eq!(body["software"]["status"], "suspended");
+}

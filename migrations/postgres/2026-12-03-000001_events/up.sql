@@ -27,3 +27,7 @@ CREATE TABLE event_counter (
     horizon BIGINT NOT NULL
 );
 INSERT INTO event_counter (id, last_id, horizon) VALUES (1, 0, 0);
+
+-- A statement revoked before its expiry (GET /status/ssa/{jti}).
+ALTER TABLE issued_ssas ADD COLUMN revoked_at TIMESTAMP;
+ALTER TABLE issued_ssas ADD COLUMN revoked_reason TEXT;

@@ -1,2 +1,4 @@
+ALTER TABLE issued_ssas DROP COLUMN revoked_reason;
+ALTER TABLE issued_ssas DROP COLUMN revoked_at;
 DROP TABLE event_counter;
 DROP TABLE events;

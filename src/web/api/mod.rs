@@ -8,6 +8,7 @@ mod certificates;
 mod keys;
 mod organisations;
 mod software;
+mod statements;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -119,6 +120,7 @@ pub fn routes() -> Table {
         )
         .get(&v1("/certificates/{serial}"), certificates::get)
         .post(&v1("/certificates/{serial}/revoke"), certificates::revoke)
+        .post(&v1("/ssa/{jti}/revoke"), statements::revoke)
         .get(&v1("/audit"), accounts::audit_log)
         .get(&v1("/tokens"), accounts::list_tokens)
         .post(&v1("/tokens"), accounts::create_token)

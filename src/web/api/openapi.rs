@@ -13,7 +13,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
-use super::{accounts, certificates, keys, organisations, software};
+use super::{accounts, certificates, keys, organisations, software, statements};
 use crate::model;
 use crate::web::{error::Problem, public};
 
@@ -59,6 +59,7 @@ use crate::web::{error::Problem, public};
         certificates::list,
         certificates::get,
         certificates::revoke,
+        statements::revoke,
         accounts::audit_log,
         accounts::list_tokens,
         accounts::create_token,
@@ -75,6 +76,7 @@ use crate::web::{error::Problem, public};
         public::software_statuses,
         public::participants,
         public::events::feed,
+        public::statement_status,
         public::ca_chain,
         public::crl,
         public::ocsp_post,

@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use crate::documents::Published;
-use crate::model::discovery::{Participant, SoftwareStatus};
-use crate::model::{Page, PageRequest, SoftwareId};
+use crate::model::discovery::{Participant, SoftwareStatus, StatementStatus};
+use crate::model::{PageRequest, SoftwareId};
 use crate::services::{self, Directory, discovery, keystore};
 use crate::web::error::{AppError, Problem};
 use crate::web::routes::Table;
@@ -28,6 +28,7 @@ pub fn routes() -> Table {
         .get("/keystore/{org_id}/{file}", keystore_document)
         .get("/status/software", software_statuses)
         .get("/status/software/{software_id}", software_status)
+        .get("/status/ssa/{jti}", statement_status)
         .get("/participants", participants)
         .get("/events", events::feed)
         .get("/pki/ca.pem", ca_chain)
@@ -273,12 +274,52 @@ pub(crate) async fn software_status(
     ))
 }
 
+/// A statement's status
+///
+/// Issued, expired or revoked, whether it is usable (issued, and its product's effective
+/// status active), and the product's status.
+#[utoipa::path(get, path = "/status/ssa/{jti}", tag = "public", operation_id = "statementStatus", security(()),
+    params(("jti" = String, Path, description = "The statement's jti.")),
+    responses((status = 200, description = "Its status.", body = StatementStatus, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No statement has this jti.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn statement_status(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let status = services::statements::status(&state, path.into_inner()).await?;
+    Ok(serve(
+        &req,
+        &Published::json(&status),
+        state.config.status_max_age_secs,
+        "application/json",
+    ))
+}
+
+/// One page of every product's status, and where the event feed stood when it was read.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StatusSnapshot {
+    items: Vec<SoftwareStatus>,
+    /// The 1-based page number.
+    #[schema(minimum = 1)]
+    page: u32,
+    #[schema(minimum = 1, maximum = 100)]
+    per_page: u32,
+    /// How many products there are.
+    total: u64,
+    /// The newest event cursor when this page was read: take every page, then follow
+    /// `GET /events?after=` the first page's cursor, and no change is missed (one made
+    /// meanwhile may be seen twice).
+    event_cursor: String,
+}
+
 /// Every product's status
 ///
 /// Paginated by software id, for authorization servers that sync.
 #[utoipa::path(get, path = "/status/software", tag = "public", operation_id = "softwareStatuses", security(()),
     params(PageRequest),
-    responses((status = 200, description = "One page of statuses.", body = Page<SoftwareStatus>, headers(("ETag" = String), ("Cache-Control" = String))),
+    responses((status = 200, description = "One page of statuses.", body = StatusSnapshot, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified."),
         (status = 422, description = "A page outside the documented range.", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn software_statuses(
@@ -287,10 +328,17 @@ pub(crate) async fn software_statuses(
     page: web::Query<PageRequest>,
 ) -> Result<HttpResponse, AppError> {
     let page = page.into_inner().checked()?;
-    let list = discovery::all_statuses(&state, page).await?;
+    let (list, cursor) = discovery::all_statuses(&state, page).await?;
+    let snapshot = StatusSnapshot {
+        items: list.items,
+        page: list.page,
+        per_page: list.per_page,
+        total: list.total,
+        event_cursor: cursor.to_string(),
+    };
     Ok(serve(
         &req,
-        &Published::json(&list),
+        &Published::json(&snapshot),
         state.config.status_max_age_secs,
         "application/json",
     ))

@@ -4,15 +4,20 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d)
+# nginx workers run as another user: they may pass through (not list) the folder to the
+# files they serve; the directory's own keys stay in keys/ (0700) below it.
+chmod 711 "$WORK"
 PIDS=()
 DROP_DB=""
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Children first: `openssl ocsp -multi` forks workers that outlive their parent.
+  for pid in "${PIDS[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -n "$DROP_DB" ]; then psql -q "$DROP_DB" -c "DROP DATABASE IF EXISTS $DROP_NAME" >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'echo "${BASH_SOURCE[0]}: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
 need() {
   local missing=()

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Certificates issued per second over HTTP, and OCSP responses per second from the directory
+# Certificates issued per second over HTTP; OCSP responses per second from the directory
 # against `openssl ocsp -port` serving the same index with the same issuing key (goal: at
-# least 10 times). Writes the figures to docs/benchmarks.md. Loopback only, bounded runs.
+# least 10 times); `GET /pki/crl` against nginx serving the same bytes from a file, in
+# alternating rounds (goal: at least 1.0). Writes the figures to docs/benchmarks.md.
+# Loopback only, bounded runs.
 #
-#   scripts/bench/pki.sh            (DURATION=10 CONNECTIONS=32 by default)
+#   scripts/bench/pki.sh            (DURATION=10 CONNECTIONS=32 ROUNDS=3 by default)
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
+ROUNDS=${ROUNDS:-3}
 CORES=$(nproc)
 
-need wrk openssl curl
+need wrk nginx openssl curl
 build
 start_directory
 onboard
@@ -63,6 +66,45 @@ PIDS+=($!)
 sleep 1
 OPENSSL_OCSP=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" -s "$WORK/ocsp.lua" "http://127.0.0.1:$OPENSSL_PORT/")
 
+# The CRL, listing one revoked certificate, against nginx serving the same bytes.
+api POST "/api/v1/software/$SOFTWARE/certificates" "$(python3 -c "import json; print(json.dumps({'type':'transport','csr':open('$WORK/leaf.csr').read()}))")" \
+  | json_field "['serial']" >"$WORK/revoke.serial"
+api POST "/api/v1/certificates/$(cat "$WORK/revoke.serial")/revoke" '{"reason":"superseded"}' >/dev/null
+curl -sf "$BASE/pki/crl" >"$WORK/crl.der"
+openssl crl -inform DER -in "$WORK/crl.der" -noout -text | grep -q "$(cat "$WORK/revoke.serial")" \
+  || { echo "the CRL does not list the revoked certificate" >&2; exit 1; }
+CACHE=$(curl -sfI "$BASE/pki/crl" | awk -F': ' 'tolower($1)=="cache-control" {print $2}' | tr -d '\r')
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes $CORES;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location = /crl { default_type application/pkix-crl; add_header Cache-Control "$CACHE"; etag on; alias $WORK/crl.der; }
+  }
+}
+CONF
+nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NGINX_PORT/crl" -o "$WORK/nginx.crl" && break; sleep 0.1; done
+cmp -s "$WORK/crl.der" "$WORK/nginx.crl" || { echo "nginx serves other bytes" >&2; cat "$WORK/nginx/error.log" >&2; exit 1; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio2() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
+CRL_ROWS=""
+CRL_RATIOS=()
+for round in $(seq "$ROUNDS"); do
+  CRL=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" "$BASE/pki/crl")
+  NGINX=$(wrk_rps -t "$CORES" -c "$CONNECTIONS" -d "${DURATION}s" "http://127.0.0.1:$NGINX_PORT/crl")
+  CRL_RATIOS+=("$(ratio2 "$CRL" "$NGINX")")
+  CRL_ROWS+="| $round | $CRL | $NGINX | $(ratio2 "$CRL" "$NGINX") |
+"
+done
+
 ratio() { python3 -c "print(f'{float($1)/float($2):.1f}')"; }
 BODY="$(machine)
 - load: wrk, $CORES threads, $CONNECTIONS connections, ${DURATION} s per measurement, on the same machine as the servers
@@ -73,6 +115,13 @@ BODY="$(machine)
 | certificates issued, \`POST /api/v1/software/{id}/certificates\` (P-256 CSR, transport profile) | $ISSUE |
 | OCSP responses from the directory, \`POST /pki/ocsp\` | $OCSP |
 | OCSP responses from \`openssl ocsp -port -multi $CORES\` on the same index and key | $OPENSSL_OCSP |
-| ratio (goal ≥ 10) | $(ratio "$OCSP" "$OPENSSL_OCSP") |"
+| ratio (goal ≥ 10) | $(ratio "$OCSP" "$OPENSSL_OCSP") |
+
+The CRL ($(stat -c %s "$WORK/crl.der") bytes, one revoked certificate), \`GET /pki/crl\`, ${DURATION} s per measurement, alternating:
+
+| round | directory, requests/s | the same bytes from nginx | ratio (goal ≥ 1.0) |
+|---|---|---|---|
+${CRL_ROWS}
+Median CRL ratio: **$(median "${CRL_RATIOS[@]}")** (goal ≥ 1.0)."
 record "Certificates and OCSP" "$BODY"
 echo "$BODY"

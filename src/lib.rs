@@ -66,6 +66,28 @@ fn spawn_key_refresher(state: Arc<Directory>) {
     });
 }
 
+/// Signs new change events soon after they commit (every 100 ms, up to 500 at a time, more
+/// at once while a backlog lasts), so that readers of the feed seldom pay for a signature.
+fn spawn_event_signer(state: Arc<Directory>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(100));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            loop {
+                match services::events::sign_pending(&state, 500).await {
+                    Ok(500) => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot sign change events");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Forgets what has expired, once a minute: ended portal sessions, failed log-ins older
 /// than the throttle's window and expired invitations (expiry is enforced when they are
 /// read; this keeps the tables small), and change events past the retention.
@@ -193,6 +215,7 @@ impl Application {
         });
         spawn_key_refresher(state.clone().into_inner());
         spawn_housekeeping(state.clone().into_inner());
+        spawn_event_signer(state.clone().into_inner());
 
         let server = {
             let app_state = state.clone();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::Directory;
 use crate::model::discovery::{Participant, SoftwareStatus};
-use crate::model::{Error, Page, PageRequest, Result, SoftwareId};
+use crate::model::event::Cursor;
+use crate::model::{Error, Result, SoftwareId};
 use crate::store;
 
 /// The status of one product; 404 when it does not exist.
@@ -16,17 +17,48 @@ pub async fn software_status(dir: &Arc<Directory>, id: SoftwareId) -> Result<Sof
     .await
 }
 
-/// Every product's status, in a stable order, for authorization servers that sync.
-///
-/// With the event cursor read before the page: a reader that takes every page and then
-/// follows the feed from the cursor of its first page misses no change.
-pub async fn all_statuses(
+/// One page of the status snapshot.
+pub struct Snapshot {
+    pub items: Vec<SoftwareStatus>,
+    /// The last software id of the page when more follow.
+    pub next: Option<SoftwareId>,
+    /// The newest event cursor, read before the page.
+    pub event_cursor: Cursor,
+}
+
+/// Every product's status by software id, `limit` at a time after `after`, or only those
+/// changed after the event cursor `since`. The event cursor is read before the page: a
+/// reader that takes every page and then follows the feed from the first page's cursor
+/// misses no change. A `since` older than the event retention is gone.
+pub async fn snapshot(
     dir: &Arc<Directory>,
-    page: PageRequest,
-) -> Result<(Page<SoftwareStatus>, crate::model::event::Cursor)> {
+    after: Option<SoftwareId>,
+    limit: i64,
+    since: Option<Cursor>,
+) -> Result<Snapshot> {
+    let retention_days = dir.config.event_retention_secs / 86_400;
     dir.db(move |conn| {
-        let cursor = super::events::newest(conn)?;
-        Ok((store::discovery::all_statuses(conn, page)?, cursor))
+        let event_cursor = super::events::newest(conn)?;
+        if let Some(since) = since
+            && since < store::events::horizon(conn)?
+        {
+            return Err(Error::Gone(format!(
+                "events after cursor {since} are past the retention of {retention_days} days; \
+                 take the whole snapshot (without since) instead"
+            )));
+        }
+        let (items, more) =
+            store::discovery::statuses_after(conn, after, limit, since.map(|c| c.0))?;
+        let next = if more {
+            items.last().map(|s| s.software_id)
+        } else {
+            None
+        };
+        Ok(Snapshot {
+            items,
+            next,
+            event_cursor,
+        })
     })
     .await
 }

@@ -1,6 +1,7 @@
-//! The change-event feed: events after a cursor, signed as SETs by the first instance that
-//! serves them (the signature is stored, so every reader gets the same bytes), with
-//! long-polling; and the retention that removes old events and moves the horizon.
+//! The change-event feed: events after a cursor, signed as SETs right after their commit by
+//! a background signer or, failing that, by the first instance that serves them (the
+//! signature is stored, so every reader gets the same bytes), with long-polling; and the
+//! retention that removes old events and moves the horizon.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +124,21 @@ fn sign(
     }
     store::events::token(conn, event.cursor.0)?
         .ok_or_else(|| unexpected("signing an event", "its stored token vanished"))
+}
+
+/// Signs up to `limit` events that no instance has signed yet, so that readers find them
+/// signed; the number signed.
+pub async fn sign_pending(dir: &Arc<Directory>, limit: i64) -> Result<usize> {
+    let shared = dir.clone();
+    dir.db(move |conn| {
+        let pending = store::events::unsigned(conn, limit)?;
+        let mut key = None;
+        for event in &pending {
+            sign(&shared, conn, event, &mut key)?;
+        }
+        Ok(pending.len())
+    })
+    .await
 }
 
 /// The newest cursor: a snapshot read after it, then the feed followed from it, misses

@@ -2,11 +2,12 @@
 
 use diesel::prelude::*;
 
-use super::schema::{organisations, software};
+use super::schema::{events, organisations, software};
 use super::{DbConnection, from_json, id};
 use crate::model::discovery::{Participant, SoftwareStatus};
+use crate::model::event::EventKind;
 use crate::model::inputs::RegulatedRole;
-use crate::model::{Page, PageRequest, Result, SoftwareId, Status};
+use crate::model::{Result, SoftwareId, Status};
 
 fn status_of(software_id: &str, own: &str, org_id: &str, org: &str) -> Result<SoftwareStatus> {
     let software_status = Status::from_db(own)?;
@@ -40,10 +41,17 @@ pub fn software_status(
         .transpose()
 }
 
-/// Every product's status, by software id.
-pub fn all_statuses(conn: &mut DbConnection, page: PageRequest) -> Result<Page<SoftwareStatus>> {
-    let total: i64 = software::table.count().get_result(conn)?;
-    let rows: Vec<(String, String, String, String)> = software::table
+/// Up to `limit` products' statuses after the software id `after`, by software id, and
+/// whether more follow. With `since` (an event id), only products that an event after it
+/// concerns: their own status, metadata or statements, or their organisation's status.
+/// Keyset pagination: every page costs the same, however deep.
+pub fn statuses_after(
+    conn: &mut DbConnection,
+    after: Option<SoftwareId>,
+    limit: i64,
+    since: Option<i64>,
+) -> Result<(Vec<SoftwareStatus>, bool)> {
+    let mut query = software::table
         .inner_join(organisations::table)
         .select((
             software::id,
@@ -52,14 +60,34 @@ pub fn all_statuses(conn: &mut DbConnection, page: PageRequest) -> Result<Page<S
             organisations::status,
         ))
         .order(software::id.asc())
-        .limit(page.limit())
-        .offset(page.offset())
-        .load(conn)?;
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(software::id.gt(after.to_string()));
+    }
+    if let Some(since) = since {
+        let products = events::table
+            .filter(events::id.gt(since))
+            .filter(events::subject_type.eq("software"))
+            .select(events::subject_id);
+        let owners = events::table
+            .filter(events::id.gt(since))
+            .filter(events::kind.eq(EventKind::OrganisationStatus.as_str()))
+            .select(events::subject_id);
+        query = query.filter(
+            software::id
+                .eq_any(products)
+                .or(software::organisation_id.eq_any(owners)),
+        );
+    }
+    let mut rows: Vec<(String, String, String, String)> = query.load(conn)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
     let items = rows
         .iter()
         .map(|(s, ss, o, os)| status_of(s, ss, o, os))
         .collect::<Result<Vec<_>>>()?;
-    Ok(page.wrap(items, total))
+    Ok((items, more))
 }
 
 /// Active organisations by name, with their roles and, for ASPSPs, their authorization

@@ -197,6 +197,19 @@ pub fn after(conn: &mut DbConnection, after: Cursor, limit: i64) -> QueryResult<
         .collect()
 }
 
+/// Up to `limit` events that have no SET yet, oldest first.
+pub fn unsigned(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<StoredEvent>> {
+    events::table
+        .filter(events::token.is_null())
+        .order(events::id.asc())
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Row::into_event)
+        .collect()
+}
+
 /// The id of the newest event (the horizon when none is kept).
 pub fn newest(conn: &mut DbConnection) -> QueryResult<Cursor> {
     let newest: Option<i64> = events::table

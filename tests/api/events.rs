@@ -647,7 +647,7 @@ async fn a_snapshot_then_the_feed_from_its_cursor_equals_the_final_state() {
     let c = cast(&app).await;
     let other = app.register(&c.outsider, &c.other_org_id, "sandbox").await;
     let snapshot = |app: &TestApp| {
-        let url = app.url("/status/software?per_page=100");
+        let url = app.url("/status/software?limit=1000");
         let client = app.client.clone();
         async move {
             let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
@@ -810,4 +810,98 @@ async fn a_statement_has_its_own_status_and_members_revoke_it_with_a_reason_and_
     assert_eq!(body["state"], "issued");
     assert_eq!(body["usable"], false);
     assert_eq!(body["software"]["status"], "suspended");
+}
+
+#[tokio::test]
+async fn the_snapshot_pages_by_key_and_since_lists_only_what_changed() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let mut products = vec![c.software_id.clone()];
+    for _ in 0..4 {
+        products.push(app.register(&c.developer, &c.org_id, "sandbox").await);
+    }
+    let other = app.register(&c.outsider, &c.other_org_id, "sandbox").await;
+    products.push(other.clone());
+    products.sort();
+
+    // Page by page, two at a time, by software id.
+    let mut seen = vec![];
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/status/software?limit=2&after={a}"),
+            None => "/status/software?limit=2".to_owned(),
+        };
+        let page: Value = app.get(&path).await.json().await.unwrap();
+        crate::helpers::assert_conforms("StatusSnapshot", &page);
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["software_id"].as_str().unwrap().to_owned());
+        }
+        match page.get("next") {
+            Some(next) => after = Some(next.as_str().unwrap().to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, products);
+
+    // Only what changed since a cursor: one product, then every product of an organisation.
+    let cursor = {
+        let page: Value = app
+            .get("/status/software?limit=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        page["event_cursor"].as_str().unwrap().to_owned()
+    };
+    let since = |cursor: String| {
+        let url = app.url(&format!("/status/software?limit=1000&since={cursor}"));
+        let client = app.client.clone();
+        async move {
+            let page: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            let mut ids: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["software_id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            (ids, page["event_cursor"].as_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(since(cursor.clone()).await.0, Vec::<String>::new());
+    app.decide(&c.operator, &format!("/api/v1/software/{other}"), "approve")
+        .await;
+    let (changed, later) = since(cursor.clone()).await;
+    assert_eq!(changed, vec![other.clone()]);
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/organisations/{}", c.org_id),
+        "suspend",
+    )
+    .await;
+    let (changed, _) = since(later).await;
+    let mut mine: Vec<String> = products.iter().filter(|p| **p != other).cloned().collect();
+    mine.sort();
+    assert_eq!(
+        changed, mine,
+        "an organisation's suspension concerns all its products"
+    );
+
+    for (query, name) in [
+        ("after=nope", "after"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("since=x", "since"),
+        ("page=2", "page"),
+    ] {
+        let response = app.get(&format!("/status/software?{query}")).await;
+        let status = response.status().as_u16();
+        assert!(matches!(status, 400 | 422), "{query}: {status}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains(name),
+            "{query}: {problem}"
+        );
+    }
 }

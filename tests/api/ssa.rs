@@ -642,16 +642,28 @@ async fn status_lists_paginate_with_etags() {
     let app = spawn_app().await;
     let c = approved(&app).await;
     app.register(&c.developer, &c.org_id, "sandbox").await;
-    let response = app.get("/status/software?per_page=1").await;
+    let response = app.get("/status/software?limit=1").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "public, max-age=30");
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let page: Value = response.json().await.unwrap();
-    assert_eq!(page["total"], 2);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let next = page["next"].as_str().unwrap();
+    let last: Value = app
+        .get(&format!("/status/software?limit=1&after={next}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["items"].as_array().unwrap().len(), 1);
+    assert!(
+        last.get("next").is_none(),
+        "two products, two pages: {last}"
+    );
+    assert_ne!(last["items"][0], page["items"][0]);
     let unchanged = app
         .client
-        .get(app.url("/status/software?per_page=1"))
+        .get(app.url("/status/software?limit=1"))
         .header("if-none-match", &etag)
         .send()
         .await
@@ -665,7 +677,7 @@ async fn status_lists_paginate_with_etags() {
     .await;
     let changed = app
         .client
-        .get(app.url("/status/software?per_page=1"))
+        .get(app.url("/status/software?limit=1"))
         .header("if-none-match", &etag)
         .send()
         .await

@@ -18,6 +18,8 @@ CREATE TABLE events (
 );
 CREATE INDEX events_occurred ON events(occurred_at);
 CREATE INDEX events_kid ON events(kid);
+-- Events no instance has signed yet (the background signer's work list).
+CREATE INDEX events_unsigned ON events(id) WHERE token IS NULL;
 
 -- The last event id given out, and the newest id removed by retention (a reader asking for
 -- events after an older one has missed some and must resynchronise from the snapshot).

@@ -5,11 +5,12 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::documents::Published;
 use crate::model::discovery::{Participant, SoftwareStatus, StatementStatus};
-use crate::model::{PageRequest, SoftwareId};
+use crate::model::event::Cursor;
+use crate::model::{SoftwareId, invalid};
 use crate::services::{self, Directory, discovery, keystore};
 use crate::web::error::{AppError, Problem};
 use crate::web::routes::Table;
@@ -300,41 +301,69 @@ pub(crate) async fn statement_status(
 /// One page of every product's status, and where the event feed stood when it was read.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct StatusSnapshot {
+    /// By software id.
     items: Vec<SoftwareStatus>,
-    /// The 1-based page number.
-    #[schema(minimum = 1)]
-    page: u32,
-    #[schema(minimum = 1, maximum = 100)]
-    per_page: u32,
-    /// How many products there are.
-    total: u64,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
     /// The newest event cursor when this page was read: take every page, then follow
     /// `GET /events?after=` the first page's cursor, and no change is missed (one made
     /// meanwhile may be seen twice).
     event_cursor: String,
 }
 
+/// What a reader of the status snapshot asks for.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SnapshotQuery {
+    /// The `next` of the previous page (opaque); omitted, the first page.
+    after: Option<String>,
+    /// Products per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// An event cursor: only products that an event after it concerns (their status,
+    /// metadata or statements, or their organisation's status).
+    since: Option<String>,
+}
+
 /// Every product's status
 ///
-/// Paginated by software id, for authorization servers that sync.
+/// Keyset-paginated by software id, for authorization servers that sync: every page costs
+/// the same however deep. With `since`, only what changed after an event cursor.
 #[utoipa::path(get, path = "/status/software", tag = "public", operation_id = "softwareStatuses", security(()),
-    params(PageRequest),
+    params(SnapshotQuery),
     responses((status = 200, description = "One page of statuses.", body = StatusSnapshot, headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified."),
-        (status = 422, description = "A page outside the documented range.", body = Problem, content_type = "application/problem+json")))]
+        (status = 410, description = "`since` is older than the event retention.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed `after` or `since`, or a `limit` out of range.", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn software_statuses(
     req: HttpRequest,
     state: web::Data<Directory>,
-    page: web::Query<PageRequest>,
+    query: web::Query<SnapshotQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = page.into_inner().checked()?;
-    let (list, cursor) = discovery::all_statuses(&state, page).await?;
+    let query = query.into_inner();
+    let after = query
+        .after
+        .map(|a| {
+            a.parse::<SoftwareId>()
+                .map_err(|_| invalid("after", "not a cursor this list returned as next"))
+        })
+        .transpose()?;
+    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
+        None => 100,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => return Err(invalid("limit", "must be a whole number from 1 to 1000").into()),
+    };
+    let since = query
+        .since
+        .map(|c| c.parse::<Cursor>().map_err(|e| invalid("since", e)))
+        .transpose()?;
+    let page = discovery::snapshot(&state, after, limit, since).await?;
     let snapshot = StatusSnapshot {
-        items: list.items,
-        page: list.page,
-        per_page: list.per_page,
-        total: list.total,
-        event_cursor: cursor.to_string(),
+        items: page.items,
+        next: page.next.map(|id| id.to_string()),
+        event_cursor: page.event_cursor.to_string(),
     };
     Ok(serve(
         &req,

@@ -566,3 +566,146 @@ async fn the_sans_io_core_checks_at_a_given_time_and_tells_the_truth_about_revoc
         .unwrap_err();
     assert!(error.description.contains("clientAuth"), "{error}");
 }
+
+/// With an hour-long status cache, a verifier that follows the feed still refuses a
+/// statement within a second of its product's suspension: the event makes the cached status
+/// stale. Forged SETs and statements presented as SETs are refused.
+#[tokio::test]
+async fn a_verifier_following_the_feed_refuses_within_a_second_of_a_suspension() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let verifier = std::sync::Arc::new(
+        Verifier::discover(
+            &app.address,
+            Settings::default()
+                .with_check_status(true)
+                .with_status_cache(std::time::Duration::from_secs(3600))
+                .with_http_timeout(std::time::Duration::from_secs(10)),
+        )
+        .unwrap(),
+    );
+    // Verified once: the active status is cached for an hour.
+    let (v, token) = (verifier.clone(), jwt.clone());
+    blocking(move || v.verify_ssa(&token)).await.unwrap();
+    let v = verifier.clone();
+    let start = blocking(move || {
+        let mut cursor = None;
+        loop {
+            let page = v
+                .poll_events(cursor.as_deref(), std::time::Duration::ZERO)
+                .unwrap();
+            if page.events.is_empty() {
+                return page.next_cursor;
+            }
+            cursor = Some(page.next_cursor);
+        }
+    })
+    .await;
+
+    // Follow the feed (long-polling) while the operator suspends the product.
+    let v = verifier.clone();
+    let follower = blocking(move || {
+        let page = v
+            .poll_events(Some(&start), std::time::Duration::from_secs(8))
+            .unwrap();
+        (page, std::time::Instant::now())
+    });
+    let follower = tokio::spawn(follower);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "suspend",
+    )
+    .await;
+    let suspended = std::time::Instant::now();
+    let (page, heard) = follower.await.unwrap();
+    let (_, event) = &page.events[0];
+    assert_eq!(event.kind(), "software-status");
+    assert_eq!(event.software_id(), Some(c.software_id.as_str()));
+    assert_eq!(event.payload["state"], "suspended");
+    let (v, token) = (verifier.clone(), jwt.clone());
+    let result = blocking(move || v.verify_ssa(&token)).await;
+    let refused = std::time::Instant::now();
+    assert_eq!(code(result), ErrorCode::UnapprovedSoftwareStatement);
+    assert!(
+        refused.duration_since(suspended) < std::time::Duration::from_secs(1),
+        "refused {:?} after the suspension (heard after {:?})",
+        refused.duration_since(suspended),
+        heard.duration_since(suspended)
+    );
+
+    // A revoked statement of an active product is refused once its event arrives.
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "reinstate",
+    )
+    .await;
+    let other = issue(&app, &c).await;
+    let (v, token) = (verifier.clone(), other.clone());
+    let after = page.next_cursor.clone();
+    let v2 = verifier.clone();
+    blocking(move || {
+        // The reinstatement's event clears the cached suspension; then the statement verifies.
+        v2.poll_events(Some(&after), std::time::Duration::ZERO)
+            .unwrap();
+        v.verify_ssa(&token)
+    })
+    .await
+    .unwrap();
+    let (_, claims) = parts(&other);
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/ssa/{jti}/revoke"),
+            &c.developer,
+            json!({"reason": "leaked in a log"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (v, token) = (verifier.clone(), other.clone());
+    let result = blocking(move || {
+        let mut cursor = None;
+        loop {
+            let page = v
+                .poll_events(cursor.as_deref(), std::time::Duration::ZERO)
+                .unwrap();
+            if page.events.is_empty() {
+                break;
+            }
+            cursor = Some(page.next_cursor);
+        }
+        v.verify_ssa(&token)
+    })
+    .await;
+    let error = result.expect_err("a revoked statement");
+    assert_eq!(error.code, ErrorCode::UnapprovedSoftwareStatement);
+    assert!(error.to_string().contains("leaked in a log"), "{error}");
+
+    // A statement is not a SET, and a SET from another signer is refused.
+    let v = verifier.clone();
+    let (not_a_set, forged) = blocking(move || {
+        let forged = {
+            let group =
+                openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+            let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).unwrap())
+                .unwrap();
+            let pem = key.private_key_to_pem_pkcs8().unwrap();
+            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+            header.typ = Some("secevent+jwt".into());
+            header.kid = Some("attacker".into());
+            jsonwebtoken::encode(
+                &header,
+                &json!({"iss": v.issuer(), "jti": "x", "events": {"urn:ssa-directory:event:software-status": {}}}),
+                &jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+            )
+            .unwrap()
+        };
+        (v.verify_event(&jwt).map(|_| ()), v.verify_event(&forged).map(|_| ()))
+    })
+    .await;
+    assert!(not_a_set.unwrap_err().to_string().contains("secevent+jwt"));
+    assert!(forged.is_err());
+}

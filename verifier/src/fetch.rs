@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::certificate::{self, CaChain, CertificateInfo, Crl};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, VerifyError};
+use crate::events::ChangeEvent;
 use crate::keys::{Jwk, KeyLookup, KeySet};
 use crate::registration::{ClientMetadata, Registration, RegistrationRequest};
 use crate::settings::{CachePolicy, Settings};
@@ -154,6 +155,17 @@ impl Keys {
         }
     }
 
+    /// Makes the next lookup fetch the JWKS again.
+    fn expire(&self) {
+        if let Keys::Remote(remote) = self {
+            let mut snapshot = remote
+                .snapshot
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            snapshot.expires = None;
+        }
+    }
+
     fn fetch_count(&self) -> usize {
         match self {
             Keys::Fixed(_) => 0,
@@ -270,6 +282,8 @@ pub struct Directory {
     status_endpoint: Option<String>,
     ca_chain_pem: Option<String>,
     crl_uri: Option<String>,
+    events_endpoint: Option<String>,
+    statement_status_endpoint: Option<String>,
 }
 
 impl Directory {
@@ -282,6 +296,8 @@ impl Directory {
             status_endpoint: None,
             ca_chain_pem: None,
             crl_uri: None,
+            events_endpoint: None,
+            statement_status_endpoint: None,
         }
     }
 
@@ -303,10 +319,32 @@ impl Directory {
         self
     }
 
+    /// Its statement status endpoint (`/status/ssa`; the jti is appended): with status
+    /// checks on, a revoked statement is refused.
+    pub fn with_statement_status_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.statement_status_endpoint = Some(url.into());
+        self
+    }
+
+    /// Its change-event feed (`/events`), for [`Verifier::poll_events`].
+    pub fn with_events_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.events_endpoint = Some(url.into());
+        self
+    }
+
     /// `iss` of its statements.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
+}
+
+/// A page of the directory's change events, each verified, and where to continue.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    /// In the feed's order, each with the cursor it was served at.
+    pub events: Vec<(String, ChangeEvent)>,
+    /// Pass as `after` to the next [`Verifier::poll_events`].
+    pub next_cursor: String,
 }
 
 /// The directory's answer about one product, as cached.
@@ -331,10 +369,14 @@ pub struct Verifier {
     status_endpoint: Option<String>,
     ca: Option<CaChain>,
     crl_uri: Option<String>,
+    events_endpoint: Option<String>,
+    statement_status_endpoint: Option<String>,
     settings: Settings,
     http: Http,
     clock: Arc<dyn Clock>,
     statuses: Mutex<HashMap<String, (Instant, LiveStatus)>>,
+    /// Statements the directory reported revoked (or not), by jti.
+    statement_states: Mutex<HashMap<String, (Instant, Option<String>)>>,
     software_keys: Mutex<HashMap<String, Arc<RemoteKeys>>>,
     crl: Mutex<Option<CachedCrl>>,
 }
@@ -363,10 +405,13 @@ impl Verifier {
             status_endpoint: directory.status_endpoint,
             ca,
             crl_uri: directory.crl_uri,
+            events_endpoint: directory.events_endpoint,
+            statement_status_endpoint: directory.statement_status_endpoint,
             http,
             settings,
             clock: Arc::new(SystemClock),
             statuses: Mutex::new(HashMap::new()),
+            statement_states: Mutex::new(HashMap::new()),
             software_keys: Mutex::new(HashMap::new()),
             crl: Mutex::new(None),
         })
@@ -395,6 +440,8 @@ impl Verifier {
         let mut directory = Directory::new(field("issuer")?, field("jwks_uri")?);
         directory.status_endpoint = optional("status_endpoint");
         directory.crl_uri = optional("crl_uri");
+        directory.events_endpoint = optional("events_endpoint");
+        directory.statement_status_endpoint = optional("statement_status_endpoint");
         if let Some(ca) = optional("ca_uri") {
             directory.ca_chain_pem =
                 Some(String::from_utf8_lossy(&http.get(&ca)?.body).into_owned());
@@ -414,10 +461,13 @@ impl Verifier {
             status_endpoint: None,
             ca,
             crl_uri: None,
+            events_endpoint: None,
+            statement_status_endpoint: None,
             http,
             settings: settings.with_check_status(false),
             clock: Arc::new(SystemClock),
             statuses: Mutex::new(HashMap::new()),
+            statement_states: Mutex::new(HashMap::new()),
             software_keys: Mutex::new(HashMap::new()),
             crl: Mutex::new(None),
         }
@@ -461,6 +511,9 @@ impl Verifier {
         )?;
         if self.settings.check_status {
             self.check_live_status(&statement.software_id)?;
+            if let Some(jti) = &statement.jti {
+                self.check_statement_status(jti)?;
+            }
         }
         Ok(statement)
     }
@@ -570,6 +623,156 @@ impl Verifier {
                     "the directory's CRL cannot be fetched: {reason}"
                 ))),
             },
+        }
+    }
+
+    /// Verifies a change event (a SET from the feed, or one the directory pushed to your own
+    /// HTTP handler) and forgets what it makes stale: the product's cached status, every
+    /// status on an organisation's change, the keystores on a key change, the CRL on a
+    /// certificate change, the directory JWKS on a signing-key change. The next check reads
+    /// them afresh, so a suspension is refused as soon as its event arrives.
+    pub fn verify_event(&self, set: &str) -> Result<ChangeEvent, VerifyError> {
+        let event =
+            crate::events::verify(set, &self.issuer, &|kid| self.keys.get(kid), &self.settings)?;
+        match event.kind() {
+            "organisation-status" => {
+                if let Ok(mut statuses) = self.statuses.lock() {
+                    statuses.clear();
+                }
+            }
+            "participant-key-added" | "participant-key-removed" => {
+                if let Ok(mut keys) = self.software_keys.lock() {
+                    keys.clear();
+                }
+            }
+            kind if kind.starts_with("certificate-") => {
+                if let Ok(mut crl) = self.crl.lock() {
+                    *crl = None;
+                }
+            }
+            kind if kind.starts_with("signing-key-") => self.keys.expire(),
+            kind => {
+                if let (Some(software), Ok(mut statuses)) =
+                    (event.software_id(), self.statuses.lock())
+                {
+                    statuses.remove(software);
+                }
+                if kind == "statement-revoked"
+                    && let (Some(jti), Ok(mut states)) =
+                        (event.subject_id(), self.statement_states.lock())
+                {
+                    states.remove(jti);
+                }
+            }
+        }
+        Ok(event)
+    }
+
+    /// Reads the change events after `after` (from the oldest kept when `None`), waiting up
+    /// to `wait` for the first (bounded by the HTTP timeout less a second and by the
+    /// directory's 30 s), and verifies each with [`Verifier::verify_event`]. Call it in a
+    /// loop with the returned `next_cursor`. A SET that does not verify is an error: the feed
+    /// is not the directory's.
+    pub fn poll_events(
+        &self,
+        after: Option<&str>,
+        wait: Duration,
+    ) -> Result<EventPage, ConfigError> {
+        let endpoint = self
+            .events_endpoint
+            .as_deref()
+            .ok_or_else(|| ConfigError::Invalid {
+                what: "the directory".into(),
+                reason: "it has no events endpoint".into(),
+            })?;
+        let wait = wait
+            .min(
+                self.settings
+                    .http_timeout
+                    .saturating_sub(Duration::from_secs(1)),
+            )
+            .min(Duration::from_secs(30));
+        let mut url = format!("{endpoint}?limit=1000&wait={}", wait.as_secs());
+        if let Some(after) = after {
+            url.push_str("&after=");
+            url.push_str(after);
+        }
+        let (page, _) = self.http.get_json(&url)?;
+        let invalid = |reason: String| ConfigError::Invalid {
+            what: url.clone(),
+            reason,
+        };
+        let next_cursor = page
+            .get("next_cursor")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("no next_cursor".into()))?
+            .to_owned();
+        let mut events = vec![];
+        for item in page
+            .get("events")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("no events".into()))?
+        {
+            let cursor = item
+                .get("cursor")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let set = item
+                .get("set")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(format!("event {cursor} has no set")))?;
+            let event = self
+                .verify_event(set)
+                .map_err(|e| invalid(format!("event {cursor}: {e}")))?;
+            events.push((cursor.to_owned(), event));
+        }
+        Ok(EventPage {
+            events,
+            next_cursor,
+        })
+    }
+
+    /// Refuses a statement the directory reports revoked (when it has a statement status
+    /// endpoint); the answer is cached like the software's status.
+    fn check_statement_status(&self, jti: &str) -> Result<(), VerifyError> {
+        let Some(endpoint) = &self.statement_status_endpoint else {
+            return Ok(());
+        };
+        let cached = self
+            .statement_states
+            .lock()
+            .ok()
+            .and_then(|m| m.get(jti).cloned())
+            .filter(|(at, _)| at.elapsed() < self.settings.status_cache)
+            .map(|(_, revoked)| revoked);
+        let revoked = match cached {
+            Some(revoked) => revoked,
+            None => {
+                let url = format!("{}/{jti}", endpoint.trim_end_matches('/'));
+                let (value, _) = self.http.get_json(&url).map_err(|e| {
+                    VerifyError::unapproved(format!(
+                        "the directory's status of the statement cannot be read: {e}"
+                    ))
+                })?;
+                let revoked =
+                    (value.get("state").and_then(Value::as_str) == Some("revoked")).then(|| {
+                        value
+                            .get("revocation_reason")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no reason given")
+                            .to_owned()
+                    });
+                if let Ok(mut map) = self.statement_states.lock() {
+                    map.insert(jti.to_owned(), (Instant::now(), revoked.clone()));
+                }
+                revoked
+            }
+        };
+        match revoked {
+            Some(reason) => Err(VerifyError::unapproved(format!(
+                "the directory reports the statement as revoked: {reason}"
+            ))),
+            None => Ok(()),
         }
     }
 

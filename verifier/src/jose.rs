@@ -113,6 +113,8 @@ pub(crate) struct Header<'a> {
     pub alg: Option<Member<'a>>,
     #[serde(default, borrow)]
     pub kid: Option<Member<'a>>,
+    #[serde(default, borrow)]
+    pub typ: Option<Member<'a>>,
 }
 
 /// The parts of a compact JWS, its header and payload decoded from base64url.

@@ -6,6 +6,7 @@ mod certificate;
 mod claims;
 mod clock;
 mod error;
+mod events;
 #[cfg(feature = "fetch")]
 mod fetch;
 mod jose;
@@ -23,8 +24,9 @@ pub use claims::{
 };
 pub use clock::{Clock, SystemClock};
 pub use error::{ConfigError, ErrorCode, VerifyError};
+pub use events::{ChangeEvent, EVENT_TYPE_PREFIX};
 #[cfg(feature = "fetch")]
-pub use fetch::{Directory, Verifier};
+pub use fetch::{Directory, EventPage, Verifier};
 pub use keys::KeySet;
 pub use registration::{ClientMetadata, Registration, RegistrationRequest};
 pub use settings::{CachePolicy, Settings};

@@ -78,6 +78,21 @@ impl Trust {
         )
     }
 
+    /// Verifies a change event, an RFC 8417 SET read from the directory's feed or pushed to
+    /// you: `typ` `secevent+jwt`, signed by a key of the set, issued by the directory.
+    pub fn verify_event(
+        &self,
+        set: &str,
+        settings: &Settings,
+    ) -> Result<crate::events::ChangeEvent, VerifyError> {
+        crate::events::verify(
+            set,
+            &self.issuer,
+            &|kid| self.keys.get(kid).ok_or_else(|| unknown_key(kid)),
+            settings,
+        )
+    }
+
     /// Checks a client certificate (PEM) at `now`: the chain to the CA, validity, clientAuth
     /// in its extended key usage, revocation with `crl` (signed by the issuing CA; see
     /// [`Revocation`](crate::Revocation) for what a missing or expired one means), and its

@@ -106,3 +106,124 @@ fn input_and_usage_errors_exit_1_and_2() {
     let output = Command::new(BIN).args(["ssa"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Serves a directory's discovery document, JWKS and one page of events (the SETs that
+/// `sets` makes for the server's issuer, its own address) on a local port, each answer
+/// `Connection: close`, until the test ends; returns the base URL.
+fn serve_feed(jwks: Value, sets: impl FnOnce(&str) -> Vec<String>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let sets = sets(&issuer);
+    let base = issuer.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap() == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let body = if path.starts_with("/.well-known/ssa-directory") {
+                json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks"),
+                    "events_endpoint": format!("{issuer}/events")})
+            } else if path == "/jwks" {
+                jwks.clone()
+            } else if path.contains("after=") {
+                json!({"events": [], "next_cursor": sets.len().to_string()})
+            } else {
+                let events: Vec<Value> = sets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, set)| json!({"cursor": (i + 1).to_string(), "set": set}))
+                    .collect();
+                json!({"events": events, "next_cursor": sets.len().to_string()})
+            }
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+#[test]
+fn events_prints_verified_events_as_json_lines_and_refuses_a_forged_feed() {
+    let key = openssl::rsa::Rsa::generate(2048).unwrap();
+    let jwks = json!({"keys": [{
+        "kty": "RSA", "kid": "k1", "alg": "PS256", "use": "sig",
+        "n": URL_SAFE_NO_PAD.encode(key.n().to_vec()), "e": URL_SAFE_NO_PAD.encode(key.e().to_vec()),
+    }]});
+    let der = key.private_key_to_der().unwrap();
+    let set = move |issuer: &str, jti: &str, kind: &str, typ: &str| {
+        let mut header = Header::new(Algorithm::PS256);
+        header.kid = Some("k1".into());
+        header.typ = Some(typ.into());
+        let claims = json!({"iss": issuer, "iat": 1, "jti": jti, "txn": "t", "toe": 1,
+            "events": {format!("urn:ssa-directory:event:{kind}"):
+                {"subject": {"type": "software", "id": "sw"}, "state": "suspended"}}});
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_der(&der)).unwrap()
+    };
+    let run = |base: &str| {
+        let output = Command::new(BIN)
+            .args(["events", "--directory", base])
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let sign = set.clone();
+    let base = serve_feed(jwks.clone(), move |iss| {
+        vec![
+            sign(iss, "j1", "software-status", "secevent+jwt"),
+            sign(iss, "j2", "certificate-revoked", "secevent+jwt"),
+        ]
+    });
+    let (code, out, err) = run(&base);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["cursor"], "1");
+    assert_eq!(lines[0]["jti"], "j1");
+    assert_eq!(
+        lines[0]["event_type"],
+        "urn:ssa-directory:event:software-status"
+    );
+    assert_eq!(lines[0]["payload"]["state"], "suspended");
+    assert_eq!(
+        lines[1]["event_type"],
+        "urn:ssa-directory:event:certificate-revoked"
+    );
+
+    // A token that is not a SET, and a SET from another issuer, stop the feed with exit 1.
+    for (typ, other_issuer) in [("JWT", false), ("secevent+jwt", true)] {
+        let sign = set.clone();
+        let base = serve_feed(jwks.clone(), move |iss| {
+            let iss = if other_issuer {
+                "https://elsewhere.example"
+            } else {
+                iss
+            };
+            vec![sign(iss, "j1", "software-status", typ)]
+        });
+        let (code, out, err) = run(&base);
+        assert_eq!(code, 1, "{typ}: {out}");
+        assert!(out.is_empty());
+        assert!(err.contains("event 1"), "{err}");
+    }
+}

@@ -157,6 +157,8 @@ pub(crate) struct Metadata {
     ocsp_uri: String,
     /// The change-event feed (signed SETs, cursor order).
     events_endpoint: String,
+    /// A statement's own status: append its jti.
+    statement_status_endpoint: String,
 }
 
 /// Discovery metadata
@@ -183,6 +185,7 @@ pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> H
         crl_uri: format!("{base}/pki/crl"),
         ocsp_uri: format!("{base}/pki/ocsp"),
         events_endpoint: format!("{base}/events"),
+        statement_status_endpoint: format!("{base}/status/ssa"),
     });
     serve(
         &req,

@@ -1,5 +1,8 @@
 //! `ssa-verify`: the verifier for authorization servers that are not written in Rust.
 //!
+//! `ssa-verify events --directory URL [--follow]` prints the directory's change events, each
+//! verified, as JSON lines; exit 1 when the feed cannot be read or a SET does not verify.
+//!
 //! Prints the verified values as JSON on stdout and exits 0, or prints the RFC 7591 error
 //! response and exits 10 (invalid_software_statement), 11 (unapproved_software_statement),
 //! 12 (invalid_redirect_uri) or 13 (invalid_client_metadata). Exit 1: configuration or input
@@ -27,6 +30,53 @@ struct Cli {
 enum Command {
     /// Verify a software statement (a file holding the compact JWS; `-` reads stdin).
     Ssa(SsaArgs),
+    /// Print the directory's change events, each SET verified, as JSON lines.
+    Events(EventsArgs),
+}
+
+#[derive(clap::Args)]
+struct EventsArgs {
+    /// The directory's base URL or its /.well-known/ssa-directory URL.
+    #[arg(long, value_name = "URL")]
+    directory: String,
+    /// Start after this cursor (a `cursor` printed earlier); without it, the oldest kept.
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<String>,
+    /// Keep following: wait for new events (long-polling) until interrupted.
+    #[arg(long)]
+    follow: bool,
+}
+
+/// Prints events as JSON lines until the feed is empty (or forever with --follow).
+fn events(args: EventsArgs) -> Result<(), String> {
+    use std::io::Write;
+    let settings = Settings::default().with_http_timeout(Duration::from_secs(35));
+    let verifier = Verifier::discover(&args.directory, settings).map_err(|e| e.to_string())?;
+    let wait = Duration::from_secs(if args.follow { 30 } else { 0 });
+    let mut after = args.after;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page = verifier
+            .poll_events(after.as_deref(), wait)
+            .map_err(|e| e.to_string())?;
+        for (cursor, event) in &page.events {
+            let line = serde_json::json!({
+                "cursor": cursor,
+                "jti": event.jti,
+                "event_type": event.event_type,
+                "txn": event.txn,
+                "toe": event.occurred_at,
+                "payload": event.payload,
+            });
+            writeln!(out, "{line}")
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write: {e}"))?;
+        }
+        if page.events.is_empty() && !args.follow {
+            return Ok(());
+        }
+        after = Some(page.next_cursor);
+    }
 }
 
 #[derive(clap::Args)]
@@ -149,9 +199,18 @@ fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
 }
 
 fn main() -> ExitCode {
-    let Cli {
-        command: Command::Ssa(args),
-    } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Ssa(args) => args,
+        Command::Events(args) => {
+            return match events(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("ssa-verify: {message}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+    };
     match run(args) {
         Ok(value) => {
             println!(

@@ -64,3 +64,23 @@ pub struct StatementStatus {
     /// The product's status as `/status/software/{software_id}` gives it.
     pub software: SoftwareStatus,
 }
+
+/// A statement as its product's page lists it.
+#[derive(Debug, Clone)]
+pub struct StatementSummary {
+    pub jti: String,
+    pub state: StatementState,
+    pub issued_at: super::Timestamp,
+    pub expires_at: super::Timestamp,
+    pub revocation_reason: Option<String>,
+}
+
+impl StatementState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+}

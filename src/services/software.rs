@@ -447,6 +447,8 @@ pub struct SoftwareView {
     pub history: Vec<AuditEvent>,
     pub keys: Vec<crate::model::keys::ParticipantKey>,
     pub certificates: Vec<crate::model::certificate::Certificate>,
+    /// The latest statements issued for it.
+    pub statements: Vec<crate::model::discovery::StatementSummary>,
 }
 
 /// Everything a software page shows, in one database call; for members and operators.
@@ -457,6 +459,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: SoftwareId) -> Result<
         let keys =
             super::keystore::list_in(conn, &actor, crate::model::keys::KeyOwner::Software(id))?;
         let certificates = store::certificates::for_software(conn, id)?;
+        let statements = super::statements::recent_in(conn, id)?;
         Ok(SoftwareView {
             product,
             org,
@@ -464,6 +467,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: SoftwareId) -> Result<
             history,
             keys,
             certificates,
+            statements,
         })
     })
     .await

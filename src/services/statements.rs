@@ -11,7 +11,7 @@ use super::recorder::Record;
 use crate::keys::credentials;
 use crate::model::account::User;
 use crate::model::audit::Entry;
-use crate::model::discovery::{SoftwareStatus, StatementState, StatementStatus};
+use crate::model::discovery::{SoftwareStatus, StatementState, StatementStatus, StatementSummary};
 use crate::model::keys::{KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::{Grant, Software};
@@ -148,14 +148,34 @@ pub async fn status(dir: &Arc<Directory>, jti: String) -> Result<StatementStatus
     .await
 }
 
-fn status_of(record: StatementRecord, software: SoftwareStatus, at: Timestamp) -> StatementStatus {
-    let state = if record.revoked_at.is_some() {
+/// Where a recorded statement stands at `at`.
+pub fn state_of(record: &StatementRecord, at: Timestamp) -> StatementState {
+    if record.revoked_at.is_some() {
         StatementState::Revoked
     } else if record.expires_at <= at {
         StatementState::Expired
     } else {
         StatementState::Issued
-    };
+    }
+}
+
+/// The latest statements of a product, as its page lists them.
+pub fn recent_in(conn: &mut DbConnection, product: SoftwareId) -> Result<Vec<StatementSummary>> {
+    let at = now();
+    Ok(store::statements::for_software(conn, product, 20)?
+        .into_iter()
+        .map(|record| StatementSummary {
+            state: state_of(&record, at),
+            jti: record.jti,
+            issued_at: record.issued_at,
+            expires_at: record.expires_at,
+            revocation_reason: record.revoked_reason,
+        })
+        .collect())
+}
+
+fn status_of(record: StatementRecord, software: SoftwareStatus, at: Timestamp) -> StatementStatus {
+    let state = state_of(&record, at);
     StatementStatus {
         jti: record.jti,
         state,

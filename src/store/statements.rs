@@ -202,3 +202,24 @@ pub fn revoke(
     .execute(conn)
     .map(|n| n == 1)
 }
+
+/// The latest `limit` statements of a product, newest first.
+pub fn for_software(
+    conn: &mut DbConnection,
+    product: SoftwareId,
+    limit: i64,
+) -> QueryResult<Vec<StatementRecord>> {
+    issued_ssas::table
+        .filter(issued_ssas::software_id.eq(product.to_string()))
+        .select((
+            issued_ssas::jti,
+            issued_ssas::software_id,
+            issued_ssas::issued_at,
+            issued_ssas::expires_at,
+            issued_ssas::revoked_at,
+            issued_ssas::revoked_reason,
+        ))
+        .order(issued_ssas::issued_at.desc())
+        .limit(limit)
+        .load(conn)
+}

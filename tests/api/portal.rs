@@ -851,3 +851,63 @@ async fn a_move_to_production_waits_for_an_operator_in_the_portal() {
     );
     assert!(!html.contains("id=\"pending-change\""), "{html}");
 }
+
+#[tokio::test]
+async fn members_revoke_a_statement_in_the_portal_with_a_reason() {
+    let app = spawn_app().await;
+    let c = crate::helpers::cast(&app).await;
+    let software = format!("/software/{}", c.software_id);
+    app.decide(&c.operator, &format!("/api/v1{software}"), "approve")
+        .await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1{software}/ssa")))
+        .bearer_auth(&c.developer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let jwt = response.text().await.unwrap();
+    let claims: serde_json::Value = {
+        use base64::Engine;
+        let part = jwt.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let jti = claims["jti"].as_str().unwrap().to_owned();
+    let browser = Browser::new(&app);
+    browser.log_in(&c.developer.email, PASSWORD).await;
+    let (_, html) = browser.get(&software).await;
+    assert!(html.contains(&jti), "the statement is listed: {html}");
+
+    let action = format!("{software}/statements/{jti}/revoke");
+    let (status, _, html) = browser.submit(&software, &action, &[("reason", "")]).await;
+    assert_eq!(status, 422, "a reason is required");
+    assert!(html.contains("reason"), "{html}");
+    let (status, location, _) = browser
+        .submit(&software, &action, &[("reason", "laptop stolen")])
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some(software.as_str()));
+    let (_, html) = browser.get(&software).await;
+    assert!(html.contains("revoked (laptop stolen)"), "{html}");
+    let status: serde_json::Value = app
+        .get(&format!("/status/ssa/{jti}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "revoked");
+
+    // Another organisation's member cannot revoke it, even with a valid form.
+    let outsider = Browser::new(&app);
+    outsider.log_in(&c.outsider.email, PASSWORD).await;
+    let (status, _, _) = outsider
+        .submit("/dashboard", &action, &[("reason", "mine now")])
+        .await;
+    assert_eq!(status, 404);
+}

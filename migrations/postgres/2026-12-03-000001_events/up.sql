@@ -33,3 +33,4 @@ INSERT INTO event_counter (id, last_id, horizon) VALUES (1, 0, 0);
 -- A statement revoked before its expiry (GET /status/ssa/{jti}).
 ALTER TABLE issued_ssas ADD COLUMN revoked_at TIMESTAMP;
 ALTER TABLE issued_ssas ADD COLUMN revoked_reason TEXT;
+CREATE INDEX issued_ssas_software ON issued_ssas(software_id, issued_at);

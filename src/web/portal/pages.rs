@@ -219,6 +219,8 @@ pub struct SoftwarePage {
     pub history: Vec<AuditEvent>,
     pub keys: Vec<ParticipantKey>,
     pub certificates: Vec<Certificate>,
+    /// The latest statements issued for the product.
+    pub statements: Vec<crate::model::discovery::StatementSummary>,
     pub reasons: Vec<RevocationReason>,
     /// A certificate just issued: shown with its chain and notes.
     pub issued: Option<Issued>,

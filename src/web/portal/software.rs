@@ -37,6 +37,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(decide_change),
     )
     .route("/software/{software_id}/ssa", web::post().to(download_ssa))
+    .route(
+        "/software/{software_id}/statements/{jti}/revoke",
+        web::post().to(revoke_statement),
+    )
     .route("/software/{software_id}/keys", web::post().to(upload_key))
     .route(
         "/software/{software_id}/keys/{kid}/remove",
@@ -191,6 +195,7 @@ async fn page_with(
         history,
         keys,
         certificates,
+        statements: issued_statements,
     } = software::view(state, user.actor(), id).await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -212,6 +217,7 @@ async fn page_with(
             history,
             keys,
             certificates,
+            statements: issued_statements,
             reasons: RevocationReason::given().collect(),
             issued,
             error,
@@ -567,6 +573,27 @@ async fn revoke_certificate(
             auth::set_flash(&session, format!("Certificate {} revoked.", cert.serial));
             Ok(redirect(&format!("/software/{id}")))
         }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+/// Revokes one of the product's statements, with the reason the form gives.
+async fn revoke_statement(
+    state: web::Data<Directory>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    PortalForm(form): PortalForm<RevokeForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let (id, jti) = path.into_inner();
+    let result = statements::revoke(&state, user.actor(), jti, form.reason).await;
+    match result {
+        Ok(status) if status.software.software_id.to_string() == id => {
+            auth::set_flash(&session, format!("Statement {} revoked.", status.jti));
+            Ok(redirect(&format!("/software/{id}")))
+        }
+        Ok(_) => Err(AppError::NotFound("statement").into()),
         Err(error) => refused(&state, &session, &user, id, error).await,
     }
 }

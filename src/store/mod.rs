@@ -3,6 +3,21 @@
 //! return diesel's `QueryResult`; turning rows into domain types is where corrupt data
 //! becomes an error.
 
+/// Runs one diesel expression on the backend's own connection, bound to `$c` in `$body`, for
+/// whichever backend `conn` is (after vaultwarden's `db_run!`). Through `MultiConnection` a
+/// statement is serialised and its SQL rebuilt on every call, and multi-row inserts are not
+/// available; on the backend's own connection diesel keeps prepared statements and batches.
+/// Where the backends need different SQL, write the `match` out instead. Defined before the
+/// `mod` lines below so that every store module sees it.
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Postgresql($c) => $body,
+            $crate::store::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 pub mod audit;
 pub mod certificates;
 pub mod crls;

@@ -3,7 +3,6 @@
 
 use diesel::prelude::*;
 
-use super::DbConnection;
 use super::audit::NewEvent;
 use super::organisations::OrganisationRow;
 use super::schema::{
@@ -13,6 +12,7 @@ use super::schema::{
 use super::signing_keys::SigningKeyRow;
 use super::software::SoftwareRow;
 use super::users::UserRow;
+use super::DbConnection;
 use crate::model::account::User;
 use crate::model::audit::Entry;
 use crate::model::inputs::MemberRole;
@@ -64,20 +64,14 @@ pub fn insert_batch(
         return Ok(());
     }
     let events: Vec<NewEvent> = events.into_iter().map(NewEvent::from).collect();
-    macro_rules! insert_all {
-        ($conn:expr) => {{
-            diesel::insert_into(issued_ssas::table)
-                .values(rows)
-                .execute($conn)?;
-            diesel::insert_into(audit_events::table)
-                .values(&events)
-                .execute($conn)?;
-        }};
-    }
-    match conn {
-        DbConnection::Sqlite(conn) => insert_all!(conn),
-        DbConnection::Postgresql(conn) => insert_all!(conn),
-    }
+    per_backend!(conn, |c| {
+        diesel::insert_into(issued_ssas::table)
+            .values(rows)
+            .execute(c)?;
+        diesel::insert_into(audit_events::table)
+            .values(&events)
+            .execute(c)?;
+    });
     Ok(())
 }
 
@@ -101,46 +95,36 @@ pub fn basis_by_token(
     let product = product.to_string();
     // Run on the backend's own connection: through `MultiConnection` the statement is
     // serialised and its SQL rebuilt on every call (measured at a third of this read's cost).
-    macro_rules! load {
-        ($conn:expr) => {
-            api_tokens::table
-                .inner_join(users::table)
-                .inner_join(software::table.on(software::id.eq(product)))
-                .inner_join(
-                    organisations::table.on(organisations::id.eq(software::organisation_id)),
-                )
-                .left_join(
-                    memberships::table.on(memberships::organisation_id
-                        .eq(organisations::id)
-                        .and(memberships::user_id.eq(api_tokens::user_id))),
-                )
-                .inner_join(
-                    signing_keys::table.on(signing_keys::state.eq(KeyState::Active.as_str())),
-                )
-                .filter(api_tokens::token_hash.eq(token_hash))
-                .filter(api_tokens::revoked_at.is_null())
-                .filter(users::disabled_at.is_null())
-                .select((
-                    UserRow::as_select(),
-                    SoftwareRow::as_select(),
-                    OrganisationRow::as_select(),
-                    memberships::role.nullable(),
-                    SigningKeyRow::as_select(),
-                ))
-                .first::<(
-                    UserRow,
-                    SoftwareRow,
-                    OrganisationRow,
-                    Option<String>,
-                    SigningKeyRow,
-                )>($conn)
-                .optional()?
-        };
-    }
-    let row = match conn {
-        DbConnection::Sqlite(conn) => load!(conn),
-        DbConnection::Postgresql(conn) => load!(conn),
-    };
+    let row = per_backend!(conn, |c| {
+        api_tokens::table
+            .inner_join(users::table)
+            .inner_join(software::table.on(software::id.eq(product)))
+            .inner_join(organisations::table.on(organisations::id.eq(software::organisation_id)))
+            .left_join(
+                memberships::table.on(memberships::organisation_id
+                    .eq(organisations::id)
+                    .and(memberships::user_id.eq(api_tokens::user_id))),
+            )
+            .inner_join(signing_keys::table.on(signing_keys::state.eq(KeyState::Active.as_str())))
+            .filter(api_tokens::token_hash.eq(token_hash))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(users::disabled_at.is_null())
+            .select((
+                UserRow::as_select(),
+                SoftwareRow::as_select(),
+                OrganisationRow::as_select(),
+                memberships::role.nullable(),
+                SigningKeyRow::as_select(),
+            ))
+            .first::<(
+                UserRow,
+                SoftwareRow,
+                OrganisationRow,
+                Option<String>,
+                SigningKeyRow,
+            )>(c)
+            .optional()?
+    });
     let Some((user, product, org, role, key)) = row else {
         return Ok(None);
     };

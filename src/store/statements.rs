@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::DbConnection;
 use super::audit::NewEvent;
 use super::organisations::OrganisationRow;
 use super::schema::{
@@ -12,7 +13,6 @@ use super::schema::{
 use super::signing_keys::SigningKeyRow;
 use super::software::SoftwareRow;
 use super::users::UserRow;
-use super::DbConnection;
 use crate::model::account::User;
 use crate::model::audit::Entry;
 use crate::model::inputs::MemberRole;

@@ -29,6 +29,6 @@ pub use events::{ChangeEvent, EVENT_TYPE_PREFIX};
 pub use fetch::{Directory, EventPage, Verifier};
 pub use keys::KeySet;
 pub use registration::{ClientMetadata, Registration, RegistrationRequest};
-pub use settings::{CachePolicy, Settings};
-pub use statement::{Profile, SoftwareStatement};
+pub use settings::{CachePolicy, Profile, Settings};
+pub use statement::SoftwareStatement;
 pub use trust::Trust;

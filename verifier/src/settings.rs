@@ -3,8 +3,20 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::algorithm::Algorithm;
-use crate::statement::Profile;
+
+/// Which claim names a statement uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Profile {
+    /// UK Open Banking names: `software_client_name`, `software_redirect_uris`, ….
+    Obuk,
+    /// RFC 7591 / CDR names: `client_name`, `redirect_uris`, `jwks_uri`, ….
+    Rfc7591,
+}
 
 /// What the verifier accepts, built from [`Settings::default()`] with the `with_` setters:
 ///

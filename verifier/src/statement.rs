@@ -8,18 +8,7 @@ use crate::claims::StatementClaims;
 use crate::error::VerifyError;
 use crate::jose::{Header, Member, check_signature, check_times, read_part, split};
 use crate::keys::KeyLookup;
-use crate::settings::Settings;
-
-/// Which claim names a statement uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Profile {
-    /// UK Open Banking names: `software_client_name`, `software_redirect_uris`, ….
-    Obuk,
-    /// RFC 7591 / CDR names: `client_name`, `redirect_uris`, `jwks_uri`, ….
-    Rfc7591,
-}
+use crate::settings::{Profile, Settings};
 
 /// A verified statement's values.
 #[derive(Debug, Clone, Serialize)]

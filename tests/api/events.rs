@@ -289,14 +289,10 @@ async fn every_change_relying_parties_act_on_is_a_signed_event_in_cursor_order()
 
 fn verify_txn(event: &Value) -> String {
     // The txn claim, read without verifying (verify() checked the signature already).
-    let set = event["set"].as_str().unwrap();
-    let payload = set.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let claims: Value = serde_json::from_slice(&bytes).unwrap();
-    claims["txn"].as_str().unwrap().to_owned()
+    claims_of(event["set"].as_str().unwrap())["txn"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]

@@ -70,21 +70,15 @@ pub(crate) async fn feed(
         .after
         .map(|c| c.parse::<Cursor>().map_err(|e| invalid("after", e)))
         .transpose()?;
-    // Numbers are read here, so that a refusal names the parameter.
-    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
-        None => 100,
-        Some(Ok(n)) if (1..=services::events::MAX_LIMIT).contains(&n) => n,
-        Some(_) => return Err(invalid("limit", "must be a whole number from 1 to 1000").into()),
-    };
-    let wait = match query.wait.as_deref().map(str::parse::<u64>) {
-        None => Duration::ZERO,
-        Some(Ok(n)) if Duration::from_secs(n) <= services::events::MAX_WAIT => {
-            Duration::from_secs(n)
-        }
-        Some(_) => {
-            return Err(invalid("wait", "must be a whole number of seconds from 0 to 30").into());
-        }
-    };
+    let limit = super::bounded(
+        query.limit.as_deref(),
+        "limit",
+        1..=services::events::MAX_LIMIT,
+        100,
+    )?;
+    let max_wait = services::events::MAX_WAIT.as_secs() as i64;
+    let wait = super::bounded(query.wait.as_deref(), "wait", 0..=max_wait, 0)?;
+    let wait = Duration::from_secs(wait as u64);
     let page = services::events::feed(&state.into_inner(), after, limit, wait).await?;
     let body = Feed {
         events: page

@@ -38,6 +38,29 @@ pub fn routes() -> Table {
         .get("/pki/ocsp/{request:.*}", ocsp_get)
 }
 
+/// A whole-number query parameter within `range`, `default` when absent. Read here rather than
+/// by serde, so that a refusal names the parameter.
+pub(crate) fn bounded(
+    value: Option<&str>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: i64,
+) -> Result<i64, AppError> {
+    match value.map(str::parse::<i64>) {
+        None => Ok(default),
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => Err(invalid(
+            name,
+            format!(
+                "must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )
+        .into()),
+    }
+}
+
 /// Answers a conditional GET for a prepared document.
 pub fn serve(req: &HttpRequest, doc: &Published, max_age: u64, content_type: &str) -> HttpResponse {
     let cache = format!("public, max-age={max_age}");
@@ -353,11 +376,7 @@ pub(crate) async fn software_statuses(
                 .map_err(|_| invalid("after", "not a cursor this list returned as next"))
         })
         .transpose()?;
-    let limit = match query.limit.as_deref().map(str::parse::<i64>) {
-        None => 100,
-        Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        Some(_) => return Err(invalid("limit", "must be a whole number from 1 to 1000").into()),
-    };
+    let limit = bounded(query.limit.as_deref(), "limit", 1..=1000, 100)?;
     let since = query
         .since
         .map(|c| c.parse::<Cursor>().map_err(|e| invalid("since", e)))

@@ -73,6 +73,12 @@ uuid_id!(
     "token"
 );
 
+uuid_id!(
+    /// A push subscription to the change events.
+    SubscriptionId,
+    "subscription"
+);
+
 /// A certificate's serial number: upper-case hexadecimal, as the CRL and OCSP carry it.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,

@@ -16,11 +16,12 @@ pub mod organisation;
 pub mod page;
 pub mod software;
 pub mod status;
+pub mod subscription;
 pub mod time;
 
 pub use actor::{Access, Actor};
 pub use error::{Error, Result, invalid, unexpected};
-pub use ids::{Kid, OrgId, Serial, SoftwareId, TokenId, UserId};
+pub use ids::{Kid, OrgId, Serial, SoftwareId, SubscriptionId, TokenId, UserId};
 pub use page::{Page, PageRequest};
 pub use status::{Status, Transition};
 pub use time::{Timestamp, now};

@@ -30,6 +30,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod software;
 pub mod statements;
+pub mod subscriptions;
 pub mod users;
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};

@@ -201,6 +201,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    event_subscriptions (id) {
+        id -> Text,
+        organisation_id -> Text,
+        endpoint -> Text,
+        kinds -> Text,
+        state -> Text,
+        cursor -> BigInt,
+        delivered -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        failing_since -> Nullable<Timestamp>,
+        last_success_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(invitations -> users (user_id));
@@ -236,4 +258,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     crls,
     events,
     event_counter,
+    event_subscriptions,
 );

@@ -1,0 +1,330 @@
+//! Push subscriptions (`event_subscriptions`) and the lease that lets one instance at a time
+//! deliver each: claimed with a conditional update (the row is taken only if its lease ran
+//! out), renewed with every acknowledged event, and checked by every update the deliverer
+//! makes, so an instance that lost its lease stops writing.
+
+use diesel::prelude::*;
+
+use super::schema::{event_subscriptions, events};
+use super::{DbConnection, from_json, to_json};
+use crate::model::event::{Cursor, EventKind};
+use crate::model::subscription::{Subscription, SubscriptionState};
+use crate::model::{OrgId, Result, Timestamp, unexpected};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = event_subscriptions)]
+struct Row {
+    id: String,
+    organisation_id: String,
+    endpoint: String,
+    kinds: String,
+    state: String,
+    cursor: i64,
+    delivered: i64,
+    attempts: i32,
+    next_attempt_at: Timestamp,
+    failing_since: Option<Timestamp>,
+    last_success_at: Option<Timestamp>,
+    last_error: Option<String>,
+    last_error_at: Option<Timestamp>,
+    created_at: Timestamp,
+}
+
+impl Row {
+    fn into_subscription(self) -> Result<Subscription> {
+        let names: Vec<String> = from_json("event_subscriptions.kinds", &self.kinds)?;
+        let kinds = names
+            .iter()
+            .map(|n| n.parse::<EventKind>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| unexpected("corrupt event_subscriptions.kinds column", &e))?;
+        Ok(Subscription {
+            id: super::id("event_subscriptions.id", &self.id)?,
+            organisation_id: super::id(
+                "event_subscriptions.organisation_id",
+                &self.organisation_id,
+            )?,
+            endpoint: self.endpoint,
+            kinds,
+            state: super::id("event_subscriptions.state", &self.state)?,
+            cursor: Cursor(self.cursor),
+            delivered: self.delivered,
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            failing_since: self.failing_since,
+            last_success_at: self.last_success_at,
+            last_error: self.last_error,
+            last_error_at: self.last_error_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Stores a new subscription.
+pub fn insert(conn: &mut DbConnection, sub: &Subscription, created_by: Option<&str>) -> Result<()> {
+    let kinds: Vec<&str> = sub.kinds.iter().map(|k| k.as_str()).collect();
+    diesel::insert_into(event_subscriptions::table)
+        .values((
+            event_subscriptions::id.eq(sub.id.to_string()),
+            event_subscriptions::organisation_id.eq(sub.organisation_id.to_string()),
+            event_subscriptions::endpoint.eq(&sub.endpoint),
+            event_subscriptions::kinds.eq(to_json(&kinds)),
+            event_subscriptions::state.eq(sub.state.as_str()),
+            event_subscriptions::cursor.eq(sub.cursor.0),
+            event_subscriptions::delivered.eq(0i64),
+            event_subscriptions::attempts.eq(0),
+            event_subscriptions::next_attempt_at.eq(sub.next_attempt_at),
+            event_subscriptions::created_at.eq(sub.created_at),
+            event_subscriptions::created_by.eq(created_by),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An organisation's subscriptions, oldest first.
+pub fn of_organisation(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Subscription>> {
+    event_subscriptions::table
+        .filter(event_subscriptions::organisation_id.eq(org.to_string()))
+        .order((
+            event_subscriptions::created_at.asc(),
+            event_subscriptions::id.asc(),
+        ))
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Row::into_subscription)
+        .collect()
+}
+
+/// Every subscription (for the metrics).
+pub fn all(conn: &mut DbConnection) -> Result<Vec<Subscription>> {
+    event_subscriptions::table
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Row::into_subscription)
+        .collect()
+}
+
+/// One subscription.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Subscription>> {
+    event_subscriptions::table
+        .filter(event_subscriptions::id.eq(id))
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .map(Row::into_subscription)
+        .transpose()
+}
+
+/// Whether the organisation already pushes to `endpoint`.
+pub fn endpoint_taken(conn: &mut DbConnection, org: OrgId, endpoint: &str) -> Result<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        event_subscriptions::table
+            .filter(event_subscriptions::organisation_id.eq(org.to_string()))
+            .filter(event_subscriptions::endpoint.eq(endpoint)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Removes a subscription.
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool> {
+    Ok(
+        diesel::delete(event_subscriptions::table.filter(event_subscriptions::id.eq(id)))
+            .execute(conn)?
+            == 1,
+    )
+}
+
+/// Sets the state an admin chose; resuming clears the failure count and makes it due now.
+pub fn set_state(
+    conn: &mut DbConnection,
+    id: &str,
+    state: SubscriptionState,
+    at: Timestamp,
+) -> Result<()> {
+    let target = event_subscriptions::table.filter(event_subscriptions::id.eq(id));
+    if state == SubscriptionState::Active {
+        diesel::update(target)
+            .set((
+                event_subscriptions::state.eq(state.as_str()),
+                event_subscriptions::attempts.eq(0),
+                event_subscriptions::failing_since.eq(None::<Timestamp>),
+                event_subscriptions::next_attempt_at.eq(at),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set(event_subscriptions::state.eq(state.as_str()))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Moves a subscription's cursor forward (never back), e.g. past events removed by retention.
+pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> Result<()> {
+    diesel::update(
+        event_subscriptions::table
+            .filter(event_subscriptions::id.eq(id))
+            .filter(event_subscriptions::cursor.lt(cursor.0)),
+    )
+    .set(event_subscriptions::cursor.eq(cursor.0))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Ids of active subscriptions due for an attempt whose lease is free, at most `limit`.
+pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> Result<Vec<String>> {
+    Ok(event_subscriptions::table
+        .filter(event_subscriptions::state.eq(SubscriptionState::Active.as_str()))
+        .filter(event_subscriptions::next_attempt_at.le(at))
+        .filter(
+            event_subscriptions::lease_until
+                .is_null()
+                .or(event_subscriptions::lease_until.lt(at)),
+        )
+        .order(event_subscriptions::next_attempt_at.asc())
+        .limit(limit)
+        .select(event_subscriptions::id)
+        .load(conn)?)
+}
+
+/// Takes the lease of a subscription for `owner` until `until`, if no one holds it; the
+/// subscription when taken.
+pub fn claim(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    at: Timestamp,
+    until: Timestamp,
+) -> Result<Option<Subscription>> {
+    let taken = diesel::update(
+        event_subscriptions::table
+            .filter(event_subscriptions::id.eq(id))
+            .filter(event_subscriptions::state.eq(SubscriptionState::Active.as_str()))
+            .filter(
+                event_subscriptions::lease_until
+                    .is_null()
+                    .or(event_subscriptions::lease_until.lt(at)),
+            ),
+    )
+    .set((
+        event_subscriptions::lease_owner.eq(owner),
+        event_subscriptions::lease_until.eq(until),
+    ))
+    .execute(conn)?;
+    if taken == 1 { find(conn, id) } else { Ok(None) }
+}
+
+/// The rows of `id` whose lease `owner` holds.
+macro_rules! leased {
+    ($id:expr, $owner:expr) => {
+        event_subscriptions::table
+            .filter(event_subscriptions::id.eq($id))
+            .filter(event_subscriptions::lease_owner.eq($owner))
+    };
+}
+
+/// Records events acknowledged (or passed over) up to `cursor` and renews the lease; false
+/// when `owner` lost it (stop delivering).
+pub fn advance(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    cursor: Cursor,
+    delivered: i64,
+    at: Timestamp,
+    until: Timestamp,
+) -> Result<bool> {
+    let target = leased!(id, owner);
+    let changed = if delivered > 0 {
+        diesel::update(target)
+            .set((
+                event_subscriptions::cursor.eq(cursor.0),
+                event_subscriptions::delivered.eq(event_subscriptions::delivered + delivered),
+                event_subscriptions::attempts.eq(0),
+                event_subscriptions::failing_since.eq(None::<Timestamp>),
+                event_subscriptions::last_success_at.eq(at),
+                event_subscriptions::lease_until.eq(until),
+            ))
+            .execute(conn)?
+    } else {
+        diesel::update(target)
+            .set((
+                event_subscriptions::cursor.eq(cursor.0),
+                event_subscriptions::lease_until.eq(until),
+            ))
+            .execute(conn)?
+    };
+    Ok(changed == 1)
+}
+
+/// Notes an error the receiver answered for one event it refused (the event is not sent
+/// again: the same bytes would be refused the same way).
+pub fn note_error(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    error: &str,
+    at: Timestamp,
+) -> Result<bool> {
+    Ok(diesel::update(leased!(id, owner))
+        .set((
+            event_subscriptions::last_error.eq(error),
+            event_subscriptions::last_error_at.eq(at),
+        ))
+        .execute(conn)?
+        == 1)
+}
+
+/// A failed attempt: the error, the next attempt's time, the state (failing once retries ran
+/// out); the lease is released.
+#[allow(clippy::too_many_arguments)]
+pub fn failed(
+    conn: &mut DbConnection,
+    id: &str,
+    owner: &str,
+    attempts: i32,
+    error: &str,
+    at: Timestamp,
+    failing_since: Timestamp,
+    next_attempt_at: Timestamp,
+    state: SubscriptionState,
+) -> Result<bool> {
+    Ok(diesel::update(leased!(id, owner))
+        .set((
+            event_subscriptions::attempts.eq(attempts),
+            event_subscriptions::last_error.eq(error),
+            event_subscriptions::last_error_at.eq(at),
+            event_subscriptions::failing_since.eq(failing_since),
+            event_subscriptions::next_attempt_at.eq(next_attempt_at),
+            event_subscriptions::state.eq(state.as_str()),
+            event_subscriptions::lease_owner.eq(None::<String>),
+            event_subscriptions::lease_until.eq(None::<Timestamp>),
+        ))
+        .execute(conn)?
+        == 1)
+}
+
+/// Gives the lease back (caught up, or shutting down).
+pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> Result<()> {
+    diesel::update(leased!(id, owner))
+        .set((
+            event_subscriptions::lease_owner.eq(None::<String>),
+            event_subscriptions::lease_until.eq(None::<Timestamp>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How many kept events after the subscription's cursor it still has to receive.
+pub fn backlog(conn: &mut DbConnection, sub: &Subscription) -> Result<i64> {
+    let mut query = events::table
+        .filter(events::id.gt(sub.cursor.0))
+        .into_boxed();
+    if !sub.kinds.is_empty() {
+        let kinds: Vec<&str> = sub.kinds.iter().map(|k| k.as_str()).collect();
+        query = query.filter(events::kind.eq_any(kinds));
+    }
+    Ok(query.count().get_result(conn)?)
+}

@@ -91,6 +91,20 @@ pub struct Config {
     /// How long change events are kept, in seconds; a reader whose cursor is older must
     /// resynchronise from the snapshot (`SSA_DIRECTORY_EVENT_RETENTION_SECS`).
     pub event_retention_secs: u64,
+    /// Allow plain-http push endpoints (`SSA_DIRECTORY_PUSH_ALLOW_HTTP`; off: https only).
+    pub push_allow_http: bool,
+    /// Allow push endpoints on loopback, private, link-local and other non-public addresses
+    /// (`SSA_DIRECTORY_PUSH_ALLOW_PRIVATE_TARGETS`; off, against server-side request forgery).
+    pub push_allow_private_targets: bool,
+    /// Extra CA certificates (PEM) trusted for push endpoints besides the system's
+    /// (`SSA_DIRECTORY_PUSH_CA_FILE`).
+    pub push_ca_file: Option<PathBuf>,
+    /// How long push delivery retries a failing endpoint before marking the subscription
+    /// failing, in seconds (`SSA_DIRECTORY_PUSH_RETRY_SECS`).
+    pub push_retry_secs: u64,
+    /// The wait after a first failed push, in milliseconds, doubled on each further failure
+    /// up to five minutes (`SSA_DIRECTORY_PUSH_BACKOFF_MS`).
+    pub push_backoff_ms: u64,
 }
 
 /// Algorithm of the directory's signing keys.
@@ -151,6 +165,11 @@ impl Default for Config {
             crl_validity_secs: 24 * 3600,
             ocsp_validity_secs: 3600,
             event_retention_secs: 30 * 24 * 3600,
+            push_allow_http: false,
+            push_allow_private_targets: false,
+            push_ca_file: None,
+            push_retry_secs: 24 * 3600,
+            push_backoff_ms: 1000,
         }
     }
 }
@@ -314,6 +333,11 @@ impl Config {
                 "event_retention_secs must be at least 3600 (one hour)".into(),
             ));
         }
+        if !(10..=3_600_000).contains(&self.push_backoff_ms) || self.push_retry_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "push_backoff_ms must be between 10 and 3600000, push_retry_secs at least 1".into(),
+            ));
+        }
         if !(1..=300).contains(&self.body_read_timeout_secs) {
             return Err(ConfigError::Invalid(
                 "body_read_timeout_secs must be between 1 and 300".into(),
@@ -380,7 +404,7 @@ fn env_value(key: &str, value: &str, defaults: &toml::Table) -> Result<toml::Val
 }
 
 /// Settings without a default value (absent from the serialized defaults).
-const OPTIONAL_STRING_KEYS: &[&str] = &["public_url", "issuer", "key_passphrase"];
+const OPTIONAL_STRING_KEYS: &[&str] = &["public_url", "issuer", "key_passphrase", "push_ca_file"];
 
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")

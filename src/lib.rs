@@ -13,6 +13,7 @@ pub mod keys;
 pub mod metrics;
 pub mod model;
 pub mod pki;
+pub mod push;
 pub mod services;
 pub mod ssa;
 pub mod store;
@@ -38,6 +39,7 @@ pub use config::Config;
 use documents::Cached;
 use keys::signing::KeyRing;
 use metrics::Metrics;
+use model::subscription::TargetPolicy;
 pub use services::Directory;
 
 /// The shared state of one directory process (see [`services::Directory`]).
@@ -82,6 +84,38 @@ fn spawn_event_signer(state: Arc<Directory>) {
                         tracing::warn!(%error, "cannot sign change events");
                         break;
                     }
+                }
+            }
+        }
+    });
+}
+
+/// Pushes change events to subscribers: every 200 ms it takes the due subscriptions whose
+/// lease is free (up to 32 at a time) and delivers their backlogs; every five seconds it
+/// updates the push gauges. It ends when the server stops.
+fn spawn_push_deliverer(state: Arc<Directory>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(200));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopped = state.stopped.subscribe();
+        let mut gauges_at = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stopped.wait_for(|stopped| *stopped) => break,
+            }
+            if let Err(error) = services::subscriptions::deliver_due(&state, 32).await {
+                tracing::warn!(%error, "cannot deliver pushed events");
+            }
+            if gauges_at.elapsed() >= Duration::from_secs(5) {
+                gauges_at = std::time::Instant::now();
+                match services::subscriptions::gauges(&state).await {
+                    Ok((states, backlog)) => {
+                        let states: Vec<(&str, i64)> =
+                            states.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+                        state.metrics.push_gauges(&states, backlog);
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot read the push gauges"),
                 }
             }
         }
@@ -200,6 +234,14 @@ impl Application {
         let metrics = Metrics::new().context("cannot register metrics")?;
         let recorder = services::Recorder::start(pool.clone(), metrics.clone())
             .context("cannot start the statement recorder")?;
+        let transmitter = push::Transmitter::new(
+            TargetPolicy {
+                allow_http: config.push_allow_http,
+                allow_private: config.push_allow_private_targets,
+            },
+            config.push_ca_file.as_deref(),
+        )
+        .context("cannot set up push delivery")?;
         let state = aw::Data::new(Directory {
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
@@ -211,11 +253,15 @@ impl Application {
             ca,
             crl,
             ocsp_cache: pki::ocsp::ResponseCache::default(),
+            transmitter,
+            instance: uuid::Uuid::new_v4().to_string(),
+            stopped: tokio::sync::watch::Sender::new(false),
             config,
         });
         spawn_key_refresher(state.clone().into_inner());
         spawn_housekeeping(state.clone().into_inner());
         spawn_event_signer(state.clone().into_inner());
+        spawn_push_deliverer(state.clone().into_inner());
 
         let server = {
             let app_state = state.clone();
@@ -280,6 +326,7 @@ impl Application {
     /// `shutdown_timeout_secs` to finish, then the pool is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.state.stopped.send_replace(true);
         tracing::info!("directory stopped");
         result
     }

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The process's metrics registry.
@@ -15,6 +16,10 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     record_batches: Histogram,
+    push_attempts: IntCounterVec,
+    push_latency: Histogram,
+    push_subscriptions: IntGaugeVec,
+    push_backlog: IntGauge,
 }
 
 impl Metrics {
@@ -44,6 +49,34 @@ impl Metrics {
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
         )?;
+        let push_attempts = IntCounterVec::new(
+            Opts::new(
+                "ssa_push_attempts_total",
+                "Pushed SETs by outcome: delivered, refused (RFC 8935 error) or failed",
+            ),
+            &["outcome"],
+        )?;
+        let push_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "ssa_push_duration_seconds",
+                "Time from sending a SET to the receiver's answer",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )?;
+        let push_subscriptions = IntGaugeVec::new(
+            Opts::new("ssa_push_subscriptions", "Push subscriptions by state"),
+            &["state"],
+        )?;
+        let push_backlog = IntGauge::new(
+            "ssa_push_backlog_events",
+            "Events not yet pushed to active and failing subscriptions",
+        )?;
+        registry.register(Box::new(push_attempts.clone()))?;
+        registry.register(Box::new(push_latency.clone()))?;
+        registry.register(Box::new(push_subscriptions.clone()))?;
+        registry.register(Box::new(push_backlog.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(record_batches.clone()))?;
@@ -52,12 +85,32 @@ impl Metrics {
             requests,
             latency,
             record_batches,
+            push_attempts,
+            push_latency,
+            push_subscriptions,
+            push_backlog,
         })
     }
 
     /// One transaction of the statement recorder wrote `records` statements.
     pub fn observe_record_batch(&self, records: usize) {
         self.record_batches.observe(records as f64);
+    }
+
+    /// One push attempt ended with `outcome` after `elapsed`.
+    pub fn push_outcome(&self, outcome: &str, elapsed: Duration) {
+        self.push_attempts.with_label_values(&[outcome]).inc();
+        self.push_latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// The number of subscriptions in each state and the events they have yet to receive.
+    pub fn push_gauges(&self, states: &[(&str, i64)], backlog: i64) {
+        for (state, count) in states {
+            self.push_subscriptions
+                .with_label_values(&[state])
+                .set(*count);
+        }
+        self.push_backlog.set(backlog);
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {

@@ -59,7 +59,7 @@ pub async fn feed(
     }
 }
 
-fn page(
+pub(crate) fn page(
     dir: &Directory,
     conn: &mut DbConnection,
     after: Option<Cursor>,

@@ -19,6 +19,7 @@ pub mod recorder;
 pub mod signing_keys;
 pub mod software;
 pub mod statements;
+pub mod subscriptions;
 
 use crate::config::Config;
 use crate::documents::Cached;
@@ -54,6 +55,12 @@ pub struct Directory {
     pub ocsp_cache: ResponseCache,
     /// Records issued statements, many per transaction.
     pub recorder: Recorder,
+    /// Pushes change events to subscribers' endpoints.
+    pub transmitter: crate::push::Transmitter,
+    /// This process's name in push delivery leases.
+    pub instance: String,
+    /// Set once the server has stopped: background delivery ends with it.
+    pub stopped: tokio::sync::watch::Sender<bool>,
 }
 
 /// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.

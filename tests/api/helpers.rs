@@ -114,11 +114,27 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 /// Starts another instance on the same database and keys folder as `app`, with the same
-/// public URL (as instances behind one load balancer have).
+/// configuration and public URL (as instances behind one load balancer have).
 pub async fn spawn_sibling(app: &TestApp) -> TestApp {
-    let mut config = test_config(app.dir.path(), &app.db);
+    let mut config = app.state.config.clone();
     config.public_url = Some(app.address.clone());
     start(config, app.db.clone(), app.dir.clone()).await
+}
+
+impl TestApp {
+    /// Stops this instance (its server and its background delivery) and starts a new one on
+    /// the same database, keys folder and public URL, as a restart does.
+    pub async fn restart(self) -> TestApp {
+        let (db, dir) = (self.db.clone(), self.dir.clone());
+        let mut config = self.state.config.clone();
+        config.public_url = Some(self.address.clone());
+        let mut stopped = self.state.stopped.subscribe();
+        self.handle.stop(true).await;
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
+        drop(self);
+        start(config, db, dir).await
+    }
 }
 
 async fn start(

@@ -18,6 +18,7 @@ mod keystore;
 mod onboarding;
 mod pki;
 mod portal;
+mod push;
 mod sessions;
 mod ssa;
 mod verifier;

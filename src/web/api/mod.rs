@@ -9,6 +9,7 @@ mod keys;
 mod organisations;
 mod software;
 mod statements;
+mod subscriptions;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -77,6 +78,26 @@ pub fn routes() -> Table {
         .delete(
             &v1("/organisations/{org_id}/keys/{kid}"),
             keys::remove_org_key,
+        )
+        .get(
+            &v1("/organisations/{org_id}/subscriptions"),
+            subscriptions::list,
+        )
+        .post(
+            &v1("/organisations/{org_id}/subscriptions"),
+            subscriptions::create,
+        )
+        .get(
+            &v1("/organisations/{org_id}/subscriptions/{subscription_id}"),
+            subscriptions::get,
+        )
+        .patch(
+            &v1("/organisations/{org_id}/subscriptions/{subscription_id}"),
+            subscriptions::change,
+        )
+        .delete(
+            &v1("/organisations/{org_id}/subscriptions/{subscription_id}"),
+            subscriptions::delete,
         )
         .post(
             &v1(&format!("/organisations/{{org_id}}/{TRANSITIONS}")),

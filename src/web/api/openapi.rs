@@ -13,7 +13,7 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
-use super::{accounts, certificates, keys, organisations, software, statements};
+use super::{accounts, certificates, keys, organisations, software, statements, subscriptions};
 use crate::model;
 use crate::web::{error::Problem, public};
 
@@ -60,6 +60,11 @@ use crate::web::{error::Problem, public};
         certificates::get,
         certificates::revoke,
         statements::revoke,
+        subscriptions::list,
+        subscriptions::create,
+        subscriptions::get,
+        subscriptions::change,
+        subscriptions::delete,
         accounts::audit_log,
         accounts::list_tokens,
         accounts::create_token,
@@ -104,6 +109,7 @@ use crate::web::{error::Problem, public};
         (name = "software", description = "Software products: registration, edits and their re-approval, operator decisions and software statements (SSAs)."),
         (name = "keys", description = "Participant keys: public JWKs of software products and organisations, published in the keystore."),
         (name = "certificates", description = "Certificates issued by the directory's CA from CSRs, and their revocation."),
+        (name = "events", description = "Push subscriptions: RFC 8935 delivery of the signed change events to an organisation's endpoints, with their delivery status."),
         (name = "audit", description = "The append-only audit log."),
         (name = "public", description = "Unauthenticated documents for relying parties (banks' authorization servers)."),
         (name = "operations", description = "Unauthenticated liveness, readiness and metrics."),

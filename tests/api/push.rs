@@ -1,0 +1,481 @@
+//! Push delivery (RFC 8935) to a local HTTPS receiver: every wanted event exactly once, in
+//! cursor order, with two instances delivering; retries after failures and after a restart;
+//! the failing state and resuming; a receiver's refusal; endpoints refused against SSRF; who
+//! may manage subscriptions.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use openssl::ssl::{SslAcceptor, SslMethod};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, cast, spawn_app_with, spawn_sibling};
+
+/// What the test receiver does with the next requests.
+#[derive(Default)]
+struct Receiver {
+    /// Answer 503 to this many more requests.
+    fail: AtomicUsize,
+    /// Answer an RFC 8935 error to this many more requests.
+    refuse: AtomicUsize,
+    /// Every request: its content type and body, and whether it was accepted.
+    requests: Mutex<Vec<(String, String, bool)>>,
+}
+
+impl Receiver {
+    fn accepted(&self) -> Vec<String> {
+        let requests = self.requests.lock().unwrap();
+        requests
+            .iter()
+            .filter(|(_, _, ok)| *ok)
+            .map(|(_, set, _)| set.clone())
+            .collect()
+    }
+
+    fn attempts(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+async fn receive(req: HttpRequest, body: String, receiver: web::Data<Receiver>) -> HttpResponse {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let take = |counter: &AtomicUsize| {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    };
+    let (accepted, response) = if take(&receiver.fail) {
+        (false, HttpResponse::ServiceUnavailable().finish())
+    } else if take(&receiver.refuse) {
+        (
+            false,
+            HttpResponse::BadRequest()
+                .json(json!({"err": "invalid_request", "description": "not for us"})),
+        )
+    } else {
+        (true, HttpResponse::Accepted().finish())
+    };
+    receiver
+        .requests
+        .lock()
+        .unwrap()
+        .push((content_type, body, accepted));
+    response
+}
+
+/// Starts an HTTPS receiver on 127.0.0.1 with a fresh self-signed certificate; its URL, its
+/// state and the certificate's PEM (for the directory's `push_ca_file`).
+fn start_receiver() -> (String, web::Data<Receiver>, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let mut tls = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    tls.set_private_key(
+        &openssl::pkey::PKey::private_key_from_pem(key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    tls.set_certificate(&openssl::x509::X509::from_pem(cert.pem().as_bytes()).unwrap())
+        .unwrap();
+    let receiver = web::Data::new(Receiver::default());
+    let shared = receiver.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(shared.clone())
+            .route("/events", web::post().to(receive))
+    })
+    .workers(1)
+    .listen_openssl(listener, tls)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (
+        format!("https://127.0.0.1:{port}/events"),
+        receiver,
+        cert.pem(),
+    )
+}
+
+/// A directory that may push to loopback and trusts the receiver's certificate.
+async fn push_app(
+    ca_pem: &str,
+    customise: impl FnOnce(&mut ssa_directory::config::Config),
+) -> TestApp {
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), ca_pem).unwrap();
+    let (_, path) = ca.keep().unwrap();
+    spawn_app_with(|config| {
+        config.push_allow_private_targets = true;
+        config.push_ca_file = Some(path);
+        config.push_backoff_ms = 100;
+        customise(config);
+    })
+    .await
+}
+
+/// Waits until `done` holds, for at most `seconds`.
+async fn eventually(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+/// The jti and kind (the URI's tail) of a SET, unverified (the feed test verifies them).
+fn jti_and_kind(set: &str) -> (String, String) {
+    let payload = set.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let uri = claims["events"].as_object().unwrap().keys().next().unwrap();
+    (
+        claims["jti"].as_str().unwrap().to_owned(),
+        uri.rsplit(':').next().unwrap().to_owned(),
+    )
+}
+
+/// The jtis of the feed's events after `cursor`, in cursor order, of the kinds wanted.
+async fn feed_after(app: &TestApp, cursor: &str, kinds: &[&str]) -> Vec<String> {
+    let page: Value = app
+        .get(&format!("/events?after={cursor}&limit=1000"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let kind = e["event_type"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap();
+            kinds.is_empty() || kinds.contains(&kind)
+        })
+        .map(|e| e["jti"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn push_delivers_every_event_once_in_order_across_instances_failures_and_a_restart() {
+    let (endpoint, receiver, ca) = start_receiver();
+    let app = push_app(&ca, |_| {}).await;
+    let sibling = spawn_sibling(&app).await;
+    let c = cast(&app).await;
+    let base = format!("/api/v1/organisations/{}/subscriptions", c.org_id);
+    let (status, sub) = app
+        .post_json(&base, &c.admin, json!({"endpoint": endpoint}))
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    crate::helpers::assert_conforms("SubscriptionView", &sub);
+    assert_eq!(sub["state"], "active");
+    let start = sub["delivery"]["cursor"].as_str().unwrap().to_owned();
+    let sub_path = format!("{base}/{}", sub["id"].as_str().unwrap());
+
+    // The first two attempts fail; the retries deliver. Two instances compete for the lease.
+    receiver.fail.store(2, Ordering::SeqCst);
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    app.decide(&c.operator, &software, "suspend").await;
+    app.decide(&c.operator, &software, "reinstate").await;
+    let expected = feed_after(&app, &start, &[]).await;
+    assert_eq!(expected.len(), 3);
+    let delivered = eventually(20, || receiver.accepted().len() >= expected.len()).await;
+    assert!(
+        delivered,
+        "delivered {} of {}: {}",
+        receiver.accepted().len(),
+        expected.len(),
+        app.get_json(&sub_path, &c.admin).await.1
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let accepted: Vec<String> = receiver
+        .accepted()
+        .iter()
+        .map(|s| jti_and_kind(s).0)
+        .collect();
+    assert_eq!(accepted, expected, "each event once, in cursor order");
+    assert!(
+        receiver.attempts() >= expected.len() + 2,
+        "the failed attempts were made"
+    );
+    for (content_type, _, _) in receiver.requests.lock().unwrap().iter() {
+        assert_eq!(content_type, "application/secevent+jwt");
+    }
+    let (status, view) = app.get_json(&sub_path, &c.developer).await;
+    assert_eq!(status, 200, "members see the delivery status: {view}");
+    crate::helpers::assert_conforms("SubscriptionView", &view);
+    assert_eq!(view["delivery"]["delivered"], 3);
+    assert_eq!(view["delivery"]["backlog"], 0);
+    assert_eq!(view["delivery"]["attempts"], 0);
+    assert!(view["delivery"]["last_success_at"].is_string());
+    assert!(
+        view["delivery"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
+        "{view}"
+    );
+
+    // The receiver goes down; changes made meanwhile wait in the backlog and survive a
+    // restart of both instances.
+    receiver.fail.store(1_000_000, Ordering::SeqCst);
+    app.decide(&c.operator, &software, "suspend").await;
+    app.decide(&c.operator, &software, "reinstate").await;
+    let before = receiver.attempts();
+    assert!(eventually(10, || receiver.attempts() > before).await);
+    drop(sibling);
+    let app = app.restart().await;
+    let (_, view) = app.get_json(&sub_path, &c.admin).await;
+    assert_eq!(view["delivery"]["backlog"], 2, "{view}");
+    receiver.fail.store(0, Ordering::SeqCst);
+    let expected = feed_after(&app, &start, &[]).await;
+    assert_eq!(expected.len(), 5);
+    assert!(eventually(20, || receiver.accepted().len() >= 5).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let accepted: Vec<String> = receiver
+        .accepted()
+        .iter()
+        .map(|s| jti_and_kind(s).0)
+        .collect();
+    assert_eq!(accepted, expected);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("ssa_push_attempts_total{outcome=\"delivered\"}"));
+    assert!(metrics.contains("ssa_push_attempts_total{outcome=\"failed\"}"));
+}
+
+#[tokio::test]
+async fn a_subscription_gets_only_its_kinds_fails_after_the_retry_time_and_resumes() {
+    let (endpoint, receiver, ca) = start_receiver();
+    let app = push_app(&ca, |config| config.push_retry_secs = 1).await;
+    let c = cast(&app).await;
+    let base = format!("/api/v1/organisations/{}/subscriptions", c.org_id);
+    let (status, sub) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"endpoint": endpoint, "kinds": ["software-status", "urn:ssa-directory:event:participant-key-added"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    assert_eq!(
+        sub["kinds"],
+        json!(["software-status", "participant-key-added"])
+    );
+    let start = sub["delivery"]["cursor"].as_str().unwrap().to_owned();
+    let sub_path = format!("{base}/{}", sub["id"].as_str().unwrap());
+
+    // A refused SET is not sent again; the error is shown; the next one is delivered.
+    receiver.refuse.store(1, Ordering::SeqCst);
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    app.decide(&c.operator, &software, "suspend").await;
+    let wanted = feed_after(&app, &start, &["software-status", "participant-key-added"]).await;
+    assert_eq!(wanted.len(), 2);
+    assert!(eventually(10, || receiver.accepted().len() == 1).await);
+    let accepted: Vec<(String, String)> = receiver
+        .accepted()
+        .iter()
+        .map(|s| jti_and_kind(s))
+        .collect();
+    assert_eq!(accepted[0].0, wanted[1]);
+    assert_eq!(accepted[0].1, "software-status");
+    assert_eq!(receiver.attempts(), 2, "the refused one is not retried");
+    let (_, view) = app.get_json(&sub_path, &c.admin).await;
+    assert!(
+        view["delivery"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_request"),
+        "{view}"
+    );
+
+    // Every attempt fails for longer than push_retry_secs: the subscription is failing and
+    // the receiver catches up by polling from its cursor.
+    receiver.fail.store(1_000_000, Ordering::SeqCst);
+    app.decide(&c.operator, &software, "reinstate").await;
+    let mut view = Value::Null;
+    for _ in 0..100 {
+        view = app.get_json(&sub_path, &c.admin).await.1;
+        if view["state"] == "failing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["state"], "failing", "{view}");
+    assert_eq!(view["delivery"]["backlog"], 1);
+    let cursor = view["delivery"]["cursor"].as_str().unwrap();
+    let missed = feed_after(&app, cursor, &["software-status"]).await;
+    assert_eq!(missed.len(), 1, "the feed holds what push did not deliver");
+    let attempts = receiver.attempts();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        receiver.attempts(),
+        attempts,
+        "a failing subscription is not tried"
+    );
+
+    // Developers may not resume it; admins may.
+    receiver.fail.store(0, Ordering::SeqCst);
+    let (status, _) = app
+        .api(
+            reqwest::Method::PATCH,
+            &sub_path,
+            Some(&c.developer.token),
+            Some(json!({"state": "active"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, view) = app
+        .api(
+            reqwest::Method::PATCH,
+            &sub_path,
+            Some(&c.admin.token),
+            Some(json!({"state": "active"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert!(eventually(10, || receiver.accepted().len() == 2).await);
+    assert_eq!(jti_and_kind(&receiver.accepted()[1]).0, missed[0]);
+
+    // Paused: nothing is pushed; deleted: gone.
+    let (status, view) = app
+        .api(
+            reqwest::Method::PATCH,
+            &sub_path,
+            Some(&c.admin.token),
+            Some(json!({"state": "paused"})),
+        )
+        .await;
+    assert_eq!((status, view["state"].as_str()), (200, Some("paused")));
+    app.decide(&c.operator, &software, "suspend").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.accepted().len(), 2);
+    let (status, _) = app
+        .api(
+            reqwest::Method::DELETE,
+            &sub_path,
+            Some(&c.admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(app.get_json(&sub_path, &c.admin).await.0, 404);
+}
+
+#[tokio::test]
+async fn push_endpoints_are_refused_against_ssrf_and_subscriptions_are_the_organisations_own() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = cast(&app).await;
+    let base = format!("/api/v1/organisations/{}/subscriptions", c.org_id);
+    for endpoint in [
+        "http://receiver.example/events",
+        "https://127.0.0.1/events",
+        "https://localhost:8443/events",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.7/events",
+        "https://[::1]/events",
+        "https://[::ffff:192.168.0.1]/events",
+        "https://user:secret@receiver.example/events",
+        "receiver.example/events",
+    ] {
+        let (status, body) = app
+            .post_json(&base, &c.admin, json!({"endpoint": endpoint}))
+            .await;
+        assert_eq!(status, 422, "{endpoint} was not refused: {body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("endpoint"),
+            "{body}"
+        );
+    }
+    let (status, body) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"endpoint": "https://93.184.216.34/events", "kinds": ["no-such-kind"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    // A public address is accepted (without connecting), paused at once for this test.
+    let (status, sub) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"endpoint": "https://93.184.216.34/events"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let sub_path = format!("{base}/{}", sub["id"].as_str().unwrap());
+    let (status, _) = app
+        .api(
+            reqwest::Method::PATCH,
+            &sub_path,
+            Some(&c.admin.token),
+            Some(json!({"state": "paused"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"endpoint": "https://93.184.216.34/events"}),
+        )
+        .await;
+    assert_eq!(status, 409, "the same endpoint twice: {body}");
+    // Developers see but do not manage; other organisations see nothing.
+    let (status, _) = app
+        .post_json(
+            &base,
+            &c.developer,
+            json!({"endpoint": "https://93.184.216.35/events"}),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, list) = app.get_json(&base, &c.developer).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get_json(&base, &c.outsider).await.0, 404);
+    assert_eq!(app.get_json(&sub_path, &c.outsider).await.0, 404);
+    let other = format!(
+        "/api/v1/organisations/{}/subscriptions/{}",
+        c.other_org_id,
+        sub["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        app.get_json(&other, &c.outsider).await.0,
+        404,
+        "another organisation's subscription is not found under one's own"
+    );
+    let (status, _) = app
+        .api(
+            reqwest::Method::DELETE,
+            &sub_path,
+            Some(&c.outsider.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, audit) = app.get_json("/api/v1/audit", &c.operator).await;
+    assert_eq!(status, 200);
+    assert!(audit.to_string().contains("subscription.create"), "audited");
+}

@@ -911,3 +911,94 @@ async fn members_revoke_a_statement_in_the_portal_with_a_reason() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn admins_manage_push_subscriptions_in_the_portal_and_members_see_their_status() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let page = format!("/organisations/{}", c.org_id);
+    let admin = Browser::new(&app);
+    admin.log_in(&c.admin.email, PASSWORD).await;
+    let (status, html) = admin.get(&page).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"add-subscription\""), "{html}");
+
+    // A loopback endpoint is refused (SSRF) with the reason beside the form.
+    let action = format!("{page}/subscriptions");
+    let (status, _, html) = admin
+        .submit(
+            &page,
+            &action,
+            &[("endpoint", "https://127.0.0.1:9/events")],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("not a public address"), "{html}");
+
+    let (status, location, _) = admin
+        .submit(
+            &page,
+            &action,
+            &[
+                ("endpoint", "https://93.184.216.34/events"),
+                ("kinds", "software-status"),
+                ("kinds", "certificate-revoked"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("{page}#subscriptions").as_str())
+    );
+    let (_, list) = app
+        .get_json(&format!("/api/v1{page}/subscriptions"), &c.admin)
+        .await;
+    let sub = &list["items"][0];
+    assert_eq!(
+        sub["kinds"],
+        serde_json::json!(["software-status", "certificate-revoked"])
+    );
+    let id = sub["id"].as_str().unwrap();
+    let (status, _, _) = admin
+        .submit(&page, &format!("{action}/{id}/pause"), &[])
+        .await;
+    assert_eq!(status, 303);
+    let (_, html) = admin.get(&page).await;
+    assert!(html.contains("https://93.184.216.34/events"), "{html}");
+    assert!(
+        html.contains("software-status, certificate-revoked"),
+        "{html}"
+    );
+    assert!(html.contains(">paused"), "{html}");
+    assert!(html.contains("/resume"), "{html}");
+
+    // A developer sees the status, without the forms; a post is refused.
+    let developer = Browser::new(&app);
+    developer.log_in(&c.developer.email, PASSWORD).await;
+    let (_, html) = developer.get(&page).await;
+    assert!(html.contains("https://93.184.216.34/events"));
+    assert!(!html.contains("id=\"add-subscription\""));
+    let (status, _, _) = developer
+        .submit(&page, &format!("{action}/{id}/remove"), &[])
+        .await;
+    assert_eq!(status, 403);
+
+    // Without the CSRF token nothing changes.
+    let response = admin
+        .client
+        .post(app.url(&format!("{action}/{id}/remove")))
+        .form(&[("x", "y")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let (status, _, _) = admin
+        .submit(&page, &format!("{action}/{id}/remove"), &[])
+        .await;
+    assert_eq!(status, 303);
+    let (_, list) = app
+        .get_json(&format!("/api/v1{page}/subscriptions"), &c.admin)
+        .await;
+    assert_eq!(list["items"], serde_json::json!([]));
+}

@@ -8,6 +8,7 @@ mod operator;
 mod organisations;
 mod pages;
 mod software;
+mod subscriptions;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(accounts::configure)
         .configure(organisations::configure)
         .configure(software::configure)
+        .configure(subscriptions::configure)
         .configure(operator::configure);
 }
 

@@ -9,6 +9,7 @@ use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
 use crate::model::account::User;
+use crate::model::event::EventKind;
 use crate::model::inputs::{Contact, RegulatedRole};
 use crate::model::keys::KeyOwner;
 use crate::model::organisation::{Application, AuthorizationServer, MemberChange};
@@ -130,6 +131,7 @@ async fn page(
         history,
         keys,
     } = organisations::view(state, user.actor(), id).await?;
+    let subscriptions = crate::services::subscriptions::list(state, user.actor(), id).await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -155,6 +157,8 @@ async fn page(
             software: products,
             history,
             keys,
+            subscriptions,
+            event_kinds: EventKind::ALL.iter().map(|k| k.as_str()).collect(),
             error,
         },
     )

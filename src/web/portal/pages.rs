@@ -144,6 +144,10 @@ pub struct OrganisationPage {
     /// The authorization servers, one "issuer registration_endpoint" per line.
     pub servers_text: String,
     pub is_aspsp: bool,
+    /// Push subscriptions with their delivery status.
+    pub subscriptions: Vec<crate::model::subscription::SubscriptionView>,
+    /// The event kinds one may subscribe to.
+    pub event_kinds: Vec<&'static str>,
     pub error: Option<String>,
 }
 

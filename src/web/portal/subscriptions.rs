@@ -1,0 +1,99 @@
+//! An organisation's push subscriptions in the portal: admins register endpoints, pause,
+//! resume and remove them; members see the delivery status on the organisation page.
+
+use actix_session::Session;
+use actix_web::web;
+use serde::Deserialize;
+
+use super::organisations::refused;
+use super::{PortalResult, redirect, require_user};
+use crate::model::OrgId;
+use crate::model::subscription::SubscriptionState;
+use crate::services::Directory;
+use crate::services::subscriptions::{self, NewSubscription};
+use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::error::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/organisations/{org_id}/subscriptions",
+        web::post().to(create),
+    )
+    .route(
+        "/organisations/{org_id}/subscriptions/{subscription_id}/{action:pause|resume|remove}",
+        web::post().to(change),
+    );
+}
+
+#[derive(Deserialize)]
+struct SubscriptionForm {
+    #[serde(default)]
+    endpoint: String,
+    /// Checked kinds; none checked means every kind.
+    #[serde(default)]
+    kinds: Vec<String>,
+}
+
+async fn create(
+    state: web::Data<Directory>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<SubscriptionForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let id = path.into_inner();
+    let org: OrgId = id.parse()?;
+    let input = NewSubscription {
+        endpoint: form.endpoint,
+        kinds: form.kinds,
+    };
+    match subscriptions::create(&state, user.actor(), org, input).await {
+        Ok(view) => {
+            auth::set_flash(
+                &session,
+                format!("Events will be pushed to {}.", view.endpoint),
+            );
+            Ok(redirect(&format!("/organisations/{id}#subscriptions")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+async fn change(
+    state: web::Data<Directory>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<(String, String, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let (id, subscription, action) = path.into_inner();
+    let org: OrgId = id.parse()?;
+    let actor = user.actor();
+    let result: Result<&str, AppError> = match action.as_str() {
+        "pause" => {
+            subscriptions::set_state(&state, actor, org, subscription, SubscriptionState::Paused)
+                .await
+                .map(|_| "Subscription paused.")
+                .map_err(AppError::from)
+        }
+        "resume" => {
+            subscriptions::set_state(&state, actor, org, subscription, SubscriptionState::Active)
+                .await
+                .map(|_| "Subscription resumed: delivery continues from where it stood.")
+                .map_err(AppError::from)
+        }
+        _ => subscriptions::delete(&state, actor, org, subscription)
+            .await
+            .map(|_| "Subscription removed.")
+            .map_err(AppError::from),
+    };
+    match result {
+        Ok(message) => {
+            auth::set_flash(&session, message);
+            Ok(redirect(&format!("/organisations/{id}#subscriptions")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}

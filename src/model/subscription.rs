@@ -56,13 +56,47 @@ impl fmt::Display for SubscriptionState {
     }
 }
 
-/// A push subscription and its delivery status.
+/// How a subscription's events reach the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// RFC 8935: the directory POSTs each SET to the endpoint.
+    Push,
+    /// RFC 8936: the receiver POSTs to the subscription's poll URL, acknowledging what it got
+    /// and receiving what follows.
+    Poll,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Poll => "poll",
+        }
+    }
+}
+
+impl FromStr for Delivery {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "push" => Ok(Self::Push),
+            "poll" => Ok(Self::Poll),
+            other => Err(format!("unknown delivery {other:?}")),
+        }
+    }
+}
+
+/// A subscription and its delivery status.
 #[derive(Debug, Clone)]
 pub struct Subscription {
     pub id: SubscriptionId,
     pub organisation_id: OrgId,
-    pub endpoint: String,
-    /// The kinds pushed; empty for every kind.
+    pub delivery: Delivery,
+    /// Where pushed SETs go; none for a polled subscription.
+    pub endpoint: Option<String>,
+    /// The kinds delivered; empty for every kind.
     pub kinds: Vec<EventKind>,
     pub state: SubscriptionState,
     /// The last event delivered or passed over (not one of the kinds wanted).
@@ -92,9 +126,14 @@ impl Subscription {
 pub struct SubscriptionView {
     pub id: SubscriptionId,
     pub organisation_id: OrgId,
-    /// Where the SETs are POSTed (RFC 8935).
-    pub endpoint: String,
-    /// The kinds pushed; empty for every kind.
+    /// `push` (RFC 8935) or `poll` (RFC 8936).
+    pub method: Delivery,
+    /// Where the SETs are POSTed (RFC 8935); absent for a polled subscription.
+    pub endpoint: Option<String>,
+    /// The URL a polled subscription's receiver POSTs to (RFC 8936) with an API token of a
+    /// member of the organisation; absent for a pushed one.
+    pub poll_url: Option<String>,
+    /// The kinds delivered; empty for every kind.
     pub kinds: Vec<EventKind>,
     pub state: SubscriptionState,
     pub delivery: DeliveryStatus,
@@ -134,12 +173,21 @@ pub struct DeliveryStatus {
 }
 
 impl SubscriptionView {
-    pub fn of(sub: Subscription, backlog: i64) -> Self {
+    /// The view of `sub`; `base` is the directory's public URL (for the poll URL).
+    pub fn of(sub: Subscription, backlog: i64, base: &str) -> Self {
         let retrying = sub.attempts > 0 && sub.state == SubscriptionState::Active;
+        let poll_url = (sub.delivery == Delivery::Poll).then(|| {
+            format!(
+                "{base}/api/v1/organisations/{}/subscriptions/{}/poll",
+                sub.organisation_id, sub.id
+            )
+        });
         Self {
             id: sub.id,
             organisation_id: sub.organisation_id,
+            method: sub.delivery,
             endpoint: sub.endpoint,
+            poll_url,
             kinds: sub.kinds,
             state: sub.state,
             delivery: DeliveryStatus {

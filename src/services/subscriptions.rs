@@ -13,10 +13,12 @@ use serde_json::json;
 
 use super::Directory;
 use crate::model::audit::Entry;
+use crate::model::event::Cursor;
 use crate::model::subscription::{
-    Subscription, SubscriptionState, SubscriptionView as Status, backoff, not_found, parse_kinds,
+    Delivery, Subscription, SubscriptionState, SubscriptionView as Status, backoff, not_found,
+    parse_kinds,
 };
-use crate::model::{Actor, Error, OrgId, Result, SubscriptionId, Timestamp, now};
+use crate::model::{Actor, Error, OrgId, Result, SubscriptionId, Timestamp, invalid, now};
 use crate::push::Outcome;
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -29,14 +31,16 @@ const PAGE: i64 = 100;
 
 /// What a subscriber asks for.
 pub struct NewSubscription {
-    pub endpoint: String,
+    pub method: Delivery,
+    /// A pushed subscription's endpoint.
+    pub endpoint: Option<String>,
     /// Kind names or event type URIs; empty for every kind.
     pub kinds: Vec<String>,
 }
 
-fn status(conn: &mut DbConnection, subscription: Subscription) -> Result<Status> {
+fn status(conn: &mut DbConnection, subscription: Subscription, base: &str) -> Result<Status> {
     let backlog = store::subscriptions::backlog(conn, &subscription)?;
-    Ok(Status::of(subscription, backlog))
+    Ok(Status::of(subscription, backlog, base))
 }
 
 /// Registers a push endpoint for an organisation (its admins and operators). Delivery starts
@@ -48,12 +52,28 @@ pub async fn create(
     input: NewSubscription,
 ) -> Result<Status> {
     let kinds = parse_kinds(&input.kinds)?;
-    let endpoint = dir.transmitter.check_target(&input.endpoint).await?;
+    let endpoint = match (input.method, input.endpoint) {
+        (Delivery::Push, Some(endpoint)) => {
+            Some(dir.transmitter.check_target(&endpoint).await?.to_string())
+        }
+        (Delivery::Push, None) => {
+            return Err(invalid("endpoint", "a pushed subscription needs one"));
+        }
+        (Delivery::Poll, Some(_)) => {
+            return Err(invalid(
+                "endpoint",
+                "a polled subscription has none: its receiver polls the poll_url",
+            ));
+        }
+        (Delivery::Poll, None) => None,
+    };
+    let base = dir.public_url.clone();
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             super::access::to_organisation(tx, &actor, org)?.require_admin()?;
-            let endpoint = endpoint.to_string();
-            if store::subscriptions::endpoint_taken(tx, org, &endpoint)? {
+            if let Some(endpoint) = &endpoint
+                && store::subscriptions::endpoint_taken(tx, org, endpoint)?
+            {
                 return Err(Error::Conflict(format!(
                     "the organisation already pushes to {endpoint}"
                 )));
@@ -67,6 +87,7 @@ pub async fn create(
             let subscription = Subscription {
                 id: SubscriptionId::random(),
                 organisation_id: org,
+                delivery: input.method,
                 endpoint,
                 kinds,
                 state: SubscriptionState::Active,
@@ -92,11 +113,12 @@ pub async fn create(
                 )
                 .organisation(org)
                 .details(json!({
+                    "delivery": subscription.delivery.as_str(),
                     "endpoint": subscription.endpoint,
                     "kinds": subscription.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
                 })),
             )?;
-            status(tx, subscription)
+            status(tx, subscription, &base)
         })
     })
     .await
@@ -104,11 +126,12 @@ pub async fn create(
 
 /// An organisation's subscriptions with their delivery status (its members and operators).
 pub async fn list(dir: &Arc<Directory>, actor: Actor, org: OrgId) -> Result<Vec<Status>> {
+    let base = dir.public_url.clone();
     dir.db(move |conn| {
         super::access::to_organisation(conn, &actor, org)?;
         store::subscriptions::of_organisation(conn, org)?
             .into_iter()
-            .map(|s| status(conn, s))
+            .map(|s| status(conn, s, &base))
             .collect()
     })
     .await
@@ -130,9 +153,10 @@ fn find(
 
 /// One subscription with its delivery status.
 pub async fn get(dir: &Arc<Directory>, actor: Actor, org: OrgId, id: String) -> Result<Status> {
+    let base = dir.public_url.clone();
     dir.db(move |conn| {
         let (subscription, _) = find(conn, &actor, org, &id)?;
-        status(conn, subscription)
+        status(conn, subscription, &base)
     })
     .await
 }
@@ -152,6 +176,7 @@ pub async fn set_state(
             "choose active (resume) or paused; failing is set by delivery",
         ));
     }
+    let base = dir.public_url.clone();
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             let (subscription, access) = find(tx, &actor, org, &id)?;
@@ -168,7 +193,7 @@ pub async fn set_state(
                 )?;
             }
             let subscription = store::subscriptions::find(tx, &id)?.ok_or_else(not_found)?;
-            status(tx, subscription)
+            status(tx, subscription, &base)
         })
     })
     .await
@@ -233,6 +258,10 @@ pub async fn deliver_due(dir: &Arc<Directory>, limit: i64) -> Result<usize> {
 /// lease is lost; the number delivered.
 async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usize> {
     let id = subscription.id.to_string();
+    let Some(endpoint) = subscription.endpoint.clone() else {
+        release(dir, &id).await;
+        return Ok(0);
+    };
     let owner = dir.instance.clone();
     let mut cursor = subscription.cursor;
     let mut delivered = 0;
@@ -272,11 +301,7 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
             }
             let started = std::time::Instant::now();
             let outcome = if subscription.wants(event.kind) {
-                Some(
-                    dir.transmitter
-                        .send(&subscription.endpoint, &event.set)
-                        .await,
-                )
+                Some(dir.transmitter.send(&endpoint, &event.set).await)
             } else {
                 None
             };
@@ -367,4 +392,177 @@ pub async fn gauges(dir: &Arc<Directory>) -> Result<(Vec<(SubscriptionState, i64
         Ok((states, backlog))
     })
     .await
+}
+
+/// A receiver's poll (RFC 8936 section 2.4): what it acknowledges, the errors it reports for
+/// SETs it could not use (those count as received), and what it wants next.
+pub struct Poll {
+    pub ack: Vec<String>,
+    /// jti, then the receiver's `err` and `description`.
+    pub set_errors: Vec<(String, String, String)>,
+    /// At most this many SETs (0: only acknowledge); `None` for the default of 100.
+    pub max_events: Option<i64>,
+    /// Answer at once, even with no SETs; otherwise wait up to 30 s for one.
+    pub return_immediately: bool,
+}
+
+/// The answer to a poll: SETs by jti, in cursor order, and whether more are waiting.
+pub struct PollAnswer {
+    pub sets: Vec<(String, String)>,
+    pub more_available: bool,
+}
+
+/// The most acknowledgements (or SETs) one poll may carry.
+pub const MAX_POLL: usize = 1000;
+
+/// Serves one poll of a polled subscription, for members of its organisation and operators.
+/// Acknowledged events (a run of them from the subscription's cursor; SETs of kinds it does
+/// not want are passed over) move the cursor; SETs after it are answered, the unacknowledged
+/// ones again (at least once).
+pub async fn poll(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    org: OrgId,
+    id: String,
+    request: Poll,
+) -> Result<PollAnswer> {
+    if request.ack.len() + request.set_errors.len() > MAX_POLL {
+        return Err(invalid(
+            "ack",
+            format!("at most {MAX_POLL} acknowledgements and errors a poll"),
+        ));
+    }
+    let max = request.max_events.unwrap_or(100);
+    if !(0..=MAX_POLL as i64).contains(&max) {
+        return Err(invalid("maxEvents", format!("between 0 and {MAX_POLL}")));
+    }
+    let (subscription, _) = {
+        let id = id.clone();
+        dir.db(move |conn| find(conn, &actor, org, &id)).await?
+    };
+    if subscription.delivery != Delivery::Poll {
+        return Err(Error::Conflict(
+            "this subscription is pushed; only polled subscriptions answer polls".into(),
+        ));
+    }
+    if subscription.state != SubscriptionState::Active {
+        return Err(Error::Conflict(format!(
+            "the subscription is {}; resume it to poll",
+            subscription.state
+        )));
+    }
+    let cursor = acknowledge(dir, &subscription, &request).await?;
+    let deadline = std::time::Instant::now()
+        + if request.return_immediately || max == 0 {
+            Duration::ZERO
+        } else {
+            super::events::MAX_WAIT
+        };
+    loop {
+        let (sets, more_available) = next_sets(dir, &subscription, cursor, max).await?;
+        if !sets.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(PollAnswer {
+                sets,
+                more_available,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Moves the cursor over the run of acknowledged (or unwanted) events that follows it; the
+/// new cursor.
+async fn acknowledge(dir: &Arc<Directory>, sub: &Subscription, request: &Poll) -> Result<Cursor> {
+    let mut done: std::collections::HashSet<String> = request.ack.iter().cloned().collect();
+    done.extend(request.set_errors.iter().map(|(jti, ..)| jti.clone()));
+    let error = request.set_errors.first().map(|(jti, err, description)| {
+        format!("the receiver reported for SET {jti}: {err} {description}")
+            .trim()
+            .chars()
+            .take(500)
+            .collect::<String>()
+    });
+    let sub = sub.clone();
+    dir.db(move |conn| {
+        let mut cursor = sub.cursor;
+        let mut acknowledged = 0i64;
+        if !done.is_empty() {
+            'pages: loop {
+                let stored = store::events::after(conn, cursor, 1000)?;
+                if stored.is_empty() {
+                    break;
+                }
+                for event in stored {
+                    if sub.wants(event.kind) {
+                        if !done.remove(&event.jti) {
+                            break 'pages;
+                        }
+                        acknowledged += 1;
+                    }
+                    cursor = event.cursor;
+                    if done.is_empty() {
+                        break 'pages;
+                    }
+                }
+            }
+        }
+        // Events past the retention are gone: the receiver must resynchronise.
+        let horizon = store::events::horizon(conn)?;
+        let error = if cursor < horizon {
+            cursor = horizon;
+            Some(format!(
+                "events up to cursor {horizon} were removed by retention before they were \
+                 acknowledged; resynchronise from GET /status/software"
+            ))
+        } else {
+            error
+        };
+        let id = sub.id.to_string();
+        store::subscriptions::acknowledge(
+            conn,
+            &id,
+            cursor,
+            acknowledged,
+            now(),
+            error.as_deref(),
+        )?;
+        Ok(cursor)
+    })
+    .await
+}
+
+/// Up to `max` signed SETs the subscription wants after `cursor`, and whether more follow
+/// (looking through at most ten pages of the feed at a time).
+async fn next_sets(
+    dir: &Arc<Directory>,
+    sub: &Subscription,
+    mut cursor: Cursor,
+    max: i64,
+) -> Result<(Vec<(String, String)>, bool)> {
+    let mut sets = vec![];
+    if max == 0 {
+        return Ok((sets, false));
+    }
+    for _ in 0..10 {
+        let shared = dir.clone();
+        let page = dir
+            .db(move |conn| {
+                super::events::page(&shared, conn, Some(cursor), super::events::MAX_LIMIT)
+            })
+            .await?;
+        if page.events.is_empty() {
+            return Ok((sets, false));
+        }
+        for event in page.events {
+            if !sub.wants(event.kind) {
+                continue;
+            }
+            if sets.len() as i64 == max {
+                return Ok((sets, true));
+            }
+            sets.push((event.jti, event.set));
+        }
+        cursor = page.next_cursor;
+    }
+    Ok((sets, true))
 }

@@ -205,7 +205,8 @@ diesel::table! {
     event_subscriptions (id) {
         id -> Text,
         organisation_id -> Text,
-        endpoint -> Text,
+        delivery -> Text,
+        endpoint -> Nullable<Text>,
         kinds -> Text,
         state -> Text,
         cursor -> BigInt,

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::schema::{event_subscriptions, events};
 use super::{DbConnection, from_json, to_json};
 use crate::model::event::{Cursor, EventKind};
-use crate::model::subscription::{Subscription, SubscriptionState};
+use crate::model::subscription::{Delivery, Subscription, SubscriptionState};
 use crate::model::{OrgId, Result, Timestamp, unexpected};
 
 #[derive(Queryable, Selectable)]
@@ -16,7 +16,8 @@ use crate::model::{OrgId, Result, Timestamp, unexpected};
 struct Row {
     id: String,
     organisation_id: String,
-    endpoint: String,
+    delivery: String,
+    endpoint: Option<String>,
     kinds: String,
     state: String,
     cursor: i64,
@@ -44,6 +45,7 @@ impl Row {
                 "event_subscriptions.organisation_id",
                 &self.organisation_id,
             )?,
+            delivery: super::id("event_subscriptions.delivery", &self.delivery)?,
             endpoint: self.endpoint,
             kinds,
             state: super::id("event_subscriptions.state", &self.state)?,
@@ -67,7 +69,8 @@ pub fn insert(conn: &mut DbConnection, sub: &Subscription, created_by: Option<&s
         .values((
             event_subscriptions::id.eq(sub.id.to_string()),
             event_subscriptions::organisation_id.eq(sub.organisation_id.to_string()),
-            event_subscriptions::endpoint.eq(&sub.endpoint),
+            event_subscriptions::delivery.eq(sub.delivery.as_str()),
+            event_subscriptions::endpoint.eq(sub.endpoint.as_deref()),
             event_subscriptions::kinds.eq(to_json(&kinds)),
             event_subscriptions::state.eq(sub.state.as_str()),
             event_subscriptions::cursor.eq(sub.cursor.0),
@@ -173,10 +176,12 @@ pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> Result<()> 
     Ok(())
 }
 
-/// Ids of active subscriptions due for an attempt whose lease is free, at most `limit`.
+/// Ids of active pushed subscriptions due for an attempt whose lease is free, at most
+/// `limit`.
 pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> Result<Vec<String>> {
     Ok(event_subscriptions::table
         .filter(event_subscriptions::state.eq(SubscriptionState::Active.as_str()))
+        .filter(event_subscriptions::delivery.eq(Delivery::Push.as_str()))
         .filter(event_subscriptions::next_attempt_at.le(at))
         .filter(
             event_subscriptions::lease_until
@@ -304,6 +309,43 @@ pub fn failed(
         ))
         .execute(conn)?
         == 1)
+}
+
+/// A polling receiver acknowledged the events up to `cursor` (`delivered` of them wanted),
+/// and reported `error` for one, if any; the cursor never moves back (two polls at once).
+pub fn acknowledge(
+    conn: &mut DbConnection,
+    id: &str,
+    cursor: Cursor,
+    delivered: i64,
+    at: Timestamp,
+    error: Option<&str>,
+) -> Result<()> {
+    let target = event_subscriptions::table
+        .filter(event_subscriptions::id.eq(id))
+        .filter(event_subscriptions::cursor.lt(cursor.0));
+    if delivered > 0 {
+        diesel::update(target)
+            .set((
+                event_subscriptions::cursor.eq(cursor.0),
+                event_subscriptions::delivered.eq(event_subscriptions::delivered + delivered),
+                event_subscriptions::last_success_at.eq(at),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set(event_subscriptions::cursor.eq(cursor.0))
+            .execute(conn)?;
+    }
+    if let Some(error) = error {
+        diesel::update(event_subscriptions::table.filter(event_subscriptions::id.eq(id)))
+            .set((
+                event_subscriptions::last_error.eq(error),
+                event_subscriptions::last_error_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Gives the lease back (caught up, or shutting down).

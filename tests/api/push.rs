@@ -236,6 +236,13 @@ async fn push_delivers_every_event_once_in_order_across_instances_failures_and_a
         "{view}"
     );
 
+    let metrics = format!(
+        "{}{}",
+        app.get("/metrics").await.text().await.unwrap(),
+        sibling.get("/metrics").await.text().await.unwrap()
+    );
+    assert!(metrics.contains("ssa_push_attempts_total{outcome=\"failed\"}"));
+
     // The receiver goes down; changes made meanwhile wait in the backlog and survive a
     // restart of both instances.
     receiver.fail.store(1_000_000, Ordering::SeqCst);
@@ -260,7 +267,6 @@ async fn push_delivers_every_event_once_in_order_across_instances_failures_and_a
     assert_eq!(accepted, expected);
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("ssa_push_attempts_total{outcome=\"delivered\"}"));
-    assert!(metrics.contains("ssa_push_attempts_total{outcome=\"failed\"}"));
 }
 
 #[tokio::test]
@@ -478,4 +484,157 @@ async fn push_endpoints_are_refused_against_ssrf_and_subscriptions_are_the_organ
     let (status, audit) = app.get_json("/api/v1/audit", &c.operator).await;
     assert_eq!(status, 200);
     assert!(audit.to_string().contains("subscription.create"), "audited");
+}
+
+#[tokio::test]
+async fn a_polled_subscription_answers_rfc_8936_polls_until_acknowledged() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = cast(&app).await;
+    let base = format!("/api/v1/organisations/{}/subscriptions", c.org_id);
+    let (status, body) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"method": "poll", "endpoint": "https://93.184.216.34/x"}),
+        )
+        .await;
+    assert_eq!(status, 422, "a polled subscription has no endpoint: {body}");
+    let (status, sub) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"method": "poll", "kinds": ["software-status"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    crate::helpers::assert_conforms("SubscriptionView", &sub);
+    let poll_url = sub["poll_url"].as_str().unwrap().to_owned();
+    let poll = poll_url.strip_prefix(&app.address).unwrap().to_owned();
+    let start = sub["delivery"]["cursor"].as_str().unwrap().to_owned();
+
+    // Nothing yet: an immediate answer is empty.
+    let (status, answer) = app
+        .post_json(&poll, &c.developer, json!({"returnImmediately": true}))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"sets": {}, "moreAvailable": false}));
+
+    // A long poll is answered as soon as an event commits.
+    let waiting = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&poll),
+            c.developer.token.clone(),
+        );
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer: Value = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"maxEvents": 1}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (answer, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "approve").await;
+    let (answer, waited) = waiting.await.unwrap();
+    assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
+    let sets = answer["sets"].as_object().unwrap();
+    assert_eq!(sets.len(), 1, "{answer}");
+
+    app.decide(&c.operator, &software, "suspend").await;
+    app.decide(&c.operator, &software, "reinstate").await;
+    let wanted = feed_after(&app, &start, &["software-status"]).await;
+    assert_eq!(wanted.len(), 3);
+    // Unacknowledged SETs come again; maxEvents bounds the answer.
+    let (_, answer) = app
+        .post_json(
+            &poll,
+            &c.developer,
+            json!({"maxEvents": 2, "returnImmediately": true}),
+        )
+        .await;
+    let jtis: Vec<&String> = answer["sets"].as_object().unwrap().keys().collect();
+    assert_eq!(jtis.len(), 2);
+    assert!(
+        jtis.contains(&&wanted[0]) && jtis.contains(&&wanted[1]),
+        "{answer}"
+    );
+    assert_eq!(answer["moreAvailable"], true);
+    for (jti, set) in answer["sets"].as_object().unwrap() {
+        assert_eq!(&jti_and_kind(set.as_str().unwrap()).0, jti);
+    }
+    // Acknowledging the first two (one as an error) answers the third.
+    let (_, answer) = app
+        .post_json(
+            &poll,
+            &c.developer,
+            json!({"ack": [wanted[0]], "setErrs": {wanted[1].clone(): {"err": "invalid_key", "description": "test"}}, "returnImmediately": true}),
+        )
+        .await;
+    let jtis: Vec<&String> = answer["sets"].as_object().unwrap().keys().collect();
+    assert_eq!(jtis, vec![&wanted[2]], "{answer}");
+    assert_eq!(answer["moreAvailable"], false);
+    let (_, view) = app
+        .get_json(&format!("{base}/{}", sub["id"].as_str().unwrap()), &c.admin)
+        .await;
+    assert_eq!(view["delivery"]["delivered"], 2, "{view}");
+    assert_eq!(view["delivery"]["backlog"], 1);
+    assert!(
+        view["delivery"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_key"),
+        "{view}"
+    );
+    let (_, answer) = app
+        .post_json(
+            &poll,
+            &c.developer,
+            json!({"ack": [wanted[2]], "maxEvents": 0}),
+        )
+        .await;
+    assert_eq!(answer, json!({"sets": {}, "moreAvailable": false}));
+
+    // Bad polls and other callers.
+    let (status, _) = app
+        .post_json(&poll, &c.developer, json!({"maxEvents": 5000}))
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = app
+        .post_json(&poll, &c.developer, json!({"acks": []}))
+        .await;
+    assert!(
+        status == 400 || status == 422,
+        "unknown members are refused"
+    );
+    assert_eq!(
+        app.post_json(&poll, &c.outsider, json!({"returnImmediately": true}))
+            .await
+            .0,
+        404
+    );
+    let (status, pushed) = app
+        .post_json(
+            &base,
+            &c.admin,
+            json!({"endpoint": "https://93.184.216.34/events"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let pushed_poll = format!("{base}/{}/poll", pushed["id"].as_str().unwrap());
+    assert_eq!(
+        app.post_json(&pushed_poll, &c.admin, json!({"returnImmediately": true}))
+            .await
+            .0,
+        409,
+        "a pushed subscription is not polled"
+    );
 }

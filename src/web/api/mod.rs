@@ -100,6 +100,10 @@ pub fn routes() -> Table {
             subscriptions::delete,
         )
         .post(
+            &v1("/organisations/{org_id}/subscriptions/{subscription_id}/poll"),
+            subscriptions::poll,
+        )
+        .post(
             &v1(&format!("/organisations/{{org_id}}/{TRANSITIONS}")),
             organisations::transition,
         )

@@ -65,6 +65,7 @@ use crate::web::{error::Problem, public};
         subscriptions::get,
         subscriptions::change,
         subscriptions::delete,
+        subscriptions::poll,
         accounts::audit_log,
         accounts::list_tokens,
         accounts::create_token,

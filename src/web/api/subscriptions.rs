@@ -5,24 +5,33 @@ use serde::Deserialize;
 
 use super::{Items, created};
 use crate::model::OrgId;
-use crate::model::subscription::{SubscriptionState, SubscriptionView};
+use crate::model::subscription::{Delivery, SubscriptionState, SubscriptionView};
 use crate::services::Directory;
 use crate::services::subscriptions::{self, NewSubscription};
 use crate::web::auth::ApiUser;
 use crate::web::error::{AppError, Problem};
 
-/// A push endpoint to register.
+/// A subscription to register.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubscriptionRequest {
-    /// An https URL that accepts RFC 8935 pushes (`POST`, `application/secevent+jwt`,
-    /// answering 202). Loopback, private and link-local addresses are refused unless the
-    /// operator allows them; the host's addresses are checked at every connection.
+    /// `push` (the default: the directory POSTs to `endpoint`) or `poll` (the receiver POSTs
+    /// to the subscription's `poll_url`, RFC 8936).
+    #[serde(default = "push")]
+    method: Delivery,
+    /// For push: an https URL that accepts RFC 8935 pushes (`POST`,
+    /// `application/secevent+jwt`, answering 202). Loopback, private and link-local addresses
+    /// are refused unless the operator allows them; the host's addresses are checked at every
+    /// connection. Absent for poll.
     #[schema(example = "https://bank.example/ssa-events")]
-    endpoint: String,
+    endpoint: Option<String>,
     /// Event kinds (`software-status`, ...) or event type URIs; omitted or empty for all.
     #[serde(default)]
     kinds: Vec<String>,
+}
+
+fn push() -> Delivery {
+    Delivery::Push
 }
 
 /// A subscription's new state.
@@ -50,12 +59,12 @@ pub(super) async fn list(
     Ok(HttpResponse::Ok().json(Items::of(items)))
 }
 
-/// Register a push endpoint
+/// Register a push endpoint or a polled subscription
 ///
-/// Admins and operators. Events committed from now on are POSTed to the endpoint one SET per
-/// request, in cursor order, at least once (idempotent by `jti`), retried with exponential
-/// backoff; after `push_retry_secs` of failures the subscription is `failing` and the receiver
-/// catches up with `GET /events`.
+/// Admins and operators. Push: events committed from now on are POSTed to the endpoint one
+/// SET per request, in cursor order, at least once (idempotent by `jti`), retried with
+/// exponential backoff; after `push_retry_secs` of failures the subscription is `failing` and
+/// the receiver catches up with `GET /events`. Poll: the receiver POSTs to `poll_url`.
 #[utoipa::path(post, path = "/api/v1/organisations/{org_id}/subscriptions", tag = "events", operation_id = "createSubscription",
     params(("org_id" = OrgId, Path, description = "The organisation.")),
     request_body = SubscriptionRequest,
@@ -73,6 +82,7 @@ pub(super) async fn create(
     let org = path.into_inner();
     let body = body.into_inner();
     let input = NewSubscription {
+        method: body.method,
         endpoint: body.endpoint,
         kinds: body.kinds,
     };
@@ -137,4 +147,87 @@ pub(super) async fn delete(
     let (org, id) = path.into_inner();
     subscriptions::delete(&state, actor, org, id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// An error a receiver reports for one SET (RFC 8936 section 2.4.3).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SetError {
+    err: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// A poll request (RFC 8936 section 2.4).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PollRequest {
+    /// The jtis of SETs received and processed.
+    #[serde(default)]
+    ack: Vec<String>,
+    /// SETs received but not usable, by jti; they count as received.
+    #[serde(default)]
+    set_errs: std::collections::BTreeMap<String, SetError>,
+    /// At most this many SETs in the answer (0 to 1,000; 0 only acknowledges; default 100).
+    max_events: Option<i64>,
+    /// Answer at once even with no SETs (default false: wait up to 30 s for one).
+    #[serde(default)]
+    return_immediately: bool,
+}
+
+/// A poll answer (RFC 8936 section 2.5).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PollResponse {
+    /// SETs by jti (compact JWS, `typ` `secevent+jwt`); unacknowledged ones come again.
+    #[schema(value_type = Object)]
+    sets: serde_json::Map<String, serde_json::Value>,
+    /// Whether more SETs are waiting.
+    more_available: bool,
+}
+
+/// Poll a subscription's events (RFC 8936)
+///
+/// For receivers of a `poll` subscription, with an API token of a member of its organisation.
+/// Acknowledge what was received (`ack`, `setErrs`) and receive the SETs that follow, at
+/// least once: a SET not acknowledged is answered again. The cursor moves over the run of
+/// acknowledged SETs that follows it, so acknowledge every SET of an answer. Without
+/// `returnImmediately` the answer waits up to 30 s for a first SET.
+#[utoipa::path(post, path = "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}/poll", tag = "events", operation_id = "pollSubscription",
+    params(("org_id" = OrgId, Path, description = "The organisation."),
+        ("subscription_id" = String, Path, description = "The subscription.")),
+    request_body = PollRequest,
+    responses((status = 200, description = "The next SETs.", body = PollResponse),
+        (status = 404, description = "No such subscription, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A pushed or paused subscription.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Too many acknowledgements, or maxEvents out of range.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn poll(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<(OrgId, String)>,
+    body: web::Json<PollRequest>,
+) -> Result<HttpResponse, AppError> {
+    let (org, id) = path.into_inner();
+    let body = body.into_inner();
+    let request = subscriptions::Poll {
+        ack: body.ack,
+        set_errors: body
+            .set_errs
+            .into_iter()
+            .map(|(jti, e)| (jti, e.err, e.description))
+            .collect(),
+        max_events: body.max_events,
+        return_immediately: body.return_immediately,
+    };
+    let answer = subscriptions::poll(&state, actor, org, id, request).await?;
+    let sets = answer
+        .sets
+        .into_iter()
+        .map(|(jti, set)| (jti, serde_json::Value::String(set)))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(PollResponse {
+            sets,
+            more_available: answer.more_available,
+        }))
 }

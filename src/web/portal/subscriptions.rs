@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::organisations::refused;
 use super::{PortalResult, redirect, require_user};
 use crate::model::OrgId;
-use crate::model::subscription::SubscriptionState;
+use crate::model::subscription::{Delivery, SubscriptionState};
 use crate::services::Directory;
 use crate::services::subscriptions::{self, NewSubscription};
 use crate::web::auth::{self, PortalForm, SessionUser};
@@ -45,14 +45,18 @@ async fn create(
     let id = path.into_inner();
     let org: OrgId = id.parse()?;
     let input = NewSubscription {
-        endpoint: form.endpoint,
+        method: Delivery::Push,
+        endpoint: Some(form.endpoint),
         kinds: form.kinds,
     };
     match subscriptions::create(&state, user.actor(), org, input).await {
         Ok(view) => {
             auth::set_flash(
                 &session,
-                format!("Events will be pushed to {}.", view.endpoint),
+                format!(
+                    "Events will be pushed to {}.",
+                    view.endpoint.unwrap_or_default()
+                ),
             );
             Ok(redirect(&format!("/organisations/{id}#subscriptions")))
         }

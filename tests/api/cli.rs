@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ssa-directory");
 
-fn directory(dir: &std::path::Path) -> Command {
+pub(crate) fn directory(dir: &std::path::Path) -> Command {
     let mut command = Command::new(BIN);
     command
         .current_dir(dir)
@@ -122,9 +122,9 @@ fn sigterm_stops_the_server_gracefully() {
 }
 
 /// The real server with JSON logs, killed if a test fails before it stops it.
-struct LoggingServer {
-    child: std::process::Child,
-    address: String,
+pub(crate) struct LoggingServer {
+    pub(crate) child: std::process::Child,
+    pub(crate) address: String,
     lines: std::sync::mpsc::Receiver<String>,
 }
 
@@ -132,7 +132,13 @@ impl LoggingServer {
     /// Starts it with `RUST_LOG` = `filter`; its log lines are read on a thread (a full pipe
     /// would block the server).
     fn start(dir: &std::path::Path, filter: &str) -> Self {
+        Self::start_with(dir, filter, &[])
+    }
+
+    /// Like [`LoggingServer::start`], with more environment variables.
+    pub(crate) fn start_with(dir: &std::path::Path, filter: &str, env: &[(&str, String)]) -> Self {
         let mut child = directory(dir)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RUST_LOG", filter)
             .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .stderr(Stdio::piped())

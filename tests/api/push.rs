@@ -20,6 +20,8 @@ struct Receiver {
     fail: AtomicUsize,
     /// Answer an RFC 8935 error to this many more requests.
     refuse: AtomicUsize,
+    /// Hold this many more requests for a minute before answering.
+    hang: AtomicUsize,
     /// Every request: its content type and body, and whether it was accepted.
     requests: Mutex<Vec<(String, String, bool)>>,
 }
@@ -51,6 +53,15 @@ async fn receive(req: HttpRequest, body: String, receiver: web::Data<Receiver>) 
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     };
+    if take(&receiver.hang) {
+        receiver
+            .requests
+            .lock()
+            .unwrap()
+            .push((content_type, body, false));
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     let (accepted, response) = if take(&receiver.fail) {
         (false, HttpResponse::ServiceUnavailable().finish())
     } else if take(&receiver.refuse) {
@@ -637,4 +648,102 @@ async fn a_polled_subscription_answers_rfc_8936_polls_until_acknowledged() {
         409,
         "a pushed subscription is not polled"
     );
+}
+
+#[tokio::test]
+async fn a_directory_killed_while_pushing_delivers_the_set_again_after_its_restart() {
+    use crate::cli::LoggingServer;
+    let (endpoint, receiver, ca) = start_receiver();
+    let app = push_app(&ca, |_| {}).await;
+    let c = cast(&app).await;
+    let base = format!("/api/v1/organisations/{}/subscriptions", c.org_id);
+    let (status, sub) = app
+        .post_json(&base, &c.admin, json!({"endpoint": endpoint}))
+        .await;
+    assert_eq!(status, 201, "{sub}");
+    let sub_path = format!("{base}/{}", sub["id"].as_str().unwrap());
+    // The in-process instance stops; the real binary takes over the same database and keys.
+    let config = app.state.config.clone();
+    let (db, dir) = (app.db.clone(), app.dir.clone());
+    let mut stopped = app.state.stopped.subscribe();
+    drop(app);
+    let _ = tokio::time::timeout(Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        (
+            "SSA_DIRECTORY_KEYS_DIR",
+            dir.path().join("keys").display().to_string(),
+        ),
+        (
+            "SSA_DIRECTORY_PUSH_ALLOW_PRIVATE_TARGETS",
+            "true".to_owned(),
+        ),
+        (
+            "SSA_DIRECTORY_PUSH_CA_FILE",
+            config.push_ca_file.as_ref().unwrap().display().to_string(),
+        ),
+        ("SSA_DIRECTORY_PUSH_BACKOFF_MS", "100".to_owned()),
+    ];
+    let start = {
+        let (path, env) = (dir.path().to_owned(), env.clone());
+        move || {
+            let (path, env) = (path.clone(), env.clone());
+            async move {
+                tokio::task::spawn_blocking(move || LoggingServer::start_with(&path, "info", &env))
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    let mut first = start().await;
+    let api = |server: &LoggingServer, method: reqwest::Method, path: &str, token: &str| {
+        crate::helpers::client()
+            .request(method, format!("http://{}{path}", server.address))
+            .bearer_auth(token.to_owned())
+            .header("content-type", "application/json")
+    };
+
+    // The receiver holds the first push; the directory is killed while waiting for it.
+    receiver.hang.store(1, Ordering::SeqCst);
+    let software = format!("/api/v1/software/{}", c.software_id);
+    let response = api(
+        &first,
+        reqwest::Method::POST,
+        &format!("{software}/approve"),
+        &c.operator.token,
+    )
+    .body("{}")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        eventually(10, || receiver.attempts() == 1).await,
+        "the push began"
+    );
+    let held = jti_and_kind(&receiver.requests.lock().unwrap()[0].1).0;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    // After the restart the same SET (same jti) is delivered once the dead lease runs out.
+    let second = start().await;
+    assert!(
+        eventually(60, || !receiver.accepted().is_empty()).await,
+        "redelivered after the restart"
+    );
+    let accepted = receiver.accepted();
+    assert_eq!(
+        jti_and_kind(&accepted[0]).0,
+        held,
+        "the same event, the same jti"
+    );
+    let view: Value = api(&second, reqwest::Method::GET, &sub_path, &c.admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["delivery"]["delivered"], 1, "{view}");
+    assert_eq!(view["delivery"]["backlog"], 0, "{view}");
 }

@@ -19,6 +19,7 @@ mod onboarding;
 mod pki;
 mod portal;
 mod push;
+mod registrar;
 mod sessions;
 mod ssa;
 mod verifier;

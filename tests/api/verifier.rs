@@ -5,7 +5,7 @@ use ssa_verifier::{ErrorCode, Settings, Verifier, VerifyError};
 
 use crate::helpers::{Cast, TestApp, cast, spawn_app};
 
-async fn approved(app: &TestApp) -> Cast {
+pub(crate) async fn approved(app: &TestApp) -> Cast {
     let c = cast(app).await;
     app.decide(
         &c.operator,
@@ -16,7 +16,7 @@ async fn approved(app: &TestApp) -> Cast {
     c
 }
 
-async fn issue(app: &TestApp, c: &Cast) -> String {
+pub(crate) async fn issue(app: &TestApp, c: &Cast) -> String {
     let response = app
         .client
         .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
@@ -29,7 +29,7 @@ async fn issue(app: &TestApp, c: &Cast) -> String {
 }
 
 /// Runs blocking verifier work off the test's async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
@@ -48,7 +48,7 @@ fn code(result: Result<impl std::fmt::Debug, VerifyError>) -> ErrorCode {
 }
 
 /// Signs claims with the directory's active key, as a forger with the key file would.
-fn sign_as_directory(app: &TestApp, kid: &str, claims: &Value) -> String {
+pub(crate) fn sign_as_directory(app: &TestApp, kid: &str, claims: &Value) -> String {
     let pem = std::fs::read(app.dir.path().join(format!("keys/signing/{kid}.pem"))).unwrap();
     let key = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
     let der = key.rsa().unwrap().private_key_to_der().unwrap();
@@ -62,7 +62,7 @@ fn sign_as_directory(app: &TestApp, kid: &str, claims: &Value) -> String {
     .unwrap()
 }
 
-fn parts(jwt: &str) -> (Value, Value) {
+pub(crate) fn parts(jwt: &str) -> (Value, Value) {
     use base64::Engine;
     let d = |p: &str| {
         serde_json::from_slice::<Value>(

@@ -1,0 +1,580 @@
+//! The bank's side of OAuth 2.0 Dynamic Client Registration (RFC 7591): the decision on one
+//! registration request, for an authorization server to embed. No web framework and no
+//! storage here: the caller reads the HTTP request, tells [`Registrar::register`] what the
+//! client presented (the body, whether its initial access token was good, its TLS client
+//! certificate), and stores the [`Client`] it gets back, or answers the
+//! [`RegistrationError`] as RFC 7591 error JSON.
+//!
+//! The checks of statements, signed requests and certificates are the `ssa-verifier`
+//! crate's, against each trusted directory; RFC 7591 section 2.3 decides precedence (the
+//! statement's values win over the request's), then the [`Policy`] fills in defaults and
+//! refuses what its profile does not allow.
+//!
+//! ```no_run
+//! use ssa_registrar::{Policy, Presented, Registrar, SecurityProfile};
+//!
+//! let policy = Policy::for_profile(SecurityProfile::Fapi2);
+//! let registrar = Registrar::discover(
+//!     policy,
+//!     &["https://directory.example/.well-known/ssa-directory"],
+//!     "https://bank.example",
+//! )?;
+//! let body = r#"{"software_statement": "eyJ...", "token_endpoint_auth_method": "private_key_jwt"}"#;
+//! match registrar.register(body, &Presented::default()) {
+//!     Ok(client) => println!("register {}", client.client_id),
+//!     Err(refusal) => println!("{} {}", refusal.status(), refusal.to_json()),
+//! }
+//! # Ok::<(), ssa_verifier::ConfigError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod policy;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use ssa_verifier::{
+    ClientMetadata, ConfigError, ErrorCode, RegistrationRequest, Settings, SoftwareStatement,
+    Verifier, VerifyError,
+};
+
+pub use policy::{Access, ClientIds, Policy, SecurityProfile, Statements};
+
+/// An RFC 7591 (or, for the initial access token, RFC 6750) error: the code, a description
+/// that says what was wrong, and the HTTP status to answer with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{error}: {error_description}")]
+pub struct RegistrationError {
+    /// `invalid_software_statement`, `unapproved_software_statement`,
+    /// `invalid_redirect_uri`, `invalid_client_metadata` or `invalid_token`.
+    pub error: String,
+    /// What was wrong.
+    pub error_description: String,
+}
+
+impl RegistrationError {
+    fn new(code: &str, description: impl Into<String>) -> Self {
+        Self {
+            error: code.to_owned(),
+            error_description: description.into(),
+        }
+    }
+
+    /// `invalid_client_metadata`.
+    pub fn metadata(description: impl Into<String>) -> Self {
+        Self::new("invalid_client_metadata", description)
+    }
+
+    /// `invalid_redirect_uri`.
+    pub fn redirect_uri(description: impl Into<String>) -> Self {
+        Self::new("invalid_redirect_uri", description)
+    }
+
+    /// `invalid_software_statement`.
+    pub fn statement(description: impl Into<String>) -> Self {
+        Self::new("invalid_software_statement", description)
+    }
+
+    /// `invalid_token` (RFC 6750): a missing or bad initial access token.
+    pub fn token(description: impl Into<String>) -> Self {
+        Self::new("invalid_token", description)
+    }
+
+    /// The HTTP status: 401 for `invalid_token`, 400 for the others.
+    pub fn status(&self) -> u16 {
+        if self.error == "invalid_token" {
+            401
+        } else {
+            400
+        }
+    }
+
+    /// The error response body.
+    pub fn to_json(&self) -> String {
+        json!({"error": self.error, "error_description": self.error_description}).to_string()
+    }
+}
+
+impl From<VerifyError> for RegistrationError {
+    fn from(e: VerifyError) -> Self {
+        let code = match e.code {
+            ErrorCode::InvalidSoftwareStatement => "invalid_software_statement",
+            ErrorCode::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            _ => "invalid_client_metadata",
+        };
+        Self::new(code, e.description)
+    }
+}
+
+/// What the client presented besides its request body.
+#[derive(Debug, Clone, Default)]
+pub struct Presented {
+    /// Whether it presented a valid initial access token (the caller checks it: tokens are
+    /// the caller's to store).
+    pub initial_access_token: bool,
+    /// Its TLS client certificate (PEM), when the connection was mutual TLS.
+    pub client_certificate: Option<String>,
+}
+
+/// The decision: a client to register.
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    /// A new random client id, or for [`ClientIds::PerSoftware`] the software id (the caller
+    /// returns the existing client when that software registered before, and refuses it for
+    /// another organisation).
+    pub client_id: String,
+    /// Whether `client_id` is shared by every instance of the software.
+    pub shared: bool,
+    /// The effective metadata to register and to answer with.
+    pub metadata: ClientMetadata,
+    /// The verified statement, if the registration rests on one.
+    pub statement: Option<StatementFacts>,
+    /// The client authenticates with a secret the caller must issue
+    /// (`client_secret_basic`, `client_secret_post`, `client_secret_jwt`).
+    pub needs_secret: bool,
+    /// The subject of the verified client certificate, when one was presented.
+    pub certificate_subject: Option<String>,
+}
+
+/// What the registrar keeps of a verified statement.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementFacts {
+    /// The directory that issued it.
+    pub issuer: String,
+    /// Its `jti`: a statement registers once (the caller keeps the jtis it has seen).
+    pub jti: Option<String>,
+    /// The software.
+    pub software_id: String,
+    /// The software's organisation.
+    pub org_id: String,
+    /// Its `exp` (seconds since the Unix epoch).
+    pub expires_at: i64,
+    /// Its roles.
+    pub roles: Vec<String>,
+}
+
+impl Client {
+    /// The RFC 7591 client information response: the metadata, `client_id`,
+    /// `client_id_issued_at`, the secret with `client_secret_expires_at` (0: it does not
+    /// expire) when there is one, and the RFC 7592 `registration_access_token` and
+    /// `registration_client_uri`.
+    pub fn information_response(
+        &self,
+        issued_at: i64,
+        secret: Option<&str>,
+        registration_access_token: &str,
+        registration_client_uri: &str,
+    ) -> Value {
+        let mut body = self.metadata.clone();
+        body.insert("client_id".into(), json!(self.client_id));
+        body.insert("client_id_issued_at".into(), json!(issued_at));
+        if let Some(secret) = secret {
+            body.insert("client_secret".into(), json!(secret));
+            body.insert("client_secret_expires_at".into(), json!(0));
+        }
+        body.insert(
+            "registration_access_token".into(),
+            json!(registration_access_token),
+        );
+        body.insert(
+            "registration_client_uri".into(),
+            json!(registration_client_uri),
+        );
+        Value::Object(body)
+    }
+}
+
+/// Custom rules (what other servers do with interception scripts): called before the
+/// policy's checks with the merged metadata, and after with the client about to be
+/// registered; either may refuse, the second may adjust the client.
+pub trait Interceptor: Send + Sync {
+    /// Before the policy: refuse with an RFC 7591 error, or let the registration go on.
+    fn before(
+        &self,
+        _metadata: &ClientMetadata,
+        _statement: Option<&SoftwareStatement>,
+    ) -> Result<(), RegistrationError> {
+        Ok(())
+    }
+
+    /// After the decision: refuse, or change the client.
+    fn after(&self, _client: &mut Client) -> Result<(), RegistrationError> {
+        Ok(())
+    }
+}
+
+/// Decides registrations under one policy for several trusted directories.
+pub struct Registrar {
+    policy: Policy,
+    directories: Vec<Verifier>,
+    interceptors: Vec<Box<dyn Interceptor>>,
+}
+
+impl Registrar {
+    /// A registrar trusting `directories` (each a verifier of one directory; see
+    /// [`Registrar::verifier_settings`] for settings that agree with the policy).
+    pub fn new(policy: Policy, directories: Vec<Verifier>) -> Self {
+        Self {
+            policy,
+            directories,
+            interceptors: vec![],
+        }
+    }
+
+    /// A registrar trusting the directories at these discovery URLs, for the authorization
+    /// server `audience` (the `aud` of signed requests).
+    pub fn discover(
+        policy: Policy,
+        discovery_urls: &[&str],
+        audience: &str,
+    ) -> Result<Self, ConfigError> {
+        let settings = Self::verifier_settings(&policy, audience);
+        let directories = discovery_urls
+            .iter()
+            .map(|url| Verifier::discover(url, settings.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(policy, directories))
+    }
+
+    /// Verifier settings that agree with `policy`: its authentication methods, statement age
+    /// and the live status check of the product and the statement, read afresh for every
+    /// registration (registrations are rare, and a suspension must count at once).
+    pub fn verifier_settings(policy: &Policy, audience: &str) -> Settings {
+        Settings::default()
+            .with_token_endpoint_auth_methods(policy.auth_methods.iter().cloned())
+            .with_max_age(policy.statement_max_age)
+            .with_check_status(true)
+            .with_status_cache(std::time::Duration::ZERO)
+            .with_audience(audience)
+    }
+
+    /// Adds custom rules, run in the order added.
+    pub fn with_interceptor(mut self, interceptor: impl Interceptor + 'static) -> Self {
+        self.interceptors.push(Box::new(interceptor));
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Decides one registration request (`body`: JSON client metadata or a signed JWS).
+    pub fn register(&self, body: &str, presented: &Presented) -> Result<Client, RegistrationError> {
+        if self.policy.access == Access::Protected && !presented.initial_access_token {
+            return Err(RegistrationError::token(
+                "registration here needs a valid initial access token (Authorization: Bearer)",
+            ));
+        }
+        let request = RegistrationRequest::parse(body)?;
+        if self.policy.signed_requests && !request.is_signed() {
+            return Err(RegistrationError::metadata(format!(
+                "the {:?} profile needs a registration request signed with a key of the software's keystore",
+                self.policy.profile
+            )));
+        }
+        let carries_statement = request.software_statement().is_some();
+        let (metadata, statement, verifier) = match (self.policy.statements, carries_statement) {
+            (Statements::Required, false) => {
+                return Err(RegistrationError::statement(
+                    "a software statement from a trusted directory is required",
+                ));
+            }
+            (Statements::Ignored, _) | (Statements::Optional, false) => {
+                if request.is_signed() {
+                    return Err(RegistrationError::metadata(
+                        "a signed request can only be checked with the keystore its software statement names",
+                    ));
+                }
+                let mut metadata = request.metadata().clone();
+                metadata.remove("software_statement");
+                (metadata, None, None)
+            }
+            (_, true) => {
+                let token = request.software_statement().unwrap_or_default();
+                let verifier = self.directory_of(token)?;
+                let body = self.with_default_method(body, &request)?;
+                let registration = verifier.verify_registration(&body, None)?;
+                (
+                    registration.metadata,
+                    Some(registration.software_statement),
+                    Some(verifier),
+                )
+            }
+        };
+        for interceptor in &self.interceptors {
+            interceptor.before(&metadata, statement.as_ref())?;
+        }
+        let mut metadata = metadata;
+        self.apply(&mut metadata, statement.as_ref())?;
+        let certificate_subject = match (&presented.client_certificate, &statement, verifier) {
+            (Some(pem), Some(ssa), Some(verifier)) => Some(
+                verifier
+                    .verify_client_certificate(pem, ssa, Some(&metadata))?
+                    .subject,
+            ),
+            (None, _, _) if self.needs_certificate(&metadata) => {
+                return Err(RegistrationError::metadata(
+                    "tls_client_auth needs the client's certificate on a mutual TLS connection",
+                ));
+            }
+            _ => None,
+        };
+        let method = metadata
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let needs_secret = method.starts_with("client_secret_");
+        let (client_id, shared) = match (self.policy.client_ids, &statement) {
+            (ClientIds::PerSoftware, Some(ssa)) => (ssa.software_id.clone(), true),
+            (ClientIds::PerSoftware, None) => {
+                return Err(RegistrationError::statement(
+                    "client ids are shared per software here, so a software statement is needed",
+                ));
+            }
+            (ClientIds::PerInstance, _) => (uuid::Uuid::new_v4().to_string(), false),
+        };
+        let mut client = Client {
+            client_id,
+            shared,
+            metadata,
+            statement: statement.map(|ssa| StatementFacts {
+                issuer: ssa.issuer.clone(),
+                jti: ssa.jti.clone(),
+                software_id: ssa.software_id.clone(),
+                org_id: ssa.org_id.clone(),
+                expires_at: ssa.expires_at,
+                roles: ssa.roles.clone(),
+            }),
+            needs_secret,
+            certificate_subject,
+        };
+        for interceptor in &self.interceptors {
+            interceptor.after(&mut client)?;
+        }
+        Ok(client)
+    }
+
+    /// The trusted directory that issued `statement` (by its unverified `iss`; the verifier
+    /// then checks everything).
+    fn directory_of(&self, statement: &str) -> Result<&Verifier, RegistrationError> {
+        let issuer = statement
+            .split('.')
+            .nth(1)
+            .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+            .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+            .and_then(|claims| claims.get("iss").and_then(Value::as_str).map(str::to_owned))
+            .ok_or_else(|| {
+                RegistrationError::statement("the software statement is not a JWS with an iss")
+            })?;
+        self.directories
+            .iter()
+            .find(|d| d.issuer() == issuer)
+            .ok_or_else(|| {
+                RegistrationError::statement(format!(
+                    "the software statement was issued by {issuer:?}, which is not a directory trusted here"
+                ))
+            })
+    }
+
+    /// A JSON request without `token_endpoint_auth_method` gets the policy's default (a
+    /// signed request is left as signed: it must name its method).
+    fn with_default_method(
+        &self,
+        body: &str,
+        request: &RegistrationRequest,
+    ) -> Result<String, RegistrationError> {
+        if request.is_signed()
+            || request
+                .metadata()
+                .contains_key("token_endpoint_auth_method")
+        {
+            return Ok(body.to_owned());
+        }
+        let mut metadata = request.metadata().clone();
+        if let Some(default) = self.policy.auth_methods.first() {
+            metadata.insert("token_endpoint_auth_method".into(), json!(default));
+        }
+        serde_json::to_string(&metadata).map_err(|e| RegistrationError::metadata(e.to_string()))
+    }
+
+    fn needs_certificate(&self, metadata: &ClientMetadata) -> bool {
+        metadata
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            == Some("tls_client_auth")
+            && self.policy.statements != Statements::Ignored
+    }
+
+    /// Defaults fill what is missing; what the policy does not allow is refused.
+    fn apply(
+        &self,
+        metadata: &mut ClientMetadata,
+        statement: Option<&SoftwareStatement>,
+    ) -> Result<(), RegistrationError> {
+        let policy = &self.policy;
+        let strings =
+            |value: Option<&Value>, name: &str| -> Result<Option<Vec<String>>, RegistrationError> {
+                match value {
+                    None => Ok(None),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|i| {
+                            i.as_str().map(str::to_owned).ok_or_else(|| {
+                                RegistrationError::metadata(format!(
+                                    "{name} must be an array of strings"
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(Some),
+                    Some(_) => Err(RegistrationError::metadata(format!(
+                        "{name} must be an array of strings"
+                    ))),
+                }
+            };
+
+        // Authentication method.
+        let method = match metadata.get("token_endpoint_auth_method") {
+            None => policy.auth_methods.first().cloned().unwrap_or_default(),
+            Some(Value::String(m)) => m.clone(),
+            Some(_) => {
+                return Err(RegistrationError::metadata(
+                    "token_endpoint_auth_method must be a string",
+                ));
+            }
+        };
+        if !policy.auth_methods.contains(&method) {
+            return Err(RegistrationError::metadata(format!(
+                "token_endpoint_auth_method {method} is not allowed here (allowed: {})",
+                policy.auth_methods.join(", ")
+            )));
+        }
+        metadata.insert("token_endpoint_auth_method".into(), json!(method));
+        if method == "private_key_jwt"
+            && policy.profile != SecurityProfile::Open
+            && !metadata.contains_key("jwks_uri")
+            && !metadata.contains_key("jwks")
+        {
+            return Err(RegistrationError::metadata(
+                "private_key_jwt needs jwks_uri (or jwks) for the client's keys",
+            ));
+        }
+
+        // Signature algorithms the client will use.
+        for field in [
+            "token_endpoint_auth_signing_alg",
+            "request_object_signing_alg",
+            "id_token_signed_response_alg",
+            "userinfo_signed_response_alg",
+            "authorization_signed_response_alg",
+        ] {
+            match metadata.get(field) {
+                None => {}
+                Some(Value::String(alg)) if policy.algorithms.contains(alg) => {}
+                Some(other) => {
+                    return Err(RegistrationError::metadata(format!(
+                        "{field} {other} is not allowed here (allowed: {})",
+                        policy.algorithms.join(", ")
+                    )));
+                }
+            }
+        }
+        if method == "private_key_jwt"
+            && !metadata.contains_key("token_endpoint_auth_signing_alg")
+            && let Some(alg) = policy.algorithms.first()
+        {
+            metadata.insert("token_endpoint_auth_signing_alg".into(), json!(alg));
+        }
+
+        // Grant and response types.
+        let grants = strings(metadata.get("grant_types"), "grant_types")?
+            .unwrap_or_else(|| policy.default_grant_types.clone());
+        if let Some(bad) = grants.iter().find(|g| !policy.grant_types.contains(g)) {
+            return Err(RegistrationError::metadata(format!(
+                "grant type {bad} is not allowed here (allowed: {})",
+                policy.grant_types.join(", ")
+            )));
+        }
+        let code_flow = grants.iter().any(|g| g == "authorization_code");
+        let responses =
+            strings(metadata.get("response_types"), "response_types")?.unwrap_or_else(|| {
+                if code_flow {
+                    vec!["code".into()]
+                } else {
+                    vec![]
+                }
+            });
+        if let Some(bad) = responses
+            .iter()
+            .find(|r| !policy.response_types.contains(r))
+        {
+            return Err(RegistrationError::metadata(format!(
+                "response type {bad} is not allowed here (allowed: {})",
+                policy.response_types.join(", ")
+            )));
+        }
+        if responses.iter().any(|r| r == "code") && !code_flow {
+            return Err(RegistrationError::metadata(
+                "response type code needs the authorization_code grant",
+            ));
+        }
+        metadata.insert("grant_types".into(), json!(grants));
+        metadata.insert("response_types".into(), json!(responses));
+
+        // Redirect URIs (the statement's are checked by the verifier already).
+        let redirects =
+            strings(metadata.get("redirect_uris"), "redirect_uris")?.unwrap_or_default();
+        if code_flow && redirects.is_empty() {
+            return Err(RegistrationError::redirect_uri(
+                "the authorization_code grant needs redirect_uris",
+            ));
+        }
+        for uri in &redirects {
+            let parsed = url::Url::parse(uri).map_err(|_| {
+                RegistrationError::redirect_uri(format!("{uri} is not an absolute URI"))
+            })?;
+            let loopback = parsed.scheme() == "http"
+                && matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+            let ok = parsed.fragment().is_none()
+                && (parsed.scheme() == "https" || (!policy.https_redirect_uris && loopback));
+            if !ok {
+                return Err(RegistrationError::redirect_uri(format!(
+                    "{uri} is not allowed here: redirect URIs must be https{} and carry no fragment",
+                    if policy.https_redirect_uris {
+                        ""
+                    } else {
+                        " (or loopback http)"
+                    }
+                )));
+            }
+        }
+
+        // Scopes, narrowed to what the statement's roles allow.
+        if !policy.scopes_by_role.is_empty() {
+            let roles = statement.map(|s| s.roles.as_slice());
+            let allowed = policy.allowed_scopes(roles);
+            let scope = match metadata.get("scope") {
+                None => allowed.join(" "),
+                Some(Value::String(requested)) => {
+                    if let Some(bad) = requested
+                        .split_whitespace()
+                        .find(|s| !allowed.iter().any(|a| a == s))
+                    {
+                        return Err(RegistrationError::metadata(format!(
+                            "scope {bad} is not allowed for this software's roles (allowed: {})",
+                            allowed.join(" ")
+                        )));
+                    }
+                    requested.split_whitespace().collect::<Vec<_>>().join(" ")
+                }
+                Some(_) => return Err(RegistrationError::metadata("scope must be a string")),
+            };
+            metadata.insert("scope".into(), json!(scope));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,410 @@
+//! The registrar's decision (the `ssa-registrar` library core) against the real directory:
+//! statements, policies, profiles, Appendix A modes, custom rules and client certificates.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use ssa_registrar::{
+    Access, Client, ClientIds, Interceptor, Policy, Presented, Registrar, RegistrationError,
+    SecurityProfile, Statements,
+};
+
+use crate::helpers::TestApp;
+use crate::verifier::{approved, blocking, issue, parts, sign_as_directory};
+
+const BANK: &str = "https://bank.example";
+
+fn registrar(app: &TestApp, policy: Policy) -> Arc<Registrar> {
+    Arc::new(Registrar::discover(policy, &[app.address.as_str()], BANK).unwrap())
+}
+
+/// Decides `body` off the async runtime (the verifier fetches with blocking I/O).
+async fn decide(
+    registrar: &Arc<Registrar>,
+    body: Value,
+    presented: Presented,
+) -> Result<Client, RegistrationError> {
+    let registrar = registrar.clone();
+    blocking(move || registrar.register(&body.to_string(), &presented)).await
+}
+
+#[track_caller]
+fn refused(result: Result<Client, RegistrationError>) -> (String, String) {
+    let e = result.expect_err("refused");
+    (e.error, e.error_description)
+}
+
+#[tokio::test]
+async fn fapi2_registers_a_client_from_a_statement_and_refuses_what_it_does_not_allow() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let r = registrar(&app, Policy::for_profile(SecurityProfile::Fapi2));
+
+    let client = decide(&r, json!({"software_statement": jwt}), Presented::default())
+        .await
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(&client.client_id).is_ok());
+    assert!(!client.shared && !client.needs_secret);
+    let m = &client.metadata;
+    assert_eq!(m["software_id"], c.software_id.as_str());
+    assert_eq!(m["org_id"], c.org_id.as_str());
+    assert_eq!(m["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(m["token_endpoint_auth_signing_alg"], "PS256");
+    assert_eq!(
+        m["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(m["response_types"], json!(["code"]));
+    assert_eq!(m["scope"], "openid accounts", "the roles' scopes (AISP)");
+    assert!(m["jwks_uri"].as_str().unwrap().contains(&c.software_id));
+    let facts = client.statement.as_ref().unwrap();
+    assert_eq!(facts.software_id, c.software_id);
+    assert_eq!(facts.issuer, app.address);
+    let response = client.information_response(1, None, "rat", "https://bank.example/register/x");
+    assert_eq!(response["client_id"], client.client_id.as_str());
+    assert_eq!(response["registration_access_token"], "rat");
+    assert!(response.get("client_secret").is_none());
+
+    let statement_redirect = m["redirect_uris"][0].as_str().unwrap().to_owned();
+    let cases = [
+        (
+            json!({"redirect_uris": ["https://elsewhere.example/cb"]}),
+            "invalid_redirect_uri",
+            "not one of",
+        ),
+        (
+            json!({"token_endpoint_auth_method": "client_secret_basic"}),
+            "invalid_client_metadata",
+            "client_secret_basic",
+        ),
+        (
+            json!({"scope": "openid fundsconfirmations"}),
+            "invalid_client_metadata",
+            "fundsconfirmations",
+        ),
+        (
+            json!({"id_token_signed_response_alg": "RS256"}),
+            "invalid_client_metadata",
+            "RS256",
+        ),
+        (
+            json!({"grant_types": ["implicit"]}),
+            "invalid_client_metadata",
+            "implicit",
+        ),
+        (
+            json!({"grant_types": ["client_credentials"], "response_types": ["code"]}),
+            "invalid_client_metadata",
+            "authorization_code",
+        ),
+        (
+            json!({"software_id": "someone-else"}),
+            "invalid_client_metadata",
+            "differs",
+        ),
+    ];
+    for (extra, code, words) in cases {
+        let mut body = json!({"software_statement": jwt, "redirect_uris": [statement_redirect]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (error, description) = refused(decide(&r, body.clone(), Presented::default()).await);
+        assert_eq!(error, code, "{body}: {description}");
+        assert!(description.contains(words), "{body}: {description}");
+    }
+
+    // Statements: required, verified, trusted, approved.
+    let (error, _) = refused(
+        decide(
+            &r,
+            json!({"redirect_uris": [statement_redirect]}),
+            Presented::default(),
+        )
+        .await,
+    );
+    assert_eq!(error, "invalid_software_statement");
+    let (header, claims) = parts(&jwt);
+    let kid = header["kid"].as_str().unwrap();
+    let mut elsewhere = claims.clone();
+    elsewhere["iss"] = json!("https://other-directory.example");
+    let untrusted = sign_as_directory(&app, kid, &elsewhere);
+    let (error, description) = refused(
+        decide(
+            &r,
+            json!({"software_statement": untrusted}),
+            Presented::default(),
+        )
+        .await,
+    );
+    assert_eq!(error, "invalid_software_statement");
+    assert!(
+        description.contains("not a directory trusted here"),
+        "{description}"
+    );
+    let mut pieces: Vec<&str> = jwt.split('.').collect();
+    let forged_payload = {
+        use base64::Engine;
+        let mut forged = claims.clone();
+        forged["software_roles"] = json!(["AISP", "PISP", "CBPII"]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string())
+    };
+    pieces[1] = &forged_payload;
+    let (error, _) = refused(
+        decide(
+            &r,
+            json!({"software_statement": pieces.join(".")}),
+            Presented::default(),
+        )
+        .await,
+    );
+    assert_eq!(error, "invalid_software_statement", "a tampered statement");
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "suspend",
+    )
+    .await;
+    let (error, _) =
+        refused(decide(&r, json!({"software_statement": jwt}), Presented::default()).await);
+    assert_eq!(
+        error, "unapproved_software_statement",
+        "a suspended product"
+    );
+}
+
+#[tokio::test]
+async fn each_appendix_a_mode_and_profile_decides_as_configured() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+
+    // A.1: protected registration needs the initial access token.
+    let mut policy = Policy::for_profile(SecurityProfile::Fapi2);
+    policy.access = Access::Protected;
+    let r = registrar(&app, policy);
+    let e = decide(&r, json!({"software_statement": jwt}), Presented::default())
+        .await
+        .unwrap_err();
+    assert_eq!((e.error.as_str(), e.status()), ("invalid_token", 401));
+    let with_token = Presented {
+        initial_access_token: true,
+        ..Presented::default()
+    };
+    assert!(
+        decide(&r, json!({"software_statement": jwt}), with_token)
+            .await
+            .is_ok()
+    );
+
+    // A.2: optional statements; metadata alone is held to the profile's rules.
+    let mut policy = Policy::for_profile(SecurityProfile::Fapi2);
+    policy.statements = Statements::Optional;
+    let r = registrar(&app, policy);
+    let alone = json!({"redirect_uris": ["https://app.example/cb"], "jwks_uri": "https://app.example/jwks"});
+    let client = decide(&r, alone.clone(), Presented::default())
+        .await
+        .unwrap();
+    assert!(client.statement.is_none());
+    assert_eq!(
+        client.metadata["scope"],
+        "openid accounts payments fundsconfirmations"
+    );
+    let (error, _) = refused(decide(&r, json!({"redirect_uris": ["http://app.example/cb"], "jwks_uri": "https://app.example/jwks"}), Presented::default()).await);
+    assert_eq!(error, "invalid_redirect_uri");
+    let (error, _) = refused(
+        decide(
+            &r,
+            json!({"redirect_uris": ["https://app.example/cb"]}),
+            Presented::default(),
+        )
+        .await,
+    );
+    assert_eq!(
+        error, "invalid_client_metadata",
+        "private_key_jwt needs the client's keys"
+    );
+    // ... and ignored statements are dropped unread.
+    let mut policy = Policy::for_profile(SecurityProfile::Fapi2);
+    policy.statements = Statements::Ignored;
+    let r = registrar(&app, policy);
+    let mut with_statement = alone.clone();
+    with_statement["software_statement"] = json!("not even a JWS");
+    let client = decide(&r, with_statement, Presented::default())
+        .await
+        .unwrap();
+    assert!(client.statement.is_none());
+    assert!(client.metadata.get("software_statement").is_none());
+
+    // A.4: a client id shared per software.
+    let mut policy = Policy::for_profile(SecurityProfile::Fapi2);
+    policy.client_ids = ClientIds::PerSoftware;
+    let r = registrar(&app, policy);
+    let client = decide(&r, json!({"software_statement": jwt}), Presented::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (client.client_id.as_str(), client.shared),
+        (c.software_id.as_str(), true)
+    );
+
+    // open: secrets and loopback redirect URIs are allowed.
+    let mut policy = Policy::for_profile(SecurityProfile::Open);
+    policy.statements = Statements::Optional;
+    let r = registrar(&app, policy);
+    let client = decide(
+        &r,
+        json!({"redirect_uris": ["http://127.0.0.1:8000/cb"]}),
+        Presented::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.metadata["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+    assert!(client.needs_secret);
+    let response =
+        client.information_response(1, Some("s3cret"), "rat", "https://bank.example/register/x");
+    assert_eq!(
+        (
+            response["client_secret"].as_str(),
+            response["client_secret_expires_at"].as_i64()
+        ),
+        (Some("s3cret"), Some(0))
+    );
+
+    // obuk and cdr: a signed request; cdr: a statement at most ten minutes old.
+    for profile in [SecurityProfile::Obuk, SecurityProfile::Cdr] {
+        let r = registrar(&app, Policy::for_profile(profile));
+        let (error, description) =
+            refused(decide(&r, json!({"software_statement": jwt}), Presented::default()).await);
+        assert_eq!(error, "invalid_client_metadata", "{profile:?}");
+        assert!(description.contains("signed"), "{description}");
+    }
+    let (header, claims) = parts(&jwt);
+    let mut old = claims.clone();
+    old["iat"] = json!(claims["iat"].as_i64().unwrap() - 900);
+    let old = sign_as_directory(&app, header["kid"].as_str().unwrap(), &old);
+    let mut policy = Policy::for_profile(SecurityProfile::Cdr);
+    policy.signed_requests = false;
+    let r = registrar(&app, policy.clone());
+    let (error, description) =
+        refused(decide(&r, json!({"software_statement": old}), Presented::default()).await);
+    assert_eq!(error, "invalid_software_statement", "{description}");
+    assert!(
+        decide(&r, json!({"software_statement": jwt}), Presented::default())
+            .await
+            .is_ok()
+    );
+}
+
+struct HouseRules;
+
+impl Interceptor for HouseRules {
+    fn before(
+        &self,
+        metadata: &ssa_verifier::ClientMetadata,
+        _: Option<&ssa_verifier::SoftwareStatement>,
+    ) -> Result<(), RegistrationError> {
+        if metadata
+            .get("contacts")
+            .is_some_and(|c| c.to_string().contains("blocked.example"))
+        {
+            return Err(RegistrationError::metadata(
+                "contacts at blocked.example are not accepted",
+            ));
+        }
+        Ok(())
+    }
+
+    fn after(&self, client: &mut Client) -> Result<(), RegistrationError> {
+        client.metadata.insert("bank_tier".into(), json!("gold"));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn custom_rules_refuse_or_adjust_and_tls_client_auth_binds_the_certificate() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let r = Arc::new(
+        Registrar::discover(
+            Policy::for_profile(SecurityProfile::Fapi2),
+            &[app.address.as_str()],
+            BANK,
+        )
+        .unwrap()
+        .with_interceptor(HouseRules),
+    );
+    let (error, _) = refused(
+        decide(
+            &r,
+            json!({"software_statement": jwt, "contacts": ["ops@blocked.example"]}),
+            Presented::default(),
+        )
+        .await,
+    );
+    assert_eq!(error, "invalid_client_metadata");
+    let client = decide(&r, json!({"software_statement": jwt}), Presented::default())
+        .await
+        .unwrap();
+    assert_eq!(client.metadata["bank_tier"], "gold");
+
+    // tls_client_auth: the directory's transport certificate of this product binds; none, or
+    // another product's, does not.
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = |software: String| {
+        let csr = crate::pki::make_csr(dir.path(), &software, "rsa:2048", "/CN=x");
+        (software, csr)
+    };
+    let (software, csr) = certificate(c.software_id.clone());
+    let (status, issued) = app
+        .post_json(
+            &format!("/api/v1/software/{software}/certificates"),
+            &c.developer,
+            json!({"type": "transport", "csr": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let body = json!({
+        "software_statement": jwt,
+        "token_endpoint_auth_method": "tls_client_auth",
+        "tls_client_auth_subject_dn": issued["subject"],
+    });
+    let (error, description) = refused(decide(&r, body.clone(), Presented::default()).await);
+    assert_eq!(error, "invalid_client_metadata");
+    assert!(description.contains("certificate"), "{description}");
+    let with_certificate = Presented {
+        client_certificate: Some(issued["certificate"].as_str().unwrap().to_owned()),
+        ..Presented::default()
+    };
+    let client = decide(&r, body.clone(), with_certificate).await.unwrap();
+    assert_eq!(
+        client.certificate_subject.as_deref(),
+        issued["subject"].as_str()
+    );
+
+    let other = app.register(&c.developer, &c.org_id, "production").await;
+    app.decide(&c.operator, &format!("/api/v1/software/{other}"), "approve")
+        .await;
+    let (other, csr) = certificate(other);
+    let (status, foreign) = app
+        .post_json(
+            &format!("/api/v1/software/{other}/certificates"),
+            &c.developer,
+            json!({"type": "transport", "csr": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{foreign}");
+    let with_foreign = Presented {
+        client_certificate: Some(foreign["certificate"].as_str().unwrap().to_owned()),
+        ..Presented::default()
+    };
+    let (error, _) = refused(decide(&r, body, with_foreign).await);
+    assert_eq!(
+        error, "invalid_client_metadata",
+        "another product's certificate"
+    );
+}

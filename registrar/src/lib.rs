@@ -30,6 +30,8 @@
 #![deny(missing_docs)]
 
 mod policy;
+#[cfg(feature = "server")]
+pub mod server;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -408,3 +408,280 @@ async fn custom_rules_refuse_or_adjust_and_tls_client_auth_binds_the_certificate
         "another product's certificate"
     );
 }
+
+/// A running registration service on its own fresh database, trusting `app`.
+struct Service {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+    db: crate::helpers::TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn service(
+    app: &TestApp,
+    customise: impl FnOnce(&mut ssa_registrar::server::ServerConfig),
+) -> Service {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::TestDatabase::create(dir.path());
+    let mut config = ssa_registrar::server::ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        directories: vec![app.address.clone()],
+        database_url: db.url.clone(),
+        ..Default::default()
+    };
+    customise(&mut config);
+    let running = ssa_registrar::server::start(config).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", running.port);
+    let handle = running.handle.clone();
+    tokio::spawn(running.server);
+    Service {
+        base,
+        handle,
+        db,
+        _dir: dir,
+    }
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = crate::helpers::client().request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_registration_service_registers_reads_updates_and_deletes_clients() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let jwt = issue(&app, &c).await;
+    let s = service(&app, |_| {}).await;
+    let register = format!("{}/register", s.base);
+
+    let (status, headers, client) = call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": jwt})),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let uri = client["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(uri, format!("{}/register/{client_id}", s.base));
+    let token = client["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(client["software_id"], c.software_id.as_str());
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(client.get("client_secret").is_none());
+
+    // The same statement again is a replay.
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": jwt})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_software_statement")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"].as_str().unwrap().contains("used"),
+        "{body}"
+    );
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"redirect_uris": ["https://x.example/cb"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_software_statement"))
+    );
+
+    // RFC 7592 read: only with the registration access token.
+    let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["client_id"], client_id.as_str());
+    assert!(read.get("registration_access_token").is_none());
+    let (status, headers, body) = call(reqwest::Method::GET, &uri, None, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &uri, Some("ssarat_wrong"), None)
+            .await
+            .0,
+        401
+    );
+
+    // Update: every check again; a redirect URI outside the statement is refused; a good
+    // update rotates the token.
+    let (status, _, body) = call(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&token),
+        Some(json!({"client_id": client_id, "redirect_uris": ["https://elsewhere.example/cb"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_redirect_uri")),
+        "{body}"
+    );
+    let (status, _, body) = call(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&token),
+        Some(json!({"client_id": client_id, "registration_access_token": token})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+    let (status, _, updated) = call(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&token),
+        Some(json!({"client_id": client_id, "scope": "openid", "client_name": "ignored: the statement's wins"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["client_id"], client_id.as_str());
+    assert_eq!(updated["scope"], "openid");
+    assert_eq!(updated["client_name"], client["client_name"]);
+    let rotated = updated["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, token);
+    assert_eq!(
+        call(reqwest::Method::GET, &uri, Some(&token), None).await.0,
+        401,
+        "the old token is gone"
+    );
+    let (_, _, read) = call(reqwest::Method::GET, &uri, Some(&rotated), None).await;
+    assert_eq!(read["scope"], "openid");
+
+    // Delete: the client is gone.
+    assert_eq!(
+        call(reqwest::Method::DELETE, &uri, Some(&rotated), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &uri, Some(&rotated), None)
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn protected_registration_needs_an_initial_token_and_shared_ids_return_the_same_client() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let s = service(&app, |config| config.registration = Access::Protected).await;
+    let register = format!("{}/register", s.base);
+    let jwt = issue(&app, &c).await;
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": jwt})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let url = s.db.url.clone();
+    let token = blocking(move || ssa_registrar::server::create_initial_token(&url, true, None))
+        .await
+        .unwrap();
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &register,
+        Some(&token),
+        Some(json!({"software_statement": jwt})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let again = issue(&app, &c).await;
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &register,
+        Some(&token),
+        Some(json!({"software_statement": again})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token")),
+        "a single-use token is spent"
+    );
+
+    let shared = service(&app, |config| config.client_ids = ClientIds::PerSoftware).await;
+    let register = format!("{}/register", shared.base);
+    let (status, _, first) = call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": issue(&app, &c).await})),
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["client_id"], c.software_id.as_str());
+    let (status, _, second) = call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": issue(&app, &c).await})),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["client_id"], first["client_id"]);
+    assert_eq!(second["client_id_issued_at"], first["client_id_issued_at"]);
+}

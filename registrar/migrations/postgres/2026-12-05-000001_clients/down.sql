@@ -1,0 +1,3 @@
+DROP TABLE initial_tokens;
+DROP TABLE statement_uses;
+DROP TABLE clients;

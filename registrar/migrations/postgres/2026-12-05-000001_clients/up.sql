@@ -1,0 +1,34 @@
+-- Registered clients (RFC 7591), with the statement they rest on and the hashes of their
+-- registration access token and secret (never the values).
+CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY NOT NULL,
+    software_id TEXT,
+    org_id TEXT,
+    issuer TEXT,
+    statement TEXT,
+    metadata TEXT NOT NULL,
+    secret_hash TEXT,
+    access_token_hash TEXT NOT NULL UNIQUE,
+    issued_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted_at BIGINT
+);
+CREATE INDEX clients_software ON clients(software_id);
+
+-- Statements registered, by issuer and jti: each registers once (replay).
+CREATE TABLE statement_uses (
+    issuer TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (issuer, jti)
+);
+
+-- Initial access tokens (RFC 7591 A.1), stored as SHA-256 hashes.
+CREATE TABLE initial_tokens (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    single_use BOOLEAN NOT NULL,
+    expires_at BIGINT,
+    used_at BIGINT,
+    created_at BIGINT NOT NULL
+);

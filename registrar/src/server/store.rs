@@ -1,0 +1,307 @@
+//! The stateful store: registered clients, the statements they used (each once) and initial
+//! access tokens, on SQLite (the default, a file made 0600 in a 0700 folder) or PostgreSQL.
+//! Secrets are kept as SHA-256 hashes only.
+
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use sha2::{Digest, Sha256};
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        software_id -> Nullable<Text>,
+        org_id -> Nullable<Text>,
+        issuer -> Nullable<Text>,
+        statement -> Nullable<Text>,
+        metadata -> Text,
+        secret_hash -> Nullable<Text>,
+        access_token_hash -> Text,
+        issued_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    statement_uses (issuer, jti) {
+        issuer -> Text,
+        jti -> Text,
+        client_id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    initial_tokens (token_hash) {
+        token_hash -> Text,
+        single_use -> Bool,
+        expires_at -> Nullable<BigInt>,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum Db {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Opens connections to the database a URL names (`postgres://…` or `sqlite://PATH`).
+pub struct Manager {
+    url: String,
+    sqlite: bool,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Db;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Db, Self::Error> {
+        if self.sqlite {
+            let mut conn = diesel::SqliteConnection::establish(&self.url)
+                .map_err(diesel::r2d2::Error::ConnectionError)?;
+            conn.batch_execute(
+                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+            Ok(Db::Sqlite(conn))
+        } else {
+            diesel::PgConnection::establish(&self.url)
+                .map(Db::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError)
+        }
+    }
+
+    fn is_valid(&self, conn: &mut Db) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _: &mut Db) -> bool {
+        false
+    }
+}
+
+/// The connection pool.
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Opens the database at `url` and applies the migrations. An SQLite file is created 0600
+/// in a 0700 folder first (it holds token hashes and the registered clients).
+pub fn open(url: &str) -> anyhow::Result<Pool> {
+    let (sqlite, target) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        (false, url.to_owned())
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        prepare_file(Path::new(path))?;
+        (true, path.to_owned())
+    } else {
+        anyhow::bail!("unsupported database URL: use postgres://… or sqlite://PATH");
+    };
+    // libpq may initialise OpenSSL with an exit-time clean-up that races other threads;
+    // rust-openssl's initialisation asks for none, and the first one wins (as in the
+    // directory).
+    openssl::init();
+    let pool = r2d2::Pool::builder()
+        .max_size(if sqlite { 4 } else { 8 })
+        .build(Manager {
+            url: target,
+            sqlite,
+        })?;
+    let mut conn = pool.get()?;
+    let migrations = if sqlite { SQLITE } else { POSTGRES };
+    conn.run_pending_migrations(migrations)
+        .map_err(|e| anyhow::anyhow!("cannot apply migrations: {e}"))?;
+    Ok(pool)
+}
+
+fn prepare_file(file: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = file.parent()
+        && !parent.as_os_str().is_empty()
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::metadata(file)?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// The SHA-256 of a secret, hex.
+pub fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new random secret of 32 bytes, URL-safe.
+pub fn secret(prefix: &str) -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// A stored client.
+#[derive(Queryable, Selectable, Insertable, Debug, Clone)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub software_id: Option<String>,
+    pub org_id: Option<String>,
+    pub issuer: Option<String>,
+    pub statement: Option<String>,
+    pub metadata: String,
+    pub secret_hash: Option<String>,
+    pub access_token_hash: String,
+    pub issued_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+/// The live client whose registration access token is `token`.
+pub fn client_by_token(
+    conn: &mut Db,
+    client_id: &str,
+    token: &str,
+) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::client_id.eq(client_id))
+        .filter(clients::access_token_hash.eq(hash(token)))
+        .filter(clients::deleted_at.is_null())
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The live client of a software (shared client ids).
+pub fn client_of_software(conn: &mut Db, software_id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::software_id.eq(software_id))
+        .filter(clients::deleted_at.is_null())
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Stores a client, replacing the row of the same id.
+pub fn save(conn: &mut Db, row: &ClientRow) -> QueryResult<()> {
+    diesel::delete(clients::table.filter(clients::client_id.eq(&row.client_id))).execute(conn)?;
+    diesel::insert_into(clients::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a client deleted (RFC 7592 delete: it may no longer be used).
+pub fn delete(conn: &mut Db, client_id: &str, at: i64) -> QueryResult<()> {
+    diesel::update(clients::table.filter(clients::client_id.eq(client_id)))
+        .set(clients::deleted_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a statement's use by `client_id`; false when another client used it already.
+pub fn use_statement(
+    conn: &mut Db,
+    issuer: &str,
+    jti: &str,
+    client_id: &str,
+    expires_at: i64,
+) -> QueryResult<bool> {
+    let existing: Option<String> = statement_uses::table
+        .filter(statement_uses::issuer.eq(issuer))
+        .filter(statement_uses::jti.eq(jti))
+        .select(statement_uses::client_id)
+        .first(conn)
+        .optional()?;
+    match existing {
+        Some(owner) => Ok(owner == client_id),
+        None => {
+            diesel::insert_into(statement_uses::table)
+                .values((
+                    statement_uses::issuer.eq(issuer),
+                    statement_uses::jti.eq(jti),
+                    statement_uses::client_id.eq(client_id),
+                    statement_uses::expires_at.eq(expires_at),
+                ))
+                .execute(conn)?;
+            Ok(true)
+        }
+    }
+}
+
+/// Creates an initial access token; the token (shown once).
+pub fn create_initial_token(
+    conn: &mut Db,
+    single_use: bool,
+    expires_at: Option<i64>,
+    now: i64,
+) -> QueryResult<String> {
+    let token = secret("ssar_");
+    diesel::insert_into(initial_tokens::table)
+        .values((
+            initial_tokens::token_hash.eq(hash(&token)),
+            initial_tokens::single_use.eq(single_use),
+            initial_tokens::expires_at.eq(expires_at),
+            initial_tokens::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+/// Whether `token` is a current initial access token; a single-use one is spent. Call in
+/// the registration's transaction.
+pub fn spend_initial_token(conn: &mut Db, token: &str, now: i64) -> QueryResult<bool> {
+    let hash = hash(token);
+    let found: Option<(bool, Option<i64>, Option<i64>)> = initial_tokens::table
+        .filter(initial_tokens::token_hash.eq(&hash))
+        .select((
+            initial_tokens::single_use,
+            initial_tokens::expires_at,
+            initial_tokens::used_at,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((single_use, expires_at, used_at)) = found else {
+        return Ok(false);
+    };
+    if expires_at.is_some_and(|e| e <= now) || (single_use && used_at.is_some()) {
+        return Ok(false);
+    }
+    if single_use {
+        let spent = diesel::update(
+            initial_tokens::table
+                .filter(initial_tokens::token_hash.eq(&hash))
+                .filter(initial_tokens::used_at.is_null()),
+        )
+        .set(initial_tokens::used_at.eq(now))
+        .execute(conn)?;
+        return Ok(spent == 1);
+    }
+    Ok(true)
+}

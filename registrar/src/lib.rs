@@ -264,6 +264,12 @@ impl Registrar {
         &self.policy
     }
 
+    /// The trusted directories' verifiers (to follow their event feeds: a verified event
+    /// also clears the verifier's caches it makes stale).
+    pub fn directories(&self) -> &[Verifier] {
+        &self.directories
+    }
+
     /// Decides one registration request (`body`: JSON client metadata or a signed JWS).
     pub fn register(&self, body: &str, presented: &Presented) -> Result<Client, RegistrationError> {
         if self.policy.access == Access::Protected && !presented.initial_access_token {

@@ -685,3 +685,235 @@ async fn protected_registration_needs_an_initial_token_and_shared_ids_return_the
     assert_eq!(second["client_id"], first["client_id"]);
     assert_eq!(second["client_id_issued_at"], first["client_id_issued_at"]);
 }
+
+/// A transport certificate of `software` from the directory, with its key (PEM).
+async fn transport_certificate(
+    app: &TestApp,
+    c: &crate::helpers::Cast,
+    software: &str,
+    dir: &std::path::Path,
+) -> (Value, String) {
+    let csr = crate::pki::make_csr(dir, software, "rsa:2048", "/CN=x");
+    let (status, issued) = app
+        .post_json(
+            &format!("/api/v1/software/{software}/certificates"),
+            &c.developer,
+            json!({"type": "transport", "csr": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let key = std::fs::read_to_string(dir.join(format!("{software}.key"))).unwrap();
+    (issued, key)
+}
+
+/// An HTTPS client trusting `ca_pem`, presenting `identity` (certificate and key PEM).
+fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap());
+    if let Some((cert, key)) = identity {
+        builder = builder
+            .identity(reqwest::Identity::from_pkcs8_pem(cert.as_bytes(), key.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+#[tokio::test]
+async fn a_client_registers_over_mutual_tls_with_its_directory_certificate() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The registrar's own certificate, for 127.0.0.1.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let own = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+    std::fs::write(&cert_file, own.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let s = service(&app, |config| {
+        config.tls = Some((cert_file, key_file));
+        config.mtls = ssa_registrar::server::Mtls::Required;
+    })
+    .await;
+    let register = format!("{}/register", s.base.replace("http://", "https://"));
+
+    let (issued, cert_key) = transport_certificate(&app, &c, &c.software_id, dir.path()).await;
+    let identity = (issued["certificate"].as_str().unwrap(), cert_key.as_str());
+    let client = tls_client(&own.pem(), Some(identity));
+    let body = |jwt: &str| {
+        json!({
+            "software_statement": jwt,
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": issued["subject"],
+        })
+    };
+    let response = client
+        .post(&register)
+        .json(&body(&issue(&app, &c).await))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let registered: Value = response.json().await.unwrap();
+    assert_eq!(registered["token_endpoint_auth_method"], "tls_client_auth");
+    assert_eq!(registered["tls_client_auth_subject_dn"], issued["subject"]);
+
+    // Another product's certificate does not bind to this product's statement.
+    let other = app.register(&c.developer, &c.org_id, "production").await;
+    app.decide(&c.operator, &format!("/api/v1/software/{other}"), "approve")
+        .await;
+    let (foreign, foreign_key) = transport_certificate(&app, &c, &other, dir.path()).await;
+    let stranger = tls_client(
+        &own.pem(),
+        Some((
+            foreign["certificate"].as_str().unwrap(),
+            foreign_key.as_str(),
+        )),
+    );
+    let response = stranger
+        .post(&register)
+        .json(&body(&issue(&app, &c).await))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let refusal: Value = response.json().await.unwrap();
+    assert_eq!(refusal["error"], "invalid_client_metadata", "{refusal}");
+
+    // Without a client certificate there is no TLS connection at all.
+    let anonymous = tls_client(&own.pem(), None);
+    assert!(
+        anonymous
+            .post(&register)
+            .json(&body(&issue(&app, &c).await))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A revoked certificate is refused (the directory's CRL).
+    let (status, _) = app
+        .post_json(
+            &format!(
+                "/api/v1/certificates/{}/revoke",
+                issued["serial"].as_str().unwrap()
+            ),
+            &c.developer,
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert!(status < 300, "revoked: {status}");
+    let response = client
+        .post(&register)
+        .json(&body(&issue(&app, &c).await))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "a revoked certificate");
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_certificate_header_counts_only_from_the_proxy() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (issued, _) = transport_certificate(&app, &c, &c.software_id, dir.path()).await;
+    let escaped = percent_encoding::utf8_percent_encode(
+        issued["certificate"].as_str().unwrap(),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .to_string();
+    let body = |jwt: String| {
+        json!({
+            "software_statement": jwt,
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": issued["subject"],
+        })
+    };
+    for (proxies, expected) in [
+        (vec!["127.0.0.1".parse().unwrap()], 201),
+        (vec!["192.0.2.1".parse().unwrap()], 400),
+    ] {
+        let s = service(&app, |config| {
+            config.mtls = ssa_registrar::server::Mtls::Header {
+                name: "x-ssl-client-cert".into(),
+                proxies,
+            };
+        })
+        .await;
+        let response = crate::helpers::client()
+            .post(format!("{}/register", s.base))
+            .header("x-ssl-client-cert", &escaped)
+            .json(&body(issue(&app, &c).await))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            expected,
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn clients_follow_their_product_at_the_directory() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let s = service(&app, |_| {}).await;
+    let (status, _, client) = call(
+        reqwest::Method::POST,
+        &format!("{}/register", s.base),
+        None,
+        Some(json!({"software_statement": issue(&app, &c).await})),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let token = client["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status_url = format!("{}/clients/{id}/status", s.base);
+    let wait_for = |expected: &'static str| {
+        let url = status_url.clone();
+        async move {
+            for _ in 0..100 {
+                let (_, _, body) = call(reqwest::Method::GET, &url, None, None).await;
+                if body["status"] == expected {
+                    return body;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("the client did not become {expected}");
+        }
+    };
+    assert_eq!(wait_for("active").await["client_id"], id.as_str());
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "suspend").await;
+    let disabled = wait_for("disabled").await;
+    assert_eq!(disabled["reason"], "software suspended");
+    let (_, _, read) = call(
+        reqwest::Method::GET,
+        client["registration_client_uri"].as_str().unwrap(),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(read["client_status"], "disabled", "{read}");
+    app.decide(&c.operator, &software, "reinstate").await;
+    wait_for("active").await;
+    assert_eq!(
+        call(
+            reqwest::Method::GET,
+            &format!("{}/clients/nope/status", s.base),
+            None,
+            None
+        )
+        .await
+        .0,
+        404
+    );
+}

@@ -2,7 +2,7 @@
 //! none. `serve` (the default) runs it; `token create` prints one initial access token.
 
 use clap::{Parser, Subcommand};
-use ssa_registrar::server::{self, ServerConfig};
+use ssa_registrar::server::{self, Mtls, ServerConfig};
 use ssa_registrar::{Access, ClientIds, SecurityProfile, Statements};
 
 #[derive(Parser)]
@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the registration endpoint (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Initial access tokens for protected registration.
     Token {
         #[command(subcommand)]
@@ -75,16 +75,32 @@ struct ServeArgs {
     /// Only `stateful` is built so far.
     #[arg(long, env = "SSA_REGISTRAR_STATE", default_value = "stateful")]
     state: String,
-    /// Only `off` is built so far.
+    /// `off`, `required` (this service terminates TLS and requires a client certificate of
+    /// a trusted directory's CA) or `header:NAME` (a proxy passes it in that header).
     #[arg(long, env = "SSA_REGISTRAR_MTLS", default_value = "off")]
-    mtls: String,
+    mtls: Mtls,
+    /// Addresses of the TLS-terminating proxies whose certificate header is believed.
+    #[arg(long, env = "SSA_REGISTRAR_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// The service's TLS certificate chain (PEM); with the key, it listens with TLS.
+    #[arg(long, env = "SSA_REGISTRAR_TLS_CERT_FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<std::path::PathBuf>,
+    /// The key of that certificate (PEM).
+    #[arg(long, env = "SSA_REGISTRAR_TLS_KEY_FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<std::path::PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Token {
             command:
@@ -99,7 +115,7 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some(Command::Serve(args)) => serve(args, cli.database_url),
+        Some(Command::Serve(args)) => serve(*args, cli.database_url),
         None => serve(
             ServeOnly::parse_from(["ssa-registrar"]).args,
             cli.database_url,
@@ -114,9 +130,16 @@ fn serve(args: ServeArgs, database_url: String) -> anyhow::Result<()> {
             args.state
         );
     }
-    if args.mtls != "off" {
-        anyhow::bail!("SSA_REGISTRAR_MTLS={}: only off is built so far", args.mtls);
-    }
+    let mtls = match args.mtls {
+        Mtls::Header { name, .. } if args.trusted_proxies.is_empty() => {
+            anyhow::bail!("SSA_REGISTRAR_MTLS=header:{name} needs SSA_REGISTRAR_TRUSTED_PROXIES");
+        }
+        Mtls::Header { name, .. } => Mtls::Header {
+            name,
+            proxies: args.trusted_proxies,
+        },
+        other => other,
+    };
     if args.directories.is_empty() {
         anyhow::bail!(
             "name at least one trusted directory: SSA_REGISTRAR_DIRECTORIES or --directories"
@@ -131,6 +154,8 @@ fn serve(args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         statements: args.statements,
         client_ids: args.client_id,
         database_url,
+        tls: args.tls_cert_file.zip(args.tls_key_file),
+        mtls,
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let running = server::start(config).await?;

@@ -39,6 +39,50 @@ pub struct ServerConfig {
     pub client_ids: ClientIds,
     /// `DATABASE_URL` (default `sqlite://registrar-data/registrar.db`).
     pub database_url: String,
+    /// The service's own certificate chain and key (PEM files): with them it listens with
+    /// TLS (`SSA_REGISTRAR_TLS_CERT_FILE`, `SSA_REGISTRAR_TLS_KEY_FILE`).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Where client certificates come from (`SSA_REGISTRAR_MTLS`).
+    pub mtls: Mtls,
+}
+
+/// Where the client's TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mtls {
+    /// No client certificates (`off`).
+    Off,
+    /// The service terminates TLS and requires a client certificate issued by a trusted
+    /// directory's CA (`required`; needs `tls`).
+    Required,
+    /// A TLS-terminating proxy passes the certificate (PEM, URL-encoded as nginx's
+    /// `$ssl_client_escaped_cert`) in this header (`header:NAME`); it is read only from the
+    /// proxy addresses (`SSA_REGISTRAR_TRUSTED_PROXIES`).
+    Header {
+        /// The header's name.
+        name: String,
+        /// The proxies the header is accepted from.
+        proxies: Vec<std::net::IpAddr>,
+    },
+}
+
+impl std::str::FromStr for Mtls {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Self::Off),
+            "required" => Ok(Self::Required),
+            other => match other.strip_prefix("header:") {
+                Some(name) if !name.is_empty() => Ok(Self::Header {
+                    name: name.to_owned(),
+                    proxies: vec![],
+                }),
+                _ => Err(format!(
+                    "unknown mtls setting {other:?} (off, required or header:NAME)"
+                )),
+            },
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -52,6 +96,8 @@ impl Default for ServerConfig {
             statements: Statements::Required,
             client_ids: ClientIds::PerInstance,
             database_url: "sqlite://registrar-data/registrar.db".into(),
+            tls: None,
+            mtls: Mtls::Off,
         }
     }
 }
@@ -71,6 +117,97 @@ struct State {
     registrar: Registrar,
     pool: Pool,
     public_url: String,
+    mtls: Mtls,
+}
+
+/// The client certificate of a TLS connection (PEM).
+#[derive(Clone)]
+struct PeerCertificate(String);
+
+/// The client certificate of a request: from the TLS connection, or from the proxy's
+/// header when the request comes from a trusted proxy.
+fn client_certificate(state: &State, req: &HttpRequest) -> Option<String> {
+    match &state.mtls {
+        Mtls::Off => None,
+        Mtls::Required => req.conn_data::<PeerCertificate>().map(|c| c.0.clone()),
+        Mtls::Header { name, proxies } => {
+            let peer = req.peer_addr()?.ip();
+            if !proxies.contains(&peer) {
+                return None;
+            }
+            let value = req.headers().get(name.as_str())?.to_str().ok()?;
+            let pem = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .ok()?
+                .into_owned();
+            pem.contains("BEGIN CERTIFICATE").then_some(pem)
+        }
+    }
+}
+
+/// The PEM certificates of each trusted directory's CA chain (its discovery `ca_uri`).
+fn directory_cas(discovery_urls: &[String]) -> anyhow::Result<Vec<openssl::x509::X509>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut certificates = vec![];
+    for url in discovery_urls {
+        let url = if url.contains("/.well-known/") {
+            url.clone()
+        } else {
+            format!("{}/.well-known/ssa-directory", url.trim_end_matches('/'))
+        };
+        let discovery: Value = serde_json::from_slice(
+            &agent
+                .get(&url)
+                .call()?
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()?,
+        )?;
+        let ca_uri = discovery["ca_uri"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("{url} names no ca_uri"))?;
+        let pem = agent
+            .get(ca_uri)
+            .call()?
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()?;
+        certificates.extend(openssl::x509::X509::stack_from_pem(&pem)?);
+    }
+    Ok(certificates)
+}
+
+/// A TLS acceptor with the service's certificate; with `require_clients`, client
+/// certificates are required and must chain to one of `cas`.
+fn acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    cas: &[openssl::x509::X509],
+    require_clients: bool,
+) -> anyhow::Result<openssl::ssl::SslAcceptorBuilder> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    builder
+        .set_certificate_chain_file(cert)
+        .map_err(|e| anyhow::anyhow!("TLS certificate {}: {e}", cert.display()))?;
+    builder
+        .set_private_key_file(key, SslFiletype::PEM)
+        .map_err(|e| anyhow::anyhow!("TLS key {}: {e}", key.display()))?;
+    if require_clients {
+        let mut store = openssl::x509::store::X509StoreBuilder::new()?;
+        for ca in cas {
+            store.add_cert(ca.clone())?;
+            builder.add_client_ca(ca)?;
+        }
+        builder.set_verify_cert_store(store.build())?;
+        builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    }
+    Ok(builder)
 }
 
 /// A running registration service.
@@ -100,19 +237,36 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         config.directories.clone(),
         config.policy(),
     );
-    let (pool, registrar) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    if config.mtls == Mtls::Required && config.tls.is_none() {
+        anyhow::bail!("mtls required needs the service's own TLS certificate and key");
+    }
+    let need_cas = config.mtls == Mtls::Required;
+    let (pool, registrar, cas) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let pool = store::open(&url)?;
         let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
         let registrar = Registrar::discover(policy, &urls, &audience)
             .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
-        Ok((pool, registrar))
+        let cas = if need_cas {
+            directory_cas(&directories)
+                .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's CA: {e}"))?
+        } else {
+            vec![]
+        };
+        Ok((pool, registrar, cas))
     })
     .await??;
     let state = web::Data::new(State {
         registrar,
         pool,
         public_url,
+        mtls: config.mtls.clone(),
     });
+    for index in 0..state.registrar.directories().len() {
+        let state = state.clone().into_inner();
+        std::thread::Builder::new()
+            .name(format!("follow-directory-{index}"))
+            .spawn(move || follow(&state, index))?;
+    }
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -121,9 +275,29 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             .route("/register/{client_id}", web::get().to(read))
             .route("/register/{client_id}", web::put().to(update))
             .route("/register/{client_id}", web::delete().to(delete))
+            .route("/clients/{client_id}/status", web::get().to(client_status))
     })
     .workers(2)
-    .listen(listener)?
+    .on_connect(|connection, data| {
+        use actix_web::rt::net::TcpStream;
+        if let Some(tls) =
+            connection.downcast_ref::<actix_tls::accept::openssl::TlsStream<TcpStream>>()
+            && let Some(pem) = tls
+                .ssl()
+                .peer_certificate()
+                .and_then(|c| c.to_pem().ok())
+                .and_then(|p| String::from_utf8(p).ok())
+        {
+            data.insert(PeerCertificate(pem));
+        }
+    });
+    let server = match &config.tls {
+        Some((cert, key)) => server.listen_openssl(
+            listener,
+            acceptor(cert, key, &cas, config.mtls == Mtls::Required)?,
+        )?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(Running {
         port,
@@ -254,6 +428,8 @@ fn store_client(
             issued_at,
             updated_at: now(),
             deleted_at: None,
+            disabled_at: None,
+            disabled_reason: None,
         };
         store::save(tx, &row)?;
         let uri = format!("{}/register/{}", state.public_url, client.client_id);
@@ -266,6 +442,7 @@ fn store_client(
 
 async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> HttpResponse {
     let token = bearer(&req);
+    let certificate = client_certificate(&state, &req);
     blocking(&state, move |state, conn| {
         let at = now();
         let initial = match &token {
@@ -279,7 +456,7 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
         }
         let presented = Presented {
             initial_access_token: initial,
-            client_certificate: None,
+            client_certificate: certificate,
         };
         let client = match state.registrar.register(&body, &presented) {
             Ok(client) => client,
@@ -330,6 +507,17 @@ async fn read(state: web::Data<State>, req: HttpRequest, path: web::Path<String>
         body.insert("client_id".into(), json!(row.client_id));
         body.insert("client_id_issued_at".into(), json!(row.issued_at));
         body.insert(
+            "client_status".into(),
+            json!(if row.disabled_at.is_some() {
+                "disabled"
+            } else {
+                "active"
+            }),
+        );
+        if let Some(reason) = &row.disabled_reason {
+            body.insert("client_status_reason".into(), json!(reason));
+        }
+        body.insert(
             "registration_client_uri".into(),
             json!(format!("{}/register/{}", state.public_url, row.client_id)),
         );
@@ -345,6 +533,7 @@ async fn update(
     body: String,
 ) -> HttpResponse {
     let (token, client_id) = (bearer(&req), path.into_inner());
+    let certificate = client_certificate(&state, &req);
     blocking(&state, move |state, conn| {
         let Some(row) = (match &token {
             Some(t) => store::client_by_token(conn, &client_id, t)?,
@@ -383,7 +572,7 @@ async fn update(
         }
         let presented = Presented {
             initial_access_token: true,
-            client_certificate: None,
+            client_certificate: certificate,
         };
         let body = Value::Object(request).to_string();
         let mut client = match state.registrar.register(&body, &presented) {
@@ -426,6 +615,120 @@ async fn delete(
         return HttpResponse::NoContent().finish();
     }
     response
+}
+
+/// Follows one trusted directory's event feed for as long as the process runs: every event
+/// is verified (which clears the verifier's stale caches: statuses, keys, the CRL), and a
+/// suspension, revocation or rejection of a product or organisation, or a statement's
+/// revocation, disables the clients it concerns; reinstatement re-enables them (not those of
+/// a revoked statement). The cursor is stored, so a restart resumes where it stood. It ends
+/// once the server has stopped and dropped its state.
+fn follow(state: &std::sync::Arc<State>, index: usize) {
+    let Some(verifier) = state.registrar.directories().get(index) else {
+        return;
+    };
+    let issuer = verifier.issuer().to_owned();
+    let mut cursor = state
+        .pool
+        .get()
+        .ok()
+        .and_then(|mut conn| store::cursor(&mut conn, &issuer).ok().flatten());
+    while std::sync::Arc::strong_count(state) > 1 {
+        match verifier.poll_events(cursor.as_deref(), std::time::Duration::from_secs(5)) {
+            Ok(page) => {
+                let applied = state
+                    .pool
+                    .get()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|mut conn| {
+                        for (_, event) in &page.events {
+                            apply(&mut conn, &issuer, event)?;
+                        }
+                        store::set_cursor(&mut conn, &issuer, &page.next_cursor)?;
+                        Ok(())
+                    });
+                match applied {
+                    Ok(()) => cursor = Some(page.next_cursor),
+                    Err(error) => {
+                        tracing::warn!(%error, issuer, "cannot apply the directory's events");
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, issuer, "cannot read the directory's events");
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// What one change event does to the registered clients.
+fn apply(conn: &mut Db, issuer: &str, event: &ssa_verifier::ChangeEvent) -> anyhow::Result<()> {
+    use store::Concerned;
+    let state = event
+        .payload
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let stopped = matches!(state, "suspended" | "revoked" | "rejected");
+    let (concerned, reason) = match (event.kind(), event.subject_id()) {
+        ("software-status", Some(id)) => (Concerned::Software(id), format!("software {state}")),
+        ("organisation-status", Some(id)) => {
+            (Concerned::Organisation(id), format!("organisation {state}"))
+        }
+        ("statement-revoked", Some(jti)) => {
+            store::set_disabled(
+                conn,
+                issuer,
+                Concerned::Statement(jti),
+                Some("statement revoked"),
+                now(),
+            )?;
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let changed = store::set_disabled(
+        conn,
+        issuer,
+        concerned,
+        stopped.then_some(reason.as_str()),
+        now(),
+    )?;
+    if changed > 0 {
+        tracing::info!(
+            changed,
+            kind = event.kind(),
+            state,
+            "clients follow the directory"
+        );
+    }
+    Ok(())
+}
+
+async fn client_status(state: web::Data<State>, path: web::Path<String>) -> HttpResponse {
+    let client_id = path.into_inner();
+    let state = state.into_inner();
+    let result = web::block(move || -> anyhow::Result<_> {
+        let mut conn = state.pool.get()?;
+        Ok(store::status(&mut conn, &client_id)?.map(|s| (client_id, s)))
+    })
+    .await;
+    match result {
+        Ok(Ok(Some((client_id, disabled)))) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(match disabled {
+                None => json!({"client_id": client_id, "status": "active"}),
+                Some(reason) => {
+                    json!({"client_id": client_id, "status": "disabled", "reason": reason})
+                }
+            }),
+        Ok(Ok(None)) => HttpResponse::NotFound()
+            .json(json!({"error": "not_found", "error_description": "no such client"})),
+        Ok(Err(e)) => server_error(e),
+        Err(e) => server_error(e),
+    }
 }
 
 /// Creates an initial access token in the store at `database_url`; the token.

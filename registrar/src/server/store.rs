@@ -27,6 +27,15 @@ diesel::table! {
         issued_at -> BigInt,
         updated_at -> BigInt,
         deleted_at -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    directory_cursors (issuer) {
+        issuer -> Text,
+        cursor -> Text,
     }
 }
 
@@ -181,6 +190,8 @@ pub struct ClientRow {
     pub issued_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
 }
 
 /// The live client whose registration access token is `token`.
@@ -304,4 +315,90 @@ pub fn spend_initial_token(conn: &mut Db, token: &str, now: i64) -> QueryResult<
         return Ok(spent == 1);
     }
     Ok(true)
+}
+
+/// Where the registrar stands in a directory's feed.
+pub fn cursor(conn: &mut Db, issuer: &str) -> QueryResult<Option<String>> {
+    directory_cursors::table
+        .filter(directory_cursors::issuer.eq(issuer))
+        .select(directory_cursors::cursor)
+        .first(conn)
+        .optional()
+}
+
+/// Records where the registrar stands in a directory's feed.
+pub fn set_cursor(conn: &mut Db, issuer: &str, cursor: &str) -> QueryResult<()> {
+    diesel::delete(directory_cursors::table.filter(directory_cursors::issuer.eq(issuer)))
+        .execute(conn)?;
+    diesel::insert_into(directory_cursors::table)
+        .values((
+            directory_cursors::issuer.eq(issuer),
+            directory_cursors::cursor.eq(cursor),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Which clients a directory's change concerns.
+pub enum Concerned<'a> {
+    Software(&'a str),
+    Organisation(&'a str),
+    Statement(&'a str),
+}
+
+/// Disables (with `reason`) or re-enables (`None`) the live clients a change concerns, of
+/// the directory `issuer`; the number changed.
+pub fn set_disabled(
+    conn: &mut Db,
+    issuer: &str,
+    concerned: Concerned<'_>,
+    reason: Option<&str>,
+    at: i64,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = match concerned {
+        Concerned::Software(id) => clients::table
+            .filter(clients::issuer.eq(issuer))
+            .filter(clients::software_id.eq(id))
+            .select(clients::client_id)
+            .load(conn)?,
+        Concerned::Organisation(id) => clients::table
+            .filter(clients::issuer.eq(issuer))
+            .filter(clients::org_id.eq(id))
+            .select(clients::client_id)
+            .load(conn)?,
+        Concerned::Statement(jti) => statement_uses::table
+            .filter(statement_uses::issuer.eq(issuer))
+            .filter(statement_uses::jti.eq(jti))
+            .select(statement_uses::client_id)
+            .load(conn)?,
+    };
+    let target = clients::table
+        .filter(clients::client_id.eq_any(ids))
+        .filter(clients::deleted_at.is_null());
+    match reason {
+        Some(reason) => diesel::update(target)
+            .set((
+                clients::disabled_at.eq(at),
+                clients::disabled_reason.eq(reason),
+            ))
+            .execute(conn),
+        // A statement revoked stays revoked whatever happens to its product.
+        None => diesel::update(target.filter(clients::disabled_reason.not_like("statement%")))
+            .set((
+                clients::disabled_at.eq(None::<i64>),
+                clients::disabled_reason.eq(None::<String>),
+            ))
+            .execute(conn),
+    }
+}
+
+/// A client's status: `None` when unknown or deleted, else its disabled reason if any.
+pub fn status(conn: &mut Db, client_id: &str) -> QueryResult<Option<Option<String>>> {
+    let row: Option<(Option<i64>, Option<String>)> = clients::table
+        .filter(clients::client_id.eq(client_id))
+        .filter(clients::deleted_at.is_null())
+        .select((clients::disabled_at, clients::disabled_reason))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(at, reason)| at.map(|_| reason.unwrap_or_default())))
 }

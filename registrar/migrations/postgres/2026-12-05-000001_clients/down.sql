@@ -1,3 +1,1 @@
-DROP TABLE initial_tokens;
-DROP TABLE statement_uses;
-DROP TABLE clients;
+DROP TABLE directory_cursors;

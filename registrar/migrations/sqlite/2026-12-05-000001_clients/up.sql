@@ -11,7 +11,11 @@ CREATE TABLE clients (
     access_token_hash TEXT NOT NULL UNIQUE,
     issued_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    deleted_at BIGINT
+    deleted_at BIGINT,
+    -- Set while the directory has the software, its organisation or its statement
+    -- suspended or revoked (followed through the directory's event feed).
+    disabled_at BIGINT,
+    disabled_reason TEXT
 );
 CREATE INDEX clients_software ON clients(software_id);
 
@@ -31,4 +35,10 @@ CREATE TABLE initial_tokens (
     expires_at BIGINT,
     used_at BIGINT,
     created_at BIGINT NOT NULL
+);
+
+-- Where the registrar stands in each trusted directory's event feed.
+CREATE TABLE directory_cursors (
+    issuer TEXT PRIMARY KEY NOT NULL,
+    cursor TEXT NOT NULL
 );

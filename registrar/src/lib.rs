@@ -233,7 +233,16 @@ impl Registrar {
         discovery_urls: &[&str],
         audience: &str,
     ) -> Result<Self, ConfigError> {
-        let settings = Self::verifier_settings(&policy, audience);
+        let settings = Self::verifier_settings(&policy, audience, std::time::Duration::ZERO);
+        Self::discover_with(policy, discovery_urls, settings)
+    }
+
+    /// Like [`Registrar::discover`], with the verifiers' settings given.
+    pub fn discover_with(
+        policy: Policy,
+        discovery_urls: &[&str],
+        settings: Settings,
+    ) -> Result<Self, ConfigError> {
         let directories = discovery_urls
             .iter()
             .map(|url| Verifier::discover(url, settings.clone()))
@@ -242,14 +251,21 @@ impl Registrar {
     }
 
     /// Verifier settings that agree with `policy`: its authentication methods, statement age
-    /// and the live status check of the product and the statement, read afresh for every
-    /// registration (registrations are rare, and a suspension must count at once).
-    pub fn verifier_settings(policy: &Policy, audience: &str) -> Settings {
+    /// and the live status check of the product and the statement, each answer reused for
+    /// `status_cache`. Zero (what [`Registrar::discover`] uses) reads them for every
+    /// registration, so a suspension counts at once; a caller that follows the directory's
+    /// event feed (as the service does) can cache, because each event clears what it makes
+    /// stale.
+    pub fn verifier_settings(
+        policy: &Policy,
+        audience: &str,
+        status_cache: std::time::Duration,
+    ) -> Settings {
         Settings::default()
             .with_token_endpoint_auth_methods(policy.auth_methods.iter().cloned())
             .with_max_age(policy.statement_max_age)
             .with_check_status(true)
-            .with_status_cache(std::time::Duration::ZERO)
+            .with_status_cache(status_cache)
             .with_audience(audience)
     }
 

@@ -917,3 +917,98 @@ async fn clients_follow_their_product_at_the_directory() {
         404
     );
 }
+
+#[tokio::test]
+async fn obuk_takes_a_request_signed_with_a_key_of_the_software_keystore() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    // The software's signing key, published in its keystore.
+    let key = openssl::rsa::Rsa::generate(2048).unwrap();
+    let b64 = |v: Vec<u8>| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let jwk = json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"});
+    let (status, published) = app
+        .post_json(
+            &format!("/api/v1/software/{}/keys", c.software_id),
+            &c.developer,
+            json!({"jwk": jwk}),
+        )
+        .await;
+    assert_eq!(status, 201, "{published}");
+    let kid = published["kid"].as_str().unwrap().to_owned();
+    let s = service(&app, |config| {
+        config.profile = SecurityProfile::Obuk;
+        config.public_url = Some("https://bank.example".into());
+    })
+    .await;
+    let der = key.private_key_to_der().unwrap();
+    let sign = |claims: &Value, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+        )
+        .unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = |jwt: &str, aud: &str| {
+        json!({
+            "iss": c.software_id, "aud": aud, "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string(),
+            "software_statement": jwt, "token_endpoint_auth_method": "private_key_jwt",
+        })
+    };
+    let post = |body: String| {
+        let url = format!("{}/register", s.base);
+        async move {
+            let response = crate::helpers::client()
+                .post(url)
+                .header("content-type", "application/jwt")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = post(sign(
+        &claims(&issue(&app, &c).await, "https://bank.example"),
+        &kid,
+    ))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
+    // For another authorization server, or signed with a key outside the keystore: refused.
+    let (status, body) = post(sign(
+        &claims(&issue(&app, &c).await, "https://other-bank.example"),
+        &kid,
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    let (status, body) = post(sign(
+        &claims(&issue(&app, &c).await, "https://bank.example"),
+        "not-in-the-keystore",
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    // An unsigned request is refused under obuk.
+    let (status, body) =
+        post(json!({"software_statement": issue(&app, &c).await}).to_string()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+}

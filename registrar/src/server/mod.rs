@@ -113,6 +113,10 @@ impl ServerConfig {
     }
 }
 
+/// How long the service reuses a product's or statement's status: the directory's events
+/// clear it at once, so this only bounds staleness while the feed cannot be read.
+const STATUS_CACHE: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct State {
     registrar: Registrar,
     pool: Pool,
@@ -244,7 +248,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let (pool, registrar, cas) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let pool = store::open(&url)?;
         let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
-        let registrar = Registrar::discover(policy, &urls, &audience)
+        // The feed is followed (below), and each event clears the cached status it changes.
+        let settings = Registrar::verifier_settings(&policy, &audience, STATUS_CACHE);
+        let registrar = Registrar::discover_with(policy, &urls, settings)
             .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
         let cas = if need_cas {
             directory_cas(&directories)

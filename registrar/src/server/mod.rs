@@ -10,7 +10,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use actix_web::dev::ServerHandle;
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use diesel::Connection;
 use serde_json::{Value, json};
 
 use crate::{
@@ -391,8 +390,17 @@ fn store_client(
     client: Client,
     statement: Option<String>,
     issued_at: i64,
+    initial_token: Option<&str>,
 ) -> Result<Stored, anyhow::Error> {
-    conn.transaction(|tx| -> Result<Stored, anyhow::Error> {
+    store::write(conn, |tx| -> Result<Stored, anyhow::Error> {
+        // A single-use initial access token is spent with the registration it allowed.
+        if let Some(token) = initial_token
+            && !store::spend_initial_token(tx, token, now())?
+        {
+            return Ok(Stored::Refused(RegistrationError::token(
+                "the initial access token is unknown, expired or spent",
+            )));
+        }
         let mut client = client;
         if let Some(facts) = &client.statement {
             if client.shared
@@ -452,7 +460,7 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
     blocking(&state, move |state, conn| {
         let at = now();
         let initial = match &token {
-            Some(token) => store::spend_initial_token(conn, token, at)?,
+            Some(token) => store::initial_token_valid(conn, token, at)?,
             None => false,
         };
         if token.is_some() && !initial && state.registrar.policy().access == Access::Protected {
@@ -480,7 +488,8 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
             None
         };
         let issued_at = shared.as_ref().map_or(at, |s| s.issued_at);
-        let mut stored = store_client(state, conn, client, statement, issued_at)?;
+        let spend = token.as_deref().filter(|_| initial);
+        let mut stored = store_client(state, conn, client, statement, issued_at, spend)?;
         if let (Some(_), Stored::Done(_, status)) = (&shared, &mut stored) {
             // The same software again: its shared client, with a new access token.
             *status = 200;
@@ -591,7 +600,14 @@ async fn update(
             )));
         }
         client.client_id = row.client_id.clone();
-        let mut stored = store_client(state, conn, client, statement_of(&body), row.issued_at)?;
+        let mut stored = store_client(
+            state,
+            conn,
+            client,
+            statement_of(&body),
+            row.issued_at,
+            None,
+        )?;
         if let Stored::Done(_, status) = &mut stored {
             *status = 200;
         }

@@ -160,6 +160,35 @@ fn prepare_file(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SQLite writers of this process queue here rather than in SQLite's busy handler, which
+/// sleeps.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (a transaction that reads
+/// then writes would otherwise fail with "database is locked" when another writer started
+/// first), an ordinary transaction on PostgreSQL.
+pub fn write<T>(conn: &mut Db, f: impl FnOnce(&mut Db) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let Db::Sqlite(inner) = conn else {
+        return conn.transaction(f);
+    };
+    let _writer = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    let outcome = f(conn);
+    match (outcome, conn) {
+        (Ok(value), Db::Sqlite(inner)) => {
+            AnsiTransactionManager::commit_transaction(inner)?;
+            Ok(value)
+        }
+        (Err(error), Db::Sqlite(inner)) => {
+            AnsiTransactionManager::rollback_transaction(inner)?;
+            Err(error)
+        }
+        // The backend of a connection never changes.
+        (outcome, Db::Postgresql(_)) => outcome,
+    }
+}
+
 /// The SHA-256 of a secret, hex.
 pub fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -283,6 +312,22 @@ pub fn create_initial_token(
         ))
         .execute(conn)?;
     Ok(token)
+}
+
+/// Whether `token` is a current initial access token (not spent, not expired).
+pub fn initial_token_valid(conn: &mut Db, token: &str, now: i64) -> QueryResult<bool> {
+    let found: Option<(bool, Option<i64>, Option<i64>)> = initial_tokens::table
+        .filter(initial_tokens::token_hash.eq(hash(token)))
+        .select((
+            initial_tokens::single_use,
+            initial_tokens::expires_at,
+            initial_tokens::used_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some_and(|(single_use, expires_at, used_at)| {
+        !(expires_at.is_some_and(|e| e <= now) || (single_use && used_at.is_some()))
+    }))
 }
 
 /// Whether `token` is a current initial access token; a single-use one is spent. Call in

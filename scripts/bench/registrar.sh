@@ -7,6 +7,8 @@
 # The directory runs on the other core. Writes the figures to docs/benchmarks.md.
 #
 #   scripts/bench/registrar.sh        (STATEMENTS=40000 DURATION=5 CONNECTIONS=4)
+#   SHOW_TOP=1 ...                    also print top during the load
+#   PERF=/tmp/registrar.perf ...      also record a perf profile of the registrar
 source "$(dirname "$0")/lib.sh"
 STATEMENTS=${STATEMENTS:-40000}
 DURATION=${DURATION:-5}
@@ -77,9 +79,11 @@ done = function(summary, latency, requests)
     summary.requests / (summary.duration / 1e6), latency:percentile(99) / 1000))
 end
 LUA
+[ -n "${SHOW_TOP:-}" ] && (sleep 2; top -b -n 1 -w 120 | head -14 >&2) &
+[ -n "${PERF:-}" ] && (sleep 1; perf record -q -o "$PERF" -g -p "$(pgrep -n ssa-registrar)" -- sleep 3 >/dev/null 2>&1) &
 read -r _ REQUESTS NON_2XX RPS P99 < <(taskset -c 0 wrk -t1 -c "$CONNECTIONS" -d "${DURATION}s" -s "$WORK/register.lua" "https://127.0.0.1:$REG_PORT" | grep '^RESULT')
 if [ "$REQUESTS" -ge "$STATEMENTS" ]; then echo "more requests ($REQUESTS, $NON_2XX not 201) than statements ($STATEMENTS): raise STATEMENTS" >&2; exit 1; fi
-grep -v "^$" "$WORK/registrar.log" | tail -3 >&2 || true
+grep -i "error" "$WORK/registrar.log" | tail -3 >&2 || true
 RATIO=$(python3 -c "print(f'{$RPS / $CEILING:.2f}')")
 
 BODY="$(machine)

@@ -80,7 +80,7 @@ impl ManageConnection for Manager {
             let mut conn = diesel::SqliteConnection::establish(&self.url)
                 .map_err(diesel::r2d2::Error::ConnectionError)?;
             conn.batch_execute(
-                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;",
+                "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
             Ok(Db::Sqlite(conn))

@@ -823,7 +823,10 @@ async fn a_client_registers_over_mutual_tls_with_its_directory_certificate() {
     }
     let refusal = refused.expect("a revoked certificate is refused within seconds");
     assert!(
-        refusal["error_description"].as_str().unwrap().contains("revoked"),
+        refusal["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
         "{refusal}"
     );
 }
@@ -878,11 +881,12 @@ async fn clients_follow_their_product_at_the_directory() {
     let app = crate::helpers::spawn_app().await;
     let c = approved(&app).await;
     let s = service(&app, |_| {}).await;
+    let first = issue(&app, &c).await;
     let (status, _, client) = call(
         reqwest::Method::POST,
         &format!("{}/register", s.base),
         None,
-        Some(json!({"software_statement": issue(&app, &c).await})),
+        Some(json!({"software_statement": first})),
     )
     .await;
     assert_eq!(status, 201, "{client}");
@@ -920,6 +924,36 @@ async fn clients_follow_their_product_at_the_directory() {
     assert_eq!(read["client_status"], "disabled", "{read}");
     app.decide(&c.operator, &software, "reinstate").await;
     wait_for("active").await;
+
+    // A statement revoked at the directory: its client is disabled for good, and a revoked
+    // statement registers nowhere (its status comes from the feed, not a request per jti).
+    let fresh = issue(&app, &c).await;
+    let jti_of = |jwt: &str| parts(jwt).1["jti"].as_str().unwrap().to_owned();
+    for jti in [jti_of(&fresh), jti_of(&first)] {
+        let (status, body) = app
+            .post_json(
+                &format!("/api/v1/ssa/{jti}/revoke"),
+                &c.developer,
+                json!({"reason": "leaked"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // The second revocation's event disables the first client; the feed is in order, so the
+    // fresh statement's revocation has been read by then.
+    assert_eq!(wait_for("disabled").await["reason"], "statement revoked");
+    let (status, _, refusal) = call(
+        reqwest::Method::POST,
+        &format!("{}/register", s.base),
+        None,
+        Some(json!({"software_statement": fresh})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refusal["error"], "unapproved_software_statement",
+        "{refusal}"
+    );
     assert_eq!(
         call(
             reqwest::Method::GET,

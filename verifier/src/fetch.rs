@@ -661,7 +661,18 @@ impl Verifier {
                     && let (Some(jti), Ok(mut states)) =
                         (event.subject_id(), self.statement_states.lock())
                 {
-                    states.remove(jti);
+                    if self.settings.statement_status_from_feed {
+                        // The feed is the source: the revocation stands.
+                        let reason = event
+                            .payload
+                            .get("reason")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no reason given")
+                            .to_owned();
+                        states.insert(jti.to_owned(), (Instant::now(), Some(reason)));
+                    } else {
+                        states.remove(jti);
+                    }
                 }
             }
         }
@@ -738,13 +749,16 @@ impl Verifier {
         let Some(endpoint) = &self.statement_status_endpoint else {
             return Ok(());
         };
+        let from_feed = self.settings.statement_status_from_feed;
         let cached = self
             .statement_states
             .lock()
             .ok()
             .and_then(|m| m.get(jti).cloned())
-            .filter(|(at, _)| at.elapsed() < self.settings.status_cache)
-            .map(|(_, revoked)| revoked);
+            .filter(|(at, _)| from_feed || at.elapsed() < self.settings.status_cache)
+            .map(|(_, revoked)| revoked)
+            // Following the feed, a statement with no revocation event is current.
+            .or(from_feed.then_some(None));
         let revoked = match cached {
             Some(revoked) => revoked,
             None => {

@@ -37,6 +37,7 @@ pub struct Settings {
     pub(crate) max_age: Option<Duration>,
     pub(crate) profiles: Vec<Profile>,
     pub(crate) check_status: bool,
+    pub(crate) statement_status_from_feed: bool,
     pub(crate) status_cache: Duration,
     pub(crate) jwks_cache: CachePolicy,
     pub(crate) token_endpoint_auth_methods: Vec<String>,
@@ -54,6 +55,7 @@ impl Default for Settings {
             max_age: None,
             profiles: vec![Profile::Obuk, Profile::Rfc7591],
             check_status: false,
+            statement_status_from_feed: false,
             status_cache: Duration::from_secs(30),
             jwks_cache: CachePolicy::default(),
             token_endpoint_auth_methods: vec![
@@ -98,6 +100,17 @@ impl Settings {
     /// still active (default false; only the fetching [`Verifier`](crate::Verifier) asks).
     pub fn with_check_status(mut self, check: bool) -> Self {
         self.check_status = check;
+        self
+    }
+
+    /// Take each statement's own status from the directory's event feed instead of asking
+    /// the directory for every statement (default false). Only for a caller that follows the
+    /// feed through this verifier ([`Verifier::poll_events`](crate::Verifier::poll_events),
+    /// or [`Verifier::verify_event`](crate::Verifier::verify_event) for every pushed SET) from
+    /// an event older than the statements it checks: a statement then counts as revoked once
+    /// its `statement-revoked` event was verified, and no request is made per statement.
+    pub fn with_statement_status_from_feed(mut self, from_feed: bool) -> Self {
+        self.statement_status_from_feed = from_feed;
         self
     }
 

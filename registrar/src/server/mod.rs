@@ -248,7 +248,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         let pool = store::open(&url)?;
         let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
         // The feed is followed (below), and each event clears the cached status it changes.
-        let settings = Registrar::verifier_settings(&policy, &audience, STATUS_CACHE);
+        let settings = Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
+            .with_statement_status_from_feed(true);
         let registrar = Registrar::discover_with(policy, &urls, settings)
             .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
         let cas = if need_cas {
@@ -267,10 +268,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         mtls: config.mtls.clone(),
     });
     for index in 0..state.registrar.directories().len() {
+        let shared = state.clone().into_inner();
+        let cursor = tokio::task::spawn_blocking(move || catch_up(&shared, index))
+            .await?
+            .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's events: {e}"))?;
         let state = state.clone().into_inner();
         std::thread::Builder::new()
             .name(format!("follow-directory-{index}"))
-            .spawn(move || follow(&state, index))?;
+            .spawn(move || follow(&state, index, cursor))?;
     }
     let server = HttpServer::new(move || {
         App::new()
@@ -639,50 +644,68 @@ async fn delete(
     response
 }
 
-/// Follows one trusted directory's event feed for as long as the process runs: every event
+/// Follows one trusted directory's event feed for as long as the service runs: every event
 /// is verified (which clears the verifier's stale caches: statuses, keys, the CRL), and a
 /// suspension, revocation or rejection of a product or organisation, or a statement's
 /// revocation, disables the clients it concerns; reinstatement re-enables them (not those of
 /// a revoked statement). The cursor is stored, so a restart resumes where it stood. It ends
 /// once the server has stopped and dropped its state.
-fn follow(state: &std::sync::Arc<State>, index: usize) {
-    let Some(verifier) = state.registrar.directories().get(index) else {
-        return;
-    };
-    let issuer = verifier.issuer().to_owned();
-    let mut cursor = state
-        .pool
-        .get()
-        .ok()
-        .and_then(|mut conn| store::cursor(&mut conn, &issuer).ok().flatten());
+fn follow(state: &std::sync::Arc<State>, index: usize, mut cursor: Option<String>) {
     while std::sync::Arc::strong_count(state) > 1 {
-        match verifier.poll_events(cursor.as_deref(), std::time::Duration::from_secs(5)) {
-            Ok(page) => {
-                let applied = state
-                    .pool
-                    .get()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|mut conn| {
-                        for (_, event) in &page.events {
-                            apply(&mut conn, &issuer, event)?;
-                        }
-                        store::set_cursor(&mut conn, &issuer, &page.next_cursor)?;
-                        Ok(())
-                    });
-                match applied {
-                    Ok(()) => cursor = Some(page.next_cursor),
-                    Err(error) => {
-                        tracing::warn!(%error, issuer, "cannot apply the directory's events");
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                    }
-                }
-            }
+        match read_events(
+            state,
+            index,
+            cursor.as_deref(),
+            std::time::Duration::from_secs(5),
+        ) {
+            Ok((next, _)) => cursor = Some(next),
             Err(error) => {
-                tracing::warn!(%error, issuer, "cannot read the directory's events");
+                tracing::warn!(%error, index, "cannot follow the directory's events");
                 std::thread::sleep(std::time::Duration::from_secs(2));
             }
         }
     }
+}
+
+/// Reads the feed of directory `index` from its stored cursor until it is empty, before the
+/// service answers: the statuses it serves from the feed are then current. The cursor.
+fn catch_up(state: &State, index: usize) -> anyhow::Result<Option<String>> {
+    let Some(verifier) = state.registrar.directories().get(index) else {
+        return Ok(None);
+    };
+    let mut conn = state.pool.get()?;
+    let mut cursor = store::cursor(&mut conn, verifier.issuer())?;
+    drop(conn);
+    loop {
+        let (next, read) = read_events(state, index, cursor.as_deref(), std::time::Duration::ZERO)?;
+        cursor = Some(next);
+        if read == 0 {
+            return Ok(cursor);
+        }
+    }
+}
+
+/// One page of directory `index`'s feed after `cursor`, applied and its cursor stored; the
+/// next cursor and how many events were read.
+fn read_events(
+    state: &State,
+    index: usize,
+    cursor: Option<&str>,
+    wait: std::time::Duration,
+) -> anyhow::Result<(String, usize)> {
+    let verifier = state
+        .registrar
+        .directories()
+        .get(index)
+        .ok_or_else(|| anyhow::anyhow!("no directory {index}"))?;
+    let issuer = verifier.issuer();
+    let page = verifier.poll_events(cursor, wait)?;
+    let mut conn = state.pool.get()?;
+    for (_, event) in &page.events {
+        apply(&mut conn, issuer, event)?;
+    }
+    store::set_cursor(&mut conn, issuer, &page.next_cursor)?;
+    Ok((page.next_cursor, page.events.len()))
 }
 
 /// What one change event does to the registered clients.

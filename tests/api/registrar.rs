@@ -1061,3 +1061,111 @@ async fn obuk_takes_a_request_signed_with_a_key_of_the_software_keystore() {
         "{body}"
     );
 }
+
+/// A callout server answering with whatever `answer` holds (or not at all, when it is null).
+async fn callout_server(answer: std::sync::Arc<std::sync::Mutex<Value>>) -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let answer = answer.clone();
+        App::new().route(
+            "/rules",
+            web::post().to(move |proposed: web::Json<Value>| {
+                let answer = answer.lock().unwrap().clone();
+                async move {
+                    assert!(
+                        proposed["metadata"]["software_id"].is_string(),
+                        "{proposed}"
+                    );
+                    if answer.is_null() {
+                        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    }
+                    HttpResponse::Ok().json(answer)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}/rules")
+}
+
+#[tokio::test]
+async fn the_callout_allows_refuses_or_adjusts_and_an_unanswered_one_refuses() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let answer = std::sync::Arc::new(std::sync::Mutex::new(json!({"decision": "allow"})));
+    let url = callout_server(answer.clone()).await;
+    let s = service(&app, |config| {
+        config.callout = Some((url, std::time::Duration::from_millis(500)));
+    })
+    .await;
+    let register = format!("{}/register", s.base);
+    let attempt = || async {
+        call(
+            reqwest::Method::POST,
+            &register,
+            None,
+            Some(json!({"software_statement": issue(&app, &c).await})),
+        )
+        .await
+    };
+    let (status, _, body) = attempt().await;
+    assert_eq!(status, 201, "{body}");
+
+    *answer.lock().unwrap() = json!({"decision": "adjust", "metadata": {"scope": "openid", "bank_tier": "gold", "software_id": "someone-else"}});
+    let (status, _, body) = attempt().await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["scope"].as_str(), body["bank_tier"].as_str()),
+        (Some("openid"), Some("gold"))
+    );
+    assert_eq!(
+        body["software_id"],
+        c.software_id.as_str(),
+        "the callout cannot change who the client is"
+    );
+
+    *answer.lock().unwrap() = json!({"decision": "refuse", "error": "invalid_redirect_uri", "error_description": "not on our list"});
+    let (status, _, body) = attempt().await;
+    assert_eq!(
+        (
+            status,
+            body["error"].as_str(),
+            body["error_description"].as_str()
+        ),
+        (400, Some("invalid_redirect_uri"), Some("not on our list"))
+    );
+
+    *answer.lock().unwrap() = json!({"verdict": "yes"});
+    let (status, _, body) = attempt().await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+
+    *answer.lock().unwrap() = Value::Null;
+    let started = std::time::Instant::now();
+    let (status, _, body) = attempt().await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("could not be consulted"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the timeout holds"
+    );
+}

@@ -1,7 +1,7 @@
 //! `ssa-registrar`: the registration service in front of an authorization server that has
 //! none. `serve` (the default) runs it; `token create` prints one initial access token.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use ssa_registrar::server::{self, Mtls, ServerConfig};
 use ssa_registrar::{Access, ClientIds, SecurityProfile, Statements};
 
@@ -20,6 +20,10 @@ struct Cli {
         global = true
     )]
     database_url: String,
+    /// A TOML file of settings (each key a setting's name: `listen`, `directories`,
+    /// `profile`, ...); the environment and flags take precedence over it.
+    #[arg(long, env = "SSA_REGISTRAR_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -85,6 +89,12 @@ struct ServeArgs {
     /// The service's TLS certificate chain (PEM); with the key, it listens with TLS.
     #[arg(long, env = "SSA_REGISTRAR_TLS_CERT_FILE", requires = "tls_key_file")]
     tls_cert_file: Option<std::path::PathBuf>,
+    /// Custom rules: POST the proposed client here; the answer allows, refuses or adjusts it.
+    #[arg(long, env = "SSA_REGISTRAR_CALLOUT_URL")]
+    callout_url: Option<String>,
+    /// How long to wait for the callout (milliseconds); no answer in time refuses.
+    #[arg(long, env = "SSA_REGISTRAR_CALLOUT_TIMEOUT_MS", default_value_t = 2000)]
+    callout_timeout_ms: u64,
     /// The key of that certificate (PEM).
     #[arg(long, env = "SSA_REGISTRAR_TLS_KEY_FILE", requires = "tls_cert_file")]
     tls_key_file: Option<std::path::PathBuf>,
@@ -94,13 +104,75 @@ fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    if let Err(error) = run(Cli::parse()) {
+    if let Err(error) = file_settings().and_then(|file| run(&file)) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// The settings of the configuration file named by `--config` or `SSA_REGISTRAR_CONFIG`,
+/// as flag values.
+fn file_settings() -> anyhow::Result<Vec<(String, String)>> {
+    let args: Vec<String> = std::env::args().collect();
+    let named = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
+        })
+        .or_else(|| std::env::var("SSA_REGISTRAR_CONFIG").ok());
+    let Some(path) = named else {
+        return Ok(vec![]);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read the configuration file {path}: {e}"))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    let known: Vec<String> = ServeOnly::command()
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .chain(["database_url".to_owned()])
+        .collect();
+    let mut settings = vec![];
+    for (key, value) in table {
+        if !known.contains(&key) {
+            anyhow::bail!("{path}: unknown setting {key:?}");
+        }
+        let text = match value {
+            toml::Value::Array(items) if items.is_empty() => continue,
+            toml::Value::String(s) => s,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        settings.push((key, text));
+    }
+    Ok(settings)
+}
+
+/// `command` with the file's settings as its defaults (the environment and flags win).
+fn with_defaults(mut command: clap::Command, file: &[(String, String)]) -> clap::Command {
+    for (key, value) in file {
+        let value = value.clone();
+        if command.get_arguments().any(|a| a.get_id() == key.as_str()) {
+            command = command.mut_arg(key.as_str(), |a| a.default_value(value));
+        }
+    }
+    command
+}
+
+fn run(file: &[(String, String)]) -> anyhow::Result<()> {
+    let command = with_defaults(Cli::command(), file)
+        .mut_subcommand("serve", |serve| with_defaults(serve, file));
+    let cli = Cli::from_arg_matches(&command.get_matches())?;
     match cli.command {
         Some(Command::Token {
             command:
@@ -116,14 +188,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Serve(args)) => serve(*args, cli.database_url),
-        None => serve(
-            ServeOnly::parse_from(["ssa-registrar"]).args,
-            cli.database_url,
-        ),
+        None => {
+            let matches =
+                with_defaults(ServeOnly::command(), file).get_matches_from(["ssa-registrar"]);
+            serve(
+                ServeOnly::from_arg_matches(&matches)?.args,
+                cli.database_url,
+            )
+        }
     }
 }
 
-fn serve(args: ServeArgs, database_url: String) -> anyhow::Result<()> {
+fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
+    args.directories.retain(|d| !d.trim().is_empty());
     if args.state != "stateful" {
         anyhow::bail!(
             "SSA_REGISTRAR_STATE={}: only stateful is built so far",
@@ -156,6 +233,12 @@ fn serve(args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         database_url,
         tls: args.tls_cert_file.zip(args.tls_key_file),
         mtls,
+        callout: args.callout_url.map(|url| {
+            (
+                url,
+                std::time::Duration::from_millis(args.callout_timeout_ms),
+            )
+        }),
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let running = server::start(config).await?;

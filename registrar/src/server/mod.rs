@@ -2,6 +2,7 @@
 //! configuration endpoint `/register/{client_id}` (RFC 7592: read, update, delete with the
 //! registration access token), over the library core and a stateful store.
 
+mod callout;
 mod store;
 
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Where client certificates come from (`SSA_REGISTRAR_MTLS`).
     pub mtls: Mtls,
+    /// Custom rules: the proposed client is POSTed here, and the answer allows, refuses or
+    /// adjusts it (`SSA_REGISTRAR_CALLOUT_URL`, answered within `SSA_REGISTRAR_CALLOUT_TIMEOUT_MS`).
+    pub callout: Option<(String, std::time::Duration)>,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -97,6 +101,7 @@ impl Default for ServerConfig {
             database_url: "sqlite://registrar-data/registrar.db".into(),
             tls: None,
             mtls: Mtls::Off,
+            callout: None,
         }
     }
 }
@@ -234,11 +239,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         .unwrap_or_else(|| format!("http://{}:{port}", config.listen.ip()))
         .trim_end_matches('/')
         .to_owned();
-    let (url, audience, directories, policy) = (
+    let (url, audience, directories, policy, callout) = (
         config.database_url.clone(),
         public_url.clone(),
         config.directories.clone(),
         config.policy(),
+        config.callout.clone(),
     );
     if config.mtls == Mtls::Required && config.tls.is_none() {
         anyhow::bail!("mtls required needs the service's own TLS certificate and key");
@@ -250,8 +256,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         // The feed is followed (below), and each event clears the cached status it changes.
         let settings = Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
             .with_statement_status_from_feed(true);
-        let registrar = Registrar::discover_with(policy, &urls, settings)
+        let mut registrar = Registrar::discover_with(policy, &urls, settings)
             .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
+        if let Some((url, timeout)) = &callout {
+            registrar = registrar.with_interceptor(callout::Callout::new(url, *timeout));
+        }
         let cas = if need_cas {
             directory_cas(&directories)
                 .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's CA: {e}"))?

@@ -1169,3 +1169,118 @@ async fn the_callout_allows_refuses_or_adjusts_and_an_unanswered_one_refuses() {
         "the timeout holds"
     );
 }
+
+#[tokio::test]
+async fn a_stateless_registrar_seals_the_registration_into_the_client_id() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let keys = tempfile::tempdir().unwrap();
+    let keys_dir = keys.path().join("registrar-keys");
+    let stateless = |dir: std::path::PathBuf| {
+        move |config: &mut ssa_registrar::server::ServerConfig| {
+            config.stateless = true;
+            config.keys_dir = dir;
+        }
+    };
+    let s = service(&app, stateless(keys_dir.clone())).await;
+    let (status, _, client) = call(
+        reqwest::Method::POST,
+        &format!("{}/register", s.base),
+        None,
+        Some(json!({"software_statement": issue(&app, &c).await})),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("s1."), "{id}");
+    assert!(!id.contains(&c.software_id), "the client id is encrypted");
+    let uri = client["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = client["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(keys_dir.join("client-ids.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["software_id"], c.software_id.as_str());
+    assert_eq!(read["client_status"], "active");
+    assert_eq!(
+        call(reqwest::Method::GET, &uri, Some("ssarat_AAAA"), None)
+            .await
+            .0,
+        401
+    );
+    let mut forged = id.clone();
+    forged.replace_range(10..11, if &id[10..11] == "A" { "B" } else { "A" });
+    let forged_uri = format!("{}/register/{forged}", s.base);
+    assert_eq!(
+        call(reqwest::Method::GET, &forged_uri, Some(&token), None)
+            .await
+            .0,
+        401
+    );
+    let (status, _, body) = call(
+        reqwest::Method::PUT,
+        &uri,
+        Some(&token),
+        Some(json!({"client_id": id})),
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(
+        call(reqwest::Method::DELETE, &uri, Some(&token), None)
+            .await
+            .0,
+        405
+    );
+
+    // Its status follows the directory, from the feed; after a restart (same keys) the
+    // client id still reads, and the feed read again still says suspended.
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "suspend",
+    )
+    .await;
+    let status_url = format!("{}/clients/{id}/status", s.base);
+    let mut disabled = Value::Null;
+    for _ in 0..100 {
+        disabled = call(reqwest::Method::GET, &status_url, None, None).await.2;
+        if disabled["status"] == "disabled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(disabled["reason"], "software suspended", "{disabled}");
+    drop(s);
+    let again = service(&app, stateless(keys_dir.clone())).await;
+    let uri = format!("{}/register/{id}", again.base);
+    let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
+    assert_eq!(
+        (status, read["client_status"].as_str()),
+        (200, Some("disabled")),
+        "{read}"
+    );
+
+    // Shared client ids need a record of the first registration.
+    let shared = ssa_registrar::server::ServerConfig {
+        stateless: true,
+        client_ids: ClientIds::PerSoftware,
+        directories: vec![app.address.clone()],
+        keys_dir,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: again.db.url.clone(),
+        ..Default::default()
+    };
+    let error = ssa_registrar::server::start(shared).await.err().unwrap();
+    assert!(error.to_string().contains("stateless"), "{error}");
+}

@@ -76,9 +76,12 @@ struct ServeArgs {
     statements: Statements,
     #[arg(long, env = "SSA_REGISTRAR_CLIENT_ID", default_value = "per-instance")]
     client_id: ClientIds,
-    /// Only `stateful` is built so far.
+    /// `stateful` (registrations in the database) or `stateless` (sealed into the client ids).
     #[arg(long, env = "SSA_REGISTRAR_STATE", default_value = "stateful")]
     state: String,
+    /// The registrar's key folder (stateless client id keys).
+    #[arg(long, env = "SSA_REGISTRAR_KEYS_DIR", default_value = "registrar-keys")]
+    keys_dir: std::path::PathBuf,
     /// `off`, `required` (this service terminates TLS and requires a client certificate of
     /// a trusted directory's CA) or `header:NAME` (a proxy passes it in that header).
     #[arg(long, env = "SSA_REGISTRAR_MTLS", default_value = "off")]
@@ -201,12 +204,11 @@ fn run(file: &[(String, String)]) -> anyhow::Result<()> {
 
 fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
     args.directories.retain(|d| !d.trim().is_empty());
-    if args.state != "stateful" {
-        anyhow::bail!(
-            "SSA_REGISTRAR_STATE={}: only stateful is built so far",
-            args.state
-        );
-    }
+    let stateless = match args.state.as_str() {
+        "stateful" => false,
+        "stateless" => true,
+        other => anyhow::bail!("SSA_REGISTRAR_STATE={other}: stateful or stateless"),
+    };
     let mtls = match args.mtls {
         Mtls::Header { name, .. } if args.trusted_proxies.is_empty() => {
             anyhow::bail!("SSA_REGISTRAR_MTLS=header:{name} needs SSA_REGISTRAR_TRUSTED_PROXIES");
@@ -233,6 +235,8 @@ fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         database_url,
         tls: args.tls_cert_file.zip(args.tls_key_file),
         mtls,
+        stateless,
+        keys_dir: args.keys_dir,
         callout: args.callout_url.map(|url| {
             (
                 url,

@@ -3,6 +3,7 @@
 //! registration access token), over the library core and a stateful store.
 
 mod callout;
+mod stateless;
 mod store;
 
 use std::net::SocketAddr;
@@ -47,6 +48,12 @@ pub struct ServerConfig {
     /// Custom rules: the proposed client is POSTed here, and the answer allows, refuses or
     /// adjusts it (`SSA_REGISTRAR_CALLOUT_URL`, answered within `SSA_REGISTRAR_CALLOUT_TIMEOUT_MS`).
     pub callout: Option<(String, std::time::Duration)>,
+    /// Keep registrations in the database, or seal them into the client ids
+    /// (`SSA_REGISTRAR_STATE`: stateful or stateless).
+    pub stateless: bool,
+    /// The registrar's key folder (`SSA_REGISTRAR_KEYS_DIR`, default `registrar-keys`): the
+    /// stateless mode's client id keys.
+    pub keys_dir: std::path::PathBuf,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -102,6 +109,8 @@ impl Default for ServerConfig {
             tls: None,
             mtls: Mtls::Off,
             callout: None,
+            stateless: false,
+            keys_dir: "registrar-keys".into(),
         }
     }
 }
@@ -126,6 +135,11 @@ struct State {
     pool: Pool,
     public_url: String,
     mtls: Mtls,
+    /// In stateless mode, what seals registrations into client ids.
+    sealer: Option<stateless::Sealer>,
+    /// What the followed feeds have stopped, by issuer and `software:`, `organisation:` or
+    /// `statement:` id, with the reason: the status of stateless clients.
+    stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
 }
 
 /// The client certificate of a TLS connection (PEM).
@@ -250,6 +264,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         anyhow::bail!("mtls required needs the service's own TLS certificate and key");
     }
     let need_cas = config.mtls == Mtls::Required;
+    if config.stateless && config.client_ids == ClientIds::PerSoftware {
+        anyhow::bail!(
+            "a stateless registrar cannot share client ids per software (that needs a record of the first registration)"
+        );
+    }
+    let sealer = config
+        .stateless
+        .then(|| stateless::Sealer::load_or_create(&config.keys_dir))
+        .transpose()?;
     let (pool, registrar, cas) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let pool = store::open(&url)?;
         let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
@@ -275,6 +298,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         pool,
         public_url,
         mtls: config.mtls.clone(),
+        sealer,
+        stopped: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     for index in 0..state.registrar.directories().len() {
         let shared = state.clone().into_inner();
@@ -490,6 +515,16 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
             Ok(client) => client,
             Err(e) => return Ok(Stored::Refused(e)),
         };
+        if let Some(sealer) = &state.sealer {
+            return seal(
+                state,
+                sealer,
+                conn,
+                client,
+                token.as_deref().filter(|_| initial),
+                at,
+            );
+        }
         let statement = statement_of(&body);
         let shared = if client.shared {
             client
@@ -513,6 +548,99 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
     .await
 }
 
+/// A stateless registration: the client id carries it, sealed; nothing is stored but the
+/// spending of a single-use initial token.
+fn seal(
+    state: &State,
+    sealer: &stateless::Sealer,
+    conn: &mut Db,
+    client: Client,
+    initial_token: Option<&str>,
+    at: i64,
+) -> Result<Stored, anyhow::Error> {
+    if client.needs_secret {
+        return Ok(Stored::Refused(RegistrationError::metadata(
+            "this registrar is stateless and keeps no secrets: use private_key_jwt or tls_client_auth",
+        )));
+    }
+    if let Some(token) = initial_token
+        && !store::write(conn, |tx| Ok(store::spend_initial_token(tx, token, at)?))?
+    {
+        return Ok(Stored::Refused(RegistrationError::token(
+            "the initial access token is unknown, expired or spent",
+        )));
+    }
+    let facts = client.statement.as_ref();
+    let sealed = sealer.seal(&json!({
+        "m": client.metadata,
+        "iat": at,
+        "iss": facts.map(|f| f.issuer.clone()),
+        "sid": facts.map(|f| f.software_id.clone()),
+        "oid": facts.map(|f| f.org_id.clone()),
+        "jti": facts.and_then(|f| f.jti.clone()),
+    }))?;
+    let token = sealer.access_token(&sealed);
+    let uri = format!("{}/register/{sealed}", state.public_url);
+    let mut client = client;
+    client.client_id = sealed;
+    Ok(Stored::Done(
+        client.information_response(at, None, &token, &uri),
+        201,
+    ))
+}
+
+/// A sealed registration's client information (RFC 7592 read), if `token` is its access
+/// token.
+fn read_sealed(
+    state: &State,
+    sealer: &stateless::Sealer,
+    client_id: &str,
+    token: Option<&str>,
+) -> Stored {
+    let registration = token
+        .filter(|t| sealer.token_matches(client_id, t))
+        .and_then(|_| sealer.open(client_id));
+    let Some(registration) = registration else {
+        return Stored::Refused(unauthorised());
+    };
+    let mut body = registration
+        .get("m")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    body.insert("client_id".into(), json!(client_id));
+    body.insert("client_id_issued_at".into(), registration["iat"].clone());
+    let reason = stopped_reason(state, &registration);
+    body.insert(
+        "client_status".into(),
+        json!(if reason.is_some() {
+            "disabled"
+        } else {
+            "active"
+        }),
+    );
+    if let Some(reason) = reason {
+        body.insert("client_status_reason".into(), json!(reason));
+    }
+    body.insert(
+        "registration_client_uri".into(),
+        json!(format!("{}/register/{client_id}", state.public_url)),
+    );
+    Stored::Done(Value::Object(body), 200)
+}
+
+/// RFC 7592's answer when a method is not supported: a stateless registrar has no record to
+/// change or delete (the client registers again).
+fn not_supported() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "GET"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({
+            "error": "invalid_request",
+            "error_description": "this registrar is stateless: a client cannot be updated or deleted here; register again",
+        }))
+}
+
 /// The `software_statement` a JSON request carries (a signed one keeps it in its claims).
 fn statement_of(body: &str) -> Option<String> {
     let request = ssa_verifier::RegistrationRequest::parse(body).ok()?;
@@ -526,6 +654,9 @@ fn unauthorised() -> RegistrationError {
 async fn read(state: web::Data<State>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let (token, client_id) = (bearer(&req), path.into_inner());
     blocking(&state, move |state, conn| {
+        if let Some(sealer) = &state.sealer {
+            return Ok(read_sealed(state, sealer, &client_id, token.as_deref()));
+        }
         let Some(row) = (match &token {
             Some(t) => store::client_by_token(conn, &client_id, t)?,
             None => None,
@@ -561,6 +692,9 @@ async fn update(
     path: web::Path<String>,
     body: String,
 ) -> HttpResponse {
+    if state.sealer.is_some() {
+        return not_supported();
+    }
     let (token, client_id) = (bearer(&req), path.into_inner());
     let certificate = client_certificate(&state, &req);
     blocking(&state, move |state, conn| {
@@ -635,6 +769,9 @@ async fn delete(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
+    if state.sealer.is_some() {
+        return not_supported();
+    }
     let (token, client_id) = (bearer(&req), path.into_inner());
     let response = blocking(&state, move |_, conn| {
         let Some(row) = (match &token {
@@ -682,9 +819,13 @@ fn catch_up(state: &State, index: usize) -> anyhow::Result<Option<String>> {
     let Some(verifier) = state.registrar.directories().get(index) else {
         return Ok(None);
     };
-    let mut conn = state.pool.get()?;
-    let mut cursor = store::cursor(&mut conn, verifier.issuer())?;
-    drop(conn);
+    // Stateless clients' statuses live in memory only: read the whole kept feed again.
+    let mut cursor = if state.sealer.is_some() {
+        None
+    } else {
+        let mut conn = state.pool.get()?;
+        store::cursor(&mut conn, verifier.issuer())?
+    };
     loop {
         let (next, read) = read_events(state, index, cursor.as_deref(), std::time::Duration::ZERO)?;
         cursor = Some(next);
@@ -712,9 +853,55 @@ fn read_events(
     let mut conn = state.pool.get()?;
     for (_, event) in &page.events {
         apply(&mut conn, issuer, event)?;
+        remember(state, issuer, event);
     }
     store::set_cursor(&mut conn, issuer, &page.next_cursor)?;
     Ok((page.next_cursor, page.events.len()))
+}
+
+/// Keeps what a change event stopped (or reinstated), for stateless clients' status.
+fn remember(state: &State, issuer: &str, event: &ssa_verifier::ChangeEvent) {
+    let value = event
+        .payload
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let stopped = matches!(value, "suspended" | "revoked" | "rejected");
+    let (key, reason) = match (event.kind(), event.subject_id()) {
+        ("software-status", Some(id)) => (format!("software:{id}"), format!("software {value}")),
+        ("organisation-status", Some(id)) => (
+            format!("organisation:{id}"),
+            format!("organisation {value}"),
+        ),
+        ("statement-revoked", Some(jti)) => {
+            (format!("statement:{jti}"), "statement revoked".to_owned())
+        }
+        _ => return,
+    };
+    let Ok(mut map) = state.stopped.lock() else {
+        return;
+    };
+    if stopped || event.kind() == "statement-revoked" {
+        map.insert((issuer.to_owned(), key), reason);
+    } else {
+        map.remove(&(issuer.to_owned(), key));
+    }
+}
+
+/// Why a sealed registration is disabled, if it is.
+fn stopped_reason(state: &State, registration: &Value) -> Option<String> {
+    let issuer = registration.get("iss")?.as_str()?.to_owned();
+    let map = state.stopped.lock().ok()?;
+    [
+        ("software", "sid"),
+        ("organisation", "oid"),
+        ("statement", "jti"),
+    ]
+    .iter()
+    .find_map(|(kind, field)| {
+        let id = registration.get(*field)?.as_str()?;
+        map.get(&(issuer.clone(), format!("{kind}:{id}"))).cloned()
+    })
 }
 
 /// What one change event does to the registered clients.
@@ -763,6 +950,20 @@ fn apply(conn: &mut Db, issuer: &str, event: &ssa_verifier::ChangeEvent) -> anyh
 
 async fn client_status(state: web::Data<State>, path: web::Path<String>) -> HttpResponse {
     let client_id = path.into_inner();
+    if let Some(sealer) = &state.sealer {
+        return match sealer.open(&client_id) {
+            Some(registration) => HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(match stopped_reason(&state, &registration) {
+                    None => json!({"client_id": client_id, "status": "active"}),
+                    Some(reason) => {
+                        json!({"client_id": client_id, "status": "disabled", "reason": reason})
+                    }
+                }),
+            None => HttpResponse::NotFound()
+                .json(json!({"error": "not_found", "error_description": "no such client"})),
+        };
+    }
     let state = state.into_inner();
     let result = web::block(move || -> anyhow::Result<_> {
         let mut conn = state.pool.get()?;

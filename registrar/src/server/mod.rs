@@ -137,6 +137,8 @@ struct State {
     mtls: Mtls,
     /// In stateless mode, what seals registrations into client ids.
     sealer: Option<stateless::Sealer>,
+    /// Stores registrations, many per transaction.
+    writer: Writer,
     /// What the followed feeds have stopped, by issuer and `software:`, `organisation:` or
     /// `statement:` id, with the reason: the status of stateless clients.
     stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
@@ -293,6 +295,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         Ok((pool, registrar, cas))
     })
     .await??;
+    let writer = Writer::start(pool.clone(), public_url.clone())?;
     let state = web::Data::new(State {
         registrar,
         pool,
@@ -300,6 +303,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         mtls: config.mtls.clone(),
         sealer,
         stopped: std::sync::Mutex::new(std::collections::HashMap::new()),
+        writer,
     });
     for index in 0..state.registrar.directories().len() {
         let shared = state.clone().into_inner();
@@ -422,7 +426,8 @@ where
     }
 }
 
-/// Stores the decided client and answers the client information response.
+/// Stores the decided client and answers the client information response, in its own
+/// transaction (updates; registrations go through the [`Writer`]).
 fn store_client(
     state: &State,
     conn: &mut Db,
@@ -431,66 +436,158 @@ fn store_client(
     issued_at: i64,
     initial_token: Option<&str>,
 ) -> Result<Stored, anyhow::Error> {
-    store::write(conn, |tx| -> Result<Stored, anyhow::Error> {
-        // A single-use initial access token is spent with the registration it allowed.
-        if let Some(token) = initial_token
-            && !store::spend_initial_token(tx, token, now())?
+    let job = Record {
+        client,
+        statement,
+        issued_at,
+        initial_token: initial_token.map(str::to_owned),
+    };
+    store::write(conn, |tx| store_one(&state.public_url, tx, job))
+}
+
+/// A decided registration to store.
+struct Record {
+    client: Client,
+    statement: Option<String>,
+    issued_at: i64,
+    initial_token: Option<String>,
+}
+
+/// Stores one decided client inside the caller's transaction: spends a single-use initial
+/// token, refuses a replayed statement or another organisation's shared client, then writes
+/// the row with the hashed access token (and secret).
+fn store_one(public_url: &str, tx: &mut Db, record: Record) -> Result<Stored, anyhow::Error> {
+    let Record {
+        mut client,
+        statement,
+        issued_at,
+        initial_token,
+    } = record;
+    if let Some(token) = &initial_token
+        && !store::spend_initial_token(tx, token, now())?
+    {
+        return Ok(Stored::Refused(RegistrationError::token(
+            "the initial access token is unknown, expired or spent",
+        )));
+    }
+    if let Some(facts) = &client.statement {
+        if client.shared
+            && let Some(existing) = store::client_of_software(tx, &facts.software_id)?
+            && existing.org_id.as_deref() != Some(facts.org_id.as_str())
         {
-            return Ok(Stored::Refused(RegistrationError::token(
-                "the initial access token is unknown, expired or spent",
+            return Ok(Stored::Refused(RegistrationError::statement(
+                "this software is registered here for another organisation",
             )));
         }
-        let mut client = client;
-        if let Some(facts) = &client.statement {
-            if client.shared
-                && let Some(existing) = store::client_of_software(tx, &facts.software_id)?
-                && existing.org_id.as_deref() != Some(facts.org_id.as_str())
-            {
-                return Ok(Stored::Refused(RegistrationError::statement(
-                    "this software is registered here for another organisation",
-                )));
-            }
-            if let Some(jti) = &facts.jti
-                && !store::use_statement(
-                    tx,
-                    &facts.issuer,
-                    jti,
-                    &client.client_id,
-                    facts.expires_at,
-                )?
-            {
-                return Ok(Stored::Refused(RegistrationError::statement(format!(
-                    "this software statement (jti {jti}) was used for a registration already"
-                ))));
-            }
+        if let Some(jti) = &facts.jti
+            && !store::use_statement(tx, &facts.issuer, jti, &client.client_id, facts.expires_at)?
+        {
+            return Ok(Stored::Refused(RegistrationError::statement(format!(
+                "this software statement (jti {jti}) was used for a registration already"
+            ))));
         }
-        if client.shared {
-            client.metadata.remove("client_secret");
-        }
-        let token = store::secret("ssarat_");
-        let secret = client.needs_secret.then(|| store::secret(""));
-        let row = ClientRow {
-            client_id: client.client_id.clone(),
-            software_id: client.statement.as_ref().map(|s| s.software_id.clone()),
-            org_id: client.statement.as_ref().map(|s| s.org_id.clone()),
-            issuer: client.statement.as_ref().map(|s| s.issuer.clone()),
-            statement,
-            metadata: Value::Object(client.metadata.clone()).to_string(),
-            secret_hash: secret.as_deref().map(store::hash),
-            access_token_hash: store::hash(&token),
-            issued_at,
-            updated_at: now(),
-            deleted_at: None,
-            disabled_at: None,
-            disabled_reason: None,
-        };
-        store::save(tx, &row)?;
-        let uri = format!("{}/register/{}", state.public_url, client.client_id);
-        Ok(Stored::Done(
-            client.information_response(issued_at, secret.as_deref(), &token, &uri),
-            201,
-        ))
-    })
+    }
+    if client.shared {
+        client.metadata.remove("client_secret");
+    }
+    let token = store::secret("ssarat_");
+    let secret = client.needs_secret.then(|| store::secret(""));
+    let row = ClientRow {
+        client_id: client.client_id.clone(),
+        software_id: client.statement.as_ref().map(|s| s.software_id.clone()),
+        org_id: client.statement.as_ref().map(|s| s.org_id.clone()),
+        issuer: client.statement.as_ref().map(|s| s.issuer.clone()),
+        statement,
+        metadata: Value::Object(client.metadata.clone()).to_string(),
+        secret_hash: secret.as_deref().map(store::hash),
+        access_token_hash: store::hash(&token),
+        issued_at,
+        updated_at: now(),
+        deleted_at: None,
+        disabled_at: None,
+        disabled_reason: None,
+    };
+    store::save(tx, &row)?;
+    let uri = format!("{public_url}/register/{}", client.client_id);
+    Ok(Stored::Done(
+        client.information_response(issued_at, secret.as_deref(), &token, &uri),
+        201,
+    ))
+}
+
+/// Group commit of registrations: one thread takes every registration waiting (up to 64) and
+/// stores them in one transaction, then answers each, so that concurrent registrations share
+/// a commit instead of queueing for one each. A registration is answered only after its
+/// commit.
+struct Writer {
+    jobs: std::sync::Mutex<
+        std::sync::mpsc::Sender<(Record, std::sync::mpsc::Sender<Result<Stored, String>>)>,
+    >,
+}
+
+impl Writer {
+    fn start(pool: Pool, public_url: String) -> anyhow::Result<Self> {
+        let (jobs, queue) =
+            std::sync::mpsc::channel::<(Record, std::sync::mpsc::Sender<Result<Stored, String>>)>();
+        std::thread::Builder::new()
+            .name("registration-writer".into())
+            .spawn(move || {
+                // Its own connection for as long as it runs: the registrations waiting for it
+                // hold pooled ones.
+                let mut conn = None;
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < 64 {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let (records, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    if conn.is_none() {
+                        conn = pool.get().ok();
+                    }
+                    let outcome = match conn.as_mut() {
+                        Some(conn) => store::write(conn, |tx| {
+                            records
+                                .into_iter()
+                                .map(|record| store_one(&public_url, tx, record))
+                                .collect::<Result<Vec<_>, _>>()
+                        }),
+                        None => Err(anyhow::anyhow!("no database connection")),
+                    };
+                    match outcome {
+                        Ok(results) => {
+                            for (reply, result) in replies.into_iter().zip(results) {
+                                let _ = reply.send(Ok(result));
+                            }
+                        }
+                        Err(error) => {
+                            for reply in replies {
+                                let _ = reply.send(Err(error.to_string()));
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Self {
+            jobs: std::sync::Mutex::new(jobs),
+        })
+    }
+
+    /// Stores one registration with the others waiting; its outcome after the commit.
+    fn store(&self, record: Record) -> Result<Stored, anyhow::Error> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.jobs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the registration writer is gone"))?
+            .send((record, reply))
+            .map_err(|_| anyhow::anyhow!("the registration writer is gone"))?;
+        answer
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the registration writer is gone"))?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
 }
 
 async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> HttpResponse {
@@ -537,8 +634,12 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
             None
         };
         let issued_at = shared.as_ref().map_or(at, |s| s.issued_at);
-        let spend = token.as_deref().filter(|_| initial);
-        let mut stored = store_client(state, conn, client, statement, issued_at, spend)?;
+        let mut stored = state.writer.store(Record {
+            client,
+            statement,
+            issued_at,
+            initial_token: token.clone().filter(|_| initial),
+        })?;
         if let (Some(_), Stored::Done(_, status)) = (&shared, &mut stored) {
             // The same software again: its shared client, with a new access token.
             *status = 200;

@@ -120,7 +120,7 @@ pub fn open(url: &str) -> anyhow::Result<Pool> {
     // directory).
     openssl::init();
     let pool = r2d2::Pool::builder()
-        .max_size(if sqlite { 4 } else { 8 })
+        .max_size(8)
         .build(Manager {
             url: target,
             sqlite,

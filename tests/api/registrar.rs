@@ -129,6 +129,34 @@ async fn fapi2_registers_a_client_from_a_statement_and_refuses_what_it_does_not_
     let mut elsewhere = claims.clone();
     elsewhere["iss"] = json!("https://other-directory.example");
     let untrusted = sign_as_directory(&app, kid, &elsewhere);
+    // Expired, or signed with a key the directory does not publish.
+    let mut expired = claims.clone();
+    expired["iat"] = json!(claims["iat"].as_i64().unwrap() - 7200);
+    expired["exp"] = json!(claims["iat"].as_i64().unwrap() - 3600);
+    let stranger = openssl::rsa::Rsa::generate(2048).unwrap();
+    let mut unknown_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
+    unknown_header.kid = Some("not-a-directory-key".into());
+    let unknown_kid = jsonwebtoken::encode(
+        &unknown_header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&stranger.private_key_to_der().unwrap()),
+    )
+    .unwrap();
+    for (statement, words) in [
+        (sign_as_directory(&app, kid, &expired), "expired"),
+        (unknown_kid, "not-a-directory-key"),
+    ] {
+        let (error, description) = refused(
+            decide(
+                &r,
+                json!({"software_statement": statement}),
+                Presented::default(),
+            )
+            .await,
+        );
+        assert_eq!(error, "invalid_software_statement", "{description}");
+        assert!(description.contains(words), "{description}");
+    }
     let (error, description) = refused(
         decide(
             &r,
@@ -636,6 +664,18 @@ async fn protected_registration_needs_an_initial_token_and_shared_ids_return_the
     assert_eq!(
         (status, body["error"].as_str()),
         (401, Some("invalid_token"))
+    );
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &register,
+        Some("ssar_not-a-token"),
+        Some(json!({"software_statement": jwt})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_token")),
+        "a wrong token"
     );
     let url = s.db.url.clone();
     let token = blocking(move || ssa_registrar::server::create_initial_token(&url, true, None))

@@ -119,12 +119,10 @@ pub fn open(url: &str) -> anyhow::Result<Pool> {
     // rust-openssl's initialisation asks for none, and the first one wins (as in the
     // directory).
     openssl::init();
-    let pool = r2d2::Pool::builder()
-        .max_size(8)
-        .build(Manager {
-            url: target,
-            sqlite,
-        })?;
+    let pool = r2d2::Pool::builder().max_size(8).build(Manager {
+        url: target,
+        sqlite,
+    })?;
     let mut conn = pool.get()?;
     let migrations = if sqlite { SQLITE } else { POSTGRES };
     conn.run_pending_migrations(migrations)

@@ -515,20 +515,20 @@ fn store_one(public_url: &str, tx: &mut Db, record: Record) -> Result<Stored, an
     ))
 }
 
+/// A registration for the writer and where to send its outcome.
+type Job = (Record, std::sync::mpsc::Sender<Result<Stored, String>>);
+
 /// Group commit of registrations: one thread takes every registration waiting (up to 64) and
 /// stores them in one transaction, then answers each, so that concurrent registrations share
 /// a commit instead of queueing for one each. A registration is answered only after its
 /// commit.
 struct Writer {
-    jobs: std::sync::Mutex<
-        std::sync::mpsc::Sender<(Record, std::sync::mpsc::Sender<Result<Stored, String>>)>,
-    >,
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
 impl Writer {
     fn start(pool: Pool, public_url: String) -> anyhow::Result<Self> {
-        let (jobs, queue) =
-            std::sync::mpsc::channel::<(Record, std::sync::mpsc::Sender<Result<Stored, String>>)>();
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("registration-writer".into())
             .spawn(move || {

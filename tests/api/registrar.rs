@@ -920,7 +920,10 @@ async fn behind_a_proxy_the_certificate_header_counts_only_from_the_proxy() {
 async fn clients_follow_their_product_at_the_directory() {
     let app = crate::helpers::spawn_app().await;
     let c = approved(&app).await;
-    let s = service(&app, |_| {}).await;
+    let s = service(&app, |config| {
+        config.status_token = Some("status-secret".into())
+    })
+    .await;
     let first = issue(&app, &c).await;
     let (status, _, client) = call(
         reqwest::Method::POST,
@@ -940,7 +943,8 @@ async fn clients_follow_their_product_at_the_directory() {
         let url = status_url.clone();
         async move {
             for _ in 0..100 {
-                let (_, _, body) = call(reqwest::Method::GET, &url, None, None).await;
+                let (_, _, body) =
+                    call(reqwest::Method::GET, &url, Some("status-secret"), None).await;
                 if body["status"] == expected {
                     return body;
                 }
@@ -998,13 +1002,61 @@ async fn clients_follow_their_product_at_the_directory() {
         call(
             reqwest::Method::GET,
             &format!("{}/clients/nope/status", s.base),
-            None,
+            Some("status-secret"),
             None
         )
         .await
         .0,
         404
     );
+    // Without the status token, nothing; with it, every change in order.
+    assert_eq!(
+        call(reqwest::Method::GET, &status_url, None, None).await.0,
+        401
+    );
+    let changes_url = format!("{}/clients/changes", s.base);
+    assert_eq!(
+        call(reqwest::Method::GET, &changes_url, None, None).await.0,
+        401
+    );
+    let (status, _, changes) = call(
+        reqwest::Method::GET,
+        &changes_url,
+        Some("status-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{changes}");
+    let seen: Vec<(String, String)> = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["client_id"] == id.as_str())
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap().to_owned(),
+                c["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("disabled".to_owned(), "software suspended".to_owned()),
+            ("active".to_owned(), String::new()),
+            ("disabled".to_owned(), "statement revoked".to_owned()),
+        ],
+        "{changes}"
+    );
+    let next = changes["next"].as_i64().unwrap();
+    let (_, _, later) = call(
+        reqwest::Method::GET,
+        &format!("{changes_url}?after={next}"),
+        Some("status-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(later["changes"], json!([]));
 }
 
 #[tokio::test]

@@ -79,6 +79,9 @@ struct ServeArgs {
     /// `stateful` (registrations in the database) or `stateless` (sealed into the client ids).
     #[arg(long, env = "SSA_REGISTRAR_STATE", default_value = "stateful")]
     state: String,
+    /// The token the authorization server shows to read clients' statuses and changes.
+    #[arg(long, env = "SSA_REGISTRAR_STATUS_TOKEN", hide_env_values = true)]
+    status_token: Option<String>,
     /// The registrar's key folder (stateless client id keys).
     #[arg(long, env = "SSA_REGISTRAR_KEYS_DIR", default_value = "registrar-keys")]
     keys_dir: std::path::PathBuf,
@@ -237,6 +240,7 @@ fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         mtls,
         stateless,
         keys_dir: args.keys_dir,
+        status_token: args.status_token,
         callout: args.callout_url.map(|url| {
             (
                 url,

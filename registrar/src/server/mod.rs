@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// The registrar's key folder (`SSA_REGISTRAR_KEYS_DIR`, default `registrar-keys`): the
     /// stateless mode's client id keys.
     pub keys_dir: std::path::PathBuf,
+    /// The token the authorization server shows (`Authorization: Bearer`) to read clients'
+    /// statuses and their changes (`SSA_REGISTRAR_STATUS_TOKEN`); without one they are open.
+    pub status_token: Option<String>,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -111,6 +114,7 @@ impl Default for ServerConfig {
             callout: None,
             stateless: false,
             keys_dir: "registrar-keys".into(),
+            status_token: None,
         }
     }
 }
@@ -139,6 +143,8 @@ struct State {
     sealer: Option<stateless::Sealer>,
     /// Stores registrations, many per transaction.
     writer: Writer,
+    /// The SHA-256 of the token the authorization server shows to read clients' statuses.
+    status_token: Option<String>,
     /// What the followed feeds have stopped, by issuer and `software:`, `organisation:` or
     /// `statement:` id, with the reason: the status of stateless clients.
     stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
@@ -304,6 +310,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         sealer,
         stopped: std::sync::Mutex::new(std::collections::HashMap::new()),
         writer,
+        status_token: config.status_token.as_deref().map(store::hash),
     });
     for index in 0..state.registrar.directories().len() {
         let shared = state.clone().into_inner();
@@ -323,6 +330,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             .route("/register/{client_id}", web::get().to(read))
             .route("/register/{client_id}", web::put().to(update))
             .route("/register/{client_id}", web::delete().to(delete))
+            .route("/clients/changes", web::get().to(client_changes))
             .route("/clients/{client_id}/status", web::get().to(client_status))
     })
     .workers(2)
@@ -952,11 +960,16 @@ fn read_events(
     let issuer = verifier.issuer();
     let page = verifier.poll_events(cursor, wait)?;
     let mut conn = state.pool.get()?;
+    store::write(&mut conn, |tx| {
+        for (_, event) in &page.events {
+            apply(tx, issuer, event)?;
+        }
+        store::set_cursor(tx, issuer, &page.next_cursor)?;
+        Ok(())
+    })?;
     for (_, event) in &page.events {
-        apply(&mut conn, issuer, event)?;
         remember(state, issuer, event);
     }
-    store::set_cursor(&mut conn, issuer, &page.next_cursor)?;
     Ok((page.next_cursor, page.events.len()))
 }
 
@@ -1049,7 +1062,77 @@ fn apply(conn: &mut Db, issuer: &str, event: &ssa_verifier::ChangeEvent) -> anyh
     Ok(())
 }
 
-async fn client_status(state: web::Data<State>, path: web::Path<String>) -> HttpResponse {
+/// Whether a status request carries the status token, when one is configured.
+fn status_allowed(state: &State, req: &HttpRequest) -> bool {
+    match &state.status_token {
+        None => true,
+        Some(expected) => bearer(req).is_some_and(|t| store::hash(&t) == *expected),
+    }
+}
+
+fn status_refused() -> HttpResponse {
+    error(&RegistrationError::token(
+        "the client status needs the registrar's status token",
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct ChangesQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_changes")]
+    limit: i64,
+}
+
+fn default_changes() -> i64 {
+    100
+}
+
+/// The changes of clients' statuses the directories' events caused, oldest first:
+/// `{"changes": [{"id", "client_id", "status", "reason", "at"}], "next"}`; ask again with
+/// `after=next`.
+async fn client_changes(
+    state: web::Data<State>,
+    req: HttpRequest,
+    query: web::Query<ChangesQuery>,
+) -> HttpResponse {
+    if !status_allowed(&state, &req) {
+        return status_refused();
+    }
+    let ChangesQuery { after, limit } = query.into_inner();
+    let limit = limit.clamp(1, 1000);
+    let state = state.into_inner();
+    let result = web::block(move || -> anyhow::Result<_> {
+        let mut conn = state.pool.get()?;
+        Ok(store::changes_after(&mut conn, after, limit)?)
+    })
+    .await;
+    match result {
+        Ok(Ok(rows)) => {
+            let next = rows.last().map_or(after, |r| r.0);
+            let changes: Vec<Value> = rows
+                .into_iter()
+                .map(|(id, client_id, status, reason, at)| {
+                    json!({"id": id, "client_id": client_id, "status": status, "reason": reason, "at": at})
+                })
+                .collect();
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(json!({"changes": changes, "next": next}))
+        }
+        Ok(Err(e)) => server_error(e),
+        Err(e) => server_error(e),
+    }
+}
+
+async fn client_status(
+    state: web::Data<State>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if !status_allowed(&state, &req) {
+        return status_refused();
+    }
     let client_id = path.into_inner();
     if let Some(sealer) = &state.sealer {
         return match sealer.open(&client_id) {

@@ -33,6 +33,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_changes (id) {
+        id -> BigInt,
+        client_id -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
     directory_cursors (issuer) {
         issuer -> Text,
         cursor -> Text,
@@ -390,7 +400,8 @@ pub enum Concerned<'a> {
 }
 
 /// Disables (with `reason`) or re-enables (`None`) the live clients a change concerns, of
-/// the directory `issuer`; the number changed.
+/// the directory `issuer`, and records each client whose status changed in
+/// `client_changes`; the number changed. Call in a write transaction.
 pub fn set_disabled(
     conn: &mut Db,
     issuer: &str,
@@ -415,24 +426,70 @@ pub fn set_disabled(
             .select(statement_uses::client_id)
             .load(conn)?,
     };
-    let target = clients::table
+    let live = clients::table
         .filter(clients::client_id.eq_any(ids))
         .filter(clients::deleted_at.is_null());
+    let changed: Vec<String> = match reason {
+        Some(_) => live
+            .filter(clients::disabled_at.is_null())
+            .select(clients::client_id)
+            .load(conn)?,
+        // A statement revoked stays revoked whatever happens to its product.
+        None => live
+            .filter(clients::disabled_at.is_not_null())
+            .filter(clients::disabled_reason.not_like("statement%"))
+            .select(clients::client_id)
+            .load(conn)?,
+    };
+    let target = clients::table.filter(clients::client_id.eq_any(&changed));
     match reason {
         Some(reason) => diesel::update(target)
             .set((
                 clients::disabled_at.eq(at),
                 clients::disabled_reason.eq(reason),
             ))
-            .execute(conn),
-        // A statement revoked stays revoked whatever happens to its product.
-        None => diesel::update(target.filter(clients::disabled_reason.not_like("statement%")))
+            .execute(conn)?,
+        None => diesel::update(target)
             .set((
                 clients::disabled_at.eq(None::<i64>),
                 clients::disabled_reason.eq(None::<String>),
             ))
-            .execute(conn),
+            .execute(conn)?,
+    };
+    for client_id in &changed {
+        diesel::insert_into(client_changes::table)
+            .values((
+                client_changes::client_id.eq(client_id),
+                client_changes::status.eq(if reason.is_some() {
+                    "disabled"
+                } else {
+                    "active"
+                }),
+                client_changes::reason.eq(reason),
+                client_changes::at.eq(at),
+            ))
+            .execute(conn)?;
     }
+    Ok(changed.len())
+}
+
+/// A change of a client's status: id, client id, status, reason, when.
+pub type Change = (i64, String, String, Option<String>, i64);
+
+/// Up to `limit` client status changes after `after`, oldest first.
+pub fn changes_after(conn: &mut Db, after: i64, limit: i64) -> QueryResult<Vec<Change>> {
+    client_changes::table
+        .filter(client_changes::id.gt(after))
+        .order(client_changes::id.asc())
+        .limit(limit)
+        .select((
+            client_changes::id,
+            client_changes::client_id,
+            client_changes::status,
+            client_changes::reason,
+            client_changes::at,
+        ))
+        .load(conn)
 }
 
 /// A client's status: `None` when unknown or deleted, else its disabled reason if any.

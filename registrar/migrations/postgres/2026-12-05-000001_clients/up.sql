@@ -42,3 +42,13 @@ CREATE TABLE directory_cursors (
     issuer TEXT PRIMARY KEY NOT NULL,
     cursor TEXT NOT NULL
 );
+
+-- Every change of a client's status the directories' events caused, for the authorization
+-- server to follow (GET /clients/changes).
+CREATE TABLE client_changes (
+    id BIGSERIAL PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+    reason TEXT,
+    at BIGINT NOT NULL
+);

@@ -156,6 +156,8 @@ pub struct StatementFacts {
     pub expires_at: i64,
     /// Its roles.
     pub roles: Vec<String>,
+    /// The statement as presented (a compact JWS), to keep beside the registration.
+    pub token: String,
 }
 
 impl Client {
@@ -324,11 +326,12 @@ impl Registrar {
                 let registration = verifier.verify_registration(&body, None)?;
                 (
                     registration.metadata,
-                    Some(registration.software_statement),
+                    Some((registration.software_statement, token.to_owned())),
                     Some(verifier),
                 )
             }
         };
+        let (statement, statement_token) = statement.unzip();
         for interceptor in &self.interceptors {
             interceptor.before(&metadata, statement.as_ref())?;
         }
@@ -372,6 +375,7 @@ impl Registrar {
                 org_id: ssa.org_id.clone(),
                 expires_at: ssa.expires_at,
                 roles: ssa.roles.clone(),
+                token: statement_token.unwrap_or_default(),
             }),
             needs_secret,
             certificate_subject,

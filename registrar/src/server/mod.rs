@@ -630,7 +630,7 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
                 at,
             );
         }
-        let statement = statement_of(&body);
+        let statement = client.statement.as_ref().map(|s| s.token.clone());
         let shared = if client.shared {
             client
                 .statement
@@ -750,12 +750,6 @@ fn not_supported() -> HttpResponse {
         }))
 }
 
-/// The `software_statement` a JSON request carries (a signed one keeps it in its claims).
-fn statement_of(body: &str) -> Option<String> {
-    let request = ssa_verifier::RegistrationRequest::parse(body).ok()?;
-    request.software_statement().map(str::to_owned)
-}
-
 fn unauthorised() -> RegistrationError {
     RegistrationError::token("the registration access token is not valid for this client")
 }
@@ -857,14 +851,8 @@ async fn update(
             )));
         }
         client.client_id = row.client_id.clone();
-        let mut stored = store_client(
-            state,
-            conn,
-            client,
-            statement_of(&body),
-            row.issued_at,
-            None,
-        )?;
+        let statement = client.statement.as_ref().map(|s| s.token.clone());
+        let mut stored = store_client(state, conn, client, statement, row.issued_at, None)?;
         if let Stored::Done(_, status) = &mut stored {
             *status = 200;
         }

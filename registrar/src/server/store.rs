@@ -322,10 +322,11 @@ pub fn create_initial_token(
     Ok(token)
 }
 
-/// Whether `token` is a current initial access token (not spent, not expired).
-pub fn initial_token_valid(conn: &mut Db, token: &str, now: i64) -> QueryResult<bool> {
+/// Whether the initial access token with this hash is current (not spent, not expired), and
+/// then whether it is single-use.
+fn current_token(conn: &mut Db, hash: &str, now: i64) -> QueryResult<Option<bool>> {
     let found: Option<(bool, Option<i64>, Option<i64>)> = initial_tokens::table
-        .filter(initial_tokens::token_hash.eq(hash(token)))
+        .filter(initial_tokens::token_hash.eq(hash))
         .select((
             initial_tokens::single_use,
             initial_tokens::expires_at,
@@ -333,41 +334,36 @@ pub fn initial_token_valid(conn: &mut Db, token: &str, now: i64) -> QueryResult<
         ))
         .first(conn)
         .optional()?;
-    Ok(found.is_some_and(|(single_use, expires_at, used_at)| {
-        !(expires_at.is_some_and(|e| e <= now) || (single_use && used_at.is_some()))
-    }))
+    Ok(found
+        .filter(|(single_use, expires_at, used_at)| {
+            !(expires_at.is_some_and(|e| e <= now) || (*single_use && used_at.is_some()))
+        })
+        .map(|(single_use, ..)| single_use))
+}
+
+/// Whether `token` is a current initial access token (not spent, not expired).
+pub fn initial_token_valid(conn: &mut Db, token: &str, now: i64) -> QueryResult<bool> {
+    Ok(current_token(conn, &hash(token), now)?.is_some())
 }
 
 /// Whether `token` is a current initial access token; a single-use one is spent. Call in
 /// the registration's transaction.
 pub fn spend_initial_token(conn: &mut Db, token: &str, now: i64) -> QueryResult<bool> {
     let hash = hash(token);
-    let found: Option<(bool, Option<i64>, Option<i64>)> = initial_tokens::table
-        .filter(initial_tokens::token_hash.eq(&hash))
-        .select((
-            initial_tokens::single_use,
-            initial_tokens::expires_at,
-            initial_tokens::used_at,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((single_use, expires_at, used_at)) = found else {
-        return Ok(false);
-    };
-    if expires_at.is_some_and(|e| e <= now) || (single_use && used_at.is_some()) {
-        return Ok(false);
+    match current_token(conn, &hash, now)? {
+        None => Ok(false),
+        Some(false) => Ok(true),
+        Some(true) => {
+            let spent = diesel::update(
+                initial_tokens::table
+                    .filter(initial_tokens::token_hash.eq(&hash))
+                    .filter(initial_tokens::used_at.is_null()),
+            )
+            .set(initial_tokens::used_at.eq(now))
+            .execute(conn)?;
+            Ok(spent == 1)
+        }
     }
-    if single_use {
-        let spent = diesel::update(
-            initial_tokens::table
-                .filter(initial_tokens::token_hash.eq(&hash))
-                .filter(initial_tokens::used_at.is_null()),
-        )
-        .set(initial_tokens::used_at.eq(now))
-        .execute(conn)?;
-        return Ok(spent == 1);
-    }
-    Ok(true)
 }
 
 /// Where the registrar stands in a directory's feed.

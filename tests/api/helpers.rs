@@ -159,6 +159,24 @@ async fn start(
     }
 }
 
+/// A request to `url` with an optional bearer token and JSON body.
+pub fn request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> reqwest::RequestBuilder {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request
+}
+
 /// A client with its own cookie store that does not follow redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -221,14 +239,10 @@ impl TestApp {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut request = self.client.request(method.clone(), self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
+        let response = request(&self.client, method.clone(), &self.url(path), token, body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let content_type = response
             .headers()

@@ -134,6 +134,22 @@ async fn push_app(
     .await
 }
 
+/// Pauses (`paused`) or resumes (`active`) a subscription as `user`.
+async fn set_state(
+    app: &TestApp,
+    path: &str,
+    user: &crate::helpers::TestUser,
+    state: &str,
+) -> (u16, Value) {
+    app.api(
+        reqwest::Method::PATCH,
+        path,
+        Some(&user.token),
+        Some(json!({"state": state})),
+    )
+    .await
+}
+
 /// Waits until `done` holds, for at most `seconds`.
 async fn eventually(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -353,36 +369,15 @@ async fn a_subscription_gets_only_its_kinds_fails_after_the_retry_time_and_resum
 
     // Developers may not resume it; admins may.
     receiver.fail.store(0, Ordering::SeqCst);
-    let (status, _) = app
-        .api(
-            reqwest::Method::PATCH,
-            &sub_path,
-            Some(&c.developer.token),
-            Some(json!({"state": "active"})),
-        )
-        .await;
+    let (status, _) = set_state(&app, &sub_path, &c.developer, "active").await;
     assert_eq!(status, 403);
-    let (status, view) = app
-        .api(
-            reqwest::Method::PATCH,
-            &sub_path,
-            Some(&c.admin.token),
-            Some(json!({"state": "active"})),
-        )
-        .await;
+    let (status, view) = set_state(&app, &sub_path, &c.admin, "active").await;
     assert_eq!(status, 200, "{view}");
     assert!(eventually(10, || receiver.accepted().len() == 2).await);
     assert_eq!(jti_and_kind(&receiver.accepted()[1]).0, missed[0]);
 
     // Paused: nothing is pushed; deleted: gone.
-    let (status, view) = app
-        .api(
-            reqwest::Method::PATCH,
-            &sub_path,
-            Some(&c.admin.token),
-            Some(json!({"state": "paused"})),
-        )
-        .await;
+    let (status, view) = set_state(&app, &sub_path, &c.admin, "paused").await;
     assert_eq!((status, view["state"].as_str()), (200, Some("paused")));
     app.decide(&c.operator, &software, "suspend").await;
     tokio::time::sleep(Duration::from_millis(700)).await;
@@ -442,14 +437,7 @@ async fn push_endpoints_are_refused_against_ssrf_and_subscriptions_are_the_organ
         .await;
     assert_eq!(status, 201, "{sub}");
     let sub_path = format!("{base}/{}", sub["id"].as_str().unwrap());
-    let (status, _) = app
-        .api(
-            reqwest::Method::PATCH,
-            &sub_path,
-            Some(&c.admin.token),
-            Some(json!({"state": "paused"})),
-        )
-        .await;
+    let (status, _) = set_state(&app, &sub_path, &c.admin, "paused").await;
     assert_eq!(status, 200);
     let (status, body) = app
         .post_json(

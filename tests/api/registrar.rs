@@ -10,7 +10,7 @@ use ssa_registrar::{
 };
 
 use crate::helpers::TestApp;
-use crate::verifier::{approved, blocking, issue, parts, sign_as_directory};
+use crate::verifier::{approved, blocking, issue, parts, sign_as_directory, sign_ps256};
 
 const BANK: &str = "https://bank.example";
 
@@ -134,14 +134,11 @@ async fn fapi2_registers_a_client_from_a_statement_and_refuses_what_it_does_not_
     expired["iat"] = json!(claims["iat"].as_i64().unwrap() - 7200);
     expired["exp"] = json!(claims["iat"].as_i64().unwrap() - 3600);
     let stranger = openssl::rsa::Rsa::generate(2048).unwrap();
-    let mut unknown_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
-    unknown_header.kid = Some("not-a-directory-key".into());
-    let unknown_kid = jsonwebtoken::encode(
-        &unknown_header,
+    let unknown_kid = sign_ps256(
+        &stranger.private_key_to_der().unwrap(),
+        "not-a-directory-key",
         &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_der(&stranger.private_key_to_der().unwrap()),
-    )
-    .unwrap();
+    );
     for (statement, words) in [
         (sign_as_directory(&app, kid, &expired), "expired"),
         (unknown_kid, "not-a-directory-key"),
@@ -482,14 +479,10 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = crate::helpers::client().request(method, url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
+    let response = crate::helpers::request(&crate::helpers::client(), method, url, token, body)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
@@ -1085,16 +1078,7 @@ async fn obuk_takes_a_request_signed_with_a_key_of_the_software_keystore() {
     })
     .await;
     let der = key.private_key_to_der().unwrap();
-    let sign = |claims: &Value, kid: &str| {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
-        header.kid = Some(kid.to_owned());
-        jsonwebtoken::encode(
-            &header,
-            claims,
-            &jsonwebtoken::EncodingKey::from_rsa_der(&der),
-        )
-        .unwrap()
-    };
+    let sign = |claims: &Value, kid: &str| sign_ps256(&der, kid, claims);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |jwt: &str, aud: &str| {
         json!({

@@ -51,13 +51,21 @@ fn code(result: Result<impl std::fmt::Debug, VerifyError>) -> ErrorCode {
 pub(crate) fn sign_as_directory(app: &TestApp, kid: &str, claims: &Value) -> String {
     let pem = std::fs::read(app.dir.path().join(format!("keys/signing/{kid}.pem"))).unwrap();
     let key = openssl::pkey::PKey::private_key_from_pem(&pem).unwrap();
-    let der = key.rsa().unwrap().private_key_to_der().unwrap();
+    sign_ps256(
+        &key.rsa().unwrap().private_key_to_der().unwrap(),
+        kid,
+        claims,
+    )
+}
+
+/// A PS256 JWS of `claims` with the RSA key `der` (PKCS#1 DER) and `kid`.
+pub(crate) fn sign_ps256(der: &[u8], kid: &str, claims: &Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
     header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(
         &header,
         claims,
-        &jsonwebtoken::EncodingKey::from_rsa_der(&der),
+        &jsonwebtoken::EncodingKey::from_rsa_der(der),
     )
     .unwrap()
 }
@@ -209,16 +217,11 @@ async fn forged_and_broken_statements_get_the_right_errors() {
     .unwrap();
     let stranger =
         openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-    let mut unknown_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::PS256);
-    unknown_header.kid = Some("not-a-directory-key".into());
-    let unknown = jsonwebtoken::encode(
-        &unknown_header,
+    let unknown = sign_ps256(
+        &stranger.rsa().unwrap().private_key_to_der().unwrap(),
+        "not-a-directory-key",
         &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_der(
-            &stranger.rsa().unwrap().private_key_to_der().unwrap(),
-        ),
-    )
-    .unwrap();
+    );
 
     let verifier = discover(&app, false);
     let outcomes = blocking(move || {

@@ -119,11 +119,13 @@ async fn rotation_keeps_old_and_new_statements_verifiable() {
     let c = approved(&app).await;
     let old = issue(&app, &c).await;
     let verifier = std::sync::Arc::new(discover(&app, false));
+    assert!(!verifier.keys_fresh(), "the keys are fetched on first use");
     let v = verifier.clone();
     let o = old.clone();
     blocking(move || v.verify_ssa(&o).map(|_| ()))
         .await
         .unwrap();
+    assert!(verifier.keys_fresh(), "the keys are cached");
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
         .args(["keys", "rotate"])

@@ -148,6 +148,15 @@ impl Keys {
         Keys::Remote(Box::new(RemoteKeys::new(url, http, policy)))
     }
 
+    fn fresh(&self) -> bool {
+        match self {
+            Keys::Fixed(_) => true,
+            Keys::Remote(remote) => read(&remote.snapshot)
+                .expires
+                .is_some_and(|e| Instant::now() < e),
+        }
+    }
+
     fn get(&self, kid: &str) -> Result<Arc<Jwk>, VerifyError> {
         match self {
             Keys::Fixed(keys) => keys.get(kid).ok_or_else(|| unknown_key(kid)),
@@ -487,6 +496,13 @@ impl Verifier {
     /// The trusted issuer.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Whether the directory's keys are at hand (fixed, or cached and fresh): checking a
+    /// statement signed by one of them then fetches nothing, so a caller may check it where it
+    /// must not wait on the network.
+    pub fn keys_fresh(&self) -> bool {
+        self.keys.fresh()
     }
 
     /// How many times the directory's JWKS has been fetched (for monitoring and tests).

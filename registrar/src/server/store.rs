@@ -114,6 +114,9 @@ impl ManageConnection for Manager {
 /// The connection pool.
 pub type Pool = r2d2::Pool<Manager>;
 
+/// A connection taken from the pool.
+pub type Pooled = r2d2::PooledConnection<Manager>;
+
 /// Opens the database at `url` and applies the migrations. An SQLite file is created 0600
 /// in a 0700 folder first (it holds token hashes and the registered clients).
 pub fn open(url: &str) -> anyhow::Result<Pool> {
@@ -129,10 +132,15 @@ pub fn open(url: &str) -> anyhow::Result<Pool> {
     // rust-openssl's initialisation asks for none, and the first one wins (as in the
     // directory).
     openssl::init();
-    let pool = r2d2::Pool::builder().max_size(8).build(Manager {
-        url: target,
-        sqlite,
-    })?;
+    // An SQLite connection cannot break: testing it with a query at every check-out would
+    // only cost a round through SQLite per request.
+    let pool = r2d2::Pool::builder()
+        .max_size(8)
+        .test_on_check_out(!sqlite)
+        .build(Manager {
+            url: target,
+            sqlite,
+        })?;
     let mut conn = pool.get()?;
     let migrations = if sqlite { SQLITE } else { POSTGRES };
     conn.run_pending_migrations(migrations)

@@ -1,7 +1,8 @@
 //! Certificate signing requests, checked before anything is signed: one PEM CSR, its own
-//! signature valid, an RSA key of at least 2048 bits or an EC key on P-256 or P-384. Only
-//! the checked public key is taken from it; subject, extensions and validity come from the
-//! directory.
+//! signature valid, an RSA key of at least 2048 bits or an EC key on P-256 or P-384. The
+//! checked public key is taken from it, and the DNS names and IP addresses it asks for as
+//! subjectAltName (which the directory certifies only where they are hosts the organisation
+//! registered); subject, the other extensions and validity come from the directory.
 
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Public};
@@ -21,6 +22,81 @@ pub struct Csr {
     pub subject: Vec<(String, String)>,
     /// JWS algorithm that fits the key (PS256, ES256 or ES384).
     pub jws_alg: &'static str,
+    /// The DNS names and IP addresses asked for as subjectAltName, lower case.
+    pub names: Vec<Name>,
+}
+
+/// A subjectAltName a CSR asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Name {
+    Dns(String),
+    Ip(std::net::IpAddr),
+}
+
+impl Name {
+    /// The name as it appears in a URL's host.
+    pub fn host(&self) -> String {
+        match self {
+            Name::Dns(name) => name.clone(),
+            Name::Ip(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+            Name::Ip(ip) => ip.to_string(),
+        }
+    }
+}
+
+/// The subjectAltName entries of the CSR's extensionRequest attribute (PKCS #9): DNS names
+/// and IP addresses; any other kind of name is refused rather than dropped silently.
+fn requested_names(der: &[u8]) -> Result<Vec<Name>, Error> {
+    use const_oid::AssociatedOid;
+    use der::{Decode, Encode};
+    use x509_cert::ext::pkix::SubjectAltName;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::request::{CertReq, ExtensionReq};
+    let request = CertReq::from_der(der).map_err(|_| invalid("cannot be parsed as DER"))?;
+    let mut names = vec![];
+    for attribute in request.info.attributes.iter() {
+        if attribute.oid != ExtensionReq::OID {
+            continue;
+        }
+        for value in attribute.values.iter() {
+            let bytes = value
+                .to_der()
+                .map_err(|_| invalid("its extension request cannot be read"))?;
+            let extensions = ExtensionReq::from_der(&bytes)
+                .map_err(|_| invalid("its extension request cannot be read"))?;
+            for extension in extensions.0 {
+                if extension.extn_id != const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME {
+                    continue;
+                }
+                let alt = SubjectAltName::from_der(extension.extn_value.as_bytes())
+                    .map_err(|_| invalid("its subjectAltName cannot be read"))?;
+                for name in alt.0 {
+                    names.push(match name {
+                        GeneralName::DnsName(dns) => Name::Dns(dns.as_str().to_ascii_lowercase()),
+                        GeneralName::IpAddress(ip) => match ip.as_bytes().len() {
+                            4 => Name::Ip(std::net::IpAddr::from(
+                                <[u8; 4]>::try_from(ip.as_bytes()).unwrap_or_default(),
+                            )),
+                            16 => Name::Ip(std::net::IpAddr::from(
+                                <[u8; 16]>::try_from(ip.as_bytes()).unwrap_or_default(),
+                            )),
+                            _ => {
+                                return Err(invalid(
+                                    "its subjectAltName has a malformed IP address",
+                                ));
+                            }
+                        },
+                        _ => {
+                            return Err(invalid(
+                                "its subjectAltName may hold DNS names and IP addresses only",
+                            ));
+                        }
+                    });
+                }
+            }
+        }
+    }
+    Ok(names)
 }
 
 fn invalid(message: impl Into<String>) -> Error {
@@ -103,11 +179,17 @@ pub fn parse(pem: &str) -> Result<Csr, Error> {
             )
         })
         .collect();
+    let names = requested_names(
+        &request
+            .to_der()
+            .map_err(|_| invalid("cannot be encoded as DER"))?,
+    )?;
     Ok(Csr {
         public_key,
         spki_der,
         subject,
         jws_alg,
+        names,
     })
 }
 
@@ -127,6 +209,55 @@ mod tests {
         builder.set_pubkey(key).unwrap();
         builder.sign(key, MessageDigest::sha256()).unwrap();
         String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
+    }
+
+    fn csr_asking_for(key: &PKey<openssl::pkey::Private>, names: &[&str]) -> String {
+        use openssl::x509::extension::SubjectAlternativeName;
+        let mut builder = X509ReqBuilder::new().unwrap();
+        builder.set_pubkey(key).unwrap();
+        let mut alt = SubjectAlternativeName::new();
+        for name in names {
+            match name.split_once(':') {
+                Some(("DNS", dns)) => alt.dns(dns),
+                Some(("IP", ip)) => alt.ip(ip),
+                Some(("email", email)) => alt.email(email),
+                _ => unreachable!(),
+            };
+        }
+        let mut extensions = openssl::stack::Stack::new().unwrap();
+        extensions
+            .push(alt.build(&builder.x509v3_context(None)).unwrap())
+            .unwrap();
+        builder.add_extensions(&extensions).unwrap();
+        builder.sign(key, MessageDigest::sha256()).unwrap();
+        String::from_utf8(builder.build().to_pem().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_names_a_csr_asks_for_are_read_and_other_kinds_refused() {
+        let p256 = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&p256).unwrap()).unwrap();
+        assert_eq!(parse(&csr_for(&key, "app")).unwrap().names, vec![]);
+        let csr = parse(&csr_asking_for(
+            &key,
+            &["DNS:Bank.Example", "IP:127.0.0.1", "IP:::1"],
+        ))
+        .unwrap();
+        assert_eq!(
+            csr.names,
+            vec![
+                Name::Dns("bank.example".into()),
+                Name::Ip("127.0.0.1".parse().unwrap()),
+                Name::Ip("::1".parse().unwrap()),
+            ]
+        );
+        assert_eq!(csr.names[2].host(), "[::1]");
+        let Err(Error::Validation(message)) =
+            parse(&csr_asking_for(&key, &["email:a@bank.example"]))
+        else {
+            panic!("an e-mail subjectAltName was accepted");
+        };
+        assert!(message.contains("DNS names and IP addresses"), "{message}");
     }
 
     #[test]

@@ -135,12 +135,14 @@ pub struct Signed {
 
 /// Signs a certificate of `cert_type` for the public key of a checked CSR, with the assigned
 /// subject, a random serial, the configured validity (starting a minute ago), key
-/// identifiers, the CRL distribution point and the OCSP responder.
+/// identifiers, the CRL distribution point and the OCSP responder; `names` become its
+/// subjectAltName (the caller has checked them).
 pub fn sign(
     ca: &Ca,
     csr: &csr::Csr,
     cert_type: CertType,
     subject: &[(Attribute, String)],
+    names: &[csr::Name],
     profile: Profile<'_>,
 ) -> Result<Signed, Error> {
     let (serial, serial_hex) = random_serial();
@@ -158,6 +160,15 @@ pub fn sign(
     params.not_after = not_after;
     // Not a CA: rcgen then writes basicConstraints cA=FALSE and the subject key identifier.
     params.is_ca = IsCa::ExplicitNoCa;
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| match name {
+            csr::Name::Dns(dns) => rcgen::string::Ia5String::try_from(dns.as_str())
+                .map(rcgen::SanType::DnsName)
+                .map_err(|_| Error::Validation(format!("csr: {dns:?} is not a DNS name"))),
+            csr::Name::Ip(ip) => Ok(rcgen::SanType::IpAddress(*ip)),
+        })
+        .collect::<Result<_, _>>()?;
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = vec![CrlDistributionPoint {
         uris: vec![format!("{}/pki/crl", profile.public_url)],
@@ -302,7 +313,7 @@ mod tests {
             public_url: "http://d.example",
             validity_days: 1,
         };
-        let signed = sign(&ca, &csr, CertType::Transport, &subject, profile).unwrap();
+        let signed = sign(&ca, &csr, CertType::Transport, &subject, &[], profile).unwrap();
         assert_eq!(signed.subject, "CN=sw,O=Acme\\, Ltd \\+ Co \\\"UK\\\",C=GB");
         let with_identifier = vec![
             (Attribute::CommonName, "sw".to_owned()),
@@ -311,7 +322,15 @@ mod tests {
                 "PSDGB-FCA-1, 2".to_owned(),
             ),
         ];
-        let signed = sign(&ca, &csr, CertType::Transport, &with_identifier, profile).unwrap();
+        let signed = sign(
+            &ca,
+            &csr,
+            CertType::Transport,
+            &with_identifier,
+            &[],
+            profile,
+        )
+        .unwrap();
         assert_eq!(
             signed.subject,
             "organizationIdentifier=PSDGB-FCA-1\\, 2,CN=sw"

@@ -59,11 +59,23 @@ pub async fn issue(
                     pki::subject_for_people(&assigned)
                 ));
             }
+            let names = match cert_type {
+                CertType::Transport => certified_names(&csr.names, &org, &product)?,
+                CertType::Signing => {
+                    if !csr.names.is_empty() {
+                        notes.push(
+                            "the CSR asked for subjectAltName entries; a signing certificate carries none"
+                                .to_owned(),
+                        );
+                    }
+                    vec![]
+                }
+            };
             let profile = pki::Profile {
                 public_url: &shared.public_url,
                 validity_days: shared.config.certificate_validity_days,
             };
-            let signed = pki::sign(&shared.ca, &csr, cert_type, &assigned, profile)?;
+            let signed = pki::sign(&shared.ca, &csr, cert_type, &assigned, &names, profile)?;
             let certificate = Certificate {
                 serial: signed.serial.clone(),
                 organisation_id: org.id,
@@ -115,6 +127,36 @@ pub async fn issue(
         })
         .await?;
     Ok(issued)
+}
+
+/// The subjectAltName entries a transport certificate may carry: each name the CSR asks for
+/// must be the host of a URL the organisation registered (its authorization servers' issuer
+/// or registration endpoint) or the product did (its client URI or a redirect URI), so that a
+/// participant's server (a bank's registration endpoint, say) can present a directory
+/// certificate, and no participant gets one for another's host.
+fn certified_names(
+    asked: &[csr::Name],
+    org: &crate::model::organisation::Organisation,
+    product: &crate::model::software::Software,
+) -> Result<Vec<csr::Name>> {
+    let registered: Vec<String> = org
+        .authorization_servers
+        .iter()
+        .flat_map(|s| [s.issuer.as_str(), s.registration_endpoint.as_str()])
+        .chain(product.client_uri.as_deref())
+        .chain(product.redirect_uris.iter().map(String::as_str))
+        .filter_map(|u| url::Url::parse(u).ok())
+        .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
+        .collect();
+    for name in asked {
+        let host = name.host();
+        if !registered.contains(&host) {
+            return Err(Error::Validation(format!(
+                "csr: the subjectAltName {host} is not the host of a URL registered for this organisation's authorization servers or this software's client and redirect URIs; register it there first"
+            )));
+        }
+    }
+    Ok(asked.to_vec())
 }
 
 /// A product's certificates, newest first; members and operators.

@@ -25,6 +25,18 @@ fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
 
 /// A CSR made by openssl with a new key: `rsa:2048`, `ec:P-256`, ….
 pub fn make_csr(dir: &Path, name: &str, key: &str, subject: &str) -> String {
+    make_csr_with(dir, name, key, subject, None)
+}
+
+/// A CSR as [`make_csr`] makes, asking for `alt_names` (openssl's syntax: `DNS:a,IP:b`) as
+/// its subjectAltName.
+pub fn make_csr_with(
+    dir: &Path,
+    name: &str,
+    key: &str,
+    subject: &str,
+    alt_names: Option<&str>,
+) -> String {
     let args: Vec<String> = match key.split_once(':') {
         Some(("ec", curve)) => vec![
             "req".into(),
@@ -46,6 +58,9 @@ pub fn make_csr(dir: &Path, name: &str, key: &str, subject: &str) -> String {
         "-subj".into(),
         subject.into(),
     ]);
+    if let Some(names) = alt_names {
+        args.extend(["-addext".into(), format!("subjectAltName={names}")]);
+    }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (ok, out) = openssl(dir, &refs);
     assert!(ok, "{out}");

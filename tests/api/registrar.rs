@@ -751,6 +751,98 @@ fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
 }
 
 #[tokio::test]
+async fn the_registrar_serves_tls_with_a_certificate_the_directory_issued_for_its_host() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    // The bank: an ASPSP with a product for its registration service.
+    let admin = app.user("admin@bank.example", false).await;
+    let bank = app.apply(&admin, &["ASPSP", "AISP"]).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/organisations/{bank}"),
+        "approve",
+    )
+    .await;
+    let product = app.register(&admin, &bank, "production").await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{product}"),
+        "approve",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr_for = |names: &str| {
+        crate::pki::make_csr_with(dir.path(), "registrar", "ec:P-256", "/CN=x", Some(names))
+    };
+    let ask = |csr: String| {
+        let (app, admin, product) = (&app, &admin, &product);
+        async move {
+            app.post_json(
+                &format!("/api/v1/software/{product}/certificates"),
+                admin,
+                json!({"type": "transport", "csr": csr}),
+            )
+            .await
+        }
+    };
+    // A host the organisation has not registered is refused.
+    let (status, refusal) = ask(csr_for("IP:127.0.0.1")).await;
+    assert_eq!(status, 422, "{refusal}");
+    assert!(
+        refusal["detail"].as_str().unwrap().contains("127.0.0.1"),
+        "{refusal}"
+    );
+    let (status, put) = app
+        .api(
+            reqwest::Method::PUT,
+            &format!("/api/v1/organisations/{bank}/authorization-servers"),
+            Some(&admin.token),
+            Some(json!({"authorization_servers": [{
+                "issuer": "https://127.0.0.1/",
+                "registration_endpoint": "https://127.0.0.1/register",
+            }]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    let (status, refusal) = ask(csr_for("IP:127.0.0.1,DNS:bank.elsewhere.example")).await;
+    assert_eq!(status, 422, "{refusal}");
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("bank.elsewhere.example"),
+        "{refusal}"
+    );
+    let (status, issued) = ask(csr_for("IP:127.0.0.1")).await;
+    assert_eq!(status, 201, "{issued}");
+
+    // The registrar presents it with the directory's chain; a client trusting only the
+    // directory's CA checks its name and registers.
+    let chain = issued["chain"].as_str().unwrap();
+    let (cert_file, key_file) = (dir.path().join("tls.pem"), dir.path().join("registrar.key"));
+    std::fs::write(
+        &cert_file,
+        format!("{}{chain}", issued["certificate"].as_str().unwrap()),
+    )
+    .unwrap();
+    let s = service(&app, |config| config.tls = Some((cert_file, key_file))).await;
+    let client = reqwest::Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(chain.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!(
+            "{}/register",
+            s.base.replace("http://", "https://")
+        ))
+        .json(&json!({"software_statement": issue(&app, &c).await}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
 async fn a_client_registers_over_mutual_tls_with_its_directory_certificate() {
     let app = crate::helpers::spawn_app().await;
     let c = approved(&app).await;
@@ -1288,6 +1380,7 @@ async fn a_stateless_registrar_seals_the_registration_into_the_client_id() {
     let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["software_id"], c.software_id.as_str());
+    assert_eq!(read["org_id"], c.org_id.as_str(), "what the feed names");
     assert_eq!(read["client_status"], "active");
     assert_eq!(
         call(reqwest::Method::GET, &uri, Some("ssarat_AAAA"), None)
@@ -1337,25 +1430,76 @@ async fn a_stateless_registrar_seals_the_registration_into_the_client_id() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(disabled["reason"], "software suspended", "{disabled}");
-    drop(s);
-    let again = service(&app, stateless(keys_dir.clone())).await;
-    let uri = format!("{}/register/{id}", again.base);
+    // It knows no client ids: its feed of changes names the software.
+    let changes_url = format!("{}/clients/changes", s.base);
+    let changes = call(reqwest::Method::GET, &changes_url, None, None).await.2;
+    let change = &changes["changes"][0];
+    assert_eq!(change["software_id"], c.software_id.as_str(), "{changes}");
+    assert_eq!(
+        (change["status"].as_str(), change["reason"].as_str()),
+        (Some("disabled"), Some("software suspended")),
+        "{changes}"
+    );
+    assert_eq!(changes["changes"].as_array().unwrap().len(), 1, "{changes}");
+
+    // After a restart on the same database and keys, from the stored cursor (the feed is
+    // not read again), the client id still reads, still disabled.
+    s.handle.stop(true).await;
+    let config = |database_url: &str| ssa_registrar::server::ServerConfig {
+        stateless: true,
+        keys_dir: keys_dir.clone(),
+        directories: vec![app.address.clone()],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.to_owned(),
+        ..Default::default()
+    };
+    let running = ssa_registrar::server::start(config(&s.db.url))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", running.port);
+    let handle = running.handle.clone();
+    tokio::spawn(running.server);
+    let uri = format!("{base}/register/{id}");
     let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
     assert_eq!(
         (status, read["client_status"].as_str()),
         (200, Some("disabled")),
         "{read}"
     );
+    // Reinstated: active again, and the feed says so.
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "reinstate",
+    )
+    .await;
+    let status_url = format!("{base}/clients/{id}/status");
+    let mut active = Value::Null;
+    for _ in 0..100 {
+        active = call(reqwest::Method::GET, &status_url, None, None).await.2;
+        if active["status"] == "active" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(active["status"], "active", "{active}");
+    let after = change["id"].as_i64().unwrap();
+    let changes = call(
+        reqwest::Method::GET,
+        &format!("{base}/clients/changes?after={after}"),
+        None,
+        None,
+    )
+    .await
+    .2;
+    assert_eq!(changes["changes"][0]["status"], "active", "{changes}");
+    assert_eq!(changes["changes"][0]["software_id"], c.software_id.as_str());
+    handle.stop(true).await;
 
     // Shared client ids need a record of the first registration.
     let shared = ssa_registrar::server::ServerConfig {
-        stateless: true,
         client_ids: ClientIds::PerSoftware,
-        directories: vec![app.address.clone()],
-        keys_dir,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: again.db.url.clone(),
-        ..Default::default()
+        ..config(&s.db.url)
     };
     let error = ssa_registrar::server::start(shared).await.err().unwrap();
     assert!(error.to_string().contains("stateless"), "{error}");

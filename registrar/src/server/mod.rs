@@ -315,6 +315,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         writer,
         status_token: config.status_token.as_deref().map(store::hash),
     });
+    if state.sealer.is_some() {
+        // What the feeds stopped so far, for stateless clients' statuses.
+        let shared = state.clone().into_inner();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut conn = shared.pool.get()?;
+            for (issuer, subject, reason) in store::stopped(&mut conn)? {
+                remember(&shared, &issuer, subject, Some(reason));
+            }
+            Ok(())
+        })
+        .await??;
+    }
     for index in 0..state.registrar.directories().len() {
         let shared = state.clone().into_inner();
         let cursor = tokio::task::spawn_blocking(move || catch_up(&shared, index))
@@ -973,10 +985,7 @@ fn catch_up(state: &State, index: usize) -> anyhow::Result<Option<String>> {
     let Some(verifier) = state.registrar.directories().get(index) else {
         return Ok(None);
     };
-    // Stateless clients' statuses live in memory only: read the whole kept feed again.
-    let mut cursor = if state.sealer.is_some() {
-        None
-    } else {
+    let mut cursor = {
         let mut conn = state.pool.get()?;
         store::cursor(&mut conn, verifier.issuer())?
     };
@@ -1004,47 +1013,67 @@ fn read_events(
         .ok_or_else(|| anyhow::anyhow!("no directory {index}"))?;
     let issuer = verifier.issuer();
     let page = verifier.poll_events(cursor, wait)?;
+    let stateless = state.sealer.is_some();
     let mut conn = state.pool.get()?;
     store::write(&mut conn, |tx| {
         for (_, event) in &page.events {
-            apply(tx, issuer, event)?;
+            if stateless {
+                // No client rows: what the event stops or reinstates is kept instead.
+                if let Some((subject, reason)) = stopping(event) {
+                    store::set_stopped(tx, issuer, &subject, reason.as_deref(), now())?;
+                }
+            } else {
+                apply(tx, issuer, event)?;
+            }
         }
         store::set_cursor(tx, issuer, &page.next_cursor)?;
         Ok(())
     })?;
-    for (_, event) in &page.events {
-        remember(state, issuer, event);
+    if stateless {
+        for (_, event) in &page.events {
+            if let Some((subject, reason)) = stopping(event) {
+                remember(state, issuer, subject, reason);
+            }
+        }
     }
     Ok((page.next_cursor, page.events.len()))
 }
 
-/// Keeps what a change event stopped (or reinstated), for stateless clients' status.
-fn remember(state: &State, issuer: &str, event: &ssa_verifier::ChangeEvent) {
+/// What a change event stops (with the reason) or reinstates (`None`): `software:ID`,
+/// `organisation:ID` or `statement:JTI`.
+fn stopping(event: &ssa_verifier::ChangeEvent) -> Option<(String, Option<String>)> {
     let value = event
         .payload
         .get("state")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let stopped = matches!(value, "suspended" | "revoked" | "rejected");
-    let (key, reason) = match (event.kind(), event.subject_id()) {
+    let (subject, reason) = match (event.kind(), event.subject_id()) {
         ("software-status", Some(id)) => (format!("software:{id}"), format!("software {value}")),
         ("organisation-status", Some(id)) => (
             format!("organisation:{id}"),
             format!("organisation {value}"),
         ),
         ("statement-revoked", Some(jti)) => {
-            (format!("statement:{jti}"), "statement revoked".to_owned())
+            return Some((
+                format!("statement:{jti}"),
+                Some("statement revoked".to_owned()),
+            ));
         }
-        _ => return,
+        _ => return None,
     };
+    Some((subject, stopped.then_some(reason)))
+}
+
+/// Keeps in memory what a feed stopped (or reinstated), for stateless clients' status.
+fn remember(state: &State, issuer: &str, subject: String, reason: Option<String>) {
     let Ok(mut map) = state.stopped.lock() else {
         return;
     };
-    if stopped || event.kind() == "statement-revoked" {
-        map.insert((issuer.to_owned(), key), reason);
-    } else {
-        map.remove(&(issuer.to_owned(), key));
-    }
+    match reason {
+        Some(reason) => map.insert((issuer.to_owned(), subject), reason),
+        None => map.remove(&(issuer.to_owned(), subject)),
+    };
 }
 
 /// Why a sealed registration is disabled, if it is.
@@ -1149,18 +1178,39 @@ async fn client_changes(
     let state = state.into_inner();
     let result = web::block(move || -> anyhow::Result<_> {
         let mut conn = state.pool.get()?;
-        Ok(store::changes_after(&mut conn, after, limit)?)
+        if state.sealer.is_none() {
+            return Ok(store::changes_after(&mut conn, after, limit)?
+                .into_iter()
+                .map(|(id, client_id, status, reason, at)| {
+                    (id, json!({"id": id, "client_id": client_id, "status": status, "reason": reason, "at": at}))
+                })
+                .collect::<Vec<_>>());
+        }
+        // A stateless registrar knows no client ids: each change names the software,
+        // organisation or statement, for the authorization server to apply to its clients
+        // of it.
+        Ok(store::subject_changes_after(&mut conn, after, limit)?
+            .into_iter()
+            .map(|(id, issuer, subject, status, reason, at)| {
+                let mut change = json!({"id": id, "issuer": issuer, "status": status, "reason": reason, "at": at});
+                let field = match subject.split_once(':') {
+                    Some(("software", id)) => Some(("software_id", id)),
+                    Some(("organisation", id)) => Some(("org_id", id)),
+                    Some(("statement", jti)) => Some(("jti", jti)),
+                    _ => None,
+                };
+                if let Some((name, value)) = field {
+                    change[name] = json!(value);
+                }
+                (id, change)
+            })
+            .collect())
     })
     .await;
     match result {
         Ok(Ok(rows)) => {
             let next = rows.last().map_or(after, |r| r.0);
-            let changes: Vec<Value> = rows
-                .into_iter()
-                .map(|(id, client_id, status, reason, at)| {
-                    json!({"id": id, "client_id": client_id, "status": status, "reason": reason, "at": at})
-                })
-                .collect();
+            let changes: Vec<Value> = rows.into_iter().map(|(_, change)| change).collect();
             HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(json!({"changes": changes, "next": next}))

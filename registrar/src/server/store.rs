@@ -68,6 +68,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stopped_subjects (issuer, subject) {
+        issuer -> Text,
+        subject -> Text,
+        reason -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::table! {
+    subject_changes (id) {
+        id -> BigInt,
+        issuer -> Text,
+        subject -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        at -> BigInt,
+    }
+}
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum Db {
@@ -505,4 +525,92 @@ pub fn status(conn: &mut Db, client_id: &str) -> QueryResult<Option<Option<Strin
         .first(conn)
         .optional()?;
     Ok(row.map(|(at, reason)| at.map(|_| reason.unwrap_or_default())))
+}
+
+/// Records that the directory `issuer` stopped `subject` (`software:ID`, `organisation:ID`
+/// or `statement:JTI`) for `reason`, or reinstated it (`None`), with an entry in
+/// `subject_changes` when that changes anything; whether it did. Call in a write
+/// transaction.
+pub fn set_stopped(
+    conn: &mut Db,
+    issuer: &str,
+    subject: &str,
+    reason: Option<&str>,
+    at: i64,
+) -> QueryResult<bool> {
+    let current: Option<String> = stopped_subjects::table
+        .filter(stopped_subjects::issuer.eq(issuer))
+        .filter(stopped_subjects::subject.eq(subject))
+        .select(stopped_subjects::reason)
+        .first(conn)
+        .optional()?;
+    if current.as_deref() == reason {
+        return Ok(false);
+    }
+    diesel::delete(
+        stopped_subjects::table
+            .filter(stopped_subjects::issuer.eq(issuer))
+            .filter(stopped_subjects::subject.eq(subject)),
+    )
+    .execute(conn)?;
+    if let Some(reason) = reason {
+        diesel::insert_into(stopped_subjects::table)
+            .values((
+                stopped_subjects::issuer.eq(issuer),
+                stopped_subjects::subject.eq(subject),
+                stopped_subjects::reason.eq(reason),
+                stopped_subjects::at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    // A changed reason while stopped (suspended, then revoked) is a change too.
+    diesel::insert_into(subject_changes::table)
+        .values((
+            subject_changes::issuer.eq(issuer),
+            subject_changes::subject.eq(subject),
+            subject_changes::status.eq(if reason.is_some() {
+                "disabled"
+            } else {
+                "active"
+            }),
+            subject_changes::reason.eq(reason),
+            subject_changes::at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Everything the directories have stopped: issuer, subject, reason.
+pub fn stopped(conn: &mut Db) -> QueryResult<Vec<(String, String, String)>> {
+    stopped_subjects::table
+        .select((
+            stopped_subjects::issuer,
+            stopped_subjects::subject,
+            stopped_subjects::reason,
+        ))
+        .load(conn)
+}
+
+/// A change of what a directory stopped: id, issuer, subject, status, reason, when.
+pub type SubjectChange = (i64, String, String, String, Option<String>, i64);
+
+/// Up to `limit` changes of what the directories stopped after `after`, oldest first.
+pub fn subject_changes_after(
+    conn: &mut Db,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<SubjectChange>> {
+    subject_changes::table
+        .filter(subject_changes::id.gt(after))
+        .order(subject_changes::id.asc())
+        .limit(limit)
+        .select((
+            subject_changes::id,
+            subject_changes::issuer,
+            subject_changes::subject,
+            subject_changes::status,
+            subject_changes::reason,
+            subject_changes::at,
+        ))
+        .load(conn)
 }

@@ -1,0 +1,2 @@
+DROP TABLE subject_changes;
+DROP TABLE stopped_subjects;

@@ -105,6 +105,9 @@ pub struct Config {
     /// The wait after a first failed push, in milliseconds, doubled on each further failure
     /// up to five minutes (`SSA_DIRECTORY_PUSH_BACKOFF_MS`).
     pub push_backoff_ms: u64,
+    /// Lifetime of the access tokens the token endpoint issues to machine clients, in seconds
+    /// (`SSA_DIRECTORY_CLIENT_TOKEN_TTL_SECS`).
+    pub client_token_ttl_secs: u64,
 }
 
 /// Algorithm of the directory's signing keys.
@@ -170,6 +173,7 @@ impl Default for Config {
             push_ca_file: None,
             push_retry_secs: 24 * 3600,
             push_backoff_ms: 1000,
+            client_token_ttl_secs: 300,
         }
     }
 }
@@ -336,6 +340,12 @@ impl Config {
         if !(10..=3_600_000).contains(&self.push_backoff_ms) || self.push_retry_secs == 0 {
             return Err(ConfigError::Invalid(
                 "push_backoff_ms must be between 10 and 3600000, push_retry_secs at least 1".into(),
+            ));
+        }
+        if !(10..=3600).contains(&self.client_token_ttl_secs) {
+            return Err(ConfigError::Invalid(
+                "client_token_ttl_secs must be between 10 and 3600 (machine tokens are short-lived)"
+                    .into(),
             ));
         }
         if !(1..=300).contains(&self.body_read_timeout_secs) {

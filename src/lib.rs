@@ -253,6 +253,7 @@ impl Application {
             ca,
             crl,
             ocsp_cache: pki::ocsp::ResponseCache::default(),
+            dpop_proofs: keys::proofs::ReplayCache::default(),
             transmitter,
             instance: uuid::Uuid::new_v4().to_string(),
             stopped: tokio::sync::watch::Sender::new(false),

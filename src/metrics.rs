@@ -20,6 +20,8 @@ pub struct Metrics {
     push_latency: Histogram,
     push_subscriptions: IntGaugeVec,
     push_backlog: IntGauge,
+    oauth_tokens: IntCounterVec,
+    oauth_refused_uses: IntCounterVec,
 }
 
 impl Metrics {
@@ -73,6 +75,22 @@ impl Metrics {
             "ssa_push_backlog_events",
             "Events not yet pushed to active and failing subscriptions",
         )?;
+        let oauth_tokens = IntCounterVec::new(
+            Opts::new(
+                "ssa_oauth_token_requests_total",
+                "Token endpoint requests by outcome: issued, or the RFC 6749 error",
+            ),
+            &["outcome"],
+        )?;
+        let oauth_refused_uses = IntCounterVec::new(
+            Opts::new(
+                "ssa_oauth_refused_uses_total",
+                "API calls with a machine client's token refused, by error",
+            ),
+            &["error"],
+        )?;
+        registry.register(Box::new(oauth_tokens.clone()))?;
+        registry.register(Box::new(oauth_refused_uses.clone()))?;
         registry.register(Box::new(push_attempts.clone()))?;
         registry.register(Box::new(push_latency.clone()))?;
         registry.register(Box::new(push_subscriptions.clone()))?;
@@ -89,12 +107,24 @@ impl Metrics {
             push_latency,
             push_subscriptions,
             push_backlog,
+            oauth_tokens,
+            oauth_refused_uses,
         })
     }
 
     /// One transaction of the statement recorder wrote `records` statements.
     pub fn observe_record_batch(&self, records: usize) {
         self.record_batches.observe(records as f64);
+    }
+
+    /// A token request ended with `outcome` (`issued` or its error code).
+    pub fn oauth_token(&self, outcome: &str) {
+        self.oauth_tokens.with_label_values(&[outcome]).inc();
+    }
+
+    /// An API call with a machine client's token was refused with `error`.
+    pub fn oauth_use(&self, error: &str) {
+        self.oauth_refused_uses.with_label_values(&[error]).inc();
     }
 
     /// One push attempt ended with `outcome` after `elapsed`.

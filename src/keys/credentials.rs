@@ -65,6 +65,25 @@ pub fn token_key(secret: &str) -> Option<String> {
     (secret.starts_with(TOKEN_PREFIX) && secret.len() <= 100).then(|| secret_hash(secret))
 }
 
+/// The prefix of the access tokens the directory issues to machine clients (OAuth 2.0 client
+/// credentials), apart from people's API tokens.
+const CLIENT_TOKEN_PREFIX: &str = "ssam_";
+
+/// A new machine client's access token.
+pub fn new_client_token() -> String {
+    format!("{CLIENT_TOKEN_PREFIX}{}", random_secret())
+}
+
+/// Whether a presented token is a machine client's (rather than a person's API token).
+pub fn is_client_token(secret: &str) -> bool {
+    secret.starts_with(CLIENT_TOKEN_PREFIX)
+}
+
+/// The stored form (hash) of a machine client's token, or `None` for one no token can have.
+pub fn client_token_key(secret: &str) -> Option<String> {
+    (is_client_token(secret) && secret.len() <= 100).then(|| secret_hash(secret))
+}
+
 /// A new portal session secret, for the encrypted cookie.
 pub fn new_session() -> String {
     random_secret()

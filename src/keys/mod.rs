@@ -7,6 +7,7 @@
 pub mod credentials;
 pub mod jwk;
 pub mod jwks;
+pub mod proofs;
 pub mod provider;
 pub mod signing;
 

@@ -1,8 +1,9 @@
 //! Who acts ([`Actor`]) and what they may do with one organisation ([`Access`]). The rules are
 //! here; services resolve an actor's access from the database and call them.
 
+use super::client::Scope;
 use super::error::{Error, Result};
-use super::ids::UserId;
+use super::ids::{OrgId, SoftwareId, UserId};
 use super::inputs::MemberRole;
 
 /// Who acts: an account (through a portal session or an API token), the command line, or
@@ -15,6 +16,13 @@ pub enum Actor {
         email: String,
         operator: bool,
     },
+    /// A software product's own software, with an access token of the directory's token
+    /// endpoint: it reaches that product only, within its scopes.
+    Client {
+        software: SoftwareId,
+        organisation: OrgId,
+        scopes: Vec<Scope>,
+    },
     /// The command line, acting on an operator's behalf.
     Cli,
     /// The directory itself (key generation, expiry sweeps).
@@ -26,7 +34,7 @@ impl Actor {
     pub fn user_id(&self) -> Option<UserId> {
         match self {
             Actor::User { id, .. } => Some(*id),
-            Actor::Cli | Actor::System => None,
+            Actor::Client { .. } | Actor::Cli | Actor::System => None,
         }
     }
 
@@ -34,6 +42,7 @@ impl Actor {
     pub fn is_operator(&self) -> bool {
         match self {
             Actor::User { operator, .. } => *operator,
+            Actor::Client { .. } => false,
             Actor::Cli | Actor::System => true,
         }
     }
@@ -42,6 +51,7 @@ impl Actor {
     pub fn audit_name(&self) -> String {
         match self {
             Actor::User { email, .. } => email.clone(),
+            Actor::Client { software, .. } => format!("client:{software}"),
             Actor::Cli => "cli".into(),
             Actor::System => "system".into(),
         }

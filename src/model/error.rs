@@ -11,6 +11,14 @@ pub enum Error {
     /// The caller is not authenticated (or its credentials are not good).
     #[error("authentication required: {0}")]
     Unauthorized(String),
+    /// A machine client's access token or DPoP proof is refused (RFC 6750 section 3.1, RFC
+    /// 9449 section 7.1): `error` is `invalid_token`, `invalid_dpop_proof` or
+    /// `insufficient_scope`.
+    #[error("{description}")]
+    TokenRefused {
+        error: &'static str,
+        description: String,
+    },
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),

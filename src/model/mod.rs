@@ -6,6 +6,7 @@ pub mod account;
 pub mod actor;
 pub mod audit;
 pub mod certificate;
+pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod event;

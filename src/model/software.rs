@@ -75,6 +75,8 @@ pub enum Grant {
     Certificate,
     /// A new key in the software's keystore.
     Key,
+    /// An access token for the directory's API (or the use of one).
+    Token,
 }
 
 impl Grant {
@@ -83,6 +85,7 @@ impl Grant {
             Grant::Statement => "a software statement",
             Grant::Certificate => "a certificate",
             Grant::Key => "new keys in its keystore",
+            Grant::Token => "access tokens",
         }
     }
 }

@@ -17,6 +17,7 @@ pub fn to_organisation(conn: &mut DbConnection, actor: &Actor, org: OrgId) -> Re
             Err(Error::NotFound("organisation"))
         };
     }
+    // A machine client reaches its own product only, never its organisation's other data.
     let Some(user) = actor.user_id() else {
         return Err(Error::NotFound("organisation"));
     };
@@ -42,8 +43,15 @@ pub fn software(
     id: SoftwareId,
 ) -> Result<(Software, Organisation, Access)> {
     let product = store::software::find(conn, id)?.ok_or(Error::NotFound("software"))?;
-    let access = to_organisation(conn, actor, product.organisation_id)
-        .map_err(|_| Error::NotFound("software"))?;
+    let access = match actor {
+        // A product's token acts as a developer of that product, for that product alone.
+        Actor::Client { software, .. } if *software == id => {
+            Access::Member(crate::model::inputs::MemberRole::Developer)
+        }
+        Actor::Client { .. } => return Err(Error::NotFound("software")),
+        _ => to_organisation(conn, actor, product.organisation_id)
+            .map_err(|_| Error::NotFound("software"))?,
+    };
     let org = store::organisations::find(conn, product.organisation_id)?
         .ok_or(Error::NotFound("software"))?;
     Ok((product, org, access))

@@ -322,12 +322,14 @@ pub fn end_session_in(conn: &mut DbConnection, secret: &str) -> Result<()> {
     Ok(())
 }
 
-/// Forgets expired sessions, old log-in failures and expired invitations (expiry is enforced
-/// when they are read; this keeps the tables small). Returns how many rows went.
+/// Forgets expired sessions, old log-in failures, expired invitations, machine clients'
+/// expired tokens and spent assertions (expiry is enforced when they are read; this keeps the
+/// tables small). Returns how many rows went.
 pub fn housekeeping(conn: &mut DbConnection, throttle_window: time::Duration) -> Result<usize> {
     Ok(store::sessions::sweep(conn)?
         + store::users::sweep_failures(conn, now() - throttle_window)?
-        + store::organisations::sweep_invitations(conn)?)
+        + store::organisations::sweep_invitations(conn)?
+        + store::oauth::sweep(conn)?)
 }
 
 // The same, on the blocking pool, for the web.

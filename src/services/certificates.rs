@@ -174,7 +174,8 @@ pub async fn list(
 
 fn get_in(conn: &mut DbConnection, actor: &Actor, serial: &Serial) -> Result<Certificate> {
     let cert = store::certificates::find(conn, serial)?.ok_or(Error::NotFound("certificate"))?;
-    super::access::to_organisation(conn, actor, cert.organisation_id)
+    // Through its product: a product's own token reaches its certificates and no others.
+    super::access::software(conn, actor, cert.software_id)
         .map_err(|_| Error::NotFound("certificate"))?;
     Ok(cert)
 }

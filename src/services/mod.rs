@@ -13,6 +13,7 @@ pub mod crl;
 pub mod discovery;
 pub mod events;
 pub mod keystore;
+pub mod oauth;
 pub mod ocsp;
 pub mod organisations;
 pub mod recorder;
@@ -59,6 +60,8 @@ pub struct Directory {
     pub transmitter: crate::push::Transmitter,
     /// This process's name in push delivery leases.
     pub instance: String,
+    /// DPoP proofs seen lately (each is used once).
+    pub dpop_proofs: crate::keys::proofs::ReplayCache,
     /// Set once the server has stopped: background delivery ends with it.
     pub stopped: tokio::sync::watch::Sender<bool>,
 }

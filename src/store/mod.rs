@@ -24,6 +24,7 @@ pub mod crls;
 pub mod discovery;
 pub mod events;
 pub mod keystore;
+pub mod oauth;
 pub mod organisations;
 pub mod schema;
 pub mod sessions;

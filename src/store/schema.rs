@@ -45,6 +45,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_tokens (token_hash) {
+        token_hash -> Text,
+        software_id -> Text,
+        organisation_id -> Text,
+        scope -> Text,
+        jkt -> Nullable<Text>,
+        x5t_s256 -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_assertions (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> BigInt,
         throttle_key -> Text,
@@ -260,4 +281,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     event_counter,
     event_subscriptions,
+    client_tokens,
+    client_assertions,
 );

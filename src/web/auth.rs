@@ -17,6 +17,7 @@ use subtle::ConstantTimeEq;
 use super::error::{self, AppError};
 use crate::model::Actor;
 use crate::model::account::User;
+use crate::model::client::Scope;
 use crate::services::{Directory, accounts};
 
 /// The session cookie's key for the server-side session's secret.
@@ -63,14 +64,159 @@ impl FromRequest for BearerToken {
     }
 }
 
-/// The caller of an API endpoint, authenticated by `Authorization: Bearer <token>`.
+/// The caller of an API endpoint: a person by `Authorization: Bearer <token>`, or a software
+/// product by `Authorization: DPoP <token>` with a DPoP proof, within the calls
+/// [`MACHINE_ROUTES`] lists and the scopes its token holds.
 pub struct ApiUser(pub Actor);
+
+/// What a software product's token may call, by method and route, and the scope each call
+/// needs; anything else answers 403 to a machine client.
+const MACHINE_ROUTES: &[(&str, &str, Scope)] = &[
+    (
+        "GET",
+        "/api/v1/software/{software_id}",
+        Scope::DirectoryRead,
+    ),
+    (
+        "GET",
+        "/api/v1/software/{software_id}/keys",
+        Scope::DirectoryRead,
+    ),
+    (
+        "POST",
+        "/api/v1/software/{software_id}/keys",
+        Scope::KeysWrite,
+    ),
+    (
+        "DELETE",
+        "/api/v1/software/{software_id}/keys/{kid}",
+        Scope::KeysWrite,
+    ),
+    (
+        "POST",
+        "/api/v1/software/{software_id}/ssa",
+        Scope::SsaIssue,
+    ),
+    (
+        "GET",
+        "/api/v1/software/{software_id}/certificates",
+        Scope::DirectoryRead,
+    ),
+    (
+        "POST",
+        "/api/v1/software/{software_id}/certificates",
+        Scope::CertificatesWrite,
+    ),
+    ("GET", "/api/v1/certificates/{serial}", Scope::DirectoryRead),
+    (
+        "POST",
+        "/api/v1/certificates/{serial}/revoke",
+        Scope::CertificatesWrite,
+    ),
+];
+
+/// Whether a request carries a machine client's token (`Authorization: DPoP`, or a client
+/// token sent as a bearer token, which is then refused).
+pub fn is_machine(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    value.starts_with("DPoP ")
+        || value
+            .strip_prefix("Bearer ")
+            .is_some_and(|t| crate::keys::credentials::is_client_token(t.trim()))
+}
+
+/// Authenticates a machine client's request: its token and DPoP proof, then whether the
+/// route is one a product may call and its token has the scope.
+async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
+    let state = state(req)?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(token) = value.strip_prefix("DPoP ").map(str::trim) else {
+        return Err(AppError::TokenRefused {
+            error: "invalid_token",
+            description: "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof".into(),
+        });
+    };
+    let mut proofs = req.headers().get_all("dpop");
+    let proof = match (proofs.next(), proofs.next()) {
+        (Some(proof), None) => proof.to_str().ok().map(str::to_owned),
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(AppError::TokenRefused {
+                error: "invalid_dpop_proof",
+                description: "send exactly one DPoP header".into(),
+            });
+        }
+    };
+    let url = format!("{}{}", state.public_url, req.path());
+    let actor = crate::services::oauth::authenticate(
+        &state,
+        token.to_owned(),
+        proof,
+        req.method().as_str().to_owned(),
+        url,
+    )
+    .await?;
+    let pattern = req.match_pattern().unwrap_or_default();
+    let Some((.., scope)) = MACHINE_ROUTES
+        .iter()
+        .find(|(method, route, _)| *method == req.method().as_str() && *route == pattern)
+    else {
+        return Err(AppError::Forbidden(
+            "a software product's token may not call this; a person's API token may".into(),
+        ));
+    };
+    if let Actor::Client { scopes, .. } = &actor
+        && !scopes.contains(scope)
+    {
+        return Err(AppError::TokenRefused {
+            error: "insufficient_scope",
+            description: format!("this call needs the scope {}", scope.as_str()),
+        });
+    }
+    Ok(actor)
+}
+
+/// The caller of an endpoint that authenticates a person's token in the same database call
+/// as its own work: the person's token unchecked, or a software product authenticated (with
+/// its DPoP proof and scopes) on its own.
+pub enum TokenOrClient {
+    Token(String),
+    Client(Actor),
+}
+
+impl FromRequest for TokenOrClient {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if is_machine(req) {
+            let req = req.clone();
+            return Box::pin(async move { machine(&req).await.map(TokenOrClient::Client) });
+        }
+        let token = BearerToken::parse(req);
+        Box::pin(async move { Ok(TokenOrClient::Token(token?.0)) })
+    }
+}
 
 impl FromRequest for ApiUser {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if is_machine(req) {
+            let req = req.clone();
+            return Box::pin(async move { machine(&req).await.map(ApiUser) });
+        }
         let token = BearerToken::parse(req);
         let state = state(req);
         Box::pin(async move {

@@ -23,6 +23,11 @@ pub enum AppError {
     Validation(String),
     #[error("authentication required: {0}")]
     Unauthorized(String),
+    #[error("{description}")]
+    TokenRefused {
+        error: &'static str,
+        description: String,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -55,6 +60,7 @@ impl From<crate::model::Error> for AppError {
         match error {
             E::Validation(m) => AppError::Validation(m),
             E::Unauthorized(m) => AppError::Unauthorized(m),
+            E::TokenRefused { error, description } => AppError::TokenRefused { error, description },
             E::Forbidden(m) => AppError::Forbidden(m),
             E::NotFound(what) => AppError::NotFound(what),
             E::Conflict(m) => AppError::Conflict(m),
@@ -83,6 +89,11 @@ impl AppError {
             AppError::BadRequest(_) => "bad-request",
             AppError::Validation(_) => "validation",
             AppError::Unauthorized(_) => "unauthorized",
+            AppError::TokenRefused { error, .. } => match *error {
+                "insufficient_scope" => "insufficient-scope",
+                "invalid_dpop_proof" => "invalid-dpop-proof",
+                _ => "invalid-token",
+            },
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not-found",
             AppError::Conflict(_) => "conflict",
@@ -103,6 +114,11 @@ impl AppError {
             AppError::BadRequest(_) => "Bad request",
             AppError::Validation(_) => "Invalid input",
             AppError::Unauthorized(_) => "Authentication required",
+            AppError::TokenRefused { error, .. } => match *error {
+                "insufficient_scope" => "Insufficient scope",
+                "invalid_dpop_proof" => "Invalid DPoP proof",
+                _ => "Invalid token",
+            },
             AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) => "Conflict",
@@ -151,6 +167,10 @@ impl ResponseError for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::TokenRefused { error, .. } if *error == "insufficient_scope" => {
+                StatusCode::FORBIDDEN
+            }
+            AppError::TokenRefused { .. } => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -172,6 +192,17 @@ impl ResponseError for AppError {
         if let AppError::RequestTimeout(_) | AppError::PayloadTooLarge(_) = self {
             // The rest of the body may still arrive; it must not be read as a request.
             response.insert_header((header::CONNECTION, "close"));
+        }
+        if let AppError::TokenRefused { error, description } = self {
+            // RFC 9449 section 7.1: the DPoP scheme, the error and what was wrong.
+            let challenge = format!(
+                "DPoP realm=\"ssa-directory\", error=\"{error}\", error_description=\"{}\", algs=\"{}\"",
+                description.replace(['"', '\\'], "'"),
+                crate::keys::proofs::ALGORITHMS.join(" ")
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
         }
         if let AppError::Unauthorized(_) = self {
             response.insert_header((

@@ -87,6 +87,8 @@ use crate::web::{error::Problem, public};
         public::crl,
         public::ocsp_post,
         public::ocsp_get,
+        public::oauth::token,
+        public::oauth::metadata,
     ),
     components(schemas(
         Problem,
@@ -112,6 +114,7 @@ use crate::web::{error::Problem, public};
         (name = "certificates", description = "Certificates issued by the directory's CA from CSRs, and their revocation."),
         (name = "events", description = "Push subscriptions: RFC 8935 delivery of the signed change events to an organisation's endpoints, with their delivery status."),
         (name = "audit", description = "The append-only audit log."),
+        (name = "oauth", description = "The token endpoint for machine clients of the API (OAuth 2.0 client credentials with private_key_jwt and DPoP-bound tokens) and its RFC 8414 metadata."),
         (name = "public", description = "Unauthenticated documents for relying parties (banks' authorization servers)."),
         (name = "operations", description = "Unauthenticated liveness, readiness and metrics."),
     ),

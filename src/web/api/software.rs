@@ -12,7 +12,7 @@ use crate::model::software::{ChangeDecision, Changes, Registration, Software, So
 use crate::model::{OrgId, Page, PageRequest, SoftwareId};
 use crate::services::statements::{self, Caller};
 use crate::services::{Directory, software};
-use crate::web::auth::{ApiUser, BearerToken};
+use crate::web::auth::{ApiUser, TokenOrClient};
 use crate::web::error::{AppError, Problem};
 
 /// Register a software product
@@ -238,10 +238,16 @@ pub(super) async fn transition(
         (status = 409, description = "The product or its organisation is not active.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn issue_ssa(
     state: web::Data<Directory>,
-    token: BearerToken,
+    caller: TokenOrClient,
     path: web::Path<SoftwareId>,
 ) -> Result<HttpResponse, AppError> {
-    let issued = statements::issue(&state, Caller::Token(token.0), path.into_inner()).await?;
+    // A person's token is authenticated in the same database call as the statement's basis;
+    // a product's token (DPoP) first, on its own.
+    let caller = match caller {
+        TokenOrClient::Token(token) => Caller::Token(token),
+        TokenOrClient::Client(actor) => Caller::Actor(actor),
+    };
+    let issued = statements::issue(&state, caller, path.into_inner()).await?;
     Ok(HttpResponse::Created()
         .content_type("application/jwt")
         .insert_header((header::CACHE_CONTROL, "no-store"))

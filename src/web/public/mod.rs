@@ -16,6 +16,7 @@ use crate::web::error::{AppError, Problem};
 use crate::web::routes::Table;
 
 pub(crate) mod events;
+pub(crate) mod oauth;
 
 /// The public documents' routes.
 pub fn routes() -> Table {
@@ -25,6 +26,8 @@ pub fn routes() -> Table {
         .get("/metrics", metrics)
         .get("/.well-known/jwks.json", jwks)
         .get("/.well-known/ssa-directory", metadata)
+        .get("/.well-known/oauth-authorization-server", oauth::metadata)
+        .post("/oauth/token", oauth::token)
         .get("/keystore/{org_id}/revoked/{file}", revoked_keystore)
         .get("/keystore/{org_id}/{file}", keystore_document)
         .get("/status/software", software_statuses)
@@ -182,6 +185,10 @@ pub(crate) struct Metadata {
     events_endpoint: String,
     /// A statement's own status: append its jti.
     statement_status_endpoint: String,
+    /// The RFC 8414 metadata of the token endpoint for machine clients of the API.
+    oauth_authorization_server_uri: String,
+    /// Where software products get access tokens for the API (client credentials).
+    token_endpoint: String,
 }
 
 /// Discovery metadata
@@ -209,6 +216,8 @@ pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> H
         ocsp_uri: format!("{base}/pki/ocsp"),
         events_endpoint: format!("{base}/events"),
         statement_status_endpoint: format!("{base}/status/ssa"),
+        oauth_authorization_server_uri: format!("{base}/.well-known/oauth-authorization-server"),
+        token_endpoint: services::oauth::token_endpoint(&state),
     });
     serve(
         &req,

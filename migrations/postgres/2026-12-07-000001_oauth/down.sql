@@ -1,0 +1,2 @@
+DROP TABLE client_assertions;
+DROP TABLE client_tokens;

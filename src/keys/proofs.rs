@@ -1,0 +1,277 @@
+//! What a machine client proves with its keys: a client assertion (RFC 7523, the
+//! `private_key_jwt` method of RFC 7591) that authenticates it at the token endpoint, and DPoP
+//! proofs (RFC 9449) that bind its access tokens to a key it holds. Signatures and claims are
+//! checked with jsonwebtoken; the caller supplies the keys, the URL and the time, and keeps
+//! the `jti`s ([`ReplayCache`] for DPoP proofs, the database for assertions).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The signing algorithms accepted for assertions and DPoP proofs.
+pub const ALGORITHMS: [&str; 2] = ["PS256", "ES256"];
+/// The longest an assertion may live, from now to its `exp`, in seconds.
+pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// How old a DPoP proof's `iat` may be, and how far ahead of the clock, in seconds.
+pub const DPOP_MAX_AGE: i64 = 300;
+pub const DPOP_MAX_SKEW: i64 = 60;
+
+/// The compact JWS's protected header as JSON.
+fn header(token: &str) -> Result<Map<String, Value>, String> {
+    let segments: Vec<&str> = token.split('.').collect();
+    if segments.len() != 3 {
+        return Err("is not a compact JWS (three base64url parts)".into());
+    }
+    URL_SAFE_NO_PAD
+        .decode(segments[0])
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| "has no readable JSON header".into())
+}
+
+fn algorithm(header: &Map<String, Value>) -> Result<Algorithm, String> {
+    match header.get("alg").and_then(Value::as_str) {
+        Some("PS256") => Ok(Algorithm::PS256),
+        Some("ES256") => Ok(Algorithm::ES256),
+        Some(other) => Err(format!(
+            "is signed with {other:?}; only {} are accepted",
+            ALGORITHMS.join(" and ")
+        )),
+        None => Err("has no alg".into()),
+    }
+}
+
+/// Whether a JWK can verify `alg` (RSA for PS256, EC P-256 for ES256).
+fn fits(jwk: &Map<String, Value>, alg: Algorithm) -> bool {
+    let kty = jwk.get("kty").and_then(Value::as_str);
+    let crv = jwk.get("crv").and_then(Value::as_str);
+    match alg {
+        Algorithm::PS256 => kty == Some("RSA"),
+        Algorithm::ES256 => kty == Some("EC") && crv == Some("P-256"),
+        _ => false,
+    }
+}
+
+fn decoding_key(jwk: &Map<String, Value>) -> Option<DecodingKey> {
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(Value::Object(jwk.clone())).ok()?;
+    DecodingKey::from_jwk(&jwk).ok()
+}
+
+/// A checked client assertion: its `jti`, to spend, and its `exp` (Unix seconds), until which
+/// the `jti` must be kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assertion {
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    jti: Option<String>,
+    exp: i64,
+}
+
+/// The `iss` of an assertion, unverified: who claims to be authenticating, when the request
+/// names no `client_id`.
+pub fn claimed_client(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// Checks a client assertion of `client_id` (RFC 7523 section 3): signed with PS256 or ES256
+/// by one of `keys` (the client's live keys; by `kid` when the header names one), `iss` and
+/// `sub` the client, `aud` one of `audiences`, `exp` in the future and at most
+/// [`MAX_ASSERTION_LIFETIME`] away, a `jti`. The error says what was wrong.
+pub fn check_assertion(
+    token: &str,
+    client_id: &str,
+    audiences: &[String],
+    keys: &[Map<String, Value>],
+    now: i64,
+) -> Result<Assertion, String> {
+    let what = |problem: String| format!("the client assertion {problem}");
+    let header = header(token).map_err(what)?;
+    let alg = algorithm(&header).map_err(what)?;
+    let kid = header.get("kid").and_then(Value::as_str);
+    let candidates: Vec<&Map<String, Value>> = keys
+        .iter()
+        .filter(|k| kid.is_none_or(|kid| k.get("kid").and_then(Value::as_str) == Some(kid)))
+        .filter(|k| fits(k, alg))
+        .collect();
+    if candidates.is_empty() {
+        return Err(match kid {
+            Some(kid) => format!(
+                "no live {alg:?} key of this client has kid {kid:?} (a removed key is revoked)"
+            ),
+            None => format!("this client has no live key for {alg:?}"),
+        });
+    }
+    let mut validation = Validation::new(alg);
+    validation.set_audience(audiences);
+    validation.set_issuer(&[client_id]);
+    validation.sub = Some(client_id.to_owned());
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 30;
+    for key in candidates {
+        let Some(decoding) = decoding_key(key) else {
+            continue;
+        };
+        let claims = match jsonwebtoken::decode::<AssertionClaims>(token, &decoding, &validation) {
+            Ok(data) => data.claims,
+            Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
+            Err(e) => {
+                return Err(what(match e.kind() {
+                    ErrorKind::ExpiredSignature => "has expired".into(),
+                    ErrorKind::ImmatureSignature => "is not valid yet (nbf)".into(),
+                    ErrorKind::InvalidAudience => format!(
+                        "is for another audience: aud must be {}",
+                        audiences.join(" or ")
+                    ),
+                    ErrorKind::InvalidIssuer => "must have iss = the client_id".into(),
+                    ErrorKind::InvalidSubject => "must have sub = the client_id".into(),
+                    ErrorKind::MissingRequiredClaim(claim) => format!("has no {claim}"),
+                    other => format!("cannot be read ({other:?})"),
+                }));
+            }
+        };
+        let jti = claims
+            .jti
+            .filter(|j| !j.is_empty() && j.len() <= 200)
+            .ok_or_else(|| what("has no jti (of at most 200 characters)".into()))?;
+        if claims.exp - now > MAX_ASSERTION_LIFETIME {
+            return Err(what(format!(
+                "lives too long: exp may be at most {MAX_ASSERTION_LIFETIME} s from now"
+            )));
+        }
+        return Ok(Assertion {
+            jti,
+            expires_at: claims.exp,
+        });
+    }
+    Err(what(
+        "is not signed by a live key of this client (a removed key is revoked)".into(),
+    ))
+}
+
+/// A checked DPoP proof: the RFC 7638 thumbprint of its key, its `jti` and `iat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+}
+
+#[derive(Deserialize)]
+struct ProofClaims {
+    jti: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<i64>,
+    ath: Option<String>,
+}
+
+/// The `ath` of an access token: base64url of its SHA-256.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks a DPoP proof (RFC 9449 section 4.3) for a request of `method` to `url` (without
+/// query or fragment): `typ` `dpop+jwt`, PS256 or ES256, signed by the public JWK in its
+/// header, `htm` and `htu` those of the request, `iat` recent, a `jti`, and with
+/// `access_token`, `ath` its hash. The caller checks the `jti` against replay.
+pub fn check_dpop(
+    proof: &str,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+    now: i64,
+) -> Result<Proof, String> {
+    let what = |problem: String| format!("the DPoP proof {problem}");
+    let header = header(proof).map_err(what)?;
+    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+        return Err(what("must have typ dpop+jwt".into()));
+    }
+    let alg = algorithm(&header).map_err(what)?;
+    let jwk = header
+        .get("jwk")
+        .and_then(Value::as_object)
+        .ok_or_else(|| what("has no jwk in its header".into()))?;
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|private| jwk.contains_key(*private))
+    {
+        return Err(what(
+            "carries a private key: its jwk must be the public key".into(),
+        ));
+    }
+    if !fits(jwk, alg) {
+        return Err(what(format!("has a jwk that cannot verify {alg:?}")));
+    }
+    let key = decoding_key(jwk).ok_or_else(|| what("has a jwk that cannot be read".into()))?;
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => what("is not signed by the key in its header".into()),
+            other => what(format!("cannot be read ({other:?})")),
+        })?
+        .claims;
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 200)
+        .ok_or_else(|| what("has no jti (of at most 200 characters)".into()))?;
+    if claims.htm.as_deref() != Some(method) {
+        return Err(what(format!("is for another method: htm must be {method}")));
+    }
+    let htu = claims.htu.unwrap_or_default();
+    let htu = htu.split(['?', '#']).next().unwrap_or_default();
+    if htu != url {
+        return Err(what(format!("is for another URL: htu must be {url}")));
+    }
+    let iat = claims.iat.ok_or_else(|| what("has no iat".into()))?;
+    if iat < now - DPOP_MAX_AGE || iat > now + DPOP_MAX_SKEW {
+        return Err(what(format!(
+            "is too old or from the future: iat must be within {DPOP_MAX_AGE} s of now"
+        )));
+    }
+    if let Some(token) = access_token
+        && claims.ath.as_deref() != Some(token_hash(token).as_str())
+    {
+        return Err(what(
+            "must carry ath, the hash of the access token it is sent with".into(),
+        ));
+    }
+    let jkt = super::jwk::thumbprint(jwk).map_err(|e| what(format!("has a bad jwk ({e})")))?;
+    Ok(Proof { jkt, jti, iat })
+}
+
+/// The DPoP proofs seen lately, by key and `jti`, until they are too old to be accepted: a
+/// proof is used once. In memory, per process (see the README on several instances).
+#[derive(Default)]
+pub struct ReplayCache {
+    seen: Mutex<HashMap<(String, String), i64>>,
+}
+
+impl ReplayCache {
+    /// Whether `proof` is seen for the first time (and remembers it).
+    pub fn first_use(&self, proof: &Proof, now: i64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= 4096 && seen.len().is_power_of_two() {
+            seen.retain(|_, until| *until > now);
+        }
+        let until = proof.iat + DPOP_MAX_AGE + DPOP_MAX_SKEW;
+        seen.insert((proof.jkt.clone(), proof.jti.clone()), until)
+            .is_none_or(|previous| previous <= now)
+    }
+}

@@ -1,0 +1,369 @@
+//! The directory as an OAuth 2.0 authorization server for its own API: the token endpoint
+//! (client credentials, RFC 6749 section 4.4) for software products authenticated with
+//! `private_key_jwt` (RFC 7523) and their tokens bound to a DPoP key (RFC 9449), and the check
+//! of such a token on every API call. Tokens are opaque and stored hashed; each use reads the
+//! product's and its organisation's status again, so a suspension stops a live token at once.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::Directory;
+use crate::keys::credentials;
+use crate::keys::proofs::{self, Proof};
+use crate::model::audit::Entry;
+use crate::model::client::Scope;
+use crate::model::software::Grant;
+use crate::model::{Actor, Error, Result, SoftwareId, Status, Timestamp, now};
+use crate::store::{self, DbConnection, write_transaction};
+
+/// The client assertion type of `private_key_jwt` (RFC 7523 section 2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A token request's parameters (`application/x-www-form-urlencoded`), with the request's
+/// DPoP header.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
+    #[serde(skip)]
+    pub dpop: Option<String>,
+}
+
+/// An access token issued (RFC 6749 section 5.1).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+/// A refused token request (RFC 6749 section 5.2, RFC 9449 section 5): the error code and
+/// what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// 401 for a client that did not authenticate, 400 for everything else.
+    pub fn status(&self) -> u16 {
+        if self.error == "invalid_client" {
+            401
+        } else {
+            400
+        }
+    }
+}
+
+/// The token endpoint's URL, the `htu` of its DPoP proofs and an `aud` of assertions.
+pub fn token_endpoint(dir: &Directory) -> String {
+    format!("{}/oauth/token", dir.public_url)
+}
+
+fn timestamp(unix: i64) -> Timestamp {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| time::PrimitiveDateTime::new(t.date(), t.time()))
+        .unwrap_or_else(|_| now())
+}
+
+/// Issues an access token to a software product for a token request: grant
+/// `client_credentials`, the client authenticated with a client assertion signed by a live
+/// key of the product's keystore, a DPoP proof for the token endpoint, and scopes within those
+/// a product may have. Issued and refused requests are audited and counted.
+pub async fn token(
+    dir: &Arc<Directory>,
+    request: TokenRequest,
+) -> Result<std::result::Result<TokenResponse, Refusal>> {
+    let shared = dir.clone();
+    let claimed = request.client_id.clone().or_else(|| {
+        request
+            .client_assertion
+            .as_deref()
+            .and_then(proofs::claimed_client)
+    });
+    let outcome = dir.db(move |conn| decide(&shared, conn, request)).await?;
+    let label = match &outcome {
+        Ok(_) => "issued",
+        Err(refusal) => refusal.error,
+    };
+    dir.metrics.oauth_token(label);
+    if let Err(refusal) = &outcome {
+        // Refusals are audited in their own transaction (there is nothing else to commit).
+        let refusal = refusal.clone();
+        let subject: String = claimed
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(64)
+            .collect();
+        dir.db(move |conn| {
+            store::audit::record(
+                conn,
+                Entry::new(&Actor::System, "oauth.token.refuse", "software", subject)
+                    .reason(Some(&refusal.description))
+                    .details(json!({"error": refusal.error})),
+            )?;
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(outcome)
+}
+
+fn decide(
+    dir: &Directory,
+    conn: &mut DbConnection,
+    request: TokenRequest,
+) -> Result<std::result::Result<TokenResponse, Refusal>> {
+    let at = now().assume_utc().unix_timestamp();
+    let refuse = |error, description: &str| Ok(Err(Refusal::new(error, description)));
+    match request.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return refuse(
+                "unsupported_grant_type",
+                &format!("grant_type {other:?} is not supported here: use client_credentials"),
+            );
+        }
+        None => {
+            return refuse(
+                "invalid_request",
+                "grant_type is required (client_credentials)",
+            );
+        }
+    }
+    let (Some(JWT_BEARER), Some(assertion)) = (
+        request.client_assertion_type.as_deref(),
+        request.client_assertion.as_deref(),
+    ) else {
+        return refuse(
+            "invalid_client",
+            &format!(
+                "authenticate with private_key_jwt: client_assertion_type {JWT_BEARER} and a client_assertion signed by a key in the software's keystore"
+            ),
+        );
+    };
+    let Some(client_id) = request
+        .client_id
+        .clone()
+        .or_else(|| proofs::claimed_client(assertion))
+    else {
+        return refuse(
+            "invalid_client",
+            "the client assertion names no client (iss)",
+        );
+    };
+    let Ok(software) = client_id.parse::<SoftwareId>() else {
+        return refuse(
+            "invalid_client",
+            "unknown client: the client_id is a software_id",
+        );
+    };
+    let Some(dpop) = request.dpop.as_deref() else {
+        return refuse(
+            "invalid_request",
+            "a DPoP proof (RFC 9449) is required: this directory's tokens are bound to the client's key",
+        );
+    };
+    let endpoint = token_endpoint(dir);
+    let proof = match proofs::check_dpop(dpop, "POST", &endpoint, None, at) {
+        Ok(proof) => proof,
+        Err(why) => return refuse("invalid_dpop_proof", &why),
+    };
+    let scopes = match Scope::parse_list(request.scope.as_deref()) {
+        Ok(scopes) => scopes,
+        Err(why) => return refuse("invalid_scope", &why.to_string()),
+    };
+    let Some(product) = store::software::find(conn, software)? else {
+        return refuse(
+            "invalid_client",
+            "unknown client: no software has this software_id",
+        );
+    };
+    let Some(org) = store::organisations::find(conn, product.organisation_id)? else {
+        return refuse("invalid_client", "unknown client");
+    };
+    if let Err(why) = product.eligibility(org.status) {
+        return refuse("invalid_grant", &why.refusal(Grant::Token).to_string());
+    }
+    let keys: Vec<_> = store::keystore::load(conn, org.id, Some(product.id), Some(false))?
+        .into_iter()
+        .filter_map(|k| match k.jwk {
+            serde_json::Value::Object(jwk) => Some(jwk),
+            _ => None,
+        })
+        .collect();
+    let audiences = [endpoint, dir.public_url.clone()];
+    let assertion = match proofs::check_assertion(assertion, &client_id, &audiences, &keys, at) {
+        Ok(assertion) => assertion,
+        Err(why) => return refuse("invalid_client", &why),
+    };
+    if !dir.dpop_proofs.first_use(&proof, at) {
+        return refuse(
+            "invalid_dpop_proof",
+            "the DPoP proof was used already (its jti)",
+        );
+    }
+    let token = credentials::new_client_token();
+    let scope = Scope::join(&scopes);
+    let ttl = dir.config.client_token_ttl_secs;
+    let issued = write_transaction(conn, |tx| -> Result<bool> {
+        if !store::oauth::spend_assertion(
+            tx,
+            &client_id,
+            &assertion.jti,
+            timestamp(assertion.expires_at + 60),
+        )? {
+            return Ok(false);
+        }
+        store::oauth::insert_token(
+            tx,
+            &store::oauth::NewToken {
+                hash: &credentials::secret_hash(&token),
+                software: product.id,
+                organisation: org.id,
+                scope: &scope,
+                jkt: Some(&proof.jkt),
+                x5t_s256: None,
+                expires_at: now() + time::Duration::seconds(ttl as i64),
+            },
+        )?;
+        let actor = Actor::Client {
+            software: product.id,
+            organisation: org.id,
+            scopes: scopes.clone(),
+        };
+        store::audit::record(
+            tx,
+            Entry::new(&actor, "oauth.token.issue", "software", product.id)
+                .organisation(org.id)
+                .details(json!({
+                    "auth_method": "private_key_jwt",
+                    "scope": scope,
+                    "binding": "dpop",
+                    "jkt": proof.jkt,
+                    "expires_in": ttl,
+                })),
+        )?;
+        Ok(true)
+    })?;
+    if !issued {
+        return refuse(
+            "invalid_client",
+            "the client assertion was used already (its jti): sign a new one for each request",
+        );
+    }
+    Ok(Ok(TokenResponse {
+        access_token: token,
+        token_type: "DPoP",
+        expires_in: ttl,
+        scope,
+    }))
+}
+
+fn refused(error: &'static str, description: impl Into<String>) -> Error {
+    Error::TokenRefused {
+        error,
+        description: description.into(),
+    }
+}
+
+/// The machine client of an API request carrying `token`: with the DPoP scheme, a proof for
+/// `method` and `url` signed by the key the token is bound to; the token unexpired and its
+/// product and organisation active now.
+pub async fn authenticate(
+    dir: &Arc<Directory>,
+    token: String,
+    proof: Option<String>,
+    method: String,
+    url: String,
+) -> Result<Actor> {
+    let shared = dir.clone();
+    let outcome = dir
+        .db(move |conn| authenticate_in(&shared, conn, &token, proof.as_deref(), &method, &url))
+        .await;
+    if let Err(Error::TokenRefused { error, .. }) = &outcome {
+        dir.metrics.oauth_use(error);
+    }
+    outcome
+}
+
+fn authenticate_in(
+    dir: &Directory,
+    conn: &mut DbConnection,
+    token: &str,
+    proof: Option<&str>,
+    method: &str,
+    url: &str,
+) -> Result<Actor> {
+    let at = now().assume_utc().unix_timestamp();
+    let Some(hash) = credentials::client_token_key(token) else {
+        return Err(refused(
+            "invalid_token",
+            "the access token is unknown or expired",
+        ));
+    };
+    let Some(proof) = proof else {
+        return Err(refused(
+            "invalid_dpop_proof",
+            "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
+        ));
+    };
+    let proof: Proof = proofs::check_dpop(proof, method, url, Some(token), at)
+        .map_err(|why| refused("invalid_dpop_proof", why))?;
+    let live = store::oauth::live_token(conn, &hash)?
+        .ok_or_else(|| refused("invalid_token", "the access token is unknown or expired"))?;
+    if live.jkt.is_none() && live.x5t_s256.is_some() {
+        return Err(refused(
+            "invalid_token",
+            "this token is bound to a client certificate: present it over mutual TLS",
+        ));
+    }
+    if live.jkt.as_deref() != Some(proof.jkt.as_str()) {
+        return Err(refused(
+            "invalid_dpop_proof",
+            "the DPoP proof is not signed by the key this token is bound to",
+        ));
+    }
+    if live.organisation_status != Status::Active || live.software_status != Status::Active {
+        let whose = if live.organisation_status != Status::Active {
+            format!("the organisation is {}", live.organisation_status)
+        } else {
+            format!("the software is {}", live.software_status)
+        };
+        return Err(refused(
+            "invalid_token",
+            format!("{whose}: its tokens stopped working"),
+        ));
+    }
+    if !dir.dpop_proofs.first_use(&proof, at) {
+        return Err(refused(
+            "invalid_dpop_proof",
+            "the DPoP proof was used already (its jti): sign a new one for each request",
+        ));
+    }
+    let scopes = live
+        .scope
+        .split(' ')
+        .filter_map(|s| Scope::parse_list(Some(s)).ok())
+        .flatten()
+        .collect();
+    Ok(Actor::Client {
+        software: live.software,
+        organisation: live.organisation,
+        scopes,
+    })
+}

@@ -1,0 +1,130 @@
+//! The token endpoint's records: access tokens issued to software products (SHA-256 hashes,
+//! with what binds them) and the client assertions spent.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{client_assertions, client_tokens, organisations, software};
+use crate::model::{OrgId, Result, SoftwareId, Status, Timestamp, now};
+
+/// Spends a client assertion's `jti` (kept until `expires_at`); false when it was spent
+/// already (a replay). Call in a write transaction.
+pub fn spend_assertion(
+    conn: &mut DbConnection,
+    client_id: &str,
+    jti: &str,
+    expires_at: Timestamp,
+) -> QueryResult<bool> {
+    let spent = client_assertions::table
+        .filter(client_assertions::client_id.eq(client_id))
+        .filter(client_assertions::jti.eq(jti))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if spent {
+        return Ok(false);
+    }
+    match diesel::insert_into(client_assertions::table)
+        .values((
+            client_assertions::client_id.eq(client_id),
+            client_assertions::jti.eq(jti),
+            client_assertions::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if super::is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// An access token to store.
+pub struct NewToken<'a> {
+    pub hash: &'a str,
+    pub software: SoftwareId,
+    pub organisation: OrgId,
+    pub scope: &'a str,
+    pub jkt: Option<&'a str>,
+    pub x5t_s256: Option<&'a str>,
+    pub expires_at: Timestamp,
+}
+
+pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResult<()> {
+    diesel::insert_into(client_tokens::table)
+        .values((
+            client_tokens::token_hash.eq(token.hash),
+            client_tokens::software_id.eq(token.software.to_string()),
+            client_tokens::organisation_id.eq(token.organisation.to_string()),
+            client_tokens::scope.eq(token.scope),
+            client_tokens::jkt.eq(token.jkt),
+            client_tokens::x5t_s256.eq(token.x5t_s256),
+            client_tokens::created_at.eq(now()),
+            client_tokens::expires_at.eq(token.expires_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A live (unexpired) access token with the current status of its product and organisation.
+pub struct LiveToken {
+    pub software: SoftwareId,
+    pub organisation: OrgId,
+    pub scope: String,
+    pub jkt: Option<String>,
+    pub x5t_s256: Option<String>,
+    pub software_status: Status,
+    pub organisation_status: Status,
+}
+
+/// The unexpired token of this hash, read with its product's and organisation's statuses in
+/// one query: a suspension stops it at its next use.
+pub fn live_token(conn: &mut DbConnection, hash: &str) -> Result<Option<LiveToken>> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
+    let row: Option<Row> = client_tokens::table
+        .inner_join(software::table.on(software::id.eq(client_tokens::software_id)))
+        .inner_join(organisations::table.on(organisations::id.eq(client_tokens::organisation_id)))
+        .filter(client_tokens::token_hash.eq(hash))
+        .filter(client_tokens::expires_at.gt(now()))
+        .select((
+            client_tokens::software_id,
+            client_tokens::organisation_id,
+            client_tokens::scope,
+            client_tokens::jkt,
+            client_tokens::x5t_s256,
+            software::status,
+            organisations::status,
+        ))
+        .first(conn)
+        .optional()?;
+    row.map(|(software, organisation, scope, jkt, x5t_s256, own, org)| {
+        Ok(LiveToken {
+            software: super::id("client_tokens.software_id", &software)?,
+            organisation: super::id("client_tokens.organisation_id", &organisation)?,
+            scope,
+            jkt,
+            x5t_s256,
+            software_status: Status::from_db(&own)?,
+            organisation_status: Status::from_db(&org)?,
+        })
+    })
+    .transpose()
+}
+
+/// Forgets expired tokens and spent assertions; how many rows went.
+pub fn sweep(conn: &mut DbConnection) -> QueryResult<usize> {
+    let at = now();
+    let tokens = diesel::delete(client_tokens::table.filter(client_tokens::expires_at.le(at)))
+        .execute(conn)?;
+    let assertions =
+        diesel::delete(client_assertions::table.filter(client_assertions::expires_at.le(at)))
+            .execute(conn)?;
+    Ok(tokens + assertions)
+}

@@ -1,0 +1,139 @@
+//! The token endpoint (`POST /oauth/token`) and its RFC 8414 metadata: machine clients of the
+//! directory's API get short-lived DPoP-bound tokens there. Errors are RFC 6749 error JSON,
+//! never problem+json: OAuth clients parse that.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::keys::proofs::ALGORITHMS;
+use crate::model::client::Scope;
+use crate::services::Directory;
+use crate::services::oauth::{self, Refusal, TokenRequest};
+use crate::web::error::AppError;
+
+fn refused(refusal: &Refusal) -> HttpResponse {
+    let mut response = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(refusal.status())
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+    );
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if refusal.status() == 401 {
+        // RFC 6749 section 5.2: a client that did not authenticate gets the challenge of
+        // the method it should use (private_key_jwt is in the body, not a header scheme).
+        response.insert_header((header::WWW_AUTHENTICATE, "DPoP realm=\"ssa-directory\""));
+    }
+    response.json(json!({"error": refusal.error, "error_description": refusal.description}))
+}
+
+/// Token endpoint
+///
+/// OAuth 2.0 client credentials (RFC 6749 section 4.4) for a software product: the client
+/// authenticates with `private_key_jwt` (RFC 7523: `client_assertion_type`
+/// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, a `client_assertion` signed with
+/// PS256 or ES256 by a live key of the product's keystore, `iss` and `sub` its software_id,
+/// `aud` this endpoint's URL or the issuer, `exp` at most five minutes away, a `jti` used
+/// once), and sends a DPoP proof (RFC 9449) for this endpoint: the token is bound to that key
+/// and is used with `Authorization: DPoP` and a new proof on every call. `scope` is a subset of
+/// `directory:read ssa:issue keys:write certificates:write` (all when absent). A suspended or
+/// revoked product or organisation gets `invalid_grant`, and its live tokens stop working.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", operation_id = "token", security(()),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=client_credentials&client_assertion_type=…&client_assertion=…[&client_id=…][&scope=…]"),
+    params(("DPoP" = String, Header, description = "A DPoP proof for POST to this endpoint.")),
+    responses((status = 200, description = "The token: access_token, token_type DPoP, expires_in, scope.", body = Object),
+        (status = 400, description = "RFC 6749 error JSON: invalid_request, invalid_grant, invalid_scope, unsupported_grant_type, invalid_dpop_proof.", body = Object),
+        (status = 401, description = "RFC 6749 error JSON: invalid_client.", body = Object)))]
+pub(crate) async fn token(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(refused(&Refusal {
+            error: "invalid_request",
+            description: "send the parameters as application/x-www-form-urlencoded".into(),
+        }));
+    }
+    let mut request: TokenRequest = match serde_html_form::from_bytes(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return Ok(refused(&Refusal {
+                error: "invalid_request",
+                description: format!("the parameters cannot be read (each at most once): {e}"),
+            }));
+        }
+    };
+    let mut proofs = req.headers().get_all("dpop");
+    request.dpop = match (proofs.next(), proofs.next()) {
+        (None, _) => None,
+        (Some(proof), None) => match proof.to_str() {
+            Ok(proof) => Some(proof.to_owned()),
+            Err(_) => {
+                return Ok(refused(&Refusal {
+                    error: "invalid_dpop_proof",
+                    description: "the DPoP header is not ASCII".into(),
+                }));
+            }
+        },
+        (Some(_), Some(_)) => {
+            return Ok(refused(&Refusal {
+                error: "invalid_dpop_proof",
+                description: "send exactly one DPoP header".into(),
+            }));
+        }
+    };
+    Ok(match oauth::token(&state, request).await? {
+        Ok(issued) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(issued),
+        Err(refusal) => refused(&refusal),
+    })
+}
+
+/// The authorization server metadata of the directory's own API (RFC 8414).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AuthorizationServerMetadata {
+    issuer: String,
+    token_endpoint: String,
+    grant_types_supported: [&'static str; 1],
+    response_types_supported: [&'static str; 0],
+    token_endpoint_auth_methods_supported: [&'static str; 1],
+    token_endpoint_auth_signing_alg_values_supported: [&'static str; 2],
+    dpop_signing_alg_values_supported: [&'static str; 2],
+    tls_client_certificate_bound_access_tokens: bool,
+    scopes_supported: Vec<&'static str>,
+    service_documentation: String,
+}
+
+/// Authorization server metadata
+///
+/// RFC 8414 metadata of the token endpoint for machine clients of the directory's API.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", operation_id = "authorizationServerMetadata", security(()),
+    responses((status = 200, description = "The metadata.", body = AuthorizationServerMetadata)))]
+pub(crate) async fn metadata(state: web::Data<Directory>) -> HttpResponse {
+    let base = &state.public_url;
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(AuthorizationServerMetadata {
+            issuer: base.clone(),
+            token_endpoint: oauth::token_endpoint(&state),
+            grant_types_supported: ["client_credentials"],
+            response_types_supported: [],
+            token_endpoint_auth_methods_supported: ["private_key_jwt"],
+            token_endpoint_auth_signing_alg_values_supported: ALGORITHMS,
+            dpop_signing_alg_values_supported: ALGORITHMS,
+            tls_client_certificate_bound_access_tokens: false,
+            scopes_supported: Scope::ALL.iter().map(|s| s.as_str()).collect(),
+            service_documentation: format!("{base}/api/openapi.json"),
+        })
+}

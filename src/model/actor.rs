@@ -1,9 +1,9 @@
 //! Who acts ([`Actor`]) and what they may do with one organisation ([`Access`]). The rules are
 //! here; services resolve an actor's access from the database and call them.
 
-use super::client::Scope;
+use super::client::{ClientId, Scope};
 use super::error::{Error, Result};
-use super::ids::{OrgId, SoftwareId, UserId};
+use super::ids::{OrgId, UserId};
 use super::inputs::MemberRole;
 
 /// Who acts: an account (through a portal session or an API token), the command line, or
@@ -16,10 +16,11 @@ pub enum Actor {
         email: String,
         operator: bool,
     },
-    /// A software product's own software, with an access token of the directory's token
-    /// endpoint: it reaches that product only, within its scopes.
+    /// A software product's or an organisation's own software, with an access token of the
+    /// directory's token endpoint: it reaches that product (or that organisation and its
+    /// products) only, within its scopes.
     Client {
-        software: SoftwareId,
+        client: ClientId,
         organisation: OrgId,
         scopes: Vec<Scope>,
     },
@@ -51,7 +52,7 @@ impl Actor {
     pub fn audit_name(&self) -> String {
         match self {
             Actor::User { email, .. } => email.clone(),
-            Actor::Client { software, .. } => format!("client:{software}"),
+            Actor::Client { client, .. } => format!("client:{client}"),
             Actor::Cli => "cli".into(),
             Actor::System => "system".into(),
         }

@@ -2,6 +2,8 @@
 //! members by their role, and anyone else learns nothing (the organisation, or its product,
 //! answers 404). Every service that reads or changes an organisation or a product starts here.
 
+use crate::model::client::ClientId;
+use crate::model::inputs::MemberRole;
 use crate::model::organisation::Organisation;
 use crate::model::software::Software;
 use crate::model::{Access, Actor, Error, OrgId, Result, SoftwareId};
@@ -17,7 +19,19 @@ pub fn to_organisation(conn: &mut DbConnection, actor: &Actor, org: OrgId) -> Re
             Err(Error::NotFound("organisation"))
         };
     }
-    // A machine client reaches its own product only, never its organisation's other data.
+    // An organisation's token reaches that organisation, as its admin would (the routes it
+    // may call and its scopes limit that further); a product's token no organisation.
+    if let Actor::Client {
+        client: ClientId::Organisation(own),
+        ..
+    } = actor
+    {
+        return if *own == org {
+            Ok(Access::Member(MemberRole::Admin))
+        } else {
+            Err(Error::NotFound("organisation"))
+        };
+    }
     let Some(user) = actor.user_id() else {
         return Err(Error::NotFound("organisation"));
     };
@@ -44,10 +58,16 @@ pub fn software(
 ) -> Result<(Software, Organisation, Access)> {
     let product = store::software::find(conn, id)?.ok_or(Error::NotFound("software"))?;
     let access = match actor {
-        // A product's token acts as a developer of that product, for that product alone.
-        Actor::Client { software, .. } if *software == id => {
-            Access::Member(crate::model::inputs::MemberRole::Developer)
-        }
+        // A product's token acts as a developer of that product, for that product alone; an
+        // organisation's token as a developer of its products.
+        Actor::Client {
+            client: ClientId::Software(software),
+            ..
+        } if *software == id => Access::Member(MemberRole::Developer),
+        Actor::Client {
+            client: ClientId::Organisation(org),
+            ..
+        } if *org == product.organisation_id => Access::Member(MemberRole::Developer),
         Actor::Client { .. } => return Err(Error::NotFound("software")),
         _ => to_organisation(conn, actor, product.organisation_id)
             .map_err(|_| Error::NotFound("software"))?,

@@ -12,9 +12,9 @@ use super::Directory;
 use crate::keys::credentials;
 use crate::keys::proofs::{self, Proof};
 use crate::model::audit::Entry;
-use crate::model::client::Scope;
+use crate::model::client::{ClientId, Scope};
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, Result, SoftwareId, Status, Timestamp, now};
+use crate::model::{Actor, Error, OrgId, Result, SoftwareId, Status, Timestamp, now};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// The client assertion type of `private_key_jwt` (RFC 7523 section 2.2).
@@ -166,12 +166,6 @@ fn decide(
             "the client assertion names no client (iss)",
         );
     };
-    let Ok(software) = client_id.parse::<SoftwareId>() else {
-        return refuse(
-            "invalid_client",
-            "unknown client: the client_id is a software_id",
-        );
-    };
     let Some(dpop) = request.dpop.as_deref() else {
         return refuse(
             "invalid_request",
@@ -183,23 +177,45 @@ fn decide(
         Ok(proof) => proof,
         Err(why) => return refuse("invalid_dpop_proof", &why),
     };
-    let scopes = match Scope::parse_list(request.scope.as_deref()) {
+    // The client: a software product by its software_id, or an organisation by its id.
+    let unknown = "unknown client: the client_id is a software_id or an organisation id";
+    let (Ok(software), Ok(org_id)) = (client_id.parse::<SoftwareId>(), client_id.parse::<OrgId>())
+    else {
+        return refuse("invalid_client", unknown);
+    };
+    let (client, org, keys) = match store::software::find(conn, software)? {
+        Some(product) => {
+            let Some(org) = store::organisations::find(conn, product.organisation_id)? else {
+                return refuse("invalid_client", unknown);
+            };
+            if let Err(why) = product.eligibility(org.status) {
+                return refuse("invalid_grant", &why.refusal(Grant::Token).to_string());
+            }
+            let keys = store::keystore::load(conn, org.id, Some(product.id), Some(false))?;
+            (ClientId::Software(product.id), org, keys)
+        }
+        None => {
+            let Some(org) = store::organisations::find(conn, org_id)? else {
+                return refuse("invalid_client", unknown);
+            };
+            if org.status != Status::Active {
+                return refuse(
+                    "invalid_grant",
+                    &format!(
+                        "the organisation is {}; only an active organisation gets access tokens",
+                        org.status
+                    ),
+                );
+            }
+            let keys = store::keystore::load(conn, org.id, None, Some(false))?;
+            (ClientId::Organisation(org.id), org, keys)
+        }
+    };
+    let scopes = match Scope::parse_list(request.scope.as_deref(), client.allowed()) {
         Ok(scopes) => scopes,
         Err(why) => return refuse("invalid_scope", &why.to_string()),
     };
-    let Some(product) = store::software::find(conn, software)? else {
-        return refuse(
-            "invalid_client",
-            "unknown client: no software has this software_id",
-        );
-    };
-    let Some(org) = store::organisations::find(conn, product.organisation_id)? else {
-        return refuse("invalid_client", "unknown client");
-    };
-    if let Err(why) = product.eligibility(org.status) {
-        return refuse("invalid_grant", &why.refusal(Grant::Token).to_string());
-    }
-    let keys: Vec<_> = store::keystore::load(conn, org.id, Some(product.id), Some(false))?
+    let keys: Vec<_> = keys
         .into_iter()
         .filter_map(|k| match k.jwk {
             serde_json::Value::Object(jwk) => Some(jwk),
@@ -233,7 +249,10 @@ fn decide(
             tx,
             &store::oauth::NewToken {
                 hash: &credentials::secret_hash(&token),
-                software: product.id,
+                software: match client {
+                    ClientId::Software(id) => Some(id),
+                    ClientId::Organisation(_) => None,
+                },
                 organisation: org.id,
                 scope: &scope,
                 jkt: Some(&proof.jkt),
@@ -242,13 +261,17 @@ fn decide(
             },
         )?;
         let actor = Actor::Client {
-            software: product.id,
+            client,
             organisation: org.id,
             scopes: scopes.clone(),
         };
+        let subject = match client {
+            ClientId::Software(_) => "software",
+            ClientId::Organisation(_) => "organisation",
+        };
         store::audit::record(
             tx,
-            Entry::new(&actor, "oauth.token.issue", "software", product.id)
+            Entry::new(&actor, "oauth.token.issue", subject, client)
                 .organisation(org.id)
                 .details(json!({
                     "auth_method": "private_key_jwt",
@@ -338,12 +361,14 @@ fn authenticate_in(
             "the DPoP proof is not signed by the key this token is bound to",
         ));
     }
-    if live.organisation_status != Status::Active || live.software_status != Status::Active {
-        let whose = if live.organisation_status != Status::Active {
-            format!("the organisation is {}", live.organisation_status)
-        } else {
-            format!("the software is {}", live.software_status)
-        };
+    let stopped = if live.organisation_status != Status::Active {
+        Some(format!("the organisation is {}", live.organisation_status))
+    } else {
+        live.software_status
+            .filter(|s| *s != Status::Active)
+            .map(|s| format!("the software is {s}"))
+    };
+    if let Some(whose) = stopped {
         return Err(refused(
             "invalid_token",
             format!("{whose}: its tokens stopped working"),
@@ -355,14 +380,13 @@ fn authenticate_in(
             "the DPoP proof was used already (its jti): sign a new one for each request",
         ));
     }
-    let scopes = live
-        .scope
-        .split(' ')
-        .filter_map(|s| Scope::parse_list(Some(s)).ok())
-        .flatten()
-        .collect();
+    let client = match live.software {
+        Some(software) => ClientId::Software(software),
+        None => ClientId::Organisation(live.organisation),
+    };
+    let scopes = Scope::parse_list(Some(&live.scope), &Scope::ALL)?;
     Ok(Actor::Client {
-        software: live.software,
+        client,
         organisation: live.organisation,
         scopes,
     })

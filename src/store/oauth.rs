@@ -41,7 +41,8 @@ pub fn spend_assertion(
 /// An access token to store.
 pub struct NewToken<'a> {
     pub hash: &'a str,
-    pub software: SoftwareId,
+    /// `None` for an organisation's token.
+    pub software: Option<SoftwareId>,
     pub organisation: OrgId,
     pub scope: &'a str,
     pub jkt: Option<&'a str>,
@@ -53,7 +54,7 @@ pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResul
     diesel::insert_into(client_tokens::table)
         .values((
             client_tokens::token_hash.eq(token.hash),
-            client_tokens::software_id.eq(token.software.to_string()),
+            client_tokens::software_id.eq(token.software.map(|s| s.to_string())),
             client_tokens::organisation_id.eq(token.organisation.to_string()),
             client_tokens::scope.eq(token.scope),
             client_tokens::jkt.eq(token.jkt),
@@ -65,14 +66,15 @@ pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResul
         .map(drop)
 }
 
-/// A live (unexpired) access token with the current status of its product and organisation.
+/// A live (unexpired) access token with the current status of its product (none for an
+/// organisation's token) and organisation.
 pub struct LiveToken {
-    pub software: SoftwareId,
+    pub software: Option<SoftwareId>,
     pub organisation: OrgId,
     pub scope: String,
     pub jkt: Option<String>,
     pub x5t_s256: Option<String>,
-    pub software_status: Status,
+    pub software_status: Option<Status>,
     pub organisation_status: Status,
 }
 
@@ -80,16 +82,16 @@ pub struct LiveToken {
 /// one query: a suspension stops it at its next use.
 pub fn live_token(conn: &mut DbConnection, hash: &str) -> Result<Option<LiveToken>> {
     type Row = (
-        String,
+        Option<String>,
         String,
         String,
         Option<String>,
         Option<String>,
-        String,
+        Option<String>,
         String,
     );
     let row: Option<Row> = client_tokens::table
-        .inner_join(software::table.on(software::id.eq(client_tokens::software_id)))
+        .left_join(software::table.on(client_tokens::software_id.eq(software::id.nullable())))
         .inner_join(organisations::table.on(organisations::id.eq(client_tokens::organisation_id)))
         .filter(client_tokens::token_hash.eq(hash))
         .filter(client_tokens::expires_at.gt(now()))
@@ -99,19 +101,21 @@ pub fn live_token(conn: &mut DbConnection, hash: &str) -> Result<Option<LiveToke
             client_tokens::scope,
             client_tokens::jkt,
             client_tokens::x5t_s256,
-            software::status,
+            software::status.nullable(),
             organisations::status,
         ))
         .first(conn)
         .optional()?;
     row.map(|(software, organisation, scope, jkt, x5t_s256, own, org)| {
         Ok(LiveToken {
-            software: super::id("client_tokens.software_id", &software)?,
+            software: software
+                .map(|s| super::id("client_tokens.software_id", &s))
+                .transpose()?,
             organisation: super::id("client_tokens.organisation_id", &organisation)?,
             scope,
             jkt,
             x5t_s256,
-            software_status: Status::from_db(&own)?,
+            software_status: own.map(|s| Status::from_db(&s)).transpose()?,
             organisation_status: Status::from_db(&org)?,
         })
     })

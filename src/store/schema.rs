@@ -47,7 +47,7 @@ diesel::table! {
 diesel::table! {
     client_tokens (token_hash) {
         token_hash -> Text,
-        software_id -> Text,
+        software_id -> Nullable<Text>,
         organisation_id -> Text,
         scope -> Text,
         jkt -> Nullable<Text>,

@@ -69,8 +69,9 @@ impl FromRequest for BearerToken {
 /// [`MACHINE_ROUTES`] lists and the scopes its token holds.
 pub struct ApiUser(pub Actor);
 
-/// What a software product's token may call, by method and route, and the scope each call
-/// needs; anything else answers 403 to a machine client.
+/// What a machine client's token may call, by method and route, and the scope each call
+/// needs; anything else answers 403 to a machine client. Which product or organisation it
+/// reaches is the access rules' (`services::access`).
 const MACHINE_ROUTES: &[(&str, &str, Scope)] = &[
     (
         "GET",
@@ -112,6 +113,62 @@ const MACHINE_ROUTES: &[(&str, &str, Scope)] = &[
         "POST",
         "/api/v1/certificates/{serial}/revoke",
         Scope::CertificatesWrite,
+    ),
+    // An organisation's token (a product's token finds no organisation: 404).
+    (
+        "GET",
+        "/api/v1/organisations/{org_id}",
+        Scope::DirectoryRead,
+    ),
+    (
+        "GET",
+        "/api/v1/organisations/{org_id}/software",
+        Scope::DirectoryRead,
+    ),
+    (
+        "GET",
+        "/api/v1/organisations/{org_id}/keys",
+        Scope::DirectoryRead,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{org_id}/keys",
+        Scope::KeysWrite,
+    ),
+    (
+        "DELETE",
+        "/api/v1/organisations/{org_id}/keys/{kid}",
+        Scope::KeysWrite,
+    ),
+    (
+        "GET",
+        "/api/v1/organisations/{org_id}/subscriptions",
+        Scope::EventsSubscribe,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{org_id}/subscriptions",
+        Scope::EventsSubscribe,
+    ),
+    (
+        "GET",
+        "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}",
+        Scope::EventsSubscribe,
+    ),
+    (
+        "PATCH",
+        "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}",
+        Scope::EventsSubscribe,
+    ),
+    (
+        "DELETE",
+        "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}",
+        Scope::EventsSubscribe,
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}/poll",
+        Scope::EventsSubscribe,
     ),
 ];
 

@@ -450,6 +450,9 @@ async fn a_product_gets_a_dpop_bound_token_and_acts_as_itself() {
             None,
         )
         .await;
+    assert_eq!(status, 404, "{body}");
+    let members = format!("/api/v1/organisations/{}/members", c.org_id);
+    let (status, _, body) = client.call(&app, Method::GET, &members, token, None).await;
     assert_eq!(status, 403, "{body}");
     let (status, ..) = client
         .call(&app, Method::GET, "/api/v1/software", token, None)
@@ -735,6 +738,102 @@ async fn a_suspension_cuts_a_live_token_off_and_stops_new_ones() {
     )
     .await;
     let (status, _, body) = client.call(&app, Method::GET, &path, token, None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        problem_detail(&body).contains("organisation is suspended"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_organisation_gets_a_token_for_its_own_data_and_subscriptions() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let signing = Key::new();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{}/keys", c.org_id),
+            &c.admin,
+            json!({"jwk": signing.jwk()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let org = Client {
+        software_id: c.org_id.clone(),
+        signing,
+        dpop: Key::new(),
+    };
+    // An organisation's scopes: no statements.
+    let assertion = org.assertion(&app);
+    let proof = org.proof("POST", &token_endpoint(&app), None);
+    let (status, _, body) =
+        Client::ask(&app, &org.form(&assertion, Some("ssa:issue")), Some(&proof)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    let issued = org.token(&app, None).await;
+    assert_eq!(
+        issued["scope"],
+        "directory:read keys:write events:subscribe"
+    );
+    let token = issued["access_token"].as_str().unwrap();
+
+    let own = format!("/api/v1/organisations/{}", c.org_id);
+    let (status, _, body) = org.call(&app, Method::GET, &own, token, None).await;
+    assert_eq!(status, 200, "{body}");
+    let subscriptions = format!("{own}/subscriptions");
+    let (status, _, body) = org
+        .call(
+            &app,
+            Method::POST,
+            &subscriptions,
+            token,
+            Some(json!({"method": "poll"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, body) = org
+        .call(&app, Method::GET, &subscriptions, token, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Its products, read; their statements are the products' own.
+    let product = format!("/api/v1/software/{}", c.software_id);
+    assert_eq!(
+        org.call(&app, Method::GET, &product, token, None).await.0,
+        200
+    );
+    let (status, _, body) = org
+        .call(&app, Method::POST, &format!("{product}/ssa"), token, None)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    // Another organisation is not found; members are for people.
+    let (status, ..) = org
+        .call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/organisations/{}", c.other_org_id),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, ..) = org
+        .call(&app, Method::GET, &format!("{own}/members"), token, None)
+        .await;
+    assert_eq!(status, 403);
+
+    // Suspending the organisation stops it.
+    app.decide(&c.operator, &own, "suspend").await;
+    let (status, _, body) = org.call(&app, Method::GET, &own, token, None).await;
     assert_eq!(status, 401, "{body}");
     assert!(
         problem_detail(&body).contains("organisation is suspended"),

@@ -1,9 +1,10 @@
--- Access tokens the directory issued to software products for its own API (OAuth 2.0 client
--- credentials), stored as SHA-256 hashes, each bound to the client's DPoP key (jkt, RFC 9449)
--- or its certificate (x5t#S256, RFC 8705): none is a bare bearer token.
+-- Access tokens the directory issued to software products and organisations for its own API
+-- (OAuth 2.0 client credentials), stored as SHA-256 hashes, each bound to the client's DPoP
+-- key (jkt, RFC 9449) or its certificate (x5t#S256, RFC 8705): none is a bare bearer token.
+-- An organisation's token has no software_id.
 CREATE TABLE client_tokens (
     token_hash TEXT PRIMARY KEY NOT NULL,
-    software_id TEXT NOT NULL REFERENCES software(id),
+    software_id TEXT REFERENCES software(id),
     organisation_id TEXT NOT NULL REFERENCES organisations(id),
     scope TEXT NOT NULL,
     jkt TEXT,

@@ -31,15 +31,18 @@ fn refused(refusal: &Refusal) -> HttpResponse {
 
 /// Token endpoint
 ///
-/// OAuth 2.0 client credentials (RFC 6749 section 4.4) for a software product: the client
-/// authenticates with `private_key_jwt` (RFC 7523: `client_assertion_type`
+/// OAuth 2.0 client credentials (RFC 6749 section 4.4) for a software product (client_id its
+/// software_id) or an organisation (its org id): the client authenticates with
+/// `private_key_jwt` (RFC 7523: `client_assertion_type`
 /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, a `client_assertion` signed with
-/// PS256 or ES256 by a live key of the product's keystore, `iss` and `sub` its software_id,
+/// PS256 or ES256 by a live key of its keystore, `iss` and `sub` its client_id,
 /// `aud` this endpoint's URL or the issuer, `exp` at most five minutes away, a `jti` used
 /// once), and sends a DPoP proof (RFC 9449) for this endpoint: the token is bound to that key
 /// and is used with `Authorization: DPoP` and a new proof on every call. `scope` is a subset of
-/// `directory:read ssa:issue keys:write certificates:write` (all when absent). A suspended or
-/// revoked product or organisation gets `invalid_grant`, and its live tokens stop working.
+/// the client's scopes (a product's `directory:read ssa:issue keys:write certificates:write`,
+/// an organisation's `directory:read keys:write events:subscribe`; all when absent). A
+/// suspended or revoked product or organisation gets `invalid_grant`, and its live tokens stop
+/// working.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth", operation_id = "token", security(()),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
         description = "grant_type=client_credentials&client_assertion_type=…&client_assertion=…[&client_id=…][&scope=…]"),

@@ -66,7 +66,7 @@ impl FromRequest for BearerToken {
 
 /// The caller of an API endpoint: a person by `Authorization: Bearer <token>`, or a software
 /// product by `Authorization: DPoP <token>` with a DPoP proof, within the calls
-/// [`MACHINE_ROUTES`] lists and the scopes its token holds.
+/// `MACHINE_ROUTES` lists and the scopes its token holds.
 pub struct ApiUser(pub Actor);
 
 /// What a machine client's token may call, by method and route, and the scope each call

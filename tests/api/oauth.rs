@@ -210,6 +210,23 @@ async fn send(
     (status, headers, response.text().await.unwrap())
 }
 
+/// A POST to `url` with this Authorization and DPoP proof: the status, the
+/// `WWW-Authenticate` challenge and the problem's detail.
+async fn attempt(
+    app: &TestApp,
+    url: &str,
+    authorization: &str,
+    proof: Option<&str>,
+) -> (u16, String, String) {
+    let (status, headers, body) = send(app, Method::POST, url, authorization, proof, None).await;
+    let challenge = headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, challenge, problem_detail(&body))
+}
+
 fn problem_detail(body: &str) -> String {
     serde_json::from_str::<Value>(body).unwrap_or(Value::Null)["detail"]
         .as_str()
@@ -316,107 +333,38 @@ async fn a_product_gets_a_dpop_bound_token_and_acts_as_itself() {
     assert!(actions.contains(&"certificate.issue"), "{actions:?}");
 
     // The token without its proof, with a replayed proof, with a proof for another URL or
-    // method or by another key, or as a bearer token: refused.
+    // method, by another key or without the token's hash, or as a bearer token: refused.
     let url = app.url(&path);
-    let challenge = |headers: &reqwest::header::HeaderMap| {
-        headers["www-authenticate"].to_str().unwrap().to_owned()
-    };
-    let (status, headers, _) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        None,
-        None,
-    )
-    .await;
+    let dpop = format!("DPoP {token}");
+    let (status, challenge, _) = attempt(&app, &url, &dpop, None).await;
     assert_eq!(status, 401);
-    assert!(
-        challenge(&headers).contains("invalid_dpop_proof"),
-        "{headers:?}"
-    );
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
     let proof = client.proof("POST", &url, Some(token));
-    let (status, ..) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        Some(&proof),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (status, headers, body) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        Some(&proof),
-        None,
-    )
-    .await;
+    assert_eq!(attempt(&app, &url, &dpop, Some(&proof)).await.0, 201);
+    for (proof, says) in [
+        (proof.clone(), "used already"),
+        (
+            client.proof("POST", &app.url("/api/v1/software"), Some(token)),
+            "another URL",
+        ),
+        (client.proof("GET", &url, Some(token)), "another method"),
+        (
+            Client::proof_by(&Key::new(), "POST", &url, Some(token)),
+            "bound to",
+        ),
+        (Client::proof_by(&client.dpop, "POST", &url, None), "ath"),
+    ] {
+        let (status, challenge, detail) = attempt(&app, &url, &dpop, Some(&proof)).await;
+        assert_eq!(status, 401, "{says}: {detail}");
+        assert!(detail.contains(says), "{says:?} not in {detail}");
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains("invalid_dpop_proof"),
+            "{challenge}"
+        );
+    }
+    let (status, challenge, _) = attempt(&app, &url, &format!("Bearer {token}"), None).await;
     assert_eq!(status, 401);
-    assert!(problem_detail(&body).contains("used already"), "{body}");
-    assert!(challenge(&headers).starts_with("DPoP "), "{headers:?}");
-    let elsewhere = client.proof("POST", &app.url("/api/v1/software"), Some(token));
-    let (status, _, body) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        Some(&elsewhere),
-        None,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert!(problem_detail(&body).contains("another URL"), "{body}");
-    let other_method = client.proof("GET", &url, Some(token));
-    let (status, _, body) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        Some(&other_method),
-        None,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert!(problem_detail(&body).contains("another method"), "{body}");
-    let stranger = Client::proof_by(&Key::new(), "POST", &url, Some(token));
-    let (status, _, body) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        Some(&stranger),
-        None,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert!(problem_detail(&body).contains("bound to"), "{body}");
-    let without_ath = Client::proof_by(&client.dpop, "POST", &url, None);
-    let (status, _, body) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("DPoP {token}"),
-        Some(&without_ath),
-        None,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert!(problem_detail(&body).contains("ath"), "{body}");
-    let (status, headers, _) = send(
-        &app,
-        Method::POST,
-        &url,
-        &format!("Bearer {token}"),
-        None,
-        None,
-    )
-    .await;
-    assert_eq!(status, 401);
-    assert!(challenge(&headers).contains("invalid_token"), "{headers:?}");
+    assert!(challenge.contains("invalid_token"), "{challenge}");
 
     // It reaches its own product only: another product of its organisation is not found,
     // the organisation's own data is not for it.
@@ -465,7 +413,10 @@ async fn a_product_gets_a_dpop_bound_token_and_acts_as_itself() {
     let (status, headers, body) = client.call(&app, Method::POST, &path, reader, None).await;
     assert_eq!(status, 403, "{body}");
     assert!(
-        challenge(&headers).contains("insufficient_scope"),
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope"),
         "{headers:?}"
     );
     assert!(problem_detail(&body).contains("ssa:issue"), "{body}");

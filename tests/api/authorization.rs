@@ -434,3 +434,119 @@ async fn tokens_of_other_users_cannot_be_revoked() {
     let (status, _) = app.get_json("/api/v1/me", &c.admin).await;
     assert_eq!(status, 200);
 }
+
+/// The matrix for machine clients: a product's token, its sibling's (another product of the
+/// same organisation) and the organisation's own, each with every scope it may have.
+#[tokio::test]
+async fn machine_clients_reach_their_own_product_or_organisation_only() {
+    use crate::oauth::{Client, Key, client};
+    let app = spawn_app().await;
+    let c = crate::verifier::approved(&app).await;
+    let sibling = app.register(&c.developer, &c.org_id, "production").await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{sibling}"),
+        "approve",
+    )
+    .await;
+    let own = client(&app, &c, &c.software_id).await;
+    let sibling = client(&app, &c, &sibling).await;
+    let signing = Key::new();
+    let org = format!("/api/v1/organisations/{}", c.org_id);
+    let (status, body) = app
+        .post_json(
+            &format!("{org}/keys"),
+            &c.admin,
+            json!({"jwk": signing.jwk()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let organisation = Client {
+        software_id: c.org_id.clone(),
+        signing,
+        dpop: Key::new(),
+    };
+    let clients = [&own, &sibling, &organisation];
+    let mut tokens = vec![];
+    for client in clients {
+        let issued = client.token(&app, None).await;
+        tokens.push(issued["access_token"].as_str().unwrap().to_owned());
+    }
+    let software = format!("/api/v1/software/{}", c.software_id);
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "m", "ec:P-256", "/CN=x");
+    use Method as M;
+    // Expected: [the product's token, its sibling's, the organisation's].
+    let rows: Vec<(Method, String, Option<Value>, [u16; 3])> = vec![
+        (M::GET, software.clone(), None, [200, 404, 200]),
+        (M::GET, format!("{software}/keys"), None, [200, 404, 200]),
+        (M::POST, format!("{software}/ssa"), None, [201, 404, 403]),
+        (
+            M::POST,
+            format!("{software}/certificates"),
+            Some(json!({"type": "transport", "csr": csr})),
+            [201, 404, 403],
+        ),
+        (
+            M::GET,
+            format!("{software}/certificates"),
+            None,
+            [200, 404, 200],
+        ),
+        (
+            M::PATCH,
+            software.clone(),
+            Some(json!({"version": "2"})),
+            [403, 403, 403],
+        ),
+        (
+            M::POST,
+            format!("{software}/suspend"),
+            None,
+            [403, 403, 403],
+        ),
+        (M::GET, org.clone(), None, [404, 404, 200]),
+        (M::GET, format!("{org}/software"), None, [404, 404, 200]),
+        (M::GET, format!("{org}/keys"), None, [404, 404, 200]),
+        (M::GET, format!("{org}/members"), None, [403, 403, 403]),
+        (
+            M::POST,
+            format!("{org}/subscriptions"),
+            // A product's token has no events:subscribe.
+            Some(json!({"method": "poll"})),
+            [403, 403, 201],
+        ),
+        (
+            M::GET,
+            format!("/api/v1/organisations/{}", c.other_org_id),
+            None,
+            [404, 404, 404],
+        ),
+        (
+            M::GET,
+            "/api/v1/organisations".into(),
+            None,
+            [403, 403, 403],
+        ),
+        (M::GET, "/api/v1/software".into(), None, [403, 403, 403]),
+        (M::GET, "/api/v1/audit".into(), None, [403, 403, 403]),
+        (M::GET, "/api/v1/me".into(), None, [403, 403, 403]),
+        (M::GET, "/api/v1/tokens".into(), None, [403, 403, 403]),
+    ];
+    let names = ["product", "sibling product", "organisation"];
+    let mut failures = vec![];
+    for (method, path, body, expected) in rows {
+        for (i, client) in clients.iter().enumerate() {
+            let (status, _, answer) = client
+                .call(&app, method.clone(), &path, &tokens[i], body.clone())
+                .await;
+            if status != expected[i] {
+                failures.push(format!(
+                    "{method} {path} as the {}: expected {}, got {status} {answer}",
+                    names[i], expected[i]
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -13,20 +13,20 @@ use crate::helpers::{Cast, TestApp, spawn_app};
 use crate::verifier::approved;
 
 /// An EC P-256 key and what signs with it.
-struct Key {
+pub(crate) struct Key {
     pkey: PKey<Private>,
     encoding: EncodingKey,
 }
 
 impl Key {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
         let pkey = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
         let encoding = EncodingKey::from_ec_pem(&pkey.private_key_to_pem_pkcs8().unwrap()).unwrap();
         Self { pkey, encoding }
     }
 
-    fn jwk(&self) -> serde_json::Map<String, Value> {
+    pub(crate) fn jwk(&self) -> serde_json::Map<String, Value> {
         ssa_directory::keys::jwk::public_jwk(&self.pkey, "ES256").unwrap()
     }
 
@@ -50,15 +50,16 @@ fn jti() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// A product's client and the keys it proves with.
-struct Client {
-    software_id: String,
-    signing: Key,
-    dpop: Key,
+/// A machine client (a product, or an organisation when `software_id` is its org id) and the
+/// keys it proves with.
+pub(crate) struct Client {
+    pub(crate) software_id: String,
+    pub(crate) signing: Key,
+    pub(crate) dpop: Key,
 }
 
 /// An approved product that uploaded an ES256 key for its client assertions.
-async fn client(app: &TestApp, c: &Cast, software_id: &str) -> Client {
+pub(crate) async fn client(app: &TestApp, c: &Cast, software_id: &str) -> Client {
     let signing = Key::new();
     let (status, body) = app
         .post_json(
@@ -154,7 +155,7 @@ impl Client {
         form
     }
 
-    async fn token(&self, app: &TestApp, scope: Option<&str>) -> Value {
+    pub(crate) async fn token(&self, app: &TestApp, scope: Option<&str>) -> Value {
         let assertion = self.assertion(app);
         let proof = self.proof("POST", &token_endpoint(app), None);
         let (status, headers, body) =
@@ -164,8 +165,8 @@ impl Client {
         body
     }
 
-    /// An API call with the token and a fresh proof (or `proof` as given).
-    async fn call(
+    /// An API call with the token and a fresh proof.
+    pub(crate) async fn call(
         &self,
         app: &TestApp,
         method: Method,

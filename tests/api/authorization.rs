@@ -1,5 +1,6 @@
 //! The authorization matrix: every API endpoint × {anonymous, member of another organisation,
-//! developer, admin, operator}, with the exact status each must get.
+//! developer, admin, operator}, with the exact status each must get; and for machine clients,
+//! a product's token, its sibling's and its organisation's.
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -14,7 +14,7 @@ use crate::keys::proofs::{self, Proof};
 use crate::model::audit::Entry;
 use crate::model::client::{ClientId, Scope};
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, OrgId, Result, SoftwareId, Status, Timestamp, now};
+use crate::model::{Actor, Error, OrgId, Result, SoftwareId, Status, now};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// The client assertion type of `private_key_jwt` (RFC 7523 section 2.2).
@@ -73,12 +73,6 @@ pub fn token_endpoint(dir: &Directory) -> String {
     format!("{}/oauth/token", dir.public_url)
 }
 
-fn timestamp(unix: i64) -> Timestamp {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .map(|t| time::PrimitiveDateTime::new(t.date(), t.time()))
-        .unwrap_or_else(|_| now())
-}
-
 /// Issues an access token to a software product for a token request: grant
 /// `client_credentials`, the client authenticated with a client assertion signed by a live
 /// key of the product's keystore, a DPoP proof for the token endpoint, and scopes within those
@@ -94,7 +88,10 @@ pub async fn token(
             .as_deref()
             .and_then(proofs::claimed_client)
     });
-    let outcome = dir.db(move |conn| decide(&shared, conn, request)).await?;
+    let client_id = claimed.clone();
+    let outcome = dir
+        .db(move |conn| decide(&shared, conn, request, client_id))
+        .await?;
     let label = match &outcome {
         Ok(_) => "issued",
         Err(refusal) => refusal.error,
@@ -123,10 +120,13 @@ pub async fn token(
     Ok(outcome)
 }
 
+/// Decides a token request of the client `client_id` (the request's, or the assertion's
+/// `iss`).
 fn decide(
     dir: &Directory,
     conn: &mut DbConnection,
     request: TokenRequest,
+    client_id: Option<String>,
 ) -> Result<std::result::Result<TokenResponse, Refusal>> {
     let at = now().assume_utc().unix_timestamp();
     let refuse = |error, description: &str| Ok(Err(Refusal::new(error, description)));
@@ -156,11 +156,7 @@ fn decide(
             ),
         );
     };
-    let Some(client_id) = request
-        .client_id
-        .clone()
-        .or_else(|| proofs::claimed_client(assertion))
-    else {
+    let Some(client_id) = client_id else {
         return refuse(
             "invalid_client",
             "the client assertion names no client (iss)",
@@ -236,14 +232,14 @@ fn decide(
     let token = credentials::new_client_token();
     let scope = Scope::join(&scopes);
     let ttl = dir.config.client_token_ttl_secs;
-    let issued = write_transaction(conn, |tx| -> Result<bool> {
-        if !store::oauth::spend_assertion(
-            tx,
-            &client_id,
-            &assertion.jti,
-            timestamp(assertion.expires_at + 60),
-        )? {
-            return Ok(false);
+    // A replayed assertion rolls the transaction back (after a unique violation PostgreSQL
+    // would commit nothing anyway).
+    const REPLAYED: &str =
+        "the client assertion was used already (its jti): sign a new one for each request";
+    let kept_until = now() + time::Duration::seconds(assertion.expires_at - at + 60);
+    let issued = write_transaction(conn, |tx| -> Result<()> {
+        if !store::oauth::spend_assertion(tx, &client_id, &assertion.jti, kept_until)? {
+            return Err(Error::Conflict(REPLAYED.into()));
         }
         store::oauth::insert_token(
             tx,
@@ -281,13 +277,12 @@ fn decide(
                     "expires_in": ttl,
                 })),
         )?;
-        Ok(true)
-    })?;
-    if !issued {
-        return refuse(
-            "invalid_client",
-            "the client assertion was used already (its jti): sign a new one for each request",
-        );
+        Ok(())
+    });
+    match issued {
+        Ok(()) => {}
+        Err(Error::Conflict(_)) => return refuse("invalid_client", REPLAYED),
+        Err(other) => return Err(other),
     }
     Ok(Ok(TokenResponse {
         access_token: token,

@@ -188,6 +188,20 @@ pub fn is_machine(req: &HttpRequest) -> bool {
             .is_some_and(|t| crate::keys::credentials::is_client_token(t.trim()))
 }
 
+/// The request's DPoP proof (RFC 9449), if it sends one; more than one `DPoP` header, or one
+/// that is not ASCII, is an error saying so.
+pub fn dpop_proof(req: &HttpRequest) -> Result<Option<String>, &'static str> {
+    let mut proofs = req.headers().get_all("dpop");
+    match (proofs.next(), proofs.next()) {
+        (None, _) => Ok(None),
+        (Some(proof), None) => proof
+            .to_str()
+            .map(|p| Some(p.to_owned()))
+            .map_err(|_| "the DPoP header is not ASCII"),
+        (Some(_), Some(_)) => Err("send exactly one DPoP header"),
+    }
+}
+
 /// Authenticates a machine client's request: its token and DPoP proof, then whether the
 /// route is one a product may call and its token has the scope.
 async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
@@ -203,17 +217,10 @@ async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
             description: "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof".into(),
         });
     };
-    let mut proofs = req.headers().get_all("dpop");
-    let proof = match (proofs.next(), proofs.next()) {
-        (Some(proof), None) => proof.to_str().ok().map(str::to_owned),
-        (None, _) => None,
-        (Some(_), Some(_)) => {
-            return Err(AppError::TokenRefused {
-                error: "invalid_dpop_proof",
-                description: "send exactly one DPoP header".into(),
-            });
-        }
-    };
+    let proof = dpop_proof(req).map_err(|why| AppError::TokenRefused {
+        error: "invalid_dpop_proof",
+        description: why.into(),
+    })?;
     let url = format!("{}{}", state.public_url, req.path());
     let actor = crate::services::oauth::authenticate(
         &state,

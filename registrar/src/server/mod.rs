@@ -1019,8 +1019,8 @@ fn read_events(
         for (_, event) in &page.events {
             if stateless {
                 // No client rows: what the event stops or reinstates is kept instead.
-                if let Some((subject, reason)) = stopping(event) {
-                    store::set_stopped(tx, issuer, &subject, reason.as_deref(), now())?;
+                if let Some((concerned, reason)) = stopping(event) {
+                    store::set_stopped(tx, issuer, &concerned.key(), reason.as_deref(), now())?;
                 }
             } else {
                 apply(tx, issuer, event)?;
@@ -1031,38 +1031,39 @@ fn read_events(
     })?;
     if stateless {
         for (_, event) in &page.events {
-            if let Some((subject, reason)) = stopping(event) {
-                remember(state, issuer, subject, reason);
+            if let Some((concerned, reason)) = stopping(event) {
+                remember(state, issuer, concerned.key(), reason);
             }
         }
     }
     Ok((page.next_cursor, page.events.len()))
 }
 
-/// What a change event stops (with the reason) or reinstates (`None`): `software:ID`,
-/// `organisation:ID` or `statement:JTI`.
-fn stopping(event: &ssa_verifier::ChangeEvent) -> Option<(String, Option<String>)> {
+/// What a change event concerns, and whether it stops it (with the reason) or reinstates it
+/// (`None`): a software, an organisation (suspended, revoked or rejected, or reinstated) or a
+/// statement (revoked for good).
+fn stopping(event: &ssa_verifier::ChangeEvent) -> Option<(store::Concerned<'_>, Option<String>)> {
+    use store::Concerned;
     let value = event
         .payload
         .get("state")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let stopped = matches!(value, "suspended" | "revoked" | "rejected");
-    let (subject, reason) = match (event.kind(), event.subject_id()) {
-        ("software-status", Some(id)) => (format!("software:{id}"), format!("software {value}")),
-        ("organisation-status", Some(id)) => (
-            format!("organisation:{id}"),
-            format!("organisation {value}"),
-        ),
+    let (concerned, reason) = match (event.kind(), event.subject_id()) {
+        ("software-status", Some(id)) => (Concerned::Software(id), format!("software {value}")),
+        ("organisation-status", Some(id)) => {
+            (Concerned::Organisation(id), format!("organisation {value}"))
+        }
         ("statement-revoked", Some(jti)) => {
             return Some((
-                format!("statement:{jti}"),
+                Concerned::Statement(jti),
                 Some("statement revoked".to_owned()),
             ));
         }
         _ => return None,
     };
-    Some((subject, stopped.then_some(reason)))
+    Some((concerned, stopped.then_some(reason)))
 }
 
 /// Keeps in memory what a feed stopped (or reinstated), for stateless clients' status.
@@ -1080,56 +1081,28 @@ fn remember(state: &State, issuer: &str, subject: String, reason: Option<String>
 fn stopped_reason(state: &State, registration: &Value) -> Option<String> {
     let issuer = registration.get("iss")?.as_str()?.to_owned();
     let map = state.stopped.lock().ok()?;
+    let field = |name: &str| registration.get(name).and_then(Value::as_str);
     [
-        ("software", "sid"),
-        ("organisation", "oid"),
-        ("statement", "jti"),
+        field("sid").map(store::Concerned::Software),
+        field("oid").map(store::Concerned::Organisation),
+        field("jti").map(store::Concerned::Statement),
     ]
-    .iter()
-    .find_map(|(kind, field)| {
-        let id = registration.get(*field)?.as_str()?;
-        map.get(&(issuer.clone(), format!("{kind}:{id}"))).cloned()
-    })
+    .into_iter()
+    .flatten()
+    .find_map(|concerned| map.get(&(issuer.clone(), concerned.key())).cloned())
 }
 
 /// What one change event does to the registered clients.
 fn apply(conn: &mut Db, issuer: &str, event: &ssa_verifier::ChangeEvent) -> anyhow::Result<()> {
-    use store::Concerned;
-    let state = event
-        .payload
-        .get("state")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let stopped = matches!(state, "suspended" | "revoked" | "rejected");
-    let (concerned, reason) = match (event.kind(), event.subject_id()) {
-        ("software-status", Some(id)) => (Concerned::Software(id), format!("software {state}")),
-        ("organisation-status", Some(id)) => {
-            (Concerned::Organisation(id), format!("organisation {state}"))
-        }
-        ("statement-revoked", Some(jti)) => {
-            store::set_disabled(
-                conn,
-                issuer,
-                Concerned::Statement(jti),
-                Some("statement revoked"),
-                now(),
-            )?;
-            return Ok(());
-        }
-        _ => return Ok(()),
+    let Some((concerned, reason)) = stopping(event) else {
+        return Ok(());
     };
-    let changed = store::set_disabled(
-        conn,
-        issuer,
-        concerned,
-        stopped.then_some(reason.as_str()),
-        now(),
-    )?;
+    let changed = store::set_disabled(conn, issuer, concerned, reason.as_deref(), now())?;
     if changed > 0 {
         tracing::info!(
             changed,
             kind = event.kind(),
-            state,
+            reason = reason.as_deref().unwrap_or("reinstated"),
             "clients follow the directory"
         );
     }

@@ -417,10 +417,23 @@ pub fn set_cursor(conn: &mut Db, issuer: &str, cursor: &str) -> QueryResult<()> 
 }
 
 /// Which clients a directory's change concerns.
+#[derive(Debug, Clone, Copy)]
 pub enum Concerned<'a> {
     Software(&'a str),
     Organisation(&'a str),
     Statement(&'a str),
+}
+
+impl Concerned<'_> {
+    /// Its key among what the feeds stopped: `software:ID`, `organisation:ID` or
+    /// `statement:JTI`.
+    pub fn key(self) -> String {
+        match self {
+            Concerned::Software(id) => format!("software:{id}"),
+            Concerned::Organisation(id) => format!("organisation:{id}"),
+            Concerned::Statement(jti) => format!("statement:{jti}"),
+        }
+    }
 }
 
 /// Disables (with `reason`) or re-enables (`None`) the live clients a change concerns, of

@@ -75,22 +75,12 @@ pub(crate) async fn token(
             }));
         }
     };
-    let mut proofs = req.headers().get_all("dpop");
-    request.dpop = match (proofs.next(), proofs.next()) {
-        (None, _) => None,
-        (Some(proof), None) => match proof.to_str() {
-            Ok(proof) => Some(proof.to_owned()),
-            Err(_) => {
-                return Ok(refused(&Refusal {
-                    error: "invalid_dpop_proof",
-                    description: "the DPoP header is not ASCII".into(),
-                }));
-            }
-        },
-        (Some(_), Some(_)) => {
+    request.dpop = match crate::web::auth::dpop_proof(&req) {
+        Ok(proof) => proof,
+        Err(why) => {
             return Ok(refused(&Refusal {
                 error: "invalid_dpop_proof",
-                description: "send exactly one DPoP header".into(),
+                description: why.into(),
             }));
         }
     };

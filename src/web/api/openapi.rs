@@ -22,7 +22,7 @@ use crate::web::{error::Problem, public};
 #[openapi(
     info(
         title = "SSA directory",
-        description = "An open-banking trust directory: onboarding of organisations and their software products, signed software statement assertions (SSAs), the directory JWKS, the participant keystore, status and discovery documents, and a certificate authority with CRL and OCSP. The JSON API under /api/v1 takes a bearer token (Authorization: Bearer <token>) created in the portal or with `ssa-directory token create`. Errors are RFC 9457 problem+json with type urn:ssa-directory:problem:<slug>. A known path asked with another method answers 405 with an Allow header.",
+        description = "An open-banking trust directory: onboarding of organisations and their software products, signed software statement assertions (SSAs), the directory JWKS, the participant keystore, status and discovery documents, and a certificate authority with CRL and OCSP. The JSON API under /api/v1 takes a bearer token (Authorization: Bearer <token>) created in the portal or with `ssa-directory token create`, or, for a software product's or an organisation's own software, an access token of POST /oauth/token sent as Authorization: DPoP <token> with a DPoP proof (RFC 9449) on the calls a machine client may make. Errors are RFC 9457 problem+json with type urn:ssa-directory:problem:<slug>. A known path asked with another method answers 405 with an Allow header.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(

@@ -108,6 +108,25 @@ pub struct Config {
     /// Lifetime of the access tokens the token endpoint issues to machine clients, in seconds
     /// (`SSA_DIRECTORY_CLIENT_TOKEN_TTL_SECS`).
     pub client_token_ttl_secs: u64,
+    /// Certificate chain (PEM) the directory serves HTTPS with on `listen`, and on
+    /// `mtls_listen` (`SSA_DIRECTORY_TLS_CERT_FILE`); without it `listen` is plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of `tls_cert_file` (`SSA_DIRECTORY_TLS_KEY_FILE`).
+    pub tls_key_file: Option<PathBuf>,
+    /// A second, HTTPS-only address where every client presents a certificate of the
+    /// directory's CA: the mutual-TLS endpoints of machine clients (`SSA_DIRECTORY_MTLS_LISTEN`).
+    /// The portal's port never asks browsers for a certificate.
+    pub mtls_listen: Option<SocketAddr>,
+    /// Base URL of `mtls_listen`, published as the token endpoint's `mtls_endpoint_aliases`
+    /// (`SSA_DIRECTORY_MTLS_PUBLIC_URL`). Defaults to the public URL's host on that port.
+    pub mtls_public_url: Option<String>,
+    /// Behind a TLS-terminating proxy: the request header in which it forwards the client
+    /// certificate, URL-encoded PEM as nginx's `$ssl_client_escaped_cert`
+    /// (`SSA_DIRECTORY_CLIENT_CERT_HEADER`). Read only from `trusted_proxies`.
+    pub client_cert_header: Option<String>,
+    /// Addresses whose `client_cert_header` is believed, comma-separated in the environment
+    /// (`SSA_DIRECTORY_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Algorithm of the directory's signing keys.
@@ -174,6 +193,12 @@ impl Default for Config {
             push_retry_secs: 24 * 3600,
             push_backoff_ms: 1000,
             client_token_ttl_secs: 300,
+            tls_cert_file: None,
+            tls_key_file: None,
+            mtls_listen: None,
+            mtls_public_url: None,
+            client_cert_header: None,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -353,6 +378,28 @@ impl Config {
                 "body_read_timeout_secs must be between 1 and 300".into(),
             ));
         }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert_file and tls_key_file go together".into(),
+            ));
+        }
+        if self.mtls_listen.is_some() && self.tls_cert_file.is_none() {
+            return Err(ConfigError::Invalid(
+                "mtls_listen needs the directory's TLS certificate: set tls_cert_file and tls_key_file".into(),
+            ));
+        }
+        if let Some(url) = &self.mtls_public_url
+            && (!url.starts_with("https://") || self.mtls_listen.is_none())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "mtls_public_url {url:?} must start with https:// and goes with mtls_listen"
+            )));
+        }
+        if self.client_cert_header.is_some() == self.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid(
+                "client_cert_header and trusted_proxies go together (the header is believed only from those addresses)".into(),
+            ));
+        }
         if self.db_pool_size == 0 {
             return Err(ConfigError::Invalid(
                 "db_pool_size must be at least 1".into(),
@@ -365,6 +412,7 @@ impl Config {
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
+            None if self.tls_cert_file.is_some() => format!("https://{}", self.listen),
             None => format!("http://{}", self.listen),
         }
     }
@@ -392,6 +440,12 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url().starts_with("https://")
     }
+
+    /// Whether clients may authenticate with a certificate (`tls_client_auth`) and get
+    /// certificate-bound tokens: over `mtls_listen` or from a trusted proxy.
+    pub fn mutual_tls(&self) -> bool {
+        self.mtls_listen.is_some() || self.client_cert_header.is_some()
+    }
 }
 
 /// Parses an environment value with the type of the setting's default.
@@ -407,6 +461,14 @@ fn env_value(key: &str, value: &str, defaults: &toml::Table) -> Result<toml::Val
             "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
             _ => Err(format!("expected true or false, got {value:?}")),
         },
+        Some(toml::Value::Array(_)) => Ok(toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_owned()))
+                .collect(),
+        )),
         Some(_) => Ok(toml::Value::String(value.to_owned())),
         None if OPTIONAL_STRING_KEYS.contains(&key) => Ok(toml::Value::String(value.to_owned())),
         None => Err("unknown setting".into()),
@@ -414,7 +476,17 @@ fn env_value(key: &str, value: &str, defaults: &toml::Table) -> Result<toml::Val
 }
 
 /// Settings without a default value (absent from the serialized defaults).
-const OPTIONAL_STRING_KEYS: &[&str] = &["public_url", "issuer", "key_passphrase", "push_ca_file"];
+const OPTIONAL_STRING_KEYS: &[&str] = &[
+    "public_url",
+    "issuer",
+    "key_passphrase",
+    "push_ca_file",
+    "tls_cert_file",
+    "tls_key_file",
+    "mtls_listen",
+    "mtls_public_url",
+    "client_cert_header",
+];
 
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -498,5 +570,34 @@ mod tests {
         .unwrap();
         assert!(config.is_https());
         assert_eq!(config.public_url(), "https://directory.example");
+    }
+
+    #[test]
+    fn tls_settings_go_together() {
+        let refused = |vars: &[(&str, &str)]| {
+            let error = Config::load_from(None, env(vars)).unwrap_err().to_string();
+            assert!(error.contains("go"), "{error}");
+        };
+        refused(&[("SSA_DIRECTORY_TLS_CERT_FILE", "tls.pem")]);
+        refused(&[("SSA_DIRECTORY_CLIENT_CERT_HEADER", "x-ssl-client-cert")]);
+        refused(&[("SSA_DIRECTORY_TRUSTED_PROXIES", "10.0.0.1")]);
+        let error = Config::load_from(None, env(&[("SSA_DIRECTORY_MTLS_LISTEN", "0.0.0.0:8443")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("tls_cert_file"), "{error}");
+
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("SSA_DIRECTORY_TLS_CERT_FILE", "tls.pem"),
+                ("SSA_DIRECTORY_TLS_KEY_FILE", "tls.key"),
+                ("SSA_DIRECTORY_MTLS_LISTEN", "0.0.0.0:8443"),
+                ("SSA_DIRECTORY_CLIENT_CERT_HEADER", "x-ssl-client-cert"),
+                ("SSA_DIRECTORY_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.is_https() && config.mutual_tls());
+        assert_eq!(config.trusted_proxies.len(), 2);
     }
 }

@@ -158,6 +158,7 @@ fn spawn_housekeeping(state: Arc<Directory>) {
 /// A directory server bound to its port, ready to run.
 pub struct Application {
     port: u16,
+    mtls_port: Option<u16>,
     server: Server,
     state: aw::Data<Directory>,
 }
@@ -227,8 +228,36 @@ impl Application {
                         "public_url is not set and the directory listens on {local}: SSAs and JWKS links will name {local}; set SSA_DIRECTORY_PUBLIC_URL"
                     );
                 }
-                format!("http://{local}")
+                let scheme = if config.tls_cert_file.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{local}")
             }
+        };
+        let mtls_listener = match config.mtls_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .with_context(|| format!("cannot listen on {address} (mtls_listen)"))?,
+            ),
+            None => None,
+        };
+        let mtls_local = mtls_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let mtls_url = match (&config.mtls_public_url, mtls_local) {
+            (Some(url), _) => Some(url.trim_end_matches('/').to_owned()),
+            (None, Some(address)) => {
+                let mut url = url::Url::parse(&public_url).context("public_url is not a URL")?;
+                url.set_scheme("https")
+                    .map_err(|()| anyhow::anyhow!("public_url cannot be made https"))?;
+                url.set_port(Some(address.port()))
+                    .map_err(|()| anyhow::anyhow!("public_url has no host"))?;
+                Some(url.as_str().trim_end_matches('/').to_owned())
+            }
+            (None, None) => None,
         };
 
         let metrics = Metrics::new().context("cannot register metrics")?;
@@ -245,6 +274,7 @@ impl Application {
         let state = aw::Data::new(Directory {
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
+            mtls_url,
             pool,
             recorder,
             metrics,
@@ -293,18 +323,38 @@ impl Application {
                     .wrap(from_fn(web::request_id_header))
                     .wrap(TracingLogger::<web::logging::RequestSpan>::new())
             })
-            .listen(listener)
-            .with_context(|| format!("cannot listen on {local}"))?
+            .on_connect(web::tls::on_connect(mtls_local.map(|a| a.port())))
             .shutdown_timeout(state.config.shutdown_timeout_secs);
+            let config = &state.config;
+            server = match (&config.tls_cert_file, &config.tls_key_file) {
+                (Some(cert), Some(key)) => server
+                    .listen_openssl(listener, web::tls::acceptor(cert, key, None)?)
+                    .with_context(|| format!("cannot listen on {local}"))?,
+                _ => server
+                    .listen(listener)
+                    .with_context(|| format!("cannot listen on {local}"))?,
+            };
+            if let (Some(listener), Some(cert), Some(key)) =
+                (mtls_listener, &config.tls_cert_file, &config.tls_key_file)
+            {
+                let cas = [
+                    openssl::x509::X509::from_pem(state.ca.issuing_pem.as_bytes())?,
+                    openssl::x509::X509::from_pem(state.ca.root_pem.as_bytes())?,
+                ];
+                server = server
+                    .listen_openssl(listener, web::tls::acceptor(cert, key, Some(&cas))?)
+                    .context("cannot listen on mtls_listen")?;
+            }
             if state.config.workers > 0 {
                 server = server.workers(state.config.workers);
             }
             server.run()
         };
 
-        tracing::info!(address = %local, public_url = %state.public_url, "directory listening");
+        tracing::info!(address = %local, public_url = %state.public_url, mtls_url = ?state.mtls_url, "directory listening");
         Ok(Self {
             port: local.port(),
+            mtls_port: mtls_local.map(|a| a.port()),
             server,
             state,
         })
@@ -312,6 +362,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the mutual-TLS listener, when `mtls_listen` is set.
+    pub fn mtls_port(&self) -> Option<u16> {
+        self.mtls_port
     }
 
     /// A handle that stops the server (gracefully or not) from elsewhere.

@@ -184,6 +184,12 @@ pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The `x5t#S256` of a certificate (RFC 8705 section 3.1): the base64url SHA-256 of its DER,
+/// what a certificate-bound token is bound to.
+pub fn certificate_thumbprint(der: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(der))
+}
+
 /// Checks a DPoP proof (RFC 9449 section 4.3) for a request of `method` to `url` (without
 /// query or fragment): `typ` `dpop+jwt`, PS256 or ES256, signed by the public JWK in its
 /// header, `htm` and `htu` those of the request, `iat` recent, a `jti`, and with

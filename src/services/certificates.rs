@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{Directory, keystore};
+use crate::keys::proofs::certificate_thumbprint;
 use crate::model::audit::Entry;
 use crate::model::certificate::{CertStatus, CertType, Certificate, Issued, RevocationReason};
 use crate::model::software::Grant;
@@ -199,6 +200,13 @@ fn set_status(
         return Err(Error::Conflict(
             "the certificate changed meanwhile; reload and try again".into(),
         ));
+    }
+    if status != CertStatus::Good && cert.cert_type == CertType::Transport {
+        // Tokens bound to it over mutual TLS stop with it.
+        let der = openssl::x509::X509::from_pem(cert.pem.as_bytes())
+            .and_then(|c| c.to_der())
+            .map_err(|e| anyhow::anyhow!("a stored certificate cannot be read: {e}"))?;
+        store::oauth::drop_certificate_tokens(tx, &certificate_thumbprint(&der))?;
     }
     if status == CertStatus::Revoked
         && cert.cert_type == CertType::Signing

@@ -40,6 +40,8 @@ pub struct Directory {
     pub config: Config,
     /// Public base URL without a trailing slash.
     pub public_url: String,
+    /// Base URL of the mutual-TLS listener, when there is one (`mtls_listen`).
+    pub mtls_url: Option<String>,
     /// `iss` of issued SSAs.
     pub issuer: String,
     pub pool: DbPool,

@@ -12,9 +12,10 @@ use super::Directory;
 use crate::keys::credentials;
 use crate::keys::proofs::{self, Proof};
 use crate::model::audit::Entry;
+use crate::model::certificate::{CertStatus, CertType};
 use crate::model::client::{ClientId, Scope};
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, OrgId, Result, SoftwareId, Status, now};
+use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, now};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// The client assertion type of `private_key_jwt` (RFC 7523 section 2.2).
@@ -31,6 +32,13 @@ pub struct TokenRequest {
     pub client_assertion: Option<String>,
     #[serde(skip)]
     pub dpop: Option<String>,
+    /// The client certificate (DER) of the request's mutual TLS, or a trusted proxy's.
+    #[serde(skip)]
+    pub certificate: Option<Vec<u8>>,
+    /// The URL the request was sent to (the token endpoint or its mutual-TLS alias): the
+    /// `htu` its DPoP proof must name.
+    #[serde(skip)]
+    pub endpoint: String,
 }
 
 /// An access token issued (RFC 6749 section 5.1).
@@ -145,33 +153,52 @@ fn decide(
             );
         }
     }
-    let (Some(JWT_BEARER), Some(assertion)) = (
+    let method = match (
         request.client_assertion_type.as_deref(),
         request.client_assertion.as_deref(),
-    ) else {
-        return refuse(
-            "invalid_client",
-            &format!(
-                "authenticate with private_key_jwt: client_assertion_type {JWT_BEARER} and a client_assertion signed by a key in the software's keystore"
-            ),
-        );
+        request.certificate.as_deref(),
+    ) {
+        (Some(JWT_BEARER), Some(assertion), _) => Method::PrivateKeyJwt(assertion),
+        (None, None, Some(der)) => Method::TlsClientAuth(der),
+        (None, None, None) => {
+            return refuse(
+                "invalid_client",
+                &format!(
+                    "authenticate with private_key_jwt (client_assertion_type {JWT_BEARER} and a client_assertion signed by a key in the client's keystore) or, over mutual TLS, with tls_client_auth (the product's transport certificate and its client_id)"
+                ),
+            );
+        }
+        _ => {
+            return refuse(
+                "invalid_client",
+                &format!(
+                    "private_key_jwt needs client_assertion_type {JWT_BEARER} and a client_assertion"
+                ),
+            );
+        }
     };
     let Some(client_id) = client_id else {
         return refuse(
             "invalid_client",
-            "the client assertion names no client (iss)",
+            match method {
+                Method::PrivateKeyJwt(_) => "the client assertion names no client (iss)",
+                Method::TlsClientAuth(_) => "tls_client_auth needs the client_id parameter",
+            },
         );
     };
-    let Some(dpop) = request.dpop.as_deref() else {
-        return refuse(
-            "invalid_request",
-            "a DPoP proof (RFC 9449) is required: this directory's tokens are bound to the client's key",
-        );
-    };
-    let endpoint = token_endpoint(dir);
-    let proof = match proofs::check_dpop(dpop, "POST", &endpoint, None, at) {
-        Ok(proof) => proof,
-        Err(why) => return refuse("invalid_dpop_proof", &why),
+    // Bound to the DPoP key when the request proves one, else to the client certificate.
+    let proof = match (request.dpop.as_deref(), request.certificate.as_deref()) {
+        (Some(dpop), _) => match proofs::check_dpop(dpop, "POST", &request.endpoint, None, at) {
+            Ok(proof) => Some(proof),
+            Err(why) => return refuse("invalid_dpop_proof", &why),
+        },
+        (None, Some(_)) => None,
+        (None, None) => {
+            return refuse(
+                "invalid_request",
+                "a DPoP proof (RFC 9449) is required, or mutual TLS: this directory's tokens are bound to the client's key or certificate",
+            );
+        }
     };
     // The client: a software product by its software_id, or an organisation by its id.
     let unknown = "unknown client: the client_id is a software_id or an organisation id";
@@ -179,7 +206,7 @@ fn decide(
     else {
         return refuse("invalid_client", unknown);
     };
-    let (client, org, keys) = match store::software::find(conn, software)? {
+    let (client, org) = match store::software::find(conn, software)? {
         Some(product) => {
             let Some(org) = store::organisations::find(conn, product.organisation_id)? else {
                 return refuse("invalid_client", unknown);
@@ -187,8 +214,7 @@ fn decide(
             if let Err(why) = product.eligibility(org.status) {
                 return refuse("invalid_grant", &why.refusal(Grant::Token).to_string());
             }
-            let keys = store::keystore::load(conn, org.id, Some(product.id), Some(false))?;
-            (ClientId::Software(product.id), org, keys)
+            (ClientId::Software(product.id), org)
         }
         None => {
             let Some(org) = store::organisations::find(conn, org_id)? else {
@@ -203,32 +229,63 @@ fn decide(
                     ),
                 );
             }
-            let keys = store::keystore::load(conn, org.id, None, Some(false))?;
-            (ClientId::Organisation(org.id), org, keys)
+            (ClientId::Organisation(org.id), org)
         }
     };
     let scopes = match Scope::parse_list(request.scope.as_deref(), client.allowed()) {
         Ok(scopes) => scopes,
         Err(why) => return refuse("invalid_scope", &why.to_string()),
     };
-    let keys: Vec<_> = keys
-        .into_iter()
-        .filter_map(|k| match k.jwk {
-            serde_json::Value::Object(jwk) => Some(jwk),
-            _ => None,
-        })
-        .collect();
-    let audiences = [endpoint, dir.public_url.clone()];
-    let assertion = match proofs::check_assertion(assertion, &client_id, &audiences, &keys, at) {
-        Ok(assertion) => assertion,
-        Err(why) => return refuse("invalid_client", &why),
+    let spent = match method {
+        Method::PrivateKeyJwt(assertion) => {
+            let software = match client {
+                ClientId::Software(id) => Some(id),
+                ClientId::Organisation(_) => None,
+            };
+            let keys: Vec<_> = store::keystore::load(conn, org.id, software, Some(false))?
+                .into_iter()
+                .filter_map(|k| match k.jwk {
+                    serde_json::Value::Object(jwk) => Some(jwk),
+                    _ => None,
+                })
+                .collect();
+            let mut audiences = vec![token_endpoint(dir), dir.public_url.clone()];
+            audiences.extend(
+                dir.mtls_url
+                    .as_ref()
+                    .map(|url| format!("{url}/oauth/token")),
+            );
+            match proofs::check_assertion(assertion, &client_id, &audiences, &keys, at) {
+                Ok(assertion) => Some(assertion),
+                Err(why) => return refuse("invalid_client", &why),
+            }
+        }
+        Method::TlsClientAuth(der) => {
+            let ClientId::Software(software) = client else {
+                return refuse(
+                    "invalid_client",
+                    "tls_client_auth is for software products (their transport certificates); an organisation authenticates with private_key_jwt",
+                );
+            };
+            if let Err(why) = certified(conn, der, software)? {
+                return refuse("invalid_client", &why);
+            }
+            None
+        }
     };
-    if !dir.dpop_proofs.first_use(&proof, at) {
+    if let Some(proof) = &proof
+        && !dir.dpop_proofs.first_use(proof, at)
+    {
         return refuse(
             "invalid_dpop_proof",
             "the DPoP proof was used already (its jti)",
         );
     }
+    let jkt = proof.as_ref().map(|p| p.jkt.clone());
+    let x5t_s256 = match (&proof, request.certificate.as_deref()) {
+        (None, Some(der)) => Some(proofs::certificate_thumbprint(der)),
+        _ => None,
+    };
     let token = credentials::new_client_token();
     let scope = Scope::join(&scopes);
     let ttl = dir.config.client_token_ttl_secs;
@@ -236,9 +293,18 @@ fn decide(
     // would commit nothing anyway).
     const REPLAYED: &str =
         "the client assertion was used already (its jti): sign a new one for each request";
-    let kept_until = now() + time::Duration::seconds(assertion.expires_at - at + 60);
+    let kept_until = |assertion: &proofs::Assertion| {
+        now() + time::Duration::seconds(assertion.expires_at - at + 60)
+    };
     let issued = write_transaction(conn, |tx| -> Result<()> {
-        if !store::oauth::spend_assertion(tx, &client_id, &assertion.jti, kept_until)? {
+        if let Some(assertion) = &spent
+            && !store::oauth::spend_assertion(
+                tx,
+                &client_id,
+                &assertion.jti,
+                kept_until(assertion),
+            )?
+        {
             return Err(Error::Conflict(REPLAYED.into()));
         }
         store::oauth::insert_token(
@@ -251,8 +317,8 @@ fn decide(
                 },
                 organisation: org.id,
                 scope: &scope,
-                jkt: Some(&proof.jkt),
-                x5t_s256: None,
+                jkt: jkt.as_deref(),
+                x5t_s256: x5t_s256.as_deref(),
                 expires_at: now() + time::Duration::seconds(ttl as i64),
             },
         )?;
@@ -270,10 +336,14 @@ fn decide(
             Entry::new(&actor, "oauth.token.issue", subject, client)
                 .organisation(org.id)
                 .details(json!({
-                    "auth_method": "private_key_jwt",
+                    "auth_method": match method {
+                        Method::PrivateKeyJwt(_) => "private_key_jwt",
+                        Method::TlsClientAuth(_) => "tls_client_auth",
+                    },
                     "scope": scope,
-                    "binding": "dpop",
-                    "jkt": proof.jkt,
+                    "binding": if jkt.is_some() { "dpop" } else { "certificate" },
+                    "jkt": jkt,
+                    "x5t#S256": x5t_s256,
                     "expires_in": ttl,
                 })),
         )?;
@@ -286,10 +356,61 @@ fn decide(
     }
     Ok(Ok(TokenResponse {
         access_token: token,
-        token_type: "DPoP",
+        // RFC 8705 certificate-bound tokens are used with the Bearer scheme.
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: ttl,
         scope,
     }))
+}
+
+/// How a token request's client authenticates.
+#[derive(Clone, Copy)]
+enum Method<'a> {
+    /// RFC 7523: this client assertion.
+    PrivateKeyJwt(&'a str),
+    /// RFC 8705: this client certificate (DER) of the request's mutual TLS.
+    TlsClientAuth(&'a [u8]),
+}
+
+/// Whether `der` is a transport certificate the directory issued to `software` and has not
+/// revoked or put on hold, within its validity: the record of that serial must hold exactly
+/// this certificate, so its subject is the one the directory gave the product.
+fn certified(
+    conn: &mut DbConnection,
+    der: &[u8],
+    software: SoftwareId,
+) -> Result<std::result::Result<(), String>> {
+    use der::Decode;
+    let Ok(presented) = x509_cert::Certificate::from_der(der) else {
+        return Ok(Err("the client certificate cannot be read".into()));
+    };
+    let serial = Serial::from_bytes(presented.tbs_certificate.serial_number.as_bytes());
+    let not_ours = "the client certificate is not a transport certificate the directory issued to this software";
+    let Some(stored) = store::certificates::find(conn, &serial)? else {
+        return Ok(Err(not_ours.into()));
+    };
+    let same = openssl::x509::X509::from_pem(stored.pem.as_bytes())
+        .and_then(|c| c.to_der())
+        .is_ok_and(|d| d == der);
+    if !same || stored.software_id != software || stored.cert_type != CertType::Transport {
+        return Ok(Err(not_ours.into()));
+    }
+    if stored.status != CertStatus::Good {
+        return Ok(Err(format!(
+            "the client certificate is {} (serial {serial})",
+            match stored.status {
+                CertStatus::Hold => "on hold",
+                _ => "revoked",
+            }
+        )));
+    }
+    let at = now();
+    if at < stored.not_before || at > stored.not_after {
+        return Ok(Err(
+            "the client certificate is not within its validity".into()
+        ));
+    }
+    Ok(Ok(()))
 }
 
 fn refused(error: &'static str, description: impl Into<String>) -> Error {
@@ -299,19 +420,30 @@ fn refused(error: &'static str, description: impl Into<String>) -> Error {
     }
 }
 
+/// What a machine client's API request shows with its access token.
+pub struct Presented {
+    /// Sent with the DPoP scheme (else Bearer, for a certificate-bound token).
+    pub dpop_scheme: bool,
+    /// The request's DPoP proof.
+    pub proof: Option<String>,
+    /// The client certificate (DER) of the request's mutual TLS.
+    pub certificate: Option<Vec<u8>>,
+}
+
 /// The machine client of an API request carrying `token`: with the DPoP scheme, a proof for
-/// `method` and `url` signed by the key the token is bound to; the token unexpired and its
-/// product and organisation active now.
+/// `method` and `url` signed by the key the token is bound to; with the Bearer scheme, over
+/// mutual TLS with the certificate it is bound to; the token unexpired and its product and
+/// organisation active now.
 pub async fn authenticate(
     dir: &Arc<Directory>,
     token: String,
-    proof: Option<String>,
+    presented: Presented,
     method: String,
     url: String,
 ) -> Result<Actor> {
     let shared = dir.clone();
     let outcome = dir
-        .db(move |conn| authenticate_in(&shared, conn, &token, proof.as_deref(), &method, &url))
+        .db(move |conn| authenticate_in(&shared, conn, &token, &presented, &method, &url))
         .await;
     if let Err(Error::TokenRefused { error, .. }) = &outcome {
         dir.metrics.oauth_use(error);
@@ -323,7 +455,7 @@ fn authenticate_in(
     dir: &Directory,
     conn: &mut DbConnection,
     token: &str,
-    proof: Option<&str>,
+    presented: &Presented,
     method: &str,
     url: &str,
 ) -> Result<Actor> {
@@ -334,27 +466,55 @@ fn authenticate_in(
             "the access token is unknown or expired",
         ));
     };
-    let Some(proof) = proof else {
-        return Err(refused(
-            "invalid_dpop_proof",
-            "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
-        ));
+    // A DPoP proof is checked before the database is asked.
+    let proof: Option<Proof> = if presented.dpop_scheme {
+        let Some(proof) = presented.proof.as_deref() else {
+            return Err(refused(
+                "invalid_dpop_proof",
+                "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
+            ));
+        };
+        Some(
+            proofs::check_dpop(proof, method, url, Some(token), at)
+                .map_err(|why| refused("invalid_dpop_proof", why))?,
+        )
+    } else {
+        None
     };
-    let proof: Proof = proofs::check_dpop(proof, method, url, Some(token), at)
-        .map_err(|why| refused("invalid_dpop_proof", why))?;
     let live = store::oauth::live_token(conn, &hash)?
         .ok_or_else(|| refused("invalid_token", "the access token is unknown or expired"))?;
-    if live.jkt.is_none() && live.x5t_s256.is_some() {
-        return Err(refused(
-            "invalid_token",
-            "this token is bound to a client certificate: present it over mutual TLS",
-        ));
-    }
-    if live.jkt.as_deref() != Some(proof.jkt.as_str()) {
-        return Err(refused(
-            "invalid_dpop_proof",
-            "the DPoP proof is not signed by the key this token is bound to",
-        ));
+    match (&live.jkt, &live.x5t_s256, &proof) {
+        (Some(jkt), _, Some(proof)) if *jkt == proof.jkt => {}
+        (Some(_), _, Some(_)) => {
+            return Err(refused(
+                "invalid_dpop_proof",
+                "the DPoP proof is not signed by the key this token is bound to",
+            ));
+        }
+        (Some(_), _, None) => {
+            return Err(refused(
+                "invalid_token",
+                "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof",
+            ));
+        }
+        (None, Some(x5t), None) => {
+            let shown = presented
+                .certificate
+                .as_deref()
+                .map(proofs::certificate_thumbprint);
+            if shown.as_deref() != Some(x5t.as_str()) {
+                return Err(refused(
+                    "invalid_token",
+                    "this token is bound to a client certificate: present that certificate over mutual TLS",
+                ));
+            }
+        }
+        (None, _, _) => {
+            return Err(refused(
+                "invalid_token",
+                "this token is bound to a client certificate: send it as Authorization: Bearer over mutual TLS with that certificate",
+            ));
+        }
     }
     let stopped = if live.organisation_status != Status::Active {
         Some(format!("the organisation is {}", live.organisation_status))
@@ -369,7 +529,9 @@ fn authenticate_in(
             format!("{whose}: its tokens stopped working"),
         ));
     }
-    if !dir.dpop_proofs.first_use(&proof, at) {
+    if let Some(proof) = &proof
+        && !dir.dpop_proofs.first_use(proof, at)
+    {
         return Err(refused(
             "invalid_dpop_proof",
             "the DPoP proof was used already (its jti): sign a new one for each request",

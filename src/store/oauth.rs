@@ -123,6 +123,12 @@ pub fn live_token(conn: &mut DbConnection, hash: &str) -> Result<Option<LiveToke
 }
 
 /// Forgets expired tokens and spent assertions; how many rows went.
+/// Ends the tokens bound to the certificate of this `x5t#S256` (it was revoked or put on
+/// hold), in the caller's transaction.
+pub fn drop_certificate_tokens(conn: &mut DbConnection, x5t_s256: &str) -> QueryResult<usize> {
+    diesel::delete(client_tokens::table.filter(client_tokens::x5t_s256.eq(x5t_s256))).execute(conn)
+}
+
 pub fn sweep(conn: &mut DbConnection) -> QueryResult<usize> {
     let at = now();
     let tokens = diesel::delete(client_tokens::table.filter(client_tokens::expires_at.le(at)))

@@ -211,21 +211,34 @@ async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let Some(token) = value.strip_prefix("DPoP ").map(str::trim) else {
-        return Err(AppError::TokenRefused {
-            error: "invalid_token",
-            description: "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof".into(),
-        });
+    let (token, dpop_scheme) = match value.strip_prefix("DPoP ") {
+        Some(token) => (token.trim(), true),
+        None => (
+            value
+                .strip_prefix("Bearer ")
+                .map(str::trim)
+                .unwrap_or_default(),
+            false,
+        ),
     };
     let proof = dpop_proof(req).map_err(|why| AppError::TokenRefused {
         error: "invalid_dpop_proof",
         description: why.into(),
     })?;
-    let url = format!("{}{}", state.public_url, req.path());
+    let presented = crate::services::oauth::Presented {
+        dpop_scheme,
+        proof,
+        certificate: if dpop_scheme {
+            None
+        } else {
+            super::tls::client_certificate(&state.config, req)
+        },
+    };
+    let url = format!("{}{}", super::tls::base_url(&state, req), req.path());
     let actor = crate::services::oauth::authenticate(
         &state,
         token.to_owned(),
-        proof,
+        presented,
         req.method().as_str().to_owned(),
         url,
     )

@@ -201,7 +201,15 @@ impl ResponseError for AppError {
                 crate::keys::proofs::ALGORITHMS.join(" ")
             );
             if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.insert_header((header::WWW_AUTHENTICATE, value));
+                response.append_header((header::WWW_AUTHENTICATE, value));
+            }
+            // RFC 6750 section 3, for certificate-bound tokens (RFC 8705) sent as Bearer.
+            let challenge = format!(
+                "Bearer realm=\"ssa-directory\", error=\"{error}\", error_description=\"{}\"",
+                description.replace(['"', '\\'], "'"),
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.append_header((header::WWW_AUTHENTICATE, value));
             }
         }
         if let AppError::Unauthorized(_) = self {

@@ -8,6 +8,7 @@ pub mod logging;
 pub mod portal;
 pub mod public;
 pub mod routes;
+pub mod tls;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -70,6 +70,8 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub address: String,
     pub port: u16,
+    /// The mutual-TLS listener's port, when `mtls_listen` is set.
+    pub mtls_port: Option<u16>,
     pub client: reqwest::Client,
     pub state: std::sync::Arc<AppState>,
     handle: actix_web::dev::ServerHandle,
@@ -143,15 +145,24 @@ async fn start(
     dir: std::sync::Arc<tempfile::TempDir>,
 ) -> TestApp {
     LazyLock::force(&TRACING);
+    // With TLS on, the client trusts the directory's certificate (self-signed in tests).
+    let (scheme, client) = match &config.tls_cert_file {
+        Some(cert) => (
+            "https",
+            client_trusting(&std::fs::read(cert).unwrap(), None),
+        ),
+        None => ("http", client()),
+    };
     let app = Application::build(config).await.expect("the app builds");
-    let port = app.port();
+    let (port, mtls_port) = (app.port(), app.mtls_port());
     let state = app.state();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        address: format!("{scheme}://127.0.0.1:{port}"),
         port,
-        client: client(),
+        mtls_port,
+        client,
         state,
         handle,
         db,
@@ -186,7 +197,40 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A client like [`client`] over HTTPS, trusting `ca_pem` only and presenting `identity`
+/// (certificate and PKCS#8 key, PEM).
+pub fn client_trusting(ca_pem: &[u8], identity: Option<(&str, &str)>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(ca_pem).unwrap());
+    if let Some((cert, key)) = identity {
+        builder = builder
+            .identity(reqwest::Identity::from_pkcs8_pem(cert.as_bytes(), key.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// A self-signed TLS certificate for 127.0.0.1 and its key, written into `dir`: the files of
+/// `tls_cert_file` and `tls_key_file`.
+pub fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_file, key_file) = (dir.join("tls.pem"), dir.join("tls.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    (cert_file, key_file)
+}
+
 impl TestApp {
+    /// The base URL of the mutual-TLS listener.
+    pub fn mtls_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.mtls_port.unwrap())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

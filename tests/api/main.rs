@@ -15,6 +15,7 @@ mod foundation;
 mod hardening;
 mod helpers;
 mod keystore;
+mod mtls;
 mod oauth;
 mod onboarding;
 mod pki;

@@ -100,7 +100,7 @@ impl Client {
         self.signing.sign(header, &claims)
     }
 
-    fn assertion(&self, app: &TestApp) -> String {
+    pub(crate) fn assertion(&self, app: &TestApp) -> String {
         self.assertion_with(app, |_, _| {})
     }
 
@@ -139,7 +139,11 @@ impl Client {
         )
     }
 
-    fn form<'a>(&'a self, assertion: &'a str, scope: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    pub(crate) fn form<'a>(
+        &'a self,
+        assertion: &'a str,
+        scope: Option<&'a str>,
+    ) -> Vec<(&'a str, &'a str)> {
         let mut form = vec![
             ("grant_type", "client_credentials"),
             ("client_id", self.software_id.as_str()),

@@ -720,7 +720,7 @@ async fn protected_registration_needs_an_initial_token_and_shared_ids_return_the
 }
 
 /// A transport certificate of `software` from the directory, with its key (PEM).
-async fn transport_certificate(
+pub(crate) async fn transport_certificate(
     app: &TestApp,
     c: &crate::helpers::Cast,
     software: &str,

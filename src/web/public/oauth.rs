@@ -37,17 +37,20 @@ fn refused(refusal: &Refusal) -> HttpResponse {
 /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, a `client_assertion` signed with
 /// PS256 or ES256 by a live key of its keystore, `iss` and `sub` its client_id,
 /// `aud` this endpoint's URL or the issuer, `exp` at most five minutes away, a `jti` used
-/// once), and sends a DPoP proof (RFC 9449) for this endpoint: the token is bound to that key
-/// and is used with `Authorization: DPoP` and a new proof on every call. `scope` is a subset of
+/// once), or, over mutual TLS, with `tls_client_auth` (RFC 8705: `client_id` its software_id
+/// and the product's good transport certificate). With a DPoP proof (RFC 9449) for this
+/// endpoint the token is bound to that key and is used with `Authorization: DPoP` and a new
+/// proof on every call; without one, over mutual TLS, it is bound to the client certificate
+/// (`token_type` Bearer) and is used over mutual TLS with that certificate. `scope` is a subset of
 /// the client's scopes (a product's `directory:read ssa:issue keys:write certificates:write`,
 /// an organisation's `directory:read keys:write events:subscribe`; all when absent). A
 /// suspended or revoked product or organisation gets `invalid_grant`, and its live tokens stop
 /// working.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth", operation_id = "token", security(()),
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "grant_type=client_credentials&client_assertion_type=…&client_assertion=…[&client_id=…][&scope=…]"),
-    params(("DPoP" = String, Header, description = "A DPoP proof for POST to this endpoint.")),
-    responses((status = 200, description = "The token: access_token, token_type DPoP, expires_in, scope.", body = Object),
+        description = "grant_type=client_credentials&client_assertion_type=…&client_assertion=…[&client_id=…][&scope=…], or over mutual TLS grant_type=client_credentials&client_id=…[&scope=…]"),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof for POST to this endpoint; required unless over mutual TLS.")),
+    responses((status = 200, description = "The token: access_token, token_type DPoP (or Bearer for a certificate-bound token), expires_in, scope.", body = Object),
         (status = 400, description = "RFC 6749 error JSON: invalid_request, invalid_grant, invalid_scope, unsupported_grant_type, invalid_dpop_proof.", body = Object),
         (status = 401, description = "RFC 6749 error JSON: invalid_client.", body = Object)))]
 pub(crate) async fn token(
@@ -84,6 +87,8 @@ pub(crate) async fn token(
             }));
         }
     };
+    request.certificate = crate::web::tls::client_certificate(&state.config, &req);
+    request.endpoint = format!("{}/oauth/token", crate::web::tls::base_url(&state, &req));
     Ok(match oauth::token(&state, request).await? {
         Ok(issued) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -100,17 +105,28 @@ pub(crate) struct AuthorizationServerMetadata {
     token_endpoint: String,
     grant_types_supported: [&'static str; 1],
     response_types_supported: [&'static str; 0],
-    token_endpoint_auth_methods_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
     token_endpoint_auth_signing_alg_values_supported: [&'static str; 2],
     dpop_signing_alg_values_supported: [&'static str; 2],
     tls_client_certificate_bound_access_tokens: bool,
+    /// RFC 8705 section 5: the token endpoint on the mutual-TLS listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mtls_endpoint_aliases: Option<MtlsAliases>,
     scopes_supported: Vec<&'static str>,
     service_documentation: String,
 }
 
+/// The endpoints of the mutual-TLS listener (RFC 8705 section 5).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MtlsAliases {
+    token_endpoint: String,
+}
+
 /// Authorization server metadata
 ///
-/// RFC 8414 metadata of the token endpoint for machine clients of the directory's API.
+/// RFC 8414 metadata of the token endpoint for machine clients of the directory's API; with
+/// mutual TLS configured, `tls_client_auth`, certificate-bound tokens and (with a mutual-TLS
+/// listener) its `mtls_endpoint_aliases`.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", operation_id = "authorizationServerMetadata", security(()),
     responses((status = 200, description = "The metadata.", body = AuthorizationServerMetadata)))]
 pub(crate) async fn metadata(state: web::Data<Directory>) -> HttpResponse {
@@ -122,10 +138,17 @@ pub(crate) async fn metadata(state: web::Data<Directory>) -> HttpResponse {
             token_endpoint: oauth::token_endpoint(&state),
             grant_types_supported: ["client_credentials"],
             response_types_supported: [],
-            token_endpoint_auth_methods_supported: ["private_key_jwt"],
+            token_endpoint_auth_methods_supported: if state.config.mutual_tls() {
+                vec!["private_key_jwt", "tls_client_auth"]
+            } else {
+                vec!["private_key_jwt"]
+            },
             token_endpoint_auth_signing_alg_values_supported: ALGORITHMS,
             dpop_signing_alg_values_supported: ALGORITHMS,
-            tls_client_certificate_bound_access_tokens: false,
+            tls_client_certificate_bound_access_tokens: state.config.mutual_tls(),
+            mtls_endpoint_aliases: state.mtls_url.as_ref().map(|url| MtlsAliases {
+                token_endpoint: format!("{url}/oauth/token"),
+            }),
             scopes_supported: Scope::ALL.iter().map(|s| s.as_str()).collect(),
             service_documentation: format!("{base}/api/openapi.json"),
         })

@@ -117,8 +117,10 @@ pub struct Config {
     /// directory's CA: the mutual-TLS endpoints of machine clients (`SSA_DIRECTORY_MTLS_LISTEN`).
     /// The portal's port never asks browsers for a certificate.
     pub mtls_listen: Option<SocketAddr>,
-    /// Base URL of `mtls_listen`, published as the token endpoint's `mtls_endpoint_aliases`
-    /// (`SSA_DIRECTORY_MTLS_PUBLIC_URL`). Defaults to the public URL's host on that port.
+    /// Base URL of the mutual-TLS endpoints, published as the token endpoint's
+    /// `mtls_endpoint_aliases` (`SSA_DIRECTORY_MTLS_PUBLIC_URL`): `mtls_listen`'s, by default
+    /// the public URL's host on that port; behind a proxy, the proxy's port that asks for
+    /// client certificates (requests with a client certificate header were sent there).
     pub mtls_public_url: Option<String>,
     /// Behind a TLS-terminating proxy: the request header in which it forwards the client
     /// certificate, URL-encoded PEM as nginx's `$ssl_client_escaped_cert`
@@ -389,10 +391,10 @@ impl Config {
             ));
         }
         if let Some(url) = &self.mtls_public_url
-            && (!url.starts_with("https://") || self.mtls_listen.is_none())
+            && (!url.starts_with("https://") || !self.mutual_tls())
         {
             return Err(ConfigError::Invalid(format!(
-                "mtls_public_url {url:?} must start with https:// and goes with mtls_listen"
+                "mtls_public_url {url:?} must start with https:// and goes with mtls_listen or client_cert_header"
             )));
         }
         if self.client_cert_header.is_some() == self.trusted_proxies.is_empty() {

@@ -75,13 +75,25 @@ pub fn on_connect(
     }
 }
 
-/// The base URL a request was sent to: the mutual-TLS listener's or the public one (what DPoP
-/// proofs' `htu` name).
+/// The base URL a request was sent to (what DPoP proofs' `htu` name): the mutual-TLS
+/// endpoints' for a request on the mutual-TLS listener, or one a trusted proxy forwards with a
+/// client certificate; otherwise the public one.
 pub fn base_url<'a>(state: &'a Directory, req: &HttpRequest) -> &'a str {
-    match (&state.mtls_url, req.conn_data::<OnMutualTls>()) {
-        (Some(url), Some(_)) => url,
-        _ => &state.public_url,
-    }
+    let Some(url) = &state.mtls_url else {
+        return &state.public_url;
+    };
+    let on_mtls = req.conn_data::<OnMutualTls>().is_some()
+        || state
+            .config
+            .client_cert_header
+            .as_deref()
+            .is_some_and(|name| {
+                req.headers().contains_key(name)
+                    && req
+                        .peer_addr()
+                        .is_some_and(|peer| state.config.trusted_proxies.contains(&peer.ip()))
+            });
+    if on_mtls { url } else { &state.public_url }
 }
 
 /// The client certificate of a request (DER): the TLS connection's, or the one a trusted proxy

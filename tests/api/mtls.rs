@@ -289,7 +289,13 @@ async fn behind_a_proxy_the_client_certificate_header_is_believed_only_from_trus
             config.trusted_proxies = vec![proxy];
         }
     };
-    let app = spawn_app_with(trusting("127.0.0.1")).await;
+    // The proxy asks for client certificates on its own port, the directory's mTLS alias.
+    const ALIAS: &str = "https://proxy.example:9443";
+    let app = spawn_app_with(|config| {
+        trusting("127.0.0.1")(config);
+        config.mtls_public_url = Some(ALIAS.into());
+    })
+    .await;
     let c = approved(&app).await;
     let files = tempfile::tempdir().unwrap();
     let (issued, _) =
@@ -333,10 +339,28 @@ async fn behind_a_proxy_the_client_certificate_header_is_believed_only_from_trus
         .await
         .unwrap();
     assert_eq!(metadata["tls_client_certificate_bound_access_tokens"], true);
-    assert!(
-        metadata.get("mtls_endpoint_aliases").is_none(),
-        "{metadata}"
+    let alias = format!("{ALIAS}/oauth/token");
+    assert_eq!(
+        metadata["mtls_endpoint_aliases"]["token_endpoint"],
+        alias.as_str()
     );
+    // A request forwarded with a certificate was sent to the alias: its DPoP proof names it.
+    let jwt_client = crate::oauth::client(&app, &c, &c.software_id).await;
+    let assertion = jwt_client.assertion(&app);
+    let ask = |htu: &str| {
+        app.client
+            .post(app.url("/oauth/token"))
+            .header(HEADER, &escaped)
+            .header("DPoP", jwt_client.proof("POST", htu, None))
+            .form(&jwt_client.form(&assertion, None))
+            .send()
+    };
+    let response = ask(&app.url("/oauth/token")).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let response = ask(&alias).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let token: Value = response.json().await.unwrap();
+    assert_eq!(token["token_type"], "DPoP");
 
     // From an address that is not a trusted proxy, the header is ignored.
     let other = spawn_app_with(trusting("192.0.2.1")).await;

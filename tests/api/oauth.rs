@@ -116,7 +116,7 @@ impl Client {
         key.sign(header, &claims)
     }
 
-    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
+    pub(crate) fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
         Self::proof_by(&self.dpop, method, url, token)
     }
 

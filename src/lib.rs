@@ -9,6 +9,7 @@
 pub mod config;
 pub mod documents;
 pub mod events;
+pub mod federation;
 pub mod keys;
 pub mod metrics;
 pub mod model;
@@ -201,16 +202,26 @@ impl Application {
         };
 
         let keyring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
-        let (keyring, jwks) = {
+        let federation_keys = KeyRing::federation(&config.keys_dir, config.key_passphrase.clone());
+        let (keyring, federation_keys, jwks) = {
             let pool = pool.clone();
             let alg = config.signing_alg.as_str();
-            actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<(KeyRing, Cached)> {
-                let mut conn = pool.get().context("cannot open a database connection")?;
-                services::signing_keys::initialise(&mut conn, &keyring, alg)?;
-                let jwks = services::signing_keys::jwks_document(&mut conn)
-                    .map_err(|e| anyhow::anyhow!("cannot build the JWKS: {e}"))?;
-                Ok((keyring, Cached::new(jwks)))
-            })
+            actix_web::rt::task::spawn_blocking(
+                move || -> anyhow::Result<(KeyRing, KeyRing, Cached)> {
+                    use model::keys::KeyPurpose;
+                    let mut conn = pool.get().context("cannot open a database connection")?;
+                    services::signing_keys::initialise(&mut conn, &keyring, alg, KeyPurpose::Ssa)?;
+                    services::signing_keys::initialise(
+                        &mut conn,
+                        &federation_keys,
+                        alg,
+                        KeyPurpose::Federation,
+                    )?;
+                    let jwks = services::signing_keys::jwks_document(&mut conn, KeyPurpose::Ssa)
+                        .map_err(|e| anyhow::anyhow!("cannot build the JWKS: {e}"))?;
+                    Ok((keyring, federation_keys, Cached::new(jwks)))
+                },
+            )
             .await
             .context("signing key start-up task failed")??
         };
@@ -279,6 +290,7 @@ impl Application {
             recorder,
             metrics,
             keyring,
+            federation_keys,
             jwks,
             ca,
             crl,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ssa_directory::config::{Config, LogFormat};
 use ssa_directory::keys::signing::KeyRing;
+use ssa_directory::model::keys::KeyPurpose;
 use ssa_directory::model::{Actor, Error, Kid};
 use ssa_directory::services::{accounts, signing_keys};
 use ssa_directory::{Application, pki, store, telemetry};
@@ -71,7 +72,11 @@ enum KeysCommand {
     List,
     /// Rotate: the next key starts signing, the active key retires (still published until
     /// the statements it signed expire), and a new next key is published.
-    Rotate,
+    Rotate {
+        /// Rotate the federation keys (OpenID Federation statements) instead of the SSA keys.
+        #[arg(long)]
+        federation: bool,
+    },
     /// Withdraw a next key before it signs anything.
     Retire {
         /// The key's id (RFC 7638 thumbprint) as `keys list` prints it; base64url, so it
@@ -234,18 +239,21 @@ fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<
 fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let mut conn = open_database(config)?;
     let ring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
+    let federation = KeyRing::federation(&config.keys_dir, config.key_passphrase.clone());
     let alg = config.signing_alg.as_str();
-    signing_keys::initialise(&mut conn, &ring, alg)?;
+    signing_keys::initialise(&mut conn, &ring, alg, KeyPurpose::Ssa)?;
+    signing_keys::initialise(&mut conn, &federation, alg, KeyPurpose::Federation)?;
     match command {
         KeysCommand::List => {
             println!(
-                "{:<44} {:<6} {:<8} {:>8}  LAST EXPIRY",
-                "KID", "ALG", "STATE", "SIGNED"
+                "{:<44} {:<10} {:<6} {:<8} {:>8}  LAST EXPIRY",
+                "KID", "PURPOSE", "ALG", "STATE", "SIGNED"
             );
             for key in signing_keys::list(&mut conn).map_err(domain_error)? {
                 println!(
-                    "{:<44} {:<6} {:<8} {:>8}  {}",
+                    "{:<44} {:<10} {:<6} {:<8} {:>8}  {}",
                     key.kid,
+                    key.purpose.as_str(),
                     key.alg,
                     key.state.as_str(),
                     key.ssas_signed,
@@ -253,9 +261,22 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        KeysCommand::Rotate => {
-            let kid =
-                signing_keys::rotate(&mut conn, &ring, alg, &Actor::Cli).map_err(domain_error)?;
+        KeysCommand::Rotate { federation: true } => {
+            let kid = signing_keys::rotate(
+                &mut conn,
+                &federation,
+                alg,
+                &Actor::Cli,
+                KeyPurpose::Federation,
+            )
+            .map_err(domain_error)?;
+            println!(
+                "{kid} now signs federation statements; the retired key stays in the historical keys"
+            );
+        }
+        KeysCommand::Rotate { federation: false } => {
+            let kid = signing_keys::rotate(&mut conn, &ring, alg, &Actor::Cli, KeyPurpose::Ssa)
+                .map_err(domain_error)?;
             println!(
                 "{kid} now signs; every instance publishes the change within key_refresh_secs"
             );

@@ -43,9 +43,18 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(keys_dir: &Path, passphrase: Option<Secret>) -> Self {
+        Self::in_folder(keys_dir, "signing", passphrase)
+    }
+
+    /// The federation keys' ring, in `keys/federation/` (OpenID Federation statements).
+    pub fn federation(keys_dir: &Path, passphrase: Option<Secret>) -> Self {
+        Self::in_folder(keys_dir, "federation", passphrase)
+    }
+
+    fn in_folder(keys_dir: &Path, folder: &str, passphrase: Option<Secret>) -> Self {
         super::provider::install();
         Self {
-            dir: keys_dir.join("signing"),
+            dir: keys_dir.join(folder),
             passphrase,
             loaded: RwLock::new(HashMap::new()),
         }

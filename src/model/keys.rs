@@ -99,6 +99,8 @@ impl KeyState {
 #[derive(Debug, Clone)]
 pub struct SigningKey {
     pub kid: Kid,
+    /// What the key signs: statements and events, or federation statements.
+    pub purpose: KeyPurpose,
     /// `PS256` or `ES256`.
     pub alg: String,
     /// The public JWK, as JSON text.
@@ -111,9 +113,39 @@ pub struct SigningKey {
 #[derive(Debug, Clone, Serialize)]
 pub struct KeySummary {
     pub kid: Kid,
+    pub purpose: KeyPurpose,
     pub alg: String,
     pub state: KeyState,
     pub created_at: String,
     pub ssas_signed: i64,
     pub last_expiry: Option<String>,
+}
+
+/// What a directory key signs: software statements and change events (`ssa`, published in
+/// the JWKS), or OpenID Federation statements (`federation`, published in the entity
+/// configuration). Each purpose has its own active and next key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyPurpose {
+    Ssa,
+    Federation,
+}
+
+impl KeyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ssa => "ssa",
+            Self::Federation => "federation",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Result<Self> {
+        match value {
+            "ssa" => Ok(Self::Ssa),
+            "federation" => Ok(Self::Federation),
+            other => Err(super::error::Error::Unexpected(anyhow::anyhow!(
+                "the database holds an unknown key purpose {other:?}"
+            ))),
+        }
+    }
 }

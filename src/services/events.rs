@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Directory;
 use crate::events::{SetClaims, TYP};
 use crate::model::event::{Cursor, EventKind, StoredEvent};
-use crate::model::keys::KeyState;
+use crate::model::keys::{KeyPurpose, KeyState};
 use crate::model::{Error, Result, now, unexpected};
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -107,7 +107,7 @@ fn sign(
 ) -> Result<String> {
     if key.is_none() {
         *key = Some(
-            store::signing_keys::in_state(conn, KeyState::Active)?
+            store::signing_keys::in_state(conn, KeyPurpose::Ssa, KeyState::Active)?
                 .ok_or_else(|| Error::Unavailable("no active signing key".into()))?,
         );
     }

@@ -12,6 +12,7 @@ pub mod certificates;
 pub mod crl;
 pub mod discovery;
 pub mod events;
+pub mod federation;
 pub mod keystore;
 pub mod oauth;
 pub mod ocsp;
@@ -48,6 +49,8 @@ pub struct Directory {
     pub metrics: Metrics,
     /// Private halves of the directory's signing keys.
     pub keyring: KeyRing,
+    /// Private halves of the federation keys (OpenID Federation statements).
+    pub federation_keys: KeyRing,
     /// The directory JWKS, re-read from the database by the refresher.
     pub jwks: Cached,
     /// The certificate authority.

@@ -1,6 +1,9 @@
 //! The directory's signing keys: their lifecycle state in the database (shared by every
 //! instance) kept in agreement with the key files, rotation and retirement, the sweep of
-//! retired keys whose statements have all expired, and the JWKS built from them.
+//! retired keys whose statements have all expired, and the JWKS built from them. The
+//! federation keys (OpenID Federation statements) have the same lifecycle, apart: each
+//! function takes the purpose, and a retired federation key is kept (the federation's
+//! historical keys) rather than swept.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use crate::documents::Published;
 use crate::keys::jwks;
 use crate::keys::signing::KeyRing;
 use crate::model::audit::Entry;
-use crate::model::keys::{KeyState, KeySummary};
+use crate::model::keys::{KeyPurpose, KeyState, KeySummary};
 use crate::model::{Actor, Error, Kid, Result, now};
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -28,14 +31,16 @@ fn insert_generated(
     public: &PublicJwk,
     alg: &str,
     state: KeyState,
+    purpose: KeyPurpose,
 ) -> Result<()> {
     let kid = kid_of(public);
     let jwk = serde_json::Value::Object(public.clone()).to_string();
-    store::signing_keys::insert(tx, &kid, alg, &jwk, state)?;
+    store::signing_keys::insert(tx, &kid, alg, &jwk, state, purpose)?;
     store::audit::record(
         tx,
         Entry::new(&Actor::System, "key.generate", "signing_key", kid.as_str())
-            .status(None, Some(state.as_str())),
+            .status(None, Some(state.as_str()))
+            .details(serde_json::json!({"purpose": purpose.as_str()})),
     )?;
     Ok(())
 }
@@ -48,10 +53,15 @@ fn insert_generated(
 /// A file the database does not know and that does not load (an interrupted write, a stray
 /// copy) cannot hold a key anything depends on: it is moved aside with a warning instead of
 /// stopping the start. A file the database knows must load.
-pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow::Result<()> {
+pub fn initialise(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    alg: &str,
+    purpose: KeyPurpose,
+) -> anyhow::Result<()> {
     crate::keys::remove_stale_temporaries(ring.dir());
     let files = ring.files()?;
-    let known: Vec<Kid> = store::signing_keys::all(conn)?
+    let known: Vec<Kid> = store::signing_keys::all(conn, purpose)?
         .into_iter()
         .map(|k| k.kid)
         .collect();
@@ -74,7 +84,7 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let keys = store::signing_keys::all(conn)?;
+        let keys = store::signing_keys::all(conn, purpose)?;
         let live = |state: KeyState| keys.iter().any(|k| k.state == state);
         let unregistered = on_disk
             .keys()
@@ -90,7 +100,7 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
             Some(ring.generate(alg)?)
         };
         let result = write_transaction(conn, |tx| -> Result<()> {
-            let keys = store::signing_keys::all(tx)?;
+            let keys = store::signing_keys::all(tx, purpose)?;
             let mut has_active = keys.iter().any(|k| k.state == KeyState::Active);
             let has_next = keys.iter().any(|k| k.state == KeyState::Next);
             for (kid, (key_alg, public)) in &on_disk {
@@ -104,7 +114,7 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
                 };
                 has_active = true;
                 let jwk = serde_json::Value::Object(public.clone()).to_string();
-                store::signing_keys::insert(tx, kid, key_alg, &jwk, state)?;
+                store::signing_keys::insert(tx, kid, key_alg, &jwk, state, purpose)?;
                 tracing::warn!(
                     kid = kid.as_str(),
                     state = state.as_str(),
@@ -115,18 +125,18 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
                 let public = fresh_active.as_ref().ok_or_else(|| {
                     Error::Conflict("key state changed meanwhile; retrying".into())
                 })?;
-                insert_generated(tx, public, alg, KeyState::Active)?;
+                insert_generated(tx, public, alg, KeyState::Active, purpose)?;
             }
             if !has_next {
                 let public = fresh_next.as_ref().ok_or_else(|| {
                     Error::Conflict("key state changed meanwhile; retrying".into())
                 })?;
-                insert_generated(tx, public, alg, KeyState::Next)?;
+                insert_generated(tx, public, alg, KeyState::Next, purpose)?;
             }
             Ok(())
         });
         // Generated keys that did not become live are withdrawn.
-        let live_now: Vec<Kid> = store::signing_keys::all(conn)?
+        let live_now: Vec<Kid> = store::signing_keys::all(conn, purpose)?
             .into_iter()
             .map(|k| k.kid)
             .collect();
@@ -139,11 +149,21 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
         match result {
             Ok(()) => break,
             Err(_) if attempt < 3 => continue,
-            Err(e) => return Err(anyhow::anyhow!("cannot initialise signing keys: {e}")),
+            Err(Error::Unexpected(cause)) => {
+                return Err(
+                    cause.context(format!("cannot initialise the {} keys", purpose.as_str()))
+                );
+            }
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot initialise the {} keys: {e}",
+                    purpose.as_str()
+                ));
+            }
         }
     }
 
-    for key in store::signing_keys::all(conn)? {
+    for key in store::signing_keys::all(conn, purpose)? {
         if matches!(key.state, KeyState::Active | KeyState::Next)
             && !ring.path(key.kid.as_str()).exists()
         {
@@ -161,13 +181,19 @@ pub fn initialise(conn: &mut DbConnection, ring: &KeyRing, alg: &str) -> anyhow:
 /// Rotation: the next key starts signing, the active key retires (still published while SSAs
 /// it signed are valid), and a new next key is generated and published. Returns the new
 /// active kid.
-pub fn rotate(conn: &mut DbConnection, ring: &KeyRing, alg: &str, actor: &Actor) -> Result<Kid> {
+pub fn rotate(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    alg: &str,
+    actor: &Actor,
+    purpose: KeyPurpose,
+) -> Result<Kid> {
     write_transaction(conn, |tx| {
-        let next = match store::signing_keys::in_state(tx, KeyState::Next)? {
+        let next = match store::signing_keys::in_state(tx, purpose, KeyState::Next)? {
             Some(key) => key,
             None => {
-                insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next)?;
-                store::signing_keys::in_state(tx, KeyState::Next)?
+                insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next, purpose)?;
+                store::signing_keys::in_state(tx, purpose, KeyState::Next)?
                     .ok_or(Error::NotFound("next signing key"))?
             }
         };
@@ -191,15 +217,16 @@ pub fn rotate(conn: &mut DbConnection, ring: &KeyRing, alg: &str, actor: &Actor)
                         "signing_key",
                         kid.as_str(),
                     )
-                    .status(Some(from.as_str()), Some(to.as_str())),
+                    .status(Some(from.as_str()), Some(to.as_str()))
+                    .details(serde_json::json!({"purpose": purpose.as_str()})),
                 )?;
                 Ok(())
             };
-        if let Some(active) = store::signing_keys::in_state(tx, KeyState::Active)? {
+        if let Some(active) = store::signing_keys::in_state(tx, purpose, KeyState::Active)? {
             moved(tx, &active.kid, KeyState::Active, KeyState::Retired)?;
         }
         moved(tx, &next.kid, KeyState::Next, KeyState::Active)?;
-        insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next)?;
+        insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next, purpose)?;
         Ok(next.kid)
     })
 }
@@ -235,7 +262,8 @@ pub fn retire(conn: &mut DbConnection, kid: &Kid, actor: &Actor) -> Result<KeySt
         store::audit::record(
             tx,
             Entry::new(actor, "key.retire", "signing_key", kid.as_str())
-                .status(Some(from.as_str()), Some(to.as_str())),
+                .status(Some(from.as_str()), Some(to.as_str()))
+                .details(serde_json::json!({"purpose": key.purpose.as_str()})),
         )?;
         Ok(to)
     })
@@ -244,9 +272,10 @@ pub fn retire(conn: &mut DbConnection, kid: &Kid, actor: &Actor) -> Result<KeySt
 /// Removes retired keys whose every SSA has expired; returns their kids.
 pub fn sweep(conn: &mut DbConnection) -> Result<Vec<Kid>> {
     let at = now();
+    let purpose = KeyPurpose::Ssa;
     write_transaction(conn, |tx| {
         let mut removed = vec![];
-        for key in store::signing_keys::all(tx)? {
+        for key in store::signing_keys::all(tx, purpose)? {
             if key.state != KeyState::Retired
                 || store::signing_keys::live_statements(tx, &key.kid, at)? > 0
                 || store::events::signed_with(tx, key.kid.as_str())?
@@ -277,10 +306,13 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Vec<Kid>> {
 /// Every key with how many statements it signed and when the last of them expires.
 pub fn list(conn: &mut DbConnection) -> Result<Vec<KeySummary>> {
     let mut out = vec![];
-    for key in store::signing_keys::all(conn)? {
+    let mut keys = store::signing_keys::all(conn, KeyPurpose::Ssa)?;
+    keys.extend(store::signing_keys::all(conn, KeyPurpose::Federation)?);
+    for key in keys {
         let (signed, last) = store::signing_keys::statements(conn, &key.kid)?;
         out.push(KeySummary {
             alg: key.alg,
+            purpose: key.purpose,
             state: key.state,
             created_at: key.created_at.to_string(),
             ssas_signed: signed,
@@ -291,9 +323,10 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<KeySummary>> {
     Ok(out)
 }
 
-/// The JWKS of the published keys.
-pub fn jwks_document(conn: &mut DbConnection) -> Result<Published> {
-    jwks::document(&store::signing_keys::all(conn)?)
+/// The JWKS of the published keys of this purpose: the directory's JWKS (`Ssa`), or the
+/// federation keys of its entity configuration.
+pub fn jwks_document(conn: &mut DbConnection, purpose: KeyPurpose) -> Result<Published> {
+    jwks::document(&store::signing_keys::all(conn, purpose)?)
 }
 
 /// Re-reads key state, removes retired keys whose statements have all expired, and replaces
@@ -305,7 +338,7 @@ pub async fn refresh(dir: &Arc<Directory>) -> Result<bool> {
             if !removed.is_empty() {
                 tracing::info!(kids = ?removed, "removed retired signing keys");
             }
-            jwks_document(conn)
+            jwks_document(conn, KeyPurpose::Ssa)
         })
         .await?;
     Ok(dir.jwks.replace(document))

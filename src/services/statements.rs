@@ -12,7 +12,7 @@ use crate::keys::credentials;
 use crate::model::account::User;
 use crate::model::audit::Entry;
 use crate::model::discovery::{SoftwareStatus, StatementState, StatementStatus, StatementSummary};
-use crate::model::keys::{KeyState, SigningKey};
+use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::{Grant, Software};
 use crate::model::{Access, Actor, Error, Result, SoftwareId, now};
@@ -71,7 +71,7 @@ fn basis(conn: &mut DbConnection, caller: Caller, product: SoftwareId) -> Result
             Caller::Token(secret) => super::accounts::authenticate_token_in(tx, &secret)?,
         };
         let (product, org, _) = super::access::software(tx, &actor, product)?;
-        let key = store::signing_keys::in_state(tx, KeyState::Active)?
+        let key = store::signing_keys::in_state(tx, KeyPurpose::Ssa, KeyState::Active)?
             .ok_or_else(|| Error::Unavailable("no active signing key".into()))?;
         Ok(Basis {
             actor,

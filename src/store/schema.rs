@@ -149,6 +149,7 @@ diesel::table! {
         activated_at -> Nullable<Timestamp>,
         retired_at -> Nullable<Timestamp>,
         removed_at -> Nullable<Timestamp>,
+        purpose -> Text,
     }
 }
 

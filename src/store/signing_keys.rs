@@ -1,11 +1,12 @@
 //! The state of the directory's signing keys, shared by every instance through the database:
-//! `next` -> `active` -> `retired` -> `removed`. The private keys live in `keys/signing/`.
+//! `next` -> `active` -> `retired` -> `removed`, for each purpose (SSA and events, or
+//! federation). The private keys live in `keys/signing/` and `keys/federation/`.
 
 use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{issued_ssas, signing_keys};
-use crate::model::keys::{KeyState, SigningKey};
+use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
 use crate::model::{Kid, Result, Timestamp, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -19,12 +20,14 @@ pub(super) struct SigningKeyRow {
     activated_at: Option<Timestamp>,
     retired_at: Option<Timestamp>,
     removed_at: Option<Timestamp>,
+    purpose: String,
 }
 
 impl SigningKeyRow {
     pub(super) fn into_key(self) -> Result<SigningKey> {
         Ok(SigningKey {
             state: KeyState::from_db(&self.state)?,
+            purpose: KeyPurpose::from_db(&self.purpose)?,
             kid: Kid::from_trusted(self.kid),
             alg: self.alg,
             public_jwk: self.public_jwk,
@@ -33,9 +36,10 @@ impl SigningKeyRow {
     }
 }
 
-/// Every key, oldest first.
-pub fn all(conn: &mut DbConnection) -> Result<Vec<SigningKey>> {
+/// Every key of this purpose, oldest first.
+pub fn all(conn: &mut DbConnection, purpose: KeyPurpose) -> Result<Vec<SigningKey>> {
     signing_keys::table
+        .filter(signing_keys::purpose.eq(purpose.as_str()))
         .select(SigningKeyRow::as_select())
         .order(signing_keys::created_at.asc())
         .load(conn)?
@@ -54,9 +58,14 @@ pub fn find(conn: &mut DbConnection, kid: &Kid) -> Result<Option<SigningKey>> {
         .transpose()
 }
 
-/// The key in a live state (`active` or `next`; at most one each).
-pub fn in_state(conn: &mut DbConnection, state: KeyState) -> Result<Option<SigningKey>> {
+/// The key of this purpose in a live state (`active` or `next`; at most one each).
+pub fn in_state(
+    conn: &mut DbConnection,
+    purpose: KeyPurpose,
+    state: KeyState,
+) -> Result<Option<SigningKey>> {
     signing_keys::table
+        .filter(signing_keys::purpose.eq(purpose.as_str()))
         .filter(signing_keys::state.eq(state.as_str()))
         .select(SigningKeyRow::as_select())
         .first(conn)
@@ -84,6 +93,7 @@ pub fn insert(
     alg: &str,
     public_jwk: &str,
     state: KeyState,
+    purpose: KeyPurpose,
 ) -> QueryResult<()> {
     let at = now();
     diesel::insert_into(signing_keys::table)
@@ -96,6 +106,7 @@ pub fn insert(
             activated_at: (state == KeyState::Active).then_some(at),
             retired_at: (state == KeyState::Retired).then_some(at),
             removed_at: None,
+            purpose: purpose.as_str().to_owned(),
         })
         .execute(conn)
         .map(drop)

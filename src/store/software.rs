@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{memberships, software};
+use super::schema::{memberships, organisations, software};
 use super::{DbConnection, from_json, id, to_json};
 use crate::model::software::{PendingChange, Software, SoftwareFilter};
 use crate::model::{OrgId, Page, PageRequest, Result, SoftwareId, Status, Timestamp, UserId, now};
@@ -201,6 +201,21 @@ pub fn list(
         .map(SoftwareRow::into_software)
         .collect::<Result<Vec<_>>>()?;
     Ok(page.wrap(items, total))
+}
+
+/// The ids of the active products of active organisations, oldest first: the software
+/// products in the federation.
+pub fn in_federation(conn: &mut DbConnection) -> Result<Vec<SoftwareId>> {
+    software::table
+        .inner_join(organisations::table.on(organisations::id.eq(software::organisation_id)))
+        .filter(software::status.eq(Status::Active.as_str()))
+        .filter(organisations::status.eq(Status::Active.as_str()))
+        .order((software::created_at.asc(), software::id.asc()))
+        .select(software::id)
+        .load::<String>(conn)?
+        .iter()
+        .map(|s| id("software.id", s))
+        .collect()
 }
 
 /// The product's own status and its organisation's, read inside a write transaction so that

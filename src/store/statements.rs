@@ -16,7 +16,7 @@ use super::users::UserRow;
 use crate::model::account::User;
 use crate::model::audit::Entry;
 use crate::model::inputs::MemberRole;
-use crate::model::keys::{KeyState, SigningKey};
+use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::Software;
 use crate::model::{Kid, Result, SoftwareId, Timestamp};
@@ -105,7 +105,11 @@ pub fn basis_by_token(
                     .eq(organisations::id)
                     .and(memberships::user_id.eq(api_tokens::user_id))),
             )
-            .inner_join(signing_keys::table.on(signing_keys::state.eq(KeyState::Active.as_str())))
+            .inner_join(
+                signing_keys::table.on(signing_keys::state
+                    .eq(KeyState::Active.as_str())
+                    .and(signing_keys::purpose.eq(KeyPurpose::Ssa.as_str()))),
+            )
             .filter(api_tokens::token_hash.eq(token_hash))
             .filter(api_tokens::revoked_at.is_null())
             .filter(users::disabled_at.is_null())

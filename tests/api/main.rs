@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod contract;
 mod events;
+mod federation;
 mod foundation;
 mod hardening;
 mod helpers;

@@ -116,6 +116,10 @@ impl Client {
         key.sign(header, &claims)
     }
 
+    pub(crate) fn signing_kid(&self) -> String {
+        self.signing.kid()
+    }
+
     pub(crate) fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
         Self::proof_by(&self.dpop, method, url, token)
     }

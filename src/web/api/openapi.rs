@@ -89,6 +89,9 @@ use crate::web::{error::Problem, public};
         public::ocsp_get,
         public::oauth::token,
         public::oauth::metadata,
+        public::federation::entity_configuration,
+        public::federation::fetch,
+        public::federation::list,
     ),
     components(schemas(
         Problem,
@@ -115,6 +118,7 @@ use crate::web::{error::Problem, public};
         (name = "events", description = "Push subscriptions: RFC 8935 delivery of the signed change events to an organisation's endpoints, with their delivery status."),
         (name = "audit", description = "The append-only audit log."),
         (name = "oauth", description = "The token endpoint for machine clients of the API (OAuth 2.0 client credentials with private_key_jwt and DPoP-bound tokens) and its RFC 8414 metadata."),
+        (name = "federation", description = "OpenID Federation 1.0: the directory as a trust anchor (its entity configuration, subordinate statements about software products, the list of subordinates), signed with federation keys apart from the SSA keys."),
         (name = "public", description = "Unauthenticated documents for relying parties (banks' authorization servers)."),
         (name = "operations", description = "Unauthenticated liveness, readiness and metrics."),
     ),

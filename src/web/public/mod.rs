@@ -16,6 +16,7 @@ use crate::web::error::{AppError, Problem};
 use crate::web::routes::Table;
 
 pub(crate) mod events;
+pub(crate) mod federation;
 pub(crate) mod oauth;
 
 /// The public documents' routes.
@@ -27,6 +28,12 @@ pub fn routes() -> Table {
         .get("/.well-known/jwks.json", jwks)
         .get("/.well-known/ssa-directory", metadata)
         .get("/.well-known/oauth-authorization-server", oauth::metadata)
+        .get(
+            "/.well-known/openid-federation",
+            federation::entity_configuration,
+        )
+        .get("/federation/fetch", federation::fetch)
+        .get("/federation/list", federation::list)
         .post("/oauth/token", oauth::token)
         .get("/keystore/{org_id}/revoked/{file}", revoked_keystore)
         .get("/keystore/{org_id}/{file}", keystore_document)

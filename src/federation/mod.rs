@@ -1,0 +1,209 @@
+//! OpenID Federation 1.0, the encodings only: the directory's entity configuration as a trust
+//! anchor, the subordinate statements it issues about software products, their metadata
+//! policies, and the federation endpoints' errors. What the directory knows (products, keys,
+//! statuses) comes from the services; nothing here reads the database.
+//!
+//! One federation serves both environments: a product's environment is a claim of its
+//! statements, as in its SSAs, so sandbox and production stay one source of truth.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::model::SoftwareId;
+use crate::model::inputs::RegulatedRole;
+use crate::model::software::Software;
+
+/// The JWS `typ` of entity configurations and subordinate statements (section 3).
+pub const ENTITY_STATEMENT_TYP: &str = "entity-statement+jwt";
+/// Their media type.
+pub const ENTITY_STATEMENT_TYPE: &str = "application/entity-statement+jwt";
+/// How long the directory's federation statements are valid, in seconds.
+pub const STATEMENT_LIFETIME: i64 = 24 * 3600;
+/// The longest `sub` (an entity identifier, a URL) the endpoints read.
+pub const MAX_ENTITY_ID: usize = 2048;
+/// The token endpoint authentication methods a product's registrations may use.
+pub const AUTH_METHODS: [&str; 2] = ["private_key_jwt", "tls_client_auth"];
+
+/// The entity types of the federation's leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityType {
+    OpenidRelyingParty,
+    OauthClient,
+}
+
+impl EntityType {
+    /// A software product's entity types.
+    pub const SOFTWARE: [EntityType; 2] = [Self::OpenidRelyingParty, Self::OauthClient];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenidRelyingParty => "openid_relying_party",
+            Self::OauthClient => "oauth_client",
+        }
+    }
+}
+
+/// The entity identifier the directory gives a software product that hosts no entity
+/// configuration of its own.
+pub fn software_entity_id(base: &str, software: SoftwareId) -> String {
+    format!("{}{software}", software_entity_prefix(base))
+}
+
+/// What every such entity identifier starts with.
+pub fn software_entity_prefix(base: &str) -> String {
+    format!("{base}/federation/software/")
+}
+
+/// The endpoints of the trust anchor.
+pub struct Endpoints {
+    pub fetch: String,
+    pub list: String,
+}
+
+impl Endpoints {
+    pub fn of(base: &str) -> Self {
+        Self {
+            fetch: format!("{base}/federation/fetch"),
+            list: format!("{base}/federation/list"),
+        }
+    }
+}
+
+/// The claims of the directory's entity configuration (section 3.1): about itself, with its
+/// federation keys and its `federation_entity` metadata. A trust anchor has no authority
+/// hints.
+#[derive(Debug, Serialize)]
+pub struct EntityConfiguration {
+    pub iss: String,
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jwks: Value,
+    pub metadata: Value,
+}
+
+impl EntityConfiguration {
+    pub fn new(entity_id: &str, jwks: Value, organization_name: &str, now: i64) -> Self {
+        let endpoints = Endpoints::of(entity_id);
+        Self {
+            iss: entity_id.to_owned(),
+            sub: entity_id.to_owned(),
+            iat: now,
+            exp: now + STATEMENT_LIFETIME,
+            jwks,
+            metadata: json!({
+                "federation_entity": {
+                    "federation_fetch_endpoint": endpoints.fetch,
+                    "federation_list_endpoint": endpoints.list,
+                    "organization_name": organization_name,
+                    "homepage_uri": entity_id,
+                }
+            }),
+        }
+    }
+}
+
+/// A subordinate statement (section 3.1): the trust anchor about a leaf, with the leaf's keys
+/// and the policy its metadata must meet.
+#[derive(Debug, Serialize)]
+pub struct SubordinateStatement {
+    pub iss: String,
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jwks: Value,
+    pub metadata_policy: Value,
+    pub metadata: Value,
+    pub source_endpoint: String,
+}
+
+/// The scopes a product's roles allow (the UK Open Banking names) and `openid`.
+pub fn scopes(roles: &[RegulatedRole]) -> Vec<&'static str> {
+    let mut scopes = vec!["openid"];
+    for role in roles {
+        match role {
+            RegulatedRole::Aisp => scopes.push("accounts"),
+            RegulatedRole::Pisp => scopes.push("payments"),
+            RegulatedRole::Cbpii => scopes.push("fundsconfirmations"),
+            RegulatedRole::Aspsp => {}
+        }
+    }
+    scopes
+}
+
+impl SubordinateStatement {
+    /// The statement about a software product: `jwks` its keystore's live keys; the policy
+    /// pins `jwks_uri` to its keystore, keeps `redirect_uris` within the registered ones,
+    /// `token_endpoint_auth_method` within [`AUTH_METHODS`] and `scope` within its roles';
+    /// `metadata` adds what the directory asserts (its name, software id and environment).
+    pub fn software(
+        entity_id: &str,
+        leaf_id: String,
+        product: &Software,
+        jwks: Value,
+        keystore_uri: String,
+        now: i64,
+    ) -> Self {
+        let scope = scopes(&product.roles).join(" ");
+        let policy = |with_openid: bool| {
+            let scope = if with_openid {
+                scope.clone()
+            } else {
+                scope.trim_start_matches("openid").trim().to_owned()
+            };
+            json!({
+                "jwks_uri": {"value": keystore_uri},
+                "redirect_uris": {"subset_of": product.redirect_uris, "essential": true},
+                "token_endpoint_auth_method": {"one_of": AUTH_METHODS, "essential": true},
+                "scope": {"subset_of": scope.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>()},
+            })
+        };
+        let asserted = json!({
+            "client_name": product.client_name,
+            "software_id": product.id.to_string(),
+            "software_version": product.version,
+        });
+        Self {
+            iss: entity_id.to_owned(),
+            sub: leaf_id,
+            iat: now,
+            exp: now + STATEMENT_LIFETIME,
+            jwks,
+            metadata_policy: json!({
+                EntityType::OpenidRelyingParty.as_str(): policy(true),
+                EntityType::OauthClient.as_str(): policy(false),
+            }),
+            metadata: json!({
+                EntityType::OpenidRelyingParty.as_str(): asserted,
+                EntityType::OauthClient.as_str(): asserted,
+                "federation_entity": {
+                    "organization_name": product.client_name,
+                    "software_environment": product.environment.as_str(),
+                },
+            }),
+            source_endpoint: Endpoints::of(entity_id).fetch,
+        }
+    }
+}
+
+/// An error of a federation endpoint (section 8.9): `invalid_request`, `not_found`,
+/// `unsupported_parameter`, with what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl Refusal {
+    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            error,
+            description: description.into(),
+        }
+    }
+
+    /// 404 for an unknown entity, 400 otherwise.
+    pub fn status(&self) -> u16 {
+        if self.error == "not_found" { 404 } else { 400 }
+    }
+}

@@ -1,0 +1,282 @@
+//! OpenID Federation 1.0: the directory's entity configuration as a trust anchor, signed with
+//! federation keys apart from the SSA keys; the subordinate statements about its products
+//! (fetch) and their list; the specification's error JSON for bad input; suspension takes a
+//! product out; rotating the federation keys keeps statements verifiable.
+
+use jsonwebtoken::{DecodingKey, Validation};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::verifier::approved;
+
+use crate::verifier::parts;
+
+/// Verifies `jwt` with the key of its `kid` in `jwks`; its claims.
+fn verified(jwt: &str, jwks: &Value) -> Value {
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    let kid = header.kid.clone().unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap_or_else(|| panic!("{kid} is not in {jwks}"));
+    let key = DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["iss", "sub", "iat", "exp"]);
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+/// The entity configuration: its JWS and claims (verified with its own keys).
+async fn entity_configuration(app: &TestApp) -> (String, Value) {
+    let response = app.get("/.well-known/openid-federation").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/entity-statement+jwt"
+    );
+    let jwt = response.text().await.unwrap();
+    let (_, unverified) = parts(&jwt);
+    let claims = verified(&jwt, &unverified["jwks"]);
+    (jwt, claims)
+}
+
+async fn get(app: &TestApp, path: &str) -> (u16, String, String) {
+    let response = app.get(path).await;
+    let status = response.status().as_u16();
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (status, kind, response.text().await.unwrap())
+}
+
+/// A federation endpoint's refusal: the status and the error code, after checking its shape.
+async fn refusal(app: &TestApp, path: &str) -> (u16, String) {
+    let (status, kind, body) = get(app, path).await;
+    assert_eq!(kind, "application/json", "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert!(body["error_description"].as_str().is_some(), "{body}");
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+fn fetch_path(sub: &str) -> String {
+    format!(
+        "/federation/fetch?sub={}",
+        percent_encoding::utf8_percent_encode(sub, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
+#[tokio::test]
+async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    let uploaded = client.signing_kid();
+
+    // The entity configuration: about itself, signed by a federation key it publishes, with
+    // the endpoints; no authority hints (it is the anchor).
+    let (jwt, config) = entity_configuration(&app).await;
+    let (header, _) = parts(&jwt);
+    assert_eq!(header["typ"], "entity-statement+jwt");
+    assert_eq!(config["iss"], app.address.as_str());
+    assert_eq!(config["sub"], app.address.as_str());
+    assert!(config["exp"].as_i64().unwrap() > config["iat"].as_i64().unwrap());
+    assert!(config.get("authority_hints").is_none());
+    let entity = &config["metadata"]["federation_entity"];
+    assert_eq!(
+        entity["federation_fetch_endpoint"],
+        app.url("/federation/fetch").as_str()
+    );
+    assert_eq!(
+        entity["federation_list_endpoint"],
+        app.url("/federation/list").as_str()
+    );
+    // Its keys are not the SSA keys.
+    let ssa_keys: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kids = |jwks: &Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let federation_kids = kids(&config["jwks"]);
+    assert_eq!(federation_kids.len(), 2, "active and next");
+    assert!(
+        federation_kids.iter().all(|k| !kids(&ssa_keys).contains(k)),
+        "federation keys are apart from the SSA keys"
+    );
+
+    // The list names the product; by entity type too; no intermediates.
+    let leaf = app.url(&format!("/federation/software/{}", c.software_id));
+    let listed: Value = app.get("/federation/list").await.json().await.unwrap();
+    assert_eq!(listed, json!([leaf]));
+    let listed: Value = app
+        .get("/federation/list?entity_type=openid_relying_party&entity_type=oauth_client")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([leaf]));
+    for narrower in [
+        "/federation/list?entity_type=openid_provider",
+        "/federation/list?intermediate=true",
+    ] {
+        let listed: Value = app.get(narrower).await.json().await.unwrap();
+        assert_eq!(listed, json!([]), "{narrower}");
+    }
+
+    // Fetch: the statement about the product, signed by the anchor's federation key.
+    let (status, kind, statement) = get(&app, &fetch_path(&leaf)).await;
+    assert_eq!(status, 200, "{statement}");
+    assert_eq!(kind, "application/entity-statement+jwt");
+    assert_eq!(parts(&statement).0["typ"], "entity-statement+jwt");
+    let claims = verified(&statement, &config["jwks"]);
+    assert_eq!(claims["iss"], app.address.as_str());
+    assert_eq!(claims["sub"], leaf.as_str());
+    assert!(kids(&claims["jwks"]).contains(&uploaded), "{claims}");
+    let policy = &claims["metadata_policy"]["openid_relying_party"];
+    assert_eq!(
+        policy["jwks_uri"]["value"],
+        app.url(&format!("/keystore/{}/{}.jwks", c.org_id, c.software_id))
+            .as_str()
+    );
+    let (_, product) = app
+        .get_json(&format!("/api/v1/software/{}", c.software_id), &c.developer)
+        .await;
+    assert_eq!(
+        policy["redirect_uris"]["subset_of"],
+        product["redirect_uris"]
+    );
+    assert_eq!(
+        policy["token_endpoint_auth_method"]["one_of"],
+        json!(["private_key_jwt", "tls_client_auth"])
+    );
+    assert!(
+        policy["scope"]["subset_of"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("openid")),
+        "{policy}"
+    );
+    assert_eq!(
+        claims["metadata"]["openid_relying_party"]["software_id"],
+        c.software_id.as_str()
+    );
+    assert_eq!(
+        claims["source_endpoint"],
+        app.url("/federation/fetch").as_str()
+    );
+
+    // Bad input gets the specification's error JSON.
+    for (path, expected) in [
+        ("/federation/fetch".to_owned(), (400, "invalid_request")),
+        (fetch_path(""), (400, "invalid_request")),
+        (fetch_path(&app.address), (400, "invalid_request")),
+        (
+            format!("{}&sub=x", fetch_path(&leaf)),
+            (400, "invalid_request"),
+        ),
+        (fetch_path(&"x".repeat(3000)), (400, "invalid_request")),
+        (
+            fetch_path(&app.url("/federation/software/unknown")),
+            (404, "not_found"),
+        ),
+        (
+            fetch_path("https://elsewhere.example/federation/software/x"),
+            (404, "not_found"),
+        ),
+        (
+            "/federation/list?trust_marked=true".to_owned(),
+            (400, "unsupported_parameter"),
+        ),
+        (
+            "/federation/list?intermediate=maybe".to_owned(),
+            (400, "invalid_request"),
+        ),
+    ] {
+        let (status, error) = refusal(&app, &path).await;
+        assert_eq!((status, error.as_str()), expected, "{path}");
+    }
+
+    // A suspended product is out of the federation at once.
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/software/{}/suspend", c.software_id),
+            Some(&c.operator.token),
+            Some(json!({"reason": "under review"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, error) = refusal(&app, &fetch_path(&leaf)).await;
+    assert_eq!((status, error.as_str()), (404, "not_found"));
+    let listed: Value = app.get("/federation/list").await.json().await.unwrap();
+    assert_eq!(listed, json!([]));
+}
+
+#[tokio::test]
+async fn rotating_the_federation_keys_keeps_statements_verifiable_and_leaves_the_ssa_keys_alone() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let ssa_before: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (jwt, before) = entity_configuration(&app).await;
+    let old_kid = parts(&jwt).0["kid"].as_str().unwrap().to_owned();
+
+    let state = app.state.clone();
+    let alg = state.config.signing_alg.as_str();
+    let new_kid = app
+        .state
+        .db(move |conn| {
+            ssa_directory::services::signing_keys::rotate(
+                conn,
+                &state.federation_keys,
+                alg,
+                &ssa_directory::model::Actor::Cli,
+                ssa_directory::model::keys::KeyPurpose::Federation,
+            )
+        })
+        .await
+        .unwrap();
+
+    // The new statements are signed by the key the old configuration already published as
+    // next, so a party holding the old configuration verifies them; the old key stays
+    // published as retired.
+    let leaf = app.url(&format!("/federation/software/{}", c.software_id));
+    let (_, _, statement) = get(&app, &fetch_path(&leaf)).await;
+    assert_eq!(parts(&statement).0["kid"], new_kid.as_str());
+    verified(&statement, &before["jwks"]);
+    let (jwt, after) = entity_configuration(&app).await;
+    assert_eq!(parts(&jwt).0["kid"], new_kid.as_str());
+    assert!(
+        after["jwks"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == old_kid.as_str()),
+        "{after}"
+    );
+    let ssa_after: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ssa_before, ssa_after, "the SSA keys did not move");
+}

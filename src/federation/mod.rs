@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::SoftwareId;
-use crate::model::inputs::RegulatedRole;
+use crate::model::inputs::{Environment, RegulatedRole};
 use crate::model::software::Software;
 
 /// The JWS `typ` of entity configurations and subordinate statements (section 3).
@@ -58,6 +58,9 @@ pub fn software_entity_prefix(base: &str) -> String {
 pub struct Endpoints {
     pub fetch: String,
     pub list: String,
+    pub trust_mark: String,
+    pub trust_mark_status: String,
+    pub historical_keys: String,
 }
 
 impl Endpoints {
@@ -65,8 +68,94 @@ impl Endpoints {
         Self {
             fetch: format!("{base}/federation/fetch"),
             list: format!("{base}/federation/list"),
+            trust_mark: format!("{base}/federation/trust-mark"),
+            trust_mark_status: format!("{base}/federation/trust-mark/status"),
+            historical_keys: format!("{base}/federation/historical-keys"),
         }
     }
+}
+
+/// The JWS `typ` of trust marks (section 7).
+pub const TRUST_MARK_TYP: &str = "trust-mark+jwt";
+/// The JWS `typ` of trust mark status responses.
+pub const TRUST_MARK_STATUS_TYP: &str = "trust-mark-status-response+jwt";
+/// The JWS `typ` of the historical keys document.
+pub const HISTORICAL_KEYS_TYP: &str = "jwk-set+jwt";
+
+/// A trust mark type: one regulated role in one environment (production and sandbox are one
+/// federation; the environment is in the mark), identified by a URL of the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustMarkType {
+    pub role: RegulatedRole,
+    pub environment: Environment,
+}
+
+impl TrustMarkType {
+    /// Every trust mark type the directory issues.
+    pub fn all() -> Vec<Self> {
+        let mut all = vec![];
+        for role in RegulatedRole::ALL {
+            for environment in [Environment::Production, Environment::Sandbox] {
+                all.push(Self { role, environment });
+            }
+        }
+        all
+    }
+
+    /// Its identifier.
+    pub fn id(self, base: &str) -> String {
+        format!(
+            "{base}/trust-marks/{}/{}",
+            self.role.as_str().to_ascii_lowercase(),
+            self.environment.as_str()
+        )
+    }
+
+    /// The type of this identifier, if it is one of the directory's.
+    pub fn parse(base: &str, id: &str) -> Option<Self> {
+        Self::all().into_iter().find(|t| t.id(base) == id)
+    }
+
+    /// The trust mark types a product holds: its roles in its environment.
+    pub fn of(product: &Software) -> Vec<Self> {
+        product
+            .roles
+            .iter()
+            .map(|&role| Self {
+                role,
+                environment: product.environment,
+            })
+            .collect()
+    }
+}
+
+/// A trust mark's claims (section 7.1).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct TrustMark {
+    pub iss: String,
+    pub sub: String,
+    pub trust_mark_type: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// A trust mark status response's claims (section 8.4.2): `active`, `expired`, `revoked` or
+/// `invalid`.
+#[derive(Debug, Serialize)]
+pub struct TrustMarkStatus {
+    pub iss: String,
+    pub iat: i64,
+    pub trust_mark: String,
+    pub status: &'static str,
+}
+
+/// The historical keys document's claims (section 8.7): the retired federation keys, each
+/// with `exp`, when it stopped signing.
+#[derive(Debug, Serialize)]
+pub struct HistoricalKeys {
+    pub iss: String,
+    pub iat: i64,
+    pub keys: Vec<Value>,
 }
 
 /// The claims of the directory's entity configuration (section 3.1): about itself, with its
@@ -80,6 +169,7 @@ pub struct EntityConfiguration {
     pub exp: i64,
     pub jwks: Value,
     pub metadata: Value,
+    pub trust_mark_issuers: serde_json::Map<String, Value>,
 }
 
 impl EntityConfiguration {
@@ -95,10 +185,18 @@ impl EntityConfiguration {
                 "federation_entity": {
                     "federation_fetch_endpoint": endpoints.fetch,
                     "federation_list_endpoint": endpoints.list,
+                    "federation_trust_mark_endpoint": endpoints.trust_mark,
+                    "federation_trust_mark_status_endpoint": endpoints.trust_mark_status,
+                    "federation_historical_keys_endpoint": endpoints.historical_keys,
                     "organization_name": organization_name,
                     "homepage_uri": entity_id,
                 }
             }),
+            // The directory issues every trust mark of its federation.
+            trust_mark_issuers: TrustMarkType::all()
+                .into_iter()
+                .map(|t| (t.id(entity_id), json!([entity_id])))
+                .collect(),
         }
     }
 }

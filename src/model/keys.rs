@@ -107,6 +107,8 @@ pub struct SigningKey {
     pub public_jwk: String,
     pub state: KeyState,
     pub created_at: Timestamp,
+    /// When it stopped signing (retired).
+    pub retired_at: Option<Timestamp>,
 }
 
 /// One line of `keys list`.

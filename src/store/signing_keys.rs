@@ -32,6 +32,7 @@ impl SigningKeyRow {
             alg: self.alg,
             public_jwk: self.public_jwk,
             created_at: self.created_at,
+            retired_at: self.retired_at,
         })
     }
 }

@@ -198,8 +198,8 @@ async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates()
             (404, "not_found"),
         ),
         (
-            "/federation/list?trust_marked=true".to_owned(),
-            (400, "unsupported_parameter"),
+            "/federation/list?trust_marked=maybe".to_owned(),
+            (400, "invalid_request"),
         ),
         (
             "/federation/list?intermediate=maybe".to_owned(),
@@ -279,4 +279,189 @@ async fn rotating_the_federation_keys_keeps_statements_verifiable_and_leaves_the
         .await
         .unwrap();
     assert_eq!(ssa_before, ssa_after, "the SSA keys did not move");
+}
+
+/// A trust mark's status as the directory answers it (the response verified with its
+/// federation keys).
+async fn status_of(app: &TestApp, mark: &str, jwks: &Value) -> String {
+    let response = app
+        .client
+        .post(app.url("/federation/trust-mark/status"))
+        .form(&[("trust_mark", mark)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/trust-mark-status-response+jwt"
+    );
+    let jwt = response.text().await.unwrap();
+    assert_eq!(parts(&jwt).0["typ"], "trust-mark-status-response+jwt");
+    let claims = verified_without_sub(&jwt, jwks);
+    assert_eq!(claims["trust_mark"], mark);
+    claims["status"].as_str().unwrap().to_owned()
+}
+
+/// Verifies a JWS without a `sub` (status responses, historical keys).
+fn verified_without_sub(jwt: &str, jwks: &Value) -> Value {
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    let kid = header.kid.clone().unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap();
+    let key = DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
+    let mut validation = Validation::new(header.alg);
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["iss", "iat"]);
+    jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+#[tokio::test]
+async fn trust_marks_follow_the_products_roles_and_status() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let (_, product) = app
+        .get_json(&format!("/api/v1/software/{}", c.software_id), &c.developer)
+        .await;
+    let environment = product["environment"].as_str().unwrap().to_owned();
+    let aisp = app.url(&format!("/trust-marks/aisp/{environment}"));
+    let pisp = app.url(&format!("/trust-marks/pisp/{environment}"));
+    let leaf = app.url(&format!("/federation/software/{}", c.software_id));
+    let (_, config) = entity_configuration(&app).await;
+    let jwks = config["jwks"].clone();
+    assert_eq!(
+        config["trust_mark_issuers"][aisp.as_str()],
+        json!([app.address])
+    );
+    let entity = &config["metadata"]["federation_entity"];
+    assert_eq!(
+        entity["federation_trust_mark_status_endpoint"],
+        app.url("/federation/trust-mark/status").as_str()
+    );
+
+    // The product holds AISP in its environment: that trust mark, signed by a federation key.
+    let mark_path = |kind: &str| {
+        format!(
+            "/federation/trust-mark?trust_mark_type={}&sub={}",
+            percent_encoding::utf8_percent_encode(kind, percent_encoding::NON_ALPHANUMERIC),
+            percent_encoding::utf8_percent_encode(&leaf, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    let (status, kind, mark) = get(&app, &mark_path(&aisp)).await;
+    assert_eq!(status, 200, "{mark}");
+    assert_eq!(kind, "application/trust-mark+jwt");
+    assert_eq!(parts(&mark).0["typ"], "trust-mark+jwt");
+    let claims = verified(&mark, &jwks);
+    assert_eq!(claims["iss"], app.address.as_str());
+    assert_eq!(claims["sub"], leaf.as_str());
+    assert_eq!(claims["trust_mark_type"], aisp.as_str());
+    // Not a role it holds, not a type the directory issues, or no type.
+    assert_eq!(
+        refusal(&app, &mark_path(&pisp)).await,
+        (404, "not_found".into())
+    );
+    assert_eq!(
+        refusal(&app, &mark_path("https://elsewhere.example/mark")).await,
+        (404, "not_found".into())
+    );
+    assert_eq!(
+        refusal(&app, &fetch_path(&leaf).replace("/fetch", "/trust-mark")).await,
+        (400, "invalid_request".into())
+    );
+
+    // The list knows who is trust marked.
+    for (query, expected) in [
+        ("trust_marked=true".to_owned(), json!([leaf])),
+        (
+            format!(
+                "trust_mark_type={}",
+                percent_encoding::utf8_percent_encode(&aisp, percent_encoding::NON_ALPHANUMERIC)
+            ),
+            json!([leaf]),
+        ),
+        (
+            format!(
+                "trust_mark_type={}",
+                percent_encoding::utf8_percent_encode(&pisp, percent_encoding::NON_ALPHANUMERIC)
+            ),
+            json!([]),
+        ),
+    ] {
+        let listed: Value = app
+            .get(&format!("/federation/list?{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed, expected, "{query}");
+    }
+
+    // Status: active; a forged or garbled mark is invalid; no mark is invalid_request.
+    assert_eq!(status_of(&app, &mark, &jwks).await, "active");
+    let mut forged: Vec<String> = mark.split('.').map(str::to_owned).collect();
+    forged[1] = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        json!({"iss": app.address, "sub": app.url("/federation/software/other"), "trust_mark_type": aisp, "iat": 1, "exp": 4_000_000_000i64}).to_string(),
+    );
+    assert_eq!(status_of(&app, &forged.join("."), &jwks).await, "invalid");
+    assert_eq!(status_of(&app, "not.a.mark", &jwks).await, "invalid");
+    let response = app
+        .client
+        .post(app.url("/federation/trust-mark/status"))
+        .form(&[("other", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Suspension revokes it at once; reinstatement makes it active again.
+    for (action, expected) in [("suspend", "revoked"), ("reinstate", "active")] {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                &format!("/api/v1/software/{}/{action}", c.software_id),
+                Some(&c.operator.token),
+                Some(json!({"reason": "review"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(status_of(&app, &mark, &jwks).await, expected, "{action}");
+    }
+
+    // After a rotation of the federation keys, the old key is a historical key, and the
+    // trust mark it signed still holds.
+    let (jwt, _) = entity_configuration(&app).await;
+    let old_kid = parts(&jwt).0["kid"].as_str().unwrap().to_owned();
+    let (status, kind, historical) = get(&app, "/federation/historical-keys").await;
+    assert_eq!((status, kind.as_str()), (200, "application/jwk-set+jwt"));
+    assert_eq!(verified_without_sub(&historical, &jwks)["keys"], json!([]));
+    let state = app.state.clone();
+    let alg = state.config.signing_alg.as_str();
+    app.state
+        .db(move |conn| {
+            ssa_directory::services::signing_keys::rotate(
+                conn,
+                &state.federation_keys,
+                alg,
+                &ssa_directory::model::Actor::Cli,
+                ssa_directory::model::keys::KeyPurpose::Federation,
+            )
+        })
+        .await
+        .unwrap();
+    let (_, config) = entity_configuration(&app).await;
+    let (_, _, historical) = get(&app, "/federation/historical-keys").await;
+    assert_eq!(parts(&historical).0["typ"], "jwk-set+jwt");
+    let keys = verified_without_sub(&historical, &config["jwks"])["keys"].clone();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys[0]["kid"], old_kid.as_str());
+    assert!(keys[0]["exp"].as_i64().is_some(), "{keys}");
+    assert_eq!(status_of(&app, &mark, &config["jwks"]).await, "active");
 }

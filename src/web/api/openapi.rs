@@ -92,6 +92,9 @@ use crate::web::{error::Problem, public};
         public::federation::entity_configuration,
         public::federation::fetch,
         public::federation::list,
+        public::federation::trust_mark,
+        public::federation::trust_mark_status,
+        public::federation::historical_keys,
     ),
     components(schemas(
         Problem,

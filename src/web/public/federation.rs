@@ -17,8 +17,12 @@ fn refused(refusal: &Refusal) -> HttpResponse {
 }
 
 fn statement(state: &Directory, jwt: String) -> HttpResponse {
+    signed(state, ENTITY_STATEMENT_TYPE, jwt)
+}
+
+fn signed(state: &Directory, media_type: &str, jwt: String) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type(ENTITY_STATEMENT_TYPE)
+        .content_type(media_type)
         .insert_header((
             header::CACHE_CONTROL,
             format!("public, max-age={}", state.config.jwks_max_age_secs),
@@ -82,13 +86,15 @@ pub(crate) async fn fetch(
 ///
 /// The entity identifiers of the trust anchor's subordinates (a JSON array): the software
 /// products in the federation, narrowed by `entity_type` (repeatable). Every subordinate is a
-/// leaf, so `intermediate=true` lists none. Trust marks are not issued yet: `trust_marked`
-/// and `trust_mark_type` get `unsupported_parameter`.
+/// leaf, so `intermediate=true` lists none; `trust_marked=true` lists those holding a trust
+/// mark, `trust_mark_type` those holding one of that type.
 #[utoipa::path(get, path = "/federation/list", tag = "federation", operation_id = "federationList", security(()),
     params(("entity_type" = Option<String>, Query, description = "Only entities of this type (repeatable)."),
-        ("intermediate" = Option<bool>, Query, description = "Only intermediates (true) or only leaves (false).")),
+        ("intermediate" = Option<bool>, Query, description = "Only intermediates (true) or only leaves (false)."),
+        ("trust_marked" = Option<bool>, Query, description = "Only entities holding a trust mark."),
+        ("trust_mark_type" = Option<String>, Query, description = "Only entities holding a trust mark of this type.")),
     responses((status = 200, description = "The entity identifiers.", body = Vec<String>),
-        (status = 400, description = "Error JSON: invalid_request, unsupported_parameter.", body = Object)))]
+        (status = 400, description = "Error JSON: invalid_request.", body = Object)))]
 pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<Directory>,
@@ -111,4 +117,108 @@ pub(crate) async fn list(
             .json(ids),
         Err(refusal) => refused(&refusal),
     })
+}
+
+#[derive(serde::Deserialize)]
+struct TrustMarkQuery {
+    trust_mark_type: Option<String>,
+    sub: Option<String>,
+}
+
+/// Federation trust mark
+///
+/// A trust mark (`application/trust-mark+jwt`, JWS `typ` `trust-mark+jwt`) of
+/// `trust_mark_type` for `sub`: the directory issues one per regulated role (AISP, PISP,
+/// CBPII, ASPSP) and environment (production, sandbox), named
+/// `{directory}/trust-marks/{role}/{environment}` and listed in its entity configuration's
+/// `trust_mark_issuers`, to the products in the federation that hold that role in that
+/// environment. Valid 24 hours; its status endpoint says at once when it no longer holds.
+#[utoipa::path(get, path = "/federation/trust-mark", tag = "federation", operation_id = "federationTrustMark", security(()),
+    params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier."),
+        ("sub" = String, Query, description = "The entity identifier of the subject.")),
+    responses((status = 200, description = "The signed trust mark.", content_type = "application/trust-mark+jwt", body = String),
+        (status = 400, description = "Error JSON: invalid_request.", body = Object),
+        (status = 404, description = "Error JSON: not_found (no such subject in the federation, or it does not hold that role there).", body = Object)))]
+pub(crate) async fn trust_mark(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+) -> Result<HttpResponse, AppError> {
+    let query: TrustMarkQuery = match serde_html_form::from_str(req.query_string()) {
+        Ok(query) => query,
+        Err(e) => {
+            return Ok(refused(&Refusal::new(
+                "invalid_request",
+                format!("the parameters cannot be read (each at most once): {e}"),
+            )));
+        }
+    };
+    Ok(
+        match service::trust_mark(&state, query.trust_mark_type, query.sub).await? {
+            Ok(jwt) => signed(&state, "application/trust-mark+jwt", jwt),
+            Err(refusal) => refused(&refusal),
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct StatusForm {
+    trust_mark: Option<String>,
+}
+
+/// Federation trust mark status
+///
+/// Whether a trust mark holds now (`application/trust-mark-status-response+jwt`, signed):
+/// `status` is `active`, `expired`, `revoked` (its subject was suspended or revoked, or no
+/// longer holds the role there) or `invalid` (not a trust mark this directory signed). The
+/// request is a form with `trust_mark`, the trust mark JWT.
+#[utoipa::path(post, path = "/federation/trust-mark/status", tag = "federation", operation_id = "federationTrustMarkStatus", security(()),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "trust_mark=<the trust mark JWT>"),
+    responses((status = 200, description = "The signed status response.", content_type = "application/trust-mark-status-response+jwt", body = String),
+        (status = 400, description = "Error JSON: invalid_request.", body = Object)))]
+pub(crate) async fn trust_mark_status(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(refused(&Refusal::new(
+            "invalid_request",
+            "send trust_mark as application/x-www-form-urlencoded",
+        )));
+    }
+    let form: StatusForm = match serde_html_form::from_bytes(&body) {
+        Ok(form) => form,
+        Err(e) => {
+            return Ok(refused(&Refusal::new(
+                "invalid_request",
+                format!("the parameters cannot be read (trust_mark at most once): {e}"),
+            )));
+        }
+    };
+    Ok(
+        match service::trust_mark_status(&state, form.trust_mark).await? {
+            Ok(jwt) => HttpResponse::Ok()
+                .content_type("application/trust-mark-status-response+jwt")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(jwt),
+            Err(refusal) => refused(&refusal),
+        },
+    )
+}
+
+/// Federation historical keys
+///
+/// The federation keys that stopped signing (`application/jwk-set+jwt`, JWS `typ`
+/// `jwk-set+jwt`), each with `exp`, when it was retired: what verifies statements signed
+/// before a rotation.
+#[utoipa::path(get, path = "/federation/historical-keys", tag = "federation", operation_id = "federationHistoricalKeys", security(()),
+    responses((status = 200, description = "The signed historical keys.", content_type = "application/jwk-set+jwt", body = String)))]
+pub(crate) async fn historical_keys(state: web::Data<Directory>) -> Result<HttpResponse, AppError> {
+    let jwt = service::historical_keys(&state).await?;
+    Ok(signed(&state, "application/jwk-set+jwt", jwt))
 }

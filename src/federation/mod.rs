@@ -58,6 +58,7 @@ pub fn software_entity_prefix(base: &str) -> String {
 pub struct Endpoints {
     pub fetch: String,
     pub list: String,
+    pub resolve: String,
     pub trust_mark: String,
     pub trust_mark_status: String,
     pub historical_keys: String,
@@ -68,6 +69,7 @@ impl Endpoints {
         Self {
             fetch: format!("{base}/federation/fetch"),
             list: format!("{base}/federation/list"),
+            resolve: format!("{base}/federation/resolve"),
             trust_mark: format!("{base}/federation/trust-mark"),
             trust_mark_status: format!("{base}/federation/trust-mark/status"),
             historical_keys: format!("{base}/federation/historical-keys"),
@@ -79,6 +81,8 @@ impl Endpoints {
 pub const TRUST_MARK_TYP: &str = "trust-mark+jwt";
 /// The JWS `typ` of trust mark status responses.
 pub const TRUST_MARK_STATUS_TYP: &str = "trust-mark-status-response+jwt";
+/// The JWS `typ` of resolve responses.
+pub const RESOLVE_TYP: &str = "resolve-response+jwt";
 /// The JWS `typ` of the historical keys document.
 pub const HISTORICAL_KEYS_TYP: &str = "jwk-set+jwt";
 
@@ -185,6 +189,7 @@ impl EntityConfiguration {
                 "federation_entity": {
                     "federation_fetch_endpoint": endpoints.fetch,
                     "federation_list_endpoint": endpoints.list,
+                    "federation_resolve_endpoint": endpoints.resolve,
                     "federation_trust_mark_endpoint": endpoints.trust_mark,
                     "federation_trust_mark_status_endpoint": endpoints.trust_mark_status,
                     "federation_historical_keys_endpoint": endpoints.historical_keys,
@@ -304,4 +309,118 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         if self.error == "not_found" { 404 } else { 400 }
     }
+}
+
+/// The longest validity the directory accepts of a product's own entity configuration.
+pub const MAX_LEAF_LIFETIME: i64 = 366 * 24 * 3600;
+
+/// Checks a product's own entity configuration before the directory hosts it at `leaf_id`:
+/// JWS `typ` `entity-statement+jwt`, PS256 or ES256, signed by the key of its `kid` among
+/// `keystore` (the product's live keys, so never a directory key), `iss` and `sub` the leaf,
+/// that key in its own `jwks`, `authority_hints` naming `anchor`, unexpired and valid at most
+/// [`MAX_LEAF_LIFETIME`], with `openid_relying_party` or `oauth_client` metadata. Its claims
+/// and `exp`, or what is wrong.
+pub fn check_leaf_configuration(
+    jwt: &str,
+    leaf_id: &str,
+    anchor: &str,
+    keystore: &[serde_json::Map<String, Value>],
+    now: i64,
+) -> Result<(Value, i64), String> {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let header =
+        jsonwebtoken::decode_header(jwt.trim()).map_err(|e| format!("is not a JWS ({e})"))?;
+    if header.typ.as_deref() != Some(ENTITY_STATEMENT_TYP) {
+        return Err(format!("must have typ {ENTITY_STATEMENT_TYP}"));
+    }
+    if !matches!(header.alg, Algorithm::PS256 | Algorithm::ES256) {
+        return Err("must be signed with PS256 or ES256".into());
+    }
+    let kid = header.kid.ok_or("names no kid")?;
+    let jwk = keystore
+        .iter()
+        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+        .ok_or("is not signed by a live key of the software's keystore (upload the key first)")?;
+    let key = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(Value::Object(jwk.clone()))
+        .ok()
+        .and_then(|j| DecodingKey::from_jwk(&j).ok())
+        .ok_or("names a keystore key that cannot verify")?;
+    let mut validation = Validation::new(header.alg);
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.set_issuer(&[leaf_id]);
+    validation.set_required_spec_claims(&["iss", "sub", "iat", "exp"]);
+    let claims = jsonwebtoken::decode::<Value>(jwt.trim(), &key, &validation)
+        .map_err(|e| format!("does not verify ({:?})", e.kind()))?
+        .claims;
+    if claims["sub"] != leaf_id {
+        return Err(format!("must have iss and sub {leaf_id}"));
+    }
+    let exp = claims["exp"].as_i64().ok_or("has no numeric exp")?;
+    let iat = claims["iat"].as_i64().ok_or("has no numeric iat")?;
+    if iat > now + 60 || exp - now > MAX_LEAF_LIFETIME {
+        return Err("must be issued now and valid for at most 366 days".into());
+    }
+    let own_keys = claims["jwks"]["keys"].as_array().ok_or("has no jwks")?;
+    if !own_keys.iter().any(|k| k["kid"] == kid.as_str()) {
+        return Err("must list the key it is signed with in its jwks".into());
+    }
+    let hints = claims["authority_hints"].as_array();
+    if !hints.is_some_and(|h| h.iter().any(|a| a == anchor)) {
+        return Err(format!("must name {anchor} in its authority_hints"));
+    }
+    let metadata = claims["metadata"].as_object().ok_or("has no metadata")?;
+    if !EntityType::SOFTWARE
+        .iter()
+        .any(|t| metadata.get(t.as_str()).is_some_and(Value::is_object))
+    {
+        return Err("must have openid_relying_party or oauth_client metadata".into());
+    }
+    Ok((claims, exp))
+}
+
+/// A resolve response's claims (section 8.3.2).
+#[derive(Debug, Serialize)]
+pub struct ResolveResponse {
+    pub iss: String,
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub metadata: Value,
+    pub trust_marks: Vec<Value>,
+    pub trust_chain: Vec<String>,
+}
+
+/// The leaf's metadata with the subordinate statement's `metadata` and `metadata_policy`
+/// applied (section 6.1; the operators and their order are `oidfed_metadata_policy`'s).
+/// `scope` is a space-separated string in metadata and a list in policies: it is split
+/// before and joined after. What the policy refuses is an error naming it.
+pub fn resolve_metadata(statement: &SubordinateStatement, leaf: &Value) -> Result<Value, String> {
+    let Some(leaf) = leaf.as_object() else {
+        return Err("the leaf's metadata is not an object".into());
+    };
+    let mut leaf = leaf.clone();
+    for (_, metadata) in leaf.iter_mut() {
+        if let Some(scope) = metadata.get("scope").and_then(Value::as_str) {
+            let scopes: Vec<Value> = scope.split_whitespace().map(|s| json!(s)).collect();
+            metadata["scope"] = Value::Array(scopes);
+        }
+    }
+    if leaf.values().any(|m| !m.is_object()) {
+        return Err("every entity type's metadata must be an object".into());
+    }
+    let policy = json!({
+        "metadata_policy": statement.metadata_policy,
+        "metadata": statement.metadata,
+    });
+    let policy = policy.as_object().ok_or("the policy is not an object")?;
+    let mut resolved = oidfed_metadata_policy::apply_policy_document_on_metadata(policy, &leaf)
+        .map_err(|e| format!("the metadata does not meet the policy: {e}"))?;
+    for (_, metadata) in resolved.iter_mut() {
+        if let Some(scopes) = metadata.get("scope").and_then(Value::as_array) {
+            let joined: Vec<&str> = scopes.iter().filter_map(Value::as_str).collect();
+            metadata["scope"] = json!(joined.join(" "));
+        }
+    }
+    Ok(Value::Object(resolved))
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::Directory;
 use crate::federation::{
-    self, EntityConfiguration, EntityType, HistoricalKeys, MAX_ENTITY_ID, Refusal,
+    self, EntityConfiguration, EntityType, HistoricalKeys, MAX_ENTITY_ID, Refusal, ResolveResponse,
     SubordinateStatement, TrustMark, TrustMarkStatus, TrustMarkType,
 };
 use crate::model::keys::{KeyPurpose, KeyState};
@@ -85,19 +85,7 @@ pub async fn fetch(
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let keys: Vec<Value> = store::keystore::load(conn, org.id, Some(product.id), Some(false))?
-            .into_iter()
-            .map(|k| k.jwk)
-            .collect();
-        let urls = KeystoreUrls::new(&shared.public_url, org.id, product.id);
-        let statement = SubordinateStatement::software(
-            &shared.public_url,
-            sub,
-            &product,
-            json!({"keys": keys}),
-            urls.software_jwks,
-            unix_now(),
-        );
+        let statement = statement_about(&shared, conn, sub, &product, &org)?;
         sign(&shared, conn, &statement).map(Ok)
     })
     .await
@@ -412,4 +400,233 @@ pub async fn list(
         .into_iter()
         .map(|id| federation::software_entity_id(&base, id))
         .collect()))
+}
+
+/// Hosts a product's own entity configuration at its entity identifier, after
+/// [`federation::check_leaf_configuration`]; members of its organisation and operators. The
+/// product must be in the federation. Audited as `software.entity_configuration`.
+pub async fn put_entity_configuration(
+    dir: &Arc<Directory>,
+    actor: crate::model::Actor,
+    software: SoftwareId,
+    jwt: String,
+) -> Result<()> {
+    let shared = dir.clone();
+    dir.db(move |conn| {
+        crate::store::write_transaction(conn, |tx| {
+            let (product, org, _) = super::access::software(tx, &actor, software)?;
+            if product.status != Status::Active || org.status != Status::Active {
+                return Err(Error::Conflict(
+                    "only an active product of an active organisation is in the federation".into(),
+                ));
+            }
+            let keys: Vec<serde_json::Map<String, Value>> =
+                store::keystore::load(tx, org.id, Some(product.id), Some(false))?
+                    .into_iter()
+                    .filter_map(|k| match k.jwk {
+                        Value::Object(jwk) => Some(jwk),
+                        _ => None,
+                    })
+                    .collect();
+            let leaf = federation::software_entity_id(&shared.public_url, product.id);
+            let (_, exp) = federation::check_leaf_configuration(
+                &jwt,
+                &leaf,
+                &shared.public_url,
+                &keys,
+                unix_now(),
+            )
+            .map_err(|why| {
+                crate::model::invalid(
+                    "entity_configuration",
+                    format!("the entity configuration {why}"),
+                )
+            })?;
+            let expires_at = time::OffsetDateTime::from_unix_timestamp(exp)
+                .map(|t| time::PrimitiveDateTime::new(t.date(), t.time()))
+                .map_err(|_| {
+                    crate::model::invalid("entity_configuration", "exp is out of range")
+                })?;
+            store::federation::put(tx, product.id, jwt.trim(), expires_at)?;
+            store::audit::record(
+                tx,
+                crate::model::audit::Entry::new(
+                    &actor,
+                    "software.entity_configuration",
+                    "software",
+                    product.id,
+                )
+                .organisation(org.id)
+                .details(json!({"entity_id": leaf, "exp": exp})),
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// The product's own entity configuration, hosted while it is in the federation.
+pub async fn leaf_configuration(
+    dir: &Arc<Directory>,
+    software: SoftwareId,
+) -> Result<std::result::Result<String, Refusal>> {
+    let shared = dir.clone();
+    dir.db(move |conn| {
+        let leaf = federation::software_entity_id(&shared.public_url, software);
+        if let Err(refusal) = member(&shared, conn, &leaf)? {
+            return Ok(Err(refusal));
+        }
+        Ok(store::federation::live(conn, software)?.ok_or_else(|| {
+            Refusal::new(
+                "not_found",
+                "the software has not published an entity configuration of its own",
+            )
+        }))
+    })
+    .await
+}
+
+/// The subordinate statement about a product in the federation.
+fn statement_about(
+    dir: &Directory,
+    conn: &mut DbConnection,
+    sub: String,
+    product: &Software,
+    org: &Organisation,
+) -> Result<SubordinateStatement> {
+    let keys: Vec<Value> = store::keystore::load(conn, org.id, Some(product.id), Some(false))?
+        .into_iter()
+        .map(|k| k.jwk)
+        .collect();
+    let urls = KeystoreUrls::new(&dir.public_url, org.id, product.id);
+    Ok(SubordinateStatement::software(
+        &dir.public_url,
+        sub,
+        product,
+        json!({"keys": keys}),
+        urls.software_jwks,
+        unix_now(),
+    ))
+}
+
+/// The resolve endpoint's parameters (section 8.3.1).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct ResolveQuery {
+    pub sub: Option<String>,
+    pub trust_anchor: Option<String>,
+    #[serde(default)]
+    pub entity_type: Vec<String>,
+}
+
+/// Resolves a product in the federation (`resolve-response+jwt`, signed): its own entity
+/// configuration's metadata with this anchor's statement applied, its trust marks, and the
+/// trust chain (its entity configuration, the subordinate statement, this anchor's entity
+/// configuration). Only this directory is a trust anchor here.
+pub async fn resolve(
+    dir: &Arc<Directory>,
+    query: ResolveQuery,
+) -> Result<std::result::Result<String, Refusal>> {
+    let sub = match subject(dir, query.sub) {
+        Ok(sub) => sub,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    match query.trust_anchor.as_deref() {
+        None | Some("") => {
+            return Ok(Err(Refusal::new(
+                "invalid_request",
+                "trust_anchor is required",
+            )));
+        }
+        Some(anchor) if anchor != dir.public_url => {
+            return Ok(Err(Refusal::new(
+                "invalid_trust_anchor",
+                format!(
+                    "this resolver resolves only for the trust anchor {}",
+                    dir.public_url
+                ),
+            )));
+        }
+        Some(_) => {}
+    }
+    let shared = dir.clone();
+    dir.db(move |conn| {
+        let (product, org) = match member(&shared, conn, &sub)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let Some(leaf_jwt) = store::federation::live(conn, product.id)? else {
+            return Ok(Err(Refusal::new(
+                "not_found",
+                "the software has not published an entity configuration of its own, which resolving starts from",
+            )));
+        };
+        // Checked again: its key may have left the keystore since it was published.
+        let keys: Vec<serde_json::Map<String, Value>> =
+            store::keystore::load(conn, org.id, Some(product.id), Some(false))?
+                .into_iter()
+                .filter_map(|k| match k.jwk {
+                    Value::Object(jwk) => Some(jwk),
+                    _ => None,
+                })
+                .collect();
+        let at = unix_now();
+        let (leaf, leaf_exp) = match federation::check_leaf_configuration(
+            &leaf_jwt,
+            &sub,
+            &shared.public_url,
+            &keys,
+            at,
+        ) {
+            Ok(checked) => checked,
+            Err(why) => {
+                return Ok(Err(Refusal::new(
+                    "invalid_trust_chain",
+                    format!("the software's entity configuration {why}"),
+                )));
+            }
+        };
+        let statement = statement_about(&shared, conn, sub.clone(), &product, &org)?;
+        let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
+            Ok(metadata) => metadata,
+            Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),
+        };
+        if !query.entity_type.is_empty()
+            && let Some(types) = metadata.as_object_mut()
+        {
+            types.retain(|kind, _| query.entity_type.contains(kind));
+        }
+        let statement_exp = statement.exp;
+        let statement_jwt = sign(&shared, conn, &statement)?;
+        let anchor = EntityConfiguration::new(
+            &shared.public_url,
+            federation_jwks(conn)?,
+            ORGANIZATION_NAME,
+            at,
+        );
+        let anchor_exp = anchor.exp;
+        let anchor_jwt = sign(&shared, conn, &anchor)?;
+        let mut trust_marks = vec![];
+        for kind in TrustMarkType::of(&product) {
+            let mark = TrustMark {
+                iss: shared.public_url.clone(),
+                sub: sub.clone(),
+                trust_mark_type: kind.id(&shared.public_url),
+                iat: at,
+                exp: at + federation::STATEMENT_LIFETIME,
+            };
+            let jwt = sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark)?;
+            trust_marks.push(json!({"trust_mark_type": mark.trust_mark_type, "trust_mark": jwt}));
+        }
+        let response = ResolveResponse {
+            iss: shared.public_url.clone(),
+            sub,
+            iat: at,
+            exp: leaf_exp.min(statement_exp).min(anchor_exp),
+            metadata,
+            trust_marks,
+            trust_chain: vec![leaf_jwt, statement_jwt, anchor_jwt],
+        };
+        sign_typed(&shared, conn, federation::RESOLVE_TYP, &response).map(Ok)
+    })
+    .await
 }

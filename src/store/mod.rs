@@ -23,6 +23,7 @@ pub mod certificates;
 pub mod crls;
 pub mod discovery;
 pub mod events;
+pub mod federation;
 pub mod keystore;
 pub mod oauth;
 pub mod organisations;

@@ -264,6 +264,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    entity_configurations (software_id) {
+        software_id -> Text,
+        jwt -> Text,
+        expires_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -284,4 +293,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_subscriptions,
     client_tokens,
     client_assertions,
+    entity_configurations,
 );

@@ -465,3 +465,215 @@ async fn trust_marks_follow_the_products_roles_and_status() {
     assert!(keys[0]["exp"].as_i64().is_some(), "{keys}");
     assert_eq!(status_of(&app, &mark, &config["jwks"]).await, "active");
 }
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// An entity configuration of `leaf` signed by `key`, with these RP metadata.
+fn leaf_configuration(
+    app: &TestApp,
+    leaf: &str,
+    key: &crate::oauth::Key,
+    rp: Value,
+    change: impl FnOnce(&mut Value, &mut jsonwebtoken::Header),
+) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(key.jwk()["kid"].as_str().unwrap().to_owned());
+    header.typ = Some("entity-statement+jwt".into());
+    let mut claims = json!({
+        "iss": leaf,
+        "sub": leaf,
+        "iat": unix_now(),
+        "exp": unix_now() + 3600,
+        "jwks": {"keys": [key.jwk()]},
+        "authority_hints": [app.address],
+        "metadata": {"openid_relying_party": rp},
+    });
+    change(&mut claims, &mut header);
+    key.sign(header, &claims)
+}
+
+async fn publish(app: &TestApp, c: &crate::helpers::Cast, jwt: &str, media: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .put(app.url(&format!(
+            "/api/v1/software/{}/entity-configuration",
+            c.software_id
+        )))
+        .bearer_auth(&c.developer.token)
+        .header("content-type", media)
+        .body(jwt.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_the_anchor() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    let leaf = app.url(&format!("/federation/software/{}", c.software_id));
+    let (_, product) = app
+        .get_json(&format!("/api/v1/software/{}", c.software_id), &c.developer)
+        .await;
+    let registered = product["redirect_uris"][0].as_str().unwrap().to_owned();
+    let rp = json!({
+        "client_name": "Leaf RP",
+        "redirect_uris": [registered, "https://evil.example/cb"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": "openid accounts payments",
+        "jwks_uri": "https://elsewhere.example/jwks",
+    });
+
+    // Refused: another key than the keystore's, another subject, no authority hint, another
+    // typ, another media type.
+    let stranger = crate::oauth::Key::new();
+    let refused = [
+        leaf_configuration(&app, &leaf, &stranger, rp.clone(), |_, _| {}),
+        leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |claims, _| {
+            claims["sub"] = json!("https://elsewhere.example");
+        }),
+        leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |claims, _| {
+            claims["authority_hints"] = json!(["https://other-anchor.example"]);
+        }),
+        leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |_, header| {
+            header.typ = Some("JWT".into());
+        }),
+        leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |claims, _| {
+            claims["exp"] = json!(unix_now() + 400 * 24 * 3600);
+        }),
+    ];
+    for jwt in &refused {
+        let (status, problem) = publish(&app, &c, jwt, "application/entity-statement+jwt").await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("entity configuration"),
+            "{problem}"
+        );
+    }
+    let own = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |_, _| {});
+    let (status, _) = publish(&app, &c, &own, "application/json").await;
+    assert_eq!(status, 415);
+    // Nothing is hosted yet, and resolving needs it.
+    let hosted = format!(
+        "/federation/software/{}/.well-known/openid-federation",
+        c.software_id
+    );
+    assert_eq!(refusal(&app, &hosted).await, (404, "not_found".into()));
+    let resolve_path = |sub: &str, anchor: &str| {
+        format!(
+            "/federation/resolve?sub={}&trust_anchor={}",
+            percent_encoding::utf8_percent_encode(sub, percent_encoding::NON_ALPHANUMERIC),
+            percent_encoding::utf8_percent_encode(anchor, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    assert_eq!(
+        refusal(&app, &resolve_path(&leaf, &app.address)).await,
+        (404, "not_found".into())
+    );
+
+    // Published with its own key: hosted at its entity identifier.
+    let (status, body) = publish(&app, &c, &own, "application/entity-statement+jwt").await;
+    assert_eq!(status, 204, "{body}");
+    let (status, kind, served) = get(&app, &hosted).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "application/entity-statement+jwt")
+    );
+    assert_eq!(served, own);
+
+    // Resolved: the policy pins jwks_uri, keeps the registered redirect URI and the scopes of
+    // its roles; the directory's metadata is added; its trust marks and the chain come along.
+    let (_, config) = entity_configuration(&app).await;
+    let (status, kind, resolved) = get(&app, &resolve_path(&leaf, &app.address)).await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(kind, "application/resolve-response+jwt");
+    assert_eq!(parts(&resolved).0["typ"], "resolve-response+jwt");
+    let claims = verified(&resolved, &config["jwks"]);
+    assert_eq!(claims["sub"], leaf.as_str());
+    let metadata = &claims["metadata"]["openid_relying_party"];
+    assert_eq!(
+        metadata["jwks_uri"],
+        app.url(&format!("/keystore/{}/{}.jwks", c.org_id, c.software_id))
+            .as_str()
+    );
+    assert_eq!(metadata["redirect_uris"], json!([registered]));
+    let mut scopes: Vec<&str> = metadata["scope"].as_str().unwrap().split(' ').collect();
+    scopes.sort();
+    assert_eq!(scopes, ["accounts", "openid"], "payments is not a role of it");
+    assert_eq!(metadata["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(metadata["software_id"], c.software_id.as_str());
+    assert_eq!(metadata["client_name"], product["client_name"]);
+    let chain = claims["trust_chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 3);
+    assert_eq!(chain[0], own.as_str());
+    assert_eq!(
+        verified(chain[1].as_str().unwrap(), &config["jwks"])["sub"],
+        leaf.as_str()
+    );
+    assert_eq!(
+        parts(chain[2].as_str().unwrap()).1["sub"],
+        app.address.as_str()
+    );
+    let marks = claims["trust_marks"].as_array().unwrap();
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    let mark = marks[0]["trust_mark"].as_str().unwrap();
+    assert_eq!(status_of(&app, mark, &config["jwks"]).await, "active");
+
+    // Bad input: another trust anchor, none, an unknown subject.
+    assert_eq!(
+        refusal(&app, &resolve_path(&leaf, "https://other-anchor.example")).await,
+        (400, "invalid_trust_anchor".into())
+    );
+    assert_eq!(
+        refusal(&app, &fetch_path(&leaf).replace("/fetch", "/resolve")).await,
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        refusal(
+            &app,
+            &resolve_path(&app.url("/federation/software/unknown"), &app.address)
+        )
+        .await,
+        (404, "not_found".into())
+    );
+
+    // Metadata the policy refuses (an authentication method outside one_of).
+    let mut bad = rp.clone();
+    bad["token_endpoint_auth_method"] = json!("client_secret_basic");
+    let outside = leaf_configuration(&app, &leaf, &client.signing, bad, |_, _| {});
+    let (status, _) = publish(&app, &c, &outside, "application/entity-statement+jwt").await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        refusal(&app, &resolve_path(&leaf, &app.address)).await,
+        (400, "invalid_metadata".into())
+    );
+
+    // A suspended product neither resolves nor is hosted.
+    let (status, _) = publish(&app, &c, &own, "application/entity-statement+jwt").await;
+    assert_eq!(status, 204);
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/software/{}/suspend", c.software_id),
+            Some(&c.operator.token),
+            Some(json!({"reason": "review"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        refusal(&app, &resolve_path(&leaf, &app.address)).await,
+        (404, "not_found".into())
+    );
+    assert_eq!(refusal(&app, &hosted).await, (404, "not_found".into()));
+}

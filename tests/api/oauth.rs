@@ -34,7 +34,7 @@ impl Key {
         self.jwk()["kid"].as_str().unwrap().to_owned()
     }
 
-    fn sign(&self, header: Header, claims: &Value) -> String {
+    pub(crate) fn sign(&self, header: Header, claims: &Value) -> String {
         jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
     }
 }

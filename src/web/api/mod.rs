@@ -111,6 +111,10 @@ pub fn routes() -> Table {
         .get(&v1("/software/{software_id}"), software::get)
         .patch(&v1("/software/{software_id}"), software::update)
         .post(&v1("/software/{software_id}/ssa"), software::issue_ssa)
+        .put(
+            &v1("/software/{software_id}/entity-configuration"),
+            software::put_entity_configuration,
+        )
         .delete(
             &v1("/software/{software_id}/changes"),
             software::withdraw_change,

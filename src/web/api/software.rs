@@ -253,3 +253,44 @@ pub(super) async fn issue_ssa(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(issued.jwt))
 }
+
+/// Publish the software's entity configuration
+///
+/// OpenID Federation: the product's own entity configuration, which the directory then hosts
+/// at the product's entity identifier (`{directory}/federation/software/{software_id}`, its
+/// `/.well-known/openid-federation` below that). It must be signed (PS256 or ES256,
+/// `typ` `entity-statement+jwt`) by a live key of the product's keystore, so the directory
+/// never signs as the product: `iss` and `sub` the entity identifier, that key in its `jwks`,
+/// `authority_hints` naming the directory, valid at most 366 days, with
+/// `openid_relying_party` or `oauth_client` metadata. Replaces the one published before.
+#[utoipa::path(put, path = "/api/v1/software/{software_id}/entity-configuration", tag = "federation", operation_id = "putEntityConfiguration",
+    params(("software_id" = SoftwareId, Path, description = "The software product.")),
+    request_body(content = String, content_type = "application/entity-statement+jwt", description = "The signed entity configuration."),
+    responses((status = 204, description = "Published."),
+        (status = 409, description = "The product or its organisation is not active.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/entity-statement+jwt.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The entity configuration is refused, with what is wrong.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn put_entity_configuration(
+    req: actix_web::HttpRequest,
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<SoftwareId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !media.starts_with(crate::federation::ENTITY_STATEMENT_TYPE) {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "send the entity configuration as {}",
+            crate::federation::ENTITY_STATEMENT_TYPE
+        )));
+    }
+    let jwt = String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::BadRequest("the entity configuration is not UTF-8".into()))?;
+    crate::services::federation::put_entity_configuration(&state, actor, path.into_inner(), jwt)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

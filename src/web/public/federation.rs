@@ -222,3 +222,60 @@ pub(crate) async fn historical_keys(state: web::Data<Directory>) -> Result<HttpR
     let jwt = service::historical_keys(&state).await?;
     Ok(signed(&state, "application/jwk-set+jwt", jwt))
 }
+
+/// A product's entity configuration
+///
+/// The entity configuration a software product published through the API (self-signed with
+/// a key of its keystore), hosted at its entity identifier while it is in the federation.
+#[utoipa::path(get, path = "/federation/software/{software_id}/.well-known/openid-federation", tag = "federation", operation_id = "federationLeafConfiguration", security(()),
+    params(("software_id" = crate::model::SoftwareId, Path, description = "The software product.")),
+    responses((status = 200, description = "The product's signed entity configuration.", content_type = "application/entity-statement+jwt", body = String),
+        (status = 404, description = "Error JSON: not_found (none published, or the product is not in the federation).", body = Object)))]
+pub(crate) async fn leaf_configuration(
+    state: web::Data<Directory>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let Ok(software) = path.into_inner().parse::<crate::model::SoftwareId>() else {
+        return Ok(refused(&Refusal::new(
+            "not_found",
+            "no subordinate of this trust anchor has that entity identifier",
+        )));
+    };
+    Ok(match service::leaf_configuration(&state, software).await? {
+        Ok(jwt) => statement(&state, jwt),
+        Err(refusal) => refused(&refusal),
+    })
+}
+
+/// Federation resolve
+///
+/// Resolves `sub`, a product in the federation that published its own entity configuration,
+/// for `trust_anchor` (this directory): `application/resolve-response+jwt` with its metadata
+/// (its entity configuration's, with this anchor's `metadata` and `metadata_policy` applied),
+/// its trust marks, and the trust chain (its entity configuration, the subordinate statement,
+/// this anchor's entity configuration). `entity_type` (repeatable) narrows the metadata.
+#[utoipa::path(get, path = "/federation/resolve", tag = "federation", operation_id = "federationResolve", security(()),
+    params(("sub" = String, Query, description = "The entity identifier to resolve."),
+        ("trust_anchor" = String, Query, description = "The trust anchor: this directory."),
+        ("entity_type" = Option<String>, Query, description = "Only this entity type's metadata (repeatable).")),
+    responses((status = 200, description = "The signed resolve response.", content_type = "application/resolve-response+jwt", body = String),
+        (status = 400, description = "Error JSON: invalid_request, invalid_trust_anchor, invalid_trust_chain, invalid_metadata.", body = Object),
+        (status = 404, description = "Error JSON: not_found.", body = Object)))]
+pub(crate) async fn resolve(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+) -> Result<HttpResponse, AppError> {
+    let query: service::ResolveQuery = match serde_html_form::from_str(req.query_string()) {
+        Ok(query) => query,
+        Err(e) => {
+            return Ok(refused(&Refusal::new(
+                "invalid_request",
+                format!("the parameters cannot be read (sub and trust_anchor at most once): {e}"),
+            )));
+        }
+    };
+    Ok(match service::resolve(&state, query).await? {
+        Ok(jwt) => signed(&state, "application/resolve-response+jwt", jwt),
+        Err(refusal) => refused(&refusal),
+    })
+}

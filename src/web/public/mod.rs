@@ -34,12 +34,17 @@ pub fn routes() -> Table {
         )
         .get("/federation/fetch", federation::fetch)
         .get("/federation/list", federation::list)
+        .get("/federation/resolve", federation::resolve)
         .get("/federation/trust-mark", federation::trust_mark)
         .post(
             "/federation/trust-mark/status",
             federation::trust_mark_status,
         )
         .get("/federation/historical-keys", federation::historical_keys)
+        .get(
+            "/federation/software/{software_id}/.well-known/openid-federation",
+            federation::leaf_configuration,
+        )
         .post("/oauth/token", oauth::token)
         .get("/keystore/{org_id}/revoked/{file}", revoked_keystore)
         .get("/keystore/{org_id}/{file}", keystore_document)

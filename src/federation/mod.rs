@@ -392,35 +392,13 @@ pub struct ResolveResponse {
 }
 
 /// The leaf's metadata with the subordinate statement's `metadata` and `metadata_policy`
-/// applied (section 6.1; the operators and their order are `oidfed_metadata_policy`'s).
-/// `scope` is a space-separated string in metadata and a list in policies: it is split
-/// before and joined after. What the policy refuses is an error naming it.
+/// applied, as [`ssa_verifier::federation::apply_policies`] does it for a verifier.
 pub fn resolve_metadata(statement: &SubordinateStatement, leaf: &Value) -> Result<Value, String> {
-    let Some(leaf) = leaf.as_object() else {
-        return Err("the leaf's metadata is not an object".into());
-    };
-    let mut leaf = leaf.clone();
-    for (_, metadata) in leaf.iter_mut() {
-        if let Some(scope) = metadata.get("scope").and_then(Value::as_str) {
-            let scopes: Vec<Value> = scope.split_whitespace().map(|s| json!(s)).collect();
-            metadata["scope"] = Value::Array(scopes);
-        }
-    }
-    if leaf.values().any(|m| !m.is_object()) {
-        return Err("every entity type's metadata must be an object".into());
-    }
-    let policy = json!({
-        "metadata_policy": statement.metadata_policy,
-        "metadata": statement.metadata,
-    });
-    let policy = policy.as_object().ok_or("the policy is not an object")?;
-    let mut resolved = oidfed_metadata_policy::apply_policy_document_on_metadata(policy, &leaf)
-        .map_err(|e| format!("the metadata does not meet the policy: {e}"))?;
-    for (_, metadata) in resolved.iter_mut() {
-        if let Some(scopes) = metadata.get("scope").and_then(Value::as_array) {
-            let joined: Vec<&str> = scopes.iter().filter_map(Value::as_str).collect();
-            metadata["scope"] = json!(joined.join(" "));
-        }
-    }
-    Ok(Value::Object(resolved))
+    ssa_verifier::federation::apply_policies(
+        &[(
+            statement.metadata_policy.clone(),
+            statement.metadata.clone(),
+        )],
+        leaf,
+    )
 }

@@ -610,7 +610,11 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
     assert_eq!(metadata["redirect_uris"], json!([registered]));
     let mut scopes: Vec<&str> = metadata["scope"].as_str().unwrap().split(' ').collect();
     scopes.sort();
-    assert_eq!(scopes, ["accounts", "openid"], "payments is not a role of it");
+    assert_eq!(
+        scopes,
+        ["accounts", "openid"],
+        "payments is not a role of it"
+    );
     assert_eq!(metadata["token_endpoint_auth_method"], "private_key_jwt");
     assert_eq!(metadata["software_id"], c.software_id.as_str());
     assert_eq!(metadata["client_name"], product["client_name"]);
@@ -629,6 +633,89 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
     assert_eq!(marks.len(), 1, "{marks:?}");
     let mark = marks[0]["trust_mark"].as_str().unwrap();
     assert_eq!(status_of(&app, mark, &config["jwks"]).await, "active");
+
+    // The verifier validates the chain it fetches from the directory, and the chain the
+    // resolve response carries, to the same metadata; out of order, or against another
+    // anchor's keys, the chain fails.
+    let (entity, anchor) = (leaf.clone(), app.address.clone());
+    let fetched = crate::verifier::blocking(move || {
+        ssa_verifier::federation::resolve_chain(
+            &entity,
+            &anchor,
+            None,
+            std::time::Duration::from_secs(5),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(fetched.entity_id, leaf);
+    assert_eq!(
+        normalized(&fetched.metadata),
+        normalized(&claims["metadata"])
+    );
+    let anchor_keys = ssa_verifier::KeySet::from_json(&config["jwks"].to_string()).unwrap();
+    let statements: Vec<String> = chain
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let validated = ssa_verifier::federation::validate_chain(
+        &statements,
+        &app.address,
+        &anchor_keys,
+        unix_now(),
+    )
+    .unwrap();
+    assert_eq!(
+        normalized(&validated.metadata),
+        normalized(&claims["metadata"])
+    );
+    let mut swapped = statements.clone();
+    swapped.swap(0, 1);
+    let refused =
+        ssa_verifier::federation::validate_chain(&swapped, &app.address, &anchor_keys, unix_now())
+            .unwrap_err();
+    assert_eq!(refused.code, "invalid_trust_chain");
+    let stranger_keys = ssa_verifier::KeySet::from_json(
+        &json!({"keys": [crate::oauth::Key::new().jwk()]}).to_string(),
+    )
+    .unwrap();
+    let refused = ssa_verifier::federation::validate_chain(
+        &statements,
+        &app.address,
+        &stranger_keys,
+        unix_now(),
+    )
+    .unwrap_err();
+    assert!(refused.description.contains("trust anchor"), "{refused}");
+
+    // A rotation of the federation keys keeps the chain valid for a verifier that pinned the
+    // anchor's keys before it (the new signing key was published as next).
+    let state = app.state.clone();
+    let alg = state.config.signing_alg.as_str();
+    app.state
+        .db(move |conn| {
+            ssa_directory::services::signing_keys::rotate(
+                conn,
+                &state.federation_keys,
+                alg,
+                &ssa_directory::model::Actor::Cli,
+                ssa_directory::model::keys::KeyPurpose::Federation,
+            )
+        })
+        .await
+        .unwrap();
+    let (entity, anchor) = (leaf.clone(), app.address.clone());
+    let pinned = anchor_keys.clone();
+    crate::verifier::blocking(move || {
+        ssa_verifier::federation::resolve_chain(
+            &entity,
+            &anchor,
+            Some(&pinned),
+            std::time::Duration::from_secs(5),
+        )
+    })
+    .await
+    .unwrap();
 
     // Bad input: another trust anchor, none, an unknown subject.
     assert_eq!(
@@ -676,4 +763,32 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
         (404, "not_found".into())
     );
     assert_eq!(refusal(&app, &hosted).await, (404, "not_found".into()));
+}
+
+/// Metadata with its lists and its scope in sorted order: the policies treat them as sets, so
+/// their order may differ between two resolutions.
+fn normalized(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v.as_str()) {
+                        ("scope", Some(scope)) => {
+                            let mut scopes: Vec<&str> = scope.split(' ').collect();
+                            scopes.sort();
+                            json!(scopes.join(" "))
+                        }
+                        _ => normalized(v),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(normalized).collect();
+            items.sort_by_key(|v| v.to_string());
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
 }

@@ -18,7 +18,7 @@ use crate::settings::{CachePolicy, Settings};
 use crate::statement::{self, SoftwareStatement, unknown_key};
 use crate::trust::Trust;
 
-mod http {
+pub(crate) mod http {
     //! Fetching JSON and DER documents over HTTP(S), with their cache lifetime.
 
     use std::time::Duration;

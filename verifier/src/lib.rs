@@ -7,6 +7,7 @@ mod claims;
 mod clock;
 mod error;
 mod events;
+pub mod federation;
 #[cfg(feature = "fetch")]
 mod fetch;
 mod jose;

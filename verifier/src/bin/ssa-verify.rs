@@ -32,6 +32,65 @@ enum Command {
     Ssa(SsaArgs),
     /// Print the directory's change events, each SET verified, as JSON lines.
     Events(EventsArgs),
+    /// Validate an OpenID Federation trust chain from an entity to a trust anchor and print
+    /// the entity's resolved metadata.
+    Chain(ChainArgs),
+}
+
+#[derive(clap::Args)]
+struct ChainArgs {
+    /// The entity's identifier (its entity configuration is at /.well-known/openid-federation
+    /// below it).
+    #[arg(long, value_name = "URL")]
+    entity: String,
+    /// The trust anchor's entity identifier; it must be among the entity's authority_hints.
+    #[arg(long, value_name = "URL")]
+    trust_anchor: String,
+    /// The trust anchor's keys (a JWKS file) to pin; without it, those its own entity
+    /// configuration publishes.
+    #[arg(long, value_name = "FILE")]
+    anchor_jwks: Option<std::path::PathBuf>,
+}
+
+/// Validates the chain: the resolved metadata as JSON, or the error JSON and exit code 14.
+fn chain(args: ChainArgs) -> ExitCode {
+    let keys = match args.anchor_jwks.map(std::fs::read_to_string).transpose() {
+        Ok(text) => match text.map(|t| KeySet::from_json(&t)).transpose() {
+            Ok(keys) => keys,
+            Err(e) => {
+                eprintln!("ssa-verify: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Err(e) => {
+            eprintln!("ssa-verify: cannot read the anchor's JWKS: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match ssa_verifier::federation::resolve_chain(
+        &args.entity,
+        &args.trust_anchor,
+        keys.as_ref(),
+        Duration::from_secs(10),
+    ) {
+        Ok(chain) => {
+            let out = serde_json::json!({
+                "entity_id": chain.entity_id,
+                "trust_anchor": chain.trust_anchor,
+                "expires_at": chain.expires_at,
+                "metadata": chain.metadata,
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            println!(
+                "{}",
+                serde_json::json!({"error": error.code, "error_description": error.description})
+            );
+            ExitCode::from(14)
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -201,6 +260,7 @@ fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
 fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Ssa(args) => args,
+        Command::Chain(args) => return chain(args),
         Command::Events(args) => {
             return match events(args) {
                 Ok(()) => ExitCode::SUCCESS,

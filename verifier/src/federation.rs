@@ -1,0 +1,432 @@
+//! OpenID Federation 1.0 trust chains, sans-IO: a chain from a leaf's entity configuration,
+//! through the subordinate statements of its superiors, to a trust anchor's entity
+//! configuration, validated against the anchor's keys (signatures, `typ`, the `iss`/`sub`
+//! links, expiry), and the leaf's metadata with the superiors' metadata policies applied.
+//! [`resolve_chain`] (the `fetch` feature) fetches the chain of a leaf whose anchor is its
+//! immediate superior.
+
+use serde_json::{Value, json};
+
+use crate::algorithm::Algorithm;
+use crate::jose;
+use crate::keys::KeySet;
+
+/// The JWS `typ` of entity configurations and subordinate statements.
+pub const ENTITY_STATEMENT_TYP: &str = "entity-statement+jwt";
+/// The clock skew allowed on `iat` and `exp`, in seconds.
+const SKEW: i64 = 60;
+const ALGORITHMS: [Algorithm; 2] = [Algorithm::PS256, Algorithm::ES256];
+
+/// Why a trust chain or its metadata was refused: `invalid_trust_chain` or `invalid_metadata`
+/// (the specification's error codes), with what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct FederationError {
+    /// `invalid_trust_chain` or `invalid_metadata`.
+    pub code: &'static str,
+    /// What was wrong.
+    pub description: String,
+}
+
+fn chain_error(description: impl Into<String>) -> FederationError {
+    FederationError {
+        code: "invalid_trust_chain",
+        description: description.into(),
+    }
+}
+
+/// A validated trust chain.
+#[derive(Debug, Clone)]
+pub struct TrustChain {
+    /// The leaf's entity identifier.
+    pub entity_id: String,
+    /// The trust anchor's entity identifier.
+    pub trust_anchor: String,
+    /// The leaf's metadata with the superiors' policies applied, by entity type.
+    pub metadata: Value,
+    /// When the chain expires (the earliest `exp` in it), seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// One statement of the chain, its signature not yet checked.
+struct Statement<'a> {
+    jws: jose::Jws<'a>,
+    kid: String,
+    alg: Algorithm,
+    claims: Value,
+}
+
+impl<'a> Statement<'a> {
+    fn read(jwt: &'a str, position: usize) -> Result<Self, FederationError> {
+        let at =
+            |e: crate::VerifyError| chain_error(format!("statement {position}: {}", e.description));
+        let jws = jose::split(jwt).map_err(at)?;
+        let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
+        if jose::Member::str(&header.typ) != Some(ENTITY_STATEMENT_TYP) {
+            return Err(chain_error(format!(
+                "statement {position}: typ must be {ENTITY_STATEMENT_TYP}"
+            )));
+        }
+        let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
+        let kid = jose::kid(&header).map_err(at)?.to_owned();
+        let claims: Value = serde_json::from_slice(&jws.payload)
+            .map_err(|e| chain_error(format!("statement {position}: payload is not JSON: {e}")))?;
+        if !claims.is_object() {
+            return Err(chain_error(format!(
+                "statement {position}: payload is not an object"
+            )));
+        }
+        Ok(Self {
+            jws,
+            kid,
+            alg,
+            claims,
+        })
+    }
+
+    fn text(&self, name: &str) -> &str {
+        self.claims[name].as_str().unwrap_or_default()
+    }
+
+    fn keys(&self, position: usize) -> Result<KeySet, FederationError> {
+        KeySet::parse(&self.claims["jwks"])
+            .map_err(|e| chain_error(format!("statement {position}: its jwks: {e}")))
+    }
+
+    /// Checks the signature with the key of its kid in `keys`.
+    fn verify(&self, keys: &KeySet, position: usize, whose: &str) -> Result<(), FederationError> {
+        let key = keys.get(&self.kid).ok_or_else(|| {
+            chain_error(format!(
+                "statement {position} is signed with key {:?}, which {whose} does not hold",
+                self.kid
+            ))
+        })?;
+        jose::check_signature(&self.jws, &self.kid, self.alg, &key).map_err(|_| {
+            chain_error(format!(
+                "statement {position}: the signature does not verify"
+            ))
+        })
+    }
+
+    fn times(&self, position: usize, now: i64) -> Result<i64, FederationError> {
+        let (Some(iat), Some(exp)) = (self.claims["iat"].as_i64(), self.claims["exp"].as_i64())
+        else {
+            return Err(chain_error(format!(
+                "statement {position} has no numeric iat and exp"
+            )));
+        };
+        if iat > now + SKEW || exp <= now - SKEW {
+            return Err(chain_error(format!(
+                "statement {position} is not valid now (iat {iat}, exp {exp}, now {now})"
+            )));
+        }
+        Ok(exp)
+    }
+}
+
+/// Validates `chain` (the leaf's entity configuration, the subordinate statements up to the
+/// anchor, the anchor's entity configuration, as the resolve endpoint returns it) against the
+/// trust anchor `anchor` and its keys `anchor_keys`, at `now` (Unix seconds); the leaf's
+/// metadata resolved.
+///
+/// Each statement must be `entity-statement+jwt`, PS256 or ES256, valid now; each entity
+/// configuration about itself; each subordinate statement about the statement below it and
+/// issued by the one above; the leaf's configuration signed by a key its superior's statement
+/// lists (and its own `jwks` lists), every statement of the anchor by `anchor_keys`, and
+/// every other by the keys its own superior lists.
+pub fn validate_chain(
+    chain: &[String],
+    anchor: &str,
+    anchor_keys: &KeySet,
+    now: i64,
+) -> Result<TrustChain, FederationError> {
+    if chain.len() < 3 {
+        return Err(chain_error(
+            "a trust chain holds the leaf's entity configuration, at least one subordinate statement and the anchor's entity configuration",
+        ));
+    }
+    let statements = chain
+        .iter()
+        .enumerate()
+        .map(|(i, jwt)| Statement::read(jwt, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let last = statements.len() - 1;
+    let (leaf, top) = (&statements[0], &statements[last]);
+    if leaf.text("iss") != leaf.text("sub") || leaf.text("sub").is_empty() {
+        return Err(chain_error(
+            "statement 0 must be the leaf's entity configuration (iss = sub)",
+        ));
+    }
+    if top.text("iss") != anchor || top.text("sub") != anchor {
+        return Err(chain_error(format!(
+            "the last statement must be the entity configuration of the trust anchor {anchor}"
+        )));
+    }
+    let mut expires_at = i64::MAX;
+    for (i, statement) in statements.iter().enumerate() {
+        expires_at = expires_at.min(statement.times(i, now)?);
+        if (1..last).contains(&i) {
+            // A subordinate statement: about the entity below, by the entity above.
+            if statement.text("sub") != statements[i - 1].text("iss") {
+                return Err(chain_error(format!(
+                    "statement {i} is about {:?}, not the entity below it",
+                    statement.text("sub")
+                )));
+            }
+            let above = if i + 1 == last {
+                anchor
+            } else {
+                statements[i + 1].text("sub")
+            };
+            if statement.text("iss") != above {
+                return Err(chain_error(format!(
+                    "statement {i} is issued by {:?}, not the entity above it",
+                    statement.text("iss")
+                )));
+            }
+        }
+        // Who vouches for the signing key: the anchor's own keys for its statements, the
+        // superior's statement about the signer for the others.
+        let issued_by_anchor = statement.text("iss") == anchor;
+        if issued_by_anchor {
+            statement.verify(anchor_keys, i, "the trust anchor")?;
+        } else {
+            let superior = statements[i + 1].keys(i + 1)?;
+            statement.verify(&superior, i, "its superior's statement")?;
+        }
+    }
+    leaf.verify(&leaf.keys(0)?, 0, "its own jwks")?;
+    // The policies from the anchor down; the immediate superior's metadata is forced.
+    let layers: Vec<(Value, Value)> = statements[1..last]
+        .iter()
+        .rev()
+        .map(|s| {
+            (
+                s.claims["metadata_policy"].clone(),
+                s.claims["metadata"].clone(),
+            )
+        })
+        .collect();
+    let metadata = apply_policies(&layers, &leaf.claims["metadata"]).map_err(|description| {
+        FederationError {
+            code: "invalid_metadata",
+            description,
+        }
+    })?;
+    Ok(TrustChain {
+        entity_id: leaf.text("sub").to_owned(),
+        trust_anchor: anchor.to_owned(),
+        metadata,
+        expires_at,
+    })
+}
+
+/// `metadata` (by entity type) with the metadata policies of `layers` applied: each layer a
+/// superior's `metadata_policy` and `metadata`, from the trust anchor down. The policies are
+/// merged, then applied with the immediate superior's `metadata` forced (section 6.1; the
+/// operators, their combination and their order are `oidfed_metadata_policy`'s). `scope` is a
+/// space-separated string in metadata and a list in policies: it is split before and joined
+/// after. What a policy refuses is an error naming it.
+pub fn apply_policies(layers: &[(Value, Value)], metadata: &Value) -> Result<Value, String> {
+    let Some(metadata) = metadata.as_object() else {
+        return Err("the leaf's metadata is not an object".into());
+    };
+    let mut metadata = metadata.clone();
+    for (_, values) in metadata.iter_mut() {
+        if !values.is_object() {
+            return Err("every entity type's metadata must be an object".into());
+        }
+        if let Some(scope) = values.get("scope").and_then(Value::as_str) {
+            let scopes: Vec<Value> = scope.split_whitespace().map(|s| json!(s)).collect();
+            values["scope"] = Value::Array(scopes);
+        }
+    }
+    let object = |value: &Value| value.as_object().cloned().unwrap_or_default();
+    let mut merged = serde_json::Map::new();
+    for (policy, _) in layers {
+        if !(policy.is_object() || policy.is_null()) {
+            return Err("a metadata_policy is not an object".into());
+        }
+        merged = if merged.is_empty() {
+            object(policy)
+        } else {
+            oidfed_metadata_policy::merge_policies(
+                &Value::Object(merged),
+                &Value::Object(object(policy)),
+            )
+            .map_err(|e| format!("the metadata policies cannot be merged: {e}"))?
+        };
+    }
+    let forced = layers.last().map(|(_, m)| object(m)).unwrap_or_default();
+    let document = json!({"metadata_policy": merged, "metadata": forced});
+    let mut resolved =
+        oidfed_metadata_policy::apply_policy_document_on_metadata(&object(&document), &metadata)
+            .map_err(|e| format!("the metadata does not meet the policy: {e}"))?;
+    for (_, values) in resolved.iter_mut() {
+        if let Some(scopes) = values.get("scope").and_then(Value::as_array) {
+            let joined: Vec<&str> = scopes.iter().filter_map(Value::as_str).collect();
+            values["scope"] = json!(joined.join(" "));
+        }
+    }
+    Ok(Value::Object(resolved))
+}
+
+/// Fetches and validates the trust chain of the entity `entity` (its entity identifier) up to
+/// `trust_anchor`, which must be among its `authority_hints` (intermediates are not followed):
+/// the leaf's entity configuration, the anchor's subordinate statement about it from the
+/// anchor's fetch endpoint, the anchor's entity configuration. The anchor's keys are
+/// `anchor_keys` when given (pinned, as a federation distributes them), else those its own
+/// entity configuration publishes.
+#[cfg(feature = "fetch")]
+pub fn resolve_chain(
+    entity: &str,
+    trust_anchor: &str,
+    anchor_keys: Option<&KeySet>,
+    timeout: std::time::Duration,
+) -> Result<TrustChain, FederationError> {
+    let http = crate::fetch::http::Http::new(timeout);
+    let get = |url: &str| -> Result<String, FederationError> {
+        let fetched = http
+            .get(url)
+            .map_err(|e| chain_error(format!("cannot fetch {url}: {e}")))?;
+        String::from_utf8(fetched.body).map_err(|_| chain_error(format!("{url} is not text")))
+    };
+    let configuration = |id: &str| {
+        get(&format!(
+            "{}/.well-known/openid-federation",
+            id.trim_end_matches('/')
+        ))
+    };
+    let leaf = configuration(entity)?;
+    let hints = Statement::read(&leaf, 0)?.claims["authority_hints"].clone();
+    if !hints
+        .as_array()
+        .is_some_and(|h| h.iter().any(|a| a == trust_anchor))
+    {
+        return Err(chain_error(format!(
+            "{trust_anchor} is not among the entity's authority_hints"
+        )));
+    }
+    let top = configuration(trust_anchor)?;
+    let own_keys = Statement::read(&top, 2)?.keys(2)?;
+    let keys = anchor_keys.unwrap_or(&own_keys);
+    let fetch_endpoint = Statement::read(&top, 2)?.claims["metadata"]["federation_entity"]
+        ["federation_fetch_endpoint"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| chain_error("the trust anchor names no federation_fetch_endpoint"))?;
+    let mut url = url::Url::parse(&fetch_endpoint)
+        .map_err(|e| chain_error(format!("the fetch endpoint is not a URL: {e}")))?;
+    url.query_pairs_mut().append_pair("sub", entity);
+    let statement = get(url.as_str())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    validate_chain(&[leaf, statement, top], trust_anchor, keys, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::apply_policies;
+
+    /// A trust anchor's and an intermediate's policies and a leaf's metadata, modelled on the
+    /// policy example of the specification (section 6.1.6): the policies merge (subset_of
+    /// intersects, add unites, one_of intersects, essential stays), then apply.
+    #[test]
+    fn an_anchor_and_an_intermediate_policy_merge_then_apply() {
+        let anchor = json!({"openid_relying_party": {
+            "grant_types": {
+                "default": ["authorization_code"],
+                "subset_of": ["authorization_code", "refresh_token"],
+                "superset_of": ["authorization_code"],
+            },
+            "token_endpoint_auth_method": {
+                "one_of": ["private_key_jwt", "self_signed_tls_client_auth"],
+                "essential": true,
+            },
+            "token_endpoint_auth_signing_alg": {"one_of": ["PS256", "ES256"]},
+            "subject_type": {"value": "pairwise"},
+            "contacts": {"add": ["helpdesk@federation.example.org"]},
+        }});
+        let intermediate = json!({"openid_relying_party": {
+            "grant_types": {"subset_of": ["authorization_code"]},
+            "token_endpoint_auth_method": {"one_of": ["self_signed_tls_client_auth"]},
+            "contacts": {"add": ["helpdesk@org.example.org"]},
+        }});
+        let leaf = json!({"openid_relying_party": {
+            "redirect_uris": ["https://rp.example.org/callback"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "self_signed_tls_client_auth",
+            "contacts": ["rp_admins@rp.example.org"],
+        }});
+        let resolved =
+            apply_policies(&[(anchor, Value::Null), (intermediate, Value::Null)], &leaf).unwrap();
+        let rp = &resolved["openid_relying_party"];
+        assert_eq!(rp["grant_types"], json!(["authorization_code"]));
+        assert_eq!(
+            rp["token_endpoint_auth_method"],
+            "self_signed_tls_client_auth"
+        );
+        assert_eq!(rp["subject_type"], "pairwise");
+        assert_eq!(
+            rp["redirect_uris"],
+            json!(["https://rp.example.org/callback"])
+        );
+        let mut contacts: Vec<&str> = rp["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        contacts.sort();
+        assert_eq!(
+            contacts,
+            [
+                "helpdesk@federation.example.org",
+                "helpdesk@org.example.org",
+                "rp_admins@rp.example.org"
+            ]
+        );
+    }
+
+    #[test]
+    fn metadata_outside_the_policy_is_refused_with_what_is_wrong() {
+        let policy = json!({"openid_relying_party": {
+            "token_endpoint_auth_method": {"one_of": ["private_key_jwt"], "essential": true},
+        }});
+        for leaf in [
+            json!({"openid_relying_party": {"token_endpoint_auth_method": "client_secret_basic"}}),
+            json!({"openid_relying_party": {"client_name": "no method at all"}}),
+        ] {
+            let refused = apply_policies(&[(policy.clone(), Value::Null)], &leaf).unwrap_err();
+            assert!(refused.contains("policy"), "{refused}");
+        }
+        assert!(apply_policies(&[(policy, Value::Null)], &json!("not an object")).is_err());
+    }
+
+    #[test]
+    fn scope_is_a_set_of_space_separated_values_and_forced_metadata_wins() {
+        let policy = json!({"oauth_client": {
+            "scope": {"subset_of": ["openid", "accounts"]},
+            "jwks_uri": {"value": "https://directory.example/keystore/o/s.jwks"},
+        }});
+        let forced = json!({"oauth_client": {"software_id": "s"}});
+        let leaf = json!({"oauth_client": {
+            "scope": "openid accounts payments",
+            "jwks_uri": "https://elsewhere.example/jwks",
+        }});
+        let resolved = apply_policies(&[(policy, forced)], &leaf).unwrap();
+        let client = &resolved["oauth_client"];
+        let mut scopes: Vec<&str> = client["scope"].as_str().unwrap().split(' ').collect();
+        scopes.sort();
+        assert_eq!(scopes, ["accounts", "openid"]);
+        assert_eq!(
+            client["jwks_uri"],
+            "https://directory.example/keystore/o/s.jwks"
+        );
+        assert_eq!(client["software_id"], "s");
+    }
+}

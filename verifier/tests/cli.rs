@@ -227,3 +227,151 @@ fn events_prints_verified_events_as_json_lines_and_refuses_a_forged_feed() {
         assert!(err.contains("event 1"), "{err}");
     }
 }
+
+/// An RSA key with its public JWK (kid `kid`) and what signs entity statements with it.
+struct FederationKey {
+    kid: String,
+    der: Vec<u8>,
+    jwk: Value,
+}
+
+impl FederationKey {
+    fn new(kid: &str) -> Self {
+        let key = openssl::rsa::Rsa::generate(2048).unwrap();
+        Self {
+            kid: kid.into(),
+            der: key.private_key_to_der().unwrap(),
+            jwk: json!({
+                "kty": "RSA", "kid": kid, "alg": "PS256",
+                "n": URL_SAFE_NO_PAD.encode(key.n().to_vec()),
+                "e": URL_SAFE_NO_PAD.encode(key.e().to_vec()),
+            }),
+        }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::PS256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("entity-statement+jwt".into());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&self.der)).unwrap()
+    }
+}
+
+/// Serves `documents` (path and query -> body) on 127.0.0.1 until the test ends; its base URL.
+fn serve(documents: impl Fn(&str) -> Option<String> + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            let target = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            let response = match documents(&target) {
+                Some(body) => format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/entity-statement+jwt\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .into(),
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    base
+}
+
+#[test]
+fn chain_validates_a_federation_trust_chain_and_prints_the_resolved_metadata() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (anchor_key, leaf_key) = (FederationKey::new("ta-1"), FederationKey::new("leaf-1"));
+    // Both entities live on one test server: the anchor at its root, the leaf below it.
+    let listener_base = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let shared = listener_base.clone();
+    let (anchor_jwk, leaf_jwk) = (anchor_key.jwk.clone(), leaf_key.jwk.clone());
+    let base = serve(move |target| {
+        let base = shared.get()?;
+        let (anchor, leaf) = (base.clone(), format!("{base}/leaf"));
+        match target {
+            "/.well-known/openid-federation" => Some(anchor_key.sign(&json!({
+                "iss": anchor, "sub": anchor, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [anchor_jwk]},
+                "metadata": {"federation_entity": {"federation_fetch_endpoint": format!("{anchor}/fetch")}},
+            }))),
+            "/leaf/.well-known/openid-federation" => Some(leaf_key.sign(&json!({
+                "iss": leaf, "sub": leaf, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [leaf_jwk]},
+                "authority_hints": [anchor],
+                "metadata": {"oauth_client": {
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": "https://elsewhere.example/jwks",
+                }},
+            }))),
+            t if t.starts_with("/fetch?sub=") => Some(anchor_key.sign(&json!({
+                "iss": anchor, "sub": leaf, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [leaf_jwk]},
+                "metadata_policy": {"oauth_client": {
+                    "jwks_uri": {"value": format!("{anchor}/keystore/leaf.jwks")},
+                    "token_endpoint_auth_method": {"one_of": ["private_key_jwt"]},
+                }},
+            }))),
+            _ => None,
+        }
+    });
+    listener_base.set(base.clone()).unwrap();
+    let run = |extra: &[&str]| {
+        let output = Command::new(BIN)
+            .args([
+                "chain",
+                "--entity",
+                &format!("{base}/leaf"),
+                "--trust-anchor",
+                &base,
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run(&[]);
+    assert_eq!(code, 0, "{out}");
+    let resolved: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(resolved["entity_id"], format!("{base}/leaf"));
+    assert_eq!(
+        resolved["metadata"]["oauth_client"]["jwks_uri"],
+        format!("{base}/keystore/leaf.jwks")
+    );
+
+    // Pinned to another anchor key, the same chain is refused with exit code 14.
+    let dir = tempfile::tempdir().unwrap();
+    let other = FederationKey::new("ta-1");
+    std::fs::write(
+        dir.path().join("anchor.json"),
+        json!({"keys": [other.jwk]}).to_string(),
+    )
+    .unwrap();
+    let pinned = dir.path().join("anchor.json");
+    let (code, out) = run(&["--anchor-jwks", pinned.to_str().unwrap()]);
+    assert_eq!(code, 14, "{out}");
+    let refused: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(refused["error"], "invalid_trust_chain");
+    // An anchor that is not among the entity's authority hints.
+    let output = Command::new(BIN)
+        .args([
+            "chain",
+            "--entity",
+            &format!("{base}/leaf"),
+            "--trust-anchor",
+            "https://other.example",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(14));
+}

@@ -421,6 +421,38 @@ async fn trust_marks_follow_the_products_roles_and_status() {
         .unwrap();
     assert_eq!(response.status(), 400);
 
+    // The verifier checks it offline, and asks the status endpoint.
+    let issuer_keys = ssa_verifier::KeySet::from_json(&jwks.to_string()).unwrap();
+    let checked =
+        ssa_verifier::federation::check_trust_mark(&mark, &app.address, &issuer_keys, unix_now())
+            .unwrap();
+    assert_eq!(
+        (checked.subject.as_str(), checked.trust_mark_type.as_str()),
+        (leaf.as_str(), aisp.as_str())
+    );
+    let stranger = ssa_verifier::KeySet::from_json(
+        &json!({"keys": [crate::oauth::Key::new().jwk()]}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(
+        ssa_verifier::federation::check_trust_mark(&mark, &app.address, &stranger, unix_now())
+            .unwrap_err()
+            .code,
+        "invalid_trust_mark"
+    );
+    let ask_verifier = |pinned: ssa_verifier::KeySet| {
+        let (anchor, mark) = (app.address.clone(), mark.clone());
+        crate::verifier::blocking(move || {
+            ssa_verifier::federation::trust_mark_status(
+                &anchor,
+                Some(&pinned),
+                &mark,
+                std::time::Duration::from_secs(5),
+            )
+        })
+    };
+    assert_eq!(ask_verifier(issuer_keys.clone()).await.unwrap(), "active");
+
     // Suspension revokes it at once; reinstatement makes it active again.
     for (action, expected) in [("suspend", "revoked"), ("reinstate", "active")] {
         let (status, body) = app
@@ -433,6 +465,7 @@ async fn trust_marks_follow_the_products_roles_and_status() {
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(status_of(&app, &mark, &jwks).await, expected, "{action}");
+        assert_eq!(ask_verifier(issuer_keys.clone()).await.unwrap(), expected);
     }
 
     // After a rotation of the federation keys, the old key is a historical key, and the

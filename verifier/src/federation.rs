@@ -3,7 +3,8 @@
 //! configuration, validated against the anchor's keys (signatures, `typ`, the `iss`/`sub`
 //! links, expiry), and the leaf's metadata with the superiors' metadata policies applied.
 //! [`resolve_chain`] (the `fetch` feature) fetches the chain of a leaf whose anchor is its
-//! immediate superior.
+//! immediate superior; [`check_trust_mark`] checks a trust mark's signature and
+//! [`trust_mark_status`] asks its issuer whether it still holds.
 
 use serde_json::{Value, json};
 
@@ -17,12 +18,13 @@ pub const ENTITY_STATEMENT_TYP: &str = "entity-statement+jwt";
 const SKEW: i64 = 60;
 const ALGORITHMS: [Algorithm; 2] = [Algorithm::PS256, Algorithm::ES256];
 
-/// Why a trust chain or its metadata was refused: `invalid_trust_chain` or `invalid_metadata`
-/// (the specification's error codes), with what was wrong.
+/// Why a trust chain, its metadata or a trust mark was refused: `invalid_trust_chain`,
+/// `invalid_metadata` (the specification's error codes) or `invalid_trust_mark`, with what
+/// was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct FederationError {
-    /// `invalid_trust_chain` or `invalid_metadata`.
+    /// `invalid_trust_chain`, `invalid_metadata` or `invalid_trust_mark`.
     pub code: &'static str,
     /// What was wrong.
     pub description: String,
@@ -324,6 +326,133 @@ pub fn resolve_chain(
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     validate_chain(&[leaf, statement, top], trust_anchor, keys, now)
+}
+
+/// A trust mark's claims, its signature checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustMark {
+    /// Its issuer.
+    pub issuer: String,
+    /// The entity it is about.
+    pub subject: String,
+    /// Its type's identifier.
+    pub trust_mark_type: String,
+    /// When it expires (Unix seconds), if it does.
+    pub expires_at: Option<i64>,
+}
+
+/// Checks a trust mark offline: `typ` `trust-mark+jwt`, PS256 or ES256, signed by a key of
+/// `issuer_keys` (a trust anchor that issues its own marks: its federation keys), `iss`
+/// `issuer`, not expired at `now`. Whether it was revoked since is the status endpoint's
+/// answer ([`trust_mark_status`]).
+pub fn check_trust_mark(
+    jwt: &str,
+    issuer: &str,
+    issuer_keys: &KeySet,
+    now: i64,
+) -> Result<TrustMark, FederationError> {
+    let refused = |why: String| FederationError {
+        code: "invalid_trust_mark",
+        description: why,
+    };
+    let jws = jose::split(jwt).map_err(|e| refused(e.description))?;
+    let header: jose::Header<'_> =
+        jose::read_part(&jws.header, "JWS header").map_err(|e| refused(e.description))?;
+    if jose::Member::str(&header.typ) != Some("trust-mark+jwt") {
+        return Err(refused("typ must be trust-mark+jwt".into()));
+    }
+    let alg = jose::algorithm(&header, &ALGORITHMS).map_err(|e| refused(e.description))?;
+    let kid = jose::kid(&header).map_err(|e| refused(e.description))?;
+    let key = issuer_keys.get(kid).ok_or_else(|| {
+        refused(format!(
+            "signed with key {kid:?}, which the issuer does not hold"
+        ))
+    })?;
+    jose::check_signature(&jws, kid, alg, &key)
+        .map_err(|_| refused("the signature does not verify".into()))?;
+    let claims: Value = serde_json::from_slice(&jws.payload)
+        .map_err(|e| refused(format!("payload is not JSON: {e}")))?;
+    let text = |name: &str| claims[name].as_str().unwrap_or_default().to_owned();
+    if text("iss") != issuer {
+        return Err(refused(format!(
+            "issued by {:?}, not {issuer}",
+            text("iss")
+        )));
+    }
+    let expires_at = claims["exp"].as_i64();
+    if expires_at.is_some_and(|exp| exp <= now - SKEW) {
+        return Err(refused("expired".into()));
+    }
+    Ok(TrustMark {
+        issuer: text("iss"),
+        subject: text("sub"),
+        trust_mark_type: text("trust_mark_type"),
+        expires_at,
+    })
+}
+
+/// Asks the trust anchor `anchor` whether `trust_mark` holds now: its status endpoint (named
+/// in its entity configuration) answers a signed `trust-mark-status-response+jwt`, checked
+/// with `anchor_keys` (pinned) or those its entity configuration publishes. The `status`:
+/// `active`, `expired`, `revoked` or `invalid`.
+#[cfg(feature = "fetch")]
+pub fn trust_mark_status(
+    anchor: &str,
+    anchor_keys: Option<&KeySet>,
+    trust_mark: &str,
+    timeout: std::time::Duration,
+) -> Result<String, FederationError> {
+    let http = crate::fetch::http::Http::new(timeout);
+    let url = format!(
+        "{}/.well-known/openid-federation",
+        anchor.trim_end_matches('/')
+    );
+    let fetched = http
+        .get(&url)
+        .map_err(|e| chain_error(format!("cannot fetch {url}: {e}")))?;
+    let configuration =
+        String::from_utf8(fetched.body).map_err(|_| chain_error(format!("{url} is not text")))?;
+    let statement = Statement::read(&configuration, 0)?;
+    let own_keys = statement.keys(0)?;
+    let keys = anchor_keys.unwrap_or(&own_keys);
+    statement.verify(keys, 0, "the trust anchor")?;
+    let endpoint =
+        statement.claims["metadata"]["federation_entity"]["federation_trust_mark_status_endpoint"]
+            .as_str()
+            .ok_or_else(|| {
+                chain_error("the trust anchor names no federation_trust_mark_status_endpoint")
+            })?;
+    let body = http
+        .post_form(endpoint, &[("trust_mark", trust_mark)])
+        .map_err(|e| chain_error(format!("the status endpoint: {e}")))?;
+    let response =
+        String::from_utf8(body).map_err(|_| chain_error("the status response is not text"))?;
+    let at = |e: crate::VerifyError| chain_error(format!("the status response: {}", e.description));
+    let jws = jose::split(&response).map_err(at)?;
+    let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
+    if jose::Member::str(&header.typ) != Some("trust-mark-status-response+jwt") {
+        return Err(chain_error(
+            "the status response's typ must be trust-mark-status-response+jwt",
+        ));
+    }
+    let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
+    let kid = jose::kid(&header).map_err(at)?;
+    let key = keys.get(kid).ok_or_else(|| {
+        chain_error("the status response is signed with a key the anchor does not hold")
+    })?;
+    jose::check_signature(&jws, kid, alg, &key)
+        .map_err(|_| chain_error("the status response's signature does not verify"))?;
+    let claims: Value = serde_json::from_slice(&jws.payload)
+        .map_err(|e| chain_error(format!("the status response is not JSON: {e}")))?;
+    if claims["iss"] != anchor || claims["trust_mark"] != trust_mark {
+        return Err(chain_error(
+            "the status response is not the anchor's answer about this trust mark",
+        ));
+    }
+    claims["status"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| chain_error("the status response has no status"))
 }
 
 #[cfg(test)]

@@ -75,6 +75,25 @@ pub(crate) mod http {
             Ok(Fetched { body, max_age })
         }
 
+        /// POSTs a form to `url`; any status other than 200 is an error.
+        pub fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Vec<u8>, ConfigError> {
+            let fail = |reason: String| ConfigError::Fetch {
+                url: url.to_owned(),
+                reason,
+            };
+            let mut response = self
+                .agent
+                .post(url)
+                .send_form(form.iter().copied())
+                .map_err(|e| fail(e.to_string()))?;
+            response
+                .body_mut()
+                .with_config()
+                .limit(1024 * 1024)
+                .read_to_vec()
+                .map_err(|e| fail(e.to_string()))
+        }
+
         pub fn get_json(
             &self,
             url: &str,

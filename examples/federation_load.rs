@@ -11,8 +11,6 @@
 //!       `GET /federation/fetch?sub=` and `GET /federation/resolve?sub=&trust_anchor=`;
 //!       prints `JWKS rate…`, `FETCH rate…` and `RESOLVE rate…`
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -21,7 +19,10 @@ use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use serde_json::{Value, json};
 
-type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+#[path = "support/load.rs"]
+mod load;
+
+use load::Fallible;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -51,11 +52,9 @@ fn ceiling(alg: &str, n: usize) -> Fallible<()> {
         "iat": now(), "exp": now() + 86400, "jwks": {"keys": []}, "metadata_policy": policy});
     let started = Instant::now();
     for _ in 0..n {
-        let metadata = ssa_verifier::federation::apply_policies(
-            &[(policy.clone(), json!({}))],
-            &leaf,
-        )
-        .map_err(|e| format!("policy: {e}"))?;
+        let metadata =
+            ssa_verifier::federation::apply_policies(&[(policy.clone(), json!({}))], &leaf)
+                .map_err(|e| format!("policy: {e}"))?;
         for _ in 0..3 {
             ring.sign_typed(&kid, alg, "entity-statement+jwt", &claims)?;
         }
@@ -69,46 +68,6 @@ fn ceiling(alg: &str, n: usize) -> Fallible<()> {
     println!("{:.0}", n as f64 / started.elapsed().as_secs_f64());
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-async fn run(requests: Vec<reqwest::RequestBuilder>, concurrency: usize) -> Fallible<f64> {
-    let total = requests.len();
-    let queue = Arc::new(std::sync::Mutex::new(requests));
-    let bad = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (queue, bad) = (queue.clone(), bad.clone());
-            tokio::spawn(async move {
-                loop {
-                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some(request) = next else { break };
-                    match request.send().await {
-                        Ok(response) if response.status() == 200 => {
-                            let _ = response.bytes().await;
-                        }
-                        Ok(response) => {
-                            if bad.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("unexpected {}", response.status());
-                            }
-                        }
-                        Err(e) => {
-                            bad.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("{e}");
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    match bad.load(Ordering::Relaxed) {
-        0 => Ok(rate),
-        n => Err(format!("{n} of {total} requests failed").into()),
-    }
 }
 
 async fn load(args: &[String]) -> Fallible<()> {
@@ -147,16 +106,18 @@ async fn load(args: &[String]) -> Fallible<()> {
     let configuration = jsonwebtoken::encode(
         &header,
         &json!({"iss": leaf, "sub": leaf, "iat": now(), "exp": now() + 3600,
-            "jwks": {"keys": [jwk]}, "authority_hints": [base],
-            "metadata": {"openid_relying_party": {
-                "redirect_uris": product["redirect_uris"],
-                "token_endpoint_auth_method": "private_key_jwt",
-                "scope": "openid accounts",
-            }}}),
+        "jwks": {"keys": [jwk]}, "authority_hints": [base],
+        "metadata": {"openid_relying_party": {
+            "redirect_uris": product["redirect_uris"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "scope": "openid accounts",
+        }}}),
         &EncodingKey::from_ec_pem(&pkey.private_key_to_pem_pkcs8()?)?,
     )?;
     let published = http
-        .put(format!("{base}/api/v1/software/{software}/entity-configuration"))
+        .put(format!(
+            "{base}/api/v1/software/{software}/entity-configuration"
+        ))
         .bearer_auth(person)
         .header("content-type", "application/entity-statement+jwt")
         .body(configuration)
@@ -179,7 +140,7 @@ async fn load(args: &[String]) -> Fallible<()> {
     for _ in 0..rounds {
         for (i, url) in urls.iter().enumerate() {
             let batch = (0..requests).map(|_| http.get(url)).collect();
-            rates[i].push(run(batch, concurrency).await?);
+            rates[i].push(load::run(batch, concurrency, 200).await?);
         }
     }
     for (name, rates) in ["JWKS", "FETCH", "RESOLVE"].iter().zip(&rates) {

@@ -12,8 +12,6 @@
 //!
 //! Every assertion and proof is signed before its round starts: the figures are the server's.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -23,7 +21,10 @@ use openssl::pkey::{PKey, Private};
 use serde_json::{Map, Value, json};
 use ssa_directory::keys::proofs;
 
-type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+#[path = "support/load.rs"]
+mod load;
+
+use load::Fallible;
 
 struct Key {
     pkey: PKey<Private>,
@@ -146,57 +147,6 @@ impl Signer {
     }
 }
 
-/// Sends `requests` (built beforehand) with `concurrency` at a time; requests per second.
-async fn run(
-    requests: Vec<reqwest::RequestBuilder>,
-    concurrency: usize,
-    expect: u16,
-) -> Fallible<f64> {
-    let total = requests.len();
-    let queue: Arc<std::sync::Mutex<Vec<reqwest::RequestBuilder>>> =
-        Arc::new(std::sync::Mutex::new(requests));
-    let bad = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (queue, bad) = (queue.clone(), bad.clone());
-            tokio::spawn(async move {
-                loop {
-                    let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                    let Some(request) = next else { break };
-                    match request.send().await {
-                        Ok(response) if response.status().as_u16() == expect => {
-                            let _ = response.bytes().await;
-                        }
-                        Ok(response) => {
-                            if bad.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!(
-                                    "unexpected {}: {}",
-                                    response.status(),
-                                    response.text().await.unwrap_or_default()
-                                );
-                            }
-                        }
-                        Err(e) => {
-                            bad.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("{e}");
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let bad = bad.load(Ordering::Relaxed);
-    if bad > 0 {
-        return Err(format!("{bad} of {total} requests did not answer {expect}").into());
-    }
-    Ok(total as f64 / elapsed)
-}
-
 fn ceiling(public_url: &str, n: usize, alg: &str) -> Fallible<()> {
     let software_id = uuid::Uuid::new_v4().to_string();
     let signer = Signer::new(public_url, &software_id, Key::of(alg)?)?;
@@ -281,7 +231,10 @@ async fn load(args: &[String]) -> Fallible<()> {
                 .form(&signer.form(signer.assertion()?)))
         })
         .collect::<Fallible<Vec<_>>>()?;
-    println!("TOKENS {:.0}", run(token_requests, concurrency, 200).await?);
+    println!(
+        "TOKENS {:.0}",
+        load::run(token_requests, concurrency, 200).await?
+    );
 
     let url = format!("{public_url}/api/v1/software/{software_id}");
     let (mut bearer, mut dpop) = (vec![], vec![]);
@@ -289,7 +242,7 @@ async fn load(args: &[String]) -> Fallible<()> {
         let plain: Vec<_> = (0..requests)
             .map(|_| http.get(&url).bearer_auth(person))
             .collect();
-        bearer.push(run(plain, concurrency, 200).await?);
+        bearer.push(load::run(plain, concurrency, 200).await?);
         // A token lives five minutes: a new one for each round.
         let token = new_token(&http, &signer).await?;
         let bound = (0..requests)
@@ -300,7 +253,7 @@ async fn load(args: &[String]) -> Fallible<()> {
                     .header("DPoP", signer.proof("GET", &url, Some(&token))?))
             })
             .collect::<Fallible<Vec<_>>>()?;
-        dpop.push(run(bound, concurrency, 200).await?);
+        dpop.push(load::run(bound, concurrency, 200).await?);
     }
     let line = |rates: &[f64]| {
         rates

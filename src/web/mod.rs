@@ -30,6 +30,14 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// are the same for everyone, so neither pays for reading or writing a session.
 pub type Sessions = actix_session::SessionMiddleware<actix_session::storage::CookieSessionStore>;
 
+/// Whether the request's body is a form (`application/x-www-form-urlencoded`).
+pub fn is_form(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
 /// Composes every route and the body-extractor limits.
 pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessions) {
     let limits = error::BodyLimits::from(config);

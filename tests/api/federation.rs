@@ -239,21 +239,7 @@ async fn rotating_the_federation_keys_keeps_statements_verifiable_and_leaves_the
     let (jwt, before) = entity_configuration(&app).await;
     let old_kid = parts(&jwt).0["kid"].as_str().unwrap().to_owned();
 
-    let state = app.state.clone();
-    let alg = state.config.signing_alg.as_str();
-    let new_kid = app
-        .state
-        .db(move |conn| {
-            ssa_directory::services::signing_keys::rotate(
-                conn,
-                &state.federation_keys,
-                alg,
-                &ssa_directory::model::Actor::Cli,
-                ssa_directory::model::keys::KeyPurpose::Federation,
-            )
-        })
-        .await
-        .unwrap();
+    let new_kid = rotate_federation_keys(&app).await;
 
     // The new statements are signed by the key the old configuration already published as
     // next, so a party holding the old configuration verifies them; the old key stays
@@ -475,20 +461,7 @@ async fn trust_marks_follow_the_products_roles_and_status() {
     let (status, kind, historical) = get(&app, "/federation/historical-keys").await;
     assert_eq!((status, kind.as_str()), (200, "application/jwk-set+jwt"));
     assert_eq!(verified_without_sub(&historical, &jwks)["keys"], json!([]));
-    let state = app.state.clone();
-    let alg = state.config.signing_alg.as_str();
-    app.state
-        .db(move |conn| {
-            ssa_directory::services::signing_keys::rotate(
-                conn,
-                &state.federation_keys,
-                alg,
-                &ssa_directory::model::Actor::Cli,
-                ssa_directory::model::keys::KeyPurpose::Federation,
-            )
-        })
-        .await
-        .unwrap();
+    rotate_federation_keys(&app).await;
     let (_, config) = entity_configuration(&app).await;
     let (_, _, historical) = get(&app, "/federation/historical-keys").await;
     assert_eq!(parts(&historical).0["typ"], "jwk-set+jwt");
@@ -723,20 +696,7 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
 
     // A rotation of the federation keys keeps the chain valid for a verifier that pinned the
     // anchor's keys before it (the new signing key was published as next).
-    let state = app.state.clone();
-    let alg = state.config.signing_alg.as_str();
-    app.state
-        .db(move |conn| {
-            ssa_directory::services::signing_keys::rotate(
-                conn,
-                &state.federation_keys,
-                alg,
-                &ssa_directory::model::Actor::Cli,
-                ssa_directory::model::keys::KeyPurpose::Federation,
-            )
-        })
-        .await
-        .unwrap();
+    rotate_federation_keys(&app).await;
     let (entity, anchor) = (leaf.clone(), app.address.clone());
     let pinned = anchor_keys.clone();
     crate::verifier::blocking(move || {
@@ -824,4 +784,23 @@ fn normalized(value: &Value) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// Rotates the federation keys as `keys rotate --federation` does; the kid that now signs.
+async fn rotate_federation_keys(app: &TestApp) -> String {
+    let state = app.state.clone();
+    let alg = state.config.signing_alg.as_str();
+    app.state
+        .db(move |conn| {
+            ssa_directory::services::signing_keys::rotate(
+                conn,
+                &state.federation_keys,
+                alg,
+                &ssa_directory::model::Actor::Cli,
+                ssa_directory::model::keys::KeyPurpose::Federation,
+            )
+        })
+        .await
+        .unwrap()
+        .to_string()
 }

@@ -279,6 +279,33 @@ async fn over_mutual_tls_a_product_authenticates_with_its_transport_certificate_
     );
 }
 
+/// A token request with the product's transport certificate in `header`, URL-encoded as
+/// nginx's `$ssl_client_escaped_cert`, as a proxy forwards it: that header value and the
+/// response.
+async fn through_proxy(
+    app: &TestApp,
+    c: &crate::helpers::Cast,
+    dir: &std::path::Path,
+    header: &str,
+) -> (String, reqwest::Response) {
+    let (issued, _) = crate::registrar::transport_certificate(app, c, &c.software_id, dir).await;
+    let escaped = percent_encoding::utf8_percent_encode(
+        issued["certificate"].as_str().unwrap(),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .to_string();
+    let form = tls_form(&c.software_id);
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header(header, &escaped)
+        .form(&as_refs(&form))
+        .send()
+        .await
+        .unwrap();
+    (escaped, response)
+}
+
 #[tokio::test]
 async fn behind_a_proxy_the_client_certificate_header_is_believed_only_from_trusted_addresses() {
     const HEADER: &str = "x-ssl-client-cert";
@@ -298,23 +325,7 @@ async fn behind_a_proxy_the_client_certificate_header_is_believed_only_from_trus
     .await;
     let c = approved(&app).await;
     let files = tempfile::tempdir().unwrap();
-    let (issued, _) =
-        crate::registrar::transport_certificate(&app, &c, &c.software_id, files.path()).await;
-    // As nginx's $ssl_client_escaped_cert.
-    let escaped = percent_encoding::utf8_percent_encode(
-        issued["certificate"].as_str().unwrap(),
-        percent_encoding::NON_ALPHANUMERIC,
-    )
-    .to_string();
-    let form = tls_form(&c.software_id);
-    let response = app
-        .client
-        .post(app.url("/oauth/token"))
-        .header(HEADER, &escaped)
-        .form(&as_refs(&form))
-        .send()
-        .await
-        .unwrap();
+    let (escaped, response) = through_proxy(&app, &c, files.path(), HEADER).await;
     assert_eq!(response.status(), 200);
     let token: Value = response.json().await.unwrap();
     assert_eq!(token["token_type"], "Bearer");
@@ -365,22 +376,7 @@ async fn behind_a_proxy_the_client_certificate_header_is_believed_only_from_trus
     // From an address that is not a trusted proxy, the header is ignored.
     let other = spawn_app_with(trusting("192.0.2.1")).await;
     let c = approved(&other).await;
-    let (issued, _) =
-        crate::registrar::transport_certificate(&other, &c, &c.software_id, files.path()).await;
-    let escaped = percent_encoding::utf8_percent_encode(
-        issued["certificate"].as_str().unwrap(),
-        percent_encoding::NON_ALPHANUMERIC,
-    )
-    .to_string();
-    let form = tls_form(&c.software_id);
-    let response = other
-        .client
-        .post(other.url("/oauth/token"))
-        .header(HEADER, &escaped)
-        .form(&as_refs(&form))
-        .send()
-        .await
-        .unwrap();
+    let (_, response) = through_proxy(&other, &c, files.path(), HEADER).await;
     assert_eq!(response.status(), 401);
     let refusal: Value = response.json().await.unwrap();
     assert_eq!(refusal["error"], "invalid_client");

@@ -180,12 +180,7 @@ pub(crate) async fn trust_mark_status(
     state: web::Data<Directory>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+    if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal::new(
             "invalid_request",
             "send trust_mark as application/x-www-form-urlencoded",

@@ -402,3 +402,33 @@ pub fn resolve_metadata(statement: &SubordinateStatement, leaf: &Value) -> Resul
         leaf,
     )
 }
+
+/// Signed subordinate statements by entity identifier, each kept for a while (the max-age the
+/// fetch endpoint advertises, so a change shows on every instance within it, as for the
+/// status documents) and at most [`StatementCache::CAPACITY`] of them.
+#[derive(Default)]
+pub struct StatementCache {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, String)>>,
+}
+
+impl StatementCache {
+    /// The most statements kept; a full cache starts again empty.
+    pub const CAPACITY: usize = 10_000;
+
+    /// The statement about `sub` signed less than `ttl` ago.
+    pub fn get(&self, sub: &str, ttl: std::time::Duration) -> Option<String> {
+        let entries = self.entries.read().ok()?;
+        let (at, jwt) = entries.get(sub)?;
+        (at.elapsed() < ttl).then(|| jwt.clone())
+    }
+
+    /// Keeps the statement just signed about `sub`.
+    pub fn put(&self, sub: String, jwt: String) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+            entries.insert(sub, (std::time::Instant::now(), jwt));
+        }
+    }
+}

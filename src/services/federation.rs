@@ -70,7 +70,9 @@ fn unix_now() -> i64 {
     now().assume_utc().unix_timestamp()
 }
 
-/// The subordinate statement about the entity `sub`, signed; or why there is none.
+/// The subordinate statement about the entity `sub`, signed; or why there is none. A
+/// statement signed less than `status_max_age_secs` ago is served again (the max-age fetch
+/// advertises): a change shows within it, on every instance.
 pub async fn fetch(
     dir: &Arc<Directory>,
     sub: Option<String>,
@@ -79,16 +81,25 @@ pub async fn fetch(
         Ok(sub) => sub,
         Err(refusal) => return Ok(Err(refusal)),
     };
+    let ttl = std::time::Duration::from_secs(dir.config.status_max_age_secs);
+    if let Some(jwt) = dir.federation_statements.get(&sub, ttl) {
+        return Ok(Ok(jwt));
+    }
     let shared = dir.clone();
-    dir.db(move |conn| {
-        let (product, org) = match member(&shared, conn, &sub)? {
-            Ok(found) => found,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let statement = statement_about(&shared, conn, sub, &product, &org)?;
-        sign(&shared, conn, &statement).map(Ok)
-    })
-    .await
+    let signed = dir
+        .db(move |conn| {
+            let (product, org) = match member(&shared, conn, &sub)? {
+                Ok(found) => found,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let statement = statement_about(&shared, conn, sub.clone(), &product, &org)?;
+            sign(&shared, conn, &statement).map(|jwt| Ok((sub, jwt)))
+        })
+        .await?;
+    Ok(signed.map(|(sub, jwt)| {
+        dir.federation_statements.put(sub, jwt.clone());
+        jwt
+    }))
 }
 
 /// The active product, and its active organisation, of the entity identifier `sub`; or

@@ -65,6 +65,8 @@ pub struct Directory {
     pub transmitter: crate::push::Transmitter,
     /// This process's name in push delivery leases.
     pub instance: String,
+    /// Subordinate statements signed lately (the federation's fetch endpoint).
+    pub federation_statements: crate::federation::StatementCache,
     /// DPoP proofs seen lately (each is used once).
     pub dpop_proofs: crate::keys::proofs::ReplayCache,
     /// Set once the server has stopped: background delivery ends with it.

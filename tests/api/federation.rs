@@ -73,7 +73,8 @@ fn fetch_path(sub: &str) -> String {
 
 #[tokio::test]
 async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates() {
-    let app = spawn_app().await;
+    // Fetched statements are served again for status_max_age_secs: one second here.
+    let app = crate::helpers::spawn_app_with(|config| config.status_max_age_secs = 1).await;
     let c = approved(&app).await;
     let client = crate::oauth::client(&app, &c, &c.software_id).await;
     let uploaded = client.signing_kid();
@@ -178,6 +179,9 @@ async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates()
         claims["source_endpoint"],
         app.url("/federation/fetch").as_str()
     );
+    // Within its max-age the same signed statement is served again.
+    let (_, _, again) = get(&app, &fetch_path(&leaf)).await;
+    assert_eq!(again, statement);
 
     // Bad input gets the specification's error JSON.
     for (path, expected) in [
@@ -220,10 +224,20 @@ async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates()
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, error) = refusal(&app, &fetch_path(&leaf)).await;
-    assert_eq!((status, error.as_str()), (404, "not_found"));
+    // The list at once; fetch within the max-age it advertises.
     let listed: Value = app.get("/federation/list").await.json().await.unwrap();
     assert_eq!(listed, json!([]));
+    let mut status = 200;
+    for _ in 0..40 {
+        status = app.get(&fetch_path(&leaf)).await.status().as_u16();
+        if status != 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 404);
+    let (status, error) = refusal(&app, &fetch_path(&leaf)).await;
+    assert_eq!((status, error.as_str()), (404, "not_found"));
 }
 
 #[tokio::test]

@@ -58,6 +58,8 @@ struct FetchQuery {
 /// registered ones, `token_endpoint_auth_method` one of `private_key_jwt` and
 /// `tls_client_auth`, `scope` within its roles') and what the directory asserts about it
 /// (`metadata`). A product that is not active, or whose organisation is not, is `not_found`.
+/// A statement is signed at most once per `status_max_age_secs` (its max-age) and served
+/// again meanwhile, so a change shows within that time, as in the status documents.
 #[utoipa::path(get, path = "/federation/fetch", tag = "federation", operation_id = "federationFetch", security(()),
     params(("sub" = String, Query, description = "The subordinate's entity identifier.")),
     responses((status = 200, description = "The signed subordinate statement.", content_type = "application/entity-statement+jwt", body = String),
@@ -77,7 +79,14 @@ pub(crate) async fn fetch(
         }
     };
     Ok(match service::fetch(&state, query.sub).await? {
-        Ok(jwt) => statement(&state, jwt),
+        // It says what the product's status is: cached as the status documents are.
+        Ok(jwt) => HttpResponse::Ok()
+            .content_type(ENTITY_STATEMENT_TYPE)
+            .insert_header((
+                header::CACHE_CONTROL,
+                format!("public, max-age={}", state.config.status_max_age_secs),
+            ))
+            .body(jwt),
         Err(refusal) => refused(&refusal),
     })
 }

@@ -143,6 +143,20 @@ pub struct TrustMark {
     pub exp: i64,
 }
 
+impl TrustMark {
+    /// The mark of `trust_mark_type` the anchor `issuer` gives `sub` at `now`, valid
+    /// [`STATEMENT_LIFETIME`].
+    pub fn new(issuer: &str, sub: String, trust_mark_type: String, now: i64) -> Self {
+        Self {
+            iss: issuer.to_owned(),
+            sub,
+            trust_mark_type,
+            iat: now,
+            exp: now + STATEMENT_LIFETIME,
+        }
+    }
+}
+
 /// A trust mark status response's claims (section 8.4.2): `active`, `expired`, `revoked` or
 /// `invalid`.
 #[derive(Debug, Serialize)]

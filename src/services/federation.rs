@@ -205,13 +205,7 @@ pub async fn trust_mark(
             )));
         }
         let at = unix_now();
-        let mark = TrustMark {
-            iss: shared.public_url.clone(),
-            sub,
-            trust_mark_type: kind,
-            iat: at,
-            exp: at + federation::STATEMENT_LIFETIME,
-        };
+        let mark = TrustMark::new(&shared.public_url, sub, kind, at);
         sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark).map(Ok)
     })
     .await
@@ -387,29 +381,19 @@ pub async fn list(
         return Ok(Ok(vec![]));
     }
     let base = dir.public_url.clone();
-    let ids = dir
-        .db(move |conn| {
-            let ids = store::software::in_federation(conn)?;
-            if !trust_marked && mark_type.is_none() {
-                return Ok(ids);
+    let products = dir.db(store::software::in_federation).await?;
+    Ok(Ok(products
+        .iter()
+        // With trust_marked or trust_mark_type, only those holding such a mark: a role in
+        // their environment.
+        .filter(|product| {
+            let held = TrustMarkType::of(product);
+            match mark_type {
+                Some(kind) => held.contains(&kind),
+                None => !trust_marked || !held.is_empty(),
             }
-            // Only those holding a trust mark (of that type): a role in their environment.
-            let mut marked = vec![];
-            for id in ids {
-                let Some(product) = store::software::find(conn, id)? else {
-                    continue;
-                };
-                let held = TrustMarkType::of(&product);
-                if mark_type.map_or(!held.is_empty(), |t| held.contains(&t)) {
-                    marked.push(id);
-                }
-            }
-            Ok(marked)
         })
-        .await?;
-    Ok(Ok(ids
-        .into_iter()
-        .map(|id| federation::software_entity_id(&base, id))
+        .map(|product| federation::software_entity_id(&base, product.id))
         .collect()))
 }
 
@@ -431,14 +415,7 @@ pub async fn put_entity_configuration(
                     "only an active product of an active organisation is in the federation".into(),
                 ));
             }
-            let keys: Vec<serde_json::Map<String, Value>> =
-                store::keystore::load(tx, org.id, Some(product.id), Some(false))?
-                    .into_iter()
-                    .filter_map(|k| match k.jwk {
-                        Value::Object(jwk) => Some(jwk),
-                        _ => None,
-                    })
-                    .collect();
+            let keys = super::keystore::live_jwks(tx, org.id, Some(product.id))?;
             let leaf = federation::software_entity_id(&shared.public_url, product.id);
             let (_, exp) = federation::check_leaf_configuration(
                 &jwt,
@@ -572,14 +549,7 @@ pub async fn resolve(
             )));
         };
         // Checked again: its key may have left the keystore since it was published.
-        let keys: Vec<serde_json::Map<String, Value>> =
-            store::keystore::load(conn, org.id, Some(product.id), Some(false))?
-                .into_iter()
-                .filter_map(|k| match k.jwk {
-                    Value::Object(jwk) => Some(jwk),
-                    _ => None,
-                })
-                .collect();
+        let keys = super::keystore::live_jwks(conn, org.id, Some(product.id))?;
         let at = unix_now();
         let (leaf, leaf_exp) = match federation::check_leaf_configuration(
             &leaf_jwt,
@@ -618,13 +588,8 @@ pub async fn resolve(
         let anchor_jwt = sign(&shared, conn, &anchor)?;
         let mut trust_marks = vec![];
         for kind in TrustMarkType::of(&product) {
-            let mark = TrustMark {
-                iss: shared.public_url.clone(),
-                sub: sub.clone(),
-                trust_mark_type: kind.id(&shared.public_url),
-                iat: at,
-                exp: at + federation::STATEMENT_LIFETIME,
-            };
+            let mark =
+                TrustMark::new(&shared.public_url, sub.clone(), kind.id(&shared.public_url), at);
             let jwt = sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark)?;
             trust_marks.push(json!({"trust_mark_type": mark.trust_mark_type, "trust_mark": jwt}));
         }

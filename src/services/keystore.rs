@@ -275,3 +275,19 @@ pub async fn document(
     })
     .await
 }
+
+/// The live keys of an organisation's keystore (`software` `None`) or of one of its products,
+/// as JWK objects: what their signatures are checked against.
+pub(crate) fn live_jwks(
+    conn: &mut DbConnection,
+    org: OrgId,
+    software: Option<SoftwareId>,
+) -> Result<Vec<serde_json::Map<String, Value>>> {
+    Ok(store::keystore::load(conn, org, software, Some(false))?
+        .into_iter()
+        .filter_map(|k| match k.jwk {
+            Value::Object(jwk) => Some(jwk),
+            _ => None,
+        })
+        .collect())
+}

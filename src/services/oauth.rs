@@ -242,13 +242,7 @@ fn decide(
                 ClientId::Software(id) => Some(id),
                 ClientId::Organisation(_) => None,
             };
-            let keys: Vec<_> = store::keystore::load(conn, org.id, software, Some(false))?
-                .into_iter()
-                .filter_map(|k| match k.jwk {
-                    serde_json::Value::Object(jwk) => Some(jwk),
-                    _ => None,
-                })
-                .collect();
+            let keys = super::keystore::live_jwks(conn, org.id, software)?;
             let mut audiences = vec![token_endpoint(dir), dir.public_url.clone()];
             audiences.extend(
                 dir.mtls_url

@@ -203,18 +203,18 @@ pub fn list(
     Ok(page.wrap(items, total))
 }
 
-/// The ids of the active products of active organisations, oldest first: the software
-/// products in the federation.
-pub fn in_federation(conn: &mut DbConnection) -> Result<Vec<SoftwareId>> {
+/// The active products of active organisations, oldest first: the software products in the
+/// federation.
+pub fn in_federation(conn: &mut DbConnection) -> Result<Vec<Software>> {
     software::table
         .inner_join(organisations::table.on(organisations::id.eq(software::organisation_id)))
         .filter(software::status.eq(Status::Active.as_str()))
         .filter(organisations::status.eq(Status::Active.as_str()))
         .order((software::created_at.asc(), software::id.asc()))
-        .select(software::id)
-        .load::<String>(conn)?
-        .iter()
-        .map(|s| id("software.id", s))
+        .select(SoftwareRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(SoftwareRow::into_software)
         .collect()
 }
 

@@ -4,7 +4,6 @@
 //! product out; rotating the federation keys keeps statements verifiable.
 
 use jsonwebtoken::{DecodingKey, Validation};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
@@ -215,15 +214,12 @@ async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates()
     }
 
     // A suspended product is out of the federation at once.
-    let (status, body) = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/software/{}/suspend", c.software_id),
-            Some(&c.operator.token),
-            Some(json!({"reason": "under review"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "suspend",
+    )
+    .await;
     // The list at once; fetch within the max-age it advertises.
     let listed: Value = app.get("/federation/list").await.json().await.unwrap();
     assert_eq!(listed, json!([]));
@@ -455,15 +451,12 @@ async fn trust_marks_follow_the_products_roles_and_status() {
 
     // Suspension revokes it at once; reinstatement makes it active again.
     for (action, expected) in [("suspend", "revoked"), ("reinstate", "active")] {
-        let (status, body) = app
-            .api(
-                Method::POST,
-                &format!("/api/v1/software/{}/{action}", c.software_id),
-                Some(&c.operator.token),
-                Some(json!({"reason": "review"})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        app.decide(
+            &c.operator,
+            &format!("/api/v1/software/{}", c.software_id),
+            action,
+        )
+        .await;
         assert_eq!(status_of(&app, &mark, &jwks).await, expected, "{action}");
         assert_eq!(ask_verifier(issuer_keys.clone()).await.unwrap(), expected);
     }
@@ -756,15 +749,12 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
     // A suspended product neither resolves nor is hosted.
     let (status, _) = publish(&app, &c, &own, "application/entity-statement+jwt").await;
     assert_eq!(status, 204);
-    let (status, body) = app
-        .api(
-            Method::POST,
-            &format!("/api/v1/software/{}/suspend", c.software_id),
-            Some(&c.operator.token),
-            Some(json!({"reason": "review"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "suspend",
+    )
+    .await;
     assert_eq!(
         refusal(&app, &resolve_path(&leaf, &app.address)).await,
         (404, "not_found".into())

@@ -2,8 +2,9 @@
 //! through the subordinate statements of its superiors, to a trust anchor's entity
 //! configuration, validated against the anchor's keys (signatures, `typ`, the `iss`/`sub`
 //! links, expiry), and the leaf's metadata with the superiors' metadata policies applied.
-//! [`resolve_chain`] (the `fetch` feature) fetches the chain of a leaf whose anchor is its
-//! immediate superior; [`check_trust_mark`] checks a trust mark's signature and
+//! [`resolve_chain`] (the `fetch` feature) fetches the chain of a leaf up its authority
+//! hints, through intermediates; [`HistoricalKeys`] carry a chain across a rollover of the
+//! anchor's keys; [`check_trust_mark`] checks a trust mark's signature and
 //! [`trust_mark_status`] asks its issuer whether it still holds.
 
 use serde_json::{Value, json};
@@ -44,10 +45,83 @@ pub struct TrustChain {
     pub entity_id: String,
     /// The trust anchor's entity identifier.
     pub trust_anchor: String,
+    /// The leaf's immediate superior (the issuer of the statement about it): the trust
+    /// anchor, or the intermediate the chain runs through.
+    pub superior: String,
     /// The leaf's metadata with the superiors' policies applied, by entity type.
     pub metadata: Value,
     /// When the chain expires (the earliest `exp` in it), seconds since the Unix epoch.
     pub expires_at: i64,
+}
+
+/// A trust anchor's historical keys (section 8.7): the federation keys it has retired, each
+/// with the time (`exp`) after which nothing it signed is valid. Revoked keys are left out.
+#[derive(Debug, Clone, Default)]
+pub struct HistoricalKeys {
+    keys: KeySet,
+    until: std::collections::HashMap<String, i64>,
+}
+
+/// The JWS `typ` of a historical keys document.
+pub const HISTORICAL_KEYS_TYP: &str = "jwk-set+jwt";
+
+impl HistoricalKeys {
+    /// Checks a historical keys document (`jwk-set+jwt`) of the anchor `anchor`, signed with
+    /// one of `anchor_keys`, and reads its keys: each must have a `kid` and an `exp`; a key
+    /// with `revoked` is left out (whatever it signed is not trusted).
+    pub fn parse(jwt: &str, anchor: &str, anchor_keys: &KeySet) -> Result<Self, FederationError> {
+        let at =
+            |e: crate::VerifyError| chain_error(format!("the historical keys: {}", e.description));
+        let jws = jose::split(jwt).map_err(at)?;
+        let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
+        if jose::Member::str(&header.typ) != Some(HISTORICAL_KEYS_TYP) {
+            return Err(chain_error(format!(
+                "the historical keys' typ must be {HISTORICAL_KEYS_TYP}"
+            )));
+        }
+        let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
+        let kid = jose::kid(&header).map_err(at)?;
+        let key = anchor_keys.get(kid).ok_or_else(|| {
+            chain_error("the historical keys are signed with a key the anchor does not hold")
+        })?;
+        jose::check_signature(&jws, kid, alg, &key)
+            .map_err(|_| chain_error("the historical keys' signature does not verify"))?;
+        let claims: Value = serde_json::from_slice(&jws.payload)
+            .map_err(|e| chain_error(format!("the historical keys are not JSON: {e}")))?;
+        if claims["iss"] != anchor {
+            return Err(chain_error(format!(
+                "the historical keys are not {anchor}'s"
+            )));
+        }
+        let listed = claims["keys"]
+            .as_array()
+            .ok_or_else(|| chain_error("the historical keys document has no keys array"))?;
+        let mut until = std::collections::HashMap::new();
+        let mut kept = vec![];
+        for key in listed {
+            let (Some(kid), Some(exp)) = (key["kid"].as_str(), key["exp"].as_i64()) else {
+                return Err(chain_error("each historical key needs a kid and an exp"));
+            };
+            if key.get("revoked").is_some() {
+                continue;
+            }
+            until.insert(kid.to_owned(), exp);
+            kept.push(key.clone());
+        }
+        let keys = KeySet::parse(&json!({ "keys": kept }))
+            .map_err(|e| chain_error(format!("the historical keys: {e}")))?;
+        Ok(Self { keys, until })
+    }
+
+    /// How many keys it holds (revoked ones left out).
+    pub fn len(&self) -> usize {
+        self.until.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.until.is_empty()
+    }
 }
 
 /// One statement of the chain, its signature not yet checked.
@@ -142,6 +216,20 @@ pub fn validate_chain(
     anchor_keys: &KeySet,
     now: i64,
 ) -> Result<TrustChain, FederationError> {
+    validate_chain_with_history(chain, anchor, anchor_keys, &HistoricalKeys::default(), now)
+}
+
+/// [`validate_chain`] across a rollover of the anchor's keys: a statement of the anchor
+/// signed with a key it no longer publishes is accepted when `historical` (its historical
+/// keys, [`HistoricalKeys::parse`]) holds that key, not revoked, and the statement was
+/// issued no later than the key's `exp`.
+pub fn validate_chain_with_history(
+    chain: &[String],
+    anchor: &str,
+    anchor_keys: &KeySet,
+    historical: &HistoricalKeys,
+    now: i64,
+) -> Result<TrustChain, FederationError> {
     if chain.len() < 3 {
         return Err(chain_error(
             "a trust chain holds the leaf's entity configuration, at least one subordinate statement and the anchor's entity configuration",
@@ -191,7 +279,21 @@ pub fn validate_chain(
         // superior's statement about the signer for the others.
         let issued_by_anchor = statement.text("iss") == anchor;
         if issued_by_anchor {
-            statement.verify(anchor_keys, i, "the trust anchor")?;
+            match historical.until.get(&statement.kid) {
+                Some(&until) if anchor_keys.get(&statement.kid).is_none() => {
+                    if statement.claims["iat"]
+                        .as_i64()
+                        .is_none_or(|iat| iat > until)
+                    {
+                        return Err(chain_error(format!(
+                            "statement {i} was issued after its key {:?} was retired",
+                            statement.kid
+                        )));
+                    }
+                    statement.verify(&historical.keys, i, "the anchor's historical keys")?;
+                }
+                _ => statement.verify(anchor_keys, i, "the trust anchor")?,
+            }
         } else {
             let superior = statements[i + 1].keys(i + 1)?;
             statement.verify(&superior, i, "its superior's statement")?;
@@ -218,6 +320,7 @@ pub fn validate_chain(
     Ok(TrustChain {
         entity_id: leaf.text("sub").to_owned(),
         trust_anchor: anchor.to_owned(),
+        superior: statements[1].text("iss").to_owned(),
         metadata,
         expires_at,
     })
@@ -273,12 +376,15 @@ pub fn apply_policies(layers: &[(Value, Value)], metadata: &Value) -> Result<Val
     Ok(Value::Object(resolved))
 }
 
+/// How many intermediates [`resolve_chain`] follows between a leaf and the trust anchor.
+pub const MAX_INTERMEDIATES: usize = 2;
+
 /// Fetches and validates the trust chain of the entity `entity` (its entity identifier) up to
-/// `trust_anchor`, which must be among its `authority_hints` (intermediates are not followed):
-/// the leaf's entity configuration, the anchor's subordinate statement about it from the
-/// anchor's fetch endpoint, the anchor's entity configuration. The anchor's keys are
-/// `anchor_keys` when given (pinned, as a federation distributes them), else those its own
-/// entity configuration publishes.
+/// `trust_anchor`: the leaf's entity configuration, then the subordinate statements from each
+/// superior's fetch endpoint up its `authority_hints` (through at most
+/// [`MAX_INTERMEDIATES`] intermediates, the first path that reaches the anchor), then the
+/// anchor's entity configuration. The anchor's keys are `anchor_keys` when given (pinned, as
+/// a federation distributes them), else those its own entity configuration publishes.
 #[cfg(feature = "fetch")]
 pub fn resolve_chain(
     entity: &str,
@@ -286,46 +392,161 @@ pub fn resolve_chain(
     anchor_keys: Option<&KeySet>,
     timeout: std::time::Duration,
 ) -> Result<TrustChain, FederationError> {
-    let http = crate::fetch::http::Http::new(timeout);
-    let get = |url: &str| -> Result<String, FederationError> {
-        let fetched = http
+    let fetcher = Fetcher::new(timeout);
+    let leaf = fetcher.configuration(entity)?;
+    fetcher.chain(leaf, trust_anchor, anchor_keys)
+}
+
+/// [`resolve_chain`] from an entity configuration the leaf presented (as an explicit
+/// registration request carries it) instead of one fetched from its entity identifier.
+#[cfg(feature = "fetch")]
+pub fn resolve_chain_from(
+    entity_configuration: &str,
+    trust_anchor: &str,
+    anchor_keys: Option<&KeySet>,
+    timeout: std::time::Duration,
+) -> Result<TrustChain, FederationError> {
+    Fetcher::new(timeout).chain(
+        entity_configuration.trim().to_owned(),
+        trust_anchor,
+        anchor_keys,
+    )
+}
+
+/// Fetches and checks the historical keys of `trust_anchor` from the endpoint its entity
+/// configuration names (signed with `anchor_keys`, or the keys it publishes).
+#[cfg(feature = "fetch")]
+pub fn fetch_historical_keys(
+    trust_anchor: &str,
+    anchor_keys: Option<&KeySet>,
+    timeout: std::time::Duration,
+) -> Result<HistoricalKeys, FederationError> {
+    let fetcher = Fetcher::new(timeout);
+    let top = fetcher.configuration(trust_anchor)?;
+    let configuration = Statement::read(&top, 0)?;
+    let own_keys = configuration.keys(0)?;
+    let keys = anchor_keys.unwrap_or(&own_keys);
+    configuration.verify(keys, 0, "the trust anchor")?;
+    let endpoint = configuration.claims["metadata"]["federation_entity"]
+        ["federation_historical_keys_endpoint"]
+        .as_str()
+        .ok_or_else(|| chain_error("the trust anchor names no historical keys endpoint"))?;
+    HistoricalKeys::parse(&fetcher.get(endpoint)?, trust_anchor, keys)
+}
+
+/// The HTTP side of resolving a chain.
+#[cfg(feature = "fetch")]
+struct Fetcher {
+    http: crate::fetch::http::Http,
+}
+
+#[cfg(feature = "fetch")]
+impl Fetcher {
+    fn new(timeout: std::time::Duration) -> Self {
+        Self {
+            http: crate::fetch::http::Http::new(timeout),
+        }
+    }
+
+    fn get(&self, url: &str) -> Result<String, FederationError> {
+        let fetched = self
+            .http
             .get(url)
             .map_err(|e| chain_error(format!("cannot fetch {url}: {e}")))?;
         String::from_utf8(fetched.body).map_err(|_| chain_error(format!("{url} is not text")))
-    };
-    let configuration = |id: &str| {
-        get(&format!(
+    }
+
+    fn configuration(&self, id: &str) -> Result<String, FederationError> {
+        self.get(&format!(
             "{}/.well-known/openid-federation",
             id.trim_end_matches('/')
         ))
-    };
-    let leaf = configuration(entity)?;
-    let hints = Statement::read(&leaf, 0)?.claims["authority_hints"].clone();
-    if !hints
-        .as_array()
-        .is_some_and(|h| h.iter().any(|a| a == trust_anchor))
-    {
-        return Err(chain_error(format!(
-            "{trust_anchor} is not among the entity's authority_hints"
-        )));
     }
-    let top = configuration(trust_anchor)?;
-    let own_keys = Statement::read(&top, 2)?.keys(2)?;
-    let keys = anchor_keys.unwrap_or(&own_keys);
-    let fetch_endpoint = Statement::read(&top, 2)?.claims["metadata"]["federation_entity"]
-        ["federation_fetch_endpoint"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| chain_error("the trust anchor names no federation_fetch_endpoint"))?;
-    let mut url = url::Url::parse(&fetch_endpoint)
-        .map_err(|e| chain_error(format!("the fetch endpoint is not a URL: {e}")))?;
-    url.query_pairs_mut().append_pair("sub", entity);
-    let statement = get(url.as_str())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    validate_chain(&[leaf, statement, top], trust_anchor, keys, now)
+
+    /// The subordinate statement the superior of this entity configuration issues about `sub`.
+    fn statement(&self, superior: &str, sub: &str) -> Result<String, FederationError> {
+        let configuration = Statement::read(superior, 0)?;
+        let endpoint =
+            configuration.claims["metadata"]["federation_entity"]["federation_fetch_endpoint"]
+                .as_str()
+                .ok_or_else(|| {
+                    chain_error(format!(
+                        "{} names no federation_fetch_endpoint",
+                        configuration.text("sub")
+                    ))
+                })?;
+        let mut url = url::Url::parse(endpoint)
+            .map_err(|e| chain_error(format!("the fetch endpoint is not a URL: {e}")))?;
+        url.query_pairs_mut().append_pair("sub", sub);
+        self.get(url.as_str())
+    }
+
+    /// The entity configurations of the intermediates from above `configuration` up to (not
+    /// including) `anchor`, at most `depth` of them; `None` when no path reaches it.
+    fn path(
+        &self,
+        configuration: &str,
+        anchor: &str,
+        depth: usize,
+    ) -> Result<Option<Vec<String>>, FederationError> {
+        let hints = Statement::read(configuration, 0)?.claims["authority_hints"].clone();
+        let hints: Vec<&str> = hints
+            .as_array()
+            .map(|h| h.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if hints.contains(&anchor) {
+            return Ok(Some(vec![]));
+        }
+        if depth == 0 {
+            return Ok(None);
+        }
+        for hint in hints {
+            // A superior that cannot be read is one path fewer, not the end of the search.
+            let Ok(above) = self.configuration(hint) else {
+                continue;
+            };
+            if Statement::read(&above, 0).is_err() {
+                continue;
+            }
+            if let Some(mut rest) = self.path(&above, anchor, depth - 1)? {
+                rest.insert(0, above);
+                return Ok(Some(rest));
+            }
+        }
+        Ok(None)
+    }
+
+    fn chain(
+        &self,
+        leaf: String,
+        trust_anchor: &str,
+        anchor_keys: Option<&KeySet>,
+    ) -> Result<TrustChain, FederationError> {
+        let intermediates = self
+            .path(&leaf, trust_anchor, MAX_INTERMEDIATES)?
+            .ok_or_else(|| {
+                chain_error(format!(
+                    "no path through the entity's authority_hints reaches {trust_anchor} (within {MAX_INTERMEDIATES} intermediates)"
+                ))
+            })?;
+        let top = self.configuration(trust_anchor)?;
+        let own_keys = Statement::read(&top, 0)?.keys(0)?;
+        let keys = anchor_keys.unwrap_or(&own_keys);
+        // Each entity (the leaf, then each intermediate) and the superior that vouches for it.
+        let below = std::iter::once(&leaf).chain(&intermediates);
+        let above = intermediates.iter().chain(std::iter::once(&top));
+        let mut chain = vec![leaf.clone()];
+        for (entity, superior) in below.zip(above) {
+            let sub = Statement::read(entity, 0)?.text("sub").to_owned();
+            chain.push(self.statement(superior, &sub)?);
+        }
+        chain.push(top.clone());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        validate_chain(&chain, trust_anchor, keys, now)
+    }
 }
 
 /// A trust mark's claims, its signature checked.

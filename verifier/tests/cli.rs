@@ -289,14 +289,48 @@ fn chain_validates_a_federation_trust_chain_and_prints_the_resolved_metadata() {
         .unwrap()
         .as_secs();
     let (anchor_key, leaf_key) = (FederationKey::new("ta-1"), FederationKey::new("leaf-1"));
-    // Both entities live on one test server: the anchor at its root, the leaf below it.
+    let mid_key = FederationKey::new("mid-1");
+    // The entities live on one test server: the anchor at its root, a leaf below it, and a
+    // deeper leaf below an intermediate below it.
     let listener_base = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let shared = listener_base.clone();
     let (anchor_jwk, leaf_jwk) = (anchor_key.jwk.clone(), leaf_key.jwk.clone());
+    let mid_jwk = mid_key.jwk.clone();
     let base = serve(move |target| {
         let base = shared.get()?;
         let (anchor, leaf) = (base.clone(), format!("{base}/leaf"));
+        let (mid, deep) = (format!("{base}/mid"), format!("{base}/deep"));
         match target {
+            "/mid/.well-known/openid-federation" => Some(mid_key.sign(&json!({
+                "iss": mid, "sub": mid, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [mid_jwk]},
+                "authority_hints": [anchor],
+                "metadata": {"federation_entity": {"federation_fetch_endpoint": format!("{mid}/fetch")}},
+            }))),
+            // Its first hint leads nowhere (404): the path through the second is taken.
+            "/deep/.well-known/openid-federation" => Some(leaf_key.sign(&json!({
+                "iss": deep, "sub": deep, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [leaf_jwk]},
+                "authority_hints": [format!("{base}/nowhere"), mid],
+                "metadata": {"oauth_client": {
+                    "token_endpoint_auth_method": "private_key_jwt",
+                    "jwks_uri": "https://elsewhere.example/jwks",
+                }},
+            }))),
+            t if t.starts_with("/mid/fetch?sub=") => Some(mid_key.sign(&json!({
+                "iss": mid, "sub": deep, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [leaf_jwk]},
+                "metadata_policy": {"oauth_client": {
+                    "token_endpoint_auth_method": {"one_of": ["private_key_jwt", "tls_client_auth"]},
+                }},
+            }))),
+            t if t.starts_with("/fetch?sub=") && t.ends_with("%2Fmid") => Some(anchor_key.sign(&json!({
+                "iss": anchor, "sub": mid, "iat": now, "exp": now + 600,
+                "jwks": {"keys": [mid_jwk]},
+                "metadata_policy": {"oauth_client": {
+                    "jwks_uri": {"value": format!("{anchor}/keystore/deep.jwks")},
+                }},
+            }))),
             "/.well-known/openid-federation" => Some(anchor_key.sign(&json!({
                 "iss": anchor, "sub": anchor, "iat": now, "exp": now + 600,
                 "jwks": {"keys": [anchor_jwk]},
@@ -347,6 +381,31 @@ fn chain_validates_a_federation_trust_chain_and_prints_the_resolved_metadata() {
     assert_eq!(
         resolved["metadata"]["oauth_client"]["jwks_uri"],
         format!("{base}/keystore/leaf.jwks")
+    );
+
+    // Two levels deep: through the intermediate, the anchor's policy and the intermediate's
+    // merged.
+    let output = Command::new(BIN)
+        .args([
+            "chain",
+            "--entity",
+            &format!("{base}/deep"),
+            "--trust-anchor",
+            &base,
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    let resolved: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(resolved["entity_id"], format!("{base}/deep"));
+    assert_eq!(
+        resolved["metadata"]["oauth_client"]["jwks_uri"],
+        format!("{base}/keystore/deep.jwks")
+    );
+    assert_eq!(
+        resolved["metadata"]["oauth_client"]["token_endpoint_auth_method"],
+        "private_key_jwt"
     );
 
     // Pinned to another anchor key, the same chain is refused with exit code 14.

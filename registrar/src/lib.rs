@@ -50,7 +50,8 @@ pub use policy::{Access, ClientIds, Policy, SecurityProfile, Statements};
 #[error("{error}: {error_description}")]
 pub struct RegistrationError {
     /// `invalid_software_statement`, `unapproved_software_statement`,
-    /// `invalid_redirect_uri`, `invalid_client_metadata` or `invalid_token`.
+    /// `invalid_redirect_uri`, `invalid_client_metadata` or `invalid_token`; for an explicit
+    /// registration also `invalid_request`, `invalid_trust_chain` or `invalid_metadata`.
     pub error: String,
     /// What was wrong.
     pub error_description: String,
@@ -108,6 +109,14 @@ impl From<VerifyError> for RegistrationError {
             _ => "invalid_client_metadata",
         };
         Self::new(code, e.description)
+    }
+}
+
+impl From<ssa_verifier::federation::FederationError> for RegistrationError {
+    /// A refused trust chain (explicit registration): its specification's error code,
+    /// `invalid_trust_chain` or `invalid_metadata`.
+    fn from(e: ssa_verifier::federation::FederationError) -> Self {
+        Self::new(e.code, e.description)
     }
 }
 
@@ -379,6 +388,76 @@ impl Registrar {
             }),
             needs_secret,
             certificate_subject,
+        };
+        for interceptor in &self.interceptors {
+            interceptor.after(&mut client)?;
+        }
+        Ok(client)
+    }
+
+    /// Decides an explicit registration (OpenID Federation 1.0, section 12.2) instead of a
+    /// statement: `chain` is the client's trust chain, validated up to a trust anchor the
+    /// caller trusts, and its resolved `openid_relying_party` (else `oauth_client`) metadata,
+    /// the superiors' policies applied, is the request. The policy then applies as to any
+    /// registration. The client's software is the `software_id` the metadata carries (the
+    /// directory's statements pin it), its issuer the trust anchor. A chain proves who the
+    /// client is, so neither an initial access token nor a statement is asked for; a
+    /// `tls_client_auth` client registers with a statement instead (its certificate is
+    /// checked against the directory's statement of it).
+    pub fn register_federated(
+        &self,
+        chain: &ssa_verifier::federation::TrustChain,
+    ) -> Result<Client, RegistrationError> {
+        let mut metadata = ["openid_relying_party", "oauth_client"]
+            .iter()
+            .find_map(|kind| chain.metadata.get(*kind).and_then(Value::as_object))
+            .cloned()
+            .ok_or_else(|| {
+                RegistrationError::metadata(
+                    "the resolved metadata has neither openid_relying_party nor oauth_client",
+                )
+            })?;
+        for interceptor in &self.interceptors {
+            interceptor.before(&metadata, None)?;
+        }
+        self.apply(&mut metadata, None)?;
+        if self.needs_certificate(&metadata) {
+            return Err(RegistrationError::metadata(
+                "tls_client_auth registers with a software statement here, which names the certificate",
+            ));
+        }
+        let software_id = metadata
+            .get("software_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (client_id, shared) = match (self.policy.client_ids, &software_id) {
+            (ClientIds::PerSoftware, Some(id)) => (id.clone(), true),
+            (ClientIds::PerSoftware, None) => {
+                return Err(RegistrationError::metadata(
+                    "client ids are shared per software here, and the resolved metadata has no software_id",
+                ));
+            }
+            (ClientIds::PerInstance, _) => (uuid::Uuid::new_v4().to_string(), false),
+        };
+        let needs_secret = metadata
+            .get("token_endpoint_auth_method")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("client_secret_"));
+        let mut client = Client {
+            client_id,
+            shared,
+            metadata,
+            statement: software_id.map(|software_id| StatementFacts {
+                issuer: chain.trust_anchor.clone(),
+                jti: None,
+                software_id,
+                org_id: String::new(),
+                expires_at: chain.expires_at,
+                roles: vec![],
+                token: String::new(),
+            }),
+            needs_secret,
+            certificate_subject: None,
         };
         for interceptor in &self.interceptors {
             interceptor.after(&mut client)?;

@@ -82,9 +82,13 @@ struct ServeArgs {
     /// The token the authorization server shows to read clients' statuses and changes.
     #[arg(long, env = "SSA_REGISTRAR_STATUS_TOKEN", hide_env_values = true)]
     status_token: Option<String>,
-    /// The registrar's key folder (stateless client id keys).
+    /// The registrar's key folder (stateless client id keys, the federation key).
     #[arg(long, env = "SSA_REGISTRAR_KEYS_DIR", default_value = "registrar-keys")]
     keys_dir: std::path::PathBuf,
+    /// The OpenID Federation trust anchor (entity identifier) to register clients under by
+    /// explicit registration; it also serves its own entity configuration then.
+    #[arg(long, env = "SSA_REGISTRAR_TRUST_ANCHOR")]
+    trust_anchor: Option<String>,
     /// `off`, `required` (this service terminates TLS and requires a client certificate of
     /// a trusted directory's CA) or `header:NAME` (a proxy passes it in that header).
     #[arg(long, env = "SSA_REGISTRAR_MTLS", default_value = "off")]
@@ -241,6 +245,7 @@ fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         stateless,
         keys_dir: args.keys_dir,
         status_token: args.status_token,
+        trust_anchor: args.trust_anchor,
         callout: args.callout_url.map(|url| {
             (
                 url,

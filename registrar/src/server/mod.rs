@@ -3,6 +3,7 @@
 //! registration access token), over the library core and a stateful store.
 
 mod callout;
+mod federation;
 mod stateless;
 mod store;
 
@@ -26,7 +27,8 @@ pub struct ServerConfig {
     /// Where to listen (`SSA_REGISTRAR_LISTEN`, default 127.0.0.1:8090).
     pub listen: SocketAddr,
     /// Its public URL: the `aud` of signed requests and the base of `registration_client_uri`
-    /// (`SSA_REGISTRAR_PUBLIC_URL`; default `http://` and the address listened on).
+    /// (`SSA_REGISTRAR_PUBLIC_URL`; default `http://`, or `https://` with `tls`, and the
+    /// address listened on).
     pub public_url: Option<String>,
     /// Discovery URLs of the trusted directories (`SSA_REGISTRAR_DIRECTORIES`).
     pub directories: Vec<String>,
@@ -57,6 +59,10 @@ pub struct ServerConfig {
     /// The token the authorization server shows (`Authorization: Bearer`) to read clients'
     /// statuses and their changes (`SSA_REGISTRAR_STATUS_TOKEN`); without one they are open.
     pub status_token: Option<String>,
+    /// The OpenID Federation trust anchor (its entity identifier) to register clients under
+    /// by explicit registration, and to name as the registrar's authority in its own entity
+    /// configuration (`SSA_REGISTRAR_TRUST_ANCHOR`); without one, no federation endpoints.
+    pub trust_anchor: Option<String>,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -115,6 +121,7 @@ impl Default for ServerConfig {
             stateless: false,
             keys_dir: "registrar-keys".into(),
             status_token: None,
+            trust_anchor: None,
         }
     }
 }
@@ -147,6 +154,8 @@ struct State {
     writer: Writer,
     /// The SHA-256 of the token the authorization server shows to read clients' statuses.
     status_token: Option<String>,
+    /// Its federation identity, when it has a trust anchor.
+    federation: Option<federation::Federation>,
     /// What the followed feeds have stopped, by issuer and `software:`, `organisation:` or
     /// `statement:` id, with the reason: the status of stateless clients.
     stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
@@ -260,7 +269,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}:{port}", config.listen.ip()))
+        .unwrap_or_else(|| {
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}:{port}", config.listen.ip())
+        })
         .trim_end_matches('/')
         .to_owned();
     let (url, audience, directories, policy, callout) = (
@@ -304,6 +320,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     })
     .await??;
     let writer = Writer::start(pool.clone(), public_url.clone())?;
+    let federation = config
+        .trust_anchor
+        .as_deref()
+        .map(|anchor| {
+            federation::Federation::load_or_create(
+                &config.keys_dir,
+                &public_url,
+                anchor.trim_end_matches('/'),
+            )
+        })
+        .transpose()?;
     let state = web::Data::new(State {
         registrar,
         pool,
@@ -314,6 +341,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         stopped: std::sync::Mutex::new(std::collections::HashMap::new()),
         writer,
         status_token: config.status_token.as_deref().map(store::hash),
+        federation,
     });
     if state.sealer.is_some() {
         // What the feeds stopped so far, for stateless clients' statuses.
@@ -347,6 +375,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             .route("/register/{client_id}", web::delete().to(delete))
             .route("/clients/changes", web::get().to(client_changes))
             .route("/clients/{client_id}/status", web::get().to(client_status))
+            .route(
+                "/.well-known/openid-federation",
+                web::get().to(entity_configuration),
+            )
+            .route("/federation/register", web::post().to(register_explicit))
     })
     .workers(2)
     .on_connect(|connection, data| {
@@ -681,17 +714,10 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
             Ok(client) => client,
             Err(e) => return Ok(Stored::Refused(e)),
         };
-        if let Some(sealer) = &state.sealer {
-            return seal(
-                state,
-                sealer,
-                conn,
-                client,
-                token.as_deref().filter(|_| initial),
-                at,
-            );
+        let initial_token = token.clone().filter(|_| initial);
+        if state.sealer.is_some() {
+            return keep(state, conn, client, initial_token, at);
         }
-        let statement = client.statement.as_ref().map(|s| s.token.clone());
         let shared = if client.shared {
             client
                 .statement
@@ -705,12 +731,7 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
             None
         };
         let issued_at = shared.as_ref().map_or(at, |s| s.issued_at);
-        let mut stored = state.writer.store(Record {
-            client,
-            statement,
-            issued_at,
-            initial_token: token.clone().filter(|_| initial),
-        })?;
+        let mut stored = keep(state, conn, client, initial_token, issued_at)?;
         if let (Some(_), Stored::Done(_, status)) = (&shared, &mut stored) {
             // The same software again: its shared client, with a new access token.
             *status = 200;
@@ -721,6 +742,154 @@ async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> Ht
         inline(&state, decide)
     } else {
         blocking(&state, decide).await
+    }
+}
+
+/// Keeps a decided client: sealed into its client id when the registrar is stateless, else
+/// stored with the registrations waiting.
+fn keep(
+    state: &State,
+    conn: &mut Lazy,
+    client: Client,
+    initial_token: Option<String>,
+    issued_at: i64,
+) -> Result<Stored, anyhow::Error> {
+    if let Some(sealer) = &state.sealer {
+        return seal(
+            state,
+            sealer,
+            conn,
+            client,
+            initial_token.as_deref(),
+            issued_at,
+        );
+    }
+    let statement = client
+        .statement
+        .as_ref()
+        .map(|s| s.token.clone())
+        .filter(|t| !t.is_empty());
+    state.writer.store(Record {
+        client,
+        statement,
+        issued_at,
+        initial_token,
+    })
+}
+
+/// A federation endpoint's error (OpenID Federation 1.0, section 8.9).
+fn federation_error(status: u16, code: &str, description: impl std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+    )
+    .insert_header((header::CACHE_CONTROL, "no-store"))
+    .content_type("application/json")
+    .body(json!({"error": code, "error_description": description.to_string()}).to_string())
+}
+
+/// `GET /.well-known/openid-federation`: the registrar's entity configuration.
+async fn entity_configuration(state: web::Data<State>) -> HttpResponse {
+    let Some(federation) = &state.federation else {
+        return federation_error(
+            404,
+            "not_found",
+            "this registrar has no trust anchor configured",
+        );
+    };
+    match federation.entity_configuration(now()) {
+        Ok(jwt) => HttpResponse::Ok()
+            .content_type("application/entity-statement+jwt")
+            .body(jwt),
+        Err(e) => server_error(e),
+    }
+}
+
+/// `POST /federation/register`: explicit registration (OpenID Federation 1.0, section 12.2).
+/// The body is the client's entity configuration (`application/entity-statement+jwt`),
+/// addressed to this registrar; its trust chain is resolved up to the trust anchor, its
+/// resolved metadata registered under the policy, and the answer is the signed
+/// `explicit-registration-response+jwt` whose `openid_relying_party` metadata is the client
+/// information (with the RFC 7592 access token and URI).
+async fn register_explicit(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: String,
+) -> HttpResponse {
+    let Some(federation) = &state.federation else {
+        return federation_error(
+            404,
+            "not_found",
+            "this registrar has no trust anchor configured",
+        );
+    };
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    if !content_type.eq_ignore_ascii_case("application/entity-statement+jwt") {
+        return federation_error(
+            400,
+            "invalid_request",
+            "send the client's entity configuration as application/entity-statement+jwt",
+        );
+    }
+    let request = body.trim().to_owned();
+    let sub = match federation.check_request(&request) {
+        Ok(sub) => sub,
+        Err(why) => return federation_error(400, "invalid_request", why),
+    };
+    let state = state.into_inner();
+    let decided = web::block(
+        move || -> Result<Result<String, RegistrationError>, anyhow::Error> {
+            let Some(federation) = &state.federation else {
+                return Err(anyhow::anyhow!("no federation"));
+            };
+            let chain = match ssa_verifier::federation::resolve_chain_from(
+                &request,
+                &federation.trust_anchor,
+                None,
+                federation::FETCH_TIMEOUT,
+            ) {
+                Ok(chain) if chain.entity_id == sub => chain,
+                Ok(_) => {
+                    return Ok(Err(RegistrationError::from(
+                        ssa_verifier::federation::FederationError {
+                            code: "invalid_trust_chain",
+                            description: "the chain is not the requesting entity's".into(),
+                        },
+                    )));
+                }
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let client = match state.registrar.register_federated(&chain) {
+                Ok(client) => client,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut conn = Lazy {
+                pool: &state.pool,
+                conn: None,
+            };
+            let at = now();
+            match keep(&state, &mut conn, client, None, at)? {
+                Stored::Done(registered, _) => {
+                    Ok(Ok(federation.response(&sub, &chain, registered, at)?))
+                }
+                Stored::Refused(e) => Ok(Err(e)),
+            }
+        },
+    )
+    .await;
+    match decided.map_err(anyhow::Error::from).and_then(|r| r) {
+        Ok(Ok(jwt)) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("application/explicit-registration-response+jwt")
+            .body(jwt),
+        Ok(Err(e)) => error(&e),
+        Err(e) => server_error(e),
     }
 }
 

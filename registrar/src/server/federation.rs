@@ -1,0 +1,178 @@
+//! The registrar as an OpenID Federation 1.0 entity (`SSA_REGISTRAR_TRUST_ANCHOR`): its entity
+//! configuration at `/.well-known/openid-federation`, an `openid_provider` and
+//! `oauth_authorization_server` leaf whose superior is the trust anchor, signed with its own
+//! federation key (ES256, created in its key folder on first start, 0600); and explicit
+//! registration (section 12.2) at `/federation/register`: the client posts its entity
+//! configuration, the registrar resolves its trust chain up to the anchor, registers the
+//! resolved metadata under its policy and answers an `explicit-registration-response+jwt`.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+/// The key file in the registrar's key folder (PKCS#8 PEM).
+const KEY_FILE: &str = "federation.key.pem";
+/// How long its entity configuration and registration responses are valid.
+const LIFETIME: i64 = 24 * 3600;
+/// The JWS `typ` of an explicit registration response.
+pub const RESPONSE_TYP: &str = "explicit-registration-response+jwt";
+/// How long resolving a client's trust chain may wait on each fetch.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The registrar's federation identity: its entity identifier, its trust anchor, its key.
+pub struct Federation {
+    /// Its entity identifier (its public URL).
+    pub entity_id: String,
+    /// The trust anchor it registers clients under (and names as its authority).
+    pub trust_anchor: String,
+    key: EncodingKey,
+    kid: String,
+    jwk: Value,
+}
+
+impl Federation {
+    /// The federation key in `dir`, created on first use.
+    pub fn load_or_create(dir: &Path, entity_id: &str, trust_anchor: &str) -> anyhow::Result<Self> {
+        let path = dir.join(KEY_FILE);
+        let pem = match std::fs::read(&path) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+                let group =
+                    openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)?;
+                let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group)?)?;
+                let pem = key.private_key_to_pem_pkcs8()?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                file.write_all(&pem)?;
+                file.sync_all()?;
+                pem
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        };
+        let key = EncodingKey::from_ec_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{} is not an EC key: {e}", path.display()))?;
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256)?;
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256)?;
+        jwk.common.key_id = Some(kid.clone());
+        let mut jwk = serde_json::to_value(&jwk)?;
+        if let Some(members) = jwk.as_object_mut() {
+            members.insert("use".into(), json!("sig"));
+        }
+        Ok(Self {
+            entity_id: entity_id.to_owned(),
+            trust_anchor: trust_anchor.to_owned(),
+            key,
+            kid,
+            jwk,
+        })
+    }
+
+    /// Signs `claims` as a JWS of this `typ` with the federation key.
+    pub fn sign(&self, typ: &str, claims: &Value) -> anyhow::Result<String> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(typ.to_owned());
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &self.key)?)
+    }
+
+    /// Its entity configuration, signed.
+    pub fn entity_configuration(&self, now: i64) -> anyhow::Result<String> {
+        let id = &self.entity_id;
+        let registration = format!("{id}/register");
+        self.sign(
+            ssa_verifier::federation::ENTITY_STATEMENT_TYP,
+            &json!({
+                "iss": id,
+                "sub": id,
+                "iat": now,
+                "exp": now + LIFETIME,
+                "jwks": {"keys": [self.jwk]},
+                "authority_hints": [self.trust_anchor],
+                "metadata": {
+                    "openid_provider": {
+                        "issuer": id,
+                        "registration_endpoint": registration,
+                        "federation_registration_endpoint": format!("{id}/federation/register"),
+                        "client_registration_types_supported": ["explicit"],
+                    },
+                    "oauth_authorization_server": {
+                        "issuer": id,
+                        "registration_endpoint": registration,
+                    },
+                },
+            }),
+        )
+    }
+
+    /// What an explicit registration request must be before its chain is resolved: the
+    /// client's entity configuration (`iss` = `sub`), addressed to this registrar (`aud`),
+    /// naming superiors. Its entity identifier, or why the request is refused.
+    pub fn check_request(&self, jwt: &str) -> Result<String, String> {
+        let claims: Value = jwt
+            .split('.')
+            .nth(1)
+            .and_then(|payload| {
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                    .ok()
+            })
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or("the request is not an entity configuration (a JWS with a JSON payload)")?;
+        let sub = claims["sub"].as_str().unwrap_or_default();
+        if sub.is_empty() || claims["iss"] != claims["sub"] {
+            return Err("the request must be the client's entity configuration (iss = sub)".into());
+        }
+        let addressed = match &claims["aud"] {
+            Value::String(aud) => aud == &self.entity_id,
+            Value::Array(auds) => auds.iter().any(|a| a == self.entity_id.as_str()),
+            _ => false,
+        };
+        if !addressed {
+            return Err(format!(
+                "the entity configuration's aud must be this provider, {}",
+                self.entity_id
+            ));
+        }
+        if claims["authority_hints"]
+            .as_array()
+            .is_none_or(|hints| hints.is_empty())
+        {
+            return Err("the entity configuration names no authority_hints".into());
+        }
+        Ok(sub.to_owned())
+    }
+
+    /// The explicit registration response (section 12.2.3) for the client `sub`, registered
+    /// with `registered` (the client information, with its `client_id`), signed.
+    pub fn response(
+        &self,
+        sub: &str,
+        chain: &ssa_verifier::federation::TrustChain,
+        registered: Value,
+        now: i64,
+    ) -> anyhow::Result<String> {
+        self.sign(
+            RESPONSE_TYP,
+            &json!({
+                "iss": self.entity_id,
+                "sub": sub,
+                "aud": sub,
+                "iat": now,
+                "exp": chain.expires_at.min(now + LIFETIME),
+                "trust_anchor": chain.trust_anchor,
+                "authority_hints": [chain.superior],
+                "metadata": {"openid_relying_party": registered},
+            }),
+        )
+    }
+}

@@ -1,6 +1,6 @@
 //! OpenID Federation 1.0, the encodings only: the directory's entity configuration as a trust
-//! anchor, the subordinate statements it issues about software products, their metadata
-//! policies, and the federation endpoints' errors. What the directory knows (products, keys,
+//! anchor, the subordinate statements it issues about software products and ASPSPs'
+//! authorization servers, their metadata policies, and the federation endpoints' errors. What the directory knows (products, keys,
 //! statuses) comes from the services; nothing here reads the database.
 //!
 //! One federation serves both environments: a product's environment is a claim of its
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::model::SoftwareId;
 use crate::model::inputs::{Environment, RegulatedRole};
+use crate::model::organisation::AuthorizationServer;
 use crate::model::software::Software;
 
 /// The JWS `typ` of entity configurations and subordinate statements (section 3).
@@ -29,16 +30,22 @@ pub const AUTH_METHODS: [&str; 2] = ["private_key_jwt", "tls_client_auth"];
 pub enum EntityType {
     OpenidRelyingParty,
     OauthClient,
+    OpenidProvider,
+    OauthAuthorizationServer,
 }
 
 impl EntityType {
     /// A software product's entity types.
     pub const SOFTWARE: [EntityType; 2] = [Self::OpenidRelyingParty, Self::OauthClient];
+    /// An authorization server's entity types.
+    pub const SERVER: [EntityType; 2] = [Self::OpenidProvider, Self::OauthAuthorizationServer];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OpenidRelyingParty => "openid_relying_party",
             Self::OauthClient => "oauth_client",
+            Self::OpenidProvider => "openid_provider",
+            Self::OauthAuthorizationServer => "oauth_authorization_server",
         }
     }
 }
@@ -231,6 +238,8 @@ pub struct SubordinateStatement {
     pub jwks: Value,
     pub metadata_policy: Value,
     pub metadata: Value,
+    /// A leaf has no subordinates: `max_path_length` 0.
+    pub constraints: Value,
     pub source_endpoint: String,
 }
 
@@ -298,6 +307,38 @@ impl SubordinateStatement {
                     "software_environment": product.environment.as_str(),
                 },
             }),
+            constraints: json!({"max_path_length": 0}),
+            source_endpoint: Endpoints::of(entity_id).fetch,
+        }
+    }
+
+    /// About an active ASPSP's authorization server, whose entity identifier is its issuer:
+    /// the keys are its organisation's own keystore keys (the server's entity configuration
+    /// must be signed with one), and the policy pins the `issuer` and `registration_endpoint`
+    /// the organisation registered here, for both of its entity types.
+    pub fn server(
+        entity_id: &str,
+        org_name: &str,
+        server: &AuthorizationServer,
+        jwks: Value,
+        now: i64,
+    ) -> Self {
+        let policy = json!({
+            "issuer": {"value": server.issuer, "essential": true},
+            "registration_endpoint": {"value": server.registration_endpoint},
+        });
+        Self {
+            iss: entity_id.to_owned(),
+            sub: server.issuer.clone(),
+            iat: now,
+            exp: now + STATEMENT_LIFETIME,
+            jwks,
+            metadata_policy: json!({
+                EntityType::OpenidProvider.as_str(): policy,
+                EntityType::OauthAuthorizationServer.as_str(): policy,
+            }),
+            metadata: json!({"federation_entity": {"organization_name": org_name}}),
+            constraints: json!({"max_path_length": 0}),
             source_endpoint: Endpoints::of(entity_id).fetch,
         }
     }
@@ -330,15 +371,17 @@ pub const MAX_LEAF_LIFETIME: i64 = 366 * 24 * 3600;
 
 /// Checks a product's own entity configuration before the directory hosts it at `leaf_id`:
 /// JWS `typ` `entity-statement+jwt`, PS256 or ES256, signed by the key of its `kid` among
-/// `keystore` (the product's live keys, so never a directory key), `iss` and `sub` the leaf,
+/// `keystore` (the product's, or for a server its organisation's, live keys: never a
+/// directory key), `iss` and `sub` the leaf,
 /// that key in its own `jwks`, `authority_hints` naming `anchor`, unexpired and valid at most
-/// [`MAX_LEAF_LIFETIME`], with `openid_relying_party` or `oauth_client` metadata. Its claims
+/// [`MAX_LEAF_LIFETIME`], with metadata of one of `kinds`. Its claims
 /// and `exp`, or what is wrong.
 pub fn check_leaf_configuration(
     jwt: &str,
     leaf_id: &str,
     anchor: &str,
     keystore: &[serde_json::Map<String, Value>],
+    kinds: &[EntityType],
     now: i64,
 ) -> Result<(Value, i64), String> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -354,7 +397,7 @@ pub fn check_leaf_configuration(
     let jwk = keystore
         .iter()
         .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
-        .ok_or("is not signed by a live key of the software's keystore (upload the key first)")?;
+        .ok_or("is not signed by a live key of its keystore (upload the key first)")?;
     let key = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(Value::Object(jwk.clone()))
         .ok()
         .and_then(|j| DecodingKey::from_jwk(&j).ok())
@@ -384,11 +427,12 @@ pub fn check_leaf_configuration(
         return Err(format!("must name {anchor} in its authority_hints"));
     }
     let metadata = claims["metadata"].as_object().ok_or("has no metadata")?;
-    if !EntityType::SOFTWARE
+    if !kinds
         .iter()
         .any(|t| metadata.get(t.as_str()).is_some_and(Value::is_object))
     {
-        return Err("must have openid_relying_party or oauth_client metadata".into());
+        let names: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
+        return Err(format!("must have {} metadata", names.join(" or ")));
     }
     Ok((claims, exp))
 }

@@ -126,6 +126,34 @@ impl Transmitter {
         }
         Outcome::Failed(format!("the receiver answered HTTP {status}"))
     }
+
+    /// GETs an entity's own document (a federation entity configuration) under the same
+    /// guards as pushes: the URL's form, every address checked at connection, no redirects,
+    /// 10 s; at most `limit` bytes. The body, or why there is none.
+    pub async fn fetch(
+        &self,
+        url: &str,
+        accept: &str,
+        limit: usize,
+    ) -> std::result::Result<String, String> {
+        let url = check_endpoint(url, self.policy).map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, accept)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("it answered HTTP {status}"));
+        }
+        let body = read_limited(response, limit + 1).await;
+        if body.len() > limit {
+            return Err(format!("it is larger than {limit} bytes"));
+        }
+        String::from_utf8(body).map_err(|_| "it is not text".to_owned())
+    }
 }
 
 /// The first `limit` bytes of a response body.

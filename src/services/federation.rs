@@ -1,7 +1,9 @@
 //! The directory as an OpenID Federation 1.0 trust anchor, from the same records as its
 //! statements: its entity configuration (signed with the federation keys, kept apart from the
-//! SSA keys), the subordinate statements about its software products (fetch) and the list of
-//! its subordinates. A product is in the federation while it and its organisation are active.
+//! SSA keys), the subordinate statements about its software products and its ASPSPs'
+//! authorization servers (fetch), the list of its subordinates, resolve and trust marks. A
+//! product is in the federation while it and its organisation are active; an authorization
+//! server while its organisation is an active ASPSP that registered it.
 
 use std::sync::Arc;
 
@@ -13,9 +15,9 @@ use crate::federation::{
     SubordinateStatement, TrustMark, TrustMarkStatus, TrustMarkType,
 };
 use crate::model::keys::{KeyPurpose, KeyState};
-use crate::model::organisation::Organisation;
+use crate::model::organisation::{AuthorizationServer, Organisation};
 use crate::model::software::Software;
-use crate::model::{Error, Result, SoftwareId, Status, now};
+use crate::model::{Error, OrgId, Result, SoftwareId, Status, now};
 use crate::ssa::KeystoreUrls;
 use crate::store::{self, DbConnection};
 
@@ -88,11 +90,11 @@ pub async fn fetch(
     let shared = dir.clone();
     let signed = dir
         .db(move |conn| {
-            let (product, org) = match member(&shared, conn, &sub)? {
+            let found = match member(&shared, conn, &sub)? {
                 Ok(found) => found,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let statement = statement_about(&shared, conn, sub.clone(), &product, &org)?;
+            let statement = statement_about(&shared, conn, sub.clone(), &found)?;
             sign(&shared, conn, &statement).map(|jwt| Ok((sub, jwt)))
         })
         .await?;
@@ -102,13 +104,43 @@ pub async fn fetch(
     }))
 }
 
-/// The active product, and its active organisation, of the entity identifier `sub`; or
-/// `not_found` saying why it is not in the federation.
+/// A subordinate of the trust anchor.
+enum Member {
+    /// An active product of an active organisation.
+    Software(Box<Software>, Box<Organisation>),
+    /// An authorization server an active ASPSP registered, its issuer the entity identifier.
+    Server {
+        org_id: OrgId,
+        org_name: String,
+        server: AuthorizationServer,
+    },
+}
+
+impl Member {
+    /// Whose keystore vouches for it: the product's keys, or the organisation's own.
+    fn keystore(&self) -> (OrgId, Option<SoftwareId>) {
+        match self {
+            Self::Software(product, org) => (org.id, Some(product.id)),
+            Self::Server { org_id, .. } => (*org_id, None),
+        }
+    }
+
+    fn kinds(&self) -> &'static [EntityType] {
+        match self {
+            Self::Software(..) => &EntityType::SOFTWARE,
+            Self::Server { .. } => &EntityType::SERVER,
+        }
+    }
+}
+
+/// The subordinate whose entity identifier is `sub` (a product's, under the directory's
+/// prefix, or an authorization server's issuer); or `not_found` saying why it is not in the
+/// federation.
 fn member(
     dir: &Directory,
     conn: &mut DbConnection,
     sub: &str,
-) -> Result<std::result::Result<(Software, Organisation), Refusal>> {
+) -> Result<std::result::Result<Member, Refusal>> {
     let unknown = || {
         Ok(Err(Refusal::new(
             "not_found",
@@ -116,10 +148,27 @@ fn member(
         )))
     };
     let prefix = federation::software_entity_prefix(&dir.public_url);
-    let Some(software) = sub
-        .strip_prefix(&prefix)
-        .and_then(|id| id.parse::<SoftwareId>().ok())
-    else {
+    let Some(id) = sub.strip_prefix(&prefix) else {
+        // Only active ASPSPs publish authorization servers.
+        let server = store::discovery::participants(conn)?
+            .into_iter()
+            .find_map(|p| {
+                let server = p
+                    .authorization_servers
+                    .into_iter()
+                    .find(|s| s.issuer == sub)?;
+                Some(Member::Server {
+                    org_id: p.org_id,
+                    org_name: p.org_name,
+                    server,
+                })
+            });
+        return match server {
+            Some(server) => Ok(Ok(server)),
+            None => unknown(),
+        };
+    };
+    let Some(software) = id.parse::<SoftwareId>().ok() else {
         return unknown();
     };
     let Some(product) = store::software::find(conn, software)? else {
@@ -139,7 +188,7 @@ fn member(
             format!("{whose}: it is not in the federation now"),
         )));
     }
-    Ok(Ok((product, org)))
+    Ok(Ok(Member::Software(Box::new(product), Box::new(org))))
 }
 
 /// Checks the entity identifier parameter `sub` of a request.
@@ -190,8 +239,14 @@ pub async fn trust_mark(
     };
     let shared = dir.clone();
     dir.db(move |conn| {
-        let (product, _) = match member(&shared, conn, &sub)? {
-            Ok(found) => found,
+        let product = match member(&shared, conn, &sub)? {
+            Ok(Member::Software(product, _)) => product,
+            Ok(Member::Server { .. }) => {
+                return Ok(Err(Refusal::new(
+                    "not_found",
+                    "trust marks go to software products, by role and environment; an authorization server holds none",
+                )));
+            }
             Err(refusal) => return Ok(Err(refusal)),
         };
         if !TrustMarkType::of(&product).contains(&wanted) {
@@ -233,7 +288,7 @@ pub async fn trust_mark_status(
             Some(mark) => {
                 let kind = TrustMarkType::parse(&shared.public_url, &mark.trust_mark_type);
                 match (kind, member(&shared, conn, &mark.sub)?) {
-                    (Some(kind), Ok((product, _)))
+                    (Some(kind), Ok(Member::Software(product, _)))
                         if TrustMarkType::of(&product).contains(&kind) =>
                     {
                         "active"
@@ -370,31 +425,47 @@ pub async fn list(
             )));
         }
     };
-    // Every subordinate is a leaf (a software product); none is an intermediate.
-    let software_types = EntityType::SOFTWARE.map(EntityType::as_str);
-    let wanted = query.entity_type.is_empty()
-        || query
-            .entity_type
-            .iter()
-            .any(|t| software_types.contains(&t.as_str()) || t == "federation_entity");
-    if intermediate || !wanted {
+    // Every subordinate is a leaf (a product or a server); none is an intermediate.
+    let wants = |kinds: &[EntityType]| {
+        query.entity_type.is_empty()
+            || query
+                .entity_type
+                .iter()
+                .any(|t| t == "federation_entity" || kinds.iter().any(|k| k.as_str() == t))
+    };
+    if intermediate {
         return Ok(Ok(vec![]));
     }
     let base = dir.public_url.clone();
-    let products = dir.db(store::software::in_federation).await?;
-    Ok(Ok(products
-        .iter()
+    let mut listed: Vec<String> = vec![];
+    if wants(&EntityType::SOFTWARE) {
+        let products = dir.db(store::software::in_federation).await?;
         // With trust_marked or trust_mark_type, only those holding such a mark: a role in
         // their environment.
-        .filter(|product| {
-            let held = TrustMarkType::of(product);
-            match mark_type {
-                Some(kind) => held.contains(&kind),
-                None => !trust_marked || !held.is_empty(),
-            }
-        })
-        .map(|product| federation::software_entity_id(&base, product.id))
-        .collect()))
+        listed.extend(
+            products
+                .iter()
+                .filter(|product| {
+                    let held = TrustMarkType::of(product);
+                    match mark_type {
+                        Some(kind) => held.contains(&kind),
+                        None => !trust_marked || !held.is_empty(),
+                    }
+                })
+                .map(|product| federation::software_entity_id(&base, product.id)),
+        );
+    }
+    // Servers hold no trust marks.
+    if wants(&EntityType::SERVER) && !trust_marked && mark_type.is_none() {
+        let participants = dir.db(store::discovery::participants).await?;
+        listed.extend(
+            participants
+                .into_iter()
+                .flat_map(|p| p.authorization_servers)
+                .map(|server| server.issuer),
+        );
+    }
+    Ok(Ok(listed))
 }
 
 /// Hosts a product's own entity configuration at its entity identifier, after
@@ -422,6 +493,7 @@ pub async fn put_entity_configuration(
                 &leaf,
                 &shared.public_url,
                 &keys,
+                &EntityType::SOFTWARE,
                 unix_now(),
             )
             .map_err(|why| {
@@ -474,27 +546,31 @@ pub async fn leaf_configuration(
     .await
 }
 
-/// The subordinate statement about a product in the federation.
+/// The subordinate statement about a subordinate, with the live keys of its keystore.
 fn statement_about(
     dir: &Directory,
     conn: &mut DbConnection,
     sub: String,
-    product: &Software,
-    org: &Organisation,
+    member: &Member,
 ) -> Result<SubordinateStatement> {
-    let keys: Vec<Value> = store::keystore::load(conn, org.id, Some(product.id), Some(false))?
-        .into_iter()
-        .map(|k| k.jwk)
-        .collect();
-    let urls = KeystoreUrls::new(&dir.public_url, org.id, product.id);
-    Ok(SubordinateStatement::software(
-        &dir.public_url,
-        sub,
-        product,
-        json!({"keys": keys}),
-        urls.software_jwks,
-        unix_now(),
-    ))
+    let (org, software) = member.keystore();
+    let keys = json!({"keys": super::keystore::live_jwks(conn, org, software)?});
+    Ok(match member {
+        Member::Software(product, org) => {
+            let urls = KeystoreUrls::new(&dir.public_url, org.id, product.id);
+            SubordinateStatement::software(
+                &dir.public_url,
+                sub,
+                product,
+                keys,
+                urls.software_jwks,
+                unix_now(),
+            )
+        }
+        Member::Server {
+            org_name, server, ..
+        } => SubordinateStatement::server(&dir.public_url, org_name, server, keys, unix_now()),
+    })
 }
 
 /// The resolve endpoint's parameters (section 8.3.1).
@@ -506,10 +582,16 @@ pub struct ResolveQuery {
     pub entity_type: Vec<String>,
 }
 
-/// Resolves a product in the federation (`resolve-response+jwt`, signed): its own entity
-/// configuration's metadata with this anchor's statement applied, its trust marks, and the
-/// trust chain (its entity configuration, the subordinate statement, this anchor's entity
-/// configuration). Only this directory is a trust anchor here.
+/// The longest entity configuration the directory fetches from an authorization server.
+const MAX_FETCHED_CONFIGURATION: usize = 64 * 1024;
+
+/// Resolves a subordinate (`resolve-response+jwt`, signed): its own entity configuration's
+/// metadata with this anchor's statement applied, its trust marks, and the trust chain (its
+/// entity configuration, the subordinate statement, this anchor's entity configuration). A
+/// product's entity configuration is the one it published here; an authorization server's is
+/// fetched from its issuer when asked (under the push guards: `push_allow_http`,
+/// `push_allow_private_targets`) and checked against its organisation's keystore. Only this
+/// directory is a trust anchor here.
 pub async fn resolve(
     dir: &Arc<Directory>,
     query: ResolveQuery,
@@ -536,37 +618,79 @@ pub async fn resolve(
         }
         Some(_) => {}
     }
+    // A product's entity configuration is kept here; a server's is fetched from it.
+    let shared = dir.clone();
+    let asked = sub.clone();
+    let kept = dir
+        .db(move |conn| {
+            Ok(match member(&shared, conn, &asked)? {
+                Err(refusal) => Err(refusal),
+                Ok(Member::Software(product, _)) => match store::federation::live(conn, product.id)? {
+                    Some(jwt) => Ok(Some(jwt)),
+                    None => Err(Refusal::new(
+                        "not_found",
+                        "the software has not published an entity configuration of its own, which resolving starts from",
+                    )),
+                },
+                Ok(Member::Server { .. }) => Ok(None),
+            })
+        })
+        .await?;
+    let leaf_jwt = match kept {
+        Err(refusal) => return Ok(Err(refusal)),
+        Ok(Some(jwt)) => jwt,
+        Ok(None) => {
+            let url = format!(
+                "{}/.well-known/openid-federation",
+                sub.trim_end_matches('/')
+            );
+            match dir
+                .transmitter
+                .fetch(
+                    &url,
+                    federation::ENTITY_STATEMENT_TYPE,
+                    MAX_FETCHED_CONFIGURATION,
+                )
+                .await
+            {
+                Ok(jwt) => jwt,
+                Err(why) => {
+                    return Ok(Err(Refusal::new(
+                        "invalid_trust_chain",
+                        format!("the server's entity configuration at {url}: {why}"),
+                    )));
+                }
+            }
+        }
+    };
     let shared = dir.clone();
     dir.db(move |conn| {
-        let (product, org) = match member(&shared, conn, &sub)? {
+        // Looked up again: it may have left the federation while its configuration was read.
+        let found = match member(&shared, conn, &sub)? {
             Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let Some(leaf_jwt) = store::federation::live(conn, product.id)? else {
-            return Ok(Err(Refusal::new(
-                "not_found",
-                "the software has not published an entity configuration of its own, which resolving starts from",
-            )));
-        };
         // Checked again: its key may have left the keystore since it was published.
-        let keys = super::keystore::live_jwks(conn, org.id, Some(product.id))?;
+        let (org, software) = found.keystore();
+        let keys = super::keystore::live_jwks(conn, org, software)?;
         let at = unix_now();
         let (leaf, leaf_exp) = match federation::check_leaf_configuration(
             &leaf_jwt,
             &sub,
             &shared.public_url,
             &keys,
+            found.kinds(),
             at,
         ) {
             Ok(checked) => checked,
             Err(why) => {
                 return Ok(Err(Refusal::new(
                     "invalid_trust_chain",
-                    format!("the software's entity configuration {why}"),
+                    format!("the entity configuration {why}"),
                 )));
             }
         };
-        let statement = statement_about(&shared, conn, sub.clone(), &product, &org)?;
+        let statement = statement_about(&shared, conn, sub.clone(), &found)?;
         let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
             Ok(metadata) => metadata,
             Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),
@@ -586,10 +710,18 @@ pub async fn resolve(
         );
         let anchor_exp = anchor.exp;
         let anchor_jwt = sign(&shared, conn, &anchor)?;
+        let held = match &found {
+            Member::Software(product, _) => TrustMarkType::of(product),
+            Member::Server { .. } => vec![],
+        };
         let mut trust_marks = vec![];
-        for kind in TrustMarkType::of(&product) {
-            let mark =
-                TrustMark::new(&shared.public_url, sub.clone(), kind.id(&shared.public_url), at);
+        for kind in held {
+            let mark = TrustMark::new(
+                &shared.public_url,
+                sub.clone(),
+                kind.id(&shared.public_url),
+                at,
+            );
             let jwt = sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark)?;
             trust_marks.push(json!({"trust_mark_type": mark.trust_mark_type, "trust_mark": jwt}));
         }

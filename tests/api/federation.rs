@@ -703,7 +703,48 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
 
     // A rotation of the federation keys keeps the chain valid for a verifier that pinned the
     // anchor's keys before it (the new signing key was published as next).
-    rotate_federation_keys(&app).await;
+    let now_signing = rotate_federation_keys(&app).await;
+    // The chain resolved before the rotation, to a verifier that knows only the anchor's
+    // keys from after it, is signed with a key the anchor no longer signs with: refused,
+    // unless the anchor's historical keys (signed with its new key) vouch for that key.
+    let (_, after) = entity_configuration(&app).await;
+    let current: Vec<Value> = after["jwks"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["kid"] == now_signing.as_str())
+        .cloned()
+        .collect();
+    let current = ssa_verifier::KeySet::from_json(&json!({ "keys": current }).to_string()).unwrap();
+    let refused =
+        ssa_verifier::federation::validate_chain(&statements, &app.address, &current, unix_now())
+            .unwrap_err();
+    assert!(refused.description.contains("does not hold"), "{refused}");
+    let anchor = app.address.clone();
+    let only_current = current.clone();
+    let historical = crate::verifier::blocking(move || {
+        ssa_verifier::federation::fetch_historical_keys(
+            &anchor,
+            Some(&only_current),
+            std::time::Duration::from_secs(5),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(historical.len(), 1, "the key retired by the rotation");
+    let across = ssa_verifier::federation::validate_chain_with_history(
+        &statements,
+        &app.address,
+        &current,
+        &historical,
+        unix_now(),
+    )
+    .unwrap();
+    assert_eq!(
+        normalized(&across.metadata),
+        normalized(&validated.metadata)
+    );
+    assert_eq!(across.superior, app.address);
     let (entity, anchor) = (leaf.clone(), app.address.clone());
     let pinned = anchor_keys.clone();
     crate::verifier::blocking(move || {
@@ -807,4 +848,273 @@ async fn rotate_federation_keys(app: &TestApp) -> String {
         .await
         .unwrap()
         .to_string()
+}
+
+fn encoded(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// An ASPSP's authorization server is an `openid_provider` / `oauth_authorization_server`
+/// leaf: here the bank's registrar, serving its own entity configuration (signed with its
+/// federation key, which the bank uploads to its organisation's keystore) at the issuer the
+/// bank registered. The directory lists it, states its keys and pins its issuer, resolves it
+/// by fetching its configuration; and a product registers at it by explicit registration,
+/// the registrar resolving the product's chain up to the directory.
+#[tokio::test]
+async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = crate::helpers::tls_files(dir.path());
+    let cert_pem = std::fs::read_to_string(&cert_file).unwrap();
+    // The directory fetches the server's configuration from 127.0.0.1, trusting its certificate.
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.push_allow_private_targets = true;
+        config.push_ca_file = Some(cert_file.clone());
+    })
+    .await;
+    let c = approved(&app).await;
+    let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    let s = crate::registrar::service(&app, |config| {
+        config.tls = Some((cert_file.clone(), key_file.clone()));
+        config.trust_anchor = Some(app.address.clone());
+    })
+    .await;
+    let issuer = s.base.replace("http://", "https://");
+    let https = crate::registrar::tls_client(&cert_pem, None);
+
+    // The registrar's entity configuration: about itself, under the directory.
+    let response = https
+        .get(format!("{issuer}/.well-known/openid-federation"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/entity-statement+jwt"
+    );
+    let own = response.text().await.unwrap();
+    let (_, unverified) = parts(&own);
+    let server_config = verified(&own, &unverified["jwks"]);
+    assert_eq!(server_config["sub"], issuer.as_str());
+    assert_eq!(server_config["authority_hints"], json!([app.address]));
+    let op = &server_config["metadata"]["openid_provider"];
+    let explicit = op["federation_registration_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Not yet a subordinate: the bank has not registered the server.
+    assert_eq!(
+        refusal(&app, &fetch_path(&issuer)).await,
+        (404, "not_found".into())
+    );
+    let admin = app.user("admin@bank.example", false).await;
+    let bank = app.apply(&admin, &["ASPSP"]).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/organisations/{bank}"),
+        "approve",
+    )
+    .await;
+    let (status, body) = app
+        .api(
+            reqwest::Method::PUT,
+            &format!("/api/v1/organisations/{bank}/authorization-servers"),
+            Some(&admin.token),
+            Some(json!({"authorization_servers": [{
+                "issuer": issuer,
+                "registration_endpoint": format!("{issuer}/register"),
+            }]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Listed by its entity types (and not as trust-marked: servers hold no marks).
+    let list = |query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, _, body) = get(app, &format!("/federation/list{query}")).await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<Vec<String>>(&body).unwrap()
+        }
+    };
+    assert_eq!(
+        list("?entity_type=openid_provider").await,
+        vec![issuer.clone()]
+    );
+    assert!(list("").await.contains(&issuer));
+    assert!(
+        !list("?entity_type=openid_relying_party")
+            .await
+            .contains(&issuer)
+    );
+    assert!(!list("?trust_marked=true").await.contains(&issuer));
+
+    // Its statement lists its organisation's keys and pins what the bank registered.
+    let (_, anchor_config) = entity_configuration(&app).await;
+    let (status, _, statement) = get(&app, &fetch_path(&issuer)).await;
+    assert_eq!(status, 200, "{statement}");
+    let statement = verified(&statement, &anchor_config["jwks"]);
+    assert_eq!(statement["sub"], issuer.as_str());
+    assert_eq!(
+        statement["jwks"]["keys"],
+        json!([]),
+        "no organisation key yet"
+    );
+    assert_eq!(
+        statement["metadata_policy"]["openid_provider"]["issuer"]["value"],
+        issuer.as_str()
+    );
+    assert_eq!(statement["constraints"]["max_path_length"], 0);
+    // Resolving fetches its configuration, which no key of the bank's keystore signed yet.
+    let resolve = format!(
+        "/federation/resolve?sub={}&trust_anchor={}",
+        encoded(&issuer),
+        encoded(&app.address)
+    );
+    assert_eq!(
+        refusal(&app, &resolve).await,
+        (400, "invalid_trust_chain".into())
+    );
+    // No trust marks for a server.
+    assert_eq!(
+        refusal(
+            &app,
+            &format!(
+                "/federation/trust-mark?sub={}&trust_mark_type={}",
+                encoded(&issuer),
+                encoded(&app.url("/trust-marks/AISP/sandbox"))
+            )
+        )
+        .await
+        .0,
+        404
+    );
+
+    // The bank uploads the registrar's federation key to its organisation's keystore.
+    let server_key = unverified["jwks"]["keys"][0].clone();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{bank}/keys"),
+            &admin,
+            json!({"jwk": server_key}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, kind, resolved) = get(&app, &resolve).await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(kind, "application/resolve-response+jwt");
+    let resolved = verified(&resolved, &anchor_config["jwks"]);
+    assert_eq!(
+        resolved["metadata"]["openid_provider"]["issuer"],
+        issuer.as_str()
+    );
+    assert_eq!(
+        resolved["metadata"]["openid_provider"]["federation_registration_endpoint"],
+        explicit.as_str()
+    );
+    assert_eq!(resolved["trust_marks"], json!([]));
+    let chain: Vec<String> = resolved["trust_chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let anchor_keys = ssa_verifier::KeySet::from_json(&anchor_config["jwks"].to_string()).unwrap();
+    let validated =
+        ssa_verifier::federation::validate_chain(&chain, &app.address, &anchor_keys, unix_now())
+            .unwrap();
+    assert_eq!(validated.entity_id, issuer);
+
+    // Explicit registration: the product posts its entity configuration, addressed to the
+    // registrar; the answer is signed by the registrar, its metadata the directory's policy
+    // applied (the keystore's jwks_uri pinned, the redirect URIs narrowed to the registered).
+    let leaf = app.url(&format!("/federation/software/{}", c.software_id));
+    let (_, product) = app
+        .get_json(&format!("/api/v1/software/{}", c.software_id), &c.developer)
+        .await;
+    let registered = product["redirect_uris"][0].as_str().unwrap().to_owned();
+    let rp = json!({
+        "client_name": "Leaf RP",
+        "redirect_uris": [registered],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "scope": "openid accounts",
+        "jwks_uri": "https://elsewhere.example/jwks",
+    });
+    let addressed = |claims: &mut Value, _: &mut jsonwebtoken::Header| {
+        claims["aud"] = json!(issuer.clone());
+    };
+    let request = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), addressed);
+    let post = |body: String, media: &'static str| {
+        let (https, explicit) = (&https, &explicit);
+        async move {
+            let response = https
+                .post(explicit.as_str())
+                .header("content-type", media)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let kind = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (status, kind, response.text().await.unwrap())
+        }
+    };
+    let (status, kind, answer) = post(request.clone(), "application/entity-statement+jwt").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(kind, "application/explicit-registration-response+jwt");
+    let (header, _) = parts(&answer);
+    assert_eq!(header["typ"], "explicit-registration-response+jwt");
+    let answer = verified(&answer, &server_config["jwks"]);
+    assert_eq!(answer["iss"], issuer.as_str());
+    assert_eq!(answer["sub"], leaf.as_str());
+    assert_eq!(answer["aud"], leaf.as_str());
+    assert_eq!(answer["trust_anchor"], app.address.as_str());
+    assert_eq!(answer["authority_hints"], json!([app.address]));
+    let registered_rp = &answer["metadata"]["openid_relying_party"];
+    let client_id = registered_rp["client_id"].as_str().unwrap();
+    assert_eq!(registered_rp["software_id"], c.software_id.as_str());
+    assert!(
+        registered_rp["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .contains(&c.software_id),
+        "{registered_rp}"
+    );
+    assert_eq!(registered_rp["redirect_uris"], json!([registered]));
+    // Registered as any client: RFC 7592 reads it with its access token.
+    let read = https
+        .get(registered_rp["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(registered_rp["registration_access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["client_id"], client_id);
+
+    // Refused: another media type, not addressed to the registrar, signed by a key the
+    // product's keystore does not hold, metadata the directory's policy refuses.
+    let error = |body: &str| -> String {
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert!(body["error_description"].as_str().is_some(), "{body}");
+        body["error"].as_str().unwrap().to_owned()
+    };
+    let (status, _, body) = post(request.clone(), "application/jwt").await;
+    assert_eq!((status, error(&body)), (400, "invalid_request".into()));
+    let unaddressed = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |_, _| {});
+    let (status, _, body) = post(unaddressed, "application/entity-statement+jwt").await;
+    assert_eq!((status, error(&body)), (400, "invalid_request".into()));
+    let stranger = crate::oauth::Key::new();
+    let forged = leaf_configuration(&app, &leaf, &stranger, rp.clone(), addressed);
+    let (status, _, body) = post(forged, "application/entity-statement+jwt").await;
+    assert_eq!((status, error(&body)), (400, "invalid_trust_chain".into()));
+    let mut secret = rp.clone();
+    secret["token_endpoint_auth_method"] = json!("client_secret_basic");
+    let outside = leaf_configuration(&app, &leaf, &client.signing, secret, addressed);
+    let (status, _, body) = post(outside, "application/entity-statement+jwt").await;
+    assert_eq!((status, error(&body)), (400, "invalid_metadata".into()));
 }

@@ -435,8 +435,8 @@ async fn custom_rules_refuse_or_adjust_and_tls_client_auth_binds_the_certificate
 }
 
 /// A running registration service on its own fresh database, trusting `app`.
-struct Service {
-    base: String,
+pub(crate) struct Service {
+    pub(crate) base: String,
     handle: actix_web::dev::ServerHandle,
     db: crate::helpers::TestDatabase,
     _dir: tempfile::TempDir,
@@ -448,7 +448,7 @@ impl Drop for Service {
     }
 }
 
-async fn service(
+pub(crate) async fn service(
     app: &TestApp,
     customise: impl FnOnce(&mut ssa_registrar::server::ServerConfig),
 ) -> Service {
@@ -458,6 +458,7 @@ async fn service(
         listen: "127.0.0.1:0".parse().unwrap(),
         directories: vec![app.address.clone()],
         database_url: db.url.clone(),
+        keys_dir: dir.path().join("keys"),
         ..Default::default()
     };
     customise(&mut config);
@@ -740,7 +741,7 @@ pub(crate) async fn transport_certificate(
 }
 
 /// An HTTPS client trusting `ca_pem`, presenting `identity` (certificate and key PEM).
-fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+pub(crate) fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
     let mut builder = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap());
     if let Some((cert, key)) = identity {

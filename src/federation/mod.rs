@@ -9,10 +9,11 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::SoftwareId;
 use crate::model::inputs::{Environment, RegulatedRole};
 use crate::model::organisation::AuthorizationServer;
+use crate::model::organisation::Organisation;
 use crate::model::software::Software;
+use crate::model::{OrgId, SoftwareId};
 
 /// The JWS `typ` of entity configurations and subordinate statements (section 3).
 pub const ENTITY_STATEMENT_TYP: &str = "entity-statement+jwt";
@@ -32,6 +33,7 @@ pub enum EntityType {
     OauthClient,
     OpenidProvider,
     OauthAuthorizationServer,
+    FederationEntity,
 }
 
 impl EntityType {
@@ -39,6 +41,8 @@ impl EntityType {
     pub const SOFTWARE: [EntityType; 2] = [Self::OpenidRelyingParty, Self::OauthClient];
     /// An authorization server's entity types.
     pub const SERVER: [EntityType; 2] = [Self::OpenidProvider, Self::OauthAuthorizationServer];
+    /// An organisation's entity type.
+    pub const ORGANISATION: [EntityType; 1] = [Self::FederationEntity];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +50,7 @@ impl EntityType {
             Self::OauthClient => "oauth_client",
             Self::OpenidProvider => "openid_provider",
             Self::OauthAuthorizationServer => "oauth_authorization_server",
+            Self::FederationEntity => "federation_entity",
         }
     }
 }
@@ -61,12 +66,23 @@ pub fn software_entity_prefix(base: &str) -> String {
     format!("{base}/federation/software/")
 }
 
+/// The entity identifier the directory gives an organisation.
+pub fn organisation_entity_id(base: &str, org: OrgId) -> String {
+    format!("{}{org}", organisation_entity_prefix(base))
+}
+
+/// What every such entity identifier starts with.
+pub fn organisation_entity_prefix(base: &str) -> String {
+    format!("{base}/federation/organisations/")
+}
+
 /// The endpoints of the trust anchor.
 pub struct Endpoints {
     pub fetch: String,
     pub list: String,
     pub resolve: String,
     pub trust_mark: String,
+    pub trust_mark_list: String,
     pub trust_mark_status: String,
     pub historical_keys: String,
 }
@@ -78,6 +94,7 @@ impl Endpoints {
             list: format!("{base}/federation/list"),
             resolve: format!("{base}/federation/resolve"),
             trust_mark: format!("{base}/federation/trust-mark"),
+            trust_mark_list: format!("{base}/federation/trust-mark/list"),
             trust_mark_status: format!("{base}/federation/trust-mark/status"),
             historical_keys: format!("{base}/federation/historical-keys"),
         }
@@ -125,6 +142,18 @@ impl TrustMarkType {
     /// The type of this identifier, if it is one of the directory's.
     pub fn parse(base: &str, id: &str) -> Option<Self> {
         Self::all().into_iter().find(|t| t.id(base) == id)
+    }
+
+    /// The trust mark types an organisation holds: each of its regulated roles in both
+    /// environments (the role is its authorisation; where a product runs is the product's).
+    pub fn of_organisation(roles: &[RegulatedRole]) -> Vec<Self> {
+        roles
+            .iter()
+            .flat_map(|&role| {
+                [Environment::Production, Environment::Sandbox]
+                    .map(|environment| Self { role, environment })
+            })
+            .collect()
     }
 
     /// The trust mark types a product holds: its roles in its environment.
@@ -212,6 +241,7 @@ impl EntityConfiguration {
                     "federation_list_endpoint": endpoints.list,
                     "federation_resolve_endpoint": endpoints.resolve,
                     "federation_trust_mark_endpoint": endpoints.trust_mark,
+                    "federation_trust_mark_list_endpoint": endpoints.trust_mark_list,
                     "federation_trust_mark_status_endpoint": endpoints.trust_mark_status,
                     "federation_historical_keys_endpoint": endpoints.historical_keys,
                     "organization_name": organization_name,
@@ -307,6 +337,27 @@ impl SubordinateStatement {
                     "software_environment": product.environment.as_str(),
                 },
             }),
+            constraints: json!({"max_path_length": 0}),
+            source_endpoint: Endpoints::of(entity_id).fetch,
+        }
+    }
+
+    /// About an active organisation, a `federation_entity` leaf: its own keystore keys (its
+    /// entity configuration must be signed with one) and its legal name as the directory
+    /// recorded it.
+    pub fn organisation(entity_id: &str, org: &Organisation, jwks: Value, now: i64) -> Self {
+        Self {
+            iss: entity_id.to_owned(),
+            sub: organisation_entity_id(entity_id, org.id),
+            iat: now,
+            exp: now + STATEMENT_LIFETIME,
+            jwks,
+            metadata_policy: json!({
+                EntityType::FederationEntity.as_str(): {
+                    "organization_name": {"value": org.legal_name},
+                },
+            }),
+            metadata: json!({}),
             constraints: json!({"max_path_length": 0}),
             source_endpoint: Endpoints::of(entity_id).fetch,
         }

@@ -44,10 +44,13 @@ pub enum EventKind {
     SigningKeyRemoved,
     /// A software statement was revoked before its expiry.
     StatementRevoked,
+    /// A product or an organisation published its own federation entity configuration,
+    /// which the directory hosts.
+    EntityConfigurationPublished,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         Self::OrganisationStatus,
         Self::OrganisationAuthorizationServers,
         Self::SoftwareStatus,
@@ -63,6 +66,7 @@ impl EventKind {
         Self::SigningKeyRetired,
         Self::SigningKeyRemoved,
         Self::StatementRevoked,
+        Self::EntityConfigurationPublished,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,7 @@ impl EventKind {
             Self::SigningKeyRetired => "signing-key-retired",
             Self::SigningKeyRemoved => "signing-key-removed",
             Self::StatementRevoked => "statement-revoked",
+            Self::EntityConfigurationPublished => "entity-configuration-published",
         }
     }
 
@@ -121,6 +126,10 @@ impl EventKind {
             ("signing_key", "key.retire") => Self::SigningKeyRetired,
             ("signing_key", "key.remove") => Self::SigningKeyRemoved,
             ("software", "ssa.revoke") => Self::StatementRevoked,
+            ("software", "software.entity_configuration")
+            | ("organisation", "organisation.entity_configuration") => {
+                Self::EntityConfigurationPublished
+            }
             _ => return None,
         };
         Some(kind)

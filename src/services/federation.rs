@@ -19,6 +19,7 @@ use crate::model::organisation::{AuthorizationServer, Organisation};
 use crate::model::software::Software;
 use crate::model::{Error, OrgId, Result, SoftwareId, Status, now};
 use crate::ssa::KeystoreUrls;
+pub use crate::store::federation::Subject;
 use crate::store::{self, DbConnection};
 
 /// The name the directory's `federation_entity` metadata gives.
@@ -108,6 +109,8 @@ pub async fn fetch(
 enum Member {
     /// An active product of an active organisation.
     Software(Box<Software>, Box<Organisation>),
+    /// An active organisation.
+    Organisation(Box<Organisation>),
     /// An authorization server an active ASPSP registered, its issuer the entity identifier.
     Server {
         org_id: OrgId,
@@ -121,6 +124,7 @@ impl Member {
     fn keystore(&self) -> (OrgId, Option<SoftwareId>) {
         match self {
             Self::Software(product, org) => (org.id, Some(product.id)),
+            Self::Organisation(org) => (org.id, None),
             Self::Server { org_id, .. } => (*org_id, None),
         }
     }
@@ -128,13 +132,33 @@ impl Member {
     fn kinds(&self) -> &'static [EntityType] {
         match self {
             Self::Software(..) => &EntityType::SOFTWARE,
+            Self::Organisation(_) => &EntityType::ORGANISATION,
             Self::Server { .. } => &EntityType::SERVER,
+        }
+    }
+
+    /// The trust marks it holds: a product its roles in its environment, an organisation its
+    /// roles in both; a server none.
+    fn marks(&self) -> Vec<TrustMarkType> {
+        match self {
+            Self::Software(product, _) => TrustMarkType::of(product),
+            Self::Organisation(org) => TrustMarkType::of_organisation(&org.roles),
+            Self::Server { .. } => vec![],
+        }
+    }
+
+    /// The entity configuration the directory hosts for it (a server hosts its own).
+    fn hosted(&self) -> Option<store::federation::Subject> {
+        match self {
+            Self::Software(product, _) => Some(store::federation::Subject::Software(product.id)),
+            Self::Organisation(org) => Some(store::federation::Subject::Organisation(org.id)),
+            Self::Server { .. } => None,
         }
     }
 }
 
-/// The subordinate whose entity identifier is `sub` (a product's, under the directory's
-/// prefix, or an authorization server's issuer); or `not_found` saying why it is not in the
+/// The subordinate whose entity identifier is `sub` (a product's or an organisation's, under
+/// the directory's prefixes, or an authorization server's issuer); or `not_found` saying why it is not in the
 /// federation.
 fn member(
     dir: &Directory,
@@ -147,6 +171,22 @@ fn member(
             "no subordinate of this trust anchor has that entity identifier",
         )))
     };
+    if let Some(id) = sub.strip_prefix(&federation::organisation_entity_prefix(&dir.public_url)) {
+        let Some(org) = id.parse::<OrgId>().ok() else {
+            return unknown();
+        };
+        return match store::organisations::find(conn, org)? {
+            None => unknown(),
+            Some(org) if org.status != Status::Active => Ok(Err(Refusal::new(
+                "not_found",
+                format!(
+                    "the organisation is {}: it is not in the federation now",
+                    org.status
+                ),
+            ))),
+            Some(org) => Ok(Ok(Member::Organisation(Box::new(org)))),
+        };
+    }
     let prefix = federation::software_entity_prefix(&dir.public_url);
     let Some(id) = sub.strip_prefix(&prefix) else {
         // Only active ASPSPs publish authorization servers.
@@ -239,21 +279,21 @@ pub async fn trust_mark(
     };
     let shared = dir.clone();
     dir.db(move |conn| {
-        let product = match member(&shared, conn, &sub)? {
-            Ok(Member::Software(product, _)) => product,
+        let found = match member(&shared, conn, &sub)? {
             Ok(Member::Server { .. }) => {
                 return Ok(Err(Refusal::new(
                     "not_found",
-                    "trust marks go to software products, by role and environment; an authorization server holds none",
+                    "trust marks go to organisations and software products, by role and environment; an authorization server holds none",
                 )));
             }
+            Ok(found) => found,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        if !TrustMarkType::of(&product).contains(&wanted) {
+        if !found.marks().contains(&wanted) {
             return Ok(Err(Refusal::new(
                 "not_found",
                 format!(
-                    "the software does not hold the {} role in {}",
+                    "the entity does not hold the {} role in {}",
                     wanted.role.as_str(),
                     wanted.environment.as_str()
                 ),
@@ -288,11 +328,7 @@ pub async fn trust_mark_status(
             Some(mark) => {
                 let kind = TrustMarkType::parse(&shared.public_url, &mark.trust_mark_type);
                 match (kind, member(&shared, conn, &mark.sub)?) {
-                    (Some(kind), Ok(Member::Software(product, _)))
-                        if TrustMarkType::of(&product).contains(&kind) =>
-                    {
-                        "active"
-                    }
+                    (Some(kind), Ok(found)) if found.marks().contains(&kind) => "active",
                     _ => "revoked",
                 }
             }
@@ -382,7 +418,11 @@ pub async fn historical_keys(dir: &Arc<Directory>) -> Result<String> {
     .await
 }
 
-/// The list endpoint's parameters (section 8.2.1).
+/// The most entity identifiers one page of a list holds.
+pub const MAX_PAGE: usize = 1000;
+
+/// The list endpoint's parameters (section 8.2.1), and the directory's paging: `limit`
+/// identifiers per page (at most [`MAX_PAGE`]), those sorting after `after`.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
@@ -390,134 +430,251 @@ pub struct ListQuery {
     pub trust_marked: Option<String>,
     pub trust_mark_type: Option<String>,
     pub intermediate: Option<String>,
+    pub limit: Option<String>,
+    pub after: Option<String>,
 }
 
-/// The entity identifiers of the subordinates, narrowed by `query`.
+/// One page of entity identifiers, sorted; `more` when another page follows (starting after
+/// the last of this one).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub entities: Vec<String>,
+    pub more: bool,
+}
+
+fn flag(name: &str, value: Option<&str>) -> std::result::Result<bool, Refusal> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(Refusal::new(
+            "invalid_request",
+            format!("{name} must be true or false, not {other:?}"),
+        )),
+    }
+}
+
+/// Every subordinate's entity identifier, its entity types and the trust marks it holds:
+/// products, organisations, then authorization servers.
+async fn subordinates(
+    dir: &Arc<Directory>,
+) -> Result<Vec<(String, &'static [EntityType], Vec<TrustMarkType>)>> {
+    let base = dir.public_url.clone();
+    let (products, participants) = dir
+        .db(|conn| {
+            Ok((
+                store::software::in_federation(conn)?,
+                store::discovery::participants(conn)?,
+            ))
+        })
+        .await?;
+    let mut all: Vec<(String, &'static [EntityType], Vec<TrustMarkType>)> = products
+        .iter()
+        .map(|product| {
+            (
+                federation::software_entity_id(&base, product.id),
+                &EntityType::SOFTWARE[..],
+                TrustMarkType::of(product),
+            )
+        })
+        .collect();
+    for participant in participants {
+        all.push((
+            federation::organisation_entity_id(&base, participant.org_id),
+            &EntityType::ORGANISATION[..],
+            TrustMarkType::of_organisation(&participant.roles),
+        ));
+        for server in participant.authorization_servers {
+            all.push((server.issuer, &EntityType::SERVER[..], vec![]));
+        }
+    }
+    Ok(all)
+}
+
+/// The entity identifiers of the subordinates, narrowed by `query`, one page of them.
 pub async fn list(
     dir: &Arc<Directory>,
     query: ListQuery,
-) -> Result<std::result::Result<Vec<String>, Refusal>> {
-    let trust_marked = match query.trust_marked.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
+) -> Result<std::result::Result<Listed, Refusal>> {
+    let (trust_marked, intermediate) = match (
+        flag("trust_marked", query.trust_marked.as_deref()),
+        flag("intermediate", query.intermediate.as_deref()),
+    ) {
+        (Ok(marked), Ok(intermediate)) => (marked, intermediate),
+        (Err(refusal), _) | (_, Err(refusal)) => return Ok(Err(refusal)),
+    };
+    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
+        None => usize::MAX,
+        Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
+        Some(_) => {
             return Ok(Err(Refusal::new(
                 "invalid_request",
-                format!("trust_marked must be true or false, not {other:?}"),
+                format!("limit must be a number from 1 to {MAX_PAGE}"),
             )));
         }
     };
+    if query
+        .after
+        .as_ref()
+        .is_some_and(|a| a.len() > MAX_ENTITY_ID)
+    {
+        return Ok(Err(Refusal::new(
+            "invalid_request",
+            format!("after is longer than {MAX_ENTITY_ID} characters"),
+        )));
+    }
     let mark_type = match query.trust_mark_type.as_deref() {
         None => None,
         Some(id) => match TrustMarkType::parse(&dir.public_url, id) {
             Some(kind) => Some(kind),
             // No entity holds a trust mark of a type this anchor does not issue.
-            None => return Ok(Ok(vec![])),
+            None => {
+                return Ok(Ok(Listed {
+                    entities: vec![],
+                    more: false,
+                }));
+            }
         },
     };
-    let intermediate = match query.intermediate.as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Ok(Err(Refusal::new(
-                "invalid_request",
-                format!("intermediate must be true or false, not {other:?}"),
-            )));
-        }
-    };
-    // Every subordinate is a leaf (a product or a server); none is an intermediate.
-    let wants = |kinds: &[EntityType]| {
+    // Every subordinate is a leaf; none is an intermediate.
+    if intermediate {
+        return Ok(Ok(Listed {
+            entities: vec![],
+            more: false,
+        }));
+    }
+    // Every entity has federation_entity metadata besides its own types.
+    let wanted = |kinds: &[EntityType]| {
         query.entity_type.is_empty()
             || query
                 .entity_type
                 .iter()
                 .any(|t| t == "federation_entity" || kinds.iter().any(|k| k.as_str() == t))
     };
-    if intermediate {
-        return Ok(Ok(vec![]));
-    }
-    let base = dir.public_url.clone();
-    let mut listed: Vec<String> = vec![];
-    if wants(&EntityType::SOFTWARE) {
-        let products = dir.db(store::software::in_federation).await?;
-        // With trust_marked or trust_mark_type, only those holding such a mark: a role in
-        // their environment.
-        listed.extend(
-            products
-                .iter()
-                .filter(|product| {
-                    let held = TrustMarkType::of(product);
-                    match mark_type {
-                        Some(kind) => held.contains(&kind),
-                        None => !trust_marked || !held.is_empty(),
-                    }
-                })
-                .map(|product| federation::software_entity_id(&base, product.id)),
-        );
-    }
-    // Servers hold no trust marks.
-    if wants(&EntityType::SERVER) && !trust_marked && mark_type.is_none() {
-        let participants = dir.db(store::discovery::participants).await?;
-        listed.extend(
-            participants
-                .into_iter()
-                .flat_map(|p| p.authorization_servers)
-                .map(|server| server.issuer),
-        );
-    }
-    Ok(Ok(listed))
+    let mut entities: Vec<String> = subordinates(dir)
+        .await?
+        .into_iter()
+        .filter(|(_, kinds, _)| wanted(kinds))
+        // With trust_marked or trust_mark_type, only those holding such a mark.
+        .filter(|(_, _, held)| match mark_type {
+            Some(kind) => held.contains(&kind),
+            None => !trust_marked || !held.is_empty(),
+        })
+        .map(|(id, _, _)| id)
+        .filter(|id| query.after.as_ref().is_none_or(|after| id > after))
+        .collect();
+    entities.sort();
+    entities.dedup();
+    let more = entities.len() > limit;
+    entities.truncate(limit);
+    Ok(Ok(Listed { entities, more }))
 }
 
-/// Hosts a product's own entity configuration at its entity identifier, after
-/// [`federation::check_leaf_configuration`]; members of its organisation and operators. The
-/// product must be in the federation. Audited as `software.entity_configuration`.
+/// The trust mark list endpoint (section 8.5): the entities holding an active trust mark of
+/// `trust_mark_type`, or whether `sub` does (a list of it alone, or none).
+pub async fn trust_marked(
+    dir: &Arc<Directory>,
+    trust_mark_type: Option<String>,
+    sub: Option<String>,
+) -> Result<std::result::Result<Vec<String>, Refusal>> {
+    let Some(kind) = trust_mark_type.filter(|t| !t.is_empty()) else {
+        return Ok(Err(Refusal::new(
+            "invalid_request",
+            "trust_mark_type is required",
+        )));
+    };
+    let Some(wanted) = TrustMarkType::parse(&dir.public_url, &kind) else {
+        return Ok(Err(Refusal::new(
+            "not_found",
+            "this trust anchor issues no trust mark of that type",
+        )));
+    };
+    if sub.as_ref().is_some_and(|s| s.len() > MAX_ENTITY_ID) {
+        return Ok(Err(Refusal::new(
+            "invalid_request",
+            format!("sub is longer than {MAX_ENTITY_ID} characters"),
+        )));
+    }
+    let mut holders: Vec<String> = subordinates(dir)
+        .await?
+        .into_iter()
+        .filter(|(id, _, held)| held.contains(&wanted) && sub.as_ref().is_none_or(|s| s == id))
+        .map(|(id, _, _)| id)
+        .collect();
+    holders.sort();
+    Ok(Ok(holders))
+}
+
+/// Hosts a product's or an organisation's own entity configuration at its entity identifier,
+/// after [`federation::check_leaf_configuration`] against its keystore: a product's for the
+/// members of its organisation, an organisation's for its admins; operators both. It must be
+/// in the federation. Audited as `software.entity_configuration` or
+/// `organisation.entity_configuration` (with their change event).
 pub async fn put_entity_configuration(
     dir: &Arc<Directory>,
     actor: crate::model::Actor,
-    software: SoftwareId,
+    subject: Subject,
     jwt: String,
 ) -> Result<()> {
     let shared = dir.clone();
     dir.db(move |conn| {
         crate::store::write_transaction(conn, |tx| {
-            let (product, org, _) = super::access::software(tx, &actor, software)?;
-            if product.status != Status::Active || org.status != Status::Active {
-                return Err(Error::Conflict(
-                    "only an active product of an active organisation is in the federation".into(),
-                ));
-            }
-            let keys = super::keystore::live_jwks(tx, org.id, Some(product.id))?;
-            let leaf = federation::software_entity_id(&shared.public_url, product.id);
-            let (_, exp) = federation::check_leaf_configuration(
-                &jwt,
-                &leaf,
-                &shared.public_url,
-                &keys,
-                &EntityType::SOFTWARE,
-                unix_now(),
-            )
-            .map_err(|why| {
-                crate::model::invalid(
-                    "entity_configuration",
-                    format!("the entity configuration {why}"),
-                )
-            })?;
+            let base = &shared.public_url;
+            let (org, software, leaf, kinds, audited) = match subject {
+                Subject::Software(id) => {
+                    let (product, org, _) = super::access::software(tx, &actor, id)?;
+                    if product.status != Status::Active || org.status != Status::Active {
+                        return Err(Error::Conflict(
+                            "only an active product of an active organisation is in the federation"
+                                .into(),
+                        ));
+                    }
+                    let audited = crate::model::audit::Entry::new(
+                        &actor,
+                        "software.entity_configuration",
+                        "software",
+                        id,
+                    );
+                    let leaf = federation::software_entity_id(base, id);
+                    (org.id, Some(id), leaf, &EntityType::SOFTWARE[..], audited)
+                }
+                Subject::Organisation(id) => {
+                    let (org, access) = super::access::organisation(tx, &actor, id)?;
+                    access.require_admin()?;
+                    if org.status != Status::Active {
+                        return Err(Error::Conflict(
+                            "only an active organisation is in the federation".into(),
+                        ));
+                    }
+                    let audited = crate::model::audit::Entry::new(
+                        &actor,
+                        "organisation.entity_configuration",
+                        "organisation",
+                        id,
+                    );
+                    let leaf = federation::organisation_entity_id(base, id);
+                    (id, None, leaf, &EntityType::ORGANISATION[..], audited)
+                }
+            };
+            let keys = super::keystore::live_jwks(tx, org, software)?;
+            let (_, exp) =
+                federation::check_leaf_configuration(&jwt, &leaf, base, &keys, kinds, unix_now())
+                    .map_err(|why| {
+                    crate::model::invalid(
+                        "entity_configuration",
+                        format!("the entity configuration {why}"),
+                    )
+                })?;
             let expires_at = time::OffsetDateTime::from_unix_timestamp(exp)
                 .map(|t| time::PrimitiveDateTime::new(t.date(), t.time()))
                 .map_err(|_| {
                     crate::model::invalid("entity_configuration", "exp is out of range")
                 })?;
-            store::federation::put(tx, product.id, jwt.trim(), expires_at)?;
+            store::federation::put(tx, subject, jwt.trim(), expires_at)?;
             store::audit::record(
                 tx,
-                crate::model::audit::Entry::new(
-                    &actor,
-                    "software.entity_configuration",
-                    "software",
-                    product.id,
-                )
-                .organisation(org.id)
-                .details(json!({"entity_id": leaf, "exp": exp})),
+                audited
+                    .organisation(org)
+                    .details(json!({"entity_id": leaf, "exp": exp})),
             )?;
             Ok(())
         })
@@ -525,21 +682,30 @@ pub async fn put_entity_configuration(
     .await
 }
 
-/// The product's own entity configuration, hosted while it is in the federation.
-pub async fn leaf_configuration(
+/// The entity identifier the directory gives a subject it hosts the configuration of.
+fn hosted_entity_id(base: &str, subject: Subject) -> String {
+    match subject {
+        Subject::Software(id) => federation::software_entity_id(base, id),
+        Subject::Organisation(id) => federation::organisation_entity_id(base, id),
+    }
+}
+
+/// A product's or an organisation's own entity configuration, hosted while it is in the
+/// federation.
+pub async fn hosted_configuration(
     dir: &Arc<Directory>,
-    software: SoftwareId,
+    subject: Subject,
 ) -> Result<std::result::Result<String, Refusal>> {
     let shared = dir.clone();
     dir.db(move |conn| {
-        let leaf = federation::software_entity_id(&shared.public_url, software);
+        let leaf = hosted_entity_id(&shared.public_url, subject);
         if let Err(refusal) = member(&shared, conn, &leaf)? {
             return Ok(Err(refusal));
         }
-        Ok(store::federation::live(conn, software)?.ok_or_else(|| {
+        Ok(store::federation::live(conn, subject)?.ok_or_else(|| {
             Refusal::new(
                 "not_found",
-                "the software has not published an entity configuration of its own",
+                "the entity has not published an entity configuration of its own",
             )
         }))
     })
@@ -566,6 +732,9 @@ fn statement_about(
                 urls.software_jwks,
                 unix_now(),
             )
+        }
+        Member::Organisation(org) => {
+            SubordinateStatement::organisation(&dir.public_url, org, keys, unix_now())
         }
         Member::Server {
             org_name, server, ..
@@ -623,16 +792,19 @@ pub async fn resolve(
     let asked = sub.clone();
     let kept = dir
         .db(move |conn| {
-            Ok(match member(&shared, conn, &asked)? {
-                Err(refusal) => Err(refusal),
-                Ok(Member::Software(product, _)) => match store::federation::live(conn, product.id)? {
-                    Some(jwt) => Ok(Some(jwt)),
-                    None => Err(Refusal::new(
-                        "not_found",
-                        "the software has not published an entity configuration of its own, which resolving starts from",
-                    )),
-                },
-                Ok(Member::Server { .. }) => Ok(None),
+            let found = match member(&shared, conn, &asked)? {
+                Ok(found) => found,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let Some(subject) = found.hosted() else {
+                return Ok(Ok(None));
+            };
+            Ok(match store::federation::live(conn, subject)? {
+                Some(jwt) => Ok(Some(jwt)),
+                None => Err(Refusal::new(
+                    "not_found",
+                    "the entity has not published an entity configuration of its own, which resolving starts from",
+                )),
             })
         })
         .await?;
@@ -710,12 +882,8 @@ pub async fn resolve(
         );
         let anchor_exp = anchor.exp;
         let anchor_jwt = sign(&shared, conn, &anchor)?;
-        let held = match &found {
-            Member::Software(product, _) => TrustMarkType::of(product),
-            Member::Server { .. } => vec![],
-        };
         let mut trust_marks = vec![];
-        for kind in held {
+        for kind in found.marks() {
             let mark = TrustMark::new(
                 &shared.public_url,
                 sub.clone(),

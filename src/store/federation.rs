@@ -1,38 +1,56 @@
-//! The entity configurations products host at the directory (self-signed, checked when
-//! uploaded), one per product.
+//! The entity configurations the directory hosts (self-signed, checked when uploaded), one
+//! per product and one per organisation.
 
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::entity_configurations;
-use crate::model::{Result, SoftwareId, Timestamp, now};
+use super::schema::hosted_entity_configurations as hosted;
+use crate::model::{OrgId, Result, SoftwareId, Timestamp, now};
 
-/// Replaces the product's entity configuration.
+/// Whose entity configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Software(SoftwareId),
+    Organisation(OrgId),
+}
+
+impl Subject {
+    fn key(self) -> (&'static str, String) {
+        match self {
+            Self::Software(id) => ("software", id.to_string()),
+            Self::Organisation(id) => ("organisation", id.to_string()),
+        }
+    }
+}
+
+/// Replaces the subject's entity configuration.
 pub fn put(
     conn: &mut DbConnection,
-    software: SoftwareId,
+    subject: Subject,
     jwt: &str,
     expires_at: Timestamp,
 ) -> QueryResult<()> {
-    let id = software.to_string();
-    diesel::delete(entity_configurations::table.find(&id)).execute(conn)?;
-    diesel::insert_into(entity_configurations::table)
+    let (kind, id) = subject.key();
+    diesel::delete(hosted::table.find((kind, &id))).execute(conn)?;
+    diesel::insert_into(hosted::table)
         .values((
-            entity_configurations::software_id.eq(&id),
-            entity_configurations::jwt.eq(jwt),
-            entity_configurations::expires_at.eq(expires_at),
-            entity_configurations::updated_at.eq(now()),
+            hosted::subject_type.eq(kind),
+            hosted::subject_id.eq(&id),
+            hosted::jwt.eq(jwt),
+            hosted::expires_at.eq(expires_at),
+            hosted::updated_at.eq(now()),
         ))
         .execute(conn)
         .map(drop)
 }
 
-/// The product's unexpired entity configuration.
-pub fn live(conn: &mut DbConnection, software: SoftwareId) -> Result<Option<String>> {
-    Ok(entity_configurations::table
-        .find(software.to_string())
-        .filter(entity_configurations::expires_at.gt(now()))
-        .select(entity_configurations::jwt)
+/// The subject's unexpired entity configuration.
+pub fn live(conn: &mut DbConnection, subject: Subject) -> Result<Option<String>> {
+    let (kind, id) = subject.key();
+    Ok(hosted::table
+        .find((kind, id))
+        .filter(hosted::expires_at.gt(now()))
+        .select(hosted::jwt)
         .first(conn)
         .optional()?)
 }

@@ -265,8 +265,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    entity_configurations (software_id) {
-        software_id -> Text,
+    hosted_entity_configurations (subject_type, subject_id) {
+        subject_type -> Text,
+        subject_id -> Text,
         jwt -> Text,
         expires_at -> Timestamp,
         updated_at -> Timestamp,
@@ -293,5 +294,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_subscriptions,
     client_tokens,
     client_assertions,
-    entity_configurations,
+    hosted_entity_configurations,
 );

@@ -20,7 +20,11 @@ const PREFIX: &str = "urn:ssa-directory:event:";
 
 /// Every event after `after`, following `next_cursor` page by page (`limit` a page); the
 /// cursor to follow from next.
-async fn follow(app: &TestApp, after: Option<&str>, limit: usize) -> (Vec<Value>, String) {
+pub(crate) async fn follow(
+    app: &TestApp,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<Value>, String) {
     let mut events = vec![];
     let mut cursor = after.map(str::to_owned);
     loop {
@@ -47,7 +51,7 @@ async fn follow(app: &TestApp, after: Option<&str>, limit: usize) -> (Vec<Value>
 
 /// Verifies a SET with the directory JWKS (jsonwebtoken, not the directory's own code) and
 /// returns its claims.
-async fn verify(app: &TestApp, set: &str) -> Value {
+pub(crate) async fn verify(app: &TestApp, set: &str) -> Value {
     let jwks: JwkSet = app
         .get("/.well-known/jwks.json")
         .await
@@ -69,7 +73,7 @@ async fn verify(app: &TestApp, set: &str) -> Value {
 }
 
 /// The kind (the tail of the event type URI) and payload of a verified SET.
-fn kind_of(claims: &Value) -> (String, Value) {
+pub(crate) fn kind_of(claims: &Value) -> (String, Value) {
     let events = claims["events"].as_object().unwrap();
     assert_eq!(events.len(), 1, "one event per SET: {claims}");
     let (uri, payload) = events.iter().next().unwrap();

@@ -118,10 +118,18 @@ async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates()
         "federation keys are apart from the SSA keys"
     );
 
-    // The list names the product; by entity type too; no intermediates.
+    // The list names the product and its organisation; by entity type too; no
+    // intermediates.
     let leaf = app.url(&format!("/federation/software/{}", c.software_id));
-    let listed: Value = app.get("/federation/list").await.json().await.unwrap();
-    assert_eq!(listed, json!([leaf]));
+    let org_entity = app.url(&format!("/federation/organisations/{}", c.org_id));
+    let listed: Vec<String> = app.get("/federation/list").await.json().await.unwrap();
+    assert!(
+        listed.contains(&leaf) && listed.contains(&org_entity),
+        "{listed:?}"
+    );
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted, "sorted");
     let listed: Value = app
         .get("/federation/list?entity_type=openid_relying_party&entity_type=oauth_client")
         .await
@@ -221,8 +229,9 @@ async fn the_directory_is_a_trust_anchor_and_its_products_are_its_subordinates()
     )
     .await;
     // The list at once; fetch within the max-age it advertises.
-    let listed: Value = app.get("/federation/list").await.json().await.unwrap();
-    assert_eq!(listed, json!([]));
+    let listed: Vec<String> = app.get("/federation/list").await.json().await.unwrap();
+    assert!(!listed.contains(&leaf), "{listed:?}");
+    assert!(listed.contains(&org_entity), "its organisation is still in");
     let mut status = 200;
     for _ in 0..40 {
         status = app.get(&fetch_path(&leaf)).await.status().as_u16();
@@ -374,17 +383,20 @@ async fn trust_marks_follow_the_products_roles_and_status() {
 
     // The list knows who is trust marked.
     for (query, expected) in [
-        ("trust_marked=true".to_owned(), json!([leaf])),
+        (
+            "entity_type=openid_relying_party&trust_marked=true".to_owned(),
+            json!([leaf]),
+        ),
         (
             format!(
-                "trust_mark_type={}",
+                "entity_type=openid_relying_party&trust_mark_type={}",
                 percent_encoding::utf8_percent_encode(&aisp, percent_encoding::NON_ALPHANUMERIC)
             ),
             json!([leaf]),
         ),
         (
             format!(
-                "trust_mark_type={}",
+                "entity_type=openid_relying_party&trust_mark_type={}",
                 percent_encoding::utf8_percent_encode(&pisp, percent_encoding::NON_ALPHANUMERIC)
             ),
             json!([]),
@@ -1117,4 +1129,235 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     let outside = leaf_configuration(&app, &leaf, &client.signing, secret, addressed);
     let (status, _, body) = post(outside, "application/entity-statement+jwt").await;
     assert_eq!((status, error(&body)), (400, "invalid_metadata".into()));
+}
+
+/// An organisation is a `federation_entity` leaf: its statement states its own keystore keys
+/// and pins its legal name; it holds the trust marks of its roles in both environments; its
+/// admins publish its entity configuration (an event), which the directory hosts and resolves
+/// from; the list pages with a Link header, and the trust mark list names the holders.
+#[tokio::test]
+async fn an_organisation_is_a_leaf_with_its_roles_trust_marks_and_its_own_configuration() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let org = app.url(&format!("/federation/organisations/{}", c.org_id));
+    let (_, anchor) = entity_configuration(&app).await;
+    assert_eq!(
+        anchor["metadata"]["federation_entity"]["federation_trust_mark_list_endpoint"],
+        app.url("/federation/trust-mark/list").as_str()
+    );
+
+    // Fetch: its statement, no key yet, its legal name pinned.
+    let (status, _, statement) = get(&app, &fetch_path(&org)).await;
+    assert_eq!(status, 200, "{statement}");
+    let statement = verified(&statement, &anchor["jwks"]);
+    assert_eq!(statement["sub"], org.as_str());
+    assert_eq!(statement["jwks"]["keys"], json!([]));
+    let (_, record) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.admin)
+        .await;
+    let legal_name = record["legal_name"].as_str().unwrap().to_owned();
+    assert_eq!(
+        statement["metadata_policy"]["federation_entity"]["organization_name"]["value"],
+        legal_name.as_str()
+    );
+
+    // Its roles (AISP, PISP) in both environments are its trust marks.
+    let mark_type = |role: &str, env: &str| app.url(&format!("/trust-marks/{role}/{env}"));
+    for (role, env, expected) in [
+        ("aisp", "production", 200),
+        ("pisp", "sandbox", 200),
+        ("cbpii", "production", 404),
+    ] {
+        let path = format!(
+            "/federation/trust-mark?trust_mark_type={}&sub={}",
+            encoded(&mark_type(role, env)),
+            encoded(&org)
+        );
+        let (status, _, body) = get(&app, &path).await;
+        assert_eq!(status, expected, "{role} {env}: {body}");
+    }
+    // The trust mark list: every holder of a type, or whether one entity holds it.
+    let holders = |query: String| {
+        let app = &app;
+        async move {
+            let (status, _, body) = get(app, &format!("/federation/trust-mark/list?{query}")).await;
+            (status, serde_json::from_str::<Value>(&body).unwrap())
+        }
+    };
+    let (status, pisp_holders) = holders(format!(
+        "trust_mark_type={}",
+        encoded(&mark_type("pisp", "production"))
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(pisp_holders, json!([org]), "the product holds AISP only");
+    let (_, alone) = holders(format!(
+        "trust_mark_type={}&sub={}",
+        encoded(&mark_type("aisp", "production")),
+        encoded(&org)
+    ))
+    .await;
+    assert_eq!(alone, json!([org]));
+    let (status, body) = holders(String::new()).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let (status, body) = holders("trust_mark_type=https%3A%2F%2Felsewhere.example".into()).await;
+    assert_eq!((status, body["error"].clone()), (404, json!("not_found")));
+
+    // The list pages: one identifier a page, each page linking the next, until none.
+    let mut pages = vec![];
+    let mut next = Some(app.url("/federation/list?limit=1"));
+    while let Some(url) = next.take() {
+        let response = app.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .map(|link| {
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                link[1..link.find('>').unwrap()].to_owned()
+            });
+        let page: Vec<String> = response.json().await.unwrap();
+        assert_eq!(page.len(), 1);
+        pages.extend(page);
+        assert!(pages.len() < 10, "the pages end");
+    }
+    let all: Vec<String> = app.get("/federation/list").await.json().await.unwrap();
+    assert_eq!(pages, all);
+    for bad in ["limit=0", "limit=1001", "limit=many"] {
+        assert_eq!(
+            refusal(&app, &format!("/federation/list?{bad}")).await,
+            (400, "invalid_request".into()),
+            "{bad}"
+        );
+    }
+
+    // Its admin uploads an organisation key and publishes its entity configuration; a
+    // developer may not, nor a configuration without federation_entity metadata.
+    let key = crate::oauth::Key::new();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{}/keys", c.org_id),
+            &c.admin,
+            json!({"jwk": key.jwk()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let configuration = |metadata: Value| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(key.jwk()["kid"].as_str().unwrap().to_owned());
+        header.typ = Some("entity-statement+jwt".into());
+        key.sign(
+            header,
+            &json!({
+                "iss": org, "sub": org, "iat": unix_now(), "exp": unix_now() + 3600,
+                "jwks": {"keys": [key.jwk()]},
+                "authority_hints": [app.address],
+                "metadata": metadata,
+            }),
+        )
+    };
+    let own = configuration(json!({"federation_entity": {
+        "organization_name": "Whatever it calls itself",
+        "contacts": ["ops@fintech.example"],
+    }}));
+    let put = |user: crate::helpers::TestUser, jwt: String| {
+        let app = &app;
+        let path = format!("/api/v1/organisations/{}/entity-configuration", c.org_id);
+        async move {
+            let response = app
+                .client
+                .put(app.url(&path))
+                .bearer_auth(&user.token)
+                .header("content-type", "application/entity-statement+jwt")
+                .body(jwt)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+    let (_, before) = crate::events::follow(&app, None, 100).await;
+    assert_eq!(put(c.developer.clone(), own.clone()).await, 403);
+    let rp_only = configuration(json!({"openid_relying_party": {}}));
+    assert_eq!(put(c.admin.clone(), rp_only).await, 422);
+    assert_eq!(put(c.admin.clone(), own.clone()).await, 204);
+    let (events, _) = crate::events::follow(&app, Some(&before), 100).await;
+    let mut published = vec![];
+    for event in &events {
+        let claims = crate::events::verify(&app, event["set"].as_str().unwrap()).await;
+        published.push(crate::events::kind_of(&claims));
+    }
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].0, "entity-configuration-published");
+    assert_eq!(published[0].1["subject"]["id"], c.org_id.as_str());
+    let hosted = format!(
+        "/federation/organisations/{}/.well-known/openid-federation",
+        c.org_id
+    );
+    let (status, _, body) = get(&app, &hosted).await;
+    assert_eq!((status, body), (200, own.clone()));
+
+    // Resolve: its metadata with the legal name forced, its trust marks, a valid chain.
+    let resolve = format!(
+        "/federation/resolve?sub={}&trust_anchor={}",
+        encoded(&org),
+        encoded(&app.address)
+    );
+    let (status, _, resolved) = get(&app, &resolve).await;
+    assert_eq!(status, 200, "{resolved}");
+    let resolved = verified(&resolved, &anchor["jwks"]);
+    let entity = &resolved["metadata"]["federation_entity"];
+    assert_eq!(entity["organization_name"], legal_name.as_str());
+    assert_eq!(entity["contacts"], json!(["ops@fintech.example"]));
+    let types: Vec<&str> = resolved["trust_marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["trust_mark_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types.len(),
+        4,
+        "AISP and PISP, production and sandbox: {types:?}"
+    );
+    let chain: Vec<String> = resolved["trust_chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    let anchor_keys = ssa_verifier::KeySet::from_json(&anchor["jwks"].to_string()).unwrap();
+    ssa_verifier::federation::validate_chain(&chain, &app.address, &anchor_keys, unix_now())
+        .unwrap();
+
+    // Suspended, the organisation and its product leave the federation; its marks revoked.
+    let (_, _, mark) = get(
+        &app,
+        &format!(
+            "/federation/trust-mark?trust_mark_type={}&sub={}",
+            encoded(&mark_type("aisp", "production")),
+            encoded(&org)
+        ),
+    )
+    .await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/organisations/{}", c.org_id),
+        "suspend",
+    )
+    .await;
+    assert_eq!(status_of(&app, &mark, &anchor["jwks"]).await, "revoked");
+    assert_eq!(refusal(&app, &resolve).await, (404, "not_found".into()));
+    assert_eq!(refusal(&app, &hosted).await, (404, "not_found".into()));
+    let listed: Vec<String> = app.get("/federation/list").await.json().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|id| !id.contains(&c.org_id) && !id.contains(&c.software_id)),
+        "{listed:?}"
+    );
 }

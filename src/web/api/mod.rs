@@ -68,6 +68,10 @@ pub fn routes() -> Table {
             &v1("/organisations/{org_id}/authorization-servers"),
             organisations::set_authorization_servers,
         )
+        .put(
+            &v1("/organisations/{org_id}/entity-configuration"),
+            organisations::put_entity_configuration,
+        )
         .post(&v1("/organisations/{org_id}/software"), software::register)
         .get(
             &v1("/organisations/{org_id}/software"),

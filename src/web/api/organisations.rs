@@ -261,3 +261,34 @@ pub(super) async fn set_authorization_servers(
         organisations::set_authorization_servers(&state, actor, path.into_inner(), servers).await?;
     Ok(HttpResponse::Ok().json(org))
 }
+
+/// Publish the organisation's entity configuration
+///
+/// OpenID Federation: the organisation's own entity configuration (a `federation_entity`),
+/// which the directory then hosts at its entity identifier
+/// (`{directory}/federation/organisations/{org_id}`, its `/.well-known/openid-federation`
+/// below that). Admins and operators. It must be signed (PS256 or ES256, `typ`
+/// `entity-statement+jwt`) by a live key of the organisation's own keystore: `iss` and `sub`
+/// the entity identifier, that key in its `jwks`, `authority_hints` naming the directory,
+/// valid at most 366 days, with `federation_entity` metadata. Replaces the one published
+/// before.
+#[utoipa::path(put, path = "/api/v1/organisations/{org_id}/entity-configuration", tag = "federation", operation_id = "putOrganisationEntityConfiguration",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    request_body(content = String, content_type = "application/entity-statement+jwt", description = "The signed entity configuration."),
+    responses((status = 204, description = "Published."),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The organisation is not active.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/entity-statement+jwt.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The entity configuration is refused, with what is wrong.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn put_entity_configuration(
+    req: actix_web::HttpRequest,
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let jwt = super::software::entity_configuration_body(&req, &body)?;
+    let subject = crate::services::federation::Subject::Organisation(path.into_inner());
+    crate::services::federation::put_entity_configuration(&state, actor, subject, jwt).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -277,6 +277,17 @@ pub(super) async fn put_entity_configuration(
     path: web::Path<SoftwareId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
+    let jwt = entity_configuration_body(&req, &body)?;
+    let subject = crate::services::federation::Subject::Software(path.into_inner());
+    crate::services::federation::put_entity_configuration(&state, actor, subject, jwt).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The body of an entity configuration upload: `application/entity-statement+jwt`, UTF-8.
+pub(super) fn entity_configuration_body(
+    req: &actix_web::HttpRequest,
+    body: &[u8],
+) -> Result<String, AppError> {
     let media = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -288,9 +299,6 @@ pub(super) async fn put_entity_configuration(
             crate::federation::ENTITY_STATEMENT_TYPE
         )));
     }
-    let jwt = String::from_utf8(body.to_vec())
-        .map_err(|_| AppError::BadRequest("the entity configuration is not UTF-8".into()))?;
-    crate::services::federation::put_entity_configuration(&state, actor, path.into_inner(), jwt)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::BadRequest("the entity configuration is not UTF-8".into()))
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::federation::{ENTITY_STATEMENT_TYPE, Refusal};
 use crate::services::Directory;
-use crate::services::federation::{self as service, ListQuery};
+use crate::services::federation::{self as service, ListQuery, Subject};
 use crate::web::error::AppError;
 
 fn refused(refusal: &Refusal) -> HttpResponse {
@@ -93,16 +93,20 @@ pub(crate) async fn fetch(
 
 /// Federation list
 ///
-/// The entity identifiers of the trust anchor's subordinates (a JSON array): the software
-/// products in the federation, narrowed by `entity_type` (repeatable). Every subordinate is a
-/// leaf, so `intermediate=true` lists none; `trust_marked=true` lists those holding a trust
-/// mark, `trust_mark_type` those holding one of that type.
+/// The entity identifiers of the trust anchor's subordinates (a JSON array, sorted): the
+/// software products and organisations in the federation and the ASPSPs' authorization
+/// servers, narrowed by `entity_type` (repeatable). Every subordinate is a leaf, so
+/// `intermediate=true` lists none; `trust_marked=true` lists those holding a trust mark,
+/// `trust_mark_type` those holding one of that type. With `limit`, one page: a `Link`
+/// header (`rel="next"`) gives the next, which starts `after` the last of this one.
 #[utoipa::path(get, path = "/federation/list", tag = "federation", operation_id = "federationList", security(()),
     params(("entity_type" = Option<String>, Query, description = "Only entities of this type (repeatable)."),
         ("intermediate" = Option<bool>, Query, description = "Only intermediates (true) or only leaves (false)."),
         ("trust_marked" = Option<bool>, Query, description = "Only entities holding a trust mark."),
-        ("trust_mark_type" = Option<String>, Query, description = "Only entities holding a trust mark of this type.")),
-    responses((status = 200, description = "The entity identifiers.", body = Vec<String>),
+        ("trust_mark_type" = Option<String>, Query, description = "Only entities holding a trust mark of this type."),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000); a Link header names the next page."),
+        ("after" = Option<String>, Query, description = "Only entity identifiers sorting after this one (the next page).")),
+    responses((status = 200, description = "The entity identifiers.", body = Vec<String>, headers(("Link" = String, description = "With limit, when more follow: the next page, rel=\"next\"."))),
         (status = 400, description = "Error JSON: invalid_request.", body = Object)))]
 pub(crate) async fn list(
     req: HttpRequest,
@@ -118,14 +122,71 @@ pub(crate) async fn list(
         }
     };
     Ok(match service::list(&state, query).await? {
-        Ok(ids) => HttpResponse::Ok()
-            .insert_header((
+        Ok(page) => {
+            let mut response = HttpResponse::Ok();
+            response.insert_header((
                 header::CACHE_CONTROL,
                 format!("public, max-age={}", state.config.status_max_age_secs),
-            ))
-            .json(ids),
+            ));
+            if let (true, Some(last)) = (page.more, page.entities.last()) {
+                response.insert_header((header::LINK, next_page(&state, &req, last)));
+            }
+            response.json(page.entities)
+        }
         Err(refusal) => refused(&refusal),
     })
+}
+
+/// The `Link` to the page after `last`: the same query, `after` the last identifier.
+fn next_page(state: &Directory, req: &HttpRequest, last: &str) -> String {
+    let mut next = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        if name != "after" {
+            next.append_pair(&name, &value);
+        }
+    }
+    next.append_pair("after", last);
+    format!(
+        "<{}?{}>; rel=\"next\"",
+        crate::federation::Endpoints::of(&state.public_url).list,
+        next.finish()
+    )
+}
+
+/// Federation trust mark list
+///
+/// The entities holding an active trust mark of `trust_mark_type` (a JSON array of entity
+/// identifiers, sorted); with `sub`, that entity alone if it holds one, else none.
+#[utoipa::path(get, path = "/federation/trust-mark/list", tag = "federation", operation_id = "federationTrustMarkList", security(()),
+    params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier."),
+        ("sub" = Option<String>, Query, description = "Only this entity.")),
+    responses((status = 200, description = "The entity identifiers.", body = Vec<String>),
+        (status = 400, description = "Error JSON: invalid_request.", body = Object),
+        (status = 404, description = "Error JSON: not_found (a type this anchor does not issue).", body = Object)))]
+pub(crate) async fn trust_mark_list(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+) -> Result<HttpResponse, AppError> {
+    let query: TrustMarkQuery = match serde_html_form::from_str(req.query_string()) {
+        Ok(query) => query,
+        Err(e) => {
+            return Ok(refused(&Refusal::new(
+                "invalid_request",
+                format!("the parameters cannot be read (each at most once): {e}"),
+            )));
+        }
+    };
+    Ok(
+        match service::trust_marked(&state, query.trust_mark_type, query.sub).await? {
+            Ok(ids) => HttpResponse::Ok()
+                .insert_header((
+                    header::CACHE_CONTROL,
+                    format!("public, max-age={}", state.config.status_max_age_secs),
+                ))
+                .json(ids),
+            Err(refusal) => refused(&refusal),
+        },
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -239,16 +300,44 @@ pub(crate) async fn leaf_configuration(
     state: web::Data<Directory>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let Ok(software) = path.into_inner().parse::<crate::model::SoftwareId>() else {
+    hosted(state, path.into_inner().parse().ok().map(Subject::Software)).await
+}
+
+/// An organisation's entity configuration
+///
+/// The entity configuration an organisation published through the API (self-signed with a
+/// key of its own keystore), hosted at its entity identifier while it is active.
+#[utoipa::path(get, path = "/federation/organisations/{org_id}/.well-known/openid-federation", tag = "federation", operation_id = "federationOrganisationConfiguration", security(()),
+    params(("org_id" = crate::model::OrgId, Path, description = "The organisation.")),
+    responses((status = 200, description = "The organisation's signed entity configuration.", content_type = "application/entity-statement+jwt", body = String),
+        (status = 404, description = "Error JSON: not_found (none published, or the organisation is not active).", body = Object)))]
+pub(crate) async fn organisation_configuration(
+    state: web::Data<Directory>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    hosted(
+        state,
+        path.into_inner().parse().ok().map(Subject::Organisation),
+    )
+    .await
+}
+
+async fn hosted(
+    state: web::Data<Directory>,
+    subject: Option<Subject>,
+) -> Result<HttpResponse, AppError> {
+    let Some(subject) = subject else {
         return Ok(refused(&Refusal::new(
             "not_found",
             "no subordinate of this trust anchor has that entity identifier",
         )));
     };
-    Ok(match service::leaf_configuration(&state, software).await? {
-        Ok(jwt) => statement(&state, jwt),
-        Err(refusal) => refused(&refusal),
-    })
+    Ok(
+        match service::hosted_configuration(&state, subject).await? {
+            Ok(jwt) => statement(&state, jwt),
+            Err(refusal) => refused(&refusal),
+        },
+    )
 }
 
 /// Federation resolve

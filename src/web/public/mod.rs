@@ -36,6 +36,7 @@ pub fn routes() -> Table {
         .get("/federation/list", federation::list)
         .get("/federation/resolve", federation::resolve)
         .get("/federation/trust-mark", federation::trust_mark)
+        .get("/federation/trust-mark/list", federation::trust_mark_list)
         .post(
             "/federation/trust-mark/status",
             federation::trust_mark_status,
@@ -44,6 +45,10 @@ pub fn routes() -> Table {
         .get(
             "/federation/software/{software_id}/.well-known/openid-federation",
             federation::leaf_configuration,
+        )
+        .get(
+            "/federation/organisations/{org_id}/.well-known/openid-federation",
+            federation::organisation_configuration,
         )
         .post("/oauth/token", oauth::token)
         .get("/keystore/{org_id}/revoked/{file}", revoked_keystore)

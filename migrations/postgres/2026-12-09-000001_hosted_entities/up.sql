@@ -1,0 +1,18 @@
+-- The entity configurations the directory hosts, self-signed with a key of the subject's
+-- keystore: a product's (its keystore) or an organisation's (the organisation's own keys).
+-- They replace the product-only table of the previous migration.
+CREATE TABLE hosted_entity_configurations (
+    subject_type TEXT NOT NULL CHECK (subject_type IN ('software', 'organisation')),
+    subject_id TEXT NOT NULL,
+    jwt TEXT NOT NULL,
+    expires_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (subject_type, subject_id)
+);
+INSERT INTO hosted_entity_configurations (subject_type, subject_id, jwt, expires_at, updated_at)
+    SELECT 'software', software_id, jwt, expires_at, updated_at FROM entity_configurations;
+DROP TABLE entity_configurations;
+
+-- Publishing one is a change event (entity-configuration-published).
+ALTER TABLE events DROP CONSTRAINT events_kind_known;
+ALTER TABLE events ADD CONSTRAINT events_kind_known CHECK (kind IN ('organisation-status','organisation-authorization-servers','software-status','software-metadata','participant-key-added','participant-key-removed','certificate-issued','certificate-revoked','certificate-held','certificate-released','signing-key-published','signing-key-activated','signing-key-retired','signing-key-removed','statement-revoked','entity-configuration-published'));

@@ -682,64 +682,80 @@ mod tests {
 
     use super::apply_policies;
 
-    /// A trust anchor's and an intermediate's policies and a leaf's metadata, modelled on the
-    /// policy example of the specification (section 6.1.6): the policies merge (subset_of
-    /// intersects, add unites, one_of intersects, essential stays), then apply.
+    /// The specification's metadata policy example (section 6.1.7), its figures as given
+    /// (`tests/fixtures/federation/metadata-policy-example.json`): the anchor's and the
+    /// intermediate's policies merge, the intermediate's metadata is forced, and the result is
+    /// the resolved metadata the specification prints, member for member.
     #[test]
-    fn an_anchor_and_an_intermediate_policy_merge_then_apply() {
-        let anchor = json!({"openid_relying_party": {
-            "grant_types": {
-                "default": ["authorization_code"],
-                "subset_of": ["authorization_code", "refresh_token"],
-                "superset_of": ["authorization_code"],
-            },
-            "token_endpoint_auth_method": {
-                "one_of": ["private_key_jwt", "self_signed_tls_client_auth"],
-                "essential": true,
-            },
-            "token_endpoint_auth_signing_alg": {"one_of": ["PS256", "ES256"]},
-            "subject_type": {"value": "pairwise"},
-            "contacts": {"add": ["helpdesk@federation.example.org"]},
-        }});
-        let intermediate = json!({"openid_relying_party": {
-            "grant_types": {"subset_of": ["authorization_code"]},
-            "token_endpoint_auth_method": {"one_of": ["self_signed_tls_client_auth"]},
-            "contacts": {"add": ["helpdesk@org.example.org"]},
-        }});
+    fn the_specifications_policy_example_resolves_as_it_prints() {
+        let example: Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/federation/metadata-policy-example.json"
+        ))
+        .unwrap();
+        let layers = [
+            (
+                example["trust_anchor"]["metadata_policy"].clone(),
+                Value::Null,
+            ),
+            (
+                example["intermediate"]["metadata_policy"].clone(),
+                example["intermediate"]["metadata"].clone(),
+            ),
+        ];
+        let resolved = apply_policies(&layers, &example["leaf_metadata"]).unwrap();
+        assert_eq!(resolved["openid_relying_party"], example["resolved"]);
+    }
+
+    /// The operators' combinations the specification tabulates (section 6.1.3.2) that the
+    /// example leaves out: a value outside the anchor's subset_of refused at merge, a
+    /// superset_of the metadata does not meet, an essential member absent, a default filling
+    /// an absent one, and a scope (a space-separated string) narrowed by subset_of.
+    #[test]
+    fn operator_combinations_merge_and_refuse_as_the_specification_says() {
         let leaf = json!({"openid_relying_party": {
-            "redirect_uris": ["https://rp.example.org/callback"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "self_signed_tls_client_auth",
-            "contacts": ["rp_admins@rp.example.org"],
+            "grant_types": ["refresh_token"],
+            "scope": "openid accounts payments",
         }});
-        let resolved =
-            apply_policies(&[(anchor, Value::Null), (intermediate, Value::Null)], &leaf).unwrap();
+        let refused = |anchor: Value, intermediate: Value| {
+            apply_policies(&[(anchor, Value::Null), (intermediate, Value::Null)], &leaf)
+                .unwrap_err()
+        };
+        // value outside the superior's subset_of: the policies conflict.
+        refused(
+            json!({"openid_relying_party": {"grant_types": {"subset_of": ["authorization_code"]}}}),
+            json!({"openid_relying_party": {"grant_types": {"value": ["refresh_token"]}}}),
+        );
+        // superset_of not met by the metadata.
+        refused(
+            json!({"openid_relying_party": {"grant_types": {"superset_of": ["authorization_code"]}}}),
+            Value::Null,
+        );
+        // an essential member the metadata lacks.
+        refused(
+            json!({"openid_relying_party": {"client_name": {"essential": true}}}),
+            Value::Null,
+        );
+        let resolved = apply_policies(
+            &[(
+                json!({"openid_relying_party": {
+                    "client_name": {"default": "Unnamed"},
+                    "scope": {"subset_of": ["openid", "accounts"]},
+                }}),
+                Value::Null,
+            )],
+            &leaf,
+        )
+        .unwrap();
         let rp = &resolved["openid_relying_party"];
-        assert_eq!(rp["grant_types"], json!(["authorization_code"]));
+        assert_eq!(rp["client_name"], "Unnamed");
+        let mut scope: Vec<&str> = rp["scope"].as_str().unwrap().split(' ').collect();
+        scope.sort();
         assert_eq!(
-            rp["token_endpoint_auth_method"],
-            "self_signed_tls_client_auth"
+            scope,
+            ["accounts", "openid"],
+            "a set: its order is not specified"
         );
-        assert_eq!(rp["subject_type"], "pairwise");
-        assert_eq!(
-            rp["redirect_uris"],
-            json!(["https://rp.example.org/callback"])
-        );
-        let mut contacts: Vec<&str> = rp["contacts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap())
-            .collect();
-        contacts.sort();
-        assert_eq!(
-            contacts,
-            [
-                "helpdesk@federation.example.org",
-                "helpdesk@org.example.org",
-                "rp_admins@rp.example.org"
-            ]
-        );
+        assert_eq!(rp["grant_types"], json!(["refresh_token"]));
     }
 
     #[test]

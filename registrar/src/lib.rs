@@ -51,7 +51,8 @@ pub use policy::{Access, ClientIds, Policy, SecurityProfile, Statements};
 pub struct RegistrationError {
     /// `invalid_software_statement`, `unapproved_software_statement`,
     /// `invalid_redirect_uri`, `invalid_client_metadata` or `invalid_token`; for an explicit
-    /// registration also `invalid_request`, `invalid_trust_chain` or `invalid_metadata`.
+    /// registration also `invalid_request`, `invalid_trust_chain` or `invalid_metadata`, for an
+    /// automatic one `invalid_request_object`.
     pub error: String,
     /// What was wrong.
     pub error_description: String,
@@ -78,6 +79,11 @@ impl RegistrationError {
     /// `invalid_software_statement`.
     pub fn statement(description: impl Into<String>) -> Self {
         Self::new("invalid_software_statement", description)
+    }
+
+    /// `invalid_request_object`: an automatic registration's request object does not hold.
+    pub fn request_object(description: impl Into<String>) -> Self {
+        Self::new("invalid_request_object", description)
     }
 
     /// `invalid_token` (RFC 6750): a missing or bad initial access token.
@@ -462,6 +468,27 @@ impl Registrar {
         for interceptor in &self.interceptors {
             interceptor.after(&mut client)?;
         }
+        Ok(client)
+    }
+
+    /// Decides an automatic registration (OpenID Federation 1.0, section 12.1): as
+    /// [`Registrar::register_federated`], but the client id is the client's entity
+    /// identifier (one client per entity, registered again as its chain changes), and since
+    /// nothing reaches the client but the authorization response, it cannot be given a
+    /// secret: `client_secret_*` methods are refused. The caller has checked the request
+    /// object against the client's resolved keys.
+    pub fn register_automatic(
+        &self,
+        chain: &ssa_verifier::federation::TrustChain,
+    ) -> Result<Client, RegistrationError> {
+        let mut client = self.register_federated(chain)?;
+        if client.needs_secret {
+            return Err(RegistrationError::metadata(
+                "an automatically registered client gets no secret: use private_key_jwt or tls_client_auth",
+            ));
+        }
+        client.client_id = chain.entity_id.clone();
+        client.shared = true;
         Ok(client)
     }
 

@@ -1129,6 +1129,68 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     let outside = leaf_configuration(&app, &leaf, &client.signing, secret, addressed);
     let (status, _, body) = post(outside, "application/entity-statement+jwt").await;
     assert_eq!((status, error(&body)), (400, "invalid_metadata".into()));
+
+    // Automatic registration: the authorization server passes the request object of an
+    // authorization request whose client_id is the product's entity identifier; the
+    // registrar resolves the chain from the configuration the product publishes at the
+    // directory, checks the request object with the product's keystore keys, and answers
+    // the client, its id the entity identifier.
+    let published = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |_, _| {});
+    let (status, _) = publish(&app, &c, &published, "application/entity-statement+jwt").await;
+    assert_eq!(status, 204);
+    let request_object = |key: &crate::oauth::Key, audience: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(key.jwk()["kid"].as_str().unwrap().to_owned());
+        header.typ = Some("oauth-authz-req+jwt".into());
+        key.sign(
+            header,
+            &json!({
+                "iss": leaf, "client_id": leaf, "aud": audience,
+                "iat": unix_now(), "exp": unix_now() + 60, "jti": uuid::Uuid::new_v4().to_string(),
+                "response_type": "code", "redirect_uri": registered, "scope": "openid accounts",
+            }),
+        )
+    };
+    let automatic = |request: String| {
+        let (https, issuer) = (&https, &issuer);
+        async move {
+            let response = https
+                .post(format!("{issuer}/federation/automatic"))
+                .form(&[("request", request)])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, registered_client) = automatic(request_object(&client.signing, &issuer)).await;
+    assert_eq!(status, 200, "{registered_client}");
+    assert_eq!(registered_client["client_id"], leaf.as_str());
+    assert_eq!(registered_client["software_id"], c.software_id.as_str());
+    assert_eq!(
+        registered_client["token_endpoint_auth_method"],
+        "private_key_jwt"
+    );
+    // Again: the same client, registered again.
+    let (status, again) = automatic(request_object(&client.signing, &issuer)).await;
+    assert_eq!((status, &again["client_id"]), (200, &json!(leaf)));
+    // Refused: signed by a key not the product's, addressed elsewhere, no request object.
+    for (request, code) in [
+        (request_object(&stranger, &issuer), "invalid_request_object"),
+        (
+            request_object(&client.signing, "https://other-bank.example"),
+            "invalid_request_object",
+        ),
+        (String::new(), "invalid_request"),
+    ] {
+        let (status, body) = automatic(request).await;
+        assert_eq!(
+            (status, body["error"].as_str().unwrap()),
+            (400, code),
+            "{body}"
+        );
+    }
 }
 
 /// An organisation is a `federation_entity` leaf: its statement states its own keystore keys

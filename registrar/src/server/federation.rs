@@ -4,7 +4,10 @@
 //! federation key (ES256, created in its key folder on first start, 0600); and explicit
 //! registration (section 12.2) at `/federation/register`: the client posts its entity
 //! configuration, the registrar resolves its trust chain up to the anchor, registers the
-//! resolved metadata under its policy and answers an `explicit-registration-response+jwt`.
+//! resolved metadata under its policy and answers an `explicit-registration-response+jwt`;
+//! and automatic registration (section 12.1) for the authorization server, at
+//! `/federation/automatic`: it passes the request object of an authorization request whose
+//! `client_id` is an entity identifier, and gets back the client, registered on first sight.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -104,7 +107,10 @@ impl Federation {
                         "issuer": id,
                         "registration_endpoint": registration,
                         "federation_registration_endpoint": format!("{id}/federation/register"),
-                        "client_registration_types_supported": ["explicit"],
+                        "client_registration_types_supported": ["automatic", "explicit"],
+                        "request_authentication_methods_supported": {
+                            "authorization_endpoint": ["request_object"],
+                        },
                     },
                     "oauth_authorization_server": {
                         "issuer": id,
@@ -119,15 +125,9 @@ impl Federation {
     /// client's entity configuration (`iss` = `sub`), addressed to this registrar (`aud`),
     /// naming superiors. Its entity identifier, or why the request is refused.
     pub fn check_request(&self, jwt: &str) -> Result<String, String> {
-        let claims: Value = jwt
-            .split('.')
-            .nth(1)
-            .and_then(|payload| {
-                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-                    .ok()
-            })
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or("the request is not an entity configuration (a JWS with a JSON payload)")?;
+        let claims: Value = jsonwebtoken::dangerous::insecure_decode_claims(jwt).map_err(|_| {
+            "the request is not an entity configuration (a JWS with a JSON payload)".to_owned()
+        })?;
         let sub = claims["sub"].as_str().unwrap_or_default();
         if sub.is_empty() || claims["iss"] != claims["sub"] {
             return Err("the request must be the client's entity configuration (iss = sub)".into());
@@ -174,5 +174,76 @@ impl Federation {
                 "metadata": {"openid_relying_party": registered},
             }),
         )
+    }
+}
+
+/// The client an automatic registration's request object names (its `client_id`, an entity
+/// identifier), read before anything is checked.
+pub fn requesting_entity(jwt: &str) -> Result<String, String> {
+    let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(jwt)
+        .map_err(|_| "the request object is not a JWS with a JSON payload".to_owned())?;
+    match claims["client_id"].as_str() {
+        Some(id) if id.starts_with("https://") || id.starts_with("http://") => Ok(id.to_owned()),
+        _ => Err("the request object's client_id must be the client's entity identifier".into()),
+    }
+}
+
+impl Federation {
+    /// Checks an automatic registration's request object (section 12.1.1.1): signed (PS256
+    /// or ES256) by a key of the client's resolved metadata (`jwks`, or the document at
+    /// `jwks_uri`), `iss` and `client_id` the client, `aud` this provider, unexpired.
+    pub fn check_request_object(
+        &self,
+        jwt: &str,
+        entity: &str,
+        metadata: &Value,
+        agent: &ureq::Agent,
+    ) -> Result<(), String> {
+        let header = jsonwebtoken::decode_header(jwt)
+            .map_err(|_| "the request object has no readable JWS header".to_owned())?;
+        if !matches!(header.alg, Algorithm::PS256 | Algorithm::ES256) {
+            return Err("the request object must be signed with PS256 or ES256".into());
+        }
+        let kid = header.kid.ok_or("the request object names no kid")?;
+        let keys: jsonwebtoken::jwk::JwkSet =
+            match (&metadata["jwks"], metadata["jwks_uri"].as_str()) {
+                (Value::Object(_), _) => serde_json::from_value(metadata["jwks"].clone())
+                    .map_err(|e| format!("the client's jwks: {e}"))?,
+                (_, Some(uri)) => {
+                    let body = agent
+                        .get(uri)
+                        .call()
+                        .map_err(|e| format!("the client's jwks_uri {uri}: {e}"))?
+                        .body_mut()
+                        .with_config()
+                        .limit(1 << 20)
+                        .read_to_vec()
+                        .map_err(|e| format!("the client's jwks_uri {uri}: {e}"))?;
+                    serde_json::from_slice(&body)
+                        .map_err(|e| format!("the client's jwks_uri: {e}"))?
+                }
+                _ => {
+                    return Err(
+                        "the client's resolved metadata has neither jwks nor jwks_uri".into(),
+                    );
+                }
+            };
+        let key = keys
+            .find(&kid)
+            .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(jwk).ok())
+            .ok_or_else(|| {
+                format!("the request object is signed with {kid:?}, which is not the client's")
+            })?;
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_audience(&[&self.entity_id]);
+        validation.set_issuer(&[entity]);
+        validation.set_required_spec_claims(&["iss", "aud", "exp"]);
+        let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+            .map_err(|e| format!("the request object does not verify ({:?})", e.kind()))?
+            .claims;
+        if claims["client_id"] != entity {
+            return Err("the request object's client_id must be its iss".into());
+        }
+        Ok(())
     }
 }

@@ -380,6 +380,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
                 web::get().to(entity_configuration),
             )
             .route("/federation/register", web::post().to(register_explicit))
+            .route("/federation/automatic", web::post().to(register_automatic))
     })
     .workers(2)
     .on_connect(|connection, data| {
@@ -891,6 +892,85 @@ async fn register_explicit(
         Ok(Err(e)) => error(&e),
         Err(e) => server_error(e),
     }
+}
+
+/// `POST /federation/automatic`: automatic registration (OpenID Federation 1.0, section
+/// 12.1), for the authorization server (with the status token, when one is set). The form's
+/// `request` is the request object of an authorization request whose `client_id` is an entity
+/// identifier: the registrar resolves that entity's trust chain up to the trust anchor,
+/// checks the request object against the keys of its resolved metadata, and answers the
+/// client (its id the entity identifier), registered under the policy. Refusals are
+/// `invalid_request_object` (the request object) or the chain's and policy's errors.
+async fn register_automatic(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if !status_allowed(&state, &req) {
+        return status_refused();
+    }
+    if state.federation.is_none() {
+        return federation_error(
+            404,
+            "not_found",
+            "this registrar has no trust anchor configured",
+        );
+    }
+    let request = url::form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "request")
+        .map(|(_, value)| value.trim().to_owned());
+    let Some(request) = request.filter(|r| !r.is_empty()) else {
+        return federation_error(
+            400,
+            "invalid_request",
+            "send the request object as the form parameter request",
+        );
+    };
+    let entity = match federation::requesting_entity(&request) {
+        Ok(entity) => entity,
+        Err(why) => return federation_error(400, "invalid_request_object", why),
+    };
+    blocking(&state, move |state, conn| {
+        let Some(federation) = &state.federation else {
+            return Err(anyhow::anyhow!("no federation"));
+        };
+        let chain = match ssa_verifier::federation::resolve_chain(
+            &entity,
+            &federation.trust_anchor,
+            None,
+            federation::FETCH_TIMEOUT,
+        ) {
+            Ok(chain) => chain,
+            Err(e) => return Ok(Stored::Refused(e.into())),
+        };
+        let metadata = ["openid_relying_party", "oauth_client"]
+            .iter()
+            .find_map(|kind| chain.metadata.get(*kind).cloned())
+            .unwrap_or_default();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(federation::FETCH_TIMEOUT))
+            .build()
+            .into();
+        if let Err(why) = federation.check_request_object(&request, &entity, &metadata, &agent) {
+            return Ok(Stored::Refused(RegistrationError::request_object(why)));
+        }
+        let client = match state.registrar.register_automatic(&chain) {
+            Ok(client) => client,
+            Err(e) => return Ok(Stored::Refused(e)),
+        };
+        if state.sealer.is_some() {
+            // Nothing to seal: the client id is the entity identifier, and the chain is
+            // resolved again at its next request.
+            let mut body = client.metadata;
+            body.insert("client_id".into(), json!(client.client_id));
+            return Ok(Stored::Done(Value::Object(body), 200));
+        }
+        match keep(state, conn, client, None, now())? {
+            Stored::Done(body, _) => Ok(Stored::Done(body, 200)),
+            refused => Ok(refused),
+        }
+    })
+    .await
 }
 
 /// A stateless registration: the client id carries it, sealed; nothing is stored but the

@@ -265,17 +265,9 @@ pub async fn trust_mark(
         Ok(sub) => sub,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let Some(kind) = trust_mark_type.filter(|t| !t.is_empty()) else {
-        return Ok(Err(Refusal::new(
-            "invalid_request",
-            "trust_mark_type is required",
-        )));
-    };
-    let Some(wanted) = TrustMarkType::parse(&dir.public_url, &kind) else {
-        return Ok(Err(Refusal::new(
-            "not_found",
-            "this trust anchor issues no trust mark of that type",
-        )));
+    let (kind, wanted) = match mark_type(dir, trust_mark_type) {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
     };
     let shared = dir.clone();
     dir.db(move |conn| {
@@ -304,6 +296,23 @@ pub async fn trust_mark(
         sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark).map(Ok)
     })
     .await
+}
+
+/// The `trust_mark_type` parameter of a request: required, and one this anchor issues.
+fn mark_type(
+    dir: &Directory,
+    trust_mark_type: Option<String>,
+) -> std::result::Result<(String, TrustMarkType), Refusal> {
+    let kind = trust_mark_type
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Refusal::new("invalid_request", "trust_mark_type is required"))?;
+    match TrustMarkType::parse(&dir.public_url, &kind) {
+        Some(wanted) => Ok((kind, wanted)),
+        None => Err(Refusal::new(
+            "not_found",
+            "this trust anchor issues no trust mark of that type",
+        )),
+    }
 }
 
 /// The status of a trust mark, as a signed response: `invalid` unless the directory signed
@@ -576,17 +585,9 @@ pub async fn trust_marked(
     trust_mark_type: Option<String>,
     sub: Option<String>,
 ) -> Result<std::result::Result<Vec<String>, Refusal>> {
-    let Some(kind) = trust_mark_type.filter(|t| !t.is_empty()) else {
-        return Ok(Err(Refusal::new(
-            "invalid_request",
-            "trust_mark_type is required",
-        )));
-    };
-    let Some(wanted) = TrustMarkType::parse(&dir.public_url, &kind) else {
-        return Ok(Err(Refusal::new(
-            "not_found",
-            "this trust anchor issues no trust mark of that type",
-        )));
+    let (_, wanted) = match mark_type(dir, trust_mark_type) {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
     };
     if sub.as_ref().is_some_and(|s| s.len() > MAX_ENTITY_ID) {
         return Ok(Err(Refusal::new(

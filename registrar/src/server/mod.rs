@@ -161,6 +161,15 @@ struct State {
     stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
 }
 
+impl State {
+    /// Its federation identity (the handlers that need it answer `404` without one first).
+    fn federation(&self) -> anyhow::Result<&federation::Federation> {
+        self.federation
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this registrar has no trust anchor configured"))
+    }
+}
+
 /// The client certificate of a TLS connection (PEM).
 #[derive(Clone)]
 struct PeerCertificate(String);
@@ -846,9 +855,7 @@ async fn register_explicit(
     let state = state.into_inner();
     let decided = web::block(
         move || -> Result<Result<String, RegistrationError>, anyhow::Error> {
-            let Some(federation) = &state.federation else {
-                return Err(anyhow::anyhow!("no federation"));
-            };
+            let federation = state.federation()?;
             let chain = match ssa_verifier::federation::resolve_chain_from(
                 &request,
                 &federation.trust_anchor,
@@ -931,9 +938,7 @@ async fn register_automatic(
         Err(why) => return federation_error(400, "invalid_request_object", why),
     };
     blocking(&state, move |state, conn| {
-        let Some(federation) = &state.federation else {
-            return Err(anyhow::anyhow!("no federation"));
-        };
+        let federation = state.federation()?;
         let chain = match ssa_verifier::federation::resolve_chain(
             &entity,
             &federation.trust_anchor,

@@ -287,8 +287,6 @@ pub(super) async fn put_entity_configuration(
     path: web::Path<OrgId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let jwt = super::software::entity_configuration_body(&req, &body)?;
     let subject = crate::services::federation::Subject::Organisation(path.into_inner());
-    crate::services::federation::put_entity_configuration(&state, actor, subject, jwt).await?;
-    Ok(HttpResponse::NoContent().finish())
+    super::software::publish_entity_configuration(&req, &state, actor, subject, &body).await
 }

@@ -277,17 +277,19 @@ pub(super) async fn put_entity_configuration(
     path: web::Path<SoftwareId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let jwt = entity_configuration_body(&req, &body)?;
     let subject = crate::services::federation::Subject::Software(path.into_inner());
-    crate::services::federation::put_entity_configuration(&state, actor, subject, jwt).await?;
-    Ok(HttpResponse::NoContent().finish())
+    publish_entity_configuration(&req, &state, actor, subject, &body).await
 }
 
-/// The body of an entity configuration upload: `application/entity-statement+jwt`, UTF-8.
-pub(super) fn entity_configuration_body(
+/// Publishes the subject's entity configuration from the body of an upload
+/// (`application/entity-statement+jwt`, UTF-8): `204`.
+pub(super) async fn publish_entity_configuration(
     req: &actix_web::HttpRequest,
+    state: &web::Data<Directory>,
+    actor: crate::model::Actor,
+    subject: crate::services::federation::Subject,
     body: &[u8],
-) -> Result<String, AppError> {
+) -> Result<HttpResponse, AppError> {
     let media = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -299,6 +301,8 @@ pub(super) fn entity_configuration_body(
             crate::federation::ENTITY_STATEMENT_TYPE
         )));
     }
-    String::from_utf8(body.to_vec())
-        .map_err(|_| AppError::BadRequest("the entity configuration is not UTF-8".into()))
+    let jwt = String::from_utf8(body.to_vec())
+        .map_err(|_| AppError::BadRequest("the entity configuration is not UTF-8".into()))?;
+    crate::services::federation::put_entity_configuration(state, actor, subject, jwt).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -16,6 +16,31 @@ fn refused(refusal: &Refusal) -> HttpResponse {
         .json(json!({"error": refusal.error, "error_description": refusal.description}))
 }
 
+/// The query's parameters, or why they are `invalid_request` (`note` says which may appear
+/// once).
+fn parameters<T: serde::de::DeserializeOwned>(req: &HttpRequest, note: &str) -> Result<T, Refusal> {
+    serde_html_form::from_str(req.query_string()).map_err(|e| {
+        Refusal::new(
+            "invalid_request",
+            format!("the parameters cannot be read {note}: {e}"),
+        )
+    })
+}
+
+/// A list of entity identifiers, cached as the status documents are.
+fn identifiers(
+    state: &Directory,
+    response: &mut actix_web::HttpResponseBuilder,
+    ids: Vec<String>,
+) -> HttpResponse {
+    response
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("public, max-age={}", state.config.status_max_age_secs),
+        ))
+        .json(ids)
+}
+
 fn statement(state: &Directory, jwt: String) -> HttpResponse {
     signed(state, ENTITY_STATEMENT_TYPE, jwt)
 }
@@ -69,14 +94,9 @@ pub(crate) async fn fetch(
     req: HttpRequest,
     state: web::Data<Directory>,
 ) -> Result<HttpResponse, AppError> {
-    let query: FetchQuery = match serde_html_form::from_str(req.query_string()) {
+    let query: FetchQuery = match parameters(&req, "(sub at most once)") {
         Ok(query) => query,
-        Err(e) => {
-            return Ok(refused(&Refusal::new(
-                "invalid_request",
-                format!("the parameters cannot be read (sub at most once): {e}"),
-            )));
-        }
+        Err(refusal) => return Ok(refused(&refusal)),
     };
     Ok(match service::fetch(&state, query.sub).await? {
         // It says what the product's status is: cached as the status documents are.
@@ -112,26 +132,18 @@ pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<Directory>,
 ) -> Result<HttpResponse, AppError> {
-    let query: ListQuery = match serde_html_form::from_str(req.query_string()) {
-        Ok(query) => query,
-        Err(e) => {
-            return Ok(refused(&Refusal::new(
-                "invalid_request",
-                format!("the parameters cannot be read: {e}"),
-            )));
-        }
-    };
+    let query: ListQuery =
+        match parameters(&req, "(entity_type may repeat, the others at most once)") {
+            Ok(query) => query,
+            Err(refusal) => return Ok(refused(&refusal)),
+        };
     Ok(match service::list(&state, query).await? {
         Ok(page) => {
             let mut response = HttpResponse::Ok();
-            response.insert_header((
-                header::CACHE_CONTROL,
-                format!("public, max-age={}", state.config.status_max_age_secs),
-            ));
             if let (true, Some(last)) = (page.more, page.entities.last()) {
                 response.insert_header((header::LINK, next_page(&state, &req, last)));
             }
-            response.json(page.entities)
+            identifiers(&state, &mut response, page.entities)
         }
         Err(refusal) => refused(&refusal),
     })
@@ -167,23 +179,13 @@ pub(crate) async fn trust_mark_list(
     req: HttpRequest,
     state: web::Data<Directory>,
 ) -> Result<HttpResponse, AppError> {
-    let query: TrustMarkQuery = match serde_html_form::from_str(req.query_string()) {
+    let query: TrustMarkQuery = match parameters(&req, "(each at most once)") {
         Ok(query) => query,
-        Err(e) => {
-            return Ok(refused(&Refusal::new(
-                "invalid_request",
-                format!("the parameters cannot be read (each at most once): {e}"),
-            )));
-        }
+        Err(refusal) => return Ok(refused(&refusal)),
     };
     Ok(
         match service::trust_marked(&state, query.trust_mark_type, query.sub).await? {
-            Ok(ids) => HttpResponse::Ok()
-                .insert_header((
-                    header::CACHE_CONTROL,
-                    format!("public, max-age={}", state.config.status_max_age_secs),
-                ))
-                .json(ids),
+            Ok(ids) => identifiers(&state, &mut HttpResponse::Ok(), ids),
             Err(refusal) => refused(&refusal),
         },
     )
@@ -213,14 +215,9 @@ pub(crate) async fn trust_mark(
     req: HttpRequest,
     state: web::Data<Directory>,
 ) -> Result<HttpResponse, AppError> {
-    let query: TrustMarkQuery = match serde_html_form::from_str(req.query_string()) {
+    let query: TrustMarkQuery = match parameters(&req, "(each at most once)") {
         Ok(query) => query,
-        Err(e) => {
-            return Ok(refused(&Refusal::new(
-                "invalid_request",
-                format!("the parameters cannot be read (each at most once): {e}"),
-            )));
-        }
+        Err(refusal) => return Ok(refused(&refusal)),
     };
     Ok(
         match service::trust_mark(&state, query.trust_mark_type, query.sub).await? {
@@ -358,14 +355,10 @@ pub(crate) async fn resolve(
     req: HttpRequest,
     state: web::Data<Directory>,
 ) -> Result<HttpResponse, AppError> {
-    let query: service::ResolveQuery = match serde_html_form::from_str(req.query_string()) {
+    let query: service::ResolveQuery = match parameters(&req, "(sub and trust_anchor at most once)")
+    {
         Ok(query) => query,
-        Err(e) => {
-            return Ok(refused(&Refusal::new(
-                "invalid_request",
-                format!("the parameters cannot be read (sub and trust_anchor at most once): {e}"),
-            )));
-        }
+        Err(refusal) => return Ok(refused(&refusal)),
     };
     Ok(match service::resolve(&state, query).await? {
         Ok(jwt) => signed(&state, "application/resolve-response+jwt", jwt),

@@ -77,12 +77,15 @@ struct FetchQuery {
 
 /// Federation fetch
 ///
-/// The subordinate statement about `sub`, a software product in the federation (its entity
-/// identifier, as the list endpoint gives it): its keystore keys (`jwks`), the metadata policy
-/// its registrations must meet (`jwks_uri` pinned to its keystore, `redirect_uris` within the
-/// registered ones, `token_endpoint_auth_method` one of `private_key_jwt` and
-/// `tls_client_auth`, `scope` within its roles') and what the directory asserts about it
-/// (`metadata`). A product that is not active, or whose organisation is not, is `not_found`.
+/// The subordinate statement about `sub` (its entity identifier, as the list endpoint gives
+/// it): a software product, an organisation or an ASPSP's authorization server in the
+/// federation. It carries the subordinate's own keystore keys (`jwks`), the metadata policy
+/// it must meet and what the directory asserts about it (`metadata`): for a product
+/// `jwks_uri` pinned to its keystore, `redirect_uris` within the registered ones,
+/// `token_endpoint_auth_method` one of `private_key_jwt` and `tls_client_auth`, `scope`
+/// within its roles'; for an organisation its legal name; for a server the registered
+/// `issuer` and `registration_endpoint`. One that is not active, or whose organisation is
+/// not, is `not_found`.
 /// A statement is signed at most once per `status_max_age_secs` (its max-age) and served
 /// again meanwhile, so a change shows within that time, as in the status documents.
 #[utoipa::path(get, path = "/federation/fetch", tag = "federation", operation_id = "federationFetch", security(()),
@@ -204,7 +207,8 @@ struct TrustMarkQuery {
 /// CBPII, ASPSP) and environment (production, sandbox), named
 /// `{directory}/trust-marks/{role}/{environment}` and listed in its entity configuration's
 /// `trust_mark_issuers`, to the products in the federation that hold that role in that
-/// environment. Valid 24 hours; its status endpoint says at once when it no longer holds.
+/// environment and to the active organisations for each of their roles in both. Valid 24
+/// hours; its status endpoint says at once when it no longer holds.
 #[utoipa::path(get, path = "/federation/trust-mark", tag = "federation", operation_id = "federationTrustMark", security(()),
     params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier."),
         ("sub" = String, Query, description = "The entity identifier of the subject.")),

@@ -76,6 +76,26 @@ pub fn organisation_entity_prefix(base: &str) -> String {
     format!("{base}/federation/organisations/")
 }
 
+/// A product's entity identifier in the federation.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EntityIdentifier {
+    /// The one its owner registered (where it hosts its own entity configuration), else the
+    /// one the directory gives it.
+    #[schema(format = Uri)]
+    pub entity_id: String,
+    /// Whether its owner hosts its entity configuration (a registered identifier).
+    pub self_hosted: bool,
+}
+
+impl EntityIdentifier {
+    pub fn of(base: &str, software: SoftwareId, own: Option<String>) -> Self {
+        Self {
+            self_hosted: own.is_some(),
+            entity_id: own.unwrap_or_else(|| software_entity_id(base, software)),
+        }
+    }
+}
+
 /// The endpoints of the trust anchor.
 pub struct Endpoints {
     pub fetch: String,

@@ -114,7 +114,10 @@ impl EventKind {
                 "software.approve" | "software.reject" | "software.suspend" | "software.reinstate"
                 | "software.revoke",
             ) => Self::SoftwareStatus,
-            ("software", "software.update" | "software.change_approve") => Self::SoftwareMetadata,
+            (
+                "software",
+                "software.update" | "software.change_approve" | "software.entity_identifier",
+            ) => Self::SoftwareMetadata,
             ("participant_key", "key.upload") => Self::ParticipantKeyAdded,
             ("participant_key", _) => Self::ParticipantKeyRemoved,
             ("certificate", "certificate.issue") => Self::CertificateIssued,

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::Directory;
 use crate::federation::{
-    self, EntityConfiguration, EntityType, HistoricalKeys, MAX_ENTITY_ID, Refusal, ResolveResponse,
-    SubordinateStatement, TrustMark, TrustMarkStatus, TrustMarkType,
+    self, EntityConfiguration, EntityIdentifier, EntityType, HistoricalKeys, MAX_ENTITY_ID,
+    Refusal, ResolveResponse, SubordinateStatement, TrustMark, TrustMarkStatus, TrustMarkType,
 };
 use crate::model::keys::{KeyPurpose, KeyState};
 use crate::model::organisation::{AuthorizationServer, Organisation};
@@ -105,10 +105,23 @@ pub async fn fetch(
     }))
 }
 
+/// `not_found`: no subordinate has the entity identifier asked for.
+pub fn unknown_entity() -> Refusal {
+    Refusal::new(
+        "not_found",
+        "no subordinate of this trust anchor has that entity identifier",
+    )
+}
+
 /// A subordinate of the trust anchor.
 enum Member {
-    /// An active product of an active organisation.
-    Software(Box<Software>, Box<Organisation>),
+    /// An active product of an active organisation; `own` when its owner hosts its entity
+    /// configuration at an entity identifier it registered.
+    Software {
+        product: Box<Software>,
+        org: Box<Organisation>,
+        own: bool,
+    },
     /// An active organisation.
     Organisation(Box<Organisation>),
     /// An authorization server an active ASPSP registered, its issuer the entity identifier.
@@ -123,7 +136,7 @@ impl Member {
     /// Whose keystore vouches for it: the product's keys, or the organisation's own.
     fn keystore(&self) -> (OrgId, Option<SoftwareId>) {
         match self {
-            Self::Software(product, org) => (org.id, Some(product.id)),
+            Self::Software { product, org, .. } => (org.id, Some(product.id)),
             Self::Organisation(org) => (org.id, None),
             Self::Server { org_id, .. } => (*org_id, None),
         }
@@ -131,7 +144,7 @@ impl Member {
 
     fn kinds(&self) -> &'static [EntityType] {
         match self {
-            Self::Software(..) => &EntityType::SOFTWARE,
+            Self::Software { .. } => &EntityType::SOFTWARE,
             Self::Organisation(_) => &EntityType::ORGANISATION,
             Self::Server { .. } => &EntityType::SERVER,
         }
@@ -141,16 +154,22 @@ impl Member {
     /// roles in both; a server none.
     fn marks(&self) -> Vec<TrustMarkType> {
         match self {
-            Self::Software(product, _) => TrustMarkType::of(product),
+            Self::Software { product, .. } => TrustMarkType::of(product),
             Self::Organisation(org) => TrustMarkType::of_organisation(&org.roles),
             Self::Server { .. } => vec![],
         }
     }
 
-    /// The entity configuration the directory hosts for it (a server hosts its own).
+    /// The entity configuration the directory hosts for it (a server, and a product with an
+    /// entity identifier of its own, host their own).
     fn hosted(&self) -> Option<store::federation::Subject> {
         match self {
-            Self::Software(product, _) => Some(store::federation::Subject::Software(product.id)),
+            Self::Software {
+                product,
+                own: false,
+                ..
+            } => Some(store::federation::Subject::Software(product.id)),
+            Self::Software { own: true, .. } => None,
             Self::Organisation(org) => Some(store::federation::Subject::Organisation(org.id)),
             Self::Server { .. } => None,
         }
@@ -158,19 +177,14 @@ impl Member {
 }
 
 /// The subordinate whose entity identifier is `sub` (a product's or an organisation's, under
-/// the directory's prefixes, or an authorization server's issuer); or `not_found` saying why it is not in the
-/// federation.
+/// the directory's prefixes; one a product registered as its own; an authorization server's
+/// issuer); or `not_found` saying why it is not in the federation.
 fn member(
     dir: &Directory,
     conn: &mut DbConnection,
     sub: &str,
 ) -> Result<std::result::Result<Member, Refusal>> {
-    let unknown = || {
-        Ok(Err(Refusal::new(
-            "not_found",
-            "no subordinate of this trust anchor has that entity identifier",
-        )))
-    };
+    let unknown = || Ok(Err(unknown_entity()));
     if let Some(id) = sub.strip_prefix(&federation::organisation_entity_prefix(&dir.public_url)) {
         let Some(org) = id.parse::<OrgId>().ok() else {
             return unknown();
@@ -186,6 +200,10 @@ fn member(
             ))),
             Some(org) => Ok(Ok(Member::Organisation(Box::new(org)))),
         };
+    }
+    // A product's own entity identifier.
+    if let Some(software) = store::federation::software_of(conn, sub)? {
+        return product_member(conn, software, true);
     }
     let prefix = federation::software_entity_prefix(&dir.public_url);
     let Some(id) = sub.strip_prefix(&prefix) else {
@@ -211,6 +229,24 @@ fn member(
     let Some(software) = id.parse::<SoftwareId>().ok() else {
         return unknown();
     };
+    if let Some(own) = store::federation::entity_id_of(conn, software)? {
+        return Ok(Err(Refusal::new(
+            "not_found",
+            format!(
+                "the software's entity identifier is {own}, where it hosts its own configuration"
+            ),
+        )));
+    }
+    product_member(conn, software, false)
+}
+
+/// The product `software` as a subordinate, if it and its organisation are active.
+fn product_member(
+    conn: &mut DbConnection,
+    software: SoftwareId,
+    own: bool,
+) -> Result<std::result::Result<Member, Refusal>> {
+    let unknown = || Ok(Err(unknown_entity()));
     let Some(product) = store::software::find(conn, software)? else {
         return unknown();
     };
@@ -228,7 +264,11 @@ fn member(
             format!("{whose}: it is not in the federation now"),
         )));
     }
-    Ok(Ok(Member::Software(Box::new(product), Box::new(org))))
+    Ok(Ok(Member::Software {
+        product: Box::new(product),
+        org: Box::new(org),
+        own,
+    }))
 }
 
 /// Checks the entity identifier parameter `sub` of a request.
@@ -468,10 +508,11 @@ async fn subordinates(
     dir: &Arc<Directory>,
 ) -> Result<Vec<(String, &'static [EntityType], Vec<TrustMarkType>)>> {
     let base = dir.public_url.clone();
-    let (products, participants) = dir
+    let (products, own, participants) = dir
         .db(|conn| {
             Ok((
                 store::software::in_federation(conn)?,
+                store::federation::entity_ids(conn)?,
                 store::discovery::participants(conn)?,
             ))
         })
@@ -479,11 +520,11 @@ async fn subordinates(
     let mut all: Vec<(String, &'static [EntityType], Vec<TrustMarkType>)> = products
         .iter()
         .map(|product| {
-            (
-                federation::software_entity_id(&base, product.id),
-                &EntityType::SOFTWARE[..],
-                TrustMarkType::of(product),
-            )
+            let id = own
+                .get(&product.id)
+                .cloned()
+                .unwrap_or_else(|| federation::software_entity_id(&base, product.id));
+            (id, &EntityType::SOFTWARE[..], TrustMarkType::of(product))
         })
         .collect();
     for participant in participants {
@@ -622,12 +663,11 @@ pub async fn put_entity_configuration(
             let base = &shared.public_url;
             let (org, software, leaf, kinds, audited) = match subject {
                 Subject::Software(id) => {
-                    let (product, org, _) = super::access::software(tx, &actor, id)?;
-                    if product.status != Status::Active || org.status != Status::Active {
-                        return Err(Error::Conflict(
-                            "only an active product of an active organisation is in the federation"
-                                .into(),
-                        ));
+                    let (_, org) = active_product(tx, &actor, id)?;
+                    if let Some(own) = store::federation::entity_id_of(tx, id)? {
+                        return Err(Error::Conflict(format!(
+                            "the software hosts its own entity configuration at {own}: clear that entity identifier to publish one here"
+                        )));
                     }
                     let audited = crate::model::audit::Entry::new(
                         &actor,
@@ -683,6 +723,154 @@ pub async fn put_entity_configuration(
     .await
 }
 
+/// The product, for a member of its organisation or an operator, if it and its organisation
+/// are active (else a conflict).
+fn active_product(
+    conn: &mut DbConnection,
+    actor: &crate::model::Actor,
+    id: SoftwareId,
+) -> Result<(Software, Organisation)> {
+    let (product, org, _) = super::access::software(conn, actor, id)?;
+    if product.status != Status::Active || org.status != Status::Active {
+        return Err(Error::Conflict(
+            "only an active product of an active organisation is in the federation".into(),
+        ));
+    }
+    Ok((product, org))
+}
+
+/// A product's entity identifier: the one it registered, or the one the directory gives it.
+pub async fn entity_identifier(
+    dir: &Arc<Directory>,
+    actor: crate::model::Actor,
+    software: SoftwareId,
+) -> Result<EntityIdentifier> {
+    let base = dir.public_url.clone();
+    dir.db(move |conn| {
+        super::access::software(conn, &actor, software)?;
+        Ok(EntityIdentifier::of(
+            &base,
+            software,
+            store::federation::entity_id_of(conn, software)?,
+        ))
+    })
+    .await
+}
+
+/// Registers the entity identifier at which a product's owner hosts its own entity
+/// configuration (members and operators), once the directory has fetched that configuration
+/// (under the push guards) and checked it as one it would host: signed by a live key of the
+/// product's keystore, about that identifier, under this anchor. With `None`, the product
+/// goes back to the identifier the directory gives it. Not the directory's own URLs, an
+/// authorization server's issuer or another product's identifier. Audited as
+/// `software.entity_identifier` (a `software-metadata` event).
+pub async fn set_entity_identifier(
+    dir: &Arc<Directory>,
+    actor: crate::model::Actor,
+    software: SoftwareId,
+    entity_id: Option<String>,
+) -> Result<EntityIdentifier> {
+    let entity_id = entity_id.map(|id| id.trim().trim_end_matches('/').to_owned());
+    let (shared, wanted, who) = (dir.clone(), entity_id.clone(), actor.clone());
+    let keys = dir
+        .db(move |conn| {
+            let (product, org) = active_product(conn, &who, software)?;
+            if let Some(id) = &wanted {
+                check_own_entity_id(&shared, conn, software, id)?;
+            }
+            super::keystore::live_jwks(conn, org.id, Some(product.id))
+        })
+        .await?;
+    if let Some(id) = &entity_id {
+        let url = format!("{id}/.well-known/openid-federation");
+        let jwt = dir
+            .transmitter
+            .fetch(
+                &url,
+                federation::ENTITY_STATEMENT_TYPE,
+                MAX_FETCHED_CONFIGURATION,
+            )
+            .await
+            .map_err(|why| {
+                crate::model::invalid(
+                    "entity_id",
+                    format!("its entity configuration at {url} cannot be read: {why}"),
+                )
+            })?;
+        federation::check_leaf_configuration(
+            &jwt,
+            id,
+            &dir.public_url,
+            &keys,
+            &EntityType::SOFTWARE,
+            unix_now(),
+        )
+        .map_err(|why| {
+            crate::model::invalid("entity_id", format!("its entity configuration {why}"))
+        })?;
+    }
+    let base = dir.public_url.clone();
+    dir.db(move |conn| {
+        crate::store::write_transaction(conn, |tx| {
+            let (_, org) = active_product(tx, &actor, software)?;
+            store::federation::set_entity_id(tx, software, entity_id.as_deref()).map_err(|e| {
+                if store::is_unique_violation(&e) {
+                    Error::Conflict("another product registered that entity identifier".into())
+                } else {
+                    e.into()
+                }
+            })?;
+            store::audit::record(
+                tx,
+                crate::model::audit::Entry::new(
+                    &actor,
+                    "software.entity_identifier",
+                    "software",
+                    software,
+                )
+                .organisation(org.id)
+                .details(json!({"entity_id": entity_id})),
+            )?;
+            Ok(EntityIdentifier::of(&base, software, entity_id))
+        })
+    })
+    .await
+}
+
+/// What a product may not register as its own entity identifier.
+fn check_own_entity_id(
+    dir: &Directory,
+    conn: &mut DbConnection,
+    software: SoftwareId,
+    id: &str,
+) -> Result<()> {
+    let bad = |why: &str| Err(crate::model::invalid("entity_id", why));
+    if id.len() > MAX_ENTITY_ID {
+        return bad("is longer than 2048 characters");
+    }
+    let Ok(url) = url::Url::parse(id) else {
+        return bad("is not a URL");
+    };
+    if url.query().is_some() || url.fragment().is_some() {
+        return bad("must carry no query and no fragment");
+    }
+    if id.starts_with(&dir.public_url) {
+        return bad("is one of the directory's own URLs (that one it gives the product itself)");
+    }
+    let is_server = store::discovery::participants(conn)?
+        .iter()
+        .any(|p| p.authorization_servers.iter().any(|s| s.issuer == id));
+    if is_server {
+        return bad("is an authorization server's issuer");
+    }
+    match store::federation::software_of(conn, id)? {
+        Some(other) if other != software => Err(Error::Conflict(
+            "another product registered that entity identifier".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The entity identifier the directory gives a subject it hosts the configuration of.
 fn hosted_entity_id(base: &str, subject: Subject) -> String {
     match subject {
@@ -723,7 +911,7 @@ fn statement_about(
     let (org, software) = member.keystore();
     let keys = json!({"keys": super::keystore::live_jwks(conn, org, software)?});
     Ok(match member {
-        Member::Software(product, org) => {
+        Member::Software { product, org, .. } => {
             let urls = KeystoreUrls::new(&dir.public_url, org.id, product.id);
             SubordinateStatement::software(
                 &dir.public_url,

@@ -54,3 +54,65 @@ pub fn live(conn: &mut DbConnection, subject: Subject) -> Result<Option<String>>
         .first(conn)
         .optional()?)
 }
+
+/// The entity identifier a product's owner registered (it hosts its own configuration).
+pub fn entity_id_of(conn: &mut DbConnection, software: SoftwareId) -> Result<Option<String>> {
+    use super::schema::software_entity_identifiers as own;
+    Ok(own::table
+        .find(software.to_string())
+        .select(own::entity_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The product that registered `entity_id` as its own.
+pub fn software_of(conn: &mut DbConnection, entity_id: &str) -> Result<Option<SoftwareId>> {
+    use super::schema::software_entity_identifiers as own;
+    let id: Option<String> = own::table
+        .filter(own::entity_id.eq(entity_id))
+        .select(own::software_id)
+        .first(conn)
+        .optional()?;
+    id.map(|id| super::id("software_entity_identifiers.software_id", &id))
+        .transpose()
+}
+
+/// Every registered entity identifier, by product.
+pub fn entity_ids(
+    conn: &mut DbConnection,
+) -> Result<std::collections::HashMap<SoftwareId, String>> {
+    use super::schema::software_entity_identifiers as own;
+    own::table
+        .select((own::software_id, own::entity_id))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .map(|(software, entity)| {
+            Ok((
+                super::id("software_entity_identifiers.software_id", &software)?,
+                entity,
+            ))
+        })
+        .collect()
+}
+
+/// Registers the product's own entity identifier, or with `None` returns it to the one the
+/// directory gives it. Another product's identifier is a unique violation (a conflict).
+pub fn set_entity_id(
+    conn: &mut DbConnection,
+    software: SoftwareId,
+    entity_id: Option<&str>,
+) -> QueryResult<()> {
+    use super::schema::software_entity_identifiers as own;
+    let id = software.to_string();
+    diesel::delete(own::table.find(&id)).execute(conn)?;
+    if let Some(entity_id) = entity_id {
+        diesel::insert_into(own::table)
+            .values((
+                own::software_id.eq(&id),
+                own::entity_id.eq(entity_id),
+                own::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -274,6 +274,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    software_entity_identifiers (software_id) {
+        software_id -> Text,
+        entity_id -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -295,4 +303,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_tokens,
     client_assertions,
     hosted_entity_configurations,
+    software_entity_identifiers,
 );

@@ -1423,3 +1423,203 @@ async fn an_organisation_is_a_leaf_with_its_roles_trust_marks_and_its_own_config
         "{listed:?}"
     );
 }
+
+/// Serves whatever entity configuration `served` holds at `/rp/.well-known/openid-federation`
+/// on 127.0.0.1 (plain HTTP), as a product's owner would at its own entity identifier; that
+/// identifier.
+fn serve_owner(served: std::sync::Arc<std::sync::Mutex<Option<String>>>) -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let served = served.clone();
+        App::new().route(
+            "/rp/.well-known/openid-federation",
+            web::get().to(move || {
+                let served = served.lock().unwrap().clone();
+                async move {
+                    match served {
+                        Some(jwt) => HttpResponse::Ok()
+                            .content_type("application/entity-statement+jwt")
+                            .body(jwt),
+                        None => HttpResponse::NotFound().finish(),
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    format!("http://127.0.0.1:{port}/rp")
+}
+
+/// A product whose owner hosts its entity configuration registers its entity identifier: the
+/// directory fetches and checks the configuration first (its keystore's key, under the
+/// anchor), then names the product by it everywhere and resolves from it; its own identifier
+/// is refused for anything else, and clearing it brings the directory's back.
+#[tokio::test]
+async fn a_product_hosting_its_own_configuration_registers_its_entity_identifier() {
+    // The owner's server is on loopback over plain HTTP here.
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.push_allow_http = true;
+        config.push_allow_private_targets = true;
+        config.status_max_age_secs = 1;
+    })
+    .await;
+    let c = approved(&app).await;
+    let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    let served = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let own = serve_owner(served.clone());
+    let hosted_id = app.url(&format!("/federation/software/{}", c.software_id));
+    let path = format!("/api/v1/software/{}/entity-identifier", c.software_id);
+    let put = |id: Value| {
+        let (app, path, token) = (&app, &path, c.developer.token.clone());
+        async move {
+            app.api(
+                reqwest::Method::PUT,
+                path,
+                Some(&token),
+                Some(json!({ "entity_id": id })),
+            )
+            .await
+        }
+    };
+    let (status, body) = app.get_json(&path, &c.developer).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"entity_id": hosted_id, "self_hosted": false}));
+
+    // Refused: nothing served there yet, a configuration signed by a key not the product's,
+    // the directory's own URL, an identifier with a query.
+    let (_, product) = app
+        .get_json(&format!("/api/v1/software/{}", c.software_id), &c.developer)
+        .await;
+    let rp = json!({
+        "client_name": "Own RP",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "redirect_uris": product["redirect_uris"],
+    });
+    let (status, body) = put(json!(own)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("cannot be read"),
+        "{body}"
+    );
+    let stranger = crate::oauth::Key::new();
+    *served.lock().unwrap() = Some(leaf_configuration(
+        &app,
+        &own,
+        &stranger,
+        rp.clone(),
+        |_, _| {},
+    ));
+    let (status, body) = put(json!(own)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("keystore"),
+        "{body}"
+    );
+    for bad in [app.url("/elsewhere"), format!("{own}?x=1")] {
+        let (status, body) = put(json!(bad)).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+
+    // Registered once the product's key signs it.
+    let configuration = leaf_configuration(&app, &own, &client.signing, rp.clone(), |_, _| {});
+    *served.lock().unwrap() = Some(configuration.clone());
+    let (_, before) = crate::events::follow(&app, None, 100).await;
+    let (status, body) = put(json!(own)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"entity_id": own, "self_hosted": true}));
+    let (events, _) = crate::events::follow(&app, Some(&before), 100).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let claims = crate::events::verify(&app, events[0]["set"].as_str().unwrap()).await;
+    let (kind, payload) = crate::events::kind_of(&claims);
+    assert_eq!(kind, "software-metadata");
+    assert_eq!(payload["changed"], json!(["entity_id"]));
+    let (_, body) = app.get_json(&path, &c.developer).await;
+    assert_eq!(body["entity_id"], own.as_str());
+
+    // The directory names the product by it: list, fetch, trust marks; not by its own one.
+    let (_, anchor) = entity_configuration(&app).await;
+    let listed: Vec<String> = app
+        .get("/federation/list?entity_type=openid_relying_party")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![own.clone()]);
+    let (status, _, statement) = get(&app, &fetch_path(&own)).await;
+    assert_eq!(status, 200, "{statement}");
+    assert_eq!(verified(&statement, &anchor["jwks"])["sub"], own.as_str());
+    assert_eq!(
+        refusal(&app, &fetch_path(&hosted_id)).await,
+        (404, "not_found".into())
+    );
+    let environment = product["environment"].as_str().unwrap();
+    let mark = app.url(&format!("/trust-marks/aisp/{environment}"));
+    let (status, _, body) = get(
+        &app,
+        &format!(
+            "/federation/trust-mark?trust_mark_type={}&sub={}",
+            encoded(&mark),
+            encoded(&own)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Publishing a configuration for the directory to host is refused meanwhile.
+    let (status, body) =
+        publish(&app, &c, &configuration, "application/entity-statement+jwt").await;
+    assert_eq!(status, 409, "{body}");
+
+    // Resolve fetches the configuration from the owner; so does the verifier.
+    let resolve = format!(
+        "/federation/resolve?sub={}&trust_anchor={}",
+        encoded(&own),
+        encoded(&app.address)
+    );
+    let (status, _, resolved) = get(&app, &resolve).await;
+    assert_eq!(status, 200, "{resolved}");
+    let resolved = verified(&resolved, &anchor["jwks"]);
+    assert_eq!(resolved["trust_chain"][0], configuration.as_str());
+    assert!(
+        resolved["metadata"]["openid_relying_party"]["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .contains(&c.software_id)
+    );
+    let (entity, anchor_id) = (own.clone(), app.address.clone());
+    let chain = crate::verifier::blocking(move || {
+        ssa_verifier::federation::resolve_chain(
+            &entity,
+            &anchor_id,
+            None,
+            std::time::Duration::from_secs(5),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(chain.entity_id, own);
+    // The owner's configuration changes to one the keystore no longer vouches for: resolve
+    // refuses it.
+    *served.lock().unwrap() = Some(leaf_configuration(&app, &own, &stranger, rp, |_, _| {}));
+    assert_eq!(
+        refusal(&app, &resolve).await,
+        (400, "invalid_trust_chain".into())
+    );
+
+    // Cleared: the directory's identifier again.
+    let (status, body) = put(Value::Null).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"entity_id": hosted_id, "self_hosted": false}));
+    let listed: Vec<String> = app
+        .get("/federation/list?entity_type=openid_relying_party")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![hosted_id]);
+}

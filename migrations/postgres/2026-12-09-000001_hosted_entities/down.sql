@@ -1,3 +1,4 @@
+DROP TABLE software_entity_identifiers;
 DELETE FROM events WHERE kind = 'entity-configuration-published';
 ALTER TABLE events DROP CONSTRAINT events_kind_known;
 ALTER TABLE events ADD CONSTRAINT events_kind_known CHECK (kind IN ('organisation-status','organisation-authorization-servers','software-status','software-metadata','participant-key-added','participant-key-removed','certificate-issued','certificate-revoked','certificate-held','certificate-released','signing-key-published','signing-key-activated','signing-key-retired','signing-key-removed','statement-revoked'));

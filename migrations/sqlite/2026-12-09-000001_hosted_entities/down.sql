@@ -1,3 +1,4 @@
+DROP TABLE software_entity_identifiers;
 DELETE FROM events WHERE kind = 'entity-configuration-published';
 CREATE TABLE events_rebuilt (
     id BIGINT PRIMARY KEY NOT NULL,

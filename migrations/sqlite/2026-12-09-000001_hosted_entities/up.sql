@@ -13,6 +13,15 @@ INSERT INTO hosted_entity_configurations (subject_type, subject_id, jwt, expires
     SELECT 'software', software_id, jwt, expires_at, updated_at FROM entity_configurations;
 DROP TABLE entity_configurations;
 
+-- The entity identifier a product's owner hosts its entity configuration at, instead of the
+-- one the directory gives it; registered once the directory has fetched and checked that
+-- configuration (signed with a key of the product's keystore).
+CREATE TABLE software_entity_identifiers (
+    software_id TEXT PRIMARY KEY NOT NULL REFERENCES software(id),
+    entity_id TEXT NOT NULL UNIQUE,
+    updated_at TIMESTAMP NOT NULL
+);
+
 -- Publishing one is a change event (entity-configuration-published): SQLite changes a
 -- CHECK constraint by rebuilding the table.
 CREATE TABLE events_rebuilt (

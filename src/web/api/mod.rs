@@ -119,6 +119,14 @@ pub fn routes() -> Table {
             &v1("/software/{software_id}/entity-configuration"),
             software::put_entity_configuration,
         )
+        .get(
+            &v1("/software/{software_id}/entity-identifier"),
+            software::entity_identifier,
+        )
+        .put(
+            &v1("/software/{software_id}/entity-identifier"),
+            software::set_entity_identifier,
+        )
         .delete(
             &v1("/software/{software_id}/changes"),
             software::withdraw_change,

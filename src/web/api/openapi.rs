@@ -94,6 +94,8 @@ use crate::web::{error::Problem, public};
         public::federation::list,
         public::federation::resolve,
         software::put_entity_configuration,
+        software::entity_identifier,
+        software::set_entity_identifier,
         organisations::put_entity_configuration,
         public::federation::leaf_configuration,
         public::federation::organisation_configuration,

@@ -281,6 +281,64 @@ pub(super) async fn put_entity_configuration(
     publish_entity_configuration(&req, &state, actor, subject, &body).await
 }
 
+/// A product's own entity identifier, or `null` for the directory's.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EntityIdentifierInput {
+    /// Where its owner hosts its entity configuration (`{entity_id}/.well-known/openid-federation`).
+    #[schema(format = Uri)]
+    entity_id: Option<String>,
+}
+
+/// The software's federation entity identifier
+///
+/// The one its owner registered, or the one the directory gives it
+/// (`{directory}/federation/software/{software_id}`). Members and operators.
+#[utoipa::path(get, path = "/api/v1/software/{software_id}/entity-identifier", tag = "federation", operation_id = "getEntityIdentifier",
+    params(("software_id" = SoftwareId, Path, description = "The software product.")),
+    responses((status = 200, description = "Its entity identifier.", body = crate::federation::EntityIdentifier),
+        (status = 404, description = "No such product, or not one the caller may see.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn entity_identifier(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<SoftwareId>,
+) -> Result<HttpResponse, AppError> {
+    let id =
+        crate::services::federation::entity_identifier(&state, actor, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(id))
+}
+
+/// Register the software's own entity identifier
+///
+/// OpenID Federation, for a product whose owner hosts its entity configuration: the directory
+/// fetches `{entity_id}/.well-known/openid-federation` (https, a public address, no redirects)
+/// and registers the identifier only if that configuration is one it would host (signed by a
+/// live key of the product's keystore, `iss` and `sub` the identifier, `authority_hints`
+/// naming the directory, `openid_relying_party` or `oauth_client` metadata). From then on the
+/// directory's statements, list, resolve and trust marks name the product by it, and resolve
+/// fetches its configuration from there. `null` goes back to the directory's identifier.
+#[utoipa::path(put, path = "/api/v1/software/{software_id}/entity-identifier", tag = "federation", operation_id = "setEntityIdentifier",
+    params(("software_id" = SoftwareId, Path, description = "The software product.")),
+    request_body = EntityIdentifierInput,
+    responses((status = 200, description = "Its entity identifier now.", body = crate::federation::EntityIdentifier),
+        (status = 409, description = "The product or its organisation is not active, or another product registered that identifier.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an identifier it may register, or its entity configuration cannot be read or is refused, with what is wrong.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn set_entity_identifier(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<SoftwareId>,
+    body: web::Json<EntityIdentifierInput>,
+) -> Result<HttpResponse, AppError> {
+    let id = crate::services::federation::set_entity_identifier(
+        &state,
+        actor,
+        path.into_inner(),
+        body.into_inner().entity_id,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(id))
+}
+
 /// Publishes the subject's entity configuration from the body of an upload
 /// (`application/entity-statement+jwt`, UTF-8): `204`.
 pub(super) async fn publish_entity_configuration(

@@ -328,10 +328,7 @@ async fn hosted(
     subject: Option<Subject>,
 ) -> Result<HttpResponse, AppError> {
     let Some(subject) = subject else {
-        return Ok(refused(&Refusal::new(
-            "not_found",
-            "no subordinate of this trust anchor has that entity identifier",
-        )));
+        return Ok(refused(&service::unknown_entity()));
     };
     Ok(
         match service::hosted_configuration(&state, subject).await? {

@@ -88,21 +88,62 @@ pub async fn fetch(
     if let Some(jwt) = dir.federation_statements.get(&sub, ttl) {
         return Ok(Ok(jwt));
     }
-    let shared = dir.clone();
-    let signed = dir
+    // The directory vouches for the keys of a self-hosted subordinate (a server, a product
+    // with its own entity identifier) only while the configuration it serves is signed by
+    // one of them: that is checked first.
+    let (shared, asked) = (dir.clone(), sub.clone());
+    let first = dir
         .db(move |conn| {
-            let found = match member(&shared, conn, &sub)? {
+            let found = match member(&shared, conn, &asked)? {
                 Ok(found) => found,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let statement = statement_about(&shared, conn, sub.clone(), &found)?;
-            sign(&shared, conn, &statement).map(|jwt| Ok((sub, jwt)))
+            if found.hosted().is_none() {
+                return Ok(Ok(None));
+            }
+            let statement = statement_about(&shared, conn, asked, &found)?;
+            sign(&shared, conn, &statement).map(|jwt| Ok(Some(jwt)))
         })
         .await?;
-    Ok(signed.map(|(sub, jwt)| {
-        dir.federation_statements.put(sub, jwt.clone());
-        jwt
-    }))
+    let signed = match first {
+        Err(refusal) => return Ok(Err(refusal)),
+        Ok(Some(jwt)) => jwt,
+        Ok(None) => {
+            let Ok(leaf_jwt) = remote_configuration(dir, &sub).await else {
+                return Ok(Err(unverified(&sub)));
+            };
+            let (shared, asked) = (dir.clone(), sub.clone());
+            let signed = dir
+                .db(move |conn| {
+                    let found = match member(&shared, conn, &asked)? {
+                        Ok(found) => found,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
+                    if checked_configuration(&shared, conn, &asked, &found, &leaf_jwt)?.is_err() {
+                        return Ok(Err(unverified(&asked)));
+                    }
+                    let statement = statement_about(&shared, conn, asked, &found)?;
+                    sign(&shared, conn, &statement).map(Ok)
+                })
+                .await?;
+            match signed {
+                Ok(jwt) => jwt,
+                Err(refusal) => return Ok(Err(refusal)),
+            }
+        }
+    };
+    dir.federation_statements.put(sub, signed.clone());
+    Ok(Ok(signed))
+}
+
+/// `not_found` for a self-hosted subordinate whose configuration does not hold now.
+fn unverified(sub: &str) -> Refusal {
+    Refusal::new(
+        "not_found",
+        format!(
+            "the entity configuration at {sub}/.well-known/openid-federation cannot be read or is not signed by a live key of its keystore: no statement about it now"
+        ),
+    )
 }
 
 /// `not_found`: no subordinate has the entity identifier asked for.
@@ -201,12 +242,12 @@ fn member(
             Some(org) => Ok(Ok(Member::Organisation(Box::new(org)))),
         };
     }
-    // A product's own entity identifier.
-    if let Some(software) = store::federation::software_of(conn, sub)? {
-        return product_member(conn, software, true);
-    }
     let prefix = federation::software_entity_prefix(&dir.public_url);
     let Some(id) = sub.strip_prefix(&prefix) else {
+        // A product's own entity identifier (never under the directory's URL).
+        if let Some(software) = store::federation::software_of(conn, sub)? {
+            return product_member(conn, software, true);
+        }
         // Only active ASPSPs publish authorization servers.
         let server = store::discovery::participants(conn)?
             .into_iter()
@@ -976,10 +1017,11 @@ pub async fn resolve(
         }
         Some(_) => {}
     }
-    // A product's entity configuration is kept here; a server's is fetched from it.
+    // A hosted configuration is resolved in one visit to the database; a self-hosted one is
+    // fetched first, and the subordinate looked up again after.
     let shared = dir.clone();
-    let asked = sub.clone();
-    let kept = dir
+    let (asked, types) = (sub.clone(), query.entity_type.clone());
+    let first = dir
         .db(move |conn| {
             let found = match member(&shared, conn, &asked)? {
                 Ok(found) => found,
@@ -988,110 +1030,132 @@ pub async fn resolve(
             let Some(subject) = found.hosted() else {
                 return Ok(Ok(None));
             };
-            Ok(match store::federation::live(conn, subject)? {
-                Some(jwt) => Ok(Some(jwt)),
-                None => Err(Refusal::new(
+            let Some(jwt) = store::federation::live(conn, subject)? else {
+                return Ok(Err(Refusal::new(
                     "not_found",
                     "the entity has not published an entity configuration of its own, which resolving starts from",
-                )),
-            })
+                )));
+            };
+            resolved(&shared, conn, &asked, found, jwt, &types).map(|r| r.map(Some))
         })
         .await?;
-    let leaf_jwt = match kept {
+    let leaf_jwt = match first {
         Err(refusal) => return Ok(Err(refusal)),
-        Ok(Some(jwt)) => jwt,
-        Ok(None) => {
-            let url = format!(
-                "{}/.well-known/openid-federation",
-                sub.trim_end_matches('/')
-            );
-            match dir
-                .transmitter
-                .fetch(
-                    &url,
-                    federation::ENTITY_STATEMENT_TYPE,
-                    MAX_FETCHED_CONFIGURATION,
-                )
-                .await
-            {
-                Ok(jwt) => jwt,
-                Err(why) => {
-                    return Ok(Err(Refusal::new(
-                        "invalid_trust_chain",
-                        format!("the server's entity configuration at {url}: {why}"),
-                    )));
-                }
-            }
-        }
+        Ok(Some(response)) => return Ok(Ok(response)),
+        Ok(None) => match remote_configuration(dir, &sub).await {
+            Ok(jwt) => jwt,
+            Err(refusal) => return Ok(Err(refusal)),
+        },
     };
     let shared = dir.clone();
     dir.db(move |conn| {
         // Looked up again: it may have left the federation while its configuration was read.
-        let found = match member(&shared, conn, &sub)? {
-            Ok(found) => found,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        // Checked again: its key may have left the keystore since it was published.
-        let (org, software) = found.keystore();
-        let keys = super::keystore::live_jwks(conn, org, software)?;
-        let at = unix_now();
-        let (leaf, leaf_exp) = match federation::check_leaf_configuration(
-            &leaf_jwt,
-            &sub,
-            &shared.public_url,
-            &keys,
-            found.kinds(),
-            at,
-        ) {
-            Ok(checked) => checked,
-            Err(why) => {
-                return Ok(Err(Refusal::new(
-                    "invalid_trust_chain",
-                    format!("the entity configuration {why}"),
-                )));
-            }
-        };
-        let statement = statement_about(&shared, conn, sub.clone(), &found)?;
-        let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
-            Ok(metadata) => metadata,
-            Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),
-        };
-        if !query.entity_type.is_empty()
-            && let Some(types) = metadata.as_object_mut()
-        {
-            types.retain(|kind, _| query.entity_type.contains(kind));
+        match member(&shared, conn, &sub)? {
+            Ok(found) => resolved(&shared, conn, &sub, found, leaf_jwt, &query.entity_type),
+            Err(refusal) => Ok(Err(refusal)),
         }
-        let statement_exp = statement.exp;
-        let statement_jwt = sign(&shared, conn, &statement)?;
-        let anchor = EntityConfiguration::new(
-            &shared.public_url,
-            federation_jwks(conn)?,
-            ORGANIZATION_NAME,
-            at,
-        );
-        let anchor_exp = anchor.exp;
-        let anchor_jwt = sign(&shared, conn, &anchor)?;
-        let mut trust_marks = vec![];
-        for kind in found.marks() {
-            let mark = TrustMark::new(
-                &shared.public_url,
-                sub.clone(),
-                kind.id(&shared.public_url),
-                at,
-            );
-            let jwt = sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark)?;
-            trust_marks.push(json!({"trust_mark_type": mark.trust_mark_type, "trust_mark": jwt}));
-        }
-        let response = ResolveResponse {
-            iss: shared.public_url.clone(),
-            sub,
-            iat: at,
-            exp: leaf_exp.min(statement_exp).min(anchor_exp),
-            metadata,
-            trust_marks,
-            trust_chain: vec![leaf_jwt, statement_jwt, anchor_jwt],
-        };
-        sign_typed(&shared, conn, federation::RESOLVE_TYP, &response).map(Ok)
     })
     .await
+}
+
+/// The entity configuration a self-hosted subordinate serves at its entity identifier,
+/// fetched under the push guards; `invalid_trust_chain` when it cannot be read.
+async fn remote_configuration(dir: &Directory, sub: &str) -> std::result::Result<String, Refusal> {
+    let url = format!(
+        "{}/.well-known/openid-federation",
+        sub.trim_end_matches('/')
+    );
+    dir.transmitter
+        .fetch(
+            &url,
+            federation::ENTITY_STATEMENT_TYPE,
+            MAX_FETCHED_CONFIGURATION,
+        )
+        .await
+        .map_err(|why| {
+            Refusal::new(
+                "invalid_trust_chain",
+                format!("the entity configuration at {url}: {why}"),
+            )
+        })
+}
+
+/// `leaf_jwt` checked as `found`'s entity configuration against its keystore's live keys
+/// (checked again: a key may have left the keystore since), and its claims and `exp`.
+fn checked_configuration(
+    dir: &Directory,
+    conn: &mut DbConnection,
+    sub: &str,
+    found: &Member,
+    leaf_jwt: &str,
+) -> Result<std::result::Result<(Value, i64), Refusal>> {
+    let (org, software) = found.keystore();
+    let keys = super::keystore::live_jwks(conn, org, software)?;
+    Ok(federation::check_leaf_configuration(
+        leaf_jwt,
+        sub,
+        &dir.public_url,
+        &keys,
+        found.kinds(),
+        unix_now(),
+    )
+    .map_err(|why| {
+        Refusal::new(
+            "invalid_trust_chain",
+            format!("the entity configuration {why}"),
+        )
+    }))
+}
+
+/// The signed resolve response about `found` from its entity configuration `leaf_jwt`.
+fn resolved(
+    dir: &Directory,
+    conn: &mut DbConnection,
+    sub: &str,
+    found: Member,
+    leaf_jwt: String,
+    entity_types: &[String],
+) -> Result<std::result::Result<String, Refusal>> {
+    let sub = sub.to_owned();
+    let at = unix_now();
+    let (leaf, leaf_exp) = match checked_configuration(dir, conn, &sub, &found, &leaf_jwt)? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let statement = statement_about(dir, conn, sub.clone(), &found)?;
+    let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
+        Ok(metadata) => metadata,
+        Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),
+    };
+    if !entity_types.is_empty()
+        && let Some(types) = metadata.as_object_mut()
+    {
+        types.retain(|kind, _| entity_types.contains(kind));
+    }
+    let statement_exp = statement.exp;
+    let statement_jwt = sign(dir, conn, &statement)?;
+    let anchor = EntityConfiguration::new(
+        &dir.public_url,
+        federation_jwks(conn)?,
+        ORGANIZATION_NAME,
+        at,
+    );
+    let anchor_exp = anchor.exp;
+    let anchor_jwt = sign(dir, conn, &anchor)?;
+    let mut trust_marks = vec![];
+    for kind in found.marks() {
+        let mark = TrustMark::new(&dir.public_url, sub.clone(), kind.id(&dir.public_url), at);
+        let jwt = sign_typed(dir, conn, federation::TRUST_MARK_TYP, &mark)?;
+        trust_marks.push(json!({"trust_mark_type": mark.trust_mark_type, "trust_mark": jwt}));
+    }
+    let response = ResolveResponse {
+        iss: dir.public_url.clone(),
+        sub,
+        iat: at,
+        exp: leaf_exp.min(statement_exp).min(anchor_exp),
+        metadata,
+        trust_marks,
+        trust_chain: vec![leaf_jwt, statement_jwt, anchor_jwt],
+    };
+    sign_typed(dir, conn, federation::RESOLVE_TYP, &response).map(Ok)
 }

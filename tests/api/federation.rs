@@ -962,22 +962,13 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     );
     assert!(!list("?trust_marked=true").await.contains(&issuer));
 
-    // Its statement lists its organisation's keys and pins what the bank registered.
+    // No statement while the configuration it serves is not signed by a key of the bank's
+    // keystore: the directory vouches for no keys it has not seen sign.
     let (_, anchor_config) = entity_configuration(&app).await;
-    let (status, _, statement) = get(&app, &fetch_path(&issuer)).await;
-    assert_eq!(status, 200, "{statement}");
-    let statement = verified(&statement, &anchor_config["jwks"]);
-    assert_eq!(statement["sub"], issuer.as_str());
     assert_eq!(
-        statement["jwks"]["keys"],
-        json!([]),
-        "no organisation key yet"
+        refusal(&app, &fetch_path(&issuer)).await,
+        (404, "not_found".into())
     );
-    assert_eq!(
-        statement["metadata_policy"]["openid_provider"]["issuer"]["value"],
-        issuer.as_str()
-    );
-    assert_eq!(statement["constraints"]["max_path_length"], 0);
     // Resolving fetches its configuration, which no key of the bank's keystore signed yet.
     let resolve = format!(
         "/federation/resolve?sub={}&trust_anchor={}",
@@ -1013,6 +1004,17 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    // Now its statement lists that key and pins what the bank registered.
+    let (status, _, statement) = get(&app, &fetch_path(&issuer)).await;
+    assert_eq!(status, 200, "{statement}");
+    let statement = verified(&statement, &anchor_config["jwks"]);
+    assert_eq!(statement["sub"], issuer.as_str());
+    assert_eq!(statement["jwks"]["keys"][0]["kid"], server_key["kid"]);
+    assert_eq!(
+        statement["metadata_policy"]["openid_provider"]["issuer"]["value"],
+        issuer.as_str()
+    );
+    assert_eq!(statement["constraints"]["max_path_length"], 0);
     let (status, kind, resolved) = get(&app, &resolve).await;
     assert_eq!(status, 200, "{resolved}");
     assert_eq!(kind, "application/resolve-response+jwt");
@@ -1609,6 +1611,13 @@ async fn a_product_hosting_its_own_configuration_registers_its_entity_identifier
     assert_eq!(
         refusal(&app, &resolve).await,
         (400, "invalid_trust_chain".into())
+    );
+    // Nor is a statement signed about it any more, once the one served is older than its
+    // max-age (one second here).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        refusal(&app, &fetch_path(&own)).await,
+        (404, "not_found".into())
     );
 
     // Cleared: the directory's identifier again.

@@ -1291,6 +1291,39 @@ async fn an_organisation_is_a_leaf_with_its_roles_trust_marks_and_its_own_config
     }
     let all: Vec<String> = app.get("/federation/list").await.json().await.unwrap();
     assert_eq!(pages, all);
+    // Oversized parameters, to every endpoint that reads an entity identifier or a mark.
+    let long = encoded(&format!("https://{}", "x".repeat(3000)));
+    for path in [
+        format!(
+            "/federation/resolve?sub={long}&trust_anchor={}",
+            encoded(&app.address)
+        ),
+        format!(
+            "/federation/trust-mark?sub={long}&trust_mark_type={}",
+            encoded(&mark_type("aisp", "production"))
+        ),
+        format!(
+            "/federation/trust-mark/list?sub={long}&trust_mark_type={}",
+            encoded(&mark_type("aisp", "production"))
+        ),
+        format!("/federation/list?after={long}"),
+    ] {
+        assert_eq!(
+            refusal(&app, &path).await,
+            (400, "invalid_request".into()),
+            "{path}"
+        );
+    }
+    let response = app
+        .client
+        .post(app.url("/federation/trust-mark/status"))
+        .form(&[("trust_mark", "x".repeat(17 * 1024))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
     for bad in ["limit=0", "limit=1001", "limit=many"] {
         assert_eq!(
             refusal(&app, &format!("/federation/list?{bad}")).await,

@@ -311,12 +311,14 @@ pub fn validate_chain_with_history(
             )
         })
         .collect();
-    let metadata = apply_policies(&layers, &leaf.claims["metadata"]).map_err(|description| {
-        FederationError {
-            code: "invalid_metadata",
-            description,
-        }
-    })?;
+    let mut metadata =
+        apply_policies(&layers, &leaf.claims["metadata"]).map_err(|description| {
+            FederationError {
+                code: "invalid_metadata",
+                description,
+            }
+        })?;
+    apply_constraints(&statements, &mut metadata)?;
     Ok(TrustChain {
         entity_id: leaf.text("sub").to_owned(),
         trust_anchor: anchor.to_owned(),
@@ -324,6 +326,71 @@ pub fn validate_chain_with_history(
         metadata,
         expires_at,
     })
+}
+
+/// The constraints of each subordinate statement (section 6.2) on the entities below its
+/// issuer: `max_path_length` (how many intermediates may stand between the issuer and the
+/// leaf), `naming_constraints` (the hosts their entity identifiers may and may not have:
+/// `host.example` exactly, `.example` any host below it) and `allowed_entity_types` (the
+/// leaf's metadata of other types, but `federation_entity`, is removed).
+fn apply_constraints(
+    statements: &[Statement<'_>],
+    metadata: &mut Value,
+) -> Result<(), FederationError> {
+    let last = statements.len() - 1;
+    for (i, statement) in statements.iter().enumerate().take(last).skip(1) {
+        let constraints = &statement.claims["constraints"];
+        if let Some(max) = constraints["max_path_length"].as_u64()
+            && (i as u64 - 1) > max
+        {
+            return Err(chain_error(format!(
+                "statement {i} allows at most {max} intermediates below its issuer; the chain has {}",
+                i - 1
+            )));
+        }
+        let names = &constraints["naming_constraints"];
+        let hosts = |list: &Value| -> Vec<String> {
+            list.as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_ascii_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (permitted, excluded) = (hosts(&names["permitted"]), hosts(&names["excluded"]));
+        let matches = |host: &str, name: &str| {
+            if name.starts_with('.') {
+                host.ends_with(name)
+            } else {
+                host == name
+            }
+        };
+        for below in &statements[..i] {
+            let id = below.text("sub");
+            let host = url::Url::parse(id)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .unwrap_or_default();
+            if (!permitted.is_empty() && !permitted.iter().any(|p| matches(&host, p)))
+                || excluded.iter().any(|e| matches(&host, e))
+            {
+                return Err(chain_error(format!(
+                    "{id} is outside the naming constraints of statement {i}"
+                )));
+            }
+        }
+        if let (Some(allowed), Some(types)) = (
+            constraints["allowed_entity_types"].as_array(),
+            metadata.as_object_mut(),
+        ) {
+            types.retain(|kind, _| {
+                kind == "federation_entity" || allowed.iter().any(|a| a == kind.as_str())
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `metadata` (by entity type) with the metadata policies of `layers` applied: each layer a
@@ -411,6 +478,75 @@ pub fn resolve_chain_from(
         trust_anchor,
         anchor_keys,
     )
+}
+
+/// Resolves `entity` at the trust anchor's own resolve endpoint (section 8.3) instead of
+/// fetching from the entity and its superiors: nothing is fetched but from the anchor, so a
+/// caller that must not reach URLs a client names (a registrar deciding an automatic
+/// registration) asks the anchor, which fetched them under its own guards. The response's
+/// signature (`resolve-response+jwt`, by the anchor) and the whole trust chain it carries are
+/// checked with `anchor_keys` (or the keys the anchor's entity configuration publishes); the
+/// metadata is resolved here again from the chain.
+#[cfg(feature = "fetch")]
+pub fn resolve_at_anchor(
+    entity: &str,
+    trust_anchor: &str,
+    anchor_keys: Option<&KeySet>,
+    timeout: std::time::Duration,
+) -> Result<TrustChain, FederationError> {
+    let fetcher = Fetcher::new(timeout);
+    let top = fetcher.configuration(trust_anchor)?;
+    let configuration = Statement::read(&top, 0)?;
+    let own_keys = configuration.keys(0)?;
+    let keys = anchor_keys.unwrap_or(&own_keys);
+    configuration.verify(keys, 0, "the trust anchor")?;
+    let endpoint =
+        configuration.claims["metadata"]["federation_entity"]["federation_resolve_endpoint"]
+            .as_str()
+            .ok_or_else(|| chain_error("the trust anchor names no federation_resolve_endpoint"))?;
+    let mut url = url::Url::parse(endpoint)
+        .map_err(|e| chain_error(format!("the resolve endpoint is not a URL: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("sub", entity)
+        .append_pair("trust_anchor", trust_anchor);
+    let response = fetcher.get(url.as_str())?;
+    let at =
+        |e: crate::VerifyError| chain_error(format!("the resolve response: {}", e.description));
+    let jws = jose::split(&response).map_err(at)?;
+    let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
+    if jose::Member::str(&header.typ) != Some("resolve-response+jwt") {
+        return Err(chain_error(
+            "the resolve response's typ must be resolve-response+jwt",
+        ));
+    }
+    let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
+    let kid = jose::kid(&header).map_err(at)?;
+    let key = keys.get(kid).ok_or_else(|| {
+        chain_error("the resolve response is signed with a key the anchor does not hold")
+    })?;
+    jose::check_signature(&jws, kid, alg, &key)
+        .map_err(|_| chain_error("the resolve response's signature does not verify"))?;
+    let claims: Value = serde_json::from_slice(&jws.payload)
+        .map_err(|e| chain_error(format!("the resolve response is not JSON: {e}")))?;
+    if claims["iss"] != trust_anchor || claims["sub"] != entity {
+        return Err(chain_error(
+            "the resolve response is not the anchor's answer about this entity",
+        ));
+    }
+    let chain: Vec<String> = claims["trust_chain"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .ok_or_else(|| chain_error("the resolve response carries no trust_chain"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    validate_chain(&chain, trust_anchor, keys, now)
 }
 
 /// Fetches and checks the historical keys of `trust_anchor` from the endpoint its entity
@@ -756,6 +892,84 @@ mod tests {
             "a set: its order is not specified"
         );
         assert_eq!(rp["grant_types"], json!(["refresh_token"]));
+    }
+
+    /// An unsigned statement (its signature is not what the constraints look at).
+    fn statement(claims: Value) -> String {
+        use base64::Engine;
+        let part = |v: Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let header = json!({"alg": "ES256", "kid": "k", "typ": super::ENTITY_STATEMENT_TYP});
+        format!("{}.{}.c2ln", part(header), part(claims))
+    }
+
+    /// Constraints (section 6.2) of the statement about an intermediate bind what is below
+    /// it: max_path_length, naming_constraints, allowed_entity_types.
+    #[test]
+    fn constraints_bind_the_entities_below_their_issuer() {
+        let (ta, mid, leaf) = (
+            "https://ta.example",
+            "https://mid.example",
+            "https://rp.leaf.example",
+        );
+        let chain = |constraints: Value| -> Vec<String> {
+            vec![
+                statement(json!({"iss": leaf, "sub": leaf})),
+                statement(json!({"iss": mid, "sub": leaf})),
+                statement(json!({"iss": ta, "sub": mid, "constraints": constraints})),
+                statement(json!({"iss": ta, "sub": ta})),
+            ]
+        };
+        let check = |constraints: Value, metadata: &mut Value| {
+            let jwts = chain(constraints);
+            let statements: Vec<super::Statement<'_>> = jwts
+                .iter()
+                .enumerate()
+                .map(|(i, jwt)| super::Statement::read(jwt, i).unwrap())
+                .collect();
+            super::apply_constraints(&statements, metadata)
+        };
+        let mut metadata = json!({
+            "openid_relying_party": {"client_name": "RP"},
+            "openid_provider": {"issuer": leaf},
+            "federation_entity": {"organization_name": "Leaf"},
+        });
+        // One intermediate below the anchor's statement: allowed at 1, refused at 0.
+        assert!(check(json!({"max_path_length": 1}), &mut metadata.clone()).is_ok());
+        let refused = check(json!({"max_path_length": 0}), &mut metadata.clone()).unwrap_err();
+        assert!(refused.description.contains("at most 0"), "{refused}");
+        // Hosts: permitted subtrees and exclusions.
+        assert!(
+            check(
+                json!({"naming_constraints": {"permitted": [".example"]}}),
+                &mut metadata.clone()
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                json!({"naming_constraints": {"permitted": [".other.example"]}}),
+                &mut metadata.clone()
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                json!({"naming_constraints": {"excluded": [".leaf.example"]}}),
+                &mut metadata.clone()
+            )
+            .is_err()
+        );
+        // Entity types not allowed are removed; federation_entity stays.
+        check(
+            json!({"allowed_entity_types": ["openid_relying_party"]}),
+            &mut metadata,
+        )
+        .unwrap();
+        let mut kinds: Vec<&String> = metadata.as_object().unwrap().keys().collect();
+        kinds.sort();
+        assert_eq!(kinds, ["federation_entity", "openid_relying_party"]);
     }
 
     #[test]

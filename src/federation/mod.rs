@@ -337,6 +337,7 @@ impl SubordinateStatement {
         let asserted = json!({
             "client_name": product.client_name,
             "software_id": product.id.to_string(),
+            "org_id": product.organisation_id.to_string(),
             "software_version": product.version,
         });
         Self {
@@ -357,7 +358,7 @@ impl SubordinateStatement {
                     "software_environment": product.environment.as_str(),
                 },
             }),
-            constraints: json!({"max_path_length": 0}),
+            constraints: leaf_constraints(&EntityType::SOFTWARE),
             source_endpoint: Endpoints::of(entity_id).fetch,
         }
     }
@@ -378,7 +379,7 @@ impl SubordinateStatement {
                 },
             }),
             metadata: json!({}),
-            constraints: json!({"max_path_length": 0}),
+            constraints: leaf_constraints(&EntityType::ORGANISATION),
             source_endpoint: Endpoints::of(entity_id).fetch,
         }
     }
@@ -409,10 +410,19 @@ impl SubordinateStatement {
                 EntityType::OauthAuthorizationServer.as_str(): policy,
             }),
             metadata: json!({"federation_entity": {"organization_name": org_name}}),
-            constraints: json!({"max_path_length": 0}),
+            constraints: leaf_constraints(&EntityType::SERVER),
             source_endpoint: Endpoints::of(entity_id).fetch,
         }
     }
+}
+
+/// The constraints on a leaf (section 6.2): no intermediates below it, and metadata of its
+/// own entity types only (besides `federation_entity`).
+fn leaf_constraints(kinds: &[EntityType]) -> Value {
+    let mut allowed: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    allowed.push(EntityType::FederationEntity.as_str());
+    allowed.dedup();
+    json!({"max_path_length": 0, "allowed_entity_types": allowed})
 }
 
 /// An error of a federation endpoint (section 8.9): `invalid_request`, `not_found`,
@@ -445,7 +455,8 @@ pub const MAX_LEAF_LIFETIME: i64 = 366 * 24 * 3600;
 /// `keystore` (the product's, or for a server its organisation's, live keys: never a
 /// directory key), `iss` and `sub` the leaf,
 /// that key in its own `jwks`, `authority_hints` naming `anchor`, unexpired and valid at most
-/// [`MAX_LEAF_LIFETIME`], with metadata of one of `kinds`. Its claims
+/// [`MAX_LEAF_LIFETIME`], with metadata of one of `kinds` and of no other type but
+/// `federation_entity`. Its claims
 /// and `exp`, or what is wrong.
 pub fn check_leaf_configuration(
     jwt: &str,
@@ -498,12 +509,23 @@ pub fn check_leaf_configuration(
         return Err(format!("must name {anchor} in its authority_hints"));
     }
     let metadata = claims["metadata"].as_object().ok_or("has no metadata")?;
+    let names: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
     if !kinds
         .iter()
         .any(|t| metadata.get(t.as_str()).is_some_and(Value::is_object))
     {
-        let names: Vec<&str> = kinds.iter().map(|t| t.as_str()).collect();
         return Err(format!("must have {} metadata", names.join(" or ")));
+    }
+    // Metadata of another type would pass through unconstrained: an organisation's
+    // configuration must not speak for a client, nor a product's for a provider.
+    if let Some(other) = metadata
+        .keys()
+        .find(|k| *k != "federation_entity" && !names.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "must have no {other} metadata (only {} and federation_entity)",
+            names.join(", ")
+        ));
     }
     Ok((claims, exp))
 }

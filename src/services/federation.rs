@@ -101,7 +101,7 @@ pub async fn fetch(
             if found.hosted().is_none() {
                 return Ok(Ok(None));
             }
-            let statement = statement_about(&shared, conn, asked, &found)?;
+            let statement = statement_about(&shared, conn, asked, &found, None)?;
             sign(&shared, conn, &statement).map(|jwt| Ok(Some(jwt)))
         })
         .await?;
@@ -119,10 +119,13 @@ pub async fn fetch(
                         Ok(found) => found,
                         Err(refusal) => return Ok(Err(refusal)),
                     };
-                    if checked_configuration(&shared, conn, &asked, &found, &leaf_jwt)?.is_err() {
+                    let Ok((configuration, _)) =
+                        checked_configuration(&shared, conn, &asked, &found, &leaf_jwt)?
+                    else {
                         return Ok(Err(unverified(&asked)));
-                    }
-                    let statement = statement_about(&shared, conn, asked, &found)?;
+                    };
+                    let statement =
+                        statement_about(&shared, conn, asked, &found, Some(&configuration))?;
                     sign(&shared, conn, &statement).map(Ok)
                 })
                 .await?;
@@ -846,6 +849,7 @@ pub async fn set_entity_identifier(
             &EntityType::SOFTWARE,
             unix_now(),
         )
+        .and_then(|(claims, _)| names_software(&claims["metadata"], software))
         .map_err(|why| {
             crate::model::invalid("entity_id", format!("its entity configuration {why}"))
         })?;
@@ -942,15 +946,26 @@ pub async fn hosted_configuration(
     .await
 }
 
-/// The subordinate statement about a subordinate, with the live keys of its keystore.
+/// The subordinate statement about a subordinate, with the live keys of its keystore; for a
+/// server, only those its checked entity configuration (`configuration`) lists too, so that
+/// a key an organisation copied into its keystore vouches for nothing it does not sign.
 fn statement_about(
     dir: &Directory,
     conn: &mut DbConnection,
     sub: String,
     member: &Member,
+    configuration: Option<&Value>,
 ) -> Result<SubordinateStatement> {
     let (org, software) = member.keystore();
-    let keys = json!({"keys": super::keystore::live_jwks(conn, org, software)?});
+    let mut live = super::keystore::live_jwks(conn, org, software)?;
+    if let (Member::Server { .. }, Some(configuration)) = (member, configuration) {
+        let listed: Vec<&Value> = configuration["jwks"]["keys"]
+            .as_array()
+            .map(|keys| keys.iter().map(|k| &k["kid"]).collect())
+            .unwrap_or_default();
+        live.retain(|key| key.get("kid").is_some_and(|kid| listed.contains(&kid)));
+    }
+    let keys = json!({ "keys": live });
     Ok(match member {
         Member::Software { product, org, .. } => {
             let urls = KeystoreUrls::new(&dir.public_url, org.id, product.id);
@@ -1099,12 +1114,64 @@ fn checked_configuration(
         found.kinds(),
         unix_now(),
     )
+    .and_then(|(claims, exp)| {
+        bound(found, &claims["metadata"])?;
+        Ok((claims, exp))
+    })
     .map_err(|why| {
         Refusal::new(
             "invalid_trust_chain",
             format!("the entity configuration {why}"),
         )
     }))
+}
+
+/// Whether every client metadata of a configuration names the product's `software_id`.
+fn names_software(metadata: &Value, software: SoftwareId) -> std::result::Result<(), String> {
+    let id = software.to_string();
+    if EntityType::SOFTWARE
+        .iter()
+        .filter_map(|kind| metadata.get(kind.as_str()))
+        .all(|m| m["software_id"] == id.as_str())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "must name its software_id {id} in its client metadata"
+        ))
+    }
+}
+
+/// What ties a self-hosted configuration to the record it is checked against, beyond a key
+/// (an organisation can put another's public key in its keystore): a product's names its
+/// `software_id`; a server's declares the `registration_endpoint` its organisation
+/// registered, for each of its entity types.
+fn bound(found: &Member, metadata: &Value) -> std::result::Result<(), String> {
+    match found {
+        Member::Software {
+            product, own: true, ..
+        } => names_software(metadata, product.id),
+        Member::Server { server, .. } => {
+            let declared: Vec<&Value> = EntityType::SERVER
+                .iter()
+                .filter_map(|kind| metadata.get(kind.as_str()))
+                .map(|m| &m["registration_endpoint"])
+                .collect();
+            if !declared.is_empty()
+                && declared
+                    .iter()
+                    .all(|e| *e == server.registration_endpoint.as_str())
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "must declare the registration_endpoint its organisation registered, {}",
+                    server.registration_endpoint
+                ))
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The signed resolve response about `found` from its entity configuration `leaf_jwt`.
@@ -1122,7 +1189,7 @@ fn resolved(
         Ok(checked) => checked,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let statement = statement_about(dir, conn, sub.clone(), &found)?;
+    let statement = statement_about(dir, conn, sub.clone(), &found, Some(&leaf))?;
     let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
         Ok(metadata) => metadata,
         Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),

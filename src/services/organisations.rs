@@ -389,6 +389,22 @@ pub async fn set_authorization_servers(
                     "only ASPSPs publish authorization servers",
                 ));
             }
+            // An issuer is one entity in the federation: not another organisation's server,
+            // not a product's own entity identifier.
+            let others = store::discovery::participants(tx)?;
+            for (i, server) in servers.iter().enumerate() {
+                let taken = others.iter().filter(|p| p.org_id != id).any(|p| {
+                    p.authorization_servers
+                        .iter()
+                        .any(|s| s.issuer == server.issuer)
+                });
+                if taken || store::federation::software_of(tx, &server.issuer)?.is_some() {
+                    return Err(invalid(
+                        &format!("authorization_servers[{i}].issuer"),
+                        "is another participant's entity identifier",
+                    ));
+                }
+            }
             store::organisations::set_authorization_servers(tx, id, &servers)?;
             store::audit::record(
                 tx,

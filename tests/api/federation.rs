@@ -1004,11 +1004,21 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    // Now its statement lists that key and pins what the bank registered.
+    // Another key of the bank's, which the server's configuration does not list.
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{bank}/keys"),
+            &admin,
+            json!({"jwk": crate::oauth::Key::new().jwk()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // Now its statement lists the server's key alone and pins what the bank registered.
     let (status, _, statement) = get(&app, &fetch_path(&issuer)).await;
     assert_eq!(status, 200, "{statement}");
     let statement = verified(&statement, &anchor_config["jwks"]);
     assert_eq!(statement["sub"], issuer.as_str());
+    assert_eq!(statement["jwks"]["keys"].as_array().unwrap().len(), 1);
     assert_eq!(statement["jwks"]["keys"][0]["kid"], server_key["kid"]);
     assert_eq!(
         statement["metadata_policy"]["openid_provider"]["issuer"]["value"],
@@ -1122,6 +1132,12 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     let unaddressed = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |_, _| {});
     let (status, _, body) = post(unaddressed, "application/entity-statement+jwt").await;
     assert_eq!((status, error(&body)), (400, "invalid_request".into()));
+    let elsewhere = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |claims, h| {
+        addressed(claims, h);
+        claims["authority_hints"] = json!(["https://other-anchor.example"]);
+    });
+    let (status, _, body) = post(elsewhere, "application/entity-statement+jwt").await;
+    assert_eq!((status, error(&body)), (400, "invalid_request".into()));
     let stranger = crate::oauth::Key::new();
     let forged = leaf_configuration(&app, &leaf, &stranger, rp.clone(), addressed);
     let (status, _, body) = post(forged, "application/entity-statement+jwt").await;
@@ -1140,19 +1156,21 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     let published = leaf_configuration(&app, &leaf, &client.signing, rp.clone(), |_, _| {});
     let (status, _) = publish(&app, &c, &published, "application/entity-statement+jwt").await;
     assert_eq!(status, 204);
-    let request_object = |key: &crate::oauth::Key, audience: &str| {
+    let signed_request = |key: &crate::oauth::Key, claims: Value| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(key.jwk()["kid"].as_str().unwrap().to_owned());
         header.typ = Some("oauth-authz-req+jwt".into());
-        key.sign(
-            header,
-            &json!({
-                "iss": leaf, "client_id": leaf, "aud": audience,
-                "iat": unix_now(), "exp": unix_now() + 60, "jti": uuid::Uuid::new_v4().to_string(),
-                "response_type": "code", "redirect_uri": registered, "scope": "openid accounts",
-            }),
-        )
+        key.sign(header, &claims)
     };
+    let request_claims = |audience: &str| {
+        json!({
+            "iss": leaf, "client_id": leaf, "aud": audience,
+            "iat": unix_now(), "exp": unix_now() + 60, "jti": uuid::Uuid::new_v4().to_string(),
+            "response_type": "code", "redirect_uri": registered, "scope": "openid accounts",
+        })
+    };
+    let request_object =
+        |key: &crate::oauth::Key, audience: &str| signed_request(key, request_claims(audience));
     let automatic = |request: String| {
         let (https, issuer) = (&https, &issuer);
         async move {
@@ -1185,6 +1203,14 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
             "invalid_request_object",
         ),
         (String::new(), "invalid_request"),
+        (
+            signed_request(&client.signing, {
+                let mut claims = request_claims(&issuer);
+                claims.as_object_mut().unwrap().remove("jti");
+                claims
+            }),
+            "invalid_request_object",
+        ),
     ] {
         let (status, body) = automatic(request).await;
         assert_eq!(
@@ -1535,6 +1561,7 @@ async fn a_product_hosting_its_own_configuration_registers_its_entity_identifier
         "client_name": "Own RP",
         "token_endpoint_auth_method": "private_key_jwt",
         "redirect_uris": product["redirect_uris"],
+        "software_id": c.software_id,
     });
     let (status, body) = put(json!(own)).await;
     assert_eq!(status, 422, "{body}");
@@ -1560,6 +1587,41 @@ async fn a_product_hosting_its_own_configuration_registers_its_entity_identifier
         let (status, body) = put(json!(bad)).await;
         assert_eq!(status, 422, "{bad}: {body}");
     }
+    // Signed by the product's key but not naming its software_id: a key can be copied into a
+    // keystore, the software_id ties the configuration to this product.
+    let mut unnamed = rp.clone();
+    unnamed.as_object_mut().unwrap().remove("software_id");
+    *served.lock().unwrap() = Some(leaf_configuration(
+        &app,
+        &own,
+        &client.signing,
+        unnamed,
+        |_, _| {},
+    ));
+    let (status, body) = put(json!(own)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("software_id"),
+        "{body}"
+    );
+    // With metadata of another entity type besides its own.
+    let mut provider = json!({"openid_relying_party": rp.clone()});
+    provider["openid_provider"] = json!({"issuer": own});
+    *served.lock().unwrap() = Some(leaf_configuration(
+        &app,
+        &own,
+        &client.signing,
+        Value::Null,
+        |claims, _| {
+            claims["metadata"] = provider.clone();
+        },
+    ));
+    let (status, body) = put(json!(own)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("openid_provider"),
+        "{body}"
+    );
 
     // Registered once the product's key signs it.
     let configuration = leaf_configuration(&app, &own, &client.signing, rp.clone(), |_, _| {});

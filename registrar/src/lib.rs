@@ -405,8 +405,9 @@ impl Registrar {
     /// statement: `chain` is the client's trust chain, validated up to a trust anchor the
     /// caller trusts, and its resolved `openid_relying_party` (else `oauth_client`) metadata,
     /// the superiors' policies applied, is the request. The policy then applies as to any
-    /// registration. The client's software is the `software_id` the metadata carries (the
-    /// directory's statements pin it), its issuer the trust anchor. A chain proves who the
+    /// registration. The client's software and organisation are the `software_id` and
+    /// `org_id` the metadata carries (the directory's statement about a product asserts
+    /// them), its issuer the trust anchor. A chain proves who the
     /// client is, so neither an initial access token nor a statement is asked for; a
     /// `tls_client_auth` client registers with a statement instead (its certificate is
     /// checked against the directory's statement of it).
@@ -436,6 +437,11 @@ impl Registrar {
             .get("software_id")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        // The directory asserts both in its statement about a product.
+        let metadata_org_id = metadata
+            .get("org_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let (client_id, shared) = match (self.policy.client_ids, &software_id) {
             (ClientIds::PerSoftware, Some(id)) => (id.clone(), true),
             (ClientIds::PerSoftware, None) => {
@@ -457,7 +463,7 @@ impl Registrar {
                 issuer: chain.trust_anchor.clone(),
                 jti: None,
                 software_id,
-                org_id: String::new(),
+                org_id: metadata_org_id.unwrap_or_default(),
                 expires_at: chain.expires_at,
                 roles: vec![],
                 token: String::new(),

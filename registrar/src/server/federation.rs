@@ -143,17 +143,23 @@ impl Federation {
                 self.entity_id
             ));
         }
-        if claims["authority_hints"]
+        // The anchor must be named: no other superior is looked for, so nothing is fetched
+        // from a URL the client chose.
+        if !claims["authority_hints"]
             .as_array()
-            .is_none_or(|hints| hints.is_empty())
+            .is_some_and(|hints| hints.iter().any(|h| h == self.trust_anchor.as_str()))
         {
-            return Err("the entity configuration names no authority_hints".into());
+            return Err(format!(
+                "the entity configuration's authority_hints must name the trust anchor {}",
+                self.trust_anchor
+            ));
         }
         Ok(sub.to_owned())
     }
 
     /// The explicit registration response (section 12.2.3) for the client `sub`, registered
-    /// with `registered` (the client information, with its `client_id`), signed.
+    /// with `registered` (the client information, with its `client_id`, under the entity
+    /// type it registered as), signed.
     pub fn response(
         &self,
         sub: &str,
@@ -161,6 +167,12 @@ impl Federation {
         registered: Value,
         now: i64,
     ) -> anyhow::Result<String> {
+        // Under the entity type the client registered as.
+        let kind = if chain.metadata.get("openid_relying_party").is_some() {
+            "openid_relying_party"
+        } else {
+            "oauth_client"
+        };
         self.sign(
             RESPONSE_TYP,
             &json!({
@@ -171,7 +183,7 @@ impl Federation {
                 "exp": chain.expires_at.min(now + LIFETIME),
                 "trust_anchor": chain.trust_anchor,
                 "authority_hints": [chain.superior],
-                "metadata": {"openid_relying_party": registered},
+                "metadata": {kind: registered},
             }),
         )
     }
@@ -190,8 +202,8 @@ pub fn requesting_entity(jwt: &str) -> Result<String, String> {
 
 impl Federation {
     /// Checks an automatic registration's request object (section 12.1.1.1): signed (PS256
-    /// or ES256) by a key of the client's resolved metadata (`jwks`, or the document at
-    /// `jwks_uri`), `iss` and `client_id` the client, `aud` this provider, unexpired.
+    /// or ES256) by a key of the client's resolved metadata (the document at `jwks_uri`, else
+    /// `jwks`), `iss` and `client_id` the client, `aud` this provider, unexpired, with a `jti`.
     pub fn check_request_object(
         &self,
         jwt: &str,
@@ -206,10 +218,11 @@ impl Federation {
         }
         let kid = header.kid.ok_or("the request object names no kid")?;
         let keys: jsonwebtoken::jwk::JwkSet =
-            match (&metadata["jwks"], metadata["jwks_uri"].as_str()) {
-                (Value::Object(_), _) => serde_json::from_value(metadata["jwks"].clone())
+            // jwks_uri first: the directory pins it to the keystore, whose removals count.
+            match (metadata["jwks_uri"].as_str(), &metadata["jwks"]) {
+                (None, Value::Object(_)) => serde_json::from_value(metadata["jwks"].clone())
                     .map_err(|e| format!("the client's jwks: {e}"))?,
-                (_, Some(uri)) => {
+                (Some(uri), _) => {
                     let body = agent
                         .get(uri)
                         .call()
@@ -243,6 +256,9 @@ impl Federation {
             .claims;
         if claims["client_id"] != entity {
             return Err("the request object's client_id must be its iss".into());
+        }
+        if claims["jti"].as_str().is_none_or(str::is_empty) {
+            return Err("the request object must have a jti".into());
         }
         Ok(())
     }

@@ -939,7 +939,8 @@ async fn register_automatic(
     };
     blocking(&state, move |state, conn| {
         let federation = state.federation()?;
-        let chain = match ssa_verifier::federation::resolve_chain(
+        // Resolved at the anchor: nothing is fetched from a URL the request names.
+        let chain = match ssa_verifier::federation::resolve_at_anchor(
             &entity,
             &federation.trust_anchor,
             None,
@@ -963,6 +964,21 @@ async fn register_automatic(
             Ok(client) => client,
             Err(e) => return Ok(Stored::Refused(e)),
         };
+        // Registered before: the same client, its tokens untouched; deleted here, it stays so.
+        if state.sealer.is_none()
+            && let Some(row) = store::client(conn.db()?, &client.client_id)?
+        {
+            if row.deleted_at.is_some() {
+                return Ok(Stored::Refused(RegistrationError::metadata(
+                    "this client was deleted here",
+                )));
+            }
+            let mut body: serde_json::Map<String, Value> =
+                serde_json::from_str(&row.metadata).unwrap_or_default();
+            body.insert("client_id".into(), json!(row.client_id));
+            body.insert("client_id_issued_at".into(), json!(row.issued_at));
+            return Ok(Stored::Done(Value::Object(body), 200));
+        }
         if state.sealer.is_some() {
             // Nothing to seal: the client id is the entity identifier, and the chain is
             // resolved again at its next request.

@@ -274,6 +274,15 @@ pub fn client_by_token(
         .optional()
 }
 
+/// The client of this id, live or deleted.
+pub fn client(conn: &mut Db, client_id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::client_id.eq(client_id))
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The live client of a software (shared client ids).
 pub fn client_of_software(conn: &mut Db, software_id: &str) -> QueryResult<Option<ClientRow>> {
     clients::table

@@ -297,6 +297,7 @@ impl Application {
             ocsp_cache: pki::ocsp::ResponseCache::default(),
             dpop_proofs: keys::proofs::ReplayCache::default(),
             federation_statements: federation::StatementCache::default(),
+            federation_configurations: federation::StatementCache::default(),
             transmitter,
             instance: uuid::Uuid::new_v4().to_string(),
             stopped: tokio::sync::watch::Sender::new(false),

@@ -554,32 +554,40 @@ pub fn resolve_metadata(statement: &SubordinateStatement, leaf: &Value) -> Resul
     )
 }
 
-/// Signed subordinate statements by entity identifier, each kept for a while (the max-age the
-/// fetch endpoint advertises, so a change shows on every instance within it, as for the
-/// status documents) and at most [`StatementCache::CAPACITY`] of them.
-#[derive(Default)]
-pub struct StatementCache {
-    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, String)>>,
+/// Documents by entity identifier, each kept for a while (the max-age the fetch endpoint
+/// advertises, so a change shows on every instance within it, as for the status documents)
+/// and at most [`StatementCache::CAPACITY`] of them: the subordinate statements signed lately,
+/// and what self-hosted subordinates' entity configurations were found to be.
+pub struct StatementCache<V = String> {
+    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, V)>>,
 }
 
-impl StatementCache {
-    /// The most statements kept; a full cache starts again empty.
+impl<V> Default for StatementCache<V> {
+    fn default() -> Self {
+        Self {
+            entries: std::sync::RwLock::default(),
+        }
+    }
+}
+
+impl<V: Clone> StatementCache<V> {
+    /// The most documents kept; a full cache starts again empty.
     pub const CAPACITY: usize = 10_000;
 
-    /// The statement about `sub` signed less than `ttl` ago.
-    pub fn get(&self, sub: &str, ttl: std::time::Duration) -> Option<String> {
+    /// The document about `sub` kept less than `ttl` ago.
+    pub fn get(&self, sub: &str, ttl: std::time::Duration) -> Option<V> {
         let entries = self.entries.read().ok()?;
-        let (at, jwt) = entries.get(sub)?;
-        (at.elapsed() < ttl).then(|| jwt.clone())
+        let (at, value) = entries.get(sub)?;
+        (at.elapsed() < ttl).then(|| value.clone())
     }
 
-    /// Keeps the statement just signed about `sub`.
-    pub fn put(&self, sub: String, jwt: String) {
+    /// Keeps the document just made or read about `sub`.
+    pub fn put(&self, sub: String, value: V) {
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= Self::CAPACITY {
                 entries.clear();
             }
-            entries.insert(sub, (std::time::Instant::now(), jwt));
+            entries.insert(sub, (std::time::Instant::now(), value));
         }
     }
 }

@@ -1074,25 +1074,37 @@ pub async fn resolve(
 }
 
 /// The entity configuration a self-hosted subordinate serves at its entity identifier,
-/// fetched under the push guards; `invalid_trust_chain` when it cannot be read.
+/// fetched under the push guards; `invalid_trust_chain` when it cannot be read. What was
+/// found, or not, is kept for `status_max_age_secs`: however often it is asked about, the
+/// directory fetches from an entity at most once in that time.
 async fn remote_configuration(dir: &Directory, sub: &str) -> std::result::Result<String, Refusal> {
     let url = format!(
         "{}/.well-known/openid-federation",
         sub.trim_end_matches('/')
     );
-    dir.transmitter
-        .fetch(
-            &url,
-            federation::ENTITY_STATEMENT_TYPE,
-            MAX_FETCHED_CONFIGURATION,
+    let ttl = std::time::Duration::from_secs(dir.config.status_max_age_secs);
+    let found = match dir.federation_configurations.get(sub, ttl) {
+        Some(found) => found,
+        None => {
+            let found = dir
+                .transmitter
+                .fetch(
+                    &url,
+                    federation::ENTITY_STATEMENT_TYPE,
+                    MAX_FETCHED_CONFIGURATION,
+                )
+                .await;
+            dir.federation_configurations
+                .put(sub.to_owned(), found.clone());
+            found
+        }
+    };
+    found.map_err(|why| {
+        Refusal::new(
+            "invalid_trust_chain",
+            format!("the entity configuration at {url}: {why}"),
         )
-        .await
-        .map_err(|why| {
-            Refusal::new(
-                "invalid_trust_chain",
-                format!("the entity configuration at {url}: {why}"),
-            )
-        })
+    })
 }
 
 /// `leaf_jwt` checked as `found`'s entity configuration against its keystore's live keys

@@ -67,6 +67,9 @@ pub struct Directory {
     pub instance: String,
     /// Subordinate statements signed lately (the federation's fetch endpoint).
     pub federation_statements: crate::federation::StatementCache,
+    /// Self-hosted subordinates' entity configurations fetched lately, or why they could not
+    /// be (one outbound fetch per entity and max-age, whoever asks).
+    pub federation_configurations: crate::federation::StatementCache<Result<String, String>>,
     /// DPoP proofs seen lately (each is used once).
     pub dpop_proofs: crate::keys::proofs::ReplayCache,
     /// Set once the server has stopped: background delivery ends with it.

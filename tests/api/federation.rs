@@ -1701,15 +1701,15 @@ async fn a_product_hosting_its_own_configuration_registers_its_entity_identifier
     .unwrap();
     assert_eq!(chain.entity_id, own);
     // The owner's configuration changes to one the keystore no longer vouches for: resolve
-    // refuses it.
+    // refuses it, and no statement is signed about it any more, once what the directory
+    // fetched and signed is older than the max-age (one second here: it fetches from an
+    // entity at most once in that time).
     *served.lock().unwrap() = Some(leaf_configuration(&app, &own, &stranger, rp, |_, _| {}));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(
         refusal(&app, &resolve).await,
         (400, "invalid_trust_chain".into())
     );
-    // Nor is a statement signed about it any more, once the one served is older than its
-    // max-age (one second here).
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(
         refusal(&app, &fetch_path(&own)).await,
         (404, "not_found".into())

@@ -70,24 +70,7 @@ impl HistoricalKeys {
     /// one of `anchor_keys`, and reads its keys: each must have a `kid` and an `exp`; a key
     /// with `revoked` is left out (whatever it signed is not trusted).
     pub fn parse(jwt: &str, anchor: &str, anchor_keys: &KeySet) -> Result<Self, FederationError> {
-        let at =
-            |e: crate::VerifyError| chain_error(format!("the historical keys: {}", e.description));
-        let jws = jose::split(jwt).map_err(at)?;
-        let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
-        if jose::Member::str(&header.typ) != Some(HISTORICAL_KEYS_TYP) {
-            return Err(chain_error(format!(
-                "the historical keys' typ must be {HISTORICAL_KEYS_TYP}"
-            )));
-        }
-        let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
-        let kid = jose::kid(&header).map_err(at)?;
-        let key = anchor_keys.get(kid).ok_or_else(|| {
-            chain_error("the historical keys are signed with a key the anchor does not hold")
-        })?;
-        jose::check_signature(&jws, kid, alg, &key)
-            .map_err(|_| chain_error("the historical keys' signature does not verify"))?;
-        let claims: Value = serde_json::from_slice(&jws.payload)
-            .map_err(|e| chain_error(format!("the historical keys are not JSON: {e}")))?;
+        let claims = anchor_signed(jwt, HISTORICAL_KEYS_TYP, "the historical keys", anchor_keys)?;
         if claims["iss"] != anchor {
             return Err(chain_error(format!(
                 "the historical keys are not {anchor}'s"
@@ -122,6 +105,32 @@ impl HistoricalKeys {
     pub fn is_empty(&self) -> bool {
         self.until.is_empty()
     }
+}
+
+/// The claims of a document the anchor signed (`typ` as given, PS256 or ES256, a key of
+/// `keys`); `what` names it in errors.
+fn anchor_signed(
+    jwt: &str,
+    typ: &str,
+    what: &str,
+    keys: &KeySet,
+) -> Result<Value, FederationError> {
+    let at = |e: crate::VerifyError| chain_error(format!("{what}: {}", e.description));
+    let jws = jose::split(jwt).map_err(at)?;
+    let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
+    if jose::Member::str(&header.typ) != Some(typ) {
+        return Err(chain_error(format!("{what}: typ must be {typ}")));
+    }
+    let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
+    let kid = jose::kid(&header).map_err(at)?;
+    let key = keys.get(kid).ok_or_else(|| {
+        chain_error(format!(
+            "{what}: signed with a key the anchor does not hold"
+        ))
+    })?;
+    jose::check_signature(&jws, kid, alg, &key)
+        .map_err(|_| chain_error(format!("{what}: the signature does not verify")))?;
+    serde_json::from_slice(&jws.payload).map_err(|e| chain_error(format!("{what}: not JSON: {e}")))
 }
 
 /// One statement of the chain, its signature not yet checked.
@@ -495,39 +504,20 @@ pub fn resolve_at_anchor(
     timeout: std::time::Duration,
 ) -> Result<TrustChain, FederationError> {
     let fetcher = Fetcher::new(timeout);
-    let top = fetcher.configuration(trust_anchor)?;
-    let configuration = Statement::read(&top, 0)?;
-    let own_keys = configuration.keys(0)?;
-    let keys = anchor_keys.unwrap_or(&own_keys);
-    configuration.verify(keys, 0, "the trust anchor")?;
-    let endpoint =
-        configuration.claims["metadata"]["federation_entity"]["federation_resolve_endpoint"]
-            .as_str()
-            .ok_or_else(|| chain_error("the trust anchor names no federation_resolve_endpoint"))?;
-    let mut url = url::Url::parse(endpoint)
+    let (keys, endpoint) =
+        fetcher.anchor(trust_anchor, anchor_keys, "federation_resolve_endpoint")?;
+    let mut url = url::Url::parse(&endpoint)
         .map_err(|e| chain_error(format!("the resolve endpoint is not a URL: {e}")))?;
     url.query_pairs_mut()
         .append_pair("sub", entity)
         .append_pair("trust_anchor", trust_anchor);
     let response = fetcher.get(url.as_str())?;
-    let at =
-        |e: crate::VerifyError| chain_error(format!("the resolve response: {}", e.description));
-    let jws = jose::split(&response).map_err(at)?;
-    let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
-    if jose::Member::str(&header.typ) != Some("resolve-response+jwt") {
-        return Err(chain_error(
-            "the resolve response's typ must be resolve-response+jwt",
-        ));
-    }
-    let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
-    let kid = jose::kid(&header).map_err(at)?;
-    let key = keys.get(kid).ok_or_else(|| {
-        chain_error("the resolve response is signed with a key the anchor does not hold")
-    })?;
-    jose::check_signature(&jws, kid, alg, &key)
-        .map_err(|_| chain_error("the resolve response's signature does not verify"))?;
-    let claims: Value = serde_json::from_slice(&jws.payload)
-        .map_err(|e| chain_error(format!("the resolve response is not JSON: {e}")))?;
+    let claims = anchor_signed(
+        &response,
+        "resolve-response+jwt",
+        "the resolve response",
+        &keys,
+    )?;
     if claims["iss"] != trust_anchor || claims["sub"] != entity {
         return Err(chain_error(
             "the resolve response is not the anchor's answer about this entity",
@@ -546,7 +536,7 @@ pub fn resolve_at_anchor(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    validate_chain(&chain, trust_anchor, keys, now)
+    validate_chain(&chain, trust_anchor, &keys, now)
 }
 
 /// Fetches and checks the historical keys of `trust_anchor` from the endpoint its entity
@@ -558,16 +548,12 @@ pub fn fetch_historical_keys(
     timeout: std::time::Duration,
 ) -> Result<HistoricalKeys, FederationError> {
     let fetcher = Fetcher::new(timeout);
-    let top = fetcher.configuration(trust_anchor)?;
-    let configuration = Statement::read(&top, 0)?;
-    let own_keys = configuration.keys(0)?;
-    let keys = anchor_keys.unwrap_or(&own_keys);
-    configuration.verify(keys, 0, "the trust anchor")?;
-    let endpoint = configuration.claims["metadata"]["federation_entity"]
-        ["federation_historical_keys_endpoint"]
-        .as_str()
-        .ok_or_else(|| chain_error("the trust anchor names no historical keys endpoint"))?;
-    HistoricalKeys::parse(&fetcher.get(endpoint)?, trust_anchor, keys)
+    let (keys, endpoint) = fetcher.anchor(
+        trust_anchor,
+        anchor_keys,
+        "federation_historical_keys_endpoint",
+    )?;
+    HistoricalKeys::parse(&fetcher.get(&endpoint)?, trust_anchor, &keys)
 }
 
 /// The HTTP side of resolving a chain.
@@ -597,6 +583,29 @@ impl Fetcher {
             "{}/.well-known/openid-federation",
             id.trim_end_matches('/')
         ))
+    }
+
+    /// The keys that check the anchor's documents (`anchor_keys`, else those its entity
+    /// configuration publishes, which must sign it) and the `endpoint` its
+    /// `federation_entity` metadata names.
+    fn anchor(
+        &self,
+        trust_anchor: &str,
+        anchor_keys: Option<&KeySet>,
+        endpoint: &str,
+    ) -> Result<(KeySet, String), FederationError> {
+        let top = self.configuration(trust_anchor)?;
+        let configuration = Statement::read(&top, 0)?;
+        let keys = match anchor_keys {
+            Some(keys) => keys.clone(),
+            None => configuration.keys(0)?,
+        };
+        configuration.verify(&keys, 0, "the trust anchor")?;
+        let url = configuration.claims["metadata"]["federation_entity"][endpoint]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| chain_error(format!("the trust anchor names no {endpoint}")))?;
+        Ok((keys, url))
     }
 
     /// The subordinate statement the superior of this entity configuration issues about `sub`.
@@ -759,48 +768,21 @@ pub fn trust_mark_status(
     trust_mark: &str,
     timeout: std::time::Duration,
 ) -> Result<String, FederationError> {
-    let http = crate::fetch::http::Http::new(timeout);
-    let url = format!(
-        "{}/.well-known/openid-federation",
-        anchor.trim_end_matches('/')
-    );
-    let fetched = http
-        .get(&url)
-        .map_err(|e| chain_error(format!("cannot fetch {url}: {e}")))?;
-    let configuration =
-        String::from_utf8(fetched.body).map_err(|_| chain_error(format!("{url} is not text")))?;
-    let statement = Statement::read(&configuration, 0)?;
-    let own_keys = statement.keys(0)?;
-    let keys = anchor_keys.unwrap_or(&own_keys);
-    statement.verify(keys, 0, "the trust anchor")?;
-    let endpoint =
-        statement.claims["metadata"]["federation_entity"]["federation_trust_mark_status_endpoint"]
-            .as_str()
-            .ok_or_else(|| {
-                chain_error("the trust anchor names no federation_trust_mark_status_endpoint")
-            })?;
-    let body = http
-        .post_form(endpoint, &[("trust_mark", trust_mark)])
+    let fetcher = Fetcher::new(timeout);
+    let (keys, endpoint) =
+        fetcher.anchor(anchor, anchor_keys, "federation_trust_mark_status_endpoint")?;
+    let body = fetcher
+        .http
+        .post_form(&endpoint, &[("trust_mark", trust_mark)])
         .map_err(|e| chain_error(format!("the status endpoint: {e}")))?;
     let response =
         String::from_utf8(body).map_err(|_| chain_error("the status response is not text"))?;
-    let at = |e: crate::VerifyError| chain_error(format!("the status response: {}", e.description));
-    let jws = jose::split(&response).map_err(at)?;
-    let header: jose::Header<'_> = jose::read_part(&jws.header, "JWS header").map_err(at)?;
-    if jose::Member::str(&header.typ) != Some("trust-mark-status-response+jwt") {
-        return Err(chain_error(
-            "the status response's typ must be trust-mark-status-response+jwt",
-        ));
-    }
-    let alg = jose::algorithm(&header, &ALGORITHMS).map_err(at)?;
-    let kid = jose::kid(&header).map_err(at)?;
-    let key = keys.get(kid).ok_or_else(|| {
-        chain_error("the status response is signed with a key the anchor does not hold")
-    })?;
-    jose::check_signature(&jws, kid, alg, &key)
-        .map_err(|_| chain_error("the status response's signature does not verify"))?;
-    let claims: Value = serde_json::from_slice(&jws.payload)
-        .map_err(|e| chain_error(format!("the status response is not JSON: {e}")))?;
+    let claims = anchor_signed(
+        &response,
+        "trust-mark-status-response+jwt",
+        "the status response",
+        &keys,
+    )?;
     if claims["iss"] != anchor || claims["trust_mark"] != trust_mark {
         return Err(chain_error(
             "the status response is not the anchor's answer about this trust mark",

@@ -101,7 +101,8 @@ pub async fn fetch(
             if found.hosted().is_none() {
                 return Ok(Ok(None));
             }
-            let statement = statement_about(&shared, conn, asked, &found, None)?;
+            let keys = found.live_keys(conn)?;
+            let statement = statement_about(&shared, asked, &found, keys, None)?;
             sign(&shared, conn, &statement).map(|jwt| Ok(Some(jwt)))
         })
         .await?;
@@ -119,13 +120,14 @@ pub async fn fetch(
                         Ok(found) => found,
                         Err(refusal) => return Ok(Err(refusal)),
                     };
+                    let keys = found.live_keys(conn)?;
                     let Ok((configuration, _)) =
-                        checked_configuration(&shared, conn, &asked, &found, &leaf_jwt)?
+                        checked_configuration(&shared, &asked, &found, &leaf_jwt, &keys)
                     else {
                         return Ok(Err(unverified(&asked)));
                     };
                     let statement =
-                        statement_about(&shared, conn, asked, &found, Some(&configuration))?;
+                        statement_about(&shared, asked, &found, keys, Some(&configuration))?;
                     sign(&shared, conn, &statement).map(Ok)
                 })
                 .await?;
@@ -184,6 +186,12 @@ impl Member {
             Self::Organisation(org) => (org.id, None),
             Self::Server { org_id, .. } => (*org_id, None),
         }
+    }
+
+    /// The live keys of its keystore.
+    fn live_keys(&self, conn: &mut DbConnection) -> Result<Vec<serde_json::Map<String, Value>>> {
+        let (org, software) = self.keystore();
+        super::keystore::live_jwks(conn, org, software)
     }
 
     fn kinds(&self) -> &'static [EntityType] {
@@ -946,18 +954,16 @@ pub async fn hosted_configuration(
     .await
 }
 
-/// The subordinate statement about a subordinate, with the live keys of its keystore; for a
+/// The subordinate statement about a subordinate, with `live`, the live keys of its keystore; for a
 /// server, only those its checked entity configuration (`configuration`) lists too, so that
 /// a key an organisation copied into its keystore vouches for nothing it does not sign.
 fn statement_about(
     dir: &Directory,
-    conn: &mut DbConnection,
     sub: String,
     member: &Member,
+    mut live: Vec<serde_json::Map<String, Value>>,
     configuration: Option<&Value>,
 ) -> Result<SubordinateStatement> {
-    let (org, software) = member.keystore();
-    let mut live = super::keystore::live_jwks(conn, org, software)?;
     if let (Member::Server { .. }, Some(configuration)) = (member, configuration) {
         let listed: Vec<&Value> = configuration["jwks"]["keys"]
             .as_array()
@@ -1108,21 +1114,19 @@ async fn remote_configuration(dir: &Directory, sub: &str) -> std::result::Result
 }
 
 /// `leaf_jwt` checked as `found`'s entity configuration against its keystore's live keys
-/// (checked again: a key may have left the keystore since), and its claims and `exp`.
+/// `keys` (read again: a key may have left the keystore since), and its claims and `exp`.
 fn checked_configuration(
     dir: &Directory,
-    conn: &mut DbConnection,
     sub: &str,
     found: &Member,
     leaf_jwt: &str,
-) -> Result<std::result::Result<(Value, i64), Refusal>> {
-    let (org, software) = found.keystore();
-    let keys = super::keystore::live_jwks(conn, org, software)?;
-    Ok(federation::check_leaf_configuration(
+    keys: &[serde_json::Map<String, Value>],
+) -> std::result::Result<(Value, i64), Refusal> {
+    federation::check_leaf_configuration(
         leaf_jwt,
         sub,
         &dir.public_url,
-        &keys,
+        keys,
         found.kinds(),
         unix_now(),
     )
@@ -1135,7 +1139,7 @@ fn checked_configuration(
             "invalid_trust_chain",
             format!("the entity configuration {why}"),
         )
-    }))
+    })
 }
 
 /// Whether every client metadata of a configuration names the product's `software_id`.
@@ -1197,11 +1201,12 @@ fn resolved(
 ) -> Result<std::result::Result<String, Refusal>> {
     let sub = sub.to_owned();
     let at = unix_now();
-    let (leaf, leaf_exp) = match checked_configuration(dir, conn, &sub, &found, &leaf_jwt)? {
+    let keys = found.live_keys(conn)?;
+    let (leaf, leaf_exp) = match checked_configuration(dir, &sub, &found, &leaf_jwt, &keys) {
         Ok(checked) => checked,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let statement = statement_about(dir, conn, sub.clone(), &found, Some(&leaf))?;
+    let statement = statement_about(dir, sub.clone(), &found, keys, Some(&leaf))?;
     let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
         Ok(metadata) => metadata,
         Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),

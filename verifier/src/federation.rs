@@ -532,10 +532,7 @@ pub fn resolve_at_anchor(
                 .collect()
         })
         .ok_or_else(|| chain_error("the resolve response carries no trust_chain"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = crate::clock::unix(std::time::SystemTime::now());
     validate_chain(&chain, trust_anchor, &keys, now)
 }
 
@@ -686,10 +683,7 @@ impl Fetcher {
             chain.push(self.statement(superior, &sub)?);
         }
         chain.push(top.clone());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
+        let now = crate::clock::unix(std::time::SystemTime::now());
         validate_chain(&chain, trust_anchor, keys, now)
     }
 }

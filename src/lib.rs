@@ -210,12 +210,14 @@ impl Application {
                 move || -> anyhow::Result<(KeyRing, KeyRing, Cached)> {
                     use model::keys::KeyPurpose;
                     let mut conn = pool.get().context("cannot open a database connection")?;
-                    services::signing_keys::initialise(&mut conn, &keyring, alg, KeyPurpose::Ssa)?;
-                    services::signing_keys::initialise(
+                    use services::signing_keys::{Strays, initialise};
+                    initialise(&mut conn, &keyring, alg, KeyPurpose::Ssa, Strays::MoveAside)?;
+                    initialise(
                         &mut conn,
                         &federation_keys,
                         alg,
                         KeyPurpose::Federation,
+                        Strays::MoveAside,
                     )?;
                     let jwks = services::signing_keys::jwks_document(&mut conn, KeyPurpose::Ssa)
                         .map_err(|e| anyhow::anyhow!("cannot build the JWKS: {e}"))?;

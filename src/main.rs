@@ -212,7 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Create { email, name }) => {
-            let mut conn = open_database(&config)?;
+            let mut conn = open_existing(&config)?;
             let user = account(&mut conn, &email)?;
             let token = accounts::create_token_in(&mut conn, &user.actor(), &name, &Actor::Cli)
                 .map_err(domain_error)?;
@@ -223,7 +223,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<()> {
-    let mut conn = open_database(config)?;
+    let mut conn = open_existing(config)?;
     let user = account(&mut conn, email)?;
     let account = accounts::set_disabled_in(&mut conn, &Actor::Cli, user.id, disabled)
         .map_err(domain_error)?;
@@ -237,12 +237,16 @@ fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<
 }
 
 fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
-    let mut conn = open_database(config)?;
+    // Every verb works on an existing directory's database; `list` only reads it.
+    let mut conn = open_existing(config)?;
     let ring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
     let federation = KeyRing::federation(&config.keys_dir, config.key_passphrase.clone());
     let alg = config.signing_alg.as_str();
-    signing_keys::initialise(&mut conn, &ring, alg, KeyPurpose::Ssa)?;
-    signing_keys::initialise(&mut conn, &federation, alg, KeyPurpose::Federation)?;
+    if !matches!(command, KeysCommand::List) {
+        use signing_keys::Strays::Leave;
+        signing_keys::initialise(&mut conn, &ring, alg, KeyPurpose::Ssa, Leave)?;
+        signing_keys::initialise(&mut conn, &federation, alg, KeyPurpose::Federation, Leave)?;
+    }
     match command {
         KeysCommand::List => {
             println!(
@@ -291,7 +295,12 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the configured database and applies pending migrations.
+/// Opens the configured database, which must exist and be migrated: never creates one.
+fn open_existing(config: &Config) -> anyhow::Result<store::DbConnection> {
+    Ok(store::ConnectionManager::new(&config.database_url())?.open_existing()?)
+}
+
+/// Opens the configured database (creating an SQLite file) and applies pending migrations.
 fn open_database(config: &Config) -> anyhow::Result<store::DbConnection> {
     let manager = store::ConnectionManager::new(&config.database_url())?;
     manager.prepare()?;

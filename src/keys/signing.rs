@@ -88,6 +88,11 @@ impl KeyRing {
         Ok(public)
     }
 
+    /// Whether a key file is encrypted (needs the passphrase to load), whatever it holds.
+    pub fn is_encrypted(&self, path: &Path) -> bool {
+        std::fs::read(path).is_ok_and(|pem| pem.windows(9).any(|w| w == b"ENCRYPTED"))
+    }
+
     /// Reads and decrypts one key file; errors name the file.
     pub fn read(&self, path: &Path) -> anyhow::Result<PKey<Private>> {
         let pem = read_secret(path)?;

@@ -84,6 +84,14 @@ pub enum DbError {
     Setup(#[from] diesel::result::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(String),
+    #[error(
+        "there is no database at {0}: this command reads an existing directory's database (start the directory or run `ssa-directory migrate` first, or set DATABASE_URL to the directory's database)"
+    )]
+    Missing(String),
+    #[error(
+        "the database at {0} needs migrations this command does not apply: run `ssa-directory migrate` (or start the directory) first"
+    )]
+    Outdated(String),
 }
 
 /// Opens connections to the backend chosen by the URL scheme, and rejects every other scheme
@@ -118,6 +126,29 @@ impl ConnectionManager {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Opens a database that must already exist: an SQLite file is never created (a command
+    /// run in the wrong folder, or without `DATABASE_URL`, says so instead of starting an
+    /// empty directory), and a database with pending migrations is refused rather than
+    /// changed. For commands that only read.
+    pub fn open_existing(&self) -> Result<DbConnection, DbError> {
+        if self.backend == Backend::Sqlite && !Path::new(self.url.expose()).is_file() {
+            return Err(DbError::Missing(self.url.expose().to_owned()));
+        }
+        let mut conn = self.open()?;
+        if pending_migrations(&mut conn)? {
+            return Err(DbError::Outdated(self.described()));
+        }
+        Ok(conn)
+    }
+
+    /// The database as an error message may name it (a PostgreSQL URL without its password).
+    fn described(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.url.expose().to_owned(),
+            Backend::Postgres => redact(self.url.expose()),
+        }
     }
 
     /// Makes an SQLite file ready so that the default runs with no set-up: its folder is
@@ -262,6 +293,17 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, DbError> {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
     applied.map_err(|e| DbError::Migrate(e.to_string()))
+}
+
+/// Whether migrations are waiting to be applied (an empty database has them all waiting).
+pub fn pending_migrations(conn: &mut DbConnection) -> Result<bool, DbError> {
+    let pending = match conn {
+        DbConnection::Postgresql(c) => c.pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Sqlite(c) => c.pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    pending
+        .map(|n| n > 0)
+        .map_err(|e| DbError::Migrate(e.to_string()))
 }
 
 /// Applies pending migrations in order up to and including the one named `last` (its

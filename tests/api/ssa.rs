@@ -487,17 +487,12 @@ async fn a_half_written_key_file_the_database_does_not_know_is_moved_aside_at_st
     std::fs::write(&stray, "").unwrap();
     std::fs::set_permissions(&stray, std::fs::Permissions::from_mode(0o600)).unwrap();
 
+    // A command that only reads moves nothing.
     let listed = cli(&app, &["keys", "list"]);
     assert!(!listed.contains("interrupted-rotation"), "{listed}");
-    assert!(!stray.exists(), "the stray file no longer has a key's name");
-    let aside: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("interrupted-rotation.pem.unusable-"))
-        .collect();
-    assert_eq!(aside.len(), 1, "kept aside for a person to look at");
+    assert!(stray.exists(), "keys list leaves the folder as it is");
 
-    // The server starts too, with another such file.
+    // The server's start moves it aside, and another such file.
     std::fs::write(dir.join("another.pem"), "not a key").unwrap();
     std::fs::set_permissions(
         dir.join("another.pem"),
@@ -506,6 +501,103 @@ async fn a_half_written_key_file_the_database_does_not_know_is_moved_aside_at_st
     .unwrap();
     let sibling = crate::helpers::spawn_sibling(&app).await;
     assert_eq!(sibling.get("/.well-known/jwks.json").await.status(), 200);
+    assert!(!stray.exists(), "the stray file no longer has a key's name");
+    let aside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".pem.unusable-"))
+        .collect();
+    assert_eq!(
+        aside.len(),
+        2,
+        "kept aside for a person to look at: {aside:?}"
+    );
+}
+
+/// The files of a folder with their contents, to tell that nothing moved or changed.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn commands_in_the_wrong_place_never_create_a_database_or_move_encrypted_keys() {
+    let app = spawn_app_with(|c| {
+        c.key_passphrase = Some(ssa_directory::config::Secret::new("a long passphrase"));
+    })
+    .await;
+    let signing = app.dir.path().join("keys/signing");
+    let federation = app.dir.path().join("keys/federation");
+    let before = (snapshot(&signing), snapshot(&federation));
+    // The directory's keys folder, but neither its database nor its passphrase: the operator
+    // of a PostgreSQL directory running a command without DATABASE_URL.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], database: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ssa-directory"));
+        command
+            .args(args)
+            .current_dir(elsewhere.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("SSA_DIRECTORY_KEY_PASSPHRASE")
+            .env("SSA_DIRECTORY_KEYS_DIR", app.dir.path().join("keys"))
+            .env("SSA_DIRECTORY_DATA_DIR", elsewhere.path().join("data"));
+        if let Some(url) = database {
+            command.env("DATABASE_URL", url);
+        }
+        command.stdin(std::process::Stdio::null()).output().unwrap()
+    };
+    for args in [
+        &["keys", "list"][..],
+        &["keys", "rotate"],
+        &["keys", "retire", "--kid", "abc"],
+        &["token", "create", "--email", "dev@example.com"],
+        &["user", "disable", "--email", "dev@example.com"],
+    ] {
+        let output = run(args, None);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {output:?}");
+        assert!(
+            stderr.contains("there is no database at") && stderr.contains("ssa-directory migrate"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !elsewhere.path().join("data").exists(),
+            "{args:?} created a database"
+        );
+    }
+    assert_eq!(
+        (snapshot(&signing), snapshot(&federation)),
+        before,
+        "no key file moved, changed or added"
+    );
+
+    // A database of its own (just migrated), still without the passphrase: the verbs that
+    // write refuse the encrypted files they cannot read, and move none of them.
+    let migrated = run(&["migrate"], None);
+    assert!(migrated.status.success(), "{migrated:?}");
+    let output = run(&["keys", "rotate"], None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(stderr.contains("SSA_DIRECTORY_KEY_PASSPHRASE"), "{stderr}");
+    let listed = run(&["keys", "list"], None);
+    assert!(listed.status.success(), "{listed:?}");
+    assert_eq!((snapshot(&signing), snapshot(&federation)), before);
+
+    // And the directory itself still starts on its own database, with its keys.
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    assert_eq!(sibling.get("/.well-known/jwks.json").await.status(), 200);
+    let listed = cli(&app, &["keys", "list"]);
+    assert_eq!(listed.matches("active").count(), 2, "{listed}");
 }
 
 #[tokio::test]

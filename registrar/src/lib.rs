@@ -86,6 +86,12 @@ impl RegistrationError {
         Self::new("invalid_request_object", description)
     }
 
+    /// `invalid_request` (RFC 6749): a request the registrar cannot read, such as a query
+    /// parameter out of its range.
+    pub fn request(description: impl Into<String>) -> Self {
+        Self::new("invalid_request", description)
+    }
+
     /// `invalid_token` (RFC 6750): a missing or bad initial access token.
     pub fn token(description: impl Into<String>) -> Self {
         Self::new("invalid_token", description)

@@ -89,3 +89,45 @@ fn token_create_prints_one_token_and_stores_only_its_hash() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains(token), "the token itself is not stored");
 }
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("registrar.toml");
+    std::fs::write(
+        &file,
+        "status_token = \"FILE-TOKEN-SECRET\"\ncallout_url = \"https://rules:FILE-CALLOUT-SECRET@bank.example/rules\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["token", "create", "--help"],
+    ] {
+        let output = registrar(dir.path())
+            .args(args)
+            .env(
+                "DATABASE_URL",
+                "postgres://user:DB-SECRET@db.example/registrar",
+            )
+            .env("SSA_REGISTRAR_STATUS_TOKEN", "ENV-TOKEN-SECRET")
+            .env(
+                "SSA_REGISTRAR_CALLOUT_URL",
+                "https://rules:ENV-CALLOUT-SECRET@bank.example/rules",
+            )
+            .env("SSA_REGISTRAR_CONFIG", &file)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert!(text.contains("Usage"), "{args:?}: {text}");
+        assert!(!text.contains("SECRET"), "{args:?} shows a secret:\n{text}");
+    }
+    // Settings without secrets still show where their value comes from.
+    let output = registrar(dir.path())
+        .args(["serve", "--help"])
+        .env("SSA_REGISTRAR_LISTEN", "127.0.0.1:9999")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("127.0.0.1:9999"));
+}

@@ -455,7 +455,7 @@ async fn trust_marks_follow_the_products_roles_and_status() {
                 &anchor,
                 Some(&pinned),
                 &mark,
-                std::time::Duration::from_secs(5),
+                &crate::helpers::http_client(),
             )
         })
     };
@@ -668,7 +668,7 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
             &entity,
             &anchor,
             None,
-            std::time::Duration::from_secs(5),
+            &crate::helpers::http_client(),
         )
     })
     .await
@@ -738,7 +738,7 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
         ssa_verifier::federation::fetch_historical_keys(
             &anchor,
             Some(&only_current),
-            std::time::Duration::from_secs(5),
+            &crate::helpers::http_client(),
         )
     })
     .await
@@ -764,7 +764,7 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
             &entity,
             &anchor,
             Some(&pinned),
-            std::time::Duration::from_secs(5),
+            &crate::helpers::http_client(),
         )
     })
     .await
@@ -1694,7 +1694,7 @@ async fn a_product_hosting_its_own_configuration_registers_its_entity_identifier
             &entity,
             &anchor_id,
             None,
-            std::time::Duration::from_secs(5),
+            &crate::helpers::http_client(),
         )
     })
     .await

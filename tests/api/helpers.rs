@@ -598,3 +598,11 @@ pub fn assert_documented(
         );
     }
 }
+
+/// The verifier's HTTP client (platform trust, 5 s), as the federation functions take it.
+pub fn http_client() -> ssa_verifier::HttpClient {
+    ssa_verifier::HttpClient::new(
+        &ssa_verifier::Settings::default().with_http_timeout(std::time::Duration::from_secs(5)),
+    )
+    .unwrap()
+}

@@ -23,6 +23,7 @@ mod pki;
 mod portal;
 mod push;
 mod registrar;
+mod registrar_edges;
 mod sessions;
 mod ssa;
 mod verifier;

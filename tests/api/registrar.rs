@@ -474,7 +474,7 @@ pub(crate) async fn service(
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     method: reqwest::Method,
     url: &str,
     token: Option<&str>,
@@ -1233,6 +1233,14 @@ async fn obuk_takes_a_request_signed_with_a_key_of_the_software_keystore() {
 
 /// A callout server answering with whatever `answer` holds (or not at all, when it is null).
 async fn callout_server(answer: std::sync::Arc<std::sync::Mutex<Value>>) -> String {
+    callout_server_with(answer, None).await
+}
+
+/// [`callout_server`], over HTTPS with `tls` (certificate and key files) when given.
+pub(crate) async fn callout_server_with(
+    answer: std::sync::Arc<std::sync::Mutex<Value>>,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> String {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -1255,12 +1263,21 @@ async fn callout_server(answer: std::sync::Arc<std::sync::Mutex<Value>>) -> Stri
             }),
         )
     })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    format!("http://127.0.0.1:{port}/rules")
+    .workers(1);
+    let (server, scheme) = match tls {
+        Some((cert, key)) => {
+            use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+            let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+            acceptor.set_certificate_chain_file(cert).unwrap();
+            acceptor
+                .set_private_key_file(key, SslFiletype::PEM)
+                .unwrap();
+            (server.listen_openssl(listener, acceptor).unwrap(), "https")
+        }
+        None => (server.listen(listener).unwrap(), "http"),
+    };
+    tokio::spawn(server.run());
+    format!("{scheme}://127.0.0.1:{port}/rules")
 }
 
 #[tokio::test]

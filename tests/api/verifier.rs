@@ -714,3 +714,25 @@ async fn a_verifier_following_the_feed_refuses_within_a_second_of_a_suspension()
     assert!(not_a_set.unwrap_err().to_string().contains("secevent+jwt"));
     assert!(forged.is_err());
 }
+
+/// The `ssa-verify` command of this workspace's build (built first when it is missing, as
+/// when this test binary runs alone).
+pub(crate) fn ssa_verify_bin() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let bin = exe.parent().unwrap().parent().unwrap().join("ssa-verify");
+            if !bin.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = std::process::Command::new(cargo)
+                    .args(["build", "-q", "-p", "ssa-verifier", "--features", "cli"])
+                    .args(["--bin", "ssa-verify"])
+                    .status()
+                    .unwrap();
+                assert!(status.success() && bin.exists(), "ssa-verify did not build");
+            }
+            bin
+        })
+        .clone()
+}

@@ -466,9 +466,9 @@ pub fn resolve_chain(
     entity: &str,
     trust_anchor: &str,
     anchor_keys: Option<&KeySet>,
-    timeout: std::time::Duration,
+    http: &crate::HttpClient,
 ) -> Result<TrustChain, FederationError> {
-    let fetcher = Fetcher::new(timeout);
+    let fetcher = Fetcher::new(http);
     let leaf = fetcher.configuration(entity)?;
     fetcher.chain(leaf, trust_anchor, anchor_keys)
 }
@@ -480,9 +480,9 @@ pub fn resolve_chain_from(
     entity_configuration: &str,
     trust_anchor: &str,
     anchor_keys: Option<&KeySet>,
-    timeout: std::time::Duration,
+    http: &crate::HttpClient,
 ) -> Result<TrustChain, FederationError> {
-    Fetcher::new(timeout).chain(
+    Fetcher::new(http).chain(
         entity_configuration.trim().to_owned(),
         trust_anchor,
         anchor_keys,
@@ -501,9 +501,9 @@ pub fn resolve_at_anchor(
     entity: &str,
     trust_anchor: &str,
     anchor_keys: Option<&KeySet>,
-    timeout: std::time::Duration,
+    http: &crate::HttpClient,
 ) -> Result<TrustChain, FederationError> {
-    let fetcher = Fetcher::new(timeout);
+    let fetcher = Fetcher::new(http);
     let (keys, endpoint) =
         fetcher.anchor(trust_anchor, anchor_keys, "federation_resolve_endpoint")?;
     let mut url = url::Url::parse(&endpoint)
@@ -542,9 +542,9 @@ pub fn resolve_at_anchor(
 pub fn fetch_historical_keys(
     trust_anchor: &str,
     anchor_keys: Option<&KeySet>,
-    timeout: std::time::Duration,
+    http: &crate::HttpClient,
 ) -> Result<HistoricalKeys, FederationError> {
-    let fetcher = Fetcher::new(timeout);
+    let fetcher = Fetcher::new(http);
     let (keys, endpoint) = fetcher.anchor(
         trust_anchor,
         anchor_keys,
@@ -555,24 +555,22 @@ pub fn fetch_historical_keys(
 
 /// The HTTP side of resolving a chain.
 #[cfg(feature = "fetch")]
-struct Fetcher {
-    http: crate::fetch::http::Http,
+struct Fetcher<'a> {
+    http: &'a crate::HttpClient,
 }
 
 #[cfg(feature = "fetch")]
-impl Fetcher {
-    fn new(timeout: std::time::Duration) -> Self {
-        Self {
-            http: crate::fetch::http::Http::new(timeout),
-        }
+impl<'a> Fetcher<'a> {
+    fn new(http: &'a crate::HttpClient) -> Self {
+        Self { http }
     }
 
     fn get(&self, url: &str) -> Result<String, FederationError> {
-        let fetched = self
+        let body = self
             .http
             .get(url)
             .map_err(|e| chain_error(format!("cannot fetch {url}: {e}")))?;
-        String::from_utf8(fetched.body).map_err(|_| chain_error(format!("{url} is not text")))
+        String::from_utf8(body).map_err(|_| chain_error(format!("{url} is not text")))
     }
 
     fn configuration(&self, id: &str) -> Result<String, FederationError> {
@@ -760,9 +758,9 @@ pub fn trust_mark_status(
     anchor: &str,
     anchor_keys: Option<&KeySet>,
     trust_mark: &str,
-    timeout: std::time::Duration,
+    http: &crate::HttpClient,
 ) -> Result<String, FederationError> {
-    let fetcher = Fetcher::new(timeout);
+    let fetcher = Fetcher::new(http);
     let (keys, endpoint) =
         fetcher.anchor(anchor, anchor_keys, "federation_trust_mark_status_endpoint")?;
     let body = fetcher

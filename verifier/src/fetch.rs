@@ -26,32 +26,137 @@ pub(crate) mod http {
     use super::*;
 
     /// A fetched document and its `Cache-Control: max-age`, if any.
-    pub struct Fetched {
-        pub body: Vec<u8>,
-        pub max_age: Option<Duration>,
+    pub(crate) struct Fetched {
+        pub(crate) body: Vec<u8>,
+        pub(crate) max_age: Option<Duration>,
     }
 
-    /// A small blocking HTTP client (TLS through the system's OpenSSL).
+    /// The blocking HTTP(S) client the fetching verifier, the federation functions and the
+    /// registrar all use: TLS through the system's OpenSSL (native-tls), every request
+    /// bounded by [`Settings::with_http_timeout`], and the servers' certificates checked
+    /// against the platform's trust store (OpenSSL's default paths, so `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` apply) or, with [`Settings::with_ca_certificates`], against exactly
+    /// those CA certificates (as `curl --cacert` does).
+    ///
+    /// ```no_run
+    /// use ssa_verifier::{HttpClient, Settings};
+    ///
+    /// let pem = std::fs::read("private-ca.pem")?;
+    /// let http = HttpClient::new(&Settings::default().with_ca_certificates(pem))?;
+    /// let discovery = http.get("https://directory.example/.well-known/ssa-directory")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[derive(Clone)]
-    pub struct Http {
+    pub struct HttpClient {
         agent: ureq::Agent,
+        /// The same client, answering every status instead of failing on those above 399.
+        any_status: ureq::Agent,
     }
 
-    impl Http {
-        pub fn new(timeout: Duration) -> Self {
-            let tls = ureq::tls::TlsConfig::builder()
-                .provider(ureq::tls::TlsProvider::NativeTls)
-                .build();
-            let agent = ureq::Agent::config_builder()
-                .timeout_global(Some(timeout))
-                .tls_config(tls)
-                .build()
-                .into();
-            Self { agent }
+    impl std::fmt::Debug for HttpClient {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("HttpClient").finish_non_exhaustive()
+        }
+    }
+
+    /// An answer of [`HttpClient::post_json`]: its status and body.
+    #[derive(Debug, Clone)]
+    pub struct HttpResponse {
+        /// The HTTP status.
+        pub status: u16,
+        /// The body (at most the limit the call set).
+        pub body: Vec<u8>,
+    }
+
+    impl HttpClient {
+        /// A client with the timeout and the trusted CA certificates of `settings`; the
+        /// certificates' PEM that does not parse is an error naming it.
+        pub fn new(settings: &Settings) -> Result<Self, ConfigError> {
+            let roots = match &settings.ca_certificates {
+                None => ureq::tls::RootCerts::PlatformVerifier,
+                Some(pem) => {
+                    let invalid = |reason: String| ConfigError::Invalid {
+                        what: "CA certificates".into(),
+                        reason,
+                    };
+                    let certificates: Vec<ureq::tls::Certificate<'static>> =
+                        ureq::tls::parse_pem(pem)
+                            .filter_map(|item| match item {
+                                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                                Ok(_) => None,
+                                Err(e) => Some(Err(invalid(e.to_string()))),
+                            })
+                            .collect::<Result<_, _>>()?;
+                    if certificates.is_empty() {
+                        return Err(invalid("no PEM certificate in them".into()));
+                    }
+                    ureq::tls::RootCerts::new_with_certs(&certificates)
+                }
+            };
+            Ok(Self::with_roots(settings.http_timeout, roots))
         }
 
-        /// GETs `url`; any status other than 200 is an error.
-        pub fn get(&self, url: &str) -> Result<Fetched, ConfigError> {
+        /// A client that trusts the platform's store, with this timeout.
+        pub(crate) fn with_timeout(timeout: Duration) -> Self {
+            Self::with_roots(timeout, ureq::tls::RootCerts::PlatformVerifier)
+        }
+
+        fn with_roots(timeout: Duration, roots: ureq::tls::RootCerts) -> Self {
+            let agent = |status_as_error: bool| -> ureq::Agent {
+                let tls = ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::NativeTls)
+                    .root_certs(roots.clone())
+                    .build();
+                ureq::Agent::config_builder()
+                    .timeout_global(Some(timeout))
+                    .http_status_as_error(status_as_error)
+                    .tls_config(tls)
+                    .build()
+                    .into()
+            };
+            Self {
+                agent: agent(true),
+                any_status: agent(false),
+            }
+        }
+
+        /// GETs `url` and returns its body (at most 4 MiB); any status other than 200, a
+        /// connection or TLS failure, or the timeout is an error naming the URL.
+        pub fn get(&self, url: &str) -> Result<Vec<u8>, ConfigError> {
+            self.fetch(url).map(|fetched| fetched.body)
+        }
+
+        /// POSTs `body` as `application/json` to `url` and returns the answer whatever its
+        /// status, its body read up to `limit` bytes. Only a failure to reach the server
+        /// (connection, TLS, timeout) or an over-long body is an error.
+        pub fn post_json(
+            &self,
+            url: &str,
+            body: &str,
+            limit: u64,
+        ) -> Result<HttpResponse, ConfigError> {
+            let fail = |reason: String| ConfigError::Fetch {
+                url: url.to_owned(),
+                reason,
+            };
+            let mut response = self
+                .any_status
+                .post(url)
+                .header("content-type", "application/json")
+                .send(body)
+                .map_err(|e| fail(e.to_string()))?;
+            let status = response.status().as_u16();
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(limit)
+                .read_to_vec()
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(HttpResponse { status, body })
+        }
+
+        /// GETs `url` with its cache lifetime; any status other than 200 is an error.
+        pub(crate) fn fetch(&self, url: &str) -> Result<Fetched, ConfigError> {
             let fail = |reason: String| ConfigError::Fetch {
                 url: url.to_owned(),
                 reason,
@@ -76,7 +181,11 @@ pub(crate) mod http {
         }
 
         /// POSTs a form to `url`; any status other than 200 is an error.
-        pub fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Vec<u8>, ConfigError> {
+        pub(crate) fn post_form(
+            &self,
+            url: &str,
+            form: &[(&str, &str)],
+        ) -> Result<Vec<u8>, ConfigError> {
             let fail = |reason: String| ConfigError::Fetch {
                 url: url.to_owned(),
                 reason,
@@ -94,11 +203,11 @@ pub(crate) mod http {
                 .map_err(|e| fail(e.to_string()))
         }
 
-        pub fn get_json(
+        pub(crate) fn get_json(
             &self,
             url: &str,
         ) -> Result<(serde_json::Value, Option<Duration>), ConfigError> {
-            let fetched = self.get(url)?;
+            let fetched = self.fetch(url)?;
             let value =
                 serde_json::from_slice(&fetched.body).map_err(|e| ConfigError::Invalid {
                     what: url.to_owned(),
@@ -135,7 +244,7 @@ pub(crate) mod http {
     }
 }
 
-use http::Http;
+use http::HttpClient as Http;
 
 struct Snapshot {
     keys: KeySet,
@@ -421,7 +530,7 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// A verifier for an explicitly described directory.
     pub fn new(directory: Directory, settings: Settings) -> Result<Self, ConfigError> {
-        let http = Http::new(settings.http_timeout);
+        let http = Http::new(&settings)?;
         let ca = directory
             .ca_chain_pem
             .as_deref()
@@ -448,7 +557,7 @@ impl Verifier {
     /// Configures everything from the directory's `/.well-known/ssa-directory` URL (or its
     /// base URL): issuer, JWKS, status endpoint, CA chain and CRL.
     pub fn discover(url: &str, settings: Settings) -> Result<Self, ConfigError> {
-        let http = Http::new(settings.http_timeout);
+        let http = Http::new(&settings)?;
         let metadata_url = if url.contains("/.well-known/") {
             url.to_owned()
         } else {
@@ -471,8 +580,7 @@ impl Verifier {
         directory.events_endpoint = optional("events_endpoint");
         directory.statement_status_endpoint = optional("statement_status_endpoint");
         if let Some(ca) = optional("ca_uri") {
-            directory.ca_chain_pem =
-                Some(String::from_utf8_lossy(&http.get(&ca)?.body).into_owned());
+            directory.ca_chain_pem = Some(String::from_utf8_lossy(&http.get(&ca)?).into_owned());
         }
         Self::new(directory, settings)
     }
@@ -481,7 +589,8 @@ impl Verifier {
     /// The live status is not checked and certificates are checked without a CRL
     /// ([`Revocation::NotChecked`](crate::Revocation::NotChecked)).
     pub fn offline(trust: Trust, settings: Settings) -> Self {
-        let http = Http::new(settings.http_timeout);
+        // It never fetches: the client is there for the type's sake.
+        let http = Http::with_timeout(settings.http_timeout);
         let (issuer, keys, ca) = trust.into_parts();
         Self {
             issuer,
@@ -637,7 +746,7 @@ impl Verifier {
             .http
             .get(url)
             .map_err(|e| e.to_string())
-            .and_then(|f| Crl::from_der(&f.body).map_err(|e| e.to_string()));
+            .and_then(|f| Crl::from_der(&f).map_err(|e| e.to_string()));
         match fetched {
             Ok(crl) => {
                 // Until nextUpdate, but re-read at least every five minutes.

@@ -27,6 +27,8 @@ pub use clock::{Clock, SystemClock};
 pub use error::{ConfigError, ErrorCode, VerifyError};
 pub use events::{ChangeEvent, EVENT_TYPE_PREFIX};
 #[cfg(feature = "fetch")]
+pub use fetch::http::{HttpClient, HttpResponse};
+#[cfg(feature = "fetch")]
 pub use fetch::{Directory, EventPage, Verifier};
 pub use keys::KeySet;
 pub use registration::{ClientMetadata, Registration, RegistrationRequest};

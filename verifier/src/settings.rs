@@ -45,6 +45,7 @@ pub struct Settings {
     pub(crate) http_timeout: Duration,
     pub(crate) crl_stale_for: Duration,
     pub(crate) accept_stale_crl: bool,
+    pub(crate) ca_certificates: Option<Vec<u8>>,
 }
 
 impl Default for Settings {
@@ -67,6 +68,7 @@ impl Default for Settings {
             http_timeout: Duration::from_secs(5),
             crl_stale_for: Duration::from_secs(3600),
             accept_stale_crl: false,
+            ca_certificates: None,
         }
     }
 }
@@ -146,6 +148,16 @@ impl Settings {
     /// Timeout of every HTTP request of the fetching verifier (default 5 s).
     pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
+        self
+    }
+
+    /// Trust exactly these CA certificates (PEM, one or more) for the HTTPS connections of
+    /// the fetching verifier and its [`HttpClient`](crate::HttpClient), instead of the
+    /// platform's trust store (the default, which `SSL_CERT_FILE` and `SSL_CERT_DIR` also
+    /// set): for a directory whose TLS certificate comes from a private CA. They are parsed
+    /// when the client is made, and an unreadable PEM is an error then.
+    pub fn with_ca_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificates = Some(pem.into());
         self
     }
 

@@ -16,6 +16,7 @@ struct Cli {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://registrar-data/registrar.db",
         global = true
     )]
@@ -100,7 +101,7 @@ struct ServeArgs {
     #[arg(long, env = "SSA_REGISTRAR_TLS_CERT_FILE", requires = "tls_key_file")]
     tls_cert_file: Option<std::path::PathBuf>,
     /// Custom rules: POST the proposed client here; the answer allows, refuses or adjusts it.
-    #[arg(long, env = "SSA_REGISTRAR_CALLOUT_URL")]
+    #[arg(long, env = "SSA_REGISTRAR_CALLOUT_URL", hide_env_values = true)]
     callout_url: Option<String>,
     /// How long to wait for the callout (milliseconds); no answer in time refuses.
     #[arg(long, env = "SSA_REGISTRAR_CALLOUT_TIMEOUT_MS", default_value_t = 2000)]
@@ -108,7 +109,25 @@ struct ServeArgs {
     /// The key of that certificate (PEM).
     #[arg(long, env = "SSA_REGISTRAR_TLS_KEY_FILE", requires = "tls_cert_file")]
     tls_key_file: Option<std::path::PathBuf>,
+    /// Trust exactly the CA certificates of this PEM file for every HTTPS request the
+    /// registrar makes (directories, callout, clients' jwks_uri); without it, the platform's
+    /// trust store (which SSL_CERT_FILE and SSL_CERT_DIR also set).
+    #[arg(long, env = "SSA_REGISTRAR_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    /// How long a request's head may take to arrive (milliseconds); slower: 408.
+    #[arg(long, env = "SSA_REGISTRAR_HEADER_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    header_read_timeout_ms: u64,
+    /// How long a request's body may take to arrive after its head (milliseconds); slower: 408.
+    #[arg(long, env = "SSA_REGISTRAR_BODY_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    body_read_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "SSA_REGISTRAR_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(2..=100_000))]
+    max_connections: u64,
 }
+
+/// Settings whose values may carry a secret (a password in a URL, a token): their values
+/// are never shown by `--help`, whether they come from the environment or the file.
+const SECRET_SETTINGS: [&str; 3] = ["database_url", "status_token", "callout_url"];
 
 fn main() {
     tracing_subscriber::fmt()
@@ -173,7 +192,10 @@ fn with_defaults(mut command: clap::Command, file: &[(String, String)]) -> clap:
     for (key, value) in file {
         let value = value.clone();
         if command.get_arguments().any(|a| a.get_id() == key.as_str()) {
-            command = command.mut_arg(key.as_str(), |a| a.default_value(value));
+            let secret = SECRET_SETTINGS.contains(&key.as_str());
+            command = command.mut_arg(key.as_str(), |a| {
+                a.default_value(value).hide_default_value(secret)
+            });
         }
     }
     command
@@ -252,6 +274,10 @@ fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
                 std::time::Duration::from_millis(args.callout_timeout_ms),
             )
         }),
+        ca_file: args.ca_file,
+        header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms),
+        body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let running = server::start(config).await?;

@@ -4,29 +4,23 @@
 //! in time, or an answer that is not one of these, refuses the registration: a rule that
 //! cannot be asked is not skipped.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
+use ssa_verifier::HttpClient;
 
 use crate::{Client, Interceptor, RegistrationError};
 
-/// The callout's endpoint and how long to wait for it.
+/// The callout's endpoint and the client that asks it (its timeout the callout's).
 pub struct Callout {
     url: String,
-    agent: ureq::Agent,
+    http: HttpClient,
 }
 
 impl Callout {
-    /// A callout to `url`, answered within `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+    /// A callout to `url` through `http`.
+    pub fn new(url: &str, http: HttpClient) -> Self {
         Self {
             url: url.to_owned(),
-            agent,
+            http,
         }
     }
 }
@@ -43,22 +37,14 @@ impl Interceptor for Callout {
             "statement": client.statement,
             "certificate_subject": client.certificate_subject,
         });
-        let mut response = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .send(proposed.to_string())
+        let response = self
+            .http
+            .post_json(&self.url, &proposed.to_string(), 256 * 1024)
             .map_err(|e| {
                 tracing::warn!(error = %e, url = %self.url, "the registration callout failed");
                 refused("the bank's rules could not be consulted")
             })?;
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024)
-            .read_to_vec()
-            .map_err(|_| refused("the bank's rules answered unreadably"))?;
-        let answer: Value = serde_json::from_slice(&body)
+        let answer: Value = serde_json::from_slice(&response.body)
             .map_err(|_| refused("the bank's rules answered unreadably"))?;
         match answer.get("decision").and_then(Value::as_str) {
             Some("allow") => Ok(()),

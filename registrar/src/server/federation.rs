@@ -209,7 +209,7 @@ impl Federation {
         jwt: &str,
         entity: &str,
         metadata: &Value,
-        agent: &ureq::Agent,
+        http: &ssa_verifier::HttpClient,
     ) -> Result<(), String> {
         let header = jsonwebtoken::decode_header(jwt)
             .map_err(|_| "the request object has no readable JWS header".to_owned())?;
@@ -223,15 +223,9 @@ impl Federation {
                 (None, Value::Object(_)) => serde_json::from_value(metadata["jwks"].clone())
                     .map_err(|e| format!("the client's jwks: {e}"))?,
                 (Some(uri), _) => {
-                    let body = agent
+                    let body = http
                         .get(uri)
-                        .call()
-                        .map_err(|e| format!("the client's jwks_uri {uri}: {e}"))?
-                        .body_mut()
-                        .with_config()
-                        .limit(1 << 20)
-                        .read_to_vec()
-                        .map_err(|e| format!("the client's jwks_uri {uri}: {e}"))?;
+                        .map_err(|e| format!("the client's jwks_uri: {e}"))?;
                     serde_json::from_slice(&body)
                         .map_err(|e| format!("the client's jwks_uri: {e}"))?
                 }

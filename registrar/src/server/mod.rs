@@ -10,9 +10,11 @@ mod store;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::ServerHandle;
-use actix_web::http::header;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::{ErrorHandlerResponse, Next};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
 use crate::{
@@ -63,6 +65,21 @@ pub struct ServerConfig {
     /// by explicit registration, and to name as the registrar's authority in its own entity
     /// configuration (`SSA_REGISTRAR_TRUST_ANCHOR`); without one, no federation endpoints.
     pub trust_anchor: Option<String>,
+    /// The CA certificates (a PEM file) to trust, instead of the platform's trust store, for
+    /// every HTTPS request the registrar makes: the directories, the callout, clients'
+    /// `jwks_uri` (`SSA_REGISTRAR_CA_FILE`; like `curl --cacert`, only these are trusted).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// How long a request's head may take to arrive once its connection is open; slower
+    /// clients get `408` and the connection closes (`SSA_REGISTRAR_HEADER_READ_TIMEOUT_MS`,
+    /// default 5 s).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a request's body may take to arrive after its head; slower bodies get `408`
+    /// and the connection closes (`SSA_REGISTRAR_BODY_READ_TIMEOUT_MS`, default 5 s).
+    pub body_read_timeout: std::time::Duration,
+    /// Connections served at once (`SSA_REGISTRAR_MAX_CONNECTIONS`, default 512): beyond it
+    /// new connections wait in the listen backlog, so a flood of idle connections cannot
+    /// exhaust the process's file descriptors.
+    pub max_connections: usize,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -122,6 +139,10 @@ impl Default for ServerConfig {
             keys_dir: "registrar-keys".into(),
             status_token: None,
             trust_anchor: None,
+            ca_file: None,
+            header_read_timeout: std::time::Duration::from_secs(5),
+            body_read_timeout: std::time::Duration::from_secs(5),
+            max_connections: 512,
         }
     }
 }
@@ -159,6 +180,10 @@ struct State {
     /// What the followed feeds have stopped, by issuer and `software:`, `organisation:` or
     /// `statement:` id, with the reason: the status of stateless clients.
     stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
+    /// The HTTP client of federation fetches (clients' `jwks_uri`).
+    http: ssa_verifier::HttpClient,
+    /// How long a request body may take to arrive.
+    body_read_timeout: std::time::Duration,
 }
 
 impl State {
@@ -196,11 +221,10 @@ fn client_certificate(state: &State, req: &HttpRequest) -> Option<String> {
 }
 
 /// The PEM certificates of each trusted directory's CA chain (its discovery `ca_uri`).
-fn directory_cas(discovery_urls: &[String]) -> anyhow::Result<Vec<openssl::x509::X509>> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .build()
-        .into();
+fn directory_cas(
+    discovery_urls: &[String],
+    http: &ssa_verifier::HttpClient,
+) -> anyhow::Result<Vec<openssl::x509::X509>> {
     let mut certificates = vec![];
     for url in discovery_urls {
         let url = if url.contains("/.well-known/") {
@@ -208,25 +232,11 @@ fn directory_cas(discovery_urls: &[String]) -> anyhow::Result<Vec<openssl::x509:
         } else {
             format!("{}/.well-known/ssa-directory", url.trim_end_matches('/'))
         };
-        let discovery: Value = serde_json::from_slice(
-            &agent
-                .get(&url)
-                .call()?
-                .body_mut()
-                .with_config()
-                .limit(1 << 20)
-                .read_to_vec()?,
-        )?;
+        let discovery: Value = serde_json::from_slice(&http.get(&url)?)?;
         let ca_uri = discovery["ca_uri"]
             .as_str()
             .ok_or_else(|| anyhow::anyhow!("{url} names no ca_uri"))?;
-        let pem = agent
-            .get(ca_uri)
-            .call()?
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()?;
+        let pem = http.get(ca_uri)?;
         certificates.extend(openssl::x509::X509::stack_from_pem(&pem)?);
     }
     Ok(certificates)
@@ -308,19 +318,45 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         .stateless
         .then(|| stateless::Sealer::load_or_create(&config.keys_dir))
         .transpose()?;
+    // One HTTP client for everything the registrar fetches or calls, with the CA it trusts.
+    let ca_pem = config
+        .ca_file
+        .as_deref()
+        .map(|path| {
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the CA file {}: {e}", path.display()))
+        })
+        .transpose()?;
+    let trusting = move |settings: ssa_verifier::Settings| match &ca_pem {
+        Some(pem) => settings.with_ca_certificates(pem.clone()),
+        None => settings,
+    };
+    let client = |timeout| {
+        ssa_verifier::HttpClient::new(
+            &trusting(ssa_verifier::Settings::default()).with_http_timeout(timeout),
+        )
+        .map_err(|e| anyhow::anyhow!("SSA_REGISTRAR_CA_FILE: {e}"))
+    };
+    let http = client(federation::FETCH_TIMEOUT)?;
+    let callout = callout
+        .map(|(url, timeout)| client(timeout).map(|http| callout::Callout::new(&url, http)))
+        .transpose()?;
+    let ca_client = client(std::time::Duration::from_secs(10))?;
+    let settings = trusting(
+        // The feed is followed (below), and each event clears the cached status it changes.
+        Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
+            .with_statement_status_from_feed(true),
+    );
     let (pool, registrar, cas) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let pool = store::open(&url)?;
         let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
-        // The feed is followed (below), and each event clears the cached status it changes.
-        let settings = Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
-            .with_statement_status_from_feed(true);
         let mut registrar = Registrar::discover_with(policy, &urls, settings)
             .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
-        if let Some((url, timeout)) = &callout {
-            registrar = registrar.with_interceptor(callout::Callout::new(url, *timeout));
+        if let Some(callout) = callout {
+            registrar = registrar.with_interceptor(callout);
         }
         let cas = if need_cas {
-            directory_cas(&directories)
+            directory_cas(&directories, &ca_client)
                 .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's CA: {e}"))?
         } else {
             vec![]
@@ -351,6 +387,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         writer,
         status_token: config.status_token.as_deref().map(store::hash),
         federation,
+        http,
+        body_read_timeout: config.body_read_timeout,
     });
     if state.sealer.is_some() {
         // What the feeds stopped so far, for stateless clients' statuses.
@@ -374,24 +412,48 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             .name(format!("follow-directory-{index}"))
             .spawn(move || follow(&state, index, cursor))?;
     }
+    const WORKERS: usize = 2;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
-            .route("/register", web::post().to(register))
-            .route("/register/{client_id}", web::get().to(read))
-            .route("/register/{client_id}", web::put().to(update))
-            .route("/register/{client_id}", web::delete().to(delete))
-            .route("/clients/changes", web::get().to(client_changes))
-            .route("/clients/{client_id}/status", web::get().to(client_status))
-            .route(
-                "/.well-known/openid-federation",
-                web::get().to(entity_configuration),
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                invalid_request(format!("the query string is not understood: {e}"))
+            }))
+            .app_data(
+                web::PathConfig::default().error_handler(|e, _| {
+                    invalid_request(format!("the path is not understood: {e}"))
+                }),
             )
-            .route("/federation/register", web::post().to(register_explicit))
-            .route("/federation/automatic", web::post().to(register_automatic))
+            .wrap(actix_web::middleware::from_fn(bound_body_time))
+            .service(web::resource("/register").route(web::post().to(register)))
+            .service(
+                web::resource("/register/{client_id}")
+                    .route(web::get().to(read))
+                    .route(web::put().to(update))
+                    .route(web::delete().to(delete)),
+            )
+            .service(web::resource("/clients/changes").route(web::get().to(client_changes)))
+            .service(
+                web::resource("/clients/{client_id}/status").route(web::get().to(client_status)),
+            )
+            .service(
+                web::resource("/.well-known/openid-federation")
+                    .route(web::get().to(entity_configuration)),
+            )
+            .service(web::resource("/federation/register").route(web::post().to(register_explicit)))
+            .service(
+                web::resource("/federation/automatic").route(web::post().to(register_automatic)),
+            )
+            .default_service(web::to(not_found))
+            .wrap(
+                actix_web::middleware::ErrorHandlers::new()
+                    .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
+            )
     })
-    .workers(2)
+    .workers(WORKERS)
+    .client_request_timeout(config.header_read_timeout)
+    .max_connections(config.max_connections.div_ceil(WORKERS).max(1))
     .on_connect(|connection, data| {
         use actix_web::rt::net::TcpStream;
         if let Some(tls) =
@@ -418,6 +480,128 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         handle: server.handle(),
         server,
     })
+}
+
+/// The answer to a request the registrar cannot read (a query or path it does not
+/// understand): RFC 6749's `invalid_request`, as JSON.
+fn invalid_request(description: String) -> actix_web::Error {
+    let body = json!({"error": "invalid_request", "error_description": description});
+    actix_web::error::InternalError::from_response(
+        description,
+        HttpResponse::BadRequest()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body),
+    )
+    .into()
+}
+
+/// A path the registrar does not serve: a JSON `404`.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": "not_found",
+        "error_description": format!("the registrar serves nothing at {}", req.path()),
+    }))
+}
+
+/// A path it serves, with a method it does not: `405` with the methods it answers (`Allow`).
+fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let allow = match res.request().match_pattern().as_deref() {
+        Some("/register" | "/federation/register" | "/federation/automatic") => "POST",
+        Some("/register/{client_id}") => "GET, PUT, DELETE",
+        Some(_) => "GET",
+        None => "",
+    };
+    let (req, _) = res.into_parts();
+    let response = HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .json(json!({
+            "error": "invalid_request",
+            "error_description": format!("{} {} is not served here; it answers {allow}", req.method(), req.path()),
+        }));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}
+
+/// Middleware: bounds the time a request body may take to arrive after the request head (the
+/// server already bounds the head). A client that announces a body and sends it slowly, or
+/// never, would otherwise hold its connection and a file descriptor as long as it likes; once
+/// the limit has passed the body's stream ends with `TimedOut`, and the answer is a `408`
+/// that closes the connection, whatever the handler made of the cut body.
+async fn bound_body_time(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let declares_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let limit = req
+        .app_data::<web::Data<State>>()
+        .map(|state| state.body_read_timeout);
+    let expired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let (true, Some(limit)) = (declares_body, limit) {
+        let payload = req.take_payload();
+        req.set_payload(actix_web::dev::Payload::Stream {
+            payload: Box::pin(DeadlinePayload {
+                inner: payload,
+                deadline: Box::pin(tokio::time::sleep(limit)),
+                expired: expired.clone(),
+            }),
+        });
+    }
+    let response = next.call(req).await?;
+    if !expired.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(response.map_into_boxed_body());
+    }
+    let (req, _) = response.into_parts();
+    let timeout = HttpResponse::RequestTimeout()
+        .insert_header((header::CONNECTION, "close"))
+        .json(json!({
+            "error": "invalid_request",
+            "error_description": "the request body did not arrive in time",
+        }));
+    Ok(ServiceResponse::new(req, timeout))
+}
+
+/// A request body that fails with `TimedOut` once its deadline has passed.
+struct DeadlinePayload {
+    inner: actix_web::dev::Payload,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    expired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl futures_core::Stream for DeadlinePayload {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::sync::atomic::Ordering;
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.expired.load(Ordering::Relaxed) {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.expired.store(true, Ordering::Relaxed);
+                    Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the request body did not arrive in time",
+                        ),
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            ready => ready,
+        }
+    }
 }
 
 fn now() -> i64 {
@@ -860,7 +1044,7 @@ async fn register_explicit(
                 &request,
                 &federation.trust_anchor,
                 None,
-                federation::FETCH_TIMEOUT,
+                &state.http,
             ) {
                 Ok(chain) if chain.entity_id == sub => chain,
                 Ok(_) => {
@@ -944,7 +1128,7 @@ async fn register_automatic(
             &entity,
             &federation.trust_anchor,
             None,
-            federation::FETCH_TIMEOUT,
+            &state.http,
         ) {
             Ok(chain) => chain,
             Err(e) => return Ok(Stored::Refused(e.into())),
@@ -953,11 +1137,8 @@ async fn register_automatic(
             .iter()
             .find_map(|kind| chain.metadata.get(*kind).cloned())
             .unwrap_or_default();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(federation::FETCH_TIMEOUT))
-            .build()
-            .into();
-        if let Err(why) = federation.check_request_object(&request, &entity, &metadata, &agent) {
+        if let Err(why) = federation.check_request_object(&request, &entity, &metadata, &state.http)
+        {
             return Ok(Stored::Refused(RegistrationError::request_object(why)));
         }
         let client = match state.registrar.register_automatic(&chain) {
@@ -1417,7 +1598,11 @@ async fn client_changes(
         return status_refused();
     }
     let ChangesQuery { after, limit } = query.into_inner();
-    let limit = limit.clamp(1, 1000);
+    if !(1..=1000).contains(&limit) {
+        return error(&RegistrationError::request(
+            "limit must be between 1 and 1000",
+        ));
+    }
     let state = state.into_inner();
     let result = web::block(move || -> anyhow::Result<_> {
         let mut conn = state.pool.get()?;

@@ -22,8 +22,24 @@ use ssa_verifier::{Algorithm, CaChain, KeySet, Settings, Trust, Verifier, Verify
     about = "Verify software statements, registration requests and client certificates issued by an SSA directory"
 )]
 struct Cli {
+    /// Trust exactly the CA certificates in this PEM file for HTTPS (a directory whose TLS
+    /// certificate comes from a private CA); without it, the platform's trust store
+    /// (which SSL_CERT_FILE and SSL_CERT_DIR also set).
+    #[arg(long, value_name = "FILE", global = true)]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The settings every command starts from: the trusted CA certificates of `--ca-file`.
+fn base_settings(ca_file: Option<&PathBuf>) -> Result<Settings, String> {
+    let settings = Settings::default();
+    match ca_file {
+        None => Ok(settings),
+        Some(path) => std::fs::read(path)
+            .map(|pem| settings.with_ca_certificates(pem))
+            .map_err(|e| format!("cannot read the CA file {}: {e}", path.display())),
+    }
 }
 
 #[derive(Subcommand)]
@@ -53,7 +69,15 @@ struct ChainArgs {
 }
 
 /// Validates the chain: the resolved metadata as JSON, or the error JSON and exit code 14.
-fn chain(args: ChainArgs) -> ExitCode {
+fn chain(args: ChainArgs, settings: Settings) -> ExitCode {
+    let http =
+        match ssa_verifier::HttpClient::new(&settings.with_http_timeout(Duration::from_secs(10))) {
+            Ok(http) => http,
+            Err(e) => {
+                eprintln!("ssa-verify: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let keys = match args.anchor_jwks.map(std::fs::read_to_string).transpose() {
         Ok(text) => match text.map(|t| KeySet::from_json(&t)).transpose() {
             Ok(keys) => keys,
@@ -71,7 +95,7 @@ fn chain(args: ChainArgs) -> ExitCode {
         &args.entity,
         &args.trust_anchor,
         keys.as_ref(),
-        Duration::from_secs(10),
+        &http,
     ) {
         Ok(chain) => {
             let out = serde_json::json!({
@@ -107,9 +131,9 @@ struct EventsArgs {
 }
 
 /// Prints events as JSON lines until the feed is empty (or forever with --follow).
-fn events(args: EventsArgs) -> Result<(), String> {
+fn events(args: EventsArgs, settings: Settings) -> Result<(), String> {
     use std::io::Write;
-    let settings = Settings::default().with_http_timeout(Duration::from_secs(35));
+    let settings = settings.with_http_timeout(Duration::from_secs(35));
     let verifier = Verifier::discover(&args.directory, settings).map_err(|e| e.to_string())?;
     let wait = Duration::from_secs(if args.follow { 30 } else { 0 });
     let mut after = args.after;
@@ -201,8 +225,8 @@ impl From<VerifyError> for Failure {
     }
 }
 
-fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
-    let mut settings = Settings::default()
+fn run(args: SsaArgs, settings: Settings) -> Result<serde_json::Value, Failure> {
+    let mut settings = settings
         .with_check_status(args.check_status)
         .with_max_age(args.max_age.map(Duration::from_secs))
         .with_clock_skew(Duration::from_secs(args.clock_skew));
@@ -258,11 +282,19 @@ fn run(args: SsaArgs) -> Result<serde_json::Value, Failure> {
 }
 
 fn main() -> ExitCode {
-    let args = match Cli::parse().command {
+    let cli = Cli::parse();
+    let settings = match base_settings(cli.ca_file.as_ref()) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("ssa-verify: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    let args = match cli.command {
         Command::Ssa(args) => args,
-        Command::Chain(args) => return chain(args),
+        Command::Chain(args) => return chain(args, settings),
         Command::Events(args) => {
-            return match events(args) {
+            return match events(args, settings) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(message) => {
                     eprintln!("ssa-verify: {message}");
@@ -271,7 +303,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(args) {
+    match run(args, settings) {
         Ok(value) => {
             println!(
                 "{}",

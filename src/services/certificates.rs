@@ -236,6 +236,7 @@ fn set_status(
 pub async fn revoke(
     dir: &Arc<Directory>,
     actor: Actor,
+    owner: Option<SoftwareId>,
     serial: Serial,
     reason: String,
 ) -> Result<Certificate> {
@@ -244,6 +245,10 @@ pub async fn revoke(
             let reason = RevocationReason::parse_given(&reason)?;
             write_transaction(conn, |tx| {
                 let cert = get_in(tx, &actor, &serial)?;
+                // Asked about through a product, it must be that product's certificate.
+                if owner.is_some_and(|owner| owner != cert.software_id) {
+                    return Err(Error::NotFound("certificate"));
+                }
                 if cert.status == CertStatus::Revoked {
                     return Err(Error::Conflict("the certificate is already revoked".into()));
                 }

@@ -194,6 +194,7 @@ fn status_of(record: StatementRecord, software: SoftwareStatus, at: Timestamp) -
 pub async fn revoke(
     dir: &Arc<Directory>,
     actor: Actor,
+    owner: Option<SoftwareId>,
     jti: String,
     reason: String,
 ) -> Result<StatementStatus> {
@@ -208,6 +209,11 @@ pub async fn revoke(
         write_transaction(conn, |tx| {
             let record = store::statements::find(tx, &jti)?.ok_or(Error::NotFound("statement"))?;
             let product: SoftwareId = store::id("issued_ssas.software_id", &record.software_id)?;
+            // Asked about through a product (the portal's page of one), it must be that
+            // product's statement: refused before anything changes.
+            if owner.is_some_and(|owner| owner != product) {
+                return Err(Error::NotFound("statement"));
+            }
             let (_, org, _) = super::access::software(tx, &actor, product)
                 .map_err(|_| Error::NotFound("statement"))?;
             let at = now();

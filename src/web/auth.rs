@@ -408,7 +408,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
                     "expected a form (application/x-www-form-urlencoded)".into(),
                 ));
             }
-            check_origin(&req, &state.public_url)?;
+            check_origin(&req, &state)?;
             let body = body.await.map_err(|e| error::body_error(&e, limits))?;
             let sent: CsrfField = serde_html_form::from_bytes(&body)
                 .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
@@ -421,9 +421,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
 }
 
 /// Refuses a cross-site `Origin`.
-pub fn check_origin(req: &HttpRequest, public_url: &str) -> Result<(), AppError> {
+pub fn check_origin(req: &HttpRequest, state: &Directory) -> Result<(), AppError> {
     match req.headers().get(header::ORIGIN) {
-        Some(origin) if !same_origin(origin.to_str().unwrap_or(""), public_url, req) => {
+        Some(origin) if !same_origin(origin.to_str().unwrap_or(""), state, req) => {
             Err(AppError::Csrf)
         }
         _ => Ok(()),
@@ -443,11 +443,38 @@ pub fn check_csrf_token(req: &HttpRequest, sent: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// True when `origin` is the directory's own: its public URL, or the host the browser used.
-fn same_origin(origin: &str, public_url: &str, req: &HttpRequest) -> bool {
-    if origin == public_url {
+/// True when `origin` is the directory's own: its public URL, or the host the browser used
+/// (the request's `Host` on the connection's scheme). What a proxy says the browser used
+/// (`Forwarded`, `X-Forwarded-Host`, `X-Forwarded-Proto`) counts only with
+/// `trust_forwarded_for`, and then only from `trusted_proxies` when those are listed: any
+/// client can send those headers.
+fn same_origin(origin: &str, state: &Directory, req: &HttpRequest) -> bool {
+    if origin == state.public_url {
         return true;
     }
-    let info = req.connection_info();
-    origin == format!("{}://{}", info.scheme(), info.host())
+    let config = &state.config;
+    let from_proxy = config.trust_forwarded_for
+        && (config.trusted_proxies.is_empty()
+            || req
+                .peer_addr()
+                .is_some_and(|peer| config.trusted_proxies.contains(&peer.ip())));
+    let used = if from_proxy {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    } else {
+        let scheme = if req.app_config().secure() {
+            "https"
+        } else {
+            "http"
+        };
+        match req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+        {
+            Some(host) => format!("{scheme}://{host}"),
+            None => return false,
+        }
+    };
+    origin == used
 }

@@ -199,11 +199,45 @@ async fn forms_without_the_right_csrf_token_are_refused() {
         .unwrap();
     assert_eq!(response.status(), 403);
 
+    // A forwarded host is not believed from a client (trust_forwarded_for is off): the
+    // attacker's page cannot name its own origin as the directory's.
+    for (name, value) in [
+        ("x-forwarded-host", "evil.example"),
+        ("forwarded", "host=evil.example;proto=https"),
+    ] {
+        let response = browser
+            .client
+            .post(app.url("/signup"))
+            .header("origin", "https://evil.example")
+            .header(name, value)
+            .header("x-forwarded-proto", "https")
+            .form(&cross_site)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{name}: {value}");
+    }
+
     let operator = app.user("op@directory.example", true).await;
     let (_, audit) = app
         .get_json("/api/v1/audit?action=user.signup", &operator)
         .await;
     assert_eq!(audit["total"], 0, "no account was created: {audit}");
+
+    // The directory's own origin, and the host the browser used, are accepted.
+    let (_, html) = browser.get("/signup").await;
+    let token = csrf_of(&html);
+    let mut same_site = fields.to_vec();
+    same_site.push(("csrf_token", &token));
+    let response = browser
+        .client
+        .post(app.url("/signup"))
+        .header("origin", format!("http://127.0.0.1:{}", app.port))
+        .form(&same_site)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
 }
 
 #[tokio::test]
@@ -910,6 +944,93 @@ async fn members_revoke_a_statement_in_the_portal_with_a_reason() {
         .submit("/dashboard", &action, &[("reason", "mine now")])
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_portal_action_on_one_product_never_reaches_another_products_statement_or_certificate() {
+    let app = spawn_app().await;
+    let c = crate::helpers::cast(&app).await;
+    // Two products of one organisation: A in the URL, B's statement and certificate.
+    let a = c.software_id.clone();
+    let b = app.register(&c.developer, &c.org_id, "production").await;
+    for product in [&a, &b] {
+        app.decide(
+            &c.operator,
+            &format!("/api/v1/software/{product}"),
+            "approve",
+        )
+        .await;
+    }
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{b}/ssa")))
+        .bearer_auth(&c.developer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let jwt = response.text().await.unwrap();
+    let jti = crate::verifier::parts(&jwt).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "b", "ec:P-256", "/CN=b");
+    let (status, issued) = app
+        .post_json(
+            &format!("/api/v1/software/{b}/certificates"),
+            &c.developer,
+            serde_json::json!({"type": "transport", "csr": csr}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let serial = issued["serial"].as_str().unwrap().to_owned();
+
+    let browser = Browser::new(&app);
+    browser.log_in(&c.developer.email, PASSWORD).await;
+    let page_a = format!("/software/{a}");
+    for action in [
+        format!("{page_a}/statements/{jti}/revoke"),
+        format!("{page_a}/certificates/{serial}/revoke"),
+    ] {
+        let (status, location, _) = browser
+            .submit(&page_a, &action, &[("reason", "keyCompromise")])
+            .await;
+        assert_eq!(status, 404, "{action} answered {location:?}");
+    }
+    let state: serde_json::Value = app
+        .get(&format!("/status/ssa/{jti}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["state"], "issued", "B's statement is untouched");
+    let (status, cert) = app
+        .api(
+            reqwest::Method::GET,
+            &format!("/api/v1/certificates/{serial}"),
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        cert["status"], "good",
+        "B's certificate is untouched: {cert}"
+    );
+
+    // Through B's own page both work.
+    let page_b = format!("/software/{b}");
+    for action in [
+        format!("{page_b}/statements/{jti}/revoke"),
+        format!("{page_b}/certificates/{serial}/revoke"),
+    ] {
+        let (status, location, _) = browser
+            .submit(&page_b, &action, &[("reason", "keyCompromise")])
+            .await;
+        assert_eq!(status, 303, "{action}");
+        assert_eq!(location.as_deref(), Some(page_b.as_str()));
+    }
 }
 
 #[tokio::test]

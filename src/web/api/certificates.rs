@@ -107,6 +107,6 @@ pub(super) async fn revoke(
     body: web::Json<RevocationBody>,
 ) -> Result<HttpResponse, AppError> {
     let serial: Serial = path.into_inner().parse()?;
-    let cert = certificates::revoke(&state, actor, serial, body.into_inner().reason).await?;
+    let cert = certificates::revoke(&state, actor, None, serial, body.into_inner().reason).await?;
     Ok(HttpResponse::Ok().json(cert))
 }

@@ -34,7 +34,13 @@ pub(super) async fn revoke(
     path: web::Path<String>,
     body: web::Json<StatementRevocation>,
 ) -> Result<HttpResponse, AppError> {
-    let status =
-        statements::revoke(&state, actor, path.into_inner(), body.into_inner().reason).await?;
+    let status = statements::revoke(
+        &state,
+        actor,
+        None,
+        path.into_inner(),
+        body.into_inner().reason,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(status))
 }

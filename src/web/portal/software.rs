@@ -468,7 +468,7 @@ async fn certificate_form(
     body: web::Bytes,
 ) -> Result<(String, String), AppError> {
     use futures_util::StreamExt;
-    crate::web::auth::check_origin(req, &state.public_url)?;
+    crate::web::auth::check_origin(req, state)?;
     let mut payload = actix_multipart::Multipart::new(
         req.headers(),
         futures_util::stream::once(async move { Ok(body) }),
@@ -567,7 +567,8 @@ async fn revoke_certificate(
     let user = require_user(user)?;
     let (id, serial) = path.into_inner();
     let serial: Serial = serial.parse()?;
-    let result = certificates::revoke(&state, user.actor(), serial, form.reason).await;
+    let owner: SoftwareId = id.parse().map_err(|_| AppError::NotFound("certificate"))?;
+    let result = certificates::revoke(&state, user.actor(), Some(owner), serial, form.reason).await;
     match result {
         Ok(cert) => {
             auth::set_flash(&session, format!("Certificate {} revoked.", cert.serial));
@@ -587,13 +588,13 @@ async fn revoke_statement(
 ) -> PortalResult {
     let user = require_user(user)?;
     let (id, jti) = path.into_inner();
-    let result = statements::revoke(&state, user.actor(), jti, form.reason).await;
+    let owner: SoftwareId = id.parse().map_err(|_| AppError::NotFound("statement"))?;
+    let result = statements::revoke(&state, user.actor(), Some(owner), jti, form.reason).await;
     match result {
-        Ok(status) if status.software.software_id.to_string() == id => {
+        Ok(status) => {
             auth::set_flash(&session, format!("Statement {} revoked.", status.jti));
             Ok(redirect(&format!("/software/{id}")))
         }
-        Ok(_) => Err(AppError::NotFound("statement").into()),
         Err(error) => refused(&state, &session, &user, id, error).await,
     }
 }

@@ -490,7 +490,7 @@ pub fn check_leaf_configuration(
     validation.set_issuer(&[leaf_id]);
     validation.set_required_spec_claims(&["iss", "sub", "iat", "exp"]);
     let claims = jsonwebtoken::decode::<Value>(jwt.trim(), &key, &validation)
-        .map_err(|e| format!("does not verify ({:?})", e.kind()))?
+        .map_err(|e| crate::keys::proofs::problem(&e))?
         .claims;
     if claims["sub"] != leaf_id {
         return Err(format!("must have iss and sub {leaf_id}"));

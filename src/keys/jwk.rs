@@ -16,6 +16,45 @@ use crate::model::Error;
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: u32 = 2048;
 
+/// Largest RSA modulus accepted, in bits: the upper bound of the RSA verification that
+/// aws-lc (the verifier's crypto, as ring's) and the banks' usual JOSE libraries implement
+/// (`RSA_PKCS1_2048_8192_*`, `RSA_PSS_2048_8192_*`); a larger key could be published but no
+/// bank could verify with it, and its cost grows with the square of its size.
+pub const MAX_RSA_BITS: u32 = 8192;
+
+/// Checks an RSA public key's numbers beyond what parsing does: a modulus of
+/// [`MIN_RSA_BITS`] to [`MAX_RSA_BITS`] bits that is odd and has no small prime factor
+/// (a product of two large primes has none: an even or all-ones modulus is garbage), and an
+/// odd public exponent from 3 to 2^32 - 1 (what aws-lc accepts; in practice 65537).
+fn check_rsa_numbers(n: &openssl::bn::BigNumRef, e: &openssl::bn::BigNumRef) -> Result<(), String> {
+    let bits = n.num_bits() as u32;
+    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        return Err(format!(
+            "jwk.n: RSA keys must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, this one has {bits}"
+        ));
+    }
+    if !n.is_bit_set(0) {
+        return Err("jwk.n: an RSA modulus is odd, this one is even".into());
+    }
+    let small_factor = small_primes().find(|&p| n.mod_word(p).is_ok_and(|rest| rest == 0));
+    if let Some(p) = small_factor {
+        return Err(format!(
+            "jwk.n: not an RSA modulus (it is divisible by {p})"
+        ));
+    }
+    if !(2..=32).contains(&e.num_bits()) || !e.is_bit_set(0) {
+        return Err(
+            "jwk.e: the public exponent must be odd, from 3 to 2^32 - 1 (usually 65537)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The primes below 2000, by trial division (cheap at start-up of the check).
+fn small_primes() -> impl Iterator<Item = u32> {
+    (2u32..2000).filter(|&c| (2..c).take_while(|d| d * d <= c).all(|d| c % d != 0))
+}
+
 /// Members that only a private or symmetric key has.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
@@ -114,7 +153,7 @@ pub fn public_jwk<T: openssl::pkey::HasPublic>(
     Ok(jwk)
 }
 
-/// A participant's public key, checked: RSA of at least 2048 bits or EC on P-256/P-384, no
+/// A participant's public key, checked: RSA of 2048 to 8192 bits or EC on P-256/P-384, no
 /// private member, valid base64url, a point on its curve.
 #[derive(Debug, Clone)]
 pub struct PublicJwk {
@@ -160,15 +199,7 @@ impl PublicJwk {
                     BigNum::from_slice(&e).map_err(|_| invalid("jwk.e: not a number".into()))?,
                 )
                 .map_err(|_| invalid("jwk: not a valid RSA public key".into()))?;
-                let bits = rsa.n().num_bits() as u32;
-                if bits < MIN_RSA_BITS {
-                    return Err(invalid(format!(
-                        "jwk.n: RSA keys must have at least {MIN_RSA_BITS} bits, this one has {bits}"
-                    )));
-                }
-                if rsa.e().num_bits() < 2 || !rsa.e().is_bit_set(0) {
-                    return Err(invalid("jwk.e: not a valid RSA public exponent".into()));
-                }
+                check_rsa_numbers(rsa.n(), rsa.e()).map_err(invalid)?;
                 jwk.insert("kty".into(), json!("RSA"));
                 jwk.insert("n".into(), json!(b64(&rsa.n().to_vec())));
                 jwk.insert("e".into(), json!(b64(&rsa.e().to_vec())));

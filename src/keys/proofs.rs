@@ -139,7 +139,7 @@ pub fn check_assertion(
                     ErrorKind::InvalidIssuer => "must have iss = the client_id".into(),
                     ErrorKind::InvalidSubject => "must have sub = the client_id".into(),
                     ErrorKind::MissingRequiredClaim(claim) => format!("has no {claim}"),
-                    other => format!("cannot be read ({other:?})"),
+                    _ => problem(&e),
                 }));
             }
         };
@@ -230,7 +230,7 @@ pub fn check_dpop(
     let claims = jsonwebtoken::decode::<ProofClaims>(proof, &key, &validation)
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidSignature => what("is not signed by the key in its header".into()),
-            other => what(format!("cannot be read ({other:?})")),
+            _ => what(problem(&e)),
         })?
         .claims;
     let jti = claims
@@ -279,5 +279,28 @@ impl ReplayCache {
         let until = proof.iat + DPOP_MAX_AGE + DPOP_MAX_SKEW;
         seen.insert((proof.jkt.clone(), proof.jti.clone()), until)
             .is_none_or(|previous| previous <= now)
+    }
+}
+
+/// What is wrong with a JWT that jsonwebtoken refused, in words (after "the … "): its
+/// `Debug` text is no answer for a client.
+pub fn problem(e: &jsonwebtoken::errors::Error) -> String {
+    match e.kind() {
+        ErrorKind::InvalidToken => "is not a compact JWS (three base64url parts)".into(),
+        ErrorKind::InvalidSignature => "does not verify with the key".into(),
+        ErrorKind::ExpiredSignature => "has expired".into(),
+        ErrorKind::ImmatureSignature => "is not valid yet (nbf)".into(),
+        ErrorKind::InvalidAudience => "is for another audience (aud)".into(),
+        ErrorKind::InvalidIssuer => "has another issuer (iss)".into(),
+        ErrorKind::InvalidSubject => "has another subject (sub)".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("has no {claim}"),
+        ErrorKind::InvalidClaimFormat(claim) => format!("has a {claim} of the wrong type"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "is signed with an algorithm not accepted here".into()
+        }
+        ErrorKind::Json(cause) => format!("has claims that cannot be read: {cause}"),
+        ErrorKind::Base64(_) => "is not base64url".into(),
+        ErrorKind::Utf8(_) => "is not UTF-8".into(),
+        _ => "cannot be read".into(),
     }
 }

@@ -63,6 +63,49 @@ pub struct AuditFilter {
     pub organisation_id: Option<String>,
 }
 
+impl AuditFilter {
+    /// The filter with every value checked: an empty value, an `organisation_id` that is
+    /// no UUID, an `action` that is not lower-case words with dots and underscores (such as
+    /// `organisation.approve`), a `subject_id` that could be no subject's id (subjects are
+    /// UUIDs, certificate serials and key ids, which are 1 to 128 printable characters) or
+    /// an `actor` with control characters is refused rather than answered with nothing.
+    pub fn checked(self) -> crate::model::Result<Self> {
+        use crate::model::invalid;
+        let printable = |field: &str, v: &str, max: usize| {
+            if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+                Err(invalid(field, format!("1 to {max} printable characters")))
+            } else {
+                Ok(())
+            }
+        };
+        let filter = self;
+        if let Some(action) = &filter.action {
+            let word = |c: char| c.is_ascii_lowercase() || c == '_' || c == '.' || c == '-';
+            if action.is_empty() || action.len() > 64 || !action.chars().all(word) {
+                return Err(invalid(
+                    "action",
+                    "an action such as organisation.approve (lower-case words joined by dots)",
+                ));
+            }
+        }
+        if let Some(actor) = &filter.actor {
+            printable("actor", actor, 254)?;
+        }
+        if let Some(subject) = &filter.subject_id {
+            printable("subject_id", subject, 128)?;
+        }
+        if let Some(org) = &filter.organisation_id
+            && uuid::Uuid::parse_str(org).is_err()
+        {
+            return Err(invalid(
+                "organisation_id",
+                "not an organisation id (a UUID)",
+            ));
+        }
+        Ok(filter)
+    }
+}
+
 /// An event to record, built with [`Entry::new`] and the setters; the store appends it in the
 /// transaction of the change it records.
 #[derive(Debug, Clone)]

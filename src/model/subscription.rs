@@ -3,7 +3,7 @@
 //! the rules against server-side request forgery, and the backoff between failed attempts.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -285,51 +285,147 @@ pub fn check_address(ip: IpAddr, policy: TargetPolicy) -> std::result::Result<()
     }
 }
 
-/// Whether an address is globally reachable (not loopback, private, shared, link-local,
-/// documentation, benchmarking, multicast, reserved or unspecified; IPv4-mapped and
-/// NAT64-embedded IPv4 addresses judged as the IPv4 address they carry).
+/// What an IPv6 range means for a push target.
+#[derive(Debug, Clone, Copy)]
+enum V6Range {
+    /// Never a public target.
+    Refused,
+    /// Carries an IPv4 address (the forms IPv6 stacks and relays turn into IPv4 traffic):
+    /// judged as the IPv4 addresses this reads from it.
+    Embeds(fn(u128) -> [Option<Ipv4Addr>; 2]),
+}
+
+/// The last 32 bits as an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64).
+fn low_32(bits: u128) -> [Option<Ipv4Addr>; 2] {
+    [Some(Ipv4Addr::from(bits as u32)), None]
+}
+
+/// 6to4 (`2002:AABB:CCDD::/48`): the IPv4 address in bits 16 to 47.
+fn six_to_four(bits: u128) -> [Option<Ipv4Addr>; 2] {
+    [Some(Ipv4Addr::from((bits >> 80) as u32)), None]
+}
+
+/// Teredo (`2001:0:SERVER:FLAGS:PORT:CLIENT`): the server in bits 32 to 63 and the client,
+/// obscured (every bit inverted), in the last 32 bits; both must be public.
+fn teredo(bits: u128) -> [Option<Ipv4Addr>; 2] {
+    [
+        Some(Ipv4Addr::from((bits >> 64) as u32)),
+        Some(Ipv4Addr::from(!(bits as u32))),
+    ]
+}
+
+/// The IPv6 ranges that are not plain global unicast, most specific first: the first that
+/// holds an address decides (each row has its test below).
+const V6_RANGES: [(u128, u8, V6Range, &str); 15] = [
+    (
+        0xffff_0000_0000,
+        96,
+        V6Range::Embeds(low_32),
+        "IPv4-mapped ::ffff:0:0/96",
+    ),
+    // `::` and `::1` are in it too, and judged as 0.0.0.0 and 0.0.0.1: refused.
+    (0, 96, V6Range::Embeds(low_32), "IPv4-compatible ::/96"),
+    (
+        0x0064_ff9b << 96,
+        96,
+        V6Range::Embeds(low_32),
+        "NAT64 64:ff9b::/96",
+    ),
+    (
+        0x0064_ff9b_0001 << 80,
+        48,
+        V6Range::Refused,
+        "local-use NAT64 64:ff9b:1::/48",
+    ),
+    (0x0100 << 112, 64, V6Range::Refused, "discard-only 100::/64"),
+    (
+        0x2001 << 112,
+        32,
+        V6Range::Embeds(teredo),
+        "Teredo 2001::/32",
+    ),
+    (
+        0x2001_0db8 << 96,
+        32,
+        V6Range::Refused,
+        "documentation 2001:db8::/32",
+    ),
+    (
+        0x2001 << 112,
+        23,
+        V6Range::Refused,
+        "IETF protocol assignments 2001::/23",
+    ),
+    (
+        0x2002 << 112,
+        16,
+        V6Range::Embeds(six_to_four),
+        "6to4 2002::/16",
+    ),
+    (
+        0x3fff << 112,
+        20,
+        V6Range::Refused,
+        "documentation 3fff::/20",
+    ),
+    (
+        0x5f00 << 112,
+        16,
+        V6Range::Refused,
+        "segment routing 5f00::/16",
+    ),
+    (0xfc00 << 112, 7, V6Range::Refused, "unique local fc00::/7"),
+    (0xfe80 << 112, 10, V6Range::Refused, "link-local fe80::/10"),
+    (0xfec0 << 112, 10, V6Range::Refused, "site-local fec0::/10"),
+    (0xff00 << 112, 8, V6Range::Refused, "multicast ff00::/8"),
+];
+
+/// The IPv4 ranges that are not globally reachable (each row has its test below).
+const V4_RANGES: [(u32, u8, &str); 15] = [
+    (0x0000_0000, 8, "\"this network\" 0.0.0.0/8"),
+    (0x0a00_0000, 8, "private 10.0.0.0/8"),
+    (0x6440_0000, 10, "shared address space 100.64.0.0/10"),
+    (0x7f00_0000, 8, "loopback 127.0.0.0/8"),
+    (0xa9fe_0000, 16, "link-local 169.254.0.0/16"),
+    (0xac10_0000, 12, "private 172.16.0.0/12"),
+    (0xc000_0000, 24, "IETF protocol assignments 192.0.0.0/24"),
+    (0xc000_0200, 24, "documentation 192.0.2.0/24"),
+    (0xc058_6300, 24, "6to4 relay anycast 192.88.99.0/24"),
+    (0xc0a8_0000, 16, "private 192.168.0.0/16"),
+    (0xc612_0000, 15, "benchmarking 198.18.0.0/15"),
+    (0xc633_6400, 24, "documentation 198.51.100.0/24"),
+    (0xcb00_7100, 24, "documentation 203.0.113.0/24"),
+    (0xe000_0000, 4, "multicast 224.0.0.0/4"),
+    (0xf000_0000, 4, "reserved and broadcast 240.0.0.0/4"),
+];
+
+/// Whether an address is globally reachable: not in [`V4_RANGES`], and for IPv6 not in a
+/// refused row of [`V6_RANGES`] (the rows that carry an IPv4 address are judged by it).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
+            let bits = u128::from(v6);
+            let within = |prefix: u128, len: u8| (bits ^ prefix) >> (128 - u32::from(len)) == 0;
+            match V6_RANGES
+                .iter()
+                .find(|(prefix, len, ..)| within(*prefix, *len))
+            {
+                None => true,
+                Some((_, _, V6Range::Refused, _)) => false,
+                Some((_, _, V6Range::Embeds(carried), _)) => {
+                    carried(bits).into_iter().flatten().all(is_public_v4)
+                }
             }
-            let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b {
-                // 64:ff9b::/96 (NAT64) carries an IPv4 address in its last 32 bits.
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments, Teredo
-                || s[0] == 0x0100 && s[1..4] == [0, 0, 0] // discard-only 100::/64
-                || v6 == Ipv6Addr::from(1u128)) // ::1
         }
     }
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || a == 0 // "this network"
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
+    let bits = u32::from(ip);
+    !V4_RANGES
+        .iter()
+        .any(|(prefix, len, _)| (bits ^ prefix) >> (32 - u32::from(*len)) == 0)
 }
 
 /// How long to wait after the `attempts`-th failure in a row: `initial`, doubled each time,
@@ -348,6 +444,8 @@ pub fn not_found() -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     #[test]
@@ -372,6 +470,9 @@ mod tests {
             "https://[fe80::1]/",
             "https://[::ffff:127.0.0.1]/",
             "https://[64:ff9b::a00:1]/",
+            "https://[::127.0.0.1]/",
+            "https://[2002:7f00:1::]/",
+            "https://[2001:0:7f00:1::]/",
             "https://2130706433/",
             "not a url",
         ] {
@@ -390,6 +491,73 @@ mod tests {
         };
         assert!(check_endpoint("http://127.0.0.1:9000/events", open).is_ok());
         assert!(check_endpoint("https://localhost/events", open).is_ok());
+    }
+
+    #[test]
+    fn every_refused_range_is_refused_from_its_first_to_its_last_address() {
+        for (prefix, len, name) in V4_RANGES {
+            let last = prefix | (u32::MAX >> len);
+            for bits in [prefix, prefix + 1, last] {
+                assert!(
+                    !is_public_v4(Ipv4Addr::from(bits)),
+                    "{name}: {}",
+                    Ipv4Addr::from(bits)
+                );
+            }
+            // The addresses just outside are judged by their own rows.
+            if let Some(after) = last.checked_add(1) {
+                let outside = Ipv4Addr::from(after);
+                let own_row = V4_RANGES
+                    .iter()
+                    .any(|(p, l, _)| (after ^ p) >> (32 - u32::from(*l)) == 0);
+                assert_eq!(is_public_v4(outside), !own_row, "{name}: {outside}");
+            }
+        }
+        for (prefix, len, range, name) in V6_RANGES {
+            let last = prefix | (u128::MAX >> len);
+            if let V6Range::Refused = range {
+                for bits in [prefix, prefix + 1, last] {
+                    let ip = IpAddr::V6(Ipv6Addr::from(bits));
+                    assert!(!is_public(ip), "{name}: {ip}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it() {
+        let v6 = |text: &str| IpAddr::V6(text.parse().unwrap());
+        for (refused, row) in [
+            ("::", "IPv4-compatible"),
+            ("::1", "IPv4-compatible"),
+            ("::127.0.0.1", "IPv4-compatible, as the probe sent it"),
+            ("::7f00:1", "IPv4-compatible, as it was stored"),
+            ("::10.0.0.1", "IPv4-compatible"),
+            ("::ffff:127.0.0.1", "IPv4-mapped"),
+            ("::ffff:169.254.169.254", "IPv4-mapped"),
+            ("64:ff9b::a00:1", "NAT64"),
+            ("64:ff9b::7f00:1", "NAT64"),
+            ("2002:7f00:1::", "6to4 of 127.0.0.1"),
+            ("2002:a00:1::1", "6to4 of 10.0.0.1"),
+            ("2002:c0a8:101::", "6to4 of 192.168.1.1"),
+            ("2001:0:7f00:1::", "Teredo server 127.0.0.1"),
+            (
+                "2001:0:5db8:d822:0:f227:80ff:fffe",
+                "Teredo client 127.0.0.1",
+            ),
+        ] {
+            assert!(!is_public(v6(refused)), "{refused} ({row}) was accepted");
+        }
+        for (public, row) in [
+            ("::5db8:d822", "IPv4-compatible 93.184.216.34"),
+            ("::ffff:93.184.216.34", "IPv4-mapped"),
+            ("64:ff9b::5db8:d822", "NAT64"),
+            ("2002:5db8:d822::1", "6to4 of 93.184.216.34"),
+            ("2001:0:5db8:d822:0:f227:a247:27dd", "Teredo, both public"),
+            ("2606:4700::1111", "global unicast"),
+        ] {
+            assert!(is_public(v6(public)), "{public} ({row}) was refused");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Certificate signing requests, checked before anything is signed: one PEM CSR, its own
-//! signature valid, an RSA key of at least 2048 bits or an EC key on P-256 or P-384. The
+//! signature valid, an RSA key of 2048 to 8192 bits or an EC key on P-256 or P-384. The
 //! checked public key is taken from it, and the DNS names and IP addresses it asks for as
 //! subjectAltName (which the directory certifies only where they are hosts the organisation
 //! registered); subject, the other extensions and validity come from the directory.
@@ -138,9 +138,9 @@ pub fn parse(pem: &str) -> Result<Csr, Error> {
     }
     let jws_alg = if let Ok(rsa) = public_key.rsa() {
         let bits = rsa.n().num_bits();
-        if bits < 2048 {
+        if !(2048..=8192).contains(&bits) {
             return Err(invalid(format!(
-                "RSA keys need at least 2048 bits; this one has {bits}"
+                "RSA keys need 2048 to 8192 bits (what banks' TLS and JOSE libraries verify); this one has {bits}"
             )));
         }
         "PS256"

@@ -16,6 +16,7 @@ pub async fn list(
     page: PageRequest,
 ) -> Result<Page<AuditEvent>> {
     actor.require_operator()?;
+    let filter = filter.checked()?;
     dir.db(move |conn| Ok(store::audit::list(conn, &filter, page)?))
         .await
 }

@@ -85,11 +85,31 @@ async fn bad_keys_are_refused_with_a_reason_and_nothing_is_stored() {
     private["d"] = json!("AQAB");
     let mut bad_b64 = good.clone();
     bad_b64["n"] = json!("%%%");
+    // What the probe published: moduli no verifier can use or that are no RSA modulus.
+    let modulus = |bytes: Vec<u8>| {
+        use base64::Engine;
+        let mut jwk = good.clone();
+        jwk["n"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        jwk
+    };
+    let mut huge = vec![0xffu8; 8192];
+    huge[8191] = 0xfd;
+    let mut even = vec![0xc5u8; 256];
+    even[255] = 0x10;
+    let mut exponent = good.clone();
+    exponent["e"] = json!("AQ"); // 1
+    let mut even_exponent = good.clone();
+    even_exponent["e"] = json!("AQAA"); // 65536
     let cases = [
+        (modulus(huge), "2048 to 8192 bits"),
+        (modulus(even), "is even"),
+        (modulus(vec![0xff; 256]), "divisible by 3"),
+        (exponent, "jwk.e"),
+        (even_exponent, "jwk.e"),
         (private, "jwk.d"),
         (json!({"kty": "oct", "k": "c2VjcmV0"}), "jwk.k"),
         (json!({"kty": "oct"}), "symmetric"),
-        (rsa_jwk(1024), "at least 2048"),
+        (rsa_jwk(1024), "2048 to 8192 bits"),
         (bad_b64, "base64url"),
         (
             json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),

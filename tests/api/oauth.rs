@@ -477,6 +477,30 @@ async fn bad_token_requests_get_rfc_6749_errors_and_are_audited() {
         "invalid_client",
         "too long",
     );
+    for (claim, value) in [("exp", None), ("exp", Some(json!("tomorrow")))] {
+        let odd = with(&|claims, _| match &value {
+            None => {
+                claims.as_object_mut().unwrap().remove(claim);
+            }
+            Some(value) => claims[claim] = value.clone(),
+        });
+        let (status, _, body) = Client::ask(&app, &client.form(&odd, None), Some(&proof())).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.contains("exp"),
+            "{claim} {value:?}: {description}"
+        );
+        for debug in ["Json(", "Error(", "MissingRequiredClaim", "line: "] {
+            assert!(
+                !description.contains(debug),
+                "Rust's Debug text: {description}"
+            );
+        }
+    }
     let no_jti = with(&|claims, _| {
         claims.as_object_mut().unwrap().remove("jti");
     });

@@ -753,3 +753,40 @@ async fn nobody_joins_an_organisation_without_accepting_its_invitation() {
         assert!(actions.contains(&expected), "{expected}: {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn audit_filters_that_name_nothing_possible_are_refused_with_422() {
+    let app = crate::helpers::spawn_app().await;
+    let operator = app.user("op@directory.example", true).await;
+    for query in [
+        "organisation_id=zz",
+        "organisation_id=",
+        "action=%00",
+        "action=Organisation%20Approve",
+        "action=",
+        "subject_id=%00",
+        "subject_id=",
+        "actor=a%0Ab",
+    ] {
+        let (status, body) = app
+            .get_json(&format!("/api/v1/audit?{query}"), &operator)
+            .await;
+        assert_eq!(status, 422, "{query}: {body}");
+        let field = query.split('=').next().unwrap();
+        assert!(
+            body["detail"].as_str().unwrap().starts_with(field),
+            "{query}: {body}"
+        );
+    }
+    for query in [
+        "organisation_id=5b0c6f43-8a6e-4c1b-9d7f-3d1e2a4b5c6d",
+        "action=organisation.approve",
+        "subject_id=not-a-uuid",
+        "actor=op@directory.example",
+    ] {
+        let (status, body) = app
+            .get_json(&format!("/api/v1/audit?{query}"), &operator)
+            .await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+}

@@ -407,6 +407,10 @@ async fn push_endpoints_are_refused_against_ssrf_and_subscriptions_are_the_organ
         "https://10.0.0.7/events",
         "https://[::1]/events",
         "https://[::ffff:192.168.0.1]/events",
+        "https://[::127.0.0.1]/events",
+        "https://[2002:7f00:1::]/events",
+        "https://[2001:0:7f00:1::]/events",
+        "https://[64:ff9b::a9fe:a9fe]/events",
         "https://user:secret@receiver.example/events",
         "receiver.example/events",
     ] {

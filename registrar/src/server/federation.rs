@@ -246,7 +246,7 @@ impl Federation {
         validation.set_issuer(&[entity]);
         validation.set_required_spec_claims(&["iss", "aud", "exp"]);
         let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
-            .map_err(|e| format!("the request object does not verify ({:?})", e.kind()))?
+            .map_err(|e| format!("the request object does not verify: {}", problem(&e)))?
             .claims;
         if claims["client_id"] != entity {
             return Err("the request object's client_id must be its iss".into());
@@ -255,5 +255,18 @@ impl Federation {
             return Err("the request object must have a jti".into());
         }
         Ok(())
+    }
+}
+
+/// A refused JWT's problem in words (jsonwebtoken's `Debug` text is no answer for a client).
+fn problem(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "it has expired".into(),
+        ErrorKind::InvalidAudience => "its aud is not this provider".into(),
+        ErrorKind::InvalidIssuer => "its iss is not the client".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("it has no {claim}"),
+        ErrorKind::Json(cause) => format!("its claims cannot be read ({cause})"),
+        _ => "its signature or encoding does not hold".into(),
     }
 }

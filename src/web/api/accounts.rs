@@ -121,12 +121,16 @@ pub(super) async fn set_user_disabled(
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     /// Only this action, such as `organisation.approve`.
+    #[param(pattern = "^[a-z_.-]{1,64}$")]
     action: Option<String>,
     /// Only this actor (an email, `cli` or `system`).
+    #[param(pattern = "^[^\\x00-\\x1f\\x7f]{1,254}$")]
     actor: Option<String>,
-    /// Only events about this subject.
+    /// Only events about this subject: a UUID, a certificate serial or a key id.
+    #[param(pattern = "^[^\\x00-\\x1f\\x7f]{1,128}$")]
     subject_id: Option<String>,
     /// Only events of this organisation (its own, its software's and members').
+    #[param(value_type = Option<uuid::Uuid>)]
     organisation_id: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]

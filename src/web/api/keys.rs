@@ -15,7 +15,7 @@ use crate::web::segment;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct KeyUpload {
-    /// A public JWK: RSA of at least 2048 bits, or EC on P-256 or P-384; no private members.
+    /// A public JWK: RSA of 2048 to 8192 bits (odd modulus, odd exponent), or EC on P-256 or P-384; no private members.
     /// Without a `kid`, its RFC 7638 thumbprint becomes one.
     #[schema(value_type = Object)]
     jwk: serde_json::Value,

@@ -107,11 +107,13 @@ async fn audit_log(
     let user = require_user(user)?;
     let actor = user.actor();
     let query = query.into_inner();
+    // The form sends every field; an empty one filters nothing.
+    let given = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     let filter = AuditFilter {
-        action: Some(query.action.clone()),
-        actor: Some(query.actor.clone()),
-        subject_id: Some(query.subject_id.clone()),
-        organisation_id: Some(query.organisation_id.clone()),
+        action: given(&query.action),
+        actor: given(&query.actor),
+        subject_id: given(&query.subject_id),
+        organisation_id: given(&query.organisation_id),
     };
     let page = PageRequest {
         page: query.page.unwrap_or(1),

@@ -170,6 +170,13 @@ pub struct Proof {
     pub iat: i64,
 }
 
+impl Proof {
+    /// The last Unix second at which any instance would still accept this proof.
+    pub fn accepted_until(&self) -> i64 {
+        self.iat + DPOP_MAX_AGE + DPOP_MAX_SKEW
+    }
+}
+
 #[derive(Deserialize)]
 struct ProofClaims {
     jti: Option<String>,
@@ -262,8 +269,11 @@ pub fn check_dpop(
     Ok(Proof { jkt, jti, iat })
 }
 
-/// The DPoP proofs seen lately, by key and `jti`, until they are too old to be accepted: a
-/// proof is used once. In memory, per process (see the README on several instances).
+/// The DPoP proofs of safe requests (GET, HEAD) seen lately, by key and `jti`, until they are
+/// too old to be accepted: in memory, per process. Proofs at the token endpoint and for
+/// requests that change something are spent in the database instead
+/// (`store::oauth::spend_proof`), so they are used once across instances; replaying a safe
+/// request's proof on another instance only gets again what the original request got.
 #[derive(Default)]
 pub struct ReplayCache {
     seen: Mutex<HashMap<(String, String), i64>>,
@@ -276,7 +286,7 @@ impl ReplayCache {
         if seen.len() >= 4096 && seen.len().is_power_of_two() {
             seen.retain(|_, until| *until > now);
         }
-        let until = proof.iat + DPOP_MAX_AGE + DPOP_MAX_SKEW;
+        let until = proof.accepted_until();
         seen.insert((proof.jkt.clone(), proof.jti.clone()), until)
             .is_none_or(|previous| previous <= now)
     }

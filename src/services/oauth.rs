@@ -268,7 +268,7 @@ fn decide(
         }
     };
     if let Some(proof) = &proof
-        && !dir.dpop_proofs.first_use(proof, at)
+        && !spend_proof(conn, proof)?
     {
         return refuse(
             "invalid_dpop_proof",
@@ -445,6 +445,18 @@ pub async fn authenticate(
     outcome
 }
 
+/// Spends a DPoP proof in the database shared by every instance: false when it was used.
+fn spend_proof(conn: &mut DbConnection, proof: &Proof) -> Result<bool> {
+    let until = time::OffsetDateTime::from_unix_timestamp(proof.accepted_until())
+        .map_err(|e| crate::model::unexpected("a DPoP proof's lifetime", e))?;
+    Ok(store::oauth::spend_proof(
+        conn,
+        &proof.jkt,
+        &proof.jti,
+        time::PrimitiveDateTime::new(until.date(), until.time()),
+    )?)
+}
+
 fn authenticate_in(
     dir: &Directory,
     conn: &mut DbConnection,
@@ -523,8 +535,15 @@ fn authenticate_in(
             format!("{whose}: its tokens stopped working"),
         ));
     }
+    // A proof for a request that changes something is spent across instances; a safe
+    // request's in this process (see `ReplayCache`).
+    let safe = matches!(method, "GET" | "HEAD" | "OPTIONS");
     if let Some(proof) = &proof
-        && !dir.dpop_proofs.first_use(proof, at)
+        && !(if safe {
+            dir.dpop_proofs.first_use(proof, at)
+        } else {
+            spend_proof(conn, proof)?
+        })
     {
         return Err(refused(
             "invalid_dpop_proof",

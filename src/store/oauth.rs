@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{client_assertions, client_tokens, organisations, software};
+use super::schema::{client_assertions, client_tokens, dpop_proofs, organisations, software};
 use crate::model::{OrgId, Result, SoftwareId, Status, Timestamp, now};
 
 /// Spends a client assertion's `jti` (kept until `expires_at`); false when it was spent
@@ -36,6 +36,27 @@ pub fn spend_assertion(
         Err(e) if super::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Spends a DPoP proof's `jti` for its key (kept until `expires_at`, when no instance would
+/// accept the proof any more); false when it was spent already, on any instance. One
+/// statement, safe inside or outside a transaction on both backends (a conflict is no error).
+pub fn spend_proof(
+    conn: &mut DbConnection,
+    jkt: &str,
+    jti: &str,
+    expires_at: Timestamp,
+) -> QueryResult<bool> {
+    let row = (
+        dpop_proofs::jkt.eq(jkt),
+        dpop_proofs::jti.eq(jti),
+        dpop_proofs::expires_at.eq(expires_at),
+    );
+    let inserted = per_backend!(conn, |c| diesel::insert_into(dpop_proofs::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
 }
 
 /// An access token to store.
@@ -136,5 +157,7 @@ pub fn sweep(conn: &mut DbConnection) -> QueryResult<usize> {
     let assertions =
         diesel::delete(client_assertions::table.filter(client_assertions::expires_at.le(at)))
             .execute(conn)?;
-    Ok(tokens + assertions)
+    let proofs =
+        diesel::delete(dpop_proofs::table.filter(dpop_proofs::expires_at.le(at))).execute(conn)?;
+    Ok(tokens + assertions + proofs)
 }

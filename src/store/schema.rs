@@ -66,6 +66,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    dpop_proofs (jkt, jti) {
+        jkt -> Text,
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> BigInt,
         throttle_key -> Text,
@@ -302,6 +310,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_subscriptions,
     client_tokens,
     client_assertions,
+    dpop_proofs,
     hosted_entity_configurations,
     software_entity_identifiers,
 );

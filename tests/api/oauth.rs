@@ -824,3 +824,53 @@ async fn an_organisation_gets_a_token_for_its_own_data_and_subscriptions() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_dpop_proof_is_used_once_across_instances_at_the_token_endpoint_and_for_changes() {
+    let app = spawn_app().await;
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    let c = approved(&app).await;
+    let client = client(&app, &c, &c.software_id).await;
+
+    // The token endpoint: a proof spent on one instance is refused on the other.
+    let proof = client.proof("POST", &token_endpoint(&app), None);
+    let first = client.assertion(&app);
+    let (status, _, body) = Client::ask(&app, &client.form(&first, None), Some(&proof)).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let second = client.assertion(&app);
+    let (status, _, body) =
+        Client::ask(&sibling, &client.form(&second, None), Some(&proof)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used already")
+    );
+
+    // A request that changes something: its proof, replayed on the other instance, is
+    // refused there (the sibling's public URL is the first's, as behind one load balancer).
+    let path = format!("/api/v1/software/{}/ssa", c.software_id);
+    let url = app.url(&path);
+    let dpop = format!("DPoP {token}");
+    let proof = client.proof("POST", &url, Some(&token));
+    assert_eq!(attempt(&app, &url, &dpop, Some(&proof)).await.0, 201);
+    let (status, challenge, detail) =
+        attempt(&sibling, &sibling.url(&path), &dpop, Some(&proof)).await;
+    assert_eq!(status, 401, "{detail}");
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+    assert!(detail.contains("used already"), "{detail}");
+    // A fresh proof works on either.
+    let fresh = client.proof("POST", &url, Some(&token));
+    assert_eq!(
+        attempt(&sibling, &sibling.url(&path), &dpop, Some(&fresh))
+            .await
+            .0,
+        201
+    );
+}

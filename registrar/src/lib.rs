@@ -81,6 +81,12 @@ impl RegistrationError {
         Self::new("invalid_software_statement", description)
     }
 
+    /// `unapproved_software_statement`: the statement is not (or cannot now be confirmed to
+    /// be) approved by its directory.
+    pub fn unapproved(description: impl Into<String>) -> Self {
+        Self::new("unapproved_software_statement", description)
+    }
+
     /// `invalid_request_object`: an automatic registration's request object does not hold.
     pub fn request_object(description: impl Into<String>) -> Self {
         Self::new("invalid_request_object", description)

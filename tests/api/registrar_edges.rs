@@ -279,3 +279,57 @@ async fn over_https_under_a_private_ca_the_registrar_and_ssa_verify_trust_the_co
         .unwrap();
     assert!(platform.status.success(), "{platform:?}");
 }
+
+#[tokio::test]
+async fn a_statement_revoked_a_moment_before_never_registers() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let stateful = service(&app, |_| {}).await;
+    let stateless = service(&app, |config| config.stateless = true).await;
+    for round in 0..5 {
+        for s in [&stateful, &stateless] {
+            let statement = issue(&app, &c).await;
+            let jti = crate::verifier::parts(&statement).1["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let (status, body) = app
+                .post_json(
+                    &format!("/api/v1/ssa/{jti}/revoke"),
+                    &c.developer,
+                    json!({"reason": "leaked"}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            // At once: no time for the followed feed to hear of it.
+            let (status, _, body) = call(
+                reqwest::Method::POST,
+                &format!("{}/register", s.base),
+                None,
+                Some(json!({"software_statement": statement})),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("unapproved_software_statement")),
+                "round {round}: {body}"
+            );
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("revoked"),
+                "{body}"
+            );
+        }
+    }
+    // And a statement that is not revoked registers at once.
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &format!("{}/register", stateful.base),
+        None,
+        Some(json!({"software_statement": issue(&app, &c).await})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}

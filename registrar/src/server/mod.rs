@@ -2,6 +2,7 @@
 //! configuration endpoint `/register/{client_id}` (RFC 7592: read, update, delete with the
 //! registration access token), over the library core and a stateful store.
 
+mod barrier;
 mod callout;
 mod federation;
 mod stateless;
@@ -182,6 +183,11 @@ struct State {
     stopped: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
     /// The HTTP client of federation fetches (clients' `jwks_uri`).
     http: ssa_verifier::HttpClient,
+    /// Per trusted directory, the cursor up to which its events are applied (held while a
+    /// page is applied: one reader applies at a time).
+    cursors: Vec<std::sync::Mutex<Option<String>>>,
+    /// Registrations wait here for a read of the feeds that began after they arrived.
+    barrier: std::sync::Arc<barrier::Barrier>,
     /// How long a request body may take to arrive.
     body_read_timeout: std::time::Duration,
 }
@@ -347,7 +353,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
             .with_statement_status_from_feed(true),
     );
-    let (pool, registrar, cas) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    let (pool, registrar, cas, cursors) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let pool = store::open(&url)?;
         let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
         let mut registrar = Registrar::discover_with(policy, &urls, settings)
@@ -361,7 +367,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         } else {
             vec![]
         };
-        Ok((pool, registrar, cas))
+        // Where each directory's feed was left.
+        let mut conn = pool.get()?;
+        let cursors = registrar
+            .directories()
+            .iter()
+            .map(|d| Ok(std::sync::Mutex::new(store::cursor(&mut conn, d.issuer())?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        drop(conn);
+        Ok((pool, registrar, cas, cursors))
     })
     .await??;
     let writer = Writer::start(pool.clone(), public_url.clone())?;
@@ -389,6 +403,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         federation,
         http,
         body_read_timeout: config.body_read_timeout,
+        cursors,
+        barrier: std::sync::Arc::new(barrier::Barrier::default()),
     });
     if state.sealer.is_some() {
         // What the feeds stopped so far, for stateless clients' statuses.
@@ -402,15 +418,48 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         })
         .await??;
     }
-    for index in 0..state.registrar.directories().len() {
+    // Each directory's feed, read up to now before the service answers, then followed; the
+    // threads hold the state weakly and end with the service.
+    let directories = state.registrar.directories().len();
+    {
         let shared = state.clone().into_inner();
-        let cursor = tokio::task::spawn_blocking(move || catch_up(&shared, index))
-            .await?
-            .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's events: {e}"))?;
-        let state = state.clone().into_inner();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            for index in 0..directories {
+                read_to_end(&shared, index)
+                    .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's events: {e}"))?;
+            }
+            Ok(())
+        })
+        .await??;
+    }
+    for index in 0..directories {
+        let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
         std::thread::Builder::new()
             .name(format!("follow-directory-{index}"))
-            .spawn(move || follow(&state, index, cursor))?;
+            .spawn(move || follow(&weak, index))?;
+    }
+    if directories > 0 {
+        let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+        let barrier = state.barrier.clone();
+        std::thread::Builder::new()
+            .name("feed-barrier".into())
+            .spawn(move || {
+                barrier.serve(
+                    || {
+                        let Some(state) = weak.upgrade() else {
+                            return false;
+                        };
+                        (0..directories).all(|index| match read_to_end(&state, index) {
+                            Ok(()) => true,
+                            Err(error) => {
+                                tracing::warn!(%error, index, "cannot read the directory's events for a registration");
+                                false
+                            }
+                        })
+                    },
+                    || weak.strong_count() > 0,
+                );
+            })?;
     }
     const WORKERS: usize = 2;
     let server = HttpServer::new(move || {
@@ -875,7 +924,26 @@ impl Writer {
     }
 }
 
+/// Waits until the trusted directories' feeds have been read past the moment the request
+/// arrived, so that a statement revoked (or a product suspended) before it is refused; a
+/// refusal when the feeds cannot be read now. Nothing to wait for when statements are
+/// ignored.
+async fn feeds_current(state: &State) -> Result<(), RegistrationError> {
+    if state.registrar.policy().statements == Statements::Ignored
+        || state.registrar.directories().is_empty()
+        || state.barrier.pass().await
+    {
+        return Ok(());
+    }
+    Err(RegistrationError::unapproved(
+        "the trusted directory's change events cannot be read now, so whether the statement was revoked is unknown: try again shortly",
+    ))
+}
+
 async fn register(state: web::Data<State>, req: HttpRequest, body: String) -> HttpResponse {
+    if let Err(e) = feeds_current(&state).await {
+        return error(&e);
+    }
     let token = bearer(&req);
     let certificate = client_certificate(&state, &req);
     // A stateless registration of JSON metadata with neither an initial token (the database)
@@ -1318,6 +1386,9 @@ async fn update(
     if state.sealer.is_some() {
         return not_supported();
     }
+    if let Err(e) = feeds_current(&state).await {
+        return error(&e);
+    }
     let (token, client_id) = (bearer(&req), path.into_inner());
     let certificate = client_certificate(&state, &req);
     blocking(&state, move |state, conn| {
@@ -1407,63 +1478,73 @@ async fn delete(
     response
 }
 
-/// Follows one trusted directory's event feed for as long as the service runs: every event
-/// is verified (which clears the verifier's stale caches: statuses, keys, the CRL), and a
-/// suspension, revocation or rejection of a product or organisation, or a statement's
-/// revocation, disables the clients it concerns; reinstatement re-enables them (not those of
-/// a revoked statement). The cursor is stored, so a restart resumes where it stood. It ends
-/// once the server has stopped and dropped its state.
-fn follow(state: &std::sync::Arc<State>, index: usize, mut cursor: Option<String>) {
-    while std::sync::Arc::strong_count(state) > 1 {
-        match read_events(
-            state,
-            index,
-            cursor.as_deref(),
-            std::time::Duration::from_secs(5),
-        ) {
-            Ok((next, _)) => cursor = Some(next),
-            Err(error) => {
-                tracing::warn!(%error, index, "cannot follow the directory's events");
-                std::thread::sleep(std::time::Duration::from_secs(2));
-            }
+/// Follows directory `index`'s feed (long polls of 5 s) while the service runs. A page read
+/// from a cursor that another reader (the feed barrier) moved on meanwhile is dropped: that
+/// reader applied those events already, and the next poll starts from where it stopped.
+fn follow(state: &std::sync::Weak<State>, index: usize) {
+    while let Some(state) = state.upgrade() {
+        let Some(verifier) = state.registrar.directories().get(index) else {
+            return;
+        };
+        let from = lock(&state.cursors[index]).clone();
+        let applied = verifier
+            .poll_events(from.as_deref(), std::time::Duration::from_secs(5))
+            .map_err(anyhow::Error::from)
+            .and_then(|page| {
+                let mut cursor = lock(&state.cursors[index]);
+                if *cursor == from {
+                    apply_page(&state, index, &page)?;
+                    *cursor = Some(page.next_cursor);
+                }
+                Ok(())
+            });
+        if let Err(error) = applied {
+            tracing::warn!(%error, index, "cannot follow the directory's events");
+            drop(state);
+            std::thread::sleep(std::time::Duration::from_secs(2));
         }
     }
 }
 
-/// Reads the feed of directory `index` from its stored cursor until it is empty, before the
-/// service answers: the statuses it serves from the feed are then current. The cursor.
-fn catch_up(state: &State, index: usize) -> anyhow::Result<Option<String>> {
-    let Some(verifier) = state.registrar.directories().get(index) else {
-        return Ok(None);
-    };
-    let mut cursor = {
-        let mut conn = state.pool.get()?;
-        store::cursor(&mut conn, verifier.issuer())?
-    };
+/// The guarded value, whether or not a holder panicked.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads directory `index`'s feed from the applied cursor until it is empty (a page shorter
+/// than the 1,000 asked for), without waiting, applying each page: afterwards every event the
+/// directory had committed when this began is applied.
+fn read_to_end(state: &State, index: usize) -> anyhow::Result<()> {
+    let verifier = state
+        .registrar
+        .directories()
+        .get(index)
+        .ok_or_else(|| anyhow::anyhow!("no directory {index}"))?;
+    let mut cursor = lock(&state.cursors[index]);
     loop {
-        let (next, read) = read_events(state, index, cursor.as_deref(), std::time::Duration::ZERO)?;
-        cursor = Some(next);
-        if read == 0 {
-            return Ok(cursor);
+        let page = verifier.poll_events(cursor.as_deref(), std::time::Duration::ZERO)?;
+        apply_page(state, index, &page)?;
+        let read = page.events.len();
+        *cursor = Some(page.next_cursor);
+        if read < 1000 {
+            return Ok(());
         }
     }
 }
 
-/// One page of directory `index`'s feed after `cursor`, applied and its cursor stored; the
-/// next cursor and how many events were read.
-fn read_events(
+/// Applies one page of directory `index`'s feed and stores its next cursor, in one
+/// transaction.
+fn apply_page(
     state: &State,
     index: usize,
-    cursor: Option<&str>,
-    wait: std::time::Duration,
-) -> anyhow::Result<(String, usize)> {
+    page: &ssa_verifier::EventPage,
+) -> anyhow::Result<()> {
     let verifier = state
         .registrar
         .directories()
         .get(index)
         .ok_or_else(|| anyhow::anyhow!("no directory {index}"))?;
     let issuer = verifier.issuer();
-    let page = verifier.poll_events(cursor, wait)?;
     let stateless = state.sealer.is_some();
     let mut conn = state.pool.get()?;
     store::write(&mut conn, |tx| {
@@ -1487,7 +1568,7 @@ fn read_events(
             }
         }
     }
-    Ok((page.next_cursor, page.events.len()))
+    Ok(())
 }
 
 /// What a change event concerns, and whether it stops it (with the reason) or reinstates it

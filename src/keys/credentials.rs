@@ -55,6 +55,11 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// A new proof-of-control challenge token (not a secret: it is served in public).
+pub fn new_challenge() -> String {
+    random_secret()
+}
+
 /// A new API token secret, to be shown once.
 pub fn new_token() -> String {
     format!("{TOKEN_PREFIX}{}", random_secret())

@@ -106,9 +106,12 @@ impl EventKind {
                 | "organisation.reinstate"
                 | "organisation.revoke",
             ) => Self::OrganisationStatus,
-            ("organisation", "organisation.authorization_servers") => {
-                Self::OrganisationAuthorizationServers
-            }
+            (
+                "organisation",
+                "organisation.authorization_servers"
+                | "organisation.issuer_verified"
+                | "organisation.issuer_released",
+            ) => Self::OrganisationAuthorizationServers,
             (
                 "software",
                 "software.approve" | "software.reject" | "software.suspend" | "software.reinstate"

@@ -74,6 +74,68 @@ impl AuthorizationServer {
     }
 }
 
+/// The well-known path below an issuer at which its organisation proves control of it.
+pub const ISSUER_CHALLENGE_PATH: &str = "/.well-known/ssa-directory-challenge/";
+
+/// An organisation's claim to an authorization server's issuer, and its proof of control.
+/// A claim counts (the server is published, listed in the federation and certified in
+/// transport certificates) only once proven; an unproven claim blocks nobody.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IssuerClaim {
+    #[schema(format = Uri)]
+    pub issuer: String,
+    /// Where the directory looks for the proof: serve `answer` there (HTTP 200, text).
+    #[schema(format = Uri)]
+    pub challenge_url: String,
+    /// What that URL must answer: the challenge token, a dot and the organisation's id.
+    pub answer: String,
+    /// When control was proven; absent while it is not.
+    #[serde(with = "rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub verified_at: Option<Timestamp>,
+    /// Other organisations claim the same issuer (the operator's queue shows it).
+    pub contested: bool,
+}
+
+impl IssuerClaim {
+    /// The claim of `org` to `issuer` with its challenge `token`.
+    pub fn new(
+        org: OrgId,
+        issuer: String,
+        token: &str,
+        verified_at: Option<Timestamp>,
+        contested: bool,
+    ) -> Self {
+        Self {
+            challenge_url: format!(
+                "{}{ISSUER_CHALLENGE_PATH}{token}",
+                issuer.trim_end_matches('/')
+            ),
+            answer: format!("{token}.{org}"),
+            issuer,
+            verified_at,
+            contested,
+        }
+    }
+}
+
+/// An issuer that more than one organisation claims, for the operator to settle.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ContestedIssuer {
+    #[schema(format = Uri)]
+    pub issuer: String,
+    /// The organisations that claim it, the one that proved control (if any) first.
+    pub claimants: Vec<Claimant>,
+}
+
+/// One organisation's claim to a contested issuer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Claimant {
+    pub organisation_id: OrgId,
+    pub legal_name: String,
+    pub proven: bool,
+}
+
 /// An application to onboard an organisation, as submitted.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

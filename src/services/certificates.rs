@@ -61,7 +61,14 @@ pub async fn issue(
                 ));
             }
             let names = match cert_type {
-                CertType::Transport => certified_names(&csr.names, &org, &product)?,
+                CertType::Transport => {
+                    let proven: Vec<String> = store::issuers::of(conn, org.id)?
+                        .into_iter()
+                        .filter(|c| c.verified_at.is_some())
+                        .map(|c| c.issuer)
+                        .collect();
+                    certified_names(&csr.names, &org, &proven, &product)?
+                }
                 CertType::Signing => {
                     if !csr.names.is_empty() {
                         notes.push(
@@ -131,18 +138,21 @@ pub async fn issue(
 }
 
 /// The subjectAltName entries a transport certificate may carry: each name the CSR asks for
-/// must be the host of a URL the organisation registered (its authorization servers' issuer
-/// or registration endpoint) or the product did (its client URI or a redirect URI), so that a
-/// participant's server (a bank's registration endpoint, say) can present a directory
-/// certificate, and no participant gets one for another's host.
+/// must be the host of a URL the organisation registered (the issuer or registration endpoint
+/// of an authorization server whose issuer it proved it controls, `proven`) or the product did
+/// (its client URI or a redirect URI, approved by an operator), so that a participant's server
+/// (a bank's registration endpoint, say) can present a directory certificate, and no
+/// participant gets one for another's host.
 fn certified_names(
     asked: &[csr::Name],
     org: &crate::model::organisation::Organisation,
+    proven: &[String],
     product: &crate::model::software::Software,
 ) -> Result<Vec<csr::Name>> {
     let registered: Vec<String> = org
         .authorization_servers
         .iter()
+        .filter(|s| proven.contains(&s.issuer))
         .flat_map(|s| [s.issuer.as_str(), s.registration_endpoint.as_str()])
         .chain(product.client_uri.as_deref())
         .chain(product.redirect_uris.iter().map(String::as_str))
@@ -153,7 +163,7 @@ fn certified_names(
         let host = name.host();
         if !registered.contains(&host) {
             return Err(Error::Validation(format!(
-                "csr: the subjectAltName {host} is not the host of a URL registered for this organisation's authorization servers or this software's client and redirect URIs; register it there first"
+                "csr: the subjectAltName {host} is not the host of a URL registered for this organisation's authorization servers or this software's client and redirect URIs; register it there first (an authorization server's once its issuer is proven)"
             )));
         }
     }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::{Directory, access, certificates};
 use crate::model::audit::{AuditEvent, Entry};
 use crate::model::inputs::{Contact, Country, Email, MemberRole, RegulatedRole, text};
+use crate::keys::credentials;
 use crate::model::organisation::{
-    Application, AuthorizationServer, INVITATION_DAYS, Invitation, Member, MemberChange,
-    Organisation,
+    Application, AuthorizationServer, Claimant, ContestedIssuer, INVITATION_DAYS, Invitation,
+    IssuerClaim, Member, MemberChange, Organisation,
 };
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Transition, UserId, invalid,
@@ -389,15 +390,14 @@ pub async fn set_authorization_servers(
                     "only ASPSPs publish authorization servers",
                 ));
             }
-            // An issuer is one entity in the federation: not another organisation's server,
-            // not a product's own entity identifier.
-            let others = store::discovery::participants(tx)?;
+            // An issuer is one entity in the federation: not one another organisation
+            // proved it controls, not a product's own entity identifier. An unproven claim
+            // (anyone's, this one too) blocks nobody and counts for nothing until proven.
+            let proven = store::issuers::proven(tx)?;
             for (i, server) in servers.iter().enumerate() {
-                let taken = others.iter().filter(|p| p.org_id != id).any(|p| {
-                    p.authorization_servers
-                        .iter()
-                        .any(|s| s.issuer == server.issuer)
-                });
+                let taken = proven
+                    .iter()
+                    .any(|(org, issuer)| *org != id && *issuer == server.issuer);
                 if taken || store::federation::software_of(tx, &server.issuer)?.is_some() {
                     return Err(invalid(
                         &format!("authorization_servers[{i}].issuer"),
@@ -406,6 +406,8 @@ pub async fn set_authorization_servers(
                 }
             }
             store::organisations::set_authorization_servers(tx, id, &servers)?;
+            let issuers: Vec<String> = servers.iter().map(|s| s.issuer.clone()).collect();
+            store::issuers::sync(tx, id, &issuers, credentials::new_challenge)?;
             store::audit::record(
                 tx,
                 Entry::new(
@@ -419,6 +421,164 @@ pub async fn set_authorization_servers(
             )?;
             store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
         })
+    })
+    .await
+}
+
+/// The organisation's claims to its servers' issuers and what proves each; for its members
+/// and operators.
+pub async fn issuer_claims(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Vec<IssuerClaim>> {
+    dir.db(move |conn| {
+        access::to_organisation(conn, &actor, id)?;
+        claims_in(conn, id)
+    })
+    .await
+}
+
+fn claims_in(conn: &mut DbConnection, id: OrgId) -> Result<Vec<IssuerClaim>> {
+    store::issuers::of(conn, id)?
+        .into_iter()
+        .map(|claim| {
+            let contested = store::issuers::to(conn, &claim.issuer)?.len() > 1;
+            Ok(IssuerClaim::new(
+                id,
+                claim.issuer,
+                &claim.token,
+                claim.verified_at,
+                contested,
+            ))
+        })
+        .collect()
+}
+
+/// Proves the organisation's control of one of its servers' issuers: the directory fetches
+/// the claim's challenge URL below the issuer (under the push guards: no private address, no
+/// redirect, 10 s) and expects the claim's answer. Admins and operators. Proven, the server is
+/// published and listed in the federation, and its hosts may be certified. When another
+/// organisation holds the issuer proven, the answer is `409` and the operator's queue shows
+/// the issuer as contested.
+pub async fn verify_issuer(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    issuer: String,
+) -> Result<IssuerClaim> {
+    let who = actor.clone();
+    let wanted = issuer.clone();
+    let claim = dir
+        .db(move |conn| {
+            access::to_organisation(conn, &who, id)?.require_admin()?;
+            claims_in(conn, id)?
+                .into_iter()
+                .find(|c| c.issuer == wanted)
+                .ok_or_else(|| {
+                    invalid(
+                        "issuer",
+                        "is not one of the organisation's authorization servers (publish it first)",
+                    )
+                })
+        })
+        .await?;
+    let body = dir
+        .transmitter
+        .fetch(&claim.challenge_url, "text/plain", 1024)
+        .await
+        .map_err(|why| {
+            invalid(
+                "issuer",
+                format!("the challenge at {} cannot be read: {why}", claim.challenge_url),
+            )
+        })?;
+    if body.trim() != claim.answer {
+        return Err(invalid(
+            "issuer",
+            format!(
+                "{} does not answer the challenge (it must answer {})",
+                claim.challenge_url, claim.answer
+            ),
+        ));
+    }
+    dir.db(move |conn| {
+        write_transaction(conn, |tx| {
+            access::to_organisation(tx, &actor, id)?.require_admin()?;
+            let at = now();
+            match store::issuers::set_verified(tx, id, &issuer, Some(at)) {
+                Ok(true) => {}
+                Ok(false) => return Err(Error::NotFound("issuer claim")),
+                Err(e) if store::is_unique_violation(&e) => {
+                    return Err(Error::Conflict(
+                        "another organisation holds this issuer proven; the operator's queue shows it as contested and the operator decides".into(),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            store::audit::record(
+                tx,
+                Entry::new(&actor, "organisation.issuer_verified", "organisation", id)
+                    .organisation(id)
+                    .details(serde_json::json!({"issuer": issuer})),
+            )?;
+            claims_in(tx, id)?
+                .into_iter()
+                .find(|c| c.issuer == issuer)
+                .ok_or(Error::NotFound("issuer claim"))
+        })
+    })
+    .await
+}
+
+/// Withdraws an organisation's proof of control of an issuer (operators, settling a
+/// contested issuer): the claim stays, unproven, until the organisation proves it again.
+pub async fn release_issuer(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    issuer: String,
+    reason: String,
+) -> Result<()> {
+    actor.require_operator()?;
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(invalid("reason", "say why, in 1 to 500 characters"));
+    }
+    dir.db(move |conn| {
+        write_transaction(conn, |tx| {
+            if !store::issuers::set_verified(tx, id, &issuer, None)? {
+                return Err(Error::NotFound("issuer claim"));
+            }
+            store::audit::record(
+                tx,
+                Entry::new(&actor, "organisation.issuer_released", "organisation", id)
+                    .organisation(id)
+                    .reason(Some(&reason))
+                    .details(serde_json::json!({"issuer": issuer})),
+            )?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Issuers that more than one organisation claims; operators only.
+pub async fn contested_issuers(dir: &Arc<Directory>, actor: Actor) -> Result<Vec<ContestedIssuer>> {
+    actor.require_operator()?;
+    dir.db(move |conn| {
+        let mut contested: Vec<ContestedIssuer> = vec![];
+        for (issuer, org, legal_name, proven) in store::issuers::contested(conn)? {
+            let claimant = Claimant {
+                organisation_id: org,
+                legal_name,
+                proven,
+            };
+            match contested.last_mut() {
+                Some(last) if last.issuer == issuer => last.claimants.push(claimant),
+                _ => contested.push(ContestedIssuer {
+                    issuer,
+                    claimants: vec![claimant],
+                }),
+            }
+        }
+        Ok(contested)
     })
     .await
 }
@@ -454,6 +614,7 @@ pub struct OrganisationView {
     pub software: Vec<crate::model::software::Software>,
     pub history: Vec<AuditEvent>,
     pub keys: Vec<crate::model::keys::ParticipantKey>,
+    pub issuer_claims: Vec<IssuerClaim>,
 }
 
 /// Everything an organisation's page shows, in one database call; for its members and
@@ -473,6 +634,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Organ
         let history = history_in(conn, &actor, id, 50)?;
         let keys =
             super::keystore::list_in(conn, &actor, crate::model::keys::KeyOwner::Organisation(id))?;
+        let issuer_claims = claims_in(conn, id)?;
         Ok(OrganisationView {
             org,
             access,
@@ -481,6 +643,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Organ
             software,
             history,
             keys,
+            issuer_claims,
         })
     })
     .await

@@ -7,7 +7,8 @@ use super::{DbConnection, from_json, id};
 use crate::model::discovery::{Participant, SoftwareStatus};
 use crate::model::event::EventKind;
 use crate::model::inputs::RegulatedRole;
-use crate::model::{Result, SoftwareId, Status};
+use crate::model::organisation::AuthorizationServer;
+use crate::model::{OrgId, Result, SoftwareId, Status};
 
 fn status_of(software_id: &str, own: &str, org_id: &str, org: &str) -> Result<SoftwareStatus> {
     let software_status = Status::from_db(own)?;
@@ -90,9 +91,10 @@ pub fn statuses_after(
     Ok((items, more))
 }
 
-/// Active organisations by name, with their roles and, for ASPSPs, their authorization
-/// servers.
+/// Active organisations by name, with their roles and, for ASPSPs, the authorization servers
+/// whose issuer they proved they control (an unproven claim is not published).
 pub fn participants(conn: &mut DbConnection) -> Result<Vec<Participant>> {
+    let proven = super::issuers::proven(conn)?;
     let rows: Vec<(String, String, String, String, String)> = organisations::table
         .filter(organisations::status.eq(Status::Active.as_str()))
         .select((
@@ -107,13 +109,19 @@ pub fn participants(conn: &mut DbConnection) -> Result<Vec<Participant>> {
     rows.into_iter()
         .map(|(org_id, org_name, country, roles, servers)| {
             let roles: Vec<RegulatedRole> = from_json("organisations.roles", &roles)?;
+            let org_id: OrgId = id("organisations.id", &org_id)?;
             let authorization_servers = if roles.contains(&RegulatedRole::Aspsp) {
-                from_json("organisations.authorization_servers", &servers)?
+                let servers: Vec<AuthorizationServer> =
+                    from_json("organisations.authorization_servers", &servers)?;
+                servers
+                    .into_iter()
+                    .filter(|s| proven.iter().any(|(o, i)| *o == org_id && *i == s.issuer))
+                    .collect()
             } else {
                 vec![]
             };
             Ok(Participant {
-                org_id: id("organisations.id", &org_id)?,
+                org_id,
                 org_name,
                 country,
                 roles,

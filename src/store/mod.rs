@@ -24,6 +24,7 @@ pub mod crls;
 pub mod discovery;
 pub mod events;
 pub mod federation;
+pub mod issuers;
 pub mod keystore;
 pub mod oauth;
 pub mod organisations;

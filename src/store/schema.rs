@@ -74,6 +74,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    issuer_claims (organisation_id, issuer) {
+        organisation_id -> Text,
+        issuer -> Text,
+        token -> Text,
+        created_at -> Timestamp,
+        verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> BigInt,
         throttle_key -> Text,
@@ -312,5 +322,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_assertions,
     dpop_proofs,
     hosted_entity_configurations,
+    issuer_claims,
     software_entity_identifiers,
 );

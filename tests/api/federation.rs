@@ -885,12 +885,13 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     .await;
     let c = approved(&app).await;
     let client = crate::oauth::client(&app, &c, &c.software_id).await;
-    let s = crate::registrar::service(&app, |config| {
-        config.tls = Some((cert_file.clone(), key_file.clone()));
-        config.trust_anchor = Some(app.address.clone());
-    })
+    let host = crate::issuers::IssuerHost::start(
+        &app,
+        (cert_file.clone(), key_file.clone()),
+        |config| config.trust_anchor = Some(app.address.clone()),
+    )
     .await;
-    let issuer = s.base.replace("http://", "https://");
+    let issuer = host.issuer.clone();
     let https = crate::registrar::tls_client(&cert_pem, None);
 
     // The registrar's entity configuration: about itself, under the directory.
@@ -939,6 +940,14 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
             }]})),
         )
         .await;
+    assert_eq!(status, 200, "{body}");
+    // Not a subordinate either until the bank proves it controls the issuer.
+    assert_eq!(
+        refusal(&app, &fetch_path(&issuer)).await,
+        (404, "not_found".into())
+    );
+    host.answer(&crate::issuers::claim(&app, &admin, &bank, &issuer).await);
+    let (status, body) = crate::issuers::verify(&app, &admin, &bank, &issuer).await;
     assert_eq!(status, 200, "{body}");
 
     // Listed by its entity types (and not as trust-marked: servers hold no marks).

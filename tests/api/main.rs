@@ -14,6 +14,7 @@ mod events;
 mod federation;
 mod foundation;
 mod hardening;
+mod issuers;
 mod helpers;
 mod keystore;
 mod mtls;

@@ -631,7 +631,9 @@ async fn members_download_a_statement_and_manage_keys_in_the_portal() {
 
 #[tokio::test]
 async fn aspsp_admins_publish_authorization_servers_in_the_portal() {
-    let app = spawn_app().await;
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::helpers::tls_files(files.path());
+    let app = crate::issuers::trusting_app(&cert, |_| {}).await;
     let operator = app.user("op@directory.example", true).await;
     let admin = app.user("admin@bank.example", false).await;
     let org = app.apply(&admin, &["ASPSP"]).await;
@@ -641,6 +643,8 @@ async fn aspsp_admins_publish_authorization_servers_in_the_portal() {
         "approve",
     )
     .await;
+    let host = crate::issuers::IssuerHost::start(&app, (cert, key), |_| {}).await;
+    let issuer = host.issuer.clone();
     let browser = Browser::new(&app);
     browser.log_in(&admin.email, PASSWORD).await;
     let page = format!("/organisations/{org}");
@@ -653,20 +657,33 @@ async fn aspsp_admins_publish_authorization_servers_in_the_portal() {
     assert!(html.contains("line 1"), "{html}");
 
     let (status, _, _) = browser
-        .submit(
-            &page,
-            &action,
-            &[(
-                "servers",
-                "https://as.bank.example https://as.bank.example/register",
-            )],
-        )
+        .submit(&page, &action, &[("servers", &format!("{issuer} {issuer}/register"))])
         .await;
     assert_eq!(status, 303);
+    // Not published until proven; the page shows how.
+    let participants: serde_json::Value = app.get("/participants").await.json().await.unwrap();
+    assert_eq!(
+        participants["items"][0]["authorization_servers"],
+        serde_json::json!([])
+    );
+    let claim = crate::issuers::claim(&app, &admin, &org, &issuer).await;
+    let (_, html) = browser.get(&page).await;
+    assert!(html.contains("not proven"), "{html}");
+    assert!(html.contains(claim["answer"].as_str().unwrap()), "{html}");
+    let verify = format!("{page}/issuer-claims/verify");
+    let (status, _, html) = browser.submit(&page, &verify, &[("issuer", &issuer)]).await;
+    assert_eq!(status, 422, "the challenge is not answered yet");
+    assert!(html.contains("challenge"), "{html}");
+    host.answer(&claim);
+    let (status, location, _) = browser.submit(&page, &verify, &[("issuer", &issuer)]).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some(page.as_str()));
+    let (_, html) = browser.get(&page).await;
+    assert!(html.contains("proven"), "{html}");
     let participants: serde_json::Value = app.get("/participants").await.json().await.unwrap();
     assert_eq!(
         participants["items"][0]["authorization_servers"][0]["issuer"],
-        "https://as.bank.example"
+        issuer.as_str()
     );
 }
 

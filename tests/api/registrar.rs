@@ -753,7 +753,11 @@ pub(crate) fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwes
 
 #[tokio::test]
 async fn the_registrar_serves_tls_with_a_certificate_the_directory_issued_for_its_host() {
-    let app = crate::helpers::spawn_app().await;
+    // The bank first proves it controls its issuer on 127.0.0.1, there with a certificate of
+    // its own (self-signed here, trusted by the directory).
+    let bootstrap = tempfile::tempdir().unwrap();
+    let (own_cert, own_key) = crate::helpers::tls_files(bootstrap.path());
+    let app = crate::issuers::trusting_app(&own_cert, |_| {}).await;
     let c = approved(&app).await;
     // The bank: an ASPSP with a product for its registration service.
     let admin = app.user("admin@bank.example", false).await;
@@ -793,18 +797,23 @@ async fn the_registrar_serves_tls_with_a_certificate_the_directory_issued_for_it
         refusal["detail"].as_str().unwrap().contains("127.0.0.1"),
         "{refusal}"
     );
+    let host = crate::issuers::IssuerHost::start(&app, (own_cert, own_key), |_| {}).await;
     let (status, put) = app
         .api(
             reqwest::Method::PUT,
             &format!("/api/v1/organisations/{bank}/authorization-servers"),
             Some(&admin.token),
             Some(json!({"authorization_servers": [{
-                "issuer": "https://127.0.0.1/",
-                "registration_endpoint": "https://127.0.0.1/register",
+                "issuer": host.issuer,
+                "registration_endpoint": format!("{}/register", host.issuer),
             }]})),
         )
         .await;
     assert_eq!(status, 200, "{put}");
+    // Claimed but not proven: its host is not certified yet.
+    let (status, refusal) = ask(csr_for("IP:127.0.0.1")).await;
+    assert_eq!(status, 422, "{refusal}");
+    crate::issuers::publish_and_prove(&app, &admin, &bank, &host).await;
     let (status, refusal) = ask(csr_for("IP:127.0.0.1,DNS:bank.elsewhere.example")).await;
     assert_eq!(status, 422, "{refusal}");
     assert!(

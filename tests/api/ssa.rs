@@ -780,7 +780,9 @@ async fn status_lists_paginate_with_etags() {
 
 #[tokio::test]
 async fn participants_list_active_organisations_and_aspsp_servers() {
-    let app = spawn_app().await;
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::helpers::tls_files(files.path());
+    let app = crate::issuers::trusting_app(&cert, |_| {}).await;
     let operator = app.user("op@directory.example", true).await;
     let bank = app.user("admin@bank.example", false).await;
     let bank_org = app.apply(&bank, &["ASPSP"]).await;
@@ -799,22 +801,14 @@ async fn participants_list_active_organisations_and_aspsp_servers() {
             &format!("/api/v1/organisations/{bank_org}/authorization-servers"),
             Some(&bank.token),
             Some(json!({"authorization_servers": [
-                {"issuer": "https://as.bank.example", "registration_endpoint": "https://as.bank.example/register"}
-            ]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = app
-        .api(
-            Method::PUT,
-            &format!("/api/v1/organisations/{bank_org}/authorization-servers"),
-            Some(&bank.token),
-            Some(json!({"authorization_servers": [
                 {"issuer": "http://as.bank.example", "registration_endpoint": "https://as.bank.example/register"}
             ]})),
         )
         .await;
     assert_eq!(status, 422, "{body}");
+    // Published once the bank proves it controls the issuer.
+    let host = crate::issuers::IssuerHost::start(&app, (cert, key), |_| {}).await;
+    crate::issuers::publish_and_prove(&app, &bank, &bank_org, &host).await;
 
     let list: Value = app.get("/participants").await.json().await.unwrap();
     let items = list["items"].as_array().unwrap();
@@ -823,7 +817,7 @@ async fn participants_list_active_organisations_and_aspsp_servers() {
     assert_eq!(items[0]["roles"], json!(["ASPSP"]));
     assert_eq!(
         items[0]["authorization_servers"][0]["registration_endpoint"],
-        "https://as.bank.example/register"
+        format!("{}/register", host.issuer)
     );
 }
 

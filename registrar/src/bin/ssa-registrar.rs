@@ -120,6 +120,10 @@ struct ServeArgs {
     /// How long a request's body may take to arrive after its head (milliseconds); slower: 408.
     #[arg(long, env = "SSA_REGISTRAR_BODY_READ_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=300_000))]
     body_read_timeout_ms: u64,
+    /// A folder of answers to SSA directories' proof-of-control challenges for the bank's
+    /// issuer: the file named TOKEN is served at /.well-known/ssa-directory-challenge/TOKEN.
+    #[arg(long, env = "SSA_REGISTRAR_CHALLENGE_DIR")]
+    challenge_dir: Option<std::path::PathBuf>,
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "SSA_REGISTRAR_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(2..=100_000))]
     max_connections: u64,
@@ -278,6 +282,7 @@ fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms),
         body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        challenge_dir: args.challenge_dir,
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let running = server::start(config).await?;

@@ -81,6 +81,12 @@ pub struct ServerConfig {
     /// new connections wait in the listen backlog, so a flood of idle connections cannot
     /// exhaust the process's file descriptors.
     pub max_connections: usize,
+    /// A folder of answers to SSA directories' proof-of-control challenges for the bank's
+    /// issuer, as a web root for ACME's http-01: the file named `TOKEN` holds the answer the
+    /// directory shows (`TOKEN.ORG_ID`) and is served at
+    /// `/.well-known/ssa-directory-challenge/TOKEN` (`SSA_REGISTRAR_CHALLENGE_DIR`): for a
+    /// registrar whose public URL is the authorization server's issuer.
+    pub challenge_dir: Option<std::path::PathBuf>,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -144,6 +150,7 @@ impl Default for ServerConfig {
             header_read_timeout: std::time::Duration::from_secs(5),
             body_read_timeout: std::time::Duration::from_secs(5),
             max_connections: 512,
+            challenge_dir: None,
         }
     }
 }
@@ -190,6 +197,8 @@ struct State {
     barrier: std::sync::Arc<barrier::Barrier>,
     /// How long a request body may take to arrive.
     body_read_timeout: std::time::Duration,
+    /// The folder of answers to directories' proof-of-control challenges.
+    challenge_dir: Option<std::path::PathBuf>,
 }
 
 impl State {
@@ -403,6 +412,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         federation,
         http,
         body_read_timeout: config.body_read_timeout,
+        challenge_dir: config.challenge_dir.clone(),
         cursors,
         barrier: std::sync::Arc::new(barrier::Barrier::default()),
     });
@@ -492,6 +502,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             )
             .service(web::resource("/federation/register").route(web::post().to(register_explicit)))
             .service(
+                web::resource("/.well-known/ssa-directory-challenge/{token}")
+                    .route(web::get().to(issuer_challenge)),
+            )
+            .service(
                 web::resource("/federation/automatic").route(web::post().to(register_automatic)),
             )
             .default_service(web::to(not_found))
@@ -542,6 +556,31 @@ fn invalid_request(description: String) -> actix_web::Error {
             .json(body),
     )
     .into()
+}
+
+/// The answer to a directory's proof-of-control challenge `token`: the file of that name in
+/// the challenge folder, as text (a token is base64url; anything else names no file).
+async fn issuer_challenge(state: web::Data<State>, path: web::Path<String>) -> HttpResponse {
+    let token = path.into_inner();
+    let well_formed = !token.is_empty()
+        && token.len() <= 128
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let answer = match (&state.challenge_dir, well_formed) {
+        (Some(dir), true) => std::fs::read_to_string(dir.join(&token)).ok(),
+        _ => None,
+    };
+    match answer {
+        Some(answer) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(answer.trim().to_owned()),
+        None => HttpResponse::NotFound().json(json!({
+            "error": "not_found",
+            "error_description": "no answer to this challenge is in the challenge folder (SSA_REGISTRAR_CHALLENGE_DIR)",
+        })),
+    }
 }
 
 /// A path the registrar does not serve: a JSON `404`.

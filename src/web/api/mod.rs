@@ -68,6 +68,22 @@ pub fn routes() -> Table {
             &v1("/organisations/{org_id}/authorization-servers"),
             organisations::set_authorization_servers,
         )
+        .get(
+            &v1("/organisations/{org_id}/issuer-claims"),
+            organisations::issuer_claims,
+        )
+        .post(
+            &v1("/organisations/{org_id}/issuer-claims/verify"),
+            organisations::verify_issuer,
+        )
+        .post(
+            &v1("/organisations/{org_id}/issuer-claims/release"),
+            organisations::release_issuer,
+        )
+        .get(
+            &v1("/issuer-claims/contested"),
+            organisations::contested_issuers,
+        )
         .put(
             &v1("/organisations/{org_id}/entity-configuration"),
             organisations::put_entity_configuration,

@@ -4,10 +4,12 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    OptionalJson, ReasonBody, created, default_per_page, first_page, status_filter, transition_of,
+    Items, OptionalJson, ReasonBody, created, default_per_page, first_page, status_filter,
+    transition_of,
 };
 use crate::model::organisation::{
-    Application, AuthorizationServer, Invitation, Member, MemberChange, Organisation,
+    Application, AuthorizationServer, ContestedIssuer, Invitation, IssuerClaim, Member,
+    MemberChange, Organisation,
 };
 use crate::model::{OrgId, Page, PageRequest, UserId};
 use crate::services::{Directory, organisations};
@@ -243,8 +245,11 @@ pub(crate) struct AuthorizationServers {
 
 /// Publish the organisation's authorization servers
 ///
-/// Admins and operators, for ASPSPs only; replaces the list. Active organisations' servers
-/// appear in `/participants`.
+/// Admins and operators, for ASPSPs only; replaces the list. Each server's issuer is a claim
+/// until the organisation proves it controls it (`GET …/issuer-claims` says how, `POST
+/// …/issuer-claims/verify` checks it): only then does the server appear in `/participants`
+/// and the federation, and may its hosts be certified. An issuer another organisation proved
+/// is refused; an unproven claim blocks nobody.
 #[utoipa::path(put, path = "/api/v1/organisations/{org_id}/authorization-servers", tag = "organisations", operation_id = "setAuthorizationServers",
     params(("org_id" = OrgId, Path, description = "The organisation.")),
     request_body = AuthorizationServers,
@@ -260,6 +265,103 @@ pub(super) async fn set_authorization_servers(
     let org =
         organisations::set_authorization_servers(&state, actor, path.into_inner(), servers).await?;
     Ok(HttpResponse::Ok().json(org))
+}
+
+/// The organisation's issuer claims
+///
+/// Members and operators: each authorization server's issuer, the challenge that proves
+/// control of it (serve `answer` at `challenge_url`, HTTP 200, text), whether it is proven and
+/// whether other organisations claim it too.
+#[utoipa::path(get, path = "/api/v1/organisations/{org_id}/issuer-claims", tag = "organisations", operation_id = "listIssuerClaims",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    responses((status = 200, description = "The claims, by issuer.", body = Items<IssuerClaim>)))]
+pub(super) async fn issuer_claims(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+) -> Result<HttpResponse, AppError> {
+    let claims = organisations::issuer_claims(&state, actor, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(Items::of(claims)))
+}
+
+/// One of the organisation's issuers.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IssuerBody {
+    /// The issuer, as published in the organisation's authorization servers.
+    #[schema(format = Uri, max_length = 2000)]
+    issuer: String,
+}
+
+/// Prove control of an issuer
+///
+/// Admins and operators. The directory fetches the claim's `challenge_url` (https, a public
+/// address, no redirects, 10 s) and expects its `answer`; then the claim is proven (audited,
+/// with an `organisation-authorization-servers` change event). 422 when the challenge is not
+/// answered; 409 when another organisation holds the issuer proven (the operator's queue
+/// shows it as contested, and an operator settles it).
+#[utoipa::path(post, path = "/api/v1/organisations/{org_id}/issuer-claims/verify", tag = "organisations", operation_id = "verifyIssuerClaim",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    request_body = IssuerBody,
+    responses((status = 200, description = "The claim, proven.", body = IssuerClaim),
+        (status = 409, description = "Another organisation holds this issuer proven.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn verify_issuer(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    body: web::Json<IssuerBody>,
+) -> Result<HttpResponse, AppError> {
+    let claim =
+        organisations::verify_issuer(&state, actor, path.into_inner(), body.into_inner().issuer)
+            .await?;
+    Ok(HttpResponse::Ok().json(claim))
+}
+
+/// Withdraw a proof of control (operators)
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReleaseBody {
+    #[schema(format = Uri, max_length = 2000)]
+    issuer: String,
+    /// Why (1 to 500 characters), for the audit.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// Release an organisation's proof of an issuer
+///
+/// Operators, settling a contested issuer: the organisation's claim stays, unproven (its
+/// server leaves `/participants` and the federation), so that another organisation can prove
+/// it. Audited with the reason.
+#[utoipa::path(post, path = "/api/v1/organisations/{org_id}/issuer-claims/release", tag = "organisations", operation_id = "releaseIssuerClaim",
+    params(("org_id" = OrgId, Path, description = "The organisation.")),
+    request_body = ReleaseBody,
+    responses((status = 204, description = "Released."),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn release_issuer(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    body: web::Json<ReleaseBody>,
+) -> Result<HttpResponse, AppError> {
+    let ReleaseBody { issuer, reason } = body.into_inner();
+    organisations::release_issuer(&state, actor, path.into_inner(), issuer, reason).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Contested issuers (operators)
+///
+/// Issuers that more than one organisation claims, each claimant with whether it proved
+/// control: the operator's queue of collisions.
+#[utoipa::path(get, path = "/api/v1/issuer-claims/contested", tag = "organisations", operation_id = "contestedIssuers",
+    responses((status = 200, description = "The contested issuers.", body = Items<ContestedIssuer>),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn contested_issuers(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    let contested = organisations::contested_issuers(&state, actor).await?;
+    Ok(HttpResponse::Ok().json(Items::of(contested)))
 }
 
 /// Publish the organisation's entity configuration

@@ -16,6 +16,10 @@ use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/operator/queue", web::get().to(queue))
+        .route(
+            "/operator/issuers/{org_id}/release",
+            web::post().to(release_issuer),
+        )
         .route("/operator/users", web::get().to(users_page))
         .route(
             "/operator/users/{user_id}/{action}",
@@ -67,7 +71,8 @@ async fn queue(
         pending_change: true,
         ..SoftwareFilter::default()
     };
-    let changes = software::list(&state, actor, None, waiting, PageRequest::all()).await?;
+    let changes = software::list(&state, actor.clone(), None, waiting, PageRequest::all()).await?;
+    let contested = organisations::contested_issuers(&state, actor).await?;
     let organisations_pager = Pager::new(&orgs, "/operator/queue", "");
     let mut software_pager = Pager::new(&products, "/operator/queue", "");
     // The software list pages with its own parameter.
@@ -85,7 +90,36 @@ async fn queue(
         software_pager,
         changes_total: changes.total,
         changes: changes.items,
+        contested,
     })
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Withdraws an organisation's proof of a contested issuer (the API's `POST
+/// …/issuer-claims/release`).
+async fn release_issuer(
+    state: web::Data<Directory>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<ReleaseForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let org = path.into_inner().parse()?;
+    organisations::release_issuer(&state, user.actor(), org, form.issuer.clone(), form.reason)
+        .await?;
+    auth::set_flash(
+        &session,
+        format!("The proof of {} was withdrawn; the organisation's claim stays, unproven.", form.issuer),
+    );
+    Ok(redirect("/operator/queue"))
 }
 
 #[derive(Deserialize, Default)]

@@ -39,6 +39,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/organisations/{org_id}/authorization-servers",
             web::post().to(set_servers),
+        )
+        .route(
+            "/organisations/{org_id}/issuer-claims/verify",
+            web::post().to(verify_issuer),
         );
 }
 
@@ -130,6 +134,7 @@ async fn page(
         software: products,
         history,
         keys,
+        issuer_claims,
     } = organisations::view(state, user.actor(), id).await?;
     let subscriptions = crate::services::subscriptions::list(state, user.actor(), id).await?;
     let status = if error.is_some() {
@@ -151,6 +156,7 @@ async fn page(
                 .collect::<Vec<_>>()
                 .join("\n"),
             is_aspsp: org.roles.contains(&RegulatedRole::Aspsp),
+            issuer_claims,
             org,
             members,
             invitations,
@@ -377,6 +383,38 @@ async fn set_servers(
     match result {
         Ok(_) => {
             auth::set_flash(&session, "Authorization servers published.");
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct IssuerForm {
+    #[serde(default)]
+    issuer: String,
+}
+
+/// Asks the directory to check the answer to an issuer's challenge (the API's
+/// `POST …/issuer-claims/verify`).
+async fn verify_issuer(
+    state: web::Data<Directory>,
+    session: Session,
+    user: SessionUser,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<IssuerForm>,
+) -> PortalResult {
+    let user = require_user(user)?;
+    let id = path.into_inner();
+    let result = match id.parse::<OrgId>() {
+        Ok(target) => organisations::verify_issuer(&state, user.actor(), target, form.issuer)
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(claim) => {
+            auth::set_flash(&session, format!("Control of {} proven.", claim.issuer));
             Ok(redirect(&format!("/organisations/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,

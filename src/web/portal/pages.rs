@@ -143,6 +143,8 @@ pub struct OrganisationPage {
     pub keys: Vec<ParticipantKey>,
     /// The authorization servers, one "issuer registration_endpoint" per line.
     pub servers_text: String,
+    /// The claims to their issuers and how to prove each.
+    pub issuer_claims: Vec<crate::model::organisation::IssuerClaim>,
     pub is_aspsp: bool,
     /// Push subscriptions with their delivery status.
     pub subscriptions: Vec<crate::model::subscription::SubscriptionView>,
@@ -242,6 +244,8 @@ pub struct QueuePage {
     /// Products whose change waits for a decision (the oldest page of them).
     pub changes: Vec<Software>,
     pub changes_total: u64,
+    /// Issuers more than one organisation claims.
+    pub contested: Vec<crate::model::organisation::ContestedIssuer>,
 }
 
 #[derive(Template)]

@@ -140,18 +140,18 @@ pub struct Claimant {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub legal_name: String,
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = "\\S")]
     pub registration_number: String,
     /// ISO 3166-1 alpha-2, such as GB or BR.
-    #[schema(min_length = 2, max_length = 2)]
+    #[schema(min_length = 2, max_length = 2, pattern = "^[A-Za-z]{2}$")]
     pub country: String,
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "\\S")]
     pub competent_authority: String,
-    #[schema(max_length = 100)]
+    #[schema(max_length = 100, pattern = "\\S")]
     pub authority_registration_id: String,
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, value_type = Vec<RegulatedRole>)]
     pub roles: Vec<String>,
     pub business_contact: Contact,
     pub technical_contact: Contact,

@@ -10,7 +10,7 @@ use super::{Result, invalid};
 #[into_params(parameter_in = Query)]
 pub struct PageRequest {
     /// 1-based page number; 0 is refused with 422.
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
     pub page: u32,
     /// Page size, between 1 and 100; other values are refused with 422.
     #[param(minimum = 1, maximum = 100, default = 20)]
@@ -28,6 +28,8 @@ impl Default for PageRequest {
 
 impl PageRequest {
     pub const MAX_PER_PAGE: u32 = 100;
+    /// The last page number asked for (far past any list; larger numbers are refused).
+    pub const MAX_PAGE: u32 = 1_000_000;
 
     /// The largest page a list has, for callers that want everything at once.
     pub const fn all() -> Self {
@@ -38,10 +40,13 @@ impl PageRequest {
     }
 
     /// The page a client asked for, refused (422) when it is outside what the API documents:
-    /// `page` from 1, `per_page` from 1 to [`Self::MAX_PER_PAGE`].
+    /// `page` from 1 to [`Self::MAX_PAGE`], `per_page` from 1 to [`Self::MAX_PER_PAGE`].
     pub fn checked(self) -> Result<Self> {
-        if self.page == 0 {
-            return Err(invalid("page", "must be at least 1"));
+        if !(1..=Self::MAX_PAGE).contains(&self.page) {
+            return Err(invalid(
+                "page",
+                format!("must be between 1 and {}", Self::MAX_PAGE),
+            ));
         }
         if !(1..=Self::MAX_PER_PAGE).contains(&self.per_page) {
             return Err(invalid(

@@ -614,14 +614,22 @@ pub async fn list(
             )));
         }
     };
-    if query
-        .after
-        .as_ref()
-        .is_some_and(|a| a.len() > MAX_ENTITY_ID)
-    {
+    let too_long = [
+        ("after", query.after.as_deref()),
+        ("trust_mark_type", query.trust_mark_type.as_deref()),
+    ]
+    .into_iter()
+    .chain(
+        query
+            .entity_type
+            .iter()
+            .map(|t| ("entity_type", Some(t.as_str()))),
+    )
+    .find(|(_, value)| value.is_some_and(|v| v.len() > MAX_ENTITY_ID));
+    if let Some((name, _)) = too_long {
         return Ok(Err(Refusal::new(
             "invalid_request",
-            format!("after is longer than {MAX_ENTITY_ID} characters"),
+            format!("{name} is longer than {MAX_ENTITY_ID} characters"),
         )));
     }
     let mark_type = match query.trust_mark_type.as_deref() {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::{Directory, access, certificates};
+use crate::keys::credentials;
 use crate::model::audit::{AuditEvent, Entry};
 use crate::model::inputs::{Contact, Country, Email, MemberRole, RegulatedRole, text};
-use crate::keys::credentials;
 use crate::model::organisation::{
     Application, AuthorizationServer, Claimant, ContestedIssuer, INVITATION_DAYS, Invitation,
     IssuerClaim, Member, MemberChange, Organisation,
@@ -427,7 +427,11 @@ pub async fn set_authorization_servers(
 
 /// The organisation's claims to its servers' issuers and what proves each; for its members
 /// and operators.
-pub async fn issuer_claims(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Vec<IssuerClaim>> {
+pub async fn issuer_claims(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+) -> Result<Vec<IssuerClaim>> {
     dir.db(move |conn| {
         access::to_organisation(conn, &actor, id)?;
         claims_in(conn, id)
@@ -486,7 +490,10 @@ pub async fn verify_issuer(
         .map_err(|why| {
             invalid(
                 "issuer",
-                format!("the challenge at {} cannot be read: {why}", claim.challenge_url),
+                format!(
+                    "the challenge at {} cannot be read: {why}",
+                    claim.challenge_url
+                ),
             )
         })?;
     if body.trim() != claim.answer {

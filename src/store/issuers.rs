@@ -132,7 +132,11 @@ pub fn contested(conn: &mut DbConnection) -> Result<Vec<(String, OrgId, String, 
     claims::table
         .inner_join(organisations::table.on(organisations::id.eq(claims::organisation_id)))
         .filter(claims::issuer.eq_any(&shared))
-        .order((claims::issuer.asc(), claims::verified_at.is_null(), organisations::legal_name.asc()))
+        .order((
+            claims::issuer.asc(),
+            claims::verified_at.is_null(),
+            organisations::legal_name.asc(),
+        ))
         .select((
             claims::issuer,
             claims::organisation_id,
@@ -142,7 +146,12 @@ pub fn contested(conn: &mut DbConnection) -> Result<Vec<(String, OrgId, String, 
         .load::<(String, String, String, bool)>(conn)?
         .into_iter()
         .map(|(issuer, org, name, proven)| {
-            Ok((issuer, super::id("issuer_claims.organisation_id", &org)?, name, proven))
+            Ok((
+                issuer,
+                super::id("issuer_claims.organisation_id", &org)?,
+                name,
+                proven,
+            ))
         })
         .collect()
 }

@@ -885,12 +885,11 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     .await;
     let c = approved(&app).await;
     let client = crate::oauth::client(&app, &c, &c.software_id).await;
-    let host = crate::issuers::IssuerHost::start(
-        &app,
-        (cert_file.clone(), key_file.clone()),
-        |config| config.trust_anchor = Some(app.address.clone()),
-    )
-    .await;
+    let host =
+        crate::issuers::IssuerHost::start(&app, (cert_file.clone(), key_file.clone()), |config| {
+            config.trust_anchor = Some(app.address.clone())
+        })
+        .await;
     let issuer = host.issuer.clone();
     let https = crate::registrar::tls_client(&cert_pem, None);
 

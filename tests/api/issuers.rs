@@ -67,10 +67,7 @@ impl IssuerHost {
 /// `org`'s claim to `issuer`.
 pub(crate) async fn claim(app: &TestApp, user: &TestUser, org: &str, issuer: &str) -> Value {
     let (status, claims) = app
-        .get_json(
-            &format!("/api/v1/organisations/{org}/issuer-claims"),
-            user,
-        )
+        .get_json(&format!("/api/v1/organisations/{org}/issuer-claims"), user)
         .await;
     assert_eq!(status, 200, "{claims}");
     claims["items"]
@@ -175,7 +172,10 @@ async fn an_issuer_counts_once_proven_an_unproven_claim_blocks_nobody_and_collis
     assert!(squatted["answer"].as_str().unwrap().ends_with(&squatter));
     let (status, body) = verify(&app, &mallory, &squatter, &issuer).await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("challenge"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("challenge"),
+        "{body}"
+    );
     assert!(published(&app, &squatter).await.is_empty());
 
     // It blocks nobody: the bank claims it too, both claims are contested, and the bank
@@ -220,8 +220,12 @@ async fn an_issuer_counts_once_proven_an_unproven_claim_blocks_nobody_and_collis
     assert_eq!(contested["items"], json!([]), "one claimant left");
     let third_admin = app.user("admin@newowner.example", false).await;
     let new_owner = app.apply(&third_admin, &["ASPSP"]).await;
-    app.decide(&operator, &format!("/api/v1/organisations/{new_owner}"), "approve")
-        .await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{new_owner}"),
+        "approve",
+    )
+    .await;
     let (status, body) = put_servers(&app, &third_admin, &new_owner, &issuer).await;
     assert_eq!(status, 422, "proven by the bank: {body}");
     let (status, _) = app
@@ -257,7 +261,10 @@ async fn an_issuer_counts_once_proven_an_unproven_claim_blocks_nobody_and_collis
     assert_eq!(claimants.len(), 2, "{contested}");
     let queue = crate::helpers::portal_page(&app, &operator, "/operator/queue").await;
     assert!(queue.contains("id=\"contested-issuers\""), "{queue}");
-    assert!(queue.contains(&issuer), "the operator's queue shows it: {queue}");
+    assert!(
+        queue.contains(&issuer),
+        "the operator's queue shows it: {queue}"
+    );
     host.answer(&claim(&app, &third_admin, &new_owner, &issuer).await);
     let (status, body) = verify(&app, &third_admin, &new_owner, &issuer).await;
     assert_eq!(status, 200, "{body}");
@@ -265,7 +272,10 @@ async fn an_issuer_counts_once_proven_an_unproven_claim_blocks_nobody_and_collis
     host.answer(&claim(&app, &bank_admin, &bank, &issuer).await);
     let (status, body) = verify(&app, &bank_admin, &bank, &issuer).await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("contested"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("contested"),
+        "{body}"
+    );
     assert_eq!(published(&app, &new_owner).await, vec![issuer.clone()]);
 
     // Every step is audited, and the published list's changes are change events.

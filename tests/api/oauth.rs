@@ -839,8 +839,7 @@ async fn a_dpop_proof_is_used_once_across_instances_at_the_token_endpoint_and_fo
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().unwrap().to_owned();
     let second = client.assertion(&app);
-    let (status, _, body) =
-        Client::ask(&sibling, &client.form(&second, None), Some(&proof)).await;
+    let (status, _, body) = Client::ask(&sibling, &client.form(&second, None), Some(&proof)).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_dpop_proof")),

@@ -657,7 +657,11 @@ async fn aspsp_admins_publish_authorization_servers_in_the_portal() {
     assert!(html.contains("line 1"), "{html}");
 
     let (status, _, _) = browser
-        .submit(&page, &action, &[("servers", &format!("{issuer} {issuer}/register"))])
+        .submit(
+            &page,
+            &action,
+            &[("servers", &format!("{issuer} {issuer}/register"))],
+        )
         .await;
     assert_eq!(status, 303);
     // Not published until proven; the page shows how.

@@ -59,8 +59,7 @@ impl Barrier {
         while running() {
             {
                 let mut guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-                while self.issued.load(Ordering::SeqCst) <= self.done.borrow().covers && running()
-                {
+                while self.issued.load(Ordering::SeqCst) <= self.done.borrow().covers && running() {
                     guard = self
                         .wake
                         .wait_timeout(guard, Duration::from_secs(1))
@@ -109,7 +108,10 @@ mod tests {
         runtime.block_on(async {
             let before = reads.load(Ordering::SeqCst);
             assert!(barrier.pass().await);
-            assert!(reads.load(Ordering::SeqCst) > before, "a read after the ticket");
+            assert!(
+                reads.load(Ordering::SeqCst) > before,
+                "a read after the ticket"
+            );
             let waiters: Vec<_> = (0..50)
                 .map(|_| {
                     let barrier = barrier.clone();

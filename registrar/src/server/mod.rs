@@ -362,31 +362,32 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
             .with_statement_status_from_feed(true),
     );
-    let (pool, registrar, cas, cursors) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let pool = store::open(&url)?;
-        let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
-        let mut registrar = Registrar::discover_with(policy, &urls, settings)
-            .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
-        if let Some(callout) = callout {
-            registrar = registrar.with_interceptor(callout);
-        }
-        let cas = if need_cas {
-            directory_cas(&directories, &ca_client)
-                .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's CA: {e}"))?
-        } else {
-            vec![]
-        };
-        // Where each directory's feed was left.
-        let mut conn = pool.get()?;
-        let cursors = registrar
-            .directories()
-            .iter()
-            .map(|d| Ok(std::sync::Mutex::new(store::cursor(&mut conn, d.issuer())?)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        drop(conn);
-        Ok((pool, registrar, cas, cursors))
-    })
-    .await??;
+    let (pool, registrar, cas, cursors) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let pool = store::open(&url)?;
+            let urls: Vec<&str> = directories.iter().map(String::as_str).collect();
+            let mut registrar = Registrar::discover_with(policy, &urls, settings)
+                .map_err(|e| anyhow::anyhow!("cannot read a trusted directory: {e}"))?;
+            if let Some(callout) = callout {
+                registrar = registrar.with_interceptor(callout);
+            }
+            let cas = if need_cas {
+                directory_cas(&directories, &ca_client)
+                    .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's CA: {e}"))?
+            } else {
+                vec![]
+            };
+            // Where each directory's feed was left.
+            let mut conn = pool.get()?;
+            let cursors = registrar
+                .directories()
+                .iter()
+                .map(|d| Ok(std::sync::Mutex::new(store::cursor(&mut conn, d.issuer())?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            drop(conn);
+            Ok((pool, registrar, cas, cursors))
+        })
+        .await??;
     let writer = Writer::start(pool.clone(), public_url.clone())?;
     let federation = config
         .trust_anchor
@@ -435,8 +436,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         let shared = state.clone().into_inner();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             for index in 0..directories {
-                read_to_end(&shared, index)
-                    .map_err(|e| anyhow::anyhow!("cannot read a trusted directory's events: {e}"))?;
+                read_to_end(&shared, index).map_err(|e| {
+                    anyhow::anyhow!("cannot read a trusted directory's events: {e}")
+                })?;
             }
             Ok(())
         })
@@ -1573,11 +1575,7 @@ fn read_to_end(state: &State, index: usize) -> anyhow::Result<()> {
 
 /// Applies one page of directory `index`'s feed and stores its next cursor, in one
 /// transaction.
-fn apply_page(
-    state: &State,
-    index: usize,
-    page: &ssa_verifier::EventPage,
-) -> anyhow::Result<()> {
+fn apply_page(state: &State, index: usize, page: &ssa_verifier::EventPage) -> anyhow::Result<()> {
     let verifier = state
         .registrar
         .directories()

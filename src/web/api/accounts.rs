@@ -64,7 +64,7 @@ pub(crate) struct UserQuery {
     email: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
     page: u32,
     /// Page size, between 1 and 100; other values are refused with 422.
     #[serde(default = "default_per_page")]
@@ -134,7 +134,7 @@ pub(crate) struct AuditQuery {
     organisation_id: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
     page: u32,
     /// Page size, between 1 and 100; other values are refused with 422.
     #[serde(default = "default_per_page")]
@@ -188,8 +188,12 @@ pub(super) async fn list_tokens(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewTokenBody {
-    /// What the token is for.
-    #[schema(min_length = 1, max_length = 100)]
+    /// What the token is for (printable text).
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*\\S[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     name: String,
 }
 

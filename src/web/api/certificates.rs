@@ -86,7 +86,10 @@ pub(super) async fn get(
 pub(crate) struct RevocationBody {
     /// An RFC 5280 reason: unspecified, keyCompromise, affiliationChanged, superseded,
     /// cessationOfOperation or privilegeWithdrawn.
-    #[schema(value_type = crate::model::certificate::RevocationReason)]
+    #[schema(
+        value_type = String,
+        pattern = "^(unspecified|keyCompromise|affiliationChanged|superseded|cessationOfOperation|privilegeWithdrawn)$"
+    )]
     reason: String,
 }
 

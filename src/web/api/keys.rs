@@ -17,8 +17,37 @@ use crate::web::segment;
 pub(crate) struct KeyUpload {
     /// A public JWK: RSA of 2048 to 8192 bits (odd modulus, odd exponent), or EC on P-256 or P-384; no private members.
     /// Without a `kid`, its RFC 7638 thumbprint becomes one.
-    #[schema(value_type = Object)]
+    #[schema(value_type = JwkShape)]
     jwk: serde_json::Value,
+}
+
+/// The members of a public JWK that the document can state; whether the numbers make a usable
+/// key is checked on upload (422 with what is wrong).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "a shape for the OpenAPI document")]
+pub(crate) struct JwkShape {
+    #[schema(pattern = "^(RSA|EC)$")]
+    kty: String,
+    #[schema(max_length = 128)]
+    kid: Option<String>,
+    #[schema(pattern = "^sig$")]
+    r#use: Option<String>,
+    #[schema(pattern = "^(PS256|PS384|PS512|RS256|ES256|ES384)$")]
+    alg: Option<String>,
+    /// RSA: the modulus (base64url).
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
+    n: Option<String>,
+    /// RSA: the public exponent (base64url).
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
+    e: Option<String>,
+    /// EC: the curve.
+    #[schema(pattern = "^(P-256|P-384)$")]
+    crv: Option<String>,
+    /// EC: the point (base64url).
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
+    x: Option<String>,
+    #[schema(pattern = "^[A-Za-z0-9_-]+$")]
+    y: Option<String>,
 }
 
 async fn list(

@@ -211,14 +211,11 @@ fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, AppError
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                AppError::Validation(format!("invalid request: {e}"))
-            }
-            _ => AppError::BadRequest(format!("malformed JSON: {e}")),
-        })
+    // `null` is no body too: the document describes the body as nullable.
+    serde_json::from_slice::<Option<T>>(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => AppError::Validation(format!("invalid request: {e}")),
+        _ => AppError::BadRequest(format!("malformed JSON: {e}")),
+    })
 }
 
 /// Why an operator takes a decision. Required (non-empty after trimming) to reject, suspend
@@ -237,7 +234,7 @@ fn transition_of(action: &str) -> Result<Transition, AppError> {
 /// A `status` query parameter: empty or absent means any.
 fn status_filter(status: Option<&str>) -> Result<Option<Status>, AppError> {
     match status {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some(s) => Status::parse(s).map(Some).ok_or_else(|| {
             AppError::Validation(format!(
                 "status: {s:?} is not one of pending, active, rejected, suspended, revoked"

@@ -76,7 +76,7 @@ pub(crate) struct SoftwareQuery {
     pending_change: bool,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1000000, default = 1)]
     page: u32,
     /// Page size, between 1 and 100; other values are refused with 422.
     #[serde(default = "default_per_page")]

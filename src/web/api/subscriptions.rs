@@ -39,7 +39,8 @@ fn push() -> Delivery {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SubscriptionChange {
     /// `paused` stops delivery; `active` resumes a paused or failing subscription from where
-    /// delivery stood.
+    /// delivery stood (`failing` is set by delivery, not asked for).
+    #[schema(value_type = String, pattern = "^(active|paused)$")]
     state: SubscriptionState,
 }
 
@@ -168,6 +169,8 @@ pub(crate) struct PollRequest {
     #[serde(default)]
     set_errs: std::collections::BTreeMap<String, SetError>,
     /// At most this many SETs in the answer (0 to 1,000; 0 only acknowledges; default 100).
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000)]
+    #[serde(default, deserialize_with = "whole_number")]
     max_events: Option<i64>,
     /// Answer at once even with no SETs (default false: wait up to 30 s for one).
     #[serde(default)]
@@ -230,4 +233,21 @@ pub(super) async fn poll(
             sets,
             more_available: answer.more_available,
         }))
+}
+
+/// A JSON number that is a whole number, however it is written (`154` or `154.0`: JSON
+/// Schema's `integer` admits both); anything else is refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "maxEvents: {number} is not a whole number"
+        ))),
+    }
 }

@@ -117,7 +117,10 @@ async fn release_issuer(
         .await?;
     auth::set_flash(
         &session,
-        format!("The proof of {} was withdrawn; the organisation's claim stays, unproven.", form.issuer),
+        format!(
+            "The proof of {} was withdrawn; the organisation's claim stays, unproven.",
+            form.issuer
+        ),
     );
     Ok(redirect("/operator/queue"))
 }

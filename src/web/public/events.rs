@@ -16,8 +16,9 @@ use crate::web::error::{AppError, Problem};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct FeedQuery {
-    /// The `next_cursor` of the previous page (opaque). Omitted, the feed starts at the
+    /// The `next_cursor` of the previous page (digits). Omitted, the feed starts at the
     /// oldest event kept.
+    #[param(pattern = "^[0-9]{1,18}$")]
     after: Option<String>,
     /// How many events at most, 1 to 1000 (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]

@@ -89,7 +89,7 @@ struct FetchQuery {
 /// A statement is signed at most once per `status_max_age_secs` (its max-age) and served
 /// again meanwhile, so a change shows within that time, as in the status documents.
 #[utoipa::path(get, path = "/federation/fetch", tag = "federation", operation_id = "federationFetch", security(()),
-    params(("sub" = String, Query, description = "The subordinate's entity identifier.")),
+    params(("sub" = String, Query, description = "The subordinate's entity identifier.", min_length = 1, max_length = 2048)),
     responses((status = 200, description = "The signed subordinate statement.", content_type = "application/entity-statement+jwt", body = String),
         (status = 400, description = "Error JSON: invalid_request (no sub, more than one, too long, or the trust anchor itself).", body = Object),
         (status = 404, description = "Error JSON: not_found.", body = Object)))]
@@ -123,12 +123,12 @@ pub(crate) async fn fetch(
 /// `trust_mark_type` those holding one of that type. With `limit`, one page: a `Link`
 /// header (`rel="next"`) gives the next, which starts `after` the last of this one.
 #[utoipa::path(get, path = "/federation/list", tag = "federation", operation_id = "federationList", security(()),
-    params(("entity_type" = Option<String>, Query, description = "Only entities of this type (repeatable)."),
+    params(("entity_type" = Option<String>, Query, description = "Only entities of this type (repeatable).", max_length = 2048),
         ("intermediate" = Option<bool>, Query, description = "Only intermediates (true) or only leaves (false)."),
         ("trust_marked" = Option<bool>, Query, description = "Only entities holding a trust mark."),
-        ("trust_mark_type" = Option<String>, Query, description = "Only entities holding a trust mark of this type."),
-        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000); a Link header names the next page."),
-        ("after" = Option<String>, Query, description = "Only entity identifiers sorting after this one (the next page).")),
+        ("trust_mark_type" = Option<String>, Query, description = "Only entities holding a trust mark of this type.", max_length = 2048),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000); a Link header names the next page.", minimum = 1, maximum = 1000),
+        ("after" = Option<String>, Query, description = "Only entity identifiers sorting after this one (the next page).", max_length = 2048)),
     responses((status = 200, description = "The entity identifiers.", body = Vec<String>, headers(("Link" = String, description = "With limit, when more follow: the next page, rel=\"next\"."))),
         (status = 400, description = "Error JSON: invalid_request.", body = Object)))]
 pub(crate) async fn list(
@@ -173,8 +173,8 @@ fn next_page(state: &Directory, req: &HttpRequest, last: &str) -> String {
 /// The entities holding an active trust mark of `trust_mark_type` (a JSON array of entity
 /// identifiers, sorted); with `sub`, that entity alone if it holds one, else none.
 #[utoipa::path(get, path = "/federation/trust-mark/list", tag = "federation", operation_id = "federationTrustMarkList", security(()),
-    params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier."),
-        ("sub" = Option<String>, Query, description = "Only this entity.")),
+    params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier.", min_length = 1, max_length = 2048),
+        ("sub" = Option<String>, Query, description = "Only this entity.", min_length = 1, max_length = 2048)),
     responses((status = 200, description = "The entity identifiers.", body = Vec<String>),
         (status = 400, description = "Error JSON: invalid_request.", body = Object),
         (status = 404, description = "Error JSON: not_found (a type this anchor does not issue).", body = Object)))]
@@ -210,8 +210,8 @@ struct TrustMarkQuery {
 /// environment and to the active organisations for each of their roles in both. Valid 24
 /// hours; its status endpoint says at once when it no longer holds.
 #[utoipa::path(get, path = "/federation/trust-mark", tag = "federation", operation_id = "federationTrustMark", security(()),
-    params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier."),
-        ("sub" = String, Query, description = "The entity identifier of the subject.")),
+    params(("trust_mark_type" = String, Query, description = "The trust mark type's identifier.", min_length = 1, max_length = 2048),
+        ("sub" = String, Query, description = "The entity identifier of the subject.", min_length = 1, max_length = 2048)),
     responses((status = 200, description = "The signed trust mark.", content_type = "application/trust-mark+jwt", body = String),
         (status = 400, description = "Error JSON: invalid_request.", body = Object),
         (status = 404, description = "Error JSON: not_found (no such subject in the federation, or it does not hold that role there).", body = Object)))]
@@ -236,6 +236,21 @@ struct StatusForm {
     trust_mark: Option<String>,
 }
 
+/// The largest trust mark status request read: a trust mark of 16 KiB, percent-encoded.
+const MAX_STATUS_REQUEST: usize = 64 * 1024;
+
+/// The trust mark status request as the document describes it.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a shape for the OpenAPI document; the handler reads the form itself"
+)]
+pub(crate) struct TrustMarkStatusForm {
+    /// The trust mark JWT (at most 16 KiB).
+    #[schema(min_length = 1, max_length = 16384)]
+    trust_mark: String,
+}
+
 /// Federation trust mark status
 ///
 /// Whether a trust mark holds now (`application/trust-mark-status-response+jwt`, signed):
@@ -243,19 +258,37 @@ struct StatusForm {
 /// longer holds the role there) or `invalid` (not a trust mark this directory signed). The
 /// request is a form with `trust_mark`, the trust mark JWT.
 #[utoipa::path(post, path = "/federation/trust-mark/status", tag = "federation", operation_id = "federationTrustMarkStatus", security(()),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "trust_mark=<the trust mark JWT>"),
+    request_body(content = TrustMarkStatusForm, content_type = "application/x-www-form-urlencoded", description = "trust_mark=<the trust mark JWT>"),
     responses((status = 200, description = "The signed status response.", content_type = "application/trust-mark-status-response+jwt", body = String),
         (status = 400, description = "Error JSON: invalid_request.", body = Object)))]
 pub(crate) async fn trust_mark_status(
     req: HttpRequest,
     state: web::Data<Directory>,
-    body: web::Bytes,
+    mut payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    use futures_util::StreamExt;
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal::new(
             "invalid_request",
             "send trust_mark as application/x-www-form-urlencoded",
         )));
+    }
+    // Read here rather than by an extractor, so that a body too large is the specification's
+    // invalid_request, not a plain-text 413.
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::BadRequest(format!("the body cannot be read: {e}")))?;
+        if body.len() + chunk.len() > MAX_STATUS_REQUEST {
+            return Ok(refused(&Refusal::new(
+                "invalid_request",
+                format!(
+                    "the request is larger than {} KiB",
+                    MAX_STATUS_REQUEST / 1024
+                ),
+            )));
+        }
+        body.extend_from_slice(&chunk);
     }
     let form: StatusForm = match serde_html_form::from_bytes(&body) {
         Ok(form) => form,
@@ -346,9 +379,9 @@ async fn hosted(
 /// its trust marks, and the trust chain (its entity configuration, the subordinate statement,
 /// this anchor's entity configuration). `entity_type` (repeatable) narrows the metadata.
 #[utoipa::path(get, path = "/federation/resolve", tag = "federation", operation_id = "federationResolve", security(()),
-    params(("sub" = String, Query, description = "The entity identifier to resolve."),
-        ("trust_anchor" = String, Query, description = "The trust anchor: this directory."),
-        ("entity_type" = Option<String>, Query, description = "Only this entity type's metadata (repeatable).")),
+    params(("sub" = String, Query, description = "The entity identifier to resolve.", min_length = 1, max_length = 2048),
+        ("trust_anchor" = String, Query, description = "The trust anchor: this directory.", min_length = 1, max_length = 2048),
+        ("entity_type" = Option<String>, Query, description = "Only this entity type's metadata (repeatable).", max_length = 2048)),
     responses((status = 200, description = "The signed resolve response.", content_type = "application/resolve-response+jwt", body = String),
         (status = 400, description = "Error JSON: invalid_request, invalid_trust_anchor, invalid_trust_chain, invalid_metadata.", body = Object),
         (status = 404, description = "Error JSON: not_found.", body = Object)))]

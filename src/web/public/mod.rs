@@ -375,13 +375,15 @@ pub(crate) struct StatusSnapshot {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SnapshotQuery {
-    /// The `next` of the previous page (opaque); omitted, the first page.
+    /// The `next` of the previous page (a software id); omitted, the first page.
+    #[param(value_type = Option<uuid::Uuid>)]
     after: Option<String>,
     /// Products per page, 1 to 1000 (default 100).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// An event cursor: only products that an event after it concerns (their status,
     /// metadata or statements, or their organisation's status).
+    #[param(pattern = "^[0-9]{1,18}$")]
     since: Option<String>,
 }
 

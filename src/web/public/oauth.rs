@@ -29,6 +29,31 @@ fn refused(refusal: &Refusal) -> HttpResponse {
     response.json(json!({"error": refusal.error, "error_description": refusal.description}))
 }
 
+/// A token request as the document describes it (the handler reads the form itself, to answer
+/// RFC 6749 errors).
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "a shape for the OpenAPI document; the handler reads the form itself"
+)]
+pub(crate) struct TokenForm {
+    #[schema(pattern = "^client_credentials$")]
+    grant_type: String,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` with `client_assertion`;
+    /// absent over mutual TLS (`tls_client_auth`).
+    #[schema(pattern = "^urn:ietf:params:oauth:client-assertion-type:jwt-bearer$")]
+    client_assertion_type: Option<String>,
+    /// The client assertion (RFC 7523), a JWS signed with a key of the client's keystore.
+    #[schema(min_length = 1, max_length = 16384)]
+    client_assertion: Option<String>,
+    /// The software id or organisation id; required over mutual TLS.
+    #[schema(min_length = 1, max_length = 64)]
+    client_id: Option<String>,
+    /// Space-separated scopes within the client's.
+    #[schema(max_length = 1000)]
+    scope: Option<String>,
+}
+
 /// Token endpoint
 ///
 /// OAuth 2.0 client credentials (RFC 6749 section 4.4) for a software product (client_id its
@@ -47,7 +72,7 @@ fn refused(refusal: &Refusal) -> HttpResponse {
 /// suspended or revoked product or organisation gets `invalid_grant`, and its live tokens stop
 /// working.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth", operation_id = "token", security(()),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded",
         description = "grant_type=client_credentials&client_assertion_type=…&client_assertion=…[&client_id=…][&scope=…], or over mutual TLS grant_type=client_credentials&client_id=…[&scope=…]"),
     params(("DPoP" = Option<String>, Header, description = "A DPoP proof for POST to this endpoint; required unless over mutual TLS.")),
     responses((status = 200, description = "The token: access_token, token_type DPoP (or Bearer for a certificate-bound token), expires_in, scope.", body = Object),

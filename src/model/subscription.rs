@@ -399,8 +399,9 @@ const V4_RANGES: [(u32, u8, &str); 15] = [
     (0xf000_0000, 4, "reserved and broadcast 240.0.0.0/4"),
 ];
 
-/// Whether an address is globally reachable: not in [`V4_RANGES`], and for IPv6 not in a
-/// refused row of [`V6_RANGES`] (the rows that carry an IPv4 address are judged by it).
+/// Whether an address is globally reachable: not in a refused IPv4 range (`V4_RANGES`), and
+/// for IPv6 not in a refused row of `V6_RANGES` (the rows that carry an IPv4 address are
+/// judged by it).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),

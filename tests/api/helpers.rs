@@ -2,6 +2,7 @@
 //! SQLite file, or a uniquely named PostgreSQL database when `TEST_DATABASE_URL` is set,
 //! dropped afterwards).
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::LazyLock;
 
 use diesel::{Connection, RunQueryDsl};
@@ -112,7 +113,50 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let db = std::sync::Arc::new(TestDatabase::create(dir.path()));
     let mut config = test_config(dir.path(), &db);
     customise(&mut config);
+    seed_keys(&config);
     start(config, db, dir).await
+}
+
+/// Puts a shared, pre-generated PS256 key in each of the new directory's key folders, which
+/// it adopts as its active key at start: an RSA key takes most of a second of CPU to
+/// generate, and every test starts a directory. The next keys are still generated (a key
+/// file the database does not know is adopted as active only when there is none). Only for
+/// the default algorithm without a passphrase, and never over keys already there.
+fn seed_keys(config: &Config) {
+    use ssa_directory::keys::signing::KeyRing;
+    if config.key_passphrase.is_some()
+        || config.signing_alg.as_str() != "PS256"
+        || config.keys_dir.exists()
+    {
+        return;
+    }
+    static SHARED: LazyLock<std::path::PathBuf> = LazyLock::new(|| {
+        let shared = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ssa-test-keys-v1");
+        if !shared.exists() {
+            // Made aside and renamed into place: concurrent test processes race harmlessly.
+            let parent = shared.parent().unwrap();
+            std::fs::create_dir_all(parent).unwrap();
+            let making = tempfile::tempdir_in(parent).unwrap();
+            KeyRing::new(making.path(), None).generate("PS256").unwrap();
+            KeyRing::federation(making.path(), None)
+                .generate("PS256")
+                .unwrap();
+            let _ = std::fs::rename(making.keep(), &shared);
+        }
+        shared
+    });
+    for folder in ["signing", "federation"] {
+        let target = config.keys_dir.join(folder);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::set_permissions(&config.keys_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for entry in std::fs::read_dir(SHARED.join(folder)).unwrap() {
+            let entry = entry.unwrap();
+            let copy = target.join(entry.file_name());
+            std::fs::copy(entry.path(), &copy).unwrap();
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
 }
 
 /// Starts another instance on the same database and keys folder as `app`, with the same

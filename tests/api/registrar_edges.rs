@@ -27,6 +27,34 @@ fn stall(port: u16, head: &str) -> (Duration, String) {
     )
 }
 
+/// `POST {base}/register` with `statement`: the status and the JSON body.
+async fn register(base: &str, statement: &str) -> (u16, Value) {
+    let (status, _, body) = call(
+        reqwest::Method::POST,
+        &format!("{base}/register"),
+        None,
+        Some(json!({ "software_statement": statement })),
+    )
+    .await;
+    (status, body)
+}
+
+/// Asserts an RFC 7591 refusal (400) with `code` and a description that says `words`.
+#[track_caller]
+fn refused((status, body): (u16, Value), code: &str, words: &str) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some(code)),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains(words)),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn requests_that_never_finish_get_408_and_leave_the_registrar_serving() {
     let app = crate::helpers::spawn_app().await;
@@ -194,13 +222,7 @@ async fn over_https_under_a_private_ca_the_registrar_and_ssa_verify_trust_the_co
         config.callout = Some((callout, Duration::from_secs(2)));
     })
     .await;
-    let (status, _, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/register", s.base),
-        None,
-        Some(json!({"software_statement": statement})),
-    )
-    .await;
+    let (status, body) = register(&s.base, &statement).await;
     assert_eq!(status, 201, "{body}");
 
     // A callout that cannot be reached, or whose certificate is not trusted, refuses the
@@ -221,24 +243,11 @@ async fn over_https_under_a_private_ca_the_registrar_and_ssa_verify_trust_the_co
             config.callout = Some((url.clone(), Duration::from_secs(2)));
         })
         .await;
-        let (status, _, body) = call(
-            reqwest::Method::POST,
-            &format!("{}/register", s.base),
-            None,
-            Some(json!({"software_statement": issue(&app, &c).await})),
-        )
-        .await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (400, Some("invalid_client_metadata")),
-            "{url}: {body}"
-        );
-        assert!(
-            body["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("could not be consulted"),
-            "{body}"
+        let statement = issue(&app, &c).await;
+        refused(
+            register(&s.base, &statement).await,
+            "invalid_client_metadata",
+            "could not be consulted",
         );
     }
 
@@ -286,7 +295,7 @@ async fn a_statement_revoked_a_moment_before_never_registers() {
     let c = approved(&app).await;
     let stateful = service(&app, |_| {}).await;
     let stateless = service(&app, |config| config.stateless = true).await;
-    for round in 0..5 {
+    for _ in 0..5 {
         for s in [&stateful, &stateless] {
             let statement = issue(&app, &c).await;
             let jti = crate::verifier::parts(&statement).1["jti"]
@@ -302,34 +311,14 @@ async fn a_statement_revoked_a_moment_before_never_registers() {
                 .await;
             assert_eq!(status, 200, "{body}");
             // At once: no time for the followed feed to hear of it.
-            let (status, _, body) = call(
-                reqwest::Method::POST,
-                &format!("{}/register", s.base),
-                None,
-                Some(json!({"software_statement": statement})),
-            )
-            .await;
-            assert_eq!(
-                (status, body["error"].as_str()),
-                (400, Some("unapproved_software_statement")),
-                "round {round}: {body}"
-            );
-            assert!(
-                body["error_description"]
-                    .as_str()
-                    .unwrap()
-                    .contains("revoked"),
-                "{body}"
+            refused(
+                register(&s.base, &statement).await,
+                "unapproved_software_statement",
+                "revoked",
             );
         }
     }
     // And a statement that is not revoked registers at once.
-    let (status, _, body) = call(
-        reqwest::Method::POST,
-        &format!("{}/register", stateful.base),
-        None,
-        Some(json!({"software_statement": issue(&app, &c).await})),
-    )
-    .await;
+    let (status, body) = register(&stateful.base, &issue(&app, &c).await).await;
     assert_eq!(status, 201, "{body}");
 }

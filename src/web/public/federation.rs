@@ -264,32 +264,23 @@ pub(crate) struct TrustMarkStatusForm {
 pub(crate) async fn trust_mark_status(
     req: HttpRequest,
     state: web::Data<Directory>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    use futures_util::StreamExt;
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal::new(
             "invalid_request",
             "send trust_mark as application/x-www-form-urlencoded",
         )));
     }
-    // Read here rather than by an extractor, so that a body too large is the specification's
-    // invalid_request, not a plain-text 413.
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| AppError::BadRequest(format!("the body cannot be read: {e}")))?;
-        if body.len() + chunk.len() > MAX_STATUS_REQUEST {
-            return Ok(refused(&Refusal::new(
-                "invalid_request",
-                format!(
-                    "the request is larger than {} KiB",
-                    MAX_STATUS_REQUEST / 1024
-                ),
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let Some(body) = super::form_body(payload, MAX_STATUS_REQUEST).await? else {
+        return Ok(refused(&Refusal::new(
+            "invalid_request",
+            format!(
+                "the request is larger than {} KiB",
+                MAX_STATUS_REQUEST / 1024
+            ),
+        )));
+    };
     let form: StatusForm = match serde_html_form::from_bytes(&body) {
         Ok(form) => form,
         Err(e) => {

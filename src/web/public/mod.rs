@@ -87,6 +87,26 @@ pub(crate) fn bounded(
     }
 }
 
+/// The body of a protocol endpoint's form (OAuth, OpenID Federation), read up to `limit`
+/// bytes: `None` when it is larger, so that the endpoint answers its protocol's
+/// `invalid_request` rather than a plain-text 413.
+pub(crate) async fn form_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Option<web::Bytes>, AppError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::BadRequest(format!("the body cannot be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
+}
+
 /// Answers a conditional GET for a prepared document.
 pub fn serve(req: &HttpRequest, doc: &Published, max_age: u64, content_type: &str) -> HttpResponse {
     let cache = format!("public, max-age={max_age}");

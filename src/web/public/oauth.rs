@@ -81,7 +81,7 @@ pub(crate) struct TokenForm {
 pub(crate) async fn token(
     req: HttpRequest,
     state: web::Data<Directory>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal {
@@ -89,6 +89,14 @@ pub(crate) async fn token(
             description: "send the parameters as application/x-www-form-urlencoded".into(),
         }));
     }
+    // A token request is small: assertion and proof included, far below this.
+    const LIMIT: usize = 64 * 1024;
+    let Some(body) = super::form_body(payload, LIMIT).await? else {
+        return Ok(refused(&Refusal {
+            error: "invalid_request",
+            description: format!("the request is larger than {} KiB", LIMIT / 1024),
+        }));
+    };
     let mut request: TokenRequest = match serde_html_form::from_bytes(&body) {
         Ok(request) => request,
         Err(e) => {

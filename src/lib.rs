@@ -123,6 +123,29 @@ fn spawn_push_deliverer(state: Arc<Directory>) {
     });
 }
 
+/// Checkpoints SQLite's write-ahead log once a second (see [`store::checkpoint`]); on
+/// PostgreSQL it is not started. It ends when the server stops.
+fn spawn_checkpointer(state: Arc<Directory>) {
+    let backend = store::ConnectionManager::new(&state.config.database_url()).map(|m| m.backend());
+    if !matches!(backend, Ok(store::Backend::Sqlite)) {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopped = state.stopped.subscribe();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stopped.wait_for(|stopped| *stopped) => break,
+            }
+            if let Err(error) = state.db(|conn| Ok(store::checkpoint(conn)?)).await {
+                tracing::warn!(%error, "cannot checkpoint the database's write-ahead log");
+            }
+        }
+    });
+}
+
 /// Forgets what has expired, once a minute: ended portal sessions, failed log-ins older
 /// than the throttle's window and expired invitations (expiry is enforced when they are
 /// read; this keeps the tables small), and change events past the retention.
@@ -307,6 +330,7 @@ impl Application {
         });
         spawn_key_refresher(state.clone().into_inner());
         spawn_housekeeping(state.clone().into_inner());
+        spawn_checkpointer(state.clone().into_inner());
         spawn_event_signer(state.clone().into_inner());
         spawn_push_deliverer(state.clone().into_inner());
 

@@ -93,6 +93,30 @@ where
     .map_err(|e| Error::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
 }
 
+/// Runs `read` with a database connection on the blocking pool, gives the connection back,
+/// then runs `then` with what `read` returned on the same thread: for CPU work (a signature)
+/// that should not hold one of the pool's few connections while it runs.
+pub async fn run_then<R, T, F, G>(pool: &DbPool, read: F, then: G) -> Result<T>
+where
+    T: Send + 'static,
+    R: 'static,
+    F: FnOnce(&mut DbConnection) -> Result<R> + Send + 'static,
+    G: FnOnce(R) -> Result<T> + Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let read = {
+            let mut conn = pool.get().map_err(|e| Error::Unavailable(e.to_string()))?;
+            read(&mut conn)?
+        };
+        then(read)
+    })
+    .await
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+}
+
 impl Directory {
     /// Runs `f` with a database connection on the blocking pool (see [`run`]).
     pub async fn db<T, F>(&self, f: F) -> Result<T>
@@ -101,6 +125,17 @@ impl Directory {
         F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
     {
         run(&self.pool, f).await
+    }
+
+    /// Runs `read` with a connection, then `then` without it (see [`run_then`]).
+    pub async fn db_then<R, T, F, G>(&self, read: F, then: G) -> Result<T>
+    where
+        T: Send + 'static,
+        R: 'static,
+        F: FnOnce(&mut DbConnection) -> Result<R> + Send + 'static,
+        G: FnOnce(R) -> Result<T> + Send + 'static,
+    {
+        run_then(&self.pool, read, then).await
     }
 }
 

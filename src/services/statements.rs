@@ -87,50 +87,54 @@ fn basis(conn: &mut DbConnection, caller: Caller, product: SoftwareId) -> Result
 /// through the recorder (group commit) before the statement is returned.
 pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) -> Result<Issued> {
     let shared = dir.clone();
+    // The connection goes back to the pool before the signature: holding it while signing
+    // made the recorder and the other requests queue for one.
     let (issued, record) = dir
-        .db(move |conn| {
-            let Basis {
-                actor,
-                product,
-                org,
-                key,
-            } = basis(conn, caller, product)?;
-            product
-                .eligibility(org.status)
-                .map_err(|why| why.refusal(Grant::Statement))?;
-            let issued_at = now();
-            let expires_at =
-                issued_at + time::Duration::seconds(shared.config.ssa_lifetime_secs as i64);
-            let stamp = Stamp {
-                issuer: shared.issuer.clone(),
-                iat: issued_at.assume_utc().unix_timestamp(),
-                exp: expires_at.assume_utc().unix_timestamp(),
-                jti: uuid::Uuid::new_v4().to_string(),
-            };
-            let urls = KeystoreUrls::new(&shared.public_url, org.id, product.id);
-            let claims = claims(shared.config.ssa_profile, &stamp, &product, &org, &urls);
-            let jwt = shared.keyring.sign(key.kid.as_str(), &key.alg, &claims)?;
-            let record = Record {
-                issued: IssuedSsa::new(
-                    &stamp.jti,
-                    product.id,
-                    &key.kid,
-                    actor.audit_name(),
-                    issued_at,
-                    expires_at,
-                ),
-                event: Entry::new(&actor, "ssa.issue", "software", product.id)
-                    .organisation(org.id)
-                    .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),
-            };
-            Ok((
-                Issued {
-                    jwt,
-                    jti: stamp.jti,
-                },
-                record,
-            ))
-        })
+        .db_then(
+            move |conn| basis(conn, caller, product),
+            move |Basis {
+                      actor,
+                      product,
+                      org,
+                      key,
+                  }| {
+                product
+                    .eligibility(org.status)
+                    .map_err(|why| why.refusal(Grant::Statement))?;
+                let issued_at = now();
+                let expires_at =
+                    issued_at + time::Duration::seconds(shared.config.ssa_lifetime_secs as i64);
+                let stamp = Stamp {
+                    issuer: shared.issuer.clone(),
+                    iat: issued_at.assume_utc().unix_timestamp(),
+                    exp: expires_at.assume_utc().unix_timestamp(),
+                    jti: uuid::Uuid::new_v4().to_string(),
+                };
+                let urls = KeystoreUrls::new(&shared.public_url, org.id, product.id);
+                let claims = claims(shared.config.ssa_profile, &stamp, &product, &org, &urls);
+                let jwt = shared.keyring.sign(key.kid.as_str(), &key.alg, &claims)?;
+                let record = Record {
+                    issued: IssuedSsa::new(
+                        &stamp.jti,
+                        product.id,
+                        &key.kid,
+                        actor.audit_name(),
+                        issued_at,
+                        expires_at,
+                    ),
+                    event: Entry::new(&actor, "ssa.issue", "software", product.id)
+                        .organisation(org.id)
+                        .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),
+                };
+                Ok((
+                    Issued {
+                        jwt,
+                        jti: stamp.jti,
+                    },
+                    record,
+                ))
+            },
+        )
         .await?;
     dir.recorder.record(record).await?;
     Ok(issued)

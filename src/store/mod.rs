@@ -101,6 +101,8 @@ pub enum DbError {
 pub struct ConnectionManager {
     backend: Backend,
     url: Secret,
+    /// SQLite: the server checkpoints the write-ahead log itself (see [`checkpoint`]).
+    manual_checkpoints: bool,
 }
 
 impl ConnectionManager {
@@ -122,6 +124,7 @@ impl ConnectionManager {
         Ok(Self {
             backend,
             url: Secret::new(url),
+            manual_checkpoints: false,
         })
     }
 
@@ -220,6 +223,9 @@ impl ConnectionManager {
                 conn.batch_execute(
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
                 )?;
+                if self.manual_checkpoints {
+                    conn.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
+                }
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -263,11 +269,12 @@ impl ManageConnection for ConnectionManager {
 /// Connects once (so that a wrong URL fails at start with its own message), applies pending
 /// migrations, and builds the pool.
 pub fn connect_and_migrate(url: &Secret, pool_size: u32) -> Result<DbPool, DbError> {
-    let manager = ConnectionManager::new(url)?;
+    let mut manager = ConnectionManager::new(url)?;
     manager.prepare()?;
     let mut conn = manager.open()?;
     migrate(&mut conn)?;
     drop(conn);
+    manager.manual_checkpoints = true;
     let pool = r2d2::Pool::builder()
         .max_size(pool_size)
         .min_idle(Some(0))
@@ -336,6 +343,18 @@ pub fn migrate_until(conn: &mut DbConnection, last: &str) -> Result<usize, DbErr
         DbConnection::Postgresql(c) => run_until!(c, POSTGRES_MIGRATIONS),
         DbConnection::Sqlite(c) => run_until!(c, SQLITE_MIGRATIONS),
     })
+}
+
+/// Copies SQLite's write-ahead log back into the database file as far as no reader still
+/// needs it (a passive checkpoint); nothing on PostgreSQL. The server's connections leave
+/// this to a task that calls it once a second instead of SQLite's automatic checkpoint, which
+/// ran whenever a commit took the log past 1000 pages: under load several times a second,
+/// on the statement recorder's thread, copying the same pages again each time.
+pub fn checkpoint(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Postgresql(_) => Ok(()),
+        DbConnection::Sqlite(c) => c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);"),
+    }
 }
 
 /// Whether every embedded migration has been applied; an error when the database fails.
@@ -470,5 +489,44 @@ mod tests {
         let mut conn = pool.get().unwrap();
         assert_eq!(is_ready(&mut conn), Ok(true));
         assert_eq!(migrate(&mut conn).unwrap(), 0);
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Autocheckpoint {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        wal_autocheckpoint: i32,
+    }
+
+    fn autocheckpoint(conn: &mut DbConnection) -> i32 {
+        diesel::sql_query("PRAGMA wal_autocheckpoint")
+            .get_result::<Autocheckpoint>(conn)
+            .unwrap()
+            .wal_autocheckpoint
+    }
+
+    #[test]
+    fn the_server_checkpoints_sqlite_itself_and_the_command_line_leaves_it_to_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Secret::new(format!("sqlite://{}/t.db", dir.path().display()));
+        let pool = connect_and_migrate(&url, 2).unwrap();
+        let mut conn = pool.get().unwrap();
+        assert_eq!(autocheckpoint(&mut conn), 0);
+        let mut cli = ConnectionManager::new(&url).unwrap().open().unwrap();
+        assert_eq!(autocheckpoint(&mut cli), 1000);
+
+        // Without a checkpoint the log only grows; after one that copied everything, the
+        // next commit writes it again from its start.
+        let wal = dir.path().join("t.db-wal");
+        let size = || std::fs::metadata(&wal).unwrap().len();
+        let insert = "INSERT INTO t VALUES (hex(randomblob(20000)))";
+        conn.batch_execute("CREATE TABLE t (v TEXT)").unwrap();
+        conn.batch_execute(insert).unwrap();
+        let first = size();
+        conn.batch_execute(insert).unwrap();
+        let grown = size();
+        assert!(grown > first, "{grown} > {first}");
+        checkpoint(&mut conn).unwrap();
+        conn.batch_execute(insert).unwrap();
+        assert_eq!(size(), grown);
     }
 }

@@ -64,14 +64,31 @@ pub fn insert_batch(
         return Ok(());
     }
     let events: Vec<NewEvent> = events.into_iter().map(NewEvent::from).collect();
-    per_backend!(conn, |c| {
-        diesel::insert_into(issued_ssas::table)
-            .values(rows)
-            .execute(c)?;
-        diesel::insert_into(audit_events::table)
-            .values(&events)
-            .execute(c)?;
-    });
+    match conn {
+        // Two multi-row statements: one round trip each.
+        DbConnection::Postgresql(c) => {
+            diesel::insert_into(issued_ssas::table)
+                .values(rows)
+                .execute(c)?;
+            diesel::insert_into(audit_events::table)
+                .values(&events)
+                .execute(c)?;
+        }
+        // One single-row statement per row, prepared once per connection: a multi-row
+        // statement has as many shapes as batch sizes, and SQLite parsed each batch's anew.
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(issued_ssas::table)
+                    .values(row)
+                    .execute(c)?;
+            }
+            for event in &events {
+                diesel::insert_into(audit_events::table)
+                    .values(event)
+                    .execute(c)?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -307,6 +307,7 @@ impl Application {
             config.push_ca_file.as_deref(),
         )
         .context("cannot set up push delivery")?;
+        let max_age = Duration::from_secs(config.status_max_age_secs);
         let state = aw::Data::new(Directory {
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
@@ -319,10 +320,10 @@ impl Application {
             jwks,
             ca,
             crl,
-            ocsp_cache: pki::ocsp::ResponseCache::default(),
-            dpop_proofs: keys::proofs::ReplayCache::default(),
-            federation_statements: federation::StatementCache::default(),
-            federation_configurations: federation::StatementCache::default(),
+            ocsp_cache: pki::ocsp::ResponseCache::new(),
+            dpop_proofs: keys::proofs::ReplayCache::new(),
+            federation_statements: federation::statement_cache(max_age),
+            federation_configurations: federation::statement_cache(max_age),
             transmitter,
             instance: uuid::Uuid::new_v4().to_string(),
             stopped: tokio::sync::watch::Sender::new(false),

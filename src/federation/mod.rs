@@ -556,38 +556,20 @@ pub fn resolve_metadata(statement: &SubordinateStatement, leaf: &Value) -> Resul
 
 /// Documents by entity identifier, each kept for a while (the max-age the fetch endpoint
 /// advertises, so a change shows on every instance within it, as for the status documents)
-/// and at most [`StatementCache::CAPACITY`] of them: the subordinate statements signed lately,
-/// and what self-hosted subordinates' entity configurations were found to be.
-pub struct StatementCache<V = String> {
-    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, V)>>,
-}
+/// and at most [`STATEMENT_CACHE_CAPACITY`] of them (the least used go first): the
+/// subordinate statements signed lately, and what self-hosted subordinates' entity
+/// configurations were found to be.
+pub type StatementCache<V = String> = moka::future::Cache<String, V>;
 
-impl<V> Default for StatementCache<V> {
-    fn default() -> Self {
-        Self {
-            entries: std::sync::RwLock::default(),
-        }
-    }
-}
+/// The most documents a [`StatementCache`] keeps.
+pub const STATEMENT_CACHE_CAPACITY: u64 = 10_000;
 
-impl<V: Clone> StatementCache<V> {
-    /// The most documents kept; a full cache starts again empty.
-    pub const CAPACITY: usize = 10_000;
-
-    /// The document about `sub` kept less than `ttl` ago.
-    pub fn get(&self, sub: &str, ttl: std::time::Duration) -> Option<V> {
-        let entries = self.entries.read().ok()?;
-        let (at, value) = entries.get(sub)?;
-        (at.elapsed() < ttl).then(|| value.clone())
-    }
-
-    /// Keeps the document just made or read about `sub`.
-    pub fn put(&self, sub: String, value: V) {
-        if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= Self::CAPACITY {
-                entries.clear();
-            }
-            entries.insert(sub, (std::time::Instant::now(), value));
-        }
-    }
+/// A [`StatementCache`] whose documents are kept for `ttl`.
+pub fn statement_cache<V: Clone + Send + Sync + 'static>(
+    ttl: std::time::Duration,
+) -> StatementCache<V> {
+    moka::future::Cache::builder()
+        .max_capacity(STATEMENT_CACHE_CAPACITY)
+        .time_to_live(ttl)
+        .build()
 }

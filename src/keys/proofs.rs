@@ -4,9 +4,6 @@
 //! checked with jsonwebtoken; the caller supplies the keys, the URL and the time, and keeps
 //! the `jti`s ([`ReplayCache`] for DPoP proofs, the database for assertions).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
@@ -274,21 +271,48 @@ pub fn check_dpop(
 /// requests that change something are spent in the database instead
 /// (`store::oauth::spend_proof`), so they are used once across instances; replaying a safe
 /// request's proof on another instance only gets again what the original request got.
-#[derive(Default)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<(String, String), i64>>,
+    /// Each proof seen, kept until it would no longer be accepted. No capacity: evicting a
+    /// live entry would let its proof be replayed.
+    seen: moka::sync::Cache<(String, String), std::time::Duration>,
+}
+
+/// Keeps each proof for the time it stays acceptable, stored as its value.
+struct UntilRefused;
+
+impl moka::Expiry<(String, String), std::time::Duration> for UntilRefused {
+    fn expire_after_create(
+        &self,
+        _proof: &(String, String),
+        lifetime: &std::time::Duration,
+        _at: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        Some(*lifetime)
+    }
 }
 
 impl ReplayCache {
-    /// Whether `proof` is seen for the first time (and remembers it).
-    pub fn first_use(&self, proof: &Proof, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() >= 4096 && seen.len().is_power_of_two() {
-            seen.retain(|_, until| *until > now);
+    pub fn new() -> Self {
+        Self {
+            seen: moka::sync::Cache::builder()
+                .expire_after(UntilRefused)
+                .build(),
         }
-        let until = proof.accepted_until();
-        seen.insert((proof.jkt.clone(), proof.jti.clone()), until)
-            .is_none_or(|previous| previous <= now)
+    }
+
+    /// Whether `proof` is seen for the first time at `now` (and remembers it).
+    pub fn first_use(&self, proof: &Proof, now: i64) -> bool {
+        let lifetime = (proof.accepted_until() - now).max(1) as u64;
+        self.seen
+            .entry((proof.jkt.clone(), proof.jti.clone()))
+            .or_insert(std::time::Duration::from_secs(lifetime))
+            .is_fresh()
+    }
+}
+
+impl Default for ReplayCache {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -312,5 +336,42 @@ pub fn problem(e: &jsonwebtoken::errors::Error) -> String {
         ErrorKind::Base64(_) => "is not base64url".into(),
         ErrorKind::Utf8(_) => "is not UTF-8".into(),
         _ => "cannot be read".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proof(jkt: &str, jti: &str, iat: i64) -> Proof {
+        Proof {
+            jkt: jkt.into(),
+            jti: jti.into(),
+            iat,
+        }
+    }
+
+    #[test]
+    fn a_proof_is_used_once_per_key_and_jti() {
+        let seen = ReplayCache::new();
+        let now = 1_800_000_000;
+        assert!(seen.first_use(&proof("k1", "a", now), now));
+        assert!(!seen.first_use(&proof("k1", "a", now), now + 1));
+        // Another jti of the same key, or the same jti under another key, is another proof.
+        assert!(seen.first_use(&proof("k1", "b", now), now));
+        assert!(seen.first_use(&proof("k2", "a", now), now));
+    }
+
+    #[test]
+    fn a_proof_is_remembered_as_long_as_it_would_be_accepted() {
+        let seen = ReplayCache::new();
+        // Accepted for one more second: remembered for that second (by then the proof
+        // itself is refused for its age), not longer.
+        let now = 1_800_000_000;
+        let old = proof("k", "a", now - DPOP_MAX_AGE - DPOP_MAX_SKEW + 1);
+        assert!(seen.first_use(&old, now));
+        assert!(!seen.first_use(&old, now));
+        let key = ("k".to_owned(), "a".to_owned());
+        assert_eq!(seen.seen.get(&key), Some(std::time::Duration::from_secs(1)));
     }
 }

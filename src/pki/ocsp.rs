@@ -23,43 +23,40 @@ pub type Known = Option<RevocationState>;
 /// Signed responses to nonce-less requests, reused for a few seconds: a relying party that
 /// polls gets the same signed answer instead of costing a signature each time. Cleared on
 /// every local status change; other instances' changes show within `TTL`.
-#[derive(Default)]
 pub struct ResponseCache {
-    entries: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Signed>>,
+    entries: moka::sync::Cache<Vec<u8>, Vec<u8>>,
 }
-
-/// When a response was signed, and its DER.
-type Signed = (std::time::Instant, Vec<u8>);
 
 impl ResponseCache {
     pub const TTL: std::time::Duration = std::time::Duration::from_secs(2);
-    const MAX_ENTRIES: usize = 10_000;
+    const MAX_ENTRIES: u64 = 10_000;
+
+    pub fn new() -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(Self::MAX_ENTRIES)
+                .time_to_live(Self::TTL)
+                .build(),
+        }
+    }
 
     pub fn get(&self, request: &[u8]) -> Option<Vec<u8>> {
-        let entries = self.entries.lock().ok()?;
-        let (at, body) = entries.get(request)?;
-        (at.elapsed() < Self::TTL).then(|| body.clone())
+        self.entries.get(request)
     }
 
     pub fn put(&self, request: &[u8], response: &[u8]) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= Self::MAX_ENTRIES {
-                entries.retain(|_, (at, _)| at.elapsed() < Self::TTL);
-                if entries.len() >= Self::MAX_ENTRIES {
-                    entries.clear();
-                }
-            }
-            entries.insert(
-                request.to_vec(),
-                (std::time::Instant::now(), response.to_vec()),
-            );
-        }
+        self.entries.insert(request.to_vec(), response.to_vec());
     }
 
+    /// Forgets every answer (a status changed): none kept before is served again.
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
+        self.entries.invalidate_all();
+    }
+}
+
+impl Default for ResponseCache {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

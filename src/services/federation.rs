@@ -84,8 +84,7 @@ pub async fn fetch(
         Ok(sub) => sub,
         Err(refusal) => return Ok(Err(refusal)),
     };
-    let ttl = std::time::Duration::from_secs(dir.config.status_max_age_secs);
-    if let Some(jwt) = dir.federation_statements.get(&sub, ttl) {
+    if let Some(jwt) = dir.federation_statements.get(&sub).await {
         return Ok(Ok(jwt));
     }
     // The directory vouches for the keys of a self-hosted subordinate (a server, a product
@@ -137,7 +136,7 @@ pub async fn fetch(
             }
         }
     };
-    dir.federation_statements.put(sub, signed.clone());
+    dir.federation_statements.insert(sub, signed.clone()).await;
     Ok(Ok(signed))
 }
 
@@ -1096,23 +1095,19 @@ async fn remote_configuration(dir: &Directory, sub: &str) -> std::result::Result
         "{}/.well-known/openid-federation",
         sub.trim_end_matches('/')
     );
-    let ttl = std::time::Duration::from_secs(dir.config.status_max_age_secs);
-    let found = match dir.federation_configurations.get(sub, ttl) {
-        Some(found) => found,
-        None => {
-            let found = dir
-                .transmitter
+    // Callers asking at once about the same entity share one fetch.
+    let found = dir
+        .federation_configurations
+        .get_with_by_ref(sub, async {
+            dir.transmitter
                 .fetch(
                     &url,
                     federation::ENTITY_STATEMENT_TYPE,
                     MAX_FETCHED_CONFIGURATION,
                 )
-                .await;
-            dir.federation_configurations
-                .put(sub.to_owned(), found.clone());
-            found
-        }
-    };
+                .await
+        })
+        .await;
     found.map_err(|why| {
         Refusal::new(
             "invalid_trust_chain",

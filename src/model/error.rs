@@ -12,11 +12,10 @@ pub enum Error {
     #[error("authentication required: {0}")]
     Unauthorized(String),
     /// A machine client's access token or DPoP proof is refused (RFC 6750 section 3.1, RFC
-    /// 9449 section 7.1): `error` is `invalid_token`, `invalid_dpop_proof` or
-    /// `insufficient_scope`.
+    /// 9449 section 7.1).
     #[error("{description}")]
     TokenRefused {
-        error: &'static str,
+        error: super::protocol::OAuthError,
         description: String,
     },
     /// The caller is known but may not do this.

@@ -15,6 +15,7 @@ pub mod inputs;
 pub mod keys;
 pub mod organisation;
 pub mod page;
+pub mod protocol;
 pub mod software;
 pub mod status;
 pub mod subscription;

@@ -14,6 +14,7 @@ use crate::keys::proofs::{self, Proof};
 use crate::model::audit::Entry;
 use crate::model::certificate::{CertStatus, CertType};
 use crate::model::client::{ClientId, Scope};
+use crate::model::protocol::OAuthError;
 use crate::model::software::Grant;
 use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, now};
 use crate::store::{self, DbConnection, write_transaction};
@@ -54,12 +55,12 @@ pub struct TokenResponse {
 /// what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub error: &'static str,
+    pub error: OAuthError,
     pub description: String,
 }
 
 impl Refusal {
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(error: OAuthError, description: impl Into<String>) -> Self {
         Self {
             error,
             description: description.into(),
@@ -68,11 +69,7 @@ impl Refusal {
 
     /// 401 for a client that did not authenticate, 400 for everything else.
     pub fn status(&self) -> u16 {
-        if self.error == "invalid_client" {
-            401
-        } else {
-            400
-        }
+        self.error.token_endpoint_status()
     }
 }
 
@@ -102,7 +99,7 @@ pub async fn token(
         .await?;
     let label = match &outcome {
         Ok(_) => "issued",
-        Err(refusal) => refusal.error,
+        Err(refusal) => refusal.error.as_str(),
     };
     dir.metrics.oauth_token(label);
     if let Err(refusal) = &outcome {
@@ -142,13 +139,13 @@ fn decide(
         Some("client_credentials") => {}
         Some(other) => {
             return refuse(
-                "unsupported_grant_type",
+                OAuthError::UnsupportedGrantType,
                 &format!("grant_type {other:?} is not supported here: use client_credentials"),
             );
         }
         None => {
             return refuse(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "grant_type is required (client_credentials)",
             );
         }
@@ -162,7 +159,7 @@ fn decide(
         (None, None, Some(der)) => Method::TlsClientAuth(der),
         (None, None, None) => {
             return refuse(
-                "invalid_client",
+                OAuthError::InvalidClient,
                 &format!(
                     "authenticate with private_key_jwt (client_assertion_type {JWT_BEARER} and a client_assertion signed by a key in the client's keystore) or, over mutual TLS, with tls_client_auth (the product's transport certificate and its client_id)"
                 ),
@@ -170,7 +167,7 @@ fn decide(
         }
         _ => {
             return refuse(
-                "invalid_client",
+                OAuthError::InvalidClient,
                 &format!(
                     "private_key_jwt needs client_assertion_type {JWT_BEARER} and a client_assertion"
                 ),
@@ -179,7 +176,7 @@ fn decide(
     };
     let Some(client_id) = client_id else {
         return refuse(
-            "invalid_client",
+            OAuthError::InvalidClient,
             match method {
                 Method::PrivateKeyJwt(_) => "the client assertion names no client (iss)",
                 Method::TlsClientAuth(_) => "tls_client_auth needs the client_id parameter",
@@ -190,12 +187,12 @@ fn decide(
     let proof = match (request.dpop.as_deref(), request.certificate.as_deref()) {
         (Some(dpop), _) => match proofs::check_dpop(dpop, "POST", &request.endpoint, None, at) {
             Ok(proof) => Some(proof),
-            Err(why) => return refuse("invalid_dpop_proof", &why),
+            Err(why) => return refuse(OAuthError::InvalidDpopProof, &why),
         },
         (None, Some(_)) => None,
         (None, None) => {
             return refuse(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "a DPoP proof (RFC 9449) is required, or mutual TLS: this directory's tokens are bound to the client's key or certificate",
             );
         }
@@ -204,25 +201,28 @@ fn decide(
     let unknown = "unknown client: the client_id is a software_id or an organisation id";
     let (Ok(software), Ok(org_id)) = (client_id.parse::<SoftwareId>(), client_id.parse::<OrgId>())
     else {
-        return refuse("invalid_client", unknown);
+        return refuse(OAuthError::InvalidClient, unknown);
     };
     let (client, org) = match store::software::find(conn, software)? {
         Some(product) => {
             let Some(org) = store::organisations::find(conn, product.organisation_id)? else {
-                return refuse("invalid_client", unknown);
+                return refuse(OAuthError::InvalidClient, unknown);
             };
             if let Err(why) = product.eligibility(org.status) {
-                return refuse("invalid_grant", &why.refusal(Grant::Token).to_string());
+                return refuse(
+                    OAuthError::InvalidGrant,
+                    &why.refusal(Grant::Token).to_string(),
+                );
             }
             (ClientId::Software(product.id), org)
         }
         None => {
             let Some(org) = store::organisations::find(conn, org_id)? else {
-                return refuse("invalid_client", unknown);
+                return refuse(OAuthError::InvalidClient, unknown);
             };
             if org.status != Status::Active {
                 return refuse(
-                    "invalid_grant",
+                    OAuthError::InvalidGrant,
                     &format!(
                         "the organisation is {}; only an active organisation gets access tokens",
                         org.status
@@ -234,7 +234,7 @@ fn decide(
     };
     let scopes = match Scope::parse_list(request.scope.as_deref(), client.allowed()) {
         Ok(scopes) => scopes,
-        Err(why) => return refuse("invalid_scope", &why.to_string()),
+        Err(why) => return refuse(OAuthError::InvalidScope, &why.to_string()),
     };
     let spent = match method {
         Method::PrivateKeyJwt(assertion) => {
@@ -251,18 +251,18 @@ fn decide(
             );
             match proofs::check_assertion(assertion, &client_id, &audiences, &keys, at) {
                 Ok(assertion) => Some(assertion),
-                Err(why) => return refuse("invalid_client", &why),
+                Err(why) => return refuse(OAuthError::InvalidClient, &why),
             }
         }
         Method::TlsClientAuth(der) => {
             let ClientId::Software(software) = client else {
                 return refuse(
-                    "invalid_client",
+                    OAuthError::InvalidClient,
                     "tls_client_auth is for software products (their transport certificates); an organisation authenticates with private_key_jwt",
                 );
             };
             if let Err(why) = certified(conn, der, software)? {
-                return refuse("invalid_client", &why);
+                return refuse(OAuthError::InvalidClient, &why);
             }
             None
         }
@@ -271,7 +271,7 @@ fn decide(
         && !spend_proof(conn, proof)?
     {
         return refuse(
-            "invalid_dpop_proof",
+            OAuthError::InvalidDpopProof,
             "the DPoP proof was used already (its jti)",
         );
     }
@@ -345,7 +345,7 @@ fn decide(
     });
     match issued {
         Ok(()) => {}
-        Err(Error::Conflict(_)) => return refuse("invalid_client", REPLAYED),
+        Err(Error::Conflict(_)) => return refuse(OAuthError::InvalidClient, REPLAYED),
         Err(other) => return Err(other),
     }
     Ok(Ok(TokenResponse {
@@ -407,7 +407,7 @@ fn certified(
     Ok(Ok(()))
 }
 
-fn refused(error: &'static str, description: impl Into<String>) -> Error {
+fn refused(error: OAuthError, description: impl Into<String>) -> Error {
     Error::TokenRefused {
         error,
         description: description.into(),
@@ -440,7 +440,7 @@ pub async fn authenticate(
         .db(move |conn| authenticate_in(&shared, conn, &token, &presented, &method, &url))
         .await;
     if let Err(Error::TokenRefused { error, .. }) = &outcome {
-        dir.metrics.oauth_use(error);
+        dir.metrics.oauth_use(error.as_str());
     }
     outcome
 }
@@ -468,7 +468,7 @@ fn authenticate_in(
     let at = now().assume_utc().unix_timestamp();
     let Some(hash) = credentials::client_token_key(token) else {
         return Err(refused(
-            "invalid_token",
+            OAuthError::InvalidToken,
             "the access token is unknown or expired",
         ));
     };
@@ -476,30 +476,34 @@ fn authenticate_in(
     let proof: Option<Proof> = if presented.dpop_scheme {
         let Some(proof) = presented.proof.as_deref() else {
             return Err(refused(
-                "invalid_dpop_proof",
+                OAuthError::InvalidDpopProof,
                 "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
             ));
         };
         Some(
             proofs::check_dpop(proof, method, url, Some(token), at)
-                .map_err(|why| refused("invalid_dpop_proof", why))?,
+                .map_err(|why| refused(OAuthError::InvalidDpopProof, why))?,
         )
     } else {
         None
     };
-    let live = store::oauth::live_token(conn, &hash)?
-        .ok_or_else(|| refused("invalid_token", "the access token is unknown or expired"))?;
+    let live = store::oauth::live_token(conn, &hash)?.ok_or_else(|| {
+        refused(
+            OAuthError::InvalidToken,
+            "the access token is unknown or expired",
+        )
+    })?;
     match (&live.jkt, &live.x5t_s256, &proof) {
         (Some(jkt), _, Some(proof)) if *jkt == proof.jkt => {}
         (Some(_), _, Some(_)) => {
             return Err(refused(
-                "invalid_dpop_proof",
+                OAuthError::InvalidDpopProof,
                 "the DPoP proof is not signed by the key this token is bound to",
             ));
         }
         (Some(_), _, None) => {
             return Err(refused(
-                "invalid_token",
+                OAuthError::InvalidToken,
                 "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof",
             ));
         }
@@ -510,14 +514,14 @@ fn authenticate_in(
                 .map(proofs::certificate_thumbprint);
             if shown.as_deref() != Some(x5t.as_str()) {
                 return Err(refused(
-                    "invalid_token",
+                    OAuthError::InvalidToken,
                     "this token is bound to a client certificate: present that certificate over mutual TLS",
                 ));
             }
         }
         (None, _, _) => {
             return Err(refused(
-                "invalid_token",
+                OAuthError::InvalidToken,
                 "this token is bound to a client certificate: send it as Authorization: Bearer over mutual TLS with that certificate",
             ));
         }
@@ -531,7 +535,7 @@ fn authenticate_in(
     };
     if let Some(whose) = stopped {
         return Err(refused(
-            "invalid_token",
+            OAuthError::InvalidToken,
             format!("{whose}: its tokens stopped working"),
         ));
     }
@@ -546,7 +550,7 @@ fn authenticate_in(
         })
     {
         return Err(refused(
-            "invalid_dpop_proof",
+            OAuthError::InvalidDpopProof,
             "the DPoP proof was used already (its jti): sign a new one for each request",
         ));
     }

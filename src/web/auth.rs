@@ -16,8 +16,10 @@ use subtle::ConstantTimeEq;
 
 use super::error::{self, AppError};
 use crate::model::Actor;
+use crate::model::Error;
 use crate::model::account::User;
 use crate::model::client::Scope;
+use crate::model::protocol::OAuthError;
 use crate::services::{Directory, accounts};
 
 /// The session cookie's key for the server-side session's secret.
@@ -28,7 +30,11 @@ const SESSION_FLASH: &str = "flash";
 fn state(req: &HttpRequest) -> Result<web::Data<Directory>, AppError> {
     req.app_data::<web::Data<Directory>>()
         .cloned()
-        .ok_or_else(|| AppError::Unexpected(anyhow::anyhow!("application state missing")))
+        .ok_or_else(|| {
+            AppError::Domain(Error::Unexpected(anyhow::anyhow!(
+                "application state missing"
+            )))
+        })
 }
 
 /// The API token of a request (`Authorization: Bearer <token>`), not yet checked: for
@@ -42,14 +48,18 @@ impl BearerToken {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                AppError::Unauthorized("send an API token as Authorization: Bearer <token>".into())
+                AppError::Domain(Error::Unauthorized(
+                    "send an API token as Authorization: Bearer <token>".into(),
+                ))
             })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or_else(|| {
-                AppError::Unauthorized("the Authorization header must use the Bearer scheme".into())
+                AppError::Domain(Error::Unauthorized(
+                    "the Authorization header must use the Bearer scheme".into(),
+                ))
             })?;
         Ok(Self(token.to_owned()))
     }
@@ -221,8 +231,8 @@ async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
             false,
         ),
     };
-    let proof = dpop_proof(req).map_err(|why| AppError::TokenRefused {
-        error: "invalid_dpop_proof",
+    let proof = dpop_proof(req).map_err(|why| Error::TokenRefused {
+        error: OAuthError::InvalidDpopProof,
         description: why.into(),
     })?;
     let presented = crate::services::oauth::Presented {
@@ -248,17 +258,18 @@ async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
         .iter()
         .find(|(method, route, _)| *method == req.method().as_str() && *route == pattern)
     else {
-        return Err(AppError::Forbidden(
+        return Err(AppError::Domain(Error::Forbidden(
             "a software product's token may not call this; a person's API token may".into(),
-        ));
+        )));
     };
     if let Actor::Client { scopes, .. } = &actor
         && !scopes.contains(scope)
     {
-        return Err(AppError::TokenRefused {
-            error: "insufficient_scope",
+        return Err(Error::TokenRefused {
+            error: OAuthError::InsufficientScope,
             description: format!("this call needs the scope {}", scope.as_str()),
-        });
+        }
+        .into());
     }
     Ok(actor)
 }
@@ -340,9 +351,11 @@ pub async fn log_in(
     let secret = accounts::start_session(state, user.id).await?;
     session.renew();
     session.clear();
-    session
-        .insert(SESSION_ID, &secret)
-        .map_err(|e| AppError::Unexpected(anyhow::anyhow!("cannot write the session: {e}")))
+    session.insert(SESSION_ID, &secret).map_err(|e| {
+        AppError::Domain(Error::Unexpected(anyhow::anyhow!(
+            "cannot write the session: {e}"
+        )))
+    })
 }
 
 /// Ends the browser's session on the server and removes its cookie.

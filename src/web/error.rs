@@ -14,28 +14,19 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-/// Everything a request can fail with, as the client sees it.
+use crate::model::Error;
+use crate::model::protocol::OAuthError;
+
+/// Everything a request can fail with, as the client sees it: what the domain refused, or
+/// what only HTTP knows.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// What a service refused or failed at.
+    #[error(transparent)]
+    Domain(#[from] Error),
+    /// A request that cannot be read (a malformed body, form or query).
     #[error("{0}")]
     BadRequest(String),
-    #[error("{0}")]
-    Validation(String),
-    #[error("authentication required: {0}")]
-    Unauthorized(String),
-    #[error("{description}")]
-    TokenRefused {
-        error: &'static str,
-        description: String,
-    },
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Gone(String),
     #[error("this resource does not answer {0}")]
     MethodNotAllowed(String),
     #[error("request body larger than the limit of {0} bytes")]
@@ -44,31 +35,13 @@ pub enum AppError {
     RequestTimeout(u64),
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("{0}")]
-    TooManyRequests(String),
     #[error("missing or invalid CSRF token; reload the page and try again")]
     Csrf,
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error")]
-    Unexpected(#[from] anyhow::Error),
 }
 
-impl From<crate::model::Error> for AppError {
-    fn from(error: crate::model::Error) -> Self {
-        use crate::model::Error as E;
-        match error {
-            E::Validation(m) => AppError::Validation(m),
-            E::Unauthorized(m) => AppError::Unauthorized(m),
-            E::TokenRefused { error, description } => AppError::TokenRefused { error, description },
-            E::Forbidden(m) => AppError::Forbidden(m),
-            E::NotFound(what) => AppError::NotFound(what),
-            E::Conflict(m) => AppError::Conflict(m),
-            E::Gone(m) => AppError::Gone(m),
-            E::TooManyRequests(m) => AppError::TooManyRequests(m),
-            E::Unavailable(m) => AppError::Unavailable(m),
-            E::Unexpected(cause) => AppError::Unexpected(cause),
-        }
+impl From<anyhow::Error> for AppError {
+    fn from(cause: anyhow::Error) -> Self {
+        AppError::Domain(Error::Unexpected(cause))
     }
 }
 
@@ -86,58 +59,58 @@ impl AppError {
     /// Stable, machine-readable name of the problem (the tail of its `type` URI).
     pub fn slug(&self) -> &'static str {
         match self {
-            AppError::BadRequest(_) => "bad-request",
-            AppError::Validation(_) => "validation",
-            AppError::Unauthorized(_) => "unauthorized",
-            AppError::TokenRefused { error, .. } => match *error {
-                "insufficient_scope" => "insufficient-scope",
-                "invalid_dpop_proof" => "invalid-dpop-proof",
-                _ => "invalid-token",
+            AppError::Domain(error) => match error {
+                Error::Validation(_) => "validation",
+                Error::Unauthorized(_) => "unauthorized",
+                Error::TokenRefused { error, .. } => match error {
+                    OAuthError::InsufficientScope => "insufficient-scope",
+                    OAuthError::InvalidDpopProof => "invalid-dpop-proof",
+                    _ => "invalid-token",
+                },
+                Error::Forbidden(_) => "forbidden",
+                Error::NotFound(_) => "not-found",
+                Error::Conflict(_) => "conflict",
+                Error::Gone(_) => "gone",
+                Error::TooManyRequests(_) => "too-many-requests",
+                Error::Unavailable(_) => "unavailable",
+                Error::Unexpected(_) => "internal",
             },
-            AppError::Forbidden(_) => "forbidden",
-            AppError::NotFound(_) => "not-found",
-            AppError::Conflict(_) => "conflict",
-            AppError::Gone(_) => "gone",
+            AppError::BadRequest(_) => "bad-request",
             AppError::MethodNotAllowed(_) => "method-not-allowed",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::RequestTimeout(_) => "request-timeout",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
-            AppError::TooManyRequests(_) => "too-many-requests",
             AppError::Csrf => "csrf",
-            AppError::Unavailable(_) => "unavailable",
-            AppError::Unexpected(_) => "internal",
         }
     }
 
     pub fn title(&self) -> &'static str {
         match self {
-            AppError::BadRequest(_) => "Bad request",
-            AppError::Validation(_) => "Invalid input",
-            AppError::Unauthorized(_) => "Authentication required",
-            AppError::TokenRefused { error, .. } => match *error {
-                "insufficient_scope" => "Insufficient scope",
-                "invalid_dpop_proof" => "Invalid DPoP proof",
-                _ => "Invalid token",
+            AppError::Domain(error) => match error {
+                Error::Validation(_) => "Invalid input",
+                Error::Unauthorized(_) => "Authentication required",
+                Error::TokenRefused { error, .. } => error.title(),
+                Error::Forbidden(_) => "Forbidden",
+                Error::NotFound(_) => "Not found",
+                Error::Conflict(_) => "Conflict",
+                Error::Gone(_) => "Gone",
+                Error::TooManyRequests(_) => "Too many requests",
+                Error::Unavailable(_) => "Service unavailable",
+                Error::Unexpected(_) => "Internal error",
             },
-            AppError::Forbidden(_) => "Forbidden",
-            AppError::NotFound(_) => "Not found",
-            AppError::Conflict(_) => "Conflict",
-            AppError::Gone(_) => "Gone",
+            AppError::BadRequest(_) => "Bad request",
             AppError::MethodNotAllowed(_) => "Method not allowed",
             AppError::PayloadTooLarge(_) => "Payload too large",
             AppError::RequestTimeout(_) => "Request timeout",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
-            AppError::TooManyRequests(_) => "Too many requests",
             AppError::Csrf => "CSRF check failed",
-            AppError::Unavailable(_) => "Service unavailable",
-            AppError::Unexpected(_) => "Internal error",
         }
     }
 
     /// The text shown to the user: the message for client errors, a generic one otherwise.
     pub fn detail(&self) -> String {
         match self {
-            AppError::Unexpected(_) => {
+            AppError::Domain(Error::Unexpected(_)) => {
                 "the directory could not complete the request; it has been logged".into()
             }
             other => other.to_string(),
@@ -155,7 +128,7 @@ impl AppError {
 
     /// Logs an unexpected error once, with its whole chain.
     pub fn log_if_unexpected(&self) {
-        if let AppError::Unexpected(cause) = self {
+        if let AppError::Domain(Error::Unexpected(cause)) = self {
             tracing::error!(error = format!("{cause:#}"), "unexpected error");
         }
     }
@@ -164,24 +137,25 @@ impl AppError {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
+            AppError::Domain(error) => match error {
+                Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                Error::TokenRefused { error, .. } => StatusCode::from_u16(error.resource_status())
+                    .unwrap_or(StatusCode::UNAUTHORIZED),
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                Error::NotFound(_) => StatusCode::NOT_FOUND,
+                Error::Conflict(_) => StatusCode::CONFLICT,
+                Error::Gone(_) => StatusCode::GONE,
+                Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+                Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::TokenRefused { error, .. } if *error == "insufficient_scope" => {
-                StatusCode::FORBIDDEN
-            }
-            AppError::TokenRefused { .. } => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Gone(_) => StatusCode::GONE,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Csrf => StatusCode::FORBIDDEN,
         }
     }
 
@@ -193,7 +167,7 @@ impl ResponseError for AppError {
             // The rest of the body may still arrive; it must not be read as a request.
             response.insert_header((header::CONNECTION, "close"));
         }
-        if let AppError::TokenRefused { error, description } = self {
+        if let AppError::Domain(Error::TokenRefused { error, description }) = self {
             // RFC 9449 section 7.1: the DPoP scheme, the error and what was wrong.
             let challenge = format!(
                 "DPoP realm=\"ssa-directory\", error=\"{error}\", error_description=\"{}\", algs=\"{}\"",
@@ -212,7 +186,7 @@ impl ResponseError for AppError {
                 response.append_header((header::WWW_AUTHENTICATE, value));
             }
         }
-        if let AppError::Unauthorized(_) = self {
+        if let AppError::Domain(Error::Unauthorized(_)) = self {
             response.insert_header((
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"ssa-directory\""),
@@ -254,7 +228,9 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, limits: BodyLimits) -
         E::ContentType => {
             AppError::UnsupportedMediaType("expected a body of type application/json".into())
         }
-        E::Deserialize(e) if e.is_data() => AppError::Validation(format!("invalid request: {e}")),
+        E::Deserialize(e) if e.is_data() => {
+            Error::Validation(format!("invalid request: {e}")).into()
+        }
         E::Deserialize(e) => AppError::BadRequest(format!("malformed JSON: {e}")),
         other => AppError::BadRequest(format!("cannot read the request body: {other}")),
     }
@@ -281,7 +257,7 @@ pub fn query_error(err: actix_web::error::QueryPayloadError) -> AppError {
 /// Maps path-segment errors (for example an id that is not a UUID) to 404: such an id names
 /// nothing here.
 pub fn path_error(_err: actix_web::error::PathError) -> AppError {
-    AppError::NotFound("resource")
+    Error::NotFound("resource").into()
 }
 
 /// Maps a failure to read a raw body (`web::Bytes`): too large is 413, too slow 408.

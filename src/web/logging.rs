@@ -56,7 +56,10 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         span.record("exception.message", message.as_str());
         let _entered = span.enter();
         if status.is_server_error() {
-            if !matches!(error.as_error::<AppError>(), Some(AppError::Unexpected(_))) {
+            if !matches!(
+                error.as_error::<AppError>(),
+                Some(AppError::Domain(crate::model::Error::Unexpected(_)))
+            ) {
                 tracing::error!(status = status.as_u16(), error = %message, "request failed");
             }
         } else if status.is_client_error() {

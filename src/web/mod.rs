@@ -19,6 +19,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tracing_actix_web::RequestId;
 
 use crate::config::Config;
+use crate::model::Error;
 use crate::services::Directory;
 use error::AppError;
 
@@ -72,7 +73,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
     if wants_html(&req) {
         return Ok(portal::not_found_page(&req));
     }
-    Err(AppError::NotFound("route"))
+    Err(AppError::Domain(Error::NotFound("route")))
 }
 
 /// Characters a path segment built from user data keeps as they are: RFC 3986's unreserved

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{Items, created, default_per_page, first_page};
+use crate::model::Error;
 use crate::model::account::{Account, ApiToken, Me, NewToken};
 use crate::model::audit::{AuditEvent, AuditFilter};
 use crate::model::{Page, PageRequest, TokenId, UserId};
@@ -21,7 +22,9 @@ pub(super) async fn me(ApiUser(actor): ApiUser) -> Result<HttpResponse, AppError
         operator,
     } = actor
     else {
-        return Err(AppError::Unauthorized("tokens belong to accounts".into()));
+        return Err(AppError::Domain(Error::Unauthorized(
+            "tokens belong to accounts".into(),
+        )));
     };
     Ok(HttpResponse::Ok().json(Me {
         user_id: id,

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{self, AppError};
 use super::routes::Table;
+use crate::model::Error;
 use crate::model::{PageRequest, Status, Transition};
 use crate::services::Directory;
 
@@ -200,7 +201,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
         Box::pin(async move {
             let body = body.await.map_err(|e| match limits {
                 Some(limits) => error::body_error(&e, limits),
-                None => AppError::Unexpected(anyhow::anyhow!("application state missing")),
+                None => AppError::Domain(Error::Unexpected(anyhow::anyhow!(
+                    "application state missing"
+                ))),
             })?;
             optional_json(&body).map(OptionalJson)
         })
@@ -213,7 +216,9 @@ fn optional_json<T: DeserializeOwned>(body: &[u8]) -> Result<Option<T>, AppError
     }
     // `null` is no body too: the document describes the body as nullable.
     serde_json::from_slice::<Option<T>>(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => AppError::Validation(format!("invalid request: {e}")),
+        serde_json::error::Category::Data => {
+            AppError::Domain(Error::Validation(format!("invalid request: {e}")))
+        }
         _ => AppError::BadRequest(format!("malformed JSON: {e}")),
     })
 }
@@ -228,7 +233,7 @@ pub(crate) struct ReasonBody {
 }
 
 fn transition_of(action: &str) -> Result<Transition, AppError> {
-    Transition::parse(action).ok_or(AppError::NotFound("action"))
+    Transition::parse(action).ok_or(AppError::Domain(Error::NotFound("action")))
 }
 
 /// A `status` query parameter: empty or absent means any.
@@ -236,9 +241,9 @@ fn status_filter(status: Option<&str>) -> Result<Option<Status>, AppError> {
     match status {
         None => Ok(None),
         Some(s) => Status::parse(s).map(Some).ok_or_else(|| {
-            AppError::Validation(format!(
+            AppError::Domain(Error::Validation(format!(
                 "status: {s:?} is not one of pending, active, rejected, suspended, revoked"
-            ))
+            )))
         }),
     }
 }

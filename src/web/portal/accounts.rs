@@ -9,6 +9,7 @@ use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage,
 };
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use crate::model::Error;
 use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status};
@@ -92,7 +93,10 @@ async fn login(
             auth::log_in(&state, &session, &user).await?;
             Ok(redirect("/dashboard"))
         }
-        Err(AppError::Unauthorized(message) | AppError::TooManyRequests(message)) => {
+        Err(
+            AppError::Domain(Error::Unauthorized(message))
+            | AppError::Domain(Error::TooManyRequests(message)),
+        ) => {
             let status = if message.starts_with("too many") {
                 StatusCode::TOO_MANY_REQUESTS
             } else {
@@ -139,9 +143,9 @@ async fn signup(
 ) -> PortalResult {
     let email = form.email.clone();
     let result = if form.password != form.password_confirm {
-        Err(AppError::Validation(
+        Err(AppError::Domain(Error::Validation(
             "password: the two passwords differ".into(),
-        ))
+        )))
     } else {
         accounts::create_user(&state, form.email, form.password, false, None)
             .await
@@ -321,9 +325,9 @@ async fn change_password(
 ) -> PortalResult {
     let user = require_user(user)?;
     let result = if form.new_password != form.new_password_confirm {
-        Err(AppError::Validation(
+        Err(AppError::Domain(Error::Validation(
             "new_password: the two new passwords differ".into(),
-        ))
+        )))
     } else {
         accounts::change_password(
             &state,
@@ -367,7 +371,7 @@ async fn answer_invitation(
     let accept = match action.as_str() {
         "accept" => true,
         "decline" => false,
-        _ => return Err(AppError::NotFound("action").into()),
+        _ => return Err(AppError::Domain(Error::NotFound("action")).into()),
     };
     let org: crate::model::OrgId = org_id.parse()?;
     organisations::answer_invitation(&state, actor, org, accept).await?;

@@ -5,6 +5,7 @@ use actix_session::Session;
 use actix_web::{HttpResponse, web};
 
 use super::redirect;
+use crate::model::Error;
 use crate::model::Kid;
 use crate::model::account::User;
 use crate::model::keys::KeyOwner;
@@ -22,7 +23,7 @@ impl KeyForm {
     /// The pasted JWK as JSON, or a message that says why it is not.
     pub fn value(&self) -> Result<serde_json::Value, AppError> {
         serde_json::from_str(self.jwk.trim())
-            .map_err(|e| AppError::Validation(format!("jwk: not JSON ({e})")))
+            .map_err(|e| AppError::Domain(Error::Validation(format!("jwk: not JSON ({e})"))))
     }
 }
 

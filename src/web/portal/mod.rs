@@ -16,6 +16,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
+use crate::model::Error;
 use crate::model::account::User;
 use crate::web::auth::{self, SessionUser};
 use crate::web::error::AppError;
@@ -73,7 +74,7 @@ impl ResponseError for PortalError {
     fn status_code(&self) -> StatusCode {
         match self {
             PortalError::Redirect(_) => StatusCode::SEE_OTHER,
-            PortalError::App(AppError::Unauthorized(_)) => StatusCode::SEE_OTHER,
+            PortalError::App(AppError::Domain(Error::Unauthorized(_))) => StatusCode::SEE_OTHER,
             PortalError::App(e) => e.status_code(),
         }
     }
@@ -81,7 +82,7 @@ impl ResponseError for PortalError {
     fn error_response(&self) -> HttpResponse {
         match self {
             PortalError::Redirect(to) => redirect(to),
-            PortalError::App(AppError::Unauthorized(_)) => redirect("/login"),
+            PortalError::App(AppError::Domain(Error::Unauthorized(_))) => redirect("/login"),
             PortalError::App(error) => {
                 error.log_if_unexpected();
                 error_page(error.status_code(), error.title(), &error.detail())
@@ -92,7 +93,9 @@ impl ResponseError for PortalError {
 
 impl From<askama::Error> for AppError {
     fn from(error: askama::Error) -> Self {
-        AppError::Unexpected(anyhow::Error::new(error).context("rendering a page"))
+        AppError::Domain(Error::Unexpected(
+            anyhow::Error::new(error).context("rendering a page"),
+        ))
     }
 }
 
@@ -170,8 +173,8 @@ pub fn lines(text: &str) -> Vec<String> {
 /// or the error itself when it should become an error page.
 pub fn form_message(error: impl Into<AppError>) -> Result<String, PortalError> {
     match error.into() {
-        AppError::Validation(m) | AppError::Conflict(m) => Ok(m),
-        AppError::TooManyRequests(m) => Ok(m),
+        AppError::Domain(Error::Validation(m)) | AppError::Domain(Error::Conflict(m)) => Ok(m),
+        AppError::Domain(Error::TooManyRequests(m)) => Ok(m),
         other => Err(PortalError::App(other)),
     }
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use crate::model::Error;
 use crate::model::account::User;
 use crate::model::audit::AuditFilter;
 use crate::model::software::SoftwareFilter;
@@ -238,7 +239,7 @@ async fn set_user_disabled(
     let disabled = match action.as_str() {
         "disable" => true,
         "enable" => false,
-        _ => return Err(AppError::NotFound("action").into()),
+        _ => return Err(AppError::Domain(Error::NotFound("action")).into()),
     };
     let target: UserId = target.parse()?;
     let result = accounts::set_disabled(&state, actor, target, disabled).await;

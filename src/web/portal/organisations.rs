@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
 use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use crate::model::Error;
 use crate::model::account::User;
 use crate::model::event::EventKind;
 use crate::model::inputs::{Contact, RegulatedRole};
@@ -191,7 +192,10 @@ pub(super) struct DecisionForm {
 impl DecisionForm {
     pub fn transition(&self) -> Result<Transition, AppError> {
         Transition::parse(&self.action).ok_or_else(|| {
-            AppError::Validation(format!("action: {:?} is not a decision", self.action))
+            AppError::Domain(Error::Validation(format!(
+                "action: {:?} is not a decision",
+                self.action
+            )))
         })
     }
 }
@@ -363,10 +367,10 @@ async fn set_servers(
                     issuer: issuer.to_owned(),
                     registration_endpoint: endpoint.to_owned(),
                 }),
-                _ => Err(AppError::Validation(format!(
+                _ => Err(AppError::Domain(Error::Validation(format!(
                     "line {}: expected an issuer URL, a space and a registration endpoint URL",
                     i + 1
-                ))),
+                )))),
             },
         )
         .collect();

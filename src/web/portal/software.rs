@@ -8,6 +8,7 @@ use super::keys;
 use super::organisations::DecisionForm;
 use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with, require_user};
+use crate::model::Error;
 use crate::model::account::User;
 use crate::model::certificate::{Issued, RevocationReason};
 use crate::model::keys::KeyOwner;
@@ -365,7 +366,9 @@ async fn decide_change(
         "reject" => ChangeDecision::Reject,
         "withdraw" => ChangeDecision::Withdraw,
         other => {
-            let error = AppError::Validation(format!("action: {other:?} is not a decision"));
+            let error = AppError::Domain(Error::Validation(format!(
+                "action: {other:?} is not a decision"
+            )));
             return refused(&state, &session, &user, id, error).await;
         }
     };
@@ -536,11 +539,11 @@ async fn download_certificate(
     let (id, file) = path.into_inner();
     let serial: Serial = file
         .strip_suffix(".pem")
-        .ok_or(AppError::NotFound("certificate"))?
+        .ok_or(AppError::Domain(Error::NotFound("certificate")))?
         .parse()?;
     let cert = certificates::get(&state, user.actor(), serial).await?;
     if cert.software_id.to_string() != id {
-        return Err(AppError::NotFound("certificate").into());
+        return Err(AppError::Domain(Error::NotFound("certificate")).into());
     }
     Ok(actix_web::HttpResponse::Ok()
         .content_type("application/x-pem-file")
@@ -567,7 +570,9 @@ async fn revoke_certificate(
     let user = require_user(user)?;
     let (id, serial) = path.into_inner();
     let serial: Serial = serial.parse()?;
-    let owner: SoftwareId = id.parse().map_err(|_| AppError::NotFound("certificate"))?;
+    let owner: SoftwareId = id
+        .parse()
+        .map_err(|_| AppError::Domain(Error::NotFound("certificate")))?;
     let result = certificates::revoke(&state, user.actor(), Some(owner), serial, form.reason).await;
     match result {
         Ok(cert) => {
@@ -588,7 +593,9 @@ async fn revoke_statement(
 ) -> PortalResult {
     let user = require_user(user)?;
     let (id, jti) = path.into_inner();
-    let owner: SoftwareId = id.parse().map_err(|_| AppError::NotFound("statement"))?;
+    let owner: SoftwareId = id
+        .parse()
+        .map_err(|_| AppError::Domain(Error::NotFound("statement")))?;
     let result = statements::revoke(&state, user.actor(), Some(owner), jti, form.reason).await;
     match result {
         Ok(status) => {

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::documents::Published;
+use crate::model::Error;
 use crate::model::discovery::{Participant, SoftwareStatus, StatementStatus};
 use crate::model::event::Cursor;
 use crate::model::{SoftwareId, invalid};
@@ -160,14 +161,14 @@ pub(crate) async fn healthz() -> HttpResponse {
 pub(crate) async fn readyz(state: web::Data<Directory>) -> Result<HttpResponse, AppError> {
     match services::ready(&state).await {
         Ok(Ok(true)) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
-        Ok(Ok(false)) => Err(AppError::Unavailable(
+        Ok(Ok(false)) => Err(AppError::Domain(Error::Unavailable(
             "database migrations are not applied".into(),
-        )),
-        Ok(Err(reason)) => Err(AppError::Unavailable(format!(
-            "the database does not answer: {reason}"
         ))),
-        Err(crate::model::Error::Unavailable(reason)) => Err(AppError::Unavailable(format!(
-            "database unreachable: {reason}"
+        Ok(Err(reason)) => Err(AppError::Domain(Error::Unavailable(format!(
+            "the database does not answer: {reason}"
+        )))),
+        Err(crate::model::Error::Unavailable(reason)) => Err(AppError::Domain(Error::Unavailable(
+            format!("database unreachable: {reason}"),
         ))),
         Err(other) => Err(other.into()),
     }
@@ -182,7 +183,7 @@ pub(crate) async fn metrics(state: web::Data<Directory>) -> Result<HttpResponse,
     let text = state
         .metrics
         .render()
-        .map_err(|e| AppError::Unexpected(e.into()))?;
+        .map_err(|e| AppError::Domain(Error::Unexpected(e.into())))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
@@ -273,7 +274,7 @@ pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> H
 fn jwks_name(file: &str) -> Result<&str, AppError> {
     file.strip_suffix(".jwks")
         .filter(|name| !name.is_empty())
-        .ok_or(AppError::NotFound("keystore"))
+        .ok_or(AppError::Domain(Error::NotFound("keystore")))
 }
 
 async fn keystore(

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::keys::proofs::ALGORITHMS;
 use crate::model::client::Scope;
+use crate::model::protocol::OAuthError;
 use crate::services::Directory;
 use crate::services::oauth::{self, Refusal, TokenRequest};
 use crate::web::error::AppError;
@@ -85,7 +86,7 @@ pub(crate) async fn token(
 ) -> Result<HttpResponse, AppError> {
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal {
-            error: "invalid_request",
+            error: OAuthError::InvalidRequest,
             description: "send the parameters as application/x-www-form-urlencoded".into(),
         }));
     }
@@ -93,7 +94,7 @@ pub(crate) async fn token(
     const LIMIT: usize = 64 * 1024;
     let Some(body) = super::form_body(payload, LIMIT).await? else {
         return Ok(refused(&Refusal {
-            error: "invalid_request",
+            error: OAuthError::InvalidRequest,
             description: format!("the request is larger than {} KiB", LIMIT / 1024),
         }));
     };
@@ -101,7 +102,7 @@ pub(crate) async fn token(
         Ok(request) => request,
         Err(e) => {
             return Ok(refused(&Refusal {
-                error: "invalid_request",
+                error: OAuthError::InvalidRequest,
                 description: format!("the parameters cannot be read (each at most once): {e}"),
             }));
         }
@@ -110,7 +111,7 @@ pub(crate) async fn token(
         Ok(proof) => proof,
         Err(why) => {
             return Ok(refused(&Refusal {
-                error: "invalid_dpop_proof",
+                error: OAuthError::InvalidDpopProof,
                 description: why.into(),
             }));
         }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::model::inputs::{Environment, RegulatedRole};
 use crate::model::organisation::AuthorizationServer;
 use crate::model::organisation::Organisation;
+use crate::model::protocol::FederationError;
 use crate::model::software::Software;
 use crate::model::{OrgId, SoftwareId};
 
@@ -425,25 +426,25 @@ fn leaf_constraints(kinds: &[EntityType]) -> Value {
     json!({"max_path_length": 0, "allowed_entity_types": allowed})
 }
 
-/// An error of a federation endpoint (section 8.9): `invalid_request`, `not_found`,
-/// `unsupported_parameter`, with what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error of a federation endpoint (section 8.9): its code, with what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {description}")]
 pub struct Refusal {
-    pub error: &'static str,
+    pub error: FederationError,
     pub description: String,
 }
 
 impl Refusal {
-    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(error: FederationError, description: impl Into<String>) -> Self {
         Self {
             error,
             description: description.into(),
         }
     }
 
-    /// 404 for an unknown entity, 400 otherwise.
+    /// The status section 8.9 gives its code (404 for an unknown entity, 400 for most).
     pub fn status(&self) -> u16 {
-        if self.error == "not_found" { 404 } else { 400 }
+        self.error.status()
     }
 }
 

@@ -16,11 +16,44 @@ use crate::federation::{
 };
 use crate::model::keys::{KeyPurpose, KeyState};
 use crate::model::organisation::{AuthorizationServer, Organisation};
+use crate::model::protocol::FederationError;
 use crate::model::software::Software;
 use crate::model::{Error, OrgId, Result, SoftwareId, Status, now};
 use crate::ssa::KeystoreUrls;
 pub use crate::store::federation::Subject;
 use crate::store::{self, DbConnection};
+
+/// Why a federation endpoint answers with an error: the protocol's refusal (section 8.9), or
+/// what the domain failed at (the database, a key). `?` turns either into it.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+impl Failure {
+    /// The refusal to answer with, or the failure for the web edge to report.
+    pub fn refusal(self) -> Result<Refusal> {
+        match self {
+            Failure::Refused(refusal) => Ok(refusal),
+            Failure::Failed(error) => Err(error),
+        }
+    }
+}
+
+/// What a federation endpoint answers: its document, or why not.
+pub type Answer<T> = std::result::Result<T, Failure>;
+
+/// Runs `f` with a connection on the blocking pool (see [`super::run`]); `f` may refuse.
+async fn db<T, F>(dir: &Directory, f: F) -> Answer<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Answer<T> + Send + 'static,
+{
+    dir.db(move |conn| Ok(f(conn))).await?
+}
 
 /// The name the directory's `federation_entity` metadata gives.
 const ORGANIZATION_NAME: &str = "SSA Directory";
@@ -76,74 +109,55 @@ fn unix_now() -> i64 {
 /// The subordinate statement about the entity `sub`, signed; or why there is none. A
 /// statement signed less than `status_max_age_secs` ago is served again (the max-age fetch
 /// advertises): a change shows within it, on every instance.
-pub async fn fetch(
-    dir: &Arc<Directory>,
-    sub: Option<String>,
-) -> Result<std::result::Result<String, Refusal>> {
-    let sub = match subject(dir, sub) {
-        Ok(sub) => sub,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+pub async fn fetch(dir: &Arc<Directory>, sub: Option<String>) -> Answer<String> {
+    let sub = subject(dir, sub)?;
     if let Some(jwt) = dir.federation_statements.get(&sub).await {
-        return Ok(Ok(jwt));
+        return Ok(jwt);
     }
     // The directory vouches for the keys of a self-hosted subordinate (a server, a product
     // with its own entity identifier) only while the configuration it serves is signed by
     // one of them: that is checked first.
     let (shared, asked) = (dir.clone(), sub.clone());
-    let first = dir
-        .db(move |conn| {
-            let found = match member(&shared, conn, &asked)? {
-                Ok(found) => found,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            if found.hosted().is_none() {
-                return Ok(Ok(None));
-            }
-            let keys = found.live_keys(conn)?;
-            let statement = statement_about(&shared, asked, &found, keys, None)?;
-            sign(&shared, conn, &statement).map(|jwt| Ok(Some(jwt)))
-        })
-        .await?;
+    let first = db(dir, move |conn| {
+        let found = member(&shared, conn, &asked)?;
+        if found.hosted().is_none() {
+            return Ok(None);
+        }
+        let keys = found.live_keys(conn)?;
+        let statement = statement_about(&shared, asked, &found, keys, None)?;
+        Ok(Some(sign(&shared, conn, &statement)?))
+    })
+    .await?;
     let signed = match first {
-        Err(refusal) => return Ok(Err(refusal)),
-        Ok(Some(jwt)) => jwt,
-        Ok(None) => {
+        Some(jwt) => jwt,
+        None => {
             let Ok(leaf_jwt) = remote_configuration(dir, &sub).await else {
-                return Ok(Err(unverified(&sub)));
+                return Err(unverified(&sub).into());
             };
             let (shared, asked) = (dir.clone(), sub.clone());
-            let signed = dir
-                .db(move |conn| {
-                    let found = match member(&shared, conn, &asked)? {
-                        Ok(found) => found,
-                        Err(refusal) => return Ok(Err(refusal)),
-                    };
-                    let keys = found.live_keys(conn)?;
-                    let Ok((configuration, _)) =
-                        checked_configuration(&shared, &asked, &found, &leaf_jwt, &keys)
-                    else {
-                        return Ok(Err(unverified(&asked)));
-                    };
-                    let statement =
-                        statement_about(&shared, asked, &found, keys, Some(&configuration))?;
-                    sign(&shared, conn, &statement).map(Ok)
-                })
-                .await?;
-            match signed {
-                Ok(jwt) => jwt,
-                Err(refusal) => return Ok(Err(refusal)),
-            }
+            db(dir, move |conn| {
+                let found = member(&shared, conn, &asked)?;
+                let keys = found.live_keys(conn)?;
+                let Ok((configuration, _)) =
+                    checked_configuration(&shared, &asked, &found, &leaf_jwt, &keys)
+                else {
+                    return Err(unverified(&asked).into());
+                };
+                let statement =
+                    statement_about(&shared, asked, &found, keys, Some(&configuration))?;
+                Ok(sign(&shared, conn, &statement)?)
+            })
+            .await?
         }
     };
     dir.federation_statements.insert(sub, signed.clone()).await;
-    Ok(Ok(signed))
+    Ok(signed)
 }
 
 /// `not_found` for a self-hosted subordinate whose configuration does not hold now.
 fn unverified(sub: &str) -> Refusal {
     Refusal::new(
-        "not_found",
+        FederationError::NotFound,
         format!(
             "the entity configuration at {sub}/.well-known/openid-federation cannot be read or is not signed by a live key of its keystore: no statement about it now"
         ),
@@ -153,7 +167,7 @@ fn unverified(sub: &str) -> Refusal {
 /// `not_found`: no subordinate has the entity identifier asked for.
 pub fn unknown_entity() -> Refusal {
     Refusal::new(
-        "not_found",
+        FederationError::NotFound,
         "no subordinate of this trust anchor has that entity identifier",
     )
 }
@@ -230,26 +244,22 @@ impl Member {
 /// The subordinate whose entity identifier is `sub` (a product's or an organisation's, under
 /// the directory's prefixes; one a product registered as its own; an authorization server's
 /// issuer); or `not_found` saying why it is not in the federation.
-fn member(
-    dir: &Directory,
-    conn: &mut DbConnection,
-    sub: &str,
-) -> Result<std::result::Result<Member, Refusal>> {
-    let unknown = || Ok(Err(unknown_entity()));
+fn member(dir: &Directory, conn: &mut DbConnection, sub: &str) -> Answer<Member> {
+    let unknown = || Err(Failure::Refused(unknown_entity()));
     if let Some(id) = sub.strip_prefix(&federation::organisation_entity_prefix(&dir.public_url)) {
         let Some(org) = id.parse::<OrgId>().ok() else {
             return unknown();
         };
         return match store::organisations::find(conn, org)? {
             None => unknown(),
-            Some(org) if org.status != Status::Active => Ok(Err(Refusal::new(
-                "not_found",
+            Some(org) if org.status != Status::Active => Err(Failure::Refused(Refusal::new(
+                FederationError::NotFound,
                 format!(
                     "the organisation is {}: it is not in the federation now",
                     org.status
                 ),
             ))),
-            Some(org) => Ok(Ok(Member::Organisation(Box::new(org)))),
+            Some(org) => Ok(Member::Organisation(Box::new(org))),
         };
     }
     let prefix = federation::software_entity_prefix(&dir.public_url);
@@ -273,7 +283,7 @@ fn member(
                 })
             });
         return match server {
-            Some(server) => Ok(Ok(server)),
+            Some(server) => Ok(server),
             None => unknown(),
         };
     };
@@ -281,8 +291,8 @@ fn member(
         return unknown();
     };
     if let Some(own) = store::federation::entity_id_of(conn, software)? {
-        return Ok(Err(Refusal::new(
-            "not_found",
+        return Err(Failure::Refused(Refusal::new(
+            FederationError::NotFound,
             format!(
                 "the software's entity identifier is {own}, where it hosts its own configuration"
             ),
@@ -292,12 +302,8 @@ fn member(
 }
 
 /// The product `software` as a subordinate, if it and its organisation are active.
-fn product_member(
-    conn: &mut DbConnection,
-    software: SoftwareId,
-    own: bool,
-) -> Result<std::result::Result<Member, Refusal>> {
-    let unknown = || Ok(Err(unknown_entity()));
+fn product_member(conn: &mut DbConnection, software: SoftwareId, own: bool) -> Answer<Member> {
+    let unknown = || Err(Failure::Refused(unknown_entity()));
     let Some(product) = store::software::find(conn, software)? else {
         return unknown();
     };
@@ -310,35 +316,35 @@ fn product_member(
         } else {
             format!("the software is {}", product.status)
         };
-        return Ok(Err(Refusal::new(
-            "not_found",
+        return Err(Failure::Refused(Refusal::new(
+            FederationError::NotFound,
             format!("{whose}: it is not in the federation now"),
         )));
     }
-    Ok(Ok(Member::Software {
+    Ok(Member::Software {
         product: Box::new(product),
         org: Box::new(org),
         own,
-    }))
+    })
 }
 
 /// Checks the entity identifier parameter `sub` of a request.
 fn subject(dir: &Directory, sub: Option<String>) -> std::result::Result<String, Refusal> {
     let Some(sub) = sub.filter(|s| !s.is_empty()) else {
         return Err(Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             "sub is required: the entity identifier of a subordinate",
         ));
     };
     if sub.len() > MAX_ENTITY_ID {
         return Err(Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             format!("sub is longer than {MAX_ENTITY_ID} characters"),
         ));
     }
     if sub == dir.public_url {
         return Err(Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             "sub is this trust anchor: its own entity configuration is at /.well-known/openid-federation",
         ));
     }
@@ -351,30 +357,22 @@ pub async fn trust_mark(
     dir: &Arc<Directory>,
     trust_mark_type: Option<String>,
     sub: Option<String>,
-) -> Result<std::result::Result<String, Refusal>> {
-    let sub = match subject(dir, sub) {
-        Ok(sub) => sub,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    let (kind, wanted) = match mark_type(dir, trust_mark_type) {
-        Ok(found) => found,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+) -> Answer<String> {
+    let sub = subject(dir, sub)?;
+    let (kind, wanted) = mark_type(dir, trust_mark_type)?;
     let shared = dir.clone();
-    dir.db(move |conn| {
-        let found = match member(&shared, conn, &sub)? {
-            Ok(Member::Server { .. }) => {
-                return Ok(Err(Refusal::new(
-                    "not_found",
-                    "trust marks go to organisations and software products, by role and environment; an authorization server holds none",
-                )));
-            }
-            Ok(found) => found,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
+    db(dir, move |conn| {
+        let found = member(&shared, conn, &sub)?;
+        if let Member::Server { .. } = found {
+            return Err(Refusal::new(
+                FederationError::NotFound,
+                "trust marks go to organisations and software products, by role and environment; an authorization server holds none",
+            )
+            .into());
+        }
         if !found.marks().contains(&wanted) {
-            return Ok(Err(Refusal::new(
-                "not_found",
+            return Err(Failure::Refused(Refusal::new(
+                FederationError::NotFound,
                 format!(
                     "the entity does not hold the {} role in {}",
                     wanted.role.as_str(),
@@ -384,7 +382,7 @@ pub async fn trust_mark(
         }
         let at = unix_now();
         let mark = TrustMark::new(&shared.public_url, sub, kind, at);
-        sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark).map(Ok)
+        Ok(sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark)?)
     })
     .await
 }
@@ -394,13 +392,16 @@ fn mark_type(
     dir: &Directory,
     trust_mark_type: Option<String>,
 ) -> std::result::Result<(String, TrustMarkType), Refusal> {
-    let kind = trust_mark_type
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Refusal::new("invalid_request", "trust_mark_type is required"))?;
+    let kind = trust_mark_type.filter(|t| !t.is_empty()).ok_or_else(|| {
+        Refusal::new(
+            FederationError::InvalidRequest,
+            "trust_mark_type is required",
+        )
+    })?;
     match TrustMarkType::parse(&dir.public_url, &kind) {
         Some(wanted) => Ok((kind, wanted)),
         None => Err(Refusal::new(
-            "not_found",
+            FederationError::NotFound,
             "this trust anchor issues no trust mark of that type",
         )),
     }
@@ -409,26 +410,29 @@ fn mark_type(
 /// The status of a trust mark, as a signed response: `invalid` unless the directory signed
 /// it with a federation key and knows its type, `expired` past its `exp`, `revoked` when its
 /// subject is no longer in the federation or no longer holds its role there, else `active`.
-pub async fn trust_mark_status(
-    dir: &Arc<Directory>,
-    trust_mark: Option<String>,
-) -> Result<std::result::Result<String, Refusal>> {
+pub async fn trust_mark_status(dir: &Arc<Directory>, trust_mark: Option<String>) -> Answer<String> {
     let Some(jwt) = trust_mark.filter(|t| !t.is_empty() && t.len() <= 16 * 1024) else {
-        return Ok(Err(Refusal::new(
-            "invalid_request",
+        return Err(Failure::Refused(Refusal::new(
+            FederationError::InvalidRequest,
             "trust_mark is required (a trust mark JWT, at most 16 KiB)",
         )));
     };
     let shared = dir.clone();
-    dir.db(move |conn| {
+    db(dir, move |conn| {
         let at = unix_now();
         let status = match checked_mark(&shared, conn, &jwt)? {
             None => "invalid",
             Some(mark) if mark.exp <= at => "expired",
             Some(mark) => {
                 let kind = TrustMarkType::parse(&shared.public_url, &mark.trust_mark_type);
-                match (kind, member(&shared, conn, &mark.sub)?) {
-                    (Some(kind), Ok(found)) if found.marks().contains(&kind) => "active",
+                // Not in the federation (refused) is revoked; a failure is a failure.
+                let found = match member(&shared, conn, &mark.sub) {
+                    Ok(found) => Some(found),
+                    Err(Failure::Refused(_)) => None,
+                    Err(failed) => return Err(failed),
+                };
+                match (kind, found) {
+                    (Some(kind), Some(found)) if found.marks().contains(&kind) => "active",
                     _ => "revoked",
                 }
             }
@@ -439,7 +443,8 @@ pub async fn trust_mark_status(
             trust_mark: jwt,
             status,
         };
-        sign_typed(&shared, conn, federation::TRUST_MARK_STATUS_TYP, &response).map(Ok)
+        sign_typed(&shared, conn, federation::TRUST_MARK_STATUS_TYP, &response)
+            .map_err(Failure::from)
     })
     .await
 }
@@ -547,7 +552,7 @@ fn flag(name: &str, value: Option<&str>) -> std::result::Result<bool, Refusal> {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(other) => Err(Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             format!("{name} must be true or false, not {other:?}"),
         )),
     }
@@ -592,23 +597,20 @@ async fn subordinates(
 }
 
 /// The entity identifiers of the subordinates, narrowed by `query`, one page of them.
-pub async fn list(
-    dir: &Arc<Directory>,
-    query: ListQuery,
-) -> Result<std::result::Result<Listed, Refusal>> {
+pub async fn list(dir: &Arc<Directory>, query: ListQuery) -> Answer<Listed> {
     let (trust_marked, intermediate) = match (
         flag("trust_marked", query.trust_marked.as_deref()),
         flag("intermediate", query.intermediate.as_deref()),
     ) {
         (Ok(marked), Ok(intermediate)) => (marked, intermediate),
-        (Err(refusal), _) | (_, Err(refusal)) => return Ok(Err(refusal)),
+        (Err(refusal), _) | (_, Err(refusal)) => return Err(Failure::Refused(refusal)),
     };
     let limit = match query.limit.as_deref().map(str::parse::<usize>) {
         None => usize::MAX,
         Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
         Some(_) => {
-            return Ok(Err(Refusal::new(
-                "invalid_request",
+            return Err(Failure::Refused(Refusal::new(
+                FederationError::InvalidRequest,
                 format!("limit must be a number from 1 to {MAX_PAGE}"),
             )));
         }
@@ -626,8 +628,8 @@ pub async fn list(
     )
     .find(|(_, value)| value.is_some_and(|v| v.len() > MAX_ENTITY_ID));
     if let Some((name, _)) = too_long {
-        return Ok(Err(Refusal::new(
-            "invalid_request",
+        return Err(Failure::Refused(Refusal::new(
+            FederationError::InvalidRequest,
             format!("{name} is longer than {MAX_ENTITY_ID} characters"),
         )));
     }
@@ -637,19 +639,19 @@ pub async fn list(
             Some(kind) => Some(kind),
             // No entity holds a trust mark of a type this anchor does not issue.
             None => {
-                return Ok(Ok(Listed {
+                return Ok(Listed {
                     entities: vec![],
                     more: false,
-                }));
+                });
             }
         },
     };
     // Every subordinate is a leaf; none is an intermediate.
     if intermediate {
-        return Ok(Ok(Listed {
+        return Ok(Listed {
             entities: vec![],
             more: false,
-        }));
+        });
     }
     // Every entity has federation_entity metadata besides its own types.
     let wanted = |kinds: &[EntityType]| {
@@ -675,7 +677,7 @@ pub async fn list(
     entities.dedup();
     let more = entities.len() > limit;
     entities.truncate(limit);
-    Ok(Ok(Listed { entities, more }))
+    Ok(Listed { entities, more })
 }
 
 /// The trust mark list endpoint (section 8.5): the entities holding an active trust mark of
@@ -684,14 +686,11 @@ pub async fn trust_marked(
     dir: &Arc<Directory>,
     trust_mark_type: Option<String>,
     sub: Option<String>,
-) -> Result<std::result::Result<Vec<String>, Refusal>> {
-    let (_, wanted) = match mark_type(dir, trust_mark_type) {
-        Ok(found) => found,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+) -> Answer<Vec<String>> {
+    let (_, wanted) = mark_type(dir, trust_mark_type)?;
     if sub.as_ref().is_some_and(|s| s.len() > MAX_ENTITY_ID) {
-        return Ok(Err(Refusal::new(
-            "invalid_request",
+        return Err(Failure::Refused(Refusal::new(
+            FederationError::InvalidRequest,
             format!("sub is longer than {MAX_ENTITY_ID} characters"),
         )));
     }
@@ -702,7 +701,7 @@ pub async fn trust_marked(
         .map(|(id, _, _)| id)
         .collect();
     holders.sort();
-    Ok(Ok(holders))
+    Ok(holders)
 }
 
 /// Hosts a product's or an organisation's own entity configuration at its entity identifier,
@@ -941,22 +940,17 @@ fn hosted_entity_id(base: &str, subject: Subject) -> String {
 
 /// A product's or an organisation's own entity configuration, hosted while it is in the
 /// federation.
-pub async fn hosted_configuration(
-    dir: &Arc<Directory>,
-    subject: Subject,
-) -> Result<std::result::Result<String, Refusal>> {
+pub async fn hosted_configuration(dir: &Arc<Directory>, subject: Subject) -> Answer<String> {
     let shared = dir.clone();
-    dir.db(move |conn| {
+    db(dir, move |conn| {
         let leaf = hosted_entity_id(&shared.public_url, subject);
-        if let Err(refusal) = member(&shared, conn, &leaf)? {
-            return Ok(Err(refusal));
-        }
+        member(&shared, conn, &leaf)?;
         Ok(store::federation::live(conn, subject)?.ok_or_else(|| {
             Refusal::new(
-                "not_found",
+                FederationError::NotFound,
                 "the entity has not published an entity configuration of its own",
             )
-        }))
+        })?)
     })
     .await
 }
@@ -1019,24 +1013,18 @@ const MAX_FETCHED_CONFIGURATION: usize = 64 * 1024;
 /// fetched from its issuer when asked (under the push guards: `push_allow_http`,
 /// `push_allow_private_targets`) and checked against its organisation's keystore. Only this
 /// directory is a trust anchor here.
-pub async fn resolve(
-    dir: &Arc<Directory>,
-    query: ResolveQuery,
-) -> Result<std::result::Result<String, Refusal>> {
-    let sub = match subject(dir, query.sub) {
-        Ok(sub) => sub,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
+pub async fn resolve(dir: &Arc<Directory>, query: ResolveQuery) -> Answer<String> {
+    let sub = subject(dir, query.sub)?;
     match query.trust_anchor.as_deref() {
         None | Some("") => {
-            return Ok(Err(Refusal::new(
-                "invalid_request",
+            return Err(Failure::Refused(Refusal::new(
+                FederationError::InvalidRequest,
                 "trust_anchor is required",
             )));
         }
         Some(anchor) if anchor != dir.public_url => {
-            return Ok(Err(Refusal::new(
-                "invalid_trust_anchor",
+            return Err(Failure::Refused(Refusal::new(
+                FederationError::InvalidTrustAnchor,
                 format!(
                     "this resolver resolves only for the trust anchor {}",
                     dir.public_url
@@ -1049,39 +1037,30 @@ pub async fn resolve(
     // fetched first, and the subordinate looked up again after.
     let shared = dir.clone();
     let (asked, types) = (sub.clone(), query.entity_type.clone());
-    let first = dir
-        .db(move |conn| {
-            let found = match member(&shared, conn, &asked)? {
-                Ok(found) => found,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            let Some(subject) = found.hosted() else {
-                return Ok(Ok(None));
-            };
-            let Some(jwt) = store::federation::live(conn, subject)? else {
-                return Ok(Err(Refusal::new(
-                    "not_found",
-                    "the entity has not published an entity configuration of its own, which resolving starts from",
-                )));
-            };
-            resolved(&shared, conn, &asked, found, jwt, &types).map(|r| r.map(Some))
-        })
-        .await?;
-    let leaf_jwt = match first {
-        Err(refusal) => return Ok(Err(refusal)),
-        Ok(Some(response)) => return Ok(Ok(response)),
-        Ok(None) => match remote_configuration(dir, &sub).await {
-            Ok(jwt) => jwt,
-            Err(refusal) => return Ok(Err(refusal)),
-        },
-    };
+    let first = db(dir, move |conn| {
+        let found = member(&shared, conn, &asked)?;
+        let Some(subject) = found.hosted() else {
+            return Ok(None);
+        };
+        let Some(jwt) = store::federation::live(conn, subject)? else {
+            return Err(Refusal::new(
+                FederationError::NotFound,
+                "the entity has not published an entity configuration of its own, which resolving starts from",
+            )
+            .into());
+        };
+        resolved(&shared, conn, &asked, found, jwt, &types).map(Some)
+    })
+    .await?;
+    if let Some(response) = first {
+        return Ok(response);
+    }
+    let leaf_jwt = remote_configuration(dir, &sub).await?;
     let shared = dir.clone();
-    dir.db(move |conn| {
+    db(dir, move |conn| {
         // Looked up again: it may have left the federation while its configuration was read.
-        match member(&shared, conn, &sub)? {
-            Ok(found) => resolved(&shared, conn, &sub, found, leaf_jwt, &query.entity_type),
-            Err(refusal) => Ok(Err(refusal)),
-        }
+        let found = member(&shared, conn, &sub)?;
+        resolved(&shared, conn, &sub, found, leaf_jwt, &query.entity_type)
     })
     .await
 }
@@ -1110,7 +1089,7 @@ async fn remote_configuration(dir: &Directory, sub: &str) -> std::result::Result
         .await;
     found.map_err(|why| {
         Refusal::new(
-            "invalid_trust_chain",
+            FederationError::InvalidTrustChain,
             format!("the entity configuration at {url}: {why}"),
         )
     })
@@ -1139,7 +1118,7 @@ fn checked_configuration(
     })
     .map_err(|why| {
         Refusal::new(
-            "invalid_trust_chain",
+            FederationError::InvalidTrustChain,
             format!("the entity configuration {why}"),
         )
     })
@@ -1201,18 +1180,23 @@ fn resolved(
     found: Member,
     leaf_jwt: String,
     entity_types: &[String],
-) -> Result<std::result::Result<String, Refusal>> {
+) -> Answer<String> {
     let sub = sub.to_owned();
     let at = unix_now();
     let keys = found.live_keys(conn)?;
     let (leaf, leaf_exp) = match checked_configuration(dir, &sub, &found, &leaf_jwt, &keys) {
         Ok(checked) => checked,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(refusal) => return Err(Failure::Refused(refusal)),
     };
     let statement = statement_about(dir, sub.clone(), &found, keys, Some(&leaf))?;
     let mut metadata = match federation::resolve_metadata(&statement, &leaf["metadata"]) {
         Ok(metadata) => metadata,
-        Err(why) => return Ok(Err(Refusal::new("invalid_metadata", why))),
+        Err(why) => {
+            return Err(Failure::Refused(Refusal::new(
+                FederationError::InvalidMetadata,
+                why,
+            )));
+        }
     };
     if !entity_types.is_empty()
         && let Some(types) = metadata.as_object_mut()
@@ -1244,5 +1228,5 @@ fn resolved(
         trust_marks,
         trust_chain: vec![leaf_jwt, statement_jwt, anchor_jwt],
     };
-    sign_typed(dir, conn, federation::RESOLVE_TYP, &response).map(Ok)
+    sign_typed(dir, conn, federation::RESOLVE_TYP, &response).map_err(Failure::from)
 }

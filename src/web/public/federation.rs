@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::federation::{ENTITY_STATEMENT_TYPE, Refusal};
+use crate::model::protocol::FederationError;
 use crate::services::Directory;
 use crate::services::federation::{self as service, ListQuery, Subject};
 use crate::web::error::AppError;
@@ -21,7 +22,7 @@ fn refused(refusal: &Refusal) -> HttpResponse {
 fn parameters<T: serde::de::DeserializeOwned>(req: &HttpRequest, note: &str) -> Result<T, Refusal> {
     serde_html_form::from_str(req.query_string()).map_err(|e| {
         Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             format!("the parameters cannot be read {note}: {e}"),
         )
     })
@@ -101,7 +102,7 @@ pub(crate) async fn fetch(
         Ok(query) => query,
         Err(refusal) => return Ok(refused(&refusal)),
     };
-    Ok(match service::fetch(&state, query.sub).await? {
+    Ok(match service::fetch(&state, query.sub).await {
         // It says what the product's status is: cached as the status documents are.
         Ok(jwt) => HttpResponse::Ok()
             .content_type(ENTITY_STATEMENT_TYPE)
@@ -110,7 +111,7 @@ pub(crate) async fn fetch(
                 format!("public, max-age={}", state.config.status_max_age_secs),
             ))
             .body(jwt),
-        Err(refusal) => refused(&refusal),
+        Err(failure) => refused(&failure.refusal()?),
     })
 }
 
@@ -140,7 +141,7 @@ pub(crate) async fn list(
             Ok(query) => query,
             Err(refusal) => return Ok(refused(&refusal)),
         };
-    Ok(match service::list(&state, query).await? {
+    Ok(match service::list(&state, query).await {
         Ok(page) => {
             let mut response = HttpResponse::Ok();
             if let (true, Some(last)) = (page.more, page.entities.last()) {
@@ -148,7 +149,7 @@ pub(crate) async fn list(
             }
             identifiers(&state, &mut response, page.entities)
         }
-        Err(refusal) => refused(&refusal),
+        Err(failure) => refused(&failure.refusal()?),
     })
 }
 
@@ -187,9 +188,9 @@ pub(crate) async fn trust_mark_list(
         Err(refusal) => return Ok(refused(&refusal)),
     };
     Ok(
-        match service::trust_marked(&state, query.trust_mark_type, query.sub).await? {
+        match service::trust_marked(&state, query.trust_mark_type, query.sub).await {
             Ok(ids) => identifiers(&state, &mut HttpResponse::Ok(), ids),
-            Err(refusal) => refused(&refusal),
+            Err(failure) => refused(&failure.refusal()?),
         },
     )
 }
@@ -224,9 +225,9 @@ pub(crate) async fn trust_mark(
         Err(refusal) => return Ok(refused(&refusal)),
     };
     Ok(
-        match service::trust_mark(&state, query.trust_mark_type, query.sub).await? {
+        match service::trust_mark(&state, query.trust_mark_type, query.sub).await {
             Ok(jwt) => signed(&state, "application/trust-mark+jwt", jwt),
-            Err(refusal) => refused(&refusal),
+            Err(failure) => refused(&failure.refusal()?),
         },
     )
 }
@@ -268,13 +269,13 @@ pub(crate) async fn trust_mark_status(
 ) -> Result<HttpResponse, AppError> {
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             "send trust_mark as application/x-www-form-urlencoded",
         )));
     }
     let Some(body) = super::form_body(payload, MAX_STATUS_REQUEST).await? else {
         return Ok(refused(&Refusal::new(
-            "invalid_request",
+            FederationError::InvalidRequest,
             format!(
                 "the request is larger than {} KiB",
                 MAX_STATUS_REQUEST / 1024
@@ -285,18 +286,18 @@ pub(crate) async fn trust_mark_status(
         Ok(form) => form,
         Err(e) => {
             return Ok(refused(&Refusal::new(
-                "invalid_request",
+                FederationError::InvalidRequest,
                 format!("the parameters cannot be read (trust_mark at most once): {e}"),
             )));
         }
     };
     Ok(
-        match service::trust_mark_status(&state, form.trust_mark).await? {
+        match service::trust_mark_status(&state, form.trust_mark).await {
             Ok(jwt) => HttpResponse::Ok()
                 .content_type("application/trust-mark-status-response+jwt")
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(jwt),
-            Err(refusal) => refused(&refusal),
+            Err(failure) => refused(&failure.refusal()?),
         },
     )
 }
@@ -354,12 +355,10 @@ async fn hosted(
     let Some(subject) = subject else {
         return Ok(refused(&service::unknown_entity()));
     };
-    Ok(
-        match service::hosted_configuration(&state, subject).await? {
-            Ok(jwt) => statement(&state, jwt),
-            Err(refusal) => refused(&refusal),
-        },
-    )
+    Ok(match service::hosted_configuration(&state, subject).await {
+        Ok(jwt) => statement(&state, jwt),
+        Err(failure) => refused(&failure.refusal()?),
+    })
 }
 
 /// Federation resolve
@@ -385,8 +384,8 @@ pub(crate) async fn resolve(
         Ok(query) => query,
         Err(refusal) => return Ok(refused(&refusal)),
     };
-    Ok(match service::resolve(&state, query).await? {
+    Ok(match service::resolve(&state, query).await {
         Ok(jwt) => signed(&state, "application/resolve-response+jwt", jwt),
-        Err(refusal) => refused(&refusal),
+        Err(failure) => refused(&failure.refusal()?),
     })
 }

@@ -37,9 +37,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use ssa_verifier::protocol::RegistrationCode;
 use ssa_verifier::{
-    ClientMetadata, ConfigError, ErrorCode, RegistrationRequest, Settings, SoftwareStatement,
-    Verifier, VerifyError,
+    ClientMetadata, ConfigError, RegistrationRequest, Settings, SoftwareStatement, Verifier,
+    VerifyError,
 };
 
 pub use policy::{Access, ClientIds, Policy, SecurityProfile, Statements};
@@ -53,63 +54,60 @@ pub struct RegistrationError {
     /// `invalid_redirect_uri`, `invalid_client_metadata` or `invalid_token`; for an explicit
     /// registration also `invalid_request`, `invalid_trust_chain` or `invalid_metadata`, for an
     /// automatic one `invalid_request_object`.
-    pub error: String,
+    pub error: RegistrationCode,
     /// What was wrong.
     pub error_description: String,
 }
 
 impl RegistrationError {
-    fn new(code: &str, description: impl Into<String>) -> Self {
+    /// An error of `code`, saying what was wrong.
+    pub fn new(code: RegistrationCode, description: impl Into<String>) -> Self {
         Self {
-            error: code.to_owned(),
+            error: code,
             error_description: description.into(),
         }
     }
 
     /// `invalid_client_metadata`.
     pub fn metadata(description: impl Into<String>) -> Self {
-        Self::new("invalid_client_metadata", description)
+        Self::new(RegistrationCode::InvalidClientMetadata, description)
     }
 
     /// `invalid_redirect_uri`.
     pub fn redirect_uri(description: impl Into<String>) -> Self {
-        Self::new("invalid_redirect_uri", description)
+        Self::new(RegistrationCode::InvalidRedirectUri, description)
     }
 
     /// `invalid_software_statement`.
     pub fn statement(description: impl Into<String>) -> Self {
-        Self::new("invalid_software_statement", description)
+        Self::new(RegistrationCode::InvalidSoftwareStatement, description)
     }
 
     /// `unapproved_software_statement`: the statement is not (or cannot now be confirmed to
     /// be) approved by its directory.
     pub fn unapproved(description: impl Into<String>) -> Self {
-        Self::new("unapproved_software_statement", description)
+        Self::new(RegistrationCode::UnapprovedSoftwareStatement, description)
     }
 
     /// `invalid_request_object`: an automatic registration's request object does not hold.
     pub fn request_object(description: impl Into<String>) -> Self {
-        Self::new("invalid_request_object", description)
+        Self::new(RegistrationCode::InvalidRequestObject, description)
     }
 
     /// `invalid_request` (RFC 6749): a request the registrar cannot read, such as a query
     /// parameter out of its range.
     pub fn request(description: impl Into<String>) -> Self {
-        Self::new("invalid_request", description)
+        Self::new(RegistrationCode::InvalidRequest, description)
     }
 
     /// `invalid_token` (RFC 6750): a missing or bad initial access token.
     pub fn token(description: impl Into<String>) -> Self {
-        Self::new("invalid_token", description)
+        Self::new(RegistrationCode::InvalidToken, description)
     }
 
     /// The HTTP status: 401 for `invalid_token`, 400 for the others.
     pub fn status(&self) -> u16 {
-        if self.error == "invalid_token" {
-            401
-        } else {
-            400
-        }
+        self.error.status()
     }
 
     /// The error response body.
@@ -120,13 +118,7 @@ impl RegistrationError {
 
 impl From<VerifyError> for RegistrationError {
     fn from(e: VerifyError) -> Self {
-        let code = match e.code {
-            ErrorCode::InvalidSoftwareStatement => "invalid_software_statement",
-            ErrorCode::UnapprovedSoftwareStatement => "unapproved_software_statement",
-            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
-            _ => "invalid_client_metadata",
-        };
-        Self::new(code, e.description)
+        Self::new(e.code.into(), e.description)
     }
 }
 
@@ -134,7 +126,7 @@ impl From<ssa_verifier::federation::FederationError> for RegistrationError {
     /// A refused trust chain (explicit registration): its specification's error code,
     /// `invalid_trust_chain` or `invalid_metadata`.
     fn from(e: ssa_verifier::federation::FederationError) -> Self {
-        Self::new(e.code, e.description)
+        Self::new(RegistrationCode::of_federation(e.code), e.description)
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::model::inputs::{Environment, RegulatedRole};
 use crate::model::organisation::AuthorizationServer;
 use crate::model::organisation::Organisation;
-use crate::model::protocol::FederationError;
+use crate::model::protocol::FederationCode;
 use crate::model::software::Software;
 use crate::model::{OrgId, SoftwareId};
 
@@ -430,12 +430,12 @@ fn leaf_constraints(kinds: &[EntityType]) -> Value {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{error}: {description}")]
 pub struct Refusal {
-    pub error: FederationError,
+    pub error: FederationCode,
     pub description: String,
 }
 
 impl Refusal {
-    pub fn new(error: FederationError, description: impl Into<String>) -> Self {
+    pub fn new(error: FederationCode, description: impl Into<String>) -> Self {
         Self {
             error,
             description: description.into(),

@@ -15,7 +15,7 @@ pub enum Error {
     /// 9449 section 7.1).
     #[error("{description}")]
     TokenRefused {
-        error: super::protocol::OAuthError,
+        error: super::protocol::OAuthCode,
         description: String,
     },
     /// The caller is known but may not do this.

@@ -16,7 +16,7 @@ use crate::federation::{
 };
 use crate::model::keys::{KeyPurpose, KeyState};
 use crate::model::organisation::{AuthorizationServer, Organisation};
-use crate::model::protocol::FederationError;
+use crate::model::protocol::FederationCode;
 use crate::model::software::Software;
 use crate::model::{Error, OrgId, Result, SoftwareId, Status, now};
 use crate::ssa::KeystoreUrls;
@@ -157,7 +157,7 @@ pub async fn fetch(dir: &Arc<Directory>, sub: Option<String>) -> Answer<String> 
 /// `not_found` for a self-hosted subordinate whose configuration does not hold now.
 fn unverified(sub: &str) -> Refusal {
     Refusal::new(
-        FederationError::NotFound,
+        FederationCode::NotFound,
         format!(
             "the entity configuration at {sub}/.well-known/openid-federation cannot be read or is not signed by a live key of its keystore: no statement about it now"
         ),
@@ -167,7 +167,7 @@ fn unverified(sub: &str) -> Refusal {
 /// `not_found`: no subordinate has the entity identifier asked for.
 pub fn unknown_entity() -> Refusal {
     Refusal::new(
-        FederationError::NotFound,
+        FederationCode::NotFound,
         "no subordinate of this trust anchor has that entity identifier",
     )
 }
@@ -253,7 +253,7 @@ fn member(dir: &Directory, conn: &mut DbConnection, sub: &str) -> Answer<Member>
         return match store::organisations::find(conn, org)? {
             None => unknown(),
             Some(org) if org.status != Status::Active => Err(Failure::Refused(Refusal::new(
-                FederationError::NotFound,
+                FederationCode::NotFound,
                 format!(
                     "the organisation is {}: it is not in the federation now",
                     org.status
@@ -292,7 +292,7 @@ fn member(dir: &Directory, conn: &mut DbConnection, sub: &str) -> Answer<Member>
     };
     if let Some(own) = store::federation::entity_id_of(conn, software)? {
         return Err(Failure::Refused(Refusal::new(
-            FederationError::NotFound,
+            FederationCode::NotFound,
             format!(
                 "the software's entity identifier is {own}, where it hosts its own configuration"
             ),
@@ -317,7 +317,7 @@ fn product_member(conn: &mut DbConnection, software: SoftwareId, own: bool) -> A
             format!("the software is {}", product.status)
         };
         return Err(Failure::Refused(Refusal::new(
-            FederationError::NotFound,
+            FederationCode::NotFound,
             format!("{whose}: it is not in the federation now"),
         )));
     }
@@ -332,19 +332,19 @@ fn product_member(conn: &mut DbConnection, software: SoftwareId, own: bool) -> A
 fn subject(dir: &Directory, sub: Option<String>) -> std::result::Result<String, Refusal> {
     let Some(sub) = sub.filter(|s| !s.is_empty()) else {
         return Err(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             "sub is required: the entity identifier of a subordinate",
         ));
     };
     if sub.len() > MAX_ENTITY_ID {
         return Err(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             format!("sub is longer than {MAX_ENTITY_ID} characters"),
         ));
     }
     if sub == dir.public_url {
         return Err(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             "sub is this trust anchor: its own entity configuration is at /.well-known/openid-federation",
         ));
     }
@@ -365,14 +365,14 @@ pub async fn trust_mark(
         let found = member(&shared, conn, &sub)?;
         if let Member::Server { .. } = found {
             return Err(Refusal::new(
-                FederationError::NotFound,
+                FederationCode::NotFound,
                 "trust marks go to organisations and software products, by role and environment; an authorization server holds none",
             )
             .into());
         }
         if !found.marks().contains(&wanted) {
             return Err(Failure::Refused(Refusal::new(
-                FederationError::NotFound,
+                FederationCode::NotFound,
                 format!(
                     "the entity does not hold the {} role in {}",
                     wanted.role.as_str(),
@@ -394,14 +394,14 @@ fn mark_type(
 ) -> std::result::Result<(String, TrustMarkType), Refusal> {
     let kind = trust_mark_type.filter(|t| !t.is_empty()).ok_or_else(|| {
         Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             "trust_mark_type is required",
         )
     })?;
     match TrustMarkType::parse(&dir.public_url, &kind) {
         Some(wanted) => Ok((kind, wanted)),
         None => Err(Refusal::new(
-            FederationError::NotFound,
+            FederationCode::NotFound,
             "this trust anchor issues no trust mark of that type",
         )),
     }
@@ -413,7 +413,7 @@ fn mark_type(
 pub async fn trust_mark_status(dir: &Arc<Directory>, trust_mark: Option<String>) -> Answer<String> {
     let Some(jwt) = trust_mark.filter(|t| !t.is_empty() && t.len() <= 16 * 1024) else {
         return Err(Failure::Refused(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             "trust_mark is required (a trust mark JWT, at most 16 KiB)",
         )));
     };
@@ -552,7 +552,7 @@ fn flag(name: &str, value: Option<&str>) -> std::result::Result<bool, Refusal> {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
         Some(other) => Err(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             format!("{name} must be true or false, not {other:?}"),
         )),
     }
@@ -610,7 +610,7 @@ pub async fn list(dir: &Arc<Directory>, query: ListQuery) -> Answer<Listed> {
         Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
         Some(_) => {
             return Err(Failure::Refused(Refusal::new(
-                FederationError::InvalidRequest,
+                FederationCode::InvalidRequest,
                 format!("limit must be a number from 1 to {MAX_PAGE}"),
             )));
         }
@@ -629,7 +629,7 @@ pub async fn list(dir: &Arc<Directory>, query: ListQuery) -> Answer<Listed> {
     .find(|(_, value)| value.is_some_and(|v| v.len() > MAX_ENTITY_ID));
     if let Some((name, _)) = too_long {
         return Err(Failure::Refused(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             format!("{name} is longer than {MAX_ENTITY_ID} characters"),
         )));
     }
@@ -690,7 +690,7 @@ pub async fn trust_marked(
     let (_, wanted) = mark_type(dir, trust_mark_type)?;
     if sub.as_ref().is_some_and(|s| s.len() > MAX_ENTITY_ID) {
         return Err(Failure::Refused(Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             format!("sub is longer than {MAX_ENTITY_ID} characters"),
         )));
     }
@@ -947,7 +947,7 @@ pub async fn hosted_configuration(dir: &Arc<Directory>, subject: Subject) -> Ans
         member(&shared, conn, &leaf)?;
         Ok(store::federation::live(conn, subject)?.ok_or_else(|| {
             Refusal::new(
-                FederationError::NotFound,
+                FederationCode::NotFound,
                 "the entity has not published an entity configuration of its own",
             )
         })?)
@@ -1018,13 +1018,13 @@ pub async fn resolve(dir: &Arc<Directory>, query: ResolveQuery) -> Answer<String
     match query.trust_anchor.as_deref() {
         None | Some("") => {
             return Err(Failure::Refused(Refusal::new(
-                FederationError::InvalidRequest,
+                FederationCode::InvalidRequest,
                 "trust_anchor is required",
             )));
         }
         Some(anchor) if anchor != dir.public_url => {
             return Err(Failure::Refused(Refusal::new(
-                FederationError::InvalidTrustAnchor,
+                FederationCode::InvalidTrustAnchor,
                 format!(
                     "this resolver resolves only for the trust anchor {}",
                     dir.public_url
@@ -1044,7 +1044,7 @@ pub async fn resolve(dir: &Arc<Directory>, query: ResolveQuery) -> Answer<String
         };
         let Some(jwt) = store::federation::live(conn, subject)? else {
             return Err(Refusal::new(
-                FederationError::NotFound,
+                FederationCode::NotFound,
                 "the entity has not published an entity configuration of its own, which resolving starts from",
             )
             .into());
@@ -1089,7 +1089,7 @@ async fn remote_configuration(dir: &Directory, sub: &str) -> std::result::Result
         .await;
     found.map_err(|why| {
         Refusal::new(
-            FederationError::InvalidTrustChain,
+            FederationCode::InvalidTrustChain,
             format!("the entity configuration at {url}: {why}"),
         )
     })
@@ -1118,7 +1118,7 @@ fn checked_configuration(
     })
     .map_err(|why| {
         Refusal::new(
-            FederationError::InvalidTrustChain,
+            FederationCode::InvalidTrustChain,
             format!("the entity configuration {why}"),
         )
     })
@@ -1193,7 +1193,7 @@ fn resolved(
         Ok(metadata) => metadata,
         Err(why) => {
             return Err(Failure::Refused(Refusal::new(
-                FederationError::InvalidMetadata,
+                FederationCode::InvalidMetadata,
                 why,
             )));
         }

@@ -14,7 +14,7 @@ use crate::keys::proofs::{self, Proof};
 use crate::model::audit::Entry;
 use crate::model::certificate::{CertStatus, CertType};
 use crate::model::client::{ClientId, Scope};
-use crate::model::protocol::OAuthError;
+use crate::model::protocol::OAuthCode;
 use crate::model::software::Grant;
 use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, now};
 use crate::store::{self, DbConnection, write_transaction};
@@ -55,12 +55,12 @@ pub struct TokenResponse {
 /// what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub error: OAuthError,
+    pub error: OAuthCode,
     pub description: String,
 }
 
 impl Refusal {
-    pub fn new(error: OAuthError, description: impl Into<String>) -> Self {
+    pub fn new(error: OAuthCode, description: impl Into<String>) -> Self {
         Self {
             error,
             description: description.into(),
@@ -139,13 +139,13 @@ fn decide(
         Some("client_credentials") => {}
         Some(other) => {
             return refuse(
-                OAuthError::UnsupportedGrantType,
+                OAuthCode::UnsupportedGrantType,
                 &format!("grant_type {other:?} is not supported here: use client_credentials"),
             );
         }
         None => {
             return refuse(
-                OAuthError::InvalidRequest,
+                OAuthCode::InvalidRequest,
                 "grant_type is required (client_credentials)",
             );
         }
@@ -159,7 +159,7 @@ fn decide(
         (None, None, Some(der)) => Method::TlsClientAuth(der),
         (None, None, None) => {
             return refuse(
-                OAuthError::InvalidClient,
+                OAuthCode::InvalidClient,
                 &format!(
                     "authenticate with private_key_jwt (client_assertion_type {JWT_BEARER} and a client_assertion signed by a key in the client's keystore) or, over mutual TLS, with tls_client_auth (the product's transport certificate and its client_id)"
                 ),
@@ -167,7 +167,7 @@ fn decide(
         }
         _ => {
             return refuse(
-                OAuthError::InvalidClient,
+                OAuthCode::InvalidClient,
                 &format!(
                     "private_key_jwt needs client_assertion_type {JWT_BEARER} and a client_assertion"
                 ),
@@ -176,7 +176,7 @@ fn decide(
     };
     let Some(client_id) = client_id else {
         return refuse(
-            OAuthError::InvalidClient,
+            OAuthCode::InvalidClient,
             match method {
                 Method::PrivateKeyJwt(_) => "the client assertion names no client (iss)",
                 Method::TlsClientAuth(_) => "tls_client_auth needs the client_id parameter",
@@ -187,12 +187,12 @@ fn decide(
     let proof = match (request.dpop.as_deref(), request.certificate.as_deref()) {
         (Some(dpop), _) => match proofs::check_dpop(dpop, "POST", &request.endpoint, None, at) {
             Ok(proof) => Some(proof),
-            Err(why) => return refuse(OAuthError::InvalidDpopProof, &why),
+            Err(why) => return refuse(OAuthCode::InvalidDpopProof, &why),
         },
         (None, Some(_)) => None,
         (None, None) => {
             return refuse(
-                OAuthError::InvalidRequest,
+                OAuthCode::InvalidRequest,
                 "a DPoP proof (RFC 9449) is required, or mutual TLS: this directory's tokens are bound to the client's key or certificate",
             );
         }
@@ -201,16 +201,16 @@ fn decide(
     let unknown = "unknown client: the client_id is a software_id or an organisation id";
     let (Ok(software), Ok(org_id)) = (client_id.parse::<SoftwareId>(), client_id.parse::<OrgId>())
     else {
-        return refuse(OAuthError::InvalidClient, unknown);
+        return refuse(OAuthCode::InvalidClient, unknown);
     };
     let (client, org) = match store::software::find(conn, software)? {
         Some(product) => {
             let Some(org) = store::organisations::find(conn, product.organisation_id)? else {
-                return refuse(OAuthError::InvalidClient, unknown);
+                return refuse(OAuthCode::InvalidClient, unknown);
             };
             if let Err(why) = product.eligibility(org.status) {
                 return refuse(
-                    OAuthError::InvalidGrant,
+                    OAuthCode::InvalidGrant,
                     &why.refusal(Grant::Token).to_string(),
                 );
             }
@@ -218,11 +218,11 @@ fn decide(
         }
         None => {
             let Some(org) = store::organisations::find(conn, org_id)? else {
-                return refuse(OAuthError::InvalidClient, unknown);
+                return refuse(OAuthCode::InvalidClient, unknown);
             };
             if org.status != Status::Active {
                 return refuse(
-                    OAuthError::InvalidGrant,
+                    OAuthCode::InvalidGrant,
                     &format!(
                         "the organisation is {}; only an active organisation gets access tokens",
                         org.status
@@ -234,7 +234,7 @@ fn decide(
     };
     let scopes = match Scope::parse_list(request.scope.as_deref(), client.allowed()) {
         Ok(scopes) => scopes,
-        Err(why) => return refuse(OAuthError::InvalidScope, &why.to_string()),
+        Err(why) => return refuse(OAuthCode::InvalidScope, &why.to_string()),
     };
     let spent = match method {
         Method::PrivateKeyJwt(assertion) => {
@@ -251,18 +251,18 @@ fn decide(
             );
             match proofs::check_assertion(assertion, &client_id, &audiences, &keys, at) {
                 Ok(assertion) => Some(assertion),
-                Err(why) => return refuse(OAuthError::InvalidClient, &why),
+                Err(why) => return refuse(OAuthCode::InvalidClient, &why),
             }
         }
         Method::TlsClientAuth(der) => {
             let ClientId::Software(software) = client else {
                 return refuse(
-                    OAuthError::InvalidClient,
+                    OAuthCode::InvalidClient,
                     "tls_client_auth is for software products (their transport certificates); an organisation authenticates with private_key_jwt",
                 );
             };
             if let Err(why) = certified(conn, der, software)? {
-                return refuse(OAuthError::InvalidClient, &why);
+                return refuse(OAuthCode::InvalidClient, &why);
             }
             None
         }
@@ -271,7 +271,7 @@ fn decide(
         && !spend_proof(conn, proof)?
     {
         return refuse(
-            OAuthError::InvalidDpopProof,
+            OAuthCode::InvalidDpopProof,
             "the DPoP proof was used already (its jti)",
         );
     }
@@ -345,7 +345,7 @@ fn decide(
     });
     match issued {
         Ok(()) => {}
-        Err(Error::Conflict(_)) => return refuse(OAuthError::InvalidClient, REPLAYED),
+        Err(Error::Conflict(_)) => return refuse(OAuthCode::InvalidClient, REPLAYED),
         Err(other) => return Err(other),
     }
     Ok(Ok(TokenResponse {
@@ -407,7 +407,7 @@ fn certified(
     Ok(Ok(()))
 }
 
-fn refused(error: OAuthError, description: impl Into<String>) -> Error {
+fn refused(error: OAuthCode, description: impl Into<String>) -> Error {
     Error::TokenRefused {
         error,
         description: description.into(),
@@ -468,7 +468,7 @@ fn authenticate_in(
     let at = now().assume_utc().unix_timestamp();
     let Some(hash) = credentials::client_token_key(token) else {
         return Err(refused(
-            OAuthError::InvalidToken,
+            OAuthCode::InvalidToken,
             "the access token is unknown or expired",
         ));
     };
@@ -476,20 +476,20 @@ fn authenticate_in(
     let proof: Option<Proof> = if presented.dpop_scheme {
         let Some(proof) = presented.proof.as_deref() else {
             return Err(refused(
-                OAuthError::InvalidDpopProof,
+                OAuthCode::InvalidDpopProof,
                 "this token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof",
             ));
         };
         Some(
             proofs::check_dpop(proof, method, url, Some(token), at)
-                .map_err(|why| refused(OAuthError::InvalidDpopProof, why))?,
+                .map_err(|why| refused(OAuthCode::InvalidDpopProof, why))?,
         )
     } else {
         None
     };
     let live = store::oauth::live_token(conn, &hash)?.ok_or_else(|| {
         refused(
-            OAuthError::InvalidToken,
+            OAuthCode::InvalidToken,
             "the access token is unknown or expired",
         )
     })?;
@@ -497,13 +497,13 @@ fn authenticate_in(
         (Some(jkt), _, Some(proof)) if *jkt == proof.jkt => {}
         (Some(_), _, Some(_)) => {
             return Err(refused(
-                OAuthError::InvalidDpopProof,
+                OAuthCode::InvalidDpopProof,
                 "the DPoP proof is not signed by the key this token is bound to",
             ));
         }
         (Some(_), _, None) => {
             return Err(refused(
-                OAuthError::InvalidToken,
+                OAuthCode::InvalidToken,
                 "this token is bound to a DPoP key: send it as Authorization: DPoP <token> with a DPoP proof",
             ));
         }
@@ -514,14 +514,14 @@ fn authenticate_in(
                 .map(proofs::certificate_thumbprint);
             if shown.as_deref() != Some(x5t.as_str()) {
                 return Err(refused(
-                    OAuthError::InvalidToken,
+                    OAuthCode::InvalidToken,
                     "this token is bound to a client certificate: present that certificate over mutual TLS",
                 ));
             }
         }
         (None, _, _) => {
             return Err(refused(
-                OAuthError::InvalidToken,
+                OAuthCode::InvalidToken,
                 "this token is bound to a client certificate: send it as Authorization: Bearer over mutual TLS with that certificate",
             ));
         }
@@ -535,7 +535,7 @@ fn authenticate_in(
     };
     if let Some(whose) = stopped {
         return Err(refused(
-            OAuthError::InvalidToken,
+            OAuthCode::InvalidToken,
             format!("{whose}: its tokens stopped working"),
         ));
     }
@@ -550,7 +550,7 @@ fn authenticate_in(
         })
     {
         return Err(refused(
-            OAuthError::InvalidDpopProof,
+            OAuthCode::InvalidDpopProof,
             "the DPoP proof was used already (its jti): sign a new one for each request",
         ));
     }

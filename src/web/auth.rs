@@ -19,7 +19,7 @@ use crate::model::Actor;
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::client::Scope;
-use crate::model::protocol::OAuthError;
+use crate::model::protocol::OAuthCode;
 use crate::services::{Directory, accounts};
 
 /// The session cookie's key for the server-side session's secret.
@@ -232,7 +232,7 @@ async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
         ),
     };
     let proof = dpop_proof(req).map_err(|why| Error::TokenRefused {
-        error: OAuthError::InvalidDpopProof,
+        error: OAuthCode::InvalidDpopProof,
         description: why.into(),
     })?;
     let presented = crate::services::oauth::Presented {
@@ -266,7 +266,7 @@ async fn machine(req: &HttpRequest) -> Result<Actor, AppError> {
         && !scopes.contains(scope)
     {
         return Err(Error::TokenRefused {
-            error: OAuthError::InsufficientScope,
+            error: OAuthCode::InsufficientScope,
             description: format!("this call needs the scope {}", scope.as_str()),
         }
         .into());

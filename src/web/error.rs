@@ -15,7 +15,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::model::Error;
-use crate::model::protocol::OAuthError;
+use crate::model::protocol::OAuthCode;
 
 /// Everything a request can fail with, as the client sees it: what the domain refused, or
 /// what only HTTP knows.
@@ -63,8 +63,8 @@ impl AppError {
                 Error::Validation(_) => "validation",
                 Error::Unauthorized(_) => "unauthorized",
                 Error::TokenRefused { error, .. } => match error {
-                    OAuthError::InsufficientScope => "insufficient-scope",
-                    OAuthError::InvalidDpopProof => "invalid-dpop-proof",
+                    OAuthCode::InsufficientScope => "insufficient-scope",
+                    OAuthCode::InvalidDpopProof => "invalid-dpop-proof",
                     _ => "invalid-token",
                 },
                 Error::Forbidden(_) => "forbidden",

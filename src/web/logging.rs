@@ -12,8 +12,8 @@ use super::error::AppError;
 /// such as tokens, which the API refuses there anyway but a careless client still sends).
 ///
 /// The outcome is an event only where a person should read it: a server error that is not
-/// an [`AppError::Unexpected`] (those are logged once, with their cause, where they are
-/// rendered) at ERROR, a client error at DEBUG, and nothing for redirects.
+/// an unexpected one ([`crate::model::Error::Unexpected`], logged once with its cause where
+/// it is rendered) at ERROR, a client error at DEBUG, and nothing for redirects.
 pub struct RequestSpan;
 
 impl tracing_actix_web::RootSpanBuilder for RequestSpan {

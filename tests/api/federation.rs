@@ -446,7 +446,7 @@ async fn trust_marks_follow_the_products_roles_and_status() {
         ssa_verifier::federation::check_trust_mark(&mark, &app.address, &stranger, unix_now())
             .unwrap_err()
             .code,
-        "invalid_trust_mark"
+        ssa_verifier::protocol::FederationCode::InvalidTrustMark
     );
     let ask_verifier = |pinned: ssa_verifier::KeySet| {
         let (anchor, mark) = (app.address.clone(), mark.clone());
@@ -699,7 +699,10 @@ async fn a_product_publishes_its_own_entity_configuration_and_resolves_through_t
     let refused =
         ssa_verifier::federation::validate_chain(&swapped, &app.address, &anchor_keys, unix_now())
             .unwrap_err();
-    assert_eq!(refused.code, "invalid_trust_chain");
+    assert_eq!(
+        refused.code,
+        ssa_verifier::protocol::FederationCode::InvalidTrustChain
+    );
     let stranger_keys = ssa_verifier::KeySet::from_json(
         &json!({"keys": [crate::oauth::Key::new().jwk()]}).to_string(),
     )

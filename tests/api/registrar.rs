@@ -31,7 +31,7 @@ async fn decide(
 #[track_caller]
 fn refused(result: Result<Client, RegistrationError>) -> (String, String) {
     let e = result.expect_err("refused");
-    (e.error, e.error_description)
+    (e.error.as_str().to_owned(), e.error_description)
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! One error type whose codes are the RFC 7591 registration error codes.
 
+use crate::protocol::RegistrationCode;
 use serde::Serialize;
 
 /// RFC 7591 section 3.2.2 error codes. A directory that cannot be reached, with nothing
@@ -22,12 +23,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// The code as RFC 7591 spells it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidSoftwareStatement => "invalid_software_statement",
-            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
-            Self::InvalidRedirectUri => "invalid_redirect_uri",
-            Self::InvalidClientMetadata => "invalid_client_metadata",
-        }
+        RegistrationCode::from(self).as_str()
     }
 
     /// The exit code of `ssa-verify` for this error (1 is a configuration or input error, 2 a
@@ -38,6 +34,17 @@ impl ErrorCode {
             Self::UnapprovedSoftwareStatement => 11,
             Self::InvalidRedirectUri => 12,
             Self::InvalidClientMetadata => 13,
+        }
+    }
+}
+
+impl From<ErrorCode> for RegistrationCode {
+    fn from(code: ErrorCode) -> Self {
+        match code {
+            ErrorCode::InvalidSoftwareStatement => Self::InvalidSoftwareStatement,
+            ErrorCode::UnapprovedSoftwareStatement => Self::UnapprovedSoftwareStatement,
+            ErrorCode::InvalidRedirectUri => Self::InvalidRedirectUri,
+            ErrorCode::InvalidClientMetadata => Self::InvalidClientMetadata,
         }
     }
 }

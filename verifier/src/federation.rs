@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::algorithm::Algorithm;
 use crate::jose;
 use crate::keys::KeySet;
+use crate::protocol::FederationCode;
 
 /// The JWS `typ` of entity configurations and subordinate statements.
 pub const ENTITY_STATEMENT_TYP: &str = "entity-statement+jwt";
@@ -26,14 +27,14 @@ const ALGORITHMS: [Algorithm; 2] = [Algorithm::PS256, Algorithm::ES256];
 #[error("{code}: {description}")]
 pub struct FederationError {
     /// `invalid_trust_chain`, `invalid_metadata` or `invalid_trust_mark`.
-    pub code: &'static str,
+    pub code: FederationCode,
     /// What was wrong.
     pub description: String,
 }
 
 fn chain_error(description: impl Into<String>) -> FederationError {
     FederationError {
-        code: "invalid_trust_chain",
+        code: FederationCode::InvalidTrustChain,
         description: description.into(),
     }
 }
@@ -323,7 +324,7 @@ pub fn validate_chain_with_history(
     let mut metadata =
         apply_policies(&layers, &leaf.claims["metadata"]).map_err(|description| {
             FederationError {
-                code: "invalid_metadata",
+                code: FederationCode::InvalidMetadata,
                 description,
             }
         })?;
@@ -710,7 +711,7 @@ pub fn check_trust_mark(
     now: i64,
 ) -> Result<TrustMark, FederationError> {
     let refused = |why: String| FederationError {
-        code: "invalid_trust_mark",
+        code: FederationCode::InvalidTrustMark,
         description: why,
     };
     let jws = jose::split(jwt).map_err(|e| refused(e.description))?;

@@ -12,6 +12,7 @@ pub mod federation;
 mod fetch;
 mod jose;
 mod keys;
+pub mod protocol;
 mod registration;
 mod settings;
 mod statement;

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use ssa_verifier::HttpClient;
+use ssa_verifier::protocol::RegistrationCode;
 
 use crate::{Client, Interceptor, RegistrationError};
 
@@ -49,27 +50,26 @@ impl Interceptor for Callout {
         match answer.get("decision").and_then(Value::as_str) {
             Some("allow") => Ok(()),
             Some("refuse") => {
+                // The bank's rules may refuse with a registration code about the client;
+                // anything else is reported as invalid_client_metadata.
                 let code = answer
                     .get("error")
-                    .and_then(Value::as_str)
+                    .and_then(|c| serde_json::from_value::<RegistrationCode>(c.clone()).ok())
                     .filter(|c| {
                         matches!(
-                            *c,
-                            "invalid_redirect_uri"
-                                | "invalid_client_metadata"
-                                | "invalid_software_statement"
-                                | "unapproved_software_statement"
+                            c,
+                            RegistrationCode::InvalidRedirectUri
+                                | RegistrationCode::InvalidClientMetadata
+                                | RegistrationCode::InvalidSoftwareStatement
+                                | RegistrationCode::UnapprovedSoftwareStatement
                         )
                     })
-                    .unwrap_or("invalid_client_metadata");
+                    .unwrap_or(RegistrationCode::InvalidClientMetadata);
                 let description = answer
                     .get("error_description")
                     .and_then(Value::as_str)
                     .unwrap_or("refused by the bank's rules");
-                Err(RegistrationError {
-                    error: code.to_owned(),
-                    error_description: description.to_owned(),
-                })
+                Err(RegistrationError::new(code, description))
             }
             Some("adjust") => {
                 let Some(Value::Object(changes)) = answer.get("metadata") else {

@@ -1159,7 +1159,7 @@ async fn register_explicit(
                 Ok(_) => {
                     return Ok(Err(RegistrationError::from(
                         ssa_verifier::federation::FederationError {
-                            code: "invalid_trust_chain",
+                            code: ssa_verifier::protocol::FederationCode::InvalidTrustChain,
                             description: "the chain is not the requesting entity's".into(),
                         },
                     )));

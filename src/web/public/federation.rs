@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::federation::{ENTITY_STATEMENT_TYPE, Refusal};
-use crate::model::protocol::FederationError;
+use crate::model::protocol::FederationCode;
 use crate::services::Directory;
 use crate::services::federation::{self as service, ListQuery, Subject};
 use crate::web::error::AppError;
@@ -22,7 +22,7 @@ fn refused(refusal: &Refusal) -> HttpResponse {
 fn parameters<T: serde::de::DeserializeOwned>(req: &HttpRequest, note: &str) -> Result<T, Refusal> {
     serde_html_form::from_str(req.query_string()).map_err(|e| {
         Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             format!("the parameters cannot be read {note}: {e}"),
         )
     })
@@ -269,13 +269,13 @@ pub(crate) async fn trust_mark_status(
 ) -> Result<HttpResponse, AppError> {
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             "send trust_mark as application/x-www-form-urlencoded",
         )));
     }
     let Some(body) = super::form_body(payload, MAX_STATUS_REQUEST).await? else {
         return Ok(refused(&Refusal::new(
-            FederationError::InvalidRequest,
+            FederationCode::InvalidRequest,
             format!(
                 "the request is larger than {} KiB",
                 MAX_STATUS_REQUEST / 1024
@@ -286,7 +286,7 @@ pub(crate) async fn trust_mark_status(
         Ok(form) => form,
         Err(e) => {
             return Ok(refused(&Refusal::new(
-                FederationError::InvalidRequest,
+                FederationCode::InvalidRequest,
                 format!("the parameters cannot be read (trust_mark at most once): {e}"),
             )));
         }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::keys::proofs::ALGORITHMS;
 use crate::model::client::Scope;
-use crate::model::protocol::OAuthError;
+use crate::model::protocol::OAuthCode;
 use crate::services::Directory;
 use crate::services::oauth::{self, Refusal, TokenRequest};
 use crate::web::error::AppError;
@@ -86,7 +86,7 @@ pub(crate) async fn token(
 ) -> Result<HttpResponse, AppError> {
     if !crate::web::is_form(&req) {
         return Ok(refused(&Refusal {
-            error: OAuthError::InvalidRequest,
+            error: OAuthCode::InvalidRequest,
             description: "send the parameters as application/x-www-form-urlencoded".into(),
         }));
     }
@@ -94,7 +94,7 @@ pub(crate) async fn token(
     const LIMIT: usize = 64 * 1024;
     let Some(body) = super::form_body(payload, LIMIT).await? else {
         return Ok(refused(&Refusal {
-            error: OAuthError::InvalidRequest,
+            error: OAuthCode::InvalidRequest,
             description: format!("the request is larger than {} KiB", LIMIT / 1024),
         }));
     };
@@ -102,7 +102,7 @@ pub(crate) async fn token(
         Ok(request) => request,
         Err(e) => {
             return Ok(refused(&Refusal {
-                error: OAuthError::InvalidRequest,
+                error: OAuthCode::InvalidRequest,
                 description: format!("the parameters cannot be read (each at most once): {e}"),
             }));
         }
@@ -111,7 +111,7 @@ pub(crate) async fn token(
         Ok(proof) => proof,
         Err(why) => {
             return Ok(refused(&Refusal {
-                error: OAuthError::InvalidDpopProof,
+                error: OAuthCode::InvalidDpopProof,
                 description: why.into(),
             }));
         }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage,
 };
-use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use super::{PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
@@ -195,10 +195,9 @@ impl Default for DashboardQuery {
 async fn dashboard(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     query: web::Query<DashboardQuery>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let page = PageRequest {
         page: query.page,
         ..PageRequest::default()
@@ -237,8 +236,11 @@ async fn tokens_page(
     )
 }
 
-async fn tokens(state: web::Data<Directory>, session: Session, user: SessionUser) -> PortalResult {
-    let user = require_user(user)?;
+async fn tokens(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+) -> PortalResult {
     tokens_page(&state, &session, &user, None, None, StatusCode::OK).await
 }
 
@@ -251,10 +253,9 @@ struct TokenForm {
 async fn create_token(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     PortalForm(form): PortalForm<TokenForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let result = accounts::create_token(&state, user.actor(), form.name).await;
     match result {
         // Shown on this response only (never stored in the session or a redirect).
@@ -287,19 +288,17 @@ async fn create_token(
 async fn revoke_token(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id: crate::model::TokenId = path.into_inner().parse()?;
     accounts::revoke_token(&state, user.actor(), id).await?;
     auth::set_flash(&session, "Token revoked.");
     Ok(redirect("/tokens"))
 }
 
-async fn account(session: Session, user: SessionUser) -> PortalResult {
-    let user = require_user(user)?;
+async fn account(session: Session, SignedIn(user): SignedIn) -> PortalResult {
     render(&AccountPage {
         ctx: ctx(&session, Some(&user)),
         error: None,
@@ -320,10 +319,9 @@ struct PasswordForm {
 async fn change_password(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     PortalForm(form): PortalForm<PasswordForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let result = if form.new_password != form.new_password_confirm {
         Err(AppError::Domain(Error::Validation(
             "new_password: the two new passwords differ".into(),
@@ -361,11 +359,10 @@ async fn change_password(
 async fn answer_invitation(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let (org_id, action) = path.into_inner();
     let accept = match action.as_str() {

@@ -145,9 +145,26 @@ pub fn not_found_page(_req: &HttpRequest) -> HttpResponse {
     )
 }
 
-/// The signed-in user, or a redirect to the log-in page.
-pub fn require_user(user: SessionUser) -> Result<User, PortalError> {
-    user.0.ok_or_else(|| PortalError::Redirect("/login".into()))
+/// The signed-in user of a portal page; a visitor who is not signed in is sent to the log-in
+/// page before the handler runs.
+pub struct SignedIn(pub User);
+
+impl actix_web::FromRequest for SignedIn {
+    type Error = PortalError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, PortalError>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let user = SessionUser::from_request(req, payload);
+        Box::pin(async move {
+            match user.await? {
+                SessionUser(Some(user)) => Ok(SignedIn(user)),
+                SessionUser(None) => Err(PortalError::Redirect("/login".into())),
+            }
+        })
+    }
 }
 
 /// The page context of a signed-in (or anonymous) visitor: user, CSRF token, flash message.

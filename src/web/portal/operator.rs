@@ -5,14 +5,14 @@ use actix_web::web;
 use serde::Deserialize;
 
 use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
-use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use super::{PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::audit::AuditFilter;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status, UserId};
 use crate::services::{self, Directory, accounts, organisations, software};
-use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::auth::{self, PortalForm};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -48,10 +48,9 @@ impl Default for QueueQuery {
 async fn queue(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     query: web::Query<QueueQuery>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let orgs_page = PageRequest {
         page: query.page,
@@ -108,11 +107,10 @@ struct ReleaseForm {
 async fn release_issuer(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<ReleaseForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let org = path.into_inner().parse()?;
     organisations::release_issuer(&state, user.actor(), org, form.issuer.clone(), form.reason)
         .await?;
@@ -139,10 +137,9 @@ struct AuditQuery {
 async fn audit_log(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     query: web::Query<AuditQuery>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let query = query.into_inner();
     // The form sends every field; an empty one filters nothing.
@@ -219,21 +216,19 @@ async fn render_users(
 async fn users_page(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     query: web::Query<UsersQuery>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     render_users(&state, &session, &user, query.into_inner(), None).await
 }
 
 async fn set_user_disabled(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let (target, action) = path.into_inner();
     let disabled = match action.as_str() {

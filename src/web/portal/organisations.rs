@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
-use super::{PortalResult, ctx, form_message, redirect, render, render_with, require_user};
+use super::{PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::event::EventKind;
@@ -16,7 +16,7 @@ use crate::model::keys::KeyOwner;
 use crate::model::organisation::{Application, AuthorizationServer, MemberChange};
 use crate::model::{OrgId, Transition, UserId};
 use crate::services::{Directory, organisations};
-use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::auth::{self, PortalForm};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,8 +51,7 @@ fn role_names() -> Vec<&'static str> {
     RegulatedRole::ALL.iter().map(|r| r.as_str()).collect()
 }
 
-async fn apply_page(session: Session, user: SessionUser) -> PortalResult {
-    let user = require_user(user)?;
+async fn apply_page(session: Session, SignedIn(user): SignedIn) -> PortalResult {
     render(&ApplyPage {
         ctx: ctx(&session, Some(&user)),
         form: ApplyForm::default(),
@@ -72,10 +71,9 @@ fn contact(name: &str, email: &str, phone: &str) -> Contact {
 async fn apply(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     PortalForm(form): PortalForm<ApplyForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let application = Application {
         legal_name: form.legal_name.clone(),
@@ -174,10 +172,9 @@ async fn page(
 async fn show(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     page(&state, &session, &user, path.into_inner(), None).await
 }
 
@@ -203,11 +200,10 @@ impl DecisionForm {
 async fn decide(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<DecisionForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let target = id.clone();
@@ -240,11 +236,10 @@ struct MemberForm {
 async fn add_member(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<MemberForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let target = id.clone();
@@ -276,11 +271,10 @@ async fn add_member(
 async fn remove_member(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let (id, member) = path.into_inner();
     let target = id.clone();
@@ -314,11 +308,10 @@ pub(super) async fn refused(
 async fn upload_key(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id = path.into_inner();
     let owner = KeyOwner::Organisation(id.parse::<OrgId>()?);
     let page = format!("/organisations/{id}");
@@ -331,11 +324,10 @@ async fn upload_key(
 async fn remove_key(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let (id, kid) = path.into_inner();
     let owner = KeyOwner::Organisation(id.parse::<OrgId>()?);
     let page = format!("/organisations/{id}");
@@ -351,11 +343,10 @@ struct ServersForm {
 async fn set_servers(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<ServersForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let parsed: Result<Vec<AuthorizationServer>, AppError> = super::lines(&form.servers)
@@ -404,11 +395,10 @@ struct IssuerForm {
 async fn verify_issuer(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<IssuerForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id = path.into_inner();
     let result = match id.parse::<OrgId>() {
         Ok(target) => organisations::verify_issuer(&state, user.actor(), target, form.issuer)

@@ -4,10 +4,11 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::web;
 
+use super::SignedIn;
 use super::keys;
 use super::organisations::DecisionForm;
 use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
-use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with, require_user};
+use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::certificate::{Issued, RevocationReason};
@@ -17,7 +18,7 @@ use crate::model::software::{ChangeDecision, Changes, Registration};
 use crate::model::{OrgId, Serial, SoftwareId};
 use crate::services::statements::{self, Caller};
 use crate::services::{Directory, certificates, organisations, software};
-use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::auth::{self, PortalForm};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -96,10 +97,9 @@ fn form_page(
 async fn new_page(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id: OrgId = path.into_inner().parse()?;
     let (org, _) = organisations::get(&state, user.actor(), id).await?;
     let form = SoftwareForm {
@@ -121,11 +121,10 @@ async fn new_page(
 async fn register(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<SoftwareForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let registration = Registration {
@@ -229,20 +228,18 @@ async fn page_with(
 async fn show(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     page(&state, &session, &user, path.into_inner(), None).await
 }
 
 async fn edit_page(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id: SoftwareId = path.into_inner().parse()?;
     let (product, org, _) = software::get(&state, user.actor(), id).await?;
     let action = format!("/software/{}/edit", product.id);
@@ -261,11 +258,10 @@ async fn edit_page(
 async fn edit(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<SoftwareForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let changes = Changes {
@@ -317,11 +313,10 @@ async fn edit(
 async fn decide(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<DecisionForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let result = match (form.transition(), id.parse::<SoftwareId>()) {
@@ -354,11 +349,10 @@ struct ChangeForm {
 async fn decide_change(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<ChangeForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let actor = user.actor();
     let id = path.into_inner();
     let decision = match form.action.as_str() {
@@ -403,11 +397,10 @@ pub(super) async fn refused(
 async fn download_ssa(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id = path.into_inner();
     let product: SoftwareId = id.parse()?;
     let result = statements::issue(&state, Caller::Actor(user.actor()), product).await;
@@ -427,11 +420,10 @@ async fn download_ssa(
 async fn upload_key(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id = path.into_inner();
     let owner = KeyOwner::Software(id.parse::<SoftwareId>()?);
     let page = format!("/software/{id}");
@@ -444,11 +436,10 @@ async fn upload_key(
 async fn remove_key(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let (id, kid) = path.into_inner();
     let owner = KeyOwner::Software(id.parse::<SoftwareId>()?);
     let page = format!("/software/{id}");
@@ -514,11 +505,10 @@ async fn issue_certificate(
     req: actix_web::HttpRequest,
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let body = body.map_err(|e| crate::web::error::body_error(&e, (&state.config).into()))?;
     let (cert_type, csr) = certificate_form(&req, &state, body).await?;
     let id = path.into_inner();
@@ -532,10 +522,9 @@ async fn issue_certificate(
 
 async fn download_certificate(
     state: web::Data<Directory>,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let (id, file) = path.into_inner();
     let serial: Serial = file
         .strip_suffix(".pem")
@@ -563,11 +552,10 @@ struct RevokeForm {
 async fn revoke_certificate(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(form): PortalForm<RevokeForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let (id, serial) = path.into_inner();
     let serial: Serial = serial.parse()?;
     let owner: SoftwareId = id
@@ -587,11 +575,10 @@ async fn revoke_certificate(
 async fn revoke_statement(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String)>,
     PortalForm(form): PortalForm<RevokeForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let (id, jti) = path.into_inner();
     let owner: SoftwareId = id
         .parse()

@@ -5,13 +5,14 @@ use actix_session::Session;
 use actix_web::web;
 use serde::Deserialize;
 
+use super::SignedIn;
 use super::organisations::refused;
-use super::{PortalResult, redirect, require_user};
+use super::{PortalResult, redirect};
 use crate::model::OrgId;
 use crate::model::subscription::{Delivery, SubscriptionState};
 use crate::services::Directory;
 use crate::services::subscriptions::{self, NewSubscription};
-use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::web::auth::{self, PortalForm};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,11 +38,10 @@ struct SubscriptionForm {
 async fn create(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<String>,
     PortalForm(form): PortalForm<SubscriptionForm>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let id = path.into_inner();
     let org: OrgId = id.parse()?;
     let input = NewSubscription {
@@ -67,11 +67,10 @@ async fn create(
 async fn change(
     state: web::Data<Directory>,
     session: Session,
-    user: SessionUser,
+    SignedIn(user): SignedIn,
     path: web::Path<(String, String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let user = require_user(user)?;
     let (id, subscription, action) = path.into_inner();
     let org: OrgId = id.parse()?;
     let actor = user.actor();

@@ -9,7 +9,6 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::rsa::Rsa;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::model::Error;
 
@@ -70,33 +69,36 @@ fn b64_decode(field: &str, value: &str) -> Result<Vec<u8>, Error> {
         })
 }
 
-/// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK's required members.
+/// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK's required members,
+/// computed by jsonwebtoken; a missing member or an unknown key type is named.
 pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, Error> {
     let member = |name: &str| {
         jwk.get(name)
-            .and_then(Value::as_str)
+            .filter(|v| v.is_string())
+            .cloned()
             .ok_or_else(|| Error::Validation(format!("jwk.{name}: required")))
     };
-    // Members in lexicographic order, no whitespace (RFC 7638 section 3).
-    let canonical = match member("kty")? {
-        "RSA" => format!(
-            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-            member("e")?,
-            member("n")?
-        ),
-        "EC" => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            member("crv")?,
-            member("x")?,
-            member("y")?
-        ),
-        other => {
+    let names: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
+        Some("RSA") => &["kty", "n", "e"],
+        Some("EC") => &["kty", "crv", "x", "y"],
+        Some(other) => {
             return Err(Error::Validation(format!(
                 "jwk.kty: {other:?} is not supported (use RSA or EC)"
             )));
         }
+        None => return Err(Error::Validation("jwk.kty: required".into())),
     };
-    Ok(b64(&Sha256::digest(canonical.as_bytes())))
+    // Only the required members: the thumbprint covers nothing else, and the others (`use`,
+    // `alg`, `x5c`, ...) are checked where the key is accepted.
+    let required = names
+        .iter()
+        .map(|name| Ok(((*name).to_owned(), member(name)?)))
+        .collect::<Result<Map<String, Value>, Error>>()?;
+    let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(Value::Object(required))
+        .map_err(|e| Error::Validation(format!("jwk: {e}")))?;
+    parsed
+        .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+        .map_err(|e| Error::Validation(format!("jwk: {e}")))
 }
 
 fn curve_name(nid: Nid) -> Option<(&'static str, usize)> {

@@ -297,6 +297,16 @@ async fn pages_need_a_session_and_logging_out_ends_it() {
     }
     browser.log_in(&user.email, PASSWORD).await;
     assert_eq!(browser.get("/dashboard").await.0, 200);
+    // An address whose id does not parse names no page: the portal's 404 page, not JSON.
+    for path in [
+        "/software/not-a-uuid",
+        "/organisations/zz",
+        "/software/zz/edit",
+    ] {
+        let (status, body) = browser.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(body.contains("<html"), "{path}: {body}");
+    }
     let (status, location, _) = browser.submit("/dashboard", "/logout", &[]).await;
     assert_eq!(status, 303);
     assert_eq!(location.as_deref(), Some("/login"));

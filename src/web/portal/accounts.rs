@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage,
 };
-use super::{PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
+use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
@@ -289,10 +289,9 @@ async fn revoke_token(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<crate::model::TokenId>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let id: crate::model::TokenId = path.into_inner().parse()?;
     accounts::revoke_token(&state, user.actor(), id).await?;
     auth::set_flash(&session, "Token revoked.");
     Ok(redirect("/tokens"))
@@ -360,21 +359,19 @@ async fn answer_invitation(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((org, action)): PortalPath<(crate::model::OrgId, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let actor = user.actor();
-    let (org_id, action) = path.into_inner();
     let accept = match action.as_str() {
         "accept" => true,
         "decline" => false,
         _ => return Err(AppError::Domain(Error::NotFound("action")).into()),
     };
-    let org: crate::model::OrgId = org_id.parse()?;
     organisations::answer_invitation(&state, actor, org, accept).await?;
     if accept {
         auth::set_flash(&session, "Welcome aboard: you are now a member.");
-        Ok(redirect(&format!("/organisations/{org_id}")))
+        Ok(redirect(&format!("/organisations/{org}")))
     } else {
         auth::set_flash(&session, "Invitation declined.");
         Ok(redirect("/dashboard"))

@@ -167,6 +167,24 @@ impl actix_web::FromRequest for SignedIn {
     }
 }
 
+/// A page's path parameters parsed into their types (ids, kids, serials). One that does not
+/// parse names nothing here: the portal's 404 page, before the handler runs.
+pub struct PortalPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> actix_web::FromRequest for PortalPath<T> {
+    type Error = PortalError;
+    type Future = std::future::Ready<Result<Self, PortalError>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(
+            req.match_info()
+                .load::<T>()
+                .map(PortalPath)
+                .map_err(|_| PortalError::App(crate::model::Error::NotFound("page").into())),
+        )
+    }
+}
+
 /// The page context of a signed-in (or anonymous) visitor: user, CSRF token, flash message.
 pub fn ctx(session: &Session, user: Option<&User>) -> PageCtx {
     PageCtx {

@@ -5,7 +5,7 @@ use actix_web::web;
 use serde::Deserialize;
 
 use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
-use super::{PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
+use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::audit::AuditFilter;
@@ -108,10 +108,9 @@ async fn release_issuer(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(org): PortalPath<crate::model::OrgId>,
     PortalForm(form): PortalForm<ReleaseForm>,
 ) -> PortalResult {
-    let org = path.into_inner().parse()?;
     organisations::release_issuer(&state, user.actor(), org, form.issuer.clone(), form.reason)
         .await?;
     auth::set_flash(
@@ -226,17 +225,15 @@ async fn set_user_disabled(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((target, action)): PortalPath<(UserId, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let actor = user.actor();
-    let (target, action) = path.into_inner();
     let disabled = match action.as_str() {
         "disable" => true,
         "enable" => false,
         _ => return Err(AppError::Domain(Error::NotFound("action")).into()),
     };
-    let target: UserId = target.parse()?;
     let result = accounts::set_disabled(&state, actor, target, disabled).await;
     match result {
         Ok(account) => {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
-use super::{PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
+use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::event::EventKind;
@@ -121,10 +121,9 @@ async fn page(
     state: &web::Data<Directory>,
     session: &Session,
     user: &User,
-    id: String,
+    id: OrgId,
     error: Option<String>,
 ) -> PortalResult {
-    let id: OrgId = id.parse()?;
     let organisations::OrganisationView {
         org,
         access,
@@ -173,9 +172,9 @@ async fn show(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
 ) -> PortalResult {
-    page(&state, &session, &user, path.into_inner(), None).await
+    page(&state, &session, &user, id, None).await
 }
 
 #[derive(Deserialize)]
@@ -201,20 +200,17 @@ async fn decide(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<DecisionForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
-    let target = id.clone();
-    let result = match (form.transition(), target.parse::<OrgId>()) {
-        (Ok(transition), Ok(target)) => {
-            organisations::transition(&state, actor, target, transition, Some(form.reason))
+    let result = match form.transition() {
+        Ok(transition) => {
+            organisations::transition(&state, actor, id, transition, Some(form.reason))
                 .await
                 .map_err(AppError::from)
         }
-        (Err(e), _) => Err(e),
-        (_, Err(e)) => Err(e.into()),
+        Err(e) => Err(e),
     };
     match result {
         Ok(org) => {
@@ -237,18 +233,11 @@ async fn add_member(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<MemberForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
-    let target = id.clone();
-    let result = match target.parse::<OrgId>() {
-        Ok(target) => organisations::add_member(&state, actor, target, form.email, form.role)
-            .await
-            .map_err(AppError::from),
-        Err(e) => Err(e.into()),
-    };
+    let result = organisations::add_member(&state, actor, id, form.email, form.role).await;
     match result {
         Ok(change) => {
             let message = match change {
@@ -272,18 +261,10 @@ async fn remove_member(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((id, member)): PortalPath<(OrgId, UserId)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let actor = user.actor();
-    let (id, member) = path.into_inner();
-    let target = id.clone();
-    let result = match (target.parse::<OrgId>(), member.parse::<UserId>()) {
-        (Ok(target), Ok(member)) => organisations::remove_member(&state, actor, target, member)
-            .await
-            .map_err(AppError::from),
-        (Err(e), _) | (_, Err(e)) => Err(e.into()),
-    };
+    let result = organisations::remove_member(&state, user.actor(), id, member).await;
     match result {
         Ok(()) => {
             auth::set_flash(&session, "Member removed.");
@@ -298,7 +279,7 @@ pub(super) async fn refused(
     state: &web::Data<Directory>,
     session: &Session,
     user: &User,
-    id: String,
+    id: OrgId,
     error: impl Into<AppError>,
 ) -> PortalResult {
     let message = form_message(error)?;
@@ -309,11 +290,10 @@ async fn upload_key(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    let id = path.into_inner();
-    let owner = KeyOwner::Organisation(id.parse::<OrgId>()?);
+    let owner = KeyOwner::Organisation(id);
     let page = format!("/organisations/{id}");
     match keys::upload(&state, &session, &user, owner, &page, form).await {
         Ok(response) => Ok(response),
@@ -325,11 +305,10 @@ async fn remove_key(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((id, kid)): PortalPath<(OrgId, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let (id, kid) = path.into_inner();
-    let owner = KeyOwner::Organisation(id.parse::<OrgId>()?);
+    let owner = KeyOwner::Organisation(id);
     let page = format!("/organisations/{id}");
     Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
 }
@@ -344,11 +323,10 @@ async fn set_servers(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<ServersForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
     let parsed: Result<Vec<AuthorizationServer>, AppError> = super::lines(&form.servers)
         .iter()
         .enumerate()
@@ -365,15 +343,11 @@ async fn set_servers(
             },
         )
         .collect();
-    let target = id.clone();
-    let result = match (parsed, target.parse::<OrgId>()) {
-        (Ok(servers), Ok(target)) => {
-            organisations::set_authorization_servers(&state, actor, target, servers)
-                .await
-                .map_err(AppError::from)
-        }
-        (Err(e), _) => Err(e),
-        (_, Err(e)) => Err(e.into()),
+    let result = match parsed {
+        Ok(servers) => organisations::set_authorization_servers(&state, actor, id, servers)
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e),
     };
     match result {
         Ok(_) => {
@@ -396,16 +370,10 @@ async fn verify_issuer(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<IssuerForm>,
 ) -> PortalResult {
-    let id = path.into_inner();
-    let result = match id.parse::<OrgId>() {
-        Ok(target) => organisations::verify_issuer(&state, user.actor(), target, form.issuer)
-            .await
-            .map_err(AppError::from),
-        Err(e) => Err(e.into()),
-    };
+    let result = organisations::verify_issuer(&state, user.actor(), id, form.issuer).await;
     match result {
         Ok(claim) => {
             auth::set_flash(&session, format!("Control of {} proven.", claim.issuer));

@@ -4,10 +4,10 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::web;
 
-use super::SignedIn;
 use super::keys;
 use super::organisations::DecisionForm;
 use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
+use super::{PortalPath, SignedIn};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
@@ -98,9 +98,8 @@ async fn new_page(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
 ) -> PortalResult {
-    let id: OrgId = path.into_inner().parse()?;
     let (org, _) = organisations::get(&state, user.actor(), id).await?;
     let form = SoftwareForm {
         environment: "sandbox".into(),
@@ -122,11 +121,10 @@ async fn register(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<SoftwareForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
     let registration = Registration {
         client_name: form.client_name.clone(),
         description: form.description.clone(),
@@ -139,11 +137,10 @@ async fn register(
         roles: form.roles.clone(),
         environment: form.environment.clone(),
     };
-    let target: OrgId = id.parse()?;
-    let result = match software::register(&state, actor.clone(), target, registration).await {
+    let result = match software::register(&state, actor.clone(), id, registration).await {
         Ok(product) => Ok(product),
         // The organisation is needed to show the form again.
-        Err(error) => Err((error, organisations::get(&state, actor, target).await?.0)),
+        Err(error) => Err((error, organisations::get(&state, actor, id).await?.0)),
     };
     match result {
         Ok(product) => {
@@ -173,7 +170,7 @@ async fn page(
     state: &web::Data<Directory>,
     session: &Session,
     user: &User,
-    id: String,
+    id: SoftwareId,
     error: Option<String>,
 ) -> PortalResult {
     page_with(state, session, user, id, error, None).await
@@ -183,11 +180,10 @@ async fn page_with(
     state: &web::Data<Directory>,
     session: &Session,
     user: &User,
-    id: String,
+    id: SoftwareId,
     error: Option<String>,
     issued: Option<Issued>,
 ) -> PortalResult {
-    let id: SoftwareId = id.parse()?;
     let software::SoftwareView {
         product,
         org,
@@ -229,18 +225,17 @@ async fn show(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
 ) -> PortalResult {
-    page(&state, &session, &user, path.into_inner(), None).await
+    page(&state, &session, &user, id, None).await
 }
 
 async fn edit_page(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
 ) -> PortalResult {
-    let id: SoftwareId = path.into_inner().parse()?;
     let (product, org, _) = software::get(&state, user.actor(), id).await?;
     let action = format!("/software/{}/edit", product.id);
     let heading = format!("Edit {}", product.client_name);
@@ -259,11 +254,10 @@ async fn edit(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
     PortalForm(form): PortalForm<SoftwareForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
     let changes = Changes {
         client_name: Some(form.client_name.clone()),
         description: Some(form.description.clone()),
@@ -276,11 +270,10 @@ async fn edit(
         roles: Some(form.roles.clone()),
         environment: Some(form.environment.clone()),
     };
-    let target: SoftwareId = id.parse()?;
-    let result = match software::update(&state, actor.clone(), target, changes).await {
+    let result = match software::update(&state, actor.clone(), id, changes).await {
         Ok(edited) => Ok(edited),
         // The organisation is needed to show the form again.
-        Err(error) => Err((error, software::get(&state, actor, target).await?.1)),
+        Err(error) => Err((error, software::get(&state, actor, id).await?.1)),
     };
     match result {
         Ok(edited) => {
@@ -314,19 +307,15 @@ async fn decide(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
     PortalForm(form): PortalForm<DecisionForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
-    let result = match (form.transition(), id.parse::<SoftwareId>()) {
-        (Ok(transition), Ok(target)) => {
-            software::transition(&state, actor, target, transition, Some(form.reason))
-                .await
-                .map_err(AppError::from)
-        }
-        (Err(e), _) => Err(e),
-        (_, Err(e)) => Err(e.into()),
+    let result = match form.transition() {
+        Ok(transition) => software::transition(&state, actor, id, transition, Some(form.reason))
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e),
     };
     match result {
         Ok(product) => {
@@ -350,11 +339,10 @@ async fn decide_change(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
     PortalForm(form): PortalForm<ChangeForm>,
 ) -> PortalResult {
     let actor = user.actor();
-    let id = path.into_inner();
     let decision = match form.action.as_str() {
         "approve" => ChangeDecision::Approve,
         "reject" => ChangeDecision::Reject,
@@ -366,8 +354,7 @@ async fn decide_change(
             return refused(&state, &session, &user, id, error).await;
         }
     };
-    let target: SoftwareId = id.parse()?;
-    let result = software::decide_change(&state, actor, target, decision, Some(form.reason)).await;
+    let result = software::decide_change(&state, actor, id, decision, Some(form.reason)).await;
     match result {
         Ok(_) => {
             let message = match decision {
@@ -387,7 +374,7 @@ pub(super) async fn refused(
     state: &web::Data<Directory>,
     session: &Session,
     user: &User,
-    id: String,
+    id: SoftwareId,
     error: impl Into<AppError>,
 ) -> PortalResult {
     let message = form_message(error)?;
@@ -398,12 +385,10 @@ async fn download_ssa(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let id = path.into_inner();
-    let product: SoftwareId = id.parse()?;
-    let result = statements::issue(&state, Caller::Actor(user.actor()), product).await;
+    let result = statements::issue(&state, Caller::Actor(user.actor()), id).await;
     match result {
         Ok(issued) => Ok(actix_web::HttpResponse::Ok()
             .content_type("application/jwt")
@@ -421,11 +406,10 @@ async fn upload_key(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
     PortalForm(form): PortalForm<keys::KeyForm>,
 ) -> PortalResult {
-    let id = path.into_inner();
-    let owner = KeyOwner::Software(id.parse::<SoftwareId>()?);
+    let owner = KeyOwner::Software(id);
     let page = format!("/software/{id}");
     match keys::upload(&state, &session, &user, owner, &page, form).await {
         Ok(response) => Ok(response),
@@ -437,11 +421,10 @@ async fn remove_key(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((id, kid)): PortalPath<(SoftwareId, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let (id, kid) = path.into_inner();
-    let owner = KeyOwner::Software(id.parse::<SoftwareId>()?);
+    let owner = KeyOwner::Software(id);
     let page = format!("/software/{id}");
     Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
 }
@@ -506,14 +489,12 @@ async fn issue_certificate(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<SoftwareId>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> PortalResult {
     let body = body.map_err(|e| crate::web::error::body_error(&e, (&state.config).into()))?;
     let (cert_type, csr) = certificate_form(&req, &state, body).await?;
-    let id = path.into_inner();
-    let target: SoftwareId = id.parse()?;
-    let result = certificates::issue(&state, user.actor(), target, cert_type, csr).await;
+    let result = certificates::issue(&state, user.actor(), id, cert_type, csr).await;
     match result {
         Ok(issued) => page_with(&state, &session, &user, id, None, Some(issued)).await,
         Err(error) => refused(&state, &session, &user, id, error).await,
@@ -523,15 +504,14 @@ async fn issue_certificate(
 async fn download_certificate(
     state: web::Data<Directory>,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((id, file)): PortalPath<(SoftwareId, String)>,
 ) -> PortalResult {
-    let (id, file) = path.into_inner();
     let serial: Serial = file
         .strip_suffix(".pem")
         .ok_or(AppError::Domain(Error::NotFound("certificate")))?
         .parse()?;
     let cert = certificates::get(&state, user.actor(), serial).await?;
-    if cert.software_id.to_string() != id {
+    if cert.software_id != id {
         return Err(AppError::Domain(Error::NotFound("certificate")).into());
     }
     Ok(actix_web::HttpResponse::Ok()
@@ -553,15 +533,11 @@ async fn revoke_certificate(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((id, serial)): PortalPath<(SoftwareId, String)>,
     PortalForm(form): PortalForm<RevokeForm>,
 ) -> PortalResult {
-    let (id, serial) = path.into_inner();
     let serial: Serial = serial.parse()?;
-    let owner: SoftwareId = id
-        .parse()
-        .map_err(|_| AppError::Domain(Error::NotFound("certificate")))?;
-    let result = certificates::revoke(&state, user.actor(), Some(owner), serial, form.reason).await;
+    let result = certificates::revoke(&state, user.actor(), Some(id), serial, form.reason).await;
     match result {
         Ok(cert) => {
             auth::set_flash(&session, format!("Certificate {} revoked.", cert.serial));
@@ -576,14 +552,10 @@ async fn revoke_statement(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String)>,
+    PortalPath((id, jti)): PortalPath<(SoftwareId, String)>,
     PortalForm(form): PortalForm<RevokeForm>,
 ) -> PortalResult {
-    let (id, jti) = path.into_inner();
-    let owner: SoftwareId = id
-        .parse()
-        .map_err(|_| AppError::Domain(Error::NotFound("statement")))?;
-    let result = statements::revoke(&state, user.actor(), Some(owner), jti, form.reason).await;
+    let result = statements::revoke(&state, user.actor(), Some(id), jti, form.reason).await;
     match result {
         Ok(status) => {
             auth::set_flash(&session, format!("Statement {} revoked.", status.jti));

@@ -5,8 +5,8 @@ use actix_session::Session;
 use actix_web::web;
 use serde::Deserialize;
 
-use super::SignedIn;
 use super::organisations::refused;
+use super::{PortalPath, SignedIn};
 use super::{PortalResult, redirect};
 use crate::model::OrgId;
 use crate::model::subscription::{Delivery, SubscriptionState};
@@ -39,11 +39,10 @@ async fn create(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<String>,
+    PortalPath(id): PortalPath<OrgId>,
     PortalForm(form): PortalForm<SubscriptionForm>,
 ) -> PortalResult {
-    let id = path.into_inner();
-    let org: OrgId = id.parse()?;
+    let org = id;
     let input = NewSubscription {
         method: Delivery::Push,
         endpoint: Some(form.endpoint),
@@ -68,11 +67,10 @@ async fn change(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    path: web::Path<(String, String, String)>,
+    PortalPath((id, subscription, action)): PortalPath<(OrgId, String, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    let (id, subscription, action) = path.into_inner();
-    let org: OrgId = id.parse()?;
+    let org = id;
     let actor = user.actor();
     let result: Result<&str, AppError> = match action.as_str() {
         "pause" => {

@@ -204,3 +204,44 @@ impl KeyRing {
         let _ = std::fs::remove_file(self.path(kid.as_str()));
     }
 }
+
+/// What a JWS the directory signed must show to be read back: its `typ`, its `iss` and the
+/// claims it must carry.
+pub struct OwnJws<'a> {
+    pub typ: &'a str,
+    pub issuer: &'a str,
+    pub required: &'a [&'a str],
+}
+
+/// The claims of a JWS signed by one of the directory's own `keys` that is not removed, with
+/// the `typ`, `alg` (the key's), `kid` and `iss` it should have; `None` when any of that does
+/// not hold. Expiry is the caller's to judge (a trust mark's status says `expired`).
+pub fn verify_own<T: serde::de::DeserializeOwned>(
+    jwt: &str,
+    keys: &[crate::model::keys::SigningKey],
+    expected: &OwnJws<'_>,
+) -> Option<T> {
+    use crate::model::keys::KeyState;
+    let header = jsonwebtoken::decode_header(jwt).ok()?;
+    if header.typ.as_deref() != Some(expected.typ) {
+        return None;
+    }
+    let kid = header.kid?;
+    let key = keys
+        .iter()
+        .find(|k| k.kid.as_str() == kid && k.state != KeyState::Removed)?;
+    let jwk = serde_json::from_str::<jsonwebtoken::jwk::Jwk>(&key.public_jwk).ok()?;
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
+    let algorithm = key.alg.parse::<Algorithm>().ok()?;
+    if header.alg != algorithm {
+        return None;
+    }
+    let mut validation = jsonwebtoken::Validation::new(algorithm);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_issuer(&[expected.issuer]);
+    validation.set_required_spec_claims(expected.required);
+    jsonwebtoken::decode::<T>(jwt, &decoding, &validation)
+        .ok()
+        .map(|d| d.claims)
+}

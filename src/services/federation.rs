@@ -14,6 +14,7 @@ use crate::federation::{
     self, EntityConfiguration, EntityIdentifier, EntityType, HistoricalKeys, MAX_ENTITY_ID,
     Refusal, ResolveResponse, SubordinateStatement, TrustMark, TrustMarkStatus, TrustMarkType,
 };
+use crate::keys::signing::{OwnJws, verify_own};
 use crate::model::keys::{KeyPurpose, KeyState};
 use crate::model::organisation::{AuthorizationServer, Organisation};
 use crate::model::protocol::FederationCode;
@@ -452,45 +453,14 @@ pub async fn trust_mark_status(dir: &Arc<Directory>, trust_mark: Option<String>)
 /// The claims of a trust mark the directory signed with one of its federation keys (any not
 /// removed), its `iss` the directory and its type one of the directory's; `None` otherwise.
 fn checked_mark(dir: &Directory, conn: &mut DbConnection, jwt: &str) -> Result<Option<TrustMark>> {
-    let Ok(header) = jsonwebtoken::decode_header(jwt) else {
-        return Ok(None);
-    };
-    if header.typ.as_deref() != Some(federation::TRUST_MARK_TYP) {
-        return Ok(None);
-    }
-    let Some(kid) = header.kid else {
-        return Ok(None);
-    };
     let keys = store::signing_keys::all(conn, KeyPurpose::Federation)?;
-    let Some(key) = keys
-        .iter()
-        .find(|k| k.kid.as_str() == kid && k.state != KeyState::Removed)
-    else {
-        return Ok(None);
+    let expected = OwnJws {
+        typ: federation::TRUST_MARK_TYP,
+        issuer: &dir.public_url,
+        required: &["iss", "sub", "iat", "exp"],
     };
-    let Some(decoding) = serde_json::from_str::<jsonwebtoken::jwk::Jwk>(&key.public_jwk)
-        .ok()
-        .and_then(|jwk| jsonwebtoken::DecodingKey::from_jwk(&jwk).ok())
-    else {
-        return Ok(None);
-    };
-    let Ok(algorithm) = key.alg.parse::<jsonwebtoken::Algorithm>() else {
-        return Ok(None);
-    };
-    if header.alg != algorithm {
-        return Ok(None);
-    }
-    let mut validation = jsonwebtoken::Validation::new(algorithm);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.set_issuer(&[&dir.public_url]);
-    validation.set_required_spec_claims(&["iss", "sub", "iat", "exp"]);
-    Ok(
-        jsonwebtoken::decode::<TrustMark>(jwt, &decoding, &validation)
-            .ok()
-            .map(|d| d.claims)
-            .filter(|m| TrustMarkType::parse(&dir.public_url, &m.trust_mark_type).is_some()),
-    )
+    Ok(verify_own::<TrustMark>(jwt, &keys, &expected)
+        .filter(|m| TrustMarkType::parse(&dir.public_url, &m.trust_mark_type).is_some()))
 }
 
 /// The historical keys document (`jwk-set+jwt`): the retired federation keys, each with its

@@ -79,13 +79,30 @@ uuid_id!(
     "subscription"
 );
 
-/// A certificate's serial number: upper-case hexadecimal, as the CRL and OCSP carry it.
+/// A certificate's serial number: upper-case hexadecimal, as the CRL and OCSP carry it. Read
+/// from JSON or a path, it is checked as [`FromStr`] checks it.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
 )]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, pattern = "^[0-9A-F]{2,40}$")]
 pub struct Serial(String);
+
+impl TryFrom<String> for Serial {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        value
+            .parse()
+            .map_err(|_| format!("{value:?} is not a certificate serial (2 to 40 hex digits)"))
+    }
+}
+
+impl From<Serial> for String {
+    fn from(serial: Serial) -> Self {
+        serial.0
+    }
+}
 
 impl Serial {
     /// The serial of these DER INTEGER content octets.
@@ -126,13 +143,28 @@ impl FromStr for Serial {
     }
 }
 
-/// A key's `kid`: any printable text of 1 to 128 characters.
+/// A key's `kid`: any printable text of 1 to 128 characters. Read from JSON or a path, it is
+/// checked as [`Kid::parse`] checks it.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
 )]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, pattern = "^[^\\x00-\\x1f\\x7f]{1,128}$")]
 pub struct Kid(String);
+
+impl TryFrom<String> for Kid {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        Kid::parse("kid", &value).map_err(|e| e.to_string())
+    }
+}
+
+impl From<Kid> for String {
+    fn from(kid: Kid) -> Self {
+        kid.0
+    }
+}
 
 impl Kid {
     /// A checked `kid`.
@@ -175,6 +207,19 @@ mod tests {
             "x".parse::<OrgId>(),
             Err(crate::model::Error::NotFound("organisation"))
         ));
+    }
+
+    #[test]
+    fn serials_and_kids_read_from_json_are_checked() {
+        let serial: Serial = serde_json::from_str("\"0a1b\"").unwrap();
+        assert_eq!(serial.as_str(), "0A1B");
+        assert_eq!(serde_json::to_string(&serial).unwrap(), "\"0A1B\"");
+        assert!(serde_json::from_str::<Serial>("\"zz\"").is_err());
+        let kid: Kid = serde_json::from_str("\"key-1\"").unwrap();
+        assert_eq!(serde_json::to_string(&kid).unwrap(), "\"key-1\"");
+        assert!(serde_json::from_str::<Kid>("\"\"").is_err());
+        assert!(serde_json::from_str::<Kid>("\"a\\u0000b\"").is_err());
+        assert!(serde_json::from_str::<Kid>(&format!("\"{}\"", "k".repeat(129))).is_err());
     }
 
     #[test]

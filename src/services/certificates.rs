@@ -27,13 +27,12 @@ pub async fn issue(
     dir: &Arc<Directory>,
     actor: Actor,
     software: SoftwareId,
-    cert_type: String,
+    cert_type: CertType,
     csr_pem: String,
 ) -> Result<Issued> {
     let shared = dir.clone();
     let issued = dir
         .db(move |conn| {
-            let cert_type = CertType::parse(&cert_type)?;
             let csr = csr::parse(&csr_pem)?;
             let (product, org, _) = super::access::software(conn, &actor, software)?;
             product

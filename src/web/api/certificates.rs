@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{Items, created};
+use crate::model::certificate::CertType;
 use crate::model::certificate::{Certificate, Issued};
 use crate::model::{Serial, SoftwareId};
 use crate::services::{Directory, certificates};
@@ -41,8 +42,14 @@ pub(super) async fn issue(
     body: web::Json<CertificateRequest>,
 ) -> Result<HttpResponse, AppError> {
     let body = body.into_inner();
-    let issued =
-        certificates::issue(&state, actor, path.into_inner(), body.cert_type, body.csr).await?;
+    let issued = certificates::issue(
+        &state,
+        actor,
+        path.into_inner(),
+        CertType::parse(&body.cert_type)?,
+        body.csr,
+    )
+    .await?;
     Ok(created(
         format!("/api/v1/certificates/{}", issued.certificate.serial),
         &issued,

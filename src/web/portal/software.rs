@@ -11,6 +11,7 @@ use super::{PortalPath, SignedIn};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
+use crate::model::certificate::CertType;
 use crate::model::certificate::{Issued, RevocationReason};
 use crate::model::keys::KeyOwner;
 use crate::model::organisation::Organisation;
@@ -494,7 +495,10 @@ async fn issue_certificate(
 ) -> PortalResult {
     let body = body.map_err(|e| crate::web::error::body_error(&e, (&state.config).into()))?;
     let (cert_type, csr) = certificate_form(&req, &state, body).await?;
-    let result = certificates::issue(&state, user.actor(), id, cert_type, csr).await;
+    let result = match CertType::parse(&cert_type) {
+        Ok(cert_type) => certificates::issue(&state, user.actor(), id, cert_type, csr).await,
+        Err(error) => Err(error),
+    };
     match result {
         Ok(issued) => page_with(&state, &session, &user, id, None, Some(issued)).await,
         Err(error) => refused(&state, &session, &user, id, error).await,

@@ -19,7 +19,7 @@ use crate::model::software::{ChangeDecision, Changes, Registration};
 use crate::model::{OrgId, Serial, SoftwareId};
 use crate::services::statements::{self, Caller};
 use crate::services::{Directory, certificates, organisations, software};
-use crate::web::auth::{self, PortalForm};
+use crate::web::auth::{self, PortalForm, PortalMultipart};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -430,71 +430,25 @@ async fn remove_key(
     Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
 }
 
-/// The most parts the certificate form may have: its four fields, with room to spare.
-const MAX_FORM_PARTS: usize = 8;
-
-/// The certificate form: multipart, so that a CSR file can be uploaded as well as pasted.
-/// Fields: `csrf_token`, `type`, `csr` (pasted) and `csr_file` (uploaded; wins when given).
-///
-/// The whole body, boundaries and part headers included, has been read within
-/// `max_body_bytes` before it is parsed (counting only the fields' contents let an 80 MB form
-/// of 80,000 empty parts through), and a form with more than [`MAX_FORM_PARTS`] parts is
-/// refused.
-async fn certificate_form(
-    req: &actix_web::HttpRequest,
-    state: &web::Data<Directory>,
-    body: web::Bytes,
-) -> Result<(String, String), AppError> {
-    use futures_util::StreamExt;
-    crate::web::auth::check_origin(req, state)?;
-    let mut payload = actix_multipart::Multipart::new(
-        req.headers(),
-        futures_util::stream::once(async move { Ok(body) }),
-    );
-    let mut fields: std::collections::HashMap<String, Vec<u8>> = Default::default();
-    let mut parts = 0;
-    while let Some(field) = payload.next().await {
-        parts += 1;
-        if parts > MAX_FORM_PARTS {
-            return Err(AppError::BadRequest(format!(
-                "invalid upload: more than {MAX_FORM_PARTS} parts"
-            )));
-        }
-        let mut field = field.map_err(|e| AppError::BadRequest(format!("invalid upload: {e}")))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let mut value = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| AppError::BadRequest(format!("invalid upload: {e}")))?;
-            value.extend_from_slice(&chunk);
-        }
-        fields.insert(name, value);
-    }
-    let text = |name: &str| {
-        fields
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
-    crate::web::auth::check_csrf_token(req, &text("csrf_token"))?;
-    let uploaded = text("csr_file");
+/// The certificate form's type and CSR: `csr_file` (uploaded) wins over `csr` (pasted).
+fn certificate_form(form: &PortalMultipart) -> (String, String) {
+    let uploaded = form.text("csr_file");
     let csr = if uploaded.trim().is_empty() {
-        text("csr")
+        form.text("csr")
     } else {
         uploaded
     };
-    Ok((text("type"), csr))
+    (form.text("type"), csr)
 }
 
 async fn issue_certificate(
-    req: actix_web::HttpRequest,
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath(id): PortalPath<SoftwareId>,
-    body: Result<web::Bytes, actix_web::Error>,
+    form: PortalMultipart,
 ) -> PortalResult {
-    let body = body.map_err(|e| crate::web::error::body_error(&e, (&state.config).into()))?;
-    let (cert_type, csr) = certificate_form(&req, &state, body).await?;
+    let (cert_type, csr) = certificate_form(&form);
     let result = match CertType::parse(&cert_type) {
         Ok(cert_type) => certificates::issue(&state, user.actor(), id, cert_type, csr).await,
         Err(error) => Err(error),

@@ -2,15 +2,15 @@
 
 use actix_session::Session;
 
-use actix_web::{HttpResponse, web};
+use actix_web::web;
 
-use super::redirect;
+use super::{PortalPath, PortalResult, SignedIn, redirect};
 use crate::model::Error;
 use crate::model::Kid;
 use crate::model::account::User;
 use crate::model::keys::KeyOwner;
 use crate::services::{Directory, keystore};
-use crate::web::auth;
+use crate::web::auth::{self, PortalForm};
 use crate::web::error::AppError;
 
 #[derive(serde::Deserialize)]
@@ -27,31 +27,56 @@ impl KeyForm {
     }
 }
 
-/// Publishes the pasted JWK for `owner`; a flash and a redirect back to `page`, or the
-/// refusal for the page to show beside its forms.
-pub(super) async fn upload(
-    state: &web::Data<Directory>,
-    session: &Session,
-    user: &User,
-    owner: KeyOwner,
-    page: &str,
-    form: KeyForm,
-) -> Result<HttpResponse, AppError> {
-    let key = keystore::upload(state, user.actor(), owner, form.value()?).await?;
-    auth::set_flash(session, format!("Key {} published.", key.kid));
-    Ok(redirect(page))
+/// A page that shows an owner's keys, with the forms that upload and remove them: the
+/// organisation's page or the product's.
+pub(super) trait KeysPage: Copy + serde::de::DeserializeOwned + 'static {
+    /// Whose keys the page shows.
+    fn owner(self) -> KeyOwner;
+    /// The page's address.
+    fn page(self) -> String;
+    /// The page again, with the refusal of an action beside its forms.
+    async fn refused(
+        state: &web::Data<Directory>,
+        session: &Session,
+        user: &User,
+        id: Self,
+        error: AppError,
+    ) -> PortalResult;
 }
 
-/// Moves one of the owner's keys to the revoked set; a flash and a redirect back to `page`.
-pub(super) async fn remove(
-    state: &web::Data<Directory>,
-    session: &Session,
-    user: &User,
-    owner: KeyOwner,
-    page: &str,
-    kid: String,
-) -> Result<HttpResponse, AppError> {
-    keystore::remove(state, user.actor(), owner, Kid::from_trusted(kid)).await?;
-    auth::set_flash(session, "Key moved to the revoked set.");
-    Ok(redirect(page))
+/// Publishes the pasted JWK for the page's owner: a flash and a redirect back to the page,
+/// or the page again with the refusal.
+pub(super) async fn upload_key<P: KeysPage>(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath(id): PortalPath<P>,
+    PortalForm(form): PortalForm<KeyForm>,
+) -> PortalResult {
+    let uploaded = match form.value() {
+        Ok(jwk) => keystore::upload(&state, user.actor(), id.owner(), jwk)
+            .await
+            .map_err(AppError::from),
+        Err(error) => Err(error),
+    };
+    match uploaded {
+        Ok(key) => {
+            auth::set_flash(&session, format!("Key {} published.", key.kid));
+            Ok(redirect(&id.page()))
+        }
+        Err(error) => P::refused(&state, &session, &user, id, error).await,
+    }
+}
+
+/// Moves one of the page owner's keys to the revoked set: a flash and a redirect back.
+pub(super) async fn remove_key<P: KeysPage>(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath((id, kid)): PortalPath<(P, String)>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    keystore::remove(&state, user.actor(), id.owner(), Kid::from_trusted(kid)).await?;
+    auth::set_flash(&session, "Key moved to the revoked set.");
+    Ok(redirect(&id.page()))
 }

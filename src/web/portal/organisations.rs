@@ -32,10 +32,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/organisations/{org_id}/members/{user_id}/remove",
             web::post().to(remove_member),
         )
-        .route("/organisations/{org_id}/keys", web::post().to(upload_key))
+        .route(
+            "/organisations/{org_id}/keys",
+            web::post().to(keys::upload_key::<OrgId>),
+        )
         .route(
             "/organisations/{org_id}/keys/{kid}/remove",
-            web::post().to(remove_key),
+            web::post().to(keys::remove_key::<OrgId>),
         )
         .route(
             "/organisations/{org_id}/authorization-servers",
@@ -286,33 +289,6 @@ pub(super) async fn refused(
     page(state, session, user, id, Some(message)).await
 }
 
-async fn upload_key(
-    state: web::Data<Directory>,
-    session: Session,
-    SignedIn(user): SignedIn,
-    PortalPath(id): PortalPath<OrgId>,
-    PortalForm(form): PortalForm<keys::KeyForm>,
-) -> PortalResult {
-    let owner = KeyOwner::Organisation(id);
-    let page = format!("/organisations/{id}");
-    match keys::upload(&state, &session, &user, owner, &page, form).await {
-        Ok(response) => Ok(response),
-        Err(error) => refused(&state, &session, &user, id, error).await,
-    }
-}
-
-async fn remove_key(
-    state: web::Data<Directory>,
-    session: Session,
-    SignedIn(user): SignedIn,
-    PortalPath((id, kid)): PortalPath<(OrgId, String)>,
-    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
-) -> PortalResult {
-    let owner = KeyOwner::Organisation(id);
-    let page = format!("/organisations/{id}");
-    Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
-}
-
 #[derive(Deserialize)]
 struct ServersForm {
     #[serde(default)]
@@ -380,5 +356,25 @@ async fn verify_issuer(
             Ok(redirect(&format!("/organisations/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+impl keys::KeysPage for OrgId {
+    fn owner(self) -> KeyOwner {
+        KeyOwner::Organisation(self)
+    }
+
+    fn page(self) -> String {
+        format!("/organisations/{self}")
+    }
+
+    async fn refused(
+        state: &web::Data<Directory>,
+        session: &Session,
+        user: &User,
+        id: Self,
+        error: AppError,
+    ) -> PortalResult {
+        refused(state, session, user, id, error).await
     }
 }

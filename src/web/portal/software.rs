@@ -44,10 +44,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/software/{software_id}/statements/{jti}/revoke",
         web::post().to(revoke_statement),
     )
-    .route("/software/{software_id}/keys", web::post().to(upload_key))
+    .route(
+        "/software/{software_id}/keys",
+        web::post().to(keys::upload_key::<SoftwareId>),
+    )
     .route(
         "/software/{software_id}/keys/{kid}/remove",
-        web::post().to(remove_key),
+        web::post().to(keys::remove_key::<SoftwareId>),
     )
     .route(
         "/software/{software_id}/certificates",
@@ -403,33 +406,6 @@ async fn download_ssa(
     }
 }
 
-async fn upload_key(
-    state: web::Data<Directory>,
-    session: Session,
-    SignedIn(user): SignedIn,
-    PortalPath(id): PortalPath<SoftwareId>,
-    PortalForm(form): PortalForm<keys::KeyForm>,
-) -> PortalResult {
-    let owner = KeyOwner::Software(id);
-    let page = format!("/software/{id}");
-    match keys::upload(&state, &session, &user, owner, &page, form).await {
-        Ok(response) => Ok(response),
-        Err(error) => refused(&state, &session, &user, id, error).await,
-    }
-}
-
-async fn remove_key(
-    state: web::Data<Directory>,
-    session: Session,
-    SignedIn(user): SignedIn,
-    PortalPath((id, kid)): PortalPath<(SoftwareId, String)>,
-    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
-) -> PortalResult {
-    let owner = KeyOwner::Software(id);
-    let page = format!("/software/{id}");
-    Ok(keys::remove(&state, &session, &user, owner, &page, kid).await?)
-}
-
 /// The certificate form's type and CSR: `csr_file` (uploaded) wins over `csr` (pasted).
 fn certificate_form(form: &PortalMultipart) -> (String, String) {
     let uploaded = form.text("csr_file");
@@ -520,5 +496,25 @@ async fn revoke_statement(
             Ok(redirect(&format!("/software/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+impl keys::KeysPage for SoftwareId {
+    fn owner(self) -> KeyOwner {
+        KeyOwner::Software(self)
+    }
+
+    fn page(self) -> String {
+        format!("/software/{self}")
+    }
+
+    async fn refused(
+        state: &web::Data<Directory>,
+        session: &Session,
+        user: &User,
+        id: Self,
+        error: AppError,
+    ) -> PortalResult {
+        refused(state, session, user, id, error).await
     }
 }

@@ -467,32 +467,8 @@ pub fn check_leaf_configuration(
     kinds: &[EntityType],
     now: i64,
 ) -> Result<(Value, i64), String> {
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-    let header =
-        jsonwebtoken::decode_header(jwt.trim()).map_err(|e| format!("is not a JWS ({e})"))?;
-    if header.typ.as_deref() != Some(ENTITY_STATEMENT_TYP) {
-        return Err(format!("must have typ {ENTITY_STATEMENT_TYP}"));
-    }
-    if !matches!(header.alg, Algorithm::PS256 | Algorithm::ES256) {
-        return Err("must be signed with PS256 or ES256".into());
-    }
-    let kid = header.kid.ok_or("names no kid")?;
-    let jwk = keystore
-        .iter()
-        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
-        .ok_or("is not signed by a live key of its keystore (upload the key first)")?;
-    let key = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(Value::Object(jwk.clone()))
-        .ok()
-        .and_then(|j| DecodingKey::from_jwk(&j).ok())
-        .ok_or("names a keystore key that cannot verify")?;
-    let mut validation = Validation::new(header.alg);
-    validation.validate_aud = false;
-    validation.leeway = 0;
-    validation.set_issuer(&[leaf_id]);
-    validation.set_required_spec_claims(&["iss", "sub", "iat", "exp"]);
-    let claims = jsonwebtoken::decode::<Value>(jwt.trim(), &key, &validation)
-        .map_err(|e| crate::keys::proofs::problem(&e))?
-        .claims;
+    let (kid, claims) =
+        crate::keys::proofs::verify_participant_jws(jwt, ENTITY_STATEMENT_TYP, leaf_id, keystore)?;
     if claims["sub"] != leaf_id {
         return Err(format!("must have iss and sub {leaf_id}"));
     }

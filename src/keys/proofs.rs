@@ -339,6 +339,44 @@ pub fn problem(e: &jsonwebtoken::errors::Error) -> String {
     }
 }
 
+/// The `kid` and claims of a compact JWS a participant signed with one of its `keystore`
+/// keys: `typ` as given, PS256 or ES256, the key its `kid` names, `iss` the given issuer,
+/// `iss`, `sub`, `iat` and `exp` present and `exp` not passed (no leeway); or what is wrong,
+/// in words for the participant.
+pub fn verify_participant_jws(
+    jwt: &str,
+    typ: &str,
+    issuer: &str,
+    keystore: &[Map<String, Value>],
+) -> Result<(String, Value), String> {
+    let jwt = jwt.trim();
+    let header = jsonwebtoken::decode_header(jwt).map_err(|e| format!("is not a JWS ({e})"))?;
+    if header.typ.as_deref() != Some(typ) {
+        return Err(format!("must have typ {typ}"));
+    }
+    if !matches!(header.alg, Algorithm::PS256 | Algorithm::ES256) {
+        return Err("must be signed with PS256 or ES256".into());
+    }
+    let kid = header.kid.ok_or("names no kid")?;
+    let jwk = keystore
+        .iter()
+        .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+        .ok_or("is not signed by a live key of its keystore (upload the key first)")?;
+    let key = serde_json::from_value::<jsonwebtoken::jwk::Jwk>(Value::Object(jwk.clone()))
+        .ok()
+        .and_then(|j| DecodingKey::from_jwk(&j).ok())
+        .ok_or("names a keystore key that cannot verify")?;
+    let mut validation = Validation::new(header.alg);
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.set_issuer(&[issuer]);
+    validation.set_required_spec_claims(&["iss", "sub", "iat", "exp"]);
+    let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+        .map_err(|e| problem(&e))?
+        .claims;
+    Ok((kid, claims))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

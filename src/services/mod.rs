@@ -82,15 +82,7 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T> + Send + 'static,
 {
-    let pool = pool.clone();
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        let mut conn = pool.get().map_err(|e| Error::Unavailable(e.to_string()))?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|e| Error::Unexpected(anyhow::anyhow!("blocking task failed: {e}")))?
+    run_then(pool, f, Ok).await
 }
 
 /// Runs `read` with a database connection on the blocking pool, gives the connection back,

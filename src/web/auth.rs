@@ -409,8 +409,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let state = state(&req)?;
-            let limits = error::BodyLimits::from(&state.config);
             let content_type = req
                 .headers()
                 .get(header::CONTENT_TYPE)
@@ -421,8 +419,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
                     "expected a form (application/x-www-form-urlencoded)".into(),
                 ));
             }
-            check_origin(&req, &state)?;
-            let body = body.await.map_err(|e| error::body_error(&e, limits))?;
+            let body = portal_body(&req, body).await?;
             let sent: CsrfField = serde_html_form::from_bytes(&body)
                 .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
             check_csrf_token(&req, &sent.csrf_token)?;
@@ -462,10 +459,7 @@ impl FromRequest for PortalMultipart {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let state = state(&req)?;
-            let limits = error::BodyLimits::from(&state.config);
-            let body = body.await.map_err(|e| error::body_error(&e, limits))?;
-            check_origin(&req, &state)?;
+            let body = portal_body(&req, body).await?;
             let invalid =
                 |e: &dyn std::fmt::Display| AppError::BadRequest(format!("invalid upload: {e}"));
             let mut payload = actix_multipart::Multipart::new(
@@ -495,6 +489,18 @@ impl FromRequest for PortalMultipart {
             Ok(form)
         })
     }
+}
+
+/// A portal form's body: a cross-site `Origin` is refused, then the body is read within the
+/// size and time limits.
+async fn portal_body(
+    req: &HttpRequest,
+    body: impl Future<Output = Result<web::Bytes, actix_web::Error>>,
+) -> Result<web::Bytes, AppError> {
+    let state = state(req)?;
+    check_origin(req, &state)?;
+    body.await
+        .map_err(|e| error::body_error(&e, error::BodyLimits::from(&state.config)))
 }
 
 /// Refuses a cross-site `Origin`.

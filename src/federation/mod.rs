@@ -529,6 +529,7 @@ pub fn resolve_metadata(statement: &SubordinateStatement, leaf: &Value) -> Resul
         )],
         leaf,
     )
+    .map_err(|refused| refused.description)
 }
 
 /// Documents by entity identifier, each kept for a while (the max-age the fetch endpoint

@@ -527,6 +527,39 @@ async fn the_sans_io_core_checks_at_a_given_time_and_tells_the_truth_about_revoc
     assert_eq!(info.revocation, Revocation::NotChecked);
     assert!(!info.revocation_checked);
 
+    // A CRL that names the issuing CA but is signed by another key is refused, and so is one
+    // of another CA: neither says anything about the directory's certificates.
+    let issuing_pem = chain
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap();
+    for issuer in [
+        rcgen::Issuer::from_ca_cert_pem(issuing_pem, rcgen::KeyPair::generate().unwrap()).unwrap(),
+        rcgen::Issuer::new(
+            rcgen::CertificateParams::new(vec![]).unwrap(),
+            rcgen::KeyPair::generate().unwrap(),
+        ),
+    ] {
+        let forged = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2026, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap();
+        let forged = Crl::from_der(forged.der()).unwrap();
+        let error = check(Some(&forged), &settings, now).unwrap_err();
+        assert!(
+            error
+                .description
+                .contains("not signed by the directory's issuing CA"),
+            "{error}"
+        );
+    }
+
     // Past nextUpdate, within the bound: still checked. Beyond it: refused, unless the
     // caller accepts a stale answer, which then says so.
     let next_update = crl

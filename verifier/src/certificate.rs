@@ -5,11 +5,14 @@
 
 use std::time::{Duration, SystemTime};
 
+use der::Decode;
 use der::oid::ObjectIdentifier;
-use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::{X509, X509Crl, X509StoreContext};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Serialize;
+use webpki::{
+    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
+    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
+};
 
 use crate::error::{ConfigError, VerifyError};
 use crate::registration::ClientMetadata;
@@ -48,50 +51,60 @@ pub enum Revocation {
     NotChecked,
 }
 
-/// The directory's CA certificates (issuing CA, then root), parsed once.
+/// The directory's CA certificates (issuing CA, then root), checked to be certificates.
 #[derive(Clone)]
 pub struct CaChain {
-    certificates: Vec<X509>,
+    /// The certificates that may stand between a client certificate and the root.
+    intermediates: Vec<CertificateDer<'static>>,
+    /// The last certificate of the chain: the trust anchor.
+    root: CertificateDer<'static>,
 }
 
 impl std::fmt::Debug for CaChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
             .entries(
-                self.certificates
+                self.intermediates
                     .iter()
-                    .map(|c| subject_text(&c.to_der().unwrap_or_default())),
+                    .chain([&self.root])
+                    .map(|c| subject_text(c)),
             )
             .finish()
     }
 }
 
 impl CaChain {
-    /// Reads the PEM chain the directory publishes at `/pki/ca.pem` (issuing CA first).
+    /// Reads the PEM chain the directory publishes at `/pki/ca.pem` (issuing CA first, its
+    /// root last: the root is the trust anchor).
     pub fn from_pem(pem: &str) -> Result<Self, ConfigError> {
-        let certificates =
-            X509::stack_from_pem(pem.as_bytes()).map_err(|e| ConfigError::Invalid {
-                what: "CA chain".into(),
-                reason: e.to_string(),
-            })?;
-        if certificates.is_empty() {
-            return Err(ConfigError::Invalid {
-                what: "CA chain".into(),
-                reason: "no certificate in it".into(),
-            });
-        }
-        Ok(Self { certificates })
-    }
-
-    fn issuing(&self) -> &X509 {
-        &self.certificates[0]
+        use der::Encode;
+        let invalid = |reason: String| ConfigError::Invalid {
+            what: "CA chain".into(),
+            reason,
+        };
+        let parsed = x509_cert::Certificate::load_pem_chain(pem.as_bytes())
+            .map_err(|e| invalid(e.to_string()))?;
+        let mut intermediates = parsed
+            .iter()
+            .map(|c| c.to_der().map(CertificateDer::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let Some(root) = intermediates.pop() else {
+            return Err(invalid("no certificate in it".into()));
+        };
+        webpki::anchor_from_trusted_cert(&root)
+            .map_err(|e| invalid(format!("its last certificate is no trust anchor: {e:?}")))?;
+        Ok(Self {
+            intermediates,
+            root,
+        })
     }
 }
 
 /// A CRL (DER), parsed once; its signature is checked against the CA chain when it is used.
 #[derive(Clone)]
 pub struct Crl {
-    parsed: std::sync::Arc<X509Crl>,
+    parsed: std::sync::Arc<CertRevocationList<'static>>,
     next_update: Option<SystemTime>,
 }
 
@@ -106,12 +119,12 @@ impl std::fmt::Debug for Crl {
 impl Crl {
     /// Parses a DER CRL (what the directory serves at `/pki/crl`).
     pub fn from_der(der: &[u8]) -> Result<Self, ConfigError> {
-        use der::Decode;
         let invalid = |reason: String| ConfigError::Invalid {
             what: "CRL".into(),
             reason,
         };
-        let parsed = X509Crl::from_der(der).map_err(|e| invalid(e.to_string()))?;
+        let parsed =
+            OwnedCertRevocationList::from_der(der).map_err(|e| invalid(format!("{e:?}")))?;
         let list =
             x509_cert::crl::CertificateList::from_der(der).map_err(|e| invalid(e.to_string()))?;
         let next_update = list
@@ -119,7 +132,7 @@ impl Crl {
             .next_update
             .map(|t| SystemTime::UNIX_EPOCH + t.to_unix_duration());
         Ok(Self {
-            parsed: std::sync::Arc::new(parsed),
+            parsed: std::sync::Arc::new(parsed.into()),
             next_update,
         })
     }
@@ -134,52 +147,37 @@ fn bad(message: impl Into<String>) -> VerifyError {
     VerifyError::metadata(message)
 }
 
-/// `(attribute, value)` pairs of a DN, attribute names lower-cased.
-fn dn_parts(cert: &X509) -> Vec<(String, String)> {
-    cert.subject_name()
-        .entries()
-        .map(|e| {
-            let name = e
-                .object()
-                .nid()
-                .short_name()
-                .map(str::to_owned)
-                .unwrap_or_else(|_| e.object().to_string());
-            (
-                name.to_ascii_lowercase(),
-                e.data().to_string().unwrap_or_default(),
-            )
-        })
-        .collect()
+/// The first value of `attribute` in a DN, as text.
+fn attribute(name: &x509_cert::name::RdnSequence, attribute: ObjectIdentifier) -> Option<String> {
+    name.0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == attribute)
+        .map(|atv| text_of(&atv.value))
+}
+
+/// An attribute's value as text (the string types a DN uses), or `#` and its DER in hex.
+fn text_of(value: &der::Any) -> String {
+    use der::Encode;
+    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
+    Utf8StringRef::try_from(value)
+        .map(|s| s.as_str().to_owned())
+        .or_else(|_| PrintableStringRef::try_from(value).map(|s| s.as_str().to_owned()))
+        .or_else(|_| Ia5StringRef::try_from(value).map(|s| s.as_str().to_owned()))
+        .or_else(|_| TeletexStringRef::try_from(value).map(|s| s.as_str().to_owned()))
+        .unwrap_or_else(|_| format!("#{}", hex(&value.to_der().unwrap_or_default())))
 }
 
 /// A distinguished name as comparable values: per RDN (in order), its attributes as (OID,
 /// string value), sorted. Values that are not strings keep their DER.
 fn comparable(name: &x509_cert::name::RdnSequence) -> Vec<Vec<(String, String)>> {
-    use der::Encode;
-    use der::asn1::{Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
     name.0
         .iter()
         .map(|rdn| {
             let mut attributes: Vec<(String, String)> = rdn
                 .0
                 .iter()
-                .map(|atv| {
-                    let value = &atv.value;
-                    let text = Utf8StringRef::try_from(value)
-                        .map(|s| s.as_str().to_owned())
-                        .or_else(|_| {
-                            PrintableStringRef::try_from(value).map(|s| s.as_str().to_owned())
-                        })
-                        .or_else(|_| Ia5StringRef::try_from(value).map(|s| s.as_str().to_owned()))
-                        .or_else(|_| {
-                            TeletexStringRef::try_from(value).map(|s| s.as_str().to_owned())
-                        })
-                        .unwrap_or_else(|_| {
-                            format!("#{}", hex(&value.to_der().unwrap_or_default()))
-                        });
-                    (atv.oid.to_string(), text)
-                })
+                .map(|atv| (atv.oid.to_string(), text_of(&atv.value)))
                 .collect();
             attributes.sort();
             attributes
@@ -194,16 +192,12 @@ fn hex(bytes: &[u8]) -> String {
 /// Whether an RFC 4514 string (`tls_client_auth_subject_dn`) names the certificate's subject:
 /// the same RDNs in the same order, with the same attribute values; attribute type names are
 /// compared as OIDs (so case does not matter), escapes are undone.
-fn names_subject(expected: &str, certificate_der: &[u8]) -> bool {
-    use der::Decode;
+fn names_subject(expected: &str, subject: &x509_cert::name::RdnSequence) -> bool {
     use std::str::FromStr;
     let Ok(expected) = x509_cert::name::RdnSequence::from_str(&with_known_oids(expected)) else {
         return false;
     };
-    let Ok(certificate) = x509_cert::Certificate::from_der(certificate_der) else {
-        return false;
-    };
-    comparable(&expected) == comparable(&certificate.tbs_certificate.subject)
+    comparable(&expected) == comparable(subject)
 }
 
 /// Attribute type names that x509-cert does not know, as their dotted OIDs:
@@ -238,7 +232,6 @@ fn with_known_oids(dn: &str) -> String {
 /// organizationIdentifier by its name, exactly as the directory writes
 /// `tls_client_auth_subject_dn` and `openssl x509 -subject -nameopt RFC2253` prints it.
 pub fn subject_dn(certificate_der: &[u8]) -> Result<String, ConfigError> {
-    use der::Decode;
     let certificate =
         x509_cert::Certificate::from_der(certificate_der).map_err(|e| ConfigError::Invalid {
             what: "certificate".into(),
@@ -250,6 +243,7 @@ pub fn subject_dn(certificate_der: &[u8]) -> Result<String, ConfigError> {
 /// organizationIdentifier (2.5.4.97, X.520), which const-oid's names do not include.
 const ORGANIZATION_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.97");
 const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+const ORGANIZATIONAL_UNIT: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.11");
 
 /// x509-cert's RFC 4514 writing, with organizationIdentifier by its name (as OpenSSL writes
 /// it) instead of as a dotted OID with a hex value: its value is escaped by x509-cert as if
@@ -287,26 +281,69 @@ fn subject_text(certificate_der: &[u8]) -> String {
     subject_dn(certificate_der).unwrap_or_default()
 }
 
-const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
-const EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+const CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+const EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 
 /// Whether the certificate's extended key usage includes clientAuth (a certificate without
 /// the extension does not: a transport certificate of the directory always carries it).
-fn allows_client_auth(certificate_der: &[u8]) -> bool {
-    use der::Decode;
-    let Ok(certificate) = x509_cert::Certificate::from_der(certificate_der) else {
-        return false;
-    };
+fn allows_client_auth(certificate: &x509_cert::Certificate) -> bool {
     certificate
         .tbs_certificate
         .extensions
         .iter()
         .flatten()
-        .filter(|e| e.extn_id.to_string() == EXTENDED_KEY_USAGE)
+        .filter(|e| e.extn_id == EXTENDED_KEY_USAGE)
         .filter_map(|e| {
             x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok()
         })
-        .any(|usage| usage.0.iter().any(|oid| oid.to_string() == CLIENT_AUTH))
+        .any(|usage| usage.0.contains(&CLIENT_AUTH))
+}
+
+/// A time as OpenSSL prints it (`Dec  4 21:46:02 2027 GMT`).
+fn openssl_time(time: x509_cert::time::Time) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = time.to_date_time();
+    format!(
+        "{} {:>2} {:02}:{:02}:{:02} {} GMT",
+        MONTHS[usize::from(t.month() - 1)],
+        t.day(),
+        t.hour(),
+        t.minutes(),
+        t.seconds(),
+        t.year()
+    )
+}
+
+const NOT_CLIENT_AUTH: &str = "the client certificate's extended key usage does not include clientAuth: it is not a transport certificate";
+
+/// What a failed path check says, in the verifier's words.
+fn chain_error(error: webpki::Error) -> VerifyError {
+    use webpki::Error as E;
+    bad(match error {
+        E::CertRevoked => "the client certificate has been revoked by the directory".to_owned(),
+        E::UnknownRevocationStatus
+        | E::InvalidCrlSignatureForPublicKey
+        | E::UnsupportedCrlSignatureAlgorithmContext(_)
+        | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_)
+        | E::IssuerNotCrlSigner => {
+            "the CRL is not signed by the directory's issuing CA".to_owned()
+        }
+        E::CertExpired { .. } => {
+            "the client certificate does not chain to the directory's CA: certificate has expired"
+                .to_owned()
+        }
+        E::CertNotValidYet { .. } => {
+            "the client certificate does not chain to the directory's CA: certificate is not yet valid"
+                .to_owned()
+        }
+        E::RequiredEkuNotFoundContext(_) => NOT_CLIENT_AUTH.to_owned(),
+        E::UnknownIssuer => {
+            "the client certificate does not chain to the directory's CA: unknown issuer".to_owned()
+        }
+        other => format!("the client certificate does not chain to the directory's CA: {other:?}"),
+    })
 }
 
 /// Checks a client certificate (PEM) against the CA chain and `crl` at `now`, and binds it
@@ -320,62 +357,51 @@ pub(crate) fn verify(
     settings: &Settings,
     now: SystemTime,
 ) -> Result<CertificateInfo, VerifyError> {
-    let cert = X509::from_pem(certificate_pem.as_bytes())
-        .map_err(|_| bad("the client certificate is not a PEM certificate"))?;
-    let mut store = X509StoreBuilder::new().map_err(|_| bad("cannot build a certificate store"))?;
-    for certificate in &ca.certificates {
-        store
-            .add_cert(certificate.clone())
-            .map_err(|_| bad("cannot use the CA chain"))?;
-    }
-    if let Some(crl) = crl {
-        let key = ca
-            .issuing()
-            .public_key()
-            .map_err(|_| bad("the issuing CA has no usable key"))?;
-        if !crl.parsed.verify(&key).unwrap_or(false) {
-            return Err(bad("the CRL is not signed by the directory's issuing CA"));
-        }
-    }
-    // Validity is judged at `now`, not at the system's time.
-    let at = crate::clock::unix(now);
-    let mut param = openssl::x509::verify::X509VerifyParam::new()
-        .map_err(|_| bad("cannot verify certificates"))?;
-    param.set_time(at);
-    store
-        .set_param(&param)
-        .map_err(|_| bad("cannot verify certificates"))?;
-    let store = store.build();
-    let mut context = X509StoreContext::new().map_err(|_| bad("cannot verify certificates"))?;
-    let untrusted = Stack::new().map_err(|_| bad("cannot verify certificates"))?;
-    let verified = context
-        .init(&store, &cert, &untrusted, |c| {
-            let ok = c.verify_cert()?;
-            Ok((ok, c.error().error_string().to_owned()))
+    use der::DecodePem;
+    use der::Encode;
+    let not_pem = || bad("the client certificate is not a PEM certificate");
+    let certificate = x509_cert::Certificate::from_pem(certificate_pem).map_err(|_| not_pem())?;
+    let der = CertificateDer::from(certificate.to_der().map_err(|_| not_pem())?);
+    let end_entity = EndEntityCert::try_from(&der).map_err(chain_error)?;
+    // The root is the trust anchor; the certificates before it may be on the path.
+    let anchor = webpki::anchor_from_trusted_cert(&ca.root).map_err(chain_error)?;
+    let crls = crl.map(|crl| [crl.parsed.as_ref()]);
+    // The end entity's revocation is checked; whether the CRL is current is judged below.
+    let revocation = crls
+        .as_ref()
+        .map(|crls| {
+            RevocationOptionsBuilder::new(crls).map(|options| {
+                options
+                    .with_depth(RevocationCheckDepth::EndEntity)
+                    .with_status_policy(UnknownStatusPolicy::Deny)
+                    .with_expiration_policy(ExpirationPolicy::Ignore)
+                    .build()
+            })
         })
-        .map_err(|_| bad("cannot verify the certificate chain"))?;
-    if !verified.0 {
-        return Err(bad(format!(
-            "the client certificate does not chain to the directory's CA: {}",
-            verified.1
-        )));
-    }
-    let der = cert
-        .to_der()
-        .map_err(|_| bad("the client certificate cannot be encoded"))?;
-    if !allows_client_auth(&der) {
-        return Err(bad(
-            "the client certificate's extended key usage does not include clientAuth: it is not a transport certificate",
-        ));
+        .transpose()
+        .map_err(|_| bad("no CRL to check revocation with"))?;
+    // Validity is judged at `now`, not at the system's time.
+    let at = UnixTime::since_unix_epoch(
+        now.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default(),
+    );
+    end_entity
+        .verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &ca.intermediates,
+            at,
+            KeyUsage::client_auth(),
+            revocation,
+            None,
+        )
+        .map_err(chain_error)?;
+    if !allows_client_auth(&certificate) {
+        return Err(bad(NOT_CLIENT_AUTH));
     }
     let revocation = match crl {
         None => Revocation::NotChecked,
         Some(crl) => {
-            if let openssl::x509::CrlStatus::Revoked(_) = crl.parsed.get_by_cert(&cert) {
-                return Err(bad(
-                    "the client certificate has been revoked by the directory",
-                ));
-            }
             let stale_from = crl.next_update.map(|next| next + settings.crl_stale_for);
             match stale_from {
                 Some(limit) if now > limit && !settings.accept_stale_crl => {
@@ -391,28 +417,24 @@ pub(crate) fn verify(
             }
         }
     };
-    let parts = dn_parts(&cert);
-    let value = |name: &str| {
-        parts
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    if value("ou").as_deref() != Some(ssa.org_id.as_str()) {
+    let tbs = &certificate.tbs_certificate;
+    let ou = attribute(&tbs.subject, ORGANIZATIONAL_UNIT);
+    if ou.as_deref() != Some(ssa.org_id.as_str()) {
         return Err(bad(format!(
             "the certificate's OU {:?} is not the statement's org_id {:?}",
-            value("ou").unwrap_or_default(),
+            ou.unwrap_or_default(),
             ssa.org_id
         )));
     }
-    if value("cn").as_deref() != Some(ssa.software_id.as_str()) {
+    let cn = attribute(&tbs.subject, COMMON_NAME);
+    if cn.as_deref() != Some(ssa.software_id.as_str()) {
         return Err(bad(format!(
             "the certificate's CN {:?} is not the statement's software_id {:?}",
-            value("cn").unwrap_or_default(),
+            cn.unwrap_or_default(),
             ssa.software_id
         )));
     }
-    let subject = subject_text(&der);
+    let subject = rfc4514(&tbs.subject);
     if let Some(metadata) = registration {
         let method = metadata
             .get("token_endpoint_auth_method")
@@ -422,7 +444,7 @@ pub(crate) fn verify(
                 .get("tls_client_auth_subject_dn")
                 .and_then(|v| v.as_str())
                 .unwrap_or_default();
-            if !names_subject(expected, &der) {
+            if !names_subject(expected, &tbs.subject) {
                 return Err(bad(format!(
                     "tls_client_auth_subject_dn {expected:?} does not name the certificate's subject {subject:?}"
                 )));
@@ -431,13 +453,18 @@ pub(crate) fn verify(
     }
     Ok(CertificateInfo {
         subject,
-        serial: cert
-            .serial_number()
-            .to_bn()
-            .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
-            .unwrap_or_default(),
-        not_after: cert.not_after().to_string(),
+        serial: serial_text(tbs.serial_number.as_bytes()),
+        not_after: openssl_time(tbs.validity.not_after),
         revocation,
         revocation_checked: revocation == Revocation::Checked,
     })
+}
+
+/// A serial number in upper-case hexadecimal without leading zeros, as OpenSSL prints it.
+fn serial_text(bytes: &[u8]) -> String {
+    let text: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    match text.trim_start_matches('0') {
+        "" => "0".to_owned(),
+        digits => digits.to_owned(),
+    }
 }

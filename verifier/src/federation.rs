@@ -321,13 +321,7 @@ pub fn validate_chain_with_history(
             )
         })
         .collect();
-    let mut metadata =
-        apply_policies(&layers, &leaf.claims["metadata"]).map_err(|description| {
-            FederationError {
-                code: FederationCode::InvalidMetadata,
-                description,
-            }
-        })?;
+    let mut metadata = apply_policies(&layers, &leaf.claims["metadata"])?;
     apply_constraints(&statements, &mut metadata)?;
     Ok(TrustChain {
         entity_id: leaf.text("sub").to_owned(),
@@ -408,15 +402,24 @@ fn apply_constraints(
 /// merged, then applied with the immediate superior's `metadata` forced (section 6.1; the
 /// operators, their combination and their order are `oidfed_metadata_policy`'s). `scope` is a
 /// space-separated string in metadata and a list in policies: it is split before and joined
-/// after. What a policy refuses is an error naming it.
-pub fn apply_policies(layers: &[(Value, Value)], metadata: &Value) -> Result<Value, String> {
+/// after. What a policy refuses is an `invalid_metadata` error naming it.
+pub fn apply_policies(
+    layers: &[(Value, Value)],
+    metadata: &Value,
+) -> Result<Value, FederationError> {
+    let refused = |description: String| FederationError {
+        code: FederationCode::InvalidMetadata,
+        description,
+    };
     let Some(metadata) = metadata.as_object() else {
-        return Err("the leaf's metadata is not an object".into());
+        return Err(refused("the leaf's metadata is not an object".into()));
     };
     let mut metadata = metadata.clone();
     for (_, values) in metadata.iter_mut() {
         if !values.is_object() {
-            return Err("every entity type's metadata must be an object".into());
+            return Err(refused(
+                "every entity type's metadata must be an object".into(),
+            ));
         }
         if let Some(scope) = values.get("scope").and_then(Value::as_str) {
             let scopes: Vec<Value> = scope.split_whitespace().map(|s| json!(s)).collect();
@@ -427,7 +430,7 @@ pub fn apply_policies(layers: &[(Value, Value)], metadata: &Value) -> Result<Val
     let mut merged = serde_json::Map::new();
     for (policy, _) in layers {
         if !(policy.is_object() || policy.is_null()) {
-            return Err("a metadata_policy is not an object".into());
+            return Err(refused("a metadata_policy is not an object".into()));
         }
         merged = if merged.is_empty() {
             object(policy)
@@ -436,14 +439,14 @@ pub fn apply_policies(layers: &[(Value, Value)], metadata: &Value) -> Result<Val
                 &Value::Object(merged),
                 &Value::Object(object(policy)),
             )
-            .map_err(|e| format!("the metadata policies cannot be merged: {e}"))?
+            .map_err(|e| refused(format!("the metadata policies cannot be merged: {e}")))?
         };
     }
     let forced = layers.last().map(|(_, m)| object(m)).unwrap_or_default();
     let document = json!({"metadata_policy": merged, "metadata": forced});
     let mut resolved =
         oidfed_metadata_policy::apply_policy_document_on_metadata(&object(&document), &metadata)
-            .map_err(|e| format!("the metadata does not meet the policy: {e}"))?;
+            .map_err(|e| refused(format!("the metadata does not meet the policy: {e}")))?;
     for (_, values) in resolved.iter_mut() {
         if let Some(scopes) = values.get("scope").and_then(Value::as_array) {
             let joined: Vec<&str> = scopes.iter().filter_map(Value::as_str).collect();
@@ -791,7 +794,7 @@ pub fn trust_mark_status(
 mod tests {
     use serde_json::{Value, json};
 
-    use super::apply_policies;
+    use super::{FederationCode, apply_policies};
 
     /// The specification's metadata policy example (section 6.1.7), its figures as given
     /// (`tests/fixtures/federation/metadata-policy-example.json`): the anchor's and the
@@ -957,7 +960,8 @@ mod tests {
             json!({"openid_relying_party": {"client_name": "no method at all"}}),
         ] {
             let refused = apply_policies(&[(policy.clone(), Value::Null)], &leaf).unwrap_err();
-            assert!(refused.contains("policy"), "{refused}");
+            assert_eq!(refused.code, FederationCode::InvalidMetadata);
+            assert!(refused.description.contains("policy"), "{refused}");
         }
         assert!(apply_policies(&[(policy, Value::Null)], &json!("not an object")).is_err());
     }

@@ -9,6 +9,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use der::Encode;
+use der::asn1::{Any, BitString, UintRef};
+use der::oid::ObjectIdentifier;
+use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+
 use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
 
@@ -49,44 +54,62 @@ fn usual_algorithm(kty: &str, crv: Option<&str>) -> Option<Algorithm> {
     }
 }
 
-/// The SubjectPublicKeyInfo DER of a JWK's public members.
+/// rsaEncryption (RFC 8017), id-ecPublicKey (RFC 5480) and the two curves a JWK may name.
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// RSAPublicKey (RFC 8017, A.1.1).
+#[derive(der::Sequence)]
+struct RsaPublicKey<'a> {
+    modulus: UintRef<'a>,
+    public_exponent: UintRef<'a>,
+}
+
+/// The SubjectPublicKeyInfo DER of a JWK's public members. An EC point is checked later,
+/// when the key is parsed for its algorithm; coordinates shorter than the curve's size (a
+/// producer that dropped leading zeros) are padded.
 fn spki(kty: &str, member: &dyn Fn(&str) -> Option<Vec<u8>>, crv: Option<&str>) -> Option<Vec<u8>> {
-    use openssl::bn::{BigNum, BigNumContext};
-    match kty {
+    let (algorithm, key) = match kty {
         "RSA" => {
-            let rsa = openssl::rsa::Rsa::from_public_components(
-                BigNum::from_slice(&member("n")?).ok()?,
-                BigNum::from_slice(&member("e")?).ok()?,
-            )
-            .ok()?;
-            openssl::pkey::PKey::from_rsa(rsa)
-                .ok()?
-                .public_key_to_der()
-                .ok()
+            let (n, e) = (member("n")?, member("e")?);
+            let key = RsaPublicKey {
+                modulus: UintRef::new(&n).ok()?,
+                public_exponent: UintRef::new(&e).ok()?,
+            };
+            let algorithm = AlgorithmIdentifierOwned {
+                oid: RSA_ENCRYPTION,
+                parameters: Some(Any::null()),
+            };
+            (algorithm, key.to_der().ok()?)
         }
         "EC" => {
-            let nid = match crv? {
-                "P-256" => openssl::nid::Nid::X9_62_PRIME256V1,
-                "P-384" => openssl::nid::Nid::SECP384R1,
+            let (curve, size) = match crv? {
+                "P-256" => (P256, 32_usize),
+                "P-384" => (P384, 48),
                 _ => return None,
             };
-            let group = openssl::ec::EcGroup::from_curve_name(nid).ok()?;
-            let mut point = openssl::ec::EcPoint::new(&group).ok()?;
-            let (x, y) = (
-                BigNum::from_slice(&member("x")?).ok()?,
-                BigNum::from_slice(&member("y")?).ok()?,
-            );
-            let mut ctx = BigNumContext::new().ok()?;
-            point
-                .set_affine_coordinates_gfp(&group, &x, &y, &mut ctx)
-                .ok()?;
-            openssl::ec::EcKey::from_public_key(&group, &point)
-                .ok()?
-                .public_key_to_der()
-                .ok()
+            let mut point = vec![0x04];
+            for coordinate in [member("x")?, member("y")?] {
+                let padding = size.checked_sub(coordinate.len())?;
+                point.extend(std::iter::repeat_n(0, padding));
+                point.extend(coordinate);
+            }
+            let algorithm = AlgorithmIdentifierOwned {
+                oid: EC_PUBLIC_KEY,
+                parameters: Some(Any::encode_from(&curve).ok()?),
+            };
+            (algorithm, point)
         }
-        _ => None,
+        _ => return None,
+    };
+    SubjectPublicKeyInfoOwned {
+        algorithm,
+        subject_public_key: BitString::from_bytes(&key).ok()?,
     }
+    .to_der()
+    .ok()
 }
 
 /// The keys of a JWKS document, by kid. Keys without a kid, private keys, symmetric keys and
@@ -142,6 +165,10 @@ impl KeySet {
                     .ok()
                     .map(|k| (alg, k))
             });
+            if kty == "EC" && usual.is_none() {
+                // Not a point of its curve.
+                continue;
+            }
             out.insert(
                 kid.to_owned(),
                 Arc::new(Jwk {

@@ -1,13 +1,17 @@
-//! Typed configuration, layered: built-in defaults < optional TOML file < environment.
+//! Typed configuration, layered by figment: built-in defaults < optional TOML file <
+//! environment < command-line flags.
 //!
 //! Every field is documented here and mirrored in the README's configuration table. A field
 //! `foo_bar` is overridden by the environment variable `SSA_DIRECTORY_FOO_BAR`; the database
-//! URL also honours the conventional `DATABASE_URL`.
+//! URL also honours the conventional `DATABASE_URL` (the prefixed variable wins).
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of every environment variable that overrides a setting.
@@ -128,6 +132,7 @@ pub struct Config {
     pub client_cert_header: Option<String>,
     /// Addresses whose `client_cert_header` is believed, comma-separated in the environment
     /// (`SSA_DIRECTORY_TRUSTED_PROXIES`).
+    #[serde(deserialize_with = "comma_list")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -240,15 +245,6 @@ impl fmt::Debug for Secret {
 /// Why the configuration could not be loaded; each names the file, key or variable at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("invalid config file {path}: {message}")]
-    File { path: PathBuf, message: String },
-    #[error("invalid environment variable {var}: {message}")]
-    Env { var: String, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -256,63 +252,27 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(file, std::env::vars())
+        Self::from_figment(Self::figment(file))
     }
 
-    /// Like [`Config::load`] with an explicit environment, for tests.
-    pub fn load_from(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut table = toml::Table::try_from(Config::default())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let defaults = table.clone();
-
+    /// The layers, lowest first: the defaults, `file` if given, `DATABASE_URL`, then the
+    /// `SSA_DIRECTORY_*` variables. A caller merges its command-line flags on top and
+    /// reads the result with [`Config::from_figment`].
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let file_table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
-                path: path.to_owned(),
-                message: one_line(&e.to_string()),
-            })?;
-            // Check the file on its own so that an error names the file.
-            let mut merged = table.clone();
-            merged.extend(file_table);
-            Config::deserialize(merged.clone()).map_err(|e| ConfigError::File {
-                path: path.to_owned(),
-                message: one_line(&e.to_string()),
-            })?;
-            table = merged;
+            figment = figment.merge(Toml::file_exact(path));
         }
+        figment
+            .merge(Variables::new("", Env::raw().only(&["database_url"])))
+            .merge(Variables::new(ENV_PREFIX, Env::prefixed(ENV_PREFIX)))
+    }
 
-        let mut database_url_env = None;
-        for (var, value) in env {
-            if var == "DATABASE_URL" {
-                database_url_env.get_or_insert(value);
-                continue;
-            }
-            let Some(key) = var.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let key = key.to_ascii_lowercase();
-            if key == "database_url" {
-                database_url_env = Some(value);
-                continue;
-            }
-            let parsed =
-                env_value(&key, &value, &defaults).map_err(|message| ConfigError::Env {
-                    var: var.clone(),
-                    message,
-                })?;
-            table.insert(key, parsed);
-        }
-        if let Some(url) = database_url_env {
-            table.insert("database_url".into(), toml::Value::String(url));
-        }
-
-        let config = Config::deserialize(table)
+    /// The configuration the layers give, checked. An error names the key and the file or
+    /// variable it came from.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract_lossy()
             .map_err(|e| ConfigError::Invalid(one_line(&e.to_string())))?;
         config.validate()?;
         Ok(config)
@@ -450,64 +410,97 @@ impl Config {
     }
 }
 
-/// Parses an environment value with the type of the setting's default.
-fn env_value(key: &str, value: &str, defaults: &toml::Table) -> Result<toml::Value, String> {
-    match defaults.get(key) {
-        Some(toml::Value::Integer(_)) => value
-            .trim()
-            .parse::<i64>()
-            .map(toml::Value::Integer)
-            .map_err(|_| format!("expected an integer, got {value:?}")),
-        Some(toml::Value::Boolean(_)) => match value.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(toml::Value::Boolean(true)),
-            "false" | "0" | "no" | "off" => Ok(toml::Value::Boolean(false)),
-            _ => Err(format!("expected true or false, got {value:?}")),
-        },
-        Some(toml::Value::Array(_)) => Ok(toml::Value::Array(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(|v| toml::Value::String(v.to_owned()))
-                .collect(),
-        )),
-        Some(_) => Ok(toml::Value::String(value.to_owned())),
-        None if OPTIONAL_STRING_KEYS.contains(&key) => Ok(toml::Value::String(value.to_owned())),
-        None => Err("unknown setting".into()),
+/// Environment variables as figment sees them, with two differences: values stay text
+/// until the setting's type reads them (figment's own `Env` would turn a passphrase of digits
+/// into a number, dropping its leading zeros), and an error names the variable
+/// (`SSA_DIRECTORY_WORKERS`). Booleans accept true/false, yes/no, on/off and 1/0.
+struct Variables {
+    prefix: &'static str,
+    env: Env,
+}
+
+impl Variables {
+    fn new(prefix: &'static str, env: Env) -> Self {
+        Self { prefix, env }
     }
 }
 
-/// Settings without a default value (absent from the serialized defaults).
-const OPTIONAL_STRING_KEYS: &[&str] = &[
-    "public_url",
-    "issuer",
-    "key_passphrase",
-    "push_ca_file",
-    "tls_cert_file",
-    "tls_key_file",
-    "mtls_listen",
-    "mtls_public_url",
-    "client_cert_header",
-];
+impl Provider for Variables {
+    fn metadata(&self) -> Metadata {
+        let prefix = self.prefix;
+        Metadata::named("the environment")
+            .interpolater(move |_, keys| format!("{prefix}{}", keys.join("_")).to_uppercase())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let values = self
+            .env
+            .iter()
+            .map(|(key, value)| (key.as_str().to_owned(), Value::from(value)))
+            .collect();
+        Ok(Profile::Default.collect(values))
+    }
+}
+
+/// A list written as a TOML array, or as one comma-separated string (in the environment).
+fn comma_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr + Deserialize<'de>,
+    T::Err: fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written<T> {
+        List(Vec<T>),
+        Text(String),
+    }
+    match Written::<T>::deserialize(deserializer)? {
+        Written::List(items) => Ok(items),
+        Written::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| item.parse().map_err(serde::de::Error::custom))
+            .collect(),
+    }
+}
 
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
+// figment::Jail's closures return figment's (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// [`Config::load`] in a jail: only `vars` in the environment, and `file` (if any) as
+    /// `c.toml` in a fresh working folder.
+    fn load(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, String> {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            for (key, value) in vars {
+                jail.set_env(key, value);
+            }
+            let path = match file {
+                Some(text) => {
+                    jail.create_file("c.toml", text)?;
+                    Some(jail.directory().join("c.toml"))
+                }
+                None => None,
+            };
+            loaded = Some(Config::load(path.as_deref()).map_err(|e| e.to_string()));
+            Ok(())
+        });
+        loaded.expect("the jail ran")
     }
 
     #[test]
     fn defaults_run_without_any_setting() {
-        let config = Config::load_from(None, env(&[])).unwrap();
+        let config = load(None, &[]).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.public_url(), "http://127.0.0.1:8080");
         assert_eq!(
@@ -518,56 +511,73 @@ mod tests {
     }
 
     #[test]
-    fn environment_wins_over_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 2048\n").unwrap();
-        let config = Config::load_from(
-            Some(&path),
-            env(&[
-                ("SSA_DIRECTORY_LISTEN", "127.0.0.1:9100"),
-                ("SSA_DIRECTORY_AUTO_APPROVE_SANDBOX", "true"),
-                ("DATABASE_URL", "postgres://localhost/x"),
-                ("PATH", "/bin"),
-            ]),
-        )
-        .unwrap();
+    fn environment_wins_over_file_and_flags_over_both() {
+        let file = "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 2048\nworkers = 3\n";
+        let vars = [
+            ("SSA_DIRECTORY_LISTEN", "127.0.0.1:9100"),
+            ("SSA_DIRECTORY_AUTO_APPROVE_SANDBOX", "yes"),
+            ("SSA_DIRECTORY_KEY_PASSPHRASE", "000123456789012"),
+            ("DATABASE_URL", "postgres://localhost/x"),
+            ("PATH", "/bin"),
+        ];
+        let config = load(Some(file), &vars).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:9100");
         assert_eq!(config.max_body_bytes, 2048);
+        assert_eq!(config.workers, 3);
         assert!(config.auto_approve_sandbox);
+        // Digits stay the text they were: no number, no leading zeros dropped.
+        assert_eq!(
+            config.key_passphrase.as_ref().map(Secret::expose),
+            Some("000123456789012")
+        );
         assert_eq!(config.database_url().expose(), "postgres://localhost/x");
         assert_eq!(format!("{:?}", config.database_url), "Some(***)");
+
+        // The prefixed variable wins over DATABASE_URL.
+        let both = [
+            ("DATABASE_URL", "postgres://localhost/x"),
+            ("SSA_DIRECTORY_DATABASE_URL", "postgres://localhost/y"),
+        ];
+        let config = load(None, &both).unwrap();
+        assert_eq!(config.database_url().expose(), "postgres://localhost/y");
+
+        // Flags, merged on top, win over the environment.
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("SSA_DIRECTORY_LISTEN", "127.0.0.1:9100");
+            let figment = Config::figment(None).merge(("listen", "127.0.0.1:9200"));
+            let config = Config::from_figment(figment).unwrap();
+            assert_eq!(config.listen.to_string(), "127.0.0.1:9200");
+            Ok(())
+        });
     }
 
     #[test]
     fn unknown_file_key_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "lisen = \"0.0.0.0:9000\"\n").unwrap();
-        let err = Config::load_from(Some(&path), env(&[]))
-            .unwrap_err()
-            .to_string();
+        let err = load(Some("lisen = \"0.0.0.0:9000\"\n"), &[]).unwrap_err();
         assert!(err.contains("lisen"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
+        let err = load(Some("workers = \"many\"\n"), &[]).unwrap_err();
+        assert!(err.contains("workers") && err.contains("c.toml"), "{err}");
     }
 
     #[test]
     fn bad_environment_values_are_named() {
-        let err = Config::load_from(None, env(&[("SSA_DIRECTORY_WORKERS", "many")]))
-            .unwrap_err()
-            .to_string();
+        let err = load(None, &[("SSA_DIRECTORY_WORKERS", "many")]).unwrap_err();
         assert!(err.contains("SSA_DIRECTORY_WORKERS"), "{err}");
-        let err = Config::load_from(None, env(&[("SSA_DIRECTORY_COLOUR", "red")]))
-            .unwrap_err()
-            .to_string();
+        let err = load(None, &[("SSA_DIRECTORY_COLOUR", "red")]).unwrap_err();
         assert!(err.contains("SSA_DIRECTORY_COLOUR"), "{err}");
+        let err = load(None, &[("SSA_DIRECTORY_PUSH_ALLOW_HTTP", "maybe")]).unwrap_err();
+        assert!(err.contains("SSA_DIRECTORY_PUSH_ALLOW_HTTP"), "{err}");
+        let err = load(None, &[("SSA_DIRECTORY_TRUSTED_PROXIES", "10.0.0.1, x")]).unwrap_err();
+        assert!(err.contains("SSA_DIRECTORY_TRUSTED_PROXIES"), "{err}");
     }
 
     #[test]
     fn https_public_url_selects_secure_cookies() {
-        let config = Config::load_from(
+        let config = load(
             None,
-            env(&[("SSA_DIRECTORY_PUBLIC_URL", "https://directory.example/")]),
+            &[("SSA_DIRECTORY_PUBLIC_URL", "https://directory.example/")],
         )
         .unwrap();
         assert!(config.is_https());
@@ -577,29 +587,33 @@ mod tests {
     #[test]
     fn tls_settings_go_together() {
         let refused = |vars: &[(&str, &str)]| {
-            let error = Config::load_from(None, env(vars)).unwrap_err().to_string();
+            let error = load(None, vars).unwrap_err();
             assert!(error.contains("go"), "{error}");
         };
         refused(&[("SSA_DIRECTORY_TLS_CERT_FILE", "tls.pem")]);
         refused(&[("SSA_DIRECTORY_CLIENT_CERT_HEADER", "x-ssl-client-cert")]);
         refused(&[("SSA_DIRECTORY_TRUSTED_PROXIES", "10.0.0.1")]);
-        let error = Config::load_from(None, env(&[("SSA_DIRECTORY_MTLS_LISTEN", "0.0.0.0:8443")]))
-            .unwrap_err()
-            .to_string();
+        let error = load(None, &[("SSA_DIRECTORY_MTLS_LISTEN", "0.0.0.0:8443")]).unwrap_err();
         assert!(error.contains("tls_cert_file"), "{error}");
 
-        let config = Config::load_from(
+        let config = load(
             None,
-            env(&[
+            &[
                 ("SSA_DIRECTORY_TLS_CERT_FILE", "tls.pem"),
                 ("SSA_DIRECTORY_TLS_KEY_FILE", "tls.key"),
                 ("SSA_DIRECTORY_MTLS_LISTEN", "0.0.0.0:8443"),
                 ("SSA_DIRECTORY_CLIENT_CERT_HEADER", "x-ssl-client-cert"),
                 ("SSA_DIRECTORY_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"),
-            ]),
+            ],
         )
         .unwrap();
         assert!(config.is_https() && config.mutual_tls());
         assert_eq!(config.trusted_proxies.len(), 2);
+        let config = load(
+            Some("client_cert_header = \"x-cert\"\ntrusted_proxies = [\"10.0.0.1\"]\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(config.trusted_proxies.len(), 1);
     }
 }

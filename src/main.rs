@@ -18,7 +18,8 @@ use ssa_directory::{Application, pki, store, telemetry};
 /// statements (SSAs), publishes the JWKS, hosts participant keys and runs a small CA.
 ///
 /// Settings come from built-in defaults, then the TOML file given with --config, then the
-/// environment (SSA_DIRECTORY_*, DATABASE_URL); see the README's configuration table.
+/// environment (SSA_DIRECTORY_*, DATABASE_URL), then the flags; see the README's configuration
+/// table.
 #[derive(Debug, Parser)]
 #[command(name = "ssa-directory", version)]
 struct Cli {
@@ -148,11 +149,19 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(format) = cli.log_format {
-        config.log_format = format;
-    }
     let command = cli.command.unwrap_or(Command::Serve { listen: None });
+    // Flags win over the environment, which wins over the file.
+    let mut layers = Config::figment(cli.config.as_deref());
+    if let Some(format) = cli.log_format {
+        layers = layers.merge(("log_format", format));
+    }
+    if let Command::Serve {
+        listen: Some(listen),
+    } = &command
+    {
+        layers = layers.merge(("listen", listen));
+    }
+    let config = Config::from_figment(layers)?;
     let default_filter = match command {
         Command::Serve { .. } => "info",
         _ => "warn",
@@ -160,15 +169,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(config.log_format, default_filter);
 
     match command {
-        Command::Serve { listen } => {
-            if let Some(listen) = listen {
-                config.listen = listen;
-            }
-            actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(config).await?;
-                app.run_until_stopped().await.context("server failed")
-            })
-        }
+        Command::Serve { .. } => actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(config).await?;
+            app.run_until_stopped().await.context("server failed")
+        }),
         Command::Openapi => {
             println!("{}", ssa_directory::web::api::openapi_document());
             Ok(())

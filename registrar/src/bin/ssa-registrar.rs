@@ -1,7 +1,11 @@
 //! `ssa-registrar`: the registration service in front of an authorization server that has
 //! none. `serve` (the default) runs it; `token create` prints one initial access token.
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, Parser, Subcommand};
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use ssa_registrar::server::{self, Mtls, ServerConfig};
 use ssa_registrar::{Access, ClientIds, SecurityProfile, Statements};
 
@@ -21,8 +25,9 @@ struct Cli {
         global = true
     )]
     database_url: String,
-    /// A TOML file of settings (each key a setting's name: `listen`, `directories`,
-    /// `profile`, ...); the environment and flags take precedence over it.
+    /// A TOML file of settings (each key a setting's name: `listen`, `directories` (a list),
+    /// `profile`, ...); the environment and flags take precedence over it, and it over the
+    /// defaults.
     #[arg(long, env = "SSA_REGISTRAR_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,
     #[command(subcommand)]
@@ -60,13 +65,21 @@ struct ServeOnly {
     args: ServeArgs,
 }
 
-#[derive(clap::Args)]
+/// `serve`'s settings: clap reads the flags, the environment and the defaults (and shows
+/// them in `--help`); figment puts the configuration file between the defaults and the rest
+/// and reads the result into this same struct, naming the key and its source on an error.
+#[derive(clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ServeArgs {
+    /// The global `--database-url`, layered like the rest.
+    #[arg(skip)]
+    database_url: String,
     #[arg(long, env = "SSA_REGISTRAR_LISTEN", default_value = "127.0.0.1:8090")]
     listen: std::net::SocketAddr,
     #[arg(long, env = "SSA_REGISTRAR_PUBLIC_URL")]
     public_url: Option<String>,
     /// Comma-separated discovery URLs of the trusted directories.
+    #[serde(default)]
     #[arg(long, env = "SSA_REGISTRAR_DIRECTORIES", value_delimiter = ',')]
     directories: Vec<String>,
     #[arg(long, env = "SSA_REGISTRAR_PROFILE", default_value = "fapi2")]
@@ -95,6 +108,7 @@ struct ServeArgs {
     #[arg(long, env = "SSA_REGISTRAR_MTLS", default_value = "off")]
     mtls: Mtls,
     /// Addresses of the TLS-terminating proxies whose certificate header is believed.
+    #[serde(default)]
     #[arg(long, env = "SSA_REGISTRAR_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<std::net::IpAddr>,
     /// The service's TLS certificate chain (PEM); with the key, it listens with TLS.
@@ -129,113 +143,183 @@ struct ServeArgs {
     max_connections: u64,
 }
 
-/// Settings whose values may carry a secret (a password in a URL, a token): their values
-/// are never shown by `--help`, whether they come from the environment or the file.
-const SECRET_SETTINGS: [&str; 3] = ["database_url", "status_token", "callout_url"];
-
 fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    if let Err(error) = file_settings().and_then(|file| run(&file)) {
+    if let Err(error) = run() {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
 }
 
-/// The settings of the configuration file named by `--config` or `SSA_REGISTRAR_CONFIG`,
-/// as flag values.
-fn file_settings() -> anyhow::Result<Vec<(String, String)>> {
-    let args: Vec<String> = std::env::args().collect();
-    let named = args
-        .iter()
-        .position(|a| a == "--config")
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| {
-            args.iter()
-                .find_map(|a| a.strip_prefix("--config=").map(str::to_owned))
+/// The values clap took from some sources (the defaults, or the environment and the command
+/// line) as a figment layer: each value as text, which the setting's type reads; arguments
+/// that take a list give a list.
+struct Arguments<'a> {
+    parsed: Vec<(&'a clap::Command, &'a ArgMatches)>,
+    explicit: bool,
+}
+
+impl Provider for Arguments<'_> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(if self.explicit {
+            "the command line or the environment"
+        } else {
+            "the defaults"
         })
-        .or_else(|| std::env::var("SSA_REGISTRAR_CONFIG").ok());
-    let Some(path) = named else {
-        return Ok(vec![]);
-    };
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("cannot read the configuration file {path}: {e}"))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-    let known: Vec<String> = ServeOnly::command()
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .chain(["database_url".to_owned()])
-        .collect();
-    let mut settings = vec![];
-    for (key, value) in table {
-        if !known.contains(&key) {
-            anyhow::bail!("{path}: unknown setting {key:?}");
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut values = Dict::new();
+        for (command, matches) in &self.parsed {
+            for argument in command.get_arguments() {
+                let id = argument.get_id().as_str();
+                let from_defaults = match matches.value_source(id) {
+                    Some(ValueSource::DefaultValue) => true,
+                    Some(_) => false,
+                    None => continue,
+                };
+                if id == "config" || from_defaults == self.explicit {
+                    continue;
+                }
+                let Some(raw) = matches.get_raw(id) else {
+                    continue;
+                };
+                let mut texts = raw
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .filter(|v| !v.trim().is_empty());
+                let value = if argument.get_value_delimiter().is_some() {
+                    Value::from(texts.map(Value::from).collect::<Vec<_>>())
+                } else {
+                    match texts.next() {
+                        Some(text) => Value::from(text),
+                        None => continue,
+                    }
+                };
+                values.insert(id.to_owned(), value);
+            }
         }
-        let text = match value {
-            toml::Value::Array(items) if items.is_empty() => continue,
-            toml::Value::String(s) => s,
-            toml::Value::Array(items) => items
-                .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| i.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-            other => other.to_string(),
+        Ok(Profile::Default.collect(values))
+    }
+}
+
+/// The layers, lowest first: the defaults, the configuration file (`--config` or
+/// `SSA_REGISTRAR_CONFIG`), then the environment and the flags.
+fn layers(parsed: Vec<(&clap::Command, &ArgMatches)>, file: Option<&std::path::Path>) -> Figment {
+    let mut figment = Figment::from(Arguments {
+        parsed: parsed.clone(),
+        explicit: false,
+    });
+    if let Some(path) = file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment.merge(Arguments {
+        parsed,
+        explicit: true,
+    })
+}
+
+/// Refuses an `SSA_REGISTRAR_*` variable that names no setting, as the directory does.
+fn check_environment(commands: &[&clap::Command]) -> anyhow::Result<()> {
+    for (variable, _) in std::env::vars() {
+        let Some(_) = variable.strip_prefix("SSA_REGISTRAR_") else {
+            continue;
         };
-        settings.push((key, text));
-    }
-    Ok(settings)
-}
-
-/// `command` with the file's settings as its defaults (the environment and flags win).
-fn with_defaults(mut command: clap::Command, file: &[(String, String)]) -> clap::Command {
-    for (key, value) in file {
-        let value = value.clone();
-        if command.get_arguments().any(|a| a.get_id() == key.as_str()) {
-            let secret = SECRET_SETTINGS.contains(&key.as_str());
-            command = command.mut_arg(key.as_str(), |a| {
-                a.default_value(value).hide_default_value(secret)
-            });
+        let known = commands
+            .iter()
+            .flat_map(|c| c.get_arguments())
+            .any(|a| a.get_env().is_some_and(|env| env == variable.as_str()));
+        if !known {
+            anyhow::bail!("unknown environment variable {variable}: it names no setting");
         }
     }
-    command
+    Ok(())
 }
 
-fn run(file: &[(String, String)]) -> anyhow::Result<()> {
-    let command = with_defaults(Cli::command(), file)
-        .mut_subcommand("serve", |serve| with_defaults(serve, file));
-    let cli = Cli::from_arg_matches(&command.get_matches())?;
-    match cli.command {
-        Some(Command::Token {
-            command:
-                TokenCommand::Create {
-                    single_use,
-                    expires_in,
-                },
-        }) => {
+fn run() -> anyhow::Result<()> {
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let file = matches.get_one::<std::path::PathBuf>("config").cloned();
+    let serve_only = ServeOnly::command();
+    check_environment(&[&command, &serve_only])?;
+    match matches.subcommand() {
+        Some(("token", token)) => {
+            let Some(("create", create)) = token.subcommand() else {
+                anyhow::bail!("token: create is the only command");
+            };
+            let database_url: String = layers(vec![(&command, &matches)], file.as_deref())
+                .extract_inner_lossy("database_url")
+                .map_err(one_line)?;
             println!(
                 "{}",
-                server::create_initial_token(&cli.database_url, single_use, expires_in)?
+                server::create_initial_token(
+                    &database_url,
+                    create.get_flag("single_use"),
+                    create.get_one::<u64>("expires_in").copied(),
+                )?
             );
             Ok(())
         }
-        Some(Command::Serve(args)) => serve(*args, cli.database_url),
-        None => {
-            let matches =
-                with_defaults(ServeOnly::command(), file).get_matches_from(["ssa-registrar"]);
-            serve(
-                ServeOnly::from_arg_matches(&matches)?.args,
-                cli.database_url,
+        Some(("serve", serve_matches)) => {
+            let serve_command = command
+                .find_subcommand("serve")
+                .ok_or_else(|| anyhow::anyhow!("no serve command"))?;
+            let args = layers(
+                vec![(&command, &matches), (serve_command, serve_matches)],
+                file.as_deref(),
             )
+            .extract_lossy()
+            .map_err(one_line)?;
+            serve(args)
+        }
+        _ => {
+            let serve_matches = serve_only.clone().get_matches_from(["ssa-registrar"]);
+            let args = layers(
+                vec![(&command, &matches), (&serve_only, &serve_matches)],
+                file.as_deref(),
+            )
+            .extract_lossy()
+            .map_err(one_line)?;
+            serve(args)
         }
     }
 }
 
-fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
+/// A figment error on one line, naming the key and where its value came from.
+fn one_line(error: figment::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}",
+        error
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
+    for (name, value, range) in [
+        (
+            "header_read_timeout_ms",
+            args.header_read_timeout_ms,
+            100..=300_000,
+        ),
+        (
+            "body_read_timeout_ms",
+            args.body_read_timeout_ms,
+            100..=300_000,
+        ),
+        ("max_connections", args.max_connections, 2..=100_000),
+    ] {
+        if !range.contains(&value) {
+            anyhow::bail!(
+                "{name} = {value}: between {} and {}",
+                range.start(),
+                range.end()
+            );
+        }
+    }
     args.directories.retain(|d| !d.trim().is_empty());
     let stateless = match args.state.as_str() {
         "stateful" => false,
@@ -265,7 +349,7 @@ fn serve(mut args: ServeArgs, database_url: String) -> anyhow::Result<()> {
         registration: args.registration,
         statements: args.statements,
         client_ids: args.client_id,
-        database_url,
+        database_url: args.database_url,
         tls: args.tls_cert_file.zip(args.tls_key_file),
         mtls,
         stateless,

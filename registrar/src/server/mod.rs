@@ -108,6 +108,14 @@ pub enum Mtls {
     },
 }
 
+/// As in a configuration file: `off`, `required` or `header:NAME`.
+impl<'de> serde::Deserialize<'de> for Mtls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for Mtls {
     type Err = String;
 

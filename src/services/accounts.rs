@@ -261,7 +261,7 @@ pub fn create_token_in(
 /// The owner's tokens, newest first.
 pub fn list_tokens_in(conn: &mut DbConnection, owner: &Actor) -> Result<Vec<ApiToken>> {
     match owner.user_id() {
-        Some(id) => store::users::tokens(conn, id),
+        Some(id) => Ok(store::users::tokens(conn, id)?),
         None => Ok(vec![]),
     }
 }
@@ -309,7 +309,7 @@ pub fn start_session_in(
 /// The account of a live session.
 pub fn resolve_session_in(conn: &mut DbConnection, secret: &str) -> Result<Option<User>> {
     match credentials::session_key(secret) {
-        Some(hash) => store::sessions::resolve(conn, &hash),
+        Some(hash) => Ok(store::sessions::resolve(conn, &hash)?),
         None => Ok(None),
     }
 }

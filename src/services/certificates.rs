@@ -177,7 +177,7 @@ pub async fn list(
 ) -> Result<Vec<Certificate>> {
     dir.db(move |conn| {
         super::access::software(conn, &actor, software)?;
-        store::certificates::for_software(conn, software)
+        Ok(store::certificates::for_software(conn, software)?)
     })
     .await
 }

@@ -65,5 +65,6 @@ pub async fn snapshot(
 
 /// Active organisations with their roles and, for ASPSPs, their authorization servers.
 pub async fn participants(dir: &Arc<Directory>) -> Result<Vec<Participant>> {
-    dir.db(store::discovery::participants).await
+    dir.db(|conn| Ok(store::discovery::participants(conn)?))
+        .await
 }

@@ -34,6 +34,13 @@ pub enum Failure {
     Failed(#[from] Error),
 }
 
+/// A database failure inside a federation answer (a store call under `?`).
+impl From<diesel::result::Error> for Failure {
+    fn from(error: diesel::result::Error) -> Self {
+        Failure::Failed(error.into())
+    }
+}
+
 impl Failure {
     /// The refusal to answer with, or the failure for the web edge to report.
     pub fn refusal(self) -> Result<Refusal> {

@@ -67,7 +67,7 @@ pub fn list_in(
     owner: KeyOwner,
 ) -> Result<Vec<ParticipantKey>> {
     let (org, software) = authorize(conn, actor, owner, Use::Read)?;
-    store::keystore::load(conn, org, software, None)
+    Ok(store::keystore::load(conn, org, software, None)?)
 }
 
 pub async fn list(

@@ -20,7 +20,7 @@ pub async fn respond(dir: &Arc<Directory>, request: Vec<u8>) -> Result<(Vec<u8>,
                 &shared.ca,
                 &request,
                 shared.config.ocsp_validity_secs,
-                |serial| store::certificates::state(conn, serial),
+                |serial| Ok(store::certificates::state(conn, serial)?),
             )?;
             Ok((body, ok, request))
         })

@@ -79,7 +79,7 @@ pub fn list_in(
     } else {
         Some(actor.user_id().ok_or(Error::NotFound("organisation"))?)
     };
-    store::organisations::list(conn, member, status, page)
+    Ok(store::organisations::list(conn, member, status, page)?)
 }
 
 pub async fn list(
@@ -182,7 +182,7 @@ pub async fn members(
 /// The caller's own pending invitations.
 pub fn my_invitations_in(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Invitation>> {
     match actor.user_id() {
-        Some(user) => store::organisations::invitations(conn, None, Some(user)),
+        Some(user) => Ok(store::organisations::invitations(conn, None, Some(user))?),
         None => Ok(vec![]),
     }
 }

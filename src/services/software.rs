@@ -102,14 +102,14 @@ pub fn list_in(
 ) -> Result<Page<Software>> {
     if let Some(org) = organisation {
         access::to_organisation(conn, actor, org)?;
-        return store::software::list(conn, Some(org), None, filter, page);
+        return Ok(store::software::list(conn, Some(org), None, filter, page)?);
     }
     let member = if actor.is_operator() {
         None
     } else {
         Some(actor.user_id().ok_or(Error::NotFound("software"))?)
     };
-    store::software::list(conn, None, member, filter, page)
+    Ok(store::software::list(conn, None, member, filter, page)?)
 }
 
 pub async fn list(

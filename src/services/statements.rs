@@ -144,7 +144,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
 pub async fn status(dir: &Arc<Directory>, jti: String) -> Result<StatementStatus> {
     dir.db(move |conn| {
         let record = store::statements::find(conn, &jti)?.ok_or(Error::NotFound("statement"))?;
-        let product: SoftwareId = store::id("issued_ssas.software_id", &record.software_id)?;
+        let product = record.software_id;
         let software = store::discovery::software_status(conn, product)?
             .ok_or(Error::NotFound("statement"))?;
         Ok(status_of(record, software, now()))
@@ -212,7 +212,7 @@ pub async fn revoke(
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             let record = store::statements::find(tx, &jti)?.ok_or(Error::NotFound("statement"))?;
-            let product: SoftwareId = store::id("issued_ssas.software_id", &record.software_id)?;
+            let product = record.software_id;
             // Asked about through a product (the portal's page of one), it must be that
             // product's statement: refused before anything changes.
             if owner.is_some_and(|owner| owner != product) {

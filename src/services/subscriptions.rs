@@ -328,7 +328,15 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
                     if let Some(why) = &refused {
                         store::subscriptions::note_error(conn, &id, &owner, why, at)?;
                     }
-                    store::subscriptions::advance(conn, &id, &owner, cursor, sent, at, at + LEASE)
+                    Ok(store::subscriptions::advance(
+                        conn,
+                        &id,
+                        &owner,
+                        cursor,
+                        sent,
+                        at,
+                        at + LEASE,
+                    )?)
                 })
                 .await?;
             if !held {
@@ -356,7 +364,9 @@ async fn failed(dir: &Arc<Directory>, sub: &Subscription, why: &str, at: Timesta
     let next = at + wait;
     tracing::info!(subscription = %sub.id, attempts, state = %state, error = %why, "push failed");
     dir.db(move |conn| {
-        store::subscriptions::failed(conn, &id, &owner, attempts, &why, at, since, next, state)
+        Ok(store::subscriptions::failed(
+            conn, &id, &owner, attempts, &why, at, since, next, state,
+        )?)
     })
     .await?;
     Ok(())
@@ -365,7 +375,7 @@ async fn failed(dir: &Arc<Directory>, sub: &Subscription, why: &str, at: Timesta
 async fn release(dir: &Arc<Directory>, id: &str) {
     let (id, owner) = (id.to_owned(), dir.instance.clone());
     if let Err(error) = dir
-        .db(move |conn| store::subscriptions::release(conn, &id, &owner))
+        .db(move |conn| Ok(store::subscriptions::release(conn, &id, &owner)?))
         .await
     {
         tracing::warn!(%error, "cannot release a push lease");

@@ -2,76 +2,71 @@
 
 use diesel::prelude::*;
 
+use super::DbConnection;
 use super::schema::certificates;
-use super::{DbConnection, id};
 use crate::model::certificate::{
     CertStatus, CertType, Certificate, RevocationReason, RevocationState,
 };
-use crate::model::{OrgId, Result, Serial, SoftwareId, Timestamp, now};
+use crate::model::{OrgId, Serial, SoftwareId, Timestamp, now};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = certificates)]
 struct Row {
-    serial: String,
-    organisation_id: String,
-    software_id: String,
-    cert_type: String,
+    serial: Serial,
+    organisation_id: OrgId,
+    software_id: SoftwareId,
+    cert_type: CertType,
     subject: String,
     not_before: Timestamp,
     not_after: Timestamp,
     pem: String,
-    status: String,
-    revocation_reason: Option<String>,
+    status: CertStatus,
+    revocation_reason: Option<RevocationReason>,
     revoked_at: Option<Timestamp>,
     created_at: Timestamp,
 }
 
-impl Row {
-    fn into_certificate(self) -> Result<Certificate> {
-        Ok(Certificate {
-            serial: id("certificates.serial", &self.serial)?,
-            organisation_id: id("certificates.organisation_id", &self.organisation_id)?,
-            software_id: id("certificates.software_id", &self.software_id)?,
-            cert_type: CertType::from_db(&self.cert_type)?,
-            status: CertStatus::from_db(&self.status)?,
-            revocation_reason: self
-                .revocation_reason
-                .as_deref()
-                .map(RevocationReason::from_db)
-                .transpose()?,
-            subject: self.subject,
-            not_before: self.not_before,
-            not_after: self.not_after,
-            pem: self.pem,
-            revoked_at: self.revoked_at,
-            created_at: self.created_at,
-        })
+impl From<Row> for Certificate {
+    fn from(row: Row) -> Self {
+        Certificate {
+            serial: row.serial,
+            organisation_id: row.organisation_id,
+            software_id: row.software_id,
+            cert_type: row.cert_type,
+            status: row.status,
+            revocation_reason: row.revocation_reason,
+            subject: row.subject,
+            not_before: row.not_before,
+            not_after: row.not_after,
+            pem: row.pem,
+            revoked_at: row.revoked_at,
+            created_at: row.created_at,
+        }
     }
 }
 
-pub fn find(conn: &mut DbConnection, serial: &Serial) -> Result<Option<Certificate>> {
+pub fn find(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<Certificate>> {
     certificates::table
-        .find(serial.as_str())
+        .find(serial)
         .select(Row::as_select())
         .first(conn)
-        .optional()?
-        .map(Row::into_certificate)
-        .transpose()
+        .optional()
+        .map(|row| row.map(Row::into))
 }
 
 pub fn insert(conn: &mut DbConnection, cert: &Certificate) -> QueryResult<()> {
     diesel::insert_into(certificates::table)
         .values(Row {
-            serial: cert.serial.to_string(),
-            organisation_id: cert.organisation_id.to_string(),
-            software_id: cert.software_id.to_string(),
-            cert_type: cert.cert_type.as_str().into(),
+            serial: cert.serial.clone(),
+            organisation_id: cert.organisation_id,
+            software_id: cert.software_id,
+            cert_type: cert.cert_type,
             subject: cert.subject.clone(),
             not_before: cert.not_before,
             not_after: cert.not_after,
             pem: cert.pem.clone(),
-            status: cert.status.as_str().into(),
-            revocation_reason: cert.revocation_reason.map(|r| r.as_str().into()),
+            status: cert.status,
+            revocation_reason: cert.revocation_reason,
             revoked_at: cert.revoked_at,
             created_at: cert.created_at,
         })
@@ -80,15 +75,16 @@ pub fn insert(conn: &mut DbConnection, cert: &Certificate) -> QueryResult<()> {
 }
 
 /// A product's certificates, newest first.
-pub fn for_software(conn: &mut DbConnection, software: SoftwareId) -> Result<Vec<Certificate>> {
-    certificates::table
-        .filter(certificates::software_id.eq(software.to_string()))
+pub fn for_software(
+    conn: &mut DbConnection,
+    software: SoftwareId,
+) -> QueryResult<Vec<Certificate>> {
+    let rows: Vec<Row> = certificates::table
+        .filter(certificates::software_id.eq(software))
         .select(Row::as_select())
         .order(certificates::created_at.desc())
-        .load(conn)?
-        .into_iter()
-        .map(Row::into_certificate)
-        .collect()
+        .load(conn)?;
+    Ok(rows.into_iter().map(Row::into).collect())
 }
 
 /// The certificates of an organisation, or of one of its products.
@@ -96,19 +92,15 @@ pub fn for_owner(
     conn: &mut DbConnection,
     org: OrgId,
     software: Option<SoftwareId>,
-) -> Result<Vec<Certificate>> {
+) -> QueryResult<Vec<Certificate>> {
     let mut query = certificates::table
-        .filter(certificates::organisation_id.eq(org.to_string()))
+        .filter(certificates::organisation_id.eq(org))
         .into_boxed();
     if let Some(id) = software {
-        query = query.filter(certificates::software_id.eq(id.to_string()));
+        query = query.filter(certificates::software_id.eq(id));
     }
-    query
-        .select(Row::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Row::into_certificate)
-        .collect()
+    let rows: Vec<Row> = query.select(Row::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(Row::into).collect())
 }
 
 /// Moves a certificate from `from` to `to` with a reason; false when it was no longer in
@@ -123,37 +115,27 @@ pub fn set_status(
     let at = (to != CertStatus::Good).then(now);
     let updated = diesel::update(
         certificates::table
-            .filter(certificates::serial.eq(serial.as_str()))
-            .filter(certificates::status.eq(from.as_str())),
+            .filter(certificates::serial.eq(serial))
+            .filter(certificates::status.eq(from)),
     )
     .set((
-        certificates::status.eq(to.as_str()),
-        certificates::revocation_reason.eq(reason.map(RevocationReason::as_str)),
+        certificates::status.eq(to),
+        certificates::revocation_reason.eq(reason),
         certificates::revoked_at.eq(at),
     ))
     .execute(conn)?;
     Ok(updated == 1)
 }
 
-fn state_of(
-    status: &str,
-    reason: Option<String>,
-    at: Option<Timestamp>,
-) -> Result<RevocationState> {
-    Ok(RevocationState {
-        status: CertStatus::from_db(status)?,
-        reason: reason
-            .as_deref()
-            .map(RevocationReason::from_db)
-            .transpose()?,
-        at,
-    })
-}
-
 /// Every unexpired certificate that is revoked or on hold, by serial.
-pub fn revoked(conn: &mut DbConnection) -> Result<Vec<(Serial, RevocationState)>> {
-    let rows: Vec<(String, String, Option<String>, Option<Timestamp>)> = certificates::table
-        .filter(certificates::status.ne(CertStatus::Good.as_str()))
+pub fn revoked(conn: &mut DbConnection) -> QueryResult<Vec<(Serial, RevocationState)>> {
+    let rows: Vec<(
+        Serial,
+        CertStatus,
+        Option<RevocationReason>,
+        Option<Timestamp>,
+    )> = certificates::table
+        .filter(certificates::status.ne(CertStatus::Good))
         .filter(certificates::not_after.gt(now()))
         .select((
             certificates::serial,
@@ -163,27 +145,23 @@ pub fn revoked(conn: &mut DbConnection) -> Result<Vec<(Serial, RevocationState)>
         ))
         .order(certificates::serial.asc())
         .load(conn)?;
-    rows.into_iter()
-        .map(|(serial, status, reason, at)| {
-            Ok((
-                id("certificates.serial", &serial)?,
-                state_of(&status, reason, at)?,
-            ))
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|(serial, status, reason, at)| (serial, RevocationState { status, reason, at }))
+        .collect())
 }
 
 /// The revocation state of one certificate, for OCSP: `None` when the serial is unknown.
-pub fn state(conn: &mut DbConnection, serial: &Serial) -> Result<Option<RevocationState>> {
-    let row: Option<(String, Option<String>, Option<Timestamp>)> = certificates::table
-        .find(serial.as_str())
-        .select((
-            certificates::status,
-            certificates::revocation_reason,
-            certificates::revoked_at,
-        ))
-        .first(conn)
-        .optional()?;
-    row.map(|(status, reason, at)| state_of(&status, reason, at))
-        .transpose()
+pub fn state(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<RevocationState>> {
+    let row: Option<(CertStatus, Option<RevocationReason>, Option<Timestamp>)> =
+        certificates::table
+            .find(serial)
+            .select((
+                certificates::status,
+                certificates::revocation_reason,
+                certificates::revoked_at,
+            ))
+            .first(conn)
+            .optional()?;
+    Ok(row.map(|(status, reason, at)| RevocationState { status, reason, at }))
 }

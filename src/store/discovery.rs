@@ -3,33 +3,34 @@
 use diesel::prelude::*;
 
 use super::schema::{events, organisations, software};
-use super::{DbConnection, from_json, id};
+use super::{DbConnection, from_json};
 use crate::model::discovery::{Participant, SoftwareStatus};
 use crate::model::event::EventKind;
 use crate::model::inputs::RegulatedRole;
 use crate::model::organisation::AuthorizationServer;
-use crate::model::{OrgId, Result, SoftwareId, Status};
+use crate::model::{OrgId, SoftwareId, Status};
 
-fn status_of(software_id: &str, own: &str, org_id: &str, org: &str) -> Result<SoftwareStatus> {
-    let software_status = Status::from_db(own)?;
-    let org_status = Status::from_db(org)?;
-    Ok(SoftwareStatus {
-        software_id: id("software.id", software_id)?,
+/// A product's id and status, and its organisation's.
+type StatusRow = (SoftwareId, Status, OrgId, Status);
+
+fn status_of((software_id, software_status, org_id, org_status): StatusRow) -> SoftwareStatus {
+    SoftwareStatus {
+        software_id,
         status: software_status.effective(org_status),
         software_status,
-        org_id: id("organisations.id", org_id)?,
+        org_id,
         org_status,
-    })
+    }
 }
 
 /// The status of one product, if it exists.
 pub fn software_status(
     conn: &mut DbConnection,
     product: SoftwareId,
-) -> Result<Option<SoftwareStatus>> {
-    let row: Option<(String, String, String, String)> = software::table
+) -> QueryResult<Option<SoftwareStatus>> {
+    let row: Option<StatusRow> = software::table
         .inner_join(organisations::table)
-        .filter(software::id.eq(product.to_string()))
+        .filter(software::id.eq(product))
         .select((
             software::id,
             software::status,
@@ -38,8 +39,7 @@ pub fn software_status(
         ))
         .first(conn)
         .optional()?;
-    row.map(|(s, ss, o, os)| status_of(&s, &ss, &o, &os))
-        .transpose()
+    Ok(row.map(status_of))
 }
 
 /// Up to `limit` products' statuses after the software id `after`, by software id, and
@@ -51,7 +51,7 @@ pub fn statuses_after(
     after: Option<SoftwareId>,
     limit: i64,
     since: Option<i64>,
-) -> Result<(Vec<SoftwareStatus>, bool)> {
+) -> QueryResult<(Vec<SoftwareStatus>, bool)> {
     let mut query = software::table
         .inner_join(organisations::table)
         .select((
@@ -64,7 +64,7 @@ pub fn statuses_after(
         .limit(limit + 1)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(software::id.gt(after.to_string()));
+        query = query.filter(software::id.gt(after));
     }
     if let Some(since) = since {
         let products = events::table
@@ -73,7 +73,7 @@ pub fn statuses_after(
             .select(events::subject_id);
         let owners = events::table
             .filter(events::id.gt(since))
-            .filter(events::kind.eq(EventKind::OrganisationStatus.as_str()))
+            .filter(events::kind.eq(EventKind::OrganisationStatus))
             .select(events::subject_id);
         query = query.filter(
             software::id
@@ -81,22 +81,19 @@ pub fn statuses_after(
                 .or(software::organisation_id.eq_any(owners)),
         );
     }
-    let mut rows: Vec<(String, String, String, String)> = query.load(conn)?;
+    let mut rows: Vec<StatusRow> = query.load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let items = rows
-        .iter()
-        .map(|(s, ss, o, os)| status_of(s, ss, o, os))
-        .collect::<Result<Vec<_>>>()?;
+    let items = rows.into_iter().map(status_of).collect();
     Ok((items, more))
 }
 
 /// Active organisations by name, with their roles and, for ASPSPs, the authorization servers
 /// whose issuer they proved they control (an unproven claim is not published).
-pub fn participants(conn: &mut DbConnection) -> Result<Vec<Participant>> {
+pub fn participants(conn: &mut DbConnection) -> QueryResult<Vec<Participant>> {
     let proven = super::issuers::proven(conn)?;
-    let rows: Vec<(String, String, String, String, String)> = organisations::table
-        .filter(organisations::status.eq(Status::Active.as_str()))
+    let rows: Vec<(OrgId, String, String, String, String)> = organisations::table
+        .filter(organisations::status.eq(Status::Active))
         .select((
             organisations::id,
             organisations::legal_name,
@@ -109,7 +106,6 @@ pub fn participants(conn: &mut DbConnection) -> Result<Vec<Participant>> {
     rows.into_iter()
         .map(|(org_id, org_name, country, roles, servers)| {
             let roles: Vec<RegulatedRole> = from_json("organisations.roles", &roles)?;
-            let org_id: OrgId = id("organisations.id", &org_id)?;
             let authorization_servers = if roles.contains(&RegulatedRole::Aspsp) {
                 let servers: Vec<AuthorizationServer> =
                     from_json("organisations.authorization_servers", &servers)?;

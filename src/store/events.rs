@@ -112,7 +112,7 @@ struct Row {
     txn: String,
     jti: String,
     occurred_at: Timestamp,
-    kind: String,
+    kind: EventKind,
     payload: String,
     token: Option<String>,
 }
@@ -122,14 +122,13 @@ impl Row {
         let corrupt = |what: String| {
             diesel::result::Error::DeserializationError(format!("event {}: {what}", self.id).into())
         };
-        let kind: EventKind = self.kind.parse().map_err(corrupt)?;
         let payload = serde_json::from_str(&self.payload).map_err(|e| corrupt(e.to_string()))?;
         Ok(StoredEvent {
             cursor: Cursor(self.id),
             txn: self.txn,
             jti: self.jti,
             occurred_at: self.occurred_at,
-            kind,
+            kind: self.kind,
             payload,
             token: self.token,
         })

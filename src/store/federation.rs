@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::hosted_entity_configurations as hosted;
-use crate::model::{OrgId, Result, SoftwareId, Timestamp, now};
+use crate::model::{OrgId, SoftwareId, Timestamp, now};
 
 /// Whose entity configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,54 +45,45 @@ pub fn put(
 }
 
 /// The subject's unexpired entity configuration.
-pub fn live(conn: &mut DbConnection, subject: Subject) -> Result<Option<String>> {
+pub fn live(conn: &mut DbConnection, subject: Subject) -> QueryResult<Option<String>> {
     let (kind, id) = subject.key();
-    Ok(hosted::table
+    hosted::table
         .find((kind, id))
         .filter(hosted::expires_at.gt(now()))
         .select(hosted::jwt)
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// The entity identifier a product's owner registered (it hosts its own configuration).
-pub fn entity_id_of(conn: &mut DbConnection, software: SoftwareId) -> Result<Option<String>> {
+pub fn entity_id_of(conn: &mut DbConnection, software: SoftwareId) -> QueryResult<Option<String>> {
     use super::schema::software_entity_identifiers as own;
-    Ok(own::table
-        .find(software.to_string())
+    own::table
+        .find(software)
         .select(own::entity_id)
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// The product that registered `entity_id` as its own.
-pub fn software_of(conn: &mut DbConnection, entity_id: &str) -> Result<Option<SoftwareId>> {
+pub fn software_of(conn: &mut DbConnection, entity_id: &str) -> QueryResult<Option<SoftwareId>> {
     use super::schema::software_entity_identifiers as own;
-    let id: Option<String> = own::table
+    own::table
         .filter(own::entity_id.eq(entity_id))
         .select(own::software_id)
         .first(conn)
-        .optional()?;
-    id.map(|id| super::id("software_entity_identifiers.software_id", &id))
-        .transpose()
+        .optional()
 }
 
 /// Every registered entity identifier, by product.
 pub fn entity_ids(
     conn: &mut DbConnection,
-) -> Result<std::collections::HashMap<SoftwareId, String>> {
+) -> QueryResult<std::collections::HashMap<SoftwareId, String>> {
     use super::schema::software_entity_identifiers as own;
     own::table
         .select((own::software_id, own::entity_id))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .map(|(software, entity)| {
-            Ok((
-                super::id("software_entity_identifiers.software_id", &software)?,
-                entity,
-            ))
-        })
-        .collect()
+        .load::<(SoftwareId, String)>(conn)
+        .map(|rows| rows.into_iter().collect())
 }
 
 /// Registers the product's own entity identifier, or with `None` returns it to the one the

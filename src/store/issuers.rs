@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{issuer_claims as claims, organisations};
-use crate::model::{OrgId, Result, Timestamp, now};
+use crate::model::{OrgId, Timestamp, now};
 
 /// One claim as stored.
 #[derive(Debug, Clone)]
@@ -16,15 +16,15 @@ pub struct Claim {
     pub verified_at: Option<Timestamp>,
 }
 
-type Row = (String, String, String, Option<Timestamp>);
+type Row = (OrgId, String, String, Option<Timestamp>);
 
-fn claim((org, issuer, token, verified_at): Row) -> Result<Claim> {
-    Ok(Claim {
-        organisation: super::id("issuer_claims.organisation_id", &org)?,
+fn claim((organisation, issuer, token, verified_at): Row) -> Claim {
+    Claim {
+        organisation,
         issuer,
         token,
         verified_at,
-    })
+    }
 }
 
 const COLUMNS: (
@@ -74,37 +74,34 @@ pub fn sync(
 }
 
 /// `org`'s claims, by issuer.
-pub fn of(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Claim>> {
-    claims::table
-        .filter(claims::organisation_id.eq(org.to_string()))
+pub fn of(conn: &mut DbConnection, org: OrgId) -> QueryResult<Vec<Claim>> {
+    Ok(claims::table
+        .filter(claims::organisation_id.eq(org))
         .order(claims::issuer.asc())
         .select(COLUMNS)
         .load::<Row>(conn)?
         .into_iter()
         .map(claim)
-        .collect()
+        .collect())
 }
 
 /// Every claim to `issuer`.
-pub fn to(conn: &mut DbConnection, issuer: &str) -> Result<Vec<Claim>> {
-    claims::table
+pub fn to(conn: &mut DbConnection, issuer: &str) -> QueryResult<Vec<Claim>> {
+    Ok(claims::table
         .filter(claims::issuer.eq(issuer))
         .select(COLUMNS)
         .load::<Row>(conn)?
         .into_iter()
         .map(claim)
-        .collect()
+        .collect())
 }
 
 /// Every proven claim: which organisation holds which issuer.
-pub fn proven(conn: &mut DbConnection) -> Result<Vec<(OrgId, String)>> {
+pub fn proven(conn: &mut DbConnection) -> QueryResult<Vec<(OrgId, String)>> {
     claims::table
         .filter(claims::verified_at.is_not_null())
         .select((claims::organisation_id, claims::issuer))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .map(|(org, issuer)| Ok((super::id("issuer_claims.organisation_id", &org)?, issuer)))
-        .collect()
+        .load(conn)
 }
 
 /// Records `org`'s proof of control of `issuer` (or, with `None`, withdraws it); false when
@@ -115,7 +112,7 @@ pub fn set_verified(
     issuer: &str,
     at: Option<Timestamp>,
 ) -> QueryResult<bool> {
-    diesel::update(claims::table.find((org.to_string(), issuer)))
+    diesel::update(claims::table.find((org, issuer)))
         .set(claims::verified_at.eq(at))
         .execute(conn)
         .map(|n| n == 1)
@@ -123,7 +120,7 @@ pub fn set_verified(
 
 /// Issuers claimed by more than one organisation, with each claimant's legal name and
 /// whether its claim is proven.
-pub fn contested(conn: &mut DbConnection) -> Result<Vec<(String, OrgId, String, bool)>> {
+pub fn contested(conn: &mut DbConnection) -> QueryResult<Vec<(String, OrgId, String, bool)>> {
     let shared: Vec<String> = claims::table
         .group_by(claims::issuer)
         .having(diesel::dsl::count_star().gt(1))
@@ -143,15 +140,5 @@ pub fn contested(conn: &mut DbConnection) -> Result<Vec<(String, OrgId, String, 
             organisations::legal_name,
             claims::verified_at.is_not_null(),
         ))
-        .load::<(String, String, String, bool)>(conn)?
-        .into_iter()
-        .map(|(issuer, org, name, proven)| {
-            Ok((
-                issuer,
-                super::id("issuer_claims.organisation_id", &org)?,
-                name,
-                proven,
-            ))
-        })
-        .collect()
+        .load(conn)
 }

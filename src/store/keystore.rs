@@ -7,27 +7,24 @@ use serde_json::Value;
 use super::schema::participant_keys;
 use super::{DbConnection, from_json};
 use crate::model::keys::ParticipantKey;
-use crate::model::{Kid, OrgId, Result, Serial, SoftwareId, Timestamp, now};
+use crate::model::{Kid, OrgId, Serial, SoftwareId, Timestamp, now};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = participant_keys)]
 struct Row {
-    kid: String,
+    kid: Kid,
     jwk: String,
-    certificate_serial: Option<String>,
+    certificate_serial: Option<Serial>,
     created_at: Timestamp,
     revoked_at: Option<Timestamp>,
 }
 
 impl Row {
-    fn into_key(self) -> Result<ParticipantKey> {
+    fn into_key(self) -> QueryResult<ParticipantKey> {
         Ok(ParticipantKey {
             jwk: from_json("participant_keys.jwk", &self.jwk)?,
-            kid: Kid::from_trusted(self.kid),
-            certificate_serial: self
-                .certificate_serial
-                .map(|s| super::id("participant_keys.certificate_serial", &s))
-                .transpose()?,
+            kid: self.kid,
+            certificate_serial: self.certificate_serial,
             created_at: self.created_at,
             revoked_at: self.revoked_at,
         })
@@ -40,12 +37,12 @@ pub fn load(
     org: OrgId,
     software: Option<SoftwareId>,
     revoked: Option<bool>,
-) -> Result<Vec<ParticipantKey>> {
+) -> QueryResult<Vec<ParticipantKey>> {
     let mut query = participant_keys::table
-        .filter(participant_keys::organisation_id.eq(org.to_string()))
+        .filter(participant_keys::organisation_id.eq(org))
         .into_boxed();
     query = match software {
-        Some(id) => query.filter(participant_keys::software_id.eq(id.to_string())),
+        Some(id) => query.filter(participant_keys::software_id.eq(id)),
         None => query.filter(participant_keys::software_id.is_null()),
     };
     query = match revoked {
@@ -95,11 +92,11 @@ fn live_slots(
     software: Option<SoftwareId>,
 ) -> QueryResult<Vec<i32>> {
     let mut query = participant_keys::table
-        .filter(participant_keys::organisation_id.eq(org.to_string()))
+        .filter(participant_keys::organisation_id.eq(org))
         .filter(participant_keys::revoked_at.is_null())
         .into_boxed();
     query = match software {
-        Some(id) => query.filter(participant_keys::software_id.eq(id.to_string())),
+        Some(id) => query.filter(participant_keys::software_id.eq(id)),
         None => query.filter(participant_keys::software_id.is_null()),
     };
     Ok(query
@@ -126,13 +123,13 @@ pub fn insert(
     let inserted = diesel::insert_into(participant_keys::table)
         .values((
             participant_keys::id.eq(uuid::Uuid::new_v4().to_string()),
-            participant_keys::organisation_id.eq(key.org.to_string()),
-            participant_keys::software_id.eq(key.software.map(|s| s.to_string())),
-            participant_keys::kid.eq(key.kid.as_str()),
+            participant_keys::organisation_id.eq(key.org),
+            participant_keys::software_id.eq(key.software),
+            participant_keys::kid.eq(key.kid),
             participant_keys::thumbprint.eq(key.thumbprint),
             participant_keys::slot.eq(slot),
             participant_keys::jwk.eq(key.jwk.to_string()),
-            participant_keys::certificate_serial.eq(key.certificate.map(|s| s.to_string())),
+            participant_keys::certificate_serial.eq(key.certificate),
             participant_keys::created_at.eq(at),
         ))
         .execute(conn);
@@ -180,15 +177,15 @@ pub fn set_thumbprint(conn: &mut DbConnection, id: &str, thumbprint: &str) -> Qu
 pub fn refresh_certificate_key(conn: &mut DbConnection, key: &NewKey<'_>) -> QueryResult<bool> {
     let updated = diesel::update(
         participant_keys::table
-            .filter(participant_keys::organisation_id.eq(key.org.to_string()))
+            .filter(participant_keys::organisation_id.eq(key.org))
             .filter(participant_keys::software_id.eq(key.software.map(|s| s.to_string())))
-            .filter(participant_keys::kid.eq(key.kid.as_str()))
+            .filter(participant_keys::kid.eq(key.kid))
             .filter(participant_keys::revoked_at.is_null()),
     )
     .set((
         participant_keys::jwk.eq(key.jwk.to_string()),
         participant_keys::thumbprint.eq(key.thumbprint),
-        participant_keys::certificate_serial.eq(key.certificate.map(|s| s.to_string())),
+        participant_keys::certificate_serial.eq(key.certificate),
     ))
     .execute(conn)?;
     Ok(updated > 0)
@@ -202,12 +199,12 @@ pub fn revoke(
     kid: &Kid,
 ) -> QueryResult<bool> {
     let mut target = diesel::update(participant_keys::table)
-        .filter(participant_keys::organisation_id.eq(org.to_string()))
+        .filter(participant_keys::organisation_id.eq(org))
         .filter(participant_keys::kid.eq(kid.as_str().to_owned()))
         .filter(participant_keys::revoked_at.is_null())
         .into_boxed();
     target = match software {
-        Some(id) => target.filter(participant_keys::software_id.eq(id.to_string())),
+        Some(id) => target.filter(participant_keys::software_id.eq(id)),
         None => target.filter(participant_keys::software_id.is_null()),
     };
     let updated = target
@@ -219,7 +216,7 @@ pub fn revoke(
 /// The live key published from a signing certificate, if any.
 pub fn kid_of_certificate(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<Kid>> {
     Ok(participant_keys::table
-        .filter(participant_keys::certificate_serial.eq(serial.as_str()))
+        .filter(participant_keys::certificate_serial.eq(serial))
         .filter(participant_keys::revoked_at.is_null())
         .select(participant_keys::kid)
         .first::<String>(conn)

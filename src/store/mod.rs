@@ -1,7 +1,11 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, embedded
-//! migrations, write transactions, and one module of rows and queries per aggregate. Queries
-//! return diesel's `QueryResult`; turning rows into domain types is where corrupt data
-//! becomes an error.
+//! migrations, write transactions, and one module of rows and queries per aggregate.
+//!
+//! The rule: every public store function returns diesel's `QueryResult`, and services turn
+//! its error into the domain's with `?`. Rows hold the model's ids and states as their own
+//! types (`columns` maps them to text on both backends), and queries bind them as they are;
+//! a stored value that does not read back (an id, a state, a JSON document: corrupt data) is
+//! a `DeserializationError`, never a panic or a user's error.
 
 /// Runs one diesel expression on the backend's own connection, bound to `$c` in `$body`, for
 /// whichever backend `conn` is (after vaultwarden's `db_run!`). Through `MultiConnection` a
@@ -20,6 +24,7 @@ macro_rules! per_backend {
 
 pub mod audit;
 pub mod certificates;
+mod columns;
 pub mod crls;
 pub mod discovery;
 pub mod events;
@@ -436,25 +441,20 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
-/// Parses a JSON column written by this directory.
-pub fn from_json<T: serde::de::DeserializeOwned>(
-    column: &str,
-    value: &str,
-) -> Result<T, crate::model::Error> {
-    serde_json::from_str(value)
-        .map_err(|e| crate::model::unexpected(&format!("corrupt {column} column"), e))
+/// Parses a JSON column written by this directory; what does not parse is corrupt.
+pub fn from_json<T: serde::de::DeserializeOwned>(column: &str, value: &str) -> QueryResult<T> {
+    serde_json::from_str(value).map_err(|e| corrupt(column, e))
+}
+
+/// A stored value that does not read back: corrupt data, as diesel reports a column whose
+/// value does not convert.
+pub fn corrupt(column: &str, error: impl std::fmt::Display) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(format!("corrupt {column} column: {error}").into())
 }
 
 /// Writes a JSON column.
 pub fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-/// Parses an id stored by this directory.
-pub fn id<T: std::str::FromStr>(column: &str, value: &str) -> Result<T, crate::model::Error> {
-    value
-        .parse()
-        .map_err(|_| crate::model::unexpected(&format!("corrupt {column} column"), value))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{client_assertions, client_tokens, dpop_proofs, organisations, software};
-use crate::model::{OrgId, Result, SoftwareId, Status, Timestamp, now};
+use crate::model::{OrgId, SoftwareId, Status, Timestamp, now};
 
 /// Spends a client assertion's `jti` (kept until `expires_at`); false when it was spent
 /// already (a replay). Call in a write transaction.
@@ -76,7 +76,7 @@ pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResul
         .values((
             client_tokens::token_hash.eq(token.hash),
             client_tokens::software_id.eq(token.software.map(|s| s.to_string())),
-            client_tokens::organisation_id.eq(token.organisation.to_string()),
+            client_tokens::organisation_id.eq(token.organisation),
             client_tokens::scope.eq(token.scope),
             client_tokens::jkt.eq(token.jkt),
             client_tokens::x5t_s256.eq(token.x5t_s256),
@@ -101,15 +101,15 @@ pub struct LiveToken {
 
 /// The unexpired token of this hash, read with its product's and organisation's statuses in
 /// one query: a suspension stops it at its next use.
-pub fn live_token(conn: &mut DbConnection, hash: &str) -> Result<Option<LiveToken>> {
+pub fn live_token(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<LiveToken>> {
     type Row = (
-        Option<String>,
+        Option<SoftwareId>,
+        OrgId,
         String,
-        String,
         Option<String>,
         Option<String>,
-        Option<String>,
-        String,
+        Option<Status>,
+        Status,
     );
     let row: Option<Row> = client_tokens::table
         .left_join(software::table.on(client_tokens::software_id.eq(software::id.nullable())))
@@ -127,20 +127,19 @@ pub fn live_token(conn: &mut DbConnection, hash: &str) -> Result<Option<LiveToke
         ))
         .first(conn)
         .optional()?;
-    row.map(|(software, organisation, scope, jkt, x5t_s256, own, org)| {
-        Ok(LiveToken {
-            software: software
-                .map(|s| super::id("client_tokens.software_id", &s))
-                .transpose()?,
-            organisation: super::id("client_tokens.organisation_id", &organisation)?,
-            scope,
-            jkt,
-            x5t_s256,
-            software_status: own.map(|s| Status::from_db(&s)).transpose()?,
-            organisation_status: Status::from_db(&org)?,
-        })
-    })
-    .transpose()
+    Ok(row.map(
+        |(software, organisation, scope, jkt, x5t_s256, software_status, organisation_status)| {
+            LiveToken {
+                software,
+                organisation,
+                scope,
+                jkt,
+                x5t_s256,
+                software_status,
+                organisation_status,
+            }
+        },
+    ))
 }
 
 /// Forgets expired tokens and spent assertions; how many rows went.

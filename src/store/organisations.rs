@@ -3,15 +3,15 @@
 use diesel::prelude::*;
 
 use super::schema::{invitations, memberships, organisations, users};
-use super::{DbConnection, from_json, id, to_json};
+use super::{DbConnection, from_json, to_json};
 use crate::model::inputs::MemberRole;
 use crate::model::organisation::{AuthorizationServer, Invitation, Member, Organisation};
-use crate::model::{OrgId, Page, PageRequest, Result, Status, Timestamp, UserId, now};
+use crate::model::{OrgId, Page, PageRequest, Status, Timestamp, UserId, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organisations)]
 pub(super) struct OrganisationRow {
-    id: String,
+    id: OrgId,
     legal_name: String,
     registration_number: String,
     country: String,
@@ -21,16 +21,16 @@ pub(super) struct OrganisationRow {
     business_contact: String,
     technical_contact: String,
     authorization_servers: String,
-    status: String,
+    status: Status,
     status_reason: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
 
 impl OrganisationRow {
-    pub(super) fn into_organisation(self) -> Result<Organisation> {
+    pub(super) fn into_organisation(self) -> QueryResult<Organisation> {
         Ok(Organisation {
-            id: id("organisations.id", &self.id)?,
+            id: self.id,
             roles: from_json("organisations.roles", &self.roles)?,
             business_contact: from_json("organisations.business_contact", &self.business_contact)?,
             technical_contact: from_json(
@@ -41,7 +41,7 @@ impl OrganisationRow {
                 "organisations.authorization_servers",
                 &self.authorization_servers,
             )?,
-            status: Status::from_db(&self.status)?,
+            status: self.status,
             legal_name: self.legal_name,
             registration_number: self.registration_number,
             country: self.country,
@@ -54,9 +54,9 @@ impl OrganisationRow {
     }
 }
 
-pub fn find(conn: &mut DbConnection, org: OrgId) -> Result<Option<Organisation>> {
+pub fn find(conn: &mut DbConnection, org: OrgId) -> QueryResult<Option<Organisation>> {
     organisations::table
-        .find(org.to_string())
+        .find(org)
         .select(OrganisationRow::as_select())
         .first(conn)
         .optional()?
@@ -65,17 +65,14 @@ pub fn find(conn: &mut DbConnection, org: OrgId) -> Result<Option<Organisation>>
 }
 
 pub fn exists(conn: &mut DbConnection, org: OrgId) -> QueryResult<bool> {
-    let count: i64 = organisations::table
-        .find(org.to_string())
-        .count()
-        .get_result(conn)?;
+    let count: i64 = organisations::table.find(org).count().get_result(conn)?;
     Ok(count > 0)
 }
 
 pub fn insert(conn: &mut DbConnection, org: &Organisation) -> QueryResult<()> {
     diesel::insert_into(organisations::table)
         .values(OrganisationRow {
-            id: org.id.to_string(),
+            id: org.id,
             legal_name: org.legal_name.clone(),
             registration_number: org.registration_number.clone(),
             country: org.country.clone(),
@@ -85,7 +82,7 @@ pub fn insert(conn: &mut DbConnection, org: &Organisation) -> QueryResult<()> {
             business_contact: to_json(&org.business_contact),
             technical_contact: to_json(&org.technical_contact),
             authorization_servers: to_json(&org.authorization_servers),
-            status: org.status.as_str().into(),
+            status: org.status,
             status_reason: org.status_reason.clone(),
             created_at: org.created_at,
             updated_at: org.updated_at,
@@ -100,20 +97,20 @@ pub fn list(
     member: Option<UserId>,
     status: Option<Status>,
     page: PageRequest,
-) -> Result<Page<Organisation>> {
+) -> QueryResult<Page<Organisation>> {
     let query = || {
         let mut query = organisations::table.into_boxed();
         if let Some(user) = member {
             query = query.filter(
                 organisations::id.eq_any(
                     memberships::table
-                        .filter(memberships::user_id.eq(user.to_string()))
+                        .filter(memberships::user_id.eq(user))
                         .select(memberships::organisation_id),
                 ),
             );
         }
         if let Some(status) = status {
-            query = query.filter(organisations::status.eq(status.as_str()));
+            query = query.filter(organisations::status.eq(status));
         }
         query
     };
@@ -126,7 +123,7 @@ pub fn list(
         .load(conn)?
         .into_iter()
         .map(OrganisationRow::into_organisation)
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<QueryResult<Vec<_>>>()?;
     Ok(page.wrap(items, total))
 }
 
@@ -141,11 +138,11 @@ pub fn set_status(
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         organisations::table
-            .filter(organisations::id.eq(org.to_string()))
-            .filter(organisations::status.eq(from.as_str())),
+            .filter(organisations::id.eq(org))
+            .filter(organisations::status.eq(from)),
     )
     .set((
-        organisations::status.eq(to.as_str()),
+        organisations::status.eq(to),
         organisations::status_reason.eq(reason),
         organisations::updated_at.eq(now()),
     ))
@@ -158,7 +155,7 @@ pub fn set_authorization_servers(
     org: OrgId,
     servers: &[AuthorizationServer],
 ) -> QueryResult<()> {
-    diesel::update(organisations::table.find(org.to_string()))
+    diesel::update(organisations::table.find(org))
         .set((
             organisations::authorization_servers.eq(to_json(&servers)),
             organisations::updated_at.eq(now()),
@@ -168,15 +165,17 @@ pub fn set_authorization_servers(
 }
 
 /// The account's role in the organisation, if it is a member.
-pub fn role_of(conn: &mut DbConnection, org: OrgId, user: UserId) -> Result<Option<MemberRole>> {
+pub fn role_of(
+    conn: &mut DbConnection,
+    org: OrgId,
+    user: UserId,
+) -> QueryResult<Option<MemberRole>> {
     memberships::table
-        .filter(memberships::organisation_id.eq(org.to_string()))
-        .filter(memberships::user_id.eq(user.to_string()))
+        .filter(memberships::organisation_id.eq(org))
+        .filter(memberships::user_id.eq(user))
         .select(memberships::role)
-        .first::<String>(conn)
-        .optional()?
-        .map(|role| MemberRole::parse("memberships.role", &role))
-        .transpose()
+        .first(conn)
+        .optional()
 }
 
 pub fn insert_member(
@@ -187,9 +186,9 @@ pub fn insert_member(
 ) -> QueryResult<()> {
     diesel::insert_into(memberships::table)
         .values((
-            memberships::organisation_id.eq(org.to_string()),
-            memberships::user_id.eq(user.to_string()),
-            memberships::role.eq(role.as_str()),
+            memberships::organisation_id.eq(org),
+            memberships::user_id.eq(user),
+            memberships::role.eq(role),
             memberships::created_at.eq(now()),
         ))
         .execute(conn)
@@ -204,10 +203,10 @@ pub fn set_role(
 ) -> QueryResult<()> {
     diesel::update(
         memberships::table
-            .filter(memberships::organisation_id.eq(org.to_string()))
-            .filter(memberships::user_id.eq(user.to_string())),
+            .filter(memberships::organisation_id.eq(org))
+            .filter(memberships::user_id.eq(user)),
     )
-    .set(memberships::role.eq(role.as_str()))
+    .set(memberships::role.eq(role))
     .execute(conn)
     .map(drop)
 }
@@ -215,8 +214,8 @@ pub fn set_role(
 pub fn delete_member(conn: &mut DbConnection, org: OrgId, user: UserId) -> QueryResult<()> {
     diesel::delete(
         memberships::table
-            .filter(memberships::organisation_id.eq(org.to_string()))
-            .filter(memberships::user_id.eq(user.to_string())),
+            .filter(memberships::organisation_id.eq(org))
+            .filter(memberships::user_id.eq(user)),
     )
     .execute(conn)
     .map(drop)
@@ -225,18 +224,18 @@ pub fn delete_member(conn: &mut DbConnection, org: OrgId, user: UserId) -> Query
 /// The organisation's admins other than `user`.
 pub fn other_admins(conn: &mut DbConnection, org: OrgId, user: UserId) -> QueryResult<i64> {
     memberships::table
-        .filter(memberships::organisation_id.eq(org.to_string()))
-        .filter(memberships::role.eq(MemberRole::Admin.as_str()))
-        .filter(memberships::user_id.ne(user.to_string()))
+        .filter(memberships::organisation_id.eq(org))
+        .filter(memberships::role.eq(MemberRole::Admin))
+        .filter(memberships::user_id.ne(user))
         .count()
         .get_result(conn)
 }
 
 /// The organisation's members, by email.
-pub fn members(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Member>> {
-    let rows: Vec<(String, String, String, Timestamp)> = memberships::table
+pub fn members(conn: &mut DbConnection, org: OrgId) -> QueryResult<Vec<Member>> {
+    let rows: Vec<(UserId, String, MemberRole, Timestamp)> = memberships::table
         .inner_join(users::table)
-        .filter(memberships::organisation_id.eq(org.to_string()))
+        .filter(memberships::organisation_id.eq(org))
         .select((
             users::id,
             users::email,
@@ -245,16 +244,15 @@ pub fn members(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Member>> {
         ))
         .order(users::email.asc())
         .load(conn)?;
-    rows.into_iter()
-        .map(|(user_id, email, role, since)| {
-            Ok(Member {
-                user_id: id("users.id", &user_id)?,
-                email,
-                role: MemberRole::parse("memberships.role", &role)?,
-                since,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, email, role, since)| Member {
+            user_id,
+            email,
+            role,
+            since,
         })
-        .collect()
+        .collect())
 }
 
 pub fn insert_invitation(
@@ -267,9 +265,9 @@ pub fn insert_invitation(
 ) -> QueryResult<()> {
     diesel::insert_into(invitations::table)
         .values((
-            invitations::organisation_id.eq(org.to_string()),
-            invitations::user_id.eq(user.to_string()),
-            invitations::role.eq(role.as_str()),
+            invitations::organisation_id.eq(org),
+            invitations::user_id.eq(user),
+            invitations::role.eq(role),
             invitations::invited_by.eq(invited_by),
             invitations::created_at.eq(now()),
             invitations::expires_at.eq(expires_at),
@@ -279,11 +277,11 @@ pub fn insert_invitation(
 }
 
 type InvitationRow = (
+    OrgId,
     String,
+    UserId,
     String,
-    String,
-    String,
-    String,
+    MemberRole,
     String,
     Timestamp,
     Timestamp,
@@ -294,19 +292,19 @@ pub fn invitations(
     conn: &mut DbConnection,
     org: Option<OrgId>,
     user: Option<UserId>,
-) -> Result<Vec<Invitation>> {
+) -> QueryResult<Vec<Invitation>> {
     let mut query = invitations::table
         .inner_join(organisations::table)
         .inner_join(users::table)
         .filter(invitations::expires_at.gt(now()))
         .into_boxed();
     if let Some(org) = org {
-        query = query.filter(invitations::organisation_id.eq(org.to_string()));
+        query = query.filter(invitations::organisation_id.eq(org));
     }
     if let Some(user) = user {
-        query = query.filter(invitations::user_id.eq(user.to_string()));
+        query = query.filter(invitations::user_id.eq(user));
     }
-    query
+    Ok(query
         .select((
             invitations::organisation_id,
             organisations::legal_name,
@@ -321,20 +319,29 @@ pub fn invitations(
         .load::<InvitationRow>(conn)?
         .into_iter()
         .map(
-            |(org, organisation_name, user, email, role, invited_by, created_at, expires_at)| {
-                Ok(Invitation {
-                    organisation_id: id("invitations.organisation_id", &org)?,
+            |(
+                organisation_id,
+                organisation_name,
+                user_id,
+                email,
+                role,
+                invited_by,
+                created_at,
+                expires_at,
+            )| {
+                Invitation {
+                    organisation_id,
                     organisation_name,
-                    user_id: id("invitations.user_id", &user)?,
+                    user_id,
                     email,
-                    role: MemberRole::parse("invitations.role", &role)?,
+                    role,
                     invited_by,
                     created_at,
                     expires_at,
-                })
+                }
             },
         )
-        .collect()
+        .collect())
 }
 
 /// Deletes the account's invitation to the organisation: only an expired one when
@@ -346,8 +353,8 @@ pub fn delete_invitation(
     expired_only: bool,
 ) -> QueryResult<bool> {
     let target = invitations::table
-        .filter(invitations::organisation_id.eq(org.to_string()))
-        .filter(invitations::user_id.eq(user.to_string()));
+        .filter(invitations::organisation_id.eq(org))
+        .filter(invitations::user_id.eq(user));
     let deleted = if expired_only {
         diesel::delete(target.filter(invitations::expires_at.le(now()))).execute(conn)?
     } else {

@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::{sessions, users};
 use super::users::UserRow;
 use crate::model::account::User;
-use crate::model::{Result, Timestamp, UserId, now};
+use crate::model::{Timestamp, UserId, now};
 
 pub fn insert(
     conn: &mut DbConnection,
@@ -17,7 +17,7 @@ pub fn insert(
     diesel::insert_into(sessions::table)
         .values((
             sessions::id_hash.eq(id_hash),
-            sessions::user_id.eq(user_id.to_string()),
+            sessions::user_id.eq(user_id),
             sessions::created_at.eq(now()),
             sessions::expires_at.eq(expires_at),
         ))
@@ -26,7 +26,7 @@ pub fn insert(
 }
 
 /// The account of a live session: not ended, not expired, and not disabled.
-pub fn resolve(conn: &mut DbConnection, id_hash: &str) -> Result<Option<User>> {
+pub fn resolve(conn: &mut DbConnection, id_hash: &str) -> QueryResult<Option<User>> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::id_hash.eq(id_hash))
@@ -47,7 +47,7 @@ pub fn delete(conn: &mut DbConnection, id_hash: &str) -> QueryResult<()> {
 
 /// Ends every session of an account; returns how many there were.
 pub fn delete_all(conn: &mut DbConnection, user_id: UserId) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id.to_string()))).execute(conn)
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 /// Forgets expired sessions; returns how many.

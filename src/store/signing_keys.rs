@@ -7,28 +7,28 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{issued_ssas, signing_keys};
 use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
-use crate::model::{Kid, Result, Timestamp, now};
+use crate::model::{Kid, Timestamp, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
 pub(super) struct SigningKeyRow {
-    kid: String,
+    kid: Kid,
     alg: String,
     public_jwk: String,
-    state: String,
+    state: KeyState,
     created_at: Timestamp,
     activated_at: Option<Timestamp>,
     retired_at: Option<Timestamp>,
     removed_at: Option<Timestamp>,
-    purpose: String,
+    purpose: KeyPurpose,
 }
 
 impl SigningKeyRow {
-    pub(super) fn into_key(self) -> Result<SigningKey> {
+    pub(super) fn into_key(self) -> QueryResult<SigningKey> {
         Ok(SigningKey {
-            state: KeyState::from_db(&self.state)?,
-            purpose: KeyPurpose::from_db(&self.purpose)?,
-            kid: Kid::from_trusted(self.kid),
+            state: self.state,
+            purpose: self.purpose,
+            kid: self.kid,
             alg: self.alg,
             public_jwk: self.public_jwk,
             created_at: self.created_at,
@@ -38,9 +38,9 @@ impl SigningKeyRow {
 }
 
 /// Every key of this purpose, oldest first.
-pub fn all(conn: &mut DbConnection, purpose: KeyPurpose) -> Result<Vec<SigningKey>> {
+pub fn all(conn: &mut DbConnection, purpose: KeyPurpose) -> QueryResult<Vec<SigningKey>> {
     signing_keys::table
-        .filter(signing_keys::purpose.eq(purpose.as_str()))
+        .filter(signing_keys::purpose.eq(purpose))
         .select(SigningKeyRow::as_select())
         .order(signing_keys::created_at.asc())
         .load(conn)?
@@ -49,9 +49,9 @@ pub fn all(conn: &mut DbConnection, purpose: KeyPurpose) -> Result<Vec<SigningKe
         .collect()
 }
 
-pub fn find(conn: &mut DbConnection, kid: &Kid) -> Result<Option<SigningKey>> {
+pub fn find(conn: &mut DbConnection, kid: &Kid) -> QueryResult<Option<SigningKey>> {
     signing_keys::table
-        .find(kid.as_str())
+        .find(kid)
         .select(SigningKeyRow::as_select())
         .first(conn)
         .optional()?
@@ -64,10 +64,10 @@ pub fn in_state(
     conn: &mut DbConnection,
     purpose: KeyPurpose,
     state: KeyState,
-) -> Result<Option<SigningKey>> {
+) -> QueryResult<Option<SigningKey>> {
     signing_keys::table
-        .filter(signing_keys::purpose.eq(purpose.as_str()))
-        .filter(signing_keys::state.eq(state.as_str()))
+        .filter(signing_keys::purpose.eq(purpose))
+        .filter(signing_keys::state.eq(state))
         .select(SigningKeyRow::as_select())
         .first(conn)
         .optional()?
@@ -76,16 +76,13 @@ pub fn in_state(
 }
 
 /// Whether the key still vouches for statements it signed (active or retired).
-pub fn vouches(conn: &mut DbConnection, kid: &Kid) -> Result<bool> {
-    let state: Option<String> = signing_keys::table
-        .find(kid.as_str())
+pub fn vouches(conn: &mut DbConnection, kid: &Kid) -> QueryResult<bool> {
+    let state: Option<KeyState> = signing_keys::table
+        .find(kid)
         .select(signing_keys::state)
         .first(conn)
         .optional()?;
-    Ok(match state {
-        Some(state) => KeyState::from_db(&state)?.vouches(),
-        None => false,
-    })
+    Ok(state.is_some_and(KeyState::vouches))
 }
 
 pub fn insert(
@@ -99,15 +96,15 @@ pub fn insert(
     let at = now();
     diesel::insert_into(signing_keys::table)
         .values(SigningKeyRow {
-            kid: kid.as_str().to_owned(),
+            kid: kid.clone(),
             alg: alg.to_owned(),
             public_jwk: public_jwk.to_owned(),
-            state: state.as_str().to_owned(),
+            state,
             created_at: at,
             activated_at: (state == KeyState::Active).then_some(at),
             retired_at: (state == KeyState::Retired).then_some(at),
             removed_at: None,
-            purpose: purpose.as_str().to_owned(),
+            purpose,
         })
         .execute(conn)
         .map(drop)
@@ -123,9 +120,9 @@ pub fn set_state(
 ) -> QueryResult<bool> {
     let at = Some(now());
     let target = signing_keys::table
-        .filter(signing_keys::kid.eq(kid.as_str()))
-        .filter(signing_keys::state.eq(from.as_str()));
-    let state = signing_keys::state.eq(to.as_str());
+        .filter(signing_keys::kid.eq(kid))
+        .filter(signing_keys::state.eq(from));
+    let state = signing_keys::state.eq(to);
     let updated = match to {
         KeyState::Active => diesel::update(target)
             .set((state, signing_keys::activated_at.eq(at)))
@@ -144,7 +141,7 @@ pub fn set_state(
 /// How many statements the key signed that are still valid at `at`.
 pub fn live_statements(conn: &mut DbConnection, kid: &Kid, at: Timestamp) -> QueryResult<i64> {
     issued_ssas::table
-        .filter(issued_ssas::kid.eq(kid.as_str()))
+        .filter(issued_ssas::kid.eq(kid))
         .filter(issued_ssas::expires_at.gt(at))
         .count()
         .get_result(conn)
@@ -153,11 +150,11 @@ pub fn live_statements(conn: &mut DbConnection, kid: &Kid, at: Timestamp) -> Que
 /// How many statements the key signed, and when the last of them expires.
 pub fn statements(conn: &mut DbConnection, kid: &Kid) -> QueryResult<(i64, Option<Timestamp>)> {
     let signed: i64 = issued_ssas::table
-        .filter(issued_ssas::kid.eq(kid.as_str()))
+        .filter(issued_ssas::kid.eq(kid))
         .count()
         .get_result(conn)?;
     let last: Option<Timestamp> = issued_ssas::table
-        .filter(issued_ssas::kid.eq(kid.as_str()))
+        .filter(issued_ssas::kid.eq(kid))
         .select(diesel::dsl::max(issued_ssas::expires_at))
         .first(conn)?;
     Ok((signed, last))

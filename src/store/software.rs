@@ -3,15 +3,16 @@
 use diesel::prelude::*;
 
 use super::schema::{memberships, organisations, software};
-use super::{DbConnection, from_json, id, to_json};
+use super::{DbConnection, from_json, to_json};
+use crate::model::inputs::Environment;
 use crate::model::software::{PendingChange, Software, SoftwareFilter};
-use crate::model::{OrgId, Page, PageRequest, Result, SoftwareId, Status, Timestamp, UserId, now};
+use crate::model::{OrgId, Page, PageRequest, SoftwareId, Status, Timestamp, UserId, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = software, treat_none_as_null = true)]
 pub(super) struct SoftwareRow {
-    id: String,
-    organisation_id: String,
+    id: SoftwareId,
+    organisation_id: OrgId,
     client_id: String,
     client_name: String,
     description: String,
@@ -22,8 +23,8 @@ pub(super) struct SoftwareRow {
     policy_uri: Option<String>,
     redirect_uris: String,
     roles: String,
-    environment: String,
-    status: String,
+    environment: Environment,
+    status: Status,
     status_reason: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -31,17 +32,14 @@ pub(super) struct SoftwareRow {
 }
 
 impl SoftwareRow {
-    pub(super) fn into_software(self) -> Result<Software> {
+    pub(super) fn into_software(self) -> QueryResult<Software> {
         Ok(Software {
-            id: id("software.id", &self.id)?,
-            organisation_id: id("software.organisation_id", &self.organisation_id)?,
+            id: self.id,
+            organisation_id: self.organisation_id,
             redirect_uris: from_json("software.redirect_uris", &self.redirect_uris)?,
             roles: from_json("software.roles", &self.roles)?,
-            environment: crate::model::inputs::Environment::parse(
-                "software.environment",
-                &self.environment,
-            )?,
-            status: Status::from_db(&self.status)?,
+            environment: self.environment,
+            status: self.status,
             pending_change: self
                 .pending_change
                 .as_deref()
@@ -63,8 +61,8 @@ impl SoftwareRow {
 
     fn of(product: &Software) -> Self {
         Self {
-            id: product.id.to_string(),
-            organisation_id: product.organisation_id.to_string(),
+            id: product.id,
+            organisation_id: product.organisation_id,
             client_id: product.client_id.clone(),
             client_name: product.client_name.clone(),
             description: product.description.clone(),
@@ -75,8 +73,8 @@ impl SoftwareRow {
             policy_uri: product.policy_uri.clone(),
             redirect_uris: to_json(&product.redirect_uris),
             roles: to_json(&product.roles),
-            environment: product.environment.as_str().into(),
-            status: product.status.as_str().into(),
+            environment: product.environment,
+            status: product.status,
             status_reason: product.status_reason.clone(),
             created_at: product.created_at,
             updated_at: product.updated_at,
@@ -85,9 +83,9 @@ impl SoftwareRow {
     }
 }
 
-pub fn find(conn: &mut DbConnection, product: SoftwareId) -> Result<Option<Software>> {
+pub fn find(conn: &mut DbConnection, product: SoftwareId) -> QueryResult<Option<Software>> {
     software::table
-        .find(product.to_string())
+        .find(product)
         .select(SoftwareRow::as_select())
         .first(conn)
         .optional()?
@@ -98,8 +96,8 @@ pub fn find(conn: &mut DbConnection, product: SoftwareId) -> Result<Option<Softw
 /// Whether the product exists and belongs to the organisation.
 pub fn belongs(conn: &mut DbConnection, product: SoftwareId, org: OrgId) -> QueryResult<bool> {
     let count: i64 = software::table
-        .filter(software::id.eq(product.to_string()))
-        .filter(software::organisation_id.eq(org.to_string()))
+        .filter(software::id.eq(product))
+        .filter(software::organisation_id.eq(org))
         .count()
         .get_result(conn)?;
     Ok(count > 0)
@@ -114,7 +112,7 @@ pub fn insert(conn: &mut DbConnection, product: &Software) -> QueryResult<()> {
 
 /// Writes every column of the product.
 pub fn update(conn: &mut DbConnection, product: &Software) -> QueryResult<()> {
-    diesel::update(software::table.find(product.id.to_string()))
+    diesel::update(software::table.find(product.id))
         .set(SoftwareRow::of(product))
         .execute(conn)
         .map(drop)
@@ -129,7 +127,7 @@ pub fn update_if_pending(
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         software::table
-            .filter(software::id.eq(product.id.to_string()))
+            .filter(software::id.eq(product.id))
             .filter(software::pending_change.eq(to_json(pending))),
     )
     .set(SoftwareRow::of(product))
@@ -147,11 +145,11 @@ pub fn set_status(
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         software::table
-            .filter(software::id.eq(product.to_string()))
-            .filter(software::status.eq(from.as_str())),
+            .filter(software::id.eq(product))
+            .filter(software::status.eq(from)),
     )
     .set((
-        software::status.eq(to.as_str()),
+        software::status.eq(to),
         software::status_reason.eq(reason),
         software::updated_at.eq(now()),
     ))
@@ -167,23 +165,23 @@ pub fn list(
     member: Option<UserId>,
     filter: SoftwareFilter,
     page: PageRequest,
-) -> Result<Page<Software>> {
+) -> QueryResult<Page<Software>> {
     let query = || {
         let mut query = software::table.into_boxed();
         if let Some(org) = organisation {
-            query = query.filter(software::organisation_id.eq(org.to_string()));
+            query = query.filter(software::organisation_id.eq(org));
         }
         if let Some(user) = member {
             query = query.filter(
                 software::organisation_id.eq_any(
                     memberships::table
-                        .filter(memberships::user_id.eq(user.to_string()))
+                        .filter(memberships::user_id.eq(user))
                         .select(memberships::organisation_id),
                 ),
             );
         }
         if let Some(status) = filter.status {
-            query = query.filter(software::status.eq(status.as_str()));
+            query = query.filter(software::status.eq(status));
         }
         if filter.pending_change {
             query = query.filter(software::pending_change.is_not_null());
@@ -199,17 +197,17 @@ pub fn list(
         .load(conn)?
         .into_iter()
         .map(SoftwareRow::into_software)
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<QueryResult<Vec<_>>>()?;
     Ok(page.wrap(items, total))
 }
 
 /// The active products of active organisations, oldest first: the software products in the
 /// federation.
-pub fn in_federation(conn: &mut DbConnection) -> Result<Vec<Software>> {
+pub fn in_federation(conn: &mut DbConnection) -> QueryResult<Vec<Software>> {
     software::table
         .inner_join(organisations::table.on(organisations::id.eq(software::organisation_id)))
-        .filter(software::status.eq(Status::Active.as_str()))
-        .filter(organisations::status.eq(Status::Active.as_str()))
+        .filter(software::status.eq(Status::Active))
+        .filter(organisations::status.eq(Status::Active))
         .order((software::created_at.asc(), software::id.asc()))
         .select(SoftwareRow::as_select())
         .load(conn)?
@@ -222,7 +220,10 @@ pub fn in_federation(conn: &mut DbConnection) -> Result<Vec<Software>> {
 /// neither changes until it ends: on PostgreSQL both rows are locked `FOR SHARE` (a
 /// concurrent decision on either waits, and a decision that committed first is what this
 /// reads); on SQLite the transaction already holds the database's write lock.
-pub fn lock_statuses(conn: &mut DbConnection, product: SoftwareId) -> Result<(Status, Status)> {
+pub fn lock_statuses(
+    conn: &mut DbConnection,
+    product: SoftwareId,
+) -> QueryResult<(Status, Status)> {
     use super::schema::organisations;
     let id = product.to_string();
     macro_rules! query {
@@ -233,9 +234,8 @@ pub fn lock_statuses(conn: &mut DbConnection, product: SoftwareId) -> Result<(St
                 .select((software::status, organisations::status))
         };
     }
-    let (own, org): (String, String) = match conn {
+    Ok(match conn {
         DbConnection::Postgresql(conn) => query!().for_share().first(conn)?,
         DbConnection::Sqlite(conn) => query!().first(conn)?,
-    };
-    Ok((Status::from_db(&own)?, Status::from_db(&org)?))
+    })
 }

@@ -19,15 +19,15 @@ use crate::model::inputs::MemberRole;
 use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::Software;
-use crate::model::{Kid, Result, SoftwareId, Timestamp};
+use crate::model::{Kid, SoftwareId, Timestamp};
 
 /// The row of an issued statement.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = issued_ssas)]
 pub struct IssuedSsa {
     pub jti: String,
-    pub software_id: String,
-    pub kid: String,
+    pub software_id: SoftwareId,
+    pub kid: Kid,
     pub issued_by: String,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
@@ -44,8 +44,8 @@ impl IssuedSsa {
     ) -> Self {
         Self {
             jti: jti.to_owned(),
-            software_id: software.to_string(),
-            kid: kid.as_str().to_owned(),
+            software_id: software,
+            kid: kid.clone(),
             issued_by,
             issued_at,
             expires_at,
@@ -108,7 +108,7 @@ pub fn basis_by_token(
     conn: &mut DbConnection,
     token_hash: &str,
     product: SoftwareId,
-) -> Result<Option<Basis>> {
+) -> QueryResult<Option<Basis>> {
     let product = product.to_string();
     // Run on the backend's own connection: through `MultiConnection` the statement is
     // serialised and its SQL rebuilt on every call (measured at a third of this read's cost).
@@ -124,8 +124,8 @@ pub fn basis_by_token(
             )
             .inner_join(
                 signing_keys::table.on(signing_keys::state
-                    .eq(KeyState::Active.as_str())
-                    .and(signing_keys::purpose.eq(KeyPurpose::Ssa.as_str()))),
+                    .eq(KeyState::Active)
+                    .and(signing_keys::purpose.eq(KeyPurpose::Ssa))),
             )
             .filter(api_tokens::token_hash.eq(token_hash))
             .filter(api_tokens::revoked_at.is_null())
@@ -141,7 +141,7 @@ pub fn basis_by_token(
                 UserRow,
                 SoftwareRow,
                 OrganisationRow,
-                Option<String>,
+                Option<MemberRole>,
                 SigningKeyRow,
             )>(c)
             .optional()?
@@ -153,9 +153,7 @@ pub fn basis_by_token(
         user: user.into_user()?,
         product: product.into_software()?,
         org: org.into_organisation()?,
-        role: role
-            .map(|r| MemberRole::parse("memberships.role", &r))
-            .transpose()?,
+        role,
         key: key.into_key()?,
     }))
 }
@@ -164,7 +162,7 @@ pub fn basis_by_token(
 #[derive(Debug, Clone, Queryable)]
 pub struct StatementRecord {
     pub jti: String,
-    pub software_id: String,
+    pub software_id: SoftwareId,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
@@ -215,7 +213,7 @@ pub fn for_software(
     limit: i64,
 ) -> QueryResult<Vec<StatementRecord>> {
     issued_ssas::table
-        .filter(issued_ssas::software_id.eq(product.to_string()))
+        .filter(issued_ssas::software_id.eq(product))
         .select((
             issued_ssas::jti,
             issued_ssas::software_id,

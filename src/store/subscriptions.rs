@@ -9,17 +9,17 @@ use super::schema::{event_subscriptions, events};
 use super::{DbConnection, from_json, to_json};
 use crate::model::event::{Cursor, EventKind};
 use crate::model::subscription::{Delivery, Subscription, SubscriptionState};
-use crate::model::{OrgId, Result, Timestamp, unexpected};
+use crate::model::{OrgId, SubscriptionId, Timestamp};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = event_subscriptions)]
 struct Row {
-    id: String,
-    organisation_id: String,
-    delivery: String,
+    id: SubscriptionId,
+    organisation_id: OrgId,
+    delivery: Delivery,
     endpoint: Option<String>,
     kinds: String,
-    state: String,
+    state: SubscriptionState,
     cursor: i64,
     delivered: i64,
     attempts: i32,
@@ -32,23 +32,20 @@ struct Row {
 }
 
 impl Row {
-    fn into_subscription(self) -> Result<Subscription> {
+    fn into_subscription(self) -> QueryResult<Subscription> {
         let names: Vec<String> = from_json("event_subscriptions.kinds", &self.kinds)?;
         let kinds = names
             .iter()
             .map(|n| n.parse::<EventKind>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| unexpected("corrupt event_subscriptions.kinds column", &e))?;
+            .map_err(|e| super::corrupt("event_subscriptions.kinds", e))?;
         Ok(Subscription {
-            id: super::id("event_subscriptions.id", &self.id)?,
-            organisation_id: super::id(
-                "event_subscriptions.organisation_id",
-                &self.organisation_id,
-            )?,
-            delivery: super::id("event_subscriptions.delivery", &self.delivery)?,
+            id: self.id,
+            organisation_id: self.organisation_id,
+            delivery: self.delivery,
             endpoint: self.endpoint,
             kinds,
-            state: super::id("event_subscriptions.state", &self.state)?,
+            state: self.state,
             cursor: Cursor(self.cursor),
             delivered: self.delivered,
             attempts: self.attempts,
@@ -63,16 +60,20 @@ impl Row {
 }
 
 /// Stores a new subscription.
-pub fn insert(conn: &mut DbConnection, sub: &Subscription, created_by: Option<&str>) -> Result<()> {
+pub fn insert(
+    conn: &mut DbConnection,
+    sub: &Subscription,
+    created_by: Option<&str>,
+) -> QueryResult<()> {
     let kinds: Vec<&str> = sub.kinds.iter().map(|k| k.as_str()).collect();
     diesel::insert_into(event_subscriptions::table)
         .values((
-            event_subscriptions::id.eq(sub.id.to_string()),
-            event_subscriptions::organisation_id.eq(sub.organisation_id.to_string()),
-            event_subscriptions::delivery.eq(sub.delivery.as_str()),
+            event_subscriptions::id.eq(sub.id),
+            event_subscriptions::organisation_id.eq(sub.organisation_id),
+            event_subscriptions::delivery.eq(sub.delivery),
             event_subscriptions::endpoint.eq(sub.endpoint.as_deref()),
             event_subscriptions::kinds.eq(to_json(&kinds)),
-            event_subscriptions::state.eq(sub.state.as_str()),
+            event_subscriptions::state.eq(sub.state),
             event_subscriptions::cursor.eq(sub.cursor.0),
             event_subscriptions::delivered.eq(0i64),
             event_subscriptions::attempts.eq(0),
@@ -85,9 +86,9 @@ pub fn insert(conn: &mut DbConnection, sub: &Subscription, created_by: Option<&s
 }
 
 /// An organisation's subscriptions, oldest first.
-pub fn of_organisation(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Subscription>> {
+pub fn of_organisation(conn: &mut DbConnection, org: OrgId) -> QueryResult<Vec<Subscription>> {
     event_subscriptions::table
-        .filter(event_subscriptions::organisation_id.eq(org.to_string()))
+        .filter(event_subscriptions::organisation_id.eq(org))
         .order((
             event_subscriptions::created_at.asc(),
             event_subscriptions::id.asc(),
@@ -100,7 +101,7 @@ pub fn of_organisation(conn: &mut DbConnection, org: OrgId) -> Result<Vec<Subscr
 }
 
 /// Every subscription (for the metrics).
-pub fn all(conn: &mut DbConnection) -> Result<Vec<Subscription>> {
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Subscription>> {
     event_subscriptions::table
         .select(Row::as_select())
         .load(conn)?
@@ -110,7 +111,7 @@ pub fn all(conn: &mut DbConnection) -> Result<Vec<Subscription>> {
 }
 
 /// One subscription.
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Subscription>> {
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Subscription>> {
     event_subscriptions::table
         .filter(event_subscriptions::id.eq(id))
         .select(Row::as_select())
@@ -121,17 +122,17 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<Subscription>> {
 }
 
 /// Whether the organisation already pushes to `endpoint`.
-pub fn endpoint_taken(conn: &mut DbConnection, org: OrgId, endpoint: &str) -> Result<bool> {
-    Ok(diesel::select(diesel::dsl::exists(
+pub fn endpoint_taken(conn: &mut DbConnection, org: OrgId, endpoint: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         event_subscriptions::table
-            .filter(event_subscriptions::organisation_id.eq(org.to_string()))
+            .filter(event_subscriptions::organisation_id.eq(org))
             .filter(event_subscriptions::endpoint.eq(endpoint)),
     ))
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// Removes a subscription.
-pub fn delete(conn: &mut DbConnection, id: &str) -> Result<bool> {
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
     Ok(
         diesel::delete(event_subscriptions::table.filter(event_subscriptions::id.eq(id)))
             .execute(conn)?
@@ -145,12 +146,12 @@ pub fn set_state(
     id: &str,
     state: SubscriptionState,
     at: Timestamp,
-) -> Result<()> {
+) -> QueryResult<()> {
     let target = event_subscriptions::table.filter(event_subscriptions::id.eq(id));
     if state == SubscriptionState::Active {
         diesel::update(target)
             .set((
-                event_subscriptions::state.eq(state.as_str()),
+                event_subscriptions::state.eq(state),
                 event_subscriptions::attempts.eq(0),
                 event_subscriptions::failing_since.eq(None::<Timestamp>),
                 event_subscriptions::next_attempt_at.eq(at),
@@ -158,14 +159,14 @@ pub fn set_state(
             .execute(conn)?;
     } else {
         diesel::update(target)
-            .set(event_subscriptions::state.eq(state.as_str()))
+            .set(event_subscriptions::state.eq(state))
             .execute(conn)?;
     }
     Ok(())
 }
 
 /// Moves a subscription's cursor forward (never back), e.g. past events removed by retention.
-pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> Result<()> {
+pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> QueryResult<()> {
     diesel::update(
         event_subscriptions::table
             .filter(event_subscriptions::id.eq(id))
@@ -178,10 +179,10 @@ pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> Result<()> 
 
 /// Ids of active pushed subscriptions due for an attempt whose lease is free, at most
 /// `limit`.
-pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> Result<Vec<String>> {
-    Ok(event_subscriptions::table
-        .filter(event_subscriptions::state.eq(SubscriptionState::Active.as_str()))
-        .filter(event_subscriptions::delivery.eq(Delivery::Push.as_str()))
+pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> QueryResult<Vec<String>> {
+    event_subscriptions::table
+        .filter(event_subscriptions::state.eq(SubscriptionState::Active))
+        .filter(event_subscriptions::delivery.eq(Delivery::Push))
         .filter(event_subscriptions::next_attempt_at.le(at))
         .filter(
             event_subscriptions::lease_until
@@ -191,7 +192,7 @@ pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> Result<Vec<Str
         .order(event_subscriptions::next_attempt_at.asc())
         .limit(limit)
         .select(event_subscriptions::id)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Takes the lease of a subscription for `owner` until `until`, if no one holds it; the
@@ -202,11 +203,11 @@ pub fn claim(
     owner: &str,
     at: Timestamp,
     until: Timestamp,
-) -> Result<Option<Subscription>> {
+) -> QueryResult<Option<Subscription>> {
     let taken = diesel::update(
         event_subscriptions::table
             .filter(event_subscriptions::id.eq(id))
-            .filter(event_subscriptions::state.eq(SubscriptionState::Active.as_str()))
+            .filter(event_subscriptions::state.eq(SubscriptionState::Active))
             .filter(
                 event_subscriptions::lease_until
                     .is_null()
@@ -240,7 +241,7 @@ pub fn advance(
     delivered: i64,
     at: Timestamp,
     until: Timestamp,
-) -> Result<bool> {
+) -> QueryResult<bool> {
     let target = leased!(id, owner);
     let changed = if delivered > 0 {
         diesel::update(target)
@@ -272,7 +273,7 @@ pub fn note_error(
     owner: &str,
     error: &str,
     at: Timestamp,
-) -> Result<bool> {
+) -> QueryResult<bool> {
     Ok(diesel::update(leased!(id, owner))
         .set((
             event_subscriptions::last_error.eq(error),
@@ -295,7 +296,7 @@ pub fn failed(
     failing_since: Timestamp,
     next_attempt_at: Timestamp,
     state: SubscriptionState,
-) -> Result<bool> {
+) -> QueryResult<bool> {
     Ok(diesel::update(leased!(id, owner))
         .set((
             event_subscriptions::attempts.eq(attempts),
@@ -303,7 +304,7 @@ pub fn failed(
             event_subscriptions::last_error_at.eq(at),
             event_subscriptions::failing_since.eq(failing_since),
             event_subscriptions::next_attempt_at.eq(next_attempt_at),
-            event_subscriptions::state.eq(state.as_str()),
+            event_subscriptions::state.eq(state),
             event_subscriptions::lease_owner.eq(None::<String>),
             event_subscriptions::lease_until.eq(None::<Timestamp>),
         ))
@@ -320,7 +321,7 @@ pub fn acknowledge(
     delivered: i64,
     at: Timestamp,
     error: Option<&str>,
-) -> Result<()> {
+) -> QueryResult<()> {
     let target = event_subscriptions::table
         .filter(event_subscriptions::id.eq(id))
         .filter(event_subscriptions::cursor.lt(cursor.0));
@@ -349,7 +350,7 @@ pub fn acknowledge(
 }
 
 /// Gives the lease back (caught up, or shutting down).
-pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> Result<()> {
+pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> QueryResult<()> {
     diesel::update(leased!(id, owner))
         .set((
             event_subscriptions::lease_owner.eq(None::<String>),
@@ -360,7 +361,7 @@ pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> Result<()> {
 }
 
 /// How many kept events after the subscription's cursor it still has to receive.
-pub fn backlog(conn: &mut DbConnection, sub: &Subscription) -> Result<i64> {
+pub fn backlog(conn: &mut DbConnection, sub: &Subscription) -> QueryResult<i64> {
     let mut query = events::table
         .filter(events::id.gt(sub.cursor.0))
         .into_boxed();
@@ -368,5 +369,5 @@ pub fn backlog(conn: &mut DbConnection, sub: &Subscription) -> Result<i64> {
         let kinds: Vec<&str> = sub.kinds.iter().map(|k| k.as_str()).collect();
         query = query.filter(events::kind.eq_any(kinds));
     }
-    Ok(query.count().get_result(conn)?)
+    query.count().get_result(conn)
 }

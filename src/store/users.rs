@@ -2,15 +2,15 @@
 
 use diesel::prelude::*;
 
+use super::DbConnection;
 use super::schema::{api_tokens, login_failures, users};
-use super::{DbConnection, id};
 use crate::model::account::{ApiToken, User};
-use crate::model::{Page, PageRequest, Result, Timestamp, TokenId, UserId, now};
+use crate::model::{Page, PageRequest, Timestamp, TokenId, UserId, now};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
 pub(super) struct UserRow {
-    id: String,
+    id: UserId,
     email: String,
     password_hash: String,
     is_operator: bool,
@@ -19,9 +19,9 @@ pub(super) struct UserRow {
 }
 
 impl UserRow {
-    pub(super) fn into_user(self) -> Result<User> {
+    pub(super) fn into_user(self) -> QueryResult<User> {
         Ok(User {
-            id: id("users.id", &self.id)?,
+            id: self.id,
             email: self.email,
             password_hash: self.password_hash,
             is_operator: self.is_operator,
@@ -31,21 +31,21 @@ impl UserRow {
     }
 }
 
-fn load(row: Option<UserRow>) -> Result<Option<User>> {
+fn load(row: Option<UserRow>) -> QueryResult<Option<User>> {
     row.map(UserRow::into_user).transpose()
 }
 
-pub fn find(conn: &mut DbConnection, user_id: UserId) -> Result<Option<User>> {
+pub fn find(conn: &mut DbConnection, user_id: UserId) -> QueryResult<Option<User>> {
     load(
         users::table
-            .find(user_id.to_string())
+            .find(user_id)
             .select(UserRow::as_select())
             .first(conn)
             .optional()?,
     )
 }
 
-pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<User>> {
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
     load(
         users::table
             .filter(users::email.eq(email))
@@ -58,7 +58,7 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<User
 pub fn insert(conn: &mut DbConnection, user: &User) -> QueryResult<()> {
     diesel::insert_into(users::table)
         .values(UserRow {
-            id: user.id.to_string(),
+            id: user.id,
             email: user.email.clone(),
             password_hash: user.password_hash.clone(),
             is_operator: user.is_operator,
@@ -70,7 +70,7 @@ pub fn insert(conn: &mut DbConnection, user: &User) -> QueryResult<()> {
 }
 
 pub fn set_password_hash(conn: &mut DbConnection, user_id: UserId, hash: &str) -> QueryResult<()> {
-    diesel::update(users::table.find(user_id.to_string()))
+    diesel::update(users::table.find(user_id))
         .set(users::password_hash.eq(hash))
         .execute(conn)
         .map(drop)
@@ -81,7 +81,7 @@ pub fn set_disabled(
     user_id: UserId,
     at: Option<Timestamp>,
 ) -> QueryResult<()> {
-    diesel::update(users::table.find(user_id.to_string()))
+    diesel::update(users::table.find(user_id))
         .set(users::disabled_at.eq(at))
         .execute(conn)
         .map(drop)
@@ -92,7 +92,7 @@ pub fn list(
     conn: &mut DbConnection,
     pattern: Option<&str>,
     page: PageRequest,
-) -> Result<Page<User>> {
+) -> QueryResult<Page<User>> {
     let query = || {
         let mut query = users::table.into_boxed();
         if let Some(pattern) = pattern {
@@ -109,23 +109,23 @@ pub fn list(
         .load(conn)?
         .into_iter()
         .map(UserRow::into_user)
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<QueryResult<Vec<_>>>()?;
     Ok(page.wrap(items, total))
 }
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = api_tokens)]
 struct TokenRow {
-    id: String,
+    id: TokenId,
     name: String,
     created_at: Timestamp,
     revoked_at: Option<Timestamp>,
 }
 
 impl TokenRow {
-    fn into_token(self) -> Result<ApiToken> {
+    fn into_token(self) -> QueryResult<ApiToken> {
         Ok(ApiToken {
-            id: id("api_tokens.id", &self.id)?,
+            id: self.id,
             name: self.name,
             created_at: self.created_at,
             revoked_at: self.revoked_at,
@@ -141,8 +141,8 @@ pub fn insert_token(
 ) -> QueryResult<()> {
     diesel::insert_into(api_tokens::table)
         .values((
-            api_tokens::id.eq(token.id.to_string()),
-            api_tokens::user_id.eq(owner.to_string()),
+            api_tokens::id.eq(token.id),
+            api_tokens::user_id.eq(owner),
             api_tokens::name.eq(&token.name),
             api_tokens::token_hash.eq(hash),
             api_tokens::created_at.eq(token.created_at),
@@ -152,9 +152,9 @@ pub fn insert_token(
 }
 
 /// The owner's tokens, newest first.
-pub fn tokens(conn: &mut DbConnection, owner: UserId) -> Result<Vec<ApiToken>> {
+pub fn tokens(conn: &mut DbConnection, owner: UserId) -> QueryResult<Vec<ApiToken>> {
     api_tokens::table
-        .filter(api_tokens::user_id.eq(owner.to_string()))
+        .filter(api_tokens::user_id.eq(owner))
         .select(TokenRow::as_select())
         .order(api_tokens::created_at.desc())
         .load(conn)?
@@ -170,22 +170,22 @@ pub fn token_revoked_at(
     token: TokenId,
 ) -> QueryResult<Option<Option<Timestamp>>> {
     api_tokens::table
-        .filter(api_tokens::id.eq(token.to_string()))
-        .filter(api_tokens::user_id.eq(owner.to_string()))
+        .filter(api_tokens::id.eq(token))
+        .filter(api_tokens::user_id.eq(owner))
         .select(api_tokens::revoked_at)
         .first(conn)
         .optional()
 }
 
 pub fn revoke_token(conn: &mut DbConnection, token: TokenId) -> QueryResult<()> {
-    diesel::update(api_tokens::table.find(token.to_string()))
+    diesel::update(api_tokens::table.find(token))
         .set(api_tokens::revoked_at.eq(Some(now())))
         .execute(conn)
         .map(drop)
 }
 
 /// The account of a live token (by its hash) whose account is not disabled.
-pub fn by_token_hash(conn: &mut DbConnection, hash: &str) -> Result<Option<User>> {
+pub fn by_token_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<User>> {
     load(
         api_tokens::table
             .inner_join(users::table)

@@ -142,7 +142,7 @@ fn find(
     conn: &mut DbConnection,
     actor: &Actor,
     org: OrgId,
-    id: &str,
+    id: SubscriptionId,
 ) -> Result<(Subscription, crate::model::Access)> {
     let access = super::access::to_organisation(conn, actor, org)?;
     let subscription = store::subscriptions::find(conn, id)?
@@ -152,10 +152,15 @@ fn find(
 }
 
 /// One subscription with its delivery status.
-pub async fn get(dir: &Arc<Directory>, actor: Actor, org: OrgId, id: String) -> Result<Status> {
+pub async fn get(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    org: OrgId,
+    id: SubscriptionId,
+) -> Result<Status> {
     let base = dir.public_url.clone();
     dir.db(move |conn| {
-        let (subscription, _) = find(conn, &actor, org, &id)?;
+        let (subscription, _) = find(conn, &actor, org, id)?;
         status(conn, subscription, &base)
     })
     .await
@@ -167,7 +172,7 @@ pub async fn set_state(
     dir: &Arc<Directory>,
     actor: Actor,
     org: OrgId,
-    id: String,
+    id: SubscriptionId,
     state: SubscriptionState,
 ) -> Result<Status> {
     if state == SubscriptionState::Failing {
@@ -179,10 +184,10 @@ pub async fn set_state(
     let base = dir.public_url.clone();
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
-            let (subscription, access) = find(tx, &actor, org, &id)?;
+            let (subscription, access) = find(tx, &actor, org, id)?;
             access.require_admin()?;
             if subscription.state != state {
-                store::subscriptions::set_state(tx, &id, state, now())?;
+                store::subscriptions::set_state(tx, id, state, now())?;
                 let action = match state {
                     SubscriptionState::Active => "subscription.resume",
                     _ => "subscription.pause",
@@ -192,7 +197,7 @@ pub async fn set_state(
                     Entry::new(&actor, action, "subscription", subscription.id).organisation(org),
                 )?;
             }
-            let subscription = store::subscriptions::find(tx, &id)?.ok_or_else(not_found)?;
+            let subscription = store::subscriptions::find(tx, id)?.ok_or_else(not_found)?;
             status(tx, subscription, &base)
         })
     })
@@ -200,12 +205,17 @@ pub async fn set_state(
 }
 
 /// Removes a subscription.
-pub async fn delete(dir: &Arc<Directory>, actor: Actor, org: OrgId, id: String) -> Result<()> {
+pub async fn delete(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    org: OrgId,
+    id: SubscriptionId,
+) -> Result<()> {
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
-            let (subscription, access) = find(tx, &actor, org, &id)?;
+            let (subscription, access) = find(tx, &actor, org, id)?;
             access.require_admin()?;
-            store::subscriptions::delete(tx, &id)?;
+            store::subscriptions::delete(tx, id)?;
             store::audit::record(
                 tx,
                 Entry::new(
@@ -234,7 +244,7 @@ pub async fn deliver_due(dir: &Arc<Directory>, limit: i64) -> Result<usize> {
             let mut claimed = vec![];
             for id in store::subscriptions::due(conn, at, limit)? {
                 if let Some(subscription) =
-                    store::subscriptions::claim(conn, &id, &owner, at, until)?
+                    store::subscriptions::claim(conn, id, &owner, at, until)?
                 {
                     claimed.push(subscription);
                 }
@@ -257,9 +267,9 @@ pub async fn deliver_due(dir: &Arc<Directory>, limit: i64) -> Result<usize> {
 /// Delivers one leased subscription's events until it is caught up, an attempt fails, or the
 /// lease is lost; the number delivered.
 async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usize> {
-    let id = subscription.id.to_string();
+    let id = subscription.id;
     let Some(endpoint) = subscription.endpoint.clone() else {
-        release(dir, &id).await;
+        release(dir, id).await;
         return Ok(0);
     };
     let owner = dir.instance.clone();
@@ -275,28 +285,28 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
             Err(Error::Gone(why)) => {
                 // Events past the retention were removed before they were delivered: the
                 // receiver must resynchronise; delivery continues from what is kept.
-                let (id, owner) = (id.clone(), owner.clone());
+                let owner = owner.clone();
                 dir.db(move |conn| {
                     let horizon = store::events::horizon(conn)?;
-                    store::subscriptions::skip_to(conn, &id, horizon)?;
-                    store::subscriptions::note_error(conn, &id, &owner, &why, now())?;
+                    store::subscriptions::skip_to(conn, id, horizon)?;
+                    store::subscriptions::note_error(conn, id, &owner, &why, now())?;
                     Ok(())
                 })
                 .await?;
                 continue;
             }
             Err(e) => {
-                release(dir, &id).await;
+                release(dir, id).await;
                 return Err(e);
             }
         };
         if page.events.is_empty() {
-            release(dir, &id).await;
+            release(dir, id).await;
             return Ok(delivered);
         }
         for event in page.events {
             if *dir.stopped.borrow() {
-                release(dir, &id).await;
+                release(dir, id).await;
                 return Ok(delivered);
             }
             let started = std::time::Instant::now();
@@ -322,15 +332,15 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
                 dir.metrics.push_outcome("refused", started.elapsed());
             }
             cursor = event.cursor;
-            let (id, owner) = (id.clone(), owner.clone());
+            let owner = owner.clone();
             let held = dir
                 .db(move |conn| {
                     if let Some(why) = &refused {
-                        store::subscriptions::note_error(conn, &id, &owner, why, at)?;
+                        store::subscriptions::note_error(conn, id, &owner, why, at)?;
                     }
                     Ok(store::subscriptions::advance(
                         conn,
-                        &id,
+                        id,
                         &owner,
                         cursor,
                         sent,
@@ -351,7 +361,7 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
 /// Records a failed attempt: backoff, or the failing state once retries have lasted longer
 /// than the configured time.
 async fn failed(dir: &Arc<Directory>, sub: &Subscription, why: &str, at: Timestamp) -> Result<()> {
-    let (id, owner, why) = (sub.id.to_string(), dir.instance.clone(), why.to_owned());
+    let (id, owner, why) = (sub.id, dir.instance.clone(), why.to_owned());
     let attempts = sub.attempts.saturating_add(1);
     let since = sub.failing_since.unwrap_or(at);
     let retry = time::Duration::seconds(dir.config.push_retry_secs.min(i64::MAX as u64) as i64);
@@ -365,17 +375,17 @@ async fn failed(dir: &Arc<Directory>, sub: &Subscription, why: &str, at: Timesta
     tracing::info!(subscription = %sub.id, attempts, state = %state, error = %why, "push failed");
     dir.db(move |conn| {
         Ok(store::subscriptions::failed(
-            conn, &id, &owner, attempts, &why, at, since, next, state,
+            conn, id, &owner, attempts, &why, at, since, next, state,
         )?)
     })
     .await?;
     Ok(())
 }
 
-async fn release(dir: &Arc<Directory>, id: &str) {
+async fn release(dir: &Arc<Directory>, id: SubscriptionId) {
     let (id, owner) = (id.to_owned(), dir.instance.clone());
     if let Err(error) = dir
-        .db(move |conn| Ok(store::subscriptions::release(conn, &id, &owner)?))
+        .db(move |conn| Ok(store::subscriptions::release(conn, id, &owner)?))
         .await
     {
         tracing::warn!(%error, "cannot release a push lease");
@@ -433,7 +443,7 @@ pub async fn poll(
     dir: &Arc<Directory>,
     actor: Actor,
     org: OrgId,
-    id: String,
+    id: SubscriptionId,
     request: Poll,
 ) -> Result<PollAnswer> {
     if request.ack.len() + request.set_errors.len() > MAX_POLL {
@@ -446,10 +456,7 @@ pub async fn poll(
     if !(0..=MAX_POLL as i64).contains(&max) {
         return Err(invalid("maxEvents", format!("between 0 and {MAX_POLL}")));
     }
-    let (subscription, _) = {
-        let id = id.clone();
-        dir.db(move |conn| find(conn, &actor, org, &id)).await?
-    };
+    let (subscription, _) = dir.db(move |conn| find(conn, &actor, org, id)).await?;
     if subscription.delivery != Delivery::Poll {
         return Err(Error::Conflict(
             "this subscription is pushed; only polled subscriptions answer polls".into(),
@@ -527,10 +534,9 @@ async fn acknowledge(dir: &Arc<Directory>, sub: &Subscription, request: &Poll) -
         } else {
             error
         };
-        let id = sub.id.to_string();
         store::subscriptions::acknowledge(
             conn,
-            &id,
+            sub.id,
             cursor,
             acknowledged,
             now(),

@@ -111,7 +111,7 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Subscription>> {
 }
 
 /// One subscription.
-pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Subscription>> {
+pub fn find(conn: &mut DbConnection, id: SubscriptionId) -> QueryResult<Option<Subscription>> {
     event_subscriptions::table
         .filter(event_subscriptions::id.eq(id))
         .select(Row::as_select())
@@ -132,7 +132,7 @@ pub fn endpoint_taken(conn: &mut DbConnection, org: OrgId, endpoint: &str) -> Qu
 }
 
 /// Removes a subscription.
-pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+pub fn delete(conn: &mut DbConnection, id: SubscriptionId) -> QueryResult<bool> {
     Ok(
         diesel::delete(event_subscriptions::table.filter(event_subscriptions::id.eq(id)))
             .execute(conn)?
@@ -143,7 +143,7 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
 /// Sets the state an admin chose; resuming clears the failure count and makes it due now.
 pub fn set_state(
     conn: &mut DbConnection,
-    id: &str,
+    id: SubscriptionId,
     state: SubscriptionState,
     at: Timestamp,
 ) -> QueryResult<()> {
@@ -166,7 +166,7 @@ pub fn set_state(
 }
 
 /// Moves a subscription's cursor forward (never back), e.g. past events removed by retention.
-pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> QueryResult<()> {
+pub fn skip_to(conn: &mut DbConnection, id: SubscriptionId, cursor: Cursor) -> QueryResult<()> {
     diesel::update(
         event_subscriptions::table
             .filter(event_subscriptions::id.eq(id))
@@ -179,7 +179,7 @@ pub fn skip_to(conn: &mut DbConnection, id: &str, cursor: Cursor) -> QueryResult
 
 /// Ids of active pushed subscriptions due for an attempt whose lease is free, at most
 /// `limit`.
-pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> QueryResult<Vec<String>> {
+pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> QueryResult<Vec<SubscriptionId>> {
     event_subscriptions::table
         .filter(event_subscriptions::state.eq(SubscriptionState::Active))
         .filter(event_subscriptions::delivery.eq(Delivery::Push))
@@ -199,7 +199,7 @@ pub fn due(conn: &mut DbConnection, at: Timestamp, limit: i64) -> QueryResult<Ve
 /// subscription when taken.
 pub fn claim(
     conn: &mut DbConnection,
-    id: &str,
+    id: SubscriptionId,
     owner: &str,
     at: Timestamp,
     until: Timestamp,
@@ -235,7 +235,7 @@ macro_rules! leased {
 /// when `owner` lost it (stop delivering).
 pub fn advance(
     conn: &mut DbConnection,
-    id: &str,
+    id: SubscriptionId,
     owner: &str,
     cursor: Cursor,
     delivered: i64,
@@ -269,7 +269,7 @@ pub fn advance(
 /// again: the same bytes would be refused the same way).
 pub fn note_error(
     conn: &mut DbConnection,
-    id: &str,
+    id: SubscriptionId,
     owner: &str,
     error: &str,
     at: Timestamp,
@@ -288,7 +288,7 @@ pub fn note_error(
 #[allow(clippy::too_many_arguments)]
 pub fn failed(
     conn: &mut DbConnection,
-    id: &str,
+    id: SubscriptionId,
     owner: &str,
     attempts: i32,
     error: &str,
@@ -316,7 +316,7 @@ pub fn failed(
 /// and reported `error` for one, if any; the cursor never moves back (two polls at once).
 pub fn acknowledge(
     conn: &mut DbConnection,
-    id: &str,
+    id: SubscriptionId,
     cursor: Cursor,
     delivered: i64,
     at: Timestamp,
@@ -350,7 +350,7 @@ pub fn acknowledge(
 }
 
 /// Gives the lease back (caught up, or shutting down).
-pub fn release(conn: &mut DbConnection, id: &str, owner: &str) -> QueryResult<()> {
+pub fn release(conn: &mut DbConnection, id: SubscriptionId, owner: &str) -> QueryResult<()> {
     diesel::update(leased!(id, owner))
         .set((
             event_subscriptions::lease_owner.eq(None::<String>),

@@ -4,8 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{Items, created};
-use crate::model::OrgId;
 use crate::model::subscription::{Delivery, SubscriptionState, SubscriptionView};
+use crate::model::{OrgId, SubscriptionId};
 use crate::services::Directory;
 use crate::services::subscriptions::{self, NewSubscription};
 use crate::web::auth::ApiUser;
@@ -97,13 +97,13 @@ pub(super) async fn create(
 /// With its delivery status; members and operators.
 #[utoipa::path(get, path = "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}", tag = "events", operation_id = "getSubscription",
     params(("org_id" = OrgId, Path, description = "The organisation."),
-        ("subscription_id" = String, Path, description = "The subscription.")),
+        ("subscription_id" = SubscriptionId, Path, description = "The subscription.")),
     responses((status = 200, description = "The subscription.", body = SubscriptionView),
         (status = 404, description = "No such subscription, or not the caller's.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn get(
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
-    path: web::Path<(OrgId, String)>,
+    path: web::Path<(OrgId, SubscriptionId)>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = path.into_inner();
     Ok(HttpResponse::Ok().json(subscriptions::get(&state, actor, org, id).await?))
@@ -114,7 +114,7 @@ pub(super) async fn get(
 /// Admins and operators.
 #[utoipa::path(patch, path = "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}", tag = "events", operation_id = "changeSubscription",
     params(("org_id" = OrgId, Path, description = "The organisation."),
-        ("subscription_id" = String, Path, description = "The subscription.")),
+        ("subscription_id" = SubscriptionId, Path, description = "The subscription.")),
     request_body = SubscriptionChange,
     responses((status = 200, description = "The subscription.", body = SubscriptionView),
         (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
@@ -123,7 +123,7 @@ pub(super) async fn get(
 pub(super) async fn change(
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
-    path: web::Path<(OrgId, String)>,
+    path: web::Path<(OrgId, SubscriptionId)>,
     body: web::Json<SubscriptionChange>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = path.into_inner();
@@ -136,14 +136,14 @@ pub(super) async fn change(
 /// Admins and operators.
 #[utoipa::path(delete, path = "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}", tag = "events", operation_id = "deleteSubscription",
     params(("org_id" = OrgId, Path, description = "The organisation."),
-        ("subscription_id" = String, Path, description = "The subscription.")),
+        ("subscription_id" = SubscriptionId, Path, description = "The subscription.")),
     responses((status = 204, description = "Removed."),
         (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subscription, or not the caller's.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn delete(
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
-    path: web::Path<(OrgId, String)>,
+    path: web::Path<(OrgId, SubscriptionId)>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = path.into_inner();
     subscriptions::delete(&state, actor, org, id).await?;
@@ -197,7 +197,7 @@ pub(crate) struct PollResponse {
 /// `returnImmediately` the answer waits up to 30 s for a first SET.
 #[utoipa::path(post, path = "/api/v1/organisations/{org_id}/subscriptions/{subscription_id}/poll", tag = "events", operation_id = "pollSubscription",
     params(("org_id" = OrgId, Path, description = "The organisation."),
-        ("subscription_id" = String, Path, description = "The subscription.")),
+        ("subscription_id" = SubscriptionId, Path, description = "The subscription.")),
     request_body = PollRequest,
     responses((status = 200, description = "The next SETs.", body = PollResponse),
         (status = 404, description = "No such subscription, or not the caller's.", body = Problem, content_type = "application/problem+json"),
@@ -206,7 +206,7 @@ pub(crate) struct PollResponse {
 pub(super) async fn poll(
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
-    path: web::Path<(OrgId, String)>,
+    path: web::Path<(OrgId, SubscriptionId)>,
     body: web::Json<PollRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (org, id) = path.into_inner();

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::organisations::refused;
 use super::{PortalPath, SignedIn};
 use super::{PortalResult, redirect};
-use crate::model::OrgId;
 use crate::model::subscription::{Delivery, SubscriptionState};
+use crate::model::{OrgId, SubscriptionId};
 use crate::services::Directory;
 use crate::services::subscriptions::{self, NewSubscription};
 use crate::web::auth::{self, PortalForm};
@@ -67,7 +67,7 @@ async fn change(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    PortalPath((id, subscription, action)): PortalPath<(OrgId, String, String)>,
+    PortalPath((id, subscription, action)): PortalPath<(OrgId, SubscriptionId, String)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let org = id;

@@ -154,9 +154,10 @@ fn spawn_housekeeping(state: Arc<Directory>) {
         let mut ticks = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticks.tick().await;
+            let at = state.now();
             let window = time::Duration::seconds(state.config.login_throttle_window_secs as i64);
             match state
-                .db(move |conn| services::accounts::housekeeping(conn, window))
+                .db(move |conn| services::accounts::housekeeping(conn, window, at))
                 .await
             {
                 Ok(0) => {}
@@ -168,7 +169,7 @@ fn spawn_housekeeping(state: Arc<Directory>) {
             }
             let retention = state.config.event_retention_secs;
             match state
-                .db(move |conn| services::events::prune(conn, retention))
+                .db(move |conn| services::events::prune(conn, retention, at))
                 .await
             {
                 Ok(0) => {}
@@ -191,6 +192,15 @@ impl Application {
     /// Connects to the database (applying migrations), loads or creates key material and binds
     /// the listener. Every failure here is a start-up error with a message that names its cause.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(model::SystemClock)).await
+    }
+
+    /// [`Application::build`] with the clock every service reads the time from (tests move a
+    /// [`model::ShiftedClock`] forward instead of sleeping).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn model::Clock>,
+    ) -> anyhow::Result<Self> {
         let db_config = config.clone();
         let pool = actix_web::rt::task::spawn_blocking(move || {
             store::connect_and_migrate(&db_config.database_url(), db_config.db_pool_size)
@@ -203,6 +213,7 @@ impl Application {
             .await
             .context("key start-up task failed")??;
 
+        let started_at = clock.now();
         let (ca, crl) = {
             let (pool, keys_dir, validity) = (
                 pool.clone(),
@@ -215,7 +226,7 @@ impl Application {
                     let mut conn = pool.get().context("cannot open a database connection")?;
                     services::keystore::backfill_thumbprints(&mut conn)
                         .map_err(|e| anyhow::anyhow!("cannot fill in key thumbprints: {e}"))?;
-                    let crl = services::crl::initial(&mut conn, &ca, validity)
+                    let crl = services::crl::initial(&mut conn, &ca, validity, started_at)
                         .map_err(|e| anyhow::anyhow!("cannot sign the CRL: {e}"))?;
                     Ok((ca, crl))
                 },
@@ -234,13 +245,21 @@ impl Application {
                     use model::keys::KeyPurpose;
                     let mut conn = pool.get().context("cannot open a database connection")?;
                     use services::signing_keys::{Strays, initialise};
-                    initialise(&mut conn, &keyring, alg, KeyPurpose::Ssa, Strays::MoveAside)?;
+                    initialise(
+                        &mut conn,
+                        &keyring,
+                        alg,
+                        KeyPurpose::Ssa,
+                        Strays::MoveAside,
+                        started_at,
+                    )?;
                     initialise(
                         &mut conn,
                         &federation_keys,
                         alg,
                         KeyPurpose::Federation,
                         Strays::MoveAside,
+                        started_at,
                     )?;
                     let jwks = services::signing_keys::jwks_document(&mut conn, KeyPurpose::Ssa)
                         .map_err(|e| anyhow::anyhow!("cannot build the JWKS: {e}"))?;
@@ -309,6 +328,7 @@ impl Application {
         .context("cannot set up push delivery")?;
         let max_age = Duration::from_secs(config.status_max_age_secs);
         let state = aw::Data::new(Directory {
+            clock,
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             public_url,
             mtls_url,

@@ -192,9 +192,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let password = read_stdin_line()?;
             let mut conn = open_database(&config)?;
-            let user =
-                accounts::create_user_in(&mut conn, &email, &password, operator, Some(&Actor::Cli))
-                    .map_err(domain_error)?;
+            let user = accounts::create_user_in(
+                &mut conn,
+                &email,
+                &password,
+                operator,
+                Some(&Actor::Cli),
+                cli_now(),
+            )
+            .map_err(domain_error)?;
             let kind = if user.is_operator { "operator" } else { "user" };
             println!("created {kind} {} ({})", user.email, user.id);
             Ok(())
@@ -218,8 +224,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Create { email, name }) => {
             let mut conn = open_existing(&config)?;
             let user = account(&mut conn, &email)?;
-            let token = accounts::create_token_in(&mut conn, &user.actor(), &name, &Actor::Cli)
-                .map_err(domain_error)?;
+            let token =
+                accounts::create_token_in(&mut conn, &user.actor(), &name, &Actor::Cli, cli_now())
+                    .map_err(domain_error)?;
             println!("{}", token.secret);
             Ok(())
         }
@@ -229,7 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<()> {
     let mut conn = open_existing(config)?;
     let user = account(&mut conn, email)?;
-    let account = accounts::set_disabled_in(&mut conn, &Actor::Cli, user.id, disabled)
+    let account = accounts::set_disabled_in(&mut conn, &Actor::Cli, user.id, disabled, cli_now())
         .map_err(domain_error)?;
     let state = if account.disabled_at.is_some() {
         "disabled; its sessions have ended"
@@ -248,8 +255,15 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     let alg = config.signing_alg.as_str();
     if !matches!(command, KeysCommand::List) {
         use signing_keys::Strays::Leave;
-        signing_keys::initialise(&mut conn, &ring, alg, KeyPurpose::Ssa, Leave)?;
-        signing_keys::initialise(&mut conn, &federation, alg, KeyPurpose::Federation, Leave)?;
+        signing_keys::initialise(&mut conn, &ring, alg, KeyPurpose::Ssa, Leave, cli_now())?;
+        signing_keys::initialise(
+            &mut conn,
+            &federation,
+            alg,
+            KeyPurpose::Federation,
+            Leave,
+            cli_now(),
+        )?;
     }
     match command {
         KeysCommand::List => {
@@ -276,6 +290,7 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 alg,
                 &Actor::Cli,
                 KeyPurpose::Federation,
+                cli_now(),
             )
             .map_err(domain_error)?;
             println!(
@@ -283,16 +298,27 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             );
         }
         KeysCommand::Rotate { federation: false } => {
-            let kid = signing_keys::rotate(&mut conn, &ring, alg, &Actor::Cli, KeyPurpose::Ssa)
-                .map_err(domain_error)?;
+            let kid = signing_keys::rotate(
+                &mut conn,
+                &ring,
+                alg,
+                &Actor::Cli,
+                KeyPurpose::Ssa,
+                cli_now(),
+            )
+            .map_err(domain_error)?;
             println!(
                 "{kid} now signs; every instance publishes the change within key_refresh_secs"
             );
         }
         KeysCommand::Retire { kid } => {
-            let state =
-                signing_keys::retire(&mut conn, &Kid::from_trusted(kid.clone()), &Actor::Cli)
-                    .map_err(domain_error)?;
+            let state = signing_keys::retire(
+                &mut conn,
+                &Kid::from_trusted(kid.clone()),
+                &Actor::Cli,
+                cli_now(),
+            )
+            .map_err(domain_error)?;
             println!("{kid} is now {}", state.as_str());
         }
     }
@@ -338,4 +364,9 @@ fn read_stdin_line() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("cannot read standard input")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The time a command acts at: the system's (the server reads its own clock).
+fn cli_now() -> ssa_directory::model::Timestamp {
+    ssa_directory::model::Clock::now(&ssa_directory::model::SystemClock)
 }

@@ -125,7 +125,7 @@ mod tests {
             email: "dev@example.com".into(),
             password_hash: hash.into(),
             is_operator: false,
-            created_at: crate::model::now(),
+            created_at: crate::model::Clock::now(&crate::model::SystemClock),
             disabled_at: None,
         };
         let shown = format!("{user:?} {user:#?}");
@@ -136,7 +136,7 @@ mod tests {
             token: ApiToken {
                 id: TokenId::random(),
                 name: "ci".into(),
-                created_at: crate::model::now(),
+                created_at: crate::model::Clock::now(&crate::model::SystemClock),
                 revoked_at: None,
             },
             secret: "ssa_secretvalue".into(),

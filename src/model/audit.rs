@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actor::Actor;
 use super::ids::OrgId;
-use super::time::{Timestamp, now, rfc3339};
+use super::time::{Timestamp, rfc3339};
 
 /// One recorded state change, as operators read it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -123,14 +123,16 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// What `actor` did at `at` (the directory's clock, as the request read it).
     pub fn new(
+        at: Timestamp,
         actor: &Actor,
         action: impl Into<String>,
         subject_type: &'static str,
         subject_id: impl ToString,
     ) -> Self {
         Self {
-            occurred_at: now(),
+            occurred_at: at,
             actor: actor.audit_name(),
             action: action.into(),
             subject_type,

@@ -295,14 +295,15 @@ mod tests {
     #[test]
     fn only_what_relying_parties_act_on_becomes_an_event_and_no_personal_data_goes_in() {
         let actor = Actor::System;
-        let login = Entry::new(&actor, "user.password_change", "user", "u1");
+        let at = crate::model::Clock::now(&crate::model::SystemClock);
+        let login = Entry::new(at, &actor, "user.password_change", "user", "u1");
         assert!(Change::of(&login).is_none());
-        let apply = Entry::new(&actor, "organisation.apply", "organisation", "o1");
+        let apply = Entry::new(at, &actor, "organisation.apply", "organisation", "o1");
         assert!(
             Change::of(&apply).is_none(),
             "a pending applicant is not public"
         );
-        let update = Entry::new(&actor, "software.update", "software", "s1")
+        let update = Entry::new(at, &actor, "software.update", "software", "s1")
             .details(json!({"redirect_uris": {"from": ["https://a"], "to": ["https://b"]}, "client_name": {"from": "x", "to": "y"}}));
         let change = Change::of(&update).unwrap();
         assert_eq!(change.kind, EventKind::SoftwareMetadata);

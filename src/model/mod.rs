@@ -26,4 +26,4 @@ pub use error::{Error, Result, invalid, unexpected};
 pub use ids::{Kid, OrgId, Serial, SoftwareId, SubscriptionId, TokenId, UserId};
 pub use page::{Page, PageRequest};
 pub use status::{Status, Transition};
-pub use time::{Timestamp, now};
+pub use time::{Clock, ShiftedClock, SystemClock, Timestamp};

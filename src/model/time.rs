@@ -4,12 +4,51 @@
 /// A stored instant: UTC without an offset.
 pub type Timestamp = time::PrimitiveDateTime;
 
-/// The current time in UTC, as stored.
-pub fn now() -> Timestamp {
-    let now = time::OffsetDateTime::now_utc();
-    let micros = now.microsecond();
-    let now = now.replace_microsecond(micros).unwrap_or(now);
-    time::PrimitiveDateTime::new(now.date(), now.time())
+/// Where the directory reads the time: expiry, retention, leases, throttles, the times it
+/// signs and records all come from one clock, held by the service context, so that a test
+/// can move it forward instead of sleeping (as the verifier's `Clock` does for a bank).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time in UTC, as stored.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        stored(time::OffsetDateTime::now_utc())
+    }
+}
+
+/// The system's clock, moved forward by what [`ShiftedClock::advance`] added: time passes
+/// as it does, and a test makes an hour pass at once.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    ahead_micros: std::sync::atomic::AtomicI64,
+}
+
+impl ShiftedClock {
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: std::time::Duration) {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        self.ahead_micros
+            .fetch_add(micros, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Timestamp {
+        let ahead = self.ahead_micros.load(std::sync::atomic::Ordering::SeqCst);
+        stored(time::OffsetDateTime::now_utc() + time::Duration::microseconds(ahead))
+    }
+}
+
+/// An instant as stored: UTC, whole microseconds.
+fn stored(at: time::OffsetDateTime) -> Timestamp {
+    let at = at.replace_microsecond(at.microsecond()).unwrap_or(at);
+    time::PrimitiveDateTime::new(at.date(), at.time())
 }
 
 /// A UTC instant as an RFC 3339 string.

@@ -144,9 +144,10 @@ pub fn sign(
     subject: &[(Attribute, String)],
     names: &[csr::Name],
     profile: Profile<'_>,
+    at: crate::model::Timestamp,
 ) -> Result<Signed, Error> {
     let (serial, serial_hex) = random_serial();
-    let issued_at = time::OffsetDateTime::now_utc();
+    let issued_at = at.assume_utc();
     let not_before = issued_at - time::Duration::minutes(1);
     let not_after = issued_at + time::Duration::days(i64::from(profile.validity_days));
     let mut params = CertificateParams::default();
@@ -313,7 +314,8 @@ mod tests {
             public_url: "http://d.example",
             validity_days: 1,
         };
-        let signed = sign(&ca, &csr, CertType::Transport, &subject, &[], profile).unwrap();
+        let at = crate::model::Clock::now(&crate::model::SystemClock);
+        let signed = sign(&ca, &csr, CertType::Transport, &subject, &[], profile, at).unwrap();
         assert_eq!(signed.subject, "CN=sw,O=Acme\\, Ltd \\+ Co \\\"UK\\\",C=GB");
         let with_identifier = vec![
             (Attribute::CommonName, "sw".to_owned()),
@@ -329,6 +331,7 @@ mod tests {
             &with_identifier,
             &[],
             profile,
+            at,
         )
         .unwrap();
         assert_eq!(

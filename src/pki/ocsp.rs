@@ -99,6 +99,7 @@ pub fn respond(
     request: &[u8],
     validity_secs: u64,
     mut lookup: impl FnMut(&Serial) -> Result<Known, Error>,
+    at: crate::model::Timestamp,
 ) -> Result<(Vec<u8>, bool), Error> {
     let Ok(request) = OcspRequest::from_der(request) else {
         return Ok((encode(&OcspResponse::malformed_request())?, false));
@@ -106,7 +107,7 @@ pub fn respond(
     if request.tbs_request.request_list.is_empty() || request.tbs_request.request_list.len() > 20 {
         return Ok((encode(&OcspResponse::malformed_request())?, false));
     }
-    let now = std::time::SystemTime::now();
+    let now = std::time::SystemTime::from(at.assume_utc());
     let this_update = time_of(now)?;
     let next_update = time_of(now + std::time::Duration::from_secs(validity_secs))?;
     let mut responses = vec![];
@@ -248,14 +249,21 @@ mod tests {
         request.add_id(id).unwrap();
         let request = request.to_der().unwrap();
         let mut asked = vec![];
-        let (der, ok) = respond(&ca, &request, 300, |serial| {
-            asked.push(serial.clone());
-            Ok(Some(RevocationState {
-                status: State::Good,
-                reason: None,
-                at: None,
-            }))
-        })
+        let at = crate::model::Clock::now(&crate::model::SystemClock);
+        let (der, ok) = respond(
+            &ca,
+            &request,
+            300,
+            |serial| {
+                asked.push(serial.clone());
+                Ok(Some(RevocationState {
+                    status: State::Good,
+                    reason: None,
+                    at: None,
+                }))
+            },
+            at,
+        )
         .unwrap();
         assert!(ok);
         assert_eq!(asked, [Serial::from_bytes(&[0x42, 0x17])]);

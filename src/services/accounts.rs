@@ -9,7 +9,7 @@ use crate::keys::credentials;
 use crate::model::account::{Account, ApiToken, NewToken, User};
 use crate::model::audit::Entry;
 use crate::model::inputs::{Email, Password, text};
-use crate::model::{Actor, Error, Page, PageRequest, Result, TokenId, UserId, now};
+use crate::model::{Actor, Error, Page, PageRequest, Result, Timestamp, TokenId, UserId};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// Creates an account. `by` is the actor recorded in the audit log (`None`: the new user
@@ -20,6 +20,7 @@ pub fn create_user_in(
     password: &str,
     is_operator: bool,
     by: Option<&Actor>,
+    at: Timestamp,
 ) -> Result<User> {
     let email = Email::parse("email", email)?;
     let password = Password::parse(password)?;
@@ -28,7 +29,7 @@ pub fn create_user_in(
         email: email.as_str().to_owned(),
         password_hash: credentials::hash_password(&password)?,
         is_operator,
-        created_at: now(),
+        created_at: at,
         disabled_at: None,
     };
     write_transaction(conn, |tx| {
@@ -47,7 +48,7 @@ pub fn create_user_in(
         };
         store::audit::record(
             tx,
-            Entry::new(&actor, action, "user", user.id)
+            Entry::new(at, &actor, action, "user", user.id)
                 .details(serde_json::json!({"email": user.email, "operator": is_operator})),
         )?;
         Ok(user)
@@ -83,13 +84,14 @@ pub fn log_in_in(
     password: &str,
     client: &str,
     throttle: Throttle,
+    at: Timestamp,
 ) -> Result<LogIn> {
     let email = email.trim().to_lowercase();
     let address = format!("addr:{client}");
     let pair = format!("pair:{email}|{client}");
     let account = format!("email:{email}");
     let counts =
-        store::users::failure_counts(conn, &[&address, &pair, &account], now() - throttle.window)?;
+        store::users::failure_counts(conn, &[&address, &pair, &account], at - throttle.window)?;
     let count = |key: &str| counts.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n);
     let max = i64::from(throttle.max_failures);
     if count(&address) >= max || count(&pair) >= max {
@@ -124,7 +126,7 @@ pub fn log_in_in(
             }
         }
         _ => {
-            store::users::record_failures(conn, &[&address, &pair, &account])?;
+            store::users::record_failures(conn, &[&address, &pair, &account], at)?;
             Err(Error::Unauthorized("wrong email or password".into()))
         }
     };
@@ -138,6 +140,7 @@ pub fn change_password_in(
     actor: &Actor,
     current: &str,
     new: &str,
+    at: Timestamp,
 ) -> Result<()> {
     let new = Password::parse(new)?;
     let user_id = actor.user_id().ok_or(Error::NotFound("user"))?;
@@ -153,7 +156,7 @@ pub fn change_password_in(
         let ended = store::sessions::delete_all(tx, user.id)?;
         store::audit::record(
             tx,
-            Entry::new(actor, "user.password_change", "user", user.id)
+            Entry::new(at, actor, "user.password_change", "user", user.id)
                 .details(serde_json::json!({"sessions_ended": ended})),
         )?;
         Ok(())
@@ -188,6 +191,7 @@ pub fn set_disabled_in(
     actor: &Actor,
     user_id: UserId,
     disabled: bool,
+    at: Timestamp,
 ) -> Result<Account> {
     actor.require_operator()?;
     if actor.user_id() == Some(user_id) {
@@ -203,8 +207,7 @@ pub fn set_disabled_in(
                 if disabled { "disabled" } else { "enabled" }
             )));
         }
-        let at = disabled.then(now);
-        store::users::set_disabled(tx, user_id, at)?;
+        store::users::set_disabled(tx, user_id, disabled.then_some(at))?;
         let ended = if disabled {
             store::sessions::delete_all(tx, user_id)?
         } else {
@@ -217,11 +220,11 @@ pub fn set_disabled_in(
         };
         store::audit::record(
             tx,
-            Entry::new(actor, action, "user", user_id)
+            Entry::new(at, actor, action, "user", user_id)
                 .details(serde_json::json!({"email": user.email, "sessions_ended": ended})),
         )?;
         Ok(Account::from(User {
-            disabled_at: at,
+            disabled_at: disabled.then_some(at),
             ..user
         }))
     })
@@ -233,6 +236,7 @@ pub fn create_token_in(
     owner: &Actor,
     name: &str,
     by: &Actor,
+    at: Timestamp,
 ) -> Result<NewToken> {
     let owner_id = owner
         .user_id()
@@ -242,7 +246,7 @@ pub fn create_token_in(
     let token = ApiToken {
         id: TokenId::random(),
         name,
-        created_at: now(),
+        created_at: at,
         revoked_at: None,
     };
     let hash = credentials::secret_hash(&secret);
@@ -250,7 +254,7 @@ pub fn create_token_in(
         store::users::insert_token(tx, owner_id, &token, &hash)?;
         store::audit::record(
             tx,
-            Entry::new(by, "token.create", "api_token", token.id)
+            Entry::new(at, by, "token.create", "api_token", token.id)
                 .details(serde_json::json!({"name": token.name, "owner": owner.audit_name()})),
         )?;
         Ok::<_, Error>(())
@@ -267,15 +271,23 @@ pub fn list_tokens_in(conn: &mut DbConnection, owner: &Actor) -> Result<Vec<ApiT
 }
 
 /// Revokes one of the owner's own tokens; other users' token ids answer 404.
-pub fn revoke_token_in(conn: &mut DbConnection, owner: &Actor, token: TokenId) -> Result<()> {
+pub fn revoke_token_in(
+    conn: &mut DbConnection,
+    owner: &Actor,
+    token: TokenId,
+    at: Timestamp,
+) -> Result<()> {
     let owner_id = owner.user_id().ok_or(Error::NotFound("token"))?;
     write_transaction(conn, |tx| {
         match store::users::token_revoked_at(tx, owner_id, token)? {
             None => Err(Error::NotFound("token")),
             Some(Some(_)) => Err(Error::Conflict("the token is already revoked".into())),
             Some(None) => {
-                store::users::revoke_token(tx, token)?;
-                store::audit::record(tx, Entry::new(owner, "token.revoke", "api_token", token))?;
+                store::users::revoke_token(tx, token, at)?;
+                store::audit::record(
+                    tx,
+                    Entry::new(at, owner, "token.revoke", "api_token", token),
+                )?;
                 Ok(())
             }
         }
@@ -300,16 +312,21 @@ pub fn start_session_in(
     conn: &mut DbConnection,
     user: UserId,
     ttl: time::Duration,
+    at: Timestamp,
 ) -> Result<String> {
     let secret = credentials::new_session();
-    store::sessions::insert(conn, &credentials::secret_hash(&secret), user, now() + ttl)?;
+    store::sessions::insert(conn, &credentials::secret_hash(&secret), user, at + ttl, at)?;
     Ok(secret)
 }
 
 /// The account of a live session.
-pub fn resolve_session_in(conn: &mut DbConnection, secret: &str) -> Result<Option<User>> {
+pub fn resolve_session_in(
+    conn: &mut DbConnection,
+    secret: &str,
+    at: Timestamp,
+) -> Result<Option<User>> {
     match credentials::session_key(secret) {
-        Some(hash) => Ok(store::sessions::resolve(conn, &hash)?),
+        Some(hash) => Ok(store::sessions::resolve(conn, &hash, at)?),
         None => Ok(None),
     }
 }
@@ -325,11 +342,15 @@ pub fn end_session_in(conn: &mut DbConnection, secret: &str) -> Result<()> {
 /// Forgets expired sessions, old log-in failures, expired invitations, machine clients'
 /// expired tokens and spent assertions (expiry is enforced when they are read; this keeps the
 /// tables small). Returns how many rows went.
-pub fn housekeeping(conn: &mut DbConnection, throttle_window: time::Duration) -> Result<usize> {
-    Ok(store::sessions::sweep(conn)?
-        + store::users::sweep_failures(conn, now() - throttle_window)?
-        + store::organisations::sweep_invitations(conn)?
-        + store::oauth::sweep(conn)?)
+pub fn housekeeping(
+    conn: &mut DbConnection,
+    throttle_window: time::Duration,
+    at: Timestamp,
+) -> Result<usize> {
+    Ok(store::sessions::sweep(conn, at)?
+        + store::users::sweep_failures(conn, at - throttle_window)?
+        + store::organisations::sweep_invitations(conn, at)?
+        + store::oauth::sweep(conn, at)?)
 }
 
 // The same, on the blocking pool, for the web.
@@ -341,7 +362,8 @@ pub async fn create_user(
     is_operator: bool,
     by: Option<Actor>,
 ) -> Result<User> {
-    dir.db(move |conn| create_user_in(conn, &email, &password, is_operator, by.as_ref()))
+    let at = dir.now();
+    dir.db(move |conn| create_user_in(conn, &email, &password, is_operator, by.as_ref(), at))
         .await
 }
 
@@ -352,7 +374,8 @@ pub async fn log_in(
     client: String,
     throttle: Throttle,
 ) -> Result<LogIn> {
-    dir.db(move |conn| log_in_in(conn, &email, &password, &client, throttle))
+    let at = dir.now();
+    dir.db(move |conn| log_in_in(conn, &email, &password, &client, throttle, at))
         .await
 }
 
@@ -362,7 +385,8 @@ pub async fn change_password(
     current: String,
     new: String,
 ) -> Result<()> {
-    dir.db(move |conn| change_password_in(conn, &actor, &current, &new))
+    let at = dir.now();
+    dir.db(move |conn| change_password_in(conn, &actor, &current, &new, at))
         .await
 }
 
@@ -382,12 +406,14 @@ pub async fn set_disabled(
     user: UserId,
     disabled: bool,
 ) -> Result<Account> {
-    dir.db(move |conn| set_disabled_in(conn, &actor, user, disabled))
+    let at = dir.now();
+    dir.db(move |conn| set_disabled_in(conn, &actor, user, disabled, at))
         .await
 }
 
 pub async fn create_token(dir: &Arc<Directory>, actor: Actor, name: String) -> Result<NewToken> {
-    dir.db(move |conn| create_token_in(conn, &actor, &name, &actor))
+    let at = dir.now();
+    dir.db(move |conn| create_token_in(conn, &actor, &name, &actor, at))
         .await
 }
 
@@ -396,7 +422,8 @@ pub async fn list_tokens(dir: &Arc<Directory>, actor: Actor) -> Result<Vec<ApiTo
 }
 
 pub async fn revoke_token(dir: &Arc<Directory>, actor: Actor, token: TokenId) -> Result<()> {
-    dir.db(move |conn| revoke_token_in(conn, &actor, token))
+    let at = dir.now();
+    dir.db(move |conn| revoke_token_in(conn, &actor, token, at))
         .await
 }
 
@@ -407,12 +434,16 @@ pub async fn authenticate_token(dir: &Arc<Directory>, secret: String) -> Result<
 
 /// Starts a portal session of `session_ttl_secs`; its secret.
 pub async fn start_session(dir: &Arc<Directory>, user: UserId) -> Result<String> {
+    let at = dir.now();
     let ttl = time::Duration::seconds(dir.config.session_ttl_secs as i64);
-    dir.db(move |conn| start_session_in(conn, user, ttl)).await
+    dir.db(move |conn| start_session_in(conn, user, ttl, at))
+        .await
 }
 
 pub async fn resolve_session(dir: &Arc<Directory>, secret: String) -> Result<Option<User>> {
-    dir.db(move |conn| resolve_session_in(conn, &secret)).await
+    let at = dir.now();
+    dir.db(move |conn| resolve_session_in(conn, &secret, at))
+        .await
 }
 
 pub async fn end_session(dir: &Arc<Directory>, secret: String) -> Result<()> {

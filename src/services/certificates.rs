@@ -12,7 +12,7 @@ use crate::keys::proofs::certificate_thumbprint;
 use crate::model::audit::Entry;
 use crate::model::certificate::{CertStatus, CertType, Certificate, Issued, RevocationReason};
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, now};
+use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, Timestamp};
 use crate::pki::{self, csr};
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -30,6 +30,7 @@ pub async fn issue(
     cert_type: CertType,
     csr_pem: String,
 ) -> Result<Issued> {
+    let at = dir.now();
     let shared = dir.clone();
     let issued = dir
         .db(move |conn| {
@@ -82,7 +83,7 @@ pub async fn issue(
                 public_url: &shared.public_url,
                 validity_days: shared.config.certificate_validity_days,
             };
-            let signed = pki::sign(&shared.ca, &csr, cert_type, &assigned, &names, profile)?;
+            let signed = pki::sign(&shared.ca, &csr, cert_type, &assigned, &names, profile, at)?;
             let certificate = Certificate {
                 serial: signed.serial.clone(),
                 organisation_id: org.id,
@@ -95,7 +96,7 @@ pub async fn issue(
                 status: CertStatus::Good,
                 revocation_reason: None,
                 revoked_at: None,
-                created_at: now(),
+                created_at: at,
             };
             write_transaction(conn, |tx| {
                 let (own, organisation) = store::software::lock_statuses(tx, product.id)?;
@@ -114,11 +115,12 @@ pub async fn issue(
                         product.id,
                         &key,
                         &signed.serial,
+                        at,
                     )?;
                 }
                 store::audit::record(
                     tx,
-                    Entry::new(&actor, "certificate.issue", "certificate", &signed.serial)
+                    Entry::new(at, &actor, "certificate.issue", "certificate", &signed.serial)
                         .organisation(org.id)
                         .status(None, Some(CertStatus::Good.as_str()))
                         .details(json!({"software_id": product.id, "type": cert_type.as_str(), "subject_replaced": !agrees})),
@@ -204,8 +206,9 @@ fn set_status(
     status: CertStatus,
     reason: Option<RevocationReason>,
     action: &str,
+    at: Timestamp,
 ) -> Result<()> {
-    if !store::certificates::set_status(tx, &cert.serial, cert.status, status, reason)? {
+    if !store::certificates::set_status(tx, &cert.serial, cert.status, status, reason, at)? {
         return Err(Error::Conflict(
             "the certificate changed meanwhile; reload and try again".into(),
         ));
@@ -228,11 +231,12 @@ fn set_status(
             Some(cert.software_id),
             &kid,
             "key.revoke",
+            at,
         )?;
     }
     store::audit::record(
         tx,
-        Entry::new(actor, action, "certificate", &cert.serial)
+        Entry::new(at, actor, action, "certificate", &cert.serial)
             .organisation(cert.organisation_id)
             .status(Some(cert.status.as_str()), Some(status.as_str()))
             .reason(reason.map(RevocationReason::as_str)),
@@ -249,6 +253,7 @@ pub async fn revoke(
     serial: Serial,
     reason: String,
 ) -> Result<Certificate> {
+    let at = dir.now();
     let cert = dir
         .db(move |conn| {
             let reason = RevocationReason::parse_given(&reason)?;
@@ -268,6 +273,7 @@ pub async fn revoke(
                     CertStatus::Revoked,
                     Some(reason),
                     "certificate.revoke",
+                    at,
                 )?;
                 get_in(tx, &actor, &serial)
             })
@@ -286,6 +292,7 @@ pub fn follow_owner_status(
     org: OrgId,
     software: Option<SoftwareId>,
     next: Status,
+    at: Timestamp,
 ) -> Result<usize> {
     let mut changed = 0;
     for cert in store::certificates::for_owner(tx, org, software)? {
@@ -297,6 +304,7 @@ pub fn follow_owner_status(
                 CertStatus::Revoked,
                 Some(RevocationReason::PrivilegeWithdrawn),
                 "certificate.revoke",
+                at,
             )?,
             (Status::Suspended, CertStatus::Good) => set_status(
                 tx,
@@ -305,6 +313,7 @@ pub fn follow_owner_status(
                 CertStatus::Hold,
                 Some(RevocationReason::CertificateHold),
                 "certificate.hold",
+                at,
             )?,
             (Status::Active, CertStatus::Hold) => {
                 let (own, organisation) = store::software::lock_statuses(tx, cert.software_id)?;
@@ -318,6 +327,7 @@ pub fn follow_owner_status(
                     CertStatus::Good,
                     None,
                     "certificate.release",
+                    at,
                 )?;
             }
             _ => continue,

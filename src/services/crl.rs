@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::Directory;
 use crate::documents::Published;
-use crate::model::{Result, Timestamp, now};
+use crate::model::{Result, Timestamp};
 use crate::pki::{self, Ca};
 use crate::store::crls::StoredCrl;
 use crate::store::{self, DbConnection, is_unique_violation, write_transaction};
@@ -56,14 +56,14 @@ fn prepare(crl: &StoredCrl) -> Prepared {
 
 /// Whether the stored CRL must be replaced: the revoked set changed, or it is within a
 /// quarter of its validity of nextUpdate.
-fn due(current: Option<&StoredCrl>, content_hash: &str, validity_secs: u64) -> bool {
+fn due(current: Option<&StoredCrl>, content_hash: &str, validity_secs: u64, at: Timestamp) -> bool {
     let margin = time::Duration::seconds((validity_secs / 4) as i64);
-    !current.is_some_and(|crl| crl.content_hash == content_hash && crl.next_update - margin > now())
+    !current.is_some_and(|crl| crl.content_hash == content_hash && crl.next_update - margin > at)
 }
 
 /// What a CRL lists now: every unexpired certificate that is revoked or on hold.
-fn entries(conn: &mut DbConnection) -> Result<Vec<pki::crl::Entry>> {
-    Ok(store::certificates::revoked(conn)?
+fn entries(conn: &mut DbConnection, at: Timestamp) -> Result<Vec<pki::crl::Entry>> {
+    Ok(store::certificates::revoked(conn, at)?
         .into_iter()
         .map(|(serial, state)| pki::crl::Entry {
             serial,
@@ -75,28 +75,32 @@ fn entries(conn: &mut DbConnection) -> Result<Vec<pki::crl::Entry>> {
 
 /// The latest CRL, signing the next one first when one is due. Instances that race to sign
 /// the same number agree: the number is the key, the loser reads the winner's.
-pub fn ensure_current(conn: &mut DbConnection, ca: &Ca, validity_secs: u64) -> Result<StoredCrl> {
-    let listed = entries(conn)?;
+pub fn ensure_current(
+    conn: &mut DbConnection,
+    ca: &Ca,
+    validity_secs: u64,
+    at: Timestamp,
+) -> Result<StoredCrl> {
+    let listed = entries(conn, at)?;
     let hash = pki::crl::content_hash(&listed);
     let latest = store::crls::latest(conn)?;
-    if !due(latest.as_ref(), &hash, validity_secs)
+    if !due(latest.as_ref(), &hash, validity_secs, at)
         && let Some(crl) = latest
     {
         return Ok(crl);
     }
     let signed = write_transaction(conn, |tx| {
-        let listed = entries(tx)?;
+        let listed = entries(tx, at)?;
         let hash = pki::crl::content_hash(&listed);
         let current = store::crls::latest(tx)?;
-        if !due(current.as_ref(), &hash, validity_secs)
+        if !due(current.as_ref(), &hash, validity_secs, at)
             && let Some(crl) = current
         {
             return Ok(crl);
         }
         let number = current.as_ref().map_or(1, |c| c.number + 1);
-        let this_update = time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let this_update = at.assume_utc();
+        let this_update = this_update.replace_nanosecond(0).unwrap_or(this_update);
         let next_update = this_update + time::Duration::seconds(validity_secs as i64);
         let der = pki::crl::sign(ca, number, this_update, next_update, &listed)?;
         let crl = StoredCrl {
@@ -124,15 +128,20 @@ pub fn ensure_current(conn: &mut DbConnection, ca: &Ca, validity_secs: u64) -> R
 }
 
 /// The CRL prepared for the first requests: the latest, signed now if one is due.
-pub fn initial(conn: &mut DbConnection, ca: &Ca, validity_secs: u64) -> Result<Current> {
-    Ok(Current::new(&ensure_current(conn, ca, validity_secs)?))
+pub fn initial(
+    conn: &mut DbConnection,
+    ca: &Ca,
+    validity_secs: u64,
+    at: Timestamp,
+) -> Result<Current> {
+    Ok(Current::new(&ensure_current(conn, ca, validity_secs, at)?))
 }
 
 /// Signs a new CRL if one is due (here, or found signed by another instance) and serves it.
 pub async fn refresh(dir: &Arc<Directory>) -> Result<()> {
-    let shared = dir.clone();
+    let (shared, at) = (dir.clone(), dir.now());
     let crl = dir
-        .db(move |conn| ensure_current(conn, &shared.ca, shared.config.crl_validity_secs))
+        .db(move |conn| ensure_current(conn, &shared.ca, shared.config.crl_validity_secs, at))
         .await?;
     dir.crl.replace(&crl);
     Ok(())
@@ -141,14 +150,19 @@ pub async fn refresh(dir: &Arc<Directory>) -> Result<()> {
 /// `Cache-Control: max-age` of the CRL: the seconds left until its nextUpdate, at most 300
 /// (or the refresh period, where that is longer: no instance serves an older CRL than it
 /// advertises).
-pub fn max_age(crl: &Prepared, refresh_secs: u64) -> u64 {
-    let remaining = (crl.next_update - now()).whole_seconds().max(0) as u64;
+pub fn max_age(crl: &Prepared, refresh_secs: u64, at: Timestamp) -> u64 {
+    let remaining = (crl.next_update - at).whole_seconds().max(0) as u64;
     remaining.min(300.max(refresh_secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Clock, SystemClock};
+
+    fn now() -> Timestamp {
+        SystemClock.now()
+    }
 
     fn stored(hash: &str, next_update_in: i64) -> StoredCrl {
         StoredCrl {
@@ -163,17 +177,17 @@ mod tests {
     #[test]
     fn a_crl_is_signed_anew_when_its_content_changes_or_its_next_update_nears() {
         let day = 24 * 3600;
-        assert!(due(None, "h", day), "no CRL yet");
-        assert!(!due(Some(&stored("h", day as i64)), "h", day));
-        assert!(due(Some(&stored("h", day as i64)), "other", day));
+        assert!(due(None, "h", day, now()), "no CRL yet");
+        assert!(!due(Some(&stored("h", day as i64)), "h", day, now()));
+        assert!(due(Some(&stored("h", day as i64)), "other", day, now()));
         assert!(
-            !due(Some(&stored("h", day as i64 / 4 + 60)), "h", day),
+            !due(Some(&stored("h", day as i64 / 4 + 60)), "h", day, now()),
             "more than a quarter of its validity left"
         );
         assert!(
-            due(Some(&stored("h", day as i64 / 4 - 60)), "h", day),
+            due(Some(&stored("h", day as i64 / 4 - 60)), "h", day, now()),
             "re-signed before nextUpdate, not after"
         );
-        assert!(due(Some(&stored("h", -1)), "h", day));
+        assert!(due(Some(&stored("h", -1)), "h", day, now()));
     }
 }

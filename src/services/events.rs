@@ -10,7 +10,7 @@ use super::Directory;
 use crate::events::{SetClaims, TYP};
 use crate::model::event::{Cursor, EventKind, StoredEvent};
 use crate::model::keys::{KeyPurpose, KeyState};
-use crate::model::{Error, Result, now, unexpected};
+use crate::model::{Error, Result, Timestamp, unexpected};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// The most events one page holds.
@@ -114,7 +114,7 @@ fn sign(
     let Some(key) = key.as_ref() else {
         return Err(unexpected("signing an event", "no key"));
     };
-    let iat = now().assume_utc().unix_timestamp();
+    let iat = dir.now().assume_utc().unix_timestamp();
     let claims = SetClaims::of(&dir.issuer, event, iat);
     let set = dir
         .keyring
@@ -148,7 +148,7 @@ pub fn newest(conn: &mut DbConnection) -> Result<Cursor> {
 }
 
 /// Removes events older than the retention; the number removed.
-pub fn prune(conn: &mut DbConnection, retention_secs: u64) -> Result<usize> {
-    let before = now() - time::Duration::seconds(retention_secs.min(i64::MAX as u64) as i64);
+pub fn prune(conn: &mut DbConnection, retention_secs: u64, at: Timestamp) -> Result<usize> {
+    let before = at - time::Duration::seconds(retention_secs.min(i64::MAX as u64) as i64);
     write_transaction(conn, |tx| Ok(store::events::prune(tx, before)?))
 }

@@ -19,7 +19,7 @@ use crate::model::keys::{KeyPurpose, KeyState};
 use crate::model::organisation::{AuthorizationServer, Organisation};
 use crate::model::protocol::FederationCode;
 use crate::model::software::Software;
-use crate::model::{Error, OrgId, Result, SoftwareId, Status, now};
+use crate::model::{Error, OrgId, Result, SoftwareId, Status, Timestamp};
 use crate::ssa::KeystoreUrls;
 pub use crate::store::federation::Subject;
 use crate::store::{self, DbConnection};
@@ -103,15 +103,16 @@ pub async fn entity_configuration(dir: &Arc<Directory>) -> Result<String> {
             &shared.public_url,
             federation_jwks(conn)?,
             ORGANIZATION_NAME,
-            unix_now(),
+            unix(shared.now()),
         );
         sign(&shared, conn, &claims)
     })
     .await
 }
 
-fn unix_now() -> i64 {
-    now().assume_utc().unix_timestamp()
+/// An instant as seconds since the Unix epoch (`iat`, `exp`).
+fn unix(at: Timestamp) -> i64 {
+    at.assume_utc().unix_timestamp()
 }
 
 /// The subordinate statement about the entity `sub`, signed; or why there is none. A
@@ -388,7 +389,7 @@ pub async fn trust_mark(
                 ),
             )));
         }
-        let at = unix_now();
+        let at = unix(shared.now());
         let mark = TrustMark::new(&shared.public_url, sub, kind, at);
         Ok(sign_typed(&shared, conn, federation::TRUST_MARK_TYP, &mark)?)
     })
@@ -427,7 +428,7 @@ pub async fn trust_mark_status(dir: &Arc<Directory>, trust_mark: Option<String>)
     };
     let shared = dir.clone();
     db(dir, move |conn| {
-        let at = unix_now();
+        let at = unix(shared.now());
         let status = match checked_mark(&shared, conn, &jwt)? {
             None => "invalid",
             Some(mark) if mark.exp <= at => "expired",
@@ -492,7 +493,7 @@ pub async fn historical_keys(dir: &Arc<Directory>) -> Result<String> {
             .collect();
         let document = HistoricalKeys {
             iss: shared.public_url.clone(),
-            iat: unix_now(),
+            iat: unix(shared.now()),
             keys,
         };
         sign_typed(&shared, conn, federation::HISTORICAL_KEYS_TYP, &document)
@@ -692,6 +693,7 @@ pub async fn put_entity_configuration(
     subject: Subject,
     jwt: String,
 ) -> Result<()> {
+    let at = dir.now();
     let shared = dir.clone();
     dir.db(move |conn| {
         crate::store::write_transaction(conn, |tx| {
@@ -704,8 +706,7 @@ pub async fn put_entity_configuration(
                             "the software hosts its own entity configuration at {own}: clear that entity identifier to publish one here"
                         )));
                     }
-                    let audited = crate::model::audit::Entry::new(
-                        &actor,
+                    let audited = crate::model::audit::Entry::new(at, &actor,
                         "software.entity_configuration",
                         "software",
                         id,
@@ -721,8 +722,7 @@ pub async fn put_entity_configuration(
                             "only an active organisation is in the federation".into(),
                         ));
                     }
-                    let audited = crate::model::audit::Entry::new(
-                        &actor,
+                    let audited = crate::model::audit::Entry::new(at, &actor,
                         "organisation.entity_configuration",
                         "organisation",
                         id,
@@ -733,7 +733,7 @@ pub async fn put_entity_configuration(
             };
             let keys = super::keystore::live_jwks(tx, org, software)?;
             let (_, exp) =
-                federation::check_leaf_configuration(&jwt, &leaf, base, &keys, kinds, unix_now())
+                federation::check_leaf_configuration(&jwt, &leaf, base, &keys, kinds, unix(shared.now()))
                     .map_err(|why| {
                     crate::model::invalid(
                         "entity_configuration",
@@ -745,7 +745,7 @@ pub async fn put_entity_configuration(
                 .map_err(|_| {
                     crate::model::invalid("entity_configuration", "exp is out of range")
                 })?;
-            store::federation::put(tx, subject, jwt.trim(), expires_at)?;
+            store::federation::put(tx, subject, jwt.trim(), expires_at, at)?;
             store::audit::record(
                 tx,
                 audited
@@ -805,6 +805,7 @@ pub async fn set_entity_identifier(
     software: SoftwareId,
     entity_id: Option<String>,
 ) -> Result<EntityIdentifier> {
+    let at = dir.now();
     let entity_id = entity_id.map(|id| id.trim().trim_end_matches('/').to_owned());
     let (shared, wanted, who) = (dir.clone(), entity_id.clone(), actor.clone());
     let keys = dir
@@ -838,7 +839,7 @@ pub async fn set_entity_identifier(
             &dir.public_url,
             &keys,
             &EntityType::SOFTWARE,
-            unix_now(),
+            unix(dir.now()),
         )
         .and_then(|(claims, _)| names_software(&claims["metadata"], software))
         .map_err(|why| {
@@ -849,16 +850,19 @@ pub async fn set_entity_identifier(
     dir.db(move |conn| {
         crate::store::write_transaction(conn, |tx| {
             let (_, org) = active_product(tx, &actor, software)?;
-            store::federation::set_entity_id(tx, software, entity_id.as_deref()).map_err(|e| {
-                if store::is_unique_violation(&e) {
-                    Error::Conflict("another product registered that entity identifier".into())
-                } else {
-                    e.into()
-                }
-            })?;
+            store::federation::set_entity_id(tx, software, entity_id.as_deref(), at).map_err(
+                |e| {
+                    if store::is_unique_violation(&e) {
+                        Error::Conflict("another product registered that entity identifier".into())
+                    } else {
+                        e.into()
+                    }
+                },
+            )?;
             store::audit::record(
                 tx,
                 crate::model::audit::Entry::new(
+                    at,
                     &actor,
                     "software.entity_identifier",
                     "software",
@@ -918,11 +922,12 @@ fn hosted_entity_id(base: &str, subject: Subject) -> String {
 /// A product's or an organisation's own entity configuration, hosted while it is in the
 /// federation.
 pub async fn hosted_configuration(dir: &Arc<Directory>, subject: Subject) -> Answer<String> {
+    let at = dir.now();
     let shared = dir.clone();
     db(dir, move |conn| {
         let leaf = hosted_entity_id(&shared.public_url, subject);
         member(&shared, conn, &leaf)?;
-        Ok(store::federation::live(conn, subject)?.ok_or_else(|| {
+        Ok(store::federation::live(conn, subject, at)?.ok_or_else(|| {
             Refusal::new(
                 FederationCode::NotFound,
                 "the entity has not published an entity configuration of its own",
@@ -959,15 +964,15 @@ fn statement_about(
                 product,
                 keys,
                 urls.software_jwks,
-                unix_now(),
+                unix(dir.now()),
             )
         }
         Member::Organisation(org) => {
-            SubordinateStatement::organisation(&dir.public_url, org, keys, unix_now())
+            SubordinateStatement::organisation(&dir.public_url, org, keys, unix(dir.now()))
         }
         Member::Server {
             org_name, server, ..
-        } => SubordinateStatement::server(&dir.public_url, org_name, server, keys, unix_now()),
+        } => SubordinateStatement::server(&dir.public_url, org_name, server, keys, unix(dir.now())),
     })
 }
 
@@ -991,6 +996,7 @@ const MAX_FETCHED_CONFIGURATION: usize = 64 * 1024;
 /// `push_allow_private_targets`) and checked against its organisation's keystore. Only this
 /// directory is a trust anchor here.
 pub async fn resolve(dir: &Arc<Directory>, query: ResolveQuery) -> Answer<String> {
+    let at = dir.now();
     let sub = subject(dir, query.sub)?;
     match query.trust_anchor.as_deref() {
         None | Some("") => {
@@ -1019,7 +1025,7 @@ pub async fn resolve(dir: &Arc<Directory>, query: ResolveQuery) -> Answer<String
         let Some(subject) = found.hosted() else {
             return Ok(None);
         };
-        let Some(jwt) = store::federation::live(conn, subject)? else {
+        let Some(jwt) = store::federation::live(conn, subject, at)? else {
             return Err(Refusal::new(
                 FederationCode::NotFound,
                 "the entity has not published an entity configuration of its own, which resolving starts from",
@@ -1087,7 +1093,7 @@ fn checked_configuration(
         &dir.public_url,
         keys,
         found.kinds(),
-        unix_now(),
+        unix(dir.now()),
     )
     .and_then(|(claims, exp)| {
         bound(found, &claims["metadata"])?;
@@ -1159,7 +1165,7 @@ fn resolved(
     entity_types: &[String],
 ) -> Answer<String> {
     let sub = sub.to_owned();
-    let at = unix_now();
+    let at = unix(dir.now());
     let keys = found.live_keys(conn)?;
     let (leaf, leaf_exp) = match checked_configuration(dir, &sub, &found, &leaf_jwt, &keys) {
         Ok(checked) => checked,

@@ -11,7 +11,7 @@ use crate::keys::jwk::PublicJwk;
 use crate::model::audit::Entry;
 use crate::model::keys::{KeyOwner, MAX_KEYS, ParticipantKey};
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, Kid, OrgId, Result, Serial, SoftwareId, Status};
+use crate::model::{Actor, Error, Kid, OrgId, Result, Serial, SoftwareId, Status, Timestamp};
 use crate::store::keystore::{NewKey, Refused};
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -87,6 +87,7 @@ pub async fn upload(
     owner: KeyOwner,
     jwk: Value,
 ) -> Result<ParticipantKey> {
+    let at = dir.now();
     dir.db(move |conn| {
         let key = PublicJwk::parse(&jwk)?;
         let mut attempts = 0;
@@ -94,7 +95,7 @@ pub async fn upload(
             attempts += 1;
             let outcome = write_transaction(conn, |tx| {
                 let (org, software) = authorize(tx, &actor, owner, Use::Add)?;
-                insert(tx, &actor, org, software, &key, None)
+                insert(tx, &actor, org, software, &key, None, at)
             });
             match outcome {
                 Err(Error::Conflict(message)) if message == BUSY && attempts < 2 * MAX_KEYS => {
@@ -119,6 +120,7 @@ pub fn insert(
     software: Option<SoftwareId>,
     key: &PublicJwk,
     certificate: Option<&Serial>,
+    at: Timestamp,
 ) -> Result<ParticipantKey> {
     let kid = Kid::parse("jwk.kid", &key.kid)?;
     let jwk = Value::Object(key.jwk.clone());
@@ -130,7 +132,7 @@ pub fn insert(
         jwk: &jwk,
         certificate,
     };
-    let created_at = match store::keystore::insert(tx, &new, MAX_KEYS as i32)? {
+    let created_at = match store::keystore::insert(tx, &new, MAX_KEYS as i32, at)? {
         Ok(at) => at,
         Err(Refused::Full) => {
             return Err(Error::Conflict(format!(
@@ -158,7 +160,7 @@ pub fn insert(
     let subject = software.map_or(org.to_string(), |s| s.to_string());
     store::audit::record(
         tx,
-        Entry::new(actor, "key.upload", "participant_key", kid.as_str())
+        Entry::new(at, actor, "key.upload", "participant_key", kid.as_str())
             .organisation(org)
             .details(
                 json!({"owner": subject, "thumbprint": key.thumbprint, "certificate": certificate}),
@@ -193,6 +195,7 @@ pub fn publish_certificate_key(
     software: SoftwareId,
     key: &PublicJwk,
     serial: &Serial,
+    at: Timestamp,
 ) -> Result<()> {
     let kid = Kid::from_trusted(key.kid.clone());
     let jwk = Value::Object(key.jwk.clone());
@@ -205,17 +208,18 @@ pub fn publish_certificate_key(
         certificate: Some(serial),
     };
     if !store::keystore::refresh_certificate_key(tx, &new)? {
-        insert(tx, actor, org, Some(software), key, Some(serial))?;
+        insert(tx, actor, org, Some(software), key, Some(serial), at)?;
     }
     Ok(())
 }
 
 /// Moves a live key to the revoked set; allowed whatever the owner's status.
 pub async fn remove(dir: &Arc<Directory>, actor: Actor, owner: KeyOwner, kid: Kid) -> Result<()> {
+    let at = dir.now();
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             let (org, software) = authorize(tx, &actor, owner, Use::Remove)?;
-            revoke(tx, &actor, org, software, &kid, "key.remove")
+            revoke(tx, &actor, org, software, &kid, "key.remove", at)
         })
     })
     .await
@@ -230,14 +234,15 @@ pub fn revoke(
     software: Option<SoftwareId>,
     kid: &Kid,
     action: &str,
+    at: Timestamp,
 ) -> Result<()> {
-    if !store::keystore::revoke(tx, org, software, kid)? {
+    if !store::keystore::revoke(tx, org, software, kid, at)? {
         return Err(Error::NotFound("key"));
     }
     let owner = software.map_or(org.to_string(), |s| s.to_string());
     store::audit::record(
         tx,
-        Entry::new(actor, action, "participant_key", kid.as_str())
+        Entry::new(at, actor, action, "participant_key", kid.as_str())
             .organisation(org)
             .details(json!({ "owner": owner })),
     )?;

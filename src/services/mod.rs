@@ -23,11 +23,13 @@ pub mod software;
 pub mod statements;
 pub mod subscriptions;
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::documents::Cached;
 use crate::keys::signing::KeyRing;
 use crate::metrics::Metrics;
-use crate::model::{Error, Result};
+use crate::model::{Clock, Error, Result, Timestamp};
 use crate::pki::Ca;
 use crate::pki::ocsp::ResponseCache;
 use crate::store::{DbConnection, DbPool};
@@ -39,6 +41,8 @@ pub use recorder::Recorder;
 /// and caches that are rebuilt from the database.
 pub struct Directory {
     pub config: Config,
+    /// Where every service reads the time (a test moves it forward).
+    pub clock: Arc<dyn Clock>,
     /// Public base URL without a trailing slash.
     pub public_url: String,
     /// Base URL of the mutual-TLS listener, when there is one (`mtls_listen`).
@@ -110,6 +114,11 @@ where
 }
 
 impl Directory {
+    /// The current time, by the directory's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Runs `f` with a database connection on the blocking pool (see [`run`]).
     pub async fn db<T, F>(&self, f: F) -> Result<T>
     where

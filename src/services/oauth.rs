@@ -16,7 +16,7 @@ use crate::model::certificate::{CertStatus, CertType};
 use crate::model::client::{ClientId, Scope};
 use crate::model::protocol::OAuthCode;
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, now};
+use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, Timestamp};
 use crate::store::{self, DbConnection, write_transaction};
 
 /// The client assertion type of `private_key_jwt` (RFC 7523 section 2.2).
@@ -86,6 +86,7 @@ pub async fn token(
     dir: &Arc<Directory>,
     request: TokenRequest,
 ) -> Result<std::result::Result<TokenResponse, Refusal>> {
+    let at = dir.now();
     let shared = dir.clone();
     let claimed = request.client_id.clone().or_else(|| {
         request
@@ -114,9 +115,15 @@ pub async fn token(
         dir.db(move |conn| {
             store::audit::record(
                 conn,
-                Entry::new(&Actor::System, "oauth.token.refuse", "software", subject)
-                    .reason(Some(&refusal.description))
-                    .details(json!({"error": refusal.error})),
+                Entry::new(
+                    at,
+                    &Actor::System,
+                    "oauth.token.refuse",
+                    "software",
+                    subject,
+                )
+                .reason(Some(&refusal.description))
+                .details(json!({"error": refusal.error})),
             )?;
             Ok(())
         })
@@ -133,7 +140,8 @@ fn decide(
     request: TokenRequest,
     client_id: Option<String>,
 ) -> Result<std::result::Result<TokenResponse, Refusal>> {
-    let at = now().assume_utc().unix_timestamp();
+    let now = dir.now();
+    let at = now.assume_utc().unix_timestamp();
     let refuse = |error, description: &str| Ok(Err(Refusal::new(error, description)));
     match request.grant_type.as_deref() {
         Some("client_credentials") => {}
@@ -261,7 +269,7 @@ fn decide(
                     "tls_client_auth is for software products (their transport certificates); an organisation authenticates with private_key_jwt",
                 );
             };
-            if let Err(why) = certified(conn, der, software)? {
+            if let Err(why) = certified(conn, der, software, now)? {
                 return refuse(OAuthCode::InvalidClient, &why);
             }
             None
@@ -288,7 +296,7 @@ fn decide(
     const REPLAYED: &str =
         "the client assertion was used already (its jti): sign a new one for each request";
     let kept_until = |assertion: &proofs::Assertion| {
-        now() + time::Duration::seconds(assertion.expires_at - at + 60)
+        now + time::Duration::seconds(assertion.expires_at - at + 60)
     };
     let issued = write_transaction(conn, |tx| -> Result<()> {
         if let Some(assertion) = &spent
@@ -313,8 +321,9 @@ fn decide(
                 scope: &scope,
                 jkt: jkt.as_deref(),
                 x5t_s256: x5t_s256.as_deref(),
-                expires_at: now() + time::Duration::seconds(ttl as i64),
+                expires_at: now + time::Duration::seconds(ttl as i64),
             },
+            now,
         )?;
         let actor = Actor::Client {
             client,
@@ -327,7 +336,7 @@ fn decide(
         };
         store::audit::record(
             tx,
-            Entry::new(&actor, "oauth.token.issue", subject, client)
+            Entry::new(now, &actor, "oauth.token.issue", subject, client)
                 .organisation(org.id)
                 .details(json!({
                     "auth_method": match method {
@@ -373,6 +382,7 @@ fn certified(
     conn: &mut DbConnection,
     der: &[u8],
     software: SoftwareId,
+    at: Timestamp,
 ) -> Result<std::result::Result<(), String>> {
     use der::Decode;
     let Ok(presented) = x509_cert::Certificate::from_der(der) else {
@@ -398,7 +408,6 @@ fn certified(
             }
         )));
     }
-    let at = now();
     if at < stored.not_before || at > stored.not_after {
         return Ok(Err(
             "the client certificate is not within its validity".into()
@@ -465,7 +474,8 @@ fn authenticate_in(
     method: &str,
     url: &str,
 ) -> Result<Actor> {
-    let at = now().assume_utc().unix_timestamp();
+    let now = dir.now();
+    let at = now.assume_utc().unix_timestamp();
     let Some(hash) = credentials::client_token_key(token) else {
         return Err(refused(
             OAuthCode::InvalidToken,
@@ -487,7 +497,7 @@ fn authenticate_in(
     } else {
         None
     };
-    let live = store::oauth::live_token(conn, &hash)?.ok_or_else(|| {
+    let live = store::oauth::live_token(conn, &hash, now)?.ok_or_else(|| {
         refused(
             OAuthCode::InvalidToken,
             "the access token is unknown or expired",

@@ -13,7 +13,7 @@ pub async fn respond(dir: &Arc<Directory>, request: Vec<u8>) -> Result<(Vec<u8>,
     if let Some(body) = dir.ocsp_cache.get(&request) {
         return Ok((body, true));
     }
-    let shared = dir.clone();
+    let (shared, at) = (dir.clone(), dir.now());
     let (body, well_formed, request) = dir
         .db(move |conn| {
             let (body, ok) = pki::ocsp::respond(
@@ -21,6 +21,7 @@ pub async fn respond(dir: &Arc<Directory>, request: Vec<u8>) -> Result<(Vec<u8>,
                 &request,
                 shared.config.ocsp_validity_secs,
                 |serial| Ok(store::certificates::state(conn, serial)?),
+                at,
             )?;
             Ok((body, ok, request))
         })

@@ -12,8 +12,8 @@ use crate::model::organisation::{
     IssuerClaim, Member, MemberChange, Organisation,
 };
 use crate::model::{
-    Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Transition, UserId, invalid,
-    now,
+    Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Timestamp, Transition, UserId,
+    invalid,
 };
 use crate::store::{self, DbConnection, is_unique_violation, write_transaction};
 
@@ -22,8 +22,8 @@ pub fn apply_in(
     conn: &mut DbConnection,
     actor: &Actor,
     input: &Application,
+    at: Timestamp,
 ) -> Result<Organisation> {
-    let at = now();
     let org = Organisation {
         id: OrgId::random(),
         legal_name: text("legal_name", &input.legal_name, 200)?,
@@ -49,11 +49,11 @@ pub fn apply_in(
     write_transaction(conn, |tx| {
         store::organisations::insert(tx, &org)?;
         if let Some(user) = actor.user_id() {
-            store::organisations::insert_member(tx, org.id, user, MemberRole::Admin)?;
+            store::organisations::insert_member(tx, org.id, user, MemberRole::Admin, at)?;
         }
         store::audit::record(
             tx,
-            Entry::new(actor, "organisation.apply", "organisation", org.id)
+            Entry::new(at, actor, "organisation.apply", "organisation", org.id)
                 .organisation(org.id)
                 .status(None, Some(Status::Pending.as_str()))
                 .details(serde_json::json!({"legal_name": org.legal_name})),
@@ -64,7 +64,8 @@ pub fn apply_in(
 
 /// [`apply_in`] on the blocking pool.
 pub async fn apply(dir: &Arc<Directory>, actor: Actor, input: Application) -> Result<Organisation> {
-    dir.db(move |conn| apply_in(conn, &actor, &input)).await
+    let at = dir.now();
+    dir.db(move |conn| apply_in(conn, &actor, &input, at)).await
 }
 
 /// Organisations the actor may see: all for operators, their own for members.
@@ -117,6 +118,7 @@ pub async fn transition(
     transition: Transition,
     reason: Option<String>,
 ) -> Result<Organisation> {
+    let at = dir.now();
     let org = dir
         .db(move |conn| {
             access::to_organisation(conn, &actor, id)?.require_operator()?;
@@ -132,15 +134,17 @@ pub async fn transition(
                     current.status,
                     next,
                     reason.as_deref(),
+                    at,
                 )? {
                     return Err(Error::Conflict(
                         "the organisation changed meanwhile; reload and try again".into(),
                     ));
                 }
-                certificates::follow_owner_status(tx, &actor, id, None, next)?;
+                certificates::follow_owner_status(tx, &actor, id, None, next, at)?;
                 store::audit::record(
                     tx,
                     Entry::new(
+                        at,
                         &actor,
                         format!("organisation.{}", transition.as_str()),
                         "organisation",
@@ -163,11 +167,12 @@ pub fn members_in(
     conn: &mut DbConnection,
     actor: &Actor,
     id: OrgId,
+    at: Timestamp,
 ) -> Result<(Vec<Member>, Vec<Invitation>)> {
     access::to_organisation(conn, actor, id)?;
     Ok((
         store::organisations::members(conn, id)?,
-        store::organisations::invitations(conn, Some(id), None)?,
+        store::organisations::invitations(conn, Some(id), None, at)?,
     ))
 }
 
@@ -176,19 +181,31 @@ pub async fn members(
     actor: Actor,
     id: OrgId,
 ) -> Result<(Vec<Member>, Vec<Invitation>)> {
-    dir.db(move |conn| members_in(conn, &actor, id)).await
+    let at = dir.now();
+    dir.db(move |conn| members_in(conn, &actor, id, at)).await
 }
 
 /// The caller's own pending invitations.
-pub fn my_invitations_in(conn: &mut DbConnection, actor: &Actor) -> Result<Vec<Invitation>> {
+pub fn my_invitations_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    at: Timestamp,
+) -> Result<Vec<Invitation>> {
     match actor.user_id() {
-        Some(user) => Ok(store::organisations::invitations(conn, None, Some(user))?),
+        Some(user) => Ok(store::organisations::invitations(
+            conn,
+            None,
+            Some(user),
+            at,
+        )?),
         None => Ok(vec![]),
     }
 }
 
 pub async fn my_invitations(dir: &Arc<Directory>, actor: Actor) -> Result<Vec<Invitation>> {
-    dir.db(move |conn| my_invitations_in(conn, &actor)).await
+    let at = dir.now();
+    dir.db(move |conn| my_invitations_in(conn, &actor, at))
+        .await
 }
 
 /// Refuses a change that would leave the organisation without an admin.
@@ -212,6 +229,7 @@ pub fn add_member_in(
     id: OrgId,
     email: &str,
     role: &str,
+    at: Timestamp,
 ) -> Result<MemberChange> {
     access::to_organisation(conn, actor, id)?.require_admin()?;
     let email = Email::parse("email", email)?;
@@ -234,7 +252,7 @@ pub fn add_member_in(
                 store::organisations::set_role(tx, id, user.id, role)?;
                 store::audit::record(
                     tx,
-                    Entry::new(actor, "membership.role", "user", user.id)
+                    Entry::new(at, actor, "membership.role", "user", user.id)
                         .organisation(id)
                         .details(serde_json::json!({"email": user.email, "role": role.as_str(), "previous_role": previous.as_str()})),
                 )?;
@@ -246,8 +264,8 @@ pub fn add_member_in(
             }
             None => {
                 // An expired invitation is replaced; a pending one is a conflict.
-                store::organisations::delete_invitation(tx, id, user.id, true)?;
-                let expires = now() + time::Duration::days(INVITATION_DAYS);
+                store::organisations::delete_invitation(tx, id, user.id, true, at)?;
+                let expires = at + time::Duration::days(INVITATION_DAYS);
                 match store::organisations::insert_invitation(
                     tx,
                     id,
@@ -255,6 +273,7 @@ pub fn add_member_in(
                     role,
                     &actor.audit_name(),
                     expires,
+                    at,
                 ) {
                     Err(e) if is_unique_violation(&e) => {
                         return Err(Error::Conflict(format!(
@@ -265,11 +284,11 @@ pub fn add_member_in(
                 }
                 store::audit::record(
                     tx,
-                    Entry::new(actor, "invitation.create", "user", user.id)
+                    Entry::new(at, actor, "invitation.create", "user", user.id)
                         .organisation(id)
                         .details(serde_json::json!({"email": user.email, "role": role.as_str()})),
                 )?;
-                store::organisations::invitations(tx, Some(id), Some(user.id))?
+                store::organisations::invitations(tx, Some(id), Some(user.id), at)?
                     .into_iter()
                     .next()
                     .map(MemberChange::Invited)
@@ -286,7 +305,8 @@ pub async fn add_member(
     email: String,
     role: String,
 ) -> Result<MemberChange> {
-    dir.db(move |conn| add_member_in(conn, &actor, id, &email, &role))
+    let at = dir.now();
+    dir.db(move |conn| add_member_in(conn, &actor, id, &email, &role, at))
         .await
 }
 
@@ -298,25 +318,26 @@ pub async fn answer_invitation(
     id: OrgId,
     accept: bool,
 ) -> Result<Option<Member>> {
+    let at = dir.now();
     dir.db(move |conn| {
         let user = actor.user_id().ok_or(Error::NotFound("invitation"))?;
         write_transaction(conn, |tx| {
-            let invitation = store::organisations::invitations(tx, Some(id), Some(user))?
+            let invitation = store::organisations::invitations(tx, Some(id), Some(user), at)?
                 .into_iter()
                 .next()
                 .ok_or(Error::NotFound("invitation"))?;
-            store::organisations::delete_invitation(tx, id, user, false)?;
+            store::organisations::delete_invitation(tx, id, user, false, at)?;
             if !accept {
                 store::audit::record(
                     tx,
-                    Entry::new(&actor, "invitation.decline", "user", user).organisation(id),
+                    Entry::new(at, &actor, "invitation.decline", "user", user).organisation(id),
                 )?;
                 return Ok(None);
             }
-            store::organisations::insert_member(tx, id, user, invitation.role)?;
+            store::organisations::insert_member(tx, id, user, invitation.role, at)?;
             store::audit::record(
                 tx,
-                Entry::new(&actor, "membership.add", "user", user)
+                Entry::new(at, &actor, "membership.add", "user", user)
                     .organisation(id)
                     .details(serde_json::json!({"email": invitation.email, "role": invitation.role.as_str(), "invited_by": invitation.invited_by})),
             )?;
@@ -338,6 +359,7 @@ pub async fn remove_member(
     id: OrgId,
     user: UserId,
 ) -> Result<()> {
+    let at = dir.now();
     dir.db(move |conn| {
         access::to_organisation(conn, &actor, id)?.require_admin()?;
         write_transaction(conn, |tx| {
@@ -346,12 +368,12 @@ pub async fn remove_member(
                 .find(|m| m.user_id == user)
             else {
                 // Not a member: withdraw a pending invitation, if there is one.
-                if !store::organisations::delete_invitation(tx, id, user, false)? {
+                if !store::organisations::delete_invitation(tx, id, user, false, at)? {
                     return Err(Error::NotFound("member"));
                 }
                 store::audit::record(
                     tx,
-                    Entry::new(&actor, "invitation.withdraw", "user", user).organisation(id),
+                    Entry::new(at, &actor, "invitation.withdraw", "user", user).organisation(id),
                 )?;
                 return Ok(());
             };
@@ -359,7 +381,7 @@ pub async fn remove_member(
             store::organisations::delete_member(tx, id, user)?;
             store::audit::record(
                 tx,
-                Entry::new(&actor, "membership.remove", "user", user)
+                Entry::new(at, &actor, "membership.remove", "user", user)
                     .organisation(id)
                     .details(
                         serde_json::json!({"email": member.email, "role": member.role.as_str()}),
@@ -379,6 +401,7 @@ pub async fn set_authorization_servers(
     id: OrgId,
     servers: Vec<AuthorizationServer>,
 ) -> Result<Organisation> {
+    let at = dir.now();
     dir.db(move |conn| {
         access::to_organisation(conn, &actor, id)?.require_admin()?;
         let servers = AuthorizationServer::parse_list(&servers)?;
@@ -405,12 +428,13 @@ pub async fn set_authorization_servers(
                     ));
                 }
             }
-            store::organisations::set_authorization_servers(tx, id, &servers)?;
+            store::organisations::set_authorization_servers(tx, id, &servers, at)?;
             let issuers: Vec<String> = servers.iter().map(|s| s.issuer.clone()).collect();
-            store::issuers::sync(tx, id, &issuers, credentials::new_challenge)?;
+            store::issuers::sync(tx, id, &issuers, credentials::new_challenge, at)?;
             store::audit::record(
                 tx,
                 Entry::new(
+                    at,
                     &actor,
                     "organisation.authorization_servers",
                     "organisation",
@@ -467,6 +491,7 @@ pub async fn verify_issuer(
     id: OrgId,
     issuer: String,
 ) -> Result<IssuerClaim> {
+    let at = dir.now();
     let who = actor.clone();
     let wanted = issuer.clone();
     let claim = dir
@@ -508,7 +533,6 @@ pub async fn verify_issuer(
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             access::to_organisation(tx, &actor, id)?.require_admin()?;
-            let at = now();
             match store::issuers::set_verified(tx, id, &issuer, Some(at)) {
                 Ok(true) => {}
                 Ok(false) => return Err(Error::NotFound("issuer claim")),
@@ -521,7 +545,7 @@ pub async fn verify_issuer(
             }
             store::audit::record(
                 tx,
-                Entry::new(&actor, "organisation.issuer_verified", "organisation", id)
+                Entry::new(at, &actor, "organisation.issuer_verified", "organisation", id)
                     .organisation(id)
                     .details(serde_json::json!({"issuer": issuer})),
             )?;
@@ -543,6 +567,7 @@ pub async fn release_issuer(
     issuer: String,
     reason: String,
 ) -> Result<()> {
+    let at = dir.now();
     actor.require_operator()?;
     let reason = reason.trim().to_owned();
     if reason.is_empty() || reason.len() > 500 {
@@ -555,10 +580,16 @@ pub async fn release_issuer(
             }
             store::audit::record(
                 tx,
-                Entry::new(&actor, "organisation.issuer_released", "organisation", id)
-                    .organisation(id)
-                    .reason(Some(&reason))
-                    .details(serde_json::json!({"issuer": issuer})),
+                Entry::new(
+                    at,
+                    &actor,
+                    "organisation.issuer_released",
+                    "organisation",
+                    id,
+                )
+                .organisation(id)
+                .reason(Some(&reason))
+                .details(serde_json::json!({"issuer": issuer})),
             )?;
             Ok(())
         })
@@ -627,9 +658,10 @@ pub struct OrganisationView {
 /// Everything an organisation's page shows, in one database call; for its members and
 /// operators.
 pub async fn view(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<OrganisationView> {
+    let at = dir.now();
     dir.db(move |conn| {
         let (org, access) = get_in(conn, &actor, id)?;
-        let (members, invitations) = members_in(conn, &actor, id)?;
+        let (members, invitations) = members_in(conn, &actor, id, at)?;
         let software = super::software::list_in(
             conn,
             &actor,

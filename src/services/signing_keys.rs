@@ -16,7 +16,7 @@ use crate::keys::jwks;
 use crate::keys::signing::KeyRing;
 use crate::model::audit::Entry;
 use crate::model::keys::{KeyPurpose, KeyState, KeySummary};
-use crate::model::{Actor, Error, Kid, Result, now};
+use crate::model::{Actor, Error, Kid, Result, Timestamp};
 use crate::store::{self, DbConnection, write_transaction};
 
 type PublicJwk = serde_json::Map<String, serde_json::Value>;
@@ -41,15 +41,22 @@ fn insert_generated(
     alg: &str,
     state: KeyState,
     purpose: KeyPurpose,
+    at: Timestamp,
 ) -> Result<()> {
     let kid = kid_of(public);
     let jwk = serde_json::Value::Object(public.clone()).to_string();
-    store::signing_keys::insert(tx, &kid, alg, &jwk, state, purpose)?;
+    store::signing_keys::insert(tx, &kid, alg, &jwk, state, purpose, at)?;
     store::audit::record(
         tx,
-        Entry::new(&Actor::System, "key.generate", "signing_key", kid.as_str())
-            .status(None, Some(state.as_str()))
-            .details(serde_json::json!({"purpose": purpose.as_str()})),
+        Entry::new(
+            at,
+            &Actor::System,
+            "key.generate",
+            "signing_key",
+            kid.as_str(),
+        )
+        .status(None, Some(state.as_str()))
+        .details(serde_json::json!({"purpose": purpose.as_str()})),
     )?;
     Ok(())
 }
@@ -72,6 +79,7 @@ pub fn initialise(
     alg: &str,
     purpose: KeyPurpose,
     strays: Strays,
+    at: Timestamp,
 ) -> anyhow::Result<()> {
     crate::keys::remove_stale_temporaries(ring.dir());
     let files = ring.files()?;
@@ -137,7 +145,7 @@ pub fn initialise(
                 };
                 has_active = true;
                 let jwk = serde_json::Value::Object(public.clone()).to_string();
-                store::signing_keys::insert(tx, kid, key_alg, &jwk, state, purpose)?;
+                store::signing_keys::insert(tx, kid, key_alg, &jwk, state, purpose, at)?;
                 tracing::warn!(
                     kid = kid.as_str(),
                     state = state.as_str(),
@@ -148,13 +156,13 @@ pub fn initialise(
                 let public = fresh_active.as_ref().ok_or_else(|| {
                     Error::Conflict("key state changed meanwhile; retrying".into())
                 })?;
-                insert_generated(tx, public, alg, KeyState::Active, purpose)?;
+                insert_generated(tx, public, alg, KeyState::Active, purpose, at)?;
             }
             if !has_next {
                 let public = fresh_next.as_ref().ok_or_else(|| {
                     Error::Conflict("key state changed meanwhile; retrying".into())
                 })?;
-                insert_generated(tx, public, alg, KeyState::Next, purpose)?;
+                insert_generated(tx, public, alg, KeyState::Next, purpose, at)?;
             }
             Ok(())
         });
@@ -210,19 +218,20 @@ pub fn rotate(
     alg: &str,
     actor: &Actor,
     purpose: KeyPurpose,
+    at: Timestamp,
 ) -> Result<Kid> {
     write_transaction(conn, |tx| {
         let next = match store::signing_keys::in_state(tx, purpose, KeyState::Next)? {
             Some(key) => key,
             None => {
-                insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next, purpose)?;
+                insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next, purpose, at)?;
                 store::signing_keys::in_state(tx, purpose, KeyState::Next)?
                     .ok_or(Error::NotFound("next signing key"))?
             }
         };
         let moved =
             |tx: &mut DbConnection, kid: &Kid, from: KeyState, to: KeyState| -> Result<()> {
-                if !store::signing_keys::set_state(tx, kid, from, to)? {
+                if !store::signing_keys::set_state(tx, kid, from, to, at)? {
                     return Err(Error::Conflict(format!(
                         "key {kid} is no longer {}; list the keys and try again",
                         from.as_str()
@@ -231,6 +240,7 @@ pub fn rotate(
                 store::audit::record(
                     tx,
                     Entry::new(
+                        at,
                         actor,
                         if to == KeyState::Active {
                             "key.activate"
@@ -249,14 +259,19 @@ pub fn rotate(
             moved(tx, &active.kid, KeyState::Active, KeyState::Retired)?;
         }
         moved(tx, &next.kid, KeyState::Next, KeyState::Active)?;
-        insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next, purpose)?;
+        insert_generated(tx, &ring.generate(alg)?, alg, KeyState::Next, purpose, at)?;
         Ok(next.kid)
     })
 }
 
 /// Retires a key by hand: a next key is withdrawn (it signed nothing, so it is removed at
 /// once); the active key must be rotated away first.
-pub fn retire(conn: &mut DbConnection, kid: &Kid, actor: &Actor) -> Result<KeyState> {
+pub fn retire(
+    conn: &mut DbConnection,
+    kid: &Kid,
+    actor: &Actor,
+    at: Timestamp,
+) -> Result<KeyState> {
     write_transaction(conn, |tx| {
         let key = store::signing_keys::find(tx, kid)?.ok_or(Error::NotFound("signing key"))?;
         let (from, to) = match key.state {
@@ -276,7 +291,7 @@ pub fn retire(conn: &mut DbConnection, kid: &Kid, actor: &Actor) -> Result<KeySt
                 return Err(Error::Conflict("the key is already removed".into()));
             }
         };
-        if !store::signing_keys::set_state(tx, kid, from, to)? {
+        if !store::signing_keys::set_state(tx, kid, from, to, at)? {
             return Err(Error::Conflict(format!(
                 "key {kid} is no longer {}; list the keys and try again",
                 from.as_str()
@@ -284,7 +299,7 @@ pub fn retire(conn: &mut DbConnection, kid: &Kid, actor: &Actor) -> Result<KeySt
         }
         store::audit::record(
             tx,
-            Entry::new(actor, "key.retire", "signing_key", kid.as_str())
+            Entry::new(at, actor, "key.retire", "signing_key", kid.as_str())
                 .status(Some(from.as_str()), Some(to.as_str()))
                 .details(serde_json::json!({"purpose": key.purpose.as_str()})),
         )?;
@@ -293,8 +308,7 @@ pub fn retire(conn: &mut DbConnection, kid: &Kid, actor: &Actor) -> Result<KeySt
 }
 
 /// Removes retired keys whose every SSA has expired; returns their kids.
-pub fn sweep(conn: &mut DbConnection) -> Result<Vec<Kid>> {
-    let at = now();
+pub fn sweep(conn: &mut DbConnection, at: Timestamp) -> Result<Vec<Kid>> {
     let purpose = KeyPurpose::Ssa;
     write_transaction(conn, |tx| {
         let mut removed = vec![];
@@ -305,11 +319,16 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Vec<Kid>> {
             {
                 continue;
             }
-            if store::signing_keys::set_state(tx, &key.kid, KeyState::Retired, KeyState::Removed)? {
+            if store::signing_keys::set_state(
+                tx,
+                &key.kid,
+                KeyState::Retired,
+                KeyState::Removed,
+                at,
+            )? {
                 store::audit::record(
                     tx,
-                    Entry::new(
-                        &Actor::System,
+                    Entry::new(at, &Actor::System,
                         "key.remove",
                         "signing_key",
                         key.kid.as_str(),
@@ -355,9 +374,10 @@ pub fn jwks_document(conn: &mut DbConnection, purpose: KeyPurpose) -> Result<Pub
 /// Re-reads key state, removes retired keys whose statements have all expired, and replaces
 /// the served JWKS if it changed; true when it did.
 pub async fn refresh(dir: &Arc<Directory>) -> Result<bool> {
+    let at = dir.now();
     let document = dir
-        .db(|conn| {
-            let removed = sweep(conn)?;
+        .db(move |conn| {
+            let removed = sweep(conn, at)?;
             if !removed.is_empty() {
                 tracing::info!(kids = ?removed, "removed retired signing keys");
             }

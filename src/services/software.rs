@@ -13,7 +13,8 @@ use crate::model::software::{
 };
 use crate::model::time::rfc3339_string;
 use crate::model::{
-    Access, Actor, Error, OrgId, Page, PageRequest, Result, SoftwareId, Status, Transition, now,
+    Access, Actor, Error, OrgId, Page, PageRequest, Result, SoftwareId, Status, Timestamp,
+    Transition,
 };
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -25,6 +26,7 @@ pub async fn register(
     organisation: OrgId,
     input: Registration,
 ) -> Result<Software> {
+    let at = dir.now();
     let auto_approve_sandbox = dir.config.auto_approve_sandbox;
     dir.db(move |conn| {
         let (org, _) = access::organisation(conn, &actor, organisation)?;
@@ -43,7 +45,6 @@ pub async fn register(
         } else {
             Status::Pending
         };
-        let at = now();
         let product = Software {
             id: SoftwareId::random(),
             organisation_id: org.id,
@@ -69,7 +70,7 @@ pub async fn register(
             store::software::insert(tx, &product)?;
             store::audit::record(
                 tx,
-                Entry::new(&actor, "software.register", "software", product.id)
+                Entry::new(at, &actor, "software.register", "software", product.id)
                     .organisation(org.id)
                     .status(None, Some(Status::Pending.as_str()))
                     .details(serde_json::json!({"client_name": product.client_name})),
@@ -77,7 +78,7 @@ pub async fn register(
             if status == Status::Active {
                 store::audit::record(
                     tx,
-                    Entry::new(&actor, "software.approve", "software", product.id)
+                    Entry::new(at, &actor, "software.approve", "software", product.id)
                         .organisation(org.id)
                         .status(Some(Status::Pending.as_str()), Some(status.as_str()))
                         .reason(Some(
@@ -155,7 +156,8 @@ pub async fn update(
     id: SoftwareId,
     changes: Changes,
 ) -> Result<Edited> {
-    dir.db(move |conn| write_transaction(conn, |tx| update_in(tx, &actor, id, &changes)))
+    let at = dir.now();
+    dir.db(move |conn| write_transaction(conn, |tx| update_in(tx, &actor, id, &changes, at)))
         .await
 }
 
@@ -164,6 +166,7 @@ fn update_in(
     actor: &Actor,
     id: SoftwareId,
     changes: &Changes,
+    at: Timestamp,
 ) -> Result<Edited> {
     let (current, organisation, _) = get_in(tx, actor, id)?;
     if !current.editable() {
@@ -234,14 +237,14 @@ fn update_in(
                 environment,
                 roles,
                 requested_by: actor.audit_name(),
-                requested_at: rfc3339_string(&now()),
+                requested_at: rfc3339_string(&at),
             },
         }),
     };
     let held = next.pending_change.is_some()
         && (changes.environment.is_some() || changes.roles.is_some())
         && next.pending_change != current.pending_change;
-    next.updated_at = now();
+    next.updated_at = at;
     let before = serde_json::to_value(&current).unwrap_or_default();
     let after = serde_json::to_value(&next).unwrap_or_default();
     let changed: serde_json::Map<String, serde_json::Value> = after
@@ -269,16 +272,16 @@ fn update_in(
     if !changed.is_empty() {
         store::audit::record(
             tx,
-            Entry::new(actor, "software.update", "software", id)
+            Entry::new(at, actor, "software.update", "software", id)
                 .organisation(current.organisation_id)
                 .details(serde_json::Value::Object(changed)),
         )?;
     }
     if next.pending_change != current.pending_change {
         let entry = match &next.pending_change {
-            Some(change) => Entry::new(actor, "software.change_request", "software", id)
+            Some(change) => Entry::new(at, actor, "software.change_request", "software", id)
                 .details(requested(&current, change)),
-            None => Entry::new(actor, "software.change_withdraw", "software", id)
+            None => Entry::new(at, actor, "software.change_withdraw", "software", id)
                 .reason(Some("the edit no longer asks for it")),
         };
         store::audit::record(tx, entry.organisation(current.organisation_id))?;
@@ -317,6 +320,7 @@ pub async fn decide_change(
     decision: ChangeDecision,
     reason: Option<String>,
 ) -> Result<Software> {
+    let at = dir.now();
     dir.db(move |conn| {
         let (_, _, access) = get_in(conn, &actor, id)?;
         if decision != ChangeDecision::Withdraw {
@@ -350,7 +354,7 @@ pub async fn decide_change(
                 ChangeDecision::Withdraw => "software.change_withdraw",
             };
             next.pending_change = None;
-            next.updated_at = now();
+            next.updated_at = at;
             // Conditional on the change read: a concurrent edit or decision makes this a
             // conflict.
             if !store::software::update_if_pending(tx, &next, &change)? {
@@ -360,7 +364,7 @@ pub async fn decide_change(
             }
             store::audit::record(
                 tx,
-                Entry::new(&actor, action, "software", id)
+                Entry::new(at, &actor, action, "software", id)
                     .organisation(current.organisation_id)
                     .reason(reason.as_deref())
                     .details(requested(&current, &change)),
@@ -380,6 +384,7 @@ pub async fn transition(
     transition: Transition,
     reason: Option<String>,
 ) -> Result<Software> {
+    let at = dir.now();
     let product = dir
         .db(move |conn| {
             let (_, _, access) = get_in(conn, &actor, id)?;
@@ -395,7 +400,14 @@ pub async fn transition(
                         organisation.status
                     )));
                 }
-                if !store::software::set_status(tx, id, current.status, next, reason.as_deref())? {
+                if !store::software::set_status(
+                    tx,
+                    id,
+                    current.status,
+                    next,
+                    reason.as_deref(),
+                    at,
+                )? {
                     return Err(Error::Conflict(
                         "the software changed meanwhile; reload and try again".into(),
                     ));
@@ -406,10 +418,12 @@ pub async fn transition(
                     current.organisation_id,
                     Some(id),
                     next,
+                    at,
                 )?;
                 store::audit::record(
                     tx,
                     Entry::new(
+                        at,
                         &actor,
                         format!("software.{}", transition.as_str()),
                         "software",
@@ -453,13 +467,14 @@ pub struct SoftwareView {
 
 /// Everything a software page shows, in one database call; for members and operators.
 pub async fn view(dir: &Arc<Directory>, actor: Actor, id: SoftwareId) -> Result<SoftwareView> {
+    let at = dir.now();
     dir.db(move |conn| {
         let (product, org, access) = get_in(conn, &actor, id)?;
         let history = store::audit::subject_history(conn, &id.to_string(), 50)?;
         let keys =
             super::keystore::list_in(conn, &actor, crate::model::keys::KeyOwner::Software(id))?;
         let certificates = store::certificates::for_software(conn, id)?;
-        let statements = super::statements::recent_in(conn, id)?;
+        let statements = super::statements::recent_in(conn, id, at)?;
         Ok(SoftwareView {
             product,
             org,

@@ -9,14 +9,14 @@ use serde_json::json;
 use super::Directory;
 use super::recorder::Record;
 use crate::keys::credentials;
+use crate::model::Status;
 use crate::model::account::User;
 use crate::model::audit::Entry;
 use crate::model::discovery::{SoftwareStatus, StatementState, StatementStatus, StatementSummary};
 use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::{Grant, Software};
-use crate::model::{Access, Actor, Error, Result, SoftwareId, now};
-use crate::model::{Status, Timestamp};
+use crate::model::{Access, Actor, Error, Result, SoftwareId, Timestamp};
 use crate::ssa::{KeystoreUrls, Stamp, claims};
 use crate::store::statements::{IssuedSsa, StatementRecord};
 use crate::store::{self, DbConnection, write_transaction};
@@ -86,6 +86,7 @@ fn basis(conn: &mut DbConnection, caller: Caller, product: SoftwareId) -> Result
 /// operators: checks and signs on the blocking pool, then records the jti and the audit event
 /// through the recorder (group commit) before the statement is returned.
 pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) -> Result<Issued> {
+    let at = dir.now();
     let shared = dir.clone();
     // The connection goes back to the pool before the signature: holding it while signing
     // made the recorder and the other requests queue for one.
@@ -101,7 +102,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
                 product
                     .eligibility(org.status)
                     .map_err(|why| why.refusal(Grant::Statement))?;
-                let issued_at = now();
+                let issued_at = at;
                 let expires_at =
                     issued_at + time::Duration::seconds(shared.config.ssa_lifetime_secs as i64);
                 let stamp = Stamp {
@@ -122,7 +123,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
                         issued_at,
                         expires_at,
                     ),
-                    event: Entry::new(&actor, "ssa.issue", "software", product.id)
+                    event: Entry::new(at, &actor, "ssa.issue", "software", product.id)
                         .organisation(org.id)
                         .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),
                 };
@@ -142,12 +143,13 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
 
 /// A statement's own status and its product's; unknown jtis are not found.
 pub async fn status(dir: &Arc<Directory>, jti: String) -> Result<StatementStatus> {
+    let at = dir.now();
     dir.db(move |conn| {
         let record = store::statements::find(conn, &jti)?.ok_or(Error::NotFound("statement"))?;
         let product = record.software_id;
         let software = store::discovery::software_status(conn, product)?
             .ok_or(Error::NotFound("statement"))?;
-        Ok(status_of(record, software, now()))
+        Ok(status_of(record, software, at))
     })
     .await
 }
@@ -164,8 +166,11 @@ pub fn state_of(record: &StatementRecord, at: Timestamp) -> StatementState {
 }
 
 /// The latest statements of a product, as its page lists them.
-pub fn recent_in(conn: &mut DbConnection, product: SoftwareId) -> Result<Vec<StatementSummary>> {
-    let at = now();
+pub fn recent_in(
+    conn: &mut DbConnection,
+    product: SoftwareId,
+    at: Timestamp,
+) -> Result<Vec<StatementSummary>> {
     Ok(store::statements::for_software(conn, product, 20)?
         .into_iter()
         .map(|record| StatementSummary {
@@ -202,6 +207,7 @@ pub async fn revoke(
     jti: String,
     reason: String,
 ) -> Result<StatementStatus> {
+    let at = dir.now();
     let reason = reason.trim().to_owned();
     if reason.is_empty() || reason.len() > 500 {
         return Err(crate::model::invalid(
@@ -220,13 +226,12 @@ pub async fn revoke(
             }
             let (_, org, _) = super::access::software(tx, &actor, product)
                 .map_err(|_| Error::NotFound("statement"))?;
-            let at = now();
             if !store::statements::revoke(tx, &jti, at, &reason)? {
                 return Err(Error::Conflict("the statement is already revoked".into()));
             }
             store::audit::record(
                 tx,
-                Entry::new(&actor, "ssa.revoke", "software", product)
+                Entry::new(at, &actor, "ssa.revoke", "software", product)
                     .organisation(org.id)
                     .reason(Some(&reason))
                     .details(json!({"jti": jti})),

@@ -18,7 +18,7 @@ use crate::model::subscription::{
     Delivery, Subscription, SubscriptionState, SubscriptionView as Status, backoff, not_found,
     parse_kinds,
 };
-use crate::model::{Actor, Error, OrgId, Result, SubscriptionId, Timestamp, invalid, now};
+use crate::model::{Actor, Error, OrgId, Result, SubscriptionId, Timestamp, invalid};
 use crate::push::Outcome;
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -51,6 +51,7 @@ pub async fn create(
     org: OrgId,
     input: NewSubscription,
 ) -> Result<Status> {
+    let at = dir.now();
     let kinds = parse_kinds(&input.kinds)?;
     let endpoint = match (input.method, input.endpoint) {
         (Delivery::Push, Some(endpoint)) => {
@@ -83,7 +84,6 @@ pub async fn create(
                     "an organisation may have at most {MAX_PER_ORGANISATION} subscriptions"
                 )));
             }
-            let at = now();
             let subscription = Subscription {
                 id: SubscriptionId::random(),
                 organisation_id: org,
@@ -106,6 +106,7 @@ pub async fn create(
             store::audit::record(
                 tx,
                 Entry::new(
+                    at,
                     &actor,
                     "subscription.create",
                     "subscription",
@@ -175,6 +176,7 @@ pub async fn set_state(
     id: SubscriptionId,
     state: SubscriptionState,
 ) -> Result<Status> {
+    let at = dir.now();
     if state == SubscriptionState::Failing {
         return Err(crate::model::invalid(
             "state",
@@ -187,14 +189,15 @@ pub async fn set_state(
             let (subscription, access) = find(tx, &actor, org, id)?;
             access.require_admin()?;
             if subscription.state != state {
-                store::subscriptions::set_state(tx, id, state, now())?;
+                store::subscriptions::set_state(tx, id, state, at)?;
                 let action = match state {
                     SubscriptionState::Active => "subscription.resume",
                     _ => "subscription.pause",
                 };
                 store::audit::record(
                     tx,
-                    Entry::new(&actor, action, "subscription", subscription.id).organisation(org),
+                    Entry::new(at, &actor, action, "subscription", subscription.id)
+                        .organisation(org),
                 )?;
             }
             let subscription = store::subscriptions::find(tx, id)?.ok_or_else(not_found)?;
@@ -211,6 +214,7 @@ pub async fn delete(
     org: OrgId,
     id: SubscriptionId,
 ) -> Result<()> {
+    let at = dir.now();
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             let (subscription, access) = find(tx, &actor, org, id)?;
@@ -219,6 +223,7 @@ pub async fn delete(
             store::audit::record(
                 tx,
                 Entry::new(
+                    at,
                     &actor,
                     "subscription.delete",
                     "subscription",
@@ -236,10 +241,10 @@ pub async fn delete(
 /// Takes the lease of up to `limit` due subscriptions and delivers their backlogs, all at
 /// once; the number of events delivered.
 pub async fn deliver_due(dir: &Arc<Directory>, limit: i64) -> Result<usize> {
+    let at = dir.now();
     let owner = dir.instance.clone();
     let claimed = dir
         .db(move |conn| {
-            let at = now();
             let until = at + LEASE;
             let mut claimed = vec![];
             for id in store::subscriptions::due(conn, at, limit)? {
@@ -285,11 +290,11 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
             Err(Error::Gone(why)) => {
                 // Events past the retention were removed before they were delivered: the
                 // receiver must resynchronise; delivery continues from what is kept.
-                let owner = owner.clone();
+                let (owner, at) = (owner.clone(), dir.now());
                 dir.db(move |conn| {
                     let horizon = store::events::horizon(conn)?;
                     store::subscriptions::skip_to(conn, id, horizon)?;
-                    store::subscriptions::note_error(conn, id, &owner, &why, now())?;
+                    store::subscriptions::note_error(conn, id, &owner, &why, at)?;
                     Ok(())
                 })
                 .await?;
@@ -315,7 +320,7 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
             } else {
                 None
             };
-            let at = now();
+            let at = dir.now();
             let (sent, refused) = match outcome {
                 None => (0, None),
                 Some(Outcome::Accepted) => (1, None),
@@ -490,6 +495,7 @@ pub async fn poll(
 /// Moves the cursor over the run of acknowledged (or unwanted) events that follows it; the
 /// new cursor.
 async fn acknowledge(dir: &Arc<Directory>, sub: &Subscription, request: &Poll) -> Result<Cursor> {
+    let at = dir.now();
     let mut done: std::collections::HashSet<String> = request.ack.iter().cloned().collect();
     done.extend(request.set_errors.iter().map(|(jti, ..)| jti.clone()));
     let error = request.set_errors.first().map(|(jti, err, description)| {
@@ -539,7 +545,7 @@ async fn acknowledge(dir: &Arc<Directory>, sub: &Subscription, request: &Poll) -
             sub.id,
             cursor,
             acknowledged,
-            now(),
+            at,
             error.as_deref(),
         )?;
         Ok(cursor)

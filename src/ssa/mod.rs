@@ -135,7 +135,11 @@ mod tests {
         }
     }
     use crate::model::software::{Grant, Ineligible};
-    use crate::model::{OrgId, SoftwareId, now};
+    use crate::model::{Clock, OrgId, SoftwareId, SystemClock, Timestamp};
+
+    fn now() -> Timestamp {
+        SystemClock.now()
+    }
 
     fn org_id() -> OrgId {
         "00000000-0000-4000-8000-000000000001".parse().unwrap()

@@ -7,7 +7,7 @@ use super::schema::certificates;
 use crate::model::certificate::{
     CertStatus, CertType, Certificate, RevocationReason, RevocationState,
 };
-use crate::model::{OrgId, Serial, SoftwareId, Timestamp, now};
+use crate::model::{OrgId, Serial, SoftwareId, Timestamp};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = certificates)]
@@ -111,8 +111,9 @@ pub fn set_status(
     from: CertStatus,
     to: CertStatus,
     reason: Option<RevocationReason>,
+    at: Timestamp,
 ) -> QueryResult<bool> {
-    let at = (to != CertStatus::Good).then(now);
+    let at = (to != CertStatus::Good).then_some(at);
     let updated = diesel::update(
         certificates::table
             .filter(certificates::serial.eq(serial))
@@ -128,7 +129,10 @@ pub fn set_status(
 }
 
 /// Every unexpired certificate that is revoked or on hold, by serial.
-pub fn revoked(conn: &mut DbConnection) -> QueryResult<Vec<(Serial, RevocationState)>> {
+pub fn revoked(
+    conn: &mut DbConnection,
+    at: Timestamp,
+) -> QueryResult<Vec<(Serial, RevocationState)>> {
     let rows: Vec<(
         Serial,
         CertStatus,
@@ -136,7 +140,7 @@ pub fn revoked(conn: &mut DbConnection) -> QueryResult<Vec<(Serial, RevocationSt
         Option<Timestamp>,
     )> = certificates::table
         .filter(certificates::status.ne(CertStatus::Good))
-        .filter(certificates::not_after.gt(now()))
+        .filter(certificates::not_after.gt(at))
         .select((
             certificates::serial,
             certificates::status,

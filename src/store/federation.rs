@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::hosted_entity_configurations as hosted;
-use crate::model::{OrgId, SoftwareId, Timestamp, now};
+use crate::model::{OrgId, SoftwareId, Timestamp};
 
 /// Whose entity configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,7 @@ pub fn put(
     subject: Subject,
     jwt: &str,
     expires_at: Timestamp,
+    at: Timestamp,
 ) -> QueryResult<()> {
     let (kind, id) = subject.key();
     diesel::delete(hosted::table.find((kind, &id))).execute(conn)?;
@@ -38,18 +39,22 @@ pub fn put(
             hosted::subject_id.eq(&id),
             hosted::jwt.eq(jwt),
             hosted::expires_at.eq(expires_at),
-            hosted::updated_at.eq(now()),
+            hosted::updated_at.eq(at),
         ))
         .execute(conn)
         .map(drop)
 }
 
 /// The subject's unexpired entity configuration.
-pub fn live(conn: &mut DbConnection, subject: Subject) -> QueryResult<Option<String>> {
+pub fn live(
+    conn: &mut DbConnection,
+    subject: Subject,
+    at: Timestamp,
+) -> QueryResult<Option<String>> {
     let (kind, id) = subject.key();
     hosted::table
         .find((kind, id))
-        .filter(hosted::expires_at.gt(now()))
+        .filter(hosted::expires_at.gt(at))
         .select(hosted::jwt)
         .first(conn)
         .optional()
@@ -92,6 +97,7 @@ pub fn set_entity_id(
     conn: &mut DbConnection,
     software: SoftwareId,
     entity_id: Option<&str>,
+    at: Timestamp,
 ) -> QueryResult<()> {
     use super::schema::software_entity_identifiers as own;
     let id = software.to_string();
@@ -101,7 +107,7 @@ pub fn set_entity_id(
             .values((
                 own::software_id.eq(&id),
                 own::entity_id.eq(entity_id),
-                own::updated_at.eq(now()),
+                own::updated_at.eq(at),
             ))
             .execute(conn)?;
     }

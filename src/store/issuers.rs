@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{issuer_claims as claims, organisations};
-use crate::model::{OrgId, Timestamp, now};
+use crate::model::{OrgId, Timestamp};
 
 /// One claim as stored.
 #[derive(Debug, Clone)]
@@ -47,6 +47,7 @@ pub fn sync(
     org: OrgId,
     issuers: &[String],
     mut token: impl FnMut() -> String,
+    at: Timestamp,
 ) -> QueryResult<()> {
     let org = org.to_string();
     diesel::delete(
@@ -59,7 +60,6 @@ pub fn sync(
         .filter(claims::organisation_id.eq(&org))
         .select(claims::issuer)
         .load(conn)?;
-    let at = now();
     for issuer in issuers.iter().filter(|i| !held.contains(i)) {
         diesel::insert_into(claims::table)
             .values((

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::schema::participant_keys;
 use super::{DbConnection, from_json};
 use crate::model::keys::ParticipantKey;
-use crate::model::{Kid, OrgId, Serial, SoftwareId, Timestamp, now};
+use crate::model::{Kid, OrgId, Serial, SoftwareId, Timestamp};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = participant_keys)]
@@ -114,12 +114,12 @@ pub fn insert(
     conn: &mut DbConnection,
     key: &NewKey<'_>,
     slots: i32,
+    at: Timestamp,
 ) -> QueryResult<Result<Timestamp, Refused>> {
     let taken = live_slots(conn, key.org, key.software)?;
     let Some(slot) = (0..slots).find(|s| !taken.contains(s)) else {
         return Ok(Err(Refused::Full));
     };
-    let at = now();
     let inserted = diesel::insert_into(participant_keys::table)
         .values((
             participant_keys::id.eq(uuid::Uuid::new_v4().to_string()),
@@ -197,6 +197,7 @@ pub fn revoke(
     org: OrgId,
     software: Option<SoftwareId>,
     kid: &Kid,
+    at: Timestamp,
 ) -> QueryResult<bool> {
     let mut target = diesel::update(participant_keys::table)
         .filter(participant_keys::organisation_id.eq(org))
@@ -208,7 +209,7 @@ pub fn revoke(
         None => target.filter(participant_keys::software_id.is_null()),
     };
     let updated = target
-        .set(participant_keys::revoked_at.eq(Some(now())))
+        .set(participant_keys::revoked_at.eq(Some(at)))
         .execute(conn)?;
     Ok(updated > 0)
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{client_assertions, client_tokens, dpop_proofs, organisations, software};
-use crate::model::{OrgId, SoftwareId, Status, Timestamp, now};
+use crate::model::{OrgId, SoftwareId, Status, Timestamp};
 
 /// Spends a client assertion's `jti` (kept until `expires_at`); false when it was spent
 /// already (a replay). Call in a write transaction.
@@ -71,7 +71,11 @@ pub struct NewToken<'a> {
     pub expires_at: Timestamp,
 }
 
-pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResult<()> {
+pub fn insert_token(
+    conn: &mut DbConnection,
+    token: &NewToken<'_>,
+    at: Timestamp,
+) -> QueryResult<()> {
     diesel::insert_into(client_tokens::table)
         .values((
             client_tokens::token_hash.eq(token.hash),
@@ -80,7 +84,7 @@ pub fn insert_token(conn: &mut DbConnection, token: &NewToken<'_>) -> QueryResul
             client_tokens::scope.eq(token.scope),
             client_tokens::jkt.eq(token.jkt),
             client_tokens::x5t_s256.eq(token.x5t_s256),
-            client_tokens::created_at.eq(now()),
+            client_tokens::created_at.eq(at),
             client_tokens::expires_at.eq(token.expires_at),
         ))
         .execute(conn)
@@ -101,7 +105,11 @@ pub struct LiveToken {
 
 /// The unexpired token of this hash, read with its product's and organisation's statuses in
 /// one query: a suspension stops it at its next use.
-pub fn live_token(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<LiveToken>> {
+pub fn live_token(
+    conn: &mut DbConnection,
+    hash: &str,
+    at: Timestamp,
+) -> QueryResult<Option<LiveToken>> {
     type Row = (
         Option<SoftwareId>,
         OrgId,
@@ -115,7 +123,7 @@ pub fn live_token(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<Liv
         .left_join(software::table.on(client_tokens::software_id.eq(software::id.nullable())))
         .inner_join(organisations::table.on(organisations::id.eq(client_tokens::organisation_id)))
         .filter(client_tokens::token_hash.eq(hash))
-        .filter(client_tokens::expires_at.gt(now()))
+        .filter(client_tokens::expires_at.gt(at))
         .select((
             client_tokens::software_id,
             client_tokens::organisation_id,
@@ -149,8 +157,7 @@ pub fn drop_certificate_tokens(conn: &mut DbConnection, x5t_s256: &str) -> Query
     diesel::delete(client_tokens::table.filter(client_tokens::x5t_s256.eq(x5t_s256))).execute(conn)
 }
 
-pub fn sweep(conn: &mut DbConnection) -> QueryResult<usize> {
-    let at = now();
+pub fn sweep(conn: &mut DbConnection, at: Timestamp) -> QueryResult<usize> {
     let tokens = diesel::delete(client_tokens::table.filter(client_tokens::expires_at.le(at)))
         .execute(conn)?;
     let assertions =

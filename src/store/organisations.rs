@@ -6,7 +6,7 @@ use super::schema::{invitations, memberships, organisations, users};
 use super::{DbConnection, from_json, to_json};
 use crate::model::inputs::MemberRole;
 use crate::model::organisation::{AuthorizationServer, Invitation, Member, Organisation};
-use crate::model::{OrgId, Page, PageRequest, Status, Timestamp, UserId, now};
+use crate::model::{OrgId, Page, PageRequest, Status, Timestamp, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = organisations)]
@@ -135,6 +135,7 @@ pub fn set_status(
     from: Status,
     to: Status,
     reason: Option<&str>,
+    at: Timestamp,
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         organisations::table
@@ -144,7 +145,7 @@ pub fn set_status(
     .set((
         organisations::status.eq(to),
         organisations::status_reason.eq(reason),
-        organisations::updated_at.eq(now()),
+        organisations::updated_at.eq(at),
     ))
     .execute(conn)?;
     Ok(updated == 1)
@@ -154,11 +155,12 @@ pub fn set_authorization_servers(
     conn: &mut DbConnection,
     org: OrgId,
     servers: &[AuthorizationServer],
+    at: Timestamp,
 ) -> QueryResult<()> {
     diesel::update(organisations::table.find(org))
         .set((
             organisations::authorization_servers.eq(to_json(&servers)),
-            organisations::updated_at.eq(now()),
+            organisations::updated_at.eq(at),
         ))
         .execute(conn)
         .map(drop)
@@ -183,13 +185,14 @@ pub fn insert_member(
     org: OrgId,
     user: UserId,
     role: MemberRole,
+    at: Timestamp,
 ) -> QueryResult<()> {
     diesel::insert_into(memberships::table)
         .values((
             memberships::organisation_id.eq(org),
             memberships::user_id.eq(user),
             memberships::role.eq(role),
-            memberships::created_at.eq(now()),
+            memberships::created_at.eq(at),
         ))
         .execute(conn)
         .map(drop)
@@ -262,6 +265,7 @@ pub fn insert_invitation(
     role: MemberRole,
     invited_by: &str,
     expires_at: Timestamp,
+    at: Timestamp,
 ) -> QueryResult<()> {
     diesel::insert_into(invitations::table)
         .values((
@@ -269,7 +273,7 @@ pub fn insert_invitation(
             invitations::user_id.eq(user),
             invitations::role.eq(role),
             invitations::invited_by.eq(invited_by),
-            invitations::created_at.eq(now()),
+            invitations::created_at.eq(at),
             invitations::expires_at.eq(expires_at),
         ))
         .execute(conn)
@@ -292,11 +296,12 @@ pub fn invitations(
     conn: &mut DbConnection,
     org: Option<OrgId>,
     user: Option<UserId>,
+    at: Timestamp,
 ) -> QueryResult<Vec<Invitation>> {
     let mut query = invitations::table
         .inner_join(organisations::table)
         .inner_join(users::table)
-        .filter(invitations::expires_at.gt(now()))
+        .filter(invitations::expires_at.gt(at))
         .into_boxed();
     if let Some(org) = org {
         query = query.filter(invitations::organisation_id.eq(org));
@@ -351,19 +356,20 @@ pub fn delete_invitation(
     org: OrgId,
     user: UserId,
     expired_only: bool,
+    at: Timestamp,
 ) -> QueryResult<bool> {
     let target = invitations::table
         .filter(invitations::organisation_id.eq(org))
         .filter(invitations::user_id.eq(user));
     let deleted = if expired_only {
-        diesel::delete(target.filter(invitations::expires_at.le(now()))).execute(conn)?
+        diesel::delete(target.filter(invitations::expires_at.le(at))).execute(conn)?
     } else {
-        diesel::delete(target.filter(invitations::expires_at.gt(now()))).execute(conn)?
+        diesel::delete(target.filter(invitations::expires_at.gt(at))).execute(conn)?
     };
     Ok(deleted > 0)
 }
 
 /// Forgets expired invitations; returns how many.
-pub fn sweep_invitations(conn: &mut DbConnection) -> QueryResult<usize> {
-    diesel::delete(invitations::table.filter(invitations::expires_at.le(now()))).execute(conn)
+pub fn sweep_invitations(conn: &mut DbConnection, at: Timestamp) -> QueryResult<usize> {
+    diesel::delete(invitations::table.filter(invitations::expires_at.le(at))).execute(conn)
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{issued_ssas, signing_keys};
 use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
-use crate::model::{Kid, Timestamp, now};
+use crate::model::{Kid, Timestamp};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
@@ -92,8 +92,8 @@ pub fn insert(
     public_jwk: &str,
     state: KeyState,
     purpose: KeyPurpose,
+    at: Timestamp,
 ) -> QueryResult<()> {
-    let at = now();
     diesel::insert_into(signing_keys::table)
         .values(SigningKeyRow {
             kid: kid.clone(),
@@ -117,8 +117,9 @@ pub fn set_state(
     kid: &Kid,
     from: KeyState,
     to: KeyState,
+    at: Timestamp,
 ) -> QueryResult<bool> {
-    let at = Some(now());
+    let at = Some(at);
     let target = signing_keys::table
         .filter(signing_keys::kid.eq(kid))
         .filter(signing_keys::state.eq(from));

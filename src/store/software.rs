@@ -6,7 +6,7 @@ use super::schema::{memberships, organisations, software};
 use super::{DbConnection, from_json, to_json};
 use crate::model::inputs::Environment;
 use crate::model::software::{PendingChange, Software, SoftwareFilter};
-use crate::model::{OrgId, Page, PageRequest, SoftwareId, Status, Timestamp, UserId, now};
+use crate::model::{OrgId, Page, PageRequest, SoftwareId, Status, Timestamp, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = software, treat_none_as_null = true)]
@@ -142,6 +142,7 @@ pub fn set_status(
     from: Status,
     to: Status,
     reason: Option<&str>,
+    at: Timestamp,
 ) -> QueryResult<bool> {
     let updated = diesel::update(
         software::table
@@ -151,7 +152,7 @@ pub fn set_status(
     .set((
         software::status.eq(to),
         software::status_reason.eq(reason),
-        software::updated_at.eq(now()),
+        software::updated_at.eq(at),
     ))
     .execute(conn)?;
     Ok(updated == 1)

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{api_tokens, login_failures, users};
 use crate::model::account::{ApiToken, User};
-use crate::model::{Page, PageRequest, Timestamp, TokenId, UserId, now};
+use crate::model::{Page, PageRequest, Timestamp, TokenId, UserId};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -177,9 +177,9 @@ pub fn token_revoked_at(
         .optional()
 }
 
-pub fn revoke_token(conn: &mut DbConnection, token: TokenId) -> QueryResult<()> {
+pub fn revoke_token(conn: &mut DbConnection, token: TokenId, at: Timestamp) -> QueryResult<()> {
     diesel::update(api_tokens::table.find(token))
-        .set(api_tokens::revoked_at.eq(Some(now())))
+        .set(api_tokens::revoked_at.eq(Some(at)))
         .execute(conn)
         .map(drop)
 }
@@ -212,8 +212,7 @@ pub fn failure_counts(
         .load(conn)
 }
 
-pub fn record_failures(conn: &mut DbConnection, keys: &[&str]) -> QueryResult<()> {
-    let at = now();
+pub fn record_failures(conn: &mut DbConnection, keys: &[&str], at: Timestamp) -> QueryResult<()> {
     // One statement per row: batch inserts are not portable over both backends.
     for key in keys {
         diesel::insert_into(login_failures::table)

@@ -184,6 +184,7 @@ async fn every_change_relying_parties_act_on_is_a_signed_event_in_cursor_order()
                 "ES256",
                 &Actor::Cli,
                 ssa_directory::model::keys::KeyPurpose::Ssa,
+                state.now(),
             )
         })
         .await
@@ -347,9 +348,16 @@ async fn a_change_that_rolls_back_emits_nothing_and_one_that_commits_emits_its_e
     let app = spawn_app().await;
     let (_, end) = follow(&app, None, 1000).await;
     let mut conn = connect(&app);
+    let at = app.state.now();
     let entry = || {
-        Entry::new(&Actor::Cli, "organisation.suspend", "organisation", "org-x")
-            .status(Some("active"), Some("suspended"))
+        Entry::new(
+            at,
+            &Actor::Cli,
+            "organisation.suspend",
+            "organisation",
+            "org-x",
+        )
+        .status(Some("active"), Some("suspended"))
     };
     let failed: Result<(), diesel::result::Error> = store::write_transaction(&mut conn, |tx| {
         store::audit::record(tx, entry())?;
@@ -410,7 +418,7 @@ async fn a_cursor_past_the_retention_is_gone_and_says_how_to_resynchronise() {
     let first = events[0]["cursor"].as_str().unwrap().to_owned();
     let mut conn = connect(&app);
     // Everything so far is past a retention that ended a day from now.
-    let later = ssa_directory::model::now() + time::Duration::days(1);
+    let later = app.state.now() + time::Duration::days(1);
     let removed =
         store::write_transaction(&mut conn, |tx| store::events::prune(tx, later)).unwrap();
     assert_eq!(removed, events.len());
@@ -469,8 +477,9 @@ async fn round(
     let mut slow = connect(app);
     let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
     let (written_tx, written_rx) = std::sync::mpsc::channel::<()>();
+    let at = app.state.now();
     let slow_writer = std::thread::spawn(move || {
-        let entry = Entry::new(&Actor::Cli, "organisation.suspend", "organisation", tag)
+        let entry = Entry::new(at, &Actor::Cli, "organisation.suspend", "organisation", tag)
             .status(Some("active"), Some("suspended"));
         let work = |tx: &mut DbConnection| {
             store::audit::record(tx, entry)?;

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use diesel::{Connection, RunQueryDsl};
 use ssa_directory::config::{Config, LogFormat, Secret};
+use ssa_directory::model::ShiftedClock;
 use ssa_directory::{AppState, Application};
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
@@ -75,6 +76,8 @@ pub struct TestApp {
     pub mtls_port: Option<u16>,
     pub client: reqwest::Client,
     pub state: std::sync::Arc<AppState>,
+    /// The clock the app reads the time from: a test moves it forward instead of sleeping.
+    pub clock: std::sync::Arc<ShiftedClock>,
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the server must stop before its database and folders go.
     pub db: std::sync::Arc<TestDatabase>,
@@ -114,7 +117,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(dir.path(), &db);
     customise(&mut config);
     seed_keys(&config);
-    start(config, db, dir).await
+    start(config, db, dir, std::sync::Arc::default()).await
 }
 
 /// Puts a shared, pre-generated PS256 key in each of the new directory's key folders, which
@@ -164,14 +167,14 @@ fn seed_keys(config: &Config) {
 pub async fn spawn_sibling(app: &TestApp) -> TestApp {
     let mut config = app.state.config.clone();
     config.public_url = Some(app.address.clone());
-    start(config, app.db.clone(), app.dir.clone()).await
+    start(config, app.db.clone(), app.dir.clone(), app.clock.clone()).await
 }
 
 impl TestApp {
     /// Stops this instance (its server and its background delivery) and starts a new one on
     /// the same database, keys folder and public URL, as a restart does.
     pub async fn restart(self) -> TestApp {
-        let (db, dir) = (self.db.clone(), self.dir.clone());
+        let (db, dir, clock) = (self.db.clone(), self.dir.clone(), self.clock.clone());
         let mut config = self.state.config.clone();
         config.public_url = Some(self.address.clone());
         let mut stopped = self.state.stopped.subscribe();
@@ -179,7 +182,7 @@ impl TestApp {
         let _ =
             tokio::time::timeout(std::time::Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
         drop(self);
-        start(config, db, dir).await
+        start(config, db, dir, clock).await
     }
 }
 
@@ -187,6 +190,7 @@ async fn start(
     config: Config,
     db: std::sync::Arc<TestDatabase>,
     dir: std::sync::Arc<tempfile::TempDir>,
+    clock: std::sync::Arc<ShiftedClock>,
 ) -> TestApp {
     LazyLock::force(&TRACING);
     // With TLS on, the client trusts the directory's certificate (self-signed in tests).
@@ -197,7 +201,9 @@ async fn start(
         ),
         None => ("http", client()),
     };
-    let app = Application::build(config).await.expect("the app builds");
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("the app builds");
     let (port, mtls_port) = (app.port(), app.mtls_port());
     let state = app.state();
     let handle = app.handle();
@@ -208,6 +214,7 @@ async fn start(
         mtls_port,
         client,
         state,
+        clock,
         handle,
         db,
         dir,
@@ -297,17 +304,18 @@ pub const PASSWORD: &str = "correct horse battery staple";
 impl TestApp {
     /// Creates a user (through the domain, as the CLI does) and an API token for them.
     pub async fn user(&self, email: &str, operator: bool) -> TestUser {
-        let pool = self.state.pool.clone();
+        let (pool, at) = (self.state.pool.clone(), self.state.now());
         let email = email.to_owned();
         tokio::task::spawn_blocking(move || {
             use ssa_directory::model::Actor;
             use ssa_directory::services::accounts;
             let mut conn = pool.get().unwrap();
+            let cli = Some(&Actor::Cli);
             let user =
-                accounts::create_user_in(&mut conn, &email, PASSWORD, operator, Some(&Actor::Cli))
-                    .unwrap();
+                accounts::create_user_in(&mut conn, &email, PASSWORD, operator, cli, at).unwrap();
             let token =
-                accounts::create_token_in(&mut conn, &user.actor(), "tests", &Actor::Cli).unwrap();
+                accounts::create_token_in(&mut conn, &user.actor(), "tests", &Actor::Cli, at)
+                    .unwrap();
             TestUser {
                 id: user.id.to_string(),
                 email: user.email,

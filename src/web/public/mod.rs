@@ -504,7 +504,7 @@ pub(crate) async fn crl(req: HttpRequest, state: web::Data<Directory>) -> HttpRe
     serve(
         &req,
         &crl.document,
-        services::crl::max_age(&crl, state.config.key_refresh_secs),
+        services::crl::max_age(&crl, state.config.key_refresh_secs, state.now()),
         "application/pkix-crl",
     )
 }

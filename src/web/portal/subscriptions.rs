@@ -63,29 +63,38 @@ async fn create(
     }
 }
 
+/// What the buttons of a subscription ask for (the route admits only these three).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Pause,
+    Resume,
+    Remove,
+}
+
 async fn change(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    PortalPath((id, subscription, action)): PortalPath<(OrgId, SubscriptionId, String)>,
+    PortalPath((id, subscription, action)): PortalPath<(OrgId, SubscriptionId, Action)>,
     PortalForm(_): PortalForm<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let org = id;
     let actor = user.actor();
-    let result: Result<&str, AppError> = match action.as_str() {
-        "pause" => {
+    let result: Result<&str, AppError> = match action {
+        Action::Pause => {
             subscriptions::set_state(&state, actor, org, subscription, SubscriptionState::Paused)
                 .await
                 .map(|_| "Subscription paused.")
                 .map_err(AppError::from)
         }
-        "resume" => {
+        Action::Resume => {
             subscriptions::set_state(&state, actor, org, subscription, SubscriptionState::Active)
                 .await
                 .map(|_| "Subscription resumed: delivery continues from where it stood.")
                 .map_err(AppError::from)
         }
-        _ => subscriptions::delete(&state, actor, org, subscription)
+        Action::Remove => subscriptions::delete(&state, actor, org, subscription)
             .await
             .map(|_| "Subscription removed.")
             .map_err(AppError::from),

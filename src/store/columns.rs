@@ -31,61 +31,6 @@ pub(crate) trait AsText: Sized {
     fn from_text(text: &str) -> Option<Self>;
 }
 
-/// Identifiers and states written with `Display` and read with `FromStr`.
-macro_rules! display_and_from_str {
-    ($($ty:ty),* $(,)?) => {$(
-        impl AsText for $ty {
-            fn text(&self) -> String {
-                self.to_string()
-            }
-
-            fn from_text(text: &str) -> Option<Self> {
-                text.parse().ok()
-            }
-        }
-    )*};
-}
-
-display_and_from_str!(
-    OrgId,
-    SoftwareId,
-    UserId,
-    TokenId,
-    SubscriptionId,
-    Serial,
-    SubscriptionState,
-);
-
-/// States written with `as_str` and read with their parser.
-macro_rules! as_str_and {
-    ($($ty:ty => $parse:expr),* $(,)?) => {$(
-        impl AsText for $ty {
-            fn text(&self) -> String {
-                self.as_str().to_owned()
-            }
-
-            fn from_text(text: &str) -> Option<Self> {
-                let parse: fn(&str) -> Option<Self> = $parse;
-                parse(text)
-            }
-        }
-    )*};
-}
-
-as_str_and!(
-    Kid => |text| Some(Kid::from_trusted(text)),
-    Delivery => |text| text.parse().ok(),
-    EventKind => |text| text.parse().ok(),
-    Status => Status::parse,
-    CertType => |text| CertType::from_db(text).ok(),
-    CertStatus => |text| CertStatus::from_db(text).ok(),
-    RevocationReason => |text| RevocationReason::from_db(text).ok(),
-    KeyState => |text| KeyState::from_db(text).ok(),
-    KeyPurpose => |text| KeyPurpose::from_db(text).ok(),
-    MemberRole => |text| MemberRole::parse("role", text).ok(),
-    Environment => |text| Environment::parse("environment", text).ok(),
-);
-
 /// Diesel's traits for a type stored as text, as `#[derive(AsExpression, FromSqlRow)]` would
 /// write them: bound as text on each backend (and through [`DbConnection`]), read back
 /// through [`AsText::from_text`].
@@ -169,25 +114,63 @@ macro_rules! text_column {
     )*};
 }
 
-text_column!(
+/// Identifiers and states written with `Display` and read with `FromStr`, stored as text.
+macro_rules! display_and_from_str {
+    ($($ty:ty),* $(,)?) => {$(
+        text_column!($ty);
+
+        impl AsText for $ty {
+            fn text(&self) -> String {
+                self.to_string()
+            }
+
+            fn from_text(text: &str) -> Option<Self> {
+                text.parse().ok()
+            }
+        }
+    )*};
+}
+
+display_and_from_str!(
     OrgId,
     SoftwareId,
     UserId,
     TokenId,
     SubscriptionId,
     Serial,
-    Kid,
     SubscriptionState,
-    Delivery,
-    EventKind,
-    Status,
-    CertType,
-    CertStatus,
-    RevocationReason,
-    KeyState,
-    KeyPurpose,
-    MemberRole,
-    Environment,
+);
+
+/// States written with `as_str` and read with their parser, stored as text.
+macro_rules! as_str_and {
+    ($($ty:ty => $parse:expr),* $(,)?) => {$(
+        text_column!($ty);
+
+        impl AsText for $ty {
+            fn text(&self) -> String {
+                self.as_str().to_owned()
+            }
+
+            fn from_text(text: &str) -> Option<Self> {
+                let parse: fn(&str) -> Option<Self> = $parse;
+                parse(text)
+            }
+        }
+    )*};
+}
+
+as_str_and!(
+    Kid => |text| Some(Kid::from_trusted(text)),
+    Delivery => |text| text.parse().ok(),
+    EventKind => |text| text.parse().ok(),
+    Status => Status::parse,
+    CertType => |text| CertType::from_db(text).ok(),
+    CertStatus => |text| CertStatus::from_db(text).ok(),
+    RevocationReason => |text| RevocationReason::from_db(text).ok(),
+    KeyState => |text| KeyState::from_db(text).ok(),
+    KeyPurpose => |text| KeyPurpose::from_db(text).ok(),
+    MemberRole => |text| MemberRole::parse("role", text).ok(),
+    Environment => |text| Environment::parse("environment", text).ok(),
 );
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -67,6 +68,14 @@ pub struct Config {
     /// Passphrase that encrypts the signing key files (`SSA_DIRECTORY_KEY_PASSPHRASE`);
     /// without it they are stored unencrypted (still mode 0600).
     pub key_passphrase: Option<Secret>,
+    /// Where the SSA and federation signing keys live (`SSA_DIRECTORY_KEY_PROVIDER`): `file`
+    /// (PEM files in `keys/`, the default) or `pkcs11` (a PKCS#11 token, `pkcs11_uri`).
+    pub key_provider: KeyProvider,
+    /// The token of the pkcs11 provider, an RFC 7512 URI
+    /// (`pkcs11:token=LABEL?module-path=/path/lib.so&pin-source=file:/path/pin`,
+    /// `SSA_DIRECTORY_PKCS11_URI`). The PIN is read from its `pin-source` file, never written
+    /// in the URI.
+    pub pkcs11_uri: Option<String>,
     /// Claim names of issued SSAs: `obuk` (UK Open Banking) or `rfc7591` (RFC 7591 / CDR)
     /// (`SSA_DIRECTORY_SSA_PROFILE`).
     pub ssa_profile: SsaProfile,
@@ -152,6 +161,88 @@ impl SigningAlg {
     }
 }
 
+/// A token as an RFC 7512 URI names it. The PIN is never part of it: `pin-source` names the
+/// file it is read from, so neither the URI, its `Debug` nor the log shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenUri {
+    /// `token=`: the token's label.
+    pub token: String,
+    /// `module-path=`: the PKCS#11 module to load.
+    pub module_path: PathBuf,
+    /// `pin-source=file:`: the file holding the user PIN.
+    pub pin_source: PathBuf,
+}
+
+impl FromStr for TokenUri {
+    type Err = String;
+
+    fn from_str(uri: &str) -> Result<Self, String> {
+        let rest = uri
+            .strip_prefix("pkcs11:")
+            .ok_or("a PKCS#11 URI starts with pkcs11:")?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let decode = |value: &str| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| format!("{value:?} is not UTF-8 once percent-decoded"))
+        };
+        let (mut token, mut module_path, mut pin_source) = (None, None, None);
+        let attributes = path.split(';').chain(query.split('&'));
+        for attribute in attributes.filter(|a| !a.is_empty()) {
+            let (name, value) = attribute
+                .split_once('=')
+                .ok_or_else(|| format!("{attribute:?} is not name=value"))?;
+            match name {
+                "token" => token = Some(decode(value)?),
+                "module-path" => module_path = Some(PathBuf::from(decode(value)?)),
+                "pin-source" => {
+                    let value = decode(value)?;
+                    let file = value
+                        .strip_prefix("file:")
+                        .ok_or("pin-source must be file:/path/to/the/pin")?;
+                    pin_source = Some(PathBuf::from(file));
+                }
+                "pin-value" => {
+                    return Err("the PIN is read from a file (pin-source=file:...), never written in the URI".into());
+                }
+                other => {
+                    return Err(format!(
+                        "unsupported attribute {other:?} (use token, module-path and pin-source)"
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            token: token.ok_or("the URI names no token (token=LABEL)")?,
+            module_path: module_path.ok_or("the URI names no module (module-path=/path/lib.so)")?,
+            pin_source: pin_source.ok_or("the URI names no PIN file (pin-source=file:/path)")?,
+        })
+    }
+}
+
+impl std::fmt::Display for TokenUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pkcs11:token={}?module-path={}&pin-source=file:{}",
+            self.token,
+            self.module_path.display(),
+            self.pin_source.display()
+        )
+    }
+}
+
+/// Where the directory's signing keys live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyProvider {
+    /// PEM files in `keys/` (mode 0600).
+    File,
+    /// A PKCS#11 token: keys generated inside it, never extractable.
+    Pkcs11,
+}
+
 /// The claim names an SSA uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,6 +275,8 @@ impl Default for Config {
             issuer: None,
             signing_alg: SigningAlg::PS256,
             key_passphrase: None,
+            key_provider: KeyProvider::File,
+            pkcs11_uri: None,
             ssa_profile: SsaProfile::Obuk,
             ssa_lifetime_secs: 30 * 24 * 3600,
             jwks_max_age_secs: 300,
@@ -362,12 +455,41 @@ impl Config {
                 "client_cert_header and trusted_proxies go together (the header is believed only from those addresses)".into(),
             ));
         }
+        match (self.key_provider, &self.pkcs11_uri) {
+            (KeyProvider::Pkcs11, None) => {
+                return Err(ConfigError::Invalid(
+                    "key_provider = pkcs11 needs pkcs11_uri (pkcs11:token=LABEL?module-path=...&pin-source=file:...)".into(),
+                ));
+            }
+            (KeyProvider::Pkcs11, Some(uri)) => {
+                self.token_uri_checked(uri)?;
+            }
+            (KeyProvider::File, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "pkcs11_uri goes with key_provider = pkcs11".into(),
+                ));
+            }
+            (KeyProvider::File, None) => {}
+        }
         if self.db_pool_size == 0 {
             return Err(ConfigError::Invalid(
                 "db_pool_size must be at least 1".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The token of the pkcs11 key provider, when it is the one configured.
+    pub fn token_uri(&self) -> Result<Option<TokenUri>, ConfigError> {
+        match (self.key_provider, &self.pkcs11_uri) {
+            (KeyProvider::Pkcs11, Some(uri)) => self.token_uri_checked(uri).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn token_uri_checked(&self, uri: &str) -> Result<TokenUri, ConfigError> {
+        uri.parse()
+            .map_err(|why| ConfigError::Invalid(format!("pkcs11_uri: {why}")))
     }
 
     /// The public base URL without a trailing slash.
@@ -571,6 +693,84 @@ mod tests {
         assert!(err.contains("SSA_DIRECTORY_PUSH_ALLOW_HTTP"), "{err}");
         let err = load(None, &[("SSA_DIRECTORY_TRUSTED_PROXIES", "10.0.0.1, x")]).unwrap_err();
         assert!(err.contains("SSA_DIRECTORY_TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn a_uri_names_the_token_the_module_and_the_pin_file_and_never_the_pin() {
+        let uri: TokenUri = "pkcs11:token=Trust%20Directory?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/secrets/pin"
+            .parse()
+            .unwrap();
+        assert_eq!(uri.token, "Trust Directory");
+        assert_eq!(
+            uri.module_path,
+            PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")
+        );
+        assert_eq!(uri.pin_source, PathBuf::from("/run/secrets/pin"));
+        for (bad, why) in [
+            ("token=x", "pkcs11:"),
+            (
+                "pkcs11:token=x?module-path=/m.so&pin-value=1234",
+                "never written",
+            ),
+            ("pkcs11:token=x?module-path=/m.so", "PIN file"),
+            ("pkcs11:module-path=/m.so&pin-source=file:/p", "no token"),
+            (
+                "pkcs11:token=x;slot-id=3?module-path=/m.so&pin-source=file:/p",
+                "slot-id",
+            ),
+            (
+                "pkcs11:token=x?module-path=/m.so&pin-source=env:PIN",
+                "file:",
+            ),
+        ] {
+            let error = bad.parse::<TokenUri>().unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_pkcs11_provider_needs_a_token_uri_without_a_pin() {
+        let refused = |vars: &[(&str, &str)], why: &str| {
+            let error = load(None, vars).unwrap_err();
+            assert!(error.contains(why), "{error}");
+        };
+        refused(
+            &[("SSA_DIRECTORY_KEY_PROVIDER", "pkcs11")],
+            "needs pkcs11_uri",
+        );
+        refused(
+            &[(
+                "SSA_DIRECTORY_PKCS11_URI",
+                "pkcs11:token=t?module-path=/m.so&pin-source=file:/p",
+            )],
+            "goes with key_provider = pkcs11",
+        );
+        refused(
+            &[
+                ("SSA_DIRECTORY_KEY_PROVIDER", "pkcs11"),
+                (
+                    "SSA_DIRECTORY_PKCS11_URI",
+                    "pkcs11:token=t?module-path=/m.so&pin-value=1234",
+                ),
+            ],
+            "never written in the URI",
+        );
+        refused(
+            &[("SSA_DIRECTORY_KEY_PROVIDER", "vault")],
+            "SSA_DIRECTORY_KEY_PROVIDER",
+        );
+        let config = load(
+            None,
+            &[
+                ("SSA_DIRECTORY_KEY_PROVIDER", "pkcs11"),
+                (
+                    "SSA_DIRECTORY_PKCS11_URI",
+                    "pkcs11:token=t?module-path=/m.so&pin-source=file:/p",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.token_uri().unwrap().unwrap().token, "t");
     }
 
     #[test]

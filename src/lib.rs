@@ -235,14 +235,13 @@ impl Application {
             .context("CA start-up task failed")??
         };
 
-        let keyring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
-        let federation_keys = KeyRing::federation(&config.keys_dir, config.key_passphrase.clone());
         let (keyring, federation_keys, jwks) = {
-            let pool = pool.clone();
+            let (pool, rings_config) = (pool.clone(), config.clone());
             let alg = config.signing_alg.as_str();
             actix_web::rt::task::spawn_blocking(
                 move || -> anyhow::Result<(KeyRing, KeyRing, Cached)> {
                     use model::keys::KeyPurpose;
+                    let (keyring, federation_keys) = KeyRing::configured(&rings_config)?;
                     let mut conn = pool.get().context("cannot open a database connection")?;
                     use services::signing_keys::{Strays, initialise};
                     initialise(

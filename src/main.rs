@@ -250,8 +250,7 @@ fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<
 fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     // Every verb works on an existing directory's database; `list` only reads it.
     let mut conn = open_existing(config)?;
-    let ring = KeyRing::new(&config.keys_dir, config.key_passphrase.clone());
-    let federation = KeyRing::federation(&config.keys_dir, config.key_passphrase.clone());
+    let (ring, federation) = KeyRing::configured(config)?;
     let alg = config.signing_alg.as_str();
     if !matches!(command, KeysCommand::List) {
         use signing_keys::Strays::Leave;

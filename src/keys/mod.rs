@@ -7,6 +7,7 @@
 pub mod credentials;
 pub mod jwk;
 pub mod jwks;
+pub mod pkcs11;
 pub mod proofs;
 pub mod provider;
 pub mod signing;

@@ -34,11 +34,14 @@ struct LoadedKey {
     key: EncodingKey,
 }
 
-/// The private halves of the signing keys, loaded from `keys/signing/` on first use.
+/// The private halves of the signing keys: files in `keys/signing/` (or `keys/federation/`),
+/// loaded on first use, or, with the pkcs11 key provider, objects of a token that signs
+/// with them and never lets them out.
 pub struct KeyRing {
     dir: PathBuf,
     passphrase: Option<Secret>,
     loaded: RwLock<HashMap<String, Arc<LoadedKey>>>,
+    token: Option<Arc<super::pkcs11::Token>>,
 }
 
 impl KeyRing {
@@ -57,7 +60,31 @@ impl KeyRing {
             dir: keys_dir.join(folder),
             passphrase,
             loaded: RwLock::new(HashMap::new()),
+            token: None,
         }
+    }
+
+    /// The SSA and federation rings as `config` places them: files in the keys folder, or
+    /// objects of the pkcs11 provider's token (opened here: call from a blocking thread).
+    pub fn configured(config: &crate::config::Config) -> anyhow::Result<(Self, Self)> {
+        let (ssa, federation) = (
+            Self::new(&config.keys_dir, config.key_passphrase.clone()),
+            Self::federation(&config.keys_dir, config.key_passphrase.clone()),
+        );
+        Ok(match config.token_uri()? {
+            Some(uri) => {
+                let token = Arc::new(super::pkcs11::Token::open(&uri)?);
+                (ssa.in_token(token.clone()), federation.in_token(token))
+            }
+            None => (ssa, federation),
+        })
+    }
+
+    /// The same ring with its keys generated in, and signing done by, `token`: nothing
+    /// private is written to the keys folder.
+    pub fn in_token(mut self, token: Arc<super::pkcs11::Token>) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// The file of a key.
@@ -72,6 +99,17 @@ impl KeyRing {
 
     /// Generates a key for `alg`, writes it (mode 0600) and returns its public JWK.
     pub fn generate(&self, alg: &str) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        if let Some(token) = &self.token {
+            let (public, evidence) = token.generate(alg).map_err(Error::Unexpected)?;
+            tracing::info!(
+                kid = %public["kid"],
+                local = evidence.local,
+                always_sensitive = evidence.always_sensitive,
+                never_extractable = evidence.never_extractable,
+                "generated a signing key in the token"
+            );
+            return Ok(public);
+        }
         let key = jwk::generate(alg)?;
         let public = jwk::public_jwk(&key, alg)?;
         let kid = public["kid"].as_str().unwrap_or_default().to_owned();
@@ -150,6 +188,9 @@ impl KeyRing {
         typ: &str,
         claims: &T,
     ) -> Result<String, Error> {
+        if let Some(token) = &self.token {
+            return sign_in_token(token, kid, alg, typ, claims);
+        }
         let key = self.load(kid, alg)?;
         let mut header = Header::new(key.algorithm);
         header.kid = Some(kid.to_owned());
@@ -158,9 +199,9 @@ impl KeyRing {
             .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("signing")))
     }
 
-    /// Every key file in the folder: (kid, path).
+    /// Every key file in the folder: (kid, path). None with a token: its keys are not files.
     pub fn files(&self) -> anyhow::Result<Vec<(String, PathBuf)>> {
-        if !self.dir.exists() {
+        if self.token.is_some() || !self.dir.exists() {
             return Ok(vec![]);
         }
         let mut files = vec![];
@@ -199,10 +240,58 @@ impl KeyRing {
         Ok((alg, public))
     }
 
+    /// That the ring holds the private key of `kid`, a key the database has in `state`: its
+    /// file, or its object in the token. A missing one stops the start, naming where it
+    /// should be.
+    pub fn check_held(&self, kid: &Kid, state: crate::model::keys::KeyState) -> anyhow::Result<()> {
+        if let Some(token) = &self.token {
+            return token.evidence(kid.as_str()).map(drop).with_context(|| {
+                format!(
+                    "signing key {kid} is {} but the token {} lacks it",
+                    state.as_str(),
+                    token.uri()
+                )
+            });
+        }
+        let path = self.path(kid.as_str());
+        if !path.exists() {
+            bail!(
+                "signing key {kid} is {} but {} is missing; restore it from the backup of keys/",
+                state.as_str(),
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Removes the file of a generated key that never became live.
     pub fn discard(&self, kid: &Kid) {
         let _ = std::fs::remove_file(self.path(kid.as_str()));
     }
+}
+
+/// A compact JWS (header `typ`, `alg`, `kid`) whose signature the token makes: the same bytes
+/// jsonwebtoken would write around it, with the private key staying in the token.
+fn sign_in_token<T: Serialize>(
+    token: &super::pkcs11::Token,
+    kid: &str,
+    alg: &str,
+    typ: &str,
+    claims: &T,
+) -> Result<String, Error> {
+    let header = serde_json::json!({"typ": typ, "alg": alg, "kid": kid});
+    let input = format!("{}.{}", json_b64(&header)?, json_b64(claims)?);
+    let signature = token
+        .sign(kid, alg, input.as_bytes())
+        .map_err(|e| Error::Unavailable(format!("the key store did not sign: {e:#}")))?;
+    Ok(format!("{input}.{}", jwk::b64(&signature)))
+}
+
+/// A JWS part: base64url of the JSON of `value`.
+fn json_b64<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    serde_json::to_vec(value)
+        .map(|bytes| jwk::b64(&bytes))
+        .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("encoding a JWS")))
 }
 
 /// What a JWS the directory signed must show to be read back: its `typ`, its `iss` and the

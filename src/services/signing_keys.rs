@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::bail;
-
 use super::Directory;
 use crate::documents::Published;
 use crate::keys::jwks;
@@ -195,15 +193,8 @@ pub fn initialise(
     }
 
     for key in store::signing_keys::all(conn, purpose)? {
-        if matches!(key.state, KeyState::Active | KeyState::Next)
-            && !ring.path(key.kid.as_str()).exists()
-        {
-            bail!(
-                "signing key {} is {} but {} is missing; restore it from the backup of keys/",
-                key.kid,
-                key.state.as_str(),
-                ring.path(key.kid.as_str()).display()
-            );
+        if matches!(key.state, KeyState::Active | KeyState::Next) {
+            ring.check_held(&key.kid, key.state)?;
         }
     }
     Ok(())

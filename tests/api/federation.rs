@@ -31,7 +31,7 @@ fn verified(jwt: &str, jwks: &Value) -> Value {
 }
 
 /// The entity configuration: its JWS and claims (verified with its own keys).
-async fn entity_configuration(app: &TestApp) -> (String, Value) {
+pub(crate) async fn entity_configuration(app: &TestApp) -> (String, Value) {
     let response = app.get("/.well-known/openid-federation").await;
     assert_eq!(response.status(), 200);
     assert_eq!(

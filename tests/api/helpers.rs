@@ -128,6 +128,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
 fn seed_keys(config: &Config) {
     use ssa_directory::keys::signing::KeyRing;
     if config.key_passphrase.is_some()
+        || config.key_provider != ssa_directory::config::KeyProvider::File
         || config.signing_alg.as_str() != "PS256"
         || config.keys_dir.exists()
     {

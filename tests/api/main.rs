@@ -15,6 +15,7 @@ mod federation;
 mod foundation;
 mod hardening;
 mod helpers;
+mod hsm;
 mod issuers;
 mod keystore;
 mod mtls;

@@ -215,14 +215,12 @@ impl Application {
 
         let started_at = clock.now();
         let (ca, crl) = {
-            let (pool, keys_dir, validity) = (
-                pool.clone(),
-                config.keys_dir.clone(),
-                config.crl_validity_secs,
-            );
+            let (pool, ca_config, validity) =
+                (pool.clone(), config.clone(), config.crl_validity_secs);
             actix_web::rt::task::spawn_blocking(
                 move || -> anyhow::Result<(pki::Ca, services::crl::Current)> {
-                    let ca = pki::ca::load_or_init(&keys_dir)?;
+                    let token = keys::pkcs11::Token::configured(&ca_config)?;
+                    let ca = pki::ca::load_or_init(&ca_config.keys_dir, token.as_ref())?;
                     let mut conn = pool.get().context("cannot open a database connection")?;
                     services::keystore::backfill_thumbprints(&mut conn)
                         .map_err(|e| anyhow::anyhow!("cannot fill in key thumbprints: {e}"))?;

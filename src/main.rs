@@ -209,7 +209,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Enable { email }) => set_disabled(&config, &email, false),
         Command::Keys(command) => keys_command(&config, command),
         Command::Ca(CaCommand::Init) => {
-            pki::ca::init(&config.keys_dir)?;
+            let token = ssa_directory::keys::pkcs11::Token::configured(&config)?;
+            pki::ca::init(&config.keys_dir, token.as_ref())?;
             for line in pki::ca::show(&config.keys_dir)?.lines {
                 println!("{line}");
             }

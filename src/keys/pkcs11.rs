@@ -114,6 +114,16 @@ impl Token {
         })
     }
 
+    /// The token of `config`'s pkcs11 key provider, opened; `None` with the file provider.
+    pub fn configured(
+        config: &crate::config::Config,
+    ) -> anyhow::Result<Option<std::sync::Arc<Self>>> {
+        Ok(match config.token_uri()? {
+            Some(uri) => Some(std::sync::Arc::new(Self::open(&uri)?)),
+            None => None,
+        })
+    }
+
     /// The URI the token was opened with.
     pub fn uri(&self) -> &TokenUri {
         &self.uri
@@ -146,42 +156,7 @@ impl Token {
     pub fn generate(&self, alg: &str) -> anyhow::Result<(Map<String, Value>, Evidence)> {
         self.with_session(|session| {
             let temporary = uuid::Uuid::new_v4().as_bytes().to_vec();
-            let (mechanism, mut public) = match alg {
-                "PS256" => (
-                    Mechanism::RsaPkcsKeyPairGen,
-                    vec![
-                        Attribute::ModulusBits(2048.into()),
-                        Attribute::PublicExponent(vec![1, 0, 1]),
-                    ],
-                ),
-                "ES256" => (
-                    Mechanism::EccKeyPairGen,
-                    vec![
-                        Attribute::KeyType(KeyType::EC),
-                        // DER of the OID of P-256 (1.2.840.10045.3.1.7).
-                        Attribute::EcParams(vec![
-                            0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07,
-                        ]),
-                    ],
-                ),
-                other => bail!("unsupported signing algorithm {other:?}"),
-            };
-            public.extend([
-                Attribute::Token(true),
-                Attribute::Verify(true),
-                Attribute::Id(temporary.clone()),
-            ]);
-            let private = [
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Id(temporary),
-            ];
-            let (public_handle, private_handle) = session
-                .generate_key_pair(&mechanism, &public, &private)
-                .with_context(|| format!("{}: cannot generate a key pair", self.uri))?;
+            let (public_handle, private_handle) = self.generate_pair(session, alg, &temporary)?;
             let key = public_key(session, public_handle, alg)?;
             let jwk = jwk::public_jwk(&key, alg).map_err(|e| anyhow!("{e}"))?;
             let kid = jwk["kid"].as_str().unwrap_or_default().as_bytes().to_vec();
@@ -196,6 +171,102 @@ impl Token {
             let evidence = evidence(session, private_handle)?;
             Ok((jwk, evidence))
         })
+    }
+
+    /// Generates a P-256 key pair named `name` (`CKA_ID` and `CKA_LABEL`), such as a CA's;
+    /// refuses when the token already holds a key of that name (a key is never replaced).
+    /// Returns the uncompressed public point and what the token says of the key.
+    pub fn generate_named(&self, name: &str) -> anyhow::Result<(Vec<u8>, Evidence)> {
+        self.with_session(|session| {
+            let id = name.as_bytes().to_vec();
+            let existing = session.find_objects(&[Attribute::Id(id.clone())])?;
+            if !existing.is_empty() {
+                bail!(
+                    "{}: the token already holds a key named {name:?}; it is never replaced",
+                    self.uri
+                );
+            }
+            let (_, private_handle) = self.generate_pair(session, "ES256", &id)?;
+            let point = self.point_of(session, name)?;
+            Ok((point, evidence(session, private_handle)?))
+        })
+    }
+
+    /// The uncompressed public point (`04 || X || Y`) of the P-256 key named `name`.
+    pub fn ec_point(&self, name: &str) -> anyhow::Result<Vec<u8>> {
+        self.with_session(|session| self.point_of(session, name))
+    }
+
+    fn point_of(&self, session: &Session, name: &str) -> anyhow::Result<Vec<u8>> {
+        let public = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Id(name.as_bytes().to_vec()),
+            ])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: the token holds no public key with id {name:?}",
+                    self.uri
+                )
+            })?;
+        let key = public_key(session, public, "ES256")?;
+        let ec = key.ec_key()?;
+        let mut context = openssl::bn::BigNumContext::new()?;
+        Ok(ec.public_key().to_bytes(
+            ec.group(),
+            openssl::ec::PointConversionForm::UNCOMPRESSED,
+            &mut context,
+        )?)
+    }
+
+    /// A key pair for `alg`, both halves with `CKA_ID` `id` (and `CKA_LABEL` when given a
+    /// name); the private half sensitive, not extractable, for signing only.
+    fn generate_pair(
+        &self,
+        session: &Session,
+        alg: &str,
+        id: &[u8],
+    ) -> anyhow::Result<(ObjectHandle, ObjectHandle)> {
+        let (mechanism, mut public) = match alg {
+            "PS256" => (
+                Mechanism::RsaPkcsKeyPairGen,
+                vec![
+                    Attribute::ModulusBits(2048.into()),
+                    Attribute::PublicExponent(vec![1, 0, 1]),
+                ],
+            ),
+            "ES256" => (
+                Mechanism::EccKeyPairGen,
+                vec![
+                    Attribute::KeyType(KeyType::EC),
+                    // DER of the OID of P-256 (1.2.840.10045.3.1.7).
+                    Attribute::EcParams(vec![
+                        0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07,
+                    ]),
+                ],
+            ),
+            other => bail!("unsupported signing algorithm {other:?}"),
+        };
+        public.extend([
+            Attribute::Token(true),
+            Attribute::Verify(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(id.to_vec()),
+        ]);
+        let private = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(id.to_vec()),
+        ];
+        session
+            .generate_key_pair(&mechanism, &public, &private)
+            .with_context(|| format!("{}: cannot generate a key pair", self.uri))
     }
 
     /// The private key named `kid`.
@@ -397,6 +468,23 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{alg}: {e}"));
         }
         assert!(token.sign("no-such-kid", "ES256", b"x").is_err());
+        // A ring in the token holds what the token holds, and says what it lacks.
+        let folder = tempfile::tempdir().unwrap();
+        let ring = super::super::signing::KeyRing::new(folder.path(), None)
+            .in_token(std::sync::Arc::new(Token::open(&uri).unwrap()));
+        let (public, _) = token.generate("ES256").unwrap();
+        let held = crate::model::Kid::from_trusted(public["kid"].as_str().unwrap());
+        let active = crate::model::keys::KeyState::Active;
+        ring.check_held(&held, active).unwrap();
+        let error = ring
+            .check_held(&crate::model::Kid::from_trusted("absent"), active)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("signing key absent is active but the token pkcs11:token=unit-"),
+            "{error}"
+        );
+        assert!(ring.files().unwrap().is_empty());
         // A second opening of the same token (another instance, or a restart) signs with
         // the same objects.
         let again = Token::open(&uri).unwrap();

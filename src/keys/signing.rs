@@ -71,11 +71,8 @@ impl KeyRing {
             Self::new(&config.keys_dir, config.key_passphrase.clone()),
             Self::federation(&config.keys_dir, config.key_passphrase.clone()),
         );
-        Ok(match config.token_uri()? {
-            Some(uri) => {
-                let token = Arc::new(super::pkcs11::Token::open(&uri)?);
-                (ssa.in_token(token.clone()), federation.in_token(token))
-            }
+        Ok(match super::pkcs11::Token::configured(config)? {
+            Some(token) => (ssa.in_token(token.clone()), federation.in_token(token)),
             None => (ssa, federation),
         })
     }

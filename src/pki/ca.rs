@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use openssl::sha::sha1;
@@ -14,6 +15,7 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::keys::pkcs11::Token;
 use crate::keys::{ensure_dir, read_secret, write_secret};
 
 const ROOT_KEY: &str = "root-key.pem";
@@ -21,6 +23,68 @@ const ROOT_CERT: &str = "root-cert.pem";
 const ISSUING_KEY: &str = "issuing-key.pem";
 const ISSUING_CERT: &str = "issuing-cert.pem";
 const FILES: [&str; 4] = [ROOT_KEY, ROOT_CERT, ISSUING_KEY, ISSUING_CERT];
+/// With the keys in a token: the certificates are the only files.
+const CERTIFICATES: [&str; 2] = [ROOT_CERT, ISSUING_CERT];
+/// The names (`CKA_ID`, `CKA_LABEL`) of the CA's keys in a token.
+const ROOT_KEY_NAME: &str = "ssa-directory-ca-root";
+const ISSUING_KEY_NAME: &str = "ssa-directory-ca-issuing";
+
+/// A private key of the CA: a PEM file in `keys/ca/`, or a P-256 key of the pkcs11
+/// provider's token, which signs the digest of what rcgen (or the OCSP responder) asks and
+/// never lets the key out.
+pub enum CaKey {
+    File(KeyPair),
+    Token {
+        token: Arc<Token>,
+        name: &'static str,
+        /// The uncompressed public point.
+        public: Vec<u8>,
+    },
+}
+
+impl rcgen::PublicKeyData for CaKey {
+    fn der_bytes(&self) -> &[u8] {
+        match self {
+            CaKey::File(key) => key.der_bytes(),
+            CaKey::Token { public, .. } => public,
+        }
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            CaKey::File(key) => key.algorithm(),
+            CaKey::Token { .. } => &PKCS_ECDSA_P256_SHA256,
+        }
+    }
+}
+
+impl rcgen::SigningKey for CaKey {
+    /// A DER ECDSA-Sig-Value (or the file key's own signature), as X.509 carries it.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        match self {
+            CaKey::File(key) => key.sign(message),
+            CaKey::Token { token, name, .. } => {
+                let raw = token.sign(name, "ES256", message).map_err(|error| {
+                    tracing::error!(error = %format!("{error:#}"), "the token did not sign for the CA");
+                    rcgen::Error::RemoteKeyError
+                })?;
+                der_signature(&raw).ok_or(rcgen::Error::RemoteKeyError)
+            }
+        }
+    }
+}
+
+/// An ECDSA signature as JWS and PKCS#11 write it (r || s) as X.509 wants it: the DER
+/// SEQUENCE of the two INTEGERs.
+fn der_signature(raw: &[u8]) -> Option<Vec<u8>> {
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let r = openssl::bn::BigNum::from_slice(r).ok()?;
+    let s = openssl::bn::BigNum::from_slice(s).ok()?;
+    openssl::ecdsa::EcdsaSig::from_private_components(r, s)
+        .ok()?
+        .to_der()
+        .ok()
+}
 
 /// The loaded CA: certificates for publication, the issuing key for signing.
 pub struct Ca {
@@ -28,7 +92,7 @@ pub struct Ca {
     pub issuing_pem: String,
     pub issuing_der: Vec<u8>,
     /// Signs certificates, CRLs and OCSP responses.
-    pub issuer: Issuer<'static, KeyPair>,
+    pub issuer: Issuer<'static, CaKey>,
     /// DER of the issuing CA's subject name.
     pub issuing_name_der: Vec<u8>,
     /// The issuing CA's public key (the BIT STRING contents of its SubjectPublicKeyInfo).
@@ -103,14 +167,53 @@ fn ca_params(common_name: &str, years: i64, path_len: Option<u8>) -> Certificate
 /// The four files are written into a staging folder beside `keys/ca/`, which then takes its
 /// name in one rename: a process killed half-way leaves no partial CA behind (which would
 /// stop every later start), only a staging folder that a later start removes.
-pub fn init(keys_dir: &Path) -> anyhow::Result<Ca> {
-    init_with(keys_dir, &PKCS_ECDSA_P256_SHA256)
+pub fn init(keys_dir: &Path, token: Option<&Arc<Token>>) -> anyhow::Result<Ca> {
+    match token {
+        Some(token) => init_in(keys_dir, &|name| token_key(token, name, true)),
+        None => init_with(keys_dir, &PKCS_ECDSA_P256_SHA256),
+    }
+}
+
+/// A CA key of the token: generated (`fresh`) or found.
+fn token_key(token: &Arc<Token>, name: &'static str, fresh: bool) -> anyhow::Result<CaKey> {
+    let public = if fresh {
+        let (public, evidence) = token.generate_named(name)?;
+        tracing::info!(
+            key = name,
+            local = evidence.local,
+            always_sensitive = evidence.always_sensitive,
+            never_extractable = evidence.never_extractable,
+            "generated a CA key in the token"
+        );
+        public
+    } else {
+        token
+            .ec_point(name)
+            .with_context(|| format!("the CA's key {name} is not in the token"))?
+    };
+    Ok(CaKey::Token {
+        token: token.clone(),
+        name,
+        public,
+    })
 }
 
 /// [`init`] with keys of another algorithm (what an operator's own CA may use).
 pub(crate) fn init_with(
     keys_dir: &Path,
     algorithm: &'static rcgen::SignatureAlgorithm,
+) -> anyhow::Result<Ca> {
+    init_in(keys_dir, &|_| {
+        KeyPair::generate_for(algorithm)
+            .map(CaKey::File)
+            .context("generating a CA key")
+    })
+}
+
+/// Creates the CA with the keys `generate` makes for the root and the issuing CA.
+fn init_in(
+    keys_dir: &Path,
+    generate: &dyn Fn(&'static str) -> anyhow::Result<CaKey>,
 ) -> anyhow::Result<Ca> {
     let dir = dir(keys_dir);
     if let Some(existing) = FILES.iter().find(|f| dir.join(f).exists()) {
@@ -121,12 +224,12 @@ pub(crate) fn init_with(
         );
     }
     ensure_dir(keys_dir)?;
-    let root_key = KeyPair::generate_for(algorithm).context("generating the root key")?;
+    let root_key = generate(ROOT_KEY_NAME).context("generating the root key")?;
     let root_params = ca_params("SSA Directory Root CA", 10, None);
     let root_cert = root_params
         .self_signed(&root_key)
         .context("signing the root CA")?;
-    let issuing_key = KeyPair::generate_for(algorithm).context("generating the issuing key")?;
+    let issuing_key = generate(ISSUING_KEY_NAME).context("generating the issuing key")?;
     let issuing_params = ca_params("SSA Directory Issuing CA", 5, Some(0));
     let root_issuer = Issuer::new(root_params, root_key);
     let issuing_cert = issuing_params
@@ -142,14 +245,11 @@ pub(crate) fn init_with(
         .create(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
     let staged = (|| -> anyhow::Result<()> {
-        write_secret(
-            &staging.join(ROOT_KEY),
-            root_issuer.key().serialize_pem().as_bytes(),
-        )?;
-        write_secret(
-            &staging.join(ISSUING_KEY),
-            issuing_key.serialize_pem().as_bytes(),
-        )?;
+        for (file, key) in [(ROOT_KEY, root_issuer.key()), (ISSUING_KEY, &issuing_key)] {
+            if let CaKey::File(key) = key {
+                write_secret(&staging.join(file), key.serialize_pem().as_bytes())?;
+            }
+        }
         write_secret(&staging.join(ROOT_CERT), root_cert.pem().as_bytes())?;
         write_secret(&staging.join(ISSUING_CERT), issuing_cert.pem().as_bytes())?;
         // An empty keys/ca (created by hand, or by an older version) is replaced by the
@@ -169,7 +269,11 @@ pub(crate) fn init_with(
     }
     staged?;
     tracing::info!(dir = %dir.display(), "created a new certificate authority");
-    load(keys_dir)
+    let in_token = match issuing_key {
+        CaKey::Token { token, .. } => Some(token),
+        CaKey::File(_) => None,
+    };
+    load(keys_dir, in_token.as_ref())
 }
 
 /// Prefix of the folder a new CA is written into before it becomes `keys/ca/`.
@@ -208,7 +312,10 @@ fn remove_stale_staging(keys_dir: &Path) {
 }
 
 /// Loads the CA, creating one when `keys/ca/` holds none of its files.
-pub fn load_or_init(keys_dir: &Path) -> anyhow::Result<Ca> {
+///
+/// With a token, a new CA's keys are generated in it and only the certificates are files; a
+/// CA whose key files exist keeps them (the provider decides where new keys are born).
+pub fn load_or_init(keys_dir: &Path, token: Option<&Arc<Token>>) -> anyhow::Result<Ca> {
     remove_stale_staging(keys_dir);
     let dir = dir(keys_dir);
     let present: Vec<&str> = FILES
@@ -216,11 +323,15 @@ pub fn load_or_init(keys_dir: &Path) -> anyhow::Result<Ca> {
         .copied()
         .filter(|f| dir.join(f).exists())
         .collect();
+    let expected: &[&str] = match token {
+        Some(_) if !present.contains(&ROOT_KEY) && !present.contains(&ISSUING_KEY) => &CERTIFICATES,
+        _ => &FILES,
+    };
     match present.len() {
-        0 => init(keys_dir),
-        4 => load(keys_dir),
+        0 => init(keys_dir, token),
+        n if n == expected.len() => load(keys_dir, token),
         _ => {
-            let missing: Vec<&str> = FILES
+            let missing: Vec<&str> = expected
                 .iter()
                 .copied()
                 .filter(|f| !present.contains(f))
@@ -252,15 +363,24 @@ fn read_key(path: &Path) -> anyhow::Result<KeyPair> {
 
 /// Loads and checks an existing CA: both keys match their certificates, the root signed
 /// itself and the issuing CA.
-pub fn load(keys_dir: &Path) -> anyhow::Result<Ca> {
+pub fn load(keys_dir: &Path, token: Option<&Arc<Token>>) -> anyhow::Result<Ca> {
     let dir = dir(keys_dir);
     let (root_pem, root) = read_cert(&dir.join(ROOT_CERT))?;
     let (issuing_pem, issuing) = read_cert(&dir.join(ISSUING_CERT))?;
-    let root_key = read_key(&dir.join(ROOT_KEY))?;
-    let issuing_key = read_key(&dir.join(ISSUING_KEY))?;
-    let same_key = |cert: &X509, key: &KeyPair| -> anyhow::Result<bool> {
-        let theirs = openssl::pkey::PKey::public_key_from_pem(key.public_key_pem().as_bytes())?;
-        Ok(cert.public_key()?.public_eq(&theirs))
+    // Key files, when there are: a CA made with files keeps them.
+    let (root_key, issuing_key) = match token {
+        Some(token) if !dir.join(ROOT_KEY).exists() && !dir.join(ISSUING_KEY).exists() => (
+            token_key(token, ROOT_KEY_NAME, false)?,
+            token_key(token, ISSUING_KEY_NAME, false)?,
+        ),
+        _ => (
+            CaKey::File(read_key(&dir.join(ROOT_KEY))?),
+            CaKey::File(read_key(&dir.join(ISSUING_KEY))?),
+        ),
+    };
+    let same_key = |cert: &X509, key: &CaKey| -> anyhow::Result<bool> {
+        use rcgen::PublicKeyData;
+        Ok(cert.public_key()?.public_key_to_der()? == key.subject_public_key_info())
     };
     if !same_key(&root, &root_key)? {
         bail!(
@@ -286,7 +406,7 @@ pub fn load(keys_dir: &Path) -> anyhow::Result<Ca> {
     }
     let issuing_der = issuing.to_der()?;
     let issuing_name_der = issuing.subject_name().to_der()?;
-    let issuing_public_key = issuing_key.public_key_raw().to_vec();
+    let issuing_public_key = rcgen::PublicKeyData::der_bytes(&issuing_key).to_vec();
     let issuer = Issuer::from_ca_cert_pem(&issuing_pem, issuing_key).with_context(|| {
         format!(
             "cannot use {} as an issuer",
@@ -337,8 +457,8 @@ mod tests {
     #[test]
     fn a_new_ca_loads_and_the_issuing_ca_chains_to_the_root() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = init(dir.path()).unwrap();
-        let again = load_or_init(dir.path()).unwrap();
+        let ca = init(dir.path(), None).unwrap();
+        let again = load_or_init(dir.path(), None).unwrap();
         assert_eq!(
             ca.issuing_pem, again.issuing_pem,
             "the existing CA is used as is"
@@ -346,7 +466,7 @@ mod tests {
         let issuing = X509::from_pem(ca.issuing_pem.as_bytes()).unwrap();
         let root = X509::from_pem(ca.root_pem.as_bytes()).unwrap();
         assert!(issuing.verify(&root.public_key().unwrap()).unwrap());
-        assert!(init(dir.path()).is_err(), "init never replaces a CA");
+        assert!(init(dir.path(), None).is_err(), "init never replaces a CA");
         let summary = show(dir.path()).unwrap().lines.join("\n");
         assert!(summary.contains("CN=SSA Directory Root CA"), "{summary}");
     }
@@ -360,25 +480,25 @@ mod tests {
         write_secret(&staging.join(ROOT_KEY), b"half").unwrap();
         write_secret(&staging.join(ROOT_CERT), b"half").unwrap();
         std::fs::create_dir(dir.path().join("ca")).unwrap();
-        let ca = load_or_init(dir.path()).expect("a new CA over an empty keys/ca");
+        let ca = load_or_init(dir.path(), None).expect("a new CA over an empty keys/ca");
         assert!(ca.chain_pem().contains("BEGIN CERTIFICATE"));
-        assert!(load(dir.path()).is_ok());
+        assert!(load(dir.path(), None).is_ok());
     }
 
     #[test]
     fn a_half_present_or_corrupt_ca_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        init(dir.path()).unwrap();
+        init(dir.path(), None).unwrap();
         let key = dir.path().join("ca").join(ISSUING_KEY);
         std::fs::remove_file(&key).unwrap();
-        let err = load_or_init(dir.path()).err().unwrap().to_string();
+        let err = load_or_init(dir.path(), None).err().unwrap().to_string();
         assert!(
             err.contains("incomplete") && err.contains(ISSUING_KEY),
             "{err}"
         );
 
         write_secret(&key, b"not a key").unwrap();
-        let err = format!("{:#}", load_or_init(dir.path()).err().unwrap());
+        let err = format!("{:#}", load_or_init(dir.path(), None).err().unwrap());
         assert!(err.contains(ISSUING_KEY), "{err}");
     }
 }

@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn subjects_are_rfc_4514_with_escapes() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = ca::init(dir.path()).unwrap();
+        let ca = ca::init(dir.path(), None).unwrap();
         let key = openssl::pkey::PKey::from_ec_key(
             openssl::ec::EcKey::generate(
                 &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)

@@ -71,6 +71,7 @@ const SHA256: &str = "2.16.840.1.101.3.4.2.1";
 /// The signature algorithm of the issuing CA's key, as an OCSP response names it.
 fn signature_algorithm(ca: &Ca) -> Result<AlgorithmIdentifierOwned, Error> {
     use const_oid::db::rfc5912;
+    use rcgen::PublicKeyData;
     let alg = ca.issuer.key().algorithm();
     let (oid, null_parameters) = if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
         (rfc5912::ECDSA_WITH_SHA_256, false)

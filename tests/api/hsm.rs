@@ -1,7 +1,8 @@
 //! The pkcs11 key provider through the real server, against SoftHSM2: the SSA and federation
 //! keys are born in the token and sign there, what they sign verifies as a bank verifies it,
 //! nothing private reaches the keys folder, another instance (or a restart) on the same token
-//! signs with the same keys, and a token that lacks a key the database names stops the start.
+//! signs with the same keys, a token that lacks a key the directory knows stops the start, and
+//! the CA's keys, born in the token too, sign certificates, CRLs and OCSP answers.
 
 use ssa_directory::config::KeyProvider;
 use ssa_directory::keys::pkcs11::{Token, softhsm};
@@ -102,9 +103,84 @@ async fn a_token_without_the_keys_the_database_names_stops_the_start() {
         .err()
         .expect("the start fails");
     let error = format!("{error:#}");
+    // The CA is loaded first: its keys are what the empty token lacks first.
     assert!(
-        error.contains("token=empty") && error.contains("no private key with id"),
+        error.contains("token=empty") && error.contains("ssa-directory-ca-root"),
         "{error}"
     );
     assert!(!error.contains("1234"), "the PIN is never shown: {error}");
+}
+
+#[tokio::test]
+async fn the_ca_keys_are_born_in_the_token_and_sign_certificates_crls_and_ocsp_answers() {
+    let (app, uri) = in_token("ca").await;
+    let ca_dir = app.state.config.keys_dir.join("ca");
+    let mut files: Vec<String> = std::fs::read_dir(&ca_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["issuing-cert.pem", "root-cert.pem"],
+        "only certificates are files"
+    );
+    let token = Token::open(&uri.parse().unwrap()).unwrap();
+    for name in ["ssa-directory-ca-root", "ssa-directory-ca-issuing"] {
+        let evidence = token.evidence(name).unwrap();
+        assert!(
+            evidence.local && evidence.never_extractable,
+            "{name}: {evidence:?}"
+        );
+        assert!(token.refuses_to_reveal(name).unwrap(), "{name}");
+    }
+
+    // A transport certificate the token's issuing key signed: OpenSSL verifies its chain and
+    // the OCSP answer; the verifier checks the chain, clientAuth and the CRL.
+    let c = approved(&app).await;
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
+    crate::pki::fetch_chain(&app, dir).await;
+    let csr = crate::pki::make_csr(dir, "transport", "rsa:2048", "/CN=x");
+    let (status, issued) = crate::pki::request_certificate(&app, &c, "transport", &csr).await;
+    assert_eq!(status, 201, "{issued}");
+    let pem = issued["certificate"].as_str().unwrap().to_owned();
+    std::fs::write(dir.join("transport.pem"), &pem).unwrap();
+    let (ok, out) = crate::pki::openssl(
+        dir,
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+            "transport.pem",
+        ],
+    );
+    assert!(ok, "{out}");
+    let answer = crate::pki::ocsp_status(dir, &app, "transport.pem");
+    assert!(answer.contains("transport.pem: good"), "{answer}");
+
+    let jwt = issue(&app, &c).await;
+    let chain = app.get("/pki/ca.pem").await.text().await.unwrap();
+    let crl = app.get("/pki/crl").await.bytes().await.unwrap();
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let trust = ssa_verifier::Trust::new(
+        app.address.clone(),
+        ssa_verifier::KeySet::from_json(&jwks).unwrap(),
+    )
+    .with_ca_chain(ssa_verifier::CaChain::from_pem(&chain).unwrap());
+    let crl = ssa_verifier::Crl::from_der(&crl).unwrap();
+    let now = std::time::SystemTime::now();
+    let settings = Settings::default();
+    let statement = trust.verify_statement(&jwt, &settings, now).unwrap();
+    let info = trust
+        .verify_client_certificate(&pem, &statement, None, Some(&crl), &settings, now)
+        .unwrap();
+    assert_eq!(info.revocation, ssa_verifier::Revocation::Checked);
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Cast, TestApp, cast, spawn_app};
 
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new("openssl")
         .current_dir(dir)
         .args(args)
@@ -78,7 +78,12 @@ async fn approved(app: &TestApp) -> Cast {
     c
 }
 
-async fn request_certificate(app: &TestApp, c: &Cast, kind: &str, csr: &str) -> (u16, Value) {
+pub(crate) async fn request_certificate(
+    app: &TestApp,
+    c: &Cast,
+    kind: &str,
+    csr: &str,
+) -> (u16, Value) {
     app.post_json(
         &format!("/api/v1/software/{}/certificates", c.software_id),
         &c.developer,
@@ -88,7 +93,7 @@ async fn request_certificate(app: &TestApp, c: &Cast, kind: &str, csr: &str) -> 
 }
 
 /// Writes the CA chain the directory publishes: issuing.pem and root.pem.
-async fn fetch_chain(app: &TestApp, dir: &Path) {
+pub(crate) async fn fetch_chain(app: &TestApp, dir: &Path) {
     let chain = app.get("/pki/ca.pem").await.text().await.unwrap();
     let end = "-----END CERTIFICATE-----\n";
     let split = chain.find(end).unwrap() + end.len();
@@ -97,7 +102,7 @@ async fn fetch_chain(app: &TestApp, dir: &Path) {
     std::fs::write(dir.join("chain.pem"), &chain).unwrap();
 }
 
-fn ocsp_status(dir: &Path, app: &TestApp, cert: &str) -> String {
+pub(crate) fn ocsp_status(dir: &Path, app: &TestApp, cert: &str) -> String {
     let (ok, out) = openssl(
         dir,
         &[

@@ -168,7 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     telemetry::init(config.log_format, default_filter);
 
-    match command {
+    let result = match command {
         Command::Serve { .. } => actix_web::rt::System::new().block_on(async move {
             let app = Application::build(config).await?;
             app.run_until_stopped().await.context("server failed")
@@ -231,7 +231,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", token.secret);
             Ok(())
         }
-    }
+    };
+    // Modules that keep keys (PKCS#11) are finalised before the process exits.
+    ssa_directory::keys::pkcs11::finalize_all();
+    result
 }
 
 fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<()> {

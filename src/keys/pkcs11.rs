@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, RwLock};
 
 use anyhow::{Context, anyhow, bail};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -42,6 +42,12 @@ pub struct Evidence {
 static MODULES: LazyLock<Mutex<HashMap<PathBuf, Pkcs11>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// How many times the modules were finalised. Every call into a module holds this for
+/// reading, and a token opened in an earlier generation refuses to call: [`finalize_all`]
+/// (which holds it for writing) never runs while a call is in flight, and no call reaches a
+/// finalised module.
+static GENERATION: RwLock<u64> = RwLock::new(0);
+
 fn module(path: &Path) -> anyhow::Result<Pkcs11> {
     let mut modules = MODULES
         .lock()
@@ -58,15 +64,57 @@ fn module(path: &Path) -> anyhow::Result<Pkcs11> {
     Ok(context)
 }
 
+/// Finalises every loaded module (`C_Finalize`): call once nothing signs any more, before
+/// the process exits. A later use fails (and a token must be opened again). Some modules
+/// crash at exit when they were not finalised (SoftHSM2 2.6 with OpenSSL 3 does, now and
+/// then), so the server calls this when it has stopped.
+pub fn finalize_all() {
+    let Ok(mut generation) = GENERATION.write() else {
+        return;
+    };
+    let contexts: Vec<Pkcs11> = match MODULES.lock() {
+        Ok(mut modules) => modules.drain().map(|(_, context)| context).collect(),
+        Err(_) => return,
+    };
+    for context in contexts {
+        if let Err(error) = context.finalize() {
+            tracing::warn!(%error, "a PKCS#11 module did not finalise");
+        }
+    }
+    *generation += 1;
+}
+
 /// An open, logged-in token.
 pub struct Token {
     uri: TokenUri,
+    /// The modules' generation the token was opened in.
+    generation: u64,
     context: Pkcs11,
     slot: Slot,
     /// Keeps the application logged in while the token is open.
-    _login: Mutex<Session>,
+    login: Mutex<Option<Session>>,
     /// Sessions ready to sign with.
     idle: Mutex<Vec<Session>>,
+}
+
+/// Closes the token's sessions, unless the module was finalised meanwhile: then they are
+/// left alone (a finalised module must not be called, and it closed them itself).
+impl Drop for Token {
+    fn drop(&mut self) {
+        let gate = GENERATION.read();
+        let sessions: Vec<Session> = self
+            .idle
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+            .into_iter()
+            .chain(self.login.get_mut().ok().and_then(Option::take))
+            .collect();
+        match gate {
+            Ok(generation) if *generation == self.generation => drop(sessions),
+            _ => std::mem::forget(sessions),
+        }
+    }
 }
 
 impl std::fmt::Debug for Token {
@@ -81,6 +129,9 @@ impl Token {
     /// Loads the module, finds the token by its label and logs in with the PIN of
     /// `pin-source`. Errors name the URI (which holds no PIN) and what is missing.
     pub fn open(uri: &TokenUri) -> anyhow::Result<Self> {
+        let gate = GENERATION
+            .read()
+            .map_err(|_| anyhow!("the PKCS#11 gate is poisoned"))?;
         let context = module(&uri.module_path)?;
         let slot = context
             .get_slots_with_token()
@@ -107,9 +158,10 @@ impl Token {
         }
         Ok(Self {
             uri: uri.clone(),
+            generation: *gate,
             context,
             slot,
-            _login: Mutex::new(login),
+            login: Mutex::new(Some(login)),
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -132,6 +184,12 @@ impl Token {
     /// Runs `f` with a session of the pool (a new one when none is idle); a session whose
     /// call failed is closed instead of going back.
     fn with_session<T>(&self, f: impl FnOnce(&Session) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let gate = GENERATION
+            .read()
+            .map_err(|_| anyhow!("the PKCS#11 gate is poisoned"))?;
+        if *gate != self.generation {
+            bail!("{}: the PKCS#11 module was finalised", self.uri);
+        }
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let session = match idle {
             Some(session) => session,
@@ -399,6 +457,56 @@ pub mod softhsm {
     /// Where Debian's softhsm2 puts its module.
     pub const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
+    /// A lock file (created exclusively) held while a token is initialised; one left by a
+    /// process that died holding it is broken after a minute.
+    struct InitLock(std::path::PathBuf);
+
+    impl InitLock {
+        fn take() -> anyhow::Result<Self> {
+            let path = std::env::temp_dir().join("ssa-softhsm-init.lock");
+            let started = std::time::Instant::now();
+            loop {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(_) => return Ok(Self(path)),
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let stale = std::fs::metadata(&path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|at| at.elapsed().ok())
+                            .is_some_and(|age| age > std::time::Duration::from_secs(60));
+                        if stale {
+                            let _ = std::fs::remove_file(&path);
+                        } else if started.elapsed() > std::time::Duration::from_secs(120) {
+                            anyhow::bail!("{} stays taken", path.display());
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+    }
+
+    impl Drop for InitLock {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// Finalises the modules when dropped: a test holds one from its start, so that the
+    /// process never exits with SoftHSM2 initialised, even when the test fails.
+    pub struct Finalize;
+
+    impl Drop for Finalize {
+        fn drop(&mut self) {
+            super::finalize_all();
+        }
+    }
+
     /// Initialises a new token and returns its URI; its label is `name` and this process's
     /// id (token labels have 32 characters at most). An error says what is missing.
     pub fn token(name: &str) -> anyhow::Result<String> {
@@ -413,6 +521,9 @@ pub mod softhsm {
         }
         let pin = std::env::temp_dir().join(format!("ssa-softhsm-{label}.pin"));
         std::fs::write(&pin, "1234\n")?;
+        // Test processes run at once and share SoftHSM2's token folder, where two
+        // `--init-token --free` at the same moment trip over each other: one at a time.
+        let _lock = InitLock::take()?;
         let output = Command::new("softhsm2-util")
             .args(["--init-token", "--free", "--label", &label])
             .args(["--pin", "1234", "--so-pin", "5678"])
@@ -436,6 +547,7 @@ mod tests {
 
     #[test]
     fn keys_are_born_in_the_token_never_leave_it_and_sign_verifiable_jws() {
+        let _finalize = softhsm::Finalize;
         let uri: TokenUri = softhsm::token("unit").unwrap().parse().unwrap();
         let token = Token::open(&uri).unwrap();
         for alg in ["PS256", "ES256"] {
@@ -494,10 +606,12 @@ mod tests {
                 .sign(public["kid"].as_str().unwrap(), "ES256", b"x")
                 .is_ok()
         );
+        drop((ring, again, token));
     }
 
     #[test]
     fn a_wrong_pin_or_an_unknown_token_is_an_error_naming_the_uri() {
+        let _finalize = softhsm::Finalize;
         let uri: TokenUri = softhsm::token("faults").unwrap().parse().unwrap();
         let unknown = TokenUri {
             token: "nowhere".into(),

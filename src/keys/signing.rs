@@ -278,9 +278,10 @@ fn sign_in_token<T: Serialize>(
 ) -> Result<String, Error> {
     let header = serde_json::json!({"typ": typ, "alg": alg, "kid": kid});
     let input = format!("{}.{}", json_b64(&header)?, json_b64(claims)?);
-    let signature = token
-        .sign(kid, alg, input.as_bytes())
-        .map_err(|e| Error::Unavailable(format!("the key store did not sign: {e:#}")))?;
+    let signature = token.sign(kid, alg, input.as_bytes()).map_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "the token did not sign");
+        Error::SigningUnavailable("the key store did not sign".into())
+    })?;
     Ok(format!("{input}.{}", jwk::b64(&signature)))
 }
 

@@ -36,6 +36,10 @@ pub enum Error {
     /// A dependency (the database pool, a signing key) is not available right now.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The key store (a PKCS#11 token) did not sign: nothing was issued or recorded; try
+    /// again once it answers.
+    #[error("signing unavailable: {0}")]
+    SigningUnavailable(String),
     /// Anything else: a bug or a broken dependency, logged with its cause where it is
     /// rendered and shown as a generic message.
     #[error("internal error")]

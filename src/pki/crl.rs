@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::Ca;
 use crate::model::certificate::RevocationReason;
-use crate::model::{Error, Serial, Timestamp, unexpected};
+use crate::model::{Error, Serial, Timestamp};
 
 /// One entry of a CRL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,6 @@ pub fn sign(
     };
     let signed = params
         .signed_by(&ca.issuer)
-        .map_err(|e| unexpected("signing the CRL", e))?;
+        .map_err(|e| super::signing_failed("signing the CRL", e))?;
     Ok(signed.der().to_vec())
 }

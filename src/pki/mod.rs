@@ -200,7 +200,7 @@ pub fn sign(
         .map_err(|e| Error::Validation(format!("csr: unsupported public key ({e})")))?;
     let cert = params
         .signed_by(&spki, &ca.issuer)
-        .map_err(|e| unexpected("signing a certificate", e))?;
+        .map_err(|e| signing_failed("signing a certificate", e))?;
     let der = cert.der().to_vec();
     Ok(Signed {
         serial: serial_hex,
@@ -256,6 +256,16 @@ pub fn certificate_jwk(csr: &csr::Csr, der: &[u8]) -> Result<PublicJwk, Error> {
         thumbprint,
         jwk: map,
     })
+}
+
+/// What a failed CA signature is: the token not answering (503, nothing issued), or a bug.
+pub(crate) fn signing_failed(what: &str, error: rcgen::Error) -> Error {
+    match error {
+        rcgen::Error::RemoteKeyError => {
+            Error::SigningUnavailable(format!("the key store did not sign ({what})"))
+        }
+        other => unexpected(what, other),
+    }
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ pub fn respond(
         .issuer
         .key()
         .sign(&tbs_der)
-        .map_err(|e| unexpected("signing an OCSP response", e))?;
+        .map_err(|e| super::signing_failed("signing an OCSP response", e))?;
     let basic = BasicOcspResponse {
         tbs_response_data: tbs,
         signature_algorithm: signature_algorithm(ca)?,

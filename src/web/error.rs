@@ -73,6 +73,7 @@ impl AppError {
                 Error::Gone(_) => "gone",
                 Error::TooManyRequests(_) => "too-many-requests",
                 Error::Unavailable(_) => "unavailable",
+                Error::SigningUnavailable(_) => "signing-unavailable",
                 Error::Unexpected(_) => "internal",
             },
             AppError::BadRequest(_) => "bad-request",
@@ -96,6 +97,7 @@ impl AppError {
                 Error::Gone(_) => "Gone",
                 Error::TooManyRequests(_) => "Too many requests",
                 Error::Unavailable(_) => "Service unavailable",
+                Error::SigningUnavailable(_) => "Signing unavailable",
                 Error::Unexpected(_) => "Internal error",
             },
             AppError::BadRequest(_) => "Bad request",
@@ -147,7 +149,9 @@ impl ResponseError for AppError {
                 Error::Conflict(_) => StatusCode::CONFLICT,
                 Error::Gone(_) => StatusCode::GONE,
                 Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-                Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Unavailable(_) | Error::SigningUnavailable(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 Error::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,

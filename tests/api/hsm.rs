@@ -33,6 +33,7 @@ fn key_files(app: &TestApp) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn statements_and_federation_statements_are_signed_in_the_token_and_verify() {
+    let _finalize = softhsm::Finalize;
     let (app, uri) = in_token("directory").await;
     let c = approved(&app).await;
     let jwt = issue(&app, &c).await;
@@ -93,6 +94,7 @@ fn verified_kid(statement: &ssa_verifier::SoftwareStatement) -> Option<String> {
 
 #[tokio::test]
 async fn a_token_without_the_keys_the_database_names_stops_the_start() {
+    let _finalize = softhsm::Finalize;
     // SoftHSM2 lists the tokens that exist when its module is initialised: both first.
     let empty = softhsm::token("empty").unwrap();
     let (app, _) = in_token("first").await;
@@ -113,6 +115,7 @@ async fn a_token_without_the_keys_the_database_names_stops_the_start() {
 
 #[tokio::test]
 async fn the_ca_keys_are_born_in_the_token_and_sign_certificates_crls_and_ocsp_answers() {
+    let _finalize = softhsm::Finalize;
     let (app, uri) = in_token("ca").await;
     let ca_dir = app.state.config.keys_dir.join("ca");
     let mut files: Vec<String> = std::fs::read_dir(&ca_dir)
@@ -183,4 +186,74 @@ async fn the_ca_keys_are_born_in_the_token_and_sign_certificates_crls_and_ocsp_a
         .verify_client_certificate(&pem, &statement, None, Some(&crl), &settings, now)
         .unwrap();
     assert_eq!(info.revocation, ssa_verifier::Revocation::Checked);
+}
+
+#[tokio::test]
+async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded() {
+    let _finalize = softhsm::Finalize;
+    let (app, uri) = in_token("faulty").await;
+    let c = approved(&app).await;
+    issue(&app, &c).await;
+    let recorded = |app: &TestApp| {
+        let (pool, at, product) = (
+            app.state.pool.clone(),
+            app.state.now(),
+            c.software_id.clone(),
+        );
+        move || {
+            let mut conn = pool.get().unwrap();
+            ssa_directory::services::statements::recent_in(&mut conn, product.parse().unwrap(), at)
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(blocking(recorded(&app)).await, 1);
+
+    // The token goes away behind the directory's back.
+    let label: ssa_directory::config::TokenUri = uri.parse().unwrap();
+    let deleted = std::process::Command::new("softhsm2-util")
+        .args(["--delete-token", "--token", &label.token])
+        .output()
+        .unwrap();
+    assert!(deleted.status.success(), "{deleted:?}");
+
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
+        .bearer_auth(&c.developer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "urn:ssa-directory:problem:signing-unavailable",
+        "{problem}"
+    );
+    assert_eq!(
+        blocking(recorded(&app)).await,
+        1,
+        "no statement without its signature"
+    );
+
+    let folder = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(folder.path(), "transport", "rsa:2048", "/CN=x");
+    let (status, problem) = crate::pki::request_certificate(&app, &c, "transport", &csr).await;
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(
+        problem["type"],
+        "urn:ssa-directory:problem:signing-unavailable"
+    );
+    let (status, listed) = app
+        .get_json(
+            &format!("/api/v1/software/{}/certificates", c.software_id),
+            &c.developer,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
 }

@@ -217,13 +217,7 @@ async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded
         .unwrap();
     assert!(deleted.status.success(), "{deleted:?}");
 
-    let response = app
-        .client
-        .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
-        .bearer_auth(&c.developer.token)
-        .send()
-        .await
-        .unwrap();
+    let response = crate::verifier::issue_response(&app, &c).await;
     assert_eq!(response.status(), 503);
     let problem: serde_json::Value = response.json().await.unwrap();
     assert_eq!(

@@ -17,15 +17,19 @@ pub(crate) async fn approved(app: &TestApp) -> Cast {
 }
 
 pub(crate) async fn issue(app: &TestApp, c: &Cast) -> String {
-    let response = app
-        .client
+    let response = issue_response(app, c).await;
+    assert_eq!(response.status(), 201);
+    response.text().await.unwrap()
+}
+
+/// The developer's request for a statement of the cast's product, as answered.
+pub(crate) async fn issue_response(app: &TestApp, c: &Cast) -> reqwest::Response {
+    app.client
         .post(app.url(&format!("/api/v1/software/{}/ssa", c.software_id)))
         .bearer_auth(&c.developer.token)
         .send()
         .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.text().await.unwrap()
+        .unwrap()
 }
 
 /// Runs blocking verifier work off the test's async runtime.

@@ -214,11 +214,11 @@ impl Application {
             .context("key start-up task failed")??;
 
         let started_at = clock.now();
-        let (ca, crl) = {
+        let (ca, crl, token) = {
             let (pool, ca_config, validity) =
                 (pool.clone(), config.clone(), config.crl_validity_secs);
             actix_web::rt::task::spawn_blocking(
-                move || -> anyhow::Result<(pki::Ca, services::crl::Current)> {
+                move || -> anyhow::Result<(pki::Ca, services::crl::Current, Option<Arc<keys::pkcs11::Token>>)> {
                     let token = keys::pkcs11::Token::configured(&ca_config)?;
                     let ca = pki::ca::load_or_init(&ca_config.keys_dir, token.as_ref())?;
                     let mut conn = pool.get().context("cannot open a database connection")?;
@@ -226,7 +226,7 @@ impl Application {
                         .map_err(|e| anyhow::anyhow!("cannot fill in key thumbprints: {e}"))?;
                     let crl = services::crl::initial(&mut conn, &ca, validity, started_at)
                         .map_err(|e| anyhow::anyhow!("cannot sign the CRL: {e}"))?;
-                    Ok((ca, crl))
+                    Ok((ca, crl, token))
                 },
             )
             .await
@@ -239,7 +239,7 @@ impl Application {
             actix_web::rt::task::spawn_blocking(
                 move || -> anyhow::Result<(KeyRing, KeyRing, Cached)> {
                     use model::keys::KeyPurpose;
-                    let (keyring, federation_keys) = KeyRing::configured(&rings_config)?;
+                    let (keyring, federation_keys) = KeyRing::pair(&rings_config, token.as_ref());
                     let mut conn = pool.get().context("cannot open a database connection")?;
                     use services::signing_keys::{Strays, initialise};
                     initialise(

@@ -254,7 +254,8 @@ fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<
 fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     // Every verb works on an existing directory's database; `list` only reads it.
     let mut conn = open_existing(config)?;
-    let (ring, federation) = KeyRing::configured(config)?;
+    let token = ssa_directory::keys::pkcs11::Token::configured(config)?;
+    let (ring, federation) = KeyRing::pair(config, token.as_ref());
     let alg = config.signing_alg.as_str();
     if !matches!(command, KeysCommand::List) {
         use signing_keys::Strays::Leave;

@@ -64,17 +64,23 @@ impl KeyRing {
         }
     }
 
-    /// The SSA and federation rings as `config` places them: files in the keys folder, or
-    /// objects of the pkcs11 provider's token (opened here: call from a blocking thread).
-    pub fn configured(config: &crate::config::Config) -> anyhow::Result<(Self, Self)> {
+    /// The SSA and federation rings: files in the keys folder, or objects of `token` (the
+    /// pkcs11 provider's, opened once by the caller and shared with the CA).
+    pub fn pair(
+        config: &crate::config::Config,
+        token: Option<&Arc<super::pkcs11::Token>>,
+    ) -> (Self, Self) {
         let (ssa, federation) = (
             Self::new(&config.keys_dir, config.key_passphrase.clone()),
             Self::federation(&config.keys_dir, config.key_passphrase.clone()),
         );
-        Ok(match super::pkcs11::Token::configured(config)? {
-            Some(token) => (ssa.in_token(token.clone()), federation.in_token(token)),
+        match token {
+            Some(token) => (
+                ssa.in_token(token.clone()),
+                federation.in_token(token.clone()),
+            ),
             None => (ssa, federation),
-        })
+        }
     }
 
     /// The same ring with its keys generated in, and signing done by, `token`: nothing

@@ -35,8 +35,19 @@ fn ceiling(alg: &str, n: usize) -> Fallible<()> {
     // Signed as the directory signs: its key ring, with the key parsed once.
     let dir = std::env::temp_dir().join(format!("federation-ceiling-{}", std::process::id()));
     let ring = ssa_directory::keys::signing::KeyRing::federation(&dir, None);
-    let public = ring.generate(alg)?;
-    let kid = public["kid"].as_str().unwrap_or_default().to_owned();
+    let at = ssa_directory::model::Clock::now(&ssa_directory::model::SystemClock);
+    let (public, held) = ring.generate(alg, at)?;
+    let key = ssa_directory::model::keys::SigningKey {
+        kid: ssa_directory::model::Kid::from_trusted(public["kid"].as_str().unwrap_or_default()),
+        purpose: ssa_directory::model::keys::KeyPurpose::Federation,
+        alg: alg.to_owned(),
+        public_jwk: serde_json::Value::Object(public).to_string(),
+        state: ssa_directory::model::keys::KeyState::Active,
+        created_at: at,
+        retired_at: None,
+        reference: Some(held.reference),
+        evidence: held.evidence,
+    };
     let policy = json!({"openid_relying_party": {
         "jwks_uri": {"value": "https://d.example/keystore/o/s.jwks"},
         "redirect_uris": {"subset_of": ["https://app.example/cb"], "essential": true},
@@ -56,11 +67,10 @@ fn ceiling(alg: &str, n: usize) -> Fallible<()> {
             ssa_verifier::federation::apply_policies(&[(policy.clone(), json!({}))], &leaf)
                 .map_err(|e| format!("policy: {e}"))?;
         for _ in 0..3 {
-            ring.sign_typed(&kid, alg, "entity-statement+jwt", &claims)?;
+            ring.sign_typed(&key, "entity-statement+jwt", &claims)?;
         }
         ring.sign_typed(
-            &kid,
-            alg,
+            &key,
             "resolve-response+jwt",
             &json!({"metadata": metadata, "iat": now()}),
         )?;

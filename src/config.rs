@@ -221,6 +221,25 @@ impl FromStr for TokenUri {
     }
 }
 
+impl TokenUri {
+    /// The RFC 7512 URI of the private key with `CKA_ID` `id` in this token (no module or
+    /// PIN: every instance names the object alike, wherever its module is installed).
+    pub fn object(&self, id: &str) -> String {
+        const ATTRIBUTE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let encode =
+            |value: &str| percent_encoding::utf8_percent_encode(value, ATTRIBUTE).to_string();
+        format!(
+            "pkcs11:token={};id={};type=private",
+            encode(&self.token),
+            encode(id)
+        )
+    }
+}
+
 impl std::fmt::Display for TokenUri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

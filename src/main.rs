@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ssa_directory::config::{Config, LogFormat};
+use ssa_directory::config::{Config, KeyProvider, LogFormat};
 use ssa_directory::keys::signing::KeyRing;
-use ssa_directory::model::keys::KeyPurpose;
+use ssa_directory::model::keys::{KeyPurpose, KeyState};
 use ssa_directory::model::{Actor, Error, Kid};
 use ssa_directory::services::{accounts, signing_keys};
 use ssa_directory::{Application, pki, store, telemetry};
@@ -254,7 +254,11 @@ fn set_disabled(config: &Config, email: &str, disabled: bool) -> anyhow::Result<
 fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     // Every verb works on an existing directory's database; `list` only reads it.
     let mut conn = open_existing(config)?;
-    let token = ssa_directory::keys::pkcs11::Token::configured(config)?;
+    // `list` reads the database alone: it works while the token is out of reach.
+    let token = match command {
+        KeysCommand::List => None,
+        _ => ssa_directory::keys::pkcs11::Token::configured(config)?,
+    };
     let (ring, federation) = KeyRing::pair(config, token.as_ref());
     let alg = config.signing_alg.as_str();
     if !matches!(command, KeysCommand::List) {
@@ -272,19 +276,48 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::List => {
             println!(
-                "{:<44} {:<10} {:<6} {:<8} {:>8}  LAST EXPIRY",
-                "KID", "PURPOSE", "ALG", "STATE", "SIGNED"
+                "{:<44} {:<10} {:<6} {:<8} {:<6} {:>8}  {:<20} EVIDENCE",
+                "KID", "PURPOSE", "ALG", "STATE", "HELD", "SIGNED", "LAST EXPIRY"
             );
-            for key in signing_keys::list(&mut conn).map_err(domain_error)? {
+            let keys = signing_keys::list(&mut conn).map_err(domain_error)?;
+            for key in &keys {
                 println!(
-                    "{:<44} {:<10} {:<6} {:<8} {:>8}  {}",
+                    "{:<44} {:<10} {:<6} {:<8} {:<6} {:>8}  {:<20} {}",
                     key.kid,
                     key.purpose.as_str(),
                     key.alg,
                     key.state.as_str(),
+                    key.location,
                     key.ssas_signed,
-                    key.last_expiry.as_deref().unwrap_or("-")
+                    key.last_expiry.as_deref().unwrap_or("-"),
+                    evidence_text(key.evidence.as_deref())
                 );
+            }
+            // Moving to a token: file keys that sign nothing more are the operator's to
+            // destroy.
+            if config.key_provider == KeyProvider::Pkcs11 {
+                let spent: Vec<String> = keys
+                    .iter()
+                    .filter(|k| matches!(k.state, KeyState::Retired | KeyState::Removed))
+                    .filter_map(|k| {
+                        let ring = if k.purpose == KeyPurpose::Ssa {
+                            &ring
+                        } else {
+                            &federation
+                        };
+                        let path = ring.path(k.kid.as_str());
+                        path.exists().then(|| path.display().to_string())
+                    })
+                    .collect();
+                if !spent.is_empty() {
+                    println!();
+                    println!(
+                        "key files that sign nothing more (their public keys stay published from the database); destroy them:"
+                    );
+                    for path in spent {
+                        println!("  shred -u {path}");
+                    }
+                }
             }
         }
         KeysCommand::Rotate { federation: true } => {
@@ -327,6 +360,28 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What the token said of a key, for people: `local, always sensitive, never extractable`.
+fn evidence_text(evidence: Option<&str>) -> String {
+    let Some(evidence) = evidence
+        .and_then(|e| serde_json::from_str::<ssa_directory::keys::pkcs11::Evidence>(e).ok())
+    else {
+        return "-".into();
+    };
+    let mut said = vec![];
+    for (holds, what) in [
+        (evidence.local, "local"),
+        (evidence.always_sensitive, "always sensitive"),
+        (evidence.never_extractable, "never extractable"),
+    ] {
+        said.push(if holds {
+            what.to_owned()
+        } else {
+            format!("NOT {what}")
+        });
+    }
+    said.join(", ")
 }
 
 /// Opens the configured database, which must exist and be migrated: never creates one.

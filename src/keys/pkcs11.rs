@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -31,22 +33,28 @@ pub use crate::config::TokenUri;
 
 /// What the token says of a key it generated: made inside it (`CKA_LOCAL`), sensitive since
 /// then (`CKA_ALWAYS_SENSITIVE`) and never extractable (`CKA_NEVER_EXTRACTABLE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub local: bool,
     pub always_sensitive: bool,
     pub never_extractable: bool,
 }
 
+/// How the label of a key whose row is not written yet starts (then the Unix time).
+const PENDING: &str = "pending:";
+
 /// Loaded modules, one context per module for the whole process (`C_Initialize` once).
 static MODULES: LazyLock<Mutex<HashMap<PathBuf, Pkcs11>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// How many times the modules were finalised. Every call into a module holds this for
-/// reading, and a token opened in an earlier generation refuses to call: [`finalize_all`]
-/// (which holds it for writing) never runs while a call is in flight, and no call reaches a
-/// finalised module.
+/// How many times modules were finalised. Every call into a module holds this for reading,
+/// and a connection made in an earlier generation never calls again: finalising (which holds
+/// it for writing) never runs while a call is in flight, and no call reaches a finalised
+/// module.
 static GENERATION: RwLock<u64> = RwLock::new(0);
+
+/// Set by [`finalize_all`]: the process is done with its modules, nothing reconnects.
+static CLOSED: AtomicBool = AtomicBool::new(false);
 
 fn module(path: &Path) -> anyhow::Result<Pkcs11> {
     let mut modules = MODULES
@@ -64,16 +72,17 @@ fn module(path: &Path) -> anyhow::Result<Pkcs11> {
     Ok(context)
 }
 
-/// Finalises every loaded module (`C_Finalize`): call once nothing signs any more, before
-/// the process exits. A later use fails (and a token must be opened again). Some modules
-/// crash at exit when they were not finalised (SoftHSM2 2.6 with OpenSSL 3 does, now and
-/// then), so the server calls this when it has stopped.
-pub fn finalize_all() {
+/// Finalises the modules of `paths` (all of them when `None`) under the gate's write lock
+/// and starts a new generation: connections made before never call again.
+fn finalize(paths: Option<&Path>) {
     let Ok(mut generation) = GENERATION.write() else {
         return;
     };
     let contexts: Vec<Pkcs11> = match MODULES.lock() {
-        Ok(mut modules) => modules.drain().map(|(_, context)| context).collect(),
+        Ok(mut modules) => match paths {
+            Some(path) => modules.remove(path).into_iter().collect(),
+            None => modules.drain().map(|(_, context)| context).collect(),
+        },
         Err(_) => return,
     };
     for context in contexts {
@@ -84,22 +93,42 @@ pub fn finalize_all() {
     *generation += 1;
 }
 
-/// An open, logged-in token.
+/// Finalises every loaded module (`C_Finalize`): call once nothing signs any more, before
+/// the process exits; no token opens or reconnects after it. Some modules crash at exit
+/// when they were not finalised (SoftHSM2 2.6 with OpenSSL 3 does, now and then), so the
+/// server calls this when it has stopped.
+pub fn finalize_all() {
+    CLOSED.store(true, Ordering::SeqCst);
+    finalize(None);
+}
+
+/// A token, opened and logged in, that reconnects by itself after it stopped answering (a
+/// module error, its sessions closed, the token removed and put back): the next call after
+/// a failed one logs in anew, and when that fails too, the module is initialised again so
+/// that it finds its tokens afresh. Attempts are at most one a second; calls in between fail
+/// at once.
 pub struct Token {
     uri: TokenUri,
-    /// The modules' generation the token was opened in.
+    /// The current connection; `None` after a failure, until a call reconnects.
+    connection: Mutex<Option<Arc<Connection>>>,
+    /// When the last reconnection failed.
+    failed_at: Mutex<Option<Instant>>,
+}
+
+/// One login to the token: the module's context, the slot, the session that keeps the
+/// application logged in, and sessions ready to sign with.
+struct Connection {
+    /// The modules' generation the connection was made in.
     generation: u64,
     context: Pkcs11,
     slot: Slot,
-    /// Keeps the application logged in while the token is open.
     login: Mutex<Option<Session>>,
-    /// Sessions ready to sign with.
     idle: Mutex<Vec<Session>>,
 }
 
-/// Closes the token's sessions, unless the module was finalised meanwhile: then they are
-/// left alone (a finalised module must not be called, and it closed them itself).
-impl Drop for Token {
+/// Closes the connection's sessions, unless the module was finalised meanwhile: then they
+/// are left alone (a finalised module must not be called, and it closed them itself).
+impl Drop for Connection {
     fn drop(&mut self) {
         let gate = GENERATION.read();
         let sessions: Vec<Session> = self
@@ -125,53 +154,25 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// How long a token that could not be reached is left alone before the next attempt.
+const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
 impl Token {
     /// Loads the module, finds the token by its label and logs in with the PIN of
     /// `pin-source`. Errors name the URI (which holds no PIN) and what is missing.
     pub fn open(uri: &TokenUri) -> anyhow::Result<Self> {
-        let gate = GENERATION
-            .read()
-            .map_err(|_| anyhow!("the PKCS#11 gate is poisoned"))?;
-        let context = module(&uri.module_path)?;
-        let slot = context
-            .get_slots_with_token()
-            .with_context(|| format!("{uri}: cannot list the module's slots"))?
-            .into_iter()
-            .find(|slot| {
-                context
-                    .get_token_info(*slot)
-                    .is_ok_and(|info| info.label() == uri.token)
-            })
-            .ok_or_else(|| anyhow!("{uri}: the module has no token labelled {:?}", uri.token))?;
-        let pin = std::fs::read_to_string(&uri.pin_source)
-            .with_context(|| format!("{uri}: cannot read the PIN file"))?;
-        let login = context
-            .open_rw_session(slot)
-            .with_context(|| format!("{uri}: cannot open a session"))?;
-        match login.login(UserType::User, Some(&AuthPin::new(pin.trim().into()))) {
-            Ok(()) => {}
-            Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::UserAlreadyLoggedIn,
-                _,
-            )) => {}
-            Err(error) => bail!("{uri}: cannot log in with the PIN of its pin-source: {error}"),
-        }
+        let connection = connect(uri)?;
         Ok(Self {
             uri: uri.clone(),
-            generation: *gate,
-            context,
-            slot,
-            login: Mutex::new(Some(login)),
-            idle: Mutex::new(Vec::new()),
+            connection: Mutex::new(Some(Arc::new(connection))),
+            failed_at: Mutex::new(None),
         })
     }
 
     /// The token of `config`'s pkcs11 key provider, opened; `None` with the file provider.
-    pub fn configured(
-        config: &crate::config::Config,
-    ) -> anyhow::Result<Option<std::sync::Arc<Self>>> {
+    pub fn configured(config: &crate::config::Config) -> anyhow::Result<Option<Arc<Self>>> {
         Ok(match config.token_uri()? {
-            Some(uri) => Some(std::sync::Arc::new(Self::open(&uri)?)),
+            Some(uri) => Some(Arc::new(Self::open(&uri)?)),
             None => None,
         })
     }
@@ -181,53 +182,183 @@ impl Token {
         &self.uri
     }
 
-    /// Runs `f` with a session of the pool (a new one when none is idle); a session whose
-    /// call failed is closed instead of going back.
-    fn with_session<T>(&self, f: impl FnOnce(&Session) -> anyhow::Result<T>) -> anyhow::Result<T> {
-        let gate = GENERATION
-            .read()
-            .map_err(|_| anyhow!("the PKCS#11 gate is poisoned"))?;
-        if *gate != self.generation {
-            bail!("{}: the PKCS#11 module was finalised", self.uri);
-        }
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let session = match idle {
-            Some(session) => session,
-            None => self
-                .context
-                .open_rw_session(self.slot)
-                .with_context(|| format!("{}: cannot open a session", self.uri))?,
-        };
-        let result = f(&session);
-        if result.is_ok()
-            && let Ok(mut idle) = self.idle.lock()
+    /// The current connection, or a new one when the last call failed: logging in anew
+    /// first, initialising the module again when that fails.
+    fn connection(&self) -> anyhow::Result<Arc<Connection>> {
+        let mut current = self
+            .connection
+            .lock()
+            .map_err(|_| anyhow!("{}: the token's state is poisoned", self.uri))?;
+        let generation = GENERATION.read().map(|g| *g).ok();
+        if let Some(connection) = current.as_ref()
+            && generation == Some(connection.generation)
         {
-            idle.push(session);
+            return Ok(connection.clone());
+        }
+        drop(current.take());
+        let mut failed_at = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+        if failed_at.is_some_and(|at| at.elapsed() < RECONNECT_PAUSE) {
+            bail!("{}: the token does not answer (retrying)", self.uri);
+        }
+        let connection = connect(&self.uri).or_else(|first| {
+            if CLOSED.load(Ordering::SeqCst) {
+                return Err(first);
+            }
+            tracing::warn!(uri = %self.uri, error = %format!("{first:#}"), "initialising the PKCS#11 module again");
+            finalize(Some(&self.uri.module_path));
+            connect(&self.uri)
+        });
+        match connection {
+            Ok(connection) => {
+                *failed_at = None;
+                tracing::info!(uri = %self.uri, "the token answers again");
+                let connection = Arc::new(connection);
+                *current = Some(connection.clone());
+                Ok(connection)
+            }
+            Err(error) => {
+                *failed_at = Some(Instant::now());
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `f` with a session of the pool (a new one when none is idle). A failed call
+    /// drops the connection: the next call reconnects.
+    fn with_session<T>(&self, f: impl FnOnce(&Session) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        let connection = self.connection()?;
+        let result = {
+            let gate = GENERATION
+                .read()
+                .map_err(|_| anyhow!("the PKCS#11 gate is poisoned"))?;
+            if *gate != connection.generation {
+                bail!("{}: the PKCS#11 module was finalised", self.uri);
+            }
+            let idle = connection.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let session = match idle {
+                Some(session) => Ok(session),
+                None => connection
+                    .context
+                    .open_rw_session(connection.slot)
+                    .with_context(|| format!("{}: cannot open a session", self.uri)),
+            };
+            match session {
+                Ok(session) => {
+                    let result = f(&session);
+                    match (&result, connection.idle.lock()) {
+                        (Ok(_), Ok(mut idle)) => idle.push(session),
+                        _ => drop(session),
+                    }
+                    result
+                }
+                Err(error) => Err(error),
+            }
+        };
+        if result.is_err() {
+            let mut current = self.connection.lock().unwrap_or_else(|p| p.into_inner());
+            if current
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &connection))
+            {
+                tracing::warn!(uri = %self.uri, "the token stopped answering; reconnecting on the next call");
+                // Dropped here, after the gate above was released.
+                drop(current.take());
+            }
         }
         result
     }
 
+    /// That the token answers and holds the private keys named: what `/readyz` asks.
+    pub fn check(&self, names: &[&str]) -> anyhow::Result<()> {
+        self.with_session(|session| {
+            for name in names {
+                self.private_key(session, name)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Generates a key pair for `alg` (`PS256`: RSA 2048; `ES256`: P-256) inside the token,
-    /// private half sensitive and not extractable, and names both halves by the public key's
-    /// kid (RFC 7638 thumbprint) as `CKA_ID` and `CKA_LABEL`. Returns the public JWK and what
-    /// the token says of the key.
-    pub fn generate(&self, alg: &str) -> anyhow::Result<(Map<String, Value>, Evidence)> {
+    /// private half sensitive and not extractable, with the public key's kid (RFC 7638
+    /// thumbprint) as `CKA_ID` and a label saying it is pending since `since` (Unix seconds)
+    /// until [`Token::confirm`] names it by its kid: a key whose row was never written (the
+    /// rotation was killed) is found and destroyed by [`Token::pending`] and
+    /// [`Token::destroy`]. Returns the public JWK and what the token says of the key.
+    pub fn generate(
+        &self,
+        alg: &str,
+        since: i64,
+    ) -> anyhow::Result<(Map<String, Value>, Evidence)> {
         self.with_session(|session| {
             let temporary = uuid::Uuid::new_v4().as_bytes().to_vec();
             let (public_handle, private_handle) = self.generate_pair(session, alg, &temporary)?;
             let key = public_key(session, public_handle, alg)?;
             let jwk = jwk::public_jwk(&key, alg).map_err(|e| anyhow!("{e}"))?;
             let kid = jwk["kid"].as_str().unwrap_or_default().as_bytes().to_vec();
+            let label = format!("{PENDING}{since}").into_bytes();
             for handle in [public_handle, private_handle] {
                 session
                     .update_attributes(
                         handle,
-                        &[Attribute::Id(kid.clone()), Attribute::Label(kid.clone())],
+                        &[Attribute::Id(kid.clone()), Attribute::Label(label.clone())],
                     )
                     .with_context(|| format!("{}: cannot name the new key", self.uri))?;
             }
             let evidence = evidence(session, private_handle)?;
             Ok((jwk, evidence))
+        })
+    }
+
+    /// Names the key `kid` by its kid (`CKA_LABEL`): its row is written, it is no longer
+    /// pending.
+    pub fn confirm(&self, kid: &str) -> anyhow::Result<()> {
+        self.with_session(|session| {
+            for handle in session.find_objects(&[Attribute::Id(kid.as_bytes().to_vec())])? {
+                session
+                    .update_attributes(handle, &[Attribute::Label(kid.as_bytes().to_vec())])
+                    .with_context(|| format!("{}: cannot name the key {kid:?}", self.uri))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The keys still pending ([`Token::generate`]): (kid, since).
+    pub fn pending(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        self.with_session(|session| {
+            let mut found = vec![];
+            let keys = session.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])?;
+            for handle in keys {
+                let attributes =
+                    session.get_attributes(handle, &[AttributeType::Id, AttributeType::Label])?;
+                let (mut id, mut label) = (None, None);
+                for attribute in attributes {
+                    match attribute {
+                        Attribute::Id(value) => id = String::from_utf8(value).ok(),
+                        Attribute::Label(value) => label = String::from_utf8(value).ok(),
+                        _ => {}
+                    }
+                }
+                let since = label
+                    .as_deref()
+                    .and_then(|l| l.strip_prefix(PENDING))
+                    .and_then(|s| s.parse().ok());
+                if let (Some(id), Some(since)) = (id, since) {
+                    found.push((id, since));
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// Destroys both halves of the key `kid`.
+    pub fn destroy(&self, kid: &str) -> anyhow::Result<()> {
+        self.with_session(|session| {
+            for handle in session.find_objects(&[Attribute::Id(kid.as_bytes().to_vec())])? {
+                session
+                    .destroy_object(handle)
+                    .with_context(|| format!("{}: cannot destroy the key {kid:?}", self.uri))?;
+            }
+            Ok(())
         })
     }
 
@@ -384,6 +515,44 @@ impl Token {
                 .with_context(|| format!("{}: the token did not sign with {kid:?}", self.uri))
         })
     }
+}
+
+/// Loads the module, finds the token by its label and logs in with the PIN of `pin-source`.
+fn connect(uri: &TokenUri) -> anyhow::Result<Connection> {
+    if CLOSED.load(Ordering::SeqCst) {
+        bail!("{uri}: the PKCS#11 modules were finalised");
+    }
+    let gate = GENERATION
+        .read()
+        .map_err(|_| anyhow!("the PKCS#11 gate is poisoned"))?;
+    let context = module(&uri.module_path)?;
+    let slot = context
+        .get_slots_with_token()
+        .with_context(|| format!("{uri}: cannot list the module's slots"))?
+        .into_iter()
+        .find(|slot| {
+            context
+                .get_token_info(*slot)
+                .is_ok_and(|info| info.label() == uri.token)
+        })
+        .ok_or_else(|| anyhow!("{uri}: the module has no token labelled {:?}", uri.token))?;
+    let pin = std::fs::read_to_string(&uri.pin_source)
+        .with_context(|| format!("{uri}: cannot read the PIN file"))?;
+    let login = context
+        .open_rw_session(slot)
+        .with_context(|| format!("{uri}: cannot open a session"))?;
+    match login.login(UserType::User, Some(&AuthPin::new(pin.trim().into()))) {
+        Ok(()) => {}
+        Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(error) => bail!("{uri}: cannot log in with the PIN of its pin-source: {error}"),
+    }
+    Ok(Connection {
+        generation: *gate,
+        context,
+        slot,
+        login: Mutex::new(Some(login)),
+        idle: Mutex::new(Vec::new()),
+    })
 }
 
 /// The public key of a key pair the token holds, as OpenSSL reads it.
@@ -551,7 +720,7 @@ mod tests {
         let uri: TokenUri = softhsm::token("unit").unwrap().parse().unwrap();
         let token = Token::open(&uri).unwrap();
         for alg in ["PS256", "ES256"] {
-            let (public, evidence) = token.generate(alg).unwrap();
+            let (public, evidence) = token.generate(alg, 0).unwrap();
             let kid = public["kid"].as_str().unwrap().to_owned();
             assert_eq!(
                 evidence,
@@ -584,14 +753,21 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let ring = super::super::signing::KeyRing::new(folder.path(), None)
             .in_token(std::sync::Arc::new(Token::open(&uri).unwrap()));
-        let (public, _) = token.generate("ES256").unwrap();
-        let held = crate::model::Kid::from_trusted(public["kid"].as_str().unwrap());
-        let active = crate::model::keys::KeyState::Active;
-        ring.check_held(&held, active).unwrap();
-        let error = ring
-            .check_held(&crate::model::Kid::from_trusted("absent"), active)
-            .unwrap_err()
-            .to_string();
+        let (public, _) = token.generate("ES256", 0).unwrap();
+        let row = |kid: &str| crate::model::keys::SigningKey {
+            kid: crate::model::Kid::from_trusted(kid),
+            purpose: crate::model::keys::KeyPurpose::Ssa,
+            alg: "ES256".into(),
+            public_jwk: String::new(),
+            state: crate::model::keys::KeyState::Active,
+            created_at: crate::model::Clock::now(&crate::model::SystemClock),
+            retired_at: None,
+            reference: Some(uri.object(kid)),
+            evidence: None,
+        };
+        ring.check_held(&row(public["kid"].as_str().unwrap()))
+            .unwrap();
+        let error = ring.check_held(&row("absent")).unwrap_err().to_string();
         assert!(
             error.contains("signing key absent is active but the token pkcs11:token=unit-"),
             "{error}"
@@ -600,7 +776,7 @@ mod tests {
         // A second opening of the same token (another instance, or a restart) signs with
         // the same objects.
         let again = Token::open(&uri).unwrap();
-        let (public, _) = token.generate("ES256").unwrap();
+        let (public, _) = token.generate("ES256", 0).unwrap();
         assert!(
             again
                 .sign(public["kid"].as_str().unwrap(), "ES256", b"x")

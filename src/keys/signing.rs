@@ -14,7 +14,10 @@ use openssl::symm::Cipher;
 use serde::Serialize;
 
 use crate::config::Secret;
-use crate::model::{Error, Kid};
+use crate::model::keys::{Held, SigningKey};
+use crate::model::{Error, Kid, Timestamp};
+
+type PublicJwk = serde_json::Map<String, serde_json::Value>;
 
 use super::{jwk, read_secret, write_secret};
 
@@ -38,6 +41,8 @@ struct LoadedKey {
 /// loaded on first use, or, with the pkcs11 key provider, objects of a token that signs
 /// with them and never lets them out.
 pub struct KeyRing {
+    /// `signing` or `federation`: the folder in the keys folder.
+    folder: &'static str,
     dir: PathBuf,
     passphrase: Option<Secret>,
     loaded: RwLock<HashMap<String, Arc<LoadedKey>>>,
@@ -54,9 +59,10 @@ impl KeyRing {
         Self::in_folder(keys_dir, "federation", passphrase)
     }
 
-    fn in_folder(keys_dir: &Path, folder: &str, passphrase: Option<Secret>) -> Self {
+    fn in_folder(keys_dir: &Path, folder: &'static str, passphrase: Option<Secret>) -> Self {
         super::provider::install();
         Self {
+            folder,
             dir: keys_dir.join(folder),
             passphrase,
             loaded: RwLock::new(HashMap::new()),
@@ -90,6 +96,16 @@ impl KeyRing {
         self
     }
 
+    /// The token new keys are born in, with the pkcs11 provider.
+    pub fn token(&self) -> Option<&Arc<super::pkcs11::Token>> {
+        self.token.as_ref()
+    }
+
+    /// The reference of a key file of this ring (see [`SigningKey::reference`]).
+    pub fn file_reference(&self, kid: &str) -> String {
+        format!("file:{}/{kid}.pem", self.folder)
+    }
+
     /// The file of a key.
     pub fn path(&self, kid: &str) -> PathBuf {
         self.dir.join(format!("{kid}.pem"))
@@ -100,18 +116,28 @@ impl KeyRing {
         &self.dir
     }
 
-    /// Generates a key for `alg`, writes it (mode 0600) and returns its public JWK.
-    pub fn generate(&self, alg: &str) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    /// Generates a key for `alg` (in the token, or a file written with mode 0600) and
+    /// returns its public JWK and where it is held.
+    /// A key born in the token stays pending until [`KeyRing::confirm`] (after its row is
+    /// written).
+    pub fn generate(&self, alg: &str, at: Timestamp) -> Result<(PublicJwk, Held), Error> {
         if let Some(token) = &self.token {
-            let (public, evidence) = token.generate(alg).map_err(Error::Unexpected)?;
+            let (public, evidence) = token
+                .generate(alg, at.assume_utc().unix_timestamp())
+                .map_err(Error::Unexpected)?;
+            let kid = public["kid"].as_str().unwrap_or_default();
             tracing::info!(
-                kid = %public["kid"],
+                kid,
                 local = evidence.local,
                 always_sensitive = evidence.always_sensitive,
                 never_extractable = evidence.never_extractable,
                 "generated a signing key in the token"
             );
-            return Ok(public);
+            let held = Held {
+                reference: token.uri().object(kid),
+                evidence: serde_json::to_string(&evidence).ok(),
+            };
+            return Ok((public, held));
         }
         let key = jwk::generate(alg)?;
         let public = jwk::public_jwk(&key, alg)?;
@@ -126,7 +152,11 @@ impl KeyRing {
         .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("encoding a key")))?;
         super::ensure_dir(&self.dir)?;
         write_secret(&self.path(&kid), &pem)?;
-        Ok(public)
+        let held = Held {
+            reference: self.file_reference(&kid),
+            evidence: None,
+        };
+        Ok((public, held))
     }
 
     /// Whether a key file is encrypted (needs the passphrase to load), whatever it holds.
@@ -178,33 +208,40 @@ impl KeyRing {
         Ok(loaded)
     }
 
-    /// Signs `claims` as a compact JWS with `kid`'s key: header alg, kid, typ JWT.
-    pub fn sign<T: Serialize>(&self, kid: &str, alg: &str, claims: &T) -> Result<String, Error> {
-        self.sign_typed(kid, alg, "JWT", claims)
+    /// Signs `claims` as a compact JWS with `key`: header alg, kid, typ JWT.
+    pub fn sign<T: Serialize>(&self, key: &SigningKey, claims: &T) -> Result<String, Error> {
+        self.sign_typed(key, "JWT", claims)
     }
 
-    /// The same with another `typ` (such as `secevent+jwt`, RFC 8417).
+    /// The same with another `typ` (such as `secevent+jwt`, RFC 8417). The key signs where
+    /// its row says it is held: an object of the token, or a file (so that a directory
+    /// moving to a token signs with its file keys until they are rotated away).
     pub fn sign_typed<T: Serialize>(
         &self,
-        kid: &str,
-        alg: &str,
+        key: &SigningKey,
         typ: &str,
         claims: &T,
     ) -> Result<String, Error> {
-        if let Some(token) = &self.token {
+        let (kid, alg) = (key.kid.as_str(), key.alg.as_str());
+        if key.in_token() {
+            let token = self.token.as_ref().ok_or_else(|| {
+                Error::SigningUnavailable(format!(
+                    "signing key {kid} is held in a PKCS#11 token but the file key provider is configured"
+                ))
+            })?;
             return sign_in_token(token, kid, alg, typ, claims);
         }
-        let key = self.load(kid, alg)?;
-        let mut header = Header::new(key.algorithm);
+        let loaded = self.load(kid, alg)?;
+        let mut header = Header::new(loaded.algorithm);
         header.kid = Some(kid.to_owned());
         header.typ = Some(typ.into());
-        jsonwebtoken::encode(&header, claims, &key.key)
+        jsonwebtoken::encode(&header, claims, &loaded.key)
             .map_err(|e| Error::Unexpected(anyhow::Error::new(e).context("signing")))
     }
 
-    /// Every key file in the folder: (kid, path). None with a token: its keys are not files.
+    /// Every key file in the folder: (kid, path).
     pub fn files(&self) -> anyhow::Result<Vec<(String, PathBuf)>> {
-        if self.token.is_some() || !self.dir.exists() {
+        if !self.dir.exists() {
             return Ok(vec![]);
         }
         let mut files = vec![];
@@ -243,15 +280,21 @@ impl KeyRing {
         Ok((alg, public))
     }
 
-    /// That the ring holds the private key of `kid`, a key the database has in `state`: its
-    /// file, or its object in the token. A missing one stops the start, naming where it
-    /// should be.
-    pub fn check_held(&self, kid: &Kid, state: crate::model::keys::KeyState) -> anyhow::Result<()> {
-        if let Some(token) = &self.token {
+    /// That the ring holds the private key of `key`, which the database has in a live
+    /// state: its object in the token, or its file. A missing one stops the start, naming
+    /// where it should be.
+    pub fn check_held(&self, key: &SigningKey) -> anyhow::Result<()> {
+        let (kid, state) = (&key.kid, key.state.as_str());
+        if key.in_token() {
+            let Some(token) = &self.token else {
+                bail!(
+                    "signing key {kid} is {state} and held in a PKCS#11 token ({}), but the file key provider is configured: set key_provider = \"pkcs11\" and pkcs11_uri",
+                    key.reference.as_deref().unwrap_or_default()
+                );
+            };
             return token.evidence(kid.as_str()).map(drop).with_context(|| {
                 format!(
-                    "signing key {kid} is {} but the token {} lacks it",
-                    state.as_str(),
+                    "signing key {kid} is {state} but the token {} lacks it",
                     token.uri()
                 )
             });
@@ -259,17 +302,56 @@ impl KeyRing {
         let path = self.path(kid.as_str());
         if !path.exists() {
             bail!(
-                "signing key {kid} is {} but {} is missing; restore it from the backup of keys/",
-                state.as_str(),
+                "signing key {kid} is {state} but {} is missing; restore it from the backup of keys/",
                 path.display()
             );
         }
         Ok(())
     }
 
-    /// Removes the file of a generated key that never became live.
+    /// Removes a generated key that never became live (its file, or its object).
     pub fn discard(&self, kid: &Kid) {
-        let _ = std::fs::remove_file(self.path(kid.as_str()));
+        match &self.token {
+            Some(token) => {
+                if let Err(error) = token.destroy(kid.as_str()) {
+                    tracing::warn!(kid = kid.as_str(), error = %format!("{error:#}"), "cannot destroy a key that never became live");
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(self.path(kid.as_str()));
+            }
+        }
+    }
+
+    /// Marks a key born in the token as recorded (its row is written); nothing for files.
+    pub fn confirm(&self, kid: &Kid) -> Result<(), Error> {
+        match &self.token {
+            Some(token) => token
+                .confirm(kid.as_str())
+                .map_err(|e| Error::SigningUnavailable(format!("{e:#}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Settles the token's keys left pending by a generation that did not finish (a
+    /// command killed between generating a key and recording it): a key the database
+    /// records (`recorded`) is confirmed, any other older than ten minutes at `at` (no
+    /// generation still at work would be) is destroyed. Returns the destroyed kids.
+    pub fn settle(&self, recorded: &[Kid], at: Timestamp) -> anyhow::Result<Vec<String>> {
+        let Some(token) = &self.token else {
+            return Ok(vec![]);
+        };
+        let mut destroyed = vec![];
+        for (kid, since) in token.pending()? {
+            if recorded.iter().any(|k| k.as_str() == kid) {
+                token.confirm(&kid)?;
+            } else if at.assume_utc().unix_timestamp() - since > 600 {
+                token.destroy(&kid)?;
+                tracing::warn!(kid, "destroyed a key a generation left unrecorded");
+                destroyed.push(kid);
+            }
+        }
+        Ok(destroyed)
     }
 }
 

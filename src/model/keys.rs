@@ -109,6 +109,34 @@ pub struct SigningKey {
     pub created_at: Timestamp,
     /// When it stopped signing (retired).
     pub retired_at: Option<Timestamp>,
+    /// Where the private half lives: `file:signing/KID.pem` (relative to the keys folder)
+    /// or `pkcs11:token=LABEL;id=KID;type=private`. `None` for keys recorded before
+    /// references were: files.
+    pub reference: Option<String>,
+    /// What the token said of the key when it was generated (JSON: `local`,
+    /// `always_sensitive`, `never_extractable`); `None` for files.
+    pub evidence: Option<String>,
+}
+
+impl SigningKey {
+    /// Whether the private half is an object of a PKCS#11 token (else a file).
+    pub fn in_token(&self) -> bool {
+        self.reference
+            .as_deref()
+            .is_some_and(|r| r.starts_with(TOKEN_REFERENCE))
+    }
+}
+
+/// How a reference to a key of a token starts.
+pub const TOKEN_REFERENCE: &str = "pkcs11:";
+
+/// Where a newly made key's private half lives, and what its token said of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// See [`SigningKey::reference`].
+    pub reference: String,
+    /// See [`SigningKey::evidence`].
+    pub evidence: Option<String>,
 }
 
 /// One line of `keys list`.
@@ -121,6 +149,10 @@ pub struct KeySummary {
     pub created_at: String,
     pub ssas_signed: i64,
     pub last_expiry: Option<String>,
+    /// `file` or `token`.
+    pub location: &'static str,
+    /// What the token said of the key (see [`SigningKey::evidence`]).
+    pub evidence: Option<String>,
 }
 
 /// What a directory key signs: software statements and change events (`ssa`, published in

@@ -120,6 +120,14 @@ impl Ca {
         }
     }
 
+    /// The name of the issuing key in the token, when the token holds it.
+    pub fn token_key_name(&self) -> Option<&'static str> {
+        match self.issuer.key() {
+            CaKey::Token { name, .. } => Some(name),
+            CaKey::File(_) => None,
+        }
+    }
+
     /// SHA-1 of the issuing key: the OCSP responder id by key.
     pub fn key_hash(&self) -> Vec<u8> {
         sha1(&self.issuing_public_key).to_vec()

@@ -116,9 +116,7 @@ fn sign(
     };
     let iat = dir.now().assume_utc().unix_timestamp();
     let claims = SetClaims::of(&dir.issuer, event, iat);
-    let set = dir
-        .keyring
-        .sign_typed(key.kid.as_str(), &key.alg, TYP, &claims)?;
+    let set = dir.keyring.sign_typed(key, TYP, &claims)?;
     if store::events::set_token(conn, event.cursor.0, &set, key.kid.as_str())? {
         return Ok(set);
     }

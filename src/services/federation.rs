@@ -84,8 +84,7 @@ fn sign_typed(
 ) -> Result<String> {
     let key = store::signing_keys::in_state(conn, KeyPurpose::Federation, KeyState::Active)?
         .ok_or(Error::NotFound("active federation key"))?;
-    dir.federation_keys
-        .sign_typed(key.kid.as_str(), &key.alg, typ, claims)
+    dir.federation_keys.sign_typed(&key, typ, claims)
 }
 
 /// The published federation keys (active, next, and retired ones still published).

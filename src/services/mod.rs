@@ -140,8 +140,46 @@ impl Directory {
     }
 }
 
-/// Whether the database answers and every migration is applied (`/readyz`): `Ok(false)` for
-/// pending migrations, an error when the database does not answer.
-pub async fn ready(dir: &std::sync::Arc<Directory>) -> Result<Result<bool, String>> {
-    dir.db(|conn| Ok(crate::store::is_ready(conn))).await
+/// Whether the directory can serve (`/readyz`): the database answers with every migration
+/// applied, and, with the pkcs11 key provider, the token answers and holds the keys that
+/// sign now (the active SSA and federation keys, the CA's issuing key). `Err` says why not.
+pub async fn ready(dir: &std::sync::Arc<Directory>) -> Result<std::result::Result<(), String>> {
+    use crate::model::keys::{KeyPurpose, KeyState};
+    let shared = dir.clone();
+    dir.db_then(
+        |conn| {
+            let database = crate::store::is_ready(conn);
+            let mut active = vec![];
+            if database == Ok(true) {
+                for purpose in [KeyPurpose::Ssa, KeyPurpose::Federation] {
+                    active.extend(crate::store::signing_keys::in_state(
+                        conn,
+                        purpose,
+                        KeyState::Active,
+                    )?);
+                }
+            }
+            Ok((database, active))
+        },
+        move |(database, active)| {
+            match database {
+                Ok(true) => {}
+                Ok(false) => return Ok(Err("database migrations are not applied".into())),
+                Err(reason) => return Ok(Err(format!("the database does not answer: {reason}"))),
+            }
+            let Some(token) = shared.keyring.token() else {
+                return Ok(Ok(()));
+            };
+            let mut names: Vec<&str> = active
+                .iter()
+                .filter(|key| key.in_token())
+                .map(|key| key.kid.as_str())
+                .collect();
+            names.extend(shared.ca.token_key_name());
+            Ok(token
+                .check(&names)
+                .map_err(|error| format!("the key store does not answer: {error:#}")))
+        },
+    )
+    .await
 }

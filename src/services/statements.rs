@@ -113,7 +113,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
                 };
                 let urls = KeystoreUrls::new(&shared.public_url, org.id, product.id);
                 let claims = claims(shared.config.ssa_profile, &stamp, &product, &org, &urls);
-                let jwt = shared.keyring.sign(key.kid.as_str(), &key.alg, &claims)?;
+                let jwt = shared.keyring.sign(&key, &claims)?;
                 let record = Record {
                     issued: IssuedSsa::new(
                         &stamp.jti,

@@ -168,6 +168,8 @@ diesel::table! {
         retired_at -> Nullable<Timestamp>,
         removed_at -> Nullable<Timestamp>,
         purpose -> Text,
+        reference -> Nullable<Text>,
+        evidence -> Nullable<Text>,
     }
 }
 

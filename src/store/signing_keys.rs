@@ -1,6 +1,7 @@
 //! The state of the directory's signing keys, shared by every instance through the database:
 //! `next` -> `active` -> `retired` -> `removed`, for each purpose (SSA and events, or
-//! federation). The private keys live in `keys/signing/` and `keys/federation/`.
+//! federation). The private keys live in `keys/signing/` and `keys/federation/`, or in a PKCS#11
+//! token; each row names where (`reference`).
 
 use diesel::prelude::*;
 
@@ -21,6 +22,8 @@ pub(super) struct SigningKeyRow {
     retired_at: Option<Timestamp>,
     removed_at: Option<Timestamp>,
     purpose: KeyPurpose,
+    reference: Option<String>,
+    evidence: Option<String>,
 }
 
 impl SigningKeyRow {
@@ -33,6 +36,8 @@ impl SigningKeyRow {
             public_jwk: self.public_jwk,
             created_at: self.created_at,
             retired_at: self.retired_at,
+            reference: self.reference,
+            evidence: self.evidence,
         })
     }
 }
@@ -85,6 +90,9 @@ pub fn vouches(conn: &mut DbConnection, kid: &Kid) -> QueryResult<bool> {
     Ok(state.is_some_and(KeyState::vouches))
 }
 
+/// Records a key: its public JWK, where its private half lives and what the token said of
+/// it (see [`SigningKey`]).
+#[allow(clippy::too_many_arguments)]
 pub fn insert(
     conn: &mut DbConnection,
     kid: &Kid,
@@ -92,6 +100,7 @@ pub fn insert(
     public_jwk: &str,
     state: KeyState,
     purpose: KeyPurpose,
+    held: &crate::model::keys::Held,
     at: Timestamp,
 ) -> QueryResult<()> {
     diesel::insert_into(signing_keys::table)
@@ -105,6 +114,8 @@ pub fn insert(
             retired_at: (state == KeyState::Retired).then_some(at),
             removed_at: None,
             purpose,
+            reference: Some(held.reference.clone()),
+            evidence: held.evidence.clone(),
         })
         .execute(conn)
         .map(drop)

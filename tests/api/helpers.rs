@@ -141,9 +141,12 @@ fn seed_keys(config: &Config) {
             let parent = shared.parent().unwrap();
             std::fs::create_dir_all(parent).unwrap();
             let making = tempfile::tempdir_in(parent).unwrap();
-            KeyRing::new(making.path(), None).generate("PS256").unwrap();
+            let at = ssa_directory::model::Clock::now(&ssa_directory::model::SystemClock);
+            KeyRing::new(making.path(), None)
+                .generate("PS256", at)
+                .unwrap();
             KeyRing::federation(making.path(), None)
-                .generate("PS256")
+                .generate("PS256", at)
                 .unwrap();
             let _ = std::fs::rename(making.keep(), &shared);
         }
@@ -166,8 +169,14 @@ fn seed_keys(config: &Config) {
 /// Starts another instance on the same database and keys folder as `app`, with the same
 /// configuration and public URL (as instances behind one load balancer have).
 pub async fn spawn_sibling(app: &TestApp) -> TestApp {
+    spawn_sibling_with(app, |_| {}).await
+}
+
+/// [`spawn_sibling`] with a configuration of its own (such as another key provider).
+pub async fn spawn_sibling_with(app: &TestApp, customise: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = app.state.config.clone();
     config.public_url = Some(app.address.clone());
+    customise(&mut config);
     start(config, app.db.clone(), app.dir.clone(), app.clock.clone()).await
 }
 

@@ -8,7 +8,7 @@ use ssa_directory::config::KeyProvider;
 use ssa_directory::keys::pkcs11::{Token, softhsm};
 use ssa_verifier::{Settings, Verifier};
 
-use crate::helpers::{TestApp, spawn_app_with, spawn_sibling};
+use crate::helpers::{TestApp, spawn_app_with, spawn_sibling, spawn_sibling_with};
 use crate::verifier::{approved, blocking, issue};
 
 async fn in_token(label: &str) -> (TestApp, String) {
@@ -189,7 +189,8 @@ async fn the_ca_keys_are_born_in_the_token_and_sign_certificates_crls_and_ocsp_a
 }
 
 #[tokio::test]
-async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded() {
+async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded_until_it_comes_back()
+ {
     let _finalize = softhsm::Finalize;
     let (app, uri) = in_token("faulty").await;
     let c = approved(&app).await;
@@ -209,8 +210,12 @@ async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded
     };
     assert_eq!(blocking(recorded(&app)).await, 1);
 
-    // The token goes away behind the directory's back.
+    // The token goes away behind the directory's back (its folder kept aside, to be put
+    // back later: an HSM unplugged, then plugged in again).
     let label: ssa_directory::config::TokenUri = uri.parse().unwrap();
+    let folder = token_folder(&label.token);
+    let aside = tempfile::tempdir().unwrap();
+    copy_folder(&folder, aside.path());
     let deleted = std::process::Command::new("softhsm2-util")
         .args(["--delete-token", "--token", &label.token])
         .output()
@@ -230,8 +235,8 @@ async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded
         "no statement without its signature"
     );
 
-    let folder = tempfile::tempdir().unwrap();
-    let csr = crate::pki::make_csr(folder.path(), "transport", "rsa:2048", "/CN=x");
+    let csr_folder = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(csr_folder.path(), "transport", "rsa:2048", "/CN=x");
     let (status, problem) = crate::pki::request_certificate(&app, &c, "transport", &csr).await;
     assert_eq!(status, 503, "{problem}");
     assert_eq!(
@@ -250,4 +255,217 @@ async fn a_token_that_stops_answering_gets_503_and_nothing_half_done_is_recorded
         Some(0),
         "{listed}"
     );
+
+    // Not ready, and why.
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("the key store does not answer")),
+        "{problem}"
+    );
+
+    // The token comes back: the directory reconnects by itself, ready again and signing.
+    std::fs::create_dir(&folder).unwrap();
+    copy_folder(aside.path(), &folder);
+    let mut waited = 0;
+    loop {
+        let status = app.get("/readyz").await.status();
+        if status == 200 {
+            break;
+        }
+        waited += 1;
+        assert!(
+            waited < 100,
+            "still not ready after the token came back: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let jwt = issue(&app, &c).await;
+    assert_eq!(blocking(recorded(&app)).await, 2, "{jwt}");
+    let (status, issued) = crate::pki::request_certificate(&app, &c, "transport", &csr).await;
+    assert_eq!(status, 201, "{issued}");
+}
+
+/// The folder SoftHSM2 keeps the token labelled `label` in (its `token.object` holds the
+/// label).
+fn token_folder(label: &str) -> std::path::PathBuf {
+    let conf = std::env::var("SOFTHSM2_CONF").expect("scripts/test sets SOFTHSM2_CONF");
+    let conf = std::fs::read_to_string(conf).unwrap();
+    let tokens = conf
+        .lines()
+        .find_map(|line| line.strip_prefix("directories.tokendir = "))
+        .expect("a token folder");
+    std::fs::read_dir(tokens.trim())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|folder| {
+            std::fs::read(folder.join("token.object"))
+                .is_ok_and(|object| object.windows(label.len()).any(|w| w == label.as_bytes()))
+        })
+        .expect("the token's folder")
+}
+
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// The command line of `app`'s directory, with the pkcs11 provider on the token `uri`.
+fn cli(app: &TestApp, uri: &str, args: &[&str]) -> String {
+    let output = crate::cli::directory(app.dir.path())
+        .args(args)
+        .env("DATABASE_URL", &app.db.url)
+        .env("SSA_DIRECTORY_KEY_PROVIDER", "pkcs11")
+        .env("SSA_DIRECTORY_PKCS11_URI", uri)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn row(app: &TestApp, kid: &str) -> ssa_directory::model::keys::SigningKey {
+    let mut conn = app.state.pool.get().unwrap();
+    ssa_directory::store::signing_keys::find(
+        &mut conn,
+        &ssa_directory::model::Kid::from_trusted(kid),
+    )
+    .unwrap()
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_directory_on_key_files_moves_into_the_token_by_rotating() {
+    let _finalize = softhsm::Finalize;
+    let files = spawn_app_with(|c| c.key_refresh_secs = 1).await;
+    let c = approved(&files).await;
+    let on_file = jsonwebtoken::decode_header(&issue(&files, &c).await)
+        .unwrap()
+        .kid
+        .unwrap();
+    assert!(!row(&files, &on_file).in_token());
+
+    // Restarted with the pkcs11 provider: the file keys go on signing until rotated away.
+    let uri = softhsm::token("moving").unwrap();
+    let configured = uri.clone();
+    let app = spawn_sibling_with(&files, move |c| {
+        c.key_provider = KeyProvider::Pkcs11;
+        c.pkcs11_uri = Some(configured);
+    })
+    .await;
+    let kid = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
+    assert_eq!(kid(&issue(&app, &c).await), on_file);
+
+    // Two rotations: the next key (a file) signs, then the first key born in the token.
+    cli(&app, &uri, &["keys", "rotate"]);
+    let out = cli(&app, &uri, &["keys", "rotate"]);
+    let in_token = out.split_whitespace().next().unwrap().to_owned();
+    for _ in 0..2 {
+        cli(&app, &uri, &["keys", "rotate", "--federation"]);
+    }
+    let held = row(&app, &in_token);
+    assert!(held.in_token(), "{:?}", held.reference);
+    let label: ssa_directory::config::TokenUri = uri.parse().unwrap();
+    assert_eq!(
+        held.reference.as_deref(),
+        Some(label.object(&in_token).as_str())
+    );
+    let mut signed = String::new();
+    for _ in 0..50 {
+        signed = issue(&app, &c).await;
+        if kid(&signed) == in_token {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        kid(&signed),
+        in_token,
+        "the instance signs in the token after the rotation"
+    );
+    let address = app.address.clone();
+    blocking(move || {
+        Verifier::discover(&address, Settings::default())
+            .unwrap()
+            .verify_ssa(&signed)
+    })
+    .await
+    .expect("the verifier accepts it");
+
+    // `keys list` says where each key is held, what the token said of it, and which key
+    // files sign nothing more (for the operator to destroy).
+    let listing = cli(&app, &uri, &["keys", "list"]);
+    let line = listing.lines().find(|l| l.starts_with(&in_token)).unwrap();
+    assert!(
+        line.contains(" token ") && line.contains("local, always sensitive, never extractable"),
+        "{listing}"
+    );
+    let line = listing.lines().find(|l| l.starts_with(&on_file)).unwrap();
+    assert!(
+        line.contains("retired") && line.contains(" file "),
+        "{listing}"
+    );
+    let spent = app
+        .state
+        .config
+        .keys_dir
+        .join("signing")
+        .join(format!("{on_file}.pem"));
+    assert!(
+        listing.contains(&format!("shred -u {}", spent.display())),
+        "{listing}"
+    );
+    // The audit entry of the key's generation carries where it is held and the evidence.
+    let mut conn = app.state.pool.get().unwrap();
+    let entries = ssa_directory::store::audit::subject_history(&mut conn, &in_token, 50).unwrap();
+    let generated = entries
+        .iter()
+        .find(|e| e.action == "key.generate")
+        .expect("audited");
+    let details: serde_json::Value =
+        serde_json::from_str(generated.details.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        details["reference"],
+        label.object(&in_token).as_str(),
+        "{details}"
+    );
+    assert_eq!(details["evidence"]["never_extractable"], true, "{details}");
+}
+
+#[tokio::test]
+async fn a_key_generation_killed_before_its_row_leaves_no_key_behind() {
+    let _finalize = softhsm::Finalize;
+    let (app, uri) = in_token("killed").await;
+    let token = Token::open(&uri.parse().unwrap()).unwrap();
+    // What a `keys rotate` killed between generating and recording leaves: a pending key
+    // without a row, an hour old; and one generated a moment ago (a rotation at work).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (orphan, _) = token.generate("PS256", now - 3600).unwrap();
+    let (young, _) = token.generate("PS256", now).unwrap();
+    let orphan = orphan["kid"].as_str().unwrap().to_owned();
+    let young = young["kid"].as_str().unwrap().to_owned();
+
+    let out = cli(&app, &uri, &["keys", "rotate"]);
+    let active = out.split_whitespace().next().unwrap().to_owned();
+    assert!(token.evidence(&orphan).is_err(), "the orphan is destroyed");
+    assert!(
+        token.evidence(&young).is_ok(),
+        "a young pending key is left to its rotation"
+    );
+    // Every key the rotation made is recorded and no longer pending.
+    let pending: Vec<String> = token
+        .pending()
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(pending, [young]);
+    assert!(row(&app, &active).in_token());
 }

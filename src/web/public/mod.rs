@@ -154,19 +154,15 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// Readiness
 ///
-/// The database answers and every migration is applied; 503 otherwise.
+/// The database answers and every migration is applied, and with keys in an HSM the token
+/// answers and holds the keys that sign; 503 otherwise, saying why.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", security(()),
     responses((status = 200, description = "Ready.", body = Health),
         (status = 503, description = "Not ready, and why.", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn readyz(state: web::Data<Directory>) -> Result<HttpResponse, AppError> {
     match services::ready(&state).await {
-        Ok(Ok(true)) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
-        Ok(Ok(false)) => Err(AppError::Domain(Error::Unavailable(
-            "database migrations are not applied".into(),
-        ))),
-        Ok(Err(reason)) => Err(AppError::Domain(Error::Unavailable(format!(
-            "the database does not answer: {reason}"
-        )))),
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
+        Ok(Err(reason)) => Err(AppError::Domain(Error::Unavailable(reason))),
         Err(crate::model::Error::Unavailable(reason)) => Err(AppError::Domain(Error::Unavailable(
             format!("database unreachable: {reason}"),
         ))),

@@ -1,0 +1,2 @@
+ALTER TABLE signing_keys DROP COLUMN evidence;
+ALTER TABLE signing_keys DROP COLUMN reference;

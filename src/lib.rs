@@ -395,10 +395,13 @@ impl Application {
             if let (Some(listener), Some(cert), Some(key)) =
                 (mtls_listener, &config.tls_cert_file, &config.tls_key_file)
             {
-                let cas = [
-                    openssl::x509::X509::from_pem(state.ca.issuing_pem.as_bytes())?,
-                    openssl::x509::X509::from_pem(state.ca.root_pem.as_bytes())?,
-                ];
+                let cas = state
+                    .ca
+                    .issuers()
+                    .map(|issuing| issuing.pem.as_str())
+                    .chain([state.ca.root_pem.as_str()])
+                    .map(|pem| openssl::x509::X509::from_pem(pem.as_bytes()))
+                    .collect::<Result<Vec<_>, _>>()?;
                 server = server
                     .listen_openssl(listener, web::tls::acceptor(cert, key, Some(&cas))?)
                     .context("cannot listen on mtls_listen")?;

@@ -63,8 +63,14 @@ enum Command {
 enum CaCommand {
     /// Create the root CA (10 years) and the issuing CA (5 years); refuses if one exists.
     Init,
-    /// Print the subjects, SHA-256 fingerprints and validity of the CA certificates.
+    /// Print the subjects, SHA-256 fingerprints and validity of the CA certificates, and
+    /// where each key is held (a file, or an object of the token with its evidence).
     Show,
+    /// Replace the issuing CA: a new key (in the token with the pkcs11 provider) and a
+    /// certificate from the root. The current one moves to keys/ca/previous/ and goes on
+    /// signing CRLs and OCSP answers for its certificates until they expire; restart the
+    /// instances to issue from the new one.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,16 +214,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Disable { email }) => set_disabled(&config, &email, true),
         Command::User(UserCommand::Enable { email }) => set_disabled(&config, &email, false),
         Command::Keys(command) => keys_command(&config, command),
-        Command::Ca(CaCommand::Init) => {
+        Command::Ca(command) => {
             let token = ssa_directory::keys::pkcs11::Token::configured(&config)?;
-            pki::ca::init(&config.keys_dir, token.as_ref())?;
-            for line in pki::ca::show(&config.keys_dir)?.lines {
-                println!("{line}");
+            match command {
+                CaCommand::Init => {
+                    pki::ca::init(&config.keys_dir, token.as_ref())?;
+                }
+                CaCommand::Rotate => {
+                    let ca = pki::ca::rotate(&config.keys_dir, token.as_ref())?;
+                    println!(
+                        "issuing CA {} now signs new certificates (restart the instances); {} kept for the certificates it signed",
+                        ca.current.id,
+                        ca.previous.first().map_or("none", |p| p.id.as_str())
+                    );
+                }
+                CaCommand::Show => {}
             }
-            Ok(())
-        }
-        Command::Ca(CaCommand::Show) => {
-            for line in pki::ca::show(&config.keys_dir)?.lines {
+            for line in pki::ca::show(&config.keys_dir, token.as_ref())?.lines {
                 println!("{line}");
             }
             Ok(())

@@ -113,6 +113,9 @@ pub struct Token {
     connection: Mutex<Option<Arc<Connection>>>,
     /// When the last reconnection failed.
     failed_at: Mutex<Option<Instant>>,
+    /// The private keys found so far (handles hold across sessions), forgotten with the
+    /// connection.
+    handles: Mutex<HashMap<String, ObjectHandle>>,
 }
 
 /// One login to the token: the module's context, the slot, the session that keeps the
@@ -166,6 +169,7 @@ impl Token {
             uri: uri.clone(),
             connection: Mutex::new(Some(Arc::new(connection))),
             failed_at: Mutex::new(None),
+            handles: Mutex::new(HashMap::new()),
         })
     }
 
@@ -196,6 +200,7 @@ impl Token {
             return Ok(connection.clone());
         }
         drop(current.take());
+        self.forget_handles();
         let mut failed_at = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
         if failed_at.is_some_and(|at| at.elapsed() < RECONNECT_PAUSE) {
             bail!("{}: the token does not answer (retrying)", self.uri);
@@ -263,19 +268,27 @@ impl Token {
                 tracing::warn!(uri = %self.uri, "the token stopped answering; reconnecting on the next call");
                 // Dropped here, after the gate above was released.
                 drop(current.take());
+                self.forget_handles();
             }
         }
         result
     }
 
-    /// That the token answers and holds the private keys named: what `/readyz` asks.
+    /// That the token answers and holds the private keys named (looked up afresh): what
+    /// `/readyz` asks.
     pub fn check(&self, names: &[&str]) -> anyhow::Result<()> {
         self.with_session(|session| {
             for name in names {
-                self.private_key(session, name)?;
+                self.find_private_key(session, name)?;
             }
             Ok(())
         })
+    }
+
+    fn forget_handles(&self) {
+        if let Ok(mut handles) = self.handles.lock() {
+            handles.clear();
+        }
     }
 
     /// Generates a key pair for `alg` (`PS256`: RSA 2048; `ES256`: P-256) inside the token,
@@ -352,6 +365,7 @@ impl Token {
 
     /// Destroys both halves of the key `kid`.
     pub fn destroy(&self, kid: &str) -> anyhow::Result<()> {
+        self.forget_handles();
         self.with_session(|session| {
             for handle in session.find_objects(&[Attribute::Id(kid.as_bytes().to_vec())])? {
                 session
@@ -458,8 +472,20 @@ impl Token {
             .with_context(|| format!("{}: cannot generate a key pair", self.uri))
     }
 
-    /// The private key named `kid`.
+    /// The private key named `kid`, from the handles found before when it is there.
     fn private_key(&self, session: &Session, kid: &str) -> anyhow::Result<ObjectHandle> {
+        if let Some(handle) = self.handles.lock().ok().and_then(|h| h.get(kid).copied()) {
+            return Ok(handle);
+        }
+        let handle = self.find_private_key(session, kid)?;
+        if let Ok(mut handles) = self.handles.lock() {
+            handles.insert(kid.to_owned(), handle);
+        }
+        Ok(handle)
+    }
+
+    /// The private key named `kid`, searched in the token.
+    fn find_private_key(&self, session: &Session, kid: &str) -> anyhow::Result<ObjectHandle> {
         session
             .find_objects(&[
                 Attribute::Class(ObjectClass::PRIVATE_KEY),
@@ -478,14 +504,14 @@ impl Token {
 
     /// What the token says of the private key named `kid`.
     pub fn evidence(&self, kid: &str) -> anyhow::Result<Evidence> {
-        self.with_session(|session| evidence(session, self.private_key(session, kid)?))
+        self.with_session(|session| evidence(session, self.find_private_key(session, kid)?))
     }
 
     /// Whether the private key named `kid` refuses to reveal its secret value (asking for it
     /// is refused as sensitive): what "never leaves the token" means, checked.
     pub fn refuses_to_reveal(&self, kid: &str) -> anyhow::Result<bool> {
         self.with_session(|session| {
-            let key = self.private_key(session, kid)?;
+            let key = self.find_private_key(session, kid)?;
             let asked = [AttributeType::PrivateExponent, AttributeType::Value];
             let info = session.get_attribute_info(key, &asked)?;
             Ok(info

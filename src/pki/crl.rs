@@ -1,4 +1,4 @@
-//! Signing a CRL: the revoked and held certificates, signed by the issuing CA. Which number
+//! Signing a CRL: the revoked and held certificates of an issuing CA, signed by it. Which number
 //! it gets and when a new one is due is decided in `services::crl`.
 
 use rcgen::{
@@ -7,7 +7,7 @@ use rcgen::{
 };
 use sha2::{Digest, Sha256};
 
-use super::Ca;
+use super::ca::IssuingCa;
 use crate::model::certificate::RevocationReason;
 use crate::model::{Error, Serial, Timestamp};
 
@@ -39,7 +39,7 @@ fn rcgen_reason(reason: RevocationReason) -> RcgenReason {
 
 /// Signs CRL number `number`, valid from `this_update` to `next_update`, listing `entries`.
 pub fn sign(
-    ca: &Ca,
+    issuing: &IssuingCa,
     number: i64,
     this_update: time::OffsetDateTime,
     next_update: time::OffsetDateTime,
@@ -63,7 +63,7 @@ pub fn sign(
         key_identifier_method: KeyIdMethod::Sha256,
     };
     let signed = params
-        .signed_by(&ca.issuer)
+        .signed_by(&issuing.issuer)
         .map_err(|e| super::signing_failed("signing the CRL", e))?;
     Ok(signed.der().to_vec())
 }

@@ -131,6 +131,8 @@ pub struct Signed {
     pub subject: String,
     pub not_before: Timestamp,
     pub not_after: Timestamp,
+    /// The id of the issuing CA that signed it (see [`ca::IssuingCa::id`]).
+    pub issuer: String,
 }
 
 /// Signs a certificate of `cert_type` for the public key of a checked CSR, with the assigned
@@ -171,8 +173,10 @@ pub fn sign(
         })
         .collect::<Result<_, _>>()?;
     params.use_authority_key_identifier_extension = true;
+    // The CRL of the issuing CA that signs it: each issuing CA has its own.
+    let issuing = &ca.current;
     params.crl_distribution_points = vec![CrlDistributionPoint {
-        uris: vec![format!("{}/pki/crl", profile.public_url)],
+        uris: vec![format!("{}/pki/crl/{}", profile.public_url, issuing.id)],
     }];
     params.custom_extensions = vec![authority_info_access(&format!(
         "{}/pki/ocsp",
@@ -199,10 +203,11 @@ pub fn sign(
     let spki = SubjectPublicKeyInfo::from_der(&csr.spki_der)
         .map_err(|e| Error::Validation(format!("csr: unsupported public key ({e})")))?;
     let cert = params
-        .signed_by(&spki, &ca.issuer)
+        .signed_by(&spki, &issuing.issuer)
         .map_err(|e| signing_failed("signing a certificate", e))?;
     let der = cert.der().to_vec();
     Ok(Signed {
+        issuer: issuing.id.clone(),
         serial: serial_hex,
         subject: subject_dn(&der)?,
         pem: cert.pem(),

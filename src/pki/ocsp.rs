@@ -16,6 +16,7 @@ use crate::model::certificate::{CertStatus as State, RevocationReason, Revocatio
 use crate::model::{Error, Serial, unexpected};
 
 use super::Ca;
+use super::ca::IssuingCa;
 
 /// What the directory knows of a certificate it issued; `None` for a serial it never issued.
 pub type Known = Option<RevocationState>;
@@ -69,10 +70,10 @@ const SHA1: &str = "1.3.14.3.2.26";
 const SHA256: &str = "2.16.840.1.101.3.4.2.1";
 
 /// The signature algorithm of the issuing CA's key, as an OCSP response names it.
-fn signature_algorithm(ca: &Ca) -> Result<AlgorithmIdentifierOwned, Error> {
+fn signature_algorithm(issuing: &IssuingCa) -> Result<AlgorithmIdentifierOwned, Error> {
     use const_oid::db::rfc5912;
     use rcgen::PublicKeyData;
-    let alg = ca.issuer.key().algorithm();
+    let alg = issuing.issuer.key().algorithm();
     let (oid, null_parameters) = if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
         (rfc5912::ECDSA_WITH_SHA_256, false)
     } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
@@ -92,14 +93,28 @@ fn signature_algorithm(ca: &Ca) -> Result<AlgorithmIdentifierOwned, Error> {
     })
 }
 
-/// The DER response to a DER request, signed with the issuing CA's key and its algorithm;
-/// `lookup` says what the directory knows of each serial. Malformed requests get
-/// `malformedRequest` (and `false`, so the handler can answer 400).
+/// Whether the certificate id names `issuing` as its issuer.
+fn names(id: &x509_ocsp::CertId, issuing: &IssuingCa) -> bool {
+    let ours = match id.hash_algorithm.oid.to_string().as_str() {
+        SHA1 => Some(issuing.ocsp_hashes(false)),
+        SHA256 => Some(issuing.ocsp_hashes(true)),
+        _ => None,
+    };
+    ours.is_some_and(|(name, key)| {
+        id.issuer_name_hash.as_bytes() == name && id.issuer_key_hash.as_bytes() == key
+    })
+}
+
+/// The DER response to a DER request, signed by the issuing CA the request asks about (the
+/// first it names; the current one when it names none of the directory's), with its key and
+/// algorithm; `lookup` says what the directory knows of a serial that issuing CA signed.
+/// Certificates of another issuer are unknown. Malformed requests get `malformedRequest`
+/// (and `false`, so the handler can answer 400).
 pub fn respond(
     ca: &Ca,
     request: &[u8],
     validity_secs: u64,
-    mut lookup: impl FnMut(&Serial) -> Result<Known, Error>,
+    mut lookup: impl FnMut(&Serial, &IssuingCa) -> Result<Known, Error>,
     at: crate::model::Timestamp,
 ) -> Result<(Vec<u8>, bool), Error> {
     let Ok(request) = OcspRequest::from_der(request) else {
@@ -111,21 +126,18 @@ pub fn respond(
     let now = std::time::SystemTime::from(at.assume_utc());
     let this_update = time_of(now)?;
     let next_update = time_of(now + std::time::Duration::from_secs(validity_secs))?;
+    let responder = request
+        .tbs_request
+        .request_list
+        .iter()
+        .find_map(|single| ca.issuers().find(|i| names(&single.req_cert, i)))
+        .unwrap_or(&ca.current);
     let mut responses = vec![];
     for single in &request.tbs_request.request_list {
         let id = &single.req_cert;
-        let oid = id.hash_algorithm.oid.to_string();
-        let ours = match oid.as_str() {
-            SHA1 => Some(ca.ocsp_hashes(false)),
-            SHA256 => Some(ca.ocsp_hashes(true)),
-            _ => None,
-        };
-        let issued_here = ours.is_some_and(|(name, key)| {
-            id.issuer_name_hash.as_bytes() == name && id.issuer_key_hash.as_bytes() == key
-        });
-        let status = if issued_here {
+        let status = if names(id, responder) {
             let serial = Serial::from_bytes(id.serial_number.as_bytes());
-            cert_status(lookup(&serial)?)?
+            cert_status(lookup(&serial, responder)?)?
         } else {
             CertStatus::unknown()
         };
@@ -152,21 +164,21 @@ pub fn respond(
     let tbs = ResponseData {
         version: Version::V1,
         responder_id: ResponderId::ByKey(
-            OctetString::new(ca.key_hash()).map_err(|e| unexpected("key hash", e))?,
+            OctetString::new(responder.key_hash()).map_err(|e| unexpected("key hash", e))?,
         ),
         produced_at: this_update,
         responses,
         response_extensions: extensions,
     };
     let tbs_der = encode(&tbs)?;
-    let signature = ca
+    let signature = responder
         .issuer
         .key()
         .sign(&tbs_der)
         .map_err(|e| super::signing_failed("signing an OCSP response", e))?;
     let basic = BasicOcspResponse {
         tbs_response_data: tbs,
-        signature_algorithm: signature_algorithm(ca)?,
+        signature_algorithm: signature_algorithm(responder)?,
         signature: BitString::from_bytes(&signature).map_err(|e| unexpected("signature", e))?,
         certs: None,
     };
@@ -240,9 +252,9 @@ mod tests {
         let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(vec!["leaf.example".into()]).unwrap();
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x42, 0x17]));
-        let leaf = params.signed_by(&leaf_key, &ca.issuer).unwrap();
+        let leaf = params.signed_by(&leaf_key, &ca.current.issuer).unwrap();
         let leaf = X509::from_der(leaf.der()).unwrap();
-        let issuing = X509::from_der(&ca.issuing_der).unwrap();
+        let issuing = X509::from_der(&ca.current.der).unwrap();
         let root = X509::from_pem(ca.root_pem.as_bytes()).unwrap();
 
         let id = OcspCertId::from_cert(MessageDigest::sha1(), &leaf, &issuing).unwrap();
@@ -255,7 +267,7 @@ mod tests {
             &ca,
             &request,
             300,
-            |serial| {
+            |serial, _| {
                 asked.push(serial.clone());
                 Ok(Some(RevocationState {
                     status: State::Good,

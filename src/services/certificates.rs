@@ -105,7 +105,7 @@ pub async fn issue(
                 current
                     .eligibility(organisation)
                     .map_err(|why| why.refusal(Grant::Certificate))?;
-                store::certificates::insert(tx, &certificate)?;
+                store::certificates::insert(tx, &certificate, &signed.issuer)?;
                 if cert_type == CertType::Signing {
                     let key = pki::certificate_jwk(&csr, &signed.der)?;
                     keystore::publish_certificate_key(

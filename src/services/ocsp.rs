@@ -20,7 +20,13 @@ pub async fn respond(dir: &Arc<Directory>, request: Vec<u8>) -> Result<(Vec<u8>,
                 &shared.ca,
                 &request,
                 shared.config.ocsp_validity_secs,
-                |serial| Ok(store::certificates::state(conn, serial)?),
+                |serial, issuing| {
+                    let known = store::certificates::state_and_issuer(conn, serial)?;
+                    Ok(known.and_then(|(state, issuer, pem)| {
+                        let signer = shared.ca.issuer_of(issuer.as_deref(), &pem)?;
+                        (signer.id == issuing.id).then_some(state)
+                    }))
+                },
                 at,
             )?;
             Ok((body, ok, request))

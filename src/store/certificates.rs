@@ -12,6 +12,7 @@ use crate::model::{OrgId, Serial, SoftwareId, Timestamp};
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = certificates)]
 struct Row {
+    issuer: Option<String>,
     serial: Serial,
     organisation_id: OrgId,
     software_id: SoftwareId,
@@ -54,9 +55,11 @@ pub fn find(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<Cert
         .map(|row| row.map(Row::into))
 }
 
-pub fn insert(conn: &mut DbConnection, cert: &Certificate) -> QueryResult<()> {
+/// Records a certificate the issuing CA `issuer` signed.
+pub fn insert(conn: &mut DbConnection, cert: &Certificate, issuer: &str) -> QueryResult<()> {
     diesel::insert_into(certificates::table)
         .values(Row {
+            issuer: Some(issuer.to_owned()),
             serial: cert.serial.clone(),
             organisation_id: cert.organisation_id,
             software_id: cert.software_id,
@@ -129,15 +132,21 @@ pub fn set_status(
 }
 
 /// Every unexpired certificate that is revoked or on hold, by serial.
+/// Every unexpired certificate that is revoked or on hold, with the issuing CA its row
+/// names (none for rows from before issuers were recorded) and its PEM (to tell those
+/// apart by their signature).
+#[allow(clippy::type_complexity)]
 pub fn revoked(
     conn: &mut DbConnection,
     at: Timestamp,
-) -> QueryResult<Vec<(Serial, RevocationState)>> {
+) -> QueryResult<Vec<(Serial, RevocationState, Option<String>, String)>> {
     let rows: Vec<(
         Serial,
         CertStatus,
         Option<RevocationReason>,
         Option<Timestamp>,
+        Option<String>,
+        String,
     )> = certificates::table
         .filter(certificates::status.ne(CertStatus::Good))
         .filter(certificates::not_after.gt(at))
@@ -146,16 +155,47 @@ pub fn revoked(
             certificates::status,
             certificates::revocation_reason,
             certificates::revoked_at,
+            certificates::issuer,
+            certificates::pem,
         ))
         .order(certificates::serial.asc())
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(serial, status, reason, at)| (serial, RevocationState { status, reason, at }))
+        .map(|(serial, status, reason, at, issuer, pem)| {
+            (serial, RevocationState { status, reason, at }, issuer, pem)
+        })
         .collect())
 }
 
-/// The revocation state of one certificate, for OCSP: `None` when the serial is unknown.
+/// The revocation state of a certificate with the issuing CA its row names and its PEM.
+#[allow(clippy::type_complexity)]
+pub fn state_and_issuer(
+    conn: &mut DbConnection,
+    serial: &Serial,
+) -> QueryResult<Option<(RevocationState, Option<String>, String)>> {
+    let row: Option<(
+        CertStatus,
+        Option<RevocationReason>,
+        Option<Timestamp>,
+        Option<String>,
+        String,
+    )> = certificates::table
+        .find(serial)
+        .select((
+            certificates::status,
+            certificates::revocation_reason,
+            certificates::revoked_at,
+            certificates::issuer,
+            certificates::pem,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(status, reason, at, issuer, pem)| {
+        (RevocationState { status, reason, at }, issuer, pem)
+    }))
+}
+
 pub fn state(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<RevocationState>> {
     let row: Option<(CertStatus, Option<RevocationReason>, Option<Timestamp>)> =
         certificates::table

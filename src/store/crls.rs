@@ -16,14 +16,26 @@ pub struct StoredCrl {
     pub der: Vec<u8>,
     /// A digest of the revoked set it lists: a new CRL is due when this changes.
     pub content_hash: String,
+    /// The issuing CA that signed it (none for CRLs from before issuers were recorded).
+    pub issuer: Option<String>,
 }
 
-pub fn latest(conn: &mut DbConnection) -> QueryResult<Option<StoredCrl>> {
+/// The latest CRL of the issuing CA `issuer`. Numbers are one sequence for every issuing CA,
+/// so each one's only grow.
+pub fn latest(conn: &mut DbConnection, issuer: &str) -> QueryResult<Option<StoredCrl>> {
     crls::table
+        .filter(crls::issuer.eq(issuer))
         .select(StoredCrl::as_select())
         .order(crls::number.desc())
         .first(conn)
         .optional()
+}
+
+/// The highest number given to any CRL.
+pub fn highest_number(conn: &mut DbConnection) -> QueryResult<Option<i64>> {
+    crls::table
+        .select(diesel::dsl::max(crls::number))
+        .first(conn)
 }
 
 /// The number and nextUpdate of the latest CRL, without its bytes.

@@ -187,6 +187,7 @@ diesel::table! {
         revocation_reason -> Nullable<Text>,
         revoked_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        issuer -> Nullable<Text>,
     }
 }
 
@@ -281,6 +282,7 @@ diesel::table! {
         next_update -> Timestamp,
         der -> Binary,
         content_hash -> Text,
+        issuer -> Nullable<Text>,
     }
 }
 

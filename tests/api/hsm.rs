@@ -105,9 +105,9 @@ async fn a_token_without_the_keys_the_database_names_stops_the_start() {
         .err()
         .expect("the start fails");
     let error = format!("{error:#}");
-    // The CA is loaded first: its keys are what the empty token lacks first.
+    // The CA is loaded first: its issuing key is what the empty token lacks first.
     assert!(
-        error.contains("token=empty") && error.contains("ssa-directory-ca-root"),
+        error.contains("token=empty") && error.contains("ssa-directory-ca-issuing"),
         "{error}"
     );
     assert!(!error.contains("1234"), "the PIN is never shown: {error}");
@@ -468,4 +468,196 @@ async fn a_key_generation_killed_before_its_row_leaves_no_key_behind() {
         .collect();
     assert_eq!(pending, [young]);
     assert!(row(&app, &active).in_token());
+}
+
+/// The certificates of a PEM bundle, each as PEM.
+fn certificates(bundle: &str) -> Vec<String> {
+    let end = "-----END CERTIFICATE-----\n";
+    bundle
+        .split_inclusive(end)
+        .map(|c| c.trim_start().to_owned())
+        .filter(|c| c.contains(end))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_issuing_ca_is_replaced_in_the_token_and_both_chains_verify_during_the_overlap() {
+    let _finalize = softhsm::Finalize;
+    let (app, uri) = in_token("rollover").await;
+    let c = approved(&app).await;
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
+    let csr = crate::pki::make_csr(dir, "first", "ec:P-256", "/CN=x");
+    let (status, first) = crate::pki::request_certificate(&app, &c, "transport", &csr).await;
+    assert_eq!(status, 201, "{first}");
+    std::fs::write(
+        dir.join("first.pem"),
+        first["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    let before = certificates(&app.get("/pki/ca.pem").await.text().await.unwrap());
+    assert_eq!(before.len(), 2);
+
+    let out = cli(&app, &uri, &["ca", "rotate"]);
+    assert!(out.contains("now signs new certificates"), "{out}");
+    let kept = out
+        .lines()
+        .filter(|l| l.starts_with("previous issuing CA"))
+        .count();
+    assert_eq!(kept, 1, "{out}");
+    assert!(
+        out.contains("key:         token pkcs11:token=rollover-")
+            && out.contains(";id=ssa-directory-ca-issuing-")
+            && out.contains("(local, always sensitive, never extractable)"),
+        "{out}"
+    );
+    // Nothing private reached the CA folder.
+    let ca_dir = app.state.config.keys_dir.join("ca");
+    let keys: Vec<_> = walk(&ca_dir)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("key"))
+        .collect();
+    assert!(keys.is_empty(), "{keys:?}");
+
+    // A restarted instance issues from the new issuing CA and publishes both.
+    let restarted = spawn_sibling(&app).await;
+    let csr = crate::pki::make_csr(dir, "second", "ec:P-256", "/CN=x");
+    let (status, second) = crate::pki::request_certificate(&restarted, &c, "transport", &csr).await;
+    assert_eq!(status, 201, "{second}");
+    std::fs::write(
+        dir.join("second.pem"),
+        second["certificate"].as_str().unwrap(),
+    )
+    .unwrap();
+    let chain = restarted.get("/pki/ca.pem").await.text().await.unwrap();
+    let after = certificates(&chain);
+    assert_eq!(
+        after.len(),
+        3,
+        "new issuing, previous issuing, root: {chain}"
+    );
+    assert_eq!(
+        after[1], before[0],
+        "the previous issuing CA stays published"
+    );
+    assert_eq!(after[2], before[1], "the root is the same");
+    std::fs::write(dir.join("root.pem"), &after[2]).unwrap();
+    std::fs::write(dir.join("chain.pem"), &chain).unwrap();
+    for cert in ["first.pem", "second.pem"] {
+        let (ok, out) = crate::pki::openssl(
+            dir,
+            &[
+                "verify",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "chain.pem",
+                cert,
+            ],
+        );
+        assert!(ok, "{cert}: {out}");
+    }
+
+    // The first certificate is revoked: the previous issuing CA answers for it (OCSP and
+    // its own CRL), the new one for the second.
+    let serial = first["serial"].as_str().unwrap();
+    let (status, revoked) = restarted
+        .post_json(
+            &format!("/api/v1/certificates/{serial}/revoke"),
+            &c.developer,
+            serde_json::json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    std::fs::write(dir.join("issuing.pem"), &after[1]).unwrap();
+    let answer = crate::pki::ocsp_status(dir, &restarted, "first.pem");
+    assert!(answer.contains("first.pem: revoked"), "{answer}");
+    std::fs::write(dir.join("issuing.pem"), &after[0]).unwrap();
+    let answer = crate::pki::ocsp_status(dir, &restarted, "second.pem");
+    assert!(answer.contains("second.pem: good"), "{answer}");
+
+    let crl_of = |cert: &str| {
+        let (ok, out) = crate::pki::openssl(
+            dir,
+            &[
+                "x509",
+                "-in",
+                cert,
+                "-noout",
+                "-ext",
+                "crlDistributionPoints",
+            ],
+        );
+        assert!(ok, "{out}");
+        let url = out
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("URI:"))
+            .unwrap()
+            .to_owned();
+        // The public URL's path (the instances share it).
+        url[url.find("/pki/").unwrap()..].to_owned()
+    };
+    let (old_crl, new_crl) = (crl_of("first.pem"), crl_of("second.pem"));
+    assert_ne!(old_crl, new_crl, "each issuing CA has its own CRL");
+    let old_crl = restarted.get(&old_crl).await.bytes().await.unwrap();
+    let new_crl = restarted.get(&new_crl).await.bytes().await.unwrap();
+    assert_eq!(
+        restarted.get("/pki/crl").await.bytes().await.unwrap(),
+        new_crl,
+        "/pki/crl is the current issuing CA's"
+    );
+    let jwt = issue(&restarted, &c).await;
+    let jwks = restarted
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let trust = ssa_verifier::Trust::new(
+        app.address.clone(),
+        ssa_verifier::KeySet::from_json(&jwks).unwrap(),
+    )
+    .with_ca_chain(ssa_verifier::CaChain::from_pem(&chain).unwrap());
+    let settings = Settings::default();
+    let now = std::time::SystemTime::now();
+    let statement = trust.verify_statement(&jwt, &settings, now).unwrap();
+    let old_crl = ssa_verifier::Crl::from_der(&old_crl).unwrap();
+    let new_crl = ssa_verifier::Crl::from_der(&new_crl).unwrap();
+    let pem = |v: &serde_json::Value| v["certificate"].as_str().unwrap().to_owned();
+    let refused = trust
+        .verify_client_certificate(
+            &pem(&first),
+            &statement,
+            None,
+            Some(&old_crl),
+            &settings,
+            now,
+        )
+        .expect_err("the previous issuing CA's CRL lists the first certificate");
+    assert!(format!("{refused}").contains("revoked"), "{refused}");
+    let info = trust
+        .verify_client_certificate(
+            &pem(&second),
+            &statement,
+            None,
+            Some(&new_crl),
+            &settings,
+            now,
+        )
+        .unwrap();
+    assert_eq!(info.revocation, ssa_verifier::Revocation::Checked);
+    assert_eq!(restarted.get("/pki/crl/0123").await.status(), 404);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }

@@ -89,6 +89,7 @@ use crate::web::{error::Problem, public};
         public::statement_status,
         public::ca_chain,
         public::crl,
+        public::issuer_crl,
         public::ocsp_post,
         public::ocsp_get,
         public::oauth::token,

@@ -61,6 +61,7 @@ pub fn routes() -> Table {
         .get("/events", events::feed)
         .get("/pki/ca.pem", ca_chain)
         .get("/pki/crl", crl)
+        .get("/pki/crl/{issuer}", issuer_crl)
         .post("/pki/ocsp", ocsp_post)
         .get("/pki/ocsp/{request:.*}", ocsp_get)
 }
@@ -489,9 +490,11 @@ pub(crate) async fn ca_chain(req: HttpRequest, state: web::Data<Directory>) -> H
 
 /// The CRL
 ///
-/// DER, signed by the issuing CA, served from memory: every revoked or held unexpired
-/// certificate. A new one is signed on every revocation, hold and release, and before the
-/// current one's nextUpdate; `max-age` is the seconds left until then, at most 300.
+/// DER, signed by the issuing CA that signs new certificates, served from memory: every
+/// revoked or held unexpired certificate it signed. A new one is signed on every
+/// revocation, hold and release, and before the current one's nextUpdate; `max-age` is the
+/// seconds left until then, at most 300. Certificates name their issuing CA's own CRL
+/// (`/pki/crl/{issuer}`) in their CRL distribution point.
 #[utoipa::path(get, path = "/pki/crl", tag = "public", operation_id = "crl", security(()),
     responses((status = 200, description = "The CRL.", content(("application/pkix-crl")), headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified.")))]
@@ -503,6 +506,33 @@ pub(crate) async fn crl(req: HttpRequest, state: web::Data<Directory>) -> HttpRe
         services::crl::max_age(&crl, state.config.key_refresh_secs, state.now()),
         "application/pkix-crl",
     )
+}
+
+/// The CRL of one issuing CA
+///
+/// As `/pki/crl`, for the issuing CA `issuer` (hex SHA-1 of its public key, as its
+/// certificates' CRL distribution point names it): the current one, or one replaced by a
+/// rotation, whose CRL is kept signed until its certificates expire.
+#[utoipa::path(get, path = "/pki/crl/{issuer}", tag = "public", operation_id = "issuerCrl", security(()),
+    params(("issuer" = String, Path, description = "The issuing CA's id.")),
+    responses((status = 200, description = "The CRL.", content(("application/pkix-crl")), headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such issuing CA.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn issuer_crl(
+    req: HttpRequest,
+    state: web::Data<Directory>,
+    issuer: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let crl = state
+        .crl
+        .of(&issuer)
+        .ok_or(AppError::Domain(Error::NotFound("issuing CA")))?;
+    Ok(serve(
+        &req,
+        &crl.document,
+        services::crl::max_age(&crl, state.config.key_refresh_secs, state.now()),
+        "application/pkix-crl",
+    ))
 }
 
 fn ocsp_response(body: Vec<u8>, well_formed: bool) -> HttpResponse {

@@ -47,15 +47,16 @@ use_postgres() {
   export DATABASE_URL="${1%/}/$DROP_NAME"
 }
 
-# start_directory: runs the release binary on a fresh SQLite database in $WORK/dir (or on
-# $DATABASE_URL after use_postgres).
+# start_directory [NAME=VALUE...]: runs the release binary on a fresh SQLite database in
+# $DIR (default $WORK/dir; or on $DATABASE_URL after use_postgres), with the variables given.
 start_directory() {
   PORT=$(free_port)
   BASE="http://127.0.0.1:$PORT"
-  mkdir -p "$WORK/dir"
-  export SSA_DIRECTORY_DATA_DIR="$WORK/dir/data" SSA_DIRECTORY_KEYS_DIR="$WORK/dir/keys" \
+  DIR=${DIR:-$WORK/dir}
+  mkdir -p "$DIR"
+  export SSA_DIRECTORY_DATA_DIR="$DIR/data" SSA_DIRECTORY_KEYS_DIR="$DIR/keys" \
     SSA_DIRECTORY_LISTEN="127.0.0.1:$PORT" SSA_DIRECTORY_LOG_FORMAT=json RUST_LOG=warn "$@"
-  (cd "$WORK/dir" && exec "$BIN" serve >"$WORK/directory.log" 2>&1) &
+  (cd "$DIR" && exec "$BIN" serve >"$WORK/directory.log" 2>&1) &
   PIDS+=($!)
   for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && return 0; sleep 0.1; done
   cat "$WORK/directory.log" >&2; exit 1
@@ -70,10 +71,10 @@ json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # onboard: an operator and a developer, an approved organisation and software product.
 onboard() {
-  (cd "$WORK/dir" && printf '%s\n' 'benchmark password' | "$BIN" user create --email op@bench.example --operator --password-stdin >/dev/null
+  (cd "$DIR" && printf '%s\n' 'benchmark password' | "$BIN" user create --email op@bench.example --operator --password-stdin >/dev/null
    printf '%s\n' 'benchmark password' | "$BIN" user create --email dev@bench.example --password-stdin >/dev/null)
-  OP_TOKEN=$(cd "$WORK/dir" && "$BIN" token create --email op@bench.example)
-  TOKEN=$(cd "$WORK/dir" && "$BIN" token create --email dev@bench.example)
+  OP_TOKEN=$(cd "$DIR" && "$BIN" token create --email op@bench.example)
+  TOKEN=$(cd "$DIR" && "$BIN" token create --email dev@bench.example)
   ORG=$(api POST /api/v1/organisations '{"legal_name":"Bench Ltd","registration_number":"1","country":"GB","competent_authority":"FCA","authority_registration_id":"1","roles":["AISP"],"business_contact":{"name":"B","email":"b@bench.example"},"technical_contact":{"name":"T","email":"t@bench.example"}}' | json_field "['id']")
   SOFTWARE=$(api POST "/api/v1/organisations/$ORG/software" '{"client_name":"Bench App","redirect_uris":["https://bench.example/cb"],"roles":["AISP"],"environment":"production"}' | json_field "['id']")
   local dev=$TOKEN; TOKEN=$OP_TOKEN

@@ -8,6 +8,9 @@
 #   scripts/bench/ssa.sh            (DURATION=6 ROUNDS=3 CONNECTIONS=32 by default)
 #   BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432 scripts/bench/ssa.sh
 #                                   (the same on a fresh PostgreSQL database of that server)
+#
+# Issuance with the keys in an HSM (the pkcs11 provider on SoftHSM2) against that module's
+# own signature rate is scripts/bench/pkcs11.sh.
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-6}
 ROUNDS=${ROUNDS:-3}

@@ -46,6 +46,15 @@ async fn statements_and_federation_statements_are_signed_in_the_token_and_verify
     .await
     .expect("the verifier accepts a statement signed in the token");
     assert_eq!(verified.software_id, c.software_id);
+    // Change events (RFC 8417 SETs) are signed in the token too and verify with the JWKS.
+    let (events, _) = crate::events::follow(&app, None, 1000).await;
+    assert!(events.len() >= 2, "{events:?}");
+    for event in &events {
+        let set = event["set"].as_str().unwrap();
+        crate::events::verify(&app, set).await;
+        let kid = jsonwebtoken::decode_header(set).unwrap().kid.unwrap();
+        assert!(row(&app, &kid).in_token(), "{kid}");
+    }
     // The federation key signs the entity configuration, verified with its own JWKS.
     let (_, claims) = crate::federation::entity_configuration(&app).await;
     assert_eq!(claims["sub"], app.address.as_str());

@@ -83,6 +83,10 @@ onboard() {
   TOKEN=$dev
 }
 
+# ratio A B: A / B with two decimals; median X...: the middle value.
+ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 # wrk_rps ARGS...: requests per second reported by wrk.
 wrk_rps() { wrk "$@" | awk '/Requests\/sec/ {print $2}'; }
 

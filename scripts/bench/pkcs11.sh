@@ -66,8 +66,6 @@ open(f"{work}/{side}-ocsp.lua", "w").write(
 PY
 done
 
-ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ROWS=""
 CEILING_RATIOS=()
 FILE_RATIOS=()

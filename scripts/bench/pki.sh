@@ -93,7 +93,6 @@ nginx -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NGINX_PORT/crl" -o "$WORK/nginx.crl" && break; sleep 0.1; done
 cmp -s "$WORK/crl.der" "$WORK/nginx.crl" || { echo "nginx serves other bytes" >&2; cat "$WORK/nginx/error.log" >&2; exit 1; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio2() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
 CRL_ROWS=""
 CRL_RATIOS=()

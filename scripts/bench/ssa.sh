@@ -50,8 +50,6 @@ cat >"$WORK/issue.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Authorization"] = "Bearer $TOKEN"
 LUA
-ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # The physical limit (RSA-2048 signatures per second on every core) and issuance over HTTP,
 # in alternating rounds: this machine's speed drifts by tens of percent within a minute.
 ISSUE_ROWS=""

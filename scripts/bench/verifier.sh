@@ -20,7 +20,6 @@ value, unit = float(m.group(1)), m.group(2)
 print(f'{1e9 / (value * {"ns": 1, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}[unit]):.0f}')
 PY
 }
-ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
 ROWS=""
 RATIOS=()
 for round in $(seq "$ROUNDS"); do

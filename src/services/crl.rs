@@ -105,11 +105,11 @@ fn entries(
 ) -> Result<Vec<pki::crl::Entry>> {
     Ok(store::certificates::revoked(conn, at)?
         .into_iter()
-        .filter(|(_, _, issuer, pem)| {
+        .filter(|(_, (_, issuer, pem))| {
             ca.issuer_of(issuer.as_deref(), pem)
                 .is_some_and(|i| i.id == issuing.id)
         })
-        .map(|(serial, state, _, _)| pki::crl::Entry {
+        .map(|(serial, (state, _, _))| pki::crl::Entry {
             serial,
             reason: state.reason,
             revoked_at: state.at,

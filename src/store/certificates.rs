@@ -132,80 +132,63 @@ pub fn set_status(
 }
 
 /// Every unexpired certificate that is revoked or on hold, by serial.
-/// Every unexpired certificate that is revoked or on hold, with the issuing CA its row
-/// names (none for rows from before issuers were recorded) and its PEM (to tell those
-/// apart by their signature).
-#[allow(clippy::type_complexity)]
-pub fn revoked(
-    conn: &mut DbConnection,
-    at: Timestamp,
-) -> QueryResult<Vec<(Serial, RevocationState, Option<String>, String)>> {
-    let rows: Vec<(
-        Serial,
-        CertStatus,
-        Option<RevocationReason>,
-        Option<Timestamp>,
-        Option<String>,
-        String,
-    )> = certificates::table
+/// A certificate's revocation state, the issuing CA its row names (none for rows from
+/// before issuers were recorded) and its PEM (to tell those apart by their signature).
+type StateRow = (
+    Serial,
+    CertStatus,
+    Option<RevocationReason>,
+    Option<Timestamp>,
+    Option<String>,
+    String,
+);
+
+/// [`StateRow`]'s columns.
+type StateColumns = (
+    certificates::serial,
+    certificates::status,
+    certificates::revocation_reason,
+    certificates::revoked_at,
+    certificates::issuer,
+    certificates::pem,
+);
+
+const STATE_COLUMNS: StateColumns = (
+    certificates::serial,
+    certificates::status,
+    certificates::revocation_reason,
+    certificates::revoked_at,
+    certificates::issuer,
+    certificates::pem,
+);
+
+/// The revocation state, issuing CA and PEM of a [`StateRow`], without its serial.
+type Stated = (RevocationState, Option<String>, String);
+
+fn stated((_, status, reason, at, issuer, pem): StateRow) -> Stated {
+    (RevocationState { status, reason, at }, issuer, pem)
+}
+
+/// Every unexpired certificate that is revoked or on hold, with its serial.
+pub fn revoked(conn: &mut DbConnection, at: Timestamp) -> QueryResult<Vec<(Serial, Stated)>> {
+    let rows: Vec<StateRow> = certificates::table
         .filter(certificates::status.ne(CertStatus::Good))
         .filter(certificates::not_after.gt(at))
-        .select((
-            certificates::serial,
-            certificates::status,
-            certificates::revocation_reason,
-            certificates::revoked_at,
-            certificates::issuer,
-            certificates::pem,
-        ))
+        .select(STATE_COLUMNS)
         .order(certificates::serial.asc())
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(serial, status, reason, at, issuer, pem)| {
-            (serial, RevocationState { status, reason, at }, issuer, pem)
-        })
+        .map(|row| (row.0.clone(), stated(row)))
         .collect())
 }
 
 /// The revocation state of a certificate with the issuing CA its row names and its PEM.
-#[allow(clippy::type_complexity)]
-pub fn state_and_issuer(
-    conn: &mut DbConnection,
-    serial: &Serial,
-) -> QueryResult<Option<(RevocationState, Option<String>, String)>> {
-    let row: Option<(
-        CertStatus,
-        Option<RevocationReason>,
-        Option<Timestamp>,
-        Option<String>,
-        String,
-    )> = certificates::table
+pub fn state_and_issuer(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<Stated>> {
+    let row: Option<StateRow> = certificates::table
         .find(serial)
-        .select((
-            certificates::status,
-            certificates::revocation_reason,
-            certificates::revoked_at,
-            certificates::issuer,
-            certificates::pem,
-        ))
+        .select(STATE_COLUMNS)
         .first(conn)
         .optional()?;
-    Ok(row.map(|(status, reason, at, issuer, pem)| {
-        (RevocationState { status, reason, at }, issuer, pem)
-    }))
-}
-
-pub fn state(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<RevocationState>> {
-    let row: Option<(CertStatus, Option<RevocationReason>, Option<Timestamp>)> =
-        certificates::table
-            .find(serial)
-            .select((
-                certificates::status,
-                certificates::revocation_reason,
-                certificates::revoked_at,
-            ))
-            .first(conn)
-            .optional()?;
-    Ok(row.map(|(status, reason, at)| RevocationState { status, reason, at }))
+    Ok(row.map(stated))
 }

@@ -97,6 +97,22 @@ async fn statements_and_federation_statements_are_signed_in_the_token_and_verify
     .unwrap();
 }
 
+/// What a bank trusts of the directory `app` serves (its JWKS), issuer `issuer` and the CA
+/// chain `chain`.
+async fn trust_in(app: &TestApp, issuer: &str, chain: &str) -> ssa_verifier::Trust {
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    ssa_verifier::Trust::new(
+        issuer.to_owned(),
+        ssa_verifier::KeySet::from_json(&jwks).unwrap(),
+    )
+    .with_ca_chain(ssa_verifier::CaChain::from_pem(chain).unwrap())
+}
+
 fn verified_kid(statement: &ssa_verifier::SoftwareStatement) -> Option<String> {
     Some(statement.kid.clone())
 }
@@ -176,17 +192,7 @@ async fn the_ca_keys_are_born_in_the_token_and_sign_certificates_crls_and_ocsp_a
     let jwt = issue(&app, &c).await;
     let chain = app.get("/pki/ca.pem").await.text().await.unwrap();
     let crl = app.get("/pki/crl").await.bytes().await.unwrap();
-    let jwks = app
-        .get("/.well-known/jwks.json")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let trust = ssa_verifier::Trust::new(
-        app.address.clone(),
-        ssa_verifier::KeySet::from_json(&jwks).unwrap(),
-    )
-    .with_ca_chain(ssa_verifier::CaChain::from_pem(&chain).unwrap());
+    let trust = trust_in(&app, &app.address, &chain).await;
     let crl = ssa_verifier::Crl::from_der(&crl).unwrap();
     let now = std::time::SystemTime::now();
     let settings = Settings::default();
@@ -616,17 +622,7 @@ async fn the_issuing_ca_is_replaced_in_the_token_and_both_chains_verify_during_t
         "/pki/crl is the current issuing CA's"
     );
     let jwt = issue(&restarted, &c).await;
-    let jwks = restarted
-        .get("/.well-known/jwks.json")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let trust = ssa_verifier::Trust::new(
-        app.address.clone(),
-        ssa_verifier::KeySet::from_json(&jwks).unwrap(),
-    )
-    .with_ca_chain(ssa_verifier::CaChain::from_pem(&chain).unwrap());
+    let trust = trust_in(&restarted, &app.address, &chain).await;
     let settings = Settings::default();
     let now = std::time::SystemTime::now();
     let statement = trust.verify_statement(&jwt, &settings, now).unwrap();
@@ -669,4 +665,57 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     found
+}
+
+#[tokio::test]
+async fn a_rotation_killed_at_any_moment_leaves_no_row_without_its_key() {
+    let _finalize = softhsm::Finalize;
+    let (app, uri) = in_token("kill9").await;
+    let token = Token::open(&uri.parse().unwrap()).unwrap();
+    // `keys rotate` killed with SIGKILL after a growing delay: before, during or after the
+    // generation of its RSA key in the token and the write of its row.
+    for delay_ms in [0u64, 40, 80, 120, 160, 200, 300] {
+        let mut child = crate::cli::directory(app.dir.path())
+            .args(["keys", "rotate"])
+            .env("DATABASE_URL", &app.db.url)
+            .env("SSA_DIRECTORY_KEY_PROVIDER", "pkcs11")
+            .env("SSA_DIRECTORY_PKCS11_URI", &uri)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // One more rotation, not interrupted: it settles what the killed ones left.
+    cli(&app, &uri, &["keys", "rotate"]);
+    let rows: Vec<ssa_directory::model::keys::SigningKey> = {
+        let mut conn = app.state.pool.get().unwrap();
+        ssa_directory::store::signing_keys::all(
+            &mut conn,
+            ssa_directory::model::keys::KeyPurpose::Ssa,
+        )
+        .unwrap()
+    };
+    // Every key the database names is in the token...
+    for key in &rows {
+        assert!(
+            token.evidence(key.kid.as_str()).is_ok(),
+            "{} ({:?}) has a row but no object",
+            key.kid,
+            key.state
+        );
+    }
+    // ...and what is still pending is a young key no row names (destroyed once ten minutes
+    // old, as a_key_generation_killed_before_its_row_leaves_no_key_behind shows).
+    for (kid, _) in token.pending().unwrap() {
+        assert!(
+            !rows.iter().any(|k| k.kid.as_str() == kid),
+            "{kid} has a row but is still pending"
+        );
+    }
+    // The directory still signs.
+    let c = approved(&app).await;
+    issue(&app, &c).await;
 }

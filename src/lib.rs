@@ -209,9 +209,14 @@ impl Application {
         .context("database start-up task failed")??;
 
         let keys_dir = config.keys_dir.clone();
-        let session_key = actix_web::rt::task::spawn_blocking(move || keys::session_key(&keys_dir))
-            .await
-            .context("key start-up task failed")??;
+        let (session_key, mfa) = actix_web::rt::task::spawn_blocking(move || {
+            anyhow::Ok((
+                keys::session_key(&keys_dir)?,
+                keys::mfa::SecretBox::load(&keys_dir)?,
+            ))
+        })
+        .await
+        .context("key start-up task failed")??;
 
         let started_at = clock.now();
         let (ca, crl, token) = {
@@ -339,6 +344,7 @@ impl Application {
             crl,
             ocsp_cache: pki::ocsp::ResponseCache::new(),
             dpop_proofs: keys::proofs::ReplayCache::new(),
+            mfa,
             federation_statements: federation::statement_cache(max_age),
             federation_configurations: federation::statement_cache(max_age),
             transmitter,

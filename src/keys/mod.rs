@@ -7,6 +7,7 @@
 pub mod credentials;
 pub mod jwk;
 pub mod jwks;
+pub mod mfa;
 pub mod pkcs11;
 pub mod proofs;
 pub mod provider;
@@ -142,20 +143,31 @@ pub fn read_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// Loads the session key, generating and persisting one on first start. Instances that share
 /// the keys folder share sessions.
 pub fn session_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    symmetric_key(dir, SESSION_KEY_FILE, SESSION_KEY_LEN, "sign everyone out")
+}
+
+/// A symmetric key of `len` bytes in `dir/file` (mode 0600), generated on first use; a file
+/// of another length is an error (deleting it does `what_deleting_does`).
+pub(crate) fn symmetric_key(
+    dir: &Path,
+    file: &str,
+    len: usize,
+    what_deleting_does: &str,
+) -> anyhow::Result<Vec<u8>> {
     ensure_dir(dir)?;
-    let path: PathBuf = dir.join(SESSION_KEY_FILE);
+    let path: PathBuf = dir.join(file);
     if path.exists() {
         let key = read_secret(&path)?;
-        if key.len() != SESSION_KEY_LEN {
+        if key.len() != len {
             bail!(
-                "{} holds {} bytes, expected {SESSION_KEY_LEN}; it is corrupt (delete it to sign everyone out and create a new one)",
+                "{} holds {} bytes, expected {len}; it is corrupt (delete it to {what_deleting_does} and create a new one)",
                 path.display(),
                 key.len()
             );
         }
         return Ok(key);
     }
-    let mut key = vec![0u8; SESSION_KEY_LEN];
+    let mut key = vec![0u8; len];
     rand::rngs::OsRng.fill_bytes(&mut key);
     match write_secret(&path, &key) {
         Ok(()) => Ok(key),

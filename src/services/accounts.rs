@@ -308,25 +308,45 @@ pub fn authenticate_token_in(conn: &mut DbConnection, secret: &str) -> Result<Ac
 
 /// Starts a portal session for an account that just logged in; returns its secret, for the
 /// encrypted cookie. It ends after `ttl` whatever the cookie says.
+///
+/// An account with a second factor gets a session that awaits it: it reaches nothing but
+/// the second step of the log-in ([`crate::services::mfa::pass`]).
+/// `second_factor_passed`: the session replaces one that passed it (a password change).
 pub fn start_session_in(
     conn: &mut DbConnection,
     user: UserId,
     ttl: time::Duration,
+    second_factor_passed: bool,
     at: Timestamp,
-) -> Result<String> {
+) -> Result<(String, bool)> {
     let secret = credentials::new_session();
-    store::sessions::insert(conn, &credentials::secret_hash(&secret), user, at + ttl, at)?;
-    Ok(secret)
+    let awaiting = !second_factor_passed && !store::mfa::confirmed(conn, user)?.is_empty();
+    store::sessions::insert(
+        conn,
+        &credentials::secret_hash(&secret),
+        user,
+        at + ttl,
+        awaiting,
+        at,
+    )?;
+    Ok((secret, awaiting))
 }
 
-/// The account of a live session.
+/// The account of a live session, signed in (`awaiting_second_factor` false) or awaiting
+/// its second factor (true).
 pub fn resolve_session_in(
     conn: &mut DbConnection,
     secret: &str,
+    awaiting_second_factor: bool,
     at: Timestamp,
 ) -> Result<Option<User>> {
     match credentials::session_key(secret) {
-        Some(hash) => Ok(store::sessions::resolve(conn, &hash, at)?),
+        Some(hash) => Ok(store::sessions::resolve(
+            conn,
+            &hash,
+            awaiting_second_factor,
+            at,
+        )?),
         None => Ok(None),
     }
 }
@@ -432,17 +452,28 @@ pub async fn authenticate_token(dir: &Arc<Directory>, secret: String) -> Result<
         .await
 }
 
-/// Starts a portal session of `session_ttl_secs`; its secret.
-pub async fn start_session(dir: &Arc<Directory>, user: UserId) -> Result<String> {
+/// Starts a portal session of `session_ttl_secs`; its secret, and whether it awaits the
+/// account's second factor.
+pub async fn start_session(
+    dir: &Arc<Directory>,
+    user: UserId,
+    second_factor_passed: bool,
+) -> Result<(String, bool)> {
     let at = dir.now();
     let ttl = time::Duration::seconds(dir.config.session_ttl_secs as i64);
-    dir.db(move |conn| start_session_in(conn, user, ttl, at))
+    dir.db(move |conn| start_session_in(conn, user, ttl, second_factor_passed, at))
         .await
 }
 
-pub async fn resolve_session(dir: &Arc<Directory>, secret: String) -> Result<Option<User>> {
+/// The account of a signed-in session (`awaiting_second_factor` false), or of one that
+/// awaits its second factor (true).
+pub async fn resolve_session(
+    dir: &Arc<Directory>,
+    secret: String,
+    awaiting_second_factor: bool,
+) -> Result<Option<User>> {
     let at = dir.now();
-    dir.db(move |conn| resolve_session_in(conn, &secret, at))
+    dir.db(move |conn| resolve_session_in(conn, &secret, awaiting_second_factor, at))
         .await
 }
 

@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod events;
 pub mod federation;
 pub mod keystore;
+pub mod mfa;
 pub mod oauth;
 pub mod ocsp;
 pub mod organisations;
@@ -76,6 +77,8 @@ pub struct Directory {
     pub federation_configurations: crate::federation::StatementCache<Result<String, String>>,
     /// DPoP proofs seen lately (each is used once).
     pub dpop_proofs: crate::keys::proofs::ReplayCache,
+    /// Seals the secrets of second factors (`keys/mfa.key`).
+    pub mfa: crate::keys::mfa::SecretBox,
     /// Set once the server has stopped: background delivery ends with it.
     pub stopped: tokio::sync::watch::Sender<bool>,
 }

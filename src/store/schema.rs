@@ -18,6 +18,29 @@ diesel::table! {
         user_id -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        awaiting_second_factor -> Bool,
+        second_factor_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    totp_factors (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        sealed_secret -> Binary,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
@@ -269,6 +292,8 @@ diesel::table! {
 
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(totp_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(invitations -> organisations (organisation_id));
 diesel::joinable!(memberships -> organisations (organisation_id));
@@ -305,6 +330,8 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    totp_factors,
+    recovery_codes,
     users,
     sessions,
     invitations,

@@ -8,11 +8,14 @@ use super::users::UserRow;
 use crate::model::account::User;
 use crate::model::{Timestamp, UserId};
 
+/// Records a session; `awaiting_second_factor` for one that passed the password of an
+/// account with a second factor and reaches nothing until that factor.
 pub fn insert(
     conn: &mut DbConnection,
     id_hash: &str,
     user_id: UserId,
     expires_at: Timestamp,
+    awaiting_second_factor: bool,
     at: Timestamp,
 ) -> QueryResult<()> {
     diesel::insert_into(sessions::table)
@@ -21,23 +24,50 @@ pub fn insert(
             sessions::user_id.eq(user_id),
             sessions::created_at.eq(at),
             sessions::expires_at.eq(expires_at),
+            sessions::awaiting_second_factor.eq(awaiting_second_factor),
         ))
         .execute(conn)
         .map(drop)
 }
 
-/// The account of a live session: not ended, not expired, and not disabled.
-pub fn resolve(conn: &mut DbConnection, id_hash: &str, at: Timestamp) -> QueryResult<Option<User>> {
+/// The account of a live session: not ended, not expired, and not disabled; signed in
+/// (`awaiting_second_factor` false) or half-way (true).
+pub fn resolve(
+    conn: &mut DbConnection,
+    id_hash: &str,
+    awaiting_second_factor: bool,
+    at: Timestamp,
+) -> QueryResult<Option<User>> {
     sessions::table
         .inner_join(users::table)
         .filter(sessions::id_hash.eq(id_hash))
         .filter(sessions::expires_at.gt(at))
+        .filter(sessions::awaiting_second_factor.eq(awaiting_second_factor))
         .filter(users::disabled_at.is_null())
         .select(UserRow::as_select())
         .first(conn)
         .optional()?
         .map(UserRow::into_user)
         .transpose()
+}
+
+/// A half-way session passes its second factor; false when it was not awaiting one.
+pub fn pass_second_factor(
+    conn: &mut DbConnection,
+    id_hash: &str,
+    at: Timestamp,
+) -> QueryResult<bool> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::awaiting_second_factor.eq(true)),
+    )
+    .set((
+        sessions::awaiting_second_factor.eq(false),
+        sessions::second_factor_at.eq(at),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
 }
 
 pub fn delete(conn: &mut DbConnection, id_hash: &str) -> QueryResult<()> {

@@ -332,8 +332,12 @@ impl FromRequest for SessionUser {
             let Some(secret) = session.get::<String>(SESSION_ID).unwrap_or(None) else {
                 return Ok(SessionUser(None));
             };
-            let user = accounts::resolve_session(&state, secret).await?;
-            if user.is_none() {
+            let user = accounts::resolve_session(&state, secret, false).await?;
+            if user.is_none()
+                && accounts::resolve_session(&state, secret_of(&session), true)
+                    .await?
+                    .is_none()
+            {
                 session.purge();
             }
             Ok(SessionUser(user))
@@ -341,21 +345,73 @@ impl FromRequest for SessionUser {
     }
 }
 
-/// Starts a fresh session for a user who just logged in: a session on the server that ends
-/// after `session_ttl_secs`, a new cookie, a new CSRF token.
+/// The session secret the cookie names (empty when none).
+fn secret_of(session: &Session) -> String {
+    session
+        .get::<String>(SESSION_ID)
+        .unwrap_or(None)
+        .unwrap_or_default()
+}
+
+/// A portal user half-way through logging in: the password passed, the account's second
+/// factor not yet. Reaches only the second step of the log-in.
+pub struct AwaitingUser(pub Option<(User, String)>);
+
+impl FromRequest for AwaitingUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req.get_session();
+        let state = state(req);
+        Box::pin(async move {
+            let state = state?;
+            let secret = secret_of(&session);
+            if secret.is_empty() {
+                return Ok(AwaitingUser(None));
+            }
+            let user = accounts::resolve_session(&state, secret.clone(), true).await?;
+            Ok(AwaitingUser(user.map(|u| (u, secret))))
+        })
+    }
+}
+
+/// Starts a fresh session for a user whose password just passed: a session on the server
+/// that ends after `session_ttl_secs`, a new cookie, a new CSRF token. True when it awaits
+/// the account's second factor.
 pub async fn log_in(
     state: &std::sync::Arc<Directory>,
     session: &Session,
     user: &User,
+) -> Result<bool, AppError> {
+    start(state, session, user, false).await
+}
+
+/// A fresh session in place of a signed-in one (after a password change): it keeps the
+/// second factor the old one passed.
+pub async fn restart(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
 ) -> Result<(), AppError> {
-    let secret = accounts::start_session(state, user.id).await?;
+    start(state, session, user, true).await.map(drop)
+}
+
+async fn start(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
+    second_factor_passed: bool,
+) -> Result<bool, AppError> {
+    let (secret, awaiting) = accounts::start_session(state, user.id, second_factor_passed).await?;
     session.renew();
     session.clear();
     session.insert(SESSION_ID, &secret).map_err(|e| {
         AppError::Domain(Error::Unexpected(anyhow::anyhow!(
             "cannot write the session: {e}"
         )))
-    })
+    })?;
+    Ok(awaiting)
 }
 
 /// Ends the browser's session on the server and removes its cookie.

@@ -4,20 +4,20 @@
 use crate::helpers::{PASSWORD, TestApp, cast, client, csrf_of, spawn_app, spawn_app_with};
 
 /// An HTTP client acting as one browser.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Self {
             app,
             client: client(),
         }
     }
 
-    async fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
         let response = self
             .client
             .get(self.app.url(path))
@@ -30,7 +30,7 @@ impl<'a> Browser<'a> {
 
     /// Loads `page`, then posts `fields` to `action` with the page's CSRF token; returns the
     /// status, the Location header and the body.
-    async fn submit(
+    pub(crate) async fn submit(
         &self,
         page: &str,
         action: &str,
@@ -55,7 +55,11 @@ impl<'a> Browser<'a> {
         (status, location, response.text().await.unwrap())
     }
 
-    async fn log_in(&self, email: &str, password: &str) -> (u16, Option<String>, String) {
+    pub(crate) async fn log_in(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> (u16, Option<String>, String) {
         self.submit(
             "/login",
             "/login",

@@ -6,7 +6,8 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
 use super::pages::{
-    AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, SignupPage, TokensPage,
+    AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, RecoveryCodesPage,
+    SecondFactorPage, SignupPage, TokensPage, TotpEnrolPage,
 };
 use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
 use crate::model::Error;
@@ -14,13 +15,15 @@ use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status};
 use crate::services::accounts::{self, Throttle};
-use crate::services::{Directory, organisations, software};
-use crate::web::auth::{self, PortalForm, SessionUser};
+use crate::services::{Directory, mfa, organisations, software};
+use crate::web::auth::{self, AwaitingUser, PortalForm, SessionUser};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login))
+        .route("/login/second-factor", web::get().to(second_factor_page))
+        .route("/login/second-factor", web::post().to(second_factor))
         .route("/signup", web::get().to(signup_page))
         .route("/signup", web::post().to(signup))
         .route("/logout", web::post().to(logout))
@@ -31,6 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(answer_invitation),
         )
         .route("/account/password", web::post().to(change_password))
+        .route("/account/totp", web::post().to(start_totp))
+        .route("/account/totp/{id}/confirm", web::post().to(confirm_totp))
+        .route(
+            "/account/factors/{id}/remove",
+            web::post().to(remove_factor),
+        )
+        .route("/account/recovery-codes", web::post().to(regenerate_codes))
         .route("/tokens", web::get().to(tokens))
         .route("/tokens", web::post().to(create_token))
         .route("/tokens/{token_id}/revoke", web::post().to(revoke_token));
@@ -69,16 +79,7 @@ async fn login(
     req: HttpRequest,
     PortalForm(form): PortalForm<LoginForm>,
 ) -> PortalResult {
-    let client = if state.config.trust_forwarded_for {
-        req.connection_info()
-            .realip_remote_addr()
-            .unwrap_or_default()
-            .to_owned()
-    } else {
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
-    };
+    let client = client_address(&state, &req);
     let throttle = Throttle {
         max_failures: state.config.login_max_failures,
         window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
@@ -90,7 +91,9 @@ async fn login(
     }
     match attempt.result.map_err(AppError::from) {
         Ok(user) => {
-            auth::log_in(&state, &session, &user).await?;
+            if auth::log_in(&state, &session, &user).await? {
+                return Ok(redirect("/login/second-factor"));
+            }
             Ok(redirect("/dashboard"))
         }
         Err(
@@ -112,6 +115,177 @@ async fn login(
             )
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+async fn second_factor_page(session: Session, awaiting: AwaitingUser) -> PortalResult {
+    if awaiting.0.is_none() {
+        return Ok(redirect("/login"));
+    }
+    render(&SecondFactorPage {
+        ctx: ctx(&session, None),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// The second step of a log-in: a code of the account's app, or a recovery code.
+async fn second_factor(
+    state: web::Data<Directory>,
+    session: Session,
+    req: HttpRequest,
+    awaiting: AwaitingUser,
+    PortalForm(form): PortalForm<CodeForm>,
+) -> PortalResult {
+    let Some((user, secret)) = awaiting.0 else {
+        return Ok(redirect("/login"));
+    };
+    let throttle = Throttle {
+        max_failures: state.config.login_max_failures,
+        window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
+    };
+    let client = client_address(&state, &req);
+    match mfa::pass(&state, secret, &user, form.code, client, throttle).await {
+        Ok(()) => Ok(redirect("/dashboard")),
+        Err(error @ (Error::Unauthorized(_) | Error::TooManyRequests(_))) => {
+            let status = if matches!(error, Error::TooManyRequests(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            render_with(
+                status,
+                &SecondFactorPage {
+                    ctx: ctx(&session, None),
+                    error: Some(error.to_string()),
+                },
+            )
+        }
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// Starts enrolling an authenticator app: its QR code and secret, and a form for its first
+/// code.
+async fn start_totp(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalForm(form): PortalForm<NameForm>,
+) -> PortalResult {
+    match mfa::start_totp(&state, &user, form.name).await {
+        Ok(enrolment) => render(&TotpEnrolPage {
+            ctx: ctx(&session, Some(&user)),
+            enrolment,
+            error: None,
+        }),
+        Err(error @ Error::Validation(_)) => {
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(error.to_string()),
+            )
+            .await
+        }
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+/// The first code confirms the enrolment; the first factor comes with recovery codes, shown
+/// once.
+async fn confirm_totp(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<CodeForm>,
+) -> PortalResult {
+    match mfa::confirm_totp(&state, &user, path.into_inner(), form.code).await {
+        Ok(Some(codes)) => render(&RecoveryCodesPage {
+            ctx: ctx(&session, Some(&user)),
+            codes,
+        }),
+        Ok(None) => {
+            auth::set_flash(&session, "Authenticator app added.");
+            Ok(redirect("/account"))
+        }
+        Err(error @ Error::Validation(_)) => {
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(format!("{error}; start again")),
+            )
+            .await
+        }
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+async fn remove_factor(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    path: web::Path<String>,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    mfa::remove(&state, &user, path.into_inner())
+        .await
+        .map_err(AppError::from)?;
+    auth::set_flash(&session, "Authenticator app removed.");
+    Ok(redirect("/account"))
+}
+
+async fn regenerate_codes(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    match mfa::regenerate_codes(&state, &user).await {
+        Ok(codes) => render(&RecoveryCodesPage {
+            ctx: ctx(&session, Some(&user)),
+            codes,
+        }),
+        Err(error @ Error::Conflict(_)) => {
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::CONFLICT,
+                Some(error.to_string()),
+            )
+            .await
+        }
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+/// The client's address, as the throttles count it.
+fn client_address(state: &Directory, req: &HttpRequest) -> String {
+    if state.config.trust_forwarded_for {
+        req.connection_info()
+            .realip_remote_addr()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -297,11 +471,31 @@ async fn revoke_token(
     Ok(redirect("/tokens"))
 }
 
-async fn account(session: Session, SignedIn(user): SignedIn) -> PortalResult {
-    render(&AccountPage {
-        ctx: ctx(&session, Some(&user)),
-        error: None,
-    })
+async fn account(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+) -> PortalResult {
+    account_page_with(&state, &session, &user, StatusCode::OK, None).await
+}
+
+/// The account page (password, second factors) with `status` and a message by the forms.
+async fn account_page_with(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
+    status: StatusCode,
+    error: Option<String>,
+) -> PortalResult {
+    let factors = mfa::factors(state, user).await.map_err(AppError::from)?;
+    render_with(
+        status,
+        &AccountPage {
+            ctx: ctx(session, Some(user)),
+            factors,
+            error,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -337,20 +531,24 @@ async fn change_password(
     };
     match result {
         Ok(()) => {
-            auth::log_in(&state, &session, &user).await?;
+            auth::restart(&state, &session, &user).await?;
             auth::set_flash(
                 &session,
                 "Password changed; every other session of this account has been signed out.",
             );
             Ok(redirect("/account"))
         }
-        Err(error) => render_with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &AccountPage {
-                ctx: ctx(&session, Some(&user)),
-                error: Some(form_message(error)?),
-            },
-        ),
+        Err(error) => {
+            let message = form_message(error)?;
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message),
+            )
+            .await
+        }
     }
 }
 

@@ -274,7 +274,30 @@ pub struct TokensPage {
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub ctx: PageCtx,
+    pub factors: crate::services::mfa::Factors,
     pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub ctx: PageCtx,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+pub struct TotpEnrolPage {
+    pub ctx: PageCtx,
+    pub enrolment: crate::services::mfa::Enrolment,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub ctx: PageCtx,
+    pub codes: Vec<String>,
 }
 
 #[derive(Template)]

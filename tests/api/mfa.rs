@@ -1,0 +1,199 @@
+//! Second factors through the portal: an authenticator app enrolled with its first code, a
+//! log-in that then takes a code, each code accepted once, wrong codes throttled, recovery
+//! codes used once, and nothing secret in the audit.
+
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::helpers::{PASSWORD, TestApp, spawn_app_with};
+use crate::portal::Browser;
+
+/// The app's code at the directory's current time (plus `ahead` seconds), computed as a
+/// phone computes it.
+fn code(app: &TestApp, secret: &str, ahead: u64) -> String {
+    let totp = TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        Secret::Encoded(secret.to_owned()).to_bytes().unwrap(),
+        None,
+        "phone".into(),
+    )
+    .unwrap();
+    let now = app.state.now().assume_utc().unix_timestamp() as u64;
+    totp.generate(now + ahead)
+}
+
+fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
+    let start = html
+        .find(before)
+        .unwrap_or_else(|| panic!("{before} in {html}"))
+        + before.len();
+    let end = html[start..].find(after).unwrap() + start;
+    &html[start..end]
+}
+
+/// Waits out the current 30-second step on the directory's clock: a code of the next step
+/// is a new code.
+fn next_step(app: &TestApp) {
+    app.clock.advance(std::time::Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
+    let app = spawn_app_with(|c| c.login_max_failures = 3).await;
+    let user = app.user("ops@directory.example", false).await;
+    let browser = Browser::new(&app);
+    let (status, location, _) = browser.log_in(&user.email, PASSWORD).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+
+    // Enrolment: a QR code and the key, confirmed with a first code.
+    let (status, _, html) = browser
+        .submit("/account", "/account/totp", &[("name", "phone")])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<svg"), "a QR code drawn here: {html}");
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
+    let confirm = format!("/account/totp/{id}/confirm");
+    let (status, _, html) = browser
+        .submit("/account", &confirm, &[("code", "000000")])
+        .await;
+    assert_eq!(status, 422, "a wrong first code: {html}");
+    let (status, _, html) = browser
+        .submit("/account", &confirm, &[("code", &code(&app, &secret, 0))])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    let codes: Vec<String> = html
+        .split("<li><code>")
+        .skip(1)
+        .map(|part| part[..part.find('<').unwrap()].to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once: {html}");
+    let (_, account) = browser.get("/account").await;
+    assert!(
+        account.contains(">phone<") && account.contains("10 recovery codes left"),
+        "{account}"
+    );
+
+    // Logging in now takes the password, then a code; the password alone reaches nothing.
+    browser.submit("/dashboard", "/logout", &[]).await;
+    let (status, location, _) = browser.log_in(&user.email, PASSWORD).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/login/second-factor"))
+    );
+    let (status, _) = browser.get("/dashboard").await;
+    assert_ne!(status, 200, "not signed in before the second factor");
+    // The code that confirmed the app was accepted already; the next step's works.
+    let used = code(&app, &secret, 0);
+    let (status, _, html) = browser
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", &used)],
+        )
+        .await;
+    assert_eq!(status, 401, "{html}");
+    assert!(html.contains("already used"), "{html}");
+    next_step(&app);
+    let fresh = code(&app, &secret, 0);
+    let (status, location, _) = browser
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", &fresh)],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+    let (status, _) = browser.get("/dashboard").await;
+    assert_eq!(status, 200);
+
+    // The same code again, on another log-in: refused.
+    let other = Browser::new(&app);
+    other.log_in(&user.email, PASSWORD).await;
+    let (status, _, _) = other
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", &fresh)],
+        )
+        .await;
+    assert_eq!(status, 401, "a code is accepted once");
+
+    // A recovery code logs in once, whatever its case and spacing.
+    let typed = codes[0].to_uppercase().replace('-', " ");
+    let (status, location, _) = other
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", &typed)],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+    let third = Browser::new(&app);
+    third.log_in(&user.email, PASSWORD).await;
+    let (status, _, _) = third
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", &codes[0])],
+        )
+        .await;
+    assert_eq!(status, 401, "a recovery code is used once");
+
+    // Wrong codes are throttled like wrong passwords: the right one waits too.
+    third
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", "123456")],
+        )
+        .await;
+    third
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", "654321")],
+        )
+        .await;
+    next_step(&app);
+    let (status, _, html) = third
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", &code(&app, &secret, 0))],
+        )
+        .await;
+    assert_eq!(status, 429, "{html}");
+    assert!(html.contains("too many wrong codes"), "{html}");
+
+    // Audited, with nothing secret.
+    let mut conn = app.state.pool.get().unwrap();
+    let history =
+        ssa_directory::store::audit::subject_history(&mut conn, &user.id.to_string(), 50).unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    for expected in ["mfa.enrol", "mfa.recovery_codes", "mfa.recovery_code_used"] {
+        assert!(actions.contains(&expected), "{actions:?}");
+    }
+    let everything = format!("{history:?}");
+    assert!(!everything.contains(&secret), "the key is never audited");
+    assert!(!everything.contains(&codes[1]), "nor a recovery code");
+
+    // Wrong codes count against the address as wrong passwords do, until the window passes.
+    let (status, _, _) = Browser::new(&app).log_in(&user.email, PASSWORD).await;
+    assert_eq!(status, 429);
+    app.clock.advance(std::time::Duration::from_secs(
+        app.state.config.login_throttle_window_secs + 1,
+    ));
+
+    // Removing the app ends the second step (and its recovery codes).
+    let (_, account) = browser.get("/account").await;
+    let remove = format!("/account/factors/{id}/remove");
+    assert!(account.contains(&remove), "{account}");
+    let (status, _, _) = browser.submit("/account", &remove, &[]).await;
+    assert_eq!(status, 303);
+    let last = Browser::new(&app);
+    let (status, location, _) = last.log_in(&user.email, PASSWORD).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+}

@@ -68,6 +68,10 @@ pub struct Config {
     /// Passphrase that encrypts the signing key files (`SSA_DIRECTORY_KEY_PASSPHRASE`);
     /// without it they are stored unencrypted (still mode 0600).
     pub key_passphrase: Option<Secret>,
+    /// Whether operators need a second factor in the portal (`SSA_DIRECTORY_OPERATOR_MFA`):
+    /// `required` (the default: an operator without one reaches only its enrolment) or
+    /// `optional` (for test and evaluation set-ups).
+    pub operator_mfa: OperatorMfa,
     /// Where the SSA and federation signing keys live (`SSA_DIRECTORY_KEY_PROVIDER`): `file`
     /// (PEM files in `keys/`, the default) or `pkcs11` (a PKCS#11 token, `pkcs11_uri`).
     pub key_provider: KeyProvider,
@@ -253,6 +257,16 @@ impl std::fmt::Display for TokenUri {
 }
 
 /// Where the directory's signing keys live.
+/// Whether operators need a second factor in the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatorMfa {
+    /// An operator without a second factor reaches only its enrolment.
+    Required,
+    /// Operators choose, as everyone else does.
+    Optional,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyProvider {
@@ -294,6 +308,7 @@ impl Default for Config {
             issuer: None,
             signing_alg: SigningAlg::PS256,
             key_passphrase: None,
+            operator_mfa: OperatorMfa::Required,
             key_provider: KeyProvider::File,
             pkcs11_uri: None,
             ssa_profile: SsaProfile::Obuk,

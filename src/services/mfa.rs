@@ -143,6 +143,12 @@ pub async fn confirm_totp(
     .await
 }
 
+/// Whether the account has a second factor.
+pub async fn has_second_factor(dir: &Arc<Directory>, user: crate::model::UserId) -> Result<bool> {
+    dir.db(move |conn| Ok(store::sessions::has_second_factor(conn, user)?))
+        .await
+}
+
 /// The account's confirmed apps and how many recovery codes it has left.
 pub async fn factors(dir: &Arc<Directory>, user: &User) -> Result<Factors> {
     let id = user.id;

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{sessions, users};
+use super::schema::{sessions, totp_factors, users};
 use super::users::UserRow;
 use crate::model::account::User;
 use crate::model::{Timestamp, UserId};
@@ -49,6 +49,16 @@ pub fn resolve(
         .optional()?
         .map(UserRow::into_user)
         .transpose()
+}
+
+/// Whether the account has a second factor (a confirmed authenticator app).
+pub fn has_second_factor(conn: &mut DbConnection, user_id: UserId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        totp_factors::table
+            .filter(totp_factors::user_id.eq(user_id))
+            .filter(totp_factors::confirmed_at.is_not_null()),
+    ))
+    .get_result(conn)
 }
 
 /// A half-way session passes its second factor; false when it was not awaiting one.

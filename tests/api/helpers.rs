@@ -101,6 +101,9 @@ pub fn test_config(dir: &std::path::Path, db: &TestDatabase) -> Config {
         workers: 2,
         db_pool_size: 4,
         shutdown_timeout_secs: 1,
+        // Most tests drive operators' pages without enrolling an app; tests/api/mfa.rs
+        // tests the default, required.
+        operator_mfa: ssa_directory::config::OperatorMfa::Optional,
         ..Config::default()
     }
 }

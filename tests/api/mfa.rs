@@ -24,7 +24,7 @@ fn code(app: &TestApp, secret: &str, ahead: u64) -> String {
     totp.generate(now + ahead)
 }
 
-fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
+pub(crate) fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
     let start = html
         .find(before)
         .unwrap_or_else(|| panic!("{before} in {html}"))
@@ -196,4 +196,55 @@ async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
     let last = Browser::new(&app);
     let (status, location, _) = last.log_in(&user.email, PASSWORD).await;
     assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+}
+
+#[tokio::test]
+async fn an_operator_without_a_second_factor_reaches_only_its_enrolment() {
+    let app =
+        spawn_app_with(|c| c.operator_mfa = ssa_directory::config::OperatorMfa::Required).await;
+    let operator = app.user("ops@directory.example", true).await;
+    let developer = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    let (status, location, _) = browser.log_in(&operator.email, PASSWORD).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+    for page in [
+        "/dashboard",
+        "/operator/queue",
+        "/operator/users",
+        "/tokens",
+        "/audit",
+    ] {
+        let response = browser.client.get(app.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), 303, "{page}");
+        assert_eq!(response.headers()["location"], "/account", "{page}");
+    }
+    let (status, account) = browser.get("/account").await;
+    assert_eq!(status, 200);
+    assert!(
+        account.contains("Operators need a second factor"),
+        "{account}"
+    );
+
+    // Enrolled, the operator reaches its pages; from the next log-in on, with a code.
+    let (_, _, html) = browser
+        .submit("/account", "/account/totp", &[("name", "phone")])
+        .await;
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
+    let (status, _, _) = browser
+        .submit(
+            "/account",
+            &format!("/account/totp/{id}/confirm"),
+            &[("code", &code(&app, &secret, 0))],
+        )
+        .await;
+    assert_eq!(status, 200);
+    for page in ["/dashboard", "/operator/queue", "/tokens"] {
+        assert_eq!(browser.get(page).await.0, 200, "{page}");
+    }
+
+    // Everyone else chooses.
+    let other = Browser::new(&app);
+    other.log_in(&developer.email, PASSWORD).await;
+    assert_eq!(other.get("/dashboard").await.0, 200);
 }

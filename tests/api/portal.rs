@@ -6,7 +6,7 @@ use crate::helpers::{PASSWORD, TestApp, cast, client, csrf_of, spawn_app, spawn_
 /// An HTTP client acting as one browser.
 pub(crate) struct Browser<'a> {
     app: &'a TestApp,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
 }
 
 impl<'a> Browser<'a> {

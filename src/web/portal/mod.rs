@@ -149,6 +149,10 @@ pub fn not_found_page(_req: &HttpRequest) -> HttpResponse {
 /// page before the handler runs.
 pub struct SignedIn(pub User);
 
+/// What an operator without a second factor may reach while operator_mfa is required: its
+/// account page, enrolling an app (and `/account/totp/{id}/confirm`), its password.
+const ENROLMENT: [&str; 3] = ["/account", "/account/totp", "/account/password"];
+
 impl actix_web::FromRequest for SignedIn {
     type Error = PortalError;
     type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, PortalError>>>>;
@@ -158,11 +162,32 @@ impl actix_web::FromRequest for SignedIn {
         payload: &mut actix_web::dev::Payload,
     ) -> Self::Future {
         let user = SessionUser::from_request(req, payload);
+        let state = req
+            .app_data::<actix_web::web::Data<crate::services::Directory>>()
+            .cloned();
+        let enrolling =
+            ENROLMENT.iter().any(|p| req.path() == *p) || req.path().starts_with("/account/totp/");
+        let session = actix_session::SessionExt::get_session(req);
         Box::pin(async move {
-            match user.await? {
-                SessionUser(Some(user)) => Ok(SignedIn(user)),
-                SessionUser(None) => Err(PortalError::Redirect("/login".into())),
+            let user = match user.await? {
+                SessionUser(Some(user)) => user,
+                SessionUser(None) => return Err(PortalError::Redirect("/login".into())),
+            };
+            // With operator_mfa = required, an operator without a second factor reaches its
+            // enrolment only.
+            if let Some(state) = state
+                && user.is_operator
+                && !enrolling
+                && state.config.operator_mfa == crate::config::OperatorMfa::Required
+                && !crate::services::mfa::has_second_factor(&state, user.id).await?
+            {
+                auth::set_flash(
+                    &session,
+                    "Operators need a second factor: add an authenticator app to continue.",
+                );
+                return Err(PortalError::Redirect("/account".into()));
             }
+            Ok(SignedIn(user))
         })
     }
 }

@@ -121,6 +121,14 @@ enum UserCommand {
         #[arg(long, value_name = "E")]
         email: String,
     },
+    /// Remove every second factor of an account (authenticator apps and recovery codes) and
+    /// end its sessions: for a person who lost both; they log in with the password and enrol
+    /// again (an operator must, at once).
+    MfaReset {
+        /// Email address of the account.
+        #[arg(long, value_name = "E")]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +221,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Disable { email }) => set_disabled(&config, &email, true),
         Command::User(UserCommand::Enable { email }) => set_disabled(&config, &email, false),
+        Command::User(UserCommand::MfaReset { email }) => {
+            let mut conn = open_existing(&config)?;
+            let apps =
+                ssa_directory::services::mfa::reset_in(&mut conn, &email, &Actor::Cli, cli_now())
+                    .map_err(|e| match e {
+                    Error::NotFound(_) => {
+                        anyhow::anyhow!("no account for {}", email.trim().to_lowercase())
+                    }
+                    other => domain_error(other),
+                })?;
+            println!(
+                "{}: {apps} authenticator app(s) and the recovery codes removed, every session ended",
+                email.trim().to_lowercase()
+            );
+            Ok(())
+        }
         Command::Keys(command) => keys_command(&config, command),
         Command::Ca(command) => {
             let token = ssa_directory::keys::pkcs11::Token::configured(&config)?;

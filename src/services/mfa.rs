@@ -143,6 +143,33 @@ pub async fn confirm_totp(
     .await
 }
 
+/// Removes every second factor of the account `email` and ends its sessions (a person who
+/// lost their phone and their recovery codes; they log in with the password and enrol
+/// again). Audited as `mfa.reset` by `actor`; operators cannot reset their own.
+pub fn reset_in(
+    conn: &mut DbConnection,
+    email: &str,
+    actor: &crate::model::Actor,
+    at: Timestamp,
+) -> Result<usize> {
+    let user = super::accounts::by_email(conn, email)?;
+    if actor.user_id() == Some(user.id) {
+        return Err(Error::Forbidden(
+            "nobody resets their own second factors: ask another operator".into(),
+        ));
+    }
+    write_transaction(conn, |tx| {
+        let apps = store::mfa::delete_all(tx, user.id)?;
+        let sessions = store::sessions::delete_all(tx, user.id)?;
+        store::audit::record(
+            tx,
+            Entry::new(at, actor, "mfa.reset", "user", user.id.to_string())
+                .details(serde_json::json!({"apps": apps, "sessions_ended": sessions})),
+        )?;
+        Ok(apps)
+    })
+}
+
 /// Whether the account has a second factor.
 pub async fn has_second_factor(dir: &Arc<Directory>, user: crate::model::UserId) -> Result<bool> {
     dir.db(move |conn| Ok(store::sessions::has_second_factor(conn, user)?))

@@ -141,3 +141,10 @@ pub fn recovery_codes_left(conn: &mut DbConnection, user: UserId) -> QueryResult
         .count()
         .get_result(conn)
 }
+
+/// Removes every second factor of an account (apps, pending or not, and recovery codes);
+/// returns how many apps went.
+pub fn delete_all(conn: &mut DbConnection, user: UserId) -> QueryResult<usize> {
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user))).execute(conn)?;
+    diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(user))).execute(conn)
+}

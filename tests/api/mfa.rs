@@ -248,3 +248,60 @@ async fn an_operator_without_a_second_factor_reaches_only_its_enrolment() {
     other.log_in(&developer.email, PASSWORD).await;
     assert_eq!(other.get("/dashboard").await.0, 200);
 }
+
+#[tokio::test]
+async fn a_reset_from_the_command_line_removes_the_factors_and_ends_the_sessions() {
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+    let (_, _, html) = browser
+        .submit("/account", "/account/totp", &[("name", "phone")])
+        .await;
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
+    browser
+        .submit(
+            "/account",
+            &format!("/account/totp/{id}/confirm"),
+            &[("code", &code(&app, &secret, 0))],
+        )
+        .await;
+    assert_eq!(browser.get("/dashboard").await.0, 200);
+
+    let output = crate::cli::directory(app.dir.path())
+        .args(["user", "mfa-reset", "--email", &user.email])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(said.contains("1 authenticator app(s)"), "{said}");
+
+    assert_ne!(browser.get("/dashboard").await.0, 200, "the session ended");
+    let (status, location, _) = browser.log_in(&user.email, PASSWORD).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/dashboard")),
+        "the password alone again"
+    );
+    let mut conn = app.state.pool.get().unwrap();
+    let history =
+        ssa_directory::store::audit::subject_history(&mut conn, &user.id.to_string(), 50).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == "mfa.reset" && e.actor == "cli"),
+        "{history:?}"
+    );
+
+    let output = crate::cli::directory(app.dir.path())
+        .args(["user", "mfa-reset", "--email", "nobody@fintech.example"])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no account for nobody@fintech.example")
+    );
+}

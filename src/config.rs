@@ -68,6 +68,8 @@ pub struct Config {
     /// Passphrase that encrypts the signing key files (`SSA_DIRECTORY_KEY_PASSPHRASE`);
     /// without it they are stored unencrypted (still mode 0600).
     pub key_passphrase: Option<Secret>,
+    /// Days an operator's API token works (`SSA_DIRECTORY_OPERATOR_TOKEN_TTL_DAYS`).
+    pub operator_token_ttl_days: u32,
     /// Whether operators need a second factor in the portal (`SSA_DIRECTORY_OPERATOR_MFA`):
     /// `required` (the default: an operator without one reaches only its enrolment) or
     /// `optional` (for test and evaluation set-ups).
@@ -309,6 +311,7 @@ impl Default for Config {
             signing_alg: SigningAlg::PS256,
             key_passphrase: None,
             operator_mfa: OperatorMfa::Required,
+            operator_token_ttl_days: 30,
             key_provider: KeyProvider::File,
             pkcs11_uri: None,
             ssa_profile: SsaProfile::Obuk,
@@ -504,6 +507,11 @@ impl Config {
                 ));
             }
             (KeyProvider::File, None) => {}
+        }
+        if self.operator_token_ttl_days == 0 {
+            return Err(ConfigError::Invalid(
+                "operator_token_ttl_days must be at least 1".into(),
+            ));
         }
         if self.db_pool_size == 0 {
             return Err(ConfigError::Invalid(

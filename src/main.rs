@@ -141,6 +141,11 @@ enum TokenCommand {
         /// A name that reminds the owner what the token is for.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Days until the token stops working. An operator's token expires after
+        /// operator_token_ttl_days (30) unless this says sooner; others' last until revoked
+        /// unless this is given.
+        #[arg(long, value_name = "DAYS")]
+        expires_in: Option<u32>,
     },
 }
 
@@ -259,13 +264,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Token(TokenCommand::Create { email, name }) => {
+        Command::Token(TokenCommand::Create {
+            email,
+            name,
+            expires_in,
+        }) => {
             let mut conn = open_existing(&config)?;
             let user = account(&mut conn, &email)?;
-            let token =
-                accounts::create_token_in(&mut conn, &user.actor(), &name, &Actor::Cli, cli_now())
-                    .map_err(domain_error)?;
+            let limit = user.is_operator.then_some(config.operator_token_ttl_days);
+            let days = match (expires_in, limit) {
+                (Some(0), _) => anyhow::bail!("--expires-in must be at least 1 day"),
+                (Some(days), Some(limit)) if days > limit => anyhow::bail!(
+                    "an operator's token lasts at most operator_token_ttl_days ({limit} days)"
+                ),
+                (asked, limit) => asked.or(limit),
+            };
+            let at = cli_now();
+            let expires_at = days.map(|d| at + time::Duration::days(i64::from(d)));
+            let token = accounts::create_token_in(
+                &mut conn,
+                &user.actor(),
+                &name,
+                &Actor::Cli,
+                expires_at,
+                at,
+            )
+            .map_err(domain_error)?;
             println!("{}", token.secret);
+            // The token alone on stdout; when it stops, on stderr.
+            if let Some(at) = expires_at {
+                eprintln!("the token expires at {at} UTC");
+            }
             Ok(())
         }
     };

@@ -84,6 +84,11 @@ pub struct ApiToken {
     #[serde(with = "rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<Timestamp>,
+    /// When it stops working: an operator's token expires (`operator_token_ttl_days`);
+    /// null for a token that lasts until revoked.
+    #[serde(with = "rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A freshly created token: the secret is shown once and stored only as a hash.
@@ -138,6 +143,7 @@ mod tests {
                 name: "ci".into(),
                 created_at: crate::model::Clock::now(&crate::model::SystemClock),
                 revoked_at: None,
+                expires_at: None,
             },
             secret: "ssa_secretvalue".into(),
         };

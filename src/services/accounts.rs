@@ -231,11 +231,14 @@ pub fn set_disabled_in(
 }
 
 /// Creates an API token for `owner`; its secret is returned once and stored as a hash.
+///
+/// `expires_at`: when it stops working (`None`: when it is revoked).
 pub fn create_token_in(
     conn: &mut DbConnection,
     owner: &Actor,
     name: &str,
     by: &Actor,
+    expires_at: Option<Timestamp>,
     at: Timestamp,
 ) -> Result<NewToken> {
     let owner_id = owner
@@ -248,14 +251,18 @@ pub fn create_token_in(
         name,
         created_at: at,
         revoked_at: None,
+        expires_at,
     };
     let hash = credentials::secret_hash(&secret);
     write_transaction(conn, |tx| {
         store::users::insert_token(tx, owner_id, &token, &hash)?;
         store::audit::record(
             tx,
-            Entry::new(at, by, "token.create", "api_token", token.id)
-                .details(serde_json::json!({"name": token.name, "owner": owner.audit_name()})),
+            Entry::new(at, by, "token.create", "api_token", token.id).details(serde_json::json!({
+                "name": token.name,
+                "owner": owner.audit_name(),
+                "expires_at": token.expires_at.map(|t| t.to_string()),
+            })),
         )?;
         Ok::<_, Error>(())
     })?;
@@ -294,14 +301,18 @@ pub fn revoke_token_in(
     })
 }
 
-/// The account behind a bearer token, or 401 for an unknown or revoked token, or one whose
+/// The account behind a bearer token, or 401 for an unknown, revoked or expired token, or one whose
 /// account is disabled (its tokens are revoked while it is).
-pub fn authenticate_token_in(conn: &mut DbConnection, secret: &str) -> Result<Actor> {
-    let rejected = || Error::Unauthorized("the API token is unknown or revoked".into());
+pub fn authenticate_token_in(
+    conn: &mut DbConnection,
+    secret: &str,
+    at: Timestamp,
+) -> Result<Actor> {
+    let rejected = || Error::Unauthorized("the API token is unknown, revoked or expired".into());
     let Some(hash) = credentials::token_key(secret) else {
         return Err(rejected());
     };
-    store::users::by_token_hash(conn, &hash)?
+    store::users::by_token_hash(conn, &hash, at)?
         .map(|u| u.actor())
         .ok_or_else(rejected)
 }
@@ -431,9 +442,13 @@ pub async fn set_disabled(
         .await
 }
 
+/// A token for the caller; an operator's expires after `operator_token_ttl_days`.
 pub async fn create_token(dir: &Arc<Directory>, actor: Actor, name: String) -> Result<NewToken> {
     let at = dir.now();
-    dir.db(move |conn| create_token_in(conn, &actor, &name, &actor, at))
+    let expires_at = actor
+        .is_operator()
+        .then(|| at + time::Duration::days(i64::from(dir.config.operator_token_ttl_days)));
+    dir.db(move |conn| create_token_in(conn, &actor, &name, &actor, expires_at, at))
         .await
 }
 
@@ -448,7 +463,8 @@ pub async fn revoke_token(dir: &Arc<Directory>, actor: Actor, token: TokenId) ->
 }
 
 pub async fn authenticate_token(dir: &Arc<Directory>, secret: String) -> Result<Actor> {
-    dir.db(move |conn| authenticate_token_in(conn, &secret))
+    let at = dir.now();
+    dir.db(move |conn| authenticate_token_in(conn, &secret, at))
         .await
 }
 

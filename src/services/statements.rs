@@ -47,10 +47,15 @@ struct Basis {
 /// The token's user, the product, its organisation, the caller's membership and the active
 /// key in one statement; when that finds nothing, the step-by-step path says which is
 /// missing (an unknown token is a 401, an unknown or foreign product a 404).
-fn basis(conn: &mut DbConnection, caller: Caller, product: SoftwareId) -> Result<Basis> {
+fn basis(
+    conn: &mut DbConnection,
+    caller: Caller,
+    product: SoftwareId,
+    at: Timestamp,
+) -> Result<Basis> {
     if let Caller::Token(secret) = &caller
         && let Some(hash) = credentials::token_key(secret)
-        && let Some(found) = store::statements::basis_by_token(conn, &hash, product)?
+        && let Some(found) = store::statements::basis_by_token(conn, &hash, product, at)?
     {
         let actor = User::actor(&found.user);
         if !actor.is_operator() {
@@ -68,7 +73,7 @@ fn basis(conn: &mut DbConnection, caller: Caller, product: SoftwareId) -> Result
     diesel::Connection::transaction(conn, |tx| {
         let actor = match caller {
             Caller::Actor(actor) => actor,
-            Caller::Token(secret) => super::accounts::authenticate_token_in(tx, &secret)?,
+            Caller::Token(secret) => super::accounts::authenticate_token_in(tx, &secret, at)?,
         };
         let (product, org, _) = super::access::software(tx, &actor, product)?;
         let key = store::signing_keys::in_state(tx, KeyPurpose::Ssa, KeyState::Active)?
@@ -92,7 +97,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
     // made the recorder and the other requests queue for one.
     let (issued, record) = dir
         .db_then(
-            move |conn| basis(conn, caller, product),
+            move |conn| basis(conn, caller, product, at),
             move |Basis {
                       actor,
                       product,

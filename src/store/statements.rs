@@ -108,6 +108,7 @@ pub fn basis_by_token(
     conn: &mut DbConnection,
     token_hash: &str,
     product: SoftwareId,
+    at: Timestamp,
 ) -> QueryResult<Option<Basis>> {
     let product = product.to_string();
     // Run on the backend's own connection: through `MultiConnection` the statement is
@@ -129,6 +130,11 @@ pub fn basis_by_token(
             )
             .filter(api_tokens::token_hash.eq(token_hash))
             .filter(api_tokens::revoked_at.is_null())
+            .filter(
+                api_tokens::expires_at
+                    .is_null()
+                    .or(api_tokens::expires_at.gt(at)),
+            )
             .filter(users::disabled_at.is_null())
             .select((
                 UserRow::as_select(),

@@ -120,6 +120,7 @@ struct TokenRow {
     name: String,
     created_at: Timestamp,
     revoked_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
 }
 
 impl TokenRow {
@@ -129,6 +130,7 @@ impl TokenRow {
             name: self.name,
             created_at: self.created_at,
             revoked_at: self.revoked_at,
+            expires_at: self.expires_at,
         })
     }
 }
@@ -146,6 +148,7 @@ pub fn insert_token(
             api_tokens::name.eq(&token.name),
             api_tokens::token_hash.eq(hash),
             api_tokens::created_at.eq(token.created_at),
+            api_tokens::expires_at.eq(token.expires_at),
         ))
         .execute(conn)
         .map(drop)
@@ -185,12 +188,22 @@ pub fn revoke_token(conn: &mut DbConnection, token: TokenId, at: Timestamp) -> Q
 }
 
 /// The account of a live token (by its hash) whose account is not disabled.
-pub fn by_token_hash(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<User>> {
+/// The account of a live token: not revoked, not expired at `at`, its account enabled.
+pub fn by_token_hash(
+    conn: &mut DbConnection,
+    hash: &str,
+    at: Timestamp,
+) -> QueryResult<Option<User>> {
     load(
         api_tokens::table
             .inner_join(users::table)
             .filter(api_tokens::token_hash.eq(hash))
             .filter(api_tokens::revoked_at.is_null())
+            .filter(
+                api_tokens::expires_at
+                    .is_null()
+                    .or(api_tokens::expires_at.gt(at)),
+            )
             .filter(users::disabled_at.is_null())
             .select(UserRow::as_select())
             .first(conn)

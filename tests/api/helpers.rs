@@ -327,7 +327,7 @@ impl TestApp {
             let user =
                 accounts::create_user_in(&mut conn, &email, PASSWORD, operator, cli, at).unwrap();
             let token =
-                accounts::create_token_in(&mut conn, &user.actor(), "tests", &Actor::Cli, at)
+                accounts::create_token_in(&mut conn, &user.actor(), "tests", &Actor::Cli, None, at)
                     .unwrap();
             TestUser {
                 id: user.id.to_string(),

@@ -305,3 +305,79 @@ async fn a_reset_from_the_command_line_removes_the_factors_and_ends_the_sessions
         String::from_utf8_lossy(&output.stderr).contains("no account for nobody@fintech.example")
     );
 }
+
+#[tokio::test]
+async fn operators_tokens_expire_and_others_last_until_revoked() {
+    let app = spawn_app_with(|c| c.operator_token_ttl_days = 30).await;
+    let operator = app.user("ops@directory.example", true).await;
+    let developer = app.user("dev@fintech.example", false).await;
+    let (status, created) = app
+        .post_json(
+            "/api/v1/tokens",
+            &operator,
+            serde_json::json!({"name": "ops"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let expires = created["expires_at"]
+        .as_str()
+        .expect("an operator's token expires");
+    let (status, mine) = app
+        .post_json(
+            "/api/v1/tokens",
+            &developer,
+            serde_json::json!({"name": "ci"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{mine}");
+    assert!(mine["expires_at"].is_null(), "{mine}");
+    let with = |secret: &str| crate::helpers::TestUser {
+        id: String::new(),
+        email: String::new(),
+        token: secret.to_owned(),
+    };
+    let ops = with(created["secret"].as_str().unwrap());
+    let dev = with(mine["secret"].as_str().unwrap());
+    assert_eq!(app.get_json("/api/v1/me", &ops).await.0, 200);
+
+    // A day past its expiry it answers 401; the developer's still works.
+    app.clock
+        .advance(std::time::Duration::from_secs(31 * 24 * 3600));
+    let (status, problem) = app.get_json("/api/v1/me", &ops).await;
+    assert_eq!(status, 401, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("expired"),
+        "{problem}"
+    );
+    assert_eq!(app.get_json("/api/v1/me", &dev).await.0, 200, "{expires}");
+
+    // From the command line: an operator's token says when it ends, and never lasts longer.
+    let output = crate::cli::directory(app.dir.path())
+        .args([
+            "token",
+            "create",
+            "--email",
+            &operator.email,
+            "--expires-in",
+            "7",
+        ])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the token expires at"));
+    let output = crate::cli::directory(app.dir.path())
+        .args([
+            "token",
+            "create",
+            "--email",
+            &operator.email,
+            "--expires-in",
+            "90",
+        ])
+        .env("DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at most operator_token_ttl_days"));
+}

@@ -533,7 +533,7 @@ async fn revoked_and_unknown_tokens_are_refused() {
     assert_eq!(status, 401);
     assert_eq!(
         problem["detail"],
-        "authentication required: the API token is unknown or revoked"
+        "authentication required: the API token is unknown, revoked or expired"
     );
 
     let (status, _) = app

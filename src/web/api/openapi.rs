@@ -193,7 +193,11 @@ impl utoipa::Modify for Common {
                         "bearer",
                         Vec::<String>::new(),
                     )]);
-                    add(operation, "401", "No token, or an unknown or revoked one.");
+                    add(
+                        operation,
+                        "401",
+                        "No token, or an unknown, revoked or expired one.",
+                    );
                     add(
                         operation,
                         "422",

@@ -68,6 +68,9 @@ pub struct Config {
     /// Passphrase that encrypts the signing key files (`SSA_DIRECTORY_KEY_PASSPHRASE`);
     /// without it they are stored unencrypted (still mode 0600).
     pub key_passphrase: Option<Secret>,
+    /// Seconds a second factor shown in a session covers sensitive portal actions
+    /// (`SSA_DIRECTORY_STEP_UP_SECS`); after that the portal asks for a code again.
+    pub step_up_secs: u64,
     /// Days an operator's API token works (`SSA_DIRECTORY_OPERATOR_TOKEN_TTL_DAYS`).
     pub operator_token_ttl_days: u32,
     /// Whether operators need a second factor in the portal (`SSA_DIRECTORY_OPERATOR_MFA`):
@@ -312,6 +315,7 @@ impl Default for Config {
             key_passphrase: None,
             operator_mfa: OperatorMfa::Required,
             operator_token_ttl_days: 30,
+            step_up_secs: 600,
             key_provider: KeyProvider::File,
             pkcs11_uri: None,
             ssa_profile: SsaProfile::Obuk,
@@ -507,6 +511,11 @@ impl Config {
                 ));
             }
             (KeyProvider::File, None) => {}
+        }
+        if self.step_up_secs < 30 {
+            return Err(ConfigError::Invalid(
+                "step_up_secs must be at least 30 (one code)".into(),
+            ));
         }
         if self.operator_token_ttl_days == 0 {
             return Err(ConfigError::Invalid(

@@ -96,9 +96,12 @@ pub async fn start_totp(dir: &Arc<Directory>, user: &User, name: String) -> Resu
 
 /// Confirms a pending enrolment with its first code. Returns the recovery codes when this is
 /// the account's first second factor (shown once; stored hashed).
+///
+/// The session it happens in (`session_secret`) counts as having shown the factor.
 pub async fn confirm_totp(
     dir: &Arc<Directory>,
     user: &User,
+    session_secret: String,
     id: String,
     code: String,
 ) -> Result<Option<Vec<String>>> {
@@ -122,6 +125,9 @@ pub async fn confirm_totp(
             let first = store::mfa::confirmed(tx, user.id)?.is_empty();
             if !store::mfa::confirm(tx, &factor.id, step as i64, at)? {
                 return Err(Error::Conflict("the enrolment was confirmed already".into()));
+            }
+            if let Some(hash) = credentials::session_key(&session_secret) {
+                store::sessions::renew_second_factor(tx, &hash, at)?;
             }
             audit(
                 tx,
@@ -238,9 +244,70 @@ pub async fn regenerate_codes(dir: &Arc<Directory>, user: &User) -> Result<Vec<S
     .await
 }
 
-/// The second step of a log-in: `code` is a current code of one of the account's apps (not
-/// accepted before) or one of its unused recovery codes. The session awaiting it is then
-/// signed in. Failures count per account and per address, like failed passwords.
+/// Checks `code`: a current code of one of the account's apps not accepted before, or one of
+/// its unused recovery codes (then audited). Failures count per account and per address,
+/// like failed passwords.
+fn check_code(
+    conn: &mut DbConnection,
+    shared: &Directory,
+    user: &User,
+    code: &str,
+    client: &str,
+    throttle: &Throttle,
+    at: Timestamp,
+) -> Result<()> {
+    let account = format!("mfa:{}", user.id);
+    let address = format!("addr:{client}");
+    let counts = store::users::failure_counts(conn, &[&account, &address], at - throttle.window)?;
+    let max = i64::from(throttle.max_failures);
+    if counts.iter().any(|(_, n)| *n >= max) {
+        return Err(Error::TooManyRequests(format!(
+            "too many wrong codes; try again in {} minutes",
+            throttle.window.whole_minutes().max(1)
+        )));
+    }
+    let step = mfa::step_of(unix(at));
+    let mut passed = None;
+    for factor in store::mfa::confirmed(conn, user.id)? {
+        // An app whose key no longer opens (keys/mfa.key lost) is passed over, so that a
+        // recovery code still logs in.
+        let secret = match shared.mfa.open(&factor.sealed_secret, &factor.id) {
+            Ok(secret) => secret,
+            Err(error) => {
+                tracing::error!(factor = %factor.id, error = %format!("{error:#}"), "a second factor's key does not open");
+                continue;
+            }
+        };
+        if let Some(matched) = mfa::matching_step(&secret, code, step).map_err(Error::Unexpected)?
+            && store::mfa::accept_step(conn, &factor.id, matched as i64)?
+        {
+            passed = Some(serde_json::json!({"kind": "totp", "factor": factor.id}));
+            break;
+        }
+    }
+    if passed.is_none() && code.trim().len() > 6 {
+        let hash = mfa::recovery_hash(code);
+        if store::mfa::use_recovery_code(conn, user.id, &hash, at)? {
+            let left = store::mfa::recovery_codes_left(conn, user.id)?;
+            passed = Some(serde_json::json!({"kind": "recovery_code", "left": left}));
+        }
+    }
+    let Some(how) = passed else {
+        store::users::record_failures(conn, &[&account, &address], at)?;
+        return Err(Error::Unauthorized(
+            "wrong code, or a code already used; enter the app's next code".into(),
+        ));
+    };
+    store::users::clear_failures(conn, &[&account])?;
+    // Every use of a recovery code is audited (how many are left with it).
+    if how["kind"] == "recovery_code" {
+        audit(conn, user, "mfa.recovery_code_used", how, at)?;
+    }
+    Ok(())
+}
+
+/// The second step of a log-in: `code` passes [`check_code`], and the session awaiting it is
+/// signed in.
 pub async fn pass(
     dir: &Arc<Directory>,
     session_secret: String,
@@ -251,66 +318,63 @@ pub async fn pass(
 ) -> Result<()> {
     let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
     dir.db(move |conn| {
-        let account = format!("mfa:{}", user.id);
-        let address = format!("addr:{client}");
-        let counts =
-            store::users::failure_counts(conn, &[&account, &address], at - throttle.window)?;
-        let max = i64::from(throttle.max_failures);
-        if counts.iter().any(|(_, n)| *n >= max) {
-            return Err(Error::TooManyRequests(format!(
-                "too many wrong codes; try again in {} minutes",
-                throttle.window.whole_minutes().max(1)
-            )));
-        }
-        let step = mfa::step_of(unix(at));
-        let mut passed = None;
-        for factor in store::mfa::confirmed(conn, user.id)? {
-            // An app whose key no longer opens (keys/mfa.key lost) is passed over, so that
-            // a recovery code still logs in.
-            let secret = match shared.mfa.open(&factor.sealed_secret, &factor.id) {
-                Ok(secret) => secret,
-                Err(error) => {
-                    tracing::error!(factor = %factor.id, error = %format!("{error:#}"), "a second factor's key does not open");
-                    continue;
-                }
-            };
-            if let Some(matched) =
-                mfa::matching_step(&secret, &code, step).map_err(Error::Unexpected)?
-                && store::mfa::accept_step(conn, &factor.id, matched as i64)?
-            {
-                passed = Some(serde_json::json!({"kind": "totp", "factor": factor.id}));
-                break;
-            }
-        }
-        if passed.is_none() && code.trim().len() > 6 {
-            let hash = mfa::recovery_hash(&code);
-            if store::mfa::use_recovery_code(conn, user.id, &hash, at)? {
-                let left = store::mfa::recovery_codes_left(conn, user.id)?;
-                passed = Some(serde_json::json!({"kind": "recovery_code", "left": left}));
-            }
-        }
-        let Some(how) = passed else {
-            store::users::record_failures(conn, &[&account, &address], at)?;
+        check_code(conn, &shared, &user, &code, &client, &throttle, at)?;
+        let hash = credentials::session_key(&session_secret).ok_or(Error::Unauthorized(
+            "the log-in expired; log in again".into(),
+        ))?;
+        if !store::sessions::pass_second_factor(conn, &hash, at)? {
             return Err(Error::Unauthorized(
-                "wrong code, or a code already used; enter the app's next code".into(),
-            ));
-        };
-        write_transaction(conn, |tx| {
-            store::users::clear_failures(tx, &[&account])?;
-            let hash = credentials::session_key(&session_secret).ok_or(Error::Unauthorized(
                 "the log-in expired; log in again".into(),
-            ))?;
-            if !store::sessions::pass_second_factor(tx, &hash, at)? {
-                return Err(Error::Unauthorized(
-                    "the log-in expired; log in again".into(),
-                ));
-            }
-            // Every use of a recovery code is audited (how many are left with it).
-            if how["kind"] == "recovery_code" {
-                audit(tx, &user, "mfa.recovery_code_used", how, at)?;
-            }
-            Ok(())
-        })
+            ));
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Whether a sensitive action in this signed-in session needs the second factor again: the
+/// account has one and the session last showed it more than `step_up_secs` ago, or never
+/// (enrolling an app in the session counts as showing it).
+pub async fn needs_step_up(
+    dir: &Arc<Directory>,
+    session_secret: String,
+    user: &User,
+) -> Result<bool> {
+    let (at, id, window) = (
+        dir.now(),
+        user.id,
+        time::Duration::seconds(dir.config.step_up_secs as i64),
+    );
+    dir.db(move |conn| {
+        if !store::sessions::has_second_factor(conn, id)? {
+            return Ok(false);
+        }
+        let Some(hash) = credentials::session_key(&session_secret) else {
+            return Ok(true);
+        };
+        let shown = store::sessions::second_factor_at(conn, &hash)?.flatten();
+        Ok(shown.is_none_or(|shown| at - shown > window))
+    })
+    .await
+}
+
+/// Step-up: `code` passes [`check_code`] and the session counts as having shown the second
+/// factor now.
+pub async fn step_up(
+    dir: &Arc<Directory>,
+    session_secret: String,
+    user: &User,
+    code: String,
+    client: String,
+    throttle: Throttle,
+) -> Result<()> {
+    let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
+    dir.db(move |conn| {
+        check_code(conn, &shared, &user, &code, &client, &throttle, at)?;
+        if let Some(hash) = credentials::session_key(&session_secret) {
+            store::sessions::renew_second_factor(conn, &hash, at)?;
+        }
+        Ok(())
     })
     .await
 }

@@ -61,6 +61,34 @@ pub fn has_second_factor(conn: &mut DbConnection, user_id: UserId) -> QueryResul
     .get_result(conn)
 }
 
+/// When a session last showed the account's second factor (`None` inside: never).
+pub fn second_factor_at(
+    conn: &mut DbConnection,
+    id_hash: &str,
+) -> QueryResult<Option<Option<Timestamp>>> {
+    sessions::table
+        .filter(sessions::id_hash.eq(id_hash))
+        .select(sessions::second_factor_at)
+        .first(conn)
+        .optional()
+}
+
+/// A signed-in session shows the account's second factor again (step-up).
+pub fn renew_second_factor(
+    conn: &mut DbConnection,
+    id_hash: &str,
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id_hash.eq(id_hash))
+            .filter(sessions::awaiting_second_factor.eq(false)),
+    )
+    .set(sessions::second_factor_at.eq(at))
+    .execute(conn)
+    .map(drop)
+}
+
 /// A half-way session passes its second factor; false when it was not awaiting one.
 pub fn pass_second_factor(
     conn: &mut DbConnection,

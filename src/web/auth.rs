@@ -346,7 +346,7 @@ impl FromRequest for SessionUser {
 }
 
 /// The session secret the cookie names (empty when none).
-fn secret_of(session: &Session) -> String {
+pub(crate) fn secret_of(session: &Session) -> String {
     session
         .get::<String>(SESSION_ID)
         .unwrap_or(None)
@@ -462,28 +462,41 @@ impl<T: DeserializeOwned + 'static> FromRequest for PortalForm<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let body = web::Bytes::from_request(&req, payload);
+        let body = form_body(req, payload);
         Box::pin(async move {
-            let content_type = req
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !content_type.starts_with("application/x-www-form-urlencoded") {
-                return Err(AppError::UnsupportedMediaType(
-                    "expected a form (application/x-www-form-urlencoded)".into(),
-                ));
-            }
-            let body = portal_body(&req, body).await?;
-            let sent: CsrfField = serde_html_form::from_bytes(&body)
-                .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
-            check_csrf_token(&req, &sent.csrf_token)?;
+            let body = body.await?;
             let form = serde_html_form::from_bytes(&body)
                 .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
             Ok(PortalForm(form))
         })
     }
+}
+
+/// A portal form's body, read as [`PortalForm`] reads it: a form, within the limits, from
+/// the directory's own origin, with the session's CSRF token.
+pub(crate) fn form_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = Result<web::Bytes, AppError>>>> {
+    let req = req.clone();
+    let body = web::Bytes::from_request(&req, payload);
+    Box::pin(async move {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !content_type.starts_with("application/x-www-form-urlencoded") {
+            return Err(AppError::UnsupportedMediaType(
+                "expected a form (application/x-www-form-urlencoded)".into(),
+            ));
+        }
+        let body = portal_body(&req, body).await?;
+        let sent: CsrfField = serde_html_form::from_bytes(&body)
+            .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
+        check_csrf_token(&req, &sent.csrf_token)?;
+        Ok(body)
+    })
 }
 
 /// A portal form sent as `multipart/form-data` (for file uploads): the whole body, boundaries

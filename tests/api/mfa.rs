@@ -60,8 +60,10 @@ async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
         .submit("/account", &confirm, &[("code", "000000")])
         .await;
     assert_eq!(status, 422, "a wrong first code: {html}");
+    // The code that confirms the app, kept: it is never accepted again.
+    let used = code(&app, &secret, 0);
     let (status, _, html) = browser
-        .submit("/account", &confirm, &[("code", &code(&app, &secret, 0))])
+        .submit("/account", &confirm, &[("code", &used)])
         .await;
     assert_eq!(status, 200, "{html}");
     let codes: Vec<String> = html
@@ -86,7 +88,6 @@ async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
     let (status, _) = browser.get("/dashboard").await;
     assert_ne!(status, 200, "not signed in before the second factor");
     // The code that confirmed the app was accepted already; the next step's works.
-    let used = code(&app, &secret, 0);
     let (status, _, html) = browser
         .submit(
             "/login/second-factor",
@@ -191,7 +192,17 @@ async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
     let (_, account) = browser.get("/account").await;
     let remove = format!("/account/factors/{id}/remove");
     assert!(account.contains(&remove), "{account}");
-    let (status, _, _) = browser.submit("/account", &remove, &[]).await;
+    // A quarter of an hour after its last code, the session shows the factor again first.
+    let (status, _, html) = browser.submit("/account", &remove, &[]).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Confirm with your second factor"), "{html}");
+    let (status, _, _) = browser
+        .submit(
+            "/account",
+            &remove,
+            &[("step_up_code", &code(&app, &secret, 0))],
+        )
+        .await;
     assert_eq!(status, 303);
     let last = Browser::new(&app);
     let (status, location, _) = last.log_in(&user.email, PASSWORD).await;
@@ -380,4 +391,76 @@ async fn operators_tokens_expire_and_others_last_until_revoked() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("at most operator_token_ttl_days"));
+}
+
+#[tokio::test]
+async fn a_sensitive_action_asks_for_a_fresh_code_and_then_goes_on() {
+    let app = spawn_app_with(|c| c.step_up_secs = 600).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+    let (_, _, html) = browser
+        .submit("/account", "/account/totp", &[("name", "phone")])
+        .await;
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
+    browser
+        .submit(
+            "/account",
+            &format!("/account/totp/{id}/confirm"),
+            &[("code", &code(&app, &secret, 0))],
+        )
+        .await;
+
+    // Just enrolled: the factor is fresh, a token is made at once.
+    let (status, _, html) = browser
+        .submit("/tokens", "/tokens", &[("name", "first")])
+        .await;
+    assert_eq!(status, 201, "{html}");
+    assert!(html.contains("id=\"new-token\""), "{html}");
+
+    // Eleven minutes later the same action asks for a code, keeping what was asked.
+    app.clock.advance(std::time::Duration::from_secs(11 * 60));
+    let (status, _, html) = browser
+        .submit("/tokens", "/tokens", &[("name", "second")])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Confirm with your second factor"), "{html}");
+    assert!(html.contains("name=\"name\" value=\"second\""), "{html}");
+    assert!(
+        !html.contains("id=\"new-token\""),
+        "nothing made yet: {html}"
+    );
+    let (_, tokens) = browser.get("/tokens").await;
+    assert!(!tokens.contains(">second<"), "{tokens}");
+
+    // A wrong code asks again; the right one goes on with the action.
+    let (_, _, html) = browser
+        .submit(
+            "/tokens",
+            "/tokens",
+            &[("name", "second"), ("step_up_code", "000000")],
+        )
+        .await;
+    assert!(html.contains("wrong code"), "{html}");
+    let (status, _, html) = browser
+        .submit(
+            "/tokens",
+            "/tokens",
+            &[
+                ("name", "second"),
+                ("step_up_code", &code(&app, &secret, 0)),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201, "{html}");
+    assert!(html.contains("id=\"new-token\""), "{html}");
+    let (_, tokens) = browser.get("/tokens").await;
+    assert!(tokens.contains(">second<"), "{tokens}");
+
+    // Fresh again: the next sensitive action goes through without a code.
+    let (status, _, html) = browser
+        .submit("/tokens", "/tokens", &[("name", "third")])
+        .await;
+    assert!(status == 201 && html.contains("id=\"new-token\""), "{html}");
 }

@@ -9,7 +9,9 @@ use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, RecoveryCodesPage,
     SecondFactorPage, SignupPage, TokensPage, TotpEnrolPage,
 };
-use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
+use super::{
+    PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
+};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
@@ -182,7 +184,7 @@ async fn start_totp(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    PortalForm(form): PortalForm<NameForm>,
+    SteppedUp(form): SteppedUp<NameForm>,
 ) -> PortalResult {
     match mfa::start_totp(&state, &user, form.name).await {
         Ok(enrolment) => render(&TotpEnrolPage {
@@ -213,7 +215,8 @@ async fn confirm_totp(
     path: web::Path<String>,
     PortalForm(form): PortalForm<CodeForm>,
 ) -> PortalResult {
-    match mfa::confirm_totp(&state, &user, path.into_inner(), form.code).await {
+    let secret = auth::secret_of(&session);
+    match mfa::confirm_totp(&state, &user, secret, path.into_inner(), form.code).await {
         Ok(Some(codes)) => render(&RecoveryCodesPage {
             ctx: ctx(&session, Some(&user)),
             codes,
@@ -241,7 +244,7 @@ async fn remove_factor(
     session: Session,
     SignedIn(user): SignedIn,
     path: web::Path<String>,
-    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+    SteppedUp(_): SteppedUp<serde::de::IgnoredAny>,
 ) -> PortalResult {
     mfa::remove(&state, &user, path.into_inner())
         .await
@@ -254,7 +257,7 @@ async fn regenerate_codes(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+    SteppedUp(_): SteppedUp<serde::de::IgnoredAny>,
 ) -> PortalResult {
     match mfa::regenerate_codes(&state, &user).await {
         Ok(codes) => render(&RecoveryCodesPage {
@@ -276,7 +279,7 @@ async fn regenerate_codes(
 }
 
 /// The client's address, as the throttles count it.
-fn client_address(state: &Directory, req: &HttpRequest) -> String {
+pub(crate) fn client_address(state: &Directory, req: &HttpRequest) -> String {
     if state.config.trust_forwarded_for {
         req.connection_info()
             .realip_remote_addr()
@@ -428,7 +431,7 @@ async fn create_token(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    PortalForm(form): PortalForm<TokenForm>,
+    SteppedUp(form): SteppedUp<TokenForm>,
 ) -> PortalResult {
     let result = accounts::create_token(&state, user.actor(), form.name).await;
     match result {
@@ -513,7 +516,7 @@ async fn change_password(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
-    PortalForm(form): PortalForm<PasswordForm>,
+    SteppedUp(form): SteppedUp<PasswordForm>,
 ) -> PortalResult {
     let result = if form.new_password != form.new_password_confirm {
         Err(AppError::Domain(Error::Validation(

@@ -47,6 +47,8 @@ async fn stylesheet() -> HttpResponse {
 pub enum PortalError {
     Redirect(String),
     App(AppError),
+    /// A page in place of the handler's (asking for a second factor again).
+    Page(StatusCode, String),
 }
 
 impl std::fmt::Display for PortalError {
@@ -54,6 +56,7 @@ impl std::fmt::Display for PortalError {
         match self {
             PortalError::Redirect(to) => write!(f, "redirect to {to}"),
             PortalError::App(e) => write!(f, "{e}"),
+            PortalError::Page(status, _) => write!(f, "a page ({status})"),
         }
     }
 }
@@ -74,6 +77,7 @@ impl ResponseError for PortalError {
     fn status_code(&self) -> StatusCode {
         match self {
             PortalError::Redirect(_) => StatusCode::SEE_OTHER,
+            PortalError::Page(status, _) => *status,
             PortalError::App(AppError::Domain(Error::Unauthorized(_))) => StatusCode::SEE_OTHER,
             PortalError::App(e) => e.status_code(),
         }
@@ -82,6 +86,10 @@ impl ResponseError for PortalError {
     fn error_response(&self) -> HttpResponse {
         match self {
             PortalError::Redirect(to) => redirect(to),
+            PortalError::Page(status, html) => HttpResponse::build(*status)
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(html.clone()),
             PortalError::App(AppError::Domain(Error::Unauthorized(_))) => redirect("/login"),
             PortalError::App(error) => {
                 error.log_if_unexpected();
@@ -188,6 +196,92 @@ impl actix_web::FromRequest for SignedIn {
                 return Err(PortalError::Redirect("/account".into()));
             }
             Ok(SignedIn(user))
+        })
+    }
+}
+
+/// The field of a step-up page that carries the code.
+const STEP_UP_FIELD: &str = "step_up_code";
+
+/// A sensitive action's form ([`auth::PortalForm`] with one more check): when the account has
+/// a second factor and the session last showed it more than `step_up_secs` ago, the portal
+/// answers with a page that asks for a code and posts the same fields again with it; the
+/// action goes on once the code passes.
+pub struct SteppedUp<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for SteppedUp<T> {
+    type Error = PortalError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, PortalError>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let body = auth::form_body(req, payload);
+        let user = SessionUser::from_request(req, &mut actix_web::dev::Payload::None);
+        let state = req
+            .app_data::<actix_web::web::Data<crate::services::Directory>>()
+            .cloned();
+        let session = actix_session::SessionExt::get_session(req);
+        let req = req.clone();
+        Box::pin(async move {
+            let body = body.await?;
+            let SessionUser(Some(user)) = user.await? else {
+                return Err(PortalError::Redirect("/login".into()));
+            };
+            let state = state.ok_or_else(|| {
+                PortalError::App(AppError::Domain(Error::Unexpected(anyhow::anyhow!(
+                    "the directory's state is missing"
+                ))))
+            })?;
+            let secret = auth::secret_of(&session);
+            if crate::services::mfa::needs_step_up(&state, secret.clone(), &user).await? {
+                let fields: Vec<(String, String)> = serde_html_form::from_bytes(&body)
+                    .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
+                let code = fields
+                    .iter()
+                    .find(|(name, _)| name == STEP_UP_FIELD)
+                    .map(|(_, value)| value.clone());
+                let error = match code {
+                    None => Some(None),
+                    Some(code) => {
+                        let throttle = crate::services::accounts::Throttle {
+                            max_failures: state.config.login_max_failures,
+                            window: time::Duration::seconds(
+                                state.config.login_throttle_window_secs as i64,
+                            ),
+                        };
+                        let client = accounts::client_address(&state, &req);
+                        match crate::services::mfa::step_up(
+                            &state, secret, &user, code, client, throttle,
+                        )
+                        .await
+                        {
+                            Ok(()) => None,
+                            Err(error @ (Error::Unauthorized(_) | Error::TooManyRequests(_))) => {
+                                Some(Some(error.to_string()))
+                            }
+                            Err(other) => return Err(other.into()),
+                        }
+                    }
+                };
+                if let Some(error) = error {
+                    let page = pages::StepUpPage {
+                        ctx: ctx(&session, Some(&user)),
+                        action: req.path().to_owned(),
+                        fields: fields
+                            .into_iter()
+                            .filter(|(name, _)| name != "csrf_token" && name != STEP_UP_FIELD)
+                            .collect(),
+                        error,
+                    };
+                    let html = askama::Template::render(&page).map_err(AppError::from)?;
+                    return Err(PortalError::Page(StatusCode::OK, html));
+                }
+            }
+            let form = serde_html_form::from_bytes(&body)
+                .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
+            Ok(SteppedUp(form))
         })
     }
 }

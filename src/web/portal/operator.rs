@@ -5,14 +5,16 @@ use actix_web::web;
 use serde::Deserialize;
 
 use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
-use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
+use super::{
+    PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
+};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::audit::AuditFilter;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status, UserId};
 use crate::services::{self, Directory, accounts, organisations, software};
-use crate::web::auth::{self, PortalForm};
+use crate::web::auth;
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -109,7 +111,7 @@ async fn release_issuer(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath(org): PortalPath<crate::model::OrgId>,
-    PortalForm(form): PortalForm<ReleaseForm>,
+    SteppedUp(form): SteppedUp<ReleaseForm>,
 ) -> PortalResult {
     organisations::release_issuer(&state, user.actor(), org, form.issuer.clone(), form.reason)
         .await?;
@@ -226,7 +228,7 @@ async fn set_user_disabled(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath((target, action)): PortalPath<(UserId, String)>,
-    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+    SteppedUp(_): SteppedUp<serde::de::IgnoredAny>,
 ) -> PortalResult {
     let actor = user.actor();
     let disabled = match action.as_str() {

@@ -7,7 +7,9 @@ use serde::Deserialize;
 
 use super::keys;
 use super::pages::{ApplyForm, ApplyPage, OrganisationPage};
-use super::{PortalPath, PortalResult, SignedIn, ctx, form_message, redirect, render, render_with};
+use super::{
+    PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
+};
 use crate::model::Error;
 use crate::model::account::User;
 use crate::model::event::EventKind;
@@ -204,7 +206,7 @@ async fn decide(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath(id): PortalPath<OrgId>,
-    PortalForm(form): PortalForm<DecisionForm>,
+    SteppedUp(form): SteppedUp<DecisionForm>,
 ) -> PortalResult {
     let actor = user.actor();
     let result = match form.transition() {

@@ -279,6 +279,16 @@ pub struct AccountPage {
 }
 
 #[derive(Template)]
+#[template(path = "step_up.html")]
+pub struct StepUpPage {
+    pub ctx: PageCtx,
+    /// Where the form goes again, with its fields and the code.
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "second_factor.html")]
 pub struct SecondFactorPage {
     pub ctx: PageCtx,

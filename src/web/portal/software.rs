@@ -7,7 +7,7 @@ use actix_web::web;
 use super::keys;
 use super::organisations::DecisionForm;
 use super::pages::{SoftwareForm, SoftwareFormPage, SoftwarePage};
-use super::{PortalPath, SignedIn};
+use super::{PortalPath, SignedIn, SteppedUp};
 use super::{PortalResult, ctx, form_message, lines, redirect, render, render_with};
 use crate::model::Error;
 use crate::model::account::User;
@@ -312,7 +312,7 @@ async fn decide(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath(id): PortalPath<SoftwareId>,
-    PortalForm(form): PortalForm<DecisionForm>,
+    SteppedUp(form): SteppedUp<DecisionForm>,
 ) -> PortalResult {
     let actor = user.actor();
     let result = match form.transition() {
@@ -344,7 +344,7 @@ async fn decide_change(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath(id): PortalPath<SoftwareId>,
-    PortalForm(form): PortalForm<ChangeForm>,
+    SteppedUp(form): SteppedUp<ChangeForm>,
 ) -> PortalResult {
     let actor = user.actor();
     let decision = match form.action.as_str() {
@@ -468,7 +468,7 @@ async fn revoke_certificate(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath((id, serial)): PortalPath<(SoftwareId, String)>,
-    PortalForm(form): PortalForm<RevokeForm>,
+    SteppedUp(form): SteppedUp<RevokeForm>,
 ) -> PortalResult {
     let serial: Serial = serial.parse()?;
     let result = certificates::revoke(&state, user.actor(), Some(id), serial, form.reason).await;
@@ -487,7 +487,7 @@ async fn revoke_statement(
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath((id, jti)): PortalPath<(SoftwareId, String)>,
-    PortalForm(form): PortalForm<RevokeForm>,
+    SteppedUp(form): SteppedUp<RevokeForm>,
 ) -> PortalResult {
     let result = statements::revoke(&state, user.actor(), Some(id), jti, form.reason).await;
     match result {

@@ -62,6 +62,16 @@ pub struct Throttle {
     pub window: time::Duration,
 }
 
+impl Throttle {
+    /// The configured limits (`login_max_failures` in `login_throttle_window_secs`).
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            max_failures: config.login_max_failures,
+            window: time::Duration::seconds(config.login_throttle_window_secs as i64),
+        }
+    }
+}
+
 /// The longest an account under attack makes each log-in wait.
 const MAX_DELAY_SECS: u64 = 5;
 
@@ -321,7 +331,7 @@ pub fn authenticate_token_in(
 /// encrypted cookie. It ends after `ttl` whatever the cookie says.
 ///
 /// An account with a second factor gets a session that awaits it: it reaches nothing but
-/// the second step of the log-in ([`crate::services::mfa::pass`]).
+/// the second step of the log-in (`mfa::pass`).
 /// `second_factor_passed`: the session replaces one that passed it (a password change).
 pub fn start_session_in(
     conn: &mut DbConnection,

@@ -33,6 +33,24 @@ pub(crate) fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
     &html[start..end]
 }
 
+/// Enrols an authenticator app named "phone" for the browser's account; its key.
+async fn enrol(app: &TestApp, browser: &Browser<'_>) -> String {
+    let (_, _, html) = browser
+        .submit("/account", "/account/totp", &[("name", "phone")])
+        .await;
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
+    let (status, _, html) = browser
+        .submit(
+            "/account",
+            &format!("/account/totp/{id}/confirm"),
+            &[("code", &code(app, &secret, 0))],
+        )
+        .await;
+    assert_eq!(status, 200, "{html}");
+    secret
+}
+
 /// Waits out the current 30-second step on the directory's clock: a code of the next step
 /// is a new code.
 fn next_step(app: &TestApp) {
@@ -237,19 +255,7 @@ async fn an_operator_without_a_second_factor_reaches_only_its_enrolment() {
     );
 
     // Enrolled, the operator reaches its pages; from the next log-in on, with a code.
-    let (_, _, html) = browser
-        .submit("/account", "/account/totp", &[("name", "phone")])
-        .await;
-    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
-    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
-    let (status, _, _) = browser
-        .submit(
-            "/account",
-            &format!("/account/totp/{id}/confirm"),
-            &[("code", &code(&app, &secret, 0))],
-        )
-        .await;
-    assert_eq!(status, 200);
+    enrol(&app, &browser).await;
     for page in ["/dashboard", "/operator/queue", "/tokens"] {
         assert_eq!(browser.get(page).await.0, 200, "{page}");
     }
@@ -266,18 +272,7 @@ async fn a_reset_from_the_command_line_removes_the_factors_and_ends_the_sessions
     let user = app.user("dev@fintech.example", false).await;
     let browser = Browser::new(&app);
     browser.log_in(&user.email, PASSWORD).await;
-    let (_, _, html) = browser
-        .submit("/account", "/account/totp", &[("name", "phone")])
-        .await;
-    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
-    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
-    browser
-        .submit(
-            "/account",
-            &format!("/account/totp/{id}/confirm"),
-            &[("code", &code(&app, &secret, 0))],
-        )
-        .await;
+    enrol(&app, &browser).await;
     assert_eq!(browser.get("/dashboard").await.0, 200);
 
     let output = crate::cli::directory(app.dir.path())
@@ -399,18 +394,7 @@ async fn a_sensitive_action_asks_for_a_fresh_code_and_then_goes_on() {
     let user = app.user("dev@fintech.example", false).await;
     let browser = Browser::new(&app);
     browser.log_in(&user.email, PASSWORD).await;
-    let (_, _, html) = browser
-        .submit("/account", "/account/totp", &[("name", "phone")])
-        .await;
-    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
-    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
-    browser
-        .submit(
-            "/account",
-            &format!("/account/totp/{id}/confirm"),
-            &[("code", &code(&app, &secret, 0))],
-        )
-        .await;
+    let secret = enrol(&app, &browser).await;
 
     // Just enrolled: the factor is fresh, a token is made at once.
     let (status, _, html) = browser

@@ -82,10 +82,7 @@ async fn login(
     PortalForm(form): PortalForm<LoginForm>,
 ) -> PortalResult {
     let client = client_address(&state, &req);
-    let throttle = Throttle {
-        max_failures: state.config.login_max_failures,
-        window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
-    };
+    let throttle = Throttle::of(&state.config);
     let email = form.email.clone();
     let attempt = accounts::log_in(&state, form.email, form.password, client, throttle).await?;
     if !attempt.delay.is_zero() {
@@ -147,10 +144,7 @@ async fn second_factor(
     let Some((user, secret)) = awaiting.0 else {
         return Ok(redirect("/login"));
     };
-    let throttle = Throttle {
-        max_failures: state.config.login_max_failures,
-        window: time::Duration::seconds(state.config.login_throttle_window_secs as i64),
-    };
+    let throttle = Throttle::of(&state.config);
     let client = client_address(&state, &req);
     match mfa::pass(&state, secret, &user, form.code, client, throttle).await {
         Ok(()) => Ok(redirect("/dashboard")),

@@ -245,12 +245,7 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Steppe
                 let error = match code {
                     None => Some(None),
                     Some(code) => {
-                        let throttle = crate::services::accounts::Throttle {
-                            max_failures: state.config.login_max_failures,
-                            window: time::Duration::seconds(
-                                state.config.login_throttle_window_secs as i64,
-                            ),
-                        };
+                        let throttle = crate::services::accounts::Throttle::of(&state.config);
                         let client = accounts::client_address(&state, &req);
                         match crate::services::mfa::step_up(
                             &state, secret, &user, code, client, throttle,

@@ -306,7 +306,7 @@ fn check_code(
     Ok(())
 }
 
-/// The second step of a log-in: `code` passes [`check_code`], and the session awaiting it is
+/// The second step of a log-in: `code` passes `check_code`, and the session awaiting it is
 /// signed in.
 pub async fn pass(
     dir: &Arc<Directory>,
@@ -358,7 +358,7 @@ pub async fn needs_step_up(
     .await
 }
 
-/// Step-up: `code` passes [`check_code`] and the session counts as having shown the second
+/// Step-up: `code` passes `check_code` and the session counts as having shown the second
 /// factor now.
 pub async fn step_up(
     dir: &Arc<Directory>,

@@ -33,6 +33,17 @@ pub(crate) fn between<'a>(html: &'a str, before: &str, after: &str) -> &'a str {
     &html[start..end]
 }
 
+/// Posts `code` as the second step of the browser's log-in.
+async fn second_factor(browser: &Browser<'_>, code: &str) -> (u16, Option<String>, String) {
+    browser
+        .submit(
+            "/login/second-factor",
+            "/login/second-factor",
+            &[("code", code)],
+        )
+        .await
+}
+
 /// Enrols an authenticator app named "phone" for the browser's account; its key.
 async fn enrol(app: &TestApp, browser: &Browser<'_>) -> String {
     let (_, _, html) = browser
@@ -106,24 +117,12 @@ async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
     let (status, _) = browser.get("/dashboard").await;
     assert_ne!(status, 200, "not signed in before the second factor");
     // The code that confirmed the app was accepted already; the next step's works.
-    let (status, _, html) = browser
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", &used)],
-        )
-        .await;
+    let (status, _, html) = second_factor(&browser, &used).await;
     assert_eq!(status, 401, "{html}");
     assert!(html.contains("already used"), "{html}");
     next_step(&app);
     let fresh = code(&app, &secret, 0);
-    let (status, location, _) = browser
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", &fresh)],
-        )
-        .await;
+    let (status, location, _) = second_factor(&browser, &fresh).await;
     assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
     let (status, _) = browser.get("/dashboard").await;
     assert_eq!(status, 200);
@@ -131,59 +130,23 @@ async fn an_authenticator_app_is_a_second_factor_and_each_code_works_once() {
     // The same code again, on another log-in: refused.
     let other = Browser::new(&app);
     other.log_in(&user.email, PASSWORD).await;
-    let (status, _, _) = other
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", &fresh)],
-        )
-        .await;
+    let (status, _, _) = second_factor(&other, &fresh).await;
     assert_eq!(status, 401, "a code is accepted once");
 
     // A recovery code logs in once, whatever its case and spacing.
     let typed = codes[0].to_uppercase().replace('-', " ");
-    let (status, location, _) = other
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", &typed)],
-        )
-        .await;
+    let (status, location, _) = second_factor(&other, &typed).await;
     assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
     let third = Browser::new(&app);
     third.log_in(&user.email, PASSWORD).await;
-    let (status, _, _) = third
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", &codes[0])],
-        )
-        .await;
+    let (status, _, _) = second_factor(&third, &codes[0]).await;
     assert_eq!(status, 401, "a recovery code is used once");
 
     // Wrong codes are throttled like wrong passwords: the right one waits too.
-    third
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", "123456")],
-        )
-        .await;
-    third
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", "654321")],
-        )
-        .await;
+    second_factor(&third, "123456").await;
+    second_factor(&third, "654321").await;
     next_step(&app);
-    let (status, _, html) = third
-        .submit(
-            "/login/second-factor",
-            "/login/second-factor",
-            &[("code", &code(&app, &secret, 0))],
-        )
-        .await;
+    let (status, _, html) = second_factor(&third, &code(&app, &secret, 0)).await;
     assert_eq!(status, 429, "{html}");
     assert!(html.contains("too many wrong codes"), "{html}");
 

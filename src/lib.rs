@@ -332,6 +332,7 @@ impl Application {
         let state = aw::Data::new(Directory {
             clock,
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
+            passkeys: services::passkeys::RelyingParty::of(&public_url),
             public_url,
             mtls_url,
             pool,
@@ -352,6 +353,9 @@ impl Application {
             stopped: tokio::sync::watch::Sender::new(false),
             config,
         });
+        if let Some(why) = state.passkeys.unavailable() {
+            tracing::warn!("{why}");
+        }
         spawn_key_refresher(state.clone().into_inner());
         spawn_housekeeping(state.clone().into_inner());
         spawn_checkpointer(state.clone().into_inner());

@@ -341,7 +341,7 @@ pub fn start_session_in(
     at: Timestamp,
 ) -> Result<(String, bool)> {
     let secret = credentials::new_session();
-    let awaiting = !second_factor_passed && !store::mfa::confirmed(conn, user)?.is_empty();
+    let awaiting = !second_factor_passed && store::sessions::has_second_factor(conn, user)?;
     store::sessions::insert(
         conn,
         &credentials::secret_hash(&secret),

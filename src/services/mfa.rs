@@ -1,6 +1,7 @@
-//! Second factors: enrolling an authenticator app (TOTP), the second step of a log-in (a code
-//! of one of the account's apps, or one of its recovery codes), removing an app and
-//! regenerating the recovery codes. Codes are accepted once (the last accepted step is
+//! Second factors: enrolling an authenticator app (TOTP) or a passkey (WebAuthn, through
+//! `services::passkeys`), the second step of a log-in (a passkey, a code of one of the
+//! account's apps, or one of its recovery codes), removing a factor and regenerating the
+//! recovery codes. Codes are accepted once (the last accepted step is
 //! stored), with one step of clock skew either way; failures are throttled per account and
 //! per address like failed passwords. Every change is audited, never with a secret.
 
@@ -8,11 +9,13 @@ use std::sync::Arc;
 
 use super::Directory;
 use super::accounts::Throttle;
+use super::passkeys::{self, Begun};
 use crate::keys::{credentials, mfa};
 use crate::model::account::User;
 use crate::model::audit::Entry;
 use crate::model::{Error, Result, Timestamp};
 use crate::store::mfa::TotpFactor;
+use crate::store::passkeys::PasskeyRow;
 use crate::store::{self, DbConnection, write_transaction};
 
 /// An enrolment under way: what the person's app needs. The secret is shown on this page
@@ -28,7 +31,28 @@ pub struct Enrolment {
 /// The second factors of an account, as its page shows them.
 pub struct Factors {
     pub apps: Vec<TotpFactor>,
+    pub passkeys: Vec<PasskeyRow>,
     pub recovery_codes_left: i64,
+    /// Why passkeys cannot be added here, when they cannot.
+    pub passkeys_unavailable: Option<String>,
+}
+
+impl Factors {
+    /// Whether the account has any second factor.
+    pub fn any(&self) -> bool {
+        !self.apps.is_empty() || !self.passkeys.is_empty()
+    }
+}
+
+/// What a person shows as their second factor.
+pub enum Proof {
+    /// A code of an authenticator app, or a recovery code.
+    Code(String),
+    /// The browser's answer (JSON) to a passkey ceremony begun by [`begin_check`].
+    Passkey {
+        ceremony: String,
+        credential: String,
+    },
 }
 
 fn unix(at: Timestamp) -> u64 {
@@ -122,34 +146,115 @@ pub async fn confirm_totp(
                 )
             })?;
         write_transaction(conn, |tx| {
-            let first = store::mfa::confirmed(tx, user.id)?.is_empty();
+            let first = !store::sessions::has_second_factor(tx, user.id)?;
             if !store::mfa::confirm(tx, &factor.id, step as i64, at)? {
                 return Err(Error::Conflict("the enrolment was confirmed already".into()));
             }
-            if let Some(hash) = credentials::session_key(&session_secret) {
-                store::sessions::renew_second_factor(tx, &hash, at)?;
-            }
-            audit(
+            enrolled(
                 tx,
                 &user,
-                "mfa.enrol",
+                &session_secret,
+                first,
                 serde_json::json!({"kind": "totp", "factor": factor.id, "name": factor.name}),
                 at,
-            )?;
-            if !first {
-                return Ok(None);
-            }
-            let codes = mfa::new_recovery_codes();
-            let hashes: Vec<String> = codes.iter().map(|(_, h)| h.clone()).collect();
-            store::mfa::replace_recovery_codes(tx, user.id, &hashes, at)?;
-            audit(tx, &user, "mfa.recovery_codes", serde_json::json!({"count": hashes.len()}), at)?;
-            Ok(Some(codes.into_iter().map(|(code, _)| code).collect()))
+            )
         })
     })
     .await
 }
 
-/// Removes every second factor of the account `email` and ends its sessions (a person who
+/// What follows a factor's enrolment in its transaction: the session counts as having shown
+/// it, the audit entry, and the recovery codes when it is the account's `first` factor.
+fn enrolled(
+    tx: &mut DbConnection,
+    user: &User,
+    session_secret: &str,
+    first: bool,
+    details: serde_json::Value,
+    at: Timestamp,
+) -> Result<Option<Vec<String>>> {
+    if let Some(hash) = credentials::session_key(session_secret) {
+        store::sessions::renew_second_factor(tx, &hash, at)?;
+    }
+    audit(tx, user, "mfa.enrol", details, at)?;
+    if !first {
+        return Ok(None);
+    }
+    Ok(Some(new_codes(tx, user, at)?))
+}
+
+/// A new set of recovery codes (the old set ends), audited; the codes in clear, to show once.
+fn new_codes(tx: &mut DbConnection, user: &User, at: Timestamp) -> Result<Vec<String>> {
+    let codes = mfa::new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|(_, h)| h.clone()).collect();
+    store::mfa::replace_recovery_codes(tx, user.id, &hashes, at)?;
+    audit(
+        tx,
+        user,
+        "mfa.recovery_codes",
+        serde_json::json!({"count": hashes.len()}),
+        at,
+    )?;
+    Ok(codes.into_iter().map(|(code, _)| code).collect())
+}
+
+/// Starts adding a passkey or security key named `name`: the options for the browser.
+pub async fn start_passkey(dir: &Arc<Directory>, user: &User, name: String) -> Result<Begun> {
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(Error::Validation(
+            "name: give the passkey a name of 1 to 60 characters, such as \"laptop\"".into(),
+        ));
+    }
+    let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
+    dir.db(move |conn| passkeys::begin_registration(conn, &shared.passkeys, &user, &name, at))
+        .await
+}
+
+/// Completes adding a passkey with the browser's answer. Returns the recovery codes when it
+/// is the account's first second factor; the session counts as having shown it.
+pub async fn confirm_passkey(
+    dir: &Arc<Directory>,
+    user: &User,
+    session_secret: String,
+    ceremony: String,
+    credential: String,
+) -> Result<Option<Vec<String>>> {
+    let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
+    dir.db(move |conn| {
+        write_transaction(conn, |tx| {
+            let first = !store::sessions::has_second_factor(tx, user.id)?;
+            let row = passkeys::finish_registration(
+                tx,
+                &shared.passkeys,
+                &user,
+                &ceremony,
+                &credential,
+                at,
+            )?;
+            enrolled(
+                tx,
+                &user,
+                &session_secret,
+                first,
+                serde_json::json!({"kind": "passkey", "factor": row.id, "name": row.name}),
+                at,
+            )
+        })
+    })
+    .await
+}
+
+/// Begins a passkey check for the log-in's second step or a step-up: the options for the
+/// browser, or `None` when the account has no passkey (or passkeys are not offered).
+pub async fn begin_check(dir: &Arc<Directory>, user: &User) -> Result<Option<Begun>> {
+    let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
+    dir.db(move |conn| passkeys::begin_authentication(conn, &shared.passkeys, &user, at))
+        .await
+}
+
+/// Removes every second factor of the account `email` (apps, passkeys, recovery codes) and
+/// ends its sessions (a person who
 /// lost their phone and their recovery codes; they log in with the password and enrol
 /// again). Audited as `mfa.reset` by `actor`; operators cannot reset their own.
 pub fn reset_in(
@@ -166,13 +271,15 @@ pub fn reset_in(
     }
     write_transaction(conn, |tx| {
         let apps = store::mfa::delete_all(tx, user.id)?;
+        let passkeys = store::passkeys::delete_all(tx, user.id)?;
         let sessions = store::sessions::delete_all(tx, user.id)?;
         store::audit::record(
             tx,
-            Entry::new(at, actor, "mfa.reset", "user", user.id.to_string())
-                .details(serde_json::json!({"apps": apps, "sessions_ended": sessions})),
+            Entry::new(at, actor, "mfa.reset", "user", user.id.to_string()).details(
+                serde_json::json!({"apps": apps, "passkeys": passkeys, "sessions_ended": sessions}),
+            ),
         )?;
-        Ok(apps)
+        Ok(apps + passkeys)
     })
 }
 
@@ -182,36 +289,39 @@ pub async fn has_second_factor(dir: &Arc<Directory>, user: crate::model::UserId)
         .await
 }
 
-/// The account's confirmed apps and how many recovery codes it has left.
+/// The account's confirmed apps, its passkeys and how many recovery codes it has left.
 pub async fn factors(dir: &Arc<Directory>, user: &User) -> Result<Factors> {
-    let id = user.id;
+    let (id, unavailable) = (user.id, dir.passkeys.unavailable().map(str::to_owned));
     dir.db(move |conn| {
         Ok(Factors {
             apps: store::mfa::confirmed(conn, id)?,
+            passkeys: store::passkeys::of_user(conn, id)?,
             recovery_codes_left: store::mfa::recovery_codes_left(conn, id)?,
+            passkeys_unavailable: unavailable,
         })
     })
     .await
 }
 
-/// Removes one of the account's apps; with the last one go the recovery codes.
+/// Removes one of the account's factors (an app or a passkey); with the last one go the
+/// recovery codes.
 pub async fn remove(dir: &Arc<Directory>, user: &User, id: String) -> Result<()> {
     let (at, user) = (dir.now(), user.clone());
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
-            let factor =
-                store::mfa::find(tx, user.id, &id)?.ok_or(Error::NotFound("second factor"))?;
-            store::mfa::delete(tx, user.id, &id)?;
-            if store::mfa::confirmed(tx, user.id)?.is_empty() {
+            let details = if let Some(app) = store::mfa::find(tx, user.id, &id)? {
+                store::mfa::delete(tx, user.id, &id)?;
+                serde_json::json!({"kind": "totp", "factor": app.id, "name": app.name})
+            } else if let Some(passkey) = store::passkeys::find(tx, user.id, &id)? {
+                store::passkeys::delete(tx, user.id, &id)?;
+                serde_json::json!({"kind": "passkey", "factor": passkey.id, "name": passkey.name})
+            } else {
+                return Err(Error::NotFound("second factor"));
+            };
+            if !store::sessions::has_second_factor(tx, user.id)? {
                 store::mfa::replace_recovery_codes(tx, user.id, &[], at)?;
             }
-            audit(
-                tx,
-                &user,
-                "mfa.remove",
-                serde_json::json!({"kind": "totp", "factor": factor.id, "name": factor.name}),
-                at,
-            )
+            audit(tx, &user, "mfa.remove", details, at)
         })
     })
     .await
@@ -222,36 +332,26 @@ pub async fn regenerate_codes(dir: &Arc<Directory>, user: &User) -> Result<Vec<S
     let (at, user) = (dir.now(), user.clone());
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
-            if store::mfa::confirmed(tx, user.id)?.is_empty() {
+            if !store::sessions::has_second_factor(tx, user.id)? {
                 return Err(Error::Conflict(
-                    "recovery codes come with a second factor: add an authenticator app first"
+                    "recovery codes come with a second factor: add a passkey or an authenticator app first"
                         .into(),
                 ));
             }
-            let codes = mfa::new_recovery_codes();
-            let hashes: Vec<String> = codes.iter().map(|(_, h)| h.clone()).collect();
-            store::mfa::replace_recovery_codes(tx, user.id, &hashes, at)?;
-            audit(
-                tx,
-                &user,
-                "mfa.recovery_codes",
-                serde_json::json!({"count": hashes.len()}),
-                at,
-            )?;
-            Ok(codes.into_iter().map(|(code, _)| code).collect())
+            new_codes(tx, &user, at)
         })
     })
     .await
 }
 
-/// Checks `code`: a current code of one of the account's apps not accepted before, or one of
-/// its unused recovery codes (then audited). Failures count per account and per address,
-/// like failed passwords.
-fn check_code(
+/// Checks a proof: the answer of one of the account's passkeys to the ceremony it names, a
+/// current code of one of its apps not accepted before, or one of its unused recovery codes
+/// (then audited). Failures count per account and per address, like failed passwords.
+fn check(
     conn: &mut DbConnection,
     shared: &Directory,
     user: &User,
-    code: &str,
+    proof: &Proof,
     client: &str,
     throttle: &Throttle,
     at: Timestamp,
@@ -266,6 +366,44 @@ fn check_code(
             throttle.window.whole_minutes().max(1)
         )));
     }
+    let passed = match proof {
+        Proof::Code(code) => check_code(conn, shared, user, code, at)?,
+        Proof::Passkey {
+            ceremony,
+            credential,
+        } => {
+            passkeys::finish_authentication(conn, &shared.passkeys, user, ceremony, credential, at)?
+                .map(|passkey| serde_json::json!({"kind": "passkey", "factor": passkey.id}))
+        }
+    };
+    let Some(how) = passed else {
+        store::users::record_failures(conn, &[&account, &address], at)?;
+        return Err(Error::Unauthorized(match proof {
+            Proof::Code(_) => {
+                "wrong code, or a code already used; enter the app's next code".into()
+            }
+            Proof::Passkey { .. } => {
+                "the passkey's answer was refused; try again, or use a code".into()
+            }
+        }));
+    };
+    store::users::clear_failures(conn, &[&account])?;
+    // Every use of a recovery code is audited (how many are left with it).
+    if how["kind"] == "recovery_code" {
+        audit(conn, user, "mfa.recovery_code_used", how, at)?;
+    }
+    Ok(())
+}
+
+/// The factor `code` belongs to: a current code of one of the account's apps (accepted once),
+/// or one of its unused recovery codes (used up); `None` otherwise.
+fn check_code(
+    conn: &mut DbConnection,
+    shared: &Directory,
+    user: &User,
+    code: &str,
+    at: Timestamp,
+) -> Result<Option<serde_json::Value>> {
     let step = mfa::step_of(unix(at));
     let mut passed = None;
     for factor in store::mfa::confirmed(conn, user.id)? {
@@ -292,33 +430,21 @@ fn check_code(
             passed = Some(serde_json::json!({"kind": "recovery_code", "left": left}));
         }
     }
-    let Some(how) = passed else {
-        store::users::record_failures(conn, &[&account, &address], at)?;
-        return Err(Error::Unauthorized(
-            "wrong code, or a code already used; enter the app's next code".into(),
-        ));
-    };
-    store::users::clear_failures(conn, &[&account])?;
-    // Every use of a recovery code is audited (how many are left with it).
-    if how["kind"] == "recovery_code" {
-        audit(conn, user, "mfa.recovery_code_used", how, at)?;
-    }
-    Ok(())
+    Ok(passed)
 }
 
-/// The second step of a log-in: `code` passes `check_code`, and the session awaiting it is
-/// signed in.
+/// The second step of a log-in: the proof passes, and the session awaiting it is signed in.
 pub async fn pass(
     dir: &Arc<Directory>,
     session_secret: String,
     user: &User,
-    code: String,
+    proof: Proof,
     client: String,
     throttle: Throttle,
 ) -> Result<()> {
     let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
     dir.db(move |conn| {
-        check_code(conn, &shared, &user, &code, &client, &throttle, at)?;
+        check(conn, &shared, &user, &proof, &client, &throttle, at)?;
         let hash = credentials::session_key(&session_secret).ok_or(Error::Unauthorized(
             "the log-in expired; log in again".into(),
         ))?;
@@ -358,19 +484,18 @@ pub async fn needs_step_up(
     .await
 }
 
-/// Step-up: `code` passes `check_code` and the session counts as having shown the second
-/// factor now.
+/// Step-up: the proof passes and the session counts as having shown the second factor now.
 pub async fn step_up(
     dir: &Arc<Directory>,
     session_secret: String,
     user: &User,
-    code: String,
+    proof: Proof,
     client: String,
     throttle: Throttle,
 ) -> Result<()> {
     let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
     dir.db(move |conn| {
-        check_code(conn, &shared, &user, &code, &client, &throttle, at)?;
+        check(conn, &shared, &user, &proof, &client, &throttle, at)?;
         if let Some(hash) = credentials::session_key(&session_secret) {
             store::sessions::renew_second_factor(conn, &hash, at)?;
         }

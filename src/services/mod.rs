@@ -18,6 +18,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod ocsp;
 pub mod organisations;
+pub mod passkeys;
 pub mod recorder;
 pub mod signing_keys;
 pub mod software;
@@ -79,6 +80,8 @@ pub struct Directory {
     pub dpop_proofs: crate::keys::proofs::ReplayCache,
     /// Seals the secrets of second factors (`keys/mfa.key`).
     pub mfa: crate::keys::mfa::SecretBox,
+    /// The relying party of passkeys (the public URL's host), or why there is none.
+    pub passkeys: passkeys::RelyingParty,
     /// Set once the server has stopped: background delivery ends with it.
     pub stopped: tokio::sync::watch::Sender<bool>,
 }

@@ -34,6 +34,7 @@ pub mod keystore;
 pub mod mfa;
 pub mod oauth;
 pub mod organisations;
+pub mod passkeys;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;

@@ -36,6 +36,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        credential_id -> Text,
+        credential -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webauthn_ceremonies (id) {
+        id -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        name -> Nullable<Text>,
+        state -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     recovery_codes (user_id, code_hash) {
         user_id -> Text,
         code_hash -> Text,
@@ -131,6 +154,7 @@ diesel::table! {
         status_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        require_second_factor -> Bool,
     }
 }
 
@@ -295,6 +319,8 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(totp_factors -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
+diesel::joinable!(webauthn_ceremonies -> users (user_id));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(invitations -> organisations (organisation_id));
 diesel::joinable!(memberships -> organisations (organisation_id));
@@ -332,6 +358,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
+    passkeys,
+    webauthn_ceremonies,
     recovery_codes,
     users,
     sessions,

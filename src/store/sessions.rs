@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{sessions, totp_factors, users};
+use super::schema::{passkeys, sessions, totp_factors, users};
 use super::users::UserRow;
 use crate::model::account::User;
 use crate::model::{Timestamp, UserId};
@@ -51,12 +51,19 @@ pub fn resolve(
         .transpose()
 }
 
-/// Whether the account has a second factor (a confirmed authenticator app).
+/// Whether the account has a second factor (a confirmed authenticator app or a passkey).
 pub fn has_second_factor(conn: &mut DbConnection, user_id: UserId) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
+    let app: bool = diesel::select(diesel::dsl::exists(
         totp_factors::table
             .filter(totp_factors::user_id.eq(user_id))
             .filter(totp_factors::confirmed_at.is_not_null()),
+    ))
+    .get_result(conn)?;
+    if app {
+        return Ok(true);
+    }
+    diesel::select(diesel::dsl::exists(
+        passkeys::table.filter(passkeys::user_id.eq(user_id)),
     ))
     .get_result(conn)
 }

@@ -87,11 +87,13 @@ async fn fill(browser: &Client, fields: &[(&str, &str)]) {
 
 /// Clicks an element that loads a new page, and waits until the old page is gone.
 async fn click(browser: &Client, id: &str) {
-    let target = browser
-        .wait()
-        .for_element(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    let target = match browser.wait().for_element(Locator::Id(id)).await {
+        Ok(target) => target,
+        Err(e) => {
+            let page = browser.source().await.unwrap_or_default();
+            panic!("#{id}: {e}\npage:\n{page}")
+        }
+    };
     follow(browser, target).await;
 }
 
@@ -256,4 +258,236 @@ async fn a_developer_onboards_and_an_operator_approves_in_a_real_browser() {
     let started = Instant::now();
     browser.close().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// A WebDriver command fantoccini has no method for: the WebAuthn extension's, on the
+/// session (`POST /session/{id}/webauthn/...`, `DELETE ...`).
+#[derive(Debug)]
+struct WebAuthnCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(serde_json::Value::to_string),
+        )
+    }
+}
+
+/// Gives the browser a virtual platform authenticator (CTAP2, resident keys, the user
+/// verified: a laptop's fingerprint reader as WebDriver simulates it); returns its id.
+async fn add_authenticator(browser: &Client) -> String {
+    let answer = browser
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::POST,
+            path: "authenticator".into(),
+            body: Some(serde_json::json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true,
+            })),
+        })
+        .await
+        .expect("a virtual authenticator (chromedriver's WebAuthn extension)");
+    answer.as_str().expect("the authenticator's id").to_owned()
+}
+
+/// The credentials the virtual authenticator holds.
+async fn credentials_of(browser: &Client, authenticator: &str) -> Vec<serde_json::Value> {
+    let answer = browser
+        .issue_cmd(WebAuthnCommand {
+            method: http::Method::GET,
+            path: format!("authenticator/{authenticator}/credentials"),
+            body: None,
+        })
+        .await
+        .unwrap();
+    answer.as_array().cloned().unwrap_or_default()
+}
+
+/// Runs the portal's passkey ceremony for the button `id` in the page and returns the
+/// authenticator's answer (as webauthn.js would post it) without posting it.
+async fn answer_of(browser: &Client, id: &str) -> String {
+    let script = r#"
+        const [id, done] = arguments;
+        const button = document.getElementById(id);
+        const form = button.closest("form");
+        form.submit = () => done(form.querySelector("[data-webauthn-answer]").value);
+        button.click();
+    "#;
+    let answer = browser
+        .execute_async(script, vec![serde_json::json!(id)])
+        .await
+        .unwrap();
+    answer.as_str().expect("an answer").to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_enrols_a_passkey_logs_in_with_it_and_approves_with_a_fresh_one() {
+    // A browser binds passkeys to a host name: the directory is reached as localhost.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.public_url = Some(format!("http://localhost:{port}"));
+        c.operator_mfa = ssa_directory::config::OperatorMfa::Required;
+    })
+    .await;
+    let base = format!("http://localhost:{port}");
+    let operator = app.user("operator@directory.example", true).await;
+    let developer = app.user("dev@fintech.example", false).await;
+    let org = app.apply(&developer, &["AISP"]).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, profile.path()).await;
+    let authenticator = add_authenticator(&browser).await;
+
+    // The operator's first log-in ends at enrolment: a passkey is created in the browser.
+    log_in(&browser, &base, &operator.email).await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/account"),
+        "sent to enrolment"
+    );
+    assert!(text_of(&browser, "flash").await.contains("second factor"));
+    fill(&browser, &[("passkey-name", "laptop")]).await;
+    click(&browser, "add-passkey").await;
+    click(&browser, "create-passkey").await;
+    let codes = browser
+        .find_all(Locator::Css("#recovery-codes li"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10, "recovery codes come with the first factor");
+    assert_eq!(credentials_of(&browser, &authenticator).await.len(), 1);
+    browser.goto(&format!("{base}/account")).await.unwrap();
+    let factors = text_of(&browser, "second-factors").await;
+    assert!(
+        factors.contains("laptop passkey"),
+        "the passkey listed: {factors}"
+    );
+    log_out(&browser).await;
+
+    // Password, then the passkey: signed in.
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(
+        &browser,
+        &[("email", &operator.email), ("password", PASSWORD)],
+    )
+    .await;
+    click(&browser, "login").await;
+    click(&browser, "use-passkey").await;
+    assert_eq!(
+        text_of(&browser, "signed-in-as").await,
+        format!("{} (operator)", operator.email)
+    );
+
+    // Eleven minutes on, approving asks for the passkey again, then goes on.
+    app.clock.advance(Duration::from_secs(11 * 60));
+    browser
+        .goto(&format!("{base}/organisations/{org}"))
+        .await
+        .unwrap();
+    click(&browser, "action-approve").await;
+    text_of(&browser, "step-up-form").await;
+    click(&browser, "step-up-passkey").await;
+    assert_eq!(text_of(&browser, "org-status").await, "active");
+    let (_, audit) = app
+        .get_json("/api/v1/audit?action=mfa.enrol", &operator)
+        .await;
+    let details: serde_json::Value =
+        serde_json::from_str(audit["items"][0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["kind"], "passkey", "{audit}");
+
+    // The password alone does not log in: an answer of the passkey to another log-in's
+    // challenge is refused, and nothing is reached.
+    log_out(&browser).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(
+        &browser,
+        &[("email", &operator.email), ("password", PASSWORD)],
+    )
+    .await;
+    click(&browser, "login").await;
+    let answer = answer_of(&browser, "use-passkey").await;
+    let intruder = crate::helpers::client();
+    let page = |response: reqwest::Response| async move { response.text().await.unwrap() };
+    let login = page(intruder.get(app.url("/login")).send().await.unwrap()).await;
+    let response = intruder
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", crate::helpers::csrf_of(&login).as_str()),
+            ("email", operator.email.as_str()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["location"].to_str().unwrap(),
+        "/login/second-factor"
+    );
+    let step = page(
+        intruder
+            .get(app.url("/login/second-factor"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let ceremony = crate::mfa::between(&step, "name=\"ceremony\" value=\"", "\"").to_owned();
+    let response = intruder
+        .post(app.url("/login/second-factor"))
+        .form(&[
+            ("csrf_token", crate::helpers::csrf_of(&step).as_str()),
+            ("ceremony", ceremony.as_str()),
+            ("credential", answer.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401, "another challenge's answer");
+    let response = intruder.get(app.url("/dashboard")).send().await.unwrap();
+    assert_eq!(response.status(), 303, "not signed in");
+
+    // The answer was made for the browser's own ceremony: there it signs in, once.
+    // (The page leaves as the script ends: its result is of no interest.)
+    let _ = browser
+        .execute(
+            r#"const form = document.getElementById("passkey-login");
+               form.querySelector("[data-webauthn-answer]").value = arguments[0];
+               HTMLFormElement.prototype.submit.call(form);"#,
+            vec![serde_json::json!(answer)],
+        )
+        .await;
+    assert_eq!(
+        text_of(&browser, "signed-in-as").await,
+        format!("{} (operator)", operator.email)
+    );
+    browser.close().await.unwrap();
 }

@@ -6,8 +6,8 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
 use super::pages::{
-    AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, RecoveryCodesPage,
-    SecondFactorPage, SignupPage, TokensPage, TotpEnrolPage,
+    AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, PasskeyEnrolPage,
+    RecoveryCodesPage, SecondFactorPage, SignupPage, TokensPage, TotpEnrolPage,
 };
 use super::{
     PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
@@ -38,6 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/password", web::post().to(change_password))
         .route("/account/totp", web::post().to(start_totp))
         .route("/account/totp/{id}/confirm", web::post().to(confirm_totp))
+        .route("/account/passkeys", web::post().to(start_passkey))
+        .route(
+            "/account/passkeys/{ceremony}/confirm",
+            web::post().to(confirm_passkey),
+        )
         .route(
             "/account/factors/{id}/remove",
             web::post().to(remove_factor),
@@ -117,14 +122,33 @@ async fn login(
     }
 }
 
-async fn second_factor_page(session: Session, awaiting: AwaitingUser) -> PortalResult {
-    if awaiting.0.is_none() {
+async fn second_factor_page(
+    state: web::Data<Directory>,
+    session: Session,
+    awaiting: AwaitingUser,
+) -> PortalResult {
+    let Some((user, _)) = awaiting.0 else {
         return Ok(redirect("/login"));
-    }
-    render(&SecondFactorPage {
-        ctx: ctx(&session, None),
-        error: None,
-    })
+    };
+    second_factor_with(&state, &session, &user, StatusCode::OK, None).await
+}
+
+/// The log-in's second step (with a new passkey ceremony when the account has a passkey).
+async fn second_factor_with(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
+    status: StatusCode,
+    error: Option<String>,
+) -> PortalResult {
+    render_with(
+        status,
+        &SecondFactorPage {
+            ctx: ctx(session, None),
+            passkey: mfa::begin_check(state, user).await?,
+            error,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -133,34 +157,49 @@ struct CodeForm {
     code: String,
 }
 
-/// The second step of a log-in: a code of the account's app, or a recovery code.
+#[derive(Deserialize)]
+struct SecondFactorForm {
+    #[serde(default)]
+    code: String,
+    /// A passkey's answer (JSON) to the ceremony `ceremony`.
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
+}
+
+/// The second step of a log-in: a passkey, a code of the account's app, or a recovery code.
 async fn second_factor(
     state: web::Data<Directory>,
     session: Session,
     req: HttpRequest,
     awaiting: AwaitingUser,
-    PortalForm(form): PortalForm<CodeForm>,
+    PortalForm(form): PortalForm<SecondFactorForm>,
 ) -> PortalResult {
     let Some((user, secret)) = awaiting.0 else {
         return Ok(redirect("/login"));
     };
     let throttle = Throttle::of(&state.config);
     let client = client_address(&state, &req);
-    match mfa::pass(&state, secret, &user, form.code, client, throttle).await {
+    let proof = if form.credential.is_empty() {
+        mfa::Proof::Code(form.code)
+    } else {
+        mfa::Proof::Passkey {
+            ceremony: form.ceremony,
+            credential: form.credential,
+        }
+    };
+    match mfa::pass(&state, secret, &user, proof, client, throttle).await {
         Ok(()) => Ok(redirect("/dashboard")),
-        Err(error @ (Error::Unauthorized(_) | Error::TooManyRequests(_))) => {
-            let status = if matches!(error, Error::TooManyRequests(_)) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNAUTHORIZED
+        Err(
+            error @ (Error::Unauthorized(_) | Error::TooManyRequests(_) | Error::Validation(_)),
+        ) => {
+            let status = match error {
+                Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+                Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::UNAUTHORIZED,
             };
-            render_with(
-                status,
-                &SecondFactorPage {
-                    ctx: ctx(&session, None),
-                    error: Some(error.to_string()),
-                },
-            )
+            second_factor_with(&state, &session, &user, status, Some(error.to_string())).await
         }
         Err(other) => Err(AppError::from(other).into()),
     }
@@ -233,6 +272,73 @@ async fn confirm_totp(
     }
 }
 
+/// Starts adding a passkey: the page whose button asks the browser's authenticator.
+async fn start_passkey(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    SteppedUp(form): SteppedUp<NameForm>,
+) -> PortalResult {
+    let name = form.name.trim().to_owned();
+    match mfa::start_passkey(&state, &user, form.name).await {
+        Ok(ceremony) => render(&PasskeyEnrolPage {
+            ctx: ctx(&session, Some(&user)),
+            name,
+            ceremony,
+        }),
+        Err(error @ (Error::Validation(_) | Error::Conflict(_))) => {
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(error.to_string()),
+            )
+            .await
+        }
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CredentialForm {
+    #[serde(default)]
+    credential: String,
+}
+
+/// The authenticator's answer adds the passkey; the first factor comes with recovery codes,
+/// shown once.
+async fn confirm_passkey(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    path: web::Path<String>,
+    PortalForm(form): PortalForm<CredentialForm>,
+) -> PortalResult {
+    let secret = auth::secret_of(&session);
+    match mfa::confirm_passkey(&state, &user, secret, path.into_inner(), form.credential).await {
+        Ok(Some(codes)) => render(&RecoveryCodesPage {
+            ctx: ctx(&session, Some(&user)),
+            codes,
+        }),
+        Ok(None) => {
+            auth::set_flash(&session, "Passkey added.");
+            Ok(redirect("/account"))
+        }
+        Err(error @ (Error::Validation(_) | Error::Conflict(_))) => {
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(format!("{error}; start again")),
+            )
+            .await
+        }
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
 async fn remove_factor(
     state: web::Data<Directory>,
     session: Session,
@@ -243,7 +349,7 @@ async fn remove_factor(
     mfa::remove(&state, &user, path.into_inner())
         .await
         .map_err(AppError::from)?;
-    auth::set_flash(&session, "Authenticator app removed.");
+    auth::set_flash(&session, "Second factor removed.");
     Ok(redirect("/account"))
 }
 

@@ -18,6 +18,7 @@ use askama::Template;
 
 use crate::model::Error;
 use crate::model::account::User;
+use crate::services::mfa;
 use crate::web::auth::{self, SessionUser};
 use crate::web::error::AppError;
 
@@ -26,6 +27,7 @@ pub use pages::PageCtx;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(accounts::home))
         .route("/static/portal.css", web::get().to(stylesheet))
+        .route("/static/webauthn.js", web::get().to(script))
         .configure(accounts::configure)
         .configure(organisations::configure)
         .configure(software::configure)
@@ -40,6 +42,16 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(STYLESHEET)
+}
+
+const SCRIPT: &str = include_str!("../../../templates/webauthn.js");
+
+/// The portal's one script: the passkey ceremonies (served by the directory itself).
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(SCRIPT)
 }
 
 /// What a portal handler fails with: a redirect (to log in, mostly) or an error page.
@@ -158,8 +170,21 @@ pub fn not_found_page(_req: &HttpRequest) -> HttpResponse {
 pub struct SignedIn(pub User);
 
 /// What an operator without a second factor may reach while operator_mfa is required: its
-/// account page, enrolling an app (and `/account/totp/{id}/confirm`), its password.
-const ENROLMENT: [&str; 3] = ["/account", "/account/totp", "/account/password"];
+/// account page, adding a passkey or an app (and confirming it under these paths), its
+/// password.
+const ENROLMENT: [&str; 4] = [
+    "/account",
+    "/account/totp",
+    "/account/passkeys",
+    "/account/password",
+];
+
+/// Whether `path` is one of the [`ENROLMENT`] pages.
+fn enrolling(path: &str) -> bool {
+    ENROLMENT.iter().any(|p| path == *p)
+        || path.starts_with("/account/totp/")
+        || path.starts_with("/account/passkeys/")
+}
 
 impl actix_web::FromRequest for SignedIn {
     type Error = PortalError;
@@ -173,8 +198,7 @@ impl actix_web::FromRequest for SignedIn {
         let state = req
             .app_data::<actix_web::web::Data<crate::services::Directory>>()
             .cloned();
-        let enrolling =
-            ENROLMENT.iter().any(|p| req.path() == *p) || req.path().starts_with("/account/totp/");
+        let enrolling = enrolling(req.path());
         let session = actix_session::SessionExt::get_session(req);
         Box::pin(async move {
             let user = match user.await? {
@@ -187,11 +211,11 @@ impl actix_web::FromRequest for SignedIn {
                 && user.is_operator
                 && !enrolling
                 && state.config.operator_mfa == crate::config::OperatorMfa::Required
-                && !crate::services::mfa::has_second_factor(&state, user.id).await?
+                && !mfa::has_second_factor(&state, user.id).await?
             {
                 auth::set_flash(
                     &session,
-                    "Operators need a second factor: add an authenticator app to continue.",
+                    "Operators need a second factor: add a passkey or an authenticator app to continue.",
                 );
                 return Err(PortalError::Redirect("/account".into()));
             }
@@ -200,8 +224,8 @@ impl actix_web::FromRequest for SignedIn {
     }
 }
 
-/// The field of a step-up page that carries the code.
-const STEP_UP_FIELD: &str = "step_up_code";
+/// The fields of a step-up page: the code, or a passkey's answer to its ceremony.
+const STEP_UP_FIELDS: [&str; 3] = ["step_up_code", "step_up_ceremony", "step_up_credential"];
 
 /// A sensitive action's form ([`auth::PortalForm`] with one more check): when the account has
 /// a second factor and the session last showed it more than `step_up_secs` ago, the portal
@@ -235,27 +259,39 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Steppe
                 ))))
             })?;
             let secret = auth::secret_of(&session);
-            if crate::services::mfa::needs_step_up(&state, secret.clone(), &user).await? {
+            if mfa::needs_step_up(&state, secret.clone(), &user).await? {
                 let fields: Vec<(String, String)> = serde_html_form::from_bytes(&body)
                     .map_err(|e| AppError::BadRequest(format!("invalid form: {e}")))?;
-                let code = fields
-                    .iter()
-                    .find(|(name, _)| name == STEP_UP_FIELD)
-                    .map(|(_, value)| value.clone());
-                let error = match code {
+                let field = |wanted: &str| {
+                    fields
+                        .iter()
+                        .find(|(name, value)| name == wanted && !value.is_empty())
+                        .map(|(_, value)| value.clone())
+                };
+                let proof = match (
+                    field("step_up_ceremony"),
+                    field("step_up_credential"),
+                    field("step_up_code"),
+                ) {
+                    (Some(ceremony), Some(credential), _) => Some(mfa::Proof::Passkey {
+                        ceremony,
+                        credential,
+                    }),
+                    (_, _, Some(code)) => Some(mfa::Proof::Code(code)),
+                    _ => None,
+                };
+                let error = match proof {
                     None => Some(None),
-                    Some(code) => {
+                    Some(proof) => {
                         let throttle = crate::services::accounts::Throttle::of(&state.config);
                         let client = accounts::client_address(&state, &req);
-                        match crate::services::mfa::step_up(
-                            &state, secret, &user, code, client, throttle,
-                        )
-                        .await
-                        {
+                        match mfa::step_up(&state, secret, &user, proof, client, throttle).await {
                             Ok(()) => None,
-                            Err(error @ (Error::Unauthorized(_) | Error::TooManyRequests(_))) => {
-                                Some(Some(error.to_string()))
-                            }
+                            Err(
+                                error @ (Error::Unauthorized(_)
+                                | Error::TooManyRequests(_)
+                                | Error::Validation(_)),
+                            ) => Some(Some(error.to_string())),
                             Err(other) => return Err(other.into()),
                         }
                     }
@@ -266,8 +302,11 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Steppe
                         action: req.path().to_owned(),
                         fields: fields
                             .into_iter()
-                            .filter(|(name, _)| name != "csrf_token" && name != STEP_UP_FIELD)
+                            .filter(|(name, _)| {
+                                name != "csrf_token" && !STEP_UP_FIELDS.contains(&name.as_str())
+                            })
                             .collect(),
+                        passkey: mfa::begin_check(&state, &user).await?,
                         error,
                     };
                     let html = askama::Template::render(&page).map_err(AppError::from)?;

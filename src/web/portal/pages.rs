@@ -285,6 +285,8 @@ pub struct StepUpPage {
     /// Where the form goes again, with its fields and the code.
     pub action: String,
     pub fields: Vec<(String, String)>,
+    /// A passkey ceremony, when the account has a passkey.
+    pub passkey: Option<crate::services::passkeys::Begun>,
     pub error: Option<String>,
 }
 
@@ -292,7 +294,17 @@ pub struct StepUpPage {
 #[template(path = "second_factor.html")]
 pub struct SecondFactorPage {
     pub ctx: PageCtx,
+    /// A passkey ceremony, when the account has a passkey.
+    pub passkey: Option<crate::services::passkeys::Begun>,
     pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "passkey_enrol.html")]
+pub struct PasskeyEnrolPage {
+    pub ctx: PageCtx,
+    pub name: String,
+    pub ceremony: crate::services::passkeys::Begun,
 }
 
 #[derive(Template)]

@@ -181,7 +181,7 @@ const ENROLMENT: [&str; 4] = [
 
 /// Whether `path` is one of the [`ENROLMENT`] pages.
 fn enrolling(path: &str) -> bool {
-    ENROLMENT.iter().any(|p| path == *p)
+    ENROLMENT.contains(&path)
         || path.starts_with("/account/totp/")
         || path.starts_with("/account/passkeys/")
 }

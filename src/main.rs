@@ -228,7 +228,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Enable { email }) => set_disabled(&config, &email, false),
         Command::User(UserCommand::MfaReset { email }) => {
             let mut conn = open_existing(&config)?;
-            let apps =
+            let factors =
                 ssa_directory::services::mfa::reset_in(&mut conn, &email, &Actor::Cli, cli_now())
                     .map_err(|e| match e {
                     Error::NotFound(_) => {
@@ -237,7 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     other => domain_error(other),
                 })?;
             println!(
-                "{}: {apps} authenticator app(s) and the recovery codes removed, every session ended",
+                "{}: {factors} second factor(s) (passkeys, authenticator apps) and the recovery codes removed, every session ended",
                 email.trim().to_lowercase()
             );
             Ok(())

@@ -21,6 +21,10 @@ pub enum Error {
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The caller may do this once its account has a second factor (an organisation that
+    /// requires one of its members).
+    #[error("{0}")]
+    SecondFactorRequired(String),
     /// The thing does not exist, or the caller may not know that it does.
     #[error("{0} not found")]
     NotFound(&'static str),

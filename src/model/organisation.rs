@@ -27,6 +27,9 @@ pub struct Organisation {
     pub status: Status,
     /// Why an operator rejected, suspended or revoked it (or a note on a decision).
     pub status_reason: Option<String>,
+    /// Whether its members need a second factor (passkey or authenticator app) to reach it;
+    /// its admins set it in the portal.
+    pub require_second_factor: bool,
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

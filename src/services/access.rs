@@ -35,7 +35,17 @@ pub fn to_organisation(conn: &mut DbConnection, actor: &Actor, org: OrgId) -> Re
     let Some(user) = actor.user_id() else {
         return Err(Error::NotFound("organisation"));
     };
-    Access::of_member(store::organisations::role_of(conn, org, user)?)
+    let access = Access::of_member(store::organisations::role_of(conn, org, user)?)?;
+    // An organisation that requires a second factor of its members: not reached, through
+    // the portal or with the member's tokens, until the account has one.
+    if store::organisations::requires_second_factor(conn, org)?
+        && !store::sessions::has_second_factor(conn, user)?
+    {
+        return Err(Error::SecondFactorRequired(
+            "this organisation requires a second factor of its members: add a passkey or an authenticator app on your account page".into(),
+        ));
+    }
+    Ok(access)
 }
 
 /// One organisation and the actor's access to it; 404 for those who may not see it.
@@ -69,8 +79,10 @@ pub fn software(
             ..
         } if *org == product.organisation_id => Access::Member(MemberRole::Developer),
         Actor::Client { .. } => return Err(Error::NotFound("software")),
-        _ => to_organisation(conn, actor, product.organisation_id)
-            .map_err(|_| Error::NotFound("software"))?,
+        _ => to_organisation(conn, actor, product.organisation_id).map_err(|e| match e {
+            required @ Error::SecondFactorRequired(_) => required,
+            _ => Error::NotFound("software"),
+        })?,
     };
     let org = store::organisations::find(conn, product.organisation_id)?
         .ok_or(Error::NotFound("software"))?;

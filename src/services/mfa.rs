@@ -35,6 +35,9 @@ pub struct Factors {
     pub recovery_codes_left: i64,
     /// Why passkeys cannot be added here, when they cannot.
     pub passkeys_unavailable: Option<String>,
+    /// The organisations of the account that require a second factor of their members
+    /// (legal names), while the account has none.
+    pub required_by: Vec<String>,
 }
 
 impl Factors {
@@ -254,9 +257,9 @@ pub async fn begin_check(dir: &Arc<Directory>, user: &User) -> Result<Option<Beg
 }
 
 /// Removes every second factor of the account `email` (apps, passkeys, recovery codes) and
-/// ends its sessions (a person who
-/// lost their phone and their recovery codes; they log in with the password and enrol
-/// again). Audited as `mfa.reset` by `actor`; operators cannot reset their own.
+/// ends its sessions (a person who lost their phone or key and their recovery codes; they log
+/// in with the password and enrol again). Audited as `mfa.reset` by `actor`; operators
+/// cannot reset their own.
 pub fn reset_in(
     conn: &mut DbConnection,
     email: &str,
@@ -264,6 +267,36 @@ pub fn reset_in(
     at: Timestamp,
 ) -> Result<usize> {
     let user = super::accounts::by_email(conn, email)?;
+    reset_user_in(conn, &user, actor, at)
+}
+
+/// [`reset_in`] from the portal: an operator resets the account `target`; returns its email
+/// and how many factors went.
+pub async fn reset(
+    dir: &Arc<Directory>,
+    actor: crate::model::Actor,
+    target: crate::model::UserId,
+) -> Result<(String, usize)> {
+    let at = dir.now();
+    dir.db(move |conn| {
+        if !actor.is_operator() {
+            return Err(Error::Forbidden(
+                "only operators reset second factors".into(),
+            ));
+        }
+        let user = store::users::find(conn, target)?.ok_or(Error::NotFound("account"))?;
+        let removed = reset_user_in(conn, &user, &actor, at)?;
+        Ok((user.email, removed))
+    })
+    .await
+}
+
+fn reset_user_in(
+    conn: &mut DbConnection,
+    user: &User,
+    actor: &crate::model::Actor,
+    at: Timestamp,
+) -> Result<usize> {
     if actor.user_id() == Some(user.id) {
         return Err(Error::Forbidden(
             "nobody resets their own second factors: ask another operator".into(),
@@ -293,12 +326,17 @@ pub async fn has_second_factor(dir: &Arc<Directory>, user: crate::model::UserId)
 pub async fn factors(dir: &Arc<Directory>, user: &User) -> Result<Factors> {
     let (id, unavailable) = (user.id, dir.passkeys.unavailable().map(str::to_owned));
     dir.db(move |conn| {
-        Ok(Factors {
+        let mut factors = Factors {
             apps: store::mfa::confirmed(conn, id)?,
             passkeys: store::passkeys::of_user(conn, id)?,
             recovery_codes_left: store::mfa::recovery_codes_left(conn, id)?,
             passkeys_unavailable: unavailable,
-        })
+            required_by: vec![],
+        };
+        if !factors.any() {
+            factors.required_by = store::organisations::requiring_second_factor_of(conn, id)?;
+        }
+        Ok(factors)
     })
     .await
 }

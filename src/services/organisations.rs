@@ -43,6 +43,7 @@ pub fn apply_in(
         authorization_servers: vec![],
         status: Status::Pending,
         status_reason: None,
+        require_second_factor: false,
         created_at: at,
         updated_at: at,
     };
@@ -442,6 +443,50 @@ pub async fn set_authorization_servers(
                 )
                 .organisation(id)
                 .details(serde_json::json!({"authorization_servers": servers})),
+            )?;
+            store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
+        })
+    })
+    .await
+}
+
+/// Sets whether the organisation requires a second factor of its members; its admins and
+/// operators. An admin without a second factor cannot require one (it would lock them out).
+pub async fn set_second_factor_policy(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    required: bool,
+) -> Result<Organisation> {
+    let at = dir.now();
+    dir.db(move |conn| {
+        access::to_organisation(conn, &actor, id)?.require_admin()?;
+        if required
+            && let Some(user) = actor.user_id()
+            && !actor.is_operator()
+            && !store::sessions::has_second_factor(conn, user)?
+        {
+            return Err(Error::Conflict(
+                "add a second factor to your own account before requiring one of everyone".into(),
+            ));
+        }
+        write_transaction(conn, |tx| {
+            let org = store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))?;
+            if org.require_second_factor == required {
+                return Ok(org);
+            }
+            store::organisations::set_requires_second_factor(tx, id, required, at)?;
+            store::audit::record(
+                tx,
+                Entry::new(
+                    at,
+                    &actor,
+                    "organisation.second_factor_policy",
+                    "organisation",
+                    id,
+                )
+                .organisation(id)
+                .details(serde_json::json!({"require_second_factor": required})),
             )?;
             store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
         })

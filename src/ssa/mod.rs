@@ -164,6 +164,7 @@ mod tests {
             authorization_servers: vec![],
             status: Status::Active,
             status_reason: None,
+            require_second_factor: false,
             created_at: at,
             updated_at: at,
         }

@@ -25,6 +25,7 @@ pub(super) struct OrganisationRow {
     status_reason: Option<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    require_second_factor: bool,
 }
 
 impl OrganisationRow {
@@ -48,6 +49,7 @@ impl OrganisationRow {
             competent_authority: self.competent_authority,
             authority_registration_id: self.authority_registration_id,
             status_reason: self.status_reason,
+            require_second_factor: self.require_second_factor,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -62,6 +64,46 @@ pub fn find(conn: &mut DbConnection, org: OrgId) -> QueryResult<Option<Organisat
         .optional()?
         .map(OrganisationRow::into_organisation)
         .transpose()
+}
+
+/// Whether the organisation requires a second factor of its members.
+pub fn requires_second_factor(conn: &mut DbConnection, org: OrgId) -> QueryResult<bool> {
+    organisations::table
+        .find(org)
+        .select(organisations::require_second_factor)
+        .first(conn)
+        .optional()
+        .map(|required| required.unwrap_or(false))
+}
+
+/// Sets whether the organisation requires a second factor of its members.
+pub fn set_requires_second_factor(
+    conn: &mut DbConnection,
+    org: OrgId,
+    required: bool,
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::update(organisations::table.find(org))
+        .set((
+            organisations::require_second_factor.eq(required),
+            organisations::updated_at.eq(at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The legal names of the organisations `user` belongs to that require a second factor.
+pub fn requiring_second_factor_of(
+    conn: &mut DbConnection,
+    user: UserId,
+) -> QueryResult<Vec<String>> {
+    organisations::table
+        .inner_join(memberships::table)
+        .filter(memberships::user_id.eq(user))
+        .filter(organisations::require_second_factor.eq(true))
+        .select(organisations::legal_name)
+        .order(organisations::legal_name.asc())
+        .load(conn)
 }
 
 pub fn exists(conn: &mut DbConnection, org: OrgId) -> QueryResult<bool> {
@@ -86,6 +128,7 @@ pub fn insert(conn: &mut DbConnection, org: &Organisation) -> QueryResult<()> {
             status_reason: org.status_reason.clone(),
             created_at: org.created_at,
             updated_at: org.updated_at,
+            require_second_factor: org.require_second_factor,
         })
         .execute(conn)
         .map(drop)

@@ -245,7 +245,7 @@ async fn a_reset_from_the_command_line_removes_the_factors_and_ends_the_sessions
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let said = String::from_utf8_lossy(&output.stdout);
-    assert!(said.contains("1 authenticator app(s)"), "{said}");
+    assert!(said.contains("1 second factor(s)"), "{said}");
 
     assert_ne!(browser.get("/dashboard").await.0, 200, "the session ended");
     let (status, location, _) = browser.log_in(&user.email, PASSWORD).await;
@@ -410,4 +410,204 @@ async fn a_sensitive_action_asks_for_a_fresh_code_and_then_goes_on() {
         .submit("/tokens", "/tokens", &[("name", "third")])
         .await;
     assert!(status == 201 && html.contains("id=\"new-token\""), "{html}");
+}
+
+#[tokio::test]
+async fn an_organisation_that_requires_a_second_factor_sends_its_members_to_enrolment() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = crate::helpers::cast(&app).await;
+    let org_page = format!("/organisations/{}", c.org_id);
+    let policy = format!("/organisations/{}/second-factor-policy", c.org_id);
+    let admin = Browser::new(&app);
+    admin.log_in(&c.admin.email, PASSWORD).await;
+
+    // An admin without a second factor cannot require one of everyone.
+    let (status, _, html) = admin
+        .submit(&org_page, &policy, &[("required", "true")])
+        .await;
+    assert_eq!(status, 422, "the page again, with its message");
+    assert!(
+        html.contains("add a second factor to your own account"),
+        "{html}"
+    );
+    enrol(&app, &admin).await;
+    let (status, location, _) = admin
+        .submit(&org_page, &policy, &[("required", "true")])
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some(org_page.as_str()))
+    );
+    let (_, html) = admin.get(&org_page).await;
+    assert!(html.contains("Members need a second factor"), "{html}");
+
+    // A developer of the organisation without one is sent to enrolment, which names it;
+    // their token reaches it no more either. Other pages stay open.
+    let developer = Browser::new(&app);
+    developer.log_in(&c.developer.email, PASSWORD).await;
+    let response = developer
+        .client
+        .get(app.url(&org_page))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/account");
+    let software_page = format!("/software/{}", c.software_id);
+    let response = developer
+        .client
+        .get(app.url(&software_page))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["location"],
+        "/account",
+        "its products too"
+    );
+    let (_, account) = developer.get("/account").await;
+    assert!(
+        between(&account, "id=\"required-by\">", "</p>").contains("require"),
+        "{account}"
+    );
+    assert_eq!(developer.get("/dashboard").await.0, 200);
+    let (status, body) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.developer)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["type"],
+        "urn:ssa-directory:problem:second-factor-required"
+    );
+    // The outsider still learns nothing about it; operators are not members.
+    let (status, _) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.outsider)
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.operator)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["require_second_factor"], true);
+
+    // Enrolled, the developer reaches it again.
+    enrol(&app, &developer).await;
+    assert_eq!(developer.get(&org_page).await.0, 200);
+    let (status, _) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.developer)
+        .await;
+    assert_eq!(status, 200);
+
+    // The setting is the admins', and audited.
+    let (status, _, _) = developer
+        .submit(&org_page, &policy, &[("required", "false")])
+        .await;
+    assert_eq!(status, 403, "a developer does not set it");
+    let mut conn = app.state.pool.get().unwrap();
+    let history = ssa_directory::store::audit::subject_history(&mut conn, &c.org_id, 50).unwrap();
+    let set: Vec<_> = history
+        .iter()
+        .filter(|e| e.action == "organisation.second_factor_policy")
+        .collect();
+    assert_eq!(set.len(), 1, "{history:?}");
+    assert_eq!(set[0].actor, c.admin.email);
+}
+
+#[tokio::test]
+async fn an_operator_resets_a_colleagues_second_factors_from_the_portal_after_a_step_up() {
+    let app = spawn_app_with(|_| {}).await;
+    let operator = app.user("ops@directory.example", true).await;
+    let colleague = app.user("lost@directory.example", true).await;
+    let theirs = Browser::new(&app);
+    theirs.log_in(&colleague.email, PASSWORD).await;
+    enrol(&app, &theirs).await;
+    let ours = Browser::new(&app);
+    ours.log_in(&operator.email, PASSWORD).await;
+    let secret = enrol(&app, &ours).await;
+    let reset = |id: &str| format!("/operator/users/{id}/second-factors/reset");
+
+    // Nobody resets their own.
+    let (status, _, html) = ours
+        .submit("/operator/users", &reset(&operator.id), &[])
+        .await;
+    assert_eq!(status, 403, "{html}");
+
+    // Past the step-up window, the portal asks for a code first, then resets.
+    app.clock.advance(std::time::Duration::from_secs(11 * 60));
+    let (status, _, html) = ours
+        .submit("/operator/users", &reset(&colleague.id), &[])
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("step-up-form"), "{html}");
+    assert_eq!(theirs.get("/dashboard").await.0, 200, "nothing reset yet");
+    let (_, account) = theirs.get("/account").await;
+    assert!(account.contains(">phone<"), "{account}");
+    next_step(&app);
+    let (status, location, html) = ours
+        .submit(
+            "/operator/users",
+            &reset(&colleague.id),
+            &[("step_up_code", &code(&app, &secret, 0))],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/operator/users")),
+        "{html}"
+    );
+    let (_, users) = ours.get("/operator/users").await;
+    assert!(users.contains("second factor(s) removed"), "{users}");
+    assert_ne!(
+        theirs.get("/dashboard").await.0,
+        200,
+        "their sessions ended"
+    );
+    let (status, location, _) = theirs.log_in(&colleague.email, PASSWORD).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/dashboard")),
+        "the password alone, then enrolment"
+    );
+    let mut conn = app.state.pool.get().unwrap();
+    let history =
+        ssa_directory::store::audit::subject_history(&mut conn, &colleague.id, 50).unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == "mfa.reset" && e.actor == operator.email),
+        "{history:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_mfa_key_leaves_the_recovery_codes_working() {
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+    let (_, _, html) = browser
+        .submit("/account", "/account/totp", &[("name", "phone")])
+        .await;
+    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
+    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
+    let (_, _, html) = browser
+        .submit(
+            "/account",
+            &format!("/account/totp/{id}/confirm"),
+            &[("code", &code(&app, &secret, 0))],
+        )
+        .await;
+    let recovery = between(&html, "<li><code>", "<").to_owned();
+
+    // keys/mfa.key is lost (and a new one made at start): the app's codes no longer open,
+    // a recovery code still logs in.
+    std::fs::remove_file(app.dir.path().join("keys/mfa.key")).unwrap();
+    let app = app.restart().await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+    next_step(&app);
+    let (status, _, _) = second_factor(&browser, &code(&app, &secret, 0)).await;
+    assert_eq!(status, 401, "the app's key is gone");
+    let (status, location, _) = second_factor(&browser, &recovery).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
 }

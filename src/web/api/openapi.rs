@@ -212,6 +212,13 @@ impl utoipa::Modify for Common {
                 if api || has_parameters {
                     add(operation, "404", "Unknown, or not visible to the caller.");
                 }
+                if api && (has_parameters || path == "/api/v1/software") {
+                    add(
+                        operation,
+                        "403",
+                        "Not allowed; or the organisation requires a second factor of its members and the caller's account has none (problem type second-factor-required).",
+                    );
+                }
                 let has_query =
                     operation.parameters.iter().flatten().any(|p| {
                         matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)

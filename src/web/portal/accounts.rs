@@ -697,17 +697,23 @@ async fn dashboard_data(
     let invitations = organisations::my_invitations(state, actor.clone()).await?;
     let mut rows = Vec::new();
     for organisation in organisations::memberships(state, user.id).await? {
-        let products = software::list(
+        let products = match software::list(
             state,
             actor.clone(),
             Some(organisation.id),
             SoftwareFilter::default(),
             PageRequest::all(),
         )
-        .await?;
+        .await
+        {
+            Ok(products) => products.items,
+            // Listed, its products not shown, until the account has a second factor.
+            Err(Error::SecondFactorRequired(_)) => vec![],
+            Err(other) => return Err(other.into()),
+        };
         rows.push(MembershipRow {
             organisation,
-            software: products.items,
+            software: products,
         });
     }
     if !actor.is_operator() {

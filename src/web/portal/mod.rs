@@ -90,7 +90,9 @@ impl ResponseError for PortalError {
         match self {
             PortalError::Redirect(_) => StatusCode::SEE_OTHER,
             PortalError::Page(status, _) => *status,
-            PortalError::App(AppError::Domain(Error::Unauthorized(_))) => StatusCode::SEE_OTHER,
+            PortalError::App(AppError::Domain(
+                Error::Unauthorized(_) | Error::SecondFactorRequired(_),
+            )) => StatusCode::SEE_OTHER,
             PortalError::App(e) => e.status_code(),
         }
     }
@@ -103,6 +105,11 @@ impl ResponseError for PortalError {
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(html.clone()),
             PortalError::App(AppError::Domain(Error::Unauthorized(_))) => redirect("/login"),
+            // An organisation that requires a second factor sends its member to enrolment
+            // (the account page says which organisations ask for one).
+            PortalError::App(AppError::Domain(Error::SecondFactorRequired(_))) => {
+                redirect("/account")
+            }
             PortalError::App(error) => {
                 error.log_if_unexpected();
                 error_page(error.status_code(), error.title(), &error.detail())

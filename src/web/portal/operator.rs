@@ -28,6 +28,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/operator/users/{user_id}/{action}",
             web::post().to(set_user_disabled),
         )
+        .route(
+            "/operator/users/{user_id}/second-factors/reset",
+            web::post().to(reset_second_factors),
+        )
         .route("/audit", web::get().to(audit_log));
 }
 
@@ -221,6 +225,39 @@ async fn users_page(
     query: web::Query<UsersQuery>,
 ) -> PortalResult {
     render_users(&state, &session, &user, query.into_inner(), None).await
+}
+
+/// Removes a person's second factors and ends their sessions (they lost their key or phone
+/// and their recovery codes); never the operator's own.
+async fn reset_second_factors(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath(target): PortalPath<UserId>,
+    SteppedUp(_): SteppedUp<serde::de::IgnoredAny>,
+) -> PortalResult {
+    match crate::services::mfa::reset(&state, user.actor(), target).await {
+        Ok((email, removed)) => {
+            auth::set_flash(
+                &session,
+                format!(
+                    "{email}: {removed} second factor(s) removed and every session ended; they log in with their password and add a new one."
+                ),
+            );
+            Ok(redirect("/operator/users"))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            render_users(
+                &state,
+                &session,
+                &user,
+                UsersQuery::default(),
+                Some(message),
+            )
+            .await
+        }
+    }
 }
 
 async fn set_user_disabled(

@@ -47,6 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(set_servers),
         )
         .route(
+            "/organisations/{org_id}/second-factor-policy",
+            web::post().to(set_second_factor_policy),
+        )
+        .route(
             "/organisations/{org_id}/issuer-claims/verify",
             web::post().to(verify_issuer),
         );
@@ -330,6 +334,35 @@ async fn set_servers(
     match result {
         Ok(_) => {
             auth::set_flash(&session, "Authorization servers published.");
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    required: bool,
+}
+
+/// An admin requires (or stops requiring) a second factor of the organisation's members.
+async fn set_second_factor_policy(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath(id): PortalPath<OrgId>,
+    SteppedUp(form): SteppedUp<PolicyForm>,
+) -> PortalResult {
+    match organisations::set_second_factor_policy(&state, user.actor(), id, form.required).await {
+        Ok(org) => {
+            auth::set_flash(
+                &session,
+                if org.require_second_factor {
+                    "Members now need a second factor to reach this organisation."
+                } else {
+                    "Members no longer need a second factor to reach this organisation."
+                },
+            );
             Ok(redirect(&format!("/organisations/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,

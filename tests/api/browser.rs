@@ -152,6 +152,13 @@ async fn log_in(browser: &Client, base: &str, email: &str) {
     );
 }
 
+/// The first step of a log-in, for an account with a second factor: its page follows.
+async fn enter_password(browser: &Client, base: &str, email: &str) {
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(browser, &[("email", email), ("password", PASSWORD)]).await;
+    click(browser, "login").await;
+}
+
 async fn log_out(browser: &Client) {
     click(browser, "logout").await;
     text_of(browser, "login").await;
@@ -394,13 +401,7 @@ async fn an_operator_enrols_a_passkey_logs_in_with_it_and_approves_with_a_fresh_
     log_out(&browser).await;
 
     // Password, then the passkey: signed in.
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    fill(
-        &browser,
-        &[("email", &operator.email), ("password", PASSWORD)],
-    )
-    .await;
-    click(&browser, "login").await;
+    enter_password(&browser, &base, &operator.email).await;
     click(&browser, "use-passkey").await;
     assert_eq!(
         text_of(&browser, "signed-in-as").await,
@@ -427,13 +428,7 @@ async fn an_operator_enrols_a_passkey_logs_in_with_it_and_approves_with_a_fresh_
     // The password alone does not log in: an answer of the passkey to another log-in's
     // challenge is refused, and nothing is reached.
     log_out(&browser).await;
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    fill(
-        &browser,
-        &[("email", &operator.email), ("password", PASSWORD)],
-    )
-    .await;
-    click(&browser, "login").await;
+    enter_password(&browser, &base, &operator.email).await;
     let answer = answer_of(&browser, "use-passkey").await;
     let intruder = crate::helpers::client();
     let page = |response: reqwest::Response| async move { response.text().await.unwrap() };

@@ -249,20 +249,33 @@ async fn confirm_totp(
     PortalForm(form): PortalForm<CodeForm>,
 ) -> PortalResult {
     let secret = auth::secret_of(&session);
-    match mfa::confirm_totp(&state, &user, secret, path.into_inner(), form.code).await {
+    let added = mfa::confirm_totp(&state, &user, secret, path.into_inner(), form.code).await;
+    enrolled(&state, &session, &user, added, "Authenticator app added.").await
+}
+
+/// What follows adding a factor: the recovery codes (shown once) when it is the first, or
+/// the account page with `message`; a refused confirmation back on the account page.
+async fn enrolled(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
+    added: Result<Option<Vec<String>>, Error>,
+    message: &str,
+) -> PortalResult {
+    match added {
         Ok(Some(codes)) => render(&RecoveryCodesPage {
-            ctx: ctx(&session, Some(&user)),
+            ctx: ctx(session, Some(user)),
             codes,
         }),
         Ok(None) => {
-            auth::set_flash(&session, "Authenticator app added.");
+            auth::set_flash(session, message);
             Ok(redirect("/account"))
         }
-        Err(error @ Error::Validation(_)) => {
+        Err(error @ (Error::Validation(_) | Error::Conflict(_))) => {
             account_page_with(
-                &state,
-                &session,
-                &user,
+                state,
+                session,
+                user,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Some(format!("{error}; start again")),
             )
@@ -316,27 +329,9 @@ async fn confirm_passkey(
     PortalForm(form): PortalForm<CredentialForm>,
 ) -> PortalResult {
     let secret = auth::secret_of(&session);
-    match mfa::confirm_passkey(&state, &user, secret, path.into_inner(), form.credential).await {
-        Ok(Some(codes)) => render(&RecoveryCodesPage {
-            ctx: ctx(&session, Some(&user)),
-            codes,
-        }),
-        Ok(None) => {
-            auth::set_flash(&session, "Passkey added.");
-            Ok(redirect("/account"))
-        }
-        Err(error @ (Error::Validation(_) | Error::Conflict(_))) => {
-            account_page_with(
-                &state,
-                &session,
-                &user,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(format!("{error}; start again")),
-            )
-            .await
-        }
-        Err(other) => Err(AppError::from(other).into()),
-    }
+    let added =
+        mfa::confirm_passkey(&state, &user, secret, path.into_inner(), form.credential).await;
+    enrolled(&state, &session, &user, added, "Passkey added.").await
 }
 
 async fn remove_factor(

@@ -44,8 +44,15 @@ async fn second_factor(browser: &Browser<'_>, code: &str) -> (u16, Option<String
         .await
 }
 
-/// Enrols an authenticator app named "phone" for the browser's account; its key.
-async fn enrol(app: &TestApp, browser: &Browser<'_>) -> String {
+/// An authenticator app enrolled by [`enrol`]: its key, and the recovery codes when it was
+/// the account's first factor.
+struct Enrolled {
+    secret: String,
+    codes: Vec<String>,
+}
+
+/// Enrols an authenticator app named "phone" for the browser's account.
+async fn enrol(app: &TestApp, browser: &Browser<'_>) -> Enrolled {
     let (_, _, html) = browser
         .submit("/account", "/account/totp", &[("name", "phone")])
         .await;
@@ -59,7 +66,12 @@ async fn enrol(app: &TestApp, browser: &Browser<'_>) -> String {
         )
         .await;
     assert_eq!(status, 200, "{html}");
-    secret
+    let codes = html
+        .split("<li><code>")
+        .skip(1)
+        .map(|part| part[..part.find('<').unwrap()].to_owned())
+        .collect();
+    Enrolled { secret, codes }
 }
 
 /// Waits out the current 30-second step on the directory's clock: a code of the next step
@@ -357,7 +369,7 @@ async fn a_sensitive_action_asks_for_a_fresh_code_and_then_goes_on() {
     let user = app.user("dev@fintech.example", false).await;
     let browser = Browser::new(&app);
     browser.log_in(&user.email, PASSWORD).await;
-    let secret = enrol(&app, &browser).await;
+    let secret = enrol(&app, &browser).await.secret;
 
     // Just enrolled: the factor is fresh, a token is made at once.
     let (status, _, html) = browser
@@ -523,7 +535,7 @@ async fn an_operator_resets_a_colleagues_second_factors_from_the_portal_after_a_
     enrol(&app, &theirs).await;
     let ours = Browser::new(&app);
     ours.log_in(&operator.email, PASSWORD).await;
-    let secret = enrol(&app, &ours).await;
+    let secret = enrol(&app, &ours).await.secret;
     let reset = |id: &str| format!("/operator/users/{id}/second-factors/reset");
 
     // Nobody resets their own.
@@ -585,20 +597,7 @@ async fn a_lost_mfa_key_leaves_the_recovery_codes_working() {
     let user = app.user("dev@fintech.example", false).await;
     let browser = Browser::new(&app);
     browser.log_in(&user.email, PASSWORD).await;
-    let (_, _, html) = browser
-        .submit("/account", "/account/totp", &[("name", "phone")])
-        .await;
-    let secret = between(&html, "id=\"totp-secret\">", "<").to_owned();
-    let id = between(&html, "action=\"/account/totp/", "/confirm").to_owned();
-    let (_, _, html) = browser
-        .submit(
-            "/account",
-            &format!("/account/totp/{id}/confirm"),
-            &[("code", &code(&app, &secret, 0))],
-        )
-        .await;
-    let recovery = between(&html, "<li><code>", "<").to_owned();
-
+    let Enrolled { secret, codes } = enrol(&app, &browser).await;
     // keys/mfa.key is lost (and a new one made at start): the app's codes no longer open,
     // a recovery code still logs in.
     std::fs::remove_file(app.dir.path().join("keys/mfa.key")).unwrap();
@@ -608,6 +607,6 @@ async fn a_lost_mfa_key_leaves_the_recovery_codes_working() {
     next_step(&app);
     let (status, _, _) = second_factor(&browser, &code(&app, &secret, 0)).await;
     assert_eq!(status, 401, "the app's key is gone");
-    let (status, location, _) = second_factor(&browser, &recovery).await;
+    let (status, location, _) = second_factor(&browser, &codes[0]).await;
     assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
 }

@@ -236,26 +236,32 @@ async fn reset_second_factors(
     PortalPath(target): PortalPath<UserId>,
     SteppedUp(_): SteppedUp<serde::de::IgnoredAny>,
 ) -> PortalResult {
-    match crate::services::mfa::reset(&state, user.actor(), target).await {
-        Ok((email, removed)) => {
-            auth::set_flash(
-                &session,
-                format!(
-                    "{email}: {removed} second factor(s) removed and every session ended; they log in with their password and add a new one."
-                ),
-            );
+    let outcome = crate::services::mfa::reset(&state, user.actor(), target)
+        .await
+        .map(|(email, removed)| {
+            format!(
+                "{email}: {removed} second factor(s) removed and every session ended; they log in with their password and add a new one."
+            )
+        });
+    answered(&state, &session, &user, outcome).await
+}
+
+/// The end of an action on the accounts page: back to it with the message, or the page again
+/// with the error beside the list.
+async fn answered(
+    state: &web::Data<Directory>,
+    session: &Session,
+    user: &User,
+    outcome: Result<String, Error>,
+) -> PortalResult {
+    match outcome {
+        Ok(message) => {
+            auth::set_flash(session, message);
             Ok(redirect("/operator/users"))
         }
         Err(error) => {
             let message = form_message(error)?;
-            render_users(
-                &state,
-                &session,
-                &user,
-                UsersQuery::default(),
-                Some(message),
-            )
-            .await
+            render_users(state, session, user, UsersQuery::default(), Some(message)).await
         }
     }
 }
@@ -273,29 +279,14 @@ async fn set_user_disabled(
         "enable" => false,
         _ => return Err(AppError::Domain(Error::NotFound("action")).into()),
     };
-    let result = accounts::set_disabled(&state, actor, target, disabled).await;
-    match result {
-        Ok(account) => {
-            auth::set_flash(
-                &session,
-                format!(
-                    "{} is now {}.",
-                    account.email,
-                    if disabled { "disabled" } else { "enabled" }
-                ),
-            );
-            Ok(redirect("/operator/users"))
-        }
-        Err(error) => {
-            let message = form_message(error)?;
-            render_users(
-                &state,
-                &session,
-                &user,
-                UsersQuery::default(),
-                Some(message),
+    let outcome = accounts::set_disabled(&state, actor, target, disabled)
+        .await
+        .map(|account| {
+            format!(
+                "{} is now {}.",
+                account.email,
+                if disabled { "disabled" } else { "enabled" }
             )
-            .await
-        }
-    }
+        });
+    answered(&state, &session, &user, outcome).await
 }

@@ -523,6 +523,14 @@ async fn an_organisation_that_requires_a_second_factor_sends_its_members_to_enro
         .collect();
     assert_eq!(set.len(), 1, "{history:?}");
     assert_eq!(set[0].actor, c.admin.email);
+
+    // Publishing or removing a key banks will trust is a sensitive action: past the window,
+    // the portal asks for the factor first.
+    app.clock.advance(std::time::Duration::from_secs(11 * 60));
+    let keys = format!("/organisations/{}/keys", c.org_id);
+    let (status, _, html) = admin.submit(&org_page, &keys, &[("jwk", "{}")]).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"step-up-form\""), "{html}");
 }
 
 #[tokio::test]

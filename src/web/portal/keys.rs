@@ -4,13 +4,13 @@ use actix_session::Session;
 
 use actix_web::web;
 
-use super::{PortalPath, PortalResult, SignedIn, redirect};
+use super::{PortalPath, PortalResult, SignedIn, SteppedUp, redirect};
 use crate::model::Error;
 use crate::model::Kid;
 use crate::model::account::User;
 use crate::model::keys::KeyOwner;
 use crate::services::{Directory, keystore};
-use crate::web::auth::{self, PortalForm};
+use crate::web::auth;
 use crate::web::error::AppError;
 
 #[derive(serde::Deserialize)]
@@ -44,14 +44,14 @@ pub(super) trait KeysPage: Copy + serde::de::DeserializeOwned + 'static {
     ) -> PortalResult;
 }
 
-/// Publishes the pasted JWK for the page's owner: a flash and a redirect back to the page,
-/// or the page again with the refusal.
+/// Publishes the pasted JWK for the page's owner (behind a step-up: banks will accept what
+/// it signs): a flash and a redirect back to the page, or the page again with the refusal.
 pub(super) async fn upload_key<P: KeysPage>(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath(id): PortalPath<P>,
-    PortalForm(form): PortalForm<KeyForm>,
+    SteppedUp(form): SteppedUp<KeyForm>,
 ) -> PortalResult {
     let uploaded = match form.value() {
         Ok(jwk) => keystore::upload(&state, user.actor(), id.owner(), jwk)
@@ -68,13 +68,14 @@ pub(super) async fn upload_key<P: KeysPage>(
     }
 }
 
-/// Moves one of the page owner's keys to the revoked set: a flash and a redirect back.
+/// Moves one of the page owner's keys to the revoked set (behind a step-up): a flash and a
+/// redirect back.
 pub(super) async fn remove_key<P: KeysPage>(
     state: web::Data<Directory>,
     session: Session,
     SignedIn(user): SignedIn,
     PortalPath((id, kid)): PortalPath<(P, String)>,
-    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+    SteppedUp(_): SteppedUp<serde::de::IgnoredAny>,
 ) -> PortalResult {
     keystore::remove(&state, user.actor(), id.owner(), Kid::from_trusted(kid)).await?;
     auth::set_flash(&session, "Key moved to the revoked set.");

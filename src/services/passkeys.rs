@@ -265,3 +265,30 @@ pub fn finish_authentication(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RelyingParty;
+
+    #[test]
+    fn the_relying_party_is_the_public_urls_host_and_never_an_address() {
+        for url in [
+            "http://localhost:8080",
+            "https://directory.example",
+            "https://directory.example:8443/",
+        ] {
+            let party = RelyingParty::of(url);
+            assert!(party.unavailable().is_none(), "{url}: {party:?}");
+        }
+        for url in ["http://127.0.0.1:8080", "https://[::1]:8443", "not a url"] {
+            let party = RelyingParty::of(url);
+            assert!(party.get().is_err(), "{url}");
+        }
+        let why = RelyingParty::of("http://127.0.0.1:8080");
+        assert!(
+            why.unavailable()
+                .is_some_and(|why| why.contains("SSA_DIRECTORY_PUBLIC_URL")),
+            "{why:?}"
+        );
+    }
+}

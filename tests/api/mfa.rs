@@ -228,6 +228,12 @@ async fn an_operator_without_a_second_factor_reaches_only_its_enrolment() {
         account.contains("Operators need a second factor"),
         "{account}"
     );
+    // This directory is reached at an address (127.0.0.1), where browsers offer no passkeys:
+    // the page says why, and offers an authenticator app.
+    assert!(
+        between(&account, "id=\"passkeys-unavailable\">", "</p>").contains("PUBLIC_URL"),
+        "{account}"
+    );
 
     // Enrolled, the operator reaches its pages; from the next log-in on, with a code.
     enrol(&app, &browser).await;

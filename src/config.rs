@@ -130,6 +130,24 @@ pub struct Config {
     /// Lifetime of the access tokens the token endpoint issues to machine clients, in seconds
     /// (`SSA_DIRECTORY_CLIENT_TOKEN_TTL_SECS`).
     pub client_token_ttl_secs: u64,
+    /// Where mail goes: an SMTP server in lettre's URL form (`smtps://user:pass@host:465`,
+    /// `smtp://host:587?tls=required`; `SSA_DIRECTORY_SMTP_URL`). Unset, messages are written
+    /// as `.eml` files into `data_dir/mail`.
+    pub smtp_url: Option<Secret>,
+    /// Extra CA certificates (PEM) trusted for the SMTP server's TLS besides the system's
+    /// (`SSA_DIRECTORY_SMTP_CA_FILE`).
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The sender of the directory's mail (`SSA_DIRECTORY_MAIL_FROM`); by default
+    /// `no-reply@` the public URL's host, named `directory_name`.
+    pub mail_from: Option<String>,
+    /// The directory's name in mail and the portal (`SSA_DIRECTORY_DIRECTORY_NAME`).
+    pub directory_name: String,
+    /// How long a message that cannot be delivered is retried before it is marked failed, in
+    /// seconds (`SSA_DIRECTORY_MAIL_RETRY_SECS`).
+    pub mail_retry_secs: u64,
+    /// The wait after a first failed delivery, in milliseconds, doubled on each further
+    /// failure up to five minutes (`SSA_DIRECTORY_MAIL_BACKOFF_MS`).
+    pub mail_backoff_ms: u64,
     /// Certificate chain (PEM) the directory serves HTTPS with on `listen`, and on
     /// `mtls_listen` (`SSA_DIRECTORY_TLS_CERT_FILE`); without it `listen` is plain HTTP.
     pub tls_cert_file: Option<PathBuf>,
@@ -334,6 +352,12 @@ impl Default for Config {
             push_retry_secs: 24 * 3600,
             push_backoff_ms: 1000,
             client_token_ttl_secs: 300,
+            smtp_url: None,
+            smtp_ca_file: None,
+            mail_from: None,
+            directory_name: "SSA directory".into(),
+            mail_retry_secs: 24 * 3600,
+            mail_backoff_ms: 1000,
             tls_cert_file: None,
             tls_key_file: None,
             mtls_listen: None,
@@ -461,6 +485,17 @@ impl Config {
         if !(10..=3_600_000).contains(&self.push_backoff_ms) || self.push_retry_secs == 0 {
             return Err(ConfigError::Invalid(
                 "push_backoff_ms must be between 10 and 3600000, push_retry_secs at least 1".into(),
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.mail_backoff_ms) || self.mail_retry_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "mail_backoff_ms must be between 10 and 3600000, mail_retry_secs at least 1".into(),
+            ));
+        }
+        let name = self.directory_name.trim();
+        if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid(
+                "directory_name must be 1 to 80 characters, without control characters".into(),
             ));
         }
         if !(10..=3600).contains(&self.client_token_ttl_secs) {

@@ -11,6 +11,7 @@ pub mod documents;
 pub mod events;
 pub mod federation;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod model;
 pub mod pki;
@@ -117,6 +118,33 @@ fn spawn_push_deliverer(state: Arc<Directory>) {
                         state.metrics.push_gauges(&states, backlog);
                     }
                     Err(error) => tracing::warn!(%error, "cannot read the push gauges"),
+                }
+            }
+        }
+    });
+}
+
+/// Delivers the mail outbox's due messages a few times a second and keeps its gauges; it
+/// ends when the server stops.
+fn spawn_mail_deliverer(state: Arc<Directory>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(250));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopped = state.stopped.subscribe();
+        let mut gauges_at = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stopped.wait_for(|stopped| *stopped) => break,
+            }
+            if let Err(error) = services::mail::deliver_due(&state, 16).await {
+                tracing::warn!(%error, "cannot deliver mail");
+            }
+            if gauges_at.elapsed() >= Duration::from_secs(5) {
+                gauges_at = std::time::Instant::now();
+                match services::mail::gauges(&state).await {
+                    Ok((backlog, age)) => state.metrics.mail_gauges(backlog, age),
+                    Err(error) => tracing::warn!(%error, "cannot read the mail gauges"),
                 }
             }
         }
@@ -329,10 +357,13 @@ impl Application {
         )
         .context("cannot set up push delivery")?;
         let max_age = Duration::from_secs(config.status_max_age_secs);
+        let mailer = mail::Mailer::configured(&config, &public_url)?;
+        tracing::info!("mail goes to {}", mailer.transport.describe());
         let state = aw::Data::new(Directory {
             clock,
             issuer: config.issuer.clone().unwrap_or_else(|| public_url.clone()),
             passkeys: services::passkeys::RelyingParty::of(&public_url),
+            mailer,
             public_url,
             mtls_url,
             pool,
@@ -361,6 +392,7 @@ impl Application {
         spawn_checkpointer(state.clone().into_inner());
         spawn_event_signer(state.clone().into_inner());
         spawn_push_deliverer(state.clone().into_inner());
+        spawn_mail_deliverer(state.clone().into_inner());
 
         let server = {
             let app_state = state.clone();

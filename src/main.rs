@@ -57,6 +57,20 @@ enum Command {
     /// Manage the certificate authority in keys/ca.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Check the directory's mail.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Send a test message through the configured transport (SMTP_URL, or files in
+    /// data/mail) at once, not through the outbox, and print how it went.
+    Test {
+        /// The address to send it to.
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys_command(&config, command),
+        Command::Mail(MailCommand::Test { to }) => mail_test(&config, &to),
         Command::Ca(command) => {
             let token = ssa_directory::keys::pkcs11::Token::configured(&config)?;
             match command {
@@ -287,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &name,
                 &Actor::Cli,
                 expires_at,
+                None,
                 at,
             )
             .map_err(domain_error)?;
@@ -451,6 +467,51 @@ fn evidence_text(evidence: Option<&str>) -> String {
 }
 
 /// Opens the configured database, which must exist and be migrated: never creates one.
+/// `mail test`: one message through the configured transport, and what happened.
+fn mail_test(config: &Config, to: &str) -> anyhow::Result<()> {
+    let public_url = config.public_url();
+    let mailer = ssa_directory::mail::Mailer::configured(config, &public_url)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let message = mailer.composer.compose(
+        &id,
+        &ssa_directory::mail::Outgoing {
+            kind: "test",
+            to: to.to_owned(),
+            subject: "a test message".into(),
+            paragraphs: vec![format!(
+                "This message tests the mail of {} ({public_url}). Nothing needs doing.",
+                mailer.composer.name()
+            )],
+            action: None,
+        },
+    )?;
+    let sent = actix_web::rt::System::new().block_on(async {
+        mailer
+            .transport
+            .send(&id, mailer.composer.sender(), to, &message)
+            .await
+    });
+    match sent {
+        Ok(()) => {
+            println!(
+                "sent a test message to {to} through {} (Message-ID <{id}@…>)",
+                mailer.transport.describe()
+            );
+            Ok(())
+        }
+        Err(undelivered) => Err(anyhow::anyhow!(
+            "not sent through {} ({}): {}",
+            mailer.transport.describe(),
+            if undelivered.permanent {
+                "refused for good"
+            } else {
+                "a temporary failure"
+            },
+            undelivered.reason
+        )),
+    }
+}
+
 fn open_existing(config: &Config) -> anyhow::Result<store::DbConnection> {
     Ok(store::ConnectionManager::new(&config.database_url())?.open_existing()?)
 }

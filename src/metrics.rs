@@ -22,6 +22,9 @@ pub struct Metrics {
     push_backlog: IntGauge,
     oauth_tokens: IntCounterVec,
     oauth_refused_uses: IntCounterVec,
+    mail_deliveries: IntCounterVec,
+    mail_backlog: IntGauge,
+    mail_oldest_age: IntGauge,
 }
 
 impl Metrics {
@@ -89,6 +92,24 @@ impl Metrics {
             ),
             &["error"],
         )?;
+        let mail_deliveries = IntCounterVec::new(
+            Opts::new(
+                "ssa_mail_deliveries_total",
+                "Mail delivery attempts by outcome: sent, retry (a temporary failure) or failed",
+            ),
+            &["outcome"],
+        )?;
+        let mail_backlog = IntGauge::new(
+            "ssa_mail_backlog_messages",
+            "Messages in the outbox waiting to be sent",
+        )?;
+        let mail_oldest_age = IntGauge::new(
+            "ssa_mail_oldest_waiting_seconds",
+            "Age of the oldest message waiting in the outbox (0 when none waits)",
+        )?;
+        registry.register(Box::new(mail_deliveries.clone()))?;
+        registry.register(Box::new(mail_backlog.clone()))?;
+        registry.register(Box::new(mail_oldest_age.clone()))?;
         registry.register(Box::new(oauth_tokens.clone()))?;
         registry.register(Box::new(oauth_refused_uses.clone()))?;
         registry.register(Box::new(push_attempts.clone()))?;
@@ -109,6 +130,9 @@ impl Metrics {
             push_backlog,
             oauth_tokens,
             oauth_refused_uses,
+            mail_deliveries,
+            mail_backlog,
+            mail_oldest_age,
         })
     }
 
@@ -125,6 +149,17 @@ impl Metrics {
     /// An API call with a machine client's token was refused with `error`.
     pub fn oauth_use(&self, error: &str) {
         self.oauth_refused_uses.with_label_values(&[error]).inc();
+    }
+
+    /// One mail delivery attempt ended with `outcome` (`sent`, `retry`, `failed`).
+    pub fn mail_outcome(&self, outcome: &str) {
+        self.mail_deliveries.with_label_values(&[outcome]).inc();
+    }
+
+    /// The outbox: messages waiting, and the oldest one's age in seconds.
+    pub fn mail_gauges(&self, backlog: i64, oldest_age_secs: i64) {
+        self.mail_backlog.set(backlog);
+        self.mail_oldest_age.set(oldest_age_secs);
     }
 
     /// One push attempt ended with `outcome` after `elapsed`.

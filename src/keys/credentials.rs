@@ -89,6 +89,16 @@ pub fn client_token_key(secret: &str) -> Option<String> {
     (is_client_token(secret) && secret.len() <= 100).then(|| secret_hash(secret))
 }
 
+/// A new single-use token for a link sent by mail (a password reset).
+pub fn new_link_token() -> String {
+    random_secret()
+}
+
+/// The stored form of a mailed link's token, or `None` for one no link can have.
+pub fn link_key(secret: &str) -> Option<String> {
+    (!secret.is_empty() && secret.len() <= 64).then(|| secret_hash(secret))
+}
+
 /// A new portal session secret, for the encrypted cookie.
 pub fn new_session() -> String {
     random_secret()

@@ -150,6 +150,7 @@ pub fn change_password_in(
     actor: &Actor,
     current: &str,
     new: &str,
+    notify: Option<&crate::mail::Composer>,
     at: Timestamp,
 ) -> Result<()> {
     let new = Password::parse(new)?;
@@ -169,6 +170,10 @@ pub fn change_password_in(
             Entry::new(at, actor, "user.password_change", "user", user.id)
                 .details(serde_json::json!({"sessions_ended": ended})),
         )?;
+        if let Some(composer) = notify {
+            let notice = super::notices::password_changed(&user.email);
+            super::mail::queue(tx, composer, Some(user.id), &notice, at)?;
+        }
         Ok(())
     })
 }
@@ -249,6 +254,7 @@ pub fn create_token_in(
     name: &str,
     by: &Actor,
     expires_at: Option<Timestamp>,
+    notify: Option<&crate::mail::Composer>,
     at: Timestamp,
 ) -> Result<NewToken> {
     let owner_id = owner
@@ -274,6 +280,10 @@ pub fn create_token_in(
                 "expires_at": token.expires_at.map(|t| t.to_string()),
             })),
         )?;
+        if let (Some(composer), Actor::User { email, .. }) = (notify, owner) {
+            let notice = super::notices::token_created(email, &token.name);
+            super::mail::queue(tx, composer, Some(owner_id), &notice, at)?;
+        }
         Ok::<_, Error>(())
     })?;
     Ok(NewToken { token, secret })
@@ -427,8 +437,12 @@ pub async fn change_password(
     new: String,
 ) -> Result<()> {
     let at = dir.now();
-    dir.db(move |conn| change_password_in(conn, &actor, &current, &new, at))
-        .await
+    let shared = dir.clone();
+    dir.db(move |conn| {
+        let composer = &shared.mailer.composer;
+        change_password_in(conn, &actor, &current, &new, Some(composer), at)
+    })
+    .await
 }
 
 pub async fn list_accounts(
@@ -458,8 +472,12 @@ pub async fn create_token(dir: &Arc<Directory>, actor: Actor, name: String) -> R
     let expires_at = actor
         .is_operator()
         .then(|| at + time::Duration::days(i64::from(dir.config.operator_token_ttl_days)));
-    dir.db(move |conn| create_token_in(conn, &actor, &name, &actor, expires_at, at))
-        .await
+    let shared = dir.clone();
+    dir.db(move |conn| {
+        let composer = &shared.mailer.composer;
+        create_token_in(conn, &actor, &name, &actor, expires_at, Some(composer), at)
+    })
+    .await
 }
 
 pub async fn list_tokens(dir: &Arc<Directory>, actor: Actor) -> Result<Vec<ApiToken>> {

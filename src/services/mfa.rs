@@ -155,6 +155,7 @@ pub async fn confirm_totp(
             }
             enrolled(
                 tx,
+                &shared,
                 &user,
                 &session_secret,
                 first,
@@ -167,9 +168,11 @@ pub async fn confirm_totp(
 }
 
 /// What follows a factor's enrolment in its transaction: the session counts as having shown
-/// it, the audit entry, and the recovery codes when it is the account's `first` factor.
+/// it, the audit entry, the notice by mail, and the recovery codes when it is the account's
+/// `first` factor.
 fn enrolled(
     tx: &mut DbConnection,
+    shared: &Directory,
     user: &User,
     session_secret: &str,
     first: bool,
@@ -179,11 +182,31 @@ fn enrolled(
     if let Some(hash) = credentials::session_key(session_secret) {
         store::sessions::renew_second_factor(tx, &hash, at)?;
     }
+    notify(tx, shared, user, true, &details, at)?;
     audit(tx, user, "mfa.enrol", details, at)?;
     if !first {
         return Ok(None);
     }
     Ok(Some(new_codes(tx, user, at)?))
+}
+
+/// Mails the account's owner that a factor (`details`: its kind and name) was added or
+/// removed.
+fn notify(
+    tx: &mut DbConnection,
+    shared: &Directory,
+    user: &User,
+    added: bool,
+    details: &serde_json::Value,
+    at: Timestamp,
+) -> Result<()> {
+    let notice = super::notices::second_factor(
+        &user.email,
+        added,
+        details["kind"].as_str().unwrap_or_default(),
+        details["name"].as_str().unwrap_or_default(),
+    );
+    super::mail::queue(tx, &shared.mailer.composer, Some(user.id), &notice, at)
 }
 
 /// A new set of recovery codes (the old set ends), audited; the codes in clear, to show once.
@@ -237,6 +260,7 @@ pub async fn confirm_passkey(
             )?;
             enrolled(
                 tx,
+                &shared,
                 &user,
                 &session_secret,
                 first,
@@ -344,7 +368,7 @@ pub async fn factors(dir: &Arc<Directory>, user: &User) -> Result<Factors> {
 /// Removes one of the account's factors (an app or a passkey); with the last one go the
 /// recovery codes.
 pub async fn remove(dir: &Arc<Directory>, user: &User, id: String) -> Result<()> {
-    let (at, user) = (dir.now(), user.clone());
+    let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
     dir.db(move |conn| {
         write_transaction(conn, |tx| {
             let details = if let Some(app) = store::mfa::find(tx, user.id, &id)? {
@@ -359,6 +383,7 @@ pub async fn remove(dir: &Arc<Directory>, user: &User, id: String) -> Result<()>
             if !store::sessions::has_second_factor(tx, user.id)? {
                 store::mfa::replace_recovery_codes(tx, user.id, &[], at)?;
             }
+            notify(tx, &shared, &user, false, &details, at)?;
             audit(tx, &user, "mfa.remove", details, at)
         })
     })

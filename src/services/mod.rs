@@ -14,11 +14,14 @@ pub mod discovery;
 pub mod events;
 pub mod federation;
 pub mod keystore;
+pub mod mail;
 pub mod mfa;
+pub mod notices;
 pub mod oauth;
 pub mod ocsp;
 pub mod organisations;
 pub mod passkeys;
+pub mod password_reset;
 pub mod recorder;
 pub mod signing_keys;
 pub mod software;
@@ -82,6 +85,8 @@ pub struct Directory {
     pub mfa: crate::keys::mfa::SecretBox,
     /// The relying party of passkeys (the public URL's host), or why there is none.
     pub passkeys: passkeys::RelyingParty,
+    /// Composes the directory's mail and delivers it (SMTP, or files).
+    pub mailer: crate::mail::Mailer,
     /// Set once the server has stopped: background delivery ends with it.
     pub stopped: tokio::sync::watch::Sender<bool>,
 }

@@ -119,7 +119,7 @@ pub async fn transition(
     transition: Transition,
     reason: Option<String>,
 ) -> Result<Organisation> {
-    let at = dir.now();
+    let (at, shared) = (dir.now(), dir.clone());
     let org = dir
         .db(move |conn| {
             access::to_organisation(conn, &actor, id)?.require_operator()?;
@@ -155,7 +155,30 @@ pub async fn transition(
                     .status(Some(current.status.as_str()), Some(next.as_str()))
                     .reason(reason.as_deref()),
                 )?;
-                store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
+                let org =
+                    store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))?;
+                // Its admins hear of the decision, in this transaction.
+                let page = format!("{}/organisations/{id}", shared.public_url);
+                for admin in store::organisations::members(tx, id)?
+                    .into_iter()
+                    .filter(|m| m.role == MemberRole::Admin)
+                {
+                    let notice = super::notices::organisation_decided(
+                        &admin.email,
+                        &org,
+                        transition.as_str(),
+                        reason.as_deref(),
+                        page.clone(),
+                    );
+                    super::mail::queue(
+                        tx,
+                        &shared.mailer.composer,
+                        Some(admin.user_id),
+                        &notice,
+                        at,
+                    )?;
+                }
+                Ok(org)
             })
         })
         .await?;

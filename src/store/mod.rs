@@ -31,6 +31,7 @@ pub mod events;
 pub mod federation;
 pub mod issuers;
 pub mod keystore;
+pub mod mail;
 pub mod mfa;
 pub mod oauth;
 pub mod organisations;

@@ -59,6 +59,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        user_id -> Nullable<Text>,
+        message -> Binary,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    email_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     recovery_codes (user_id, code_hash) {
         user_id -> Text,
         code_hash -> Text,
@@ -320,6 +349,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(totp_factors -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
+diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(webauthn_ceremonies -> users (user_id));
 diesel::joinable!(invitations -> users (user_id));
 diesel::joinable!(invitations -> organisations (organisation_id));
@@ -358,6 +388,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
+    mail_outbox,
+    email_tokens,
     passkeys,
     webauthn_ceremonies,
     recovery_codes,

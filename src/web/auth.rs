@@ -630,3 +630,17 @@ fn same_origin(origin: &str, state: &Directory, req: &HttpRequest) -> bool {
     };
     origin == used
 }
+
+/// The client's address, as the throttles count it.
+pub(crate) fn client_address(state: &crate::services::Directory, req: &HttpRequest) -> String {
+    if state.config.trust_forwarded_for {
+        req.connection_info()
+            .realip_remote_addr()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    }
+}

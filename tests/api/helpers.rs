@@ -326,9 +326,16 @@ impl TestApp {
             let cli = Some(&Actor::Cli);
             let user =
                 accounts::create_user_in(&mut conn, &email, PASSWORD, operator, cli, at).unwrap();
-            let token =
-                accounts::create_token_in(&mut conn, &user.actor(), "tests", &Actor::Cli, None, at)
-                    .unwrap();
+            let token = accounts::create_token_in(
+                &mut conn,
+                &user.actor(),
+                "tests",
+                &Actor::Cli,
+                None,
+                None,
+                at,
+            )
+            .unwrap();
             TestUser {
                 id: user.id.to_string(),
                 email: user.email,

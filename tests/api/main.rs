@@ -18,6 +18,7 @@ mod helpers;
 mod hsm;
 mod issuers;
 mod keystore;
+mod mail;
 mod mfa;
 mod mtls;
 mod oauth;

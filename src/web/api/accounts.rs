@@ -33,6 +33,72 @@ pub(super) async fn me(ApiUser(actor): ApiUser) -> Result<HttpResponse, AppError
     }))
 }
 
+/// A request for a password reset link.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetRequest {
+    #[schema(max_length = 254)]
+    email: String,
+}
+
+/// What a reset request answers, whatever the address.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ResetRequested {
+    detail: &'static str,
+}
+
+/// Ask for a password reset link
+///
+/// Mails a single-use link (valid 30 minutes) to the address when it has an account; the
+/// answer is the same either way. Throttled per client address (429) and per account.
+#[utoipa::path(post, path = "/api/v1/password-reset", tag = "account", operation_id = "requestPasswordReset",
+    security(()),
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "Requested, whether or not the address has an account.", body = ResetRequested),
+        (status = 429, description = "Too many requests from this address.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
+pub(super) async fn request_password_reset(
+    state: web::Data<Directory>,
+    req: actix_web::HttpRequest,
+    body: web::Json<ResetRequest>,
+) -> Result<HttpResponse, AppError> {
+    let throttle = crate::services::accounts::Throttle::of(&state.config);
+    let client = crate::web::auth::client_address(&state, &req);
+    crate::services::password_reset::request(&state, body.into_inner().email, client, throttle)
+        .await?;
+    Ok(HttpResponse::Accepted().json(ResetRequested {
+        detail: crate::services::password_reset::REQUESTED,
+    }))
+}
+
+/// A new password with a reset link's token.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResetConfirm {
+    /// The `token` of the mailed link.
+    #[schema(max_length = 64)]
+    token: String,
+    #[schema(min_length = 10, max_length = 256)]
+    new_password: String,
+}
+
+/// Set a new password with a reset link
+///
+/// Works once per link, within its 30 minutes; every session of the account ends, and a
+/// notice is mailed. An expired or used token answers 422 and changes nothing.
+#[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "account", operation_id = "confirmPasswordReset",
+    security(()),
+    request_body = ResetConfirm,
+    responses((status = 204, description = "The password is set; every session of the account ended.")))]
+pub(super) async fn confirm_password_reset(
+    state: web::Data<Directory>,
+    body: web::Json<ResetConfirm>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    crate::services::password_reset::confirm(&state, body.token, body.new_password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// A password change.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -40,6 +40,11 @@ pub fn routes() -> Table {
         .get("/api/openapi.json", openapi::serve)
         .get(&v1("/me"), accounts::me)
         .post(&v1("/me/password"), accounts::change_password)
+        .post(&v1("/password-reset"), accounts::request_password_reset)
+        .post(
+            &v1("/password-reset/confirm"),
+            accounts::confirm_password_reset,
+        )
         .get(&v1("/users"), accounts::list_users)
         .post(
             &v1("/users/{user_id}/{action:disable|enable}"),

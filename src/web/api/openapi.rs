@@ -28,6 +28,8 @@ use crate::web::{error::Problem, public};
     paths(
         accounts::me,
         accounts::change_password,
+        accounts::request_password_reset,
+        accounts::confirm_password_reset,
         accounts::list_users,
         accounts::set_user_disabled,
         organisations::my_invitations,
@@ -177,6 +179,8 @@ impl utoipa::Modify for Common {
             );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let api = path.starts_with("/api/v1/");
+            // Asked by people who cannot log in: no token.
+            let public = path.starts_with("/api/v1/password-reset");
             let has_parameters = path.contains('{');
             for operation in [
                 &mut item.get,
@@ -188,7 +192,7 @@ impl utoipa::Modify for Common {
             .into_iter()
             .flatten()
             {
-                if api {
+                if api && !public {
                     operation.security = Some(vec![SecurityRequirement::new(
                         "bearer",
                         Vec::<String>::new(),
@@ -198,6 +202,8 @@ impl utoipa::Modify for Common {
                         "401",
                         "No token, or an unknown, revoked or expired one.",
                     );
+                }
+                if api {
                     add(
                         operation,
                         "422",

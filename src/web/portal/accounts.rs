@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, PasskeyEnrolPage,
-    RecoveryCodesPage, SecondFactorPage, SignupPage, TokensPage, TotpEnrolPage,
+    PasswordResetConfirmPage, PasswordResetPage, RecoveryCodesPage, SecondFactorPage, SignupPage,
+    TokensPage, TotpEnrolPage,
 };
 use super::{
     PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
@@ -17,8 +18,8 @@ use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status};
 use crate::services::accounts::{self, Throttle};
-use crate::services::{Directory, mfa, organisations, software};
-use crate::web::auth::{self, AwaitingUser, PortalForm, SessionUser};
+use crate::services::{Directory, mfa, organisations, password_reset, software};
+use crate::web::auth::{self, AwaitingUser, PortalForm, SessionUser, client_address};
 use crate::web::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login))
         .route("/login/second-factor", web::get().to(second_factor_page))
         .route("/login/second-factor", web::post().to(second_factor))
+        .route("/password-reset", web::get().to(reset_page))
+        .route("/password-reset", web::post().to(request_reset))
+        .route("/password-reset/confirm", web::get().to(reset_confirm_page))
+        .route("/password-reset/confirm", web::post().to(confirm_reset))
         .route("/signup", web::get().to(signup_page))
         .route("/signup", web::post().to(signup))
         .route("/logout", web::post().to(logout))
@@ -373,17 +378,97 @@ async fn regenerate_codes(
     }
 }
 
-/// The client's address, as the throttles count it.
-pub(crate) fn client_address(state: &Directory, req: &HttpRequest) -> String {
-    if state.config.trust_forwarded_for {
-        req.connection_info()
-            .realip_remote_addr()
-            .unwrap_or_default()
-            .to_owned()
+async fn reset_page(session: Session) -> PortalResult {
+    render(&PasswordResetPage {
+        ctx: ctx(&session, None),
+        message: None,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetRequestForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Mails a reset link when the address has an account; the page says the same either way.
+async fn request_reset(
+    state: web::Data<Directory>,
+    session: Session,
+    req: HttpRequest,
+    PortalForm(form): PortalForm<ResetRequestForm>,
+) -> PortalResult {
+    let (throttle, client) = (Throttle::of(&state.config), client_address(&state, &req));
+    match password_reset::request(&state, form.email, client, throttle).await {
+        Ok(()) => render(&PasswordResetPage {
+            ctx: ctx(&session, None),
+            message: Some(password_reset::REQUESTED.into()),
+            error: None,
+        }),
+        Err(error @ Error::TooManyRequests(_)) => render_with(
+            StatusCode::TOO_MANY_REQUESTS,
+            &PasswordResetPage {
+                ctx: ctx(&session, None),
+                message: None,
+                error: Some(error.to_string()),
+            },
+        ),
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The mailed link's page: a new password, twice. Opening it uses nothing; setting does.
+async fn reset_confirm_page(session: Session, query: web::Query<TokenQuery>) -> PortalResult {
+    render(&PasswordResetConfirmPage {
+        ctx: ctx(&session, None),
+        token: query.into_inner().token,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetConfirmForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+async fn confirm_reset(
+    state: web::Data<Directory>,
+    session: Session,
+    PortalForm(form): PortalForm<ResetConfirmForm>,
+) -> PortalResult {
+    let result = if form.new_password != form.new_password_confirm {
+        Err(Error::Validation(
+            "new_password_confirm: the two passwords differ".into(),
+        ))
     } else {
-        req.peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default()
+        password_reset::confirm(&state, form.token.clone(), form.new_password).await
+    };
+    match result {
+        Ok(()) => {
+            auth::set_flash(&session, "Your new password is set: log in with it.");
+            Ok(redirect("/login"))
+        }
+        Err(error @ Error::Validation(_)) => render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &PasswordResetConfirmPage {
+                ctx: ctx(&session, None),
+                token: form.token,
+                error: Some(error.to_string()),
+            },
+        ),
+        Err(other) => Err(AppError::from(other).into()),
     }
 }
 

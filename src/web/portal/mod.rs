@@ -291,7 +291,7 @@ impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Steppe
                     None => Some(None),
                     Some(proof) => {
                         let throttle = crate::services::accounts::Throttle::of(&state.config);
-                        let client = accounts::client_address(&state, &req);
+                        let client = auth::client_address(&state, &req);
                         match mfa::step_up(&state, secret, &user, proof, client, throttle).await {
                             Ok(()) => None,
                             Err(

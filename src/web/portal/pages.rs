@@ -70,6 +70,23 @@ pub struct LoginPage {
 }
 
 #[derive(Template)]
+#[template(path = "password_reset.html")]
+pub struct PasswordResetPage {
+    pub ctx: PageCtx,
+    /// What happened: the request's answer, or why not.
+    pub message: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "password_reset_confirm.html")]
+pub struct PasswordResetConfirmPage {
+    pub ctx: PageCtx,
+    pub token: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "signup.html")]
 pub struct SignupPage {
     pub ctx: PageCtx,

@@ -1,0 +1,427 @@
+//! Mail through a real SMTP server (aiosmtpd, tests/fixtures/smtp/server.py): a password
+//! reset from the mailed link (STARTTLS), no enumeration, sessions ended; decisions mailed to
+//! admins with the reason; a server that is down, then up (each message once); a permanent
+//! refusal marked failed with its reason; and the `.eml` files without an SMTP server.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{PASSWORD, TestApp, spawn_app_with, tls_files};
+use crate::portal::Browser;
+
+/// An SMTP server process writing what it receives into a folder; killed on drop.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    out: tempfile::TempDir,
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl SmtpServer {
+    /// Listens on `port`; with `tls` (certificate and key files) it requires STARTTLS.
+    fn start(port: u16, tls: Option<(&Path, &Path)>) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp/server.py");
+        let out = tempfile::tempdir().unwrap();
+        let mut command = Command::new("python3");
+        command.arg(&script).arg(port.to_string()).arg(out.path());
+        if let Some((cert, key)) = tls {
+            command.arg("--tls").arg(cert).arg(key);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/test installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the SMTP server did not listen (is aiosmtpd installed?)"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port, out }
+    }
+
+    /// What it received: each message's bytes, recipients, and whether it came over TLS.
+    fn received(&self) -> Vec<(Vec<u8>, Vec<String>, bool)> {
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(self.out.path())
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.unwrap().path();
+                let n = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".eml")?
+                    .parse()
+                    .ok()?;
+                Some((n, path))
+            })
+            .collect();
+        found.sort();
+        found
+            .into_iter()
+            .map(|(_, path)| {
+                let envelope = std::fs::read_to_string(path.with_extension("rcpt")).unwrap();
+                let lines: Vec<String> = envelope.lines().map(str::to_owned).collect();
+                let tls = lines.last().is_some_and(|l| l == "tls");
+                (
+                    std::fs::read(&path).unwrap(),
+                    lines[..lines.len() - 1].to_vec(),
+                    tls,
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until `to` received `count` messages; returns them.
+    async fn wait_for(&self, to: &str, count: usize) -> Vec<(Vec<u8>, bool)> {
+        let started = Instant::now();
+        loop {
+            let mine: Vec<(Vec<u8>, bool)> = self
+                .received()
+                .into_iter()
+                .filter(|(_, rcpt, _)| rcpt.iter().any(|r| r == to))
+                .map(|(bytes, _, tls)| (bytes, tls))
+                .collect();
+            if mine.len() >= count {
+                return mine;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{to} received {} of {count} messages",
+                mine.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text part of a message, as a mail client shows it.
+fn text_of(bytes: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
+    assert!(message.body_html(0).is_some(), "an HTML part too");
+    message.body_text(0).unwrap().into_owned()
+}
+
+fn subject_of(bytes: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
+    message.subject().unwrap().to_owned()
+}
+
+/// The link in a message's text that starts with `prefix`.
+fn link_in(text: &str, prefix: &str) -> String {
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix} in {text}"));
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// Waits until the outbox has nothing left to send.
+async fn outbox_settled(app: &TestApp) {
+    let started = Instant::now();
+    loop {
+        let mut conn = app.state.pool.get().unwrap();
+        let (waiting, _) = ssa_directory::store::mail::backlog(&mut conn).unwrap();
+        if waiting == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{waiting} waiting"
+        );
+        drop(conn);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn outbox_to(app: &TestApp, to: &str) -> Vec<ssa_directory::store::mail::Queued> {
+    let mut conn = app.state.pool.get().unwrap();
+    ssa_directory::store::mail::to_recipient(&mut conn, to).unwrap()
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_from_a_mailed_link_over_starttls() {
+    let tls = tempfile::tempdir().unwrap();
+    let (cert, key) = tls_files(tls.path());
+    let smtp = SmtpServer::start(free_port(), Some((&cert, &key)));
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(ssa_directory::config::Secret::new(format!(
+            "smtp://127.0.0.1:{}?tls=required",
+            smtp.port
+        )));
+        c.smtp_ca_file = Some(cert.clone());
+        c.login_max_failures = 3;
+    })
+    .await;
+    let user = app.user("dev@fintech.example", false).await;
+    let signed_in = Browser::new(&app);
+    signed_in.log_in(&user.email, PASSWORD).await;
+    assert_eq!(signed_in.get("/dashboard").await.0, 200);
+
+    // The same answer whether or not the address has an account.
+    let browser = Browser::new(&app);
+    let (status, _, known) = browser
+        .submit(
+            "/password-reset",
+            "/password-reset",
+            &[("email", &user.email)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, _, unknown) = browser
+        .submit(
+            "/password-reset",
+            "/password-reset",
+            &[("email", "nobody@fintech.example")],
+        )
+        .await;
+    let said = |html: &str| {
+        crate::mfa::between(html, "id=\"reset-requested\" role=\"status\">", "<").to_owned()
+    };
+    assert_eq!(said(&known), said(&unknown));
+    let (status, body) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/password-reset",
+            None,
+            Some(serde_json::json!({"email": "nobody@fintech.example"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["detail"], said(&known));
+    // A fourth request from this address within the window: throttled.
+    let (status, _) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/password-reset",
+            None,
+            Some(serde_json::json!({"email": user.email})),
+        )
+        .await;
+    assert_eq!(status, 429);
+
+    // One message, over STARTTLS, with a link; nothing for the address without an account.
+    let mail = smtp.wait_for(&user.email, 1).await;
+    outbox_settled(&app).await;
+    assert!(outbox_to(&app, "nobody@fintech.example").is_empty());
+    let (bytes, over_tls) = &mail[0];
+    assert!(over_tls, "delivered after STARTTLS");
+    assert!(subject_of(bytes).contains("choose a new password"));
+    let link = link_in(
+        &text_of(bytes),
+        &format!("{}/password-reset/confirm?token=", app.address),
+    );
+    let page = link.strip_prefix(&app.address).unwrap().to_owned();
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+
+    // The link sets a new password, once; every session ends.
+    let (status, location, html) = browser
+        .submit(
+            &page,
+            "/password-reset/confirm",
+            &[
+                ("token", &token),
+                ("new_password", "a brand new password"),
+                ("new_password_confirm", "a brand new password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/login")),
+        "{html}"
+    );
+    assert_ne!(
+        signed_in.get("/dashboard").await.0,
+        200,
+        "the old session ended"
+    );
+    let (status, _, html) = browser
+        .submit(
+            &page,
+            "/password-reset/confirm",
+            &[
+                ("token", &token),
+                ("new_password", "yet another password"),
+                ("new_password_confirm", "yet another password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("expired or was used"), "{html}");
+    let (status, location, _) = Browser::new(&app).log_in(&user.email, PASSWORD).await;
+    assert_ne!(
+        location.as_deref(),
+        Some("/dashboard"),
+        "{status}: the old password"
+    );
+    let (_, location, _) = Browser::new(&app)
+        .log_in(&user.email, "a brand new password")
+        .await;
+    assert_eq!(location.as_deref(), Some("/dashboard"));
+
+    // A notice follows; the reset is audited.
+    let mail = smtp.wait_for(&user.email, 2).await;
+    assert!(text_of(&mail[1].0).contains("password of dev@fintech.example was changed"));
+    let mut conn = app.state.pool.get().unwrap();
+    let history = ssa_directory::store::audit::subject_history(&mut conn, &user.id, 50).unwrap();
+    assert!(
+        history.iter().any(|e| e.action == "password.reset"),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == "password.reset_requested"),
+        "{history:?}"
+    );
+}
+
+#[tokio::test]
+async fn decisions_wait_for_a_server_that_is_down_and_arrive_once_and_a_refusal_fails() {
+    let port = free_port();
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(ssa_directory::config::Secret::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+        c.mail_backoff_ms = 10;
+    })
+    .await;
+    let operator = app.user("operator@directory.example", true).await;
+    let admin = app.user("admin@fintech.example", false).await;
+    let other = app.user("other@fintech.example", false).await;
+    let approved = app.apply(&admin, &["AISP"]).await;
+    let rejected = app.apply(&other, &["AISP"]).await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{approved}"),
+        "approve",
+    )
+    .await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{rejected}"),
+        "reject",
+    )
+    .await;
+
+    // Nobody listens: the messages wait and are retried.
+    let started = Instant::now();
+    while outbox_to(&app, &admin.email)
+        .first()
+        .is_none_or(|m| m.attempts < 2)
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no retries");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let queued = outbox_to(&app, &admin.email);
+    assert_eq!(queued[0].status, "pending");
+    assert!(queued[0].last_error.is_some());
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("ssa_mail_deliveries_total{outcome=\"retry\"}"),
+        "{metrics}"
+    );
+
+    // The server comes up: each arrives once, with what was decided and why.
+    let smtp = SmtpServer::start(port, None);
+    let approval = smtp.wait_for(&admin.email, 1).await;
+    let rejection = smtp.wait_for(&other.email, 1).await;
+    outbox_settled(&app).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.wait_for(&admin.email, 1).await.len(), 1, "sent once");
+    assert_eq!(smtp.wait_for(&other.email, 1).await.len(), 1, "sent once");
+    assert!(subject_of(&approval[0].0).contains("was approved"));
+    let text = text_of(&rejection[0].0);
+    assert!(text.contains("was rejected"), "{text}");
+    assert!(
+        text.contains("The operator's reason: test decision"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("/organisations/{rejected}")),
+        "{text}"
+    );
+
+    // A permanent refusal (550) is not retried: failed, with the server's reason.
+    let refused = app.user("refused@fintech.example", false).await;
+    let (status, _) = app
+        .post_json(
+            "/api/v1/tokens",
+            &refused,
+            serde_json::json!({"name": "ci"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let started = Instant::now();
+    loop {
+        let queued = outbox_to(&app, &refused.email);
+        if queued.first().is_some_and(|m| m.status == "failed") {
+            assert_eq!(queued[0].attempts, 1);
+            assert!(
+                queued[0]
+                    .last_error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("550"),
+                "{:?}",
+                queued[0].last_error
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{queued:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn without_an_smtp_server_messages_are_files_only_their_owner_reads() {
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.user("dev@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser
+        .submit(
+            "/password-reset",
+            "/password-reset",
+            &[("email", &user.email)],
+        )
+        .await;
+    outbox_settled(&app).await;
+    let folder = app.state.config.data_dir.join("mail");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&folder), 0o700);
+    let files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().unwrap(), "eml");
+    assert_eq!(mode(&files[0]), 0o600);
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let text = text_of(&bytes);
+    assert!(text.contains("/password-reset/confirm?token="), "{text}");
+    let queued = outbox_to(&app, &user.email);
+    assert_eq!(queued[0].status, "sent");
+    assert!(
+        files[0].to_string_lossy().contains(&queued[0].id),
+        "named by the message's id"
+    );
+}

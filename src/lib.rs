@@ -92,12 +92,14 @@ fn spawn_event_signer(state: Arc<Directory>) {
     });
 }
 
-/// Pushes change events to subscribers: every 200 ms it takes the due subscriptions whose
-/// lease is free (up to 32 at a time) and delivers their backlogs; every five seconds it
-/// updates the push gauges. It ends when the server stops.
-fn spawn_push_deliverer(state: Arc<Directory>) {
+/// A unit of background work: its second argument says the gauges are due.
+type Work = fn(Arc<Directory>, bool) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs `work` every `period` until the server stops, telling it every five seconds that its
+/// gauges are due.
+fn spawn_every(state: Arc<Directory>, period: Duration, work: Work) {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(Duration::from_millis(200));
+        let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopped = state.stopped.subscribe();
         let mut gauges_at = std::time::Instant::now();
@@ -106,11 +108,25 @@ fn spawn_push_deliverer(state: Arc<Directory>) {
                 _ = ticks.tick() => {}
                 _ = stopped.wait_for(|stopped| *stopped) => break,
             }
+            let gauges = gauges_at.elapsed() >= Duration::from_secs(5);
+            if gauges {
+                gauges_at = std::time::Instant::now();
+            }
+            work(state.clone(), gauges).await;
+        }
+    });
+}
+
+/// Pushes change events to subscribers: every 200 ms it takes the due subscriptions whose
+/// lease is free (up to 32 at a time) and delivers their backlogs; every five seconds it
+/// updates the push gauges. It ends when the server stops.
+fn spawn_push_deliverer(state: Arc<Directory>) {
+    spawn_every(state, Duration::from_millis(200), |state, gauges| {
+        Box::pin(async move {
             if let Err(error) = services::subscriptions::deliver_due(&state, 32).await {
                 tracing::warn!(%error, "cannot deliver pushed events");
             }
-            if gauges_at.elapsed() >= Duration::from_secs(5) {
-                gauges_at = std::time::Instant::now();
+            if gauges {
                 match services::subscriptions::gauges(&state).await {
                     Ok((states, backlog)) => {
                         let states: Vec<(&str, i64)> =
@@ -120,34 +136,25 @@ fn spawn_push_deliverer(state: Arc<Directory>) {
                     Err(error) => tracing::warn!(%error, "cannot read the push gauges"),
                 }
             }
-        }
+        })
     });
 }
 
-/// Delivers the mail outbox's due messages a few times a second and keeps its gauges; it
-/// ends when the server stops.
+/// Delivers the mail outbox's due messages (up to 16 at a time) four times a second and keeps
+/// its gauges; it ends when the server stops.
 fn spawn_mail_deliverer(state: Arc<Directory>) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(Duration::from_millis(250));
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stopped = state.stopped.subscribe();
-        let mut gauges_at = std::time::Instant::now();
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = stopped.wait_for(|stopped| *stopped) => break,
-            }
+    spawn_every(state, Duration::from_millis(250), |state, gauges| {
+        Box::pin(async move {
             if let Err(error) = services::mail::deliver_due(&state, 16).await {
                 tracing::warn!(%error, "cannot deliver mail");
             }
-            if gauges_at.elapsed() >= Duration::from_secs(5) {
-                gauges_at = std::time::Instant::now();
+            if gauges {
                 match services::mail::gauges(&state).await {
                     Ok((backlog, age)) => state.metrics.mail_gauges(backlog, age),
                     Err(error) => tracing::warn!(%error, "cannot read the mail gauges"),
                 }
             }
-        }
+        })
     });
 }
 

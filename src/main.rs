@@ -231,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &password,
                 operator,
                 Some(&Actor::Cli),
+                None,
                 cli_now(),
             )
             .map_err(domain_error)?;

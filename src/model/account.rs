@@ -17,6 +17,10 @@ pub struct User {
     pub created_at: Timestamp,
     /// Set while an operator has disabled the account.
     pub disabled_at: Option<Timestamp>,
+    /// When its address was verified (the mailed link, or created by the command line).
+    pub email_verified_at: Option<Timestamp>,
+    /// Whether it gets the notices that are not about its security.
+    pub notifications: bool,
 }
 
 impl User {
@@ -40,6 +44,8 @@ impl std::fmt::Debug for User {
             .field("is_operator", &self.is_operator)
             .field("created_at", &self.created_at)
             .field("disabled_at", &self.disabled_at)
+            .field("email_verified_at", &self.email_verified_at)
+            .field("notifications", &self.notifications)
             .finish()
     }
 }
@@ -58,6 +64,10 @@ pub struct Account {
     #[serde(with = "rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub disabled_at: Option<Timestamp>,
+    /// When its address was verified; unset until its owner opens the mailed link.
+    #[serde(with = "rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub email_verified_at: Option<Timestamp>,
 }
 
 impl From<User> for Account {
@@ -68,6 +78,7 @@ impl From<User> for Account {
             operator: user.is_operator,
             created_at: user.created_at,
             disabled_at: user.disabled_at,
+            email_verified_at: user.email_verified_at,
         }
     }
 }
@@ -116,6 +127,23 @@ pub struct Me {
     #[schema(format = Email)]
     pub email: String,
     pub operator: bool,
+    /// Whether the address is verified (the link mailed at sign-up).
+    pub email_verified: bool,
+    /// Whether the account gets the notices that are not about its security (decisions on
+    /// its organisations); security notices always come.
+    pub notifications: bool,
+}
+
+impl From<User> for Me {
+    fn from(user: User) -> Self {
+        Self {
+            user_id: user.id,
+            email: user.email,
+            operator: user.is_operator,
+            email_verified: user.email_verified_at.is_some(),
+            notifications: user.notifications,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +160,8 @@ mod tests {
             is_operator: false,
             created_at: crate::model::Clock::now(&crate::model::SystemClock),
             disabled_at: None,
+            email_verified_at: None,
+            notifications: true,
         };
         let shown = format!("{user:?} {user:#?}");
         assert!(shown.contains("dev@example.com"), "{shown}");

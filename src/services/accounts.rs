@@ -20,6 +20,7 @@ pub fn create_user_in(
     password: &str,
     is_operator: bool,
     by: Option<&Actor>,
+    verify: Option<&crate::mail::Composer>,
     at: Timestamp,
 ) -> Result<User> {
     let email = Email::parse("email", email)?;
@@ -31,6 +32,9 @@ pub fn create_user_in(
         is_operator,
         created_at: at,
         disabled_at: None,
+        // Made by someone else (the command line): verified by them.
+        email_verified_at: by.is_some().then_some(at),
+        notifications: true,
     };
     write_transaction(conn, |tx| {
         if store::users::find_by_email(tx, &user.email)?.is_some() {
@@ -51,6 +55,9 @@ pub fn create_user_in(
             Entry::new(at, &actor, action, "user", user.id)
                 .details(serde_json::json!({"email": user.email, "operator": is_operator})),
         )?;
+        if let (Some(composer), None) = (verify, by) {
+            super::verification::send_link_in(tx, composer, &user, at)?;
+        }
         Ok(user)
     })
 }
@@ -406,6 +413,35 @@ pub fn housekeeping(
 
 // The same, on the blocking pool, for the web.
 
+/// The caller's account (tokens belong to accounts; a machine client has none).
+pub async fn me(dir: &Arc<Directory>, actor: Actor) -> Result<User> {
+    let id = actor
+        .user_id()
+        .ok_or_else(|| Error::Unauthorized("tokens belong to accounts".into()))?;
+    dir.db(move |conn| store::users::find(conn, id)?.ok_or(Error::NotFound("account")))
+        .await
+}
+
+/// Turns the caller's notices that are not about its security on or off; audited.
+pub async fn set_notifications(dir: &Arc<Directory>, actor: Actor, on: bool) -> Result<User> {
+    let at = dir.now();
+    let id = actor
+        .user_id()
+        .ok_or_else(|| Error::Unauthorized("tokens belong to accounts".into()))?;
+    dir.db(move |conn| {
+        write_transaction(conn, |tx| {
+            store::users::set_notifications(tx, id, on)?;
+            store::audit::record(
+                tx,
+                Entry::new(at, &actor, "user.notifications", "user", id)
+                    .details(serde_json::json!({"notifications": on})),
+            )?;
+            store::users::find(tx, id)?.ok_or(Error::NotFound("account"))
+        })
+    })
+    .await
+}
+
 pub async fn create_user(
     dir: &Arc<Directory>,
     email: String,
@@ -413,9 +449,20 @@ pub async fn create_user(
     is_operator: bool,
     by: Option<Actor>,
 ) -> Result<User> {
-    let at = dir.now();
-    dir.db(move |conn| create_user_in(conn, &email, &password, is_operator, by.as_ref(), at))
-        .await
+    let (at, shared) = (dir.now(), dir.clone());
+    dir.db(move |conn| {
+        let composer = &shared.mailer.composer;
+        create_user_in(
+            conn,
+            &email,
+            &password,
+            is_operator,
+            by.as_ref(),
+            Some(composer),
+            at,
+        )
+    })
+    .await
 }
 
 pub async fn log_in(
@@ -474,6 +521,7 @@ pub async fn create_token(dir: &Arc<Directory>, actor: Actor, name: String) -> R
         .then(|| at + time::Duration::days(i64::from(dir.config.operator_token_ttl_days)));
     let shared = dir.clone();
     dir.db(move |conn| {
+        super::verification::require_verified(conn, &actor)?;
         let composer = &shared.mailer.composer;
         create_token_in(conn, &actor, &name, &actor, expires_at, Some(composer), at)
     })

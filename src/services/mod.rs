@@ -27,6 +27,7 @@ pub mod signing_keys;
 pub mod software;
 pub mod statements;
 pub mod subscriptions;
+pub mod verification;
 
 use std::sync::Arc;
 

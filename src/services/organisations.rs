@@ -24,6 +24,7 @@ pub fn apply_in(
     input: &Application,
     at: Timestamp,
 ) -> Result<Organisation> {
+    super::verification::require_verified(conn, actor)?;
     let org = Organisation {
         id: OrgId::random(),
         legal_name: text("legal_name", &input.legal_name, 200)?,
@@ -163,6 +164,11 @@ pub async fn transition(
                     .into_iter()
                     .filter(|m| m.role == MemberRole::Admin)
                 {
+                    let wanted = store::users::find(tx, admin.user_id)?
+                        .is_some_and(|u| u.notifications && u.disabled_at.is_none());
+                    if !wanted {
+                        continue;
+                    }
                     let notice = super::notices::organisation_decided(
                         &admin.email,
                         &org,
@@ -265,6 +271,7 @@ pub fn add_member_in(
                 format!("no account for {email}; ask them to sign up first"),
             )
         })?;
+        super::verification::require_invitable(&user)?;
         let existing = store::organisations::role_of(tx, id, user.id)?;
         match existing {
             Some(current) if current == role => Err(Error::Conflict(format!(

@@ -9,6 +9,8 @@ diesel::table! {
         is_operator -> Bool,
         created_at -> Timestamp,
         disabled_at -> Nullable<Timestamp>,
+        email_verified_at -> Nullable<Timestamp>,
+        notifications -> Bool,
     }
 }
 

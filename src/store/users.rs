@@ -16,6 +16,8 @@ pub(super) struct UserRow {
     is_operator: bool,
     created_at: Timestamp,
     disabled_at: Option<Timestamp>,
+    email_verified_at: Option<Timestamp>,
+    notifications: bool,
 }
 
 impl UserRow {
@@ -27,6 +29,8 @@ impl UserRow {
             is_operator: self.is_operator,
             created_at: self.created_at,
             disabled_at: self.disabled_at,
+            email_verified_at: self.email_verified_at,
+            notifications: self.notifications,
         })
     }
 }
@@ -64,7 +68,25 @@ pub fn insert(conn: &mut DbConnection, user: &User) -> QueryResult<()> {
             is_operator: user.is_operator,
             created_at: user.created_at,
             disabled_at: user.disabled_at,
+            email_verified_at: user.email_verified_at,
+            notifications: user.notifications,
         })
+        .execute(conn)
+        .map(drop)
+}
+
+/// Records the account's address as verified at `at`.
+pub fn set_verified(conn: &mut DbConnection, user_id: UserId, at: Timestamp) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::email_verified_at.eq(at))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Sets whether the account gets the notices that are not about its security.
+pub fn set_notifications(conn: &mut DbConnection, user_id: UserId, on: bool) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::notifications.eq(on))
         .execute(conn)
         .map(drop)
 }

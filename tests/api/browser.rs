@@ -164,6 +164,45 @@ async fn log_out(browser: &Client) {
     text_of(browser, "login").await;
 }
 
+/// The link starting with `path` in the last message mailed to `to` (written as a file:
+/// the test directory has no SMTP server).
+async fn mailed_link(app: &crate::helpers::TestApp, to: &str, path: &str) -> String {
+    let started = Instant::now();
+    let folder = app.state.config.data_dir.join("mail");
+    loop {
+        let mut messages: Vec<(std::time::SystemTime, Vec<u8>)> = std::fs::read_dir(&folder)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                (path.extension()? == "eml").then_some(path)
+            })
+            .map(|path| {
+                let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+                (modified, std::fs::read(&path).unwrap())
+            })
+            .collect();
+        messages.sort_by_key(|(at, _)| *at);
+        for (_, bytes) in messages.iter().rev() {
+            let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
+            let addressed = message
+                .to()
+                .and_then(|to| to.first())
+                .and_then(|a| a.address())
+                .is_some_and(|a| a == to);
+            let text = message.body_text(0).unwrap_or_default();
+            if let (true, Some(start)) = (addressed, text.find(&format!("{}{path}", app.address))) {
+                return text[start..].split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no message to {to} with a link to {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_developer_onboards_and_an_operator_approves_in_a_real_browser() {
     let app = spawn_app().await;
@@ -187,6 +226,12 @@ async fn a_developer_onboards_and_an_operator_approves_in_a_real_browser() {
     .await;
     click(&browser, "signup").await;
     assert!(text_of(&browser, "flash").await.contains("Welcome"));
+    // The address is verified from the mailed link (a file here: no SMTP server configured).
+    text_of(&browser, "unverified").await;
+    let link = mailed_link(&app, developer, "/verify-email?token=").await;
+    browser.goto(&link).await.unwrap();
+    click(&browser, "verify-email").await;
+    assert!(text_of(&browser, "flash").await.contains("is verified"));
     click(&browser, "apply-link").await;
     fill(
         &browser,

@@ -325,7 +325,8 @@ impl TestApp {
             let mut conn = pool.get().unwrap();
             let cli = Some(&Actor::Cli);
             let user =
-                accounts::create_user_in(&mut conn, &email, PASSWORD, operator, cli, at).unwrap();
+                accounts::create_user_in(&mut conn, &email, PASSWORD, operator, cli, None, at)
+                    .unwrap();
             let token = accounts::create_token_in(
                 &mut conn,
                 &user.actor(),

@@ -308,8 +308,28 @@ async fn decisions_wait_for_a_server_that_is_down_and_arrive_once_and_a_refusal_
     let operator = app.user("operator@directory.example", true).await;
     let admin = app.user("admin@fintech.example", false).await;
     let other = app.user("other@fintech.example", false).await;
+    let quiet = app.user("quiet@fintech.example", false).await;
     let approved = app.apply(&admin, &["AISP"]).await;
     let rejected = app.apply(&other, &["AISP"]).await;
+    let unannounced = app.apply(&quiet, &["AISP"]).await;
+    // An admin who turned off the mail about decisions gets none.
+    let (status, me) = app
+        .api(
+            reqwest::Method::PATCH,
+            "/api/v1/me",
+            Some(&quiet.token),
+            Some(serde_json::json!({"notifications": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["notifications"], false);
+    assert_eq!(me["email_verified"], true, "made by the command line");
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{unannounced}"),
+        "approve",
+    )
+    .await;
     app.decide(
         &operator,
         &format!("/api/v1/organisations/{approved}"),
@@ -423,5 +443,130 @@ async fn without_an_smtp_server_messages_are_files_only_their_owner_reads() {
     assert!(
         files[0].to_string_lossy().contains(&queued[0].id),
         "named by the message's id"
+    );
+}
+
+/// The link to `path` in the newest `.eml` file mailed to `to` (no SMTP server configured).
+fn filed_link(app: &TestApp, to: &str, path: &str) -> String {
+    let folder = app.state.config.data_dir.join("mail");
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .rev()
+        .map(|(_, p)| std::fs::read(p).unwrap())
+        .find_map(|bytes| {
+            let text = text_of(&bytes);
+            let addressed = String::from_utf8_lossy(&bytes).contains(&format!("To: {to}"));
+            text.find(&format!("{}{path}", app.address))
+                .filter(|_| addressed)
+                .map(|_| link_in(&text, &format!("{}{path}", app.address)))
+        })
+        .unwrap_or_else(|| panic!("no link to {path} mailed to {to}"))
+}
+
+#[tokio::test]
+async fn a_new_account_verifies_its_address_before_it_applies_invites_or_makes_tokens() {
+    let app = spawn_app_with(|c| c.login_max_failures = 3).await;
+    let admin = app.user("admin@fintech.example", false).await;
+    let org = app.apply(&admin, &["AISP"]).await;
+    let browser = Browser::new(&app);
+    let email = "new.dev@fintech.example";
+    let (status, location, _) = browser.sign_up(email).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+    let (_, dashboard) = browser.get("/dashboard").await;
+    assert!(dashboard.contains("id=\"unverified\""), "{dashboard}");
+
+    // Unverified: no application, no token, no invitation.
+    let (status, _, html) = browser
+        .submit(
+            "/organisations/new",
+            "/organisations/new",
+            &crate::portal::apply_fields("GB"),
+        )
+        .await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("verify your address first"), "{html}");
+    let (status, _, _) = browser
+        .submit("/tokens", "/tokens", &[("name", "ci")])
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{org}/members"),
+            &admin,
+            serde_json::json!({"email": email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("not verified"));
+
+    // The link again, a few times, then throttled; only the newest link works.
+    outbox_settled(&app).await;
+    let first = filed_link(&app, email, "/verify-email?token=");
+    for _ in 0..3 {
+        let (status, _, _) = browser
+            .submit("/dashboard", "/account/verification", &[])
+            .await;
+        assert_eq!(status, 303);
+    }
+    let (_, account) = browser.get("/account").await;
+    assert!(account.contains("A new link is on its way"), "{account}");
+    browser
+        .submit("/dashboard", "/account/verification", &[])
+        .await;
+    let (_, account) = browser.get("/account").await;
+    assert!(account.contains("sent several times lately"), "{account}");
+    outbox_settled(&app).await;
+    let second = filed_link(&app, email, "/verify-email?token=");
+    assert_ne!(first, second);
+    let token = |link: &str| link.split("token=").nth(1).unwrap().to_owned();
+    let (status, _, html) = browser
+        .submit("/dashboard", "/verify-email", &[("token", &token(&first))])
+        .await;
+    assert_eq!(status, 422, "an older link: {html}");
+    let (status, location, _) = browser
+        .submit("/dashboard", "/verify-email", &[("token", &token(&second))])
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+    let (_, dashboard) = browser.get("/dashboard").await;
+    assert!(!dashboard.contains("id=\"unverified\""), "{dashboard}");
+    let (status, _, html) = browser
+        .submit("/dashboard", "/verify-email", &[("token", &token(&second))])
+        .await;
+    assert_eq!(status, 422, "used once: {html}");
+
+    // Verified: it applies, and can be invited.
+    let (status, location, html) = browser
+        .submit(
+            "/organisations/new",
+            "/organisations/new",
+            &crate::portal::apply_fields("GB"),
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert!(location.unwrap().starts_with("/organisations/"));
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{org}/members"),
+            &admin,
+            serde_json::json!({"email": email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut conn = app.state.pool.get().unwrap();
+    let user = ssa_directory::store::users::find_by_email(&mut conn, email)
+        .unwrap()
+        .unwrap();
+    let history =
+        ssa_directory::store::audit::subject_history(&mut conn, &user.id.to_string(), 50).unwrap();
+    assert!(
+        history.iter().any(|e| e.action == "user.email_verified"),
+        "{history:?}"
     );
 }

@@ -68,7 +68,7 @@ impl<'a> Browser<'a> {
         .await
     }
 
-    async fn sign_up(&self, email: &str) -> (u16, Option<String>, String) {
+    pub(crate) async fn sign_up(&self, email: &str) -> (u16, Option<String>, String) {
         self.submit(
             "/signup",
             "/signup",
@@ -82,7 +82,7 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn apply_fields(country: &str) -> Vec<(&str, &str)> {
+pub(crate) fn apply_fields(country: &str) -> Vec<(&str, &str)> {
     vec![
         ("legal_name", "Portal Payments Ltd"),
         ("registration_number", "87654321"),

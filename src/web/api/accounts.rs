@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{Items, created, default_per_page, first_page};
-use crate::model::Error;
 use crate::model::account::{Account, ApiToken, Me, NewToken};
 use crate::model::audit::{AuditEvent, AuditFilter};
 use crate::model::{Page, PageRequest, TokenId, UserId};
@@ -15,22 +14,39 @@ use crate::web::error::AppError;
 /// Who the token belongs to.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", operation_id = "me",
     responses((status = 200, description = "The token's account.", body = Me)))]
-pub(super) async fn me(ApiUser(actor): ApiUser) -> Result<HttpResponse, AppError> {
-    let crate::model::Actor::User {
-        id,
-        email,
-        operator,
-    } = actor
-    else {
-        return Err(AppError::Domain(Error::Unauthorized(
-            "tokens belong to accounts".into(),
-        )));
+pub(super) async fn me(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+) -> Result<HttpResponse, AppError> {
+    let user = accounts::me(&state, actor).await?;
+    Ok(HttpResponse::Ok().json(Me::from(user)))
+}
+
+/// The caller's preferences.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MeUpdate {
+    /// Whether to get the notices that are not about the account's security.
+    notifications: Option<bool>,
+}
+
+/// Change the caller's preferences
+///
+/// `notifications: false` stops the mail about decisions on the account's organisations;
+/// security notices (password, second factors, tokens) always come. Audited.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "account", operation_id = "updateMe",
+    request_body = MeUpdate,
+    responses((status = 200, description = "The account with its preferences.", body = Me)))]
+pub(super) async fn update_me(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<MeUpdate>,
+) -> Result<HttpResponse, AppError> {
+    let user = match body.into_inner().notifications {
+        Some(on) => accounts::set_notifications(&state, actor, on).await?,
+        None => accounts::me(&state, actor).await?,
     };
-    Ok(HttpResponse::Ok().json(Me {
-        user_id: id,
-        email,
-        operator,
-    }))
+    Ok(HttpResponse::Ok().json(Me::from(user)))
 }
 
 /// A request for a password reset link.

@@ -39,6 +39,7 @@ pub fn routes() -> Table {
     Table::new()
         .get("/api/openapi.json", openapi::serve)
         .get(&v1("/me"), accounts::me)
+        .patch(&v1("/me"), accounts::update_me)
         .post(&v1("/me/password"), accounts::change_password)
         .post(&v1("/password-reset"), accounts::request_password_reset)
         .post(

@@ -27,6 +27,7 @@ use crate::web::{error::Problem, public};
     ),
     paths(
         accounts::me,
+        accounts::update_me,
         accounts::change_password,
         accounts::request_password_reset,
         accounts::confirm_password_reset,
@@ -218,11 +219,11 @@ impl utoipa::Modify for Common {
                 if api || has_parameters {
                     add(operation, "404", "Unknown, or not visible to the caller.");
                 }
-                if api && (has_parameters || path == "/api/v1/software") {
+                if api && !public {
                     add(
                         operation,
                         "403",
-                        "Not allowed; or the organisation requires a second factor of its members and the caller's account has none (problem type second-factor-required).",
+                        "Not allowed; the detail says why: not an operator or an admin, the account's address not verified yet, or an organisation that requires a second factor of its members (problem type second-factor-required).",
                     );
                 }
                 let has_query =

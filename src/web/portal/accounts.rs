@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::pages::{
     AccountPage, DashboardPage, LoginPage, MembershipRow, Pager, PasskeyEnrolPage,
     PasswordResetConfirmPage, PasswordResetPage, RecoveryCodesPage, SecondFactorPage, SignupPage,
-    TokensPage, TotpEnrolPage,
+    TokensPage, TotpEnrolPage, VerifyEmailPage,
 };
 use super::{
     PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
@@ -18,7 +18,7 @@ use crate::model::account::User;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status};
 use crate::services::accounts::{self, Throttle};
-use crate::services::{Directory, mfa, organisations, password_reset, software};
+use crate::services::{Directory, mfa, organisations, password_reset, software, verification};
 use crate::web::auth::{self, AwaitingUser, PortalForm, SessionUser, client_address};
 use crate::web::error::AppError;
 
@@ -27,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(login))
         .route("/login/second-factor", web::get().to(second_factor_page))
         .route("/login/second-factor", web::post().to(second_factor))
+        .route("/verify-email", web::get().to(verify_page))
+        .route("/verify-email", web::post().to(verify))
+        .route("/account/verification", web::post().to(resend_verification))
+        .route("/account/notifications", web::post().to(set_notifications))
         .route("/password-reset", web::get().to(reset_page))
         .route("/password-reset", web::post().to(request_reset))
         .route("/password-reset/confirm", web::get().to(reset_confirm_page))
@@ -378,6 +382,89 @@ async fn regenerate_codes(
     }
 }
 
+/// The mailed verification link's page: a button verifies (a link opened by a mail scanner
+/// verifies nothing).
+async fn verify_page(session: Session, query: web::Query<TokenQuery>) -> PortalResult {
+    render(&VerifyEmailPage {
+        ctx: ctx(&session, None),
+        token: query.into_inner().token,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct VerifyForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn verify(
+    state: web::Data<Directory>,
+    session: Session,
+    user: SessionUser,
+    PortalForm(form): PortalForm<VerifyForm>,
+) -> PortalResult {
+    match verification::confirm(&state, form.token.clone()).await {
+        Ok(email) => {
+            auth::set_flash(&session, format!("{email} is verified."));
+            Ok(redirect(if user.0.is_some() {
+                "/dashboard"
+            } else {
+                "/login"
+            }))
+        }
+        Err(error @ Error::Validation(_)) => render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &VerifyEmailPage {
+                ctx: ctx(&session, user.0.as_ref()),
+                token: form.token,
+                error: Some(error.to_string()),
+            },
+        ),
+        Err(other) => Err(AppError::from(other).into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct NotificationsForm {
+    notifications: bool,
+}
+
+/// Turns the notices that are not about the account's security on or off.
+async fn set_notifications(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalForm(form): PortalForm<NotificationsForm>,
+) -> PortalResult {
+    accounts::set_notifications(&state, user.actor(), form.notifications).await?;
+    auth::set_flash(
+        &session,
+        if form.notifications {
+            "You will get mail about decisions on your organisations."
+        } else {
+            "No more mail about decisions on your organisations; security notices still come."
+        },
+    );
+    Ok(redirect("/account"))
+}
+
+/// Mails the verification link again.
+async fn resend_verification(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalForm(_): PortalForm<serde::de::IgnoredAny>,
+) -> PortalResult {
+    let message = match verification::resend(&state, &user).await {
+        Ok(()) => format!("A new link is on its way to {}.", user.email),
+        Err(error @ (Error::TooManyRequests(_) | Error::Conflict(_))) => error.to_string(),
+        Err(other) => return Err(AppError::from(other).into()),
+    };
+    auth::set_flash(&session, message);
+    Ok(redirect("/account"))
+}
+
 async fn reset_page(session: Session) -> PortalResult {
     render(&PasswordResetPage {
         ctx: ctx(&session, None),
@@ -513,7 +600,7 @@ async fn signup(
             auth::log_in(&state, &session, &user).await?;
             auth::set_flash(
                 &session,
-                "Welcome! Apply to onboard your organisation, or ask its admin to add you.",
+                "Welcome! We mailed you a link to verify your address; then apply to onboard your organisation, or ask its admin to add you.",
             );
             Ok(redirect("/dashboard"))
         }
@@ -675,6 +762,7 @@ async fn account_page_with(
         status,
         &AccountPage {
             ctx: ctx(session, Some(user)),
+            notifications: user.notifications,
             factors,
             error,
         },

@@ -352,6 +352,7 @@ pub fn ctx(session: &Session, user: Option<&User>) -> PageCtx {
         is_operator: user.is_some_and(|u| u.is_operator),
         csrf: auth::csrf_token(session),
         flash: auth::take_flash(session),
+        unverified: user.is_some_and(|u| u.email_verified_at.is_none()),
     }
 }
 

@@ -17,6 +17,8 @@ pub struct PageCtx {
     pub is_operator: bool,
     pub csrf: String,
     pub flash: Option<String>,
+    /// The signed-in account has not verified its address yet.
+    pub unverified: bool,
 }
 
 impl PageCtx {
@@ -66,6 +68,14 @@ pub struct ErrorPage {
 pub struct LoginPage {
     pub ctx: PageCtx,
     pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage {
+    pub ctx: PageCtx,
+    pub token: String,
     pub error: Option<String>,
 }
 
@@ -291,6 +301,8 @@ pub struct TokensPage {
 #[template(path = "account.html")]
 pub struct AccountPage {
     pub ctx: PageCtx,
+    /// Whether the account gets the notices that are not about its security.
+    pub notifications: bool,
     pub factors: crate::services::mfa::Factors,
     pub error: Option<String>,
 }

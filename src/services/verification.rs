@@ -1,0 +1,134 @@
+//! Verifying an account's address: sign-up mails a single-use link (valid 48 hours; its token
+//! stored hashed), the account page sends it again (throttled), and the link verifies the
+//! address. Until then the account can log in but not apply for an organisation, be invited to
+//! one or create API tokens. Accounts made by the command line are verified by whoever made
+//! them.
+
+use std::sync::Arc;
+
+use super::Directory;
+use crate::keys::credentials;
+use crate::mail::{Composer, Outgoing};
+use crate::model::account::User;
+use crate::model::audit::Entry;
+use crate::model::{Actor, Error, Result, Timestamp};
+use crate::store::{self, DbConnection, write_transaction};
+
+/// How long a verification link works.
+const LIFETIME: time::Duration = time::Duration::hours(48);
+
+/// The purpose of a verification link's token.
+const PURPOSE: &str = "verify_email";
+
+/// Mails `user` a new verification link (the older ones end), in the caller's transaction.
+pub fn send_link_in(
+    tx: &mut DbConnection,
+    composer: &Composer,
+    user: &User,
+    at: Timestamp,
+) -> Result<()> {
+    let token = credentials::new_link_token();
+    let hash = credentials::link_key(&token)
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("a link token too long")))?;
+    store::mail::insert_token(tx, &hash, user.id, PURPOSE, at, at + LIFETIME)?;
+    let link = format!("{}/verify-email?token={token}", composer.public_url());
+    super::mail::queue(
+        tx,
+        composer,
+        Some(user.id),
+        &Outgoing {
+            kind: "verify_email",
+            to: user.email.clone(),
+            subject: "verify your address".into(),
+            paragraphs: vec![
+                format!("Welcome. To finish making the account {}, verify that this address is yours.", user.email),
+                "Until then the account can log in but cannot apply for an organisation, be invited to one or create API tokens. The link works once, for 48 hours.".into(),
+                "If you did not make this account, ignore this message.".into(),
+            ],
+            action: Some(("Verify the address".into(), link)),
+        },
+        at,
+    )
+}
+
+/// Sends the signed-in account's verification link again; throttled like log-ins (per
+/// account), and refused once the address is verified.
+pub async fn resend(dir: &Arc<Directory>, user: &User) -> Result<()> {
+    let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
+    let (max, window) = (
+        i64::from(dir.config.login_max_failures),
+        time::Duration::seconds(dir.config.login_throttle_window_secs as i64),
+    );
+    dir.db(move |conn| {
+        let current = store::users::find(conn, user.id)?.ok_or(Error::NotFound("account"))?;
+        if current.email_verified_at.is_some() {
+            return Err(Error::Conflict("the address is verified already".into()));
+        }
+        let key = format!("verify:{}", user.id);
+        let counts = store::users::failure_counts(conn, &[&key], at - window)?;
+        if counts.iter().any(|(_, n)| *n >= max) {
+            return Err(Error::TooManyRequests(format!(
+                "the link was sent several times lately; try again in {} minutes",
+                window.whole_minutes().max(1)
+            )));
+        }
+        store::users::record_failures(conn, &[&key], at)?;
+        write_transaction(conn, |tx| {
+            send_link_in(tx, &shared.mailer.composer, &current, at)
+        })
+    })
+    .await
+}
+
+/// Verifies the address of the link's account: once, within its 48 hours. Returns the
+/// address; audited as `user.email_verified`.
+pub async fn confirm(dir: &Arc<Directory>, token: String) -> Result<String> {
+    let at = dir.now();
+    dir.db(move |conn| {
+        let expired = || {
+            Error::Validation(
+                "token: the link expired or was used already; log in and ask for a new one on your account page".into(),
+            )
+        };
+        let key = credentials::link_key(token.trim()).ok_or_else(expired)?;
+        write_transaction(conn, |tx| {
+            let id = store::mail::use_token(tx, &key, PURPOSE, at)?.ok_or_else(expired)?;
+            let user = store::users::find(tx, id)?.ok_or_else(expired)?;
+            store::users::set_verified(tx, user.id, at)?;
+            store::mail::end_tokens(tx, user.id, PURPOSE, at)?;
+            store::audit::record(
+                tx,
+                Entry::new(at, &user.actor(), "user.email_verified", "user", user.id),
+            )?;
+            Ok(user.email)
+        })
+    })
+    .await
+}
+
+/// Refuses an account whose address is not verified (403, saying how to verify it); other
+/// actors pass.
+pub fn require_verified(conn: &mut DbConnection, actor: &Actor) -> Result<()> {
+    let Some(id) = actor.user_id() else {
+        return Ok(());
+    };
+    let verified = store::users::find(conn, id)?.is_some_and(|u| u.email_verified_at.is_some());
+    if verified {
+        return Ok(());
+    }
+    Err(Error::Forbidden(
+        "verify your address first: open the link mailed to you (your account page sends it again)"
+            .into(),
+    ))
+}
+
+/// Refuses to invite an account whose address is not verified.
+pub fn require_invitable(user: &User) -> Result<()> {
+    if user.email_verified_at.is_some() {
+        return Ok(());
+    }
+    Err(Error::Validation(format!(
+        "email: {} has not verified its address yet; invite it once it has",
+        user.email
+    )))
+}

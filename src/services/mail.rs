@@ -51,6 +51,28 @@ pub fn queue(
     Ok(())
 }
 
+/// Writes a notice to each admin of `org` who wants notices (and is not disabled): `notice`
+/// makes it for an address. In the caller's transaction.
+pub fn to_admins(
+    tx: &mut DbConnection,
+    composer: &Composer,
+    org: crate::model::OrgId,
+    notice: impl Fn(&str) -> Outgoing,
+    at: Timestamp,
+) -> Result<()> {
+    let admins = store::organisations::members(tx, org)?
+        .into_iter()
+        .filter(|m| m.role == crate::model::inputs::MemberRole::Admin);
+    for admin in admins {
+        let wanted = store::users::find(tx, admin.user_id)?
+            .is_some_and(|u| u.notifications && u.disabled_at.is_none());
+        if wanted {
+            queue(tx, composer, Some(admin.user_id), &notice(&admin.email), at)?;
+        }
+    }
+    Ok(())
+}
+
 /// The wait before attempt `attempts + 1`: `mail_backoff_ms` doubled per earlier failure, at
 /// most five minutes.
 fn backoff(base_ms: u64, attempts: i32) -> time::Duration {

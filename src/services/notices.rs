@@ -2,7 +2,6 @@
 //! outbox is `services::mail`'s). Security notices are always sent.
 
 use crate::mail::Outgoing;
-use crate::model::organisation::Organisation;
 
 /// The account's password changed (by its owner or through a reset link).
 pub fn password_changed(email: &str) -> Outgoing {
@@ -56,47 +55,54 @@ pub fn token_created(email: &str, name: &str) -> Outgoing {
     }
 }
 
-/// An operator decided on the organisation (`transition`: approve, reject, suspend,
-/// reinstate, revoke), with the reason when one was given; to one of its admins.
-pub fn organisation_decided(
+/// An operator decided on an organisation or a software product (`what`) named `name`
+/// (`transition`: approve, reject, suspend, reinstate, revoke, or a change request's
+/// change_approve / change_reject), with the reason when one was given; to one of its admins.
+pub fn decided(
     to: &str,
-    org: &Organisation,
+    what: &str,
+    name: &str,
     transition: &str,
     reason: Option<&str>,
     page: String,
 ) -> Outgoing {
-    let what = match transition {
-        "approve" => {
-            "was approved: it can register software products and get statements and certificates"
-        }
-        "reject" => "was rejected",
-        "suspend" => {
-            "was suspended: its statements and certificates no longer count until it is reinstated"
-        }
-        "reinstate" => "was reinstated",
-        "revoke" => "was revoked for good",
-        _ => "changed status",
+    let organisation = what == "organisation";
+    let (verdict, consequence) = match transition {
+        "approve" => (
+            "was approved",
+            Some(if organisation {
+                "it can register software products and get statements and certificates"
+            } else {
+                "it can get statements and certificates"
+            }),
+        ),
+        "reject" => ("was rejected", None),
+        "suspend" => (
+            "was suspended",
+            Some("its statements and certificates no longer count until it is reinstated"),
+        ),
+        "reinstate" => ("was reinstated", None),
+        "revoke" => ("was revoked for good", None),
+        "change_approve" => ("had its requested change approved", None),
+        "change_reject" => ("had its requested change rejected", None),
+        _ => ("changed status", None),
     };
-    let mut paragraphs = vec![format!("{} {what}.", org.legal_name)];
+    let mut paragraphs = vec![match consequence {
+        Some(consequence) => format!("The {what} {name} {verdict}: {consequence}."),
+        None => format!("The {what} {name} {verdict}."),
+    }];
     if let Some(reason) = reason {
         paragraphs.push(format!("The operator's reason: {reason}"));
     }
     Outgoing {
-        kind: match transition {
-            "approve" => "organisation.approved",
-            "reject" => "organisation.rejected",
-            "suspend" => "organisation.suspended",
-            "reinstate" => "organisation.reinstated",
-            "revoke" => "organisation.revoked",
-            _ => "organisation.changed",
+        kind: if organisation {
+            "organisation.decision"
+        } else {
+            "software.decision"
         },
         to: to.to_owned(),
-        subject: format!(
-            "{} {}",
-            org.legal_name,
-            what.split(':').next().unwrap_or(what)
-        ),
+        subject: format!("{name} {verdict}"),
         paragraphs,
-        action: Some(("Open the organisation".into(), page)),
+        action: Some((format!("Open the {what}"), page)),
     }
 }

@@ -160,30 +160,17 @@ pub async fn transition(
                     store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))?;
                 // Its admins hear of the decision, in this transaction.
                 let page = format!("{}/organisations/{id}", shared.public_url);
-                for admin in store::organisations::members(tx, id)?
-                    .into_iter()
-                    .filter(|m| m.role == MemberRole::Admin)
-                {
-                    let wanted = store::users::find(tx, admin.user_id)?
-                        .is_some_and(|u| u.notifications && u.disabled_at.is_none());
-                    if !wanted {
-                        continue;
-                    }
-                    let notice = super::notices::organisation_decided(
-                        &admin.email,
-                        &org,
+                let notice = |to: &str| {
+                    super::notices::decided(
+                        to,
+                        "organisation",
+                        &org.legal_name,
                         transition.as_str(),
                         reason.as_deref(),
                         page.clone(),
-                    );
-                    super::mail::queue(
-                        tx,
-                        &shared.mailer.composer,
-                        Some(admin.user_id),
-                        &notice,
-                        at,
-                    )?;
-                }
+                    )
+                };
+                super::mail::to_admins(tx, &shared.mailer.composer, id, notice, at)?;
                 Ok(org)
             })
         })

@@ -320,7 +320,7 @@ pub async fn decide_change(
     decision: ChangeDecision,
     reason: Option<String>,
 ) -> Result<Software> {
-    let at = dir.now();
+    let (at, shared) = (dir.now(), dir.clone());
     dir.db(move |conn| {
         let (_, _, access) = get_in(conn, &actor, id)?;
         if decision != ChangeDecision::Withdraw {
@@ -369,6 +369,26 @@ pub async fn decide_change(
                     .reason(reason.as_deref())
                     .details(requested(&current, &change)),
             )?;
+            if decision != ChangeDecision::Withdraw {
+                let page = format!("{}/software/{id}", shared.public_url);
+                let verdict = if decision == ChangeDecision::Approve {
+                    "change_approve"
+                } else {
+                    "change_reject"
+                };
+                let notice = |to: &str| {
+                    super::notices::decided(
+                        to,
+                        "software product",
+                        &current.client_name,
+                        verdict,
+                        reason.as_deref(),
+                        page.clone(),
+                    )
+                };
+                let composer = &shared.mailer.composer;
+                super::mail::to_admins(tx, composer, current.organisation_id, notice, at)?;
+            }
             Ok(next)
         })
     })
@@ -384,7 +404,7 @@ pub async fn transition(
     transition: Transition,
     reason: Option<String>,
 ) -> Result<Software> {
-    let at = dir.now();
+    let (at, shared) = (dir.now(), dir.clone());
     let product = dir
         .db(move |conn| {
             let (_, _, access) = get_in(conn, &actor, id)?;
@@ -433,6 +453,20 @@ pub async fn transition(
                     .status(Some(current.status.as_str()), Some(next.as_str()))
                     .reason(reason.as_deref()),
                 )?;
+                // The organisation's admins hear of the decision, in this transaction.
+                let page = format!("{}/software/{id}", shared.public_url);
+                let notice = |to: &str| {
+                    super::notices::decided(
+                        to,
+                        "software product",
+                        &current.client_name,
+                        transition.as_str(),
+                        reason.as_deref(),
+                        page.clone(),
+                    )
+                };
+                let composer = &shared.mailer.composer;
+                super::mail::to_admins(tx, composer, current.organisation_id, notice, at)?;
                 store::software::find(tx, id)?.ok_or(Error::NotFound("software"))
             })
         })

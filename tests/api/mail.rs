@@ -380,6 +380,26 @@ async fn decisions_wait_for_a_server_that_is_down_and_arrive_once_and_a_refusal_
         text.contains(&format!("/organisations/{rejected}")),
         "{text}"
     );
+    assert!(outbox_to(&app, &quiet.email).is_empty());
+
+    // A decision on a product reaches its organisation's admins too.
+    let software = app.register(&admin, &approved, "production").await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/software/{software}"),
+        "approve",
+    )
+    .await;
+    let both = smtp.wait_for(&admin.email, 2).await;
+    let subject = subject_of(&both[1].0);
+    assert!(
+        subject.contains("Example Budgeting App was approved"),
+        "{subject}"
+    );
+    assert!(
+        text_of(&both[1].0).contains(&format!("/software/{software}")),
+        "a link to the product"
+    );
 
     // A permanent refusal (550) is not retried: failed, with the server's reason.
     let refused = app.user("refused@fintech.example", false).await;

@@ -140,8 +140,9 @@ fn spawn_push_deliverer(state: Arc<Directory>) {
     });
 }
 
-/// Delivers the mail outbox's due messages (up to 16 at a time) four times a second and keeps
-/// its gauges; it ends when the server stops.
+/// Delivers the mail outbox's due messages (up to 16 at a time) four times a second; every
+/// five seconds it keeps the gauges and writes the reminders of certificates about to expire.
+/// It ends when the server stops.
 fn spawn_mail_deliverer(state: Arc<Directory>) {
     spawn_every(state, Duration::from_millis(250), |state, gauges| {
         Box::pin(async move {
@@ -152,6 +153,13 @@ fn spawn_mail_deliverer(state: Arc<Directory>) {
                 match services::mail::gauges(&state).await {
                     Ok((backlog, age)) => state.metrics.mail_gauges(backlog, age),
                     Err(error) => tracing::warn!(%error, "cannot read the mail gauges"),
+                }
+                match services::reminders::certificates_expiring(&state).await {
+                    Ok(0) => {}
+                    Ok(reminded) => {
+                        tracing::info!(reminded, "certificates about to expire reminded")
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot remind of expiring certificates"),
                 }
             }
         })

@@ -23,6 +23,7 @@ pub mod organisations;
 pub mod passkeys;
 pub mod password_reset;
 pub mod recorder;
+pub mod reminders;
 pub mod signing_keys;
 pub mod software;
 pub mod statements;

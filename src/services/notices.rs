@@ -106,3 +106,28 @@ pub fn decided(
         action: Some((format!("Open the {what}"), page)),
     }
 }
+
+/// A certificate of one of the organisation's products expires in `days` days (a reminder at
+/// 30 and at 7 days).
+pub fn certificate_expiring(
+    to: &str,
+    cert: &crate::model::certificate::Certificate,
+    product: &str,
+    days: i64,
+    page: String,
+) -> Outgoing {
+    let kind = cert.cert_type.as_str();
+    Outgoing {
+        kind: "certificate.expiring",
+        to: to.to_owned(),
+        subject: format!("the {kind} certificate of {product} expires in {days} days"),
+        paragraphs: vec![
+            format!(
+                "The {kind} certificate {} of {product} ({}) expires on {} UTC, in {days} days.",
+                cert.serial, cert.subject, cert.not_after
+            ),
+            "Request a new one from a new key (upload a CSR on the product's page or with the API) and move your software to it before then: banks refuse an expired certificate.".into(),
+        ],
+        action: Some(("Open the product".into(), page)),
+    }
+}

@@ -192,3 +192,58 @@ pub fn state_and_issuer(conn: &mut DbConnection, serial: &Serial) -> QueryResult
         .optional()?;
     Ok(row.map(stated))
 }
+
+/// Active certificates that expire after `now` and by `horizon` without a reminder at
+/// `threshold_days` yet, soonest first (at most `limit`).
+pub fn expiring_unreminded(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    horizon: Timestamp,
+    threshold_days: i32,
+    limit: i64,
+) -> QueryResult<Vec<Certificate>> {
+    use super::schema::certificate_reminders;
+    certificates::table
+        .filter(certificates::status.eq(CertStatus::Good))
+        .filter(certificates::not_after.gt(now))
+        .filter(certificates::not_after.le(horizon))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            certificate_reminders::table
+                .filter(certificate_reminders::serial.eq(certificates::serial))
+                .filter(certificate_reminders::threshold_days.eq(threshold_days)),
+        )))
+        .order(certificates::not_after.asc())
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)
+        .map(|rows| rows.into_iter().map(Row::into).collect())
+}
+
+/// Records the reminder of `serial` at `threshold_days`: false when one was recorded
+/// already. Two instances recording it at once: one of them fails on the primary key
+/// ([`super::is_unique_violation`]).
+pub fn remember(
+    conn: &mut DbConnection,
+    serial: &Serial,
+    threshold_days: i32,
+    at: Timestamp,
+) -> QueryResult<bool> {
+    use super::schema::certificate_reminders;
+    let known: bool = diesel::select(diesel::dsl::exists(
+        certificate_reminders::table
+            .filter(certificate_reminders::serial.eq(serial))
+            .filter(certificate_reminders::threshold_days.eq(threshold_days)),
+    ))
+    .get_result(conn)?;
+    if known {
+        return Ok(false);
+    }
+    diesel::insert_into(certificate_reminders::table)
+        .values((
+            certificate_reminders::serial.eq(serial),
+            certificate_reminders::threshold_days.eq(threshold_days),
+            certificate_reminders::sent_at.eq(at),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}

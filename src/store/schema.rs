@@ -271,6 +271,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    certificate_reminders (serial, threshold_days) {
+        serial -> Text,
+        threshold_days -> Integer,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     issued_ssas (jti) {
         jti -> Text,
         software_id -> Text,
@@ -390,6 +398,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
+    certificate_reminders,
     mail_outbox,
     email_tokens,
     passkeys,

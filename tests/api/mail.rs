@@ -590,3 +590,63 @@ async fn a_new_account_verifies_its_address_before_it_applies_invites_or_makes_t
         "{history:?}"
     );
 }
+
+/// The reminders of expiring certificates written for `to`.
+fn reminders_to(app: &TestApp, to: &str) -> usize {
+    outbox_to(app, to)
+        .iter()
+        .filter(|m| m.kind == "certificate.expiring")
+        .count()
+}
+
+/// Waits until `to` has `count` reminders, then another pass of both instances (each looks
+/// every five seconds) to see no other comes.
+async fn reminded(app: &TestApp, to: &str, count: usize) {
+    let started = Instant::now();
+    while reminders_to(app, to) < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} of {count} reminders",
+            reminders_to(app, to)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(reminders_to(app, to), count, "once per threshold");
+}
+
+#[tokio::test]
+async fn an_expiring_certificate_is_reminded_once_at_30_and_7_days_with_two_instances() {
+    let app = spawn_app_with(|c| c.certificate_validity_days = 40).await;
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    let c = crate::helpers::cast(&app).await;
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "approve",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let csr = crate::pki::make_csr(dir.path(), "transport", "ec:P-256", "/CN=reminded");
+    let (status, issued) = crate::pki::request_certificate(&app, &c, "transport", &csr).await;
+    assert_eq!(status, 201, "{issued}");
+
+    // Forty days to go: nothing yet. Then within 30 days: one reminder, whoever sends it.
+    app.clock.advance(Duration::from_secs(11 * 24 * 3600));
+    reminded(&sibling, &c.admin.email, 1).await;
+    let message = outbox_to(&app, &c.admin.email)
+        .into_iter()
+        .find(|m| m.kind == "certificate.expiring")
+        .unwrap();
+    let text = text_of(&message.message);
+    assert!(text.contains("transport certificate"), "{text}");
+    assert!(text.contains(issued["serial"].as_str().unwrap()), "{text}");
+    assert!(
+        text.contains("in 30 days") || text.contains("in 29 days"),
+        "{text}"
+    );
+
+    // Within 7 days: the second, once.
+    app.clock.advance(Duration::from_secs(24 * 24 * 3600));
+    reminded(&app, &c.admin.email, 2).await;
+}

@@ -141,7 +141,8 @@ fn spawn_push_deliverer(state: Arc<Directory>) {
 }
 
 /// Delivers the mail outbox's due messages (up to 16 at a time) four times a second; every
-/// five seconds it keeps the gauges and writes the reminders of certificates about to expire.
+/// five seconds it keeps the gauges and writes the reminders of certificates about to expire
+/// and the operators' digest when due.
 /// It ends when the server stops.
 fn spawn_mail_deliverer(state: Arc<Directory>) {
     spawn_every(state, Duration::from_millis(250), |state, gauges| {
@@ -160,6 +161,9 @@ fn spawn_mail_deliverer(state: Arc<Directory>) {
                         tracing::info!(reminded, "certificates about to expire reminded")
                     }
                     Err(error) => tracing::warn!(%error, "cannot remind of expiring certificates"),
+                }
+                if let Err(error) = services::reminders::operators_digest(&state).await {
+                    tracing::warn!(%error, "cannot write the operators' digest");
                 }
             }
         })

@@ -73,6 +73,22 @@ pub fn to_admins(
     Ok(())
 }
 
+/// An account's latest messages (at most 50, newest first) with their delivery state; for
+/// operators helping its owner.
+pub async fn of_account(
+    dir: &Arc<Directory>,
+    actor: crate::model::Actor,
+    user: UserId,
+) -> Result<(crate::model::account::User, Vec<Queued>)> {
+    dir.db(move |conn| {
+        actor.require_operator()?;
+        let account = store::users::find(conn, user)?.ok_or(Error::NotFound("account"))?;
+        let messages = store::mail::of_user(conn, user, 50)?;
+        Ok((account, messages))
+    })
+    .await
+}
+
 /// The wait before attempt `attempts + 1`: `mail_backoff_ms` doubled per earlier failure, at
 /// most five minutes.
 fn backoff(base_ms: u64, attempts: i32) -> time::Duration {

@@ -131,3 +131,34 @@ pub fn certificate_expiring(
         action: Some(("Open the product".into(), page)),
     }
 }
+
+/// What waits for operators' decisions: applications (organisations), products and change
+/// requests; to one operator.
+pub fn operators_digest(
+    to: &str,
+    organisations: i64,
+    software: i64,
+    changes: i64,
+    page: String,
+) -> Outgoing {
+    let mut waiting = Vec::new();
+    for (count, what) in [
+        (organisations, "organisation application(s)"),
+        (software, "software product(s)"),
+        (changes, "change request(s)"),
+    ] {
+        if count > 0 {
+            waiting.push(format!("{count} {what}"));
+        }
+    }
+    Outgoing {
+        kind: "operators.digest",
+        to: to.to_owned(),
+        subject: "decisions waiting".into(),
+        paragraphs: vec![
+            format!("Waiting for a decision: {}.", waiting.join(", ")),
+            "This digest comes at most once an hour, while something waits.".into(),
+        ],
+        action: Some(("Open the queue".into(), page)),
+    }
+}

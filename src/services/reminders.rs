@@ -67,3 +67,53 @@ pub async fn certificates_expiring(dir: &Arc<Directory>) -> Result<usize> {
     })
     .await
 }
+
+/// How often the operators' digest may come.
+const DIGEST_EVERY: time::Duration = time::Duration::hours(1);
+
+/// The operators' digest of what waits for a decision: at most once an hour across instances,
+/// only when something waits, to each operator who wants notices. True when written.
+pub async fn operators_digest(dir: &Arc<Directory>) -> Result<bool> {
+    use crate::model::software::SoftwareFilter;
+    use crate::model::{PageRequest, Status};
+    let (shared, at) = (dir.clone(), dir.now());
+    dir.db(move |conn| {
+        let one = PageRequest {
+            page: 1,
+            per_page: 1,
+        };
+        let organisations =
+            store::organisations::list(conn, None, Some(Status::Pending), one)?.total as i64;
+        let pending = SoftwareFilter {
+            status: Some(Status::Pending),
+            ..SoftwareFilter::default()
+        };
+        let software = store::software::list(conn, None, None, pending, one)?.total as i64;
+        let changes = SoftwareFilter {
+            pending_change: true,
+            ..SoftwareFilter::default()
+        };
+        let changes = store::software::list(conn, None, None, changes, one)?.total as i64;
+        if organisations + software + changes == 0 {
+            return Ok(false);
+        }
+        write_transaction(conn, |tx| {
+            if !store::mail::take_digest_turn(tx, "operators", at - DIGEST_EVERY, at)? {
+                return Ok(false);
+            }
+            let page = format!("{}/operator/queue", shared.public_url);
+            for (id, email) in store::mail::operators_to_notify(tx)? {
+                let notice = super::notices::operators_digest(
+                    &email,
+                    organisations,
+                    software,
+                    changes,
+                    page.clone(),
+                );
+                super::mail::queue(tx, &shared.mailer.composer, Some(id), &notice, at)?;
+            }
+            Ok(true)
+        })
+    })
+    .await
+}

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{email_tokens, mail_outbox};
+use super::schema::{digests, email_tokens, mail_outbox, users};
 use crate::model::{Timestamp, UserId};
 
 /// A message in the outbox.
@@ -227,4 +227,33 @@ pub fn end_tokens(
     )
     .set(email_tokens::used_at.eq(at))
     .execute(conn)
+}
+
+/// Takes the turn of the digest `name` when it was last written before `due_before`: true
+/// for the one instance whose update took it (its time becomes `at`).
+pub fn take_digest_turn(
+    conn: &mut DbConnection,
+    name: &str,
+    due_before: Timestamp,
+    at: Timestamp,
+) -> QueryResult<bool> {
+    diesel::update(
+        digests::table
+            .filter(digests::name.eq(name))
+            .filter(digests::last_sent_at.lt(due_before)),
+    )
+    .set(digests::last_sent_at.eq(at))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// The operators who want notices and are not disabled: ids and addresses.
+pub fn operators_to_notify(conn: &mut DbConnection) -> QueryResult<Vec<(UserId, String)>> {
+    users::table
+        .filter(users::is_operator.eq(true))
+        .filter(users::notifications.eq(true))
+        .filter(users::disabled_at.is_null())
+        .select((users::id, users::email))
+        .order(users::email.asc())
+        .load(conn)
 }

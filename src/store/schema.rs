@@ -279,6 +279,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    digests (name) {
+        name -> Text,
+        last_sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     issued_ssas (jti) {
         jti -> Text,
         software_id -> Text,
@@ -399,6 +406,7 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
     certificate_reminders,
+    digests,
     mail_outbox,
     email_tokens,
     passkeys,

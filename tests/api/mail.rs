@@ -430,6 +430,19 @@ async fn decisions_wait_for_a_server_that_is_down_and_arrive_once_and_a_refusal_
         assert!(started.elapsed() < Duration::from_secs(20), "{queued:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Operators see an account's deliveries (not what they said); nobody else does.
+    let support = Browser::new(&app);
+    support.log_in(&operator.email, PASSWORD).await;
+    let page = format!("/operator/users/{}/mail", refused.id);
+    let (status, html) = support.get(&page).await;
+    assert_eq!(status, 200, "{html}");
+    let row = crate::mfa::between(&html, "<td>security.token_created</td>", "</tr>");
+    assert!(row.contains("failed") && row.contains("550"), "{row}");
+    assert!(!html.contains("API token named"), "no content: {html}");
+    let member = Browser::new(&app);
+    member.log_in(&admin.email, PASSWORD).await;
+    assert_eq!(member.get(&page).await.0, 403);
 }
 
 #[tokio::test]
@@ -649,4 +662,63 @@ async fn an_expiring_certificate_is_reminded_once_at_30_and_7_days_with_two_inst
     // Within 7 days: the second, once.
     app.clock.advance(Duration::from_secs(24 * 24 * 3600));
     reminded(&app, &c.admin.email, 2).await;
+}
+
+/// The operators' digests written for `to`.
+fn digests_to(app: &TestApp, to: &str) -> usize {
+    outbox_to(app, to)
+        .iter()
+        .filter(|m| m.kind == "operators.digest")
+        .count()
+}
+
+#[tokio::test]
+async fn operators_get_a_digest_of_waiting_decisions_at_most_hourly_across_instances() {
+    let app = spawn_app_with(|_| {}).await;
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    let operator = app.user("operator@directory.example", true).await;
+    let quiet = app.user("quiet.operator@directory.example", true).await;
+    let (status, _) = app
+        .api(
+            reqwest::Method::PATCH,
+            "/api/v1/me",
+            Some(&quiet.token),
+            Some(serde_json::json!({"notifications": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Nothing waits: no digest.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(digests_to(&app, &operator.email), 0);
+
+    let developer = app.user("dev@fintech.example", false).await;
+    app.apply(&developer, &["AISP"]).await;
+    let started = Instant::now();
+    while digests_to(&sibling, &operator.email) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no digest");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let digest = outbox_to(&app, &operator.email)
+        .into_iter()
+        .find(|m| m.kind == "operators.digest")
+        .unwrap();
+    let text = text_of(&digest.message);
+    assert!(text.contains("1 organisation application(s)"), "{text}");
+    assert!(text.contains("/operator/queue"), "{text}");
+    assert_eq!(digests_to(&app, &quiet.email), 0, "notices turned off");
+
+    // Not again within the hour, whichever instance looks; again after it.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(digests_to(&app, &operator.email), 1);
+    app.clock.advance(Duration::from_secs(61 * 60));
+    let started = Instant::now();
+    while digests_to(&app, &operator.email) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no second digest"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(digests_to(&app, &operator.email), 2);
 }

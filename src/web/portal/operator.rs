@@ -4,7 +4,7 @@ use actix_session::Session;
 use actix_web::web;
 use serde::Deserialize;
 
-use super::pages::{AuditPage, Pager, QueuePage, UsersPage};
+use super::pages::{AccountMailPage, AuditPage, Pager, QueuePage, UsersPage};
 use super::{
     PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
 };
@@ -27,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/operator/users/{user_id}/{action}",
             web::post().to(set_user_disabled),
+        )
+        .route(
+            "/operator/users/{user_id}/mail",
+            web::get().to(account_mail),
         )
         .route(
             "/operator/users/{user_id}/second-factors/reset",
@@ -225,6 +229,21 @@ async fn users_page(
     query: web::Query<UsersQuery>,
 ) -> PortalResult {
     render_users(&state, &session, &user, query.into_inner(), None).await
+}
+
+/// An account's latest messages and how their delivery went (for support).
+async fn account_mail(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath(target): PortalPath<UserId>,
+) -> PortalResult {
+    let (account, messages) = services::mail::of_account(&state, user.actor(), target).await?;
+    render(&AccountMailPage {
+        ctx: ctx(&session, Some(&user)),
+        email: account.email,
+        messages,
+    })
 }
 
 /// Removes a person's second factors and ends their sessions (they lost their key or phone

@@ -352,6 +352,14 @@ pub struct RecoveryCodesPage {
 }
 
 #[derive(Template)]
+#[template(path = "account_mail.html")]
+pub struct AccountMailPage {
+    pub ctx: PageCtx,
+    pub email: String,
+    pub messages: Vec<crate::store::mail::Queued>,
+}
+
+#[derive(Template)]
 #[template(path = "users.html")]
 pub struct UsersPage {
     pub ctx: PageCtx,

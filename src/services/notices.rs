@@ -162,3 +162,32 @@ pub fn operators_digest(
         action: Some(("Open the queue".into(), page)),
     }
 }
+
+/// A push subscription of the organisation turned failing: retried for `push_retry_secs`
+/// without success; delivery goes on with backoff, and polling catches up.
+pub fn subscription_failing(to: &str, endpoint: &str, why: &str, page: String) -> Outgoing {
+    Outgoing {
+        kind: "subscription.failing",
+        to: to.to_owned(),
+        subject: "a push subscription is failing".into(),
+        paragraphs: vec![
+            format!("The directory could not push change events to {endpoint} for a while, and marked its subscription failing. The last error: {why}"),
+            "Events are kept and still tried, less often; fix the endpoint and resume the subscription on the organisation's page, or catch up with GET /events.".into(),
+        ],
+        action: Some(("Open the subscriptions".into(), page)),
+    }
+}
+
+/// The account was invited to an organisation with a role, by `by`.
+pub fn invited(to: &str, organisation: &str, role: &str, by: &str, page: String) -> Outgoing {
+    Outgoing {
+        kind: "invitation",
+        to: to.to_owned(),
+        subject: format!("an invitation to {organisation}"),
+        paragraphs: vec![
+            format!("{by} invited you to {organisation} as {role}."),
+            "Accept or decline it on your dashboard; it expires unanswered.".into(),
+        ],
+        action: Some(("Open your dashboard".into(), page)),
+    }
+}

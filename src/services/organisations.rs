@@ -246,6 +246,7 @@ pub fn add_member_in(
     id: OrgId,
     email: &str,
     role: &str,
+    notify: Option<&crate::mail::Mailer>,
     at: Timestamp,
 ) -> Result<MemberChange> {
     access::to_organisation(conn, actor, id)?.require_admin()?;
@@ -306,6 +307,19 @@ pub fn add_member_in(
                         .organisation(id)
                         .details(serde_json::json!({"email": user.email, "role": role.as_str()})),
                 )?;
+                if let Some(mailer) = notify {
+                    let org = store::organisations::find(tx, id)?
+                        .ok_or(Error::NotFound("organisation"))?;
+                    let page = format!("{}/dashboard", mailer.composer.public_url());
+                    let notice = super::notices::invited(
+                        &user.email,
+                        &org.legal_name,
+                        role.as_str(),
+                        &actor.audit_name(),
+                        page,
+                    );
+                    super::mail::queue(tx, &mailer.composer, Some(user.id), &notice, at)?;
+                }
                 store::organisations::invitations(tx, Some(id), Some(user.id), at)?
                     .into_iter()
                     .next()
@@ -324,7 +338,8 @@ pub async fn add_member(
     role: String,
 ) -> Result<MemberChange> {
     let at = dir.now();
-    dir.db(move |conn| add_member_in(conn, &actor, id, &email, &role, at))
+    let shared = dir.clone();
+    dir.db(move |conn| add_member_in(conn, &actor, id, &email, &role, Some(&shared.mailer), at))
         .await
 }
 

@@ -378,10 +378,24 @@ async fn failed(dir: &Arc<Directory>, sub: &Subscription, why: &str, at: Timesta
     let wait = backoff(attempts, Duration::from_millis(dir.config.push_backoff_ms));
     let next = at + wait;
     tracing::info!(subscription = %sub.id, attempts, state = %state, error = %why, "push failed");
+    // Turning failing is news for the organisation's admins, in the same transaction.
+    let turned = (sub.state != SubscriptionState::Failing && state == SubscriptionState::Failing)
+        .then(|| (dir.clone(), sub.organisation_id, sub.endpoint.clone()));
     dir.db(move |conn| {
-        Ok(store::subscriptions::failed(
-            conn, id, &owner, attempts, &why, at, since, next, state,
-        )?)
+        write_transaction(conn, |tx| {
+            let recorded = store::subscriptions::failed(
+                tx, id, &owner, attempts, &why, at, since, next, state,
+            )?;
+            if let (true, Some((shared, org, endpoint))) = (recorded, &turned) {
+                let page = format!("{}/organisations/{org}#subscriptions", shared.public_url);
+                let endpoint = endpoint.as_deref().unwrap_or("its endpoint");
+                let notice = |to: &str| {
+                    super::notices::subscription_failing(to, endpoint, &why, page.clone())
+                };
+                super::mail::to_admins(tx, &shared.mailer.composer, *org, notice, at)?;
+            }
+            Ok(())
+        })
     })
     .await?;
     Ok(())

@@ -592,6 +592,12 @@ async fn a_new_account_verifies_its_address_before_it_applies_invites_or_makes_t
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    assert!(
+        outbox_to(&app, email)
+            .iter()
+            .any(|m| m.kind == "invitation"),
+        "the invitation is mailed"
+    );
     let mut conn = app.state.pool.get().unwrap();
     let user = ssa_directory::store::users::find_by_email(&mut conn, email)
         .unwrap()

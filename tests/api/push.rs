@@ -356,6 +356,16 @@ async fn a_subscription_gets_only_its_kinds_fails_after_the_retry_time_and_resum
     }
     assert_eq!(view["state"], "failing", "{view}");
     assert_eq!(view["delivery"]["backlog"], 1);
+    // The organisation's admin hears of it by mail, once.
+    let notices: Vec<_> = {
+        let mut conn = app.state.pool.get().unwrap();
+        ssa_directory::store::mail::to_recipient(&mut conn, &c.admin.email)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "subscription.failing")
+            .collect()
+    };
+    assert_eq!(notices.len(), 1, "{notices:?}");
     let cursor = view["delivery"]["cursor"].as_str().unwrap();
     let missed = feed_after(&app, cursor, &["software-status"]).await;
     assert_eq!(missed.len(), 1, "the feed holds what push did not deliver");

@@ -197,10 +197,30 @@ pub struct Invitation {
 }
 
 /// What an admin's request to add someone did.
+/// An invitation of an address that has no account yet: it joins once an account made with
+/// that address verifies it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AddressInvitation {
+    pub organisation_id: OrgId,
+    #[schema(format = Email)]
+    pub email: String,
+    pub role: MemberRole,
+    /// Who invited (an email, or `cli`).
+    pub invited_by: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
 #[derive(Debug, Clone)]
 pub enum MemberChange {
     /// An account that is not a member was invited; it joins when it accepts.
     Invited(Invitation),
+    /// An address without an account was mailed a sign-up link; it joins once verified.
+    Mailed(AddressInvitation),
     /// A member's role changed.
     RoleChanged(Member),
 }

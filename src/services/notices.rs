@@ -191,3 +191,24 @@ pub fn invited(to: &str, organisation: &str, role: &str, by: &str, page: String)
         action: Some(("Open your dashboard".into(), page)),
     }
 }
+
+/// An address without an account was invited to an organisation: the link signs up with it.
+pub fn invited_to_sign_up(
+    to: &str,
+    organisation: &str,
+    role: &str,
+    by: &str,
+    link: String,
+) -> Outgoing {
+    Outgoing {
+        kind: "invitation",
+        to: to.to_owned(),
+        subject: format!("an invitation to {organisation}"),
+        paragraphs: vec![
+            format!("{by} invited {to} to {organisation} as {role}."),
+            "Make an account with this address; once you verify it (we mail you a link), you are a member.".into(),
+            "If you do not know them, ignore this message.".into(),
+        ],
+        action: Some(("Make an account".into(), link)),
+    }
+}

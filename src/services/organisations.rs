@@ -253,12 +253,16 @@ pub fn add_member_in(
     let email = Email::parse("email", email)?;
     let role = MemberRole::parse("role", role)?;
     write_transaction(conn, |tx| {
-        let user = store::users::find_by_email(tx, email.as_str())?.ok_or_else(|| {
-            invalid(
-                "email",
-                format!("no account for {email}; ask them to sign up first"),
-            )
-        })?;
+        let Some(user) = store::users::find_by_email(tx, email.as_str())? else {
+            let Some(mailer) = notify else {
+                return Err(invalid(
+                    "email",
+                    format!("no account for {email}; ask them to sign up first"),
+                ));
+            };
+            return invite_address(tx, mailer, actor, id, &email, role, at)
+                .map(MemberChange::Mailed);
+        };
         super::verification::require_invitable(&user)?;
         let existing = store::organisations::role_of(tx, id, user.id)?;
         match existing {
@@ -328,6 +332,57 @@ pub fn add_member_in(
             }
         }
     })
+}
+
+/// Invites an address that has no account: a sign-up link is mailed, and the account made
+/// with the address joins with `role` once it verifies the address (within the invitation's
+/// days). 409 when one is pending.
+fn invite_address(
+    tx: &mut DbConnection,
+    mailer: &crate::mail::Mailer,
+    actor: &Actor,
+    id: OrgId,
+    email: &Email,
+    role: MemberRole,
+    at: Timestamp,
+) -> Result<crate::model::organisation::AddressInvitation> {
+    let invitation = crate::model::organisation::AddressInvitation {
+        organisation_id: id,
+        email: email.as_str().to_owned(),
+        role,
+        invited_by: actor.audit_name(),
+        created_at: at,
+        expires_at: at + time::Duration::days(INVITATION_DAYS),
+    };
+    if !store::organisations::insert_address_invitation(tx, &invitation)? {
+        return Err(Error::Conflict(format!(
+            "{email} is already invited to this organisation"
+        )));
+    }
+    store::audit::record(
+        tx,
+        Entry::new(at, actor, "invitation.create", "organisation", id)
+            .organisation(id)
+            .details(serde_json::json!({"email": invitation.email, "role": role.as_str(), "account": false})),
+    )?;
+    let org = store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))?;
+    let link = format!(
+        "{}/signup?email={}",
+        mailer.composer.public_url(),
+        percent_encoding::utf8_percent_encode(
+            &invitation.email,
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    );
+    let notice = super::notices::invited_to_sign_up(
+        &invitation.email,
+        &org.legal_name,
+        role.as_str(),
+        &invitation.invited_by,
+        link,
+    );
+    super::mail::queue(tx, &mailer.composer, None, &notice, at)?;
+    Ok(invitation)
 }
 
 pub async fn add_member(

@@ -100,6 +100,19 @@ pub async fn confirm(dir: &Arc<Directory>, token: String) -> Result<String> {
                 tx,
                 Entry::new(at, &user.actor(), "user.email_verified", "user", user.id),
             )?;
+            // Invitations of the address, made before it had an account, are accepted now.
+            for (org, role) in store::organisations::take_address_invitations(tx, &user.email, at)? {
+                if store::organisations::role_of(tx, org, user.id)?.is_some() {
+                    continue;
+                }
+                store::organisations::insert_member(tx, org, user.id, role, at)?;
+                store::audit::record(
+                    tx,
+                    Entry::new(at, &user.actor(), "invitation.accept", "user", user.id)
+                        .organisation(org)
+                        .details(serde_json::json!({"email": user.email, "role": role.as_str(), "on": "verification"})),
+                )?;
+            }
             Ok(user.email)
         })
     })

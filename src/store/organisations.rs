@@ -2,10 +2,12 @@
 
 use diesel::prelude::*;
 
-use super::schema::{invitations, memberships, organisations, users};
+use super::schema::{address_invitations, invitations, memberships, organisations, users};
 use super::{DbConnection, from_json, to_json};
 use crate::model::inputs::MemberRole;
-use crate::model::organisation::{AuthorizationServer, Invitation, Member, Organisation};
+use crate::model::organisation::{
+    AddressInvitation, AuthorizationServer, Invitation, Member, Organisation,
+};
 use crate::model::{OrgId, Page, PageRequest, Status, Timestamp, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -415,4 +417,56 @@ pub fn delete_invitation(
 /// Forgets expired invitations; returns how many.
 pub fn sweep_invitations(conn: &mut DbConnection, at: Timestamp) -> QueryResult<usize> {
     diesel::delete(invitations::table.filter(invitations::expires_at.le(at))).execute(conn)
+}
+
+/// Records an invitation of an address without an account, replacing an expired one; false
+/// when one is pending already.
+pub fn insert_address_invitation(
+    conn: &mut DbConnection,
+    invitation: &AddressInvitation,
+) -> QueryResult<bool> {
+    let mine = || {
+        address_invitations::table
+            .filter(address_invitations::organisation_id.eq(invitation.organisation_id))
+            .filter(address_invitations::email.eq(&invitation.email))
+    };
+    let pending: bool = diesel::select(diesel::dsl::exists(
+        mine().filter(address_invitations::expires_at.gt(invitation.created_at)),
+    ))
+    .get_result(conn)?;
+    if pending {
+        return Ok(false);
+    }
+    diesel::delete(mine()).execute(conn)?;
+    diesel::insert_into(address_invitations::table)
+        .values((
+            address_invitations::organisation_id.eq(invitation.organisation_id),
+            address_invitations::email.eq(&invitation.email),
+            address_invitations::role.eq(invitation.role),
+            address_invitations::invited_by.eq(&invitation.invited_by),
+            address_invitations::created_at.eq(invitation.created_at),
+            address_invitations::expires_at.eq(invitation.expires_at),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Takes the unexpired invitations of `email` (they are gone afterwards): organisation and
+/// role of each.
+pub fn take_address_invitations(
+    conn: &mut DbConnection,
+    email: &str,
+    at: Timestamp,
+) -> QueryResult<Vec<(OrgId, MemberRole)>> {
+    let found: Vec<(OrgId, MemberRole)> = address_invitations::table
+        .filter(address_invitations::email.eq(email))
+        .filter(address_invitations::expires_at.gt(at))
+        .select((
+            address_invitations::organisation_id,
+            address_invitations::role,
+        ))
+        .load(conn)?;
+    diesel::delete(address_invitations::table.filter(address_invitations::email.eq(email)))
+        .execute(conn)?;
+    Ok(found)
 }

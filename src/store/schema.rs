@@ -286,6 +286,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    address_invitations (organisation_id, email) {
+        organisation_id -> Text,
+        email -> Text,
+        role -> Text,
+        invited_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     issued_ssas (jti) {
         jti -> Text,
         software_id -> Text,
@@ -405,6 +416,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
+    address_invitations,
     certificate_reminders,
     digests,
     mail_outbox,

@@ -728,3 +728,60 @@ async fn operators_get_a_digest_of_waiting_decisions_at_most_hourly_across_insta
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(digests_to(&app, &operator.email), 2);
 }
+
+#[tokio::test]
+async fn an_address_without_an_account_is_invited_signs_up_and_joins_on_verification() {
+    let app = spawn_app_with(|_| {}).await;
+    let admin = app.user("admin@fintech.example", false).await;
+    let org = app.apply(&admin, &["AISP"]).await;
+    let email = "newcomer@fintech.example";
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/organisations/{org}/members"),
+            &admin,
+            serde_json::json!({"email": email, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    outbox_settled(&app).await;
+    let link = filed_link(&app, email, "/signup?email=");
+    let page = link.strip_prefix(&app.address).unwrap().to_owned();
+
+    // The link's sign-up page holds the address; the account joins once it verifies it.
+    let browser = Browser::new(&app);
+    let (_, html) = browser.get(&page).await;
+    assert!(html.contains(&format!("value=\"{email}\"")), "{html}");
+    let (status, _, _) = browser
+        .submit(
+            &page,
+            "/signup",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _) = browser.get(&format!("/organisations/{org}")).await;
+    assert_eq!(status, 404, "not a member before verifying");
+    outbox_settled(&app).await;
+    let verify = filed_link(&app, email, "/verify-email?token=");
+    let token = verify.split("token=").nth(1).unwrap();
+    let (status, _, _) = browser
+        .submit("/dashboard", "/verify-email", &[("token", token)])
+        .await;
+    assert_eq!(status, 303);
+    let (status, html) = browser.get(&format!("/organisations/{org}")).await;
+    assert_eq!(status, 200, "a member now: {html}");
+    let (_, members) = app
+        .get_json(&format!("/api/v1/organisations/{org}/members"), &admin)
+        .await;
+    let joined = members["items"]
+        .as_array()
+        .or(members.as_array())
+        .unwrap()
+        .iter()
+        .any(|m| m["email"] == email && m["role"] == "developer");
+    assert!(joined, "{members}");
+}

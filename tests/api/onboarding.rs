@@ -456,13 +456,20 @@ async fn members_are_added_and_removed_but_the_last_admin_stays() {
             json!({"email": "ghost@nowhere.example", "role": "developer"}),
         )
         .await;
-    assert_eq!(status, 422);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("sign up first")
+    assert_eq!(
+        status, 202,
+        "an address without an account is mailed a sign-up link"
     );
+    assert_eq!(problem["email"], "ghost@nowhere.example");
+    assert_eq!(problem["role"], "developer");
+    let (status, _) = app
+        .post_json(
+            &members,
+            &c.admin,
+            json!({"email": "ghost@nowhere.example", "role": "developer"}),
+        )
+        .await;
+    assert_eq!(status, 409, "invited already");
 
     let (status, _) = app
         .post_json(

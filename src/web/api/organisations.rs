@@ -159,6 +159,7 @@ pub(crate) struct NewMember {
     responses((status = 201, description = "The invitation.", body = Invitation,
             headers(("Location" = String, description = "The member's URL once it accepts."))),
         (status = 200, description = "The member with the new role.", body = Member),
+        (status = 202, description = "The address has no account: a sign-up link was mailed; an account made with it joins once it verifies the address.", body = crate::model::organisation::AddressInvitation),
         (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already invited, already in that role, or the last admin.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn add_member(
@@ -176,6 +177,7 @@ pub(super) async fn add_member(
             &invitation,
         ),
         MemberChange::RoleChanged(member) => HttpResponse::Ok().json(member),
+        MemberChange::Mailed(invitation) => HttpResponse::Accepted().json(invitation),
     })
 }
 

@@ -559,13 +559,24 @@ async fn confirm_reset(
     }
 }
 
-async fn signup_page(session: Session, user: SessionUser) -> PortalResult {
+#[derive(Deserialize)]
+struct SignupQuery {
+    /// The invited address (an invitation's mailed link).
+    #[serde(default)]
+    email: String,
+}
+
+async fn signup_page(
+    session: Session,
+    user: SessionUser,
+    query: web::Query<SignupQuery>,
+) -> PortalResult {
     if user.0.is_some() {
         return Ok(redirect("/dashboard"));
     }
     render(&SignupPage {
         ctx: ctx(&session, None),
-        email: String::new(),
+        email: query.into_inner().email,
         error: None,
     })
 }

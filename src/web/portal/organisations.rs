@@ -258,6 +258,11 @@ async fn add_member(
                 MemberChange::RoleChanged(member) => {
                     format!("{} is now a {}.", member.email, member.role.as_str())
                 }
+                MemberChange::Mailed(invitation) => format!(
+                    "{} has no account: a sign-up link is mailed; they join as {} once they verify the address.",
+                    invitation.email,
+                    invitation.role.as_str()
+                ),
             };
             auth::set_flash(&session, message);
             Ok(redirect(&format!("/organisations/{id}")))

@@ -114,6 +114,21 @@ impl Drop for SmtpServer {
     }
 }
 
+/// Turns off `user`'s notices that are not about its security (`PATCH /api/v1/me`); the
+/// account as the API then shows it.
+async fn notices_off(app: &TestApp, user: &crate::helpers::TestUser) -> serde_json::Value {
+    let (status, me) = app
+        .api(
+            reqwest::Method::PATCH,
+            "/api/v1/me",
+            Some(&user.token),
+            Some(serde_json::json!({"notifications": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    me
+}
+
 /// The text part of a message, as a mail client shows it.
 fn text_of(bytes: &[u8]) -> String {
     let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
@@ -313,15 +328,7 @@ async fn decisions_wait_for_a_server_that_is_down_and_arrive_once_and_a_refusal_
     let rejected = app.apply(&other, &["AISP"]).await;
     let unannounced = app.apply(&quiet, &["AISP"]).await;
     // An admin who turned off the mail about decisions gets none.
-    let (status, me) = app
-        .api(
-            reqwest::Method::PATCH,
-            "/api/v1/me",
-            Some(&quiet.token),
-            Some(serde_json::json!({"notifications": false})),
-        )
-        .await;
-    assert_eq!(status, 200, "{me}");
+    let me = notices_off(&app, &quiet).await;
     assert_eq!(me["notifications"], false);
     assert_eq!(me["email_verified"], true, "made by the command line");
     app.decide(
@@ -684,15 +691,7 @@ async fn operators_get_a_digest_of_waiting_decisions_at_most_hourly_across_insta
     let sibling = crate::helpers::spawn_sibling(&app).await;
     let operator = app.user("operator@directory.example", true).await;
     let quiet = app.user("quiet.operator@directory.example", true).await;
-    let (status, _) = app
-        .api(
-            reqwest::Method::PATCH,
-            "/api/v1/me",
-            Some(&quiet.token),
-            Some(serde_json::json!({"notifications": false})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    notices_off(&app, &quiet).await;
     // Nothing waits: no digest.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(digests_to(&app, &operator.email), 0);

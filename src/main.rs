@@ -410,6 +410,7 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                 alg,
                 &Actor::Cli,
                 KeyPurpose::Federation,
+                None,
                 cli_now(),
             )
             .map_err(domain_error)?;
@@ -418,12 +419,14 @@ fn keys_command(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
             );
         }
         KeysCommand::Rotate { federation: false } => {
+            let composer = ssa_directory::mail::Composer::new(config, &config.public_url())?;
             let kid = signing_keys::rotate(
                 &mut conn,
                 &ring,
                 alg,
                 &Actor::Cli,
                 KeyPurpose::Ssa,
+                Some(&composer),
                 cli_now(),
             )
             .map_err(domain_error)?;

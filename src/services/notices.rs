@@ -212,3 +212,24 @@ pub fn invited_to_sign_up(
         action: Some(("Make an account".into(), link)),
     }
 }
+
+/// The directory's SSA signing keys rotated; to an ASPSP's technical contact (its
+/// authorization servers verify statements with them).
+pub fn keys_rotated(
+    to: &str,
+    organisation: &str,
+    signing: &str,
+    upcoming: &str,
+    jwks: String,
+) -> Outgoing {
+    Outgoing {
+        kind: "keys.rotated",
+        to: to.to_owned(),
+        subject: "the directory's signing key rotated".into(),
+        paragraphs: vec![
+            format!("For {organisation}: software statements are now signed with the key {signing}, which the JWKS published before it signed; the key {upcoming} is published as the next one."),
+            "Authorization servers that fetch the JWKS as it asks (its Cache-Control) need nothing; those that pin keys should add these. The retired key stays published until the statements it signed expire.".into(),
+        ],
+        action: Some(("The JWKS".into(), jwks)),
+    }
+}

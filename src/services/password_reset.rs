@@ -34,8 +34,15 @@ pub async fn request(
     throttle: Throttle,
 ) -> Result<()> {
     let (shared, at) = (dir.clone(), dir.now());
-    // A malformed address is refused as such (422); that tells nothing about accounts.
-    let email = Email::parse("email", &email)?.as_str().to_owned();
+    if email.len() > 254 {
+        return Err(Error::Validation(
+            "email: must be at most 254 characters".into(),
+        ));
+    }
+    // An address no account can have answers like one without an account.
+    let email = Email::parse("email", &email)
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
     dir.db(move |conn| {
         let address = format!("reset-addr:{client}");
         let account = format!("reset:{email}");
@@ -50,7 +57,8 @@ pub async fn request(
             )));
         }
         store::users::record_failures(conn, &[&address, &account], at)?;
-        let Some(user) = store::users::find_by_email(conn, &email)? else {
+        let Some(user) = store::users::find_by_email(conn, &email)?.filter(|_| !email.is_empty())
+        else {
             return Ok(());
         };
         if user.disabled_at.is_some() || count(&account) >= max {
@@ -92,9 +100,9 @@ pub async fn request(
     .await
 }
 
-/// Sets a new password with a reset link's token: once, within its 30 minutes. Ends every
-/// session of the account and its other links; audited as `password.reset`, and a notice is
-/// mailed.
+/// Sets a new password with a reset link's token: once, within its 30 minutes (a conflict
+/// otherwise). Ends every session of the account and its other links; audited as
+/// `password.reset`, and a notice is mailed.
 pub async fn confirm(dir: &Arc<Directory>, token: String, new_password: String) -> Result<()> {
     let (shared, at) = (dir.clone(), dir.now());
     let password = Password::parse(&new_password).map_err(|e| match e {
@@ -103,11 +111,8 @@ pub async fn confirm(dir: &Arc<Directory>, token: String, new_password: String) 
     })?;
     let hash = credentials::hash_password(&password)?;
     dir.db(move |conn| {
-        let expired = || {
-            Error::Validation(
-                "token: the link expired or was used already; ask for a new one".into(),
-            )
-        };
+        let expired =
+            || Error::Conflict("the link expired or was used already; ask for a new one".into());
         let key = credentials::link_key(token.trim()).ok_or_else(expired)?;
         write_transaction(conn, |tx| {
             let user_id = store::mail::use_token(tx, &key, PURPOSE, at)?.ok_or_else(expired)?;

@@ -224,6 +224,7 @@ pub fn rotate(
     alg: &str,
     actor: &Actor,
     purpose: KeyPurpose,
+    notify: Option<&crate::mail::Composer>,
     at: Timestamp,
 ) -> Result<Kid> {
     let mut generated = vec![];
@@ -269,8 +270,13 @@ pub fn rotate(
         }
         moved(tx, &next.kid, KeyState::Next, KeyState::Active)?;
         let fresh = ring.generate(alg, at)?;
-        generated.push(kid_of(&fresh.0));
+        let upcoming = kid_of(&fresh.0);
+        generated.push(upcoming.clone());
         insert_generated(tx, &fresh, alg, KeyState::Next, purpose, at)?;
+        // Banks verify statements with these keys: ASPSPs' technical contacts hear of it.
+        if let (KeyPurpose::Ssa, Some(composer)) = (purpose, notify) {
+            notify_aspsps(tx, composer, &next.kid, upcoming.as_str(), at)?;
+        }
         Ok(next.kid)
     });
     // A key born in the token is confirmed once its row is written, withdrawn otherwise
@@ -282,6 +288,42 @@ pub fn rotate(
         }
     }
     rotated
+}
+
+/// Mails the technical contact of every active ASPSP that the SSA signing keys rotated:
+/// `signing` signs from now on, `upcoming` is published as the next key.
+fn notify_aspsps(
+    tx: &mut DbConnection,
+    composer: &crate::mail::Composer,
+    signing: &Kid,
+    upcoming: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let active = store::organisations::list(
+        tx,
+        None,
+        Some(crate::model::Status::Active),
+        crate::model::PageRequest::all(),
+    )?;
+    let aspsps = active.items.into_iter().filter(|org| {
+        org.roles
+            .contains(&crate::model::inputs::RegulatedRole::Aspsp)
+    });
+    for org in aspsps {
+        let notice = super::notices::keys_rotated(
+            &org.technical_contact.email,
+            &org.legal_name,
+            signing.as_str(),
+            upcoming,
+            format!("{}/.well-known/jwks.json", composer.public_url()),
+        );
+        // A contact address that does not parse is skipped (it was checked at application).
+        match super::mail::queue(tx, composer, None, &notice, at) {
+            Ok(()) | Err(Error::Validation(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
 }
 
 /// Retires a key by hand: a next key is withdrawn (it signed nothing, so it is removed at

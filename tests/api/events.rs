@@ -184,6 +184,7 @@ async fn every_change_relying_parties_act_on_is_a_signed_event_in_cursor_order()
                 "ES256",
                 &Actor::Cli,
                 ssa_directory::model::keys::KeyPurpose::Ssa,
+                Some(&state.mailer.composer),
                 state.now(),
             )
         })

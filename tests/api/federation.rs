@@ -858,6 +858,7 @@ async fn rotate_federation_keys(app: &TestApp) -> String {
                 alg,
                 &ssa_directory::model::Actor::Cli,
                 ssa_directory::model::keys::KeyPurpose::Federation,
+                None,
                 state.now(),
             )
         })

@@ -784,3 +784,44 @@ async fn an_address_without_an_account_is_invited_signs_up_and_joins_on_verifica
         .any(|m| m["email"] == email && m["role"] == "developer");
     assert!(joined, "{members}");
 }
+
+#[tokio::test]
+async fn a_rotation_of_the_signing_keys_is_mailed_to_aspsps_technical_contacts() {
+    let app = spawn_app_with(|_| {}).await;
+    let operator = app.user("operator@directory.example", true).await;
+    let bank = app.user("bank@bank.example", false).await;
+    let fintech = app.user("dev@fintech.example", false).await;
+    let aspsp = app.apply(&bank, &["ASPSP"]).await;
+    app.apply(&fintech, &["AISP"]).await;
+    app.decide(
+        &operator,
+        &format!("/api/v1/organisations/{aspsp}"),
+        "approve",
+    )
+    .await;
+    let state = app.state.clone();
+    let kid = app
+        .state
+        .db(move |conn| {
+            ssa_directory::services::signing_keys::rotate(
+                conn,
+                &state.keyring,
+                state.config.signing_alg.as_str(),
+                &ssa_directory::model::Actor::Cli,
+                ssa_directory::model::keys::KeyPurpose::Ssa,
+                Some(&state.mailer.composer),
+                state.now(),
+            )
+        })
+        .await
+        .unwrap();
+    // The application's technical contact (tech@example.com) of the one active ASPSP.
+    let rotated: Vec<_> = outbox_to(&app, "tech@example.com")
+        .into_iter()
+        .filter(|m| m.kind == "keys.rotated")
+        .collect();
+    assert_eq!(rotated.len(), 1, "the ASPSP's contact, not the AISP's");
+    let text = text_of(&rotated[0].message);
+    assert!(text.contains(kid.as_str()), "{text}");
+    assert!(text.contains("/.well-known/jwks.json"), "{text}");
+}

@@ -101,11 +101,13 @@ pub(crate) struct ResetConfirm {
 /// Set a new password with a reset link
 ///
 /// Works once per link, within its 30 minutes; every session of the account ends, and a
-/// notice is mailed. An expired or used token answers 422 and changes nothing.
+/// notice is mailed. An unknown, expired or used token answers 409 and changes nothing.
 #[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "account", operation_id = "confirmPasswordReset",
     security(()),
     request_body = ResetConfirm,
-    responses((status = 204, description = "The password is set; every session of the account ended.")))]
+    responses(
+        (status = 204, description = "The password is set; every session of the account ended."),
+        (status = 409, description = "The link's token is unknown, expired or used.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
 pub(super) async fn confirm_password_reset(
     state: web::Data<Directory>,
     body: web::Json<ResetConfirm>,

@@ -547,7 +547,7 @@ async fn confirm_reset(
             auth::set_flash(&session, "Your new password is set: log in with it.");
             Ok(redirect("/login"))
         }
-        Err(error @ Error::Validation(_)) => render_with(
+        Err(error @ (Error::Validation(_) | Error::Conflict(_))) => render_with(
             StatusCode::UNPROCESSABLE_ENTITY,
             &PasswordResetConfirmPage {
                 ctx: ctx(&session, None),

@@ -30,6 +30,9 @@ pub struct Organisation {
     /// Whether its members need a second factor (passkey or authenticator app) to reach it;
     /// its admins set it in the portal.
     pub require_second_factor: bool,
+    /// Whether its notices (decisions, reminders) are mailed to its business and technical
+    /// contacts too, besides its admins; its admins set it in the portal.
+    pub notify_contacts: bool,
     #[serde(with = "rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

@@ -51,8 +51,9 @@ pub fn queue(
     Ok(())
 }
 
-/// Writes a notice to each admin of `org` who wants notices (and is not disabled): `notice`
-/// makes it for an address. In the caller's transaction.
+/// Writes a notice to each admin of `org` who wants notices (and is not disabled), and to its
+/// business and technical contacts when it asks for that (each address once): `notice` makes
+/// it for an address. In the caller's transaction.
 pub fn to_admins(
     tx: &mut DbConnection,
     composer: &Composer,
@@ -63,11 +64,27 @@ pub fn to_admins(
     let admins = store::organisations::members(tx, org)?
         .into_iter()
         .filter(|m| m.role == crate::model::inputs::MemberRole::Admin);
+    let mut sent = Vec::new();
     for admin in admins {
         let wanted = store::users::find(tx, admin.user_id)?
             .is_some_and(|u| u.notifications && u.disabled_at.is_none());
         if wanted {
             queue(tx, composer, Some(admin.user_id), &notice(&admin.email), at)?;
+        }
+        sent.push(admin.email.to_lowercase());
+    }
+    let Some(found) = store::organisations::find(tx, org)?.filter(|o| o.notify_contacts) else {
+        return Ok(());
+    };
+    for contact in [found.business_contact.email, found.technical_contact.email] {
+        let address = contact.trim().to_lowercase();
+        if address.is_empty() || sent.contains(&address) {
+            continue;
+        }
+        // A contact address that does not parse is passed over (it was checked on entry).
+        match queue(tx, composer, None, &notice(&address), at) {
+            Ok(()) | Err(Error::Validation(_)) => sent.push(address),
+            Err(other) => return Err(other),
         }
     }
     Ok(())

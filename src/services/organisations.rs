@@ -45,6 +45,7 @@ pub fn apply_in(
         status: Status::Pending,
         status_reason: None,
         require_second_factor: false,
+        notify_contacts: false,
         created_at: at,
         updated_at: at,
     };
@@ -574,6 +575,37 @@ pub async fn set_second_factor_policy(
                 )
                 .organisation(id)
                 .details(serde_json::json!({"require_second_factor": required})),
+            )?;
+            store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
+        })
+    })
+    .await
+}
+
+/// Sets whether the organisation's notices are mailed to its business and technical contacts
+/// too; its admins and operators. Audited as `organisation.notify_contacts`.
+pub async fn set_notify_contacts(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    id: OrgId,
+    on: bool,
+) -> Result<Organisation> {
+    let at = dir.now();
+    dir.db(move |conn| {
+        access::to_organisation(conn, &actor, id)?.require_admin()?;
+        write_transaction(conn, |tx| {
+            store::organisations::set_notify_contacts(tx, id, on, at)?;
+            store::audit::record(
+                tx,
+                Entry::new(
+                    at,
+                    &actor,
+                    "organisation.notify_contacts",
+                    "organisation",
+                    id,
+                )
+                .organisation(id)
+                .details(serde_json::json!({"notify_contacts": on})),
             )?;
             store::organisations::find(tx, id)?.ok_or(Error::NotFound("organisation"))
         })

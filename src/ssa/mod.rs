@@ -165,6 +165,7 @@ mod tests {
             status: Status::Active,
             status_reason: None,
             require_second_factor: false,
+            notify_contacts: false,
             created_at: at,
             updated_at: at,
         }

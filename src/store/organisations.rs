@@ -28,6 +28,7 @@ pub(super) struct OrganisationRow {
     created_at: Timestamp,
     updated_at: Timestamp,
     require_second_factor: bool,
+    notify_contacts: bool,
 }
 
 impl OrganisationRow {
@@ -52,6 +53,7 @@ impl OrganisationRow {
             authority_registration_id: self.authority_registration_id,
             status_reason: self.status_reason,
             require_second_factor: self.require_second_factor,
+            notify_contacts: self.notify_contacts,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -66,6 +68,22 @@ pub fn find(conn: &mut DbConnection, org: OrgId) -> QueryResult<Option<Organisat
         .optional()?
         .map(OrganisationRow::into_organisation)
         .transpose()
+}
+
+/// Sets whether the organisation's notices go to its contacts too.
+pub fn set_notify_contacts(
+    conn: &mut DbConnection,
+    org: OrgId,
+    on: bool,
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::update(organisations::table.find(org))
+        .set((
+            organisations::notify_contacts.eq(on),
+            organisations::updated_at.eq(at),
+        ))
+        .execute(conn)
+        .map(drop)
 }
 
 /// Whether the organisation requires a second factor of its members.
@@ -131,6 +149,7 @@ pub fn insert(conn: &mut DbConnection, org: &Organisation) -> QueryResult<()> {
             created_at: org.created_at,
             updated_at: org.updated_at,
             require_second_factor: org.require_second_factor,
+            notify_contacts: org.notify_contacts,
         })
         .execute(conn)
         .map(drop)

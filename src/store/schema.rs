@@ -186,6 +186,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         require_second_factor -> Bool,
+        notify_contacts -> Bool,
     }
 }
 

@@ -825,3 +825,42 @@ async fn a_rotation_of_the_signing_keys_is_mailed_to_aspsps_technical_contacts()
     assert!(text.contains(kid.as_str()), "{text}");
     assert!(text.contains("/.well-known/jwks.json"), "{text}");
 }
+
+#[tokio::test]
+async fn an_organisation_may_have_its_notices_mailed_to_its_contacts_too() {
+    let app = spawn_app_with(|_| {}).await;
+    let c = crate::helpers::cast(&app).await;
+    let page = format!("/organisations/{}", c.org_id);
+    let toggle = format!("{page}/contacts-mail");
+    let developer = Browser::new(&app);
+    developer.log_in(&c.developer.email, PASSWORD).await;
+    let (status, _, _) = developer.submit(&page, &toggle, &[("on", "true")]).await;
+    assert_eq!(status, 403, "an admin's setting");
+    let admin = Browser::new(&app);
+    admin.log_in(&c.admin.email, PASSWORD).await;
+    let (status, _, _) = admin.submit(&page, &toggle, &[("on", "true")]).await;
+    assert_eq!(status, 303);
+    let (_, org) = app
+        .get_json(&format!("/api/v1/organisations/{}", c.org_id), &c.admin)
+        .await;
+    assert_eq!(org["notify_contacts"], true);
+
+    app.decide(
+        &c.operator,
+        &format!("/api/v1/software/{}", c.software_id),
+        "approve",
+    )
+    .await;
+    // The application's contacts (ada@example.com, tech@example.com) and the admin.
+    for to in [
+        "ada@example.com",
+        "tech@example.com",
+        c.admin.email.as_str(),
+    ] {
+        let decided = outbox_to(&app, to)
+            .iter()
+            .filter(|m| m.kind == "software.decision")
+            .count();
+        assert_eq!(decided, 1, "{to}");
+    }
+}

@@ -47,6 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(set_servers),
         )
         .route(
+            "/organisations/{org_id}/contacts-mail",
+            web::post().to(set_contacts_mail),
+        )
+        .route(
             "/organisations/{org_id}/second-factor-policy",
             web::post().to(set_second_factor_policy),
         )
@@ -339,6 +343,35 @@ async fn set_servers(
     match result {
         Ok(_) => {
             auth::set_flash(&session, "Authorization servers published.");
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct ContactsForm {
+    on: bool,
+}
+
+/// An admin has the organisation's notices mailed to its contacts too (or no more).
+async fn set_contacts_mail(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath(id): PortalPath<OrgId>,
+    PortalForm(form): PortalForm<ContactsForm>,
+) -> PortalResult {
+    match organisations::set_notify_contacts(&state, user.actor(), id, form.on).await {
+        Ok(_) => {
+            auth::set_flash(
+                &session,
+                if form.on {
+                    "The contacts now get the organisation's notices too."
+                } else {
+                    "Only the admins get the organisation's notices now."
+                },
+            );
             Ok(redirect(&format!("/organisations/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,

@@ -58,6 +58,17 @@ pub enum Proof {
     },
 }
 
+/// A factor's name as its owner gave it (trimmed): 1 to 60 characters.
+fn factor_name(name: &str, kind: &str, example: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(Error::Validation(format!(
+            "name: give the {kind} a name of 1 to 60 characters, such as \"{example}\""
+        )));
+    }
+    Ok(name.to_owned())
+}
+
 fn unix(at: Timestamp) -> u64 {
     at.assume_utc().unix_timestamp().max(0) as u64
 }
@@ -79,12 +90,7 @@ fn audit(
 /// Starts enrolling an authenticator app named `name`: a new secret, sealed and kept as a
 /// pending factor until [`confirm_totp`] sees its first code.
 pub async fn start_totp(dir: &Arc<Directory>, user: &User, name: String) -> Result<Enrolment> {
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 60 {
-        return Err(Error::Validation(
-            "name: give the app a name of 1 to 60 characters, such as \"phone\"".into(),
-        ));
-    }
+    let name = factor_name(&name, "app", "phone")?;
     let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
     let host = url::Url::parse(&dir.public_url)
         .ok()
@@ -226,12 +232,7 @@ fn new_codes(tx: &mut DbConnection, user: &User, at: Timestamp) -> Result<Vec<St
 
 /// Starts adding a passkey or security key named `name`: the options for the browser.
 pub async fn start_passkey(dir: &Arc<Directory>, user: &User, name: String) -> Result<Begun> {
-    let name = name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 60 {
-        return Err(Error::Validation(
-            "name: give the passkey a name of 1 to 60 characters, such as \"laptop\"".into(),
-        ));
-    }
+    let name = factor_name(&name, "passkey", "laptop")?;
     let (shared, at, user) = (dir.clone(), dir.now(), user.clone());
     dir.db(move |conn| passkeys::begin_registration(conn, &shared.passkeys, &user, &name, at))
         .await

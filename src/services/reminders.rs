@@ -78,6 +78,10 @@ pub async fn operators_digest(dir: &Arc<Directory>) -> Result<bool> {
     use crate::model::{PageRequest, Status};
     let (shared, at) = (dir.clone(), dir.now());
     dir.db(move |conn| {
+        // Within the hour nothing is counted (every instance looks every five seconds).
+        if !store::mail::digest_due(conn, "operators", at - DIGEST_EVERY)? {
+            return Ok(false);
+        }
         let one = PageRequest {
             page: 1,
             per_page: 1,

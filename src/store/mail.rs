@@ -229,6 +229,17 @@ pub fn end_tokens(
     .execute(conn)
 }
 
+/// Whether the digest `name` was last written before `due_before` (a read; the turn is taken
+/// by [`take_digest_turn`]).
+pub fn digest_due(conn: &mut DbConnection, name: &str, due_before: Timestamp) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        digests::table
+            .filter(digests::name.eq(name))
+            .filter(digests::last_sent_at.lt(due_before)),
+    ))
+    .get_result(conn)
+}
+
 /// Takes the turn of the digest `name` when it was last written before `due_before`: true
 /// for the one instance whose update took it (its time becomes `at`).
 pub fn take_digest_turn(

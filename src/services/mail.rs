@@ -106,10 +106,10 @@ pub async fn of_account(
     .await
 }
 
-/// The wait before attempt `attempts + 1`: `mail_backoff_ms` doubled per earlier failure, at
-/// most five minutes.
+/// The wait after the failed attempt number `attempts` (from 1): `mail_backoff_ms`, doubled
+/// per earlier attempt, at most five minutes.
 fn backoff(base_ms: u64, attempts: i32) -> time::Duration {
-    let factor = 1u64 << attempts.clamp(0, 20);
+    let factor = 1u64 << (attempts - 1).clamp(0, 20);
     let wait = time::Duration::milliseconds(base_ms.saturating_mul(factor).min(300_000) as i64);
     wait.min(MAX_BACKOFF)
 }
@@ -190,8 +190,8 @@ mod tests {
 
     #[test]
     fn the_wait_doubles_up_to_five_minutes() {
-        assert_eq!(backoff(1000, 0), time::Duration::seconds(1));
-        assert_eq!(backoff(1000, 3), time::Duration::seconds(8));
+        assert_eq!(backoff(1000, 1), time::Duration::seconds(1));
+        assert_eq!(backoff(1000, 4), time::Duration::seconds(8));
         assert_eq!(backoff(1000, 30), time::Duration::minutes(5));
     }
 }

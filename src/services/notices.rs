@@ -17,6 +17,22 @@ pub fn password_changed(email: &str) -> Outgoing {
     }
 }
 
+/// The account's address changed: told to the address it had.
+pub fn address_changed(old: &str, new: &str) -> Outgoing {
+    Outgoing {
+        kind: "security.address_changed",
+        to: old.to_owned(),
+        subject: "your account's address changed".into(),
+        paragraphs: vec![
+            format!(
+                "The account that had the address {old} now has the address {new}, which it verified: mail about the account goes there from now on, and it logs in with it."
+            ),
+            "If it was not you, tell the directory's operators at once.".into(),
+        ],
+        action: None,
+    }
+}
+
 /// A second factor was added to the account, or removed from it.
 pub fn second_factor(email: &str, added: bool, kind: &str, name: &str) -> Outgoing {
     let (what, kind_name) = match kind {

@@ -8,8 +8,8 @@ use crate::keys::credentials;
 use crate::model::audit::{AuditEvent, Entry};
 use crate::model::inputs::{Contact, Country, Email, MemberRole, RegulatedRole, text};
 use crate::model::organisation::{
-    Application, AuthorizationServer, Claimant, ContestedIssuer, INVITATION_DAYS, Invitation,
-    IssuerClaim, Member, MemberChange, Organisation,
+    AddressInvitation, Application, AuthorizationServer, Claimant, ContestedIssuer,
+    INVITATION_DAYS, Invitation, IssuerClaim, Member, MemberChange, Organisation,
 };
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Timestamp, Transition, UserId,
@@ -180,27 +180,60 @@ pub async fn transition(
     Ok(org)
 }
 
+/// An organisation's people: its members, the accounts invited, and the addresses without an
+/// account invited by mail.
+pub struct Roster {
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+    pub mailed: Vec<AddressInvitation>,
+}
+
 /// The organisation's members and pending invitations; for its members and operators.
 pub fn members_in(
     conn: &mut DbConnection,
     actor: &Actor,
     id: OrgId,
     at: Timestamp,
-) -> Result<(Vec<Member>, Vec<Invitation>)> {
+) -> Result<Roster> {
     access::to_organisation(conn, actor, id)?;
-    Ok((
-        store::organisations::members(conn, id)?,
-        store::organisations::invitations(conn, Some(id), None, at)?,
-    ))
+    Ok(Roster {
+        members: store::organisations::members(conn, id)?,
+        invitations: store::organisations::invitations(conn, Some(id), None, at)?,
+        mailed: store::organisations::address_invitations(conn, id, at)?,
+    })
 }
 
-pub async fn members(
+pub async fn members(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Roster> {
+    let at = dir.now();
+    dir.db(move |conn| members_in(conn, &actor, id, at)).await
+}
+
+/// Withdraws the invitation mailed to an address without an account; admins and operators.
+/// 404 when there is none pending. Audited as `invitation.withdraw`.
+pub async fn withdraw_address_invitation(
     dir: &Arc<Directory>,
     actor: Actor,
     id: OrgId,
-) -> Result<(Vec<Member>, Vec<Invitation>)> {
+    email: String,
+) -> Result<()> {
     let at = dir.now();
-    dir.db(move |conn| members_in(conn, &actor, id, at)).await
+    dir.db(move |conn| {
+        access::to_organisation(conn, &actor, id)?.require_admin()?;
+        let email = email.trim().to_lowercase();
+        write_transaction(conn, |tx| {
+            if !store::organisations::delete_address_invitation(tx, id, &email, at)? {
+                return Err(Error::NotFound("invitation"));
+            }
+            store::audit::record(
+                tx,
+                Entry::new(at, &actor, "invitation.withdraw", "organisation", id)
+                    .organisation(id)
+                    .details(serde_json::json!({"email": email, "account": false})),
+            )?;
+            Ok(())
+        })
+    })
+    .await
 }
 
 /// The caller's own pending invitations.
@@ -346,8 +379,8 @@ fn invite_address(
     email: &Email,
     role: MemberRole,
     at: Timestamp,
-) -> Result<crate::model::organisation::AddressInvitation> {
-    let invitation = crate::model::organisation::AddressInvitation {
+) -> Result<AddressInvitation> {
+    let invitation = AddressInvitation {
         organisation_id: id,
         email: email.as_str().to_owned(),
         role,
@@ -811,8 +844,7 @@ pub async fn memberships(dir: &Arc<Directory>, user: UserId) -> Result<Vec<Organ
 pub struct OrganisationView {
     pub org: Organisation,
     pub access: Access,
-    pub members: Vec<Member>,
-    pub invitations: Vec<Invitation>,
+    pub roster: Roster,
     pub software: Vec<crate::model::software::Software>,
     pub history: Vec<AuditEvent>,
     pub keys: Vec<crate::model::keys::ParticipantKey>,
@@ -825,7 +857,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Organ
     let at = dir.now();
     dir.db(move |conn| {
         let (org, access) = get_in(conn, &actor, id)?;
-        let (members, invitations) = members_in(conn, &actor, id, at)?;
+        let roster = members_in(conn, &actor, id, at)?;
         let software = super::software::list_in(
             conn,
             &actor,
@@ -841,8 +873,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: OrgId) -> Result<Organ
         Ok(OrganisationView {
             org,
             access,
-            members,
-            invitations,
+            roster,
             software,
             history,
             keys,

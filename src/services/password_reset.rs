@@ -72,7 +72,7 @@ pub async fn request(
             shared.mailer.composer.public_url()
         );
         write_transaction(conn, |tx| {
-            store::mail::insert_token(tx, &hash, user.id, PURPOSE, at, at + LIFETIME)?;
+            store::mail::insert_token(tx, &hash, user.id, PURPOSE, None, (at, at + LIFETIME))?;
             store::audit::record(
                 tx,
                 Entry::new(at, &user.actor(), "password.reset_requested", "user", user.id)
@@ -115,7 +115,8 @@ pub async fn confirm(dir: &Arc<Directory>, token: String, new_password: String) 
             || Error::Conflict("the link expired or was used already; ask for a new one".into());
         let key = credentials::link_key(token.trim()).ok_or_else(expired)?;
         write_transaction(conn, |tx| {
-            let user_id = store::mail::use_token(tx, &key, PURPOSE, at)?.ok_or_else(expired)?;
+            let (user_id, _) =
+                store::mail::use_token(tx, &key, PURPOSE, at)?.ok_or_else(expired)?;
             let user = store::users::find(tx, user_id)?.ok_or_else(expired)?;
             if user.disabled_at.is_some() {
                 return Err(expired());

@@ -37,8 +37,8 @@ pub fn enqueue(conn: &mut DbConnection, message: &Queued) -> QueryResult<()> {
 }
 
 /// Takes the lease of up to `limit` pending messages due at `at` whose lease is free, for
-/// `owner` until `until`; returns them, oldest first. A row another instance took between
-/// the read and the update is left to it.
+/// `owner` until `until`, counting the attempt; returns them, oldest first. A row another
+/// instance took between the read and the update is left to it.
 pub fn claim_due(
     conn: &mut DbConnection,
     owner: &str,
@@ -70,6 +70,8 @@ pub fn claim_due(
         .set((
             mail_outbox::lease_owner.eq(owner),
             mail_outbox::lease_until.eq(until),
+            // Counted when taken: an attempt an instance died in counts too.
+            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
         ))
         .execute(conn)?;
         if claimed == 1 {
@@ -98,7 +100,6 @@ pub fn sent(conn: &mut DbConnection, id: &str, owner: &str, at: Timestamp) -> Qu
         .set((
             mail_outbox::status.eq("sent"),
             mail_outbox::sent_at.eq(at),
-            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
             mail_outbox::last_error.eq(None::<String>),
             mail_outbox::lease_owner.eq(None::<String>),
             mail_outbox::lease_until.eq(None::<Timestamp>),
@@ -119,7 +120,6 @@ pub fn attempt_failed(
     let target = leased!(id, owner);
     let changes = (
         mail_outbox::status.eq(status),
-        mail_outbox::attempts.eq(mail_outbox::attempts + 1),
         mail_outbox::last_error.eq(error),
         mail_outbox::lease_owner.eq(None::<String>),
         mail_outbox::lease_until.eq(None::<Timestamp>),
@@ -163,14 +163,14 @@ pub fn to_recipient(conn: &mut DbConnection, recipient: &str) -> QueryResult<Vec
 }
 
 /// Records a single-use token (its hash) for `user` and `purpose`, ending the earlier unused
-/// ones of the same purpose.
+/// ones of the same purpose; `address` is the new address of an address change.
 pub fn insert_token(
     conn: &mut DbConnection,
     hash: &str,
     user: UserId,
     purpose: &str,
-    at: Timestamp,
-    expires_at: Timestamp,
+    address: Option<&str>,
+    (at, expires_at): (Timestamp, Timestamp),
 ) -> QueryResult<()> {
     end_tokens(conn, user, purpose, at)?;
     diesel::insert_into(email_tokens::table)
@@ -180,19 +180,20 @@ pub fn insert_token(
             email_tokens::purpose.eq(purpose),
             email_tokens::created_at.eq(at),
             email_tokens::expires_at.eq(expires_at),
+            email_tokens::address.eq(address),
         ))
         .execute(conn)
         .map(drop)
 }
 
-/// Uses the token with this hash for `purpose`: its account, once, before it expires; `None`
-/// when it is unknown, used or expired.
+/// Uses the token with this hash for `purpose`: its account (and the address it carries),
+/// once, before it expires; `None` when it is unknown, used or expired.
 pub fn use_token(
     conn: &mut DbConnection,
     hash: &str,
     purpose: &str,
     at: Timestamp,
-) -> QueryResult<Option<UserId>> {
+) -> QueryResult<Option<(UserId, Option<String>)>> {
     let used = diesel::update(
         email_tokens::table
             .filter(email_tokens::token_hash.eq(hash))
@@ -207,7 +208,7 @@ pub fn use_token(
     }
     email_tokens::table
         .find(hash)
-        .select(email_tokens::user_id)
+        .select((email_tokens::user_id, email_tokens::address))
         .first(conn)
         .optional()
 }

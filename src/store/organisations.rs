@@ -489,3 +489,57 @@ pub fn take_address_invitations(
         .execute(conn)?;
     Ok(found)
 }
+
+/// The organisation's unexpired invitations of addresses without an account, oldest first.
+pub fn address_invitations(
+    conn: &mut DbConnection,
+    org: OrgId,
+    at: Timestamp,
+) -> QueryResult<Vec<AddressInvitation>> {
+    let rows: Vec<(OrgId, String, MemberRole, String, Timestamp, Timestamp)> =
+        address_invitations::table
+            .filter(address_invitations::organisation_id.eq(org))
+            .filter(address_invitations::expires_at.gt(at))
+            .order(address_invitations::created_at.asc())
+            .select((
+                address_invitations::organisation_id,
+                address_invitations::email,
+                address_invitations::role,
+                address_invitations::invited_by,
+                address_invitations::created_at,
+                address_invitations::expires_at,
+            ))
+            .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(organisation_id, email, role, invited_by, created_at, expires_at)| {
+                AddressInvitation {
+                    organisation_id,
+                    email,
+                    role,
+                    invited_by,
+                    created_at,
+                    expires_at,
+                }
+            },
+        )
+        .collect())
+}
+
+/// Withdraws the organisation's unexpired invitation of `email`; whether there was one.
+pub fn delete_address_invitation(
+    conn: &mut DbConnection,
+    org: OrgId,
+    email: &str,
+    at: Timestamp,
+) -> QueryResult<bool> {
+    let deleted = diesel::delete(
+        address_invitations::table
+            .filter(address_invitations::organisation_id.eq(org))
+            .filter(address_invitations::email.eq(email))
+            .filter(address_invitations::expires_at.gt(at)),
+    )
+    .execute(conn)?;
+    Ok(deleted > 0)
+}

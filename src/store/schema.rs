@@ -86,6 +86,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
+        address -> Nullable<Text>,
     }
 }
 

@@ -83,6 +83,19 @@ pub fn set_verified(conn: &mut DbConnection, user_id: UserId, at: Timestamp) -> 
         .map(drop)
 }
 
+/// Gives the account a new address, verified at `at`.
+pub fn set_email(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    email: &str,
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((users::email.eq(email), users::email_verified_at.eq(at)))
+        .execute(conn)
+        .map(drop)
+}
+
 /// Sets whether the account gets the notices that are not about its security.
 pub fn set_notifications(conn: &mut DbConnection, user_id: UserId, on: bool) -> QueryResult<()> {
     diesel::update(users::table.find(user_id))

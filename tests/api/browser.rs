@@ -312,6 +312,107 @@ async fn a_developer_onboards_and_an_operator_approves_in_a_real_browser() {
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
+#[tokio::test]
+async fn a_forgotten_password_is_reset_and_an_address_changed_in_a_real_browser() {
+    let app = spawn_app().await;
+    let user = app.user("forgetful@fintech.example", false).await;
+    // Another session of the account, elsewhere: the reset ends it.
+    let elsewhere = crate::helpers::portal_session(&app, &user).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, profile.path()).await;
+    let base = app.address.clone();
+
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    click(&browser, "forgot-password").await;
+    fill(&browser, &[("email", &user.email)]).await;
+    click(&browser, "request-reset").await;
+    assert!(
+        text_of(&browser, "reset-requested")
+            .await
+            .contains("If the address has an account"),
+    );
+    let link = mailed_link(&app, &user.email, "/password-reset/confirm?token=").await;
+    browser.goto(&link).await.unwrap();
+    let new_password = "a brand new passphrase";
+    fill(
+        &browser,
+        &[
+            ("new-password", new_password),
+            ("new-password-confirm", new_password),
+        ],
+    )
+    .await;
+    click(&browser, "set-password").await;
+    assert!(
+        text_of(&browser, "flash")
+            .await
+            .contains("Your new password is set")
+    );
+    let dashboard = elsewhere
+        .get(app.url("/dashboard"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 303, "the other session ended");
+
+    // The link works once.
+    browser.goto(&link).await.unwrap();
+    fill(
+        &browser,
+        &[
+            ("new-password", "yet another passphrase"),
+            ("new-password-confirm", "yet another passphrase"),
+        ],
+    )
+    .await;
+    click(&browser, "set-password").await;
+    assert!(
+        text_of(&browser, "form-error")
+            .await
+            .contains("expired or was used")
+    );
+
+    // The new password logs in; the address then changes from the account page.
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    fill(
+        &browser,
+        &[("email", &user.email), ("password", new_password)],
+    )
+    .await;
+    click(&browser, "login").await;
+    text_of(&browser, "signed-in-as").await;
+    browser.goto(&format!("{base}/account")).await.unwrap();
+    fill(
+        &browser,
+        &[
+            ("new-email", "remembered@fintech.example"),
+            ("email-password", new_password),
+        ],
+    )
+    .await;
+    click(&browser, "change-email").await;
+    assert!(
+        text_of(&browser, "flash")
+            .await
+            .contains("A link is on its way")
+    );
+    let link = mailed_link(&app, "remembered@fintech.example", "/verify-email?token=").await;
+    browser.goto(&link).await.unwrap();
+    click(&browser, "verify-email").await;
+    assert!(
+        text_of(&browser, "flash")
+            .await
+            .contains("remembered@fintech.example is verified")
+    );
+    assert_eq!(
+        text_of(&browser, "signed-in-as").await.split(' ').next(),
+        Some("remembered@fintech.example")
+    );
+    browser.close().await.unwrap();
+}
+
 /// A WebDriver command fantoccini has no method for: the WebAuthn extension's, on the
 /// session (`POST /session/{id}/webauthn/...`, `DELETE ...`).
 #[derive(Debug)]

@@ -183,10 +183,28 @@ pub async fn spawn_sibling_with(app: &TestApp, customise: impl FnOnce(&mut Confi
     start(config, app.db.clone(), app.dir.clone(), app.clock.clone()).await
 }
 
+/// What a stopped instance leaves: its configuration (with its public URL), database,
+/// folders and clock, for another instance to start on.
+pub struct Stopped {
+    pub config: Config,
+    pub db: std::sync::Arc<TestDatabase>,
+    pub dir: std::sync::Arc<tempfile::TempDir>,
+    pub clock: std::sync::Arc<ShiftedClock>,
+}
+
+impl Stopped {
+    /// Starts an instance on what the stopped one left, after `customise` adjusts its
+    /// configuration.
+    pub async fn start_with(self, customise: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config;
+        customise(&mut config);
+        start(config, self.db, self.dir, self.clock).await
+    }
+}
+
 impl TestApp {
-    /// Stops this instance (its server and its background delivery) and starts a new one on
-    /// the same database, keys folder and public URL, as a restart does.
-    pub async fn restart(self) -> TestApp {
+    /// Stops this instance: its server and its background delivery.
+    pub async fn stop(self) -> Stopped {
         let (db, dir, clock) = (self.db.clone(), self.dir.clone(), self.clock.clone());
         let mut config = self.state.config.clone();
         config.public_url = Some(self.address.clone());
@@ -195,7 +213,18 @@ impl TestApp {
         let _ =
             tokio::time::timeout(std::time::Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
         drop(self);
-        start(config, db, dir, clock).await
+        Stopped {
+            config,
+            db,
+            dir,
+            clock,
+        }
+    }
+
+    /// Stops this instance and starts a new one on the same database, keys folder and public
+    /// URL, as a restart does.
+    pub async fn restart(self) -> TestApp {
+        self.stop().await.start_with(|_| {}).await
     }
 }
 

@@ -30,12 +30,24 @@ fn free_port() -> u16 {
 impl SmtpServer {
     /// Listens on `port`; with `tls` (certificate and key files) it requires STARTTLS.
     fn start(port: u16, tls: Option<(&Path, &Path)>) -> Self {
+        Self::launch(port, tls, false)
+    }
+
+    /// Listens on `port`, and never answers the first message it receives (it keeps it).
+    fn holding_the_first(port: u16) -> Self {
+        Self::launch(port, None, true)
+    }
+
+    fn launch(port: u16, tls: Option<(&Path, &Path)>, hold_first: bool) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp/server.py");
         let out = tempfile::tempdir().unwrap();
         let mut command = Command::new("python3");
         command.arg(&script).arg(port.to_string()).arg(out.path());
         if let Some((cert, key)) = tls {
             command.arg("--tls").arg(cert).arg(key);
+        }
+        if hold_first {
+            command.arg("--hold-first");
         }
         let child = command
             .stdout(Stdio::null())
@@ -452,6 +464,89 @@ async fn decisions_wait_for_a_server_that_is_down_and_arrive_once_and_a_refusal_
     assert_eq!(member.get(&page).await.0, 403);
 }
 
+/// A message's `Message-ID`.
+fn message_id_of(bytes: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
+    message.message_id().expect("a Message-ID").to_owned()
+}
+
+#[tokio::test]
+async fn an_instance_killed_between_sending_and_recording_repeats_the_message_never_loses_it() {
+    let smtp = SmtpServer::holding_the_first(free_port());
+    let app = spawn_app_with(|_| {}).await;
+    let user = app.user("forgetful@fintech.example", false).await;
+    let stopped = app.stop().await;
+
+    // The directory as a process of its own, to be killed with SIGKILL.
+    let port = free_port();
+    let folder = stopped.dir.path();
+    let mut instance = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+        .env("DATABASE_URL", &stopped.db.url)
+        .env("SSA_DIRECTORY_KEYS_DIR", folder.join("keys"))
+        .env("SSA_DIRECTORY_DATA_DIR", folder.join("data"))
+        .env("SSA_DIRECTORY_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "SSA_DIRECTORY_SMTP_URL",
+            format!("smtp://127.0.0.1:{}", smtp.port),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let requested = loop {
+        let sent = client
+            .post(format!("{base}/api/v1/password-reset"))
+            .json(&serde_json::json!({"email": user.email}))
+            .send()
+            .await;
+        if let Ok(response) = sent {
+            break response.status().as_u16();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the instance did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(requested, 202);
+    // The SMTP server has the message; the instance waits for its answer, and dies.
+    let first = smtp.wait_for(&user.email, 1).await;
+    instance.kill().unwrap();
+    instance.wait().unwrap();
+
+    // Not recorded as sent: the dead instance's lease holds it until it runs out, then the
+    // next instance sends it again (its clock moved past the lease).
+    stopped.clock.advance(Duration::from_secs(150));
+    let app = stopped
+        .start_with(|c| {
+            c.smtp_url = Some(ssa_directory::config::Secret::new(format!(
+                "smtp://127.0.0.1:{}",
+                smtp.port
+            )))
+        })
+        .await;
+    let both = smtp.wait_for(&user.email, 2).await;
+    assert_eq!(both.len(), 2, "repeated once");
+    assert_eq!(both[0].0, first[0].0);
+    assert_eq!(
+        message_id_of(&both[0].0),
+        message_id_of(&both[1].0),
+        "the same message twice"
+    );
+    assert_eq!(both[0].0, both[1].0, "byte for byte");
+    outbox_settled(&app).await;
+    let queued = outbox_to(&app, &user.email);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].status.as_str(), queued[0].attempts),
+        ("sent", 2),
+        "{queued:?}"
+    );
+}
+
 #[tokio::test]
 async fn without_an_smtp_server_messages_are_files_only_their_owner_reads() {
     let app = spawn_app_with(|_| {}).await;
@@ -742,6 +837,55 @@ async fn an_address_without_an_account_is_invited_signs_up_and_joins_on_verifica
         )
         .await;
     assert_eq!(status, 202, "{body}");
+    // A second address, invited then withdrawn: listed while pending, then not.
+    let withdrawn = "changed.mind@fintech.example";
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/organisations/{org}/members"),
+            &admin,
+            serde_json::json!({"email": withdrawn, "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (_, members) = app
+        .get_json(&format!("/api/v1/organisations/{org}/members"), &admin)
+        .await;
+    let listed: Vec<&str> = members["address_invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [email, withdrawn], "{members}");
+    let admin_browser = Browser::new(&app);
+    admin_browser.log_in(&admin.email, PASSWORD).await;
+    let org_page = format!("/organisations/{org}");
+    let (_, html) = admin_browser.get(&org_page).await;
+    assert_eq!(html.matches("class=\"mailed\"").count(), 2, "{html}");
+    let (status, location, _) = admin_browser
+        .submit(
+            &org_page,
+            &format!("/organisations/{org}/address-invitations/withdraw"),
+            &[("email", withdrawn)],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some(org_page.as_str()))
+    );
+    let (_, html) = admin_browser.get(&org_page).await;
+    assert!(
+        html.contains("Invitation withdrawn.") && !html.contains(withdrawn),
+        "{html}"
+    );
+    let withdraw = format!(
+        "/api/v1/organisations/{org}/address-invitations?email={}",
+        withdrawn.replace('@', "%40")
+    );
+    let (status, _) = app
+        .api(reqwest::Method::DELETE, &withdraw, Some(&admin.token), None)
+        .await;
+    assert_eq!(status, 404, "withdrawn already");
     outbox_settled(&app).await;
     let link = filed_link(&app, email, "/signup?email=");
     let page = link.strip_prefix(&app.address).unwrap().to_owned();
@@ -783,6 +927,111 @@ async fn an_address_without_an_account_is_invited_signs_up_and_joins_on_verifica
         .iter()
         .any(|m| m["email"] == email && m["role"] == "developer");
     assert!(joined, "{members}");
+    assert_eq!(
+        members["address_invitations"],
+        serde_json::json!([]),
+        "taken up"
+    );
+
+    // The withdrawn address signs up and verifies: it joins nothing.
+    let late = Browser::new(&app);
+    late.sign_up(withdrawn).await;
+    outbox_settled(&app).await;
+    let verify = filed_link(&app, withdrawn, "/verify-email?token=");
+    let token = verify.split("token=").nth(1).unwrap();
+    late.submit("/dashboard", "/verify-email", &[("token", token)])
+        .await;
+    let (status, _) = late.get(&org_page).await;
+    assert_eq!(status, 404, "a withdrawn invitation joins nothing");
+}
+
+#[tokio::test]
+async fn an_address_changes_once_the_new_one_is_verified_and_the_old_one_is_told() {
+    let app = spawn_app_with(|_| {}).await;
+    app.user("taken@fintech.example", false).await;
+    let user = app.user("old@fintech.example", false).await;
+    let browser = Browser::new(&app);
+    browser.log_in(&user.email, PASSWORD).await;
+    let change = |email: &'static str, password: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .submit(
+                    "/account",
+                    "/account/email",
+                    &[("email", email), ("current_password", password)],
+                )
+                .await
+        }
+    };
+    // Refused: a wrong password, an address taken, not an address, a header injection.
+    let (status, _, html) = change("new@fintech.example", "not the password").await;
+    assert_eq!(status, 422);
+    assert!(html.contains("not the account&#39;s password"), "{html}");
+    let (status, _, html) = change("taken@fintech.example", PASSWORD).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("already exists"), "{html}");
+    for bad in ["not an address", "x@y.example\r\nBcc: victim@y.example"] {
+        let (status, _, html) = change(bad, PASSWORD).await;
+        assert_eq!(status, 422, "{bad}: {html}");
+    }
+
+    let (status, location, _) = change("New@Fintech.example", PASSWORD).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/account")));
+    let (_, account) = browser.get("/account").await;
+    assert!(
+        account.contains("A link is on its way to new@fintech.example"),
+        "{account}"
+    );
+    let (_, me) = app.get_json("/api/v1/me", &user).await;
+    assert_eq!(
+        me["email"], user.email,
+        "unchanged until the link is opened"
+    );
+    outbox_settled(&app).await;
+    let link = filed_link(&app, "new@fintech.example", "/verify-email?token=");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+
+    // Opened from another browser (the new mailbox's): the address changes.
+    let mailbox = Browser::new(&app);
+    let (status, _, html) = mailbox
+        .submit("/login", "/verify-email", &[("token", &token)])
+        .await;
+    assert_eq!(status, 303, "{html}");
+    let (_, me) = app.get_json("/api/v1/me", &user).await;
+    assert_eq!(me["email"], "new@fintech.example", "{me}");
+    let (status, _, html) = mailbox
+        .submit("/login", "/verify-email", &[("token", &token)])
+        .await;
+    assert_eq!(status, 422, "used once: {html}");
+    let told = outbox_to(&app, "old@fintech.example");
+    assert!(
+        told.iter().any(|m| m.kind == "security.address_changed"),
+        "{told:?}"
+    );
+    let (status, _, _) = Browser::new(&app)
+        .log_in("old@fintech.example", PASSWORD)
+        .await;
+    assert_eq!(status, 401, "the old address logs in no more");
+    let (status, location, _) = Browser::new(&app)
+        .log_in("new@fintech.example", PASSWORD)
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+
+    // A link to an address someone signed up with meanwhile changes nothing.
+    let (status, _, _) = change("race@fintech.example", PASSWORD).await;
+    assert_eq!(status, 303);
+    outbox_settled(&app).await;
+    let link = filed_link(&app, "race@fintech.example", "/verify-email?token=");
+    app.user("race@fintech.example", false).await;
+    let token = link.split("token=").nth(1).unwrap();
+    let (status, _, html) = mailbox
+        .submit("/login", "/verify-email", &[("token", token)])
+        .await;
+    assert_eq!(status, 422);
+    assert!(html.contains("was made meanwhile"), "{html}");
+    let (_, me) = app.get_json("/api/v1/me", &user).await;
+    assert_eq!(me["email"], "new@fintech.example");
 }
 
 #[tokio::test]

@@ -71,6 +71,10 @@ pub fn routes() -> Table {
             &v1("/organisations/{org_id}/members/{user_id}"),
             organisations::remove_member,
         )
+        .delete(
+            &v1("/organisations/{org_id}/address-invitations"),
+            organisations::withdraw_address_invitation,
+        )
         .put(
             &v1("/organisations/{org_id}/authorization-servers"),
             organisations::set_authorization_servers,

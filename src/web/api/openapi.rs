@@ -42,6 +42,7 @@ use crate::web::{error::Problem, public};
         organisations::members,
         organisations::add_member,
         organisations::remove_member,
+        organisations::withdraw_address_invitation,
         organisations::set_authorization_servers,
         organisations::issuer_claims,
         organisations::verify_issuer,

@@ -8,8 +8,8 @@ use super::{
     transition_of,
 };
 use crate::model::organisation::{
-    Application, AuthorizationServer, ContestedIssuer, Invitation, IssuerClaim, Member,
-    MemberChange, Organisation,
+    AddressInvitation, Application, AuthorizationServer, ContestedIssuer, Invitation, IssuerClaim,
+    Member, MemberChange, Organisation,
 };
 use crate::model::{OrgId, Page, PageRequest, UserId};
 use crate::services::{Directory, organisations};
@@ -118,8 +118,11 @@ pub(super) async fn transition(
 pub(crate) struct MemberList {
     /// The members, by email.
     items: Vec<Member>,
-    /// Invitations not yet answered.
+    /// Invitations of accounts not yet answered.
     invitations: Vec<Invitation>,
+    /// Invitations mailed to addresses without an account, not yet taken up: the account
+    /// made with the address joins once it verifies it.
+    address_invitations: Vec<AddressInvitation>,
 }
 
 /// An organisation's members
@@ -133,15 +136,47 @@ pub(super) async fn members(
     ApiUser(actor): ApiUser,
     path: web::Path<OrgId>,
 ) -> Result<HttpResponse, AppError> {
-    let (items, invitations) = organisations::members(&state, actor, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(MemberList { items, invitations }))
+    let roster = organisations::members(&state, actor, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(MemberList {
+        items: roster.members,
+        invitations: roster.invitations,
+        address_invitations: roster.mailed,
+    }))
+}
+
+/// The address whose invitation to withdraw.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InvitedAddress {
+    /// The address the invitation was mailed to.
+    #[param(format = Email, max_length = 254)]
+    email: String,
+}
+
+/// Withdraw an invitation mailed to an address
+///
+/// Admins of the organisation and operators. The address's sign-up link then joins nothing.
+#[utoipa::path(delete, path = "/api/v1/organisations/{org_id}/address-invitations", tag = "members", operation_id = "withdrawAddressInvitation",
+    params(("org_id" = OrgId, Path, description = "The organisation."), InvitedAddress),
+    responses((status = 204, description = "Withdrawn."),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No pending invitation of the address.", body = Problem, content_type = "application/problem+json")))]
+pub(super) async fn withdraw_address_invitation(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    path: web::Path<OrgId>,
+    query: web::Query<InvitedAddress>,
+) -> Result<HttpResponse, AppError> {
+    let email = query.into_inner().email;
+    organisations::withdraw_address_invitation(&state, actor, path.into_inner(), email).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// An account to invite, or a member whose role to change.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewMember {
-    /// The email of an existing account.
+    /// The address to invite: an account's, or one without an account (mailed a sign-up link).
     #[schema(format = Email, max_length = 254)]
     email: String,
     #[schema(value_type = crate::model::inputs::MemberRole)]

@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(answer_invitation),
         )
         .route("/account/password", web::post().to(change_password))
+        .route("/account/email", web::post().to(change_email))
         .route("/account/totp", web::post().to(start_totp))
         .route("/account/totp/{id}/confirm", web::post().to(confirm_totp))
         .route("/account/passkeys", web::post().to(start_passkey))
@@ -413,7 +414,7 @@ async fn verify(
                 "/login"
             }))
         }
-        Err(error @ Error::Validation(_)) => render_with(
+        Err(error @ (Error::Validation(_) | Error::Conflict(_))) => render_with(
             StatusCode::UNPROCESSABLE_ENTITY,
             &VerifyEmailPage {
                 ctx: ctx(&session, user.0.as_ref()),
@@ -817,6 +818,45 @@ async fn change_password(
             auth::set_flash(
                 &session,
                 "Password changed; every other session of this account has been signed out.",
+            );
+            Ok(redirect("/account"))
+        }
+        Err(error) => {
+            let message = form_message(error)?;
+            account_page_with(
+                &state,
+                &session,
+                &user,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    current_password: String,
+}
+
+/// Mails a link to a new address; the address changes when it is opened.
+async fn change_email(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    SteppedUp(form): SteppedUp<EmailForm>,
+) -> PortalResult {
+    match verification::request_change(&state, &user, form.email, form.current_password).await {
+        Ok(email) => {
+            auth::set_flash(
+                &session,
+                format!(
+                    "A link is on its way to {email}; the account's address changes when you open it."
+                ),
             );
             Ok(redirect("/account"))
         }

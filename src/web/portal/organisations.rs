@@ -35,6 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(remove_member),
         )
         .route(
+            "/organisations/{org_id}/address-invitations/withdraw",
+            web::post().to(withdraw_address_invitation),
+        )
+        .route(
             "/organisations/{org_id}/keys",
             web::post().to(keys::upload_key::<OrgId>),
         )
@@ -140,8 +144,7 @@ async fn page(
     let organisations::OrganisationView {
         org,
         access,
-        members,
-        invitations,
+        roster,
         software: products,
         history,
         keys,
@@ -169,8 +172,9 @@ async fn page(
             is_aspsp: org.roles.contains(&RegulatedRole::Aspsp),
             issuer_claims,
             org,
-            members,
-            invitations,
+            members: roster.members,
+            invitations: roster.invitations,
+            mailed: roster.mailed,
             software: products,
             history,
             keys,
@@ -286,6 +290,31 @@ async fn remove_member(
     match result {
         Ok(()) => {
             auth::set_flash(&session, "Member removed.");
+            Ok(redirect(&format!("/organisations/{id}")))
+        }
+        Err(error) => refused(&state, &session, &user, id, error).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct AddressForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Withdraws an invitation mailed to an address without an account.
+async fn withdraw_address_invitation(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    PortalPath(id): PortalPath<OrgId>,
+    PortalForm(form): PortalForm<AddressForm>,
+) -> PortalResult {
+    let result =
+        organisations::withdraw_address_invitation(&state, user.actor(), id, form.email).await;
+    match result {
+        Ok(()) => {
+            auth::set_flash(&session, "Invitation withdrawn.");
             Ok(redirect(&format!("/organisations/{id}")))
         }
         Err(error) => refused(&state, &session, &user, id, error).await,

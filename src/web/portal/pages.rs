@@ -6,7 +6,7 @@ use crate::model::account::{Account, ApiToken};
 use crate::model::audit::AuditEvent;
 use crate::model::certificate::{Certificate, Issued, RevocationReason};
 use crate::model::keys::ParticipantKey;
-use crate::model::organisation::{Invitation, Member, Organisation};
+use crate::model::organisation::{AddressInvitation, Invitation, Member, Organisation};
 use crate::model::software::Software;
 use crate::model::{Page, Status, Transition};
 
@@ -165,6 +165,8 @@ pub struct OrganisationPage {
     pub transitions: Vec<Transition>,
     pub members: Vec<Member>,
     pub invitations: Vec<Invitation>,
+    /// Invitations mailed to addresses without an account.
+    pub mailed: Vec<AddressInvitation>,
     pub software: Vec<Software>,
     pub history: Vec<AuditEvent>,
     pub keys: Vec<ParticipantKey>,

@@ -722,3 +722,169 @@ impl Registrar {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The policy's rules on metadata alone (statements ignored, so no directory is needed):
+    //! what each profile fills in, allows and refuses.
+
+    use serde_json::{Value, json};
+
+    use super::{Presented, Registrar, RegistrationError, Statements};
+    use crate::{Access, Policy, SecurityProfile};
+
+    fn registrar(profile: SecurityProfile) -> Registrar {
+        let mut policy = Policy::for_profile(profile);
+        policy.statements = Statements::Ignored;
+        Registrar::new(policy, vec![])
+    }
+
+    fn decide(profile: SecurityProfile, body: Value) -> Result<super::Client, RegistrationError> {
+        registrar(profile).register(&body.to_string(), &Presented::default())
+    }
+
+    fn refusal(profile: SecurityProfile, body: Value) -> (String, String) {
+        let e = decide(profile, body).expect_err("refused");
+        (e.error.as_str().to_owned(), e.error_description)
+    }
+
+    #[test]
+    fn fapi2_fills_in_private_key_jwt_ps256_and_the_code_flow() {
+        let client = decide(
+            SecurityProfile::Fapi2,
+            json!({"redirect_uris": ["https://app.example/cb"], "jwks_uri": "https://app.example/jwks"}),
+        )
+        .unwrap();
+        let m = &client.metadata;
+        assert_eq!(m["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(m["token_endpoint_auth_signing_alg"], "PS256");
+        assert_eq!(
+            m["grant_types"],
+            json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(m["response_types"], json!(["code"]));
+        assert!(!client.needs_secret && !client.shared);
+        assert!(uuid::Uuid::parse_str(&client.client_id).is_ok());
+    }
+
+    #[test]
+    fn fapi2_refuses_secrets_weak_algorithms_and_plain_http_redirects() {
+        let base = |extra: Value| {
+            let mut body = json!({"redirect_uris": ["https://app.example/cb"], "jwks_uri": "https://app.example/jwks"});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            body
+        };
+        for (extra, code, words) in [
+            (
+                json!({"token_endpoint_auth_method": "client_secret_basic"}),
+                "invalid_client_metadata",
+                "client_secret_basic",
+            ),
+            (
+                json!({"token_endpoint_auth_signing_alg": "RS256"}),
+                "invalid_client_metadata",
+                "RS256",
+            ),
+            (
+                json!({"redirect_uris": ["http://app.example/cb"]}),
+                "invalid_redirect_uri",
+                "https",
+            ),
+            (
+                json!({"grant_types": ["client_credentials"], "response_types": ["code"]}),
+                "invalid_client_metadata",
+                "authorization_code",
+            ),
+            (
+                json!({"grant_types": ["implicit"]}),
+                "invalid_client_metadata",
+                "implicit",
+            ),
+        ] {
+            let (error, description) = refusal(SecurityProfile::Fapi2, base(extra.clone()));
+            assert_eq!(error, code, "{extra}: {description}");
+            assert!(description.contains(words), "{extra}: {description}");
+        }
+    }
+
+    #[test]
+    fn the_open_profile_issues_secrets_and_takes_loopback_redirects() {
+        let client = decide(
+            SecurityProfile::Open,
+            json!({"redirect_uris": ["http://127.0.0.1:8000/cb"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            client.metadata["token_endpoint_auth_method"],
+            "client_secret_basic"
+        );
+        assert!(client.needs_secret, "the caller issues the secret");
+        let (error, _) = refusal(
+            SecurityProfile::Open,
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+        );
+        assert_eq!(error, "invalid_redirect_uri");
+    }
+
+    #[test]
+    fn protected_registration_needs_the_initial_token_and_signed_profiles_a_signed_request() {
+        let mut policy = Policy::for_profile(SecurityProfile::Fapi2);
+        policy.access = Access::Protected;
+        policy.statements = Statements::Ignored;
+        let registrar = Registrar::new(policy, vec![]);
+        let body = json!({"redirect_uris": ["https://app.example/cb"], "jwks_uri": "https://app.example/jwks"}).to_string();
+        let e = registrar
+            .register(&body, &Presented::default())
+            .expect_err("no initial token");
+        assert_eq!(e.error.as_str(), "invalid_token");
+        assert_eq!(e.status(), 401);
+        let presented = Presented {
+            initial_access_token: true,
+            client_certificate: None,
+        };
+        assert!(registrar.register(&body, &presented).is_ok());
+        let (error, description) = refusal(
+            SecurityProfile::Obuk,
+            json!({"redirect_uris": ["https://app.example/cb"]}),
+        );
+        assert_eq!(error, "invalid_client_metadata");
+        assert!(description.contains("signed"), "{description}");
+    }
+
+    #[test]
+    fn scopes_follow_the_roles() {
+        let policy = Policy::for_profile(SecurityProfile::Fapi2);
+        assert_eq!(
+            policy.allowed_scopes(Some(&["AISP".to_owned()])),
+            ["openid", "accounts"]
+        );
+        assert_eq!(
+            policy.allowed_scopes(Some(&["ASPSP".to_owned()])),
+            ["openid"]
+        );
+        assert_eq!(
+            policy.allowed_scopes(None),
+            ["openid", "accounts", "payments", "fundsconfirmations"]
+        );
+    }
+
+    #[test]
+    fn settings_name_their_choices_when_misspelt() {
+        for (error, words) in [
+            (
+                "fap2".parse::<SecurityProfile>().unwrap_err(),
+                "open, fapi2, obuk or cdr",
+            ),
+            (
+                "maybe".parse::<Statements>().unwrap_err(),
+                "required, optional or ignored",
+            ),
+            ("closed".parse::<Access>().unwrap_err(), "open or protected"),
+        ] {
+            assert!(error.contains(words), "{error}");
+        }
+        assert_eq!("cdr".parse::<SecurityProfile>(), Ok(SecurityProfile::Cdr));
+    }
+}

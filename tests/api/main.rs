@@ -7,6 +7,7 @@
 )]
 
 mod authorization;
+mod authorization_server;
 mod browser;
 mod cli;
 mod contract;

@@ -494,6 +494,27 @@ pub(crate) async fn call(
     )
 }
 
+/// Checks the members RFC 7591 section 3.2.1 and RFC 7592 section 3 make REQUIRED in every
+/// client information response (registration, read and update), and that no member is null.
+#[track_caller]
+pub(crate) fn information_response(body: &Value, token: &str, uri: &str) {
+    assert!(
+        body["client_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["registration_access_token"], token, "{body}");
+    assert_eq!(body["registration_client_uri"], uri, "{body}");
+    if body.get("client_secret").is_some() {
+        assert!(
+            body["client_secret_expires_at"].is_i64(),
+            "REQUIRED with a secret: {body}"
+        );
+    }
+    for (name, value) in body.as_object().unwrap() {
+        assert!(!value.is_null(), "{name} is null: {body}");
+    }
+}
+
 #[tokio::test]
 async fn the_registration_service_registers_reads_updates_and_deletes_clients() {
     let app = crate::helpers::spawn_app().await;
@@ -521,6 +542,7 @@ async fn the_registration_service_registers_reads_updates_and_deletes_clients() 
         .as_str()
         .unwrap()
         .to_owned();
+    information_response(&client, &token, &uri);
     assert_eq!(client["software_id"], c.software_id.as_str());
     assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
     assert!(client.get("client_secret").is_none());
@@ -558,7 +580,7 @@ async fn the_registration_service_registers_reads_updates_and_deletes_clients() 
     let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["client_id"], client_id.as_str());
-    assert!(read.get("registration_access_token").is_none());
+    information_response(&read, &token, &uri);
     let (status, headers, body) = call(reqwest::Method::GET, &uri, None, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -618,6 +640,7 @@ async fn the_registration_service_registers_reads_updates_and_deletes_clients() 
         .unwrap()
         .to_owned();
     assert_ne!(rotated, token);
+    information_response(&updated, &rotated, &uri);
     assert_eq!(
         call(reqwest::Method::GET, &uri, Some(&token), None).await.0,
         401,
@@ -625,6 +648,7 @@ async fn the_registration_service_registers_reads_updates_and_deletes_clients() 
     );
     let (_, _, read) = call(reqwest::Method::GET, &uri, Some(&rotated), None).await;
     assert_eq!(read["scope"], "openid");
+    information_response(&read, &rotated, &uri);
 
     // Delete: the client is gone.
     assert_eq!(
@@ -638,6 +662,27 @@ async fn the_registration_service_registers_reads_updates_and_deletes_clients() 
             .await
             .0,
         401
+    );
+    // The client store hears of the update and the deletion, and knows the client no more.
+    let store = format!("{}/clients/{client_id}", s.base);
+    assert_eq!(call(reqwest::Method::GET, &store, None, None).await.0, 404);
+    let (_, _, changes) = call(
+        reqwest::Method::GET,
+        &format!("{}/clients/changes", s.base),
+        None,
+        None,
+    )
+    .await;
+    let events: Vec<(&str, &str)> = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["event"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        events,
+        [("updated", "active"), ("deleted", "disabled")],
+        "{changes}"
     );
 }
 
@@ -1016,7 +1061,7 @@ async fn clients_follow_their_product_at_the_directory() {
     let app = crate::helpers::spawn_app().await;
     let c = approved(&app).await;
     let s = service(&app, |config| {
-        config.status_token = Some("status-secret".into())
+        config.clients_token = Some("status-secret".into())
     })
     .await;
     let first = issue(&app, &c).await;
@@ -1049,10 +1094,74 @@ async fn clients_follow_their_product_at_the_directory() {
         }
     };
     assert_eq!(wait_for("active").await["client_id"], id.as_str());
+
+    // The client store: the client's document, with an ETag that answers 304 while it holds.
+    let document_url = format!("{}/clients/{id}", s.base);
+    let document = |etag: Option<String>| {
+        let url = document_url.clone();
+        async move {
+            let mut request = crate::helpers::client()
+                .get(url)
+                .bearer_auth("status-secret");
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, etag, body)
+        }
+    };
+    let (status, etag, doc) = document(None).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["client_id"], id.as_str());
+    assert_eq!(doc["status"], "active");
+    assert_eq!(doc["software_id"], c.software_id.as_str());
+    assert_eq!(doc["org_id"], c.org_id.as_str());
+    assert_eq!(doc["issuer"], app.address.as_str());
+    assert_eq!(doc["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(doc["jwks_uri"].as_str().unwrap().contains(&c.software_id));
+    assert!(doc.get("registration_access_token").is_none(), "{doc}");
+    let (status, same, _) = document(Some(etag.clone())).await;
+    assert_eq!((status, &same), (304, &etag));
+    assert_eq!(
+        call(reqwest::Method::GET, &document_url, None, None)
+            .await
+            .0,
+        401,
+        "the clients token"
+    );
+
+    // A long poll of the changes, waiting when the suspension happens, answers with it.
+    let (_, _, head) = call(
+        reqwest::Method::GET,
+        &format!("{}/clients/changes", s.base),
+        Some("status-secret"),
+        None,
+    )
+    .await;
+    let poll_url = format!("{}/clients/changes?after={}&wait=25", s.base, head["next"]);
+    let poll = tokio::spawn(async move {
+        call(reqwest::Method::GET, &poll_url, Some("status-secret"), None).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let software = format!("/api/v1/software/{}", c.software_id);
     app.decide(&c.operator, &software, "suspend").await;
+    let (status, _, heard) = poll.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(heard["changes"][0]["client_id"], id.as_str(), "{heard}");
+    assert_eq!(heard["changes"][0]["event"], "status");
+    assert_eq!(heard["changes"][0]["status"], "disabled");
     let disabled = wait_for("disabled").await;
     assert_eq!(disabled["reason"], "software suspended");
+    let (status, changed, doc) = document(Some(etag.clone())).await;
+    assert_eq!(status, 200, "the document changed");
+    assert_ne!(changed, etag);
+    assert_eq!(
+        (doc["status"].as_str(), doc["reason"].as_str()),
+        (Some("disabled"), Some("software suspended"))
+    );
     let (_, _, read) = call(
         reqwest::Method::GET,
         client["registration_client_uri"].as_str().unwrap(),
@@ -1406,6 +1515,7 @@ async fn a_stateless_registrar_seals_the_registration_into_the_client_id() {
 
     let (status, _, read) = call(reqwest::Method::GET, &uri, Some(&token), None).await;
     assert_eq!(status, 200, "{read}");
+    information_response(&read, &token, &uri);
     assert_eq!(read["software_id"], c.software_id.as_str());
     assert_eq!(read["org_id"], c.org_id.as_str(), "what the feed names");
     assert_eq!(read["client_status"], "active");

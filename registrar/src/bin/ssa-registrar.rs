@@ -93,7 +93,10 @@ struct ServeArgs {
     /// `stateful` (registrations in the database) or `stateless` (sealed into the client ids).
     #[arg(long, env = "SSA_REGISTRAR_STATE", default_value = "stateful")]
     state: String,
-    /// The token the authorization server shows to read clients' statuses and changes.
+    /// The token the authorization server shows to read clients, their statuses and changes.
+    #[arg(long, env = "SSA_REGISTRAR_CLIENTS_TOKEN", hide_env_values = true)]
+    clients_token: Option<String>,
+    /// The clients token's former name, still read.
     #[arg(long, env = "SSA_REGISTRAR_STATUS_TOKEN", hide_env_values = true)]
     status_token: Option<String>,
     /// The registrar's key folder (stateless client id keys, the federation key).
@@ -336,6 +339,13 @@ fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         },
         other => other,
     };
+    if let (Some(new), Some(old)) = (&args.clients_token, &args.status_token)
+        && new != old
+    {
+        anyhow::bail!(
+            "clients_token and status_token (its former name) differ: set clients_token alone"
+        );
+    }
     if args.directories.is_empty() {
         anyhow::bail!(
             "name at least one trusted directory: SSA_REGISTRAR_DIRECTORIES or --directories"
@@ -354,7 +364,7 @@ fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         mtls,
         stateless,
         keys_dir: args.keys_dir,
-        status_token: args.status_token,
+        clients_token: args.clients_token.or(args.status_token),
         trust_anchor: args.trust_anchor,
         callout: args.callout_url.map(|url| {
             (

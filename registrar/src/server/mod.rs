@@ -4,6 +4,7 @@
 
 mod barrier;
 mod callout;
+mod clients;
 mod federation;
 mod stateless;
 mod store;
@@ -24,8 +25,10 @@ use crate::{
 };
 use store::{ClientRow, Db, Pool};
 
-/// The service's settings (each also an `SSA_REGISTRAR_` environment variable).
-#[derive(Debug, Clone)]
+/// The service's settings (each also an `SSA_REGISTRAR_` environment variable). Its `Debug`
+/// shows no secret: the clients token, the database's password and the callout URL's
+/// credentials are redacted.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Where to listen (`SSA_REGISTRAR_LISTEN`, default 127.0.0.1:8090).
     pub listen: SocketAddr,
@@ -59,9 +62,10 @@ pub struct ServerConfig {
     /// The registrar's key folder (`SSA_REGISTRAR_KEYS_DIR`, default `registrar-keys`): the
     /// stateless mode's client id keys.
     pub keys_dir: std::path::PathBuf,
-    /// The token the authorization server shows (`Authorization: Bearer`) to read clients'
-    /// statuses and their changes (`SSA_REGISTRAR_STATUS_TOKEN`); without one they are open.
-    pub status_token: Option<String>,
+    /// The token the authorization server shows (`Authorization: Bearer`) to read clients,
+    /// their statuses and their changes (`SSA_REGISTRAR_CLIENTS_TOKEN`, or by its former name
+    /// `SSA_REGISTRAR_STATUS_TOKEN`); without one they are open.
+    pub clients_token: Option<String>,
     /// The OpenID Federation trust anchor (its entity identifier) to register clients under
     /// by explicit registration, and to name as the registrar's authority in its own entity
     /// configuration (`SSA_REGISTRAR_TRUST_ANCHOR`); without one, no federation endpoints.
@@ -136,6 +140,54 @@ impl std::str::FromStr for Mtls {
     }
 }
 
+/// A URL with its password (`user:password@`) replaced.
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("directories", &self.directories)
+            .field("profile", &self.profile)
+            .field("registration", &self.registration)
+            .field("statements", &self.statements)
+            .field("client_ids", &self.client_ids)
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("tls", &self.tls)
+            .field("mtls", &self.mtls)
+            .field(
+                "callout",
+                &self
+                    .callout
+                    .as_ref()
+                    .map(|(url, timeout)| (redacted_url(url), timeout)),
+            )
+            .field("stateless", &self.stateless)
+            .field("keys_dir", &self.keys_dir)
+            .field(
+                "clients_token",
+                &self.clients_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("trust_anchor", &self.trust_anchor)
+            .field("ca_file", &self.ca_file)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("challenge_dir", &self.challenge_dir)
+            .finish()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -152,7 +204,7 @@ impl Default for ServerConfig {
             callout: None,
             stateless: false,
             keys_dir: "registrar-keys".into(),
-            status_token: None,
+            clients_token: None,
             trust_anchor: None,
             ca_file: None,
             header_read_timeout: std::time::Duration::from_secs(5),
@@ -189,8 +241,10 @@ struct State {
     callout: bool,
     /// Stores registrations, many per transaction.
     writer: Writer,
-    /// The SHA-256 of the token the authorization server shows to read clients' statuses.
-    status_token: Option<String>,
+    /// The SHA-256 of the token the authorization server shows to read clients.
+    clients_token: Option<String>,
+    /// Woken when a client changes, for the client feed's long polls.
+    changed: tokio::sync::Notify,
     /// Its federation identity, when it has a trust anchor.
     federation: Option<federation::Federation>,
     /// What the followed feeds have stopped, by issuer and `software:`, `organisation:` or
@@ -417,7 +471,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         callout: config.callout.is_some(),
         stopped: std::sync::Mutex::new(std::collections::HashMap::new()),
         writer,
-        status_token: config.status_token.as_deref().map(store::hash),
+        clients_token: config.clients_token.as_deref().map(store::hash),
+        changed: tokio::sync::Notify::new(),
         federation,
         http,
         body_read_timeout: config.body_read_timeout,
@@ -502,9 +557,16 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
                     .route(web::put().to(update))
                     .route(web::delete().to(delete)),
             )
-            .service(web::resource("/clients/changes").route(web::get().to(client_changes)))
             .service(
-                web::resource("/clients/{client_id}/status").route(web::get().to(client_status)),
+                web::resource("/clients/changes").route(web::get().to(clients::client_changes)),
+            )
+            .service(
+                web::resource("/clients/{client_id}")
+                    .route(web::get().to(clients::client_document)),
+            )
+            .service(
+                web::resource("/clients/{client_id}/status")
+                    .route(web::get().to(clients::client_status)),
             )
             .service(
                 web::resource("/.well-known/openid-federation")
@@ -807,25 +869,6 @@ fn respond(result: Result<Stored, anyhow::Error>) -> HttpResponse {
         Ok(Stored::Refused(e)) => error(&e),
         Err(e) => server_error(e),
     }
-}
-
-/// Stores the decided client and answers the client information response, in its own
-/// transaction (updates; registrations go through the [`Writer`]).
-fn store_client(
-    state: &State,
-    conn: &mut Lazy,
-    client: Client,
-    statement: Option<String>,
-    issued_at: i64,
-    initial_token: Option<&str>,
-) -> Result<Stored, anyhow::Error> {
-    let job = Record {
-        client,
-        statement,
-        issued_at,
-        initial_token: initial_token.map(str::to_owned),
-    };
-    store::write(conn.db()?, |tx| store_one(&state.public_url, tx, job))
 }
 
 /// A decided registration to store.
@@ -1214,8 +1257,8 @@ async fn register_automatic(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    if !status_allowed(&state, &req) {
-        return status_refused();
+    if !clients::allowed(&state, &req) {
+        return clients::refused();
     }
     if state.federation.is_none() {
         return federation_error(
@@ -1372,6 +1415,7 @@ fn read_sealed(
         "registration_client_uri".into(),
         json!(format!("{}/register/{client_id}", state.public_url)),
     );
+    body.insert("registration_access_token".into(), json!(token));
     Stored::Done(Value::Object(body), 200)
 }
 
@@ -1421,6 +1465,9 @@ async fn read(state: web::Data<State>, req: HttpRequest, path: web::Path<String>
             "registration_client_uri".into(),
             json!(format!("{}/register/{}", state.public_url, row.client_id)),
         );
+        // RFC 7592 section 3 requires both in every client information response; the
+        // registrar keeps only the token's hash, and the client has just shown the token.
+        body.insert("registration_access_token".into(), json!(token));
         Ok(Stored::Done(Value::Object(body), 200))
     })
     .await
@@ -1492,9 +1539,23 @@ async fn update(
         }
         client.client_id = row.client_id.clone();
         let statement = client.statement.as_ref().map(|s| s.token.clone());
-        let mut stored = store_client(state, conn, client, statement, row.issued_at, None)?;
+        let record = Record {
+            client,
+            statement,
+            issued_at: row.issued_at,
+            initial_token: None,
+        };
+        // The client feed tells the authorization server of the new metadata.
+        let mut stored = store::write(conn.db()?, |tx| {
+            let stored = store_one(&state.public_url, tx, record)?;
+            if let Stored::Done(..) = stored {
+                store::record_change(tx, &row.client_id, "updated", None, now())?;
+            }
+            Ok(stored)
+        })?;
         if let Stored::Done(_, status) = &mut stored {
             *status = 200;
+            state.changed.notify_waiters();
         }
         Ok(stored)
     })
@@ -1510,14 +1571,24 @@ async fn delete(
         return not_supported();
     }
     let (token, client_id) = (bearer(&req), path.into_inner());
-    let response = blocking(&state, move |_, conn| {
+    let response = blocking(&state, move |state, conn| {
         let Some(row) = (match &token {
             Some(t) => store::client_by_token(conn.db()?, &client_id, t)?,
             None => None,
         }) else {
             return Ok(Stored::Refused(unauthorised()));
         };
-        store::delete(conn.db()?, &row.client_id, now())?;
+        store::write(conn.db()?, |tx| {
+            store::delete(tx, &row.client_id, now())?;
+            Ok(store::record_change(
+                tx,
+                &row.client_id,
+                "deleted",
+                None,
+                now(),
+            )?)
+        })?;
+        state.changed.notify_waiters();
         Ok(Stored::Done(Value::Null, 204))
     })
     .await;
@@ -1606,6 +1677,7 @@ fn apply_page(state: &State, index: usize, page: &ssa_verifier::EventPage) -> an
         store::set_cursor(tx, issuer, &page.next_cursor)?;
         Ok(())
     })?;
+    state.changed.notify_waiters();
     if stateless {
         for (_, event) in &page.events {
             if let Some((concerned, reason)) = stopping(event) {
@@ -1686,139 +1758,6 @@ fn apply(conn: &mut Db, issuer: &str, event: &ssa_verifier::ChangeEvent) -> anyh
     Ok(())
 }
 
-/// Whether a status request carries the status token, when one is configured.
-fn status_allowed(state: &State, req: &HttpRequest) -> bool {
-    match &state.status_token {
-        None => true,
-        Some(expected) => bearer(req).is_some_and(|t| store::hash(&t) == *expected),
-    }
-}
-
-fn status_refused() -> HttpResponse {
-    error(&RegistrationError::token(
-        "the client status needs the registrar's status token",
-    ))
-}
-
-#[derive(serde::Deserialize)]
-struct ChangesQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default = "default_changes")]
-    limit: i64,
-}
-
-fn default_changes() -> i64 {
-    100
-}
-
-/// The changes of clients' statuses the directories' events caused, oldest first:
-/// `{"changes": [{"id", "client_id", "status", "reason", "at"}], "next"}`; ask again with
-/// `after=next`.
-async fn client_changes(
-    state: web::Data<State>,
-    req: HttpRequest,
-    query: web::Query<ChangesQuery>,
-) -> HttpResponse {
-    if !status_allowed(&state, &req) {
-        return status_refused();
-    }
-    let ChangesQuery { after, limit } = query.into_inner();
-    if !(1..=1000).contains(&limit) {
-        return error(&RegistrationError::request(
-            "limit must be between 1 and 1000",
-        ));
-    }
-    let state = state.into_inner();
-    let result = web::block(move || -> anyhow::Result<_> {
-        let mut conn = state.pool.get()?;
-        if state.sealer.is_none() {
-            return Ok(store::changes_after(&mut conn, after, limit)?
-                .into_iter()
-                .map(|(id, client_id, status, reason, at)| {
-                    (id, json!({"id": id, "client_id": client_id, "status": status, "reason": reason, "at": at}))
-                })
-                .collect::<Vec<_>>());
-        }
-        // A stateless registrar knows no client ids: each change names the software,
-        // organisation or statement, for the authorization server to apply to its clients
-        // of it.
-        Ok(store::subject_changes_after(&mut conn, after, limit)?
-            .into_iter()
-            .map(|(id, issuer, subject, status, reason, at)| {
-                let mut change = json!({"id": id, "issuer": issuer, "status": status, "reason": reason, "at": at});
-                let field = match subject.split_once(':') {
-                    Some(("software", id)) => Some(("software_id", id)),
-                    Some(("organisation", id)) => Some(("org_id", id)),
-                    Some(("statement", jti)) => Some(("jti", jti)),
-                    _ => None,
-                };
-                if let Some((name, value)) = field {
-                    change[name] = json!(value);
-                }
-                (id, change)
-            })
-            .collect())
-    })
-    .await;
-    match result {
-        Ok(Ok(rows)) => {
-            let next = rows.last().map_or(after, |r| r.0);
-            let changes: Vec<Value> = rows.into_iter().map(|(_, change)| change).collect();
-            HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(json!({"changes": changes, "next": next}))
-        }
-        Ok(Err(e)) => server_error(e),
-        Err(e) => server_error(e),
-    }
-}
-
-async fn client_status(
-    state: web::Data<State>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> HttpResponse {
-    if !status_allowed(&state, &req) {
-        return status_refused();
-    }
-    let client_id = path.into_inner();
-    if let Some(sealer) = &state.sealer {
-        return match sealer.open(&client_id) {
-            Some(registration) => HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(match stopped_reason(&state, &registration) {
-                    None => json!({"client_id": client_id, "status": "active"}),
-                    Some(reason) => {
-                        json!({"client_id": client_id, "status": "disabled", "reason": reason})
-                    }
-                }),
-            None => HttpResponse::NotFound()
-                .json(json!({"error": "not_found", "error_description": "no such client"})),
-        };
-    }
-    let state = state.into_inner();
-    let result = web::block(move || -> anyhow::Result<_> {
-        let mut conn = state.pool.get()?;
-        Ok(store::status(&mut conn, &client_id)?.map(|s| (client_id, s)))
-    })
-    .await;
-    match result {
-        Ok(Ok(Some((client_id, disabled)))) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(match disabled {
-                None => json!({"client_id": client_id, "status": "active"}),
-                Some(reason) => {
-                    json!({"client_id": client_id, "status": "disabled", "reason": reason})
-                }
-            }),
-        Ok(Ok(None)) => HttpResponse::NotFound()
-            .json(json!({"error": "not_found", "error_description": "no such client"})),
-        Ok(Err(e)) => server_error(e),
-        Err(e) => server_error(e),
-    }
-}
-
 /// Creates an initial access token in the store at `database_url`; the token.
 pub fn create_initial_token(
     database_url: &str,
@@ -1834,4 +1773,31 @@ pub fn create_initial_token(
         expires_in.map(|s| at + s as i64),
         at,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ServerConfig, redacted_url};
+
+    #[test]
+    fn the_settings_show_no_secret_when_debugged() {
+        let config = ServerConfig {
+            database_url: "postgres://registrar:DB-SECRET@db.example/registrar".into(),
+            clients_token: Some("TOKEN-SECRET".into()),
+            callout: Some((
+                "https://rules:CALLOUT-SECRET@bank.example/rules".into(),
+                std::time::Duration::from_secs(1),
+            )),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?}");
+        for secret in ["DB-SECRET", "TOKEN-SECRET", "CALLOUT-SECRET"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("postgres://registrar:[redacted]@db.example/registrar"));
+        assert_eq!(
+            redacted_url("sqlite://registrar.db"),
+            "sqlite://registrar.db"
+        );
+    }
 }

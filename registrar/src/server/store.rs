@@ -39,6 +39,7 @@ diesel::table! {
         status -> Text,
         reason -> Nullable<Text>,
         at -> BigInt,
+        event -> Text,
     }
 }
 
@@ -503,26 +504,41 @@ pub fn set_disabled(
             .execute(conn)?,
     };
     for client_id in &changed {
-        diesel::insert_into(client_changes::table)
-            .values((
-                client_changes::client_id.eq(client_id),
-                client_changes::status.eq(if reason.is_some() {
-                    "disabled"
-                } else {
-                    "active"
-                }),
-                client_changes::reason.eq(reason),
-                client_changes::at.eq(at),
-            ))
-            .execute(conn)?;
+        record_change(conn, client_id, "status", reason, at)?;
     }
     Ok(changed.len())
 }
 
-/// A change of a client's status: id, client id, status, reason, when.
-pub type Change = (i64, String, String, Option<String>, i64);
+/// Records a change of a client in `client_changes`: `event` is `status` (with `reason` when
+/// disabled), `updated` or `deleted`; the status recorded is the client's after it.
+pub fn record_change(
+    conn: &mut Db,
+    client_id: &str,
+    event: &str,
+    reason: Option<&str>,
+    at: i64,
+) -> QueryResult<()> {
+    let status = if reason.is_some() || event == "deleted" {
+        "disabled"
+    } else {
+        "active"
+    };
+    diesel::insert_into(client_changes::table)
+        .values((
+            client_changes::client_id.eq(client_id),
+            client_changes::status.eq(status),
+            client_changes::reason.eq(reason),
+            client_changes::at.eq(at),
+            client_changes::event.eq(event),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
 
-/// Up to `limit` client status changes after `after`, oldest first.
+/// A change of a client: id, client id, status, reason, when, and what happened.
+pub type Change = (i64, String, String, Option<String>, i64, String);
+
+/// Up to `limit` client changes after `after`, oldest first.
 pub fn changes_after(conn: &mut Db, after: i64, limit: i64) -> QueryResult<Vec<Change>> {
     client_changes::table
         .filter(client_changes::id.gt(after))
@@ -534,19 +550,9 @@ pub fn changes_after(conn: &mut Db, after: i64, limit: i64) -> QueryResult<Vec<C
             client_changes::status,
             client_changes::reason,
             client_changes::at,
+            client_changes::event,
         ))
         .load(conn)
-}
-
-/// A client's status: `None` when unknown or deleted, else its disabled reason if any.
-pub fn status(conn: &mut Db, client_id: &str) -> QueryResult<Option<Option<String>>> {
-    let row: Option<(Option<i64>, Option<String>)> = clients::table
-        .filter(clients::client_id.eq(client_id))
-        .filter(clients::deleted_at.is_null())
-        .select((clients::disabled_at, clients::disabled_reason))
-        .first(conn)
-        .optional()?;
-    Ok(row.map(|(at, reason)| at.map(|_| reason.unwrap_or_default())))
 }
 
 /// Records that the directory `issuer` stopped `subject` (`software:ID`, `organisation:ID`

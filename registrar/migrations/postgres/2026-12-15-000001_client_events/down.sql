@@ -1,0 +1,1 @@
+ALTER TABLE client_changes DROP COLUMN event;

@@ -1,0 +1,311 @@
+//! The bank's own authorization server in the loop: node-oidc-provider (the example server of
+//! integrations/node-oidc-provider) reads its clients from the registrar, which follows the
+//! directory. A product's statement becomes a client, the client gets access tokens with a
+//! private_key_jwt assertion signed by its keystore key, and the directory's suspension,
+//! reinstatement, key removal and revocation reach the token endpoint; without the registrar,
+//! the server refuses the client.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::registrar::{call, service};
+use crate::verifier::{approved, issue, sign_ps256};
+
+/// The example authorization server as a process; killed on drop.
+struct AuthorizationServer {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for AuthorizationServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl AuthorizationServer {
+    /// Starts `node example/server.js` reading clients from `registrar`.
+    fn start(registrar: &str, token: &str, keys_ttl_ms: u64, stale_after_ms: u64) -> Self {
+        let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/node-oidc-provider");
+        assert!(
+            package.join("node_modules/oidc-provider").exists(),
+            "run npm ci in {} (scripts/test does)",
+            package.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("node")
+            .arg("example/server.js")
+            .current_dir(&package)
+            .env("PORT", port.to_string())
+            .env("REGISTRAR_URL", registrar)
+            .env("REGISTRAR_TOKEN", token)
+            .env("KEYS_TTL_MS", keys_ttl_ms.to_string())
+            .env("STALE_AFTER_MS", stale_after_ms.to_string())
+            .env("NODE_NO_WARNINGS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node (Node.js 20 or later)");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            format!("listening {port}"),
+            "the example server did not start"
+        );
+        Self {
+            child,
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// A client assertion (RFC 7523) for `client_id` at `issuer`, signed with `der`'s key `kid`.
+fn assertion(der: &[u8], kid: &str, client_id: &str, issuer: &str) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    sign_ps256(
+        der,
+        kid,
+        &json!({
+            "iss": client_id, "sub": client_id, "aud": issuer, "iat": now, "exp": now + 60,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        }),
+    )
+}
+
+/// A client credentials token request; the status and the answer.
+async fn token(
+    server: &AuthorizationServer,
+    der: &[u8],
+    kid: &str,
+    client_id: &str,
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", server.issuer))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "accounts"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            (
+                "client_assertion",
+                &assertion(der, kid, client_id, &server.issuer),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Asks for tokens until the answer is `expected` (200, or 401 `invalid_client`); how long
+/// that took. Gives up after 20 seconds.
+async fn until(
+    expected: u16,
+    server: &AuthorizationServer,
+    der: &[u8],
+    kid: &str,
+    client_id: &str,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, body) = token(server, der, kid, client_id).await;
+        if status == expected {
+            match expected {
+                200 => assert_eq!(body["token_type"], "Bearer", "{body}"),
+                _ => assert_eq!(body["error"], "invalid_client", "{body}"),
+            }
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still {status} {body}, not {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Publishes a new RSA key in the product's keystore; its private key (DER) and kid.
+async fn publish_key(app: &crate::helpers::TestApp, c: &crate::helpers::Cast) -> (Vec<u8>, String) {
+    let key = openssl::rsa::Rsa::generate(2048).unwrap();
+    let b64 = |v: Vec<u8>| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let jwk = json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"});
+    let (status, published) = app
+        .post_json(
+            &format!("/api/v1/software/{}/keys", c.software_id),
+            &c.developer,
+            json!({"jwk": jwk}),
+        )
+        .await;
+    assert_eq!(status, 201, "{published}");
+    (
+        key.private_key_to_der().unwrap(),
+        published["kid"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_statement_becomes_access_tokens_until_the_directory_stops_its_product() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let (der, kid) = publish_key(&app, &c).await;
+    let registrar = service(&app, |config| {
+        config.clients_token = Some("clients-secret".into())
+    })
+    .await;
+    let server = AuthorizationServer::start(&registrar.base, "clients-secret", 1_000, 3_000);
+
+    // Its discovery sends registrations to the registrar.
+    let discovery: Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        discovery["registration_endpoint"],
+        format!("{}/register", registrar.base)
+    );
+
+    // The product registers at the registrar (RFC 7591) with its statement.
+    let statement = issue(&app, &c).await;
+    let (status, _, client) = call(
+        reqwest::Method::POST,
+        &format!("{}/register", registrar.base),
+        None,
+        Some(json!({
+            "software_statement": statement,
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+
+    // A token, with an assertion signed by the keystore key.
+    let (status, body) = token(&server, &der, &kid, &client_id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "accounts", "{body}");
+    // An assertion signed by a key outside the keystore is refused.
+    let (stranger, _) = {
+        let key = openssl::rsa::Rsa::generate(2048).unwrap();
+        (key.private_key_to_der().unwrap(), ())
+    };
+    let (status, body) = token(&server, &stranger, &kid, &client_id).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    // The directory suspends the product: the token endpoint refuses it; reinstated, it
+    // answers again.
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "suspend").await;
+    until(401, &server, &der, &kid, &client_id).await;
+    app.decide(&c.operator, &software, "reinstate").await;
+    until(200, &server, &der, &kid, &client_id).await;
+
+    // A key removed from the keystore stops working once the adapter's key cache (1 s here)
+    // has expired; a new key works.
+    let (status, _) = app
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/software/{}/keys/{kid}", c.software_id),
+            Some(&c.developer.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    until(401, &server, &der, &kid, &client_id).await;
+    let (der, kid) = publish_key(&app, &c).await;
+    until(200, &server, &der, &kid, &client_id).await;
+
+    // The statement revoked: the client is disabled for good, whatever its product does.
+    let jti = crate::verifier::parts(&statement).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/ssa/{jti}/revoke"),
+            &c.developer,
+            json!({"reason": "leaked"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    until(401, &server, &der, &kid, &client_id).await;
+    app.decide(&c.operator, &software, "suspend").await;
+    app.decide(&c.operator, &software, "reinstate").await;
+    let (_, _, status) = call(
+        reqwest::Method::GET,
+        &format!("{}/clients/{client_id}", registrar.base),
+        Some("clients-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status["status"].as_str(), status["reason"].as_str()),
+        (Some("disabled"), Some("statement revoked"))
+    );
+    let (status, _) = token(&server, &der, &kid, &client_id).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn without_the_registrar_the_authorization_server_refuses_its_clients() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let (der, kid) = publish_key(&app, &c).await;
+    let registrar = service(&app, |config| {
+        config.clients_token = Some("clients-secret".into())
+    })
+    .await;
+    let statement = issue(&app, &c).await;
+    let (status, _, client) = call(
+        reqwest::Method::POST,
+        &format!("{}/register", registrar.base),
+        None,
+        Some(json!({
+            "software_statement": statement,
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+
+    // The wrong clients token: the registrar answers nothing, the client is refused.
+    let wrong = AuthorizationServer::start(&registrar.base, "not-the-token", 60_000, 3_000);
+    let (status, body) = token(&wrong, &der, &kid, &client_id).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    let server = AuthorizationServer::start(&registrar.base, "clients-secret", 60_000, 2_000);
+    until(200, &server, &der, &kid, &client_id).await;
+    // The registrar goes away: once the cached answer is older than the stated bound (two
+    // seconds here), the client is refused, never served as active from the cache.
+    drop(registrar);
+    until(401, &server, &der, &kid, &client_id).await;
+}

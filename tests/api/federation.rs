@@ -890,9 +890,14 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     .await;
     let c = approved(&app).await;
     let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    // The registrar pins the directory's federation keys.
+    let (_, anchor) = entity_configuration(&app).await;
+    let pinned = dir.path().join("anchor.jwks");
+    std::fs::write(&pinned, anchor["jwks"].to_string()).unwrap();
     let host =
         crate::issuers::IssuerHost::start(&app, (cert_file.clone(), key_file.clone()), |config| {
-            config.trust_anchor = Some(app.address.clone())
+            config.trust_anchor = Some(app.address.clone());
+            config.trust_anchor_jwks = Some(pinned.clone());
         })
         .await;
     let issuer = host.issuer.clone();
@@ -1208,6 +1213,22 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
     // Again: the same client, registered again.
     let (status, again) = automatic(request_object(&client.signing, &issuer)).await;
     assert_eq!((status, &again["client_id"]), (200, &json!(leaf)));
+    // The same request object twice: the second is a replay.
+    let once = request_object(&client.signing, &issuer);
+    assert_eq!(automatic(once.clone()).await.0, 200);
+    let (status, replayed) = automatic(once).await;
+    assert_eq!(
+        (status, replayed["error"].as_str()),
+        (400, Some("invalid_request_object")),
+        "{replayed}"
+    );
+    assert!(
+        replayed["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used already"),
+        "{replayed}"
+    );
     // Refused: signed by a key not the product's, addressed elsewhere, no request object.
     for (request, code) in [
         (request_object(&stranger, &issuer), "invalid_request_object"),
@@ -1230,6 +1251,68 @@ async fn an_authorization_server_is_a_leaf_and_registers_products_by_explicit_re
             (status, body["error"].as_str().unwrap()),
             (400, code),
             "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_registrar_pinning_other_anchor_keys_trusts_no_chain_under_the_anchor() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = dir.path().join("anchor.jwks");
+    let stranger = crate::oauth::Key::new();
+    std::fs::write(&pinned, json!({"keys": [stranger.jwk()]}).to_string()).unwrap();
+    let s = crate::registrar::service(&app, |config| {
+        config.trust_anchor = Some(app.address.clone());
+        config.trust_anchor_jwks = Some(pinned.clone());
+    })
+    .await;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(stranger.jwk()["kid"].as_str().unwrap().to_owned());
+    let request = stranger.sign(
+        header,
+        &json!({"iss": "https://rp.example", "client_id": "https://rp.example", "aud": s.base,
+            "exp": unix_now() + 60, "jti": "one"}),
+    );
+    let response = crate::helpers::client()
+        .post(format!("{}/federation/automatic", s.base))
+        .form(&[("request", request)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_trust_chain", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("trust anchor"),
+        "{body}"
+    );
+
+    // A pin file without keys, or pins without an anchor: the service does not start.
+    std::fs::write(&pinned, r#"{"keys": []}"#).unwrap();
+    for anchor in [Some(app.address.clone()), None] {
+        let db = crate::helpers::TestDatabase::create(dir.path());
+        let config = ssa_registrar::server::ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            directories: vec![app.address.clone()],
+            database_url: db.url.clone(),
+            keys_dir: dir.path().join("keys"),
+            trust_anchor: anchor,
+            trust_anchor_jwks: Some(pinned.clone()),
+            ..Default::default()
+        };
+        let error = ssa_registrar::server::start(config)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("SSA_REGISTRAR_TRUST_ANCHOR_JWKS"),
+            "{error}"
         );
     }
 }

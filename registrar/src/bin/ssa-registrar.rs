@@ -106,6 +106,10 @@ struct ServeArgs {
     /// explicit registration; it also serves its own entity configuration then.
     #[arg(long, env = "SSA_REGISTRAR_TRUST_ANCHOR")]
     trust_anchor: Option<String>,
+    /// The trust anchor's keys, pinned (a JWKS file): its configuration, resolve answers and
+    /// chains must be signed by one of them.
+    #[arg(long, env = "SSA_REGISTRAR_TRUST_ANCHOR_JWKS")]
+    trust_anchor_jwks: Option<std::path::PathBuf>,
     /// `off`, `required` (this service terminates TLS and requires a client certificate of
     /// a trusted directory's CA) or `header:NAME` (a proxy passes it in that header).
     #[arg(long, env = "SSA_REGISTRAR_MTLS", default_value = "off")]
@@ -366,6 +370,7 @@ fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         keys_dir: args.keys_dir,
         clients_token: args.clients_token.or(args.status_token),
         trust_anchor: args.trust_anchor,
+        trust_anchor_jwks: args.trust_anchor_jwks,
         callout: args.callout_url.map(|url| {
             (
                 url,

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{RegistrationError, State, bearer, error, server_error, stopped_reason, store};
+use super::{Failure, RegistrationError, State, bearer, stopped_reason, store};
 
 /// The longest a poll of the changes waits for one.
 const MAX_WAIT_SECS: u64 = 30;
@@ -23,16 +23,11 @@ pub(super) fn allowed(state: &State, req: &HttpRequest) -> bool {
     }
 }
 
-pub(super) fn refused() -> HttpResponse {
-    error(&RegistrationError::token(
+/// The refusal of a request without the clients token.
+pub(super) fn refused() -> Failure {
+    Failure::Refused(RegistrationError::token(
         "reading clients needs the registrar's clients token",
     ))
-}
-
-fn not_found() -> HttpResponse {
-    HttpResponse::NotFound()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({"error": "not_found", "error_description": "no such client"}))
 }
 
 /// `status` and, when disabled, `reason`.
@@ -109,18 +104,14 @@ pub(super) async fn client_document(
     state: web::Data<State>,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Failure> {
     if !allowed(&state, &req) {
-        return refused();
+        return Err(refused());
     }
     let (state, client_id) = (state.into_inner(), path.into_inner());
-    let found = web::block(move || document(&state, &client_id)).await;
-    let document = match found {
-        Ok(Ok(Some(document))) => document,
-        Ok(Ok(None)) => return not_found(),
-        Ok(Err(e)) => return server_error(e),
-        Err(e) => return server_error(e),
-    };
+    let document = web::block(move || document(&state, &client_id))
+        .await??
+        .ok_or(Failure::NotFound)?;
     let body = document.to_string();
     let etag = format!(
         "\"{}\"",
@@ -143,9 +134,9 @@ pub(super) async fn client_document(
         .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, "no-cache"));
     if unchanged {
-        return response.finish();
+        return Ok(response.finish());
     }
-    response.content_type("application/json").body(body)
+    Ok(response.content_type("application/json").body(body))
 }
 
 /// `GET /clients/{client_id}/status`: `{"client_id", "status", "reason"}`.
@@ -153,29 +144,25 @@ pub(super) async fn client_status(
     state: web::Data<State>,
     req: HttpRequest,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Failure> {
     if !allowed(&state, &req) {
-        return refused();
+        return Err(refused());
     }
     let client_id = path.into_inner();
     let (state, id) = (state.into_inner(), client_id.clone());
-    match web::block(move || document(&state, &id)).await {
-        Ok(Ok(Some(document))) => {
-            let mut status = serde_json::Map::new();
-            status.insert("client_id".into(), json!(client_id));
-            for name in ["status", "reason"] {
-                if let Some(value) = document.get(name) {
-                    status.insert(name.into(), value.clone());
-                }
-            }
-            HttpResponse::Ok()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(Value::Object(status))
+    let document = web::block(move || document(&state, &id))
+        .await??
+        .ok_or(Failure::NotFound)?;
+    let mut status = serde_json::Map::new();
+    status.insert("client_id".into(), json!(client_id));
+    for name in ["status", "reason"] {
+        if let Some(value) = document.get(name) {
+            status.insert(name.into(), value.clone());
         }
-        Ok(Ok(None)) => not_found(),
-        Ok(Err(e)) => server_error(e),
-        Err(e) => server_error(e),
     }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Value::Object(status)))
 }
 
 #[derive(serde::Deserialize)]
@@ -237,20 +224,19 @@ pub(super) async fn client_changes(
     state: web::Data<State>,
     req: HttpRequest,
     query: web::Query<ChangesQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, Failure> {
     if !allowed(&state, &req) {
-        return refused();
+        return Err(refused());
     }
     let ChangesQuery { after, limit, wait } = query.into_inner();
     if !(1..=1000).contains(&limit) {
-        return error(&RegistrationError::request(
-            "limit must be between 1 and 1000",
-        ));
+        return Err(RegistrationError::request("limit must be between 1 and 1000").into());
     }
     if wait > MAX_WAIT_SECS {
-        return error(&RegistrationError::request(format!(
+        return Err(RegistrationError::request(format!(
             "wait must be at most {MAX_WAIT_SECS} seconds"
-        )));
+        ))
+        .into());
     }
     let state = state.into_inner();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
@@ -258,18 +244,14 @@ pub(super) async fn client_changes(
         // Listen before reading, so a change committed between the read and the wait wakes it.
         let woken = state.changed.notified();
         let shared = state.clone();
-        let rows = match web::block(move || changes(&shared, after, limit)).await {
-            Ok(Ok(rows)) => rows,
-            Ok(Err(e)) => return server_error(e),
-            Err(e) => return server_error(e),
-        };
+        let rows = web::block(move || changes(&shared, after, limit)).await??;
         let now = tokio::time::Instant::now();
         if !rows.is_empty() || now >= deadline {
             let next = rows.last().map_or(after, |r| r.0);
             let changes: Vec<Value> = rows.into_iter().map(|(_, change)| change).collect();
-            return HttpResponse::Ok()
+            return Ok(HttpResponse::Ok()
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(json!({"changes": changes, "next": next}));
+                .json(json!({"changes": changes, "next": next})));
         }
         let _ = tokio::time::timeout(RECHECK.min(deadline - now), woken).await;
     }

@@ -32,6 +32,8 @@ pub struct Federation {
     pub entity_id: String,
     /// The trust anchor it registers clients under (and names as its authority).
     pub trust_anchor: String,
+    /// The anchor's keys, when they are pinned (else those its configuration publishes).
+    pub anchor_keys: Option<ssa_verifier::KeySet>,
     key: EncodingKey,
     kid: String,
     jwk: Value,
@@ -75,6 +77,7 @@ impl Federation {
         Ok(Self {
             entity_id: entity_id.to_owned(),
             trust_anchor: trust_anchor.to_owned(),
+            anchor_keys: None,
             key,
             kid,
             jwk,
@@ -203,14 +206,15 @@ pub fn requesting_entity(jwt: &str) -> Result<String, String> {
 impl Federation {
     /// Checks an automatic registration's request object (section 12.1.1.1): signed (PS256
     /// or ES256) by a key of the client's resolved metadata (the document at `jwks_uri`, else
-    /// `jwks`), `iss` and `client_id` the client, `aud` this provider, unexpired, with a `jti`.
+    /// `jwks`), `iss` and `client_id` the client, `aud` this provider, unexpired, with a `jti`;
+    /// its `jti` and `exp`, for the replay check.
     pub fn check_request_object(
         &self,
         jwt: &str,
         entity: &str,
         metadata: &Value,
         http: &ssa_verifier::HttpClient,
-    ) -> Result<(), String> {
+    ) -> Result<(String, i64), String> {
         let header = jsonwebtoken::decode_header(jwt)
             .map_err(|_| "the request object has no readable JWS header".to_owned())?;
         if !matches!(header.alg, Algorithm::PS256 | Algorithm::ES256) {
@@ -251,10 +255,14 @@ impl Federation {
         if claims["client_id"] != entity {
             return Err("the request object's client_id must be its iss".into());
         }
-        if claims["jti"].as_str().is_none_or(str::is_empty) {
-            return Err("the request object must have a jti".into());
-        }
-        Ok(())
+        let jti = claims["jti"]
+            .as_str()
+            .filter(|jti| !jti.is_empty())
+            .ok_or("the request object must have a jti")?;
+        let expires_at = claims["exp"]
+            .as_i64()
+            .ok_or("the request object's exp must be a number")?;
+        Ok((jti.to_owned(), expires_at))
     }
 }
 

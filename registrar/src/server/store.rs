@@ -51,6 +51,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_object_uses (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     statement_uses (issuer, jti) {
         issuer -> Text,
         jti -> Text,
@@ -203,12 +211,25 @@ static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (a transaction that reads
 /// then writes would otherwise fail with "database is locked" when another writer started
-/// first), an ordinary transaction on PostgreSQL.
+/// first), an ordinary transaction on PostgreSQL. A call inside another (a savepoint) takes
+/// no second lock: it already holds the process's writer lock.
+///
+/// This is the directory's `write_transaction` without its change-event staging; the
+/// registrar keeps its own copy because it is deployed by banks without the directory, and
+/// its store (pool, pragmas, migrations) is a few dozen lines, not worth a shared crate
+/// that would tie the two release cycles together.
 pub fn write<T>(conn: &mut Db, f: impl FnOnce(&mut Db) -> anyhow::Result<T>) -> anyhow::Result<T> {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let Db::Sqlite(inner) = conn else {
         return conn.transaction(f);
     };
+    let nested = matches!(
+        AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth(),
+        Ok(Some(_))
+    );
+    if nested {
+        return conn.transaction(f);
+    }
     let _writer = SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
     let outcome = f(conn);
@@ -339,6 +360,37 @@ pub fn use_statement(
             Ok(true)
         }
     }
+}
+
+/// Records a request object of `client_id` by its `jti` until `expires_at`; false when it was
+/// seen before (a replay). Forgets request objects that expired before `now`. Call it in a
+/// write transaction.
+pub fn use_request_object(
+    conn: &mut Db,
+    client_id: &str,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> QueryResult<bool> {
+    diesel::delete(request_object_uses::table.filter(request_object_uses::expires_at.lt(now)))
+        .execute(conn)?;
+    let seen: bool = diesel::select(diesel::dsl::exists(
+        request_object_uses::table
+            .filter(request_object_uses::client_id.eq(client_id))
+            .filter(request_object_uses::jti.eq(jti)),
+    ))
+    .get_result(conn)?;
+    if seen {
+        return Ok(false);
+    }
+    diesel::insert_into(request_object_uses::table)
+        .values((
+            request_object_uses::client_id.eq(client_id),
+            request_object_uses::jti.eq(jti),
+            request_object_uses::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }
 
 /// Creates an initial access token; the token (shown once).
@@ -641,4 +693,35 @@ pub fn subject_changes_after(
             subject_changes::at,
         ))
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+
+    use super::{client_changes, open, record_change, write};
+
+    #[test]
+    fn a_write_inside_a_write_is_a_savepoint_and_takes_no_second_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = open(&format!("sqlite://{}", dir.path().join("r.db").display())).unwrap();
+        let mut conn = pool.get().unwrap();
+        let count = |conn: &mut super::Db| -> i64 {
+            client_changes::table.count().get_result(conn).unwrap()
+        };
+        write(&mut conn, |outer| {
+            record_change(outer, "a", "updated", None, 1)?;
+            // A nested write that fails rolls back alone; one that succeeds stays.
+            let failed: anyhow::Result<()> = write(outer, |inner| {
+                record_change(inner, "b", "updated", None, 2)?;
+                anyhow::bail!("refused")
+            });
+            assert!(failed.is_err());
+            write(outer, |inner| {
+                Ok(record_change(inner, "c", "deleted", None, 3)?)
+            })
+        })
+        .unwrap();
+        assert_eq!(count(&mut conn), 2);
+    }
 }

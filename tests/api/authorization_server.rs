@@ -3,7 +3,8 @@
 //! directory. A product's statement becomes a client, the client gets access tokens with a
 //! private_key_jwt assertion signed by its keystore key, and the directory's suspension,
 //! reinstatement, key removal and revocation reach the token endpoint; without the registrar,
-//! the server refuses the client.
+//! the server refuses the client. Over TLS, a transport certificate authenticates with
+//! tls_client_auth (RFC 8705).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -31,6 +32,17 @@ impl Drop for AuthorizationServer {
 impl AuthorizationServer {
     /// Starts `node example/server.js` reading clients from `registrar`.
     fn start(registrar: &str, token: &str, keys_ttl_ms: u64, stale_after_ms: u64) -> Self {
+        Self::start_with(registrar, token, keys_ttl_ms, stale_after_ms, &[])
+    }
+
+    /// [`Self::start`] with more settings (`TLS_CERT_FILE`, ...).
+    fn start_with(
+        registrar: &str,
+        token: &str,
+        keys_ttl_ms: u64,
+        stale_after_ms: u64,
+        settings: &[(&str, &Path)],
+    ) -> Self {
         let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("integrations/node-oidc-provider");
         assert!(
             package.join("node_modules/oidc-provider").exists(),
@@ -42,8 +54,14 @@ impl AuthorizationServer {
             .local_addr()
             .unwrap()
             .port();
+        let tls = settings.iter().any(|(name, _)| *name == "TLS_CERT_FILE");
         let mut child = Command::new("node")
             .arg("example/server.js")
+            .envs(
+                settings
+                    .iter()
+                    .map(|(name, path)| (*name, path.as_os_str())),
+            )
             .current_dir(&package)
             .env("PORT", port.to_string())
             .env("REGISTRAR_URL", registrar)
@@ -63,9 +81,10 @@ impl AuthorizationServer {
             format!("listening {port}"),
             "the example server did not start"
         );
+        let scheme = if tls { "https" } else { "http" };
         Self {
             child,
-            issuer: format!("http://127.0.0.1:{port}"),
+            issuer: format!("{scheme}://127.0.0.1:{port}"),
         }
     }
 }
@@ -308,4 +327,127 @@ async fn without_the_registrar_the_authorization_server_refuses_its_clients() {
     // seconds here), the client is refused, never served as active from the cache.
     drop(registrar);
     until(401, &server, &der, &kid, &client_id).await;
+}
+
+/// A client credentials request authenticated by the connection's certificate (RFC 8705
+/// tls_client_auth); the status and the answer.
+async fn tls_token(
+    client: &reqwest::Client,
+    server: &AuthorizationServer,
+    client_id: &str,
+) -> (u16, Value) {
+    let response = client
+        .post(format!("{}/token", server.issuer))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "accounts"),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_transport_certificate_gets_tokens_with_tls_client_auth_until_its_product_is_suspended() {
+    let app = crate::helpers::spawn_app().await;
+    let c = approved(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (issued, key) =
+        crate::registrar::transport_certificate(&app, &c, &c.software_id, dir.path()).await;
+    let certificate = issued["certificate"].as_str().unwrap();
+    // The registrar behind a proxy that passes the client certificate (here the test).
+    let registrar = service(&app, |config| {
+        config.clients_token = Some("clients-secret".into());
+        config.mtls = ssa_registrar::server::Mtls::Header {
+            name: "x-ssl-client-cert".into(),
+            proxies: vec!["127.0.0.1".parse().unwrap()],
+        };
+    })
+    .await;
+    let escaped =
+        percent_encoding::utf8_percent_encode(certificate, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let response = crate::helpers::client()
+        .post(format!("{}/register", registrar.base))
+        .header("x-ssl-client-cert", &escaped)
+        .json(&json!({
+            "software_statement": issue(&app, &c).await,
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": issued["subject"],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let client_id = response.json::<Value>().await.unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The authorization server listens with TLS and asks for certificates of the directory's CA.
+    let (cert_file, key_file) = crate::helpers::tls_files(dir.path());
+    let ca_file = dir.path().join("directory-ca.pem");
+    std::fs::write(&ca_file, issued["chain"].as_str().unwrap()).unwrap();
+    let server = AuthorizationServer::start_with(
+        &registrar.base,
+        "clients-secret",
+        60_000,
+        3_000,
+        &[
+            ("TLS_CERT_FILE", &cert_file),
+            ("TLS_KEY_FILE", &key_file),
+            ("TLS_CA_FILE", &ca_file),
+        ],
+    );
+    let server_pem = std::fs::read_to_string(&cert_file).unwrap();
+    let holder = crate::registrar::tls_client(&server_pem, Some((certificate, &key)));
+    let (status, body) = tls_token(&holder, &server, &client_id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer", "{body}");
+
+    // Without a certificate, or with another product's: invalid_client.
+    let anonymous = crate::registrar::tls_client(&server_pem, None);
+    let (status, body) = tls_token(&anonymous, &server, &client_id).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    let other = app.register(&c.developer, &c.org_id, "production").await;
+    app.decide(&c.operator, &format!("/api/v1/software/{other}"), "approve")
+        .await;
+    let (foreign, foreign_key) =
+        crate::registrar::transport_certificate(&app, &c, &other, dir.path()).await;
+    let stranger = crate::registrar::tls_client(
+        &server_pem,
+        Some((foreign["certificate"].as_str().unwrap(), &foreign_key)),
+    );
+    let (status, body) = tls_token(&stranger, &server, &client_id).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+
+    // Suspended at the directory: refused; reinstated: tokens again.
+    let software = format!("/api/v1/software/{}", c.software_id);
+    for (action, expected) in [("suspend", 401), ("reinstate", 200)] {
+        app.decide(&c.operator, &software, action).await;
+        let started = Instant::now();
+        loop {
+            let (status, body) = tls_token(&holder, &server, &client_id).await;
+            if status == expected {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{action}: still {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -12,14 +12,26 @@
 // offline_access enables the refresh_token grant the registrar's clients have), KEYS_TTL_MS
 // (60000), STALE_AFTER_MS (10000). STATIC_CLIENT (a client's metadata as JSON, keys inline)
 // serves that one client from memory instead of the registrar: the benchmark's reference.
+// TLS_CERT_FILE and TLS_KEY_FILE make it listen with TLS, asking (not requiring) a client
+// certificate that chains to TLS_CA_FILE (the directory's CA chain): clients may then
+// authenticate with tls_client_auth (their transport certificate, its subject the registered
+// tls_client_auth_subject_dn), and tokens are bound to certificates when the client asks.
+
+import fs from 'node:fs';
+import https from 'node:https';
 
 import Provider from 'oidc-provider';
 
-import { EXTRA_CLIENT_METADATA, RegistrarClients } from '../lib/registrar-clients.js';
+import {
+  EXTRA_CLIENT_METADATA,
+  RegistrarClients,
+  subjectMatches,
+} from '../lib/registrar-clients.js';
 
 const env = process.env;
 const port = Number(env.PORT ?? 3000);
-const issuer = env.ISSUER ?? `http://127.0.0.1:${port}`;
+const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE;
+const issuer = env.ISSUER ?? `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 const registrar = env.REGISTRAR_URL;
 if (!registrar) {
   console.error('REGISTRAR_URL is required: the registrar this server reads its clients from');
@@ -40,12 +52,24 @@ if (!staticClient) clients.start();
 
 const provider = new Provider(issuer, {
   ...(staticClient ? { clients: [staticClient] } : { adapter: clients.adapter() }),
-  clientAuthMethods: ['private_key_jwt'],
+  clientAuthMethods: tls ? ['private_key_jwt', 'tls_client_auth'] : ['private_key_jwt'],
   extraClientMetadata: { properties: EXTRA_CLIENT_METADATA },
   scopes,
   features: {
     clientCredentials: { enabled: true },
     devInteractions: { enabled: true },
+    ...(tls && {
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        certificateBoundAccessTokens: true,
+        getCertificate: (ctx) => ctx.socket.getPeerX509Certificate?.(),
+        certificateAuthorized: (ctx) => ctx.socket.authorized === true,
+        certificateSubjectMatches: (ctx, property, expected) =>
+          property === 'tls_client_auth_subject_dn' &&
+          subjectMatches(ctx.socket.getPeerX509Certificate?.(), expected),
+      },
+    }),
   },
   discovery: {
     registration_endpoint: env.REGISTRATION_ENDPOINT ?? `${registrar.replace(/\/+$/, '')}/register`,
@@ -55,9 +79,21 @@ const provider = new Provider(issuer, {
   },
 });
 
-const server = provider.listen(port, '127.0.0.1', () => {
-  console.log(`listening ${port}`);
-});
+const listening = () => console.log(`listening ${port}`);
+const server = tls
+  ? https
+      .createServer(
+        {
+          cert: fs.readFileSync(env.TLS_CERT_FILE),
+          key: fs.readFileSync(env.TLS_KEY_FILE),
+          ...(env.TLS_CA_FILE && { ca: fs.readFileSync(env.TLS_CA_FILE) }),
+          requestCert: true,
+          rejectUnauthorized: false,
+        },
+        provider.callback(),
+      )
+      .listen(port, '127.0.0.1', listening)
+  : provider.listen(port, '127.0.0.1', listening);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {

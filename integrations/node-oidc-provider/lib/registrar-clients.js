@@ -258,3 +258,52 @@ class ClientAdapter {
     throw new Error('clients are removed at the registrar');
   }
 }
+
+/**
+ * The attribute-value pairs of a distinguished name in RFC 4514 form (as the directory
+ * writes `tls_client_auth_subject_dn`: `CN=…,O=…`), types upper-cased, values unescaped
+ * (`\,` and `\2C` alike), multi-valued RDNs (`+`) flattened.
+ */
+export function dnPairs(dn) {
+  const pairs = [];
+  let current = '';
+  let type;
+  const end = () => {
+    if (type !== undefined) pairs.push([type.trim().toUpperCase(), current.trim()]);
+    current = '';
+    type = undefined;
+  };
+  for (let i = 0; i < dn.length; i += 1) {
+    const c = dn[i];
+    if (c === '\\') {
+      const hex = dn.slice(i + 1, i + 3);
+      if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+        current += String.fromCharCode(parseInt(hex, 16));
+        i += 2;
+      } else if (i + 1 < dn.length) {
+        current += dn[i + 1];
+        i += 1;
+      }
+    } else if (c === '=' && type === undefined) {
+      type = current;
+      current = '';
+    } else if (c === ',' || c === '+' || c === '\n') {
+      end();
+    } else {
+      current += c;
+    }
+  }
+  end();
+  return pairs;
+}
+
+/**
+ * Whether a client certificate (`crypto.X509Certificate`) has the subject `expected` (RFC
+ * 4514). Node prints a subject one attribute per line, escaped as RFC 2253 does; both are
+ * compared as sets of type and value.
+ */
+export function subjectMatches(certificate, expected) {
+  if (!certificate || typeof expected !== 'string') return false;
+  const key = (pairs) => pairs.map(([t, v]) => `${t}=${v}`).sort().join('\n');
+  return key(dnPairs(certificate.subject)) === key(dnPairs(expected));
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::registrar::{call, service};
-use crate::verifier::{approved, issue, sign_ps256};
+use crate::verifier::{approved, issue, publish_key, revoke, sign_ps256};
 
 /// The example authorization server as a process; killed on drop.
 struct AuthorizationServer {
@@ -157,26 +157,22 @@ async fn until(
     }
 }
 
-/// Publishes a new RSA key in the product's keystore; its private key (DER) and kid.
-async fn publish_key(app: &crate::helpers::TestApp, c: &crate::helpers::Cast) -> (Vec<u8>, String) {
-    let key = openssl::rsa::Rsa::generate(2048).unwrap();
-    let b64 = |v: Vec<u8>| {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
-    };
-    let jwk = json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"});
-    let (status, published) = app
-        .post_json(
-            &format!("/api/v1/software/{}/keys", c.software_id),
-            &c.developer,
-            json!({"jwk": jwk}),
-        )
-        .await;
-    assert_eq!(status, 201, "{published}");
-    (
-        key.private_key_to_der().unwrap(),
-        published["kid"].as_str().unwrap().to_owned(),
+/// Registers the cast's product at `registrar` with `statement` (RFC 7591), with the client
+/// credentials grant too; its client id.
+async fn register_client(registrar: &str, statement: &str) -> String {
+    let (status, _, client) = call(
+        reqwest::Method::POST,
+        &format!("{registrar}/register"),
+        None,
+        Some(json!({
+            "software_statement": statement,
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        })),
     )
+    .await;
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    client["client_id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -207,19 +203,7 @@ async fn a_statement_becomes_access_tokens_until_the_directory_stops_its_product
 
     // The product registers at the registrar (RFC 7591) with its statement.
     let statement = issue(&app, &c).await;
-    let (status, _, client) = call(
-        reqwest::Method::POST,
-        &format!("{}/register", registrar.base),
-        None,
-        Some(json!({
-            "software_statement": statement,
-            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
-        })),
-    )
-    .await;
-    assert_eq!(status, 201, "{client}");
-    let client_id = client["client_id"].as_str().unwrap().to_owned();
-    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    let client_id = register_client(&registrar.base, &statement).await;
 
     // A token, with an assertion signed by the keystore key.
     let (status, body) = token(&server, &der, &kid, &client_id).await;
@@ -260,18 +244,7 @@ async fn a_statement_becomes_access_tokens_until_the_directory_stops_its_product
     until(200, &server, &der, &kid, &client_id).await;
 
     // The statement revoked: the client is disabled for good, whatever its product does.
-    let jti = crate::verifier::parts(&statement).1["jti"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (status, body) = app
-        .post_json(
-            &format!("/api/v1/ssa/{jti}/revoke"),
-            &c.developer,
-            json!({"reason": "leaked"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    revoke(&app, &c, &statement).await;
     until(401, &server, &der, &kid, &client_id).await;
     app.decide(&c.operator, &software, "suspend").await;
     app.decide(&c.operator, &software, "reinstate").await;
@@ -299,19 +272,7 @@ async fn without_the_registrar_the_authorization_server_refuses_its_clients() {
         config.clients_token = Some("clients-secret".into())
     })
     .await;
-    let statement = issue(&app, &c).await;
-    let (status, _, client) = call(
-        reqwest::Method::POST,
-        &format!("{}/register", registrar.base),
-        None,
-        Some(json!({
-            "software_statement": statement,
-            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
-        })),
-    )
-    .await;
-    assert_eq!(status, 201, "{client}");
-    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let client_id = register_client(&registrar.base, &issue(&app, &c).await).await;
 
     // The wrong clients token: the registrar answers nothing, the client is refused.
     let wrong = AuthorizationServer::start(&registrar.base, "not-the-token", 60_000, 3_000);

@@ -1176,16 +1176,8 @@ async fn clients_follow_their_product_at_the_directory() {
     // A statement revoked at the directory: its client is disabled for good, and a revoked
     // statement registers nowhere (its status comes from the feed, not a request per jti).
     let fresh = issue(&app, &c).await;
-    let jti_of = |jwt: &str| parts(jwt).1["jti"].as_str().unwrap().to_owned();
-    for jti in [jti_of(&fresh), jti_of(&first)] {
-        let (status, body) = app
-            .post_json(
-                &format!("/api/v1/ssa/{jti}/revoke"),
-                &c.developer,
-                json!({"reason": "leaked"}),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+    for statement in [&fresh, &first] {
+        crate::verifier::revoke(&app, &c, statement).await;
     }
     // The second revocation's event disables the first client; the feed is in order, so the
     // fresh statement's revocation has been read by then.
@@ -1268,27 +1260,12 @@ async fn obuk_takes_a_request_signed_with_a_key_of_the_software_keystore() {
     let app = crate::helpers::spawn_app().await;
     let c = approved(&app).await;
     // The software's signing key, published in its keystore.
-    let key = openssl::rsa::Rsa::generate(2048).unwrap();
-    let b64 = |v: Vec<u8>| {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
-    };
-    let jwk = json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"});
-    let (status, published) = app
-        .post_json(
-            &format!("/api/v1/software/{}/keys", c.software_id),
-            &c.developer,
-            json!({"jwk": jwk}),
-        )
-        .await;
-    assert_eq!(status, 201, "{published}");
-    let kid = published["kid"].as_str().unwrap().to_owned();
+    let (der, kid) = crate::verifier::publish_key(&app, &c).await;
     let s = service(&app, |config| {
         config.profile = SecurityProfile::Obuk;
         config.public_url = Some("https://bank.example".into());
     })
     .await;
-    let der = key.private_key_to_der().unwrap();
     let sign = |claims: &Value, kid: &str| sign_ps256(&der, kid, claims);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |jwt: &str, aud: &str| {

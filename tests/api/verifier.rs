@@ -16,6 +16,42 @@ pub(crate) async fn approved(app: &TestApp) -> Cast {
     c
 }
 
+/// The developer revokes `statement` at the directory (reason "leaked").
+pub(crate) async fn revoke(app: &TestApp, c: &Cast, statement: &str) {
+    let jti = parts(statement).1["jti"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/ssa/{jti}/revoke"),
+            &c.developer,
+            serde_json::json!({"reason": "leaked"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Publishes a new RSA key (PS256) in the cast's product keystore; its private key (DER) and
+/// kid.
+pub(crate) async fn publish_key(app: &TestApp, c: &Cast) -> (Vec<u8>, String) {
+    let key = openssl::rsa::Rsa::generate(2048).unwrap();
+    let b64 = |v: Vec<u8>| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
+    };
+    let jwk = serde_json::json!({"kty": "RSA", "n": b64(key.n().to_vec()), "e": b64(key.e().to_vec()), "use": "sig", "alg": "PS256"});
+    let (status, published) = app
+        .post_json(
+            &format!("/api/v1/software/{}/keys", c.software_id),
+            &c.developer,
+            serde_json::json!({"jwk": jwk}),
+        )
+        .await;
+    assert_eq!(status, 201, "{published}");
+    (
+        key.private_key_to_der().unwrap(),
+        published["kid"].as_str().unwrap().to_owned(),
+    )
+}
+
 pub(crate) async fn issue(app: &TestApp, c: &Cast) -> String {
     let response = issue_response(app, c).await;
     assert_eq!(response.status(), 201);

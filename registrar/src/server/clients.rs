@@ -98,6 +98,22 @@ fn document(state: &State, client_id: &str) -> anyhow::Result<Option<Value>> {
     Ok(Some(Value::Object(document)))
 }
 
+/// The document of `client_id` for a request with the clients token; `404` when there is
+/// none.
+async fn found(
+    state: web::Data<State>,
+    req: &HttpRequest,
+    client_id: String,
+) -> Result<Value, Failure> {
+    if !allowed(&state, req) {
+        return Err(refused());
+    }
+    let state = state.into_inner();
+    web::block(move || document(&state, &client_id))
+        .await??
+        .ok_or(Failure::NotFound)
+}
+
 /// `GET /clients/{client_id}`: the client's document, with a strong `ETag` of its bytes;
 /// `If-None-Match` with it answers `304`. `404` for a client unknown or deleted.
 pub(super) async fn client_document(
@@ -105,13 +121,7 @@ pub(super) async fn client_document(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Failure> {
-    if !allowed(&state, &req) {
-        return Err(refused());
-    }
-    let (state, client_id) = (state.into_inner(), path.into_inner());
-    let document = web::block(move || document(&state, &client_id))
-        .await??
-        .ok_or(Failure::NotFound)?;
+    let document = found(state, &req, path.into_inner()).await?;
     let body = document.to_string();
     let etag = format!(
         "\"{}\"",
@@ -145,14 +155,8 @@ pub(super) async fn client_status(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Failure> {
-    if !allowed(&state, &req) {
-        return Err(refused());
-    }
     let client_id = path.into_inner();
-    let (state, id) = (state.into_inner(), client_id.clone());
-    let document = web::block(move || document(&state, &id))
-        .await??
-        .ok_or(Failure::NotFound)?;
+    let document = found(state, &req, client_id.clone()).await?;
     let mut status = serde_json::Map::new();
     status.insert("client_id".into(), json!(client_id));
     for name in ["status", "reason"] {

@@ -1,7 +1,8 @@
 //! The bank's own authorization server in the loop: node-oidc-provider (the example server of
 //! integrations/node-oidc-provider) reads its clients from the registrar, which follows the
-//! directory. A product's statement becomes a client, the client gets access tokens with a
-//! private_key_jwt assertion signed by its keystore key, and the directory's suspension,
+//! directory. A product's statement becomes a client, the client gets access tokens (client
+//! credentials, and the authorization code flow) with a private_key_jwt assertion signed by
+//! its keystore key, and the directory's suspension,
 //! reinstatement, key removal and revocation reach the token endpoint; without the registrar,
 //! the server refuses the client. Over TLS, a transport certificate authenticates with
 //! tls_client_auth (RFC 8705).
@@ -73,14 +74,17 @@ impl AuthorizationServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("node (Node.js 20 or later)");
-        let stdout = child.stdout.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        stdout.read_line(&mut line).unwrap();
         assert_eq!(
             line.trim(),
             format!("listening {port}"),
             "the example server did not start"
         );
+        // The rest of its output (the development pages log to it) is read and dropped: a
+        // closed pipe would end the server at its next line.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let scheme = if tls { "https" } else { "http" };
         Self {
             child,
@@ -157,6 +161,84 @@ async fn until(
     }
 }
 
+/// The authorization code flow through the example's development log-in and consent pages,
+/// as a browser without JavaScript follows it (PKCE S256): the code the server sends to
+/// `redirect_uri`, and the verifier.
+async fn authorization_code(
+    server: &AuthorizationServer,
+    client_id: &str,
+    redirect_uri: &str,
+) -> (String, String) {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let verifier = b64(&rand::random::<[u8; 32]>());
+    let challenge = b64(&openssl::sha::sha256(verifier.as_bytes()));
+    let browser = crate::helpers::client();
+    let absolute = |location: &str| {
+        if location.starts_with("http") {
+            location.to_owned()
+        } else {
+            format!("{}{location}", server.issuer)
+        }
+    };
+    let location_of = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no redirect: {}", response.status()))
+    };
+    let mut url = reqwest::Url::parse_with_params(
+        &format!("{}/auth", server.issuer),
+        &[
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid accounts"),
+            ("state", "af0ifjsldkj"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap()
+    .to_string();
+    for _ in 0..8 {
+        let response = browser.get(&url).send().await.unwrap();
+        let location = location_of(&response);
+        if let Some(query) = location.strip_prefix(&format!("{redirect_uri}?")) {
+            let params: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect();
+            assert_eq!(params["state"], "af0ifjsldkj", "{location}");
+            let code = params.get("code").unwrap_or_else(|| panic!("{location}"));
+            return (code.clone(), verifier);
+        }
+        if location.contains("/interaction/") {
+            // The development pages: log in as anyone, then consent.
+            let page = absolute(&location);
+            let html = browser
+                .get(&page)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let form: &[(&str, &str)] = if html.contains("name=\"login\"") {
+                &[("prompt", "login"), ("login", "alice"), ("password", "any")]
+            } else {
+                &[("prompt", "consent")]
+            };
+            let posted = browser.post(&page).form(form).send().await.unwrap();
+            url = absolute(&location_of(&posted));
+        } else {
+            url = absolute(&location);
+        }
+    }
+    panic!("no code after the log-in and consent pages");
+}
+
 /// Registers the cast's product at `registrar` with `statement` (RFC 7591), with the client
 /// credentials grant too; its client id.
 async fn register_client(registrar: &str, statement: &str) -> String {
@@ -209,6 +291,43 @@ async fn a_statement_becomes_access_tokens_until_the_directory_stops_its_product
     let (status, body) = token(&server, &der, &kid, &client_id).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "accounts", "{body}");
+    // The authorization code flow: the code, exchanged with an assertion and the verifier.
+    let (_, _, document) = call(
+        reqwest::Method::GET,
+        &format!("{}/clients/{client_id}", registrar.base),
+        Some("clients-secret"),
+        None,
+    )
+    .await;
+    let redirect_uri = document["redirect_uris"][0].as_str().unwrap().to_owned();
+    let (code, verifier) = authorization_code(&server, &client_id, &redirect_uri).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", server.issuer))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect_uri),
+            ("code_verifier", &verifier),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            (
+                "client_assertion",
+                &assertion(&der, &kid, &client_id, &server.issuer),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let tokens: Value = response.json().await.unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    let id_token = crate::verifier::parts(tokens["id_token"].as_str().unwrap()).1;
+    assert_eq!(
+        (&id_token["sub"], &id_token["aud"]),
+        (&json!("alice"), &json!(client_id))
+    );
     // An assertion signed by a key outside the keystore is refused.
     let (stranger, _) = {
         let key = openssl::rsa::Rsa::generate(2048).unwrap();

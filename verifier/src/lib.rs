@@ -16,6 +16,7 @@ pub mod protocol;
 mod registration;
 mod settings;
 mod statement;
+pub mod transparency;
 mod trust;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};

@@ -171,6 +171,8 @@ pub fn change_password_in(
     let hash = credentials::hash_password(&new)?;
     write_transaction(conn, |tx| {
         store::users::set_password_hash(tx, user.id, &hash)?;
+        // A link mailed before (a pending address change, a reset) ends with the old password.
+        store::mail::end_all_tokens(tx, user.id, at)?;
         let ended = store::sessions::delete_all(tx, user.id)?;
         store::audit::record(
             tx,
@@ -231,6 +233,7 @@ pub fn set_disabled_in(
         }
         store::users::set_disabled(tx, user_id, disabled.then_some(at))?;
         let ended = if disabled {
+            store::mail::end_all_tokens(tx, user_id, at)?;
             store::sessions::delete_all(tx, user_id)?
         } else {
             0

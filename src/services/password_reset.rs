@@ -122,7 +122,8 @@ pub async fn confirm(dir: &Arc<Directory>, token: String, new_password: String) 
                 return Err(expired());
             }
             store::users::set_password_hash(tx, user.id, &hash)?;
-            store::mail::end_tokens(tx, user.id, PURPOSE, at)?;
+            // Its other links end too: a pending address change among them.
+            store::mail::end_all_tokens(tx, user.id, at)?;
             let ended = store::sessions::delete_all(tx, user.id)?;
             store::audit::record(
                 tx,

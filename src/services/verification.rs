@@ -185,6 +185,9 @@ pub async fn confirm(dir: &Arc<Directory>, token: String) -> Result<String> {
                     .ok_or_else(expired)?,
             };
             let mut user = store::users::find(tx, id)?.ok_or_else(expired)?;
+            if user.disabled_at.is_some() {
+                return Err(expired());
+            }
             match new_address {
                 None => {
                     store::users::set_verified(tx, user.id, at)?;
@@ -209,7 +212,8 @@ pub async fn confirm(dir: &Arc<Directory>, token: String) -> Result<String> {
                         }
                         other => other?,
                     }
-                    store::mail::end_tokens(tx, user.id, CHANGE, at)?;
+                    // Every link mailed before ends: to the old address (a reset) or not.
+                    store::mail::end_all_tokens(tx, user.id, at)?;
                     store::audit::record(
                         tx,
                         Entry::new(at, &user.actor(), "user.email_changed", "user", user.id)

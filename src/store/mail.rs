@@ -213,6 +213,18 @@ pub fn use_token(
         .optional()
 }
 
+/// Ends every unused link of the account, whatever its purpose: a reset, a change of its
+/// password or address, or its disabling leaves no link mailed before it working.
+pub fn end_all_tokens(conn: &mut DbConnection, user: UserId, at: Timestamp) -> QueryResult<usize> {
+    diesel::update(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user))
+            .filter(email_tokens::used_at.is_null()),
+    )
+    .set(email_tokens::used_at.eq(at))
+    .execute(conn)
+}
+
 /// Ends the account's unused tokens of `purpose`.
 pub fn end_tokens(
     conn: &mut DbConnection,

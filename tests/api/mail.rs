@@ -1032,6 +1032,28 @@ async fn an_address_changes_once_the_new_one_is_verified_and_the_old_one_is_told
     assert!(html.contains("was made meanwhile"), "{html}");
     let (_, me) = app.get_json("/api/v1/me", &user).await;
     assert_eq!(me["email"], "new@fintech.example");
+
+    // A change asked for, then the password changed (its owner taking the account back): the
+    // link mailed before works no more.
+    let (status, _, _) = change("intruder@elsewhere.example", PASSWORD).await;
+    assert_eq!(status, 303);
+    outbox_settled(&app).await;
+    let link = filed_link(&app, "intruder@elsewhere.example", "/verify-email?token=");
+    let (status, _) = app
+        .post_json(
+            "/api/v1/me/password",
+            &user,
+            serde_json::json!({"current_password": PASSWORD, "new_password": "a new long passphrase"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let token = link.split("token=").nth(1).unwrap();
+    let (status, _, html) = mailbox
+        .submit("/login", "/verify-email", &[("token", token)])
+        .await;
+    assert_eq!(status, 422, "{html}");
+    let (_, me) = app.get_json("/api/v1/me", &user).await;
+    assert_eq!(me["email"], "new@fintech.example", "the address stays");
 }
 
 #[tokio::test]

@@ -152,8 +152,10 @@ impl WitnessKey {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(key)
             .map_err(|_| bad("the key is not base64"))?;
-        let (Some(&COSIGNATURE_V1), Ok(raw)) = (bytes.first(), <[u8; 32]>::try_from(&bytes[1..]))
-        else {
+        let raw = bytes
+            .get(1..)
+            .and_then(|raw| <[u8; 32]>::try_from(raw).ok());
+        let (Some(&COSIGNATURE_V1), Some(raw)) = (bytes.first(), raw) else {
             return Err(bad("not a cosignature/v1 Ed25519 key"));
         };
         if signed_note::key_id(name, &bytes) != id || !signed_note::is_key_name_valid(name) {
@@ -729,6 +731,9 @@ mod tests {
             WitnessKey::parse(&vkey).is_err(),
             "a log key is no cosignature key"
         );
+        for bad in ["w+00000000+", "w+zz+BA==", "w", "w+00000000+!!"] {
+            assert!(WitnessKey::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -31,6 +31,11 @@ import {
 const env = process.env;
 const port = Number(env.PORT ?? 3000);
 const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE;
+if (tls && !env.TLS_CA_FILE) {
+  // Without it Node would take any certificate of the public roots for tls_client_auth.
+  console.error('TLS_CA_FILE is required with TLS: the directory\'s CA chain, for client certificates');
+  process.exit(2);
+}
 const issuer = env.ISSUER ?? `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 const registrar = env.REGISTRAR_URL;
 if (!registrar) {
@@ -86,7 +91,7 @@ const server = tls
         {
           cert: fs.readFileSync(env.TLS_CERT_FILE),
           key: fs.readFileSync(env.TLS_KEY_FILE),
-          ...(env.TLS_CA_FILE && { ca: fs.readFileSync(env.TLS_CA_FILE) }),
+          ca: fs.readFileSync(env.TLS_CA_FILE),
           requestCert: true,
           rejectUnauthorized: false,
         },

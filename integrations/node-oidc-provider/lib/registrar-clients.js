@@ -62,6 +62,8 @@ export class RegistrarClients {
    * @param {number} [options.keysTtlMs] how old a client's fetched keys may be (default 60 s)
    * @param {number} [options.waitSecs] how long one poll of the change feed waits (default:
    *   half of `staleAfterMs`, between 1 and 5 s, so a healthy feed answers well within it)
+   * @param {number} [options.maxEntries] the most clients cached (default 10,000; the oldest go
+   *   first, and unknown ids are kept for a second at most)
    * @param {(message: string) => void} [options.log]
    */
   constructor({
@@ -72,6 +74,7 @@ export class RegistrarClients {
     staleAfterMs = 10_000,
     keysTtlMs = 60_000,
     waitSecs = Math.max(1, Math.min(5, Math.floor(staleAfterMs / 2000))),
+    maxEntries = 10_000,
     log = () => {},
   }) {
     this.url = url.replace(/\/+$/, '');
@@ -82,8 +85,12 @@ export class RegistrarClients {
     this.keysTtlMs = keysTtlMs;
     this.waitSecs = waitSecs;
     this.log = log;
-    /** client_id → { document (or null for unknown), etag, fetchedAt } */
+    /** client_id → { document (or null for unknown), etag, fetchedAt }, oldest first */
     this.cache = new Map();
+    /** client_id → how many changes the feed reported: a fetch that began before one is not
+     *  cached (its answer may be from before the change). */
+    this.generations = new Map();
+    this.maxEntries = maxEntries;
     /** jwks_uri → { keys, fetchedAt } */
     this.keys = new Map();
     this.lastContact = 0;
@@ -130,10 +137,11 @@ export class RegistrarClients {
         const page = await response.json();
         for (const change of page.changes) {
           if (change.client_id) {
-            this.cache.delete(change.client_id);
+            this.forget(change.client_id);
           } else {
             // A stateless registrar names the software, organisation or statement.
-            this.cache.clear();
+            for (const id of [...this.cache.keys()]) this.forget(id);
+            this.epoch = (this.epoch ?? 0) + 1;
           }
         }
         this.after = page.next;
@@ -146,6 +154,20 @@ export class RegistrarClients {
     }
   }
 
+  /** Drops a client's cached answer, and any answer of a fetch under way. */
+  forget(id) {
+    this.cache.delete(id);
+    this.generations.set(id, (this.generations.get(id) ?? 0) + 1);
+    if (this.generations.size > this.maxEntries) {
+      this.generations.delete(this.generations.keys().next().value);
+    }
+  }
+
+  /** The change counter a fetch of `id` starts from. */
+  generation(id) {
+    return `${this.epoch ?? 0}.${this.generations.get(id) ?? 0}`;
+  }
+
   /** Whether the change feed has answered recently enough for the cache to be believed. */
   feedIsCurrent() {
     return Date.now() - this.lastContact < this.staleAfterMs;
@@ -155,8 +177,11 @@ export class RegistrarClients {
    *  cannot be asked. */
   async document(id) {
     const cached = this.cache.get(id);
-    const fresh = cached && Date.now() - cached.fetchedAt < this.cacheTtlMs;
+    // Unknown ids are kept briefly: random ids must not fill the cache.
+    const ttl = cached?.document === null ? Math.min(1_000, this.cacheTtlMs) : this.cacheTtlMs;
+    const fresh = cached && Date.now() - cached.fetchedAt < ttl;
     if (cached && fresh && this.feedIsCurrent()) return cached.document;
+    const generation = this.generation(id);
     try {
       const headers = this.headers(cached?.etag ? { 'if-none-match': cached.etag } : {});
       const response = await fetch(`${this.url}/clients/${encodeURIComponent(id)}`, {
@@ -173,11 +198,19 @@ export class RegistrarClients {
       } else {
         throw new Error(`the registrar answered ${response.status}`);
       }
-      this.cache.set(id, {
-        document,
-        etag: response.headers.get('etag'),
-        fetchedAt: Date.now(),
-      });
+      // A change reported while this fetch was under way: answer, but do not keep, what may
+      // be the state from before it.
+      this.cache.delete(id);
+      if (this.generation(id) === generation) {
+        this.cache.set(id, {
+          document,
+          etag: response.headers.get('etag'),
+          fetchedAt: Date.now(),
+        });
+        if (this.cache.size > this.maxEntries) {
+          this.cache.delete(this.cache.keys().next().value);
+        }
+      }
       return document;
     } catch (error) {
       this.cache.delete(id);
@@ -304,6 +337,7 @@ export function dnPairs(dn) {
  */
 export function subjectMatches(certificate, expected) {
   if (!certificate || typeof expected !== 'string') return false;
-  const key = (pairs) => pairs.map(([t, v]) => `${t}=${v}`).sort().join('\n');
+  // Pairs compared as JSON: no value can pass for two attributes.
+  const key = (pairs) => JSON.stringify(pairs.map(([t, v]) => [t, v]).sort());
   return key(dnPairs(certificate.subject)) === key(dnPairs(expected));
 }

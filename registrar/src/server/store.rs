@@ -374,23 +374,25 @@ pub fn use_request_object(
 ) -> QueryResult<bool> {
     diesel::delete(request_object_uses::table.filter(request_object_uses::expires_at.lt(now)))
         .execute(conn)?;
-    let seen: bool = diesel::select(diesel::dsl::exists(
-        request_object_uses::table
-            .filter(request_object_uses::client_id.eq(client_id))
-            .filter(request_object_uses::jti.eq(jti)),
-    ))
-    .get_result(conn)?;
-    if seen {
-        return Ok(false);
+    // In a savepoint: a concurrent replay that inserted first makes this insert a unique
+    // violation, which (on PostgreSQL) must not abort the caller's transaction.
+    let inserted = conn.transaction(|tx| {
+        diesel::insert_into(request_object_uses::table)
+            .values((
+                request_object_uses::client_id.eq(client_id),
+                request_object_uses::jti.eq(jti),
+                request_object_uses::expires_at.eq(expires_at),
+            ))
+            .execute(tx)
+    });
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(other) => Err(other),
     }
-    diesel::insert_into(request_object_uses::table)
-        .values((
-            request_object_uses::client_id.eq(client_id),
-            request_object_uses::jti.eq(jti),
-            request_object_uses::expires_at.eq(expires_at),
-        ))
-        .execute(conn)?;
-    Ok(true)
 }
 
 /// Creates an initial access token; the token (shown once).
@@ -561,6 +563,18 @@ pub fn set_disabled(
     Ok(changed.len())
 }
 
+/// Takes, on PostgreSQL, the transaction-long lock that orders the writers of the client
+/// feeds (`client_changes`, `subject_changes`): an id is assigned at insert but seen at
+/// commit, so without it a poller could pass an id whose transaction commits later, and never
+/// see that change. SQLite has one writer at a time already.
+fn feed_writer(conn: &mut Db) -> QueryResult<()> {
+    if let Db::Postgresql(pg) = conn {
+        // The key is arbitrary; the registrar takes no other advisory lock.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7591)").execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Records a change of a client in `client_changes`: `event` is `status` (with `reason` when
 /// disabled), `updated` or `deleted`; the status recorded is the client's after it.
 pub fn record_change(
@@ -575,6 +589,7 @@ pub fn record_change(
     } else {
         "active"
     };
+    feed_writer(conn)?;
     diesel::insert_into(client_changes::table)
         .values((
             client_changes::client_id.eq(client_id),
@@ -644,6 +659,7 @@ pub fn set_stopped(
             .execute(conn)?;
     }
     // A changed reason while stopped (suspended, then revoked) is a change too.
+    feed_writer(conn)?;
     diesel::insert_into(subject_changes::table)
         .values((
             subject_changes::issuer.eq(issuer),

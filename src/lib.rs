@@ -170,6 +170,18 @@ fn spawn_mail_deliverer(state: Arc<Directory>) {
     });
 }
 
+/// Extends the transparency log's tree and signs its checkpoint, a few times a second, on
+/// every instance (whichever moves the tree first does it). It ends when the server stops.
+fn spawn_log_sequencer(state: Arc<Directory>) {
+    spawn_every(state, Duration::from_millis(250), |state, _| {
+        Box::pin(async move {
+            if let Err(error) = services::transparency::sequence(&state).await {
+                tracing::warn!(%error, "cannot extend the transparency log");
+            }
+        })
+    });
+}
+
 /// Checkpoints SQLite's write-ahead log once a second (see [`store::checkpoint`]); on
 /// PostgreSQL it is not started. It ends when the server stops.
 fn spawn_checkpointer(state: Arc<Directory>) {
@@ -377,6 +389,14 @@ impl Application {
         .context("cannot set up push delivery")?;
         let max_age = Duration::from_secs(config.status_max_age_secs);
         let mailer = mail::Mailer::configured(&config, &public_url)?;
+        let log = {
+            let (keys_dir, url) = (config.keys_dir.clone(), public_url.clone());
+            actix_web::rt::task::spawn_blocking(move || {
+                services::transparency::LogSigner::load(&keys_dir, &url)
+            })
+            .await
+            .context("log key start-up task failed")??
+        };
         tracing::info!("mail goes to {}", mailer.transport.describe());
         let state = aw::Data::new(Directory {
             clock,
@@ -396,6 +416,7 @@ impl Application {
             ocsp_cache: pki::ocsp::ResponseCache::new(),
             dpop_proofs: keys::proofs::ReplayCache::new(),
             mfa,
+            log: Arc::new(log),
             federation_statements: federation::statement_cache(max_age),
             federation_configurations: federation::statement_cache(max_age),
             transmitter,
@@ -412,6 +433,7 @@ impl Application {
         spawn_event_signer(state.clone().into_inner());
         spawn_push_deliverer(state.clone().into_inner());
         spawn_mail_deliverer(state.clone().into_inner());
+        spawn_log_sequencer(state.clone().into_inner());
 
         let server = {
             let app_state = state.clone();

@@ -106,6 +106,12 @@ pub async fn issue(
                     .eligibility(organisation)
                     .map_err(|why| why.refusal(Grant::Certificate))?;
                 store::certificates::insert(tx, &certificate, &signed.issuer)?;
+                super::transparency::record_in(
+                    tx,
+                    ssa_verifier::transparency::EntryKind::Certificate,
+                    &signed.der,
+                    at,
+                )?;
                 if cert_type == CertType::Signing {
                     let key = pki::certificate_jwk(&csr, &signed.der)?;
                     keystore::publish_certificate_key(

@@ -28,6 +28,7 @@ pub mod signing_keys;
 pub mod software;
 pub mod statements;
 pub mod subscriptions;
+pub mod transparency;
 pub mod verification;
 
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub struct Directory {
     pub dpop_proofs: crate::keys::proofs::ReplayCache,
     /// Seals the secrets of second factors (`keys/mfa.key`).
     pub mfa: crate::keys::mfa::SecretBox,
+    /// The transparency log's name and signing key (`keys/log.key`).
+    pub log: Arc<transparency::LogSigner>,
     /// The relying party of passkeys (the public URL's host), or why there is none.
     pub passkeys: passkeys::RelyingParty,
     /// Composes the directory's mail and delivers it (SMTP, or files).

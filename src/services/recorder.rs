@@ -21,10 +21,12 @@ use crate::store::{self as store, DbConnection, DbPool, write_transaction};
 /// The most records written in one transaction.
 const BATCH: usize = 128;
 
-/// One issued statement, to be recorded with its audit event.
+/// One issued statement, to be recorded with its audit event and logged.
 pub struct Record {
     pub issued: IssuedSsa,
     pub event: Entry,
+    /// The statement as issued (its compact JWS), for the transparency log.
+    pub jwt: String,
 }
 
 struct Job {
@@ -119,12 +121,25 @@ fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, Erro
         .iter()
         .map(|r| published.get(&r.issued.kid).copied().unwrap_or(false))
         .collect();
+    let mut logged = Vec::new();
     let (rows, events): (Vec<IssuedSsa>, Vec<Entry>) = records
         .into_iter()
         .zip(&accepted)
         .filter(|(_, ok)| **ok)
-        .map(|(r, _)| (r.issued, r.event))
+        .map(|(r, _)| {
+            logged.push((r.jwt, r.event.occurred_at));
+            (r.issued, r.event)
+        })
         .unzip();
     statements::insert_batch(tx, &rows, events)?;
+    // Each statement handed out has its place in the log, in this same transaction.
+    for (jwt, at) in logged {
+        super::transparency::record_in(
+            tx,
+            ssa_verifier::transparency::EntryKind::Statement,
+            jwt.as_bytes(),
+            at,
+        )?;
+    }
     Ok(accepted)
 }

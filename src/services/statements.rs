@@ -131,6 +131,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
                     event: Entry::new(at, &actor, "ssa.issue", "software", product.id)
                         .organisation(org.id)
                         .details(json!({"jti": stamp.jti, "kid": key.kid, "exp": stamp.exp})),
+                    jwt: jwt.clone(),
                 };
                 Ok((
                     Issued {

@@ -31,6 +31,7 @@ pub mod events;
 pub mod federation;
 pub mod issuers;
 pub mod keystore;
+pub mod log;
 pub mod mail;
 pub mod mfa;
 pub mod oauth;

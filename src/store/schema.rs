@@ -416,6 +416,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    log_entries (idx) {
+        idx -> BigInt,
+        entry -> Binary,
+        artefact_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    log_hashes (id) {
+        id -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    log_checkpoints (size) {
+        size -> BigInt,
+        note -> Binary,
+        signed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    log_state (id) {
+        id -> Integer,
+        next_index -> BigInt,
+        tree_size -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     totp_factors,
     address_invitations,

@@ -31,4 +31,5 @@ mod registrar;
 mod registrar_edges;
 mod sessions;
 mod ssa;
+mod transparency;
 mod verifier;

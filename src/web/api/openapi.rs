@@ -89,6 +89,8 @@ use crate::web::{error::Problem, public};
         public::software_status,
         public::software_statuses,
         public::participants,
+        public::log_checkpoint,
+        public::log_proof,
         public::events::feed,
         public::statement_status,
         public::ca_chain,

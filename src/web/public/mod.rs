@@ -58,6 +58,8 @@ pub fn routes() -> Table {
         .get("/status/software/{software_id}", software_status)
         .get("/status/ssa/{jti}", statement_status)
         .get("/participants", participants)
+        .get("/log/checkpoint", log_checkpoint)
+        .get("/log/proof", log_proof)
         .get("/events", events::feed)
         .get("/pki/ca.pem", ca_chain)
         .get("/pki/crl", crl)
@@ -230,6 +232,13 @@ pub(crate) struct Metadata {
     oauth_authorization_server_uri: String,
     /// Where software products get access tokens for the API (client credentials).
     token_endpoint: String,
+    /// The transparency log's note verifier key (C2SP signed-note, `name+keyid+base64`): pin
+    /// it to check the log's checkpoints and proofs.
+    log_verifier_key: String,
+    /// The log's newest signed checkpoint.
+    log_checkpoint_uri: String,
+    /// An artefact's inclusion proof: `?sha256=` the SHA-256 of its bytes.
+    log_proof_uri: String,
 }
 
 /// Discovery metadata
@@ -259,6 +268,9 @@ pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> H
         statement_status_endpoint: format!("{base}/status/ssa"),
         oauth_authorization_server_uri: format!("{base}/.well-known/oauth-authorization-server"),
         token_endpoint: services::oauth::token_endpoint(&state),
+        log_verifier_key: state.log.verifier_key().to_owned(),
+        log_checkpoint_uri: format!("{base}/log/checkpoint"),
+        log_proof_uri: format!("{base}/log/proof"),
     });
     serve(
         &req,
@@ -585,4 +597,59 @@ pub(crate) async fn ocsp_get(
         .unwrap_or_default();
     let (body, well_formed) = services::ocsp::respond(&state, der).await?;
     Ok(ocsp_response(body, well_formed))
+}
+
+/// A plain-text answer of the transparency log: no caching, readable from any origin.
+fn log_text(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+/// The transparency log's checkpoint
+///
+/// The newest signed checkpoint of the log of everything the directory issues (C2SP
+/// tlog-checkpoint as a signed note): the log's name, its size and its root hash, signed by
+/// the key `log_verifier_key` in the discovery metadata names.
+#[utoipa::path(get, path = "/log/checkpoint", tag = "public", operation_id = "logCheckpoint", security(()),
+    responses((status = 200, description = "The signed checkpoint.", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 404, description = "No checkpoint yet: the log signs its first within a second of the first start.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn log_checkpoint(state: web::Data<Directory>) -> Result<HttpResponse, AppError> {
+    Ok(log_text(services::transparency::checkpoint(&state).await?))
+}
+
+/// The artefact whose inclusion proof is asked for.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProofQuery {
+    /// The SHA-256 (hex) of the artefact's bytes: a statement's compact JWS, a certificate's
+    /// DER.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    sha256: String,
+}
+
+/// An artefact's inclusion proof
+///
+/// The tlog-proof (C2SP `c2sp.org/tlog-proof@v1`) of a statement or certificate the directory
+/// issued: its index in the log, the inclusion path and the newest signed checkpoint. The
+/// verifier checks it with `ssa_verifier::transparency`; the entry is the kind's byte (1 a
+/// statement, 2 a certificate) followed by the artefact's bytes.
+#[utoipa::path(get, path = "/log/proof", tag = "public", operation_id = "logProof", security(()),
+    params(ProofQuery),
+    responses((status = 200, description = "The proof.", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 404, description = "Nothing the directory issued has this SHA-256, or it is logged but no checkpoint covers it yet (ask again in a second).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a SHA-256 in hex.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn log_proof(
+    state: web::Data<Directory>,
+    query: web::Query<ProofQuery>,
+) -> Result<HttpResponse, AppError> {
+    let sha256 = query.into_inner().sha256;
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Validation("sha256: 64 hexadecimal digits".into()).into());
+    }
+    Ok(log_text(
+        services::transparency::proof(&state, sha256).await?,
+    ))
 }

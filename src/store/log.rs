@@ -1,0 +1,128 @@
+//! The transparency log's tables: entries in index order, the tree's stored hashes, signed
+//! checkpoints, and the state row whose lock orders appends.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{log_checkpoints, log_entries, log_hashes, log_state};
+use crate::model::Timestamp;
+
+/// Appends an entry in the caller's transaction; its index. The index is taken by updating
+/// the state row, whose lock the transaction holds until it commits: indexes follow commit
+/// order, and a transaction that rolls back gives its index back.
+pub fn append(
+    conn: &mut DbConnection,
+    entry: &[u8],
+    artefact_sha256: &str,
+    at: Timestamp,
+) -> QueryResult<i64> {
+    diesel::update(log_state::table.find(1))
+        .set(log_state::next_index.eq(log_state::next_index + 1))
+        .execute(conn)?;
+    let next: i64 = log_state::table
+        .find(1)
+        .select(log_state::next_index)
+        .first(conn)?;
+    let idx = next - 1;
+    diesel::insert_into(log_entries::table)
+        .values((
+            log_entries::idx.eq(idx),
+            log_entries::entry.eq(entry),
+            log_entries::artefact_sha256.eq(artefact_sha256),
+            log_entries::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(idx)
+}
+
+/// How many entries the tree holds.
+pub fn tree_size(conn: &mut DbConnection) -> QueryResult<i64> {
+    log_state::table
+        .find(1)
+        .select(log_state::tree_size)
+        .first(conn)
+}
+
+/// Moves the tree from `from` entries to `to`; false when another instance moved it first.
+pub fn grow(conn: &mut DbConnection, from: i64, to: i64) -> QueryResult<bool> {
+    diesel::update(
+        log_state::table
+            .find(1)
+            .filter(log_state::tree_size.eq(from)),
+    )
+    .set(log_state::tree_size.eq(to))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Up to `limit` entries from index `start` on, in order.
+pub fn entries_from(
+    conn: &mut DbConnection,
+    start: i64,
+    limit: i64,
+) -> QueryResult<Vec<(i64, Vec<u8>)>> {
+    log_entries::table
+        .filter(log_entries::idx.ge(start))
+        .order(log_entries::idx.asc())
+        .limit(limit)
+        .select((log_entries::idx, log_entries::entry))
+        .load(conn)
+}
+
+/// The entry of the artefact with this SHA-256 (hex): its index and bytes; the first when it
+/// was logged more than once.
+pub fn by_artefact(
+    conn: &mut DbConnection,
+    artefact_sha256: &str,
+) -> QueryResult<Option<(i64, Vec<u8>)>> {
+    log_entries::table
+        .filter(log_entries::artefact_sha256.eq(artefact_sha256))
+        .order(log_entries::idx.asc())
+        .select((log_entries::idx, log_entries::entry))
+        .first(conn)
+        .optional()
+}
+
+/// The stored hashes with these ids (any order; missing ones are left out).
+pub fn hashes(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, Vec<u8>)>> {
+    log_hashes::table
+        .filter(log_hashes::id.eq_any(ids))
+        .select((log_hashes::id, log_hashes::hash))
+        .load(conn)
+}
+
+/// Stores hashes by id.
+pub fn insert_hashes(conn: &mut DbConnection, hashes: &[(i64, [u8; 32])]) -> QueryResult<()> {
+    for (id, hash) in hashes {
+        diesel::insert_into(log_hashes::table)
+            .values((log_hashes::id.eq(id), log_hashes::hash.eq(&hash[..])))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Stores a signed checkpoint of `size` entries.
+pub fn insert_checkpoint(
+    conn: &mut DbConnection,
+    size: i64,
+    note: &[u8],
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::insert_into(log_checkpoints::table)
+        .values((
+            log_checkpoints::size.eq(size),
+            log_checkpoints::note.eq(note),
+            log_checkpoints::signed_at.eq(at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The newest signed checkpoint: its size and note.
+pub fn latest_checkpoint(conn: &mut DbConnection) -> QueryResult<Option<(i64, Vec<u8>)>> {
+    log_checkpoints::table
+        .order(log_checkpoints::size.desc())
+        .select((log_checkpoints::size, log_checkpoints::note))
+        .first(conn)
+        .optional()
+}

@@ -43,6 +43,14 @@ pub fn tree_size(conn: &mut DbConnection) -> QueryResult<i64> {
         .first(conn)
 }
 
+/// The entries given an index so far (committed or not yet), and how many the tree holds.
+pub fn state(conn: &mut DbConnection) -> QueryResult<(i64, i64)> {
+    log_state::table
+        .find(1)
+        .select((log_state::next_index, log_state::tree_size))
+        .first(conn)
+}
+
 /// Moves the tree from `from` entries to `to`; false when another instance moved it first.
 pub fn grow(conn: &mut DbConnection, from: i64, to: i64) -> QueryResult<bool> {
     diesel::update(

@@ -762,6 +762,24 @@ async fn account(
 }
 
 /// The account page (password, second factors) with `status` and a message by the forms.
+/// The account page again, with the refusal of one of its forms (422), or the error page.
+async fn account_refused(
+    state: &std::sync::Arc<Directory>,
+    session: &Session,
+    user: &User,
+    error: impl Into<AppError>,
+) -> PortalResult {
+    let message = form_message(error)?;
+    account_page_with(
+        state,
+        session,
+        user,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(message),
+    )
+    .await
+}
+
 async fn account_page_with(
     state: &std::sync::Arc<Directory>,
     session: &Session,
@@ -821,17 +839,7 @@ async fn change_password(
             );
             Ok(redirect("/account"))
         }
-        Err(error) => {
-            let message = form_message(error)?;
-            account_page_with(
-                &state,
-                &session,
-                &user,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(message),
-            )
-            .await
-        }
+        Err(error) => account_refused(&state, &session, &user, error).await,
     }
 }
 
@@ -860,17 +868,7 @@ async fn change_email(
             );
             Ok(redirect("/account"))
         }
-        Err(error) => {
-            let message = form_message(error)?;
-            account_page_with(
-                &state,
-                &session,
-                &user,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(message),
-            )
-            .await
-        }
+        Err(error) => account_refused(&state, &session, &user, error).await,
     }
 }
 

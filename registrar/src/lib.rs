@@ -343,6 +343,14 @@ impl Registrar {
                 let verifier = self.directory_of(token)?;
                 let body = self.with_default_method(body, &request)?;
                 let registration = verifier.verify_registration(&body, None)?;
+                #[cfg(feature = "server")]
+                if let Some(problem) = &registration.software_statement.log_problem {
+                    tracing::warn!(
+                        software_id = %registration.software_statement.software_id,
+                        %problem,
+                        "a statement is not shown in its directory's transparency log"
+                    );
+                }
                 (
                     registration.metadata,
                     Some((registration.software_statement, token.to_owned())),

@@ -228,6 +228,10 @@ pub struct Issued {
     pub subject_replaced: bool,
     /// What the directory changed, for people.
     pub notes: Vec<String>,
+    /// The certificate's index in the directory's transparency log.
+    pub log_index: i64,
+    /// Its inclusion proof (C2SP tlog-proof), a moment after issuance.
+    pub log_proof_uri: String,
 }
 
 impl std::fmt::Display for CertType {

@@ -50,6 +50,23 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether the event changes what a participant or an artefact may do (a status, a
+    /// revocation, a hold); those SETs are logged in the transparency log.
+    pub fn changes_status(self) -> bool {
+        matches!(
+            self,
+            Self::OrganisationStatus
+                | Self::SoftwareStatus
+                | Self::CertificateRevoked
+                | Self::CertificateHeld
+                | Self::CertificateReleased
+                | Self::StatementRevoked
+                | Self::ParticipantKeyRemoved
+                | Self::SigningKeyRetired
+                | Self::SigningKeyRemoved
+        )
+    }
+
     pub const ALL: [EventKind; 16] = [
         Self::OrganisationStatus,
         Self::OrganisationAuthorizationServers,

@@ -98,7 +98,7 @@ pub async fn issue(
                 revoked_at: None,
                 created_at: at,
             };
-            write_transaction(conn, |tx| {
+            let log_index = write_transaction(conn, |tx| {
                 let (own, organisation) = store::software::lock_statuses(tx, product.id)?;
                 let mut current = product.clone();
                 current.status = own;
@@ -106,10 +106,11 @@ pub async fn issue(
                     .eligibility(organisation)
                     .map_err(|why| why.refusal(Grant::Certificate))?;
                 store::certificates::insert(tx, &certificate, &signed.issuer)?;
-                super::transparency::record_in(
+                let log_index = super::transparency::record_in(
                     tx,
                     ssa_verifier::transparency::EntryKind::Certificate,
                     &signed.der,
+                    &signed.serial.to_string(),
                     at,
                 )?;
                 if cert_type == CertType::Signing {
@@ -131,13 +132,15 @@ pub async fn issue(
                         .status(None, Some(CertStatus::Good.as_str()))
                         .details(json!({"software_id": product.id, "type": cert_type.as_str(), "subject_replaced": !agrees})),
                 )?;
-                Ok::<_, Error>(())
+                Ok::<_, Error>(log_index)
             })?;
             Ok(Issued {
                 certificate,
                 chain: shared.ca.chain_pem(),
                 subject_replaced: !agrees,
                 notes,
+                log_index,
+                log_proof_uri: super::transparency::proof_uri(&shared.public_url, &signed.der),
             })
         })
         .await?;

@@ -117,7 +117,23 @@ fn sign(
     let iat = dir.now().assume_utc().unix_timestamp();
     let claims = SetClaims::of(&dir.issuer, event, iat);
     let set = dir.keyring.sign_typed(key, TYP, &claims)?;
-    if store::events::set_token(conn, event.cursor.0, &set, key.kid.as_str())? {
+    // A status change's SET joins the transparency log with its signature, in one transaction.
+    let stored = write_transaction(conn, |tx| {
+        if !store::events::set_token(tx, event.cursor.0, &set, key.kid.as_str())? {
+            return Ok(false);
+        }
+        if event.kind.changes_status() {
+            super::transparency::record_in(
+                tx,
+                ssa_verifier::transparency::EntryKind::Event,
+                set.as_bytes(),
+                &event.jti,
+                dir.now(),
+            )?;
+        }
+        Ok::<_, Error>(true)
+    })?;
+    if stored {
         return Ok(set);
     }
     store::events::token(conn, event.cursor.0)?

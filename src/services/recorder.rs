@@ -127,17 +127,18 @@ fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, Erro
         .zip(&accepted)
         .filter(|(_, ok)| **ok)
         .map(|(r, _)| {
-            logged.push((r.jwt, r.event.occurred_at));
+            logged.push((r.jwt, r.issued.jti.to_string(), r.event.occurred_at));
             (r.issued, r.event)
         })
         .unzip();
     statements::insert_batch(tx, &rows, events)?;
     // Each statement handed out has its place in the log, in this same transaction.
-    for (jwt, at) in logged {
+    for (jwt, jti, at) in logged {
         super::transparency::record_in(
             tx,
             ssa_verifier::transparency::EntryKind::Statement,
             jwt.as_bytes(),
+            &jti,
             at,
         )?;
     }

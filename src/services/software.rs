@@ -497,6 +497,8 @@ pub struct SoftwareView {
     pub certificates: Vec<crate::model::certificate::Certificate>,
     /// The latest statements issued for it.
     pub statements: Vec<crate::model::discovery::StatementSummary>,
+    /// The transparency log's index of each statement (by jti) and certificate (by serial).
+    pub log_indexes: std::collections::HashMap<String, i64>,
 }
 
 /// Everything a software page shows, in one database call; for members and operators.
@@ -509,6 +511,13 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: SoftwareId) -> Result<
             super::keystore::list_in(conn, &actor, crate::model::keys::KeyOwner::Software(id))?;
         let certificates = store::certificates::for_software(conn, id)?;
         let statements = super::statements::recent_in(conn, id, at)?;
+        let serials: Vec<String> = certificates.iter().map(|c| c.serial.to_string()).collect();
+        let references: Vec<&str> = statements
+            .iter()
+            .map(|s| s.jti.as_str())
+            .chain(serials.iter().map(String::as_str))
+            .collect();
+        let log_indexes = super::transparency::indexes_of(conn, &references)?;
         Ok(SoftwareView {
             product,
             org,
@@ -517,6 +526,7 @@ pub async fn view(dir: &Arc<Directory>, actor: Actor, id: SoftwareId) -> Result<
             keys,
             certificates,
             statements,
+            log_indexes,
         })
     })
     .await

@@ -28,6 +28,12 @@ const KEY_FILE: &str = "log.key";
 /// The most entries one round of [`sequence`] adds to the tree.
 const ROUND: i64 = 4096;
 
+/// The longest a checkpoint goes unsigned while the log does not grow.
+pub const RESIGN_AFTER: time::Duration = time::Duration::minutes(10);
+
+/// The height of the tiles served (C2SP tlog-tiles: 256 hashes or entries a tile).
+const TILE_HEIGHT: u8 = 8;
+
 /// The log's name and signing key.
 pub struct LogSigner {
     name: String,
@@ -110,17 +116,40 @@ fn unexpected(e: impl std::fmt::Display) -> Error {
     Error::Unexpected(anyhow::anyhow!("the transparency log: {e}"))
 }
 
-/// Logs `artefact` in the caller's transaction, the one that issues it.
+/// Logs `artefact` in the caller's transaction, the one that issues it; its index.
+/// `reference` names it where the directory shows it (a statement's jti, a certificate's
+/// serial, an event's cursor). An artefact too large for an entry is refused, and with it
+/// the issuance: no artefact is handed out without its place in the log.
 pub fn record_in(
     tx: &mut DbConnection,
     kind: EntryKind,
     artefact: &[u8],
+    reference: &str,
     at: Timestamp,
-) -> Result<()> {
+) -> Result<i64> {
     let entry = tlog::entry(kind, artefact).map_err(|e| Error::Validation(e.to_string()))?;
     let sha256 = hex::encode(Sha256::digest(artefact));
-    store::log::append(tx, &entry, &sha256, at)?;
-    Ok(())
+    Ok(store::log::append(tx, &entry, &sha256, reference, at)?)
+}
+
+/// The link relation of an artefact's proof in a `Link` header.
+pub const PROOF_REL: &str = "https://c2sp.org/tlog-proof";
+
+/// Where the tlog-proof of `artefact` is served.
+pub fn proof_uri(public_url: &str, artefact: &[u8]) -> String {
+    format!(
+        "{}/log/proof?sha256={}",
+        public_url.trim_end_matches('/'),
+        hex::encode(Sha256::digest(artefact))
+    )
+}
+
+/// The log indexes of these references (statements' jtis, certificates' serials).
+pub fn indexes_of(
+    conn: &mut DbConnection,
+    references: &[&str],
+) -> Result<std::collections::HashMap<String, i64>> {
+    Ok(store::log::indexes_of(conn, references)?)
 }
 
 /// Reads the tree's stored hashes: those computed but not written yet, then the database's.
@@ -179,12 +208,16 @@ pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
         // A read first: an idle log takes no write lock four times a second.
         let (next, size) = store::log::state(conn)?;
         let signed = store::log::latest_checkpoint(conn)?.map(|(s, _)| s);
-        if next == size && signed == Some(size) {
+        let fresh = |conn: &mut DbConnection| -> Result<bool> {
+            Ok(store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER))
+        };
+        if next == size && signed == Some(size) && fresh(conn)? {
             return Ok(None);
         }
         write_transaction(conn, |tx| {
             let size = store::log::tree_size(tx)?;
             let signed = store::log::latest_checkpoint(tx)?.map(|(s, _)| s);
+            let is_fresh = fresh(tx)?;
             let entries = store::log::entries_from(tx, size, ROUND)?;
             let reader = Reader::new(tx);
             let mut n = size as u64;
@@ -202,7 +235,8 @@ pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
                 );
                 n += 1;
             }
-            if n == size as u64 && signed == Some(size) {
+            let again = n == size as u64 && signed == Some(size);
+            if again && is_fresh {
                 return Ok(None);
             }
             let root = tlog_tiles::tree_hash(n, &reader).map_err(unexpected)?;
@@ -223,7 +257,12 @@ pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
             let mut note =
                 signed_note::Note::new(&checkpoint.to_bytes(), &[]).map_err(unexpected)?;
             note.add_sigs(&[&*shared.log]).map_err(unexpected)?;
-            store::log::insert_checkpoint(tx, n as i64, &note.to_bytes(), at)?;
+            match again {
+                // Ed25519 signs deterministically and a checkpoint carries no time: the note
+                // is the same bytes; `signed_at` says the log still stands behind it.
+                true => store::log::refresh_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
+                false => store::log::insert_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
+            }
             Ok(Some(n as i64))
         })
     })
@@ -240,34 +279,154 @@ pub async fn checkpoint(dir: &Arc<Directory>) -> Result<Vec<u8>> {
     .await
 }
 
+/// How long [`proof`] waits for a checkpoint to cover a logged artefact.
+pub const PROOF_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The tlog-proof of the artefact whose SHA-256 is `sha256` (hex) against the newest
-/// checkpoint; not found while it is unknown, or logged but not yet in a checkpoint (a
-/// second or so).
+/// checkpoint. An artefact logged but not yet in a checkpoint (issued a moment ago) is
+/// waited for, up to [`PROOF_WAIT`]; an unknown one is not found.
 pub async fn proof(dir: &Arc<Directory>, sha256: String) -> Result<Vec<u8>> {
+    let sha256 = sha256.to_ascii_lowercase();
+    let deadline = std::time::Instant::now() + PROOF_WAIT;
+    loop {
+        let wanted = sha256.clone();
+        let answer = dir
+            .db(move |conn| {
+                let (index, _) = store::log::by_artefact(conn, &wanted)?
+                    .ok_or(Error::NotFound("logged artefact"))?;
+                let (size, note) =
+                    store::log::latest_checkpoint(conn)?.ok_or(Error::NotFound("checkpoint"))?;
+                if index >= size {
+                    return Ok(None);
+                }
+                let path = tlog_tiles::prove_record(size as u64, index as u64, &Reader::new(conn))
+                    .map_err(unexpected)?;
+                Ok(Some(
+                    Proof {
+                        extra: None,
+                        index: index as u64,
+                        path,
+                        checkpoint: note,
+                    }
+                    .to_text(),
+                ))
+            })
+            .await?;
+        match answer {
+            Some(proof) => return Ok(proof),
+            None if std::time::Instant::now() >= deadline => {
+                return Err(Error::Unavailable(
+                    "the artefact is logged but no checkpoint covers it yet; ask again in a \
+                     second"
+                        .into(),
+                ));
+            }
+            None => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A tile of the log (C2SP tlog-tiles): a tile of hashes at a level, or a bundle of entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileName {
+    tile: tlog_tiles::Tile,
+}
+
+impl TileName {
+    /// Reads a tile's path below `/log/tile/`: `{L}/{N}[.p/{W}]` for hashes,
+    /// `entries/{N}[.p/{W}]` for entries (N in three-digit groups, `x001/234`); `None` for
+    /// anything else.
+    pub fn parse(path: &str) -> Option<Self> {
+        let (level, rest) = path.split_once('/')?;
+        let level = match level {
+            "entries" => "data".to_owned(),
+            // tlog_tiles panics on a level past 63 and on a width of 0: refused first.
+            digits => {
+                let level: u8 = digits.parse().ok()?;
+                (level < 64 && level.to_string() == digits).then(|| level.to_string())?
+            }
+        };
+        if rest.rsplit_once(".p/").is_some_and(|(_, w)| w == "0") {
+            return None;
+        }
+        let go = format!("tile/{TILE_HEIGHT}/{level}/{rest}");
+        tlog_tiles::Tile::from_path(&go)
+            .ok()
+            .map(|tile| Self { tile })
+    }
+
+    /// Whether the tile is complete (256 hashes or entries), so never changes.
+    pub fn is_full(&self) -> bool {
+        self.tile.width() == 1 << TILE_HEIGHT
+    }
+
+    /// Whether it is a bundle of entries.
+    pub fn is_entries(&self) -> bool {
+        self.tile.is_data()
+    }
+}
+
+/// A tile's bytes, when the newest checkpoint covers it: 32-byte hashes, or entries each
+/// after its length as two big-endian bytes. Built from the database, so every instance
+/// serves the same bytes.
+pub async fn tile(dir: &Arc<Directory>, name: TileName) -> Result<Vec<u8>> {
     dir.db(move |conn| {
-        let (index, _) = store::log::by_artefact(conn, &sha256.to_ascii_lowercase())?
-            .ok_or(Error::NotFound("logged artefact"))?;
-        let (size, note) =
-            store::log::latest_checkpoint(conn)?.ok_or(Error::NotFound("checkpoint"))?;
-        if index >= size {
-            return Err(Error::NotFound("checkpoint that covers the artefact yet"));
+        let size = store::log::latest_checkpoint(conn)?.map_or(0, |(s, _)| s as u64);
+        let tile = name.tile;
+        let (level, width) = (u32::from(tile.level()), u64::from(tile.width()));
+        let start = tile.level_index() << TILE_HEIGHT;
+        let covered = size
+            .checked_shr(u32::from(TILE_HEIGHT) * level)
+            .unwrap_or(0);
+        if start.checked_add(width).is_none_or(|end| end > covered) {
+            return Err(Error::NotFound("tile"));
         }
-        let path = tlog_tiles::prove_record(size as u64, index as u64, &Reader::new(conn))
-            .map_err(unexpected)?;
-        Ok(Proof {
-            extra: None,
-            index: index as u64,
-            path,
-            checkpoint: note,
+        if !tile.is_data() {
+            return tile.read_data(&Reader::new(conn)).map_err(unexpected);
         }
-        .to_text())
+        let (first, end) = (start as i64, (start + width) as i64);
+        let entries = store::log::entries_between(conn, first, end)?;
+        if entries.len() as u64 != width {
+            return Err(unexpected("entries missing below the checkpoint"));
+        }
+        let mut bundle = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
+        for entry in entries {
+            let length = u16::try_from(entry.len()).map_err(unexpected)?;
+            bundle.extend_from_slice(&length.to_be_bytes());
+            bundle.extend_from_slice(&entry);
+        }
+        Ok(bundle)
     })
     .await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::origin;
+    use super::{TileName, origin};
+
+    #[test]
+    fn tile_paths_are_read_as_c2sp_writes_them() {
+        let full = TileName::parse("0/x001/234").expect("a full tile");
+        assert!(full.is_full() && !full.is_entries());
+        let partial = TileName::parse("entries/000.p/5").expect("a partial entries tile");
+        assert!(!partial.is_full() && partial.is_entries());
+        assert!(TileName::parse("2/005").is_some());
+        for bad in [
+            "0/000.p/0",
+            "0/000.p/256",
+            "64/000",
+            "255/000",
+            "01/000",
+            "0/1",
+            "0/x000/001",
+            "entries",
+            "data/000",
+            "0/000/",
+            "",
+        ] {
+            assert_eq!(TileName::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_log_is_named_after_the_public_url() {

@@ -14,6 +14,7 @@ pub fn append(
     conn: &mut DbConnection,
     entry: &[u8],
     artefact_sha256: &str,
+    reference: &str,
     at: Timestamp,
 ) -> QueryResult<i64> {
     diesel::update(log_state::table.find(1))
@@ -30,6 +31,7 @@ pub fn append(
             log_entries::entry.eq(entry),
             log_entries::artefact_sha256.eq(artefact_sha256),
             log_entries::created_at.eq(at),
+            log_entries::reference.eq(reference),
         ))
         .execute(conn)?;
     Ok(idx)
@@ -91,6 +93,32 @@ pub fn by_artefact(
         .optional()
 }
 
+/// The entries from index `start` up to `end` (excluded), in order.
+pub fn entries_between(conn: &mut DbConnection, start: i64, end: i64) -> QueryResult<Vec<Vec<u8>>> {
+    log_entries::table
+        .filter(log_entries::idx.ge(start).and(log_entries::idx.lt(end)))
+        .order(log_entries::idx.asc())
+        .select(log_entries::entry)
+        .load(conn)
+}
+
+/// The indexes of the entries of these references (a statement's jti, a certificate's
+/// serial), by reference; the first when one was logged twice.
+pub fn indexes_of(
+    conn: &mut DbConnection,
+    references: &[&str],
+) -> QueryResult<std::collections::HashMap<String, i64>> {
+    let rows: Vec<(Option<String>, i64)> = log_entries::table
+        .filter(log_entries::reference.eq_any(references))
+        .order(log_entries::idx.desc())
+        .select((log_entries::reference, log_entries::idx))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(reference, idx)| Some((reference?, idx)))
+        .collect())
+}
+
 /// The stored hashes with these ids (any order; missing ones are left out).
 pub fn hashes(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, Vec<u8>)>> {
     log_hashes::table
@@ -124,6 +152,31 @@ pub fn insert_checkpoint(
         ))
         .execute(conn)
         .map(drop)
+}
+
+/// Signs the checkpoint of `size` again (a newer note, witnesses' newer cosignatures).
+pub fn refresh_checkpoint(
+    conn: &mut DbConnection,
+    size: i64,
+    note: &[u8],
+    at: Timestamp,
+) -> QueryResult<()> {
+    diesel::update(log_checkpoints::table.find(size))
+        .set((
+            log_checkpoints::note.eq(note),
+            log_checkpoints::signed_at.eq(at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// When the newest checkpoint was signed.
+pub fn latest_signed_at(conn: &mut DbConnection) -> QueryResult<Option<Timestamp>> {
+    log_checkpoints::table
+        .order(log_checkpoints::size.desc())
+        .select(log_checkpoints::signed_at)
+        .first(conn)
+        .optional()
 }
 
 /// The newest signed checkpoint: its size and note.

@@ -422,6 +422,7 @@ diesel::table! {
         entry -> Binary,
         artefact_sha256 -> Text,
         created_at -> Timestamp,
+        reference -> Nullable<Text>,
     }
 }
 

@@ -33,6 +33,11 @@ pub struct CertificateInfo {
     pub revocation: Revocation,
     /// True only for [`Revocation::Checked`].
     pub revocation_checked: bool,
+    /// Its index in the directory's transparency log, when a proof was checked.
+    pub log_index: Option<u64>,
+    /// Why it is not shown in the transparency log, in
+    /// [`Transparency::Warn`](crate::Transparency::Warn) mode.
+    pub log_problem: Option<String>,
 }
 
 /// What a certificate check could say about revocation.
@@ -457,11 +462,13 @@ pub(crate) fn verify(
         not_after: openssl_time(tbs.validity.not_after),
         revocation,
         revocation_checked: revocation == Revocation::Checked,
+        log_index: None,
+        log_problem: None,
     })
 }
 
 /// A serial number in upper-case hexadecimal without leading zeros, as OpenSSL prints it.
-fn serial_text(bytes: &[u8]) -> String {
+pub(crate) fn serial_text(bytes: &[u8]) -> String {
     let text: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
     match text.trim_start_matches('0') {
         "" => "0".to_owned(),

@@ -14,8 +14,9 @@ use crate::error::{ConfigError, VerifyError};
 use crate::events::ChangeEvent;
 use crate::keys::{Jwk, KeyLookup, KeySet};
 use crate::registration::{ClientMetadata, Registration, RegistrationRequest};
-use crate::settings::{CachePolicy, Settings};
+use crate::settings::{CachePolicy, Settings, Transparency};
 use crate::statement::{self, SoftwareStatement, unknown_key};
+use crate::transparency::{EntryKind, LogKey, WitnessKey};
 use crate::trust::Trust;
 
 pub(crate) mod http {
@@ -421,6 +422,8 @@ pub struct Directory {
     crl_uri: Option<String>,
     events_endpoint: Option<String>,
     statement_status_endpoint: Option<String>,
+    log_proof_uri: Option<String>,
+    log_verifier_key: Option<String>,
 }
 
 impl Directory {
@@ -435,7 +438,21 @@ impl Directory {
             crl_uri: None,
             events_endpoint: None,
             statement_status_endpoint: None,
+            log_proof_uri: None,
+            log_verifier_key: None,
         }
+    }
+
+    /// Its transparency log: where proofs are served (`/log/proof`; `?sha256=` is
+    /// appended) and the log's note verifier key (a key pinned in the settings wins).
+    pub fn with_transparency_log(
+        mut self,
+        proof_uri: impl Into<String>,
+        verifier_key: impl Into<String>,
+    ) -> Self {
+        self.log_proof_uri = Some(proof_uri.into());
+        self.log_verifier_key = Some(verifier_key.into());
+        self
     }
 
     /// Its status endpoint (`/status/software`; the software id is appended).
@@ -484,6 +501,62 @@ pub struct EventPage {
     pub next_cursor: String,
 }
 
+/// The transparency log the verifier checks proofs against.
+struct Log {
+    key: LogKey,
+    witnesses: Vec<WitnessKey>,
+    proof_uri: Option<String>,
+}
+
+impl Log {
+    /// The log of the settings' pinned key, else the directory's; `None` with transparency
+    /// off, an error when it is on and no key is known.
+    fn of(
+        settings: &Settings,
+        published: Option<&str>,
+        proof_uri: Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        if settings.transparency == Transparency::Off {
+            return Ok(None);
+        }
+        let invalid = |reason: String| ConfigError::Invalid {
+            what: "the transparency log's key".into(),
+            reason,
+        };
+        let vkey = settings.log_key.as_deref().or(published).ok_or_else(|| {
+            invalid("transparency is on, but no log key is pinned (Settings::with_log_key) and the directory publishes none (log_verifier_key)".into())
+        })?;
+        let key = LogKey::parse(vkey).map_err(|e| invalid(e.to_string()))?;
+        let witnesses = settings
+            .log_witnesses
+            .iter()
+            .map(|w| WitnessKey::parse(w).map_err(|e| invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        if settings.log_quorum > witnesses.len() {
+            return Err(invalid(format!(
+                "a quorum of {} of {} witnesses can never be met",
+                settings.log_quorum,
+                witnesses.len()
+            )));
+        }
+        Ok(Some(Self {
+            key,
+            witnesses,
+            proof_uri,
+        }))
+    }
+}
+
+/// What the transparency log says of an artefact.
+enum Logged {
+    /// Transparency is off: not asked.
+    Off,
+    /// At this index, by a proof that verified.
+    At(u64),
+    /// Not shown logged, and why.
+    Not(String),
+}
+
 /// The directory's answer about one product, as cached.
 #[derive(Debug, Clone)]
 struct LiveStatus {
@@ -508,6 +581,9 @@ pub struct Verifier {
     crl_uri: Option<String>,
     events_endpoint: Option<String>,
     statement_status_endpoint: Option<String>,
+    log: Option<Log>,
+    /// Why the log cannot be checked (an offline verifier without a pinned key).
+    log_error: Option<String>,
     settings: Settings,
     http: Http,
     clock: Arc<dyn Clock>,
@@ -531,6 +607,11 @@ impl Verifier {
     /// A verifier for an explicitly described directory.
     pub fn new(directory: Directory, settings: Settings) -> Result<Self, ConfigError> {
         let http = Http::new(&settings)?;
+        let log = Log::of(
+            &settings,
+            directory.log_verifier_key.as_deref(),
+            directory.log_proof_uri.clone(),
+        )?;
         let ca = directory
             .ca_chain_pem
             .as_deref()
@@ -544,6 +625,8 @@ impl Verifier {
             crl_uri: directory.crl_uri,
             events_endpoint: directory.events_endpoint,
             statement_status_endpoint: directory.statement_status_endpoint,
+            log,
+            log_error: None,
             http,
             settings,
             clock: Arc::new(SystemClock),
@@ -579,6 +662,8 @@ impl Verifier {
         directory.crl_uri = optional("crl_uri");
         directory.events_endpoint = optional("events_endpoint");
         directory.statement_status_endpoint = optional("statement_status_endpoint");
+        directory.log_proof_uri = optional("log_proof_uri");
+        directory.log_verifier_key = optional("log_verifier_key");
         if let Some(ca) = optional("ca_uri") {
             directory.ca_chain_pem = Some(String::from_utf8_lossy(&http.get(&ca)?).into_owned());
         }
@@ -588,10 +673,18 @@ impl Verifier {
     /// A verifier that never goes online: the directory's keys and CA as `trust` holds them.
     /// The live status is not checked and certificates are checked without a CRL
     /// ([`Revocation::NotChecked`](crate::Revocation::NotChecked)).
+    ///
+    /// With transparency on, the log's key must be pinned in `settings`
+    /// ([`Settings::with_log_key`]; without it every check is refused) and each proof handed
+    /// over ([`Verifier::verify_ssa_with_proof`]).
     pub fn offline(trust: Trust, settings: Settings) -> Self {
         // It never fetches: the client is there for the type's sake.
         let http = Http::with_timeout(settings.http_timeout);
         let (issuer, keys, ca) = trust.into_parts();
+        let (log, log_error) = match Log::of(&settings, None, None) {
+            Ok(log) => (log, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         Self {
             issuer,
             keys: Keys::Fixed(keys),
@@ -600,6 +693,8 @@ impl Verifier {
             crl_uri: None,
             events_endpoint: None,
             statement_status_endpoint: None,
+            log,
+            log_error,
             http,
             settings: settings.with_check_status(false),
             clock: Arc::new(SystemClock),
@@ -646,6 +741,76 @@ impl Verifier {
     /// publishes, a valid signature, the directory as issuer, current times, the claims of
     /// its profile, and (if enabled) the software still active.
     pub fn verify_ssa(&self, token: &str) -> Result<SoftwareStatement, VerifyError> {
+        self.verify_ssa_with_proof(token, None)
+    }
+
+    /// [`Verifier::verify_ssa`], with transparency on checking `proof` (a tlog-proof's text
+    /// that came with the statement) or, without one, the proof fetched from the directory.
+    pub fn verify_ssa_with_proof(
+        &self,
+        token: &str,
+        proof: Option<&[u8]>,
+    ) -> Result<SoftwareStatement, VerifyError> {
+        let mut statement = self.verify_ssa_alone(token)?;
+        match self.logged(EntryKind::Statement, token.as_bytes(), proof) {
+            Logged::Off => {}
+            Logged::At(index) => statement.log_index = Some(index),
+            Logged::Not(problem) => match self.settings.transparency {
+                Transparency::Require => {
+                    return Err(VerifyError::statement(format!(
+                        "the statement is not shown in the directory's transparency log: {problem}"
+                    )));
+                }
+                _ => statement.log_problem = Some(problem),
+            },
+        }
+        Ok(statement)
+    }
+
+    /// Whether an artefact is in the directory's transparency log, by `proof` or one fetched.
+    fn logged(&self, kind: EntryKind, artefact: &[u8], proof: Option<&[u8]>) -> Logged {
+        if self.settings.transparency == Transparency::Off {
+            return Logged::Off;
+        }
+        if let Some(error) = &self.log_error {
+            return Logged::Not(error.clone());
+        }
+        let Some(log) = &self.log else {
+            return Logged::Not("no transparency log is configured".into());
+        };
+        let fetched;
+        let proof = match proof {
+            Some(proof) => proof,
+            None => {
+                let Some(uri) = &log.proof_uri else {
+                    return Logged::Not("no proof came with it, and there is no log to ask".into());
+                };
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, artefact);
+                let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+                let separator = if uri.contains('?') { '&' } else { '?' };
+                match self.http.get(&format!("{uri}{separator}sha256={hex}")) {
+                    Ok(body) => {
+                        fetched = body;
+                        &fetched
+                    }
+                    Err(e) => return Logged::Not(format!("its proof cannot be fetched: {e}")),
+                }
+            }
+        };
+        match crate::transparency::check_artefact(
+            kind,
+            artefact,
+            proof,
+            &log.key,
+            &log.witnesses,
+            self.settings.log_quorum,
+        ) {
+            Ok(included) => Logged::At(included.index),
+            Err(e) => Logged::Not(e.to_string()),
+        }
+    }
+
+    fn verify_ssa_alone(&self, token: &str) -> Result<SoftwareStatement, VerifyError> {
         let statement = statement::verify(
             token,
             &self.issuer,
@@ -721,7 +886,7 @@ impl Verifier {
             VerifyError::metadata("no CA chain is configured to check client certificates")
         })?;
         let crl = self.current_crl()?;
-        certificate::verify(
+        let mut info = certificate::verify(
             certificate_pem,
             ca,
             crl.as_ref(),
@@ -729,7 +894,27 @@ impl Verifier {
             registration,
             &self.settings,
             self.now(),
-        )
+        )?;
+        if self.settings.transparency == Transparency::Off {
+            return Ok(info);
+        }
+        let logged = match der::pem::decode_vec(certificate_pem.trim().as_bytes()) {
+            Ok((_, der)) => self.logged(EntryKind::Certificate, &der, None),
+            Err(e) => Logged::Not(format!("its DER cannot be read: {e}")),
+        };
+        match logged {
+            Logged::Off => {}
+            Logged::At(index) => info.log_index = Some(index),
+            Logged::Not(problem) => match self.settings.transparency {
+                Transparency::Require => {
+                    return Err(VerifyError::metadata(format!(
+                        "the client certificate is not shown in the directory's transparency log: {problem}"
+                    )));
+                }
+                _ => info.log_problem = Some(problem),
+            },
+        }
+        Ok(info)
     }
 
     /// The directory's CRL: the cached one while it is fresh, else fetched; the cached one

@@ -12,6 +12,8 @@ pub mod federation;
 mod fetch;
 mod jose;
 mod keys;
+#[cfg(feature = "fetch")]
+pub mod monitor;
 pub mod protocol;
 mod registration;
 mod settings;
@@ -34,6 +36,6 @@ pub use fetch::http::{HttpClient, HttpResponse};
 pub use fetch::{Directory, EventPage, Verifier};
 pub use keys::KeySet;
 pub use registration::{ClientMetadata, Registration, RegistrationRequest};
-pub use settings::{CachePolicy, Profile, Settings};
+pub use settings::{CachePolicy, Profile, Settings, Transparency};
 pub use statement::SoftwareStatement;
 pub use trust::Trust;

@@ -18,6 +18,37 @@ pub enum Profile {
     Rfc7591,
 }
 
+/// Whether statements and certificates must come with a proof that the directory's
+/// transparency log holds them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Transparency {
+    /// Not checked (the default for now).
+    #[default]
+    Off,
+    /// Checked; one without a valid proof is accepted, and the answer says why it is not
+    /// shown logged ([`SoftwareStatement::log_problem`](crate::SoftwareStatement)).
+    Warn,
+    /// Checked; one without a valid proof is refused.
+    Require,
+}
+
+impl std::str::FromStr for Transparency {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(Self::Off),
+            "warn" => Ok(Self::Warn),
+            "require" => Ok(Self::Require),
+            other => Err(format!(
+                "{other:?} is not a transparency mode (off, warn or require)"
+            )),
+        }
+    }
+}
+
 /// What the verifier accepts, built from [`Settings::default()`] with the `with_` setters:
 ///
 /// ```
@@ -46,6 +77,10 @@ pub struct Settings {
     pub(crate) crl_stale_for: Duration,
     pub(crate) accept_stale_crl: bool,
     pub(crate) ca_certificates: Option<Vec<u8>>,
+    pub(crate) transparency: Transparency,
+    pub(crate) log_key: Option<String>,
+    pub(crate) log_witnesses: Vec<String>,
+    pub(crate) log_quorum: usize,
 }
 
 impl Default for Settings {
@@ -69,6 +104,10 @@ impl Default for Settings {
             crl_stale_for: Duration::from_secs(3600),
             accept_stale_crl: false,
             ca_certificates: None,
+            transparency: Transparency::Off,
+            log_key: None,
+            log_witnesses: Vec::new(),
+            log_quorum: 0,
         }
     }
 }
@@ -175,6 +214,38 @@ impl Settings {
     pub fn with_accept_stale_crl(mut self, accept: bool) -> Self {
         self.accept_stale_crl = accept;
         self
+    }
+
+    /// Whether statements and certificates must be shown in the directory's transparency
+    /// log (default [`Transparency::Off`]). The fetching verifier fetches each one's proof
+    /// from the directory's `log_proof_uri`, or takes the one the caller hands over.
+    pub fn with_transparency(mut self, mode: Transparency) -> Self {
+        self.transparency = mode;
+        self
+    }
+
+    /// Pin the log's note verifier key (`name+keyid+base64`); without it, the key the
+    /// directory's discovery document publishes (`log_verifier_key`).
+    pub fn with_log_key(mut self, vkey: impl Into<String>) -> Self {
+        self.log_key = Some(vkey.into());
+        self
+    }
+
+    /// Require cosignatures of at least `quorum` of these witnesses (note verifier keys of
+    /// C2SP tlog-cosignature) on the checkpoint of every proof.
+    pub fn with_log_witnesses(
+        mut self,
+        witnesses: impl IntoIterator<Item = impl Into<String>>,
+        quorum: usize,
+    ) -> Self {
+        self.log_witnesses = witnesses.into_iter().map(Into::into).collect();
+        self.log_quorum = quorum;
+        self
+    }
+
+    /// The transparency mode.
+    pub fn transparency(&self) -> Transparency {
+        self.transparency
     }
 
     /// The accepted signature algorithms.

@@ -44,6 +44,11 @@ pub struct SoftwareStatement {
     pub jwks_uri: Option<String>,
     /// `software_version`.
     pub software_version: Option<String>,
+    /// Its index in the directory's transparency log, when a proof was checked.
+    pub log_index: Option<u64>,
+    /// Why it is not shown in the transparency log, in
+    /// [`Transparency::Warn`](crate::Transparency::Warn) mode.
+    pub log_problem: Option<String>,
     /// Every claim, as signed (serialised as the JSON object `claims`; see [`Self::claims`]).
     #[serde(rename = "claims")]
     payload: Payload,
@@ -208,6 +213,8 @@ fn typed(
         roles,
         jwks_uri: Member::owned(jwks),
         software_version: Member::owned(&claims.software_version),
+        log_index: None,
+        log_problem: None,
         // Filled in by the caller once the claims no longer borrow the payload.
         payload: Payload(Vec::new()),
     })

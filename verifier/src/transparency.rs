@@ -428,6 +428,56 @@ impl Proof {
     }
 }
 
+/// Checks that the artefact of `kind` (a statement's compact JWS, a certificate's DER, an
+/// event's SET: its exact bytes) is in the log `key` names, by `proof` (a tlog-proof's
+/// text), with at least `quorum` of `witnesses` cosigning the checkpoint.
+pub fn check_artefact(
+    kind: EntryKind,
+    artefact: &[u8],
+    proof: &[u8],
+    key: &LogKey,
+    witnesses: &[WitnessKey],
+    quorum: usize,
+) -> Result<Included, TransparencyError> {
+    let entry = entry(kind, artefact)?;
+    Proof::parse(proof)?.verify_witnessed(&entry, key, witnesses, quorum)
+}
+
+/// Reads an entry's kind byte and returns the kind and the artefact's bytes; `None` for a
+/// kind this version does not know.
+pub fn split_entry(entry: &[u8]) -> Option<(EntryKind, &[u8])> {
+    let (&kind, artefact) = entry.split_first()?;
+    let kind = match kind {
+        1 => EntryKind::Statement,
+        2 => EntryKind::Certificate,
+        3 => EntryKind::Event,
+        _ => return None,
+    };
+    Some((kind, artefact))
+}
+
+/// Splits an entries tile (C2SP tlog-tiles: each entry after its length, two big-endian
+/// bytes) into its entries; an error when the bundle is cut short.
+pub fn split_bundle(bundle: &[u8]) -> Result<Vec<&[u8]>, TransparencyError> {
+    let mut entries = Vec::new();
+    let mut rest = bundle;
+    while !rest.is_empty() {
+        let (length, tail) = rest
+            .split_first_chunk::<2>()
+            .ok_or_else(|| TransparencyError::Malformed("an entries tile is cut short".into()))?;
+        let length = usize::from(u16::from_be_bytes(*length));
+        if tail.len() < length {
+            return Err(TransparencyError::Malformed(
+                "an entries tile is cut short".into(),
+            ));
+        }
+        let (entry, tail) = tail.split_at(length);
+        entries.push(entry);
+        rest = tail;
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use tlog_tiles::{Error, HashReader, prove_record, stored_hashes, tree_hash};

@@ -145,6 +145,15 @@ struct ServeArgs {
     /// issuer: the file named TOKEN is served at /.well-known/ssa-directory-challenge/TOKEN.
     #[arg(long, env = "SSA_REGISTRAR_CHALLENGE_DIR")]
     challenge_dir: Option<std::path::PathBuf>,
+    /// Whether statements must be shown in their directory's transparency log: off
+    /// (default), warn (logged as a warning) or require (refused with
+    /// invalid_software_statement). The proof is fetched from the directory.
+    #[arg(long, env = "SSA_REGISTRAR_TRANSPARENCY", default_value = "off")]
+    transparency: ssa_verifier::Transparency,
+    /// The transparency log's note verifier key to pin; without it, the one each directory
+    /// publishes.
+    #[arg(long, env = "SSA_REGISTRAR_LOG_KEY")]
+    log_key: Option<String>,
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "SSA_REGISTRAR_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(2..=100_000))]
     max_connections: u64,
@@ -382,6 +391,8 @@ fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         challenge_dir: args.challenge_dir,
+        transparency: args.transparency,
+        log_key: args.log_key,
     };
     tokio::runtime::Runtime::new()?.block_on(async move {
         let running = server::start(config).await?;

@@ -75,6 +75,13 @@ pub struct ServerConfig {
     /// `/.well-known/ssa-directory-challenge/TOKEN` (`SSA_REGISTRAR_CHALLENGE_DIR`): for a
     /// registrar whose public URL is the authorization server's issuer.
     pub challenge_dir: Option<std::path::PathBuf>,
+    /// Whether statements must be shown in their directory's transparency log
+    /// (`SSA_REGISTRAR_TRANSPARENCY`: off, the default, warn or require); each proof is
+    /// fetched from the directory that issued the statement.
+    pub transparency: ssa_verifier::Transparency,
+    /// The log's note verifier key, pinned (`SSA_REGISTRAR_LOG_KEY`); without it, the one
+    /// each directory publishes.
+    pub log_key: Option<String>,
 }
 
 /// Where the client's TLS certificate comes from.
@@ -169,6 +176,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("body_read_timeout", &self.body_read_timeout)
             .field("max_connections", &self.max_connections)
             .field("challenge_dir", &self.challenge_dir)
+            .field("transparency", &self.transparency)
+            .field("log_key", &self.log_key)
             .finish()
     }
 }
@@ -197,6 +206,8 @@ impl Default for ServerConfig {
             body_read_timeout: std::time::Duration::from_secs(5),
             max_connections: 512,
             challenge_dir: None,
+            transparency: ssa_verifier::Transparency::Off,
+            log_key: None,
         }
     }
 }

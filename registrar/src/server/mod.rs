@@ -159,8 +159,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let settings = trusting(
         // The feed is followed (below), and each event clears the cached status it changes.
         Registrar::verifier_settings(&policy, &audience, STATUS_CACHE)
-            .with_statement_status_from_feed(true),
+            .with_statement_status_from_feed(true)
+            .with_transparency(config.transparency),
     );
+    let settings = match &config.log_key {
+        Some(vkey) => settings.with_log_key(vkey),
+        None => settings,
+    };
     let (pool, registrar, cas, cursors) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let pool = store::open(&url)?;

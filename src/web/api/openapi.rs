@@ -91,6 +91,8 @@ use crate::web::{error::Problem, public};
         public::participants,
         public::log_checkpoint,
         public::log_proof,
+        public::log_tile,
+        public::log_entries_tile,
         public::events::feed,
         public::statement_status,
         public::ca_chain,

@@ -231,10 +231,12 @@ pub(super) async fn transition(
 ///
 /// Members of the organisation and operators, for an active product of an active
 /// organisation (else 409, saying why). Every call signs a new statement with a new `jti`,
-/// recorded and audited before it is returned.
+/// recorded, audited and logged in the transparency log before it is returned; the `Link`
+/// header names its inclusion proof.
 #[utoipa::path(post, path = "/api/v1/software/{software_id}/ssa", tag = "software", operation_id = "issueSsa",
     params(("software_id" = SoftwareId, Path, description = "The product.")),
-    responses((status = 201, description = "The signed statement (a compact JWS).", body = String, content_type = "application/jwt"),
+    responses((status = 201, description = "The signed statement (a compact JWS).", body = String, content_type = "application/jwt",
+            headers(("Link" = String, description = "Its inclusion proof in the transparency log (rel `https://c2sp.org/tlog-proof`), served a moment after issuance."))),
         (status = 409, description = "The product or its organisation is not active.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn issue_ssa(
     state: web::Data<Directory>,
@@ -248,9 +250,17 @@ pub(super) async fn issue_ssa(
         TokenOrClient::Client(actor) => Caller::Actor(actor),
     };
     let issued = statements::issue(&state, caller, path.into_inner()).await?;
+    let proof = crate::services::transparency::proof_uri(&state.public_url, issued.jwt.as_bytes());
     Ok(HttpResponse::Created()
         .content_type("application/jwt")
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::LINK,
+            format!(
+                "<{proof}>; rel=\"{}\"",
+                crate::services::transparency::PROOF_REL
+            ),
+        ))
         .body(issued.jwt))
 }
 

@@ -256,6 +256,8 @@ pub struct SoftwarePage {
     pub certificates: Vec<Certificate>,
     /// The latest statements issued for the product.
     pub statements: Vec<crate::model::discovery::StatementSummary>,
+    /// Transparency log indexes by statement jti and certificate serial.
+    pub log_indexes: std::collections::HashMap<String, i64>,
     pub reasons: Vec<RevocationReason>,
     /// A certificate just issued: shown with its chain and notes.
     pub issued: Option<Issued>,

@@ -196,6 +196,7 @@ async fn page_with(
         keys,
         certificates,
         statements: issued_statements,
+        log_indexes,
     } = software::view(state, user.actor(), id).await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -218,6 +219,7 @@ async fn page_with(
             keys,
             certificates,
             statements: issued_statements,
+            log_indexes,
             reasons: RevocationReason::given().collect(),
             issued,
             error,

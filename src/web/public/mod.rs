@@ -60,6 +60,8 @@ pub fn routes() -> Table {
         .get("/participants", participants)
         .get("/log/checkpoint", log_checkpoint)
         .get("/log/proof", log_proof)
+        .get("/log/tile/entries/{tile:.*}", log_entries_tile)
+        .get("/log/tile/{tile:.*}", log_tile)
         .get("/events", events::feed)
         .get("/pki/ca.pem", ca_chain)
         .get("/pki/crl", crl)
@@ -620,6 +622,50 @@ pub(crate) async fn log_checkpoint(state: web::Data<Directory>) -> Result<HttpRe
     Ok(log_text(services::transparency::checkpoint(&state).await?))
 }
 
+/// A tile, served as C2SP tlog-tiles asks: immutable (a tile of a given width never changes),
+/// readable from any origin.
+async fn tile_response(state: &web::Data<Directory>, path: &str) -> Result<HttpResponse, AppError> {
+    let name = services::transparency::TileName::parse(path).ok_or(Error::NotFound("tile"))?;
+    let body = services::transparency::tile(state, name).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .content_type("application/octet-stream")
+        .body(body))
+}
+
+/// A tile of the transparency log's hashes
+///
+/// C2SP tlog-tiles: `{level}/{index}[.p/{width}]` below `/log/tile/`, the index in groups of
+/// three digits (`x001/234`): up to 256 hashes of 32 bytes of the tree's level `8 × level`.
+/// A tile is served once the newest checkpoint covers it, and then never changes.
+#[utoipa::path(get, path = "/log/tile/{tile}", tag = "public", operation_id = "logTile", security(()),
+    params(("tile" = String, Path, description = "The tile's path: `{level}/{index}[.p/{width}]`.")),
+    responses((status = 200, description = "The tile.", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "No such tile: a malformed path, or one the newest checkpoint does not cover yet.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn log_tile(
+    state: web::Data<Directory>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    tile_response(&state, &path.into_inner()).await
+}
+
+/// A tile of the transparency log's entries
+///
+/// C2SP tlog-tiles: `{index}[.p/{width}]` below `/log/tile/entries/`: up to 256 entries in
+/// index order, each after its length (two bytes, big-endian); an entry is a kind byte (1 a
+/// statement, 2 a certificate, 3 a status event) then the artefact's exact bytes.
+#[utoipa::path(get, path = "/log/tile/entries/{tile}", tag = "public", operation_id = "logEntries", security(()),
+    params(("tile" = String, Path, description = "The bundle's path: `{index}[.p/{width}]`.")),
+    responses((status = 200, description = "The entries.", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "No such bundle: a malformed path, or one the newest checkpoint does not cover yet.", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn log_entries_tile(
+    state: web::Data<Directory>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    tile_response(&state, &format!("entries/{}", path.into_inner())).await
+}
+
 /// The artefact whose inclusion proof is asked for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -639,7 +685,8 @@ pub(crate) struct ProofQuery {
 #[utoipa::path(get, path = "/log/proof", tag = "public", operation_id = "logProof", security(()),
     params(ProofQuery),
     responses((status = 200, description = "The proof.", body = String, content_type = "text/plain; charset=utf-8"),
-        (status = 404, description = "Nothing the directory issued has this SHA-256, or it is logged but no checkpoint covers it yet (ask again in a second).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing the directory issued has this SHA-256.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "It is logged, but no checkpoint covered it within three seconds (ask again).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a SHA-256 in hex.", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn log_proof(
     state: web::Data<Directory>,

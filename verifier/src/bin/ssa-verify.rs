@@ -3,6 +3,11 @@
 //! `ssa-verify events --directory URL [--follow]` prints the directory's change events, each
 //! verified, as JSON lines; exit 1 when the feed cannot be read or a SET does not verify.
 //!
+//! `ssa-verify log monitor --directory URL --state FILE [--org ID] [--software ID]` follows
+//! the directory's transparency log from the checkpoint kept in FILE and prints every entry
+//! logged since for that organisation or product as JSON lines; exit 3 when the log is
+//! inconsistent (it went back, forked, or served entries its signed tree does not hold).
+//!
 //! Prints the verified values as JSON on stdout and exits 0, or prints the RFC 7591 error
 //! response and exits 10 (invalid_software_statement), 11 (unapproved_software_statement),
 //! 12 (invalid_redirect_uri) or 13 (invalid_client_metadata). Exit 1: configuration or input
@@ -13,7 +18,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ssa_verifier::{Algorithm, CaChain, KeySet, Settings, Trust, Verifier, VerifyError};
+use ssa_verifier::{
+    Algorithm, CaChain, KeySet, Settings, Transparency, Trust, Verifier, VerifyError,
+};
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +58,139 @@ enum Command {
     /// Validate an OpenID Federation trust chain from an entity to a trust anchor and print
     /// the entity's resolved metadata.
     Chain(ChainArgs),
+    /// The directory's transparency log.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Follow the log from the kept checkpoint, check that it only grew, and print every
+    /// statement, certificate and status event logged since for the organisation (or
+    /// product) as JSON lines.
+    Monitor(MonitorArgs),
+}
+
+#[derive(clap::Args)]
+struct MonitorArgs {
+    /// The directory's base URL or its /.well-known/ssa-directory URL.
+    #[arg(long, value_name = "URL")]
+    directory: String,
+    /// The file that keeps the last checkpoint checked (made on the first run, which reads
+    /// the whole log).
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+    /// Print only entries for this organisation.
+    #[arg(long, value_name = "ORG_ID")]
+    org: Option<String>,
+    /// Print only entries for this software product.
+    #[arg(long, value_name = "SOFTWARE_ID")]
+    software: Option<String>,
+    /// The log's note verifier key to pin; without it, the one the directory publishes
+    /// (log_verifier_key).
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// Keep following: look again every --interval seconds until interrupted.
+    #[arg(long)]
+    follow: bool,
+    /// Seconds between looks with --follow.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    interval: u64,
+}
+
+/// Why the monitor stopped.
+enum MonitorFailure {
+    Setup(String),
+    Inconsistent(String),
+}
+
+/// Follows the log once (or forever with --follow), printing matching entries.
+fn monitor(args: MonitorArgs, settings: Settings) -> Result<(), MonitorFailure> {
+    use ssa_verifier::monitor::{LogMonitor, MonitorError};
+    use std::io::Write;
+    let setup = |e: String| MonitorFailure::Setup(e);
+    let failure = |e: MonitorError| match e {
+        MonitorError::Inconsistent(why) => MonitorFailure::Inconsistent(why),
+        other => MonitorFailure::Setup(other.to_string()),
+    };
+    let http = ssa_verifier::HttpClient::new(&settings).map_err(|e| setup(e.to_string()))?;
+    let metadata_url = if args.directory.contains("/.well-known/") {
+        args.directory.clone()
+    } else {
+        format!(
+            "{}/.well-known/ssa-directory",
+            args.directory.trim_end_matches('/')
+        )
+    };
+    let metadata: serde_json::Value = http
+        .get(&metadata_url)
+        .map_err(|e| setup(e.to_string()))
+        .and_then(|body| serde_json::from_slice(&body).map_err(|e| setup(e.to_string())))?;
+    let field = |name: &str| metadata.get(name).and_then(|v| v.as_str());
+    let prefix = field("log_checkpoint_uri")
+        .and_then(|uri| uri.strip_suffix("/checkpoint"))
+        .ok_or_else(|| setup(format!("{metadata_url} names no log_checkpoint_uri")))?
+        .to_owned();
+    let vkey = args
+        .log_key
+        .as_deref()
+        .or(field("log_verifier_key"))
+        .ok_or_else(|| {
+            setup("no --log-key, and the directory publishes no log_verifier_key".into())
+        })?;
+    let key = ssa_verifier::transparency::LogKey::parse(vkey).map_err(|e| setup(e.to_string()))?;
+    let log = LogMonitor::new(http, prefix, key.clone());
+    let mut out = std::io::stdout().lock();
+    loop {
+        let older = match std::fs::read(&args.state) {
+            Ok(note) => log.open(&note).map_err(failure)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ssa_verifier::transparency::SignedCheckpoint {
+                    origin: key.origin().to_owned(),
+                    size: 0,
+                    root: ssa_verifier::transparency::Hash::default(),
+                }
+            }
+            Err(e) => {
+                return Err(setup(format!("cannot read {}: {e}", args.state.display())));
+            }
+        };
+        let (newer, note) = log.latest().map_err(failure)?;
+        let entries = log.entries_between(&older, &newer).map_err(failure)?;
+        for entry in &entries {
+            let wanted = args
+                .org
+                .as_ref()
+                .is_none_or(|o| entry.org_id.as_ref() == Some(o))
+                && args
+                    .software
+                    .as_ref()
+                    .is_none_or(|s| entry.software_id.as_ref() == Some(s));
+            if wanted {
+                let line = serde_json::to_string(entry).unwrap_or_default();
+                writeln!(out, "{line}")
+                    .and_then(|()| out.flush())
+                    .map_err(|e| setup(format!("cannot write: {e}")))?;
+            }
+        }
+        let kept = args.state.with_extension("tmp");
+        std::fs::write(&kept, &note)
+            .and_then(|()| std::fs::rename(&kept, &args.state))
+            .map_err(|e| {
+                setup(format!(
+                    "cannot keep the checkpoint in {}: {e}",
+                    args.state.display()
+                ))
+            })?;
+        eprintln!(
+            "ssa-verify: the log grew from {} to {} entries, consistently",
+            older.size, newer.size
+        );
+        if !args.follow {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_secs(args.interval.max(1)));
+    }
 }
 
 #[derive(clap::Args)]
@@ -202,6 +342,16 @@ struct SsaArgs {
     /// Accepted algorithms (repeat; default PS256 and ES256).
     #[arg(long = "alg", value_name = "ALG")]
     algorithms: Vec<String>,
+    /// Whether the statement (and --certificate) must be shown in the directory's
+    /// transparency log: off, warn or require.
+    #[arg(long, value_name = "MODE", default_value = "off")]
+    transparency: String,
+    /// The log's note verifier key to pin (needed --offline).
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// The statement's tlog-proof (else fetched from the directory).
+    #[arg(long, value_name = "FILE")]
+    proof: Option<PathBuf>,
 }
 
 fn read(path: &PathBuf) -> Result<String, String> {
@@ -244,6 +394,11 @@ fn run(args: SsaArgs, settings: Settings) -> Result<serde_json::Value, Failure> 
             .collect::<Result<_, _>>()?;
         settings = settings.with_algorithms(algorithms);
     }
+    let mode: Transparency = args.transparency.parse().map_err(Failure::Setup)?;
+    settings = settings.with_transparency(mode);
+    if let Some(vkey) = &args.log_key {
+        settings = settings.with_log_key(vkey);
+    }
     let setup = |e: ssa_verifier::ConfigError| Failure::Setup(e.to_string());
     let verifier = if args.offline {
         let jwks = read(
@@ -264,7 +419,14 @@ fn run(args: SsaArgs, settings: Settings) -> Result<serde_json::Value, Failure> 
         Verifier::discover(&url, settings).map_err(setup)?
     };
     let token = read(&args.file).map_err(Failure::Setup)?;
-    let statement = verifier.verify_ssa(&token)?;
+    let proof = match &args.proof {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| Failure::Setup(format!("cannot read {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let statement = verifier.verify_ssa_with_proof(token.trim(), proof.as_deref())?;
     let mut out = serde_json::json!({ "software_statement": statement });
     let mut metadata = None;
     if let Some(path) = &args.registration {
@@ -293,6 +455,19 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Ssa(args) => args,
         Command::Chain(args) => return chain(args, settings),
+        Command::Log(LogCommand::Monitor(args)) => {
+            return match monitor(args, settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(MonitorFailure::Setup(message)) => {
+                    eprintln!("ssa-verify: {message}");
+                    ExitCode::from(1)
+                }
+                Err(MonitorFailure::Inconsistent(why)) => {
+                    eprintln!("ssa-verify: the log is inconsistent: {why}");
+                    ExitCode::from(3)
+                }
+            };
+        }
         Command::Events(args) => {
             return match events(args, settings) {
                 Ok(()) => ExitCode::SUCCESS,

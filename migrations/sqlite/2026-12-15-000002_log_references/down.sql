@@ -1,0 +1,2 @@
+DROP INDEX log_entries_reference;
+ALTER TABLE log_entries DROP COLUMN reference;

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use ssa_verifier::transparency::{
-    EntryKind, LogKey, Proof, TransparencyError, entry, open_checkpoint,
+    EntryKind, LogKey, Proof, SignedCheckpoint, TransparencyError, entry, open_checkpoint,
 };
 
 use crate::helpers::{TestApp, spawn_app, spawn_sibling};
@@ -356,4 +356,379 @@ async fn tiles_hold_every_entry_and_the_monitor_reports_what_was_issued_for_the_
     std::fs::write(&state, note.to_bytes()).unwrap();
     let (code, _) = monitor(&app, &state, &[]).await;
     assert_eq!(code, 3, "an inconsistent log");
+}
+
+#[tokio::test]
+async fn in_require_mode_a_statement_outside_the_log_is_refused_even_signed_with_the_directory_key()
+{
+    use serde_json::json;
+    use ssa_verifier::{ErrorCode, KeySet, Settings, Transparency, Trust, Verifier};
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let statement = issue(&app, &c).await;
+    let key = published_key(&app).await;
+    let proof = proof_of(&app, statement.as_bytes()).await;
+
+    // What a thief of the signing key would mint: signed by the directory's key, never
+    // logged.
+    let (header, mut claims) = crate::verifier::parts(&statement);
+    claims["jti"] = json!(uuid::Uuid::new_v4().to_string());
+    let forged = crate::verifier::sign_as_directory(&app, header["kid"].as_str().unwrap(), &claims);
+    let jwks = app
+        .get("/.well-known/jwks.json")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let metadata: Value = app
+        .get("/.well-known/ssa-directory")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let issuer = metadata["issuer"].as_str().unwrap().to_owned();
+    let vkey = metadata["log_verifier_key"].as_str().unwrap().to_owned();
+    // A log key of the same name that is not the directory's.
+    let stranger = signed_note::new_ed25519_verifier_key(
+        key.origin(),
+        &ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key(),
+    );
+
+    let address = app.address.clone();
+    let (real, fake) = (statement.clone(), forged.clone());
+    crate::verifier::blocking(move || {
+        let with = |mode: Transparency| {
+            Verifier::discover(&address, Settings::default().with_transparency(mode)).unwrap()
+        };
+        // Off: the stolen key is enough. Require: the log is needed too.
+        assert!(with(Transparency::Off).verify_ssa(&fake).is_ok());
+        let require = with(Transparency::Require);
+        let verified = require.verify_ssa(&real).unwrap();
+        assert_eq!(verified.log_index, Some(proof.index));
+        let refused = require.verify_ssa(&fake).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidSoftwareStatement);
+        assert!(
+            refused.description.contains("transparency log"),
+            "{}",
+            refused.description
+        );
+        // Warn: accepted, and the answer says why it is not shown logged.
+        let warned = with(Transparency::Warn).verify_ssa(&fake).unwrap();
+        assert_eq!(warned.log_index, None);
+        assert!(warned.log_problem.is_some());
+        // A pinned key that is not the log's refuses even what is logged.
+        let pinned = Verifier::discover(
+            &address,
+            Settings::default()
+                .with_transparency(Transparency::Require)
+                .with_log_key(&stranger),
+        )
+        .unwrap();
+        assert_eq!(
+            pinned.verify_ssa(&real).unwrap_err().code,
+            ErrorCode::InvalidSoftwareStatement
+        );
+
+        // Offline, the proof comes with the statement: stripped or forged, it is refused.
+        let offline = Verifier::offline(
+            Trust::new(issuer.clone(), KeySet::from_json(&jwks).unwrap()),
+            Settings::default()
+                .with_transparency(Transparency::Require)
+                .with_log_key(&vkey),
+        );
+        let text = proof.to_text();
+        assert_eq!(
+            offline
+                .verify_ssa_with_proof(&real, Some(&text))
+                .unwrap()
+                .log_index,
+            Some(proof.index)
+        );
+        assert!(
+            offline.verify_ssa_with_proof(&real, None).is_err(),
+            "stripped"
+        );
+        assert!(
+            offline.verify_ssa_with_proof(&fake, Some(&text)).is_err(),
+            "another statement's proof"
+        );
+        let mut moved = proof.clone();
+        moved.index += 1;
+        assert!(
+            offline
+                .verify_ssa_with_proof(&real, Some(&moved.to_text()))
+                .is_err(),
+            "a forged index"
+        );
+        let mut resigned = proof.clone();
+        resigned.checkpoint = String::from_utf8(resigned.checkpoint)
+            .unwrap()
+            .replacen('\n', "\n1", 1)
+            .into_bytes();
+        assert!(
+            offline
+                .verify_ssa_with_proof(&real, Some(&resigned.to_text()))
+                .is_err(),
+            "a forged checkpoint"
+        );
+        // Without the log's key, an offline verifier in require mode refuses everything.
+        let keyless = Verifier::offline(
+            Trust::new(issuer, KeySet::from_json(&jwks).unwrap()),
+            Settings::default().with_transparency(Transparency::Require),
+        );
+        assert!(keyless.verify_ssa_with_proof(&real, Some(&text)).is_err());
+    })
+    .await;
+
+    // ssa-verify: exit 0 for the logged statement, 10 for the one outside the log.
+    let folder = tempfile::tempdir().unwrap();
+    for (name, token, expected) in [("real", &statement, 0), ("forged", &forged, 10)] {
+        let file = folder.path().join(name);
+        std::fs::write(&file, token).unwrap();
+        let mut command = std::process::Command::new(crate::verifier::ssa_verify_bin());
+        command
+            .args([
+                "ssa",
+                "--directory",
+                &app.address,
+                "--transparency",
+                "require",
+            ])
+            .arg(&file);
+        let output = crate::verifier::blocking(move || command.output().unwrap()).await;
+        assert_eq!(
+            output.status.code(),
+            Some(expected),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+
+    // The registrar, configured to require the log, registers the one and refuses the other.
+    let s = crate::registrar::service(&app, |config| {
+        config.transparency = Transparency::Require;
+    })
+    .await;
+    let register = format!("{}/register", s.base);
+    let (status, _, body) = crate::registrar::call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": forged})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_software_statement");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("transparency log"),
+        "{body}"
+    );
+    let (status, _, body) = crate::registrar::call(
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(json!({"software_statement": statement})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Every entry of the log `app` serves, read from its tiles and checked against its newest
+/// checkpoint (which the monitor checks extends `older`).
+async fn all_entries(
+    app: &TestApp,
+    key: &LogKey,
+) -> (SignedCheckpoint, Vec<ssa_verifier::monitor::LoggedEntry>) {
+    let (address, key) = (app.address.clone(), key.clone());
+    crate::verifier::blocking(move || {
+        let http = ssa_verifier::HttpClient::new(&ssa_verifier::Settings::default()).unwrap();
+        let log = ssa_verifier::monitor::LogMonitor::new(http, format!("{address}/log"), key);
+        let (newer, _) = log.latest().unwrap();
+        let empty = SignedCheckpoint {
+            origin: newer.origin.clone(),
+            size: 0,
+            root: Default::default(),
+        };
+        let entries = log.entries_between(&empty, &newer).unwrap();
+        (newer, entries)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_instances_issuing_at_once_log_each_statement_once_in_one_tree_that_only_grows() {
+    let app = spawn_app().await;
+    let sibling = spawn_sibling(&app).await;
+    let c = approved(&app).await;
+    let key = published_key(&app).await;
+
+    // Twenty statements at once, half from each instance, while both are watched.
+    let (first, _) = all_entries(&app, &key).await;
+    let mut requests = Vec::new();
+    for i in 0..20 {
+        let instance = if i % 2 == 0 { &app } else { &sibling };
+        requests.push(issue(instance, &c));
+    }
+    let statements = futures_util::future::join_all(requests).await;
+    let mut seen = vec![first];
+    for statement in &statements {
+        let instance = if seen.len() % 2 == 0 { &app } else { &sibling };
+        let proof = proof_of(instance, statement.as_bytes()).await;
+        let entry = entry(EntryKind::Statement, statement.as_bytes()).unwrap();
+        proof.verify(&entry, &key).unwrap();
+        seen.push(open_checkpoint(&proof.checkpoint, &key, &[], 0).unwrap());
+    }
+
+    // Each once; the tree read from either instance's tiles is the same and holds them all.
+    let (newest, entries) = all_entries(&app, &key).await;
+    for statement in &statements {
+        let jti = crate::verifier::parts(statement).1["jti"].clone();
+        let found = entries
+            .iter()
+            .filter(|e| e.kind == "statement" && Some(jti.as_str().unwrap()) == e.id.as_deref())
+            .count();
+        assert_eq!(found, 1, "{jti}");
+    }
+    let (from_sibling, sibling_entries) = all_entries(&sibling, &key).await;
+    assert!(from_sibling.size >= newest.size);
+    assert_eq!(
+        entries.iter().map(|e| &e.artefact).collect::<Vec<_>>(),
+        sibling_entries[..entries.len()]
+            .iter()
+            .map(|e| &e.artefact)
+            .collect::<Vec<_>>()
+    );
+    // No checkpoint went back or forked: each extends every older one.
+    seen.sort_by_key(|c| c.size);
+    let (address, log_key) = (app.address.clone(), key.clone());
+    crate::verifier::blocking(move || {
+        let http = ssa_verifier::HttpClient::new(&ssa_verifier::Settings::default()).unwrap();
+        let log = ssa_verifier::monitor::LogMonitor::new(http, format!("{address}/log"), log_key);
+        for pair in seen.windows(2) {
+            log.entries_between(&pair[0], &pair[1]).unwrap();
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_instance_killed_while_issuing_leaves_no_gap_and_no_entry_without_its_record() {
+    use std::process::{Command, Stdio};
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let key = published_key(&app).await;
+    let stopped = app.stop().await;
+
+    // The directory as a process of its own, killed with SIGKILL while statements are issued.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let folder = stopped.dir.path();
+    let mut instance = Command::new(env!("CARGO_BIN_EXE_ssa-directory"))
+        .env("DATABASE_URL", &stopped.db.url)
+        .env("SSA_DIRECTORY_KEYS_DIR", folder.join("keys"))
+        .env("SSA_DIRECTORY_DATA_DIR", folder.join("data"))
+        .env("SSA_DIRECTORY_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "SSA_DIRECTORY_PUBLIC_URL",
+            stopped.config.public_url.clone().unwrap(),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the instance did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let url = format!("{base}/api/v1/software/{}/ssa", c.software_id);
+    let issuing: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, token) = (client.clone(), url.clone(), c.developer.token.clone());
+            tokio::spawn(async move {
+                let mut issued = 0;
+                while client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 201)
+                {
+                    issued += 1;
+                }
+                issued
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    instance.kill().unwrap();
+    instance.wait().unwrap();
+    let mut before = 0;
+    for task in issuing {
+        before += task.await.unwrap();
+    }
+    assert!(before > 0, "statements were issued before the kill");
+
+    // The next instance extends the tree past whatever the dead one left: a gap would stop
+    // it, so a new statement's proof is the check.
+    let app = stopped.start_with(|_| {}).await;
+    let statement = issue(&app, &c).await;
+    let proof = proof_of(&app, statement.as_bytes()).await;
+    proof
+        .verify(
+            &entry(EntryKind::Statement, statement.as_bytes()).unwrap(),
+            &key,
+        )
+        .unwrap();
+    let (_, entries) = all_entries(&app, &key).await;
+    let statements: Vec<_> = entries.iter().filter(|e| e.kind == "statement").collect();
+    assert!(
+        statements.len() > before,
+        "{} of {before}",
+        statements.len()
+    );
+    for logged in statements {
+        // Every logged statement was recorded with it.
+        let jti = logged.id.as_deref().unwrap();
+        let response = app.get(&format!("/status/ssa/{jti}")).await;
+        assert_eq!(response.status(), 200, "{jti}");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_log_signs_its_checkpoint_again_every_ten_minutes() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let statement = issue(&app, &c).await;
+    proof_of(&app, statement.as_bytes()).await;
+    let signed_at = |app: &TestApp| {
+        let mut conn = app.state.pool.get().unwrap();
+        ssa_directory::store::log::latest_signed_at(&mut conn)
+            .unwrap()
+            .unwrap()
+    };
+    let first = signed_at(&app);
+    let note = checkpoint_of(&app).await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(signed_at(&app), first, "not while it is fresh");
+    app.clock.advance(std::time::Duration::from_secs(601));
+    let started = std::time::Instant::now();
+    while signed_at(&app) == first {
+        assert!(started.elapsed().as_secs() < 10, "not signed again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(signed_at(&app) > first);
+    // Ed25519 and a checkpoint without a time: the same note, vouched for again.
+    assert_eq!(checkpoint_of(&app).await, note);
 }

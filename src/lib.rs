@@ -297,6 +297,7 @@ impl Application {
             .context("CA start-up task failed")??
         };
 
+        let log_token = token.clone();
         let (keyring, federation_keys, jwks) = {
             let (pool, rings_config) = (pool.clone(), config.clone());
             let alg = config.signing_alg.as_str();
@@ -392,7 +393,7 @@ impl Application {
         let log = {
             let (keys_dir, url) = (config.keys_dir.clone(), public_url.clone());
             actix_web::rt::task::spawn_blocking(move || {
-                services::transparency::LogSigner::load(&keys_dir, &url)
+                services::transparency::LogSigner::load(&keys_dir, &url, log_token.as_ref())
             })
             .await
             .context("log key start-up task failed")??

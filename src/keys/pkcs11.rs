@@ -395,6 +395,80 @@ impl Token {
         })
     }
 
+    /// The Ed25519 key pair named `name` (a transparency log's): generated in the token the
+    /// first time (sensitive, never extractable), found after; its 32-byte public key.
+    pub fn ed25519_named(&self, name: &str) -> anyhow::Result<Vec<u8>> {
+        self.with_session(|session| {
+            let id = name.as_bytes().to_vec();
+            let found = session.find_objects(&[
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+                Attribute::Id(id.clone()),
+            ])?;
+            let public = match found.into_iter().next() {
+                Some(public) => public,
+                None => {
+                    let public = [
+                        Attribute::KeyType(KeyType::EC_EDWARDS),
+                        // DER of the OID of Ed25519 (1.3.101.112, RFC 8410).
+                        Attribute::EcParams(vec![0x06, 0x03, 0x2B, 0x65, 0x70]),
+                        Attribute::Token(true),
+                        Attribute::Verify(true),
+                        Attribute::Id(id.clone()),
+                        Attribute::Label(id.clone()),
+                    ];
+                    let private = [
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Sign(true),
+                        Attribute::Id(id.clone()),
+                        Attribute::Label(id.clone()),
+                    ];
+                    let (public, private) = session
+                        .generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private)
+                        .with_context(|| {
+                            format!("{}: cannot generate an Ed25519 key pair", self.uri)
+                        })?;
+                    let evidence = evidence(session, private)?;
+                    tracing::info!(
+                        key = name,
+                        local = evidence.local,
+                        never_extractable = evidence.never_extractable,
+                        "generated an Ed25519 key in the token"
+                    );
+                    public
+                }
+            };
+            let point = session
+                .get_attributes(public, &[AttributeType::EcPoint])?
+                .into_iter()
+                .find_map(|a| match a {
+                    Attribute::EcPoint(point) => Some(point),
+                    _ => None,
+                })
+                .ok_or_else(|| anyhow!("{}: the key {name:?} has no public value", self.uri))?;
+            // PKCS#11 3.0 wraps the key in a DER OCTET STRING; some tokens give it bare.
+            match point.as_slice() {
+                [0x04, 0x20, key @ ..] if key.len() == 32 => Ok(key.to_vec()),
+                key if key.len() == 32 => Ok(key.to_vec()),
+                _ => bail!("{}: the key {name:?} is not an Ed25519 key", self.uri),
+            }
+        })
+    }
+
+    /// Signs `message` (whole: Ed25519 hashes it itself) with the Ed25519 key named `name`.
+    pub fn sign_ed25519(&self, name: &str, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+        let mechanism = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Ed25519));
+        self.with_session(|session| {
+            let key = self.private_key(session, name)?;
+            session
+                .sign(&mechanism, key, message)
+                .with_context(|| format!("{}: the token did not sign with {name:?}", self.uri))
+        })
+    }
+
     /// The uncompressed public point (`04 || X || Y`) of the P-256 key named `name`.
     pub fn ec_point(&self, name: &str) -> anyhow::Result<Vec<u8>> {
         self.with_session(|session| self.point_of(session, name))
@@ -809,6 +883,26 @@ mod tests {
                 .is_ok()
         );
         drop((ring, again, token));
+    }
+
+    #[test]
+    fn an_ed25519_key_is_made_once_in_the_token_and_signs_what_dalek_verifies() {
+        let _finalize = softhsm::Finalize;
+        let uri: TokenUri = softhsm::token("ed25519").unwrap().parse().unwrap();
+        let token = Token::open(&uri).unwrap();
+        let public = token.ed25519_named("log").unwrap();
+        assert_eq!(
+            token.ed25519_named("log").unwrap(),
+            public,
+            "found, not made again"
+        );
+        assert!(token.refuses_to_reveal("log").unwrap());
+        let signature = token.sign_ed25519("log", b"a checkpoint").unwrap();
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(&public.clone().try_into().unwrap()).unwrap();
+        let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
+        key.verify_strict(b"a checkpoint", &signature).unwrap();
+        assert!(key.verify_strict(b"another", &signature).is_err());
     }
 
     #[test]

@@ -34,12 +34,26 @@ pub const RESIGN_AFTER: time::Duration = time::Duration::minutes(10);
 /// The height of the tiles served (C2SP tlog-tiles: 256 hashes or entries a tile).
 const TILE_HEIGHT: u8 = 8;
 
+/// The name of the log's key in a PKCS#11 token.
+const TOKEN_KEY: &str = "transparency-log";
+
+/// Where the log's private key is.
+enum PrivateKey {
+    /// `keys/log.key`.
+    File(ed25519_dalek::SigningKey),
+    /// The PKCS#11 token, which signs (`CKM_EDDSA`) and never lets it out.
+    Token(Arc<crate::keys::pkcs11::Token>),
+}
+
 /// The log's name and signing key.
 pub struct LogSigner {
     name: String,
     id: u32,
-    key: ed25519_dalek::SigningKey,
+    key: PrivateKey,
     vkey: String,
+    /// Whether this instance has signed a checkpoint: its first round signs one whatever the
+    /// newest one's age, so that a key moved (into a token, say) signs the newest at once.
+    signed_once: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LogSigner {
@@ -60,29 +74,49 @@ fn origin(public_url: &str) -> String {
 }
 
 impl LogSigner {
-    /// The key of `keys_dir/log.key`, made on first use (mode 0600); the log is named after
-    /// `public_url`.
-    pub fn load(keys_dir: &Path, public_url: &str) -> anyhow::Result<Self> {
-        let seed = crate::keys::symmetric_key(
-            keys_dir,
-            KEY_FILE,
-            32,
-            "start a new log: every proof handed out stops verifying",
-        )?;
-        let seed: [u8; 32] = seed
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{KEY_FILE} is not 32 bytes"))?;
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    /// The log's key: with a PKCS#11 `token`, its Ed25519 key `transparency-log` (made in it
+    /// on first use); else `keys_dir/log.key`, made on first use (mode 0600). The log is
+    /// named after `public_url`. Blocks (the token's calls): call from a blocking thread.
+    pub fn load(
+        keys_dir: &Path,
+        public_url: &str,
+        token: Option<&Arc<crate::keys::pkcs11::Token>>,
+    ) -> anyhow::Result<Self> {
+        let (key, public) = match token {
+            Some(token) => {
+                let public: [u8; 32] = token
+                    .ed25519_named(TOKEN_KEY)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("the token's log key is not Ed25519"))?;
+                (PrivateKey::Token(token.clone()), public)
+            }
+            None => {
+                let seed = crate::keys::symmetric_key(
+                    keys_dir,
+                    KEY_FILE,
+                    32,
+                    "start a new log: every proof handed out stops verifying",
+                )?;
+                let seed: [u8; 32] = seed
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("{KEY_FILE} is not 32 bytes"))?;
+                let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+                let public = key.verifying_key().to_bytes();
+                (PrivateKey::File(key), public)
+            }
+        };
+        let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)?;
         let name = origin(public_url);
-        let vkey = signed_note::new_ed25519_verifier_key(&name, &key.verifying_key());
-        let mut public = vec![0x01];
-        public.extend_from_slice(key.verifying_key().as_bytes());
-        let id = signed_note::key_id(&name, &public);
+        let vkey = signed_note::new_ed25519_verifier_key(&name, &verifying);
+        let mut tagged = vec![0x01];
+        tagged.extend_from_slice(&public);
+        let id = signed_note::key_id(&name, &tagged);
         Ok(Self {
             name,
             id,
             key,
             vkey,
+            signed_once: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -107,8 +141,16 @@ impl signed_note::Signer for LogSigner {
     }
 
     fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
-        use ed25519_dalek::Signer;
-        Ok(self.key.sign(msg).to_bytes().to_vec())
+        match &self.key {
+            PrivateKey::File(key) => {
+                use ed25519_dalek::Signer;
+                Ok(key.sign(msg).to_bytes().to_vec())
+            }
+            PrivateKey::Token(token) => token.sign_ed25519(TOKEN_KEY, msg).map_err(|e| {
+                tracing::error!(error = %e, "the token did not sign the log's checkpoint");
+                signature::Error::new()
+            }),
+        }
     }
 }
 
@@ -208,9 +250,15 @@ pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
         // A read first: an idle log takes no write lock four times a second.
         let (next, size) = store::log::state(conn)?;
         let signed = store::log::latest_checkpoint(conn)?.map(|(s, _)| s);
-        let fresh = |conn: &mut DbConnection| -> Result<bool> {
-            Ok(store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER))
-        };
+        let first = !shared
+            .log
+            .signed_once
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let fresh =
+            |conn: &mut DbConnection| -> Result<bool> {
+                Ok(!first
+                    && store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER))
+            };
         if next == size && signed == Some(size) && fresh(conn)? {
             return Ok(None);
         }
@@ -263,6 +311,10 @@ pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
                 true => store::log::refresh_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
                 false => store::log::insert_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
             }
+            shared
+                .log
+                .signed_once
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             Ok(Some(n as i64))
         })
     })

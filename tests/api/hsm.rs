@@ -4,6 +4,7 @@
 //! signs with the same keys, a token that lacks a key the directory knows stops the start, and
 //! the CA's keys, born in the token too, sign certificates, CRLs and OCSP answers.
 
+use sha2::Digest;
 use ssa_directory::config::KeyProvider;
 use ssa_directory::keys::pkcs11::{Token, softhsm};
 use ssa_verifier::{Settings, Verifier};
@@ -82,6 +83,36 @@ async fn statements_and_federation_statements_are_signed_in_the_token_and_verify
         assert!(token.refuses_to_reveal(kid).unwrap(), "{kid}");
     }
 
+    // The transparency log's Ed25519 key is in the token too: the checkpoint that covers
+    // the statement verifies with the published key, and no key file was made.
+    let metadata: serde_json::Value = app
+        .get("/.well-known/ssa-directory")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let log_key =
+        ssa_verifier::transparency::LogKey::parse(metadata["log_verifier_key"].as_str().unwrap())
+            .unwrap();
+    let statement = issue(&app, &c).await;
+    let proof_url = format!(
+        "/log/proof?sha256={}",
+        hex::encode(sha2::Sha256::digest(statement.as_bytes()))
+    );
+    let proof =
+        ssa_verifier::transparency::Proof::parse(&app.get(&proof_url).await.bytes().await.unwrap())
+            .unwrap();
+    let entry = ssa_verifier::transparency::entry(
+        ssa_verifier::transparency::EntryKind::Statement,
+        statement.as_bytes(),
+    )
+    .unwrap();
+    proof.verify(&entry, &log_key).unwrap();
+    assert!(!app.state.config.keys_dir.join("log.key").exists());
+    let evidence = token.evidence("transparency-log").unwrap();
+    assert!(evidence.local && evidence.never_extractable, "{evidence:?}");
+    assert!(token.refuses_to_reveal("transparency-log").unwrap());
+
     // A second instance on the same database and token signs with the same keys.
     let sibling = spawn_sibling(&app).await;
     let again = issue(&sibling, &c).await;
@@ -95,6 +126,8 @@ async fn statements_and_federation_statements_are_signed_in_the_token_and_verify
     })
     .await
     .unwrap();
+    let note = sibling.get("/log/checkpoint").await.bytes().await.unwrap();
+    ssa_verifier::transparency::open_checkpoint(&note, &log_key, &[], 0).unwrap();
 }
 
 /// What a bank trusts of the directory `app` serves (its JWKS), issuer `issuer` and the CA

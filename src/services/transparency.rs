@@ -40,7 +40,7 @@ const TOKEN_KEY: &str = "transparency-log";
 /// Where the log's private key is.
 enum PrivateKey {
     /// `keys/log.key`.
-    File(ed25519_dalek::SigningKey),
+    File(Box<ed25519_dalek::SigningKey>),
     /// The PKCS#11 token, which signs (`CKM_EDDSA`) and never lets it out.
     Token(Arc<crate::keys::pkcs11::Token>),
 }
@@ -102,7 +102,7 @@ impl LogSigner {
                     .map_err(|_| anyhow::anyhow!("{KEY_FILE} is not 32 bytes"))?;
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 let public = key.verifying_key().to_bytes();
-                (PrivateKey::File(key), public)
+                (PrivateKey::File(Box::new(key)), public)
             }
         };
         let verifying = ed25519_dalek::VerifyingKey::from_bytes(&public)?;

@@ -113,6 +113,10 @@ pub struct Config {
     /// How long change events are kept, in seconds; a reader whose cursor is older must
     /// resynchronise from the snapshot (`SSA_DIRECTORY_EVENT_RETENTION_SECS`).
     pub event_retention_secs: u64,
+    /// Log what the directory issues in its transparency log (`SSA_DIRECTORY_TRANSPARENCY_LOG`,
+    /// default on). Off, nothing new is logged, no proof is linked at issuance and the
+    /// discovery metadata names no log: for a sandbox, or to measure what the log costs.
+    pub transparency_log: bool,
     /// Allow plain-http push endpoints (`SSA_DIRECTORY_PUSH_ALLOW_HTTP`; off: https only).
     pub push_allow_http: bool,
     /// Allow push endpoints on loopback, private, link-local and other non-public addresses
@@ -346,6 +350,7 @@ impl Default for Config {
             crl_validity_secs: 24 * 3600,
             ocsp_validity_secs: 3600,
             event_retention_secs: 30 * 24 * 3600,
+            transparency_log: true,
             push_allow_http: false,
             push_allow_private_targets: false,
             push_ca_file: None,

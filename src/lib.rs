@@ -378,8 +378,9 @@ impl Application {
         };
 
         let metrics = Metrics::new().context("cannot register metrics")?;
-        let recorder = services::Recorder::start(pool.clone(), metrics.clone())
-            .context("cannot start the statement recorder")?;
+        let recorder =
+            services::Recorder::start(pool.clone(), metrics.clone(), config.transparency_log)
+                .context("cannot start the statement recorder")?;
         let transmitter = push::Transmitter::new(
             TargetPolicy {
                 allow_http: config.push_allow_http,
@@ -434,7 +435,9 @@ impl Application {
         spawn_event_signer(state.clone().into_inner());
         spawn_push_deliverer(state.clone().into_inner());
         spawn_mail_deliverer(state.clone().into_inner());
-        spawn_log_sequencer(state.clone().into_inner());
+        if state.config.transparency_log {
+            spawn_log_sequencer(state.clone().into_inner());
+        }
 
         let server = {
             let app_state = state.clone();

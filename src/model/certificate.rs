@@ -228,10 +228,13 @@ pub struct Issued {
     pub subject_replaced: bool,
     /// What the directory changed, for people.
     pub notes: Vec<String>,
-    /// The certificate's index in the directory's transparency log.
-    pub log_index: i64,
+    /// The certificate's index in the directory's transparency log (absent when the
+    /// directory runs without its log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<i64>,
     /// Its inclusion proof (C2SP tlog-proof), a moment after issuance.
-    pub log_proof_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_proof_uri: Option<String>,
 }
 
 impl std::fmt::Display for CertType {

@@ -106,13 +106,19 @@ pub async fn issue(
                     .eligibility(organisation)
                     .map_err(|why| why.refusal(Grant::Certificate))?;
                 store::certificates::insert(tx, &certificate, &signed.issuer)?;
-                let log_index = super::transparency::record_in(
-                    tx,
-                    ssa_verifier::transparency::EntryKind::Certificate,
-                    &signed.der,
-                    &signed.serial.to_string(),
-                    at,
-                )?;
+                let log_index = shared
+                    .config
+                    .transparency_log
+                    .then(|| {
+                        super::transparency::record_in(
+                            tx,
+                            ssa_verifier::transparency::EntryKind::Certificate,
+                            &signed.der,
+                            &signed.serial.to_string(),
+                            at,
+                        )
+                    })
+                    .transpose()?;
                 if cert_type == CertType::Signing {
                     let key = pki::certificate_jwk(&csr, &signed.der)?;
                     keystore::publish_certificate_key(
@@ -140,7 +146,8 @@ pub async fn issue(
                 subject_replaced: !agrees,
                 notes,
                 log_index,
-                log_proof_uri: super::transparency::proof_uri(&shared.public_url, &signed.der),
+                log_proof_uri: log_index
+                    .map(|_| super::transparency::proof_uri(&shared.public_url, &signed.der)),
             })
         })
         .await?;

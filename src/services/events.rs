@@ -122,7 +122,7 @@ fn sign(
         if !store::events::set_token(tx, event.cursor.0, &set, key.kid.as_str())? {
             return Ok(false);
         }
-        if event.kind.changes_status() {
+        if event.kind.changes_status() && dir.config.transparency_log {
             super::transparency::record_in(
                 tx,
                 ssa_verifier::transparency::EntryKind::Event,

@@ -42,7 +42,12 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the writer thread. It ends when every handle is dropped.
-    pub fn start(pool: DbPool, metrics: crate::metrics::Metrics) -> std::io::Result<Self> {
+    /// With `log`, each statement joins the transparency log in its batch's transaction.
+    pub fn start(
+        pool: DbPool,
+        metrics: crate::metrics::Metrics,
+        log: bool,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ssa-recorder".into())
@@ -56,7 +61,7 @@ impl Recorder {
                         }
                     }
                     metrics.observe_record_batch(batch.len());
-                    write_batch(&pool, batch);
+                    write_batch(&pool, batch, log);
                 }
             })?;
         Ok(Self { jobs })
@@ -74,7 +79,7 @@ impl Recorder {
     }
 }
 
-fn write_batch(pool: &DbPool, batch: Vec<Job>) {
+fn write_batch(pool: &DbPool, batch: Vec<Job>, log: bool) {
     let span = tracing::debug_span!("ssa.record", records = batch.len());
     let _entered = span.enter();
     let (records, waiting): (Vec<Record>, Vec<_>) =
@@ -82,7 +87,7 @@ fn write_batch(pool: &DbPool, batch: Vec<Job>) {
     let outcome = pool
         .get()
         .map_err(|e| Error::Unavailable(e.to_string()))
-        .and_then(|mut conn| write_transaction(&mut conn, |tx| insert(tx, records)));
+        .and_then(|mut conn| write_transaction(&mut conn, |tx| insert(tx, records, log)));
     match outcome {
         Ok(accepted) => {
             for (done, accepted) in waiting.into_iter().zip(accepted) {
@@ -107,7 +112,7 @@ fn write_batch(pool: &DbPool, batch: Vec<Job>) {
 }
 
 /// Inserts the records whose key is still published; answers, per record, whether it was.
-fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, Error> {
+fn insert(tx: &mut DbConnection, records: Vec<Record>, log: bool) -> Result<Vec<bool>, Error> {
     // A retired key stays published while the statements it signed live; a removed one does
     // not, so a statement signed with it is not handed out.
     let mut published: HashMap<Kid, bool> = HashMap::new();
@@ -133,7 +138,7 @@ fn insert(tx: &mut DbConnection, records: Vec<Record>) -> Result<Vec<bool>, Erro
         .unzip();
     statements::insert_batch(tx, &rows, events)?;
     // Each statement handed out has its place in the log, in this same transaction.
-    for (jwt, jti, at) in logged {
+    for (jwt, jti, at) in logged.into_iter().filter(|_| log) {
         super::transparency::record_in(
             tx,
             ssa_verifier::transparency::EntryKind::Statement,

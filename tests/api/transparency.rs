@@ -215,6 +215,20 @@ async fn tiles_hold_every_entry_and_the_monitor_reports_what_was_issued_for_the_
     );
     assert!(statement_index < certificate_index);
 
+    // The product's page shows each one's place in the log.
+    let browser = crate::portal::Browser::new(&app);
+    browser
+        .log_in(&c.developer.email, crate::helpers::PASSWORD)
+        .await;
+    let (status, page) = browser.get(&format!("/software/{}", c.software_id)).await;
+    assert_eq!(status, 200);
+    for index in [statement_index, certificate_index] {
+        assert!(
+            page.contains(&format!("<td class=\"log-index\">{index}</td>")),
+            "{index}: {page}"
+        );
+    }
+
     // A suspension's SET is logged when it is signed.
     app.decide(
         &c.operator,
@@ -731,4 +745,30 @@ async fn an_idle_log_signs_its_checkpoint_again_every_ten_minutes() {
     assert!(signed_at(&app) > first);
     // Ed25519 and a checkpoint without a time: the same note, vouched for again.
     assert_eq!(checkpoint_of(&app).await, note);
+}
+
+#[tokio::test]
+async fn a_directory_without_its_log_links_no_proof_and_names_no_log() {
+    let app = crate::helpers::spawn_app_with(|c| c.transparency_log = false).await;
+    let c = approved(&app).await;
+    let response = crate::verifier::issue_response(&app, &c).await;
+    assert_eq!(response.status(), 201);
+    assert!(response.headers().get("link").is_none());
+    let statement = response.text().await.unwrap();
+    let metadata: Value = app
+        .get("/.well-known/ssa-directory")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(metadata.get("log_verifier_key").is_none(), "{metadata}");
+    let url = format!(
+        "/log/proof?sha256={}",
+        hex::encode(Sha256::digest(statement.as_bytes()))
+    );
+    assert_eq!(app.get(&url).await.status(), 404);
+    let folder = tempfile::tempdir().unwrap();
+    let (issued, _) =
+        crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    assert!(issued.get("log_index").is_none(), "{issued}");
 }

@@ -250,18 +250,17 @@ pub(super) async fn issue_ssa(
         TokenOrClient::Client(actor) => Caller::Actor(actor),
     };
     let issued = statements::issue(&state, caller, path.into_inner()).await?;
-    let proof = crate::services::transparency::proof_uri(&state.public_url, issued.jwt.as_bytes());
-    Ok(HttpResponse::Created()
+    let mut response = HttpResponse::Created();
+    response
         .content_type("application/jwt")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
-            header::LINK,
-            format!(
-                "<{proof}>; rel=\"{}\"",
-                crate::services::transparency::PROOF_REL
-            ),
-        ))
-        .body(issued.jwt))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if state.config.transparency_log {
+        let proof =
+            crate::services::transparency::proof_uri(&state.public_url, issued.jwt.as_bytes());
+        let rel = crate::services::transparency::PROOF_REL;
+        response.insert_header((header::LINK, format!("<{proof}>; rel=\"{rel}\"")));
+    }
+    Ok(response.body(issued.jwt))
 }
 
 /// Publish the software's entity configuration

@@ -236,11 +236,14 @@ pub(crate) struct Metadata {
     token_endpoint: String,
     /// The transparency log's note verifier key (C2SP signed-note, `name+keyid+base64`): pin
     /// it to check the log's checkpoints and proofs.
-    log_verifier_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_verifier_key: Option<String>,
     /// The log's newest signed checkpoint.
-    log_checkpoint_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_checkpoint_uri: Option<String>,
     /// An artefact's inclusion proof: `?sha256=` the SHA-256 of its bytes.
-    log_proof_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_proof_uri: Option<String>,
 }
 
 /// Discovery metadata
@@ -251,6 +254,7 @@ pub(crate) struct Metadata {
         (status = 304, description = "Not modified.")))]
 pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> HttpResponse {
     let base = &state.public_url;
+    let log = state.config.transparency_log;
     let doc = Published::json(&Metadata {
         issuer: state.issuer.clone(),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
@@ -270,9 +274,9 @@ pub(crate) async fn metadata(req: HttpRequest, state: web::Data<Directory>) -> H
         statement_status_endpoint: format!("{base}/status/ssa"),
         oauth_authorization_server_uri: format!("{base}/.well-known/oauth-authorization-server"),
         token_endpoint: services::oauth::token_endpoint(&state),
-        log_verifier_key: state.log.verifier_key().to_owned(),
-        log_checkpoint_uri: format!("{base}/log/checkpoint"),
-        log_proof_uri: format!("{base}/log/proof"),
+        log_verifier_key: log.then(|| state.log.verifier_key().to_owned()),
+        log_checkpoint_uri: log.then(|| format!("{base}/log/checkpoint")),
+        log_proof_uri: log.then(|| format!("{base}/log/proof")),
     });
     serve(
         &req,

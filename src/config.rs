@@ -174,6 +174,12 @@ pub struct Config {
     /// (`SSA_DIRECTORY_TRUSTED_PROXIES`).
     #[serde(deserialize_with = "comma_list")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Witnesses whose cosignatures the transparency log collects on its checkpoints (C2SP
+    /// tlog-witness): each `URL VKEY`, the witness's URL (below which it serves
+    /// `/add-checkpoint`) and its `cosignature/v1` verifier key; comma-separated in the
+    /// environment (`SSA_DIRECTORY_LOG_WITNESSES`).
+    #[serde(deserialize_with = "comma_list")]
+    pub log_witnesses: Vec<String>,
 }
 
 /// Algorithm of the directory's signing keys.
@@ -351,6 +357,7 @@ impl Default for Config {
             ocsp_validity_secs: 3600,
             event_retention_secs: 30 * 24 * 3600,
             transparency_log: true,
+            log_witnesses: Vec::new(),
             push_allow_http: false,
             push_allow_private_targets: false,
             push_ca_file: None,

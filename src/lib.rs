@@ -178,6 +178,9 @@ fn spawn_log_sequencer(state: Arc<Directory>) {
             if let Err(error) = services::transparency::sequence(&state).await {
                 tracing::warn!(%error, "cannot extend the transparency log");
             }
+            if let Err(error) = services::transparency::cosign(&state).await {
+                tracing::warn!(%error, "cannot collect the witnesses' cosignatures");
+            }
         })
     });
 }
@@ -419,6 +422,7 @@ impl Application {
             dpop_proofs: keys::proofs::ReplayCache::new(),
             mfa,
             log: Arc::new(log),
+            log_witnesses: services::transparency::Witnesses::configured(&config.log_witnesses)?,
             federation_statements: federation::statement_cache(max_age),
             federation_configurations: federation::statement_cache(max_age),
             transmitter,

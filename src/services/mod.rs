@@ -88,6 +88,8 @@ pub struct Directory {
     pub mfa: crate::keys::mfa::SecretBox,
     /// The transparency log's name and signing key (`keys/log.key`).
     pub log: Arc<transparency::LogSigner>,
+    /// The witnesses that cosign the log's checkpoints (`log_witnesses`).
+    pub log_witnesses: transparency::Witnesses,
     /// The relying party of passkeys (the public URL's host), or why there is none.
     pub passkeys: passkeys::RelyingParty,
     /// Composes the directory's mail and delivers it (SMTP, or files).

@@ -246,79 +246,220 @@ impl HashReader for Reader<'_> {
 /// or `None` when there was nothing to do or another instance did it.
 pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
     let (shared, at) = (dir.clone(), dir.now());
-    dir.db(move |conn| {
-        // A read first: an idle log takes no write lock four times a second.
-        let (next, size) = store::log::state(conn)?;
-        let signed = store::log::latest_checkpoint(conn)?.map(|(s, _)| s);
-        let first = !shared
-            .log
-            .signed_once
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let fresh =
-            |conn: &mut DbConnection| -> Result<bool> {
-                Ok(!first
-                    && store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER))
-            };
-        if next == size && signed == Some(size) && fresh(conn)? {
+    dir.db(move |conn| sequence_in(conn, &shared.log, at)).await
+}
+
+/// [`sequence`] on a connection, with the log's signer: what every instance's sequencer runs
+/// (and the append benchmark, `examples/log_append.rs`).
+pub fn sequence_in(conn: &mut DbConnection, log: &LogSigner, at: Timestamp) -> Result<Option<i64>> {
+    // A read first: an idle log takes no write lock four times a second.
+    let (next, size) = store::log::state(conn)?;
+    let signed = store::log::latest_checkpoint(conn)?.map(|(s, _)| s);
+    let first = !log.signed_once.load(std::sync::atomic::Ordering::Relaxed);
+    let fresh = |conn: &mut DbConnection| -> Result<bool> {
+        Ok(!first && store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER))
+    };
+    if next == size && signed == Some(size) && fresh(conn)? {
+        return Ok(None);
+    }
+    write_transaction(conn, |tx| {
+        let size = store::log::tree_size(tx)?;
+        let signed = store::log::latest_checkpoint(tx)?.map(|(s, _)| s);
+        let is_fresh = fresh(tx)?;
+        let entries = store::log::entries_from(tx, size, ROUND)?;
+        let reader = Reader::new(tx);
+        let mut n = size as u64;
+        for (idx, entry) in &entries {
+            if *idx as u64 != n {
+                break;
+            }
+            let hashes = tlog_tiles::stored_hashes(n, entry, &reader).map_err(unexpected)?;
+            let first = tlog_tiles::stored_hash_index(0, n);
+            reader.pending.borrow_mut().extend(
+                hashes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, hash)| (first + i as u64, hash)),
+            );
+            n += 1;
+        }
+        let again = n == size as u64 && signed == Some(size);
+        if again && is_fresh {
             return Ok(None);
         }
-        write_transaction(conn, |tx| {
-            let size = store::log::tree_size(tx)?;
-            let signed = store::log::latest_checkpoint(tx)?.map(|(s, _)| s);
-            let is_fresh = fresh(tx)?;
-            let entries = store::log::entries_from(tx, size, ROUND)?;
-            let reader = Reader::new(tx);
-            let mut n = size as u64;
-            for (idx, entry) in &entries {
-                if *idx as u64 != n {
+        let root = tlog_tiles::tree_hash(n, &reader).map_err(unexpected)?;
+        let Reader { conn, pending } = reader;
+        let tx = conn.into_inner();
+        // Whoever moves the tree first writes its hashes and checkpoint.
+        if n != size as u64 && !store::log::grow(tx, size, n as i64)? {
+            return Ok(None);
+        }
+        let hashes: Vec<(i64, [u8; 32])> = pending
+            .into_inner()
+            .into_iter()
+            .map(|(id, hash)| (id as i64, hash.0))
+            .collect();
+        store::log::insert_hashes(tx, &hashes)?;
+        let checkpoint =
+            tlog_tiles::Checkpoint::new(log.origin(), n, root, "").map_err(unexpected)?;
+        let mut note = signed_note::Note::new(&checkpoint.to_bytes(), &[]).map_err(unexpected)?;
+        note.add_sigs(&[log]).map_err(unexpected)?;
+        match again {
+            // Ed25519 signs deterministically and a checkpoint carries no time: the note
+            // is the same bytes; `signed_at` says the log still stands behind it.
+            true => store::log::refresh_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
+            false => store::log::insert_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
+        }
+        log.signed_once
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(Some(n as i64))
+    })
+}
+
+/// One witness of the log: where it answers, its key, and the size it last cosigned (as far
+/// as this instance knows; a conflict answer corrects it).
+struct LogWitness {
+    url: String,
+    key: tlog::WitnessKey,
+    size: std::sync::Mutex<u64>,
+}
+
+/// The witnesses whose cosignatures the log collects.
+pub struct Witnesses {
+    list: Vec<LogWitness>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Witnesses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.list.iter().map(|w| &w.url))
+            .finish()
+    }
+}
+
+impl Witnesses {
+    /// The witnesses of `log_witnesses` (`URL VKEY` each); an error names a bad one.
+    pub fn configured(entries: &[String]) -> anyhow::Result<Self> {
+        let list = entries
+            .iter()
+            .map(|entry| {
+                let (url, vkey) = entry.trim().split_once(' ').ok_or_else(|| {
+                    anyhow::anyhow!("log_witnesses: {entry:?} is not \"URL VKEY\"")
+                })?;
+                let key = tlog::WitnessKey::parse(vkey.trim())
+                    .map_err(|e| anyhow::anyhow!("log_witnesses: {e}"))?;
+                Ok(LogWitness {
+                    url: url.trim_end_matches('/').to_owned(),
+                    key,
+                    size: std::sync::Mutex::new(0),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        Ok(Self { list, http })
+    }
+}
+
+impl Witnesses {
+    /// Whether `note` carries every configured witness's cosignature (true without any).
+    fn all_cosigned(&self, log: &LogSigner, note: &[u8]) -> bool {
+        if self.list.is_empty() {
+            return true;
+        }
+        let keys: Vec<tlog::WitnessKey> = self.list.iter().map(|w| w.key.clone()).collect();
+        tlog::LogKey::parse(log.verifier_key())
+            .is_ok_and(|key| tlog::open_checkpoint(note, &key, &keys, keys.len()).is_ok())
+    }
+}
+
+/// Asks each witness whose cosignature the newest checkpoint lacks to cosign it (C2SP
+/// tlog-witness `add-checkpoint`, with the consistency proof from the size the witness last
+/// cosigned), checks each cosignature, and adds them to the stored note.
+pub async fn cosign(dir: &Arc<Directory>) -> Result<()> {
+    let witnesses = &dir.log_witnesses;
+    if witnesses.list.is_empty() {
+        return Ok(());
+    }
+    let Some((size, note)) = dir
+        .db(|conn| Ok(store::log::latest_checkpoint(conn)?))
+        .await?
+    else {
+        return Ok(());
+    };
+    let log = tlog::LogKey::parse(dir.log.verifier_key()).map_err(unexpected)?;
+    let mut cosigned = note.clone();
+    for witness in &witnesses.list {
+        if tlog::open_checkpoint(&cosigned, &log, std::slice::from_ref(&witness.key), 1).is_ok() {
+            continue;
+        }
+        for _attempt in 0..2 {
+            let old = *witness.size.lock().map_err(unexpected)?;
+            let proof = if old > 0 && old < size as u64 {
+                dir.db(move |conn| {
+                    tlog_tiles::prove_tree(size as u64, old, &Reader::new(conn)).map_err(unexpected)
+                })
+                .await?
+            } else {
+                Vec::new()
+            };
+            let request = ssa_verifier::witness::add_checkpoint_request(old, &proof, &note);
+            let answer = witnesses
+                .http
+                .post(format!("{}/add-checkpoint", witness.url))
+                .body(request)
+                .send()
+                .await;
+            let (status, body) = match answer {
+                Ok(response) => (
+                    response.status().as_u16(),
+                    response.bytes().await.unwrap_or_default(),
+                ),
+                Err(error) => {
+                    tracing::warn!(witness = %witness.url, %error, "a witness cannot be reached");
                     break;
                 }
-                let hashes = tlog_tiles::stored_hashes(n, entry, &reader).map_err(unexpected)?;
-                let first = tlog_tiles::stored_hash_index(0, n);
-                reader.pending.borrow_mut().extend(
-                    hashes
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, hash)| (first + i as u64, hash)),
-                );
-                n += 1;
+            };
+            match status {
+                200 => {
+                    let with = ssa_verifier::witness::with_cosignature(&cosigned, &body);
+                    match tlog::open_checkpoint(&with, &log, std::slice::from_ref(&witness.key), 1)
+                    {
+                        Ok(_) => {
+                            cosigned = with;
+                            *witness.size.lock().map_err(unexpected)? = size as u64;
+                        }
+                        Err(error) => tracing::warn!(
+                            witness = %witness.url, %error,
+                            "a witness answered without a valid cosignature"
+                        ),
+                    }
+                    break;
+                }
+                // The witness has cosigned another size: ask again from it.
+                409 => match String::from_utf8_lossy(&body).trim().parse::<u64>() {
+                    Ok(theirs) => *witness.size.lock().map_err(unexpected)? = theirs,
+                    Err(_) => break,
+                },
+                other => {
+                    tracing::warn!(
+                        witness = %witness.url,
+                        status = other,
+                        answer = %String::from_utf8_lossy(&body),
+                        "a witness refused the log's checkpoint"
+                    );
+                    break;
+                }
             }
-            let again = n == size as u64 && signed == Some(size);
-            if again && is_fresh {
-                return Ok(None);
-            }
-            let root = tlog_tiles::tree_hash(n, &reader).map_err(unexpected)?;
-            let Reader { conn, pending } = reader;
-            let tx = conn.into_inner();
-            // Whoever moves the tree first writes its hashes and checkpoint.
-            if n != size as u64 && !store::log::grow(tx, size, n as i64)? {
-                return Ok(None);
-            }
-            let hashes: Vec<(i64, [u8; 32])> = pending
-                .into_inner()
-                .into_iter()
-                .map(|(id, hash)| (id as i64, hash.0))
-                .collect();
-            store::log::insert_hashes(tx, &hashes)?;
-            let checkpoint = tlog_tiles::Checkpoint::new(shared.log.origin(), n, root, "")
-                .map_err(unexpected)?;
-            let mut note =
-                signed_note::Note::new(&checkpoint.to_bytes(), &[]).map_err(unexpected)?;
-            note.add_sigs(&[&*shared.log]).map_err(unexpected)?;
-            match again {
-                // Ed25519 signs deterministically and a checkpoint carries no time: the note
-                // is the same bytes; `signed_at` says the log still stands behind it.
-                true => store::log::refresh_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
-                false => store::log::insert_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
-            }
-            shared
-                .log
-                .signed_once
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            Ok(Some(n as i64))
-        })
-    })
-    .await
+        }
+    }
+    if cosigned != note {
+        dir.db(move |conn| Ok(store::log::add_cosignatures(conn, size, &note, &cosigned)?))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The newest signed checkpoint (a signed note).
@@ -336,12 +477,13 @@ pub const PROOF_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The tlog-proof of the artefact whose SHA-256 is `sha256` (hex) against the newest
 /// checkpoint. An artefact logged but not yet in a checkpoint (issued a moment ago) is
-/// waited for, up to [`PROOF_WAIT`]; an unknown one is not found.
+/// waited for, up to [`PROOF_WAIT`], and so is the cosignature of every configured witness
+/// (past the wait, the proof comes without the missing ones); an unknown one is not found.
 pub async fn proof(dir: &Arc<Directory>, sha256: String) -> Result<Vec<u8>> {
     let sha256 = sha256.to_ascii_lowercase();
     let deadline = std::time::Instant::now() + PROOF_WAIT;
     loop {
-        let wanted = sha256.clone();
+        let (wanted, shared) = (sha256.clone(), dir.clone());
         let answer = dir
             .db(move |conn| {
                 let (index, _) = store::log::by_artefact(conn, &wanted)?
@@ -351,29 +493,30 @@ pub async fn proof(dir: &Arc<Directory>, sha256: String) -> Result<Vec<u8>> {
                 if index >= size {
                     return Ok(None);
                 }
+                let cosigned = shared.log_witnesses.all_cosigned(&shared.log, &note);
                 let path = tlog_tiles::prove_record(size as u64, index as u64, &Reader::new(conn))
                     .map_err(unexpected)?;
-                Ok(Some(
-                    Proof {
-                        extra: None,
-                        index: index as u64,
-                        path,
-                        checkpoint: note,
-                    }
-                    .to_text(),
-                ))
+                let proof = Proof {
+                    extra: None,
+                    index: index as u64,
+                    path,
+                    checkpoint: note,
+                };
+                Ok(Some((proof.to_text(), cosigned)))
             })
             .await?;
+        let late = std::time::Instant::now() >= deadline;
         match answer {
-            Some(proof) => return Ok(proof),
-            None if std::time::Instant::now() >= deadline => {
+            // A witness that does not answer delays the proof, but does not withhold it.
+            Some((proof, cosigned)) if cosigned || late => return Ok(proof),
+            None if late => {
                 return Err(Error::Unavailable(
-                    "the artefact is logged but no checkpoint covers it yet; ask again in a \
-                     second"
+                    "the artefact is logged but no checkpoint (cosigned by the log's witnesses) \
+                     covers it yet; ask again in a second"
                         .into(),
                 ));
             }
-            None => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
     }
 }

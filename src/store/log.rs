@@ -170,6 +170,24 @@ pub fn refresh_checkpoint(
         .map(drop)
 }
 
+/// Replaces the note of the checkpoint of `size` with `cosigned` (the same with witnesses'
+/// cosignatures added) while it is still `note`; false when it changed meanwhile.
+pub fn add_cosignatures(
+    conn: &mut DbConnection,
+    size: i64,
+    note: &[u8],
+    cosigned: &[u8],
+) -> QueryResult<bool> {
+    diesel::update(
+        log_checkpoints::table
+            .find(size)
+            .filter(log_checkpoints::note.eq(note)),
+    )
+    .set(log_checkpoints::note.eq(cosigned))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
 /// When the newest checkpoint was signed.
 pub fn latest_signed_at(conn: &mut DbConnection) -> QueryResult<Option<Timestamp>> {
     log_checkpoints::table

@@ -772,3 +772,167 @@ async fn a_directory_without_its_log_links_no_proof_and_names_no_log() {
         crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
     assert!(issued.get("log_index").is_none(), "{issued}");
 }
+
+/// `ssa-verify log witness` for the log `vkey`, as a process: it and its verifier key.
+fn start_witness(folder: &std::path::Path, vkey: &str) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(crate::verifier::ssa_verify_bin())
+        .args(["log", "witness", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--name", "witness.example", "--log-key", vkey, "--key"])
+        .arg(folder.join("witness.key"))
+        .arg("--state")
+        .arg(folder.join("witness.checkpoint"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        child,
+        format!("http://127.0.0.1:{port}"),
+        line.trim().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_witness_cosigns_each_checkpoint_and_a_verifier_can_require_its_cosignature() {
+    use ssa_verifier::transparency::WitnessKey;
+    use ssa_verifier::{ErrorCode, Settings, Transparency, Verifier};
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let key = published_key(&app).await;
+    let vkey: Value = app
+        .get("/.well-known/ssa-directory")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let vkey = vkey["log_verifier_key"].as_str().unwrap().to_owned();
+    let folder = tempfile::tempdir().unwrap();
+    let (mut process, url, witness_vkey) = start_witness(folder.path(), &vkey);
+    let witness = WitnessKey::parse(&witness_vkey).unwrap();
+    let mode = std::fs::metadata(folder.path().join("witness.key"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    // The directory, configured with the witness, gets each new checkpoint cosigned.
+    let stopped = app.stop().await;
+    let configured = format!("{url} {witness_vkey}");
+    // On the same address, so that the discovery metadata's URLs are its own.
+    let address: std::net::SocketAddr = stopped
+        .config
+        .public_url
+        .clone()
+        .unwrap()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let app = stopped
+        .start_with(move |config| {
+            config.log_witnesses = vec![configured];
+            config.listen = address;
+        })
+        .await;
+    let statement = issue(&app, &c).await;
+    let proof = proof_of(&app, statement.as_bytes()).await;
+    let entry = entry(EntryKind::Statement, statement.as_bytes()).unwrap();
+    proof
+        .verify_witnessed(&entry, &key, std::slice::from_ref(&witness), 1)
+        .expect("the proof's checkpoint is cosigned");
+    let another = issue(&app, &c).await;
+    let later = proof_of(&app, another.as_bytes()).await;
+    later
+        .verify_witnessed(
+            &ssa_verifier::transparency::entry(EntryKind::Statement, another.as_bytes()).unwrap(),
+            &key,
+            std::slice::from_ref(&witness),
+            1,
+        )
+        .expect("the next one too, after a consistency proof");
+
+    // A bank that requires the witness accepts; one that requires another witness refuses.
+    let stranger = {
+        let seed = [5u8; 32];
+        let stranger =
+            ssa_verifier::witness::Witness::new("stranger.example", seed, key.clone(), None)
+                .unwrap();
+        stranger.verifier_key()
+    };
+    let (address, required, other) = (app.address.clone(), witness_vkey.clone(), stranger);
+    crate::verifier::blocking(move || {
+        let with = |witness: &str| {
+            Verifier::discover(
+                &address,
+                Settings::default()
+                    .with_transparency(Transparency::Require)
+                    .with_log_witnesses([witness], 1),
+            )
+            .unwrap()
+        };
+        assert!(
+            with(&required)
+                .verify_ssa(&another)
+                .unwrap()
+                .log_index
+                .is_some()
+        );
+        assert_eq!(
+            with(&other).verify_ssa(&another).unwrap_err().code,
+            ErrorCode::InvalidSoftwareStatement
+        );
+    })
+    .await;
+
+    // The witness refuses a checkpoint that does not extend what it cosigned, even one the
+    // log's own key signed (a log showing it a fork).
+    let seed: [u8; 32] = std::fs::read(app.dir.path().join("keys/log.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signer = KeyFile {
+        name: key.origin().to_owned(),
+        key: ed25519_dalek::SigningKey::from_bytes(&seed),
+    };
+    let post = |body: Vec<u8>| {
+        let request = app.client.post(format!("{url}/add-checkpoint")).body(body);
+        async move { request.send().await.unwrap() }
+    };
+    let forge = |size: u64| {
+        let forged =
+            tlog_tiles::Checkpoint::new(key.origin(), size, tlog_tiles::Hash([1; 32]), "").unwrap();
+        let mut note = signed_note::Note::new(&forged.to_bytes(), &[]).unwrap();
+        note.add_sigs(&[&signer]).unwrap();
+        note.to_bytes()
+    };
+    // Asked from a stale size, it says which size it cosigned last.
+    let conflict = post(ssa_verifier::witness::add_checkpoint_request(
+        0,
+        &[],
+        &forge(1),
+    ))
+    .await;
+    assert_eq!(conflict.status(), 409);
+    let cosigned: u64 = conflict.text().await.unwrap().trim().parse().unwrap();
+    assert!(cosigned > later.index);
+    let refused = post(ssa_verifier::witness::add_checkpoint_request(
+        cosigned,
+        &[],
+        &forge(cosigned + 3),
+    ))
+    .await;
+    assert_eq!(refused.status(), 422);
+    process.kill().unwrap();
+    process.wait().unwrap();
+}

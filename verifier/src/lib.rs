@@ -20,6 +20,7 @@ mod settings;
 mod statement;
 pub mod transparency;
 mod trust;
+pub mod witness;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use certificate::{CaChain, CertificateInfo, Crl, Revocation, subject_dn};

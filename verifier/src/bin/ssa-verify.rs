@@ -69,6 +69,126 @@ enum LogCommand {
     /// statement, certificate and status event logged since for the organisation (or
     /// product) as JSON lines.
     Monitor(MonitorArgs),
+    /// Act as a witness of the log (C2SP tlog-witness): serve POST /add-checkpoint and
+    /// cosign each checkpoint the log signed that extends the last one cosigned. Prints the
+    /// witness's verifier key, then serves until interrupted.
+    Witness(WitnessArgs),
+}
+
+#[derive(clap::Args)]
+struct WitnessArgs {
+    /// Where to listen (host:port).
+    #[arg(long, value_name = "ADDRESS")]
+    listen: std::net::SocketAddr,
+    /// The witness's name (its key's name, such as witness.example).
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// The witness's Ed25519 key (a 32-byte seed), made (mode 0600) when missing.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The log's note verifier key: only its checkpoints are cosigned.
+    #[arg(long, value_name = "VKEY")]
+    log_key: String,
+    /// The file that keeps the last checkpoint cosigned.
+    #[arg(long, value_name = "FILE")]
+    state: PathBuf,
+}
+
+/// The witness's key: read, or made with mode 0600.
+fn witness_seed(path: &PathBuf) -> Result<[u8; 32], String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read(path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| format!("{} is not a 32-byte key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut seed).map_err(|_| "no randomness".to_owned())?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut file| file.write_all(&seed))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(seed)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Serves the witness until interrupted.
+fn witness(args: WitnessArgs) -> Result<(), String> {
+    use ssa_verifier::witness::Witness;
+    use std::io::Read;
+    let seed = witness_seed(&args.key)?;
+    let log =
+        ssa_verifier::transparency::LogKey::parse(&args.log_key).map_err(|e| e.to_string())?;
+    let kept = match std::fs::read(&args.state) {
+        Ok(note) => Some(note),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot read {}: {e}", args.state.display())),
+    };
+    let mut witness =
+        Witness::new(&args.name, seed, log, kept.as_deref()).map_err(|e| e.to_string())?;
+    let server = tiny_http::Server::http(args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    println!("{}", witness.verifier_key());
+    let typed = |response: tiny_http::Response<std::io::Cursor<Vec<u8>>>, value: &str| {
+        match tiny_http::Header::from_bytes("Content-Type", value) {
+            Ok(header) => response.with_header(header),
+            Err(()) => response,
+        }
+    };
+    for mut request in server.incoming_requests() {
+        if request.method() != &tiny_http::Method::Post || request.url() != "/add-checkpoint" {
+            let _ = request
+                .respond(tiny_http::Response::from_string("not found").with_status_code(404));
+            continue;
+        }
+        let mut body = Vec::new();
+        if request
+            .as_reader()
+            .take(1 << 20)
+            .read_to_end(&mut body)
+            .is_err()
+        {
+            let _ = request
+                .respond(tiny_http::Response::from_string("unreadable").with_status_code(400));
+            continue;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let answer = match witness.add_checkpoint(&body, now) {
+            Ok(line) => {
+                // Kept before it is answered: a restart never cosigns a fork of it.
+                let note = witness.latest_note().unwrap_or_default().to_vec();
+                let kept = args.state.with_extension("tmp");
+                match std::fs::write(&kept, &note)
+                    .and_then(|()| std::fs::rename(&kept, &args.state))
+                {
+                    Ok(()) => typed(
+                        tiny_http::Response::from_data(line),
+                        "text/x.tlog.signature",
+                    ),
+                    Err(e) => {
+                        tiny_http::Response::from_string(format!("cannot keep the checkpoint: {e}"))
+                            .with_status_code(500)
+                    }
+                }
+            }
+            Err(ssa_verifier::witness::Refusal::Conflict(size)) => typed(
+                tiny_http::Response::from_string(format!("{size}\n")).with_status_code(409),
+                "text/x.tlog.size",
+            ),
+            Err(refusal) => tiny_http::Response::from_string(format!("{refusal}\n"))
+                .with_status_code(refusal.status()),
+        };
+        let _ = request.respond(answer);
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -455,6 +575,15 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Ssa(args) => args,
         Command::Chain(args) => return chain(args, settings),
+        Command::Log(LogCommand::Witness(args)) => {
+            return match witness(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("ssa-verify: {message}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         Command::Log(LogCommand::Monitor(args)) => {
             return match monitor(args, settings) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -407,29 +407,7 @@ impl Token {
             let public = match found.into_iter().next() {
                 Some(public) => public,
                 None => {
-                    let public = [
-                        Attribute::KeyType(KeyType::EC_EDWARDS),
-                        // DER of the OID of Ed25519 (1.3.101.112, RFC 8410).
-                        Attribute::EcParams(vec![0x06, 0x03, 0x2B, 0x65, 0x70]),
-                        Attribute::Token(true),
-                        Attribute::Verify(true),
-                        Attribute::Id(id.clone()),
-                        Attribute::Label(id.clone()),
-                    ];
-                    let private = [
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Sign(true),
-                        Attribute::Id(id.clone()),
-                        Attribute::Label(id.clone()),
-                    ];
-                    let (public, private) = session
-                        .generate_key_pair(&Mechanism::EccEdwardsKeyPairGen, &public, &private)
-                        .with_context(|| {
-                            format!("{}: cannot generate an Ed25519 key pair", self.uri)
-                        })?;
+                    let (public, private) = self.generate_pair(session, "EdDSA", &id)?;
                     let evidence = evidence(session, private)?;
                     tracing::info!(
                         key = name,
@@ -522,6 +500,14 @@ impl Token {
                     Attribute::EcParams(vec![
                         0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07,
                     ]),
+                ],
+            ),
+            "EdDSA" => (
+                Mechanism::EccEdwardsKeyPairGen,
+                vec![
+                    Attribute::KeyType(KeyType::EC_EDWARDS),
+                    // DER of the OID of Ed25519 (1.3.101.112, RFC 8410).
+                    Attribute::EcParams(vec![0x06, 0x03, 0x2B, 0x65, 0x70]),
                 ],
             ),
             other => bail!("unsupported signing algorithm {other:?}"),

@@ -138,13 +138,15 @@ fn insert(tx: &mut DbConnection, records: Vec<Record>, log: bool) -> Result<Vec<
         .unzip();
     statements::insert_batch(tx, &rows, events)?;
     // Each statement handed out has its place in the log, in this same transaction.
-    for (jwt, jti, at) in logged.into_iter().filter(|_| log) {
-        super::transparency::record_in(
+    if log && !logged.is_empty() {
+        let artefacts: Vec<(&[u8], &str, _)> = logged
+            .iter()
+            .map(|(jwt, jti, at)| (jwt.as_bytes(), jti.as_str(), *at))
+            .collect();
+        super::transparency::record_all_in(
             tx,
             ssa_verifier::transparency::EntryKind::Statement,
-            jwt.as_bytes(),
-            &jti,
-            at,
+            &artefacts,
         )?;
     }
     Ok(accepted)

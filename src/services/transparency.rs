@@ -169,9 +169,39 @@ pub fn record_in(
     reference: &str,
     at: Timestamp,
 ) -> Result<i64> {
-    let entry = tlog::entry(kind, artefact).map_err(|e| Error::Validation(e.to_string()))?;
-    let sha256 = hex::encode(Sha256::digest(artefact));
-    Ok(store::log::append(tx, &entry, &sha256, reference, at)?)
+    record_all_in(tx, kind, &[(artefact, reference, at)])
+}
+
+/// [`record_in`] for several artefacts of one kind, in order, in one statement; the index of
+/// the first. The statement recorder logs its batch so.
+pub fn record_all_in(
+    tx: &mut DbConnection,
+    kind: EntryKind,
+    artefacts: &[(&[u8], &str, Timestamp)],
+) -> Result<i64> {
+    let prepared = artefacts
+        .iter()
+        .map(|(artefact, reference, at)| {
+            let entry =
+                tlog::entry(kind, artefact).map_err(|e| Error::Validation(e.to_string()))?;
+            Ok((
+                entry,
+                hex::encode(Sha256::digest(artefact)),
+                *reference,
+                *at,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let entries: Vec<store::log::NewEntry<'_>> = prepared
+        .iter()
+        .map(|(entry, sha256, reference, at)| store::log::NewEntry {
+            entry,
+            artefact_sha256: sha256,
+            reference,
+            at: *at,
+        })
+        .collect();
+    Ok(store::log::append(tx, &entries)?)
 }
 
 /// The link relation of an artefact's proof in a `Link` header.

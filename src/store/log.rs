@@ -7,34 +7,60 @@ use super::DbConnection;
 use super::schema::{log_checkpoints, log_entries, log_hashes, log_state};
 use crate::model::Timestamp;
 
-/// Appends an entry in the caller's transaction; its index. The index is taken by updating
+/// Appends entries in the caller's transaction, in order; the index of the first. The index is taken by updating
 /// the state row, whose lock the transaction holds until it commits: indexes follow commit
 /// order, and a transaction that rolls back gives its index back.
-pub fn append(
-    conn: &mut DbConnection,
-    entry: &[u8],
-    artefact_sha256: &str,
-    reference: &str,
-    at: Timestamp,
-) -> QueryResult<i64> {
+pub fn append(conn: &mut DbConnection, entries: &[NewEntry<'_>]) -> QueryResult<i64> {
+    let count = entries.len() as i64;
     diesel::update(log_state::table.find(1))
-        .set(log_state::next_index.eq(log_state::next_index + 1))
+        .set(log_state::next_index.eq(log_state::next_index + count))
         .execute(conn)?;
     let next: i64 = log_state::table
         .find(1)
         .select(log_state::next_index)
         .first(conn)?;
-    let idx = next - 1;
-    diesel::insert_into(log_entries::table)
-        .values((
-            log_entries::idx.eq(idx),
-            log_entries::entry.eq(entry),
-            log_entries::artefact_sha256.eq(artefact_sha256),
-            log_entries::created_at.eq(at),
-            log_entries::reference.eq(reference),
-        ))
-        .execute(conn)?;
-    Ok(idx)
+    let first = next - count;
+    let rows: Vec<_> = entries
+        .iter()
+        .zip(first..)
+        .map(|(e, idx)| {
+            (
+                log_entries::idx.eq(idx),
+                log_entries::entry.eq(e.entry),
+                log_entries::artefact_sha256.eq(e.artefact_sha256),
+                log_entries::created_at.eq(e.at),
+                log_entries::reference.eq(e.reference),
+            )
+        })
+        .collect();
+    match conn {
+        // Multi-row statements (PostgreSQL's limit is 65,535 bound values, five a row).
+        DbConnection::Postgresql(c) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(log_entries::table)
+                    .values(chunk.to_vec())
+                    .execute(c)?;
+            }
+        }
+        // One prepared single-row statement per row, as the recorder inserts on SQLite.
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(log_entries::table)
+                    .values(row)
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(first)
+}
+
+/// An entry to append: its bytes, its artefact's SHA-256 (hex), what it is of, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    pub entry: &'a [u8],
+    pub artefact_sha256: &'a str,
+    pub reference: &'a str,
+    pub at: Timestamp,
 }
 
 /// How many entries the tree holds.
@@ -129,10 +155,25 @@ pub fn hashes(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, Vec
 
 /// Stores hashes by id.
 pub fn insert_hashes(conn: &mut DbConnection, hashes: &[(i64, [u8; 32])]) -> QueryResult<()> {
-    for (id, hash) in hashes {
-        diesel::insert_into(log_hashes::table)
-            .values((log_hashes::id.eq(id), log_hashes::hash.eq(&hash[..])))
-            .execute(conn)?;
+    let rows: Vec<_> = hashes
+        .iter()
+        .map(|(id, hash)| (log_hashes::id.eq(*id), log_hashes::hash.eq(&hash[..])))
+        .collect();
+    match conn {
+        DbConnection::Postgresql(c) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(log_hashes::table)
+                    .values(chunk.to_vec())
+                    .execute(c)?;
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(log_hashes::table)
+                    .values(row)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

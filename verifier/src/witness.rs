@@ -210,7 +210,17 @@ mod tests {
     use super::*;
     use crate::transparency::WitnessKey;
 
-    /// A log of `n` leaves signed by `signer`: its checkpoint note and the tree's hashes.
+    /// A tree's stored hashes, in memory.
+    struct Stored<'a>(&'a [tlog_tiles::Hash]);
+
+    impl tlog_tiles::HashReader for Stored<'_> {
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
+            Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
+        }
+    }
+
+    /// The log's tree grown from `from` to `to` leaves (`tag n` each) into `hashes`, and the
+    /// checkpoint note `signer` signs for it.
     fn checkpoint(
         signer: &signed_note::StandardSigner,
         hashes: &mut Vec<tlog_tiles::Hash>,
@@ -218,15 +228,6 @@ mod tests {
         from: u64,
         to: u64,
     ) -> Vec<u8> {
-        struct Stored<'a>(&'a [tlog_tiles::Hash]);
-        impl tlog_tiles::HashReader for Stored<'_> {
-            fn read_hashes(
-                &self,
-                indexes: &[u64],
-            ) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
-                Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
-            }
-        }
         for n in from..to {
             let new =
                 tlog_tiles::stored_hashes(n, format!("{tag} {n}").as_bytes(), &Stored(hashes))
@@ -241,15 +242,6 @@ mod tests {
     }
 
     fn consistency(hashes: &[tlog_tiles::Hash], new: u64, old: u64) -> Vec<tlog_tiles::Hash> {
-        struct Stored<'a>(&'a [tlog_tiles::Hash]);
-        impl tlog_tiles::HashReader for Stored<'_> {
-            fn read_hashes(
-                &self,
-                indexes: &[u64],
-            ) -> Result<Vec<tlog_tiles::Hash>, tlog_tiles::Error> {
-                Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
-            }
-        }
         tlog_tiles::prove_tree(new, old, &Stored(hashes)).unwrap()
     }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use ssa_verifier::transparency::{self as tlog, EntryKind, Proof};
+use ssa_verifier::transparency::{self as tlog, EntryKind, Proof, TILE_HEIGHT};
 use tlog_tiles::{Hash, HashReader};
 
 use super::Directory;
@@ -30,9 +30,6 @@ const ROUND: i64 = 4096;
 
 /// The longest a checkpoint goes unsigned while the log does not grow.
 pub const RESIGN_AFTER: time::Duration = time::Duration::minutes(10);
-
-/// The height of the tiles served (C2SP tlog-tiles: 256 hashes or entries a tile).
-const TILE_HEIGHT: u8 = 8;
 
 /// The name of the log's key in a PKCS#11 token.
 const TOKEN_KEY: &str = "transparency-log";
@@ -51,6 +48,8 @@ pub struct LogSigner {
     id: u32,
     key: PrivateKey,
     vkey: String,
+    /// The same key as a verifier reads it, to check witnesses' cosignatures with.
+    public: tlog::LogKey,
     /// Whether this instance has signed a checkpoint: its first round signs one whatever the
     /// newest one's age, so that a key moved (into a token, say) signs the newest at once.
     signed_once: std::sync::atomic::AtomicBool,
@@ -111,11 +110,13 @@ impl LogSigner {
         let mut tagged = vec![0x01];
         tagged.extend_from_slice(&public);
         let id = signed_note::key_id(&name, &tagged);
+        let public = tlog::LogKey::parse(&vkey)?;
         Ok(Self {
             name,
             id,
             key,
             vkey,
+            public,
             signed_once: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -400,8 +401,7 @@ impl Witnesses {
             return true;
         }
         let keys: Vec<tlog::WitnessKey> = self.list.iter().map(|w| w.key.clone()).collect();
-        tlog::LogKey::parse(log.verifier_key())
-            .is_ok_and(|key| tlog::open_checkpoint(note, &key, &keys, keys.len()).is_ok())
+        tlog::open_checkpoint(note, &log.public, &keys, keys.len()).is_ok()
     }
 }
 
@@ -419,10 +419,10 @@ pub async fn cosign(dir: &Arc<Directory>) -> Result<()> {
     else {
         return Ok(());
     };
-    let log = tlog::LogKey::parse(dir.log.verifier_key()).map_err(unexpected)?;
+    let log = &dir.log.public;
     let mut cosigned = note.clone();
     for witness in &witnesses.list {
-        if tlog::open_checkpoint(&cosigned, &log, std::slice::from_ref(&witness.key), 1).is_ok() {
+        if tlog::open_checkpoint(&cosigned, log, std::slice::from_ref(&witness.key), 1).is_ok() {
             continue;
         }
         for _attempt in 0..2 {
@@ -455,8 +455,7 @@ pub async fn cosign(dir: &Arc<Directory>) -> Result<()> {
             match status {
                 200 => {
                     let with = ssa_verifier::witness::with_cosignature(&cosigned, &body);
-                    match tlog::open_checkpoint(&with, &log, std::slice::from_ref(&witness.key), 1)
-                    {
+                    match tlog::open_checkpoint(&with, log, std::slice::from_ref(&witness.key), 1) {
                         Ok(_) => {
                             cosigned = with;
                             *witness.size.lock().map_err(unexpected)? = size as u64;
@@ -562,22 +561,7 @@ impl TileName {
     /// `entries/{N}[.p/{W}]` for entries (N in three-digit groups, `x001/234`); `None` for
     /// anything else.
     pub fn parse(path: &str) -> Option<Self> {
-        let (level, rest) = path.split_once('/')?;
-        let level = match level {
-            "entries" => "data".to_owned(),
-            // tlog_tiles panics on a level past 63 and on a width of 0: refused first.
-            digits => {
-                let level: u8 = digits.parse().ok()?;
-                (level < 64 && level.to_string() == digits).then(|| level.to_string())?
-            }
-        };
-        if rest.rsplit_once(".p/").is_some_and(|(_, w)| w == "0") {
-            return None;
-        }
-        let go = format!("tile/{TILE_HEIGHT}/{level}/{rest}");
-        tlog_tiles::Tile::from_path(&go)
-            .ok()
-            .map(|tile| Self { tile })
+        tlog::parse_tile_path(path).map(|tile| Self { tile })
     }
 
     /// Whether the tile is complete (256 hashes or entries), so never changes.

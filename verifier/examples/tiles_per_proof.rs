@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ssa_verifier::transparency::{LogKey, leaf_hash, open_checkpoint, split_bundle};
+use ssa_verifier::transparency::{LogKey, leaf_hash, open_checkpoint, split_bundle, tile_path};
 use ssa_verifier::{HttpClient, Settings};
 use tlog_tiles::{Tile, TileHashReader, TileReader};
 
@@ -31,8 +31,7 @@ impl TileReader for Counting<'_> {
         tiles
             .iter()
             .map(|tile| {
-                let path = tile.path();
-                let url = format!("{}/tile/{}", self.log, path.trim_start_matches("tile/8/"));
+                let url = format!("{}/{}", self.log, tile_path(tile));
                 self.http
                     .get(&url)
                     .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))
@@ -64,11 +63,8 @@ fn main() -> Fallible<()> {
         let proof = tlog_tiles::prove_record(checkpoint.size, index, &reader)?;
         let bundle_index = index >> 8;
         let width = (checkpoint.size - (bundle_index << 8)).min(256) as u32;
-        let path = Tile::new(8, 0, bundle_index, width, true).path();
-        let bundle = http.get(&format!(
-            "{log}/tile/entries/{}",
-            path.trim_start_matches("tile/8/data/")
-        ))?;
+        let tile = Tile::new(8, 0, bundle_index, width, true);
+        let bundle = http.get(&format!("{log}/{}", tile_path(&tile)))?;
         let entries = split_bundle(&bundle)?;
         let entry = entries[(index - (bundle_index << 8)) as usize];
         tlog_tiles::check_record(

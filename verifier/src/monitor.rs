@@ -17,8 +17,7 @@ use crate::transparency::{
     open_checkpoint, split_bundle, split_entry,
 };
 
-/// The height of the log's tiles (C2SP tlog-tiles).
-const HEIGHT: u8 = 8;
+use crate::transparency::{TILE_HEIGHT as HEIGHT, tile_path};
 
 /// Why following the log failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,12 +125,8 @@ impl LogMonitor {
             let bundle_index = index >> HEIGHT;
             let start = bundle_index << HEIGHT;
             let width = (newer.size - start).min(1 << HEIGHT);
-            let path = Tile::new(HEIGHT, 0, bundle_index, width as u32, true).path();
-            let url = format!(
-                "{}/tile/entries/{}",
-                self.prefix,
-                path.trim_start_matches("tile/8/data/")
-            );
+            let tile = Tile::new(HEIGHT, 0, bundle_index, width as u32, true);
+            let url = format!("{}/{}", self.prefix, tile_path(&tile));
             let bundle = self.http.get(&url)?;
             let entries =
                 split_bundle(&bundle).map_err(|e| MonitorError::Unreadable(e.to_string()))?;
@@ -299,12 +294,7 @@ impl TileReader for HttpTiles<'_> {
         tiles
             .iter()
             .map(|tile| {
-                let path = tile.path();
-                let url = format!(
-                    "{}/tile/{}",
-                    self.prefix,
-                    path.trim_start_matches("tile/8/")
-                );
+                let url = format!("{}/{}", self.prefix, tile_path(tile));
                 self.http
                     .get(&url)
                     .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))

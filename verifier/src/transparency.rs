@@ -428,6 +428,38 @@ impl Proof {
     }
 }
 
+/// The height of the log's tiles (C2SP tlog-tiles: 256 hashes or entries a tile).
+pub const TILE_HEIGHT: u8 = 8;
+
+/// A tile's path below the log's URL, as C2SP tlog-tiles writes it: `tile/{L}/{N}[.p/{W}]`
+/// for hashes, `tile/entries/{N}[.p/{W}]` for entries (`tlog_tiles` writes Go's paths, with
+/// the height and `data`).
+pub fn tile_path(tile: &tlog_tiles::Tile) -> String {
+    let go = tile.path();
+    let below = go
+        .strip_prefix("tile/8/")
+        .unwrap_or(&go)
+        .replacen("data/", "entries/", 1);
+    format!("tile/{below}")
+}
+
+/// Reads a tile's path below `tile/` (`{L}/{N}[.p/{W}]`, `entries/{N}[.p/{W}]`); `None` for
+/// anything else, including what `tlog_tiles` would panic on (a level past 63, a width of 0).
+pub fn parse_tile_path(path: &str) -> Option<tlog_tiles::Tile> {
+    let (level, rest) = path.split_once('/')?;
+    let level = match level {
+        "entries" => "data".to_owned(),
+        digits => {
+            let level: u8 = digits.parse().ok()?;
+            (level < 64 && level.to_string() == digits).then(|| level.to_string())?
+        }
+    };
+    if rest.rsplit_once(".p/").is_some_and(|(_, w)| w == "0") {
+        return None;
+    }
+    tlog_tiles::Tile::from_path(&format!("tile/{TILE_HEIGHT}/{level}/{rest}")).ok()
+}
+
 /// Checks that the artefact of `kind` (a statement's compact JWS, a certificate's DER, an
 /// event's SET: its exact bytes) is in the log `key` names, by `proof` (a tlog-proof's
 /// text), with at least `quorum` of `witnesses` cosigning the checkpoint.

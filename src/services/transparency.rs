@@ -283,63 +283,67 @@ pub async fn sequence(dir: &Arc<Directory>) -> Result<Option<i64>> {
 /// [`sequence`] on a connection, with the log's signer: what every instance's sequencer runs
 /// (and the append benchmark, `examples/log_append.rs`).
 pub fn sequence_in(conn: &mut DbConnection, log: &LogSigner, at: Timestamp) -> Result<Option<i64>> {
-    // A read first: an idle log takes no write lock four times a second.
+    // The tree is extended and its checkpoint signed from reads, outside the write lock that
+    // issuance takes: committed entries and stored hashes never change. The write that
+    // follows moves the tree only from the size it was built on (compare and set), so of
+    // two instances (or rounds) that built the same extension, one stores it.
     let (next, size) = store::log::state(conn)?;
     let signed = store::log::latest_checkpoint(conn)?.map(|(s, _)| s);
     let first = !log.signed_once.load(std::sync::atomic::Ordering::Relaxed);
-    let fresh = |conn: &mut DbConnection| -> Result<bool> {
-        Ok(!first && store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER))
-    };
-    if next == size && signed == Some(size) && fresh(conn)? {
+    let fresh =
+        !first && store::log::latest_signed_at(conn)?.is_some_and(|t| at - t < RESIGN_AFTER);
+    if next == size && signed == Some(size) && fresh {
         return Ok(None);
     }
+    let entries = store::log::entries_from(conn, size, ROUND)?;
+    let reader = Reader::new(conn);
+    let mut n = size as u64;
+    for (idx, entry) in &entries {
+        if *idx as u64 != n {
+            break;
+        }
+        let hashes = tlog_tiles::stored_hashes(n, entry, &reader).map_err(unexpected)?;
+        let first = tlog_tiles::stored_hash_index(0, n);
+        reader.pending.borrow_mut().extend(
+            hashes
+                .into_iter()
+                .enumerate()
+                .map(|(i, hash)| (first + i as u64, hash)),
+        );
+        n += 1;
+    }
+    if n == size as u64 && signed == Some(size) && fresh {
+        return Ok(None);
+    }
+    let root = tlog_tiles::tree_hash(n, &reader).map_err(unexpected)?;
+    let Reader { conn, pending } = reader;
+    let conn = conn.into_inner();
+    let hashes: Vec<(i64, [u8; 32])> = pending
+        .into_inner()
+        .into_iter()
+        .map(|(id, hash)| (id as i64, hash.0))
+        .collect();
+    let checkpoint = tlog_tiles::Checkpoint::new(log.origin(), n, root, "").map_err(unexpected)?;
+    let mut note = signed_note::Note::new(&checkpoint.to_bytes(), &[]).map_err(unexpected)?;
+    note.add_sigs(&[log]).map_err(unexpected)?;
+    let note = note.to_bytes();
     write_transaction(conn, |tx| {
-        let size = store::log::tree_size(tx)?;
-        let signed = store::log::latest_checkpoint(tx)?.map(|(s, _)| s);
-        let is_fresh = fresh(tx)?;
-        let entries = store::log::entries_from(tx, size, ROUND)?;
-        let reader = Reader::new(tx);
-        let mut n = size as u64;
-        for (idx, entry) in &entries {
-            if *idx as u64 != n {
-                break;
-            }
-            let hashes = tlog_tiles::stored_hashes(n, entry, &reader).map_err(unexpected)?;
-            let first = tlog_tiles::stored_hash_index(0, n);
-            reader.pending.borrow_mut().extend(
-                hashes
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, hash)| (first + i as u64, hash)),
-            );
-            n += 1;
-        }
-        let again = n == size as u64 && signed == Some(size);
-        if again && is_fresh {
+        // Also when the tree stays at its size: the state row's lock orders two instances
+        // signing the same size, so that the second sees the first's checkpoint.
+        if !store::log::grow(tx, size, n as i64)? {
             return Ok(None);
         }
-        let root = tlog_tiles::tree_hash(n, &reader).map_err(unexpected)?;
-        let Reader { conn, pending } = reader;
-        let tx = conn.into_inner();
-        // Whoever moves the tree first writes its hashes and checkpoint.
-        if n != size as u64 && !store::log::grow(tx, size, n as i64)? {
-            return Ok(None);
-        }
-        let hashes: Vec<(i64, [u8; 32])> = pending
-            .into_inner()
-            .into_iter()
-            .map(|(id, hash)| (id as i64, hash.0))
-            .collect();
         store::log::insert_hashes(tx, &hashes)?;
-        let checkpoint =
-            tlog_tiles::Checkpoint::new(log.origin(), n, root, "").map_err(unexpected)?;
-        let mut note = signed_note::Note::new(&checkpoint.to_bytes(), &[]).map_err(unexpected)?;
-        note.add_sigs(&[log]).map_err(unexpected)?;
-        match again {
+        match store::log::latest_checkpoint(tx)? {
             // Ed25519 signs deterministically and a checkpoint carries no time: the note
-            // is the same bytes; `signed_at` says the log still stands behind it.
-            true => store::log::refresh_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
-            false => store::log::insert_checkpoint(tx, n as i64, &note.to_bytes(), at)?,
+            // is the same bytes, and the stored one keeps the witnesses' cosignatures after
+            // them; `signed_at` says the log still stands behind it. A new log key (a
+            // directory moved into a token) signs it anew.
+            Some((s, stored)) if s == n as i64 => {
+                let kept = if stored.starts_with(&note) { stored } else { note };
+                store::log::refresh_checkpoint(tx, s, &kept, at)?
+            }
+            _ => store::log::insert_checkpoint(tx, n as i64, &note, at)?,
         }
         log.signed_once
             .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -167,10 +167,11 @@ pub fn insert_hashes(conn: &mut DbConnection, hashes: &[(i64, [u8; 32])]) -> Que
                     .execute(c)?;
             }
         }
+        // A round's hundreds of hashes in a few statements, while the write lock is held.
         DbConnection::Sqlite(c) => {
-            for row in rows {
+            for chunk in rows.chunks(1000) {
                 diesel::insert_into(log_hashes::table)
-                    .values(row)
+                    .values(chunk.to_vec())
                     .execute(c)?;
             }
         }

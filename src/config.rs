@@ -54,6 +54,10 @@ pub struct Config {
     pub login_max_failures: u32,
     /// Window of the login throttle in seconds (`SSA_DIRECTORY_LOGIN_THROTTLE_WINDOW_SECS`).
     pub login_throttle_window_secs: u64,
+    /// Certificate validations (`POST /api/v1/certificates/validate`) one caller (an account,
+    /// a token's client) may ask of one instance per minute, in bursts of as many
+    /// (`SSA_DIRECTORY_VALIDATIONS_PER_MINUTE`); more answer 429 with `Retry-After`.
+    pub validations_per_minute: u32,
     /// Lifetime of a portal session in seconds (`SSA_DIRECTORY_SESSION_TTL_SECS`).
     pub session_ttl_secs: u64,
     /// Take the client address for the login throttle from `X-Forwarded-For`/`Forwarded`;
@@ -336,6 +340,7 @@ impl Default for Config {
             auto_approve_sandbox: false,
             login_max_failures: 5,
             login_throttle_window_secs: 900,
+            validations_per_minute: 120,
             session_ttl_secs: 12 * 3600,
             trust_forwarded_for: false,
             issuer: None,
@@ -455,6 +460,11 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "public_url {url:?} must start with http:// or https://"
             )));
+        }
+        if self.validations_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "validations_per_minute must be at least 1".into(),
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(

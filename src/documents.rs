@@ -82,3 +82,24 @@ mod tests {
         assert_eq!(cached.get().etag, b.etag);
     }
 }
+
+/// A document built on request and kept while the version it was built from stands (the
+/// participants list: rebuilt when an organisation changed, on whichever instance).
+#[derive(Debug, Default)]
+pub struct Versioned(RwLock<Option<(String, Arc<Published>)>>);
+
+impl Versioned {
+    /// The document built from `version`, if that is the one kept.
+    pub fn get(&self, version: &str) -> Option<Arc<Published>> {
+        let guard = self.0.read().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .filter(|(kept, _)| kept == version)
+            .map(|(_, doc)| doc.clone())
+    }
+
+    /// Keeps `doc`, built from `version`.
+    pub fn put(&self, version: String, doc: Arc<Published>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some((version, doc));
+    }
+}

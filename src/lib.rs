@@ -423,6 +423,8 @@ impl Application {
             mfa,
             log: Arc::new(log),
             log_witnesses: services::transparency::Witnesses::configured(&config.log_witnesses)?,
+            validations: services::Limiter::per_minute(config.validations_per_minute),
+            participants: Default::default(),
             federation_statements: federation::statement_cache(max_age),
             federation_configurations: federation::statement_cache(max_age),
             transmitter,

@@ -280,3 +280,76 @@ mod tests {
         }
     }
 }
+
+/// What the directory knows of a certificate a bank was presented
+/// (`POST /api/v1/certificates/validate`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Validation {
+    /// True when the directory's CA signed it, it is on record, good, within its validity,
+    /// and its product and organisation are active: a bank may accept it.
+    pub valid: bool,
+    /// Why not, for people (empty when valid).
+    pub problems: Vec<String>,
+    /// Whether one of the directory's issuing CAs signed it.
+    pub chains_to_directory: bool,
+    /// The subject of the issuing CA that signed it (RFC 4514), when one did.
+    pub issuer: Option<String>,
+    /// `good`, `hold`, `revoked`, or `unknown` (not on the directory's record: not signed
+    /// by its CA, or signed but never issued, which the operators must hear of).
+    pub status: ValidationStatus,
+    pub revocation_reason: Option<RevocationReason>,
+    #[serde(with = "rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
+    /// The serial, hexadecimal, as the directory writes it.
+    pub serial: Serial,
+    /// The subject, RFC 4514.
+    pub subject: String,
+    /// SHA-256 of the DER, hexadecimal.
+    pub sha256: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_before: Timestamp,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_after: Timestamp,
+    /// `valid`, `expired` or `not_yet_valid`, now.
+    pub validity: Validity,
+    /// Its profile, when it is on record.
+    #[serde(rename = "type")]
+    pub cert_type: Option<CertType>,
+    /// The organisation it was issued to, when it is on record.
+    pub organisation: Option<Owner<OrgId>>,
+    /// The product it was issued to, when it is on record.
+    pub software: Option<Owner<SoftwareId>>,
+    /// Its index in the directory's transparency log, when it is logged.
+    pub log_index: Option<i64>,
+}
+
+/// A certificate's revocation status, or that the directory has no record of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationStatus {
+    Good,
+    Hold,
+    Revoked,
+    Unknown,
+}
+
+/// Where a certificate stands in its validity period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Validity {
+    Valid,
+    Expired,
+    NotYetValid,
+}
+
+/// The organisation or product a certificate belongs to, and its status.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Owner<Id> {
+    #[schema(value_type = String)]
+    pub id: Id,
+    pub name: String,
+    pub status: super::Status,
+}

@@ -18,6 +18,37 @@ pub struct SoftwareStatus {
     pub org_status: Status,
 }
 
+/// Active participants: the whole list (`items` only), or one page of it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ParticipantList {
+    pub items: Vec<Participant>,
+    /// A page: pass as `after` for the next; absent on the last page and on the whole list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<OrgId>,
+    /// A page: the newest event cursor when it was read (take every page, then follow
+    /// `GET /events` or ask `since` it; a change made meanwhile may be seen twice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_cursor: Option<String>,
+    /// With `since` (on its first page): organisations changed since then that are no longer
+    /// participants, to drop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<OrgId>>,
+}
+
+/// Which participants a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantFilter {
+    /// After this organisation id (keyset).
+    pub after: Option<OrgId>,
+    /// Only organisations with this role.
+    pub role: Option<RegulatedRole>,
+    /// Only organisations of this country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// Only organisations an event after this event id concerns (their status or their
+    /// authorization servers).
+    pub since: Option<i64>,
+}
+
 /// An active organisation as published for discovery.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Participant {

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod organisation;
 pub mod page;
 pub mod protocol;
+pub mod search;
 pub mod software;
 pub mod status;
 pub mod subscription;

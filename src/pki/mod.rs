@@ -355,3 +355,48 @@ mod tests {
         );
     }
 }
+
+/// A certificate someone was presented, read from PEM (the leaf first; a chain after it is
+/// ignored: only the directory's own CA is trusted).
+#[derive(Debug, Clone)]
+pub struct Presented {
+    pub der: Vec<u8>,
+    pub pem: String,
+    pub serial: Serial,
+    /// RFC 4514.
+    pub subject: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+}
+
+/// Reads the first certificate of `pem`; an error says what is wrong with it, for a 422.
+pub fn presented(pem: &str) -> Result<Presented, String> {
+    use der::DecodePem;
+    let begin = pem
+        .find("-----BEGIN CERTIFICATE-----")
+        .ok_or("no PEM certificate (-----BEGIN CERTIFICATE-----) found")?;
+    let end = pem[begin..]
+        .find("-----END CERTIFICATE-----")
+        .map(|at| begin + at + "-----END CERTIFICATE-----".len())
+        .ok_or("the PEM certificate has no -----END CERTIFICATE----- line")?;
+    let block = &pem[begin..end];
+    let cert = x509_cert::Certificate::from_pem(block.as_bytes())
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let der = cert
+        .to_der()
+        .map_err(|e| format!("not an X.509 certificate: {e}"))?;
+    let tbs = &cert.tbs_certificate;
+    let time = |t: x509_cert::time::Time| {
+        time::OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64)
+            .map(primitive)
+            .map_err(|e| format!("a validity time out of range: {e}"))
+    };
+    Ok(Presented {
+        subject: subject_dn(&der).map_err(|e| e.to_string())?,
+        serial: Serial::from_bytes(tbs.serial_number.as_bytes()),
+        not_before: time(tbs.validity.not_before)?,
+        not_after: time(tbs.validity.not_after)?,
+        pem: format!("{block}\n"),
+        der,
+    })
+}

@@ -5,14 +5,19 @@
 
 use std::sync::Arc;
 
+use openssl::x509::X509;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::{Directory, keystore};
 use crate::keys::proofs::certificate_thumbprint;
 use crate::model::audit::Entry;
-use crate::model::certificate::{CertStatus, CertType, Certificate, Issued, RevocationReason};
+use crate::model::certificate::{
+    CertStatus, CertType, Certificate, Issued, Owner, RevocationReason, Validation,
+    ValidationStatus, Validity,
+};
 use crate::model::software::Grant;
-use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, Timestamp};
+use crate::model::{Actor, Error, OrgId, Result, Serial, SoftwareId, Status, Timestamp, invalid};
 use crate::pki::{self, csr};
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -211,6 +216,125 @@ fn get_in(conn: &mut DbConnection, actor: &Actor, serial: &Serial) -> Result<Cer
 /// One certificate; 404 for those outside its organisation.
 pub async fn get(dir: &Arc<Directory>, actor: Actor, serial: Serial) -> Result<Certificate> {
     dir.db(move |conn| get_in(conn, &actor, &serial)).await
+}
+
+/// What the directory knows of a certificate a bank was presented (PEM, the leaf first):
+/// whether its CA signed it, its record, revocation status, validity, owner and log index.
+/// For operators, participants (members of an active organisation) and machine clients
+/// (`directory:read`); what is not a certificate is a 422.
+pub async fn validate(dir: &Arc<Directory>, actor: Actor, pem: String) -> Result<Validation> {
+    let presented = pki::presented(&pem).map_err(|why| invalid("certificate", why))?;
+    let (shared, at) = (dir.clone(), dir.now());
+    dir.db(move |conn| {
+        let participant = match &actor {
+            Actor::Client { .. } | Actor::Cli | Actor::System => true,
+            Actor::User { operator: true, .. } => true,
+            Actor::User { id, .. } => store::organisations::is_participant(conn, *id)?,
+        };
+        if !participant {
+            return Err(Error::Forbidden(
+                "certificates are validated for operators and members of an active organisation"
+                    .into(),
+            ));
+        }
+        let issuer = shared.ca.issuers().find(|i| i.signed(&presented.pem));
+        // On record only when the directory issued exactly these bytes: a foreign
+        // certificate that reuses a serial is not ours.
+        let record = match issuer {
+            Some(_) => store::certificates::find(conn, &presented.serial)?.filter(|c| {
+                X509::from_pem(c.pem.as_bytes())
+                    .and_then(|x| x.to_der())
+                    .is_ok_and(|der| der == presented.der)
+            }),
+            None => None,
+        };
+        let sha256 = hex::encode(Sha256::digest(&presented.der));
+        let log_index = store::log::by_artefact(conn, &sha256)?.map(|(idx, _)| idx);
+        let owners = match &record {
+            Some(cert) => {
+                let org = store::organisations::find(conn, cert.organisation_id)?
+                    .ok_or(Error::NotFound("organisation"))?;
+                let software = store::software::find(conn, cert.software_id)?
+                    .ok_or(Error::NotFound("software"))?;
+                Some((
+                    Owner {
+                        id: org.id,
+                        name: org.legal_name,
+                        status: org.status,
+                    },
+                    Owner {
+                        id: software.id,
+                        name: software.client_name,
+                        status: software.status,
+                    },
+                ))
+            }
+            None => None,
+        };
+        let validity = if at < presented.not_before {
+            Validity::NotYetValid
+        } else if at > presented.not_after {
+            Validity::Expired
+        } else {
+            Validity::Valid
+        };
+        let status = match &record {
+            None => ValidationStatus::Unknown,
+            Some(cert) => match cert.status {
+                CertStatus::Good => ValidationStatus::Good,
+                CertStatus::Hold => ValidationStatus::Hold,
+                CertStatus::Revoked => ValidationStatus::Revoked,
+            },
+        };
+        let mut problems = vec![];
+        match (issuer, &record) {
+            (None, _) => problems.push("not signed by the directory's CA".to_owned()),
+            (Some(_), None) => problems.push(
+                "signed by the directory's CA but not on its record: tell the directory's operators"
+                    .to_owned(),
+            ),
+            (Some(_), Some(cert)) if cert.status != CertStatus::Good => problems.push(format!(
+                "{} ({})",
+                if cert.status == CertStatus::Hold { "on hold" } else { "revoked" },
+                cert.revocation_reason.map_or("no reason", RevocationReason::as_str)
+            )),
+            _ => {}
+        }
+        match validity {
+            Validity::Expired => problems.push("expired".to_owned()),
+            Validity::NotYetValid => problems.push("not valid yet".to_owned()),
+            Validity::Valid => {}
+        }
+        if let Some((org, software)) = &owners {
+            if org.status != Status::Active {
+                problems.push(format!("its organisation is {}", org.status.as_str()));
+            }
+            if software.status != Status::Active {
+                problems.push(format!("its software is {}", software.status.as_str()));
+            }
+        }
+        let (organisation, software) = owners.unzip();
+        Ok(Validation {
+            valid: problems.is_empty(),
+            problems,
+            chains_to_directory: issuer.is_some(),
+            issuer: issuer.map(|i| pki::subject_dn(&i.der)).transpose()?,
+            status,
+            revocation_reason: record.as_ref().and_then(|c| c.revocation_reason),
+            revoked_at: record.as_ref().and_then(|c| c.revoked_at),
+            cert_type: record.as_ref().map(|c| c.cert_type),
+            serial: presented.serial,
+            subject: presented.subject,
+            sha256,
+            not_before: presented.not_before,
+            not_after: presented.not_after,
+            validity,
+            organisation,
+            software,
+            log_index,
+        })
+    })
+    .await
 }
 
 /// Sets a certificate's revocation state and keeps the keystore in step (a revoked signing

@@ -24,6 +24,7 @@ pub mod passkeys;
 pub mod password_reset;
 pub mod recorder;
 pub mod reminders;
+pub mod search;
 pub mod signing_keys;
 pub mod software;
 pub mod statements;
@@ -37,7 +38,7 @@ use crate::config::Config;
 use crate::documents::Cached;
 use crate::keys::signing::KeyRing;
 use crate::metrics::Metrics;
-use crate::model::{Clock, Error, Result, Timestamp};
+use crate::model::{Actor, Clock, Error, Result, Timestamp};
 use crate::pki::Ca;
 use crate::pki::ocsp::ResponseCache;
 use crate::store::{DbConnection, DbPool};
@@ -94,8 +95,46 @@ pub struct Directory {
     pub passkeys: passkeys::RelyingParty,
     /// Composes the directory's mail and delivers it (SMTP, or files).
     pub mailer: crate::mail::Mailer,
+    /// The participants list, prepared, with the version it was built from.
+    pub participants: crate::documents::Versioned,
+    /// Certificate validations per caller (`validations_per_minute`).
+    pub validations: Limiter,
     /// Set once the server has stopped: background delivery ends with it.
     pub stopped: tokio::sync::watch::Sender<bool>,
+}
+
+/// A rate limit per caller (an account, a machine client), on this instance.
+pub struct Limiter(governor::DefaultKeyedRateLimiter<String>);
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Limiter").field(&self.0.len()).finish()
+    }
+}
+
+impl Limiter {
+    /// `per_minute` calls a minute for each caller, in bursts of as many.
+    pub fn per_minute(per_minute: u32) -> Self {
+        let n = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        Self(governor::RateLimiter::keyed(governor::Quota::per_minute(n)))
+    }
+
+    /// Counts a call of `actor`; over its limit, how long it must wait.
+    pub fn check(&self, actor: &Actor) -> std::result::Result<(), std::time::Duration> {
+        use governor::clock::Clock;
+        // Callers that went quiet are forgotten, so the map stays as large as the busy ones.
+        if self.0.len() > 10_000 {
+            self.0.retain_recent();
+        }
+        let key = match actor {
+            Actor::User { id, .. } => format!("user:{id}"),
+            Actor::Client { client, .. } => format!("client:{client}"),
+            Actor::Cli | Actor::System => return Ok(()),
+        };
+        self.0
+            .check_key(&key)
+            .map_err(|until| until.wait_time_from(governor::clock::DefaultClock::default().now()))
+    }
 }
 
 /// Runs blocking database work on the blocking thread pool, inside the caller's tracing span.

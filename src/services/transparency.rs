@@ -340,7 +340,11 @@ pub fn sequence_in(conn: &mut DbConnection, log: &LogSigner, at: Timestamp) -> R
             // them; `signed_at` says the log still stands behind it. A new log key (a
             // directory moved into a token) signs it anew.
             Some((s, stored)) if s == n as i64 => {
-                let kept = if stored.starts_with(&note) { stored } else { note };
+                let kept = if stored.starts_with(&note) {
+                    stored
+                } else {
+                    note
+                };
                 store::log::refresh_checkpoint(tx, s, &kept, at)?
             }
             _ => store::log::insert_checkpoint(tx, n as i64, &note, at)?,

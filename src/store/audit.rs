@@ -88,36 +88,60 @@ pub fn record(conn: &mut DbConnection, entry: Entry) -> QueryResult<()> {
         .map(drop)
 }
 
+/// The events the filter keeps.
+fn filtered(
+    filter: &AuditFilter,
+) -> audit_events::BoxedQuery<'static, <DbConnection as diesel::Connection>::Backend> {
+    let mut query = audit_events::table.into_boxed();
+    if let Some(action) = filter.action.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_events::action.eq(action.to_owned()));
+    }
+    if let Some(who) = filter.actor.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_events::actor.eq(who.to_lowercase()));
+    }
+    if let Some(subject) = filter.subject_id.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_events::subject_id.eq(subject.to_owned()));
+    }
+    if let Some(org) = filter.organisation_id.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(audit_events::organisation_id.eq(org.to_owned()));
+    }
+    query
+}
+
 /// The log, newest first, filtered.
 pub fn list(
     conn: &mut DbConnection,
     filter: &AuditFilter,
     page: PageRequest,
 ) -> QueryResult<Page<AuditEvent>> {
-    let query = || {
-        let mut query = audit_events::table.into_boxed();
-        if let Some(action) = filter.action.as_deref().filter(|s| !s.is_empty()) {
-            query = query.filter(audit_events::action.eq(action.to_owned()));
-        }
-        if let Some(who) = filter.actor.as_deref().filter(|s| !s.is_empty()) {
-            query = query.filter(audit_events::actor.eq(who.to_lowercase()));
-        }
-        if let Some(subject) = filter.subject_id.as_deref().filter(|s| !s.is_empty()) {
-            query = query.filter(audit_events::subject_id.eq(subject.to_owned()));
-        }
-        if let Some(org) = filter.organisation_id.as_deref().filter(|s| !s.is_empty()) {
-            query = query.filter(audit_events::organisation_id.eq(org.to_owned()));
-        }
-        query
-    };
-    let total: i64 = query().count().get_result(conn)?;
-    let items = query()
+    let total: i64 = filtered(filter).count().get_result(conn)?;
+    let items = filtered(filter)
         .select(Row::as_select())
         .order(audit_events::id.desc())
         .limit(page.limit())
         .offset(page.offset())
         .load(conn)?;
     Ok(page.wrap(items.into_iter().map(AuditEvent::from).collect(), total))
+}
+
+/// Up to `limit` events of the filter, newest first, older than the event `before`: the
+/// export's keyset pages, each as cheap as the first.
+pub fn before(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<AuditEvent>> {
+    let mut query = filtered(filter);
+    if let Some(before) = before {
+        query = query.filter(audit_events::id.lt(before));
+    }
+    let items = query
+        .select(Row::as_select())
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .load(conn)?;
+    Ok(items.into_iter().map(AuditEvent::from).collect())
 }
 
 /// The history of one organisation (its own events and those of its software and members),

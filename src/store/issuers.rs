@@ -104,6 +104,22 @@ pub fn proven(conn: &mut DbConnection) -> QueryResult<Vec<(OrgId, String)>> {
         .load(conn)
 }
 
+/// The proven claims of these organisations: which holds which issuer.
+pub fn proven_of(conn: &mut DbConnection, orgs: &[OrgId]) -> QueryResult<Vec<(OrgId, String)>> {
+    let mut out = vec![];
+    // Bounded statements (PostgreSQL takes at most 65,535 bound values).
+    for chunk in orgs.chunks(10_000) {
+        out.extend(
+            claims::table
+                .filter(claims::verified_at.is_not_null())
+                .filter(claims::organisation_id.eq_any(chunk))
+                .select((claims::organisation_id, claims::issuer))
+                .load::<(OrgId, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 /// Records `org`'s proof of control of `issuer` (or, with `None`, withdraws it); false when
 /// there is no such claim. A unique violation: another organisation holds it proven.
 pub fn set_verified(

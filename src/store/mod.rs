@@ -38,6 +38,7 @@ pub mod oauth;
 pub mod organisations;
 pub mod passkeys;
 pub mod schema;
+pub mod search;
 pub mod sessions;
 pub mod signing_keys;
 pub mod software;

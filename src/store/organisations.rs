@@ -231,6 +231,18 @@ pub fn set_authorization_servers(
 }
 
 /// The account's role in the organisation, if it is a member.
+/// Whether the account is a member of an active organisation: a participant of the
+/// ecosystem.
+pub fn is_participant(conn: &mut DbConnection, user: UserId) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        memberships::table
+            .inner_join(organisations::table)
+            .filter(memberships::user_id.eq(user))
+            .filter(organisations::status.eq(Status::Active)),
+    ))
+    .get_result(conn)
+}
+
 pub fn role_of(
     conn: &mut DbConnection,
     org: OrgId,

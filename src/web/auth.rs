@@ -121,6 +121,11 @@ const MACHINE_ROUTES: &[(&str, &str, Scope)] = &[
     ("GET", "/api/v1/certificates/{serial}", Scope::DirectoryRead),
     (
         "POST",
+        "/api/v1/certificates/validate",
+        Scope::DirectoryRead,
+    ),
+    (
+        "POST",
         "/api/v1/certificates/{serial}/revoke",
         Scope::CertificatesWrite,
     ),

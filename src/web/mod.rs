@@ -69,9 +69,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessio
     .default_service(web::to(not_found));
 }
 
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+async fn not_found(req: HttpRequest, user: auth::SessionUser) -> Result<HttpResponse, AppError> {
     if wants_html(&req) {
-        return Ok(portal::not_found_page(&req));
+        // A signed-in visitor keeps their header (their links, their log-out).
+        return Ok(portal::not_found_page(&req, user.0.as_ref()));
     }
     Err(AppError::Domain(Error::NotFound("route")))
 }

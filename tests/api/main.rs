@@ -10,6 +10,7 @@ mod authorization;
 mod authorization_server;
 mod browser;
 mod cli;
+mod console;
 mod contract;
 mod events;
 mod federation;

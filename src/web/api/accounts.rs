@@ -219,6 +219,10 @@ pub(crate) struct AuditQuery {
     /// Only events of this organisation (its own, its software's and members').
     #[param(value_type = Option<uuid::Uuid>)]
     organisation_id: Option<String>,
+    /// `csv`: every event of the filter as CSV (also with `Accept: text/csv`), streamed;
+    /// `page` and `per_page` are then ignored.
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -231,12 +235,15 @@ pub(crate) struct AuditQuery {
 
 /// The audit log
 ///
-/// Operators only; newest first.
+/// Operators only; newest first. With `format=csv` (or `Accept: text/csv`), every event of
+/// the filter as CSV, streamed a page at a time.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", operation_id = "auditLog",
     params(AuditQuery),
-    responses((status = 200, description = "One page of audit events.", body = Page<AuditEvent>),
+    responses((status = 200, description = "One page of audit events, or all of them as CSV.",
+            content((Page<AuditEvent> = "application/json"), (String = "text/csv"))),
         (status = 403, description = "Not an operator.", body = crate::web::error::Problem, content_type = "application/problem+json")))]
 pub(super) async fn audit_log(
+    req: actix_web::HttpRequest,
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
     query: web::Query<AuditQuery>,
@@ -248,6 +255,10 @@ pub(super) async fn audit_log(
         subject_id: query.subject_id,
         organisation_id: query.organisation_id,
     };
+    if super::wants_csv(&req, query.format.as_deref())? {
+        let stream = services::audit::export(state.into_inner(), actor, filter)?;
+        return Ok(super::csv_response("audit.csv", stream));
+    }
     let page = PageRequest {
         page: query.page,
         per_page: query.per_page,

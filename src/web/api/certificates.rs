@@ -1,12 +1,13 @@
 //! Certificates of software products: issuance from CSRs, lists, revocation.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError, web};
 use serde::Deserialize;
 
 use super::{Items, created};
 use crate::model::certificate::CertType;
-use crate::model::certificate::{Certificate, Issued};
-use crate::model::{Serial, SoftwareId};
+use crate::model::certificate::{Certificate, Issued, Validation};
+use crate::model::{Error, Serial, SoftwareId, invalid};
 use crate::services::{Directory, certificates};
 use crate::web::auth::ApiUser;
 use crate::web::error::{AppError, Problem};
@@ -119,4 +120,54 @@ pub(super) async fn revoke(
     let serial: Serial = path.into_inner().parse()?;
     let cert = certificates::revoke(&state, actor, None, serial, body.into_inner().reason).await?;
     Ok(HttpResponse::Ok().json(cert))
+}
+
+/// A certificate to validate.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ValidationRequest {
+    /// The certificate a client presented, PEM; a chain may follow it (only the directory's
+    /// own CA is trusted, whatever the chain says). At most 64 KiB.
+    #[schema(max_length = 65536)]
+    certificate: String,
+}
+
+/// Validate a certificate
+///
+/// What the directory knows of a certificate a bank was presented: whether its CA signed
+/// it, its status (`good`, `hold`, `revoked` with reason and time, or `unknown` when it is
+/// not on record), its validity now, its type, the organisation and product it was issued
+/// to with their statuses, its transparency log index, and `valid` when all of these let a
+/// bank accept it. For operators, members of an active organisation and machine clients
+/// with `directory:read`. What is not a certificate gets 422; more than
+/// `validations_per_minute` calls by one caller get 429 with `Retry-After`.
+#[utoipa::path(post, path = "/api/v1/certificates/validate", tag = "certificates", operation_id = "validateCertificate",
+    request_body = ValidationRequest,
+    responses((status = 200, description = "What the directory knows of it.", body = Validation),
+        (status = 403, description = "Not an operator, a member of an active organisation or a machine client.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a certificate.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many validations by this caller.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait.")))))]
+pub(super) async fn validate(
+    state: web::Data<Directory>,
+    ApiUser(actor): ApiUser,
+    body: web::Json<ValidationRequest>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    if let Err(wait) = state.validations.check(&actor) {
+        let seconds = wait.as_secs() + 1;
+        let mut response = AppError::from(Error::TooManyRequests(format!(
+            "too many certificate validations; try again in {seconds} seconds"
+        )))
+        .error_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        return Ok(response);
+    }
+    if body.certificate.len() > 65536 {
+        return Err(invalid("certificate", "longer than 64 KiB").into());
+    }
+    let validation = certificates::validate(&state, actor, body.certificate).await?;
+    Ok(HttpResponse::Ok().json(validation))
 }

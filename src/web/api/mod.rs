@@ -7,6 +7,7 @@ mod accounts;
 mod certificates;
 mod keys;
 mod organisations;
+mod search;
 mod software;
 mod statements;
 mod subscriptions;
@@ -186,13 +187,51 @@ pub fn routes() -> Table {
             &v1(&format!("/software/{{software_id}}/{TRANSITIONS}")),
             software::transition,
         )
+        .post(&v1("/certificates/validate"), certificates::validate)
         .get(&v1("/certificates/{serial}"), certificates::get)
         .post(&v1("/certificates/{serial}/revoke"), certificates::revoke)
         .post(&v1("/ssa/{jti}/revoke"), statements::revoke)
         .get(&v1("/audit"), accounts::audit_log)
+        .get(&v1("/search"), search::search)
         .get(&v1("/tokens"), accounts::list_tokens)
         .post(&v1("/tokens"), accounts::create_token)
         .delete(&v1("/tokens/{token_id}"), accounts::revoke_token)
+}
+
+/// Whether a list is asked for as CSV: `format=csv`, or `Accept: text/csv` without a
+/// `format`; another format is a 422.
+pub(crate) fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, AppError> {
+    match format {
+        Some("csv") => Ok(true),
+        Some("json") => Ok(false),
+        Some(_) => Err(crate::model::invalid("format", "json or csv").into()),
+        None => Ok(req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| {
+                accept
+                    .split(',')
+                    .any(|t| t.split(';').next().unwrap_or("").trim() == "text/csv")
+            })),
+    }
+}
+
+/// A CSV download, streamed as the service yields it: a failure after the first chunk
+/// ends the body early (the client sees a cut download, never a wrong one).
+pub(crate) fn csv_response(
+    name: &str,
+    stream: impl futures_util::Stream<Item = crate::model::Result<bytes::Bytes>> + 'static,
+) -> HttpResponse {
+    use futures_util::StreamExt;
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(stream.map(|chunk| chunk.map_err(AppError::from)))
 }
 
 /// An optional JSON body: empty means `None`, anything else must be valid JSON within the

@@ -13,7 +13,9 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
-use super::{accounts, certificates, keys, organisations, software, statements, subscriptions};
+use super::{
+    accounts, certificates, keys, organisations, search, software, statements, subscriptions,
+};
 use crate::model;
 use crate::web::{error::Problem, public};
 
@@ -67,6 +69,8 @@ use crate::web::{error::Problem, public};
         certificates::list,
         certificates::get,
         certificates::revoke,
+        certificates::validate,
+        search::search,
         statements::revoke,
         subscriptions::list,
         subscriptions::create,
@@ -138,9 +142,10 @@ use crate::web::{error::Problem, public};
         (name = "members", description = "Members of organisations and their invitations."),
         (name = "software", description = "Software products: registration, edits and their re-approval, operator decisions and software statements (SSAs)."),
         (name = "keys", description = "Participant keys: public JWKs of software products and organisations, published in the keystore."),
-        (name = "certificates", description = "Certificates issued by the directory's CA from CSRs, and their revocation."),
+        (name = "certificates", description = "Certificates issued by the directory's CA from CSRs, their revocation, and validation of a certificate a client presented."),
         (name = "events", description = "Push subscriptions: RFC 8935 delivery of the signed change events to an organisation's endpoints, with their delivery status."),
         (name = "audit", description = "The append-only audit log."),
+        (name = "operators", description = "The operator's console: search across everything."),
         (name = "oauth", description = "The token endpoint for machine clients of the API (OAuth 2.0 client credentials with private_key_jwt and DPoP-bound tokens) and its RFC 8414 metadata."),
         (name = "federation", description = "OpenID Federation 1.0: the directory as a trust anchor (its entity configuration, subordinate statements about software products, the list of subordinates), signed with federation keys apart from the SSA keys."),
         (name = "public", description = "Unauthenticated documents for relying parties (banks' authorization servers)."),

@@ -150,8 +150,12 @@ pub fn render_with(status: StatusCode, page: &impl Template) -> PortalResult {
 }
 
 fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
+    error_page_for(status, PageCtx::anonymous(), title, detail)
+}
+
+fn error_page_for(status: StatusCode, ctx: PageCtx, title: &str, detail: &str) -> HttpResponse {
     let page = pages::ErrorPage {
-        ctx: PageCtx::anonymous(),
+        ctx,
         title: title.to_owned(),
         detail: detail.to_owned(),
     };
@@ -164,9 +168,11 @@ fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
 }
 
 /// The 404 page for browsers.
-pub fn not_found_page(_req: &HttpRequest) -> HttpResponse {
-    error_page(
+pub fn not_found_page(req: &HttpRequest, user: Option<&User>) -> HttpResponse {
+    use actix_session::SessionExt;
+    error_page_for(
         StatusCode::NOT_FOUND,
+        ctx(&req.get_session(), user),
         "Not found",
         "There is no page at this address.",
     )

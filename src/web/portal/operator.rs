@@ -4,7 +4,9 @@ use actix_session::Session;
 use actix_web::web;
 use serde::Deserialize;
 
-use super::pages::{AccountMailPage, AuditPage, Pager, QueuePage, UsersPage};
+use super::pages::{
+    AccountMailPage, AuditPage, Pager, QueuePage, SearchGroup, SearchPage, UsersPage,
+};
 use super::{
     PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
 };
@@ -36,7 +38,72 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/operator/users/{user_id}/second-factors/reset",
             web::post().to(reset_second_factors),
         )
-        .route("/audit", web::get().to(audit_log));
+        .route("/operator/search", web::get().to(search_page))
+        .route("/audit", web::get().to(audit_log))
+        .route("/audit/export", web::get().to(audit_export));
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SearchQuery {
+    q: String,
+    kind: Option<crate::model::search::Kind>,
+    after: Option<String>,
+}
+
+/// The operator's search: everything a query names, grouped by kind, with links.
+async fn search_page(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    query: web::Query<SearchQuery>,
+) -> PortalResult {
+    let query = query.into_inner();
+    let actor = user.actor();
+    actor.require_operator()?;
+    let (results, error) = if query.q.trim().is_empty() {
+        (None, None)
+    } else {
+        match services::search::search(&state, actor, query.q.clone(), query.kind, query.after, 20)
+            .await
+        {
+            Ok(results) => (Some(results), None),
+            Err(e) => (None, Some(form_message(e)?)),
+        }
+    };
+    let next = |group: &crate::model::search::Group| {
+        group.next.as_ref().map(|after| {
+            format!(
+                "/operator/search?{}",
+                serde_html_form::to_string([
+                    ("q", query.q.as_str()),
+                    ("kind", group.kind.as_str()),
+                    ("after", after.as_str()),
+                ])
+                .unwrap_or_default()
+            )
+        })
+    };
+    let groups = results
+        .map(|r| {
+            r.groups
+                .into_iter()
+                .map(|g| SearchGroup {
+                    heading: g.kind.heading(),
+                    kind: g.kind.as_str(),
+                    next: next(&g),
+                    items: g.items,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    render(&SearchPage {
+        ctx: ctx(&session, Some(&user)),
+        searched: !query.q.trim().is_empty() && error.is_none(),
+        query: query.q,
+        groups,
+        error,
+    })
 }
 
 #[derive(Deserialize)]
@@ -141,6 +208,24 @@ struct AuditQuery {
     subject_id: String,
     organisation_id: String,
     page: Option<u32>,
+}
+
+/// The audit log of the filter as a CSV download (every event, streamed).
+async fn audit_export(
+    state: web::Data<Directory>,
+    SignedIn(user): SignedIn,
+    query: web::Query<AuditQuery>,
+) -> PortalResult {
+    let query = query.into_inner();
+    let given = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    let filter = AuditFilter {
+        action: given(&query.action),
+        actor: given(&query.actor),
+        subject_id: given(&query.subject_id),
+        organisation_id: given(&query.organisation_id),
+    };
+    let stream = services::audit::export(state.into_inner(), user.actor(), filter)?;
+    Ok(crate::web::api::csv_response("audit.csv", stream))
 }
 
 async fn audit_log(

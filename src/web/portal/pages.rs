@@ -364,6 +364,25 @@ pub struct AccountMailPage {
 }
 
 #[derive(Template)]
+#[template(path = "search.html")]
+pub struct SearchPage {
+    pub ctx: PageCtx,
+    pub query: String,
+    /// Whether a search ran (and found what `groups` holds, perhaps nothing).
+    pub searched: bool,
+    pub groups: Vec<SearchGroup>,
+    pub error: Option<String>,
+}
+
+/// One kind of hits on the search page, and the link to its next page.
+pub struct SearchGroup {
+    pub heading: &'static str,
+    pub kind: &'static str,
+    pub items: Vec<crate::model::search::Hit>,
+    pub next: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "users.html")]
 pub struct UsersPage {
     pub ctx: PageCtx,

@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::documents::Published;
 use crate::model::Error;
-use crate::model::discovery::{Participant, SoftwareStatus, StatementStatus};
+use crate::model::discovery::{
+    ParticipantFilter, ParticipantList, SoftwareStatus, StatementStatus,
+};
 use crate::model::event::Cursor;
-use crate::model::{SoftwareId, invalid};
+use crate::model::inputs::RegulatedRole;
+use crate::model::{OrgId, SoftwareId, invalid};
 use crate::services::{self, Directory, discovery, keystore};
 use crate::web::error::{AppError, Problem};
 use crate::web::routes::Table;
@@ -465,28 +468,95 @@ pub(crate) async fn software_statuses(
     ))
 }
 
-/// Active participants.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct ParticipantList {
-    items: Vec<Participant>,
+/// What a reader of the participants asks for: nothing (the whole list), or a page.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ParticipantsQuery {
+    /// The `next` of the previous page (an organisation id).
+    #[param(value_type = Option<uuid::Uuid>)]
+    after: Option<String>,
+    /// Participants per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// Only organisations with this role.
+    #[param(value_type = Option<RegulatedRole>)]
+    role: Option<String>,
+    /// Only organisations of this country (ISO 3166-1 alpha-2).
+    #[param(pattern = "^[A-Za-z]{2}$")]
+    country: Option<String>,
+    /// An event cursor: only organisations an event after it concerns (their status or
+    /// their authorization servers); the first page lists in `removed` those that left.
+    #[param(pattern = "^[0-9]{1,18}$")]
+    since: Option<String>,
 }
 
 /// Active participants
 ///
-/// Active organisations by name, with their roles and, for ASPSPs, their authorization
-/// servers.
+/// Active organisations with their roles and, for ASPSPs, their authorization servers.
+/// Without parameters, the whole list by name (prepared, with an ETag: `If-None-Match`
+/// answers 304). With any parameter, one page by organisation id (keyset-paginated with
+/// `after` and `limit`), filtered by `role`, `country` and `since` (an event cursor).
 #[utoipa::path(get, path = "/participants", tag = "public", operation_id = "participants", security(()),
-    responses((status = 200, description = "The participants.", body = ParticipantList, headers(("ETag" = String), ("Cache-Control" = String))),
-        (status = 304, description = "Not modified.")))]
+    params(ParticipantsQuery),
+    responses((status = 200, description = "The participants, or one page of them.", body = ParticipantList, headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified."),
+        (status = 410, description = "`since` is older than the event retention.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed parameter, or a `limit` out of range.", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn participants(
     req: HttpRequest,
     state: web::Data<Directory>,
+    query: web::Query<ParticipantsQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let items = discovery::participants(&state).await?;
+    let query = query.into_inner();
+    let max_age = state.config.status_max_age_secs;
+    if query.after.is_none()
+        && query.limit.is_none()
+        && query.role.is_none()
+        && query.country.is_none()
+        && query.since.is_none()
+    {
+        let doc = discovery::participants(&state).await?;
+        return Ok(serve(&req, &doc, max_age, "application/json"));
+    }
+    let filter = ParticipantFilter {
+        after: query
+            .after
+            .map(|a| {
+                a.parse::<OrgId>()
+                    .map_err(|_| invalid("after", "not a cursor this list returned as next"))
+            })
+            .transpose()?,
+        role: query
+            .role
+            .map(|r| {
+                RegulatedRole::parse_list("role", std::slice::from_ref(&r)).map(|roles| roles[0])
+            })
+            .transpose()?,
+        country: query
+            .country
+            .map(
+                |c| match c.len() == 2 && c.chars().all(|l| l.is_ascii_alphabetic()) {
+                    true => Ok(c.to_ascii_uppercase()),
+                    false => Err(invalid("country", "not an ISO 3166-1 alpha-2 code")),
+                },
+            )
+            .transpose()?,
+        since: query
+            .since
+            .map(|c| {
+                c.parse::<Cursor>()
+                    .map(|c| c.0)
+                    .map_err(|e| invalid("since", e))
+            })
+            .transpose()?,
+    };
+    let limit = bounded(query.limit.as_deref(), "limit", 1..=1000, 100)?;
+    let page = discovery::participants_page(&state, filter, limit).await?;
     Ok(serve(
         &req,
-        &Published::json(&ParticipantList { items }),
-        state.config.status_max_age_secs,
+        &Published::json(&page),
+        max_age,
         "application/json",
     ))
 }

@@ -1,0 +1,6 @@
+DROP INDEX organisations_name_search;
+DROP INDEX organisations_registration_number;
+DROP INDEX organisations_authority_registration_id;
+DROP INDEX software_name_search;
+DROP INDEX participant_keys_kid_search;
+DROP INDEX certificates_subject;

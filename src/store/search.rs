@@ -1,0 +1,323 @@
+//! The operator's search: organisations, products, accounts, certificates, keys and
+//! statements by any identifier a participant or a bank quotes, and by name. Every lookup
+//! is an index's (migration `search`): identifiers match exactly, names by prefix and
+//! without regard to case, a page at a time by (name, id).
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use super::DbConnection;
+use super::schema::{
+    certificates, issued_ssas, log_entries, organisations, participant_keys, software, users,
+};
+use crate::model::certificate::CertStatus;
+use crate::model::search::{Hit, NameCursor};
+use crate::model::{OrgId, Serial, SoftwareId, Status, UserId};
+
+/// The index expression of a name column (its lowercase, in the C collation on PostgreSQL,
+/// where a prefix is then a range of bytes, as SQLite compares already), and what goes
+/// before and after a bound value to make the same of it: the database lowercases both, so
+/// that they agree.
+fn name_key(conn: &DbConnection, column: &str) -> (String, &'static str, &'static str) {
+    match conn {
+        DbConnection::Postgresql(_) => (
+            format!("(lower({column}) COLLATE \"C\")"),
+            "(lower(",
+            ") COLLATE \"C\")",
+        ),
+        DbConnection::Sqlite(_) => (format!("lower({column})"), "lower(", ")"),
+    }
+}
+
+/// A page of name matches: the hits, and where the next page starts when more follow.
+pub type NamePage = (Vec<Hit>, Option<NameCursor>);
+
+/// Organisations whose name starts with `q` (in any case), by (name, id) after `after`: up
+/// to `limit`.
+pub fn organisations_named(
+    conn: &mut DbConnection,
+    q: &str,
+    after: Option<&NameCursor>,
+    limit: i64,
+) -> QueryResult<NamePage> {
+    let (key, open, close) = name_key(conn, "organisations.legal_name");
+    let mut query = organisations::table
+        .filter(
+            sql::<Bool>(&format!("{key} >= {open}"))
+                .bind::<Text, _>(q.to_owned())
+                .sql(close),
+        )
+        .filter(
+            sql::<Bool>(&format!("{key} < {open}"))
+                .bind::<Text, _>(format!("{q}\u{10FFFF}"))
+                .sql(close),
+        )
+        .order(sql::<Text>(&format!("{key}, organisations.id")))
+        .select((
+            organisations::id,
+            organisations::legal_name,
+            organisations::status,
+            sql::<Text>(&key),
+        ))
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(
+            sql::<Bool>(&format!("({key}, organisations.id) > ("))
+                .bind::<Text, _>(after.name.clone())
+                .sql(", ")
+                .bind::<Text, _>(after.id.clone())
+                .sql(")"),
+        );
+    }
+    let mut rows: Vec<(OrgId, String, Status, String)> = query.load(conn)?;
+    let next = page_end(&mut rows, limit, |(id, .., key)| NameCursor {
+        name: key.clone(),
+        id: id.to_string(),
+    });
+    let hits = rows
+        .into_iter()
+        .map(|(id, name, status, _)| Hit::organisation(id, name, status, "name"))
+        .collect();
+    Ok((hits, next))
+}
+
+/// Products whose name starts with `q`, as [`organisations_named`].
+pub fn software_named(
+    conn: &mut DbConnection,
+    q: &str,
+    after: Option<&NameCursor>,
+    limit: i64,
+) -> QueryResult<NamePage> {
+    let (key, open, close) = name_key(conn, "software.client_name");
+    let mut query = software::table
+        .filter(
+            sql::<Bool>(&format!("{key} >= {open}"))
+                .bind::<Text, _>(q.to_owned())
+                .sql(close),
+        )
+        .filter(
+            sql::<Bool>(&format!("{key} < {open}"))
+                .bind::<Text, _>(format!("{q}\u{10FFFF}"))
+                .sql(close),
+        )
+        .order(sql::<Text>(&format!("{key}, software.id")))
+        .select((
+            software::id,
+            software::client_name,
+            software::status,
+            software::organisation_id,
+            sql::<Text>(&key),
+        ))
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(
+            sql::<Bool>(&format!("({key}, software.id) > ("))
+                .bind::<Text, _>(after.name.clone())
+                .sql(", ")
+                .bind::<Text, _>(after.id.clone())
+                .sql(")"),
+        );
+    }
+    let mut rows: Vec<(SoftwareId, String, Status, OrgId, String)> = query.load(conn)?;
+    let next = page_end(&mut rows, limit, |(id, .., key)| NameCursor {
+        name: key.clone(),
+        id: id.to_string(),
+    });
+    let hits = rows
+        .into_iter()
+        .map(|(id, name, status, org, _)| Hit::software(id, name, status, org, "name"))
+        .collect();
+    Ok((hits, next))
+}
+
+/// Cuts `rows` (read one past `limit`) to the page; the cursor of its last row when more
+/// follow.
+fn page_end<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> NameCursor,
+) -> Option<NameCursor> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    more.then(|| rows.last().map(cursor)).flatten()
+}
+
+/// Everything one identifier names exactly: an organisation by id, registration number or
+/// authority registration id; a product by software id or client id; an account by email;
+/// a certificate by serial, subject or SHA-256 fingerprint; a participant key by kid; a
+/// statement by jti (with its product). At most `limit` of each kind.
+pub fn by_identifier(conn: &mut DbConnection, q: &str, limit: i64) -> QueryResult<Vec<Hit>> {
+    let mut hits = vec![];
+    if let Ok(id) = q.parse::<OrgId>() {
+        hits.extend(organisation(conn, id, "org id")?);
+    }
+    for by_authority in [false, true] {
+        let mut query = organisations::table
+            .select((
+                organisations::id,
+                organisations::legal_name,
+                organisations::status,
+            ))
+            .order(organisations::id)
+            .limit(limit)
+            .into_boxed();
+        query = match by_authority {
+            false => query.filter(organisations::registration_number.eq(q.to_owned())),
+            true => query.filter(organisations::authority_registration_id.eq(q.to_owned())),
+        };
+        let matched = match by_authority {
+            false => "registration number",
+            true => "authority registration id",
+        };
+        let rows: Vec<(OrgId, String, Status)> = query.load(conn)?;
+        hits.extend(
+            rows.into_iter()
+                .map(|(id, name, status)| Hit::organisation(id, name, status, matched)),
+        );
+    }
+    hits.extend(product(conn, q, false)?);
+    hits.extend(product(conn, q, true)?);
+    let accounts: Vec<(UserId, String, bool)> = users::table
+        .filter(users::email.eq(q.to_lowercase()))
+        .select((users::id, users::email, users::is_operator))
+        .load(conn)?;
+    hits.extend(
+        accounts
+            .into_iter()
+            .map(|(id, email, operator)| Hit::account(id, email, operator)),
+    );
+    // A serial as the directory writes it (upper-case hex), a subject exactly, or the
+    // SHA-256 of the DER (through the transparency log, which holds it of every certificate
+    // issued since the log began).
+    let serial = q
+        .trim_start_matches("0x")
+        .replace(':', "")
+        .to_ascii_uppercase();
+    let mut matched: Vec<(String, &str)> = certificates::table
+        .filter(certificates::serial.eq(&serial))
+        .select(certificates::serial)
+        .load::<String>(conn)?
+        .into_iter()
+        .map(|s| (s, "serial"))
+        .collect();
+    matched.extend(
+        certificates::table
+            .filter(certificates::subject.eq(q))
+            .select(certificates::serial)
+            .limit(limit)
+            .load::<String>(conn)?
+            .into_iter()
+            .map(|s| (s, "subject")),
+    );
+    let fingerprint = q.replace(':', "").to_ascii_lowercase();
+    if fingerprint.len() == 64 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let logged: Vec<Option<String>> = log_entries::table
+            .filter(log_entries::artefact_sha256.eq(&fingerprint))
+            .select(log_entries::reference)
+            .limit(limit)
+            .load(conn)?;
+        matched.extend(logged.into_iter().flatten().map(|s| (s, "sha256")));
+    }
+    let serials: Vec<&str> = matched.iter().map(|(s, _)| s.as_str()).collect();
+    let certs: Vec<(Serial, String, CertStatus, OrgId, SoftwareId)> = certificates::table
+        .filter(certificates::serial.eq_any(&serials))
+        .select((
+            certificates::serial,
+            certificates::subject,
+            certificates::status,
+            certificates::organisation_id,
+            certificates::software_id,
+        ))
+        .load(conn)?;
+    hits.extend(
+        certs
+            .into_iter()
+            .map(|(serial, subject, status, org, product)| {
+                let how = matched
+                    .iter()
+                    .find(|(s, _)| s == serial.as_str())
+                    .map_or("serial", |(_, how)| how);
+                Hit::certificate(serial, subject, status, org, product, how)
+            }),
+    );
+    let keys: Vec<(String, OrgId, Option<SoftwareId>, bool)> = participant_keys::table
+        .filter(participant_keys::kid.eq(q))
+        .select((
+            participant_keys::kid,
+            participant_keys::organisation_id,
+            participant_keys::software_id,
+            participant_keys::revoked_at.is_not_null(),
+        ))
+        .limit(limit)
+        .load(conn)?;
+    hits.extend(
+        keys.into_iter()
+            .map(|(kid, org, product, revoked)| Hit::key(kid, org, product, revoked)),
+    );
+    let statements: Vec<(String, SoftwareId, bool)> = issued_ssas::table
+        .filter(issued_ssas::jti.eq(q))
+        .select((
+            issued_ssas::jti,
+            issued_ssas::software_id,
+            issued_ssas::revoked_at.is_not_null(),
+        ))
+        .load(conn)?;
+    for (jti, product_id, revoked) in statements {
+        let owner: Option<OrgId> = software::table
+            .find(product_id)
+            .select(software::organisation_id)
+            .first(conn)
+            .optional()?;
+        hits.push(Hit::statement(jti, product_id, owner, revoked));
+    }
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|hit| seen.insert((hit.kind, hit.id.clone())));
+    Ok(hits)
+}
+
+fn organisation(conn: &mut DbConnection, id: OrgId, matched: &str) -> QueryResult<Vec<Hit>> {
+    let rows: Vec<(OrgId, String, Status)> = organisations::table
+        .filter(organisations::id.eq(id))
+        .select((
+            organisations::id,
+            organisations::legal_name,
+            organisations::status,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, status)| Hit::organisation(id, name, status, matched))
+        .collect())
+}
+
+/// The product with this software id (`by_client` false) or client id.
+fn product(conn: &mut DbConnection, q: &str, by_client: bool) -> QueryResult<Vec<Hit>> {
+    let mut query = software::table
+        .select((
+            software::id,
+            software::client_name,
+            software::status,
+            software::organisation_id,
+        ))
+        .into_boxed();
+    query = match by_client {
+        true => query.filter(software::client_id.eq(q.to_owned())),
+        false => match q.parse::<SoftwareId>() {
+            Ok(id) => query.filter(software::id.eq(id)),
+            Err(_) => return Ok(vec![]),
+        },
+    };
+    let rows: Vec<(SoftwareId, String, Status, OrgId)> = query.load(conn)?;
+    let matched = if by_client {
+        "client id"
+    } else {
+        "software id"
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, status, org)| Hit::software(id, name, status, org, matched))
+        .collect())
+}

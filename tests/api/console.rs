@@ -1,0 +1,724 @@
+//! The operator's console and what banks ask of the directory's records: certificate
+//! validation as a service.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_documented, spawn_app, spawn_app_with};
+use crate::verifier::approved;
+
+const VALIDATE: &str = "/api/v1/certificates/validate";
+
+/// Asks the directory to validate `pem` as `user`: the status and the answer, which the
+/// document describes.
+async fn validate(app: &TestApp, user: &TestUser, pem: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url(VALIDATE))
+        .bearer_auth(&user.token)
+        .json(&json!({"certificate": pem}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_documented(
+        &Method::POST,
+        VALIDATE,
+        status,
+        content_type.as_deref(),
+        &body,
+    );
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_bank_learns_what_the_directory_knows_of_a_certificate_it_was_presented() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let folder = tempfile::tempdir().unwrap();
+    let (issued, _) =
+        crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    let pem = issued["certificate"].as_str().unwrap();
+    let chain = format!("{pem}{}", issued["chain"].as_str().unwrap());
+    // The bank is a member of another active organisation.
+    let bank = &c.outsider;
+
+    // Good, with the chain after it as a client sends it.
+    let (status, good) = validate(&app, bank, &chain).await;
+    assert_eq!(status, 200, "{good}");
+    assert_eq!(good["valid"], true, "{good}");
+    assert_eq!(good["problems"], json!([]));
+    assert_eq!(good["chains_to_directory"], true);
+    assert_eq!(good["status"], "good");
+    assert_eq!(good["validity"], "valid");
+    assert_eq!(good["type"], "transport");
+    assert_eq!(good["serial"], issued["serial"]);
+    assert_eq!(good["subject"], issued["subject"]);
+    assert_eq!(good["not_after"], issued["not_after"]);
+    assert_eq!(good["organisation"]["id"], c.org_id.as_str());
+    assert_eq!(good["organisation"]["status"], "active");
+    assert_eq!(good["software"]["id"], c.software_id.as_str());
+    assert_eq!(good["software"]["status"], "active");
+    assert_eq!(good["log_index"], issued["log_index"]);
+    assert!(good["log_index"].is_i64(), "{good}");
+    assert!(good["issuer"].as_str().unwrap().contains("CN="), "{good}");
+    let der = openssl::x509::X509::from_pem(pem.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    assert_eq!(
+        good["sha256"],
+        hex::encode(openssl::sha::sha256(&der)).as_str()
+    );
+
+    // On hold while its product is suspended, good again once reinstated.
+    let software = format!("/api/v1/software/{}", c.software_id);
+    app.decide(&c.operator, &software, "suspend").await;
+    let (_, held) = validate(&app, bank, pem).await;
+    assert_eq!(held["valid"], false);
+    assert_eq!(held["status"], "hold");
+    assert_eq!(held["revocation_reason"], "certificateHold");
+    assert!(held["revoked_at"].is_string(), "{held}");
+    assert_eq!(held["software"]["status"], "suspended");
+    let problems = held["problems"].to_string();
+    assert!(
+        problems.contains("on hold") && problems.contains("its software is suspended"),
+        "{problems}"
+    );
+    app.decide(&c.operator, &software, "reinstate").await;
+    let (_, released) = validate(&app, bank, pem).await;
+    assert_eq!(released["status"], "good", "{released}");
+    assert_eq!(released["valid"], true, "{released}");
+
+    // Revoked for good, with the reason and time.
+    let (status, body) = app
+        .post_json(
+            &format!(
+                "/api/v1/certificates/{}/revoke",
+                issued["serial"].as_str().unwrap()
+            ),
+            &c.developer,
+            json!({"reason": "keyCompromise"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, revoked) = validate(&app, bank, pem).await;
+    assert_eq!(revoked["valid"], false);
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["revocation_reason"], "keyCompromise");
+    assert_eq!(revoked["revoked_at"], body["revoked_at"]);
+
+    // A certificate of another CA, even one that copies the serial and subject, is not ours.
+    let (foreign_cert, _) = crate::helpers::tls_files(folder.path());
+    let foreign = std::fs::read_to_string(foreign_cert).unwrap();
+    let (status, unknown) = validate(&app, bank, &foreign).await;
+    assert_eq!(status, 200, "{unknown}");
+    assert_eq!(unknown["valid"], false);
+    assert_eq!(unknown["chains_to_directory"], false);
+    assert_eq!(unknown["status"], "unknown");
+    assert!(unknown["issuer"].is_null() && unknown["organisation"].is_null());
+    assert!(unknown["type"].is_null() && unknown["log_index"].is_null());
+    assert!(
+        unknown["problems"]
+            .to_string()
+            .contains("not signed by the directory's CA"),
+        "{unknown}"
+    );
+
+    // What is not a certificate: 422 saying so.
+    for garbage in [
+        "hello".to_owned(),
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+            .to_owned(),
+        pem.replace("-----END CERTIFICATE-----", ""),
+    ] {
+        let (status, problem) = validate(&app, bank, &garbage).await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("certificate:"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn validation_is_for_participants_and_machines_with_directory_read_and_is_rate_limited() {
+    let app = spawn_app_with(|c| c.validations_per_minute = 3).await;
+    let c = approved(&app).await;
+    let folder = tempfile::tempdir().unwrap();
+    let (issued, _) =
+        crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    let pem = issued["certificate"].as_str().unwrap();
+
+    // An account of no organisation is not a participant.
+    let stranger = app.user("stranger@nowhere.example", false).await;
+    let (status, problem) = validate(&app, &stranger, pem).await;
+    assert_eq!(status, 403, "{problem}");
+    let (status, _) = validate(&app, &c.operator, pem).await;
+    assert_eq!(status, 200);
+
+    // A machine client with directory:read; one without it is refused.
+    let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    let token = client.token(&app, Some("directory:read")).await;
+    let token = token["access_token"].as_str().unwrap();
+    let (status, _, body) = client
+        .call(
+            &app,
+            Method::POST,
+            VALIDATE,
+            token,
+            Some(json!({"certificate": pem})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["status"], "good");
+    let narrow = client.token(&app, Some("ssa:issue")).await;
+    let narrow = narrow["access_token"].as_str().unwrap();
+    let (status, _, body) = client
+        .call(
+            &app,
+            Method::POST,
+            VALIDATE,
+            narrow,
+            Some(json!({"certificate": pem})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("directory:read"), "{body}");
+
+    // Three a minute for each caller: the developer's fourth waits; others are not slowed.
+    for _ in 0..3 {
+        assert_eq!(validate(&app, &c.developer, pem).await.0, 200);
+    }
+    let response = app
+        .client
+        .post(app.url(VALIDATE))
+        .bearer_auth(&c.developer.token)
+        .json(&json!({"certificate": pem}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(validate(&app, &c.admin, pem).await.0, 200);
+}
+
+/// An organisation applied for with these roles and country, approved by `operator`.
+async fn participant(
+    app: &TestApp,
+    operator: &TestUser,
+    n: usize,
+    roles: &[&str],
+    country: &str,
+) -> String {
+    let admin = app
+        .user(&format!("admin{n}@participant.example"), false)
+        .await;
+    let mut application = crate::helpers::application(roles);
+    application["legal_name"] = json!(format!("Participant {n} Ltd"));
+    application["country"] = json!(country);
+    let (status, body) = app
+        .post_json("/api/v1/organisations", &admin, application)
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let org = body["id"].as_str().unwrap().to_owned();
+    app.decide(operator, &format!("/api/v1/organisations/{org}"), "approve")
+        .await;
+    org
+}
+
+async fn participants(app: &TestApp, query: &str) -> Value {
+    let response = app.get(&format!("/participants{query}")).await;
+    assert_eq!(response.status(), 200, "{query}");
+    let body: Value = response.json().await.unwrap();
+    assert_documented(
+        &Method::GET,
+        "/participants",
+        200,
+        Some("application/json"),
+        &body,
+    );
+    body
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["org_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn participants_are_prepared_with_an_etag_and_paged_and_filtered_for_those_who_sync() {
+    let app = spawn_app().await;
+    let c = crate::helpers::cast(&app).await;
+    let operator = &c.operator;
+    let mut orgs = vec![c.org_id.clone(), c.other_org_id.clone()];
+    orgs.push(participant(&app, operator, 1, &["ASPSP"], "BR").await);
+    let brazilian_aisp = participant(&app, operator, 2, &["AISP"], "BR").await;
+    orgs.push(brazilian_aisp.clone());
+    orgs.push(participant(&app, operator, 3, &["ASPSP", "PISP"], "GB").await);
+    orgs.sort();
+
+    // The whole list: prepared bytes with an ETag, 304 while nothing changed.
+    let whole = app.get("/participants").await;
+    let etag = whole.headers()["etag"].to_str().unwrap().to_owned();
+    let whole: Value = whole.json().await.unwrap();
+    assert_eq!(whole.as_object().unwrap().len(), 1, "only items: {whole}");
+    assert_eq!(ids(&whole).len(), 5);
+    let again = app
+        .client
+        .get(app.url("/participants"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // Another instance serves the same bytes; a change shows on both.
+    let sibling = crate::helpers::spawn_sibling(&app).await;
+    let there = sibling.get("/participants").await;
+    assert_eq!(there.headers()["etag"].to_str().unwrap(), etag);
+    let fourth = participant(&app, operator, 4, &["CBPII"], "PT").await;
+    orgs.push(fourth.clone());
+    orgs.sort();
+    for instance in [&app, &sibling] {
+        let changed = instance.get("/participants").await;
+        assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+        let changed: Value = changed.json().await.unwrap();
+        assert!(ids(&changed).contains(&fourth));
+    }
+
+    // Pages of two by organisation id, each pointing at the next.
+    let mut seen = vec![];
+    let mut query = "?limit=2".to_owned();
+    let first = participants(&app, &query).await;
+    let cursor = first["event_cursor"].as_str().unwrap().to_owned();
+    let mut page = first;
+    loop {
+        let items = ids(&page);
+        assert!(items.len() <= 2);
+        seen.extend(items);
+        match page["next"].as_str() {
+            Some(next) => {
+                query = format!("?limit=2&after={next}");
+                page = participants(&app, &query).await;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, orgs, "every participant once, in id order");
+
+    // Filters: role and country.
+    let aspsps = participants(&app, "?role=ASPSP").await;
+    assert_eq!(ids(&aspsps).len(), 2, "{aspsps}");
+    assert!(
+        aspsps["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["roles"].to_string().contains("ASPSP"))
+    );
+    let brazil = participants(&app, "?country=br&role=AISP").await;
+    assert_eq!(ids(&brazil), vec![brazilian_aisp]);
+    assert_eq!(brazil["items"][0]["country"], "BR");
+
+    // Since a cursor: what changed, and what left.
+    let nothing = participants(&app, &format!("?since={cursor}")).await;
+    assert_eq!(ids(&nothing), Vec::<String>::new(), "{nothing}");
+    assert_eq!(nothing["removed"], json!([]));
+    app.decide(
+        operator,
+        &format!("/api/v1/organisations/{fourth}"),
+        "suspend",
+    )
+    .await;
+    let left = participants(&app, &format!("?since={cursor}")).await;
+    assert_eq!(left["removed"], json!([fourth]), "{left}");
+    assert!(!ids(&app_list(&app).await).contains(&fourth));
+    app.decide(
+        operator,
+        &format!("/api/v1/organisations/{fourth}"),
+        "reinstate",
+    )
+    .await;
+    let back = participants(&app, &format!("?since={cursor}")).await;
+    assert_eq!(ids(&back), vec![fourth.clone()], "{back}");
+    assert_eq!(back["removed"], json!([]));
+
+    // Bad parameters: 422 naming the parameter.
+    for (query, field) in [
+        ("?limit=0", "limit"),
+        ("?after=nope", "after"),
+        ("?role=BANK", "role"),
+        ("?country=GBR", "country"),
+        ("?since=x", "since"),
+    ] {
+        let response = app.get(&format!("/participants{query}")).await;
+        assert_eq!(response.status(), 422, "{query}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with(field),
+            "{problem}"
+        );
+    }
+}
+
+async fn app_list(app: &TestApp) -> Value {
+    app.get("/participants").await.json().await.unwrap()
+}
+
+/// The operator's search for `q` (with extra query pairs): status and answer.
+async fn search(app: &TestApp, user: &TestUser, q: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+    let mut pairs = vec![("q", q)];
+    pairs.extend_from_slice(extra);
+    let response = app
+        .client
+        .get(url::Url::parse_with_params(&app.url("/api/v1/search"), &pairs).unwrap())
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_documented(
+        &Method::GET,
+        "/api/v1/search",
+        status,
+        content_type.as_deref(),
+        &body,
+    );
+    (status, body)
+}
+
+/// The ids of `kind` an answer holds, and what each matched.
+fn found(answer: &Value, kind: &str) -> Vec<(String, String)> {
+    answer["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["kind"] == kind)
+        .flat_map(|g| g["items"].as_array().unwrap().iter())
+        .map(|h| {
+            (
+                h["id"].as_str().unwrap().to_owned(),
+                h["matched"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_operator_finds_anything_by_any_identifier_or_the_start_of_a_name() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let operator = &c.operator;
+    let org = participant(&app, operator, 1, &["ASPSP"], "BR").await;
+    participant(&app, operator, 2, &["AISP"], "BR").await;
+    participant(&app, operator, 3, &["AISP"], "GB").await;
+    let statement = crate::verifier::issue(&app, &c).await;
+    let jti = crate::verifier::parts(&statement).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, kid) = crate::verifier::publish_key(&app, &c).await;
+    let folder = tempfile::tempdir().unwrap();
+    let (issued, _) =
+        crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    let (_, product) = app
+        .get_json(&format!("/api/v1/software/{}", c.software_id), &c.developer)
+        .await;
+    let client_id = product["client_id"].as_str().unwrap().to_owned();
+    let pem = issued["certificate"].as_str().unwrap();
+    let der = openssl::x509::X509::from_pem(pem.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let fingerprint = hex::encode(openssl::sha::sha256(&der));
+    let serial = issued["serial"].as_str().unwrap().to_owned();
+    let subject = issued["subject"].as_str().unwrap().to_owned();
+
+    let cases: Vec<(String, &str, String, &str)> = vec![
+        ("PARTICIPANT 1".into(), "organisation", org.clone(), "name"),
+        (org.clone(), "organisation", org.clone(), "org id"),
+        (
+            "123456".into(),
+            "organisation",
+            org.clone(),
+            "authority registration id",
+        ),
+        (
+            "12345678".into(),
+            "organisation",
+            org.clone(),
+            "registration number",
+        ),
+        (
+            c.software_id.clone(),
+            "software",
+            c.software_id.clone(),
+            "software id",
+        ),
+        (
+            client_id.clone(),
+            "software",
+            c.software_id.clone(),
+            "client id",
+        ),
+        (
+            "Dev@Fintech.example".into(),
+            "account",
+            c.developer.id.clone(),
+            "email",
+        ),
+        (
+            serial.to_lowercase(),
+            "certificate",
+            serial.clone(),
+            "serial",
+        ),
+        (subject.clone(), "certificate", serial.clone(), "subject"),
+        (
+            fingerprint.to_uppercase(),
+            "certificate",
+            serial.clone(),
+            "sha256",
+        ),
+        (kid.clone(), "key", kid.clone(), "kid"),
+        (jti.clone(), "statement", jti.clone(), "jti"),
+    ];
+    for (q, kind, id, matched) in cases {
+        let (status, answer) = search(&app, operator, &q, &[]).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            found(&answer, kind).contains(&(id.clone(), matched.to_owned())),
+            "{q:?} should find {kind} {id} by {matched}: {answer:#}"
+        );
+    }
+    let (_, nothing) = search(&app, operator, "no such thing anywhere", &[]).await;
+    assert_eq!(nothing["groups"], json!([]));
+
+    // Names a page at a time: one per page, each page after the last.
+    let mut names = vec![];
+    let (_, mut page) = search(&app, operator, "participant", &[("limit", "1")]).await;
+    loop {
+        let group = page["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["kind"] == "organisation")
+            .cloned()
+            .unwrap();
+        names.extend(found(&page, "organisation").into_iter().map(|(id, _)| id));
+        let Some(next) = group["next"].as_str() else {
+            break;
+        };
+        page = search(
+            &app,
+            operator,
+            "participant",
+            &[("limit", "1"), ("kind", "organisation"), ("after", next)],
+        )
+        .await
+        .1;
+    }
+    assert_eq!(names.len(), 3, "{names:?}");
+    names.dedup();
+    assert_eq!(names.len(), 3, "no participant twice");
+
+    // Operators only; a bad query is a 422.
+    assert_eq!(search(&app, &c.developer, &org, &[]).await.0, 403);
+    assert_eq!(search(&app, operator, " ", &[]).await.0, 422);
+    assert_eq!(
+        search(
+            &app,
+            operator,
+            "x",
+            &[("kind", "organisation"), ("after", "nope!")]
+        )
+        .await
+        .0,
+        422
+    );
+
+    // The portal: the search box's page lists the hits with links.
+    let html = crate::helpers::portal_page(
+        &app,
+        operator,
+        &format!("/operator/search?q={}", c.software_id),
+    )
+    .await;
+    assert!(html.contains("id=\"results-software\""), "{html}");
+    assert!(html.contains(&format!("href=\"/software/{}\"", c.software_id)));
+    assert!(html.contains("id=\"header-search\""));
+}
+
+#[tokio::test]
+async fn the_audit_log_exports_as_csv_with_its_filters_through_the_api_and_the_portal() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    // More events than one page of the export (1,000): the stream goes on past it.
+    {
+        let mut conn = app.state.pool.get().unwrap();
+        for n in 0..1203 {
+            ssa_directory::store::audit::record(
+                &mut conn,
+                ssa_directory::model::audit::Entry::new(
+                    app.state.now(),
+                    &ssa_directory::model::Actor::System,
+                    "test.event",
+                    "organisation",
+                    format!("subject-{n}"),
+                )
+                .reason(Some("a reason, with a comma and \"quotes\"")),
+            )
+            .unwrap();
+        }
+    }
+    let export = |query: &'static str, accept: Option<&'static str>| {
+        let mut request = app
+            .client
+            .get(app.url(&format!("/api/v1/audit{query}")))
+            .bearer_auth(&c.operator.token);
+        if let Some(accept) = accept {
+            request = request.header("Accept", accept);
+        }
+        request.send()
+    };
+    let response = export("?format=csv&action=test.event", None).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("audit.csv")
+    );
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "id",
+            "occurred_at",
+            "actor",
+            "action",
+            "subject_type",
+            "subject_id",
+            "organisation_id",
+            "old_status",
+            "new_status",
+            "reason",
+            "details"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(
+        rows.len(),
+        1203,
+        "every event of the filter, and only those"
+    );
+    assert!(rows.iter().all(|r| &r[3] == "test.event"));
+    assert_eq!(&rows[0][5], "subject-1202", "newest first");
+    assert_eq!(&rows[1202][5], "subject-0");
+    assert_eq!(&rows[0][9], "a reason, with a comma and \"quotes\"");
+    let ids: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "no event twice");
+
+    // Accept: text/csv asks the same; an organisation's filter keeps only its events.
+    let by_accept = export("?action=organisation.approve", Some("text/csv"))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_accept.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let text = by_accept.text().await.unwrap();
+    assert!(text.contains(&c.org_id), "{text}");
+    assert_eq!(export("?format=xml", None).await.unwrap().status(), 422);
+
+    // Operators only.
+    let refused = app
+        .client
+        .get(app.url("/api/v1/audit?format=csv"))
+        .bearer_auth(&c.developer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    // The portal's export button downloads the filtered log.
+    let browser = crate::helpers::portal_session(&app, &c.operator).await;
+    let download = browser
+        .get(
+            app.url("/audit/export?action=test.event&actor=&subject_id=subject-7&organisation_id="),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    let text = download.text().await.unwrap();
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][5], "subject-7");
+    let page = crate::helpers::portal_page(&app, &c.operator, "/audit").await;
+    assert!(page.contains("id=\"audit-export\""));
+}
+
+#[tokio::test]
+async fn a_signed_in_visitor_keeps_their_header_on_the_not_found_page() {
+    let app = spawn_app().await;
+    let operator = app.user("operator@directory.example", true).await;
+    let browser = crate::helpers::portal_session(&app, &operator).await;
+    let page = browser
+        .get(app.url("/no/such/page"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("There is no page at this address."), "{html}");
+    assert!(
+        html.contains("id=\"signed-in-as\"") && html.contains("id=\"header-search\""),
+        "{html}"
+    );
+    assert!(!html.contains("href=\"/signup\""), "{html}");
+    // A visitor who is not signed in is offered to.
+    let html = app
+        .client
+        .get(app.url("/no/such/page"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("href=\"/signup\""), "{html}");
+}

@@ -227,3 +227,26 @@ pub enum MemberChange {
     /// A member's role changed.
     RoleChanged(Member),
 }
+
+/// Which organisations a list holds; an empty filter keeps all.
+#[derive(Debug, Clone, Default)]
+pub struct OrganisationFilter {
+    pub status: Option<Status>,
+    pub role: Option<RegulatedRole>,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: Option<String>,
+    /// Applied for at or after this time.
+    pub created_since: Option<Timestamp>,
+    /// Changed at or after this time.
+    pub changed_since: Option<Timestamp>,
+}
+
+impl OrganisationFilter {
+    /// Those in `status`, if given.
+    pub fn status(status: Option<Status>) -> Self {
+        Self {
+            status,
+            ..Self::default()
+        }
+    }
+}

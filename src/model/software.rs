@@ -257,6 +257,14 @@ pub struct SoftwareFilter {
     pub status: Option<Status>,
     /// Only products whose change waits for an operator's decision.
     pub pending_change: bool,
+    /// Only products of this environment.
+    pub environment: Option<Environment>,
+    /// Only products with this role.
+    pub role: Option<RegulatedRole>,
+    /// Only products registered at or after this time.
+    pub created_since: Option<Timestamp>,
+    /// Only products changed at or after this time.
+    pub changed_since: Option<Timestamp>,
 }
 
 /// The outcome of an edit.

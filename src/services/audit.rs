@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Directory;
 use crate::model::audit::{AuditEvent, AuditFilter};
-use crate::model::{Actor, Error, Page, PageRequest, Result};
+use crate::model::{Actor, Page, PageRequest, Result};
 use crate::store;
 
 /// The audit log, newest first; operators only.
@@ -21,11 +21,8 @@ pub async fn list(
         .await
 }
 
-/// Events per page of an export.
-const EXPORT_PAGE: i64 = 1000;
-
 /// The columns of an audit export, as its first line names them.
-const EXPORT_COLUMNS: [&str; 11] = [
+const EXPORT_COLUMNS: &[&str] = &[
     "id",
     "occurred_at",
     "actor",
@@ -39,56 +36,28 @@ const EXPORT_COLUMNS: [&str; 11] = [
     "details",
 ];
 
-/// The log, filtered, newest first, as CSV (RFC 4180, a header line first), for operators:
-/// a stream of chunks read a keyset page at a time, so that an export of millions of events
-/// holds one page in memory.
+/// The log, filtered, newest first, as CSV (a header line first), for operators: streamed a
+/// keyset page at a time (see [`super::export`]).
 pub fn export(
     dir: Arc<Directory>,
     actor: Actor,
     filter: AuditFilter,
 ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes>>> {
     actor.require_operator()?;
-    let filter = Arc::new(filter.checked()?);
-    // The state: the id the next page ends before, and whether the header is still due;
-    // `None` once the last page was sent.
-    let start: Option<(Option<i64>, bool)> = Some((None, true));
-    Ok(futures_util::stream::unfold(start, move |state| {
-        let (dir, filter) = (dir.clone(), filter.clone());
-        async move {
-            let (before, header) = state?;
-            let page = dir
-                .db(move |conn| Ok(store::audit::before(conn, &filter, before, EXPORT_PAGE)?))
-                .await;
-            let events = match page {
-                Ok(events) => events,
-                Err(error) => return Some((Err(error), None)),
-            };
-            let next = match events.last() {
-                Some(last) if events.len() as i64 == EXPORT_PAGE => Some((Some(last.id), false)),
-                _ => None,
-            };
-            let chunk = csv_chunk(header, &events);
-            Some((chunk, next))
-        }
-    }))
-}
-
-/// Events as CSV lines, after the header line when `header`.
-fn csv_chunk(header: bool, events: &[AuditEvent]) -> Result<bytes::Bytes> {
-    let mut out = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::with_capacity(events.len() * 160));
-    let failed = |e: csv::Error| Error::Unexpected(anyhow::anyhow!("writing CSV: {e}"));
-    if header {
-        out.write_record(EXPORT_COLUMNS).map_err(failed)?;
-    }
-    for event in events {
-        out.serialize(event).map_err(failed)?;
-    }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("writing CSV: {e}")))?;
-    Ok(bytes.into())
+    let filter = filter.checked()?;
+    Ok(super::export::stream(
+        dir,
+        EXPORT_COLUMNS,
+        move |conn, before| {
+            Ok(store::audit::before(
+                conn,
+                &filter,
+                before,
+                super::export::PAGE,
+            )?)
+        },
+        |event: &AuditEvent| event.id,
+    ))
 }
 
 #[cfg(test)]
@@ -113,7 +82,8 @@ mod tests {
         let mut named = csv::Writer::from_writer(vec![]);
         named.serialize(&event).unwrap();
         let named = String::from_utf8(named.into_inner().unwrap()).unwrap();
-        let chunk = csv_chunk(true, std::slice::from_ref(&event)).unwrap();
+        let chunk = super::super::export::chunk(Some(EXPORT_COLUMNS), std::slice::from_ref(&event))
+            .unwrap();
         assert_eq!(std::str::from_utf8(&chunk).unwrap(), named);
         let mut reader = csv::Reader::from_reader(chunk.as_ref());
         let record = reader.records().next().unwrap().unwrap();

@@ -12,6 +12,7 @@ pub mod certificates;
 pub mod crl;
 pub mod discovery;
 pub mod events;
+pub mod export;
 pub mod federation;
 pub mod keystore;
 pub mod mail;

@@ -10,6 +10,7 @@ use crate::model::inputs::{Contact, Country, Email, MemberRole, RegulatedRole, t
 use crate::model::organisation::{
     AddressInvitation, Application, AuthorizationServer, Claimant, ContestedIssuer,
     INVITATION_DAYS, Invitation, IssuerClaim, Member, MemberChange, Organisation,
+    OrganisationFilter,
 };
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Timestamp, Transition, UserId,
@@ -75,30 +76,122 @@ pub async fn apply(dir: &Arc<Directory>, actor: Actor, input: Application) -> Re
 pub fn list_in(
     conn: &mut DbConnection,
     actor: &Actor,
-    status: Option<Status>,
+    filter: &OrganisationFilter,
     page: PageRequest,
 ) -> Result<Page<Organisation>> {
-    let member = if actor.is_operator() {
-        None
+    Ok(store::organisations::list(
+        conn,
+        member_of(actor)?,
+        filter,
+        page,
+    )?)
+}
+
+/// Whose memberships bound a list: nobody's for operators, the account's for members.
+fn member_of(actor: &Actor) -> Result<Option<UserId>> {
+    if actor.is_operator() {
+        Ok(None)
     } else {
-        Some(actor.user_id().ok_or(Error::NotFound("organisation"))?)
-    };
-    Ok(store::organisations::list(conn, member, status, page)?)
+        Ok(Some(
+            actor.user_id().ok_or(Error::NotFound("organisation"))?,
+        ))
+    }
 }
 
 pub async fn list(
     dir: &Arc<Directory>,
     actor: Actor,
-    status: Option<Status>,
+    filter: OrganisationFilter,
     page: PageRequest,
 ) -> Result<Page<Organisation>> {
-    dir.db(move |conn| list_in(conn, &actor, status, page))
+    dir.db(move |conn| list_in(conn, &actor, &filter, page))
         .await
+}
+
+/// An organisation as a line of the CSV export (its contacts, personal data, are left out:
+/// the portal shows them).
+#[derive(Debug, serde::Serialize)]
+struct Exported {
+    id: OrgId,
+    legal_name: String,
+    registration_number: String,
+    country: String,
+    competent_authority: String,
+    authority_registration_id: String,
+    /// Space-separated.
+    roles: String,
+    status: Status,
+    #[serde(with = "crate::model::time::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "crate::model::time::rfc3339")]
+    updated_at: Timestamp,
+    /// For the keyset, not exported.
+    #[serde(skip)]
+    key: (Timestamp, OrgId),
+}
+
+const EXPORT_COLUMNS: &[&str] = &[
+    "id",
+    "legal_name",
+    "registration_number",
+    "country",
+    "competent_authority",
+    "authority_registration_id",
+    "roles",
+    "status",
+    "created_at",
+    "updated_at",
+];
+
+/// The organisations of the filter the actor may see, oldest first, as CSV, streamed a
+/// keyset page at a time (see [`super::export`]).
+pub fn export(
+    dir: Arc<Directory>,
+    actor: Actor,
+    filter: OrganisationFilter,
+) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes>>> {
+    let member = member_of(&actor)?;
+    Ok(super::export::stream(
+        dir,
+        EXPORT_COLUMNS,
+        move |conn, after| {
+            let page =
+                store::organisations::after(conn, member, &filter, after, super::export::PAGE)?;
+            Ok(page
+                .into_iter()
+                .map(|org| Exported {
+                    key: (org.created_at, org.id),
+                    id: org.id,
+                    legal_name: org.legal_name,
+                    registration_number: org.registration_number,
+                    country: org.country,
+                    competent_authority: org.competent_authority,
+                    authority_registration_id: org.authority_registration_id,
+                    roles: org
+                        .roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    status: org.status,
+                    created_at: org.created_at,
+                    updated_at: org.updated_at,
+                })
+                .collect())
+        },
+        |row: &Exported| row.key,
+    ))
 }
 
 /// The organisations the account belongs to, whatever its operator flag (its dashboard).
 pub fn memberships_in(conn: &mut DbConnection, user: UserId) -> Result<Vec<Organisation>> {
-    Ok(store::organisations::list(conn, Some(user), None, PageRequest::all())?.items)
+    Ok(store::organisations::list(
+        conn,
+        Some(user),
+        &OrganisationFilter::default(),
+        PageRequest::all(),
+    )?
+    .items)
 }
 
 /// One organisation and the actor's access to it; 404 for those who may not see it.

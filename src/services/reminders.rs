@@ -74,6 +74,7 @@ const DIGEST_EVERY: time::Duration = time::Duration::hours(1);
 /// The operators' digest of what waits for a decision: at most once an hour across instances,
 /// only when something waits, to each operator who wants notices. True when written.
 pub async fn operators_digest(dir: &Arc<Directory>) -> Result<bool> {
+    use crate::model::organisation::OrganisationFilter;
     use crate::model::software::SoftwareFilter;
     use crate::model::{PageRequest, Status};
     let (shared, at) = (dir.clone(), dir.now());
@@ -86,8 +87,13 @@ pub async fn operators_digest(dir: &Arc<Directory>) -> Result<bool> {
             page: 1,
             per_page: 1,
         };
-        let organisations =
-            store::organisations::list(conn, None, Some(Status::Pending), one)?.total as i64;
+        let organisations = store::organisations::list(
+            conn,
+            None,
+            &OrganisationFilter::status(Some(Status::Pending)),
+            one,
+        )?
+        .total as i64;
         let pending = SoftwareFilter {
             status: Some(Status::Pending),
             ..SoftwareFilter::default()

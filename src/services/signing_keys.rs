@@ -302,7 +302,7 @@ fn notify_aspsps(
     let active = store::organisations::list(
         tx,
         None,
-        Some(crate::model::Status::Active),
+        &crate::model::organisation::OrganisationFilter::status(Some(crate::model::Status::Active)),
         crate::model::PageRequest::all(),
     )?;
     let aspsps = active.items.into_iter().filter(|org| {

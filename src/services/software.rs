@@ -124,6 +124,84 @@ pub async fn list(
         .await
 }
 
+/// A product as a line of the CSV export.
+#[derive(Debug, serde::Serialize)]
+struct Exported {
+    id: SoftwareId,
+    organisation_id: OrgId,
+    client_id: String,
+    client_name: String,
+    version: String,
+    environment: &'static str,
+    /// Space-separated.
+    roles: String,
+    status: Status,
+    /// Whether a change waits for an operator's decision.
+    pending_change: bool,
+    #[serde(with = "crate::model::time::rfc3339")]
+    created_at: Timestamp,
+    #[serde(with = "crate::model::time::rfc3339")]
+    updated_at: Timestamp,
+}
+
+const EXPORT_COLUMNS: &[&str] = &[
+    "id",
+    "organisation_id",
+    "client_id",
+    "client_name",
+    "version",
+    "environment",
+    "roles",
+    "status",
+    "pending_change",
+    "created_at",
+    "updated_at",
+];
+
+/// The products of the filter the actor may see (all for operators, their organisations'
+/// for members), oldest first, as CSV, streamed a keyset page at a time (see
+/// [`super::export`]).
+pub fn export(
+    dir: Arc<Directory>,
+    actor: Actor,
+    filter: SoftwareFilter,
+) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes>>> {
+    let member = if actor.is_operator() {
+        None
+    } else {
+        Some(actor.user_id().ok_or(Error::NotFound("software"))?)
+    };
+    Ok(super::export::stream(
+        dir,
+        EXPORT_COLUMNS,
+        move |conn, after| {
+            let page = store::software::after(conn, member, &filter, after, super::export::PAGE)?;
+            Ok(page
+                .into_iter()
+                .map(|product| Exported {
+                    id: product.id,
+                    organisation_id: product.organisation_id,
+                    client_id: product.client_id,
+                    client_name: product.client_name,
+                    version: product.version,
+                    environment: product.environment.as_str(),
+                    roles: product
+                        .roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    status: product.status,
+                    pending_change: product.pending_change.is_some(),
+                    created_at: product.created_at,
+                    updated_at: product.updated_at,
+                })
+                .collect())
+        },
+        |row: &Exported| (row.created_at, row.id),
+    ))
+}
+
 /// One product with its organisation and the actor's access; 404 for those who may not see
 /// it.
 pub fn get_in(

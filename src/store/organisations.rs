@@ -6,7 +6,7 @@ use super::schema::{address_invitations, invitations, memberships, organisations
 use super::{DbConnection, from_json, to_json};
 use crate::model::inputs::MemberRole;
 use crate::model::organisation::{
-    AddressInvitation, AuthorizationServer, Invitation, Member, Organisation,
+    AddressInvitation, AuthorizationServer, Invitation, Member, Organisation, OrganisationFilter,
 };
 use crate::model::{OrgId, Page, PageRequest, Status, Timestamp, UserId};
 
@@ -159,27 +159,11 @@ pub fn insert(conn: &mut DbConnection, org: &Organisation) -> QueryResult<()> {
 pub fn list(
     conn: &mut DbConnection,
     member: Option<UserId>,
-    status: Option<Status>,
+    filter: &OrganisationFilter,
     page: PageRequest,
 ) -> QueryResult<Page<Organisation>> {
-    let query = || {
-        let mut query = organisations::table.into_boxed();
-        if let Some(user) = member {
-            query = query.filter(
-                organisations::id.eq_any(
-                    memberships::table
-                        .filter(memberships::user_id.eq(user))
-                        .select(memberships::organisation_id),
-                ),
-            );
-        }
-        if let Some(status) = status {
-            query = query.filter(organisations::status.eq(status));
-        }
-        query
-    };
-    let total: i64 = query().count().get_result(conn)?;
-    let items = query()
+    let total: i64 = filtered(member, filter).count().get_result(conn)?;
+    let items = filtered(member, filter)
         .select(OrganisationRow::as_select())
         .order((organisations::created_at.asc(), organisations::id.asc()))
         .limit(page.limit())
@@ -189,6 +173,69 @@ pub fn list(
         .map(OrganisationRow::into_organisation)
         .collect::<QueryResult<Vec<_>>>()?;
     Ok(page.wrap(items, total))
+}
+
+/// Up to `limit` organisations of the filter after `after` (a created time and id), oldest
+/// first: the export's keyset pages, each as cheap as the first.
+pub fn after(
+    conn: &mut DbConnection,
+    member: Option<UserId>,
+    filter: &OrganisationFilter,
+    after: Option<(Timestamp, OrgId)>,
+    limit: i64,
+) -> QueryResult<Vec<Organisation>> {
+    let mut query = filtered(member, filter);
+    if let Some((at, id)) = after {
+        query = query.filter(
+            organisations::created_at
+                .gt(at)
+                .or(organisations::created_at
+                    .eq(at)
+                    .and(organisations::id.gt(id))),
+        );
+    }
+    query
+        .select(OrganisationRow::as_select())
+        .order((organisations::created_at.asc(), organisations::id.asc()))
+        .limit(limit)
+        .load(conn)?
+        .into_iter()
+        .map(OrganisationRow::into_organisation)
+        .collect()
+}
+
+/// The organisations of the filter (and of `member`'s memberships, if given).
+fn filtered(
+    member: Option<UserId>,
+    filter: &OrganisationFilter,
+) -> organisations::BoxedQuery<'static, <DbConnection as diesel::Connection>::Backend> {
+    let mut query = organisations::table.into_boxed();
+    if let Some(user) = member {
+        query = query.filter(
+            organisations::id.eq_any(
+                memberships::table
+                    .filter(memberships::user_id.eq(user))
+                    .select(memberships::organisation_id),
+            ),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(organisations::status.eq(status));
+    }
+    if let Some(role) = filter.role {
+        // Roles are stored as a JSON array of their names.
+        query = query.filter(organisations::roles.like(format!("%\"{}\"%", role.as_str())));
+    }
+    if let Some(country) = &filter.country {
+        query = query.filter(organisations::country.eq(country.clone()));
+    }
+    if let Some(since) = filter.created_since {
+        query = query.filter(organisations::created_at.ge(since));
+    }
+    if let Some(since) = filter.changed_since {
+        query = query.filter(organisations::updated_at.ge(since));
+    }
+    query
 }
 
 /// Moves the organisation from `from` to `to`; false when it was no longer in `from` (a

@@ -167,30 +167,10 @@ pub fn list(
     filter: SoftwareFilter,
     page: PageRequest,
 ) -> QueryResult<Page<Software>> {
-    let query = || {
-        let mut query = software::table.into_boxed();
-        if let Some(org) = organisation {
-            query = query.filter(software::organisation_id.eq(org));
-        }
-        if let Some(user) = member {
-            query = query.filter(
-                software::organisation_id.eq_any(
-                    memberships::table
-                        .filter(memberships::user_id.eq(user))
-                        .select(memberships::organisation_id),
-                ),
-            );
-        }
-        if let Some(status) = filter.status {
-            query = query.filter(software::status.eq(status));
-        }
-        if filter.pending_change {
-            query = query.filter(software::pending_change.is_not_null());
-        }
-        query
-    };
-    let total: i64 = query().count().get_result(conn)?;
-    let items = query()
+    let total: i64 = filtered(organisation, member, &filter)
+        .count()
+        .get_result(conn)?;
+    let items = filtered(organisation, member, &filter)
         .select(SoftwareRow::as_select())
         .order((software::created_at.asc(), software::id.asc()))
         .limit(page.limit())
@@ -200,6 +180,74 @@ pub fn list(
         .map(SoftwareRow::into_software)
         .collect::<QueryResult<Vec<_>>>()?;
     Ok(page.wrap(items, total))
+}
+
+/// Up to `limit` products of the filter after `after` (a registration time and id), oldest
+/// first: the export's keyset pages, each as cheap as the first.
+pub fn after(
+    conn: &mut DbConnection,
+    member: Option<UserId>,
+    filter: &SoftwareFilter,
+    after: Option<(Timestamp, SoftwareId)>,
+    limit: i64,
+) -> QueryResult<Vec<Software>> {
+    let mut query = filtered(None, member, filter);
+    if let Some((at, id)) = after {
+        query = query.filter(
+            software::created_at
+                .gt(at)
+                .or(software::created_at.eq(at).and(software::id.gt(id))),
+        );
+    }
+    query
+        .select(SoftwareRow::as_select())
+        .order((software::created_at.asc(), software::id.asc()))
+        .limit(limit)
+        .load(conn)?
+        .into_iter()
+        .map(SoftwareRow::into_software)
+        .collect()
+}
+
+/// The products of the filter (of one organisation, or of `member`'s, if given).
+fn filtered(
+    organisation: Option<OrgId>,
+    member: Option<UserId>,
+    filter: &SoftwareFilter,
+) -> software::BoxedQuery<'static, <DbConnection as diesel::Connection>::Backend> {
+    let mut query = software::table.into_boxed();
+    if let Some(org) = organisation {
+        query = query.filter(software::organisation_id.eq(org));
+    }
+    if let Some(user) = member {
+        query = query.filter(
+            software::organisation_id.eq_any(
+                memberships::table
+                    .filter(memberships::user_id.eq(user))
+                    .select(memberships::organisation_id),
+            ),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(software::status.eq(status));
+    }
+    if filter.pending_change {
+        query = query.filter(software::pending_change.is_not_null());
+    }
+    if let Some(environment) = filter.environment {
+        query = query.filter(software::environment.eq(environment));
+    }
+    if let Some(role) = filter.role {
+        // Roles are stored as a JSON array of their names.
+        query = query.filter(software::roles.like(format!("%\"{}\"%", role.as_str())));
+    }
+    if let Some(since) = filter.created_since {
+        query = query.filter(software::created_at.ge(since));
+    }
+    if let Some(since) = filter.changed_since {
+        query = query.filter(software::updated_at.ge(since));
+    }
+    query
 }
 
 /// The active products of active organisations, oldest first: the software products in the

@@ -722,3 +722,116 @@ async fn a_signed_in_visitor_keeps_their_header_on_the_not_found_page() {
         .unwrap();
     assert!(html.contains("href=\"/signup\""), "{html}");
 }
+
+#[tokio::test]
+async fn organisation_and_product_lists_filter_and_export_as_csv() {
+    let app = spawn_app().await;
+    let c = approved(&app).await;
+    let operator = &c.operator;
+    let before = app.state.now();
+    let brazilian = participant(&app, operator, 1, &["ASPSP"], "BR").await;
+    participant(&app, operator, 2, &["AISP"], "PT").await;
+    let sandbox = app.register(&c.developer, &c.org_id, "sandbox").await;
+
+    assert_eq!(
+        org_ids(&app, operator, "?role=ASPSP").await,
+        vec![brazilian.clone()]
+    );
+    assert_eq!(
+        org_ids(&app, operator, "?country=br").await,
+        vec![brazilian.clone()]
+    );
+    let since = ssa_directory::model::time::rfc3339_string(&before);
+    let recent = org_ids(
+        &app,
+        operator,
+        &format!("?created_since={}", since.replace('+', "%2B")),
+    )
+    .await;
+    assert_eq!(recent.len(), 2, "{recent:?}");
+    assert!(!recent.contains(&c.org_id));
+    assert_eq!(
+        org_ids(&app, operator, "?changed_since=2999-01-01T00:00:00Z")
+            .await
+            .len(),
+        0
+    );
+
+    // CSV: the same filters, every row, a header naming the columns; no contacts.
+    let (header, rows, text) = csv_list(&app, operator, "/api/v1/organisations?country=BR").await;
+    assert_eq!(header[0], "id");
+    assert!(header.contains(&"legal_name".to_owned()) && header.contains(&"roles".to_owned()));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][0], brazilian.as_str());
+    assert_eq!(&rows[0][1], "Participant 1 Ltd");
+    assert!(!text.contains("ada@example.com"), "no contacts: {text}");
+    let (_, all, _) = csv_list(&app, operator, "/api/v1/organisations?format=csv").await;
+    assert_eq!(all.len(), 4, "every organisation");
+
+    let (header, products, _) =
+        csv_list(&app, operator, "/api/v1/software?environment=sandbox").await;
+    assert_eq!(header[0], "id");
+    let environment = header.iter().position(|h| h == "environment").unwrap();
+    assert_eq!(products.len(), 1);
+    assert_eq!(&products[0][0], sandbox.as_str());
+    assert_eq!(&products[0][environment], "sandbox");
+    // A member exports only their organisations' products.
+    let (_, theirs, _) = csv_list(&app, &c.outsider, "/api/v1/software").await;
+    assert_eq!(theirs.len(), 0);
+
+    for bad in [
+        "/api/v1/organisations?role=BANK",
+        "/api/v1/organisations?country=GBR",
+        "/api/v1/organisations?created_since=yesterday",
+        "/api/v1/software?environment=moon",
+        "/api/v1/software?format=pdf",
+    ] {
+        let (status, body) = app.get_json(bad, &c.operator).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+}
+
+/// A list asked for as CSV (`Accept: text/csv`): its header, rows and text.
+async fn csv_list(
+    app: &TestApp,
+    user: &TestUser,
+    path: &str,
+) -> (Vec<String>, Vec<csv::StringRecord>, String) {
+    let response = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(&user.token)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader.records().map(Result::unwrap).collect();
+    (header, rows, text)
+}
+
+/// The ids of the organisations list with this query.
+async fn org_ids(app: &TestApp, user: &TestUser, query: &str) -> Vec<String> {
+    let (status, body) = app
+        .get_json(&format!("/api/v1/organisations{query}"), user)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}

@@ -24,7 +24,8 @@ use serde::de::DeserializeOwned;
 use super::error::{self, AppError};
 use super::routes::Table;
 use crate::model::Error;
-use crate::model::{PageRequest, Status, Transition};
+use crate::model::inputs::RegulatedRole;
+use crate::model::{PageRequest, Status, Timestamp, Transition};
 use crate::services::Directory;
 
 pub use openapi::{ApiDoc, document as openapi_document};
@@ -295,6 +296,47 @@ fn status_filter(status: Option<&str>) -> Result<Option<Status>, AppError> {
             )))
         }),
     }
+}
+
+/// A `role` filter: one of the regulated roles.
+fn role_filter(role: Option<&str>) -> Result<Option<RegulatedRole>, AppError> {
+    role.map(|r| {
+        RegulatedRole::parse_list("role", &[r.to_owned()])
+            .map(|roles| roles[0])
+            .map_err(AppError::from)
+    })
+    .transpose()
+}
+
+/// A `country` filter: an ISO 3166-1 alpha-2 code, in any case.
+fn country_filter(country: Option<&str>) -> Result<Option<String>, AppError> {
+    country
+        .map(
+            |c| match c.len() == 2 && c.chars().all(|l| l.is_ascii_alphabetic()) {
+                true => Ok(c.to_ascii_uppercase()),
+                false => {
+                    Err(crate::model::invalid("country", "not an ISO 3166-1 alpha-2 code").into())
+                }
+            },
+        )
+        .transpose()
+}
+
+/// A time filter (`created_since`, `changed_since`): RFC 3339.
+fn since_filter(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, AppError> {
+    value
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .map(|t| {
+                    let t = t.to_offset(time::UtcOffset::UTC);
+                    time::PrimitiveDateTime::new(t.date(), t.time())
+                })
+                .map_err(|_| {
+                    crate::model::invalid(name, "not an RFC 3339 time such as 2026-12-01T00:00:00Z")
+                        .into()
+                })
+        })
+        .transpose()
 }
 
 fn first_page() -> u32 {

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::model::organisation::{
     AddressInvitation, Application, AuthorizationServer, ContestedIssuer, Invitation, IssuerClaim,
-    Member, MemberChange, Organisation,
+    Member, MemberChange, Organisation, OrganisationFilter,
 };
 use crate::model::{OrgId, Page, PageRequest, UserId};
 use crate::services::{Directory, organisations};
@@ -41,6 +41,22 @@ pub(crate) struct OrganisationQuery {
     /// Only organisations in this status.
     #[param(value_type = Option<crate::model::Status>)]
     status: Option<String>,
+    /// Only organisations with this role.
+    #[param(value_type = Option<crate::model::inputs::RegulatedRole>)]
+    role: Option<String>,
+    /// Only organisations of this country (ISO 3166-1 alpha-2).
+    #[param(pattern = "^[A-Za-z]{2}$")]
+    country: Option<String>,
+    /// Only organisations applied for at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_since: Option<String>,
+    /// Only organisations changed at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    changed_since: Option<String>,
+    /// `csv`: every organisation of the filter as CSV (also with `Accept: text/csv`),
+    /// streamed; `page` and `per_page` are then ignored.
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -53,22 +69,36 @@ pub(crate) struct OrganisationQuery {
 
 /// List organisations
 ///
-/// Operators see all, members their own; oldest first.
+/// Operators see all, members their own; oldest first. With `format=csv` (or `Accept:
+/// text/csv`), every organisation of the filter as CSV (without contacts), streamed.
 #[utoipa::path(get, path = "/api/v1/organisations", tag = "organisations", operation_id = "listOrganisations",
     params(OrganisationQuery),
-    responses((status = 200, description = "One page of organisations.", body = Page<Organisation>)))]
+    responses((status = 200, description = "One page of organisations, or all of them as CSV.",
+        content((Page<Organisation> = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A malformed filter.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn list(
+    req: actix_web::HttpRequest,
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
     query: web::Query<OrganisationQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let status = status_filter(query.status.as_deref())?;
+    let filter = OrganisationFilter {
+        status: status_filter(query.status.as_deref())?,
+        role: super::role_filter(query.role.as_deref())?,
+        country: super::country_filter(query.country.as_deref())?,
+        created_since: super::since_filter("created_since", query.created_since.as_deref())?,
+        changed_since: super::since_filter("changed_since", query.changed_since.as_deref())?,
+    };
+    if super::wants_csv(&req, query.format.as_deref())? {
+        let stream = organisations::export(state.into_inner(), actor, filter)?;
+        return Ok(super::csv_response("organisations.csv", stream));
+    }
     let page = PageRequest {
         page: query.page,
         per_page: query.per_page,
     }
     .checked()?;
-    let orgs = organisations::list(&state, actor, status, page).await?;
+    let orgs = organisations::list(&state, actor, filter, page).await?;
     Ok(HttpResponse::Ok().json(orgs))
 }
 

@@ -74,6 +74,22 @@ pub(crate) struct SoftwareQuery {
     /// Only products whose change waits for an operator's decision.
     #[serde(default)]
     pending_change: bool,
+    /// Only products of this environment.
+    #[param(value_type = Option<crate::model::inputs::Environment>)]
+    environment: Option<String>,
+    /// Only products with this role.
+    #[param(value_type = Option<crate::model::inputs::RegulatedRole>)]
+    role: Option<String>,
+    /// Only products registered at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_since: Option<String>,
+    /// Only products changed at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    changed_since: Option<String>,
+    /// `csv`: every product of the filter as CSV (also with `Accept: text/csv`), streamed;
+    /// `page` and `per_page` are then ignored.
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -86,11 +102,15 @@ pub(crate) struct SoftwareQuery {
 
 /// List software products
 ///
-/// Operators see every product, members their organisations'; oldest first.
+/// Operators see every product, members their organisations'; oldest first. With
+/// `format=csv` (or `Accept: text/csv`), every product of the filter as CSV, streamed.
 #[utoipa::path(get, path = "/api/v1/software", tag = "software", operation_id = "listSoftware",
     params(SoftwareQuery),
-    responses((status = 200, description = "One page of products.", body = Page<Software>)))]
+    responses((status = 200, description = "One page of products, or all of them as CSV.",
+        content((Page<Software> = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "A malformed filter.", body = Problem, content_type = "application/problem+json")))]
 pub(super) async fn list(
+    req: actix_web::HttpRequest,
     state: web::Data<Directory>,
     ApiUser(actor): ApiUser,
     query: web::Query<SoftwareQuery>,
@@ -99,7 +119,18 @@ pub(super) async fn list(
     let filter = SoftwareFilter {
         status: status_filter(query.status.as_deref())?,
         pending_change: query.pending_change,
+        environment: query
+            .environment
+            .map(|e| crate::model::inputs::Environment::parse("environment", &e))
+            .transpose()?,
+        role: super::role_filter(query.role.as_deref())?,
+        created_since: super::since_filter("created_since", query.created_since.as_deref())?,
+        changed_since: super::since_filter("changed_since", query.changed_since.as_deref())?,
     };
+    if super::wants_csv(&req, query.format.as_deref())? {
+        let stream = software::export(state.into_inner(), actor, filter)?;
+        return Ok(super::csv_response("software.csv", stream));
+    }
     let page = PageRequest {
         page: query.page,
         per_page: query.per_page,

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::model::Error;
 use crate::model::account::User;
+use crate::model::organisation::OrganisationFilter;
 use crate::model::software::SoftwareFilter;
 use crate::model::{PageRequest, Status};
 use crate::services::accounts::{self, Throttle};
@@ -940,9 +941,14 @@ async fn dashboard_data(
         page: 1,
         per_page: 1,
     };
-    let pending_orgs = organisations::list(state, actor.clone(), Some(Status::Pending), one)
-        .await?
-        .total;
+    let pending_orgs = organisations::list(
+        state,
+        actor.clone(),
+        OrganisationFilter::status(Some(Status::Pending)),
+        one,
+    )
+    .await?
+    .total;
     let pending = SoftwareFilter {
         status: Some(Status::Pending),
         ..SoftwareFilter::default()
@@ -957,7 +963,7 @@ async fn dashboard_data(
         + software::list(state, actor.clone(), None, changes, one)
             .await?
             .total;
-    let all = organisations::list(state, actor, None, page).await?;
+    let all = organisations::list(state, actor, OrganisationFilter::default(), page).await?;
     Ok((
         invitations,
         rows,

@@ -138,7 +138,13 @@ async fn queue(
         ..PageRequest::default()
     };
     actor.require_operator()?;
-    let orgs = organisations::list(&state, actor.clone(), Some(Status::Pending), orgs_page).await?;
+    let orgs = organisations::list(
+        &state,
+        actor.clone(),
+        crate::model::organisation::OrganisationFilter::status(Some(Status::Pending)),
+        orgs_page,
+    )
+    .await?;
     let pending = SoftwareFilter {
         status: Some(Status::Pending),
         ..SoftwareFilter::default()

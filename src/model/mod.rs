@@ -14,6 +14,7 @@ pub mod ids;
 pub mod inputs;
 pub mod keys;
 pub mod organisation;
+pub mod overview;
 pub mod page;
 pub mod protocol;
 pub mod search;

@@ -21,6 +21,7 @@ pub mod notices;
 pub mod oauth;
 pub mod ocsp;
 pub mod organisations;
+pub mod overview;
 pub mod passkeys;
 pub mod password_reset;
 pub mod recorder;

@@ -36,6 +36,7 @@ pub mod mail;
 pub mod mfa;
 pub mod oauth;
 pub mod organisations;
+pub mod overview;
 pub mod passkeys;
 pub mod schema;
 pub mod search;

@@ -835,3 +835,166 @@ async fn org_ids(app: &TestApp, user: &TestUser, query: &str) -> Vec<String> {
         .map(|o| o["id"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// The overview's chart `id` of an answer.
+fn chart<'a>(overview: &'a Value, id: &str) -> &'a Value {
+    overview["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no chart {id}: {overview}"))
+}
+
+/// The value of `series` at `label` in a chart.
+fn value(chart: &Value, series: &str, label: &str) -> i64 {
+    let at = chart["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l == label)
+        .unwrap_or_else(|| panic!("no label {label}: {chart}"));
+    let line = chart["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == series)
+        .unwrap_or_else(|| panic!("no series {series}: {chart}"));
+    line["values"][at].as_i64().unwrap()
+}
+
+async fn overview(app: &TestApp, user: &TestUser, period: &str) -> (u16, Value) {
+    let path = format!("/api/v1/overview?period={period}");
+    let response = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    assert_documented(&Method::GET, &path, status, content_type.as_deref(), &body);
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
+    let app = spawn_app_with(|c| c.certificate_validity_days = 30).await;
+    let c = approved(&app).await;
+    let today = app.state.now().date();
+    for _ in 0..3 {
+        crate::verifier::issue(&app, &c).await;
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let (revoked, _) =
+        crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    let (status, body) = app
+        .post_json(
+            &format!(
+                "/api/v1/certificates/{}/revoke",
+                revoked["serial"].as_str().unwrap()
+            ),
+            &c.developer,
+            json!({"reason": "superseded"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    let client = crate::oauth::client(&app, &c, &c.software_id).await;
+    client.token(&app, None).await;
+    // Waiting: a new organisation and a sandbox product.
+    let applicant = app.user("applicant@bank.example", false).await;
+    app.apply(&applicant, &["ASPSP"]).await;
+    app.register(&c.developer, &c.org_id, "sandbox").await;
+
+    let (status, week) = overview(&app, &c.operator, "7d").await;
+    assert_eq!(status, 200, "{week}");
+    let day = today.to_string();
+    let statements = chart(&week, "statements_issued");
+    assert_eq!(statements["labels"].as_array().unwrap().len(), 7);
+    assert_eq!(statements["labels"][6], day.as_str());
+    assert_eq!(value(statements, "production", &day), 3);
+    assert_eq!(value(statements, "sandbox", &day), 0);
+    assert_eq!(
+        value(chart(&week, "certificates_issued"), "transport", &day),
+        2
+    );
+    assert_eq!(
+        value(chart(&week, "certificates_revoked"), "transport", &day),
+        1
+    );
+    assert_eq!(value(chart(&week, "token_requests"), "issued", &day), 1);
+    // The good certificate (30 days) expires in the fifth week from now; the revoked one is
+    // not counted.
+    let expiring = chart(&week, "certificates_expiring");
+    let fifth = expiring["labels"][4].as_str().unwrap();
+    assert_eq!(value(expiring, "transport", fifth), 1, "{expiring}");
+    let total: i64 = expiring["series"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 1);
+    let waiting = chart(&week, "waiting");
+    assert_eq!(value(waiting, "organisations", "under a day"), 1);
+    assert_eq!(value(waiting, "software products", "under a day"), 1);
+    let status_chart = chart(&week, "by_status");
+    assert_eq!(value(status_chart, "organisations", "active"), 2);
+    assert_eq!(value(status_chart, "organisations", "pending"), 1);
+    assert_eq!(value(status_chart, "software products", "active"), 1);
+    assert_eq!(value(status_chart, "software products", "pending"), 1);
+    let roles = chart(&week, "organisations_by_role");
+    assert_eq!(value(roles, "all", "AISP"), 2);
+    assert_eq!(value(roles, "active", "ASPSP"), 0);
+    assert_eq!(value(roles, "all", "ASPSP"), 1);
+    assert!(
+        week["median_decision_hours"].as_f64().unwrap() >= 0.0,
+        "{week}"
+    );
+
+    // Two days on, the same statements are two days back; over 12 months, this month's.
+    app.clock
+        .advance(std::time::Duration::from_secs(2 * 86_400));
+    let (_, later) = overview(&app, &c.operator, "7d").await;
+    let statements = chart(&later, "statements_issued");
+    assert_eq!(statements["labels"][4], day.as_str());
+    assert_eq!(value(statements, "production", &day), 3);
+    let (_, year) = overview(&app, &c.operator, "12m").await;
+    let statements = chart(&year, "statements_issued");
+    assert_eq!(statements["labels"].as_array().unwrap().len(), 12);
+    let month = format!("{:04}-{:02}", today.year(), today.month() as u8);
+    let this_month: i64 = statements["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l == month.as_str())
+        .map(|_| value(statements, "production", &month))
+        .unwrap();
+    assert_eq!(this_month, 3);
+    let (_, month_view) = overview(&app, &c.operator, "30d").await;
+    assert_eq!(
+        chart(&month_view, "statements_issued")["labels"]
+            .as_array()
+            .unwrap()
+            .len(),
+        30
+    );
+
+    // Operators only; a period is one of three.
+    assert_eq!(overview(&app, &c.developer, "7d").await.0, 403);
+    assert_eq!(overview(&app, &c.operator, "1y").await.0, 422);
+
+    // The portal page: a chart for each, its numbers in a table behind a disclosure.
+    let html = crate::helpers::portal_page(&app, &c.operator, "/operator/overview?period=7d").await;
+    assert_eq!(html.matches("<svg role=\"img\"").count(), 9, "{html}");
+    assert!(html.contains("id=\"chart-statements_issued\""));
+    assert!(html.contains("<summary>The numbers</summary>"));
+    assert!(html.contains("aria-current=\"page\""));
+    assert!(html.contains("id=\"nav-overview\""));
+}

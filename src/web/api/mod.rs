@@ -194,6 +194,7 @@ pub fn routes() -> Table {
         .post(&v1("/ssa/{jti}/revoke"), statements::revoke)
         .get(&v1("/audit"), accounts::audit_log)
         .get(&v1("/search"), search::search)
+        .get(&v1("/overview"), search::overview)
         .get(&v1("/tokens"), accounts::list_tokens)
         .post(&v1("/tokens"), accounts::create_token)
         .delete(&v1("/tokens/{token_id}"), accounts::revoke_token)

@@ -3,6 +3,7 @@
 //! message beside the form or an error page.
 
 mod accounts;
+mod charts;
 mod keys;
 mod operator;
 mod organisations;

@@ -5,7 +5,8 @@ use actix_web::web;
 use serde::Deserialize;
 
 use super::pages::{
-    AccountMailPage, AuditPage, Pager, QueuePage, SearchGroup, SearchPage, UsersPage,
+    AccountMailPage, AuditPage, ChartView, OverviewPage, Pager, QueuePage, SearchGroup, SearchPage,
+    UsersPage,
 };
 use super::{
     PortalPath, PortalResult, SignedIn, SteppedUp, ctx, form_message, redirect, render, render_with,
@@ -39,8 +40,71 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(reset_second_factors),
         )
         .route("/operator/search", web::get().to(search_page))
+        .route("/operator/overview", web::get().to(overview_page))
         .route("/audit", web::get().to(audit_log))
         .route("/audit/export", web::get().to(audit_export));
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OverviewQuery {
+    period: String,
+}
+
+/// The operator's overview: the ecosystem's health as charts over a period, each with its
+/// numbers as a table.
+async fn overview_page(
+    state: web::Data<Directory>,
+    session: Session,
+    SignedIn(user): SignedIn,
+    query: web::Query<OverviewQuery>,
+) -> PortalResult {
+    use crate::model::overview::Period;
+    let period = match query.period.as_str() {
+        "" => Period::default(),
+        other => Period::parse(other)
+            .ok_or_else(|| AppError::from(crate::model::invalid("period", "7d, 30d or 12m")))?,
+    };
+    let overview = services::overview::overview(&state, user.actor(), period).await?;
+    let charts = overview
+        .charts
+        .into_iter()
+        .map(|chart| {
+            let svg = super::charts::svg(&chart).map_err(|e| {
+                AppError::from(Error::Unexpected(anyhow::anyhow!("drawing a chart: {e}")))
+            })?;
+            let rows = chart
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, label)| {
+                    (
+                        label.clone(),
+                        chart.series.iter().map(|s| s.values[i]).collect(),
+                    )
+                })
+                .collect();
+            Ok(ChartView {
+                svg,
+                rows,
+                series: chart.series.iter().map(|s| s.name.clone()).collect(),
+                id: chart.id,
+                title: chart.title,
+                axis: chart.axis,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    render(&OverviewPage {
+        ctx: ctx(&session, Some(&user)),
+        periods: Period::ALL
+            .into_iter()
+            .map(|p| (p.as_str(), p.label(), p == period))
+            .collect(),
+        charts,
+        median_decision_hours: overview.median_decision_hours.map(|h| format!("{h:.1}")),
+        push_backlog: overview.push_backlog,
+        generated_at: overview.generated_at,
+    })
 }
 
 #[derive(Deserialize, Default)]

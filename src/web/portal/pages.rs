@@ -364,6 +364,29 @@ pub struct AccountMailPage {
 }
 
 #[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub ctx: PageCtx,
+    /// Each period: its query value, its name, and whether it is the one shown.
+    pub periods: Vec<(&'static str, &'static str, bool)>,
+    pub charts: Vec<ChartView>,
+    pub median_decision_hours: Option<String>,
+    pub push_backlog: i64,
+    pub generated_at: String,
+}
+
+/// One chart on the overview: its SVG and the same numbers as a table.
+pub struct ChartView {
+    pub id: String,
+    pub title: String,
+    pub axis: String,
+    pub svg: String,
+    pub series: Vec<String>,
+    /// Each label with its value in every series.
+    pub rows: Vec<(String, Vec<i64>)>,
+}
+
+#[derive(Template)]
 #[template(path = "search.html")]
 pub struct SearchPage {
     pub ctx: PageCtx,

@@ -1,0 +1,289 @@
+//! The operator's overview: the ecosystem's health over a period, as charts (see
+//! [`crate::store::overview`] for the queries).
+
+use std::sync::Arc;
+
+use super::Directory;
+use crate::model::inputs::RegulatedRole;
+use crate::model::overview::{Chart, Overview, Period};
+use crate::model::{Actor, Result, Status, Timestamp};
+use crate::store::overview::{self as counts, Counted};
+use crate::store::{self, DbConnection};
+
+/// The overview over `period`, for operators.
+pub async fn overview(dir: &Arc<Directory>, actor: Actor, period: Period) -> Result<Overview> {
+    actor.require_operator()?;
+    let now = dir.now();
+    dir.db(move |conn| overview_in(conn, period, now)).await
+}
+
+/// The buckets of a period ending today: their labels, and the times they span.
+fn buckets_of(period: Period, now: Timestamp) -> (Vec<String>, Timestamp, Timestamp) {
+    let today = now.date();
+    let midnight = |date: time::Date| time::PrimitiveDateTime::new(date, time::Time::MIDNIGHT);
+    let end = midnight(today.next_day().unwrap_or(today));
+    match period {
+        Period::Week | Period::Month => {
+            let days = if period == Period::Week { 7 } else { 30 };
+            let first = today - time::Duration::days(days - 1);
+            let labels = (0..days)
+                .map(|i| (first + time::Duration::days(i)).to_string())
+                .collect();
+            (labels, midnight(first), end)
+        }
+        Period::Year => {
+            let (mut year, mut month) = (today.year(), today.month());
+            let mut months = vec![];
+            for _ in 0..12 {
+                months.push((year, month));
+                if month == time::Month::January {
+                    year -= 1;
+                }
+                month = month.previous();
+            }
+            months.reverse();
+            let (first_year, first_month) = months[0];
+            let start = time::Date::from_calendar_date(first_year, first_month, 1)
+                .map(midnight)
+                .unwrap_or(end);
+            let labels = months
+                .into_iter()
+                .map(|(y, m)| format!("{y:04}-{:02}", m as u8))
+                .collect();
+            (labels, start, end)
+        }
+    }
+}
+
+/// Fills `chart` with the counts of `what` over the period.
+fn counted(
+    conn: &mut DbConnection,
+    mut chart: Chart,
+    what: Counted<'_>,
+    period: Period,
+    start: Timestamp,
+    end: Timestamp,
+) -> Result<Chart> {
+    for bucket in counts::buckets(conn, what, start, end, period.by_month())? {
+        chart.add(&bucket.series, &bucket.bucket, bucket.n);
+    }
+    Ok(chart)
+}
+
+/// The overview's numbers, read on one connection.
+pub fn overview_in(conn: &mut DbConnection, period: Period, now: Timestamp) -> Result<Overview> {
+    let (labels, start, end) = buckets_of(period, now);
+    let axis = if period.by_month() { "month" } else { "day" };
+    // The counts over time: id, title, unit, series, and what is counted.
+    let timed: [(&str, &str, &str, [&str; 2], Counted<'_>); 4] = [
+        (
+            "statements_issued",
+            "Software statements issued",
+            "statements",
+            ["sandbox", "production"],
+            Counted {
+                from: "issued_ssas JOIN software ON software.id = issued_ssas.software_id",
+                time: "issued_ssas.issued_at",
+                series: "software.environment",
+                filter: "",
+            },
+        ),
+        (
+            "certificates_issued",
+            "Certificates issued",
+            "certificates",
+            ["transport", "signing"],
+            Counted {
+                from: "certificates",
+                time: "created_at",
+                series: "cert_type",
+                filter: "",
+            },
+        ),
+        (
+            "certificates_revoked",
+            "Certificates revoked",
+            "certificates",
+            ["transport", "signing"],
+            Counted {
+                from: "certificates",
+                time: "revoked_at",
+                series: "cert_type",
+                filter: "status = 'revoked'",
+            },
+        ),
+        (
+            "token_requests",
+            "Machine-access token requests",
+            "requests",
+            ["issued", "refused"],
+            Counted {
+                from: "audit_events",
+                time: "occurred_at",
+                series: "CASE WHEN action = 'oauth.token.issue' THEN 'issued' ELSE 'refused' END",
+                filter: "action IN ('oauth.token.issue', 'oauth.token.refuse')",
+            },
+        ),
+    ];
+    let mut charts = Vec::with_capacity(timed.len() + 5);
+    for (id, title, unit, series, what) in timed {
+        let chart = Chart::new(id, title, unit, axis, labels.clone(), &series);
+        charts.push(counted(conn, chart, what, period, start, end)?);
+    }
+    charts.push(expiring(conn, now)?);
+    charts.push(waiting(conn, now)?);
+    charts.push(by_status(conn)?);
+    charts.push(by_role(conn)?);
+    let mut subscriptions = Chart::new(
+        "push_subscriptions",
+        "Push subscriptions by state",
+        "subscriptions",
+        "state",
+        ["active", "failing", "paused"].map(String::from).to_vec(),
+        &["subscriptions"],
+    );
+    for (state, n) in counts::by_value(conn, "event_subscriptions", "state")? {
+        subscriptions.add("subscriptions", &state, n);
+    }
+    charts.push(subscriptions);
+    let mut hours = counts::decision_hours(conn, start)?;
+    hours.sort_by(f64::total_cmp);
+    let median_decision_hours = match hours.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(hours[n / 2]),
+        n => Some((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
+    };
+    let newest = store::events::newest(conn)?.0;
+    Ok(Overview {
+        period,
+        generated_at: crate::model::time::rfc3339_string(&now),
+        charts,
+        median_decision_hours,
+        push_backlog: counts::push_backlog(conn, newest)?,
+    })
+}
+
+/// Good certificates expiring in each of the next 13 weeks (the renewal pressure), by type.
+fn expiring(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
+    let weeks: Vec<time::Date> = (0..13)
+        .map(|i| now.date() + time::Duration::weeks(i))
+        .collect();
+    let mut chart = Chart::new(
+        "certificates_expiring",
+        "Certificates expiring in the next 90 days",
+        "certificates",
+        "week",
+        weeks.iter().map(time::Date::to_string).collect(),
+        &["transport", "signing"],
+    );
+    let end = now + time::Duration::weeks(13);
+    let what = Counted {
+        from: "certificates",
+        time: "not_after",
+        series: "cert_type",
+        filter: "status = 'good'",
+    };
+    for bucket in counts::buckets(conn, what, now, end, false)? {
+        let Ok(day) = time::Date::parse(
+            &bucket.bucket,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        ) else {
+            continue;
+        };
+        let week = ((day - now.date()).whole_days() / 7).clamp(0, 12) as usize;
+        chart.add(&bucket.series, &weeks[week].to_string(), bucket.n);
+    }
+    Ok(chart)
+}
+
+/// Applications and change requests waiting for a decision, by how long they have waited.
+fn waiting(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
+    const AGES: [&str; 4] = ["under a day", "1 to 7 days", "7 to 30 days", "over 30 days"];
+    let mut chart = Chart::new(
+        "waiting",
+        "Waiting for a decision, by age",
+        "items",
+        "age",
+        AGES.map(String::from).to_vec(),
+        &["organisations", "software products", "change requests"],
+    );
+    for (kind, since) in counts::waiting_since(conn)? {
+        let age = match (now - since).whole_days() {
+            ..1 => AGES[0],
+            1..7 => AGES[1],
+            7..30 => AGES[2],
+            _ => AGES[3],
+        };
+        chart.add(kind, age, 1);
+    }
+    Ok(chart)
+}
+
+/// Organisations and products by status.
+fn by_status(conn: &mut DbConnection) -> Result<Chart> {
+    let statuses = [
+        Status::Pending,
+        Status::Active,
+        Status::Rejected,
+        Status::Suspended,
+        Status::Revoked,
+    ];
+    let mut chart = Chart::new(
+        "by_status",
+        "Organisations and software products by status",
+        "count",
+        "status",
+        statuses.iter().map(|s| s.as_str().to_owned()).collect(),
+        &["organisations", "software products"],
+    );
+    for (status, n) in counts::by_value(conn, "organisations", "status")? {
+        chart.add("organisations", &status, n);
+    }
+    for (status, n) in counts::by_value(conn, "software", "status")? {
+        chart.add("software products", &status, n);
+    }
+    Ok(chart)
+}
+
+/// Organisations by role: all of them, and the active ones.
+fn by_role(conn: &mut DbConnection) -> Result<Chart> {
+    let mut chart = Chart::new(
+        "organisations_by_role",
+        "Organisations by role",
+        "organisations",
+        "role",
+        RegulatedRole::ALL
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        &["all", "active"],
+    );
+    for role in RegulatedRole::ALL {
+        let all = counts::organisations_with_role(conn, role.as_str(), None)?;
+        let active = counts::organisations_with_role(conn, role.as_str(), Some(Status::Active))?;
+        chart.add("all", role.as_str(), all);
+        chart.add("active", role.as_str(), active);
+    }
+    Ok(chart)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_end_today_and_years_go_back_eleven_months_across_january() {
+        let now = time::macros::datetime!(2026-02-10 15:00:00);
+        let (labels, start, end) = buckets_of(Period::Week, now);
+        assert_eq!(labels.first().unwrap(), "2026-02-04");
+        assert_eq!(labels.last().unwrap(), "2026-02-10");
+        assert_eq!(start, time::macros::datetime!(2026-02-04 00:00:00));
+        assert_eq!(end, time::macros::datetime!(2026-02-11 00:00:00));
+        let (labels, start, _) = buckets_of(Period::Year, now);
+        assert_eq!(labels.len(), 12);
+        assert_eq!(labels[0], "2025-03");
+        assert_eq!(labels[11], "2026-02");
+        assert_eq!(start, time::macros::datetime!(2025-03-01 00:00:00));
+        assert_eq!(buckets_of(Period::Month, now).0.len(), 30);
+    }
+}

@@ -1,0 +1,163 @@
+//! The aggregate queries behind the operator's overview: counts grouped by day or month and
+//! by a series, over a period, each one statement the database answers from its indexes
+//! (migration `overview`).
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp as SqlTimestamp};
+
+use super::DbConnection;
+use crate::model::Timestamp;
+
+/// How many rows fell in one bucket (a day `YYYY-MM-DD` or a month `YYYY-MM`) of a series.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Bucket {
+    #[diesel(sql_type = Text)]
+    pub bucket: String,
+    #[diesel(sql_type = Text)]
+    pub series: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// What to count: rows of `from` (a table or a join) whose `time` column falls in the
+/// period, narrowed by `filter` (SQL, or empty), grouped by bucket and by `series` (an SQL
+/// expression naming the series of a row).
+#[derive(Debug, Clone, Copy)]
+pub struct Counted<'a> {
+    pub from: &'a str,
+    pub time: &'a str,
+    pub series: &'a str,
+    pub filter: &'a str,
+}
+
+/// The buckets of `what` from `start` (included) to `end` (excluded), by month or by day.
+pub fn buckets(
+    conn: &mut DbConnection,
+    what: Counted<'_>,
+    start: Timestamp,
+    end: Timestamp,
+    by_month: bool,
+) -> QueryResult<Vec<Bucket>> {
+    let Counted {
+        from,
+        time,
+        series,
+        filter,
+    } = what;
+    let and = if filter.is_empty() {
+        String::new()
+    } else {
+        format!(" AND ({filter})")
+    };
+    match conn {
+        DbConnection::Sqlite(c) => {
+            let format = if by_month { "%Y-%m" } else { "%Y-%m-%d" };
+            diesel::sql_query(format!(
+                "SELECT strftime('{format}', {time}) AS bucket, {series} AS series, \
+                 COUNT(*) AS n FROM {from} WHERE {time} >= ? AND {time} < ?{and} \
+                 GROUP BY 1, 2"
+            ))
+            .bind::<SqlTimestamp, _>(start)
+            .bind::<SqlTimestamp, _>(end)
+            .load(c)
+        }
+        DbConnection::Postgresql(c) => {
+            let format = if by_month { "YYYY-MM" } else { "YYYY-MM-DD" };
+            diesel::sql_query(format!(
+                "SELECT to_char({time}, '{format}') AS bucket, ({series})::text AS series, \
+                 COUNT(*) AS n FROM {from} WHERE {time} >= $1 AND {time} < $2{and} \
+                 GROUP BY 1, 2"
+            ))
+            .bind::<SqlTimestamp, _>(start)
+            .bind::<SqlTimestamp, _>(end)
+            .load(c)
+        }
+    }
+}
+
+/// How many rows of `table` hold each value of `column` (a state, a status).
+pub fn by_value(
+    conn: &mut DbConnection,
+    table: &str,
+    column: &str,
+) -> QueryResult<Vec<(String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        value: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT {column} AS value, COUNT(*) AS n FROM {table} GROUP BY {column}"
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.value, r.n)).collect())
+}
+
+/// How many organisations (of `status`, if given) hold `role`.
+pub fn organisations_with_role(
+    conn: &mut DbConnection,
+    role: &str,
+    status: Option<crate::model::Status>,
+) -> QueryResult<i64> {
+    use super::schema::organisations;
+    let mut query = organisations::table
+        .filter(organisations::roles.like(format!("%\"{role}\"%")))
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(organisations::status.eq(status));
+    }
+    query.count().get_result(conn)
+}
+
+/// When each waiting item started waiting: pending organisations' and products' applications,
+/// and products' change requests (since their last change).
+pub fn waiting_since(conn: &mut DbConnection) -> QueryResult<Vec<(&'static str, Timestamp)>> {
+    use super::schema::{organisations, software};
+    use crate::model::Status;
+    let mut out = vec![];
+    let orgs: Vec<Timestamp> = organisations::table
+        .filter(organisations::status.eq(Status::Pending))
+        .select(organisations::created_at)
+        .load(conn)?;
+    out.extend(orgs.into_iter().map(|t| ("organisations", t)));
+    let products: Vec<Timestamp> = software::table
+        .filter(software::status.eq(Status::Pending))
+        .select(software::created_at)
+        .load(conn)?;
+    out.extend(products.into_iter().map(|t| ("software products", t)));
+    let changes: Vec<Timestamp> = software::table
+        .filter(software::pending_change.is_not_null())
+        .select(software::updated_at)
+        .load(conn)?;
+    out.extend(changes.into_iter().map(|t| ("change requests", t)));
+    Ok(out)
+}
+
+/// The hours from each organisation's application to the operator's decision on it
+/// (approve or reject), for decisions made from `start` on.
+pub fn decision_hours(conn: &mut DbConnection, start: Timestamp) -> QueryResult<Vec<f64>> {
+    use super::schema::{audit_events, organisations};
+    let rows: Vec<(Timestamp, Timestamp)> = audit_events::table
+        .inner_join(organisations::table.on(organisations::id.eq(audit_events::subject_id)))
+        .filter(audit_events::action.eq_any(["organisation.approve", "organisation.reject"]))
+        .filter(audit_events::occurred_at.ge(start))
+        .select((organisations::created_at, audit_events::occurred_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(applied, decided)| (decided - applied).as_seconds_f64() / 3600.0)
+        .collect())
+}
+
+/// The active push subscriptions' backlog: events after their cursor, up to the newest.
+pub fn push_backlog(conn: &mut DbConnection, newest: i64) -> QueryResult<i64> {
+    use super::schema::event_subscriptions;
+    let cursors: Vec<i64> = event_subscriptions::table
+        .filter(event_subscriptions::delivery.eq("push"))
+        .filter(event_subscriptions::state.eq("active"))
+        .select(event_subscriptions::cursor)
+        .load(conn)?;
+    Ok(cursors.into_iter().map(|c| (newest - c).max(0)).sum())
+}

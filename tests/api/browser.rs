@@ -632,3 +632,104 @@ async fn an_operator_enrols_a_passkey_logs_in_with_it_and_approves_with_a_fresh_
     );
     browser.close().await.unwrap();
 }
+
+/// How far the page is wider than the window (0 when it fits).
+async fn overflow(browser: &Client) -> i64 {
+    browser
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_operators_charts_render_and_every_page_fits_a_phone() {
+    let app = spawn_app().await;
+    let c = crate::verifier::approved(&app).await;
+    crate::verifier::issue(&app, &c).await;
+    let folder = tempfile::tempdir().unwrap();
+    crate::registrar::transport_certificate(&app, &c, &c.software_id, folder.path()).await;
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = browser(&driver, profile.path()).await;
+    let base = app.address.clone();
+    log_in(&browser, &base, &c.operator.email).await;
+
+    // The overview: an SVG chart for each, with the series in its legend.
+    browser
+        .goto(&format!("{base}/operator/overview?period=7d"))
+        .await
+        .unwrap();
+    let charts = browser.find_all(Locator::Css("svg.chart")).await.unwrap();
+    assert_eq!(charts.len(), 9);
+    let statements = browser
+        .find(Locator::Css("#chart-statements_issued svg"))
+        .await
+        .unwrap();
+    let legend = statements.text().await.unwrap();
+    assert!(
+        legend.contains("sandbox") && legend.contains("production"),
+        "{legend}"
+    );
+    let shown = browser
+        .execute(
+            "const r = document.querySelector('#chart-statements_issued svg').getBoundingClientRect(); return [r.width, r.height];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        shown[0].as_f64().unwrap() > 300.0 && shown[1].as_f64().unwrap() > 100.0,
+        "{shown}"
+    );
+    // The numbers behind it open from their disclosure.
+    let summary = browser
+        .find(Locator::Css("#chart-statements_issued summary"))
+        .await
+        .unwrap();
+    summary.click().await.unwrap();
+    let table = browser
+        .find(Locator::Css("#chart-statements_issued table"))
+        .await
+        .unwrap();
+    assert!(table.is_displayed().await.unwrap());
+    assert!(table.text().await.unwrap().contains("production"));
+
+    // At a phone's width (375 px) every page fits: no sideways scrolling.
+    browser.set_window_size(375, 800).await.unwrap();
+    let pages = [
+        "/operator/overview?period=30d".to_owned(),
+        "/dashboard".to_owned(),
+        "/operator/queue".to_owned(),
+        "/operator/users".to_owned(),
+        "/audit".to_owned(),
+        format!("/operator/search?q={}", c.software_id),
+        format!("/organisations/{}", c.org_id),
+        format!("/software/{}", c.software_id),
+        "/organisations/new".to_owned(),
+        "/tokens".to_owned(),
+        "/account".to_owned(),
+        "/no/such/page".to_owned(),
+    ];
+    let mut wide = vec![];
+    for page in &pages {
+        browser.goto(&format!("{base}{page}")).await.unwrap();
+        let over = overflow(&browser).await;
+        if over > 0 {
+            // The innermost elements that reach past the window, to say what to fix.
+            let culprits = browser
+                .execute(
+                    "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && ![...e.children].some(k => k.getBoundingClientRect().right > w + 1)).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            wide.push(format!("{page}: {over} px too wide: {culprits}"));
+        }
+    }
+    assert!(wide.is_empty(), "{wide:?}");
+}

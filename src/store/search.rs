@@ -30,6 +30,44 @@ fn name_key(conn: &DbConnection, column: &str) -> (String, &'static str, &'stati
     }
 }
 
+/// A condition a name search puts on the rows of `QS`.
+type Condition<QS> =
+    Box<dyn BoxableExpression<QS, <DbConnection as Connection>::Backend, SqlType = Bool>>;
+
+/// The index expression of the name `column` and the conditions of a search on it: its
+/// lowercase starts with `q`'s, and the row comes after `after` in (name, `id`) order.
+fn name_range<QS: 'static>(
+    conn: &DbConnection,
+    column: &str,
+    id: &str,
+    q: &str,
+    after: Option<&NameCursor>,
+) -> (String, Vec<Condition<QS>>) {
+    let (key, open, close) = name_key(conn, column);
+    let mut conditions: Vec<Condition<QS>> = vec![
+        Box::new(
+            sql::<Bool>(&format!("{key} >= {open}"))
+                .bind::<Text, _>(q.to_owned())
+                .sql(close),
+        ),
+        Box::new(
+            sql::<Bool>(&format!("{key} < {open}"))
+                .bind::<Text, _>(format!("{q}\u{10FFFF}"))
+                .sql(close),
+        ),
+    ];
+    if let Some(after) = after {
+        conditions.push(Box::new(
+            sql::<Bool>(&format!("({key}, {id}) > ("))
+                .bind::<Text, _>(after.name.clone())
+                .sql(", ")
+                .bind::<Text, _>(after.id.clone())
+                .sql(")"),
+        ));
+    }
+    (key, conditions)
+}
+
 /// A page of name matches: the hits, and where the next page starts when more follow.
 pub type NamePage = (Vec<Hit>, Option<NameCursor>);
 
@@ -41,18 +79,14 @@ pub fn organisations_named(
     after: Option<&NameCursor>,
     limit: i64,
 ) -> QueryResult<NamePage> {
-    let (key, open, close) = name_key(conn, "organisations.legal_name");
+    let (key, conditions) = name_range(
+        conn,
+        "organisations.legal_name",
+        "organisations.id",
+        q,
+        after,
+    );
     let mut query = organisations::table
-        .filter(
-            sql::<Bool>(&format!("{key} >= {open}"))
-                .bind::<Text, _>(q.to_owned())
-                .sql(close),
-        )
-        .filter(
-            sql::<Bool>(&format!("{key} < {open}"))
-                .bind::<Text, _>(format!("{q}\u{10FFFF}"))
-                .sql(close),
-        )
         .order(sql::<Text>(&format!("{key}, organisations.id")))
         .select((
             organisations::id,
@@ -62,14 +96,8 @@ pub fn organisations_named(
         ))
         .limit(limit + 1)
         .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(
-            sql::<Bool>(&format!("({key}, organisations.id) > ("))
-                .bind::<Text, _>(after.name.clone())
-                .sql(", ")
-                .bind::<Text, _>(after.id.clone())
-                .sql(")"),
-        );
+    for condition in conditions {
+        query = query.filter(condition);
     }
     let mut rows: Vec<(OrgId, String, Status, String)> = query.load(conn)?;
     let next = page_end(&mut rows, limit, |(id, .., key)| NameCursor {
@@ -90,18 +118,8 @@ pub fn software_named(
     after: Option<&NameCursor>,
     limit: i64,
 ) -> QueryResult<NamePage> {
-    let (key, open, close) = name_key(conn, "software.client_name");
+    let (key, conditions) = name_range(conn, "software.client_name", "software.id", q, after);
     let mut query = software::table
-        .filter(
-            sql::<Bool>(&format!("{key} >= {open}"))
-                .bind::<Text, _>(q.to_owned())
-                .sql(close),
-        )
-        .filter(
-            sql::<Bool>(&format!("{key} < {open}"))
-                .bind::<Text, _>(format!("{q}\u{10FFFF}"))
-                .sql(close),
-        )
         .order(sql::<Text>(&format!("{key}, software.id")))
         .select((
             software::id,
@@ -112,14 +130,8 @@ pub fn software_named(
         ))
         .limit(limit + 1)
         .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(
-            sql::<Bool>(&format!("({key}, software.id) > ("))
-                .bind::<Text, _>(after.name.clone())
-                .sql(", ")
-                .bind::<Text, _>(after.id.clone())
-                .sql(")"),
-        );
+    for condition in conditions {
+        query = query.filter(condition);
     }
     let mut rows: Vec<(SoftwareId, String, Status, OrgId, String)> = query.load(conn)?;
     let next = page_end(&mut rows, limit, |(id, .., key)| NameCursor {

@@ -8,9 +8,9 @@
 # request costs without the work. Writes the figures to docs/benchmarks.md. Loopback only.
 #
 #   scripts/bench/console.sh        (BENCH_POSTGRES=postgres://postgres@127.0.0.1:5432,
-#                                    REQUESTS=200 per measurement by default)
+#                                    REQUESTS=50 per measurement by default)
 source "$(dirname "$0")/lib.sh"
-REQUESTS=${REQUESTS:-200}
+REQUESTS=${REQUESTS:-50}
 need curl python3 psql
 
 build

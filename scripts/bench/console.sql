@@ -1,7 +1,8 @@
 -- The operator's console at scale (scripts/bench/console.sh): 10,000 organisations,
 -- 1,000,000 software products, a year of audit entries (1,000,000, a fifth of them
 -- machine-access token requests), 500,000 statements and 100,000 certificates, spread over
--- the last 365 days. Loaded into a migrated, empty-but-for-the-onboarding directory database.
+-- the last 365 days; 1 % of organisations and products pending, a few suspended or revoked,
+-- the rest active. Loaded into a migrated directory database that holds only the onboarding.
 \set ON_ERROR_STOP on
 CREATE TEMP TABLE bench_orgs AS
   SELECT n, gen_random_uuid()::text AS id FROM generate_series(1, 10000) AS n;
@@ -12,7 +13,7 @@ INSERT INTO organisations (id, legal_name, registration_number, country, compete
     (ARRAY['GB','BR','AU','PT','DE'])[1 + n % 5], 'FCA', 'AUTH' || n,
     (ARRAY['["ASPSP"]','["AISP"]','["AISP","PISP"]','["CBPII"]'])[1 + n % 4],
     '{"name":"B","email":"b@bench.example"}', '{"name":"T","email":"t@bench.example"}', '[]',
-    (ARRAY['active','active','active','pending','suspended'])[1 + n % 5],
+    CASE WHEN n % 100 = 0 THEN 'pending' WHEN n % 100 < 4 THEN 'suspended' ELSE 'active' END,
     (now() AT TIME ZONE 'utc') - make_interval(days => n % 365),
     (now() AT TIME ZONE 'utc') - make_interval(days => n % 30)
   FROM bench_orgs;
@@ -23,7 +24,8 @@ INSERT INTO software (id, organisation_id, client_id, client_name, description, 
     redirect_uris, roles, environment, status, created_at, updated_at)
   SELECT id, org, md5(id), 'App ' || n, 'A benchmark product', '1.0', '["https://bench.example/cb"]',
     '["AISP"]', (ARRAY['sandbox','production'])[1 + n % 2],
-    (ARRAY['active','active','active','pending','suspended'])[1 + n % 5],
+    CASE WHEN n % 100 = 0 THEN 'pending' WHEN n % 100 < 6 THEN 'suspended'
+      WHEN n % 100 < 10 THEN 'revoked' ELSE 'active' END,
     (now() AT TIME ZONE 'utc') - make_interval(days => n % 365, secs => n % 86400),
     (now() AT TIME ZONE 'utc') - make_interval(days => n % 30)
   FROM bench_software;

@@ -198,23 +198,28 @@ fn expiring(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
 
 /// Applications and change requests waiting for a decision, by how long they have waited.
 fn waiting(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
-    const AGES: [&str; 4] = ["under a day", "1 to 7 days", "7 to 30 days", "over 30 days"];
+    const AGES: [&str; 4] = ["today", "1 to 6 days ago", "7 to 29 days ago", "30 days ago or more"];
     let mut chart = Chart::new(
         "waiting",
-        "Waiting for a decision, by age",
+        "Waiting for a decision, by when they started waiting",
         "items",
         "age",
         AGES.map(String::from).to_vec(),
         &["organisations", "software products", "change requests"],
     );
-    for (kind, since) in counts::waiting_since(conn)? {
-        let age = match (now - since).whole_days() {
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    let end = now + time::Duration::days(1);
+    for bucket in counts::waiting_by_day(conn, end)? {
+        let Ok(since) = time::Date::parse(&bucket.bucket, day) else {
+            continue;
+        };
+        let age = match (now.date() - since).whole_days() {
             ..1 => AGES[0],
             1..7 => AGES[1],
             7..30 => AGES[2],
             _ => AGES[3],
         };
-        chart.add(kind, age, 1);
+        chart.add(&bucket.series, age, bucket.n);
     }
     Ok(chart)
 }

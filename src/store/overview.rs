@@ -111,27 +111,38 @@ pub fn organisations_with_role(
     query.count().get_result(conn)
 }
 
-/// When each waiting item started waiting: pending organisations' and products' applications,
-/// and products' change requests (since their last change).
-pub fn waiting_since(conn: &mut DbConnection) -> QueryResult<Vec<(&'static str, Timestamp)>> {
-    use super::schema::{organisations, software};
-    use crate::model::Status;
+/// How many items started waiting on each day up to `end`: pending organisations' and
+/// products' applications (since they applied), and products' change requests (since their
+/// last change), as buckets of the series `organisations`, `software products` and
+/// `change requests`.
+pub fn waiting_by_day(conn: &mut DbConnection, end: Timestamp) -> QueryResult<Vec<Bucket>> {
+    let start = time::PrimitiveDateTime::new(
+        time::Date::from_calendar_date(2000, time::Month::January, 1).unwrap_or(end.date()),
+        time::Time::MIDNIGHT,
+    );
     let mut out = vec![];
-    let orgs: Vec<Timestamp> = organisations::table
-        .filter(organisations::status.eq(Status::Pending))
-        .select(organisations::created_at)
-        .load(conn)?;
-    out.extend(orgs.into_iter().map(|t| ("organisations", t)));
-    let products: Vec<Timestamp> = software::table
-        .filter(software::status.eq(Status::Pending))
-        .select(software::created_at)
-        .load(conn)?;
-    out.extend(products.into_iter().map(|t| ("software products", t)));
-    let changes: Vec<Timestamp> = software::table
-        .filter(software::pending_change.is_not_null())
-        .select(software::updated_at)
-        .load(conn)?;
-    out.extend(changes.into_iter().map(|t| ("change requests", t)));
+    for what in [
+        Counted {
+            from: "organisations",
+            time: "created_at",
+            series: "'organisations'",
+            filter: "status = 'pending'",
+        },
+        Counted {
+            from: "software",
+            time: "created_at",
+            series: "'software products'",
+            filter: "status = 'pending'",
+        },
+        Counted {
+            from: "software",
+            time: "updated_at",
+            series: "'change requests'",
+            filter: "pending_change IS NOT NULL",
+        },
+    ] {
+        out.extend(buckets(conn, what, start, end, false)?);
+    }
     Ok(out)
 }
 

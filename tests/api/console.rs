@@ -942,8 +942,8 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
         .sum();
     assert_eq!(total, 1);
     let waiting = chart(&week, "waiting");
-    assert_eq!(value(waiting, "organisations", "under a day"), 1);
-    assert_eq!(value(waiting, "software products", "under a day"), 1);
+    assert_eq!(value(waiting, "organisations", "today"), 1);
+    assert_eq!(value(waiting, "software products", "today"), 1);
     let status_chart = chart(&week, "by_status");
     assert_eq!(value(status_chart, "organisations", "active"), 2);
     assert_eq!(value(status_chart, "organisations", "pending"), 1);

@@ -185,6 +185,18 @@ fn spawn_log_sequencer(state: Arc<Directory>) {
     });
 }
 
+/// Rolls the overview's closed days up every minute (see [`services::overview::roll_up`]),
+/// on every instance. It ends when the server stops.
+fn spawn_overview_roll_up(state: Arc<Directory>) {
+    spawn_every(state, Duration::from_secs(60), |state, _| {
+        Box::pin(async move {
+            if let Err(error) = services::overview::roll_up(&state).await {
+                tracing::warn!(%error, "cannot roll the overview's days up");
+            }
+        })
+    });
+}
+
 /// Checkpoints SQLite's write-ahead log once a second (see [`store::checkpoint`]); on
 /// PostgreSQL it is not started. It ends when the server stops.
 fn spawn_checkpointer(state: Arc<Directory>) {
@@ -441,6 +453,7 @@ impl Application {
         spawn_event_signer(state.clone().into_inner());
         spawn_push_deliverer(state.clone().into_inner());
         spawn_mail_deliverer(state.clone().into_inner());
+        spawn_overview_roll_up(state.clone().into_inner());
         if state.config.transparency_log {
             spawn_log_sequencer(state.clone().into_inner());
         }

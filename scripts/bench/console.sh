@@ -21,6 +21,13 @@ echo "seeding (this takes a few minutes)" >&2
 SEED_START=$(date +%s)
 psql -q "$DATABASE_URL" -f "$ROOT/scripts/bench/console.sql" >/dev/null
 SEED_SECS=$(( $(date +%s) - SEED_START ))
+# The directory rolled its (empty) past days up when it started; the history was inserted
+# behind its back since. Forget the roll-ups and wait for the next round (every minute) to
+# roll the seeded year up, as it would after an upgrade.
+psql -q "$DATABASE_URL" -c "DELETE FROM overview_days" -c "DELETE FROM overview_rolled" >/dev/null
+ROLL_START=$(date +%s)
+until [ "$(psql -qtA "$DATABASE_URL" -c 'SELECT count(*) FROM overview_rolled')" = 4 ]; do sleep 1; done
+ROLL_SECS=$(( $(date +%s) - ROLL_START ))
 
 # The identifiers searched for, read back from the seeded data.
 read -r ORG_ID CLIENT_ID SERIAL < <(psql -qtA -F ' ' "$DATABASE_URL" -c \
@@ -77,7 +84,7 @@ for query in "participant%2012" "app%201234" "$ORG_ID" "REG4321" "AUTH4321" "$CL
 done
 
 BODY="$(machine)
-- directory: release build on PostgreSQL ($(psql -qtA "$DATABASE_URL" -c 'SHOW server_version')), seeded with scripts/bench/console.sql in ${SEED_SECS} s: $(psql -qtA "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM organisations) || ' organisations, ' || (SELECT count(*) FROM software) || ' products, ' || (SELECT count(*) FROM audit_events) || ' audit entries, ' || (SELECT count(*) FROM issued_ssas) || ' statements, ' || (SELECT count(*) FROM certificates) || ' certificates'")
+- directory: release build on PostgreSQL ($(psql -qtA "$DATABASE_URL" -c 'SHOW server_version')), seeded with scripts/bench/console.sql in ${SEED_SECS} s (its year of days then rolled up by the directory within ${ROLL_SECS} s, waiting included): $(psql -qtA "$DATABASE_URL" -c "SELECT (SELECT count(*) FROM organisations) || ' organisations, ' || (SELECT count(*) FROM software) || ' products, ' || (SELECT count(*) FROM audit_events) || ' audit entries, ' || (SELECT count(*) FROM issued_ssas) || ' statements, ' || (SELECT count(*) FROM certificates) || ' certificates'")
 - one client, $REQUESTS sequential requests per line after one to warm up, on the same machine
 
 | request | p50 ms | p99 ms |

@@ -8,7 +8,7 @@ use crate::model::inputs::RegulatedRole;
 use crate::model::overview::{Chart, Overview, Period};
 use crate::model::{Actor, Result, Status, Timestamp};
 use crate::store::overview::{self as counts, Counted};
-use crate::store::{self, DbConnection};
+use crate::store::{self, DbConnection, write_transaction};
 
 /// The overview over `period`, for operators.
 pub async fn overview(dir: &Arc<Directory>, actor: Actor, period: Period) -> Result<Overview> {
@@ -17,10 +17,62 @@ pub async fn overview(dir: &Arc<Directory>, actor: Actor, period: Period) -> Res
     dir.db(move |conn| overview_in(conn, period, now)).await
 }
 
+/// The charts counted over time: id, title, unit, series, and what is counted. Their closed
+/// days are rolled up ([`roll_up`]); the rest is counted when asked.
+const TIMED: [(&str, &str, &str, [&str; 2], Counted<'static>); 4] = [
+    (
+        "statements_issued",
+        "Software statements issued",
+        "statements",
+        ["sandbox", "production"],
+        Counted {
+            from: "issued_ssas JOIN software ON software.id = issued_ssas.software_id",
+            time: "issued_ssas.issued_at",
+            series: "software.environment",
+            filter: "",
+        },
+    ),
+    (
+        "certificates_issued",
+        "Certificates issued",
+        "certificates",
+        ["transport", "signing"],
+        Counted {
+            from: "certificates",
+            time: "created_at",
+            series: "cert_type",
+            filter: "",
+        },
+    ),
+    (
+        "certificates_revoked",
+        "Certificates revoked",
+        "certificates",
+        ["transport", "signing"],
+        Counted {
+            from: "certificates",
+            time: "revoked_at",
+            series: "cert_type",
+            filter: "status = 'revoked'",
+        },
+    ),
+    (
+        "token_requests",
+        "Machine-access token requests",
+        "requests",
+        ["issued", "refused"],
+        Counted {
+            from: "audit_events",
+            time: "occurred_at",
+            series: "CASE WHEN action = 'oauth.token.issue' THEN 'issued' ELSE 'refused' END",
+            filter: "action IN ('oauth.token.issue', 'oauth.token.refuse')",
+        },
+    ),
+];
+
 /// The buckets of a period ending today: their labels, and the times they span.
 fn buckets_of(period: Period, now: Timestamp) -> (Vec<String>, Timestamp, Timestamp) {
     let today = now.date();
-    let midnight = |date: time::Date| time::PrimitiveDateTime::new(date, time::Time::MIDNIGHT);
     let end = midnight(today.next_day().unwrap_or(today));
     match period {
         Period::Week | Period::Month => {
@@ -55,7 +107,8 @@ fn buckets_of(period: Period, now: Timestamp) -> (Vec<String>, Timestamp, Timest
     }
 }
 
-/// Fills `chart` with the counts of `what` over the period.
+/// Fills `chart` with the counts of `what` over the period: the days its roll-up holds from
+/// the rows of `overview_days`, the days after them (today, at least) counted from the table.
 fn counted(
     conn: &mut DbConnection,
     mut chart: Chart,
@@ -64,69 +117,71 @@ fn counted(
     start: Timestamp,
     end: Timestamp,
 ) -> Result<Chart> {
-    for bucket in counts::buckets(conn, what, start, end, period.by_month())? {
+    let rolled_until = counts::rolled_until(conn, &chart.id)?
+        .and_then(|day| time::Date::parse(&day, DAY).ok())
+        .map(midnight);
+    let split = rolled_until.unwrap_or(start).clamp(start, end);
+    let mut buckets = counts::rolled(
+        conn,
+        &chart.id,
+        &start.date().to_string(),
+        &split.date().to_string(),
+        period.by_month(),
+    )?;
+    if split < end {
+        buckets.extend(counts::buckets(conn, what, split, end, period.by_month())?);
+    }
+    for bucket in buckets {
         chart.add(&bucket.series, &bucket.bucket, bucket.n);
     }
     Ok(chart)
+}
+
+/// Days as the roll-ups and the day buckets write them.
+const DAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+fn midnight(date: time::Date) -> Timestamp {
+    time::PrimitiveDateTime::new(date, time::Time::MIDNIGHT)
+}
+
+/// How far back a chart's first roll-up reaches: beyond the longest period.
+const ROLL_BACK_DAYS: i64 = 400;
+
+/// Rolls every chart counted over time up to today (excluded; until five past midnight, up to
+/// yesterday): the closed days since its
+/// mark (or the last 400 days, the first time) counted in one grouped query and stored. Every
+/// instance tries every minute; a conditional move of the mark decides who stores a day.
+pub async fn roll_up(dir: &Arc<Directory>) -> Result<()> {
+    // A day is closed five minutes after it ends: what was issued at its end has committed.
+    let today = (dir.now() - time::Duration::minutes(5)).date();
+    dir.db(move |conn| {
+        for (id, _, _, _, what) in TIMED {
+            let mark = counts::rolled_until(conn, id)?;
+            let from = mark
+                .as_deref()
+                .and_then(|day| time::Date::parse(day, DAY).ok())
+                .unwrap_or(today - time::Duration::days(ROLL_BACK_DAYS));
+            if from >= today {
+                continue;
+            }
+            let days = counts::buckets(conn, what, midnight(from), midnight(today), false)?;
+            let until = today.to_string();
+            write_transaction(conn, |tx| {
+                Ok::<_, crate::model::Error>(counts::roll(tx, id, &days, mark.as_deref(), &until)?)
+            })?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// The overview's numbers, read on one connection.
 pub fn overview_in(conn: &mut DbConnection, period: Period, now: Timestamp) -> Result<Overview> {
     let (labels, start, end) = buckets_of(period, now);
     let axis = if period.by_month() { "month" } else { "day" };
-    // The counts over time: id, title, unit, series, and what is counted.
-    let timed: [(&str, &str, &str, [&str; 2], Counted<'_>); 4] = [
-        (
-            "statements_issued",
-            "Software statements issued",
-            "statements",
-            ["sandbox", "production"],
-            Counted {
-                from: "issued_ssas JOIN software ON software.id = issued_ssas.software_id",
-                time: "issued_ssas.issued_at",
-                series: "software.environment",
-                filter: "",
-            },
-        ),
-        (
-            "certificates_issued",
-            "Certificates issued",
-            "certificates",
-            ["transport", "signing"],
-            Counted {
-                from: "certificates",
-                time: "created_at",
-                series: "cert_type",
-                filter: "",
-            },
-        ),
-        (
-            "certificates_revoked",
-            "Certificates revoked",
-            "certificates",
-            ["transport", "signing"],
-            Counted {
-                from: "certificates",
-                time: "revoked_at",
-                series: "cert_type",
-                filter: "status = 'revoked'",
-            },
-        ),
-        (
-            "token_requests",
-            "Machine-access token requests",
-            "requests",
-            ["issued", "refused"],
-            Counted {
-                from: "audit_events",
-                time: "occurred_at",
-                series: "CASE WHEN action = 'oauth.token.issue' THEN 'issued' ELSE 'refused' END",
-                filter: "action IN ('oauth.token.issue', 'oauth.token.refuse')",
-            },
-        ),
-    ];
-    let mut charts = Vec::with_capacity(timed.len() + 5);
-    for (id, title, unit, series, what) in timed {
+    let mut charts = Vec::with_capacity(TIMED.len() + 5);
+    for (id, title, unit, series, what) in TIMED {
         let chart = Chart::new(id, title, unit, axis, labels.clone(), &series);
         charts.push(counted(conn, chart, what, period, start, end)?);
     }
@@ -184,10 +239,7 @@ fn expiring(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
         filter: "status = 'good'",
     };
     for bucket in counts::buckets(conn, what, now, end, false)? {
-        let Ok(day) = time::Date::parse(
-            &bucket.bucket,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        ) else {
+        let Ok(day) = time::Date::parse(&bucket.bucket, DAY) else {
             continue;
         };
         let week = ((day - now.date()).whole_days() / 7).clamp(0, 12) as usize;
@@ -198,7 +250,12 @@ fn expiring(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
 
 /// Applications and change requests waiting for a decision, by how long they have waited.
 fn waiting(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
-    const AGES: [&str; 4] = ["today", "1 to 6 days ago", "7 to 29 days ago", "30 days ago or more"];
+    const AGES: [&str; 4] = [
+        "today",
+        "1 to 6 days ago",
+        "7 to 29 days ago",
+        "30 days ago or more",
+    ];
     let mut chart = Chart::new(
         "waiting",
         "Waiting for a decision, by when they started waiting",
@@ -207,10 +264,9 @@ fn waiting(conn: &mut DbConnection, now: Timestamp) -> Result<Chart> {
         AGES.map(String::from).to_vec(),
         &["organisations", "software products", "change requests"],
     );
-    let day = time::macros::format_description!("[year]-[month]-[day]");
     let end = now + time::Duration::days(1);
     for bucket in counts::waiting_by_day(conn, end)? {
-        let Ok(since) = time::Date::parse(&bucket.bucket, day) else {
+        let Ok(since) = time::Date::parse(&bucket.bucket, DAY) else {
             continue;
         };
         let age = match (now.date() - since).whole_days() {

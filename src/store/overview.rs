@@ -172,3 +172,87 @@ pub fn push_backlog(conn: &mut DbConnection, newest: i64) -> QueryResult<i64> {
         .load(conn)?;
     Ok(cursors.into_iter().map(|c| (newest - c).max(0)).sum())
 }
+
+/// The day (`YYYY-MM-DD`) until which `chart` is rolled up (excluded), if it is.
+pub fn rolled_until(conn: &mut DbConnection, chart: &str) -> QueryResult<Option<String>> {
+    use super::schema::overview_rolled;
+    overview_rolled::table
+        .find(chart)
+        .select(overview_rolled::until_day)
+        .first(conn)
+        .optional()
+}
+
+/// The rolled-up counts of `chart` on the days from `from` (included) to `until` (excluded),
+/// by day or by month (`YYYY-MM-DD` days sort as text).
+pub fn rolled(
+    conn: &mut DbConnection,
+    chart: &str,
+    from: &str,
+    until: &str,
+    by_month: bool,
+) -> QueryResult<Vec<Bucket>> {
+    use super::schema::overview_days as days;
+    let rows: Vec<(String, String, i64)> = days::table
+        .filter(days::chart.eq(chart))
+        .filter(days::day.ge(from))
+        .filter(days::day.lt(until))
+        .select((days::day, days::series, days::n))
+        .load(conn)?;
+    let mut out: Vec<Bucket> = vec![];
+    for (day, series, n) in rows {
+        let bucket = if by_month { day[..7].to_owned() } else { day };
+        match out
+            .iter_mut()
+            .find(|b| b.bucket == bucket && b.series == series)
+        {
+            Some(b) => b.n += n,
+            None => out.push(Bucket { bucket, series, n }),
+        }
+    }
+    Ok(out)
+}
+
+/// Stores `chart`'s counts of the days from its mark `from` (none: never rolled up) to
+/// `until`, and moves its mark to `until`, on condition that the mark is still `from`; false
+/// when another instance moved it first (nothing is written then). In the caller's write
+/// transaction.
+pub fn roll(
+    tx: &mut DbConnection,
+    chart: &str,
+    counts: &[Bucket],
+    from: Option<&str>,
+    until: &str,
+) -> QueryResult<bool> {
+    use super::schema::{overview_days as days, overview_rolled as rolled};
+    let moved = match from {
+        Some(from) => diesel::update(
+            rolled::table
+                .filter(rolled::chart.eq(chart))
+                .filter(rolled::until_day.eq(from)),
+        )
+        .set(rolled::until_day.eq(until))
+        .execute(tx)?,
+        None => match diesel::insert_into(rolled::table)
+            .values((rolled::chart.eq(chart), rolled::until_day.eq(until)))
+            .execute(tx)
+        {
+            Err(e) if super::is_unique_violation(&e) => 0,
+            other => other?,
+        },
+    };
+    if moved == 0 {
+        return Ok(false);
+    }
+    for bucket in counts {
+        diesel::insert_into(days::table)
+            .values((
+                days::chart.eq(chart),
+                days::day.eq(&bucket.bucket),
+                days::series.eq(&bucket.series),
+                days::n.eq(bucket.n),
+            ))
+            .execute(tx)?;
+    }
+    Ok(true)
+}

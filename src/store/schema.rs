@@ -442,6 +442,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    overview_days (chart, day, series) {
+        chart -> Text,
+        day -> Text,
+        series -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    overview_rolled (chart) {
+        chart -> Text,
+        until_day -> Text,
+    }
+}
+
+diesel::table! {
     log_state (id) {
         id -> Integer,
         next_index -> BigInt,

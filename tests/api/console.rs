@@ -965,18 +965,48 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
     let statements = chart(&later, "statements_issued");
     assert_eq!(statements["labels"][4], day.as_str());
     assert_eq!(value(statements, "production", &day), 3);
+    // Once its day is rolled up, a day is read from the roll-up: the product moved to the
+    // sandbox since shows its statements of that day where they were counted. A statement
+    // of today is counted as it is.
+    ssa_directory::services::overview::roll_up(&app.state)
+        .await
+        .unwrap();
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = app.state.pool.get().unwrap();
+        conn.batch_execute("UPDATE software SET environment = 'sandbox'")
+            .unwrap();
+    }
+    crate::verifier::issue(&app, &c).await;
+    let (_, rolled) = overview(&app, &c.operator, "7d").await;
+    let statements = chart(&rolled, "statements_issued");
+    assert_eq!(value(statements, "production", &day), 3, "{statements}");
+    assert_eq!(value(statements, "sandbox", &day), 0, "{statements}");
+    let now = app.state.now().date().to_string();
+    assert_eq!(value(statements, "sandbox", &now), 1, "{statements}");
+    assert_eq!(
+        value(chart(&rolled, "certificates_revoked"), "transport", &day),
+        1
+    );
+    // Rolling up again adds nothing.
+    ssa_directory::services::overview::roll_up(&app.state)
+        .await
+        .unwrap();
+    let (_, again) = overview(&app, &c.operator, "7d").await;
+    assert_eq!(again["charts"], rolled["charts"]);
     let (_, year) = overview(&app, &c.operator, "12m").await;
     let statements = chart(&year, "statements_issued");
     assert_eq!(statements["labels"].as_array().unwrap().len(), 12);
     let month = format!("{:04}-{:02}", today.year(), today.month() as u8);
-    let this_month: i64 = statements["labels"]
+    assert_eq!(value(statements, "production", &month), 3, "{statements}");
+    let total: i64 = statements["series"]
         .as_array()
         .unwrap()
         .iter()
-        .position(|l| l == month.as_str())
-        .map(|_| value(statements, "production", &month))
-        .unwrap();
-    assert_eq!(this_month, 3);
+        .flat_map(|s| s["values"].as_array().unwrap().iter())
+        .map(|v| v.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 4, "the rolled-up days and today's: {statements}");
     let (_, month_view) = overview(&app, &c.operator, "30d").await;
     assert_eq!(
         chart(&month_view, "statements_issued")["labels"]

@@ -1,0 +1,2 @@
+DROP TABLE overview_rolled;
+DROP TABLE overview_days;

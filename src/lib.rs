@@ -185,13 +185,17 @@ fn spawn_log_sequencer(state: Arc<Directory>) {
     });
 }
 
-/// Rolls the overview's closed days up every minute (see [`services::overview::roll_up`]),
-/// on every instance. It ends when the server stops.
+/// Every 30 seconds, on every instance: rolls the overview's closed days up (see
+/// [`services::overview::roll_up`]) and counts what stands now for it
+/// ([`services::overview::refresh_current`]). It ends when the server stops.
 fn spawn_overview_roll_up(state: Arc<Directory>) {
-    spawn_every(state, Duration::from_secs(60), |state, _| {
+    spawn_every(state, Duration::from_secs(30), |state, _| {
         Box::pin(async move {
             if let Err(error) = services::overview::roll_up(&state).await {
                 tracing::warn!(%error, "cannot roll the overview's days up");
+            }
+            if let Err(error) = services::overview::refresh_current(&state).await {
+                tracing::warn!(%error, "cannot count the overview's current state");
             }
         })
     });
@@ -437,6 +441,7 @@ impl Application {
             log_witnesses: services::transparency::Witnesses::configured(&config.log_witnesses)?,
             validations: services::Limiter::per_minute(config.validations_per_minute),
             participants: Default::default(),
+            overview_counts: Default::default(),
             federation_statements: federation::statement_cache(max_age),
             federation_configurations: federation::statement_cache(max_age),
             transmitter,

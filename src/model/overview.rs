@@ -113,6 +113,9 @@ pub struct Overview {
     pub period: Period,
     /// When the numbers were read (RFC 3339).
     pub generated_at: String,
+    /// When what stands now (the charts by status, role and state) was counted: every 30
+    /// seconds, in the background (RFC 3339).
+    pub current_at: String,
     pub charts: Vec<Chart>,
     /// The median time from an application to an operator's decision on it, in hours, over
     /// the period (none when nothing was decided).

@@ -97,6 +97,8 @@ pub struct Directory {
     pub passkeys: passkeys::RelyingParty,
     /// Composes the directory's mail and delivers it (SMTP, or files).
     pub mailer: crate::mail::Mailer,
+    /// The overview's counts of what stands now, refreshed in the background.
+    pub overview_counts: overview::CurrentCounts,
     /// The participants list, prepared, with the version it was built from.
     pub participants: crate::documents::Versioned,
     /// Certificate validations per caller (`validations_per_minute`).

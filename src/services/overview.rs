@@ -14,7 +14,59 @@ use crate::store::{self, DbConnection, write_transaction};
 pub async fn overview(dir: &Arc<Directory>, actor: Actor, period: Period) -> Result<Overview> {
     actor.require_operator()?;
     let now = dir.now();
-    dir.db(move |conn| overview_in(conn, period, now)).await
+    let current = dir.overview_counts.get();
+    dir.db(move |conn| overview_in(conn, period, now, current))
+        .await
+}
+
+/// The counts of what stands now (organisations and products by status, organisations by
+/// role, push subscriptions by state), which cost a pass over the products: counted in the
+/// background ([`refresh_current`]) and shown with the time they were counted.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub at: Timestamp,
+    pub charts: Vec<Chart>,
+}
+
+/// The latest [`Current`] counts of this instance.
+#[derive(Debug, Default)]
+pub struct CurrentCounts(std::sync::RwLock<Option<Current>>);
+
+impl CurrentCounts {
+    pub fn get(&self) -> Option<Current> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn put(&self, current: Current) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(current);
+    }
+}
+
+/// Counts what stands now and keeps it for the overview (every 30 seconds, in the
+/// background).
+pub async fn refresh_current(dir: &Arc<Directory>) -> Result<()> {
+    let now = dir.now();
+    let current = dir.db(move |conn| current_in(conn, now)).await?;
+    dir.overview_counts.put(current);
+    Ok(())
+}
+
+fn current_in(conn: &mut DbConnection, now: Timestamp) -> Result<Current> {
+    let mut subscriptions = Chart::new(
+        "push_subscriptions",
+        "Push subscriptions by state",
+        "subscriptions",
+        "state",
+        ["active", "failing", "paused"].map(String::from).to_vec(),
+        &["subscriptions"],
+    );
+    for (state, n) in counts::by_value(conn, "event_subscriptions", "state")? {
+        subscriptions.add("subscriptions", &state, n);
+    }
+    Ok(Current {
+        at: now,
+        charts: vec![by_status(conn)?, by_role(conn)?, subscriptions],
+    })
 }
 
 /// The charts counted over time: id, title, unit, series, and what is counted. Their closed
@@ -177,7 +229,12 @@ pub async fn roll_up(dir: &Arc<Directory>) -> Result<()> {
 }
 
 /// The overview's numbers, read on one connection.
-pub fn overview_in(conn: &mut DbConnection, period: Period, now: Timestamp) -> Result<Overview> {
+pub fn overview_in(
+    conn: &mut DbConnection,
+    period: Period,
+    now: Timestamp,
+    current: Option<Current>,
+) -> Result<Overview> {
     let (labels, start, end) = buckets_of(period, now);
     let axis = if period.by_month() { "month" } else { "day" };
     let mut charts = Vec::with_capacity(TIMED.len() + 5);
@@ -187,20 +244,12 @@ pub fn overview_in(conn: &mut DbConnection, period: Period, now: Timestamp) -> R
     }
     charts.push(expiring(conn, now)?);
     charts.push(waiting(conn, now)?);
-    charts.push(by_status(conn)?);
-    charts.push(by_role(conn)?);
-    let mut subscriptions = Chart::new(
-        "push_subscriptions",
-        "Push subscriptions by state",
-        "subscriptions",
-        "state",
-        ["active", "failing", "paused"].map(String::from).to_vec(),
-        &["subscriptions"],
-    );
-    for (state, n) in counts::by_value(conn, "event_subscriptions", "state")? {
-        subscriptions.add("subscriptions", &state, n);
-    }
-    charts.push(subscriptions);
+    let current = match current {
+        Some(counted) => counted,
+        None => current_in(conn, now)?,
+    };
+    let current_at = crate::model::time::rfc3339_string(&current.at);
+    charts.extend(current.charts);
     let mut hours = counts::decision_hours(conn, start)?;
     hours.sort_by(f64::total_cmp);
     let median_decision_hours = match hours.len() {
@@ -212,6 +261,7 @@ pub fn overview_in(conn: &mut DbConnection, period: Period, now: Timestamp) -> R
     Ok(Overview {
         period,
         generated_at: crate::model::time::rfc3339_string(&now),
+        current_at,
         charts,
         median_decision_hours,
         push_backlog: counts::push_backlog(conn, newest)?,

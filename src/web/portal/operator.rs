@@ -104,6 +104,7 @@ async fn overview_page(
         median_decision_hours: overview.median_decision_hours.map(|h| format!("{h:.1}")),
         push_backlog: overview.push_backlog,
         generated_at: overview.generated_at,
+        current_at: overview.current_at,
     })
 }
 

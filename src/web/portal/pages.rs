@@ -373,6 +373,7 @@ pub struct OverviewPage {
     pub median_decision_hours: Option<String>,
     pub push_backlog: i64,
     pub generated_at: String,
+    pub current_at: String,
 }
 
 /// One chart on the overview: its SVG and the same numbers as a table.

@@ -50,38 +50,46 @@ impl AuthorizationServer {
             "run npm ci in {} (scripts/test does)",
             package.display()
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let tls = settings.iter().any(|(name, _)| *name == "TLS_CERT_FILE");
-        let mut child = Command::new("node")
-            .arg("example/server.js")
-            .envs(
-                settings
-                    .iter()
-                    .map(|(name, path)| (*name, path.as_os_str())),
-            )
-            .current_dir(&package)
-            .env("PORT", port.to_string())
-            .env("REGISTRAR_URL", registrar)
-            .env("REGISTRAR_TOKEN", token)
-            .env("KEYS_TTL_MS", keys_ttl_ms.to_string())
-            .env("STALE_AFTER_MS", stale_after_ms.to_string())
-            .env("NODE_NO_WARNINGS", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node (Node.js 20 or later)");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            format!("listening {port}"),
-            "the example server did not start"
-        );
+        // The free port is found by binding and letting go, so another test's server may take
+        // it first: the example then exits (EADDRINUSE) before it listens, and is started
+        // again on another port.
+        let mut attempts = 0;
+        let (child, mut stdout, port) = loop {
+            attempts += 1;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new("node")
+                .arg("example/server.js")
+                .envs(
+                    settings
+                        .iter()
+                        .map(|(name, path)| (*name, path.as_os_str())),
+                )
+                .current_dir(&package)
+                .env("PORT", port.to_string())
+                .env("REGISTRAR_URL", registrar)
+                .env("REGISTRAR_TOKEN", token)
+                .env("KEYS_TTL_MS", keys_ttl_ms.to_string())
+                .env("STALE_AFTER_MS", stale_after_ms.to_string())
+                .env("NODE_NO_WARNINGS", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("node (Node.js 20 or later)");
+            let mut stdout = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            if line.trim() == format!("listening {port}") {
+                break (child, stdout, port);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(attempts < 5, "the example server did not start: {line:?}");
+        };
         // The rest of its output (the development pages log to it) is read and dropped: a
         // closed pipe would end the server at its next line.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));

@@ -300,7 +300,7 @@ fn status_filter(status: Option<&str>) -> Result<Option<Status>, AppError> {
 }
 
 /// A `role` filter: one of the regulated roles.
-fn role_filter(role: Option<&str>) -> Result<Option<RegulatedRole>, AppError> {
+pub(crate) fn role_filter(role: Option<&str>) -> Result<Option<RegulatedRole>, AppError> {
     role.map(|r| {
         RegulatedRole::parse_list("role", &[r.to_owned()])
             .map(|roles| roles[0])
@@ -310,7 +310,7 @@ fn role_filter(role: Option<&str>) -> Result<Option<RegulatedRole>, AppError> {
 }
 
 /// A `country` filter: an ISO 3166-1 alpha-2 code, in any case.
-fn country_filter(country: Option<&str>) -> Result<Option<String>, AppError> {
+pub(crate) fn country_filter(country: Option<&str>) -> Result<Option<String>, AppError> {
     country
         .map(
             |c| match c.len() == 2 && c.chars().all(|l| l.is_ascii_alphabetic()) {

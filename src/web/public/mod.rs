@@ -527,21 +527,8 @@ pub(crate) async fn participants(
                     .map_err(|_| invalid("after", "not a cursor this list returned as next"))
             })
             .transpose()?,
-        role: query
-            .role
-            .map(|r| {
-                RegulatedRole::parse_list("role", std::slice::from_ref(&r)).map(|roles| roles[0])
-            })
-            .transpose()?,
-        country: query
-            .country
-            .map(
-                |c| match c.len() == 2 && c.chars().all(|l| l.is_ascii_alphabetic()) {
-                    true => Ok(c.to_ascii_uppercase()),
-                    false => Err(invalid("country", "not an ISO 3166-1 alpha-2 code")),
-                },
-            )
-            .transpose()?,
+        role: crate::web::api::role_filter(query.role.as_deref())?,
+        country: crate::web::api::country_filter(query.country.as_deref())?,
         since: query
             .since
             .map(|c| {

@@ -210,8 +210,13 @@ async fn an_operator_without_a_second_factor_reaches_only_its_enrolment() {
     let developer = app.user("dev@fintech.example", false).await;
     let browser = Browser::new(&app);
     let (status, location, _) = browser.log_in(&operator.email, PASSWORD).await;
-    assert_eq!((status, location.as_deref()), (303, Some("/dashboard")));
+    // Operators land on the overview of the ecosystem (others on their dashboard).
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some("/operator/overview"))
+    );
     for page in [
+        "/operator/overview",
         "/dashboard",
         "/operator/queue",
         "/operator/users",

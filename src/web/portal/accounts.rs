@@ -64,17 +64,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tokens/{token_id}/revoke", web::post().to(revoke_token));
 }
 
-pub async fn home(user: SessionUser) -> PortalResult {
-    Ok(redirect(if user.0.is_some() {
-        "/dashboard"
+/// Where a signed-in account lands: operators on the overview of the ecosystem, everyone
+/// else on their dashboard.
+fn landing(user: &User) -> &'static str {
+    if user.is_operator {
+        "/operator/overview"
     } else {
-        "/login"
-    }))
+        "/dashboard"
+    }
+}
+
+pub async fn home(user: SessionUser) -> PortalResult {
+    Ok(redirect(user.0.as_ref().map_or("/login", landing)))
 }
 
 async fn login_page(session: Session, user: SessionUser) -> PortalResult {
-    if user.0.is_some() {
-        return Ok(redirect("/dashboard"));
+    if let Some(user) = &user.0 {
+        return Ok(redirect(landing(user)));
     }
     render(&LoginPage {
         ctx: ctx(&session, None),
@@ -109,7 +115,7 @@ async fn login(
             if auth::log_in(&state, &session, &user).await? {
                 return Ok(redirect("/login/second-factor"));
             }
-            Ok(redirect("/dashboard"))
+            Ok(redirect(landing(&user)))
         }
         Err(
             AppError::Domain(Error::Unauthorized(message))
@@ -201,7 +207,7 @@ async fn second_factor(
         }
     };
     match mfa::pass(&state, secret, &user, proof, client, throttle).await {
-        Ok(()) => Ok(redirect("/dashboard")),
+        Ok(()) => Ok(redirect(landing(&user))),
         Err(
             error @ (Error::Unauthorized(_) | Error::TooManyRequests(_) | Error::Validation(_)),
         ) => {
@@ -409,11 +415,7 @@ async fn verify(
     match verification::confirm(&state, form.token.clone()).await {
         Ok(email) => {
             auth::set_flash(&session, format!("{email} is verified."));
-            Ok(redirect(if user.0.is_some() {
-                "/dashboard"
-            } else {
-                "/login"
-            }))
+            Ok(redirect(user.0.as_ref().map_or("/login", landing)))
         }
         Err(error @ (Error::Validation(_) | Error::Conflict(_))) => render_with(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -573,8 +575,8 @@ async fn signup_page(
     user: SessionUser,
     query: web::Query<SignupQuery>,
 ) -> PortalResult {
-    if user.0.is_some() {
-        return Ok(redirect("/dashboard"));
+    if let Some(user) = &user.0 {
+        return Ok(redirect(landing(user)));
     }
     render(&SignupPage {
         ctx: ctx(&session, None),

@@ -61,6 +61,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, config: &Config, sessions: Sessio
     // the scope's not-found answer.
     .service(
         web::scope("")
+            .wrap(actix_web::middleware::from_fn(
+                portal::signed_in_error_pages,
+            ))
             .wrap(sessions)
             .configure(portal::configure)
             .default_service(web::to(not_found)),

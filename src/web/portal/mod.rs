@@ -12,9 +12,12 @@ mod software;
 mod subscriptions;
 
 use actix_session::Session;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
 use crate::model::Error;
@@ -150,8 +153,55 @@ pub fn render_with(status: StatusCode, page: &impl Template) -> PortalResult {
         .body(html))
 }
 
+/// What an error page says, kept on its response so that [`signed_in_error_pages`] can
+/// render it again with the visitor's header.
+#[derive(Clone)]
+struct ErrorPageText {
+    title: String,
+    detail: String,
+}
+
+/// An error page a handler failed with. It is rendered without the session (a handler's error
+/// has no request at hand); [`signed_in_error_pages`] renders it again for a signed-in visitor.
 fn error_page(status: StatusCode, title: &str, detail: &str) -> HttpResponse {
-    error_page_for(status, PageCtx::anonymous(), title, detail)
+    let mut response = error_page_for(status, PageCtx::anonymous(), title, detail);
+    response.extensions_mut().insert(ErrorPageText {
+        title: title.to_owned(),
+        detail: detail.to_owned(),
+    });
+    response
+}
+
+/// Middleware of the portal's scope (inside its sessions): an error page a handler failed
+/// with (403, 409, ...) keeps a signed-in visitor's header, their links and their log-out, as
+/// the not-found page does.
+pub async fn signed_in_error_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_session::SessionExt;
+    let response = next.call(req).await?;
+    let Some(text) = response
+        .response()
+        .extensions()
+        .get::<ErrorPageText>()
+        .cloned()
+    else {
+        return Ok(response.map_into_left_body());
+    };
+    let request = response.request().clone();
+    let Ok(SessionUser(Some(user))) =
+        SessionUser::from_request(&request, &mut actix_web::dev::Payload::None).await
+    else {
+        return Ok(response.map_into_left_body());
+    };
+    let page = error_page_for(
+        response.status(),
+        ctx(&request.get_session(), Some(&user)),
+        &text.title,
+        &text.detail,
+    );
+    Ok(response.into_response(page).map_into_right_body())
 }
 
 fn error_page_for(status: StatusCode, ctx: PageCtx, title: &str, detail: &str) -> HttpResponse {

@@ -88,6 +88,36 @@ impl FromStr for Delivery {
     }
 }
 
+/// What went wrong delivering a subscription's events (one row of `delivery_failures` each,
+/// charted per day on the operator's overview).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFailure {
+    /// A push attempt failed: the receiver could not be reached, or answered 5xx; it is
+    /// tried again with backoff.
+    Attempt,
+    /// The receiver refused an event: an RFC 8935 error on push, or one reported in an
+    /// RFC 8936 poll's acknowledgement; it is not sent again.
+    Refused,
+    /// Events were removed by retention before they were delivered.
+    Expired,
+}
+
+impl DeliveryFailure {
+    pub const ALL: [Self; 3] = [Self::Attempt, Self::Refused, Self::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attempt => "attempt",
+            Self::Refused => "refused",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
 /// A subscription and its delivery status.
 #[derive(Debug, Clone)]
 pub struct Subscription {

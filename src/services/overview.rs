@@ -69,14 +69,22 @@ fn current_in(conn: &mut DbConnection, now: Timestamp) -> Result<Current> {
     })
 }
 
+type Timed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    Counted<'static>,
+);
+
 /// The charts counted over time: id, title, unit, series, and what is counted. Their closed
 /// days are rolled up ([`roll_up`]); the rest is counted when asked.
-const TIMED: [(&str, &str, &str, [&str; 2], Counted<'static>); 4] = [
+const TIMED: [Timed; 5] = [
     (
         "statements_issued",
         "Software statements issued",
         "statements",
-        ["sandbox", "production"],
+        &["sandbox", "production"],
         Counted {
             from: "issued_ssas JOIN software ON software.id = issued_ssas.software_id",
             time: "issued_ssas.issued_at",
@@ -88,7 +96,7 @@ const TIMED: [(&str, &str, &str, [&str; 2], Counted<'static>); 4] = [
         "certificates_issued",
         "Certificates issued",
         "certificates",
-        ["transport", "signing"],
+        &["transport", "signing"],
         Counted {
             from: "certificates",
             time: "created_at",
@@ -100,7 +108,7 @@ const TIMED: [(&str, &str, &str, [&str; 2], Counted<'static>); 4] = [
         "certificates_revoked",
         "Certificates revoked",
         "certificates",
-        ["transport", "signing"],
+        &["transport", "signing"],
         Counted {
             from: "certificates",
             time: "revoked_at",
@@ -112,12 +120,26 @@ const TIMED: [(&str, &str, &str, [&str; 2], Counted<'static>); 4] = [
         "token_requests",
         "Machine-access token requests",
         "requests",
-        ["issued", "refused"],
+        &["issued", "refused"],
         Counted {
             from: "audit_events",
             time: "occurred_at",
             series: "CASE WHEN action = 'oauth.token.issue' THEN 'issued' ELSE 'refused' END",
             filter: "action IN ('oauth.token.issue', 'oauth.token.refuse')",
+        },
+    ),
+    (
+        "delivery_failures",
+        "Change-event delivery failures",
+        "failures",
+        // DeliveryFailure's kinds: a push attempt that failed, an event the receiver refused,
+        // events removed by retention before they were delivered.
+        &["attempt", "refused", "expired"],
+        Counted {
+            from: "delivery_failures",
+            time: "failed_at",
+            series: "kind",
+            filter: "",
         },
     ),
 ];
@@ -223,6 +245,11 @@ pub async fn roll_up(dir: &Arc<Directory>) -> Result<()> {
                 Ok::<_, crate::model::Error>(counts::roll(tx, id, &days, mark.as_deref(), &until)?)
             })?;
         }
+        // The failures' own rows are kept no longer than a first roll-up reaches back.
+        store::subscriptions::prune_failures(
+            conn,
+            midnight(today - time::Duration::days(ROLL_BACK_DAYS)),
+        )?;
         Ok(())
     })
     .await
@@ -239,7 +266,7 @@ pub fn overview_in(
     let axis = if period.by_month() { "month" } else { "day" };
     let mut charts = Vec::with_capacity(TIMED.len() + 5);
     for (id, title, unit, series, what) in TIMED {
-        let chart = Chart::new(id, title, unit, axis, labels.clone(), &series);
+        let chart = Chart::new(id, title, unit, axis, labels.clone(), series);
         charts.push(counted(conn, chart, what, period, start, end)?);
     }
     charts.push(expiring(conn, now)?);

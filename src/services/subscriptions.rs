@@ -15,8 +15,8 @@ use super::Directory;
 use crate::model::audit::Entry;
 use crate::model::event::Cursor;
 use crate::model::subscription::{
-    Delivery, Subscription, SubscriptionState, SubscriptionView as Status, backoff, not_found,
-    parse_kinds,
+    Delivery, DeliveryFailure, Subscription, SubscriptionState, SubscriptionView as Status,
+    backoff, not_found, parse_kinds,
 };
 use crate::model::{Actor, Error, OrgId, Result, SubscriptionId, Timestamp, invalid};
 use crate::push::Outcome;
@@ -294,7 +294,14 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
                 dir.db(move |conn| {
                     let horizon = store::events::horizon(conn)?;
                     store::subscriptions::skip_to(conn, id, horizon)?;
-                    store::subscriptions::note_error(conn, id, &owner, &why, at)?;
+                    store::subscriptions::note_error(
+                        conn,
+                        id,
+                        &owner,
+                        DeliveryFailure::Expired,
+                        &why,
+                        at,
+                    )?;
                     Ok(())
                 })
                 .await?;
@@ -341,7 +348,14 @@ async fn deliver(dir: &Arc<Directory>, subscription: Subscription) -> Result<usi
             let held = dir
                 .db(move |conn| {
                     if let Some(why) = &refused {
-                        store::subscriptions::note_error(conn, id, &owner, why, at)?;
+                        store::subscriptions::note_error(
+                            conn,
+                            id,
+                            &owner,
+                            DeliveryFailure::Refused,
+                            why,
+                            at,
+                        )?;
                     }
                     Ok(store::subscriptions::advance(
                         conn,
@@ -547,12 +561,15 @@ async fn acknowledge(dir: &Arc<Directory>, sub: &Subscription, request: &Poll) -
         let horizon = store::events::horizon(conn)?;
         let error = if cursor < horizon {
             cursor = horizon;
-            Some(format!(
-                "events up to cursor {horizon} were removed by retention before they were \
-                 acknowledged; resynchronise from GET /status/software"
+            Some((
+                DeliveryFailure::Expired,
+                format!(
+                    "events up to cursor {horizon} were removed by retention before they were \
+                     acknowledged; resynchronise from GET /status/software"
+                ),
             ))
         } else {
-            error
+            error.map(|error| (DeliveryFailure::Refused, error))
         };
         store::subscriptions::acknowledge(
             conn,
@@ -560,7 +577,7 @@ async fn acknowledge(dir: &Arc<Directory>, sub: &Subscription, request: &Poll) -
             cursor,
             acknowledged,
             at,
-            error.as_deref(),
+            error.as_ref().map(|(kind, error)| (*kind, error.as_str())),
         )?;
         Ok(cursor)
     })

@@ -19,7 +19,7 @@ use crate::model::certificate::{CertStatus, CertType, RevocationReason};
 use crate::model::event::EventKind;
 use crate::model::inputs::{Environment, MemberRole};
 use crate::model::keys::{KeyPurpose, KeyState};
-use crate::model::subscription::{Delivery, SubscriptionState};
+use crate::model::subscription::{Delivery, DeliveryFailure, SubscriptionState};
 use crate::model::{Kid, OrgId, Serial, SoftwareId, Status, SubscriptionId, TokenId, UserId};
 
 /// The backend of [`DbConnection`] (either database, chosen at run time).
@@ -162,6 +162,7 @@ macro_rules! as_str_and {
 as_str_and!(
     Kid => |text| Some(Kid::from_trusted(text)),
     Delivery => |text| text.parse().ok(),
+    DeliveryFailure => DeliveryFailure::parse,
     EventKind => |text| text.parse().ok(),
     Status => Status::parse,
     CertType => |text| CertType::from_db(text).ok(),

@@ -451,6 +451,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    delivery_failures (id) {
+        id -> Text,
+        subscription_id -> Text,
+        kind -> Text,
+        error -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     overview_rolled (chart) {
         chart -> Text,
         until_day -> Text,
@@ -466,6 +476,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    delivery_failures,
     totp_factors,
     address_invitations,
     certificate_reminders,

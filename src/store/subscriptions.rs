@@ -5,10 +5,10 @@
 
 use diesel::prelude::*;
 
-use super::schema::{event_subscriptions, events};
+use super::schema::{delivery_failures, event_subscriptions, events};
 use super::{DbConnection, from_json, to_json};
 use crate::model::event::{Cursor, EventKind};
-use crate::model::subscription::{Delivery, Subscription, SubscriptionState};
+use crate::model::subscription::{Delivery, DeliveryFailure, Subscription, SubscriptionState};
 use crate::model::{OrgId, SubscriptionId, Timestamp};
 
 #[derive(Queryable, Selectable)]
@@ -265,22 +265,58 @@ pub fn advance(
     Ok(changed == 1)
 }
 
-/// Notes an error the receiver answered for one event it refused (the event is not sent
-/// again: the same bytes would be refused the same way).
+/// How much of an error a failure's row keeps (a receiver chooses its descriptions).
+const ERROR_CHARS: usize = 1000;
+
+/// Keeps one delivery failure for the overview's chart of failures per day.
+fn record_failure(
+    conn: &mut DbConnection,
+    id: SubscriptionId,
+    kind: DeliveryFailure,
+    error: &str,
+    at: Timestamp,
+) -> QueryResult<()> {
+    let error: String = error.chars().take(ERROR_CHARS).collect();
+    diesel::insert_into(delivery_failures::table)
+        .values((
+            delivery_failures::id.eq(uuid::Uuid::new_v4().to_string()),
+            delivery_failures::subscription_id.eq(id),
+            delivery_failures::kind.eq(kind),
+            delivery_failures::error.eq(error),
+            delivery_failures::failed_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Drops the delivery failures from before `before` (their days are rolled up).
+pub fn prune_failures(conn: &mut DbConnection, before: Timestamp) -> QueryResult<usize> {
+    diesel::delete(delivery_failures::table.filter(delivery_failures::failed_at.lt(before)))
+        .execute(conn)
+}
+
+/// Notes an error for events that did not reach the receiver without a retry: one it refused
+/// (not sent again: the same bytes would be refused the same way), or events removed by
+/// retention before they were delivered.
 pub fn note_error(
     conn: &mut DbConnection,
     id: SubscriptionId,
     owner: &str,
+    kind: DeliveryFailure,
     error: &str,
     at: Timestamp,
 ) -> QueryResult<bool> {
-    Ok(diesel::update(leased!(id, owner))
+    let noted = diesel::update(leased!(id, owner))
         .set((
             event_subscriptions::last_error.eq(error),
             event_subscriptions::last_error_at.eq(at),
         ))
         .execute(conn)?
-        == 1)
+        == 1;
+    if noted {
+        record_failure(conn, id, kind, error, at)?;
+    }
+    Ok(noted)
 }
 
 /// A failed attempt: the error, the next attempt's time, the state (failing once retries ran
@@ -297,7 +333,7 @@ pub fn failed(
     next_attempt_at: Timestamp,
     state: SubscriptionState,
 ) -> QueryResult<bool> {
-    Ok(diesel::update(leased!(id, owner))
+    let recorded = diesel::update(leased!(id, owner))
         .set((
             event_subscriptions::attempts.eq(attempts),
             event_subscriptions::last_error.eq(error),
@@ -309,18 +345,23 @@ pub fn failed(
             event_subscriptions::lease_until.eq(None::<Timestamp>),
         ))
         .execute(conn)?
-        == 1)
+        == 1;
+    if recorded {
+        record_failure(conn, id, DeliveryFailure::Attempt, error, at)?;
+    }
+    Ok(recorded)
 }
 
 /// A polling receiver acknowledged the events up to `cursor` (`delivered` of them wanted),
-/// and reported `error` for one, if any; the cursor never moves back (two polls at once).
+/// and an error, if any (one it reported, or events expired before it polled); the cursor
+/// never moves back (two polls at once).
 pub fn acknowledge(
     conn: &mut DbConnection,
     id: SubscriptionId,
     cursor: Cursor,
     delivered: i64,
     at: Timestamp,
-    error: Option<&str>,
+    error: Option<(DeliveryFailure, &str)>,
 ) -> QueryResult<()> {
     let target = event_subscriptions::table
         .filter(event_subscriptions::id.eq(id))
@@ -338,13 +379,14 @@ pub fn acknowledge(
             .set(event_subscriptions::cursor.eq(cursor.0))
             .execute(conn)?;
     }
-    if let Some(error) = error {
+    if let Some((kind, error)) = error {
         diesel::update(event_subscriptions::table.filter(event_subscriptions::id.eq(id)))
             .set((
                 event_subscriptions::last_error.eq(error),
                 event_subscriptions::last_error_at.eq(at),
             ))
             .execute(conn)?;
+        record_failure(conn, id, kind, error, at)?;
     }
     Ok(())
 }

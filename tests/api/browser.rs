@@ -658,6 +658,11 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
     let browser = browser(&driver, profile.path()).await;
     let base = app.address.clone();
     log_in(&browser, &base, &c.operator.email).await;
+    assert_eq!(
+        browser.current_url().await.unwrap().path(),
+        "/operator/overview",
+        "an operator lands on the overview"
+    );
 
     // The overview: an SVG chart for each, with the series in its legend.
     browser
@@ -665,7 +670,7 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
         .await
         .unwrap();
     let charts = browser.find_all(Locator::Css("svg.chart")).await.unwrap();
-    assert_eq!(charts.len(), 9);
+    assert_eq!(charts.len(), 10);
     let statements = browser
         .find(Locator::Css("#chart-statements_issued svg"))
         .await
@@ -711,6 +716,8 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
         format!("/organisations/{}", c.org_id),
         format!("/software/{}", c.software_id),
         "/organisations/new".to_owned(),
+        format!("/organisations/{}/software/new", c.org_id),
+        format!("/software/{}/edit", c.software_id),
         "/tokens".to_owned(),
         "/account".to_owned(),
         "/no/such/page".to_owned(),
@@ -732,4 +739,26 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
         }
     }
     assert!(wide.is_empty(), "{wide:?}");
+
+    // One form layout: at a desktop's width, a form's fields line up at one width (in and out
+    // of its fieldsets), whatever their type.
+    browser.set_window_size(1280, 900).await.unwrap();
+    for form in [
+        "/organisations/new".to_owned(),
+        format!("/organisations/{}/software/new", c.org_id),
+    ] {
+        browser.goto(&format!("{base}{form}")).await.unwrap();
+        let widths = browser
+            .execute(
+                "return [...new Set([...document.querySelectorAll('form.card input:not([type=checkbox]):not([type=hidden]):not([type=radio]), form.card textarea, form.card select')].map(e => Math.round(e.getBoundingClientRect().width)))];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            widths.as_array().map(Vec::len),
+            Some(1),
+            "{form}: the fields' widths {widths}"
+        );
+    }
 }

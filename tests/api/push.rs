@@ -376,6 +376,32 @@ async fn a_subscription_gets_only_its_kinds_fails_after_the_retry_time_and_resum
         attempts,
         "a failing subscription is not tried"
     );
+    // The operator's overview charts each failure on its day: the refused event, and every
+    // failed attempt (all but the accepted and the refused requests).
+    let (status, overview) = app
+        .get_json("/api/v1/overview?period=7d", &c.operator)
+        .await;
+    assert_eq!(status, 200, "{overview}");
+    let failures = overview["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|chart| chart["id"] == "delivery_failures")
+        .unwrap_or_else(|| panic!("{overview}"));
+    let today = |series: &str| {
+        failures["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == series)
+            .unwrap_or_else(|| panic!("{failures}"))["values"][6]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(failures["labels"][6], app.state.now().date().to_string());
+    assert_eq!(today("refused"), 1, "{failures}");
+    assert_eq!(today("attempt") as usize, attempts - 2, "{failures}");
+    assert_eq!(today("expired"), 0, "{failures}");
 
     // Developers may not resume it; admins may.
     receiver.fail.store(0, Ordering::SeqCst);

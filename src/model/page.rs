@@ -75,6 +75,7 @@ impl PageRequest {
             page: self.page(),
             per_page: self.limit() as u32,
             total: total.max(0) as u64,
+            next: None,
         }
     }
 }
@@ -91,6 +92,11 @@ pub struct Page<T> {
     pub per_page: u32,
     /// How many items match in all.
     pub total: u64,
+    /// Where the list goes on: pass it as `after` for the page that follows, a page as cheap
+    /// as the first however deep (the organisations, products and audit lists). Absent on
+    /// the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl<T> Page<T> {
@@ -108,6 +114,31 @@ impl<T> Page<T> {
             page: self.page,
             per_page: self.per_page,
             total: self.total,
+            next: self.next,
         }
+    }
+
+    /// A keyset page: the items after a client's `after`, `total` of the whole filter, and
+    /// `next` (the last item's `key`) when the page is full.
+    pub fn keyset(items: Vec<T>, per_page: i64, total: i64, key: impl Fn(&T) -> String) -> Self {
+        let next = (items.len() as i64 == per_page)
+            .then(|| items.last().map(&key))
+            .flatten();
+        Self {
+            items,
+            page: 1,
+            per_page: per_page as u32,
+            total: total.max(0) as u64,
+            next,
+        }
+    }
+
+    /// This page with `next` (its last item's `key`) when more follow: a client moves from
+    /// numbered pages to keyset pages with it.
+    pub fn continued(mut self, key: impl Fn(&T) -> String) -> Self {
+        if self.has_next() {
+            self.next = self.items.last().map(key);
+        }
+        self
     }
 }

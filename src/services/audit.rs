@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Directory;
 use crate::model::audit::{AuditEvent, AuditFilter};
-use crate::model::{Actor, Page, PageRequest, Result};
+use crate::model::{Actor, Page, PageRequest, Result, invalid};
 use crate::store;
 
 /// The audit log, newest first; operators only.
@@ -19,6 +19,30 @@ pub async fn list(
     let filter = filter.checked()?;
     dir.db(move |conn| Ok(store::audit::list(conn, &filter, page)?))
         .await
+}
+
+/// The events of the filter older than the one `after` names (a list page's `next`): a
+/// keyset page, newest first, as cheap as the first however deep.
+pub async fn list_after(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    filter: AuditFilter,
+    after: &str,
+    per_page: i64,
+) -> Result<Page<AuditEvent>> {
+    actor.require_operator()?;
+    let filter = filter.checked()?;
+    let after: i64 = after
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| invalid("after", "must be the `next` of a page of this list"))?;
+    dir.db(move |conn| {
+        let items = store::audit::before(conn, &filter, Some(after), per_page)?;
+        let total = store::audit::count(conn, &filter)?;
+        Ok(Page::keyset(items, per_page, total, |e| e.id.to_string()))
+    })
+    .await
 }
 
 /// The columns of an audit export, as its first line names them.

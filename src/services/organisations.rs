@@ -108,6 +108,31 @@ pub async fn list(
         .await
 }
 
+/// The organisations of the filter after the one `after` names (a list page's `next`): a
+/// keyset page, oldest first, as cheap as the first however deep.
+pub async fn list_after(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    filter: OrganisationFilter,
+    after: &str,
+    per_page: i64,
+) -> Result<Page<Organisation>> {
+    let after: OrgId = after
+        .parse()
+        .map_err(|_| invalid("after", "must be the `next` of a page of this list"))?;
+    let member = member_of(&actor)?;
+    dir.db(move |conn| {
+        let key = store::organisations::key_of(conn, after)?
+            .ok_or_else(|| invalid("after", "names no organisation"))?;
+        let items = store::organisations::after(conn, member, &filter, Some(key), per_page)?;
+        let total = store::organisations::count(conn, member, &filter)?;
+        Ok(Page::keyset(items, per_page, total, |org| {
+            org.id.to_string()
+        }))
+    })
+    .await
+}
+
 /// An organisation as a line of the CSV export (its contacts, personal data, are left out:
 /// the portal shows them).
 #[derive(Debug, serde::Serialize)]

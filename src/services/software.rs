@@ -14,7 +14,7 @@ use crate::model::software::{
 use crate::model::time::rfc3339_string;
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, SoftwareId, Status, Timestamp,
-    Transition,
+    Transition, invalid,
 };
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -122,6 +122,33 @@ pub async fn list(
 ) -> Result<Page<Software>> {
     dir.db(move |conn| list_in(conn, &actor, organisation, filter, page))
         .await
+}
+
+/// The products of the filter after the one `after` names (a list page's `next`): a keyset
+/// page, oldest first, as cheap as the first however deep.
+pub async fn list_after(
+    dir: &Arc<Directory>,
+    actor: Actor,
+    filter: SoftwareFilter,
+    after: &str,
+    per_page: i64,
+) -> Result<Page<Software>> {
+    let after: SoftwareId = after
+        .parse()
+        .map_err(|_| invalid("after", "must be the `next` of a page of this list"))?;
+    let member = if actor.is_operator() {
+        None
+    } else {
+        Some(actor.user_id().ok_or(Error::NotFound("software"))?)
+    };
+    dir.db(move |conn| {
+        let key = store::software::key_of(conn, after)?
+            .ok_or_else(|| invalid("after", "names no software product"))?;
+        let items = store::software::after(conn, member, &filter, Some(key), per_page)?;
+        let total = store::software::count(conn, member, &filter)?;
+        Ok(Page::keyset(items, per_page, total, |s| s.id.to_string()))
+    })
+    .await
 }
 
 /// A product as a line of the CSV export.

@@ -124,8 +124,13 @@ pub fn list(
     Ok(page.wrap(items.into_iter().map(AuditEvent::from).collect(), total))
 }
 
-/// Up to `limit` events of the filter, newest first, older than the event `before`: the
-/// export's keyset pages, each as cheap as the first.
+/// How many events match the filter.
+pub fn count(conn: &mut DbConnection, filter: &AuditFilter) -> QueryResult<i64> {
+    filtered(filter).count().get_result(conn)
+}
+
+/// Up to `limit` events of the filter, newest first, older than the event `before`: keyset
+/// pages (of the list and the export), each as cheap as the first.
 pub fn before(
     conn: &mut DbConnection,
     filter: &AuditFilter,

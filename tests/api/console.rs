@@ -691,7 +691,7 @@ async fn the_audit_log_exports_as_csv_with_its_filters_through_the_api_and_the_p
 }
 
 #[tokio::test]
-async fn a_signed_in_visitor_keeps_their_header_on_the_not_found_page() {
+async fn a_signed_in_visitor_keeps_their_header_on_error_pages() {
     let app = spawn_app().await;
     let operator = app.user("operator@directory.example", true).await;
     let browser = crate::helpers::portal_session(&app, &operator).await;
@@ -709,6 +709,27 @@ async fn a_signed_in_visitor_keeps_their_header_on_the_not_found_page() {
         "{html}"
     );
     assert!(!html.contains("href=\"/signup\""), "{html}");
+    // Error pages a handler fails with keep it too: a member on an operator's page (403), and
+    // on another organisation's page (404).
+    let member = app.user("dev@fintech.example", false).await;
+    let browser = crate::helpers::portal_session(&app, &member).await;
+    let elsewhere = format!("/organisations/{}", uuid::Uuid::new_v4());
+    for (path, status) in [("/audit", 403), (elsewhere.as_str(), 404)] {
+        let page = browser
+            .get(app.url(path))
+            .header("Accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), status, "{path}");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("id=\"signed-in-as\"") && html.contains("dev@fintech.example"),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("href=\"/signup\""), "{path}: {html}");
+        assert!(!html.contains("id=\"header-search\""), "{path}: {html}");
+    }
     // A visitor who is not signed in is offered to.
     let html = app
         .client
@@ -779,12 +800,72 @@ async fn organisation_and_product_lists_filter_and_export_as_csv() {
     let (_, theirs, _) = csv_list(&app, &c.outsider, "/api/v1/software").await;
     assert_eq!(theirs.len(), 0);
 
+    // Keyset pages: following `next` gives every item once, in the numbered pages' order.
+    for list in ["/api/v1/organisations", "/api/v1/software", "/api/v1/audit"] {
+        let (status, numbered) = app
+            .get_json(&format!("{list}?per_page=100"), operator)
+            .await;
+        assert_eq!(status, 200, "{numbered}");
+        let everything: Vec<Value> = numbered["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].clone())
+            .collect();
+        assert!(everything.len() >= 2, "{list}: {numbered}");
+        assert!(numbered.get("next").is_none(), "one page holds it all");
+        let (_, first) = app.get_json(&format!("{list}?per_page=1"), operator).await;
+        let mut walked = vec![first["items"][0]["id"].clone()];
+        let mut next = first["next"].as_str().map(str::to_owned);
+        while let Some(after) = next {
+            let path = format!("{list}?per_page=1&after={after}");
+            let (status, page) = app.get_json(&path, operator).await;
+            assert_eq!(status, 200, "{path}: {page}");
+            assert_eq!(page["total"], everything.len(), "{path}");
+            walked.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].clone()),
+            );
+            next = page["next"].as_str().map(str::to_owned);
+            assert!(
+                walked.len() <= everything.len() + 1,
+                "{list} loops: {walked:?}"
+            );
+        }
+        assert_eq!(walked, everything, "{list}");
+    }
+    // A member's keyset pages hold their own organisations only, whatever they start after.
+    let (status, theirs) = app
+        .get_json(
+            &format!("/api/v1/organisations?after={}", c.org_id),
+            &c.outsider,
+        )
+        .await;
+    assert_eq!(status, 200, "{theirs}");
+    assert!(
+        theirs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|org| org["id"] == c.other_org_id.as_str()),
+        "{theirs}"
+    );
+
+    let unknown = format!("/api/v1/software?after={}", uuid::Uuid::new_v4());
+    let paged = format!("/api/v1/organisations?page=2&after={}", c.org_id);
     for bad in [
         "/api/v1/organisations?role=BANK",
         "/api/v1/organisations?country=GBR",
         "/api/v1/organisations?created_since=yesterday",
         "/api/v1/software?environment=moon",
         "/api/v1/software?format=pdf",
+        "/api/v1/organisations?after=not-an-id",
+        "/api/v1/audit?after=minus-one",
+        unknown.as_str(),
+        paged.as_str(),
     ] {
         let (status, body) = app.get_json(bad, &c.operator).await;
         assert_eq!(status, 422, "{bad}: {body}");
@@ -1027,7 +1108,7 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
 
     // The portal page: a chart for each, its numbers in a table behind a disclosure.
     let html = crate::helpers::portal_page(&app, &c.operator, "/operator/overview?period=7d").await;
-    assert_eq!(html.matches("<svg role=\"img\"").count(), 9, "{html}");
+    assert_eq!(html.matches("<svg role=\"img\"").count(), 10, "{html}");
     assert!(html.contains("id=\"chart-statements_issued\""));
     assert!(html.contains("<summary>The numbers</summary>"));
     assert!(html.contains("aria-current=\"page\""));

@@ -223,6 +223,10 @@ pub(crate) struct AuditQuery {
     /// `page` and `per_page` are then ignored.
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
+    /// Continue after this event: the `next` of the page before (a keyset page, as cheap as
+    /// the first however deep; `page` is left out).
+    #[param(pattern = "^[0-9]{1,18}$")]
+    after: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -259,12 +263,14 @@ pub(super) async fn audit_log(
         let stream = services::audit::export(state.into_inner(), actor, filter)?;
         return Ok(super::csv_response("audit.csv", stream));
     }
-    let page = PageRequest {
-        page: query.page,
-        per_page: query.per_page,
-    }
-    .checked()?;
-    let events = services::audit::list(&state, actor, filter, page).await?;
+    let events = match super::keyset(query.page, query.per_page, query.after.as_deref())? {
+        (page, Some(after)) => {
+            services::audit::list_after(&state, actor, filter, after, page.limit()).await?
+        }
+        (page, None) => services::audit::list(&state, actor, filter, page)
+            .await?
+            .continued(|event| event.id.to_string()),
+    };
     Ok(HttpResponse::Ok().json(events))
 }
 

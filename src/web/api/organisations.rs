@@ -11,7 +11,7 @@ use crate::model::organisation::{
     AddressInvitation, Application, AuthorizationServer, ContestedIssuer, Invitation, IssuerClaim,
     Member, MemberChange, Organisation, OrganisationFilter,
 };
-use crate::model::{OrgId, Page, PageRequest, UserId};
+use crate::model::{OrgId, Page, UserId};
 use crate::services::{Directory, organisations};
 use crate::web::auth::ApiUser;
 use crate::web::error::{AppError, Problem};
@@ -57,6 +57,10 @@ pub(crate) struct OrganisationQuery {
     /// streamed; `page` and `per_page` are then ignored.
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
+    /// Continue after this organisation: the `next` of the page before (a keyset page, as
+    /// cheap as the first however deep; `page` is left out).
+    #[param(value_type = Option<uuid::Uuid>)]
+    after: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -93,12 +97,14 @@ pub(super) async fn list(
         let stream = organisations::export(state.into_inner(), actor, filter)?;
         return Ok(super::csv_response("organisations.csv", stream));
     }
-    let page = PageRequest {
-        page: query.page,
-        per_page: query.per_page,
-    }
-    .checked()?;
-    let orgs = organisations::list(&state, actor, filter, page).await?;
+    let orgs = match super::keyset(query.page, query.per_page, query.after.as_deref())? {
+        (page, Some(after)) => {
+            organisations::list_after(&state, actor, filter, after, page.limit()).await?
+        }
+        (page, None) => organisations::list(&state, actor, filter, page)
+            .await?
+            .continued(|org| org.id.to_string()),
+    };
     Ok(HttpResponse::Ok().json(orgs))
 }
 

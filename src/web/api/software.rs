@@ -90,6 +90,10 @@ pub(crate) struct SoftwareQuery {
     /// `page` and `per_page` are then ignored.
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
+    /// Continue after this product: the `next` of the page before (a keyset page, as cheap
+    /// as the first however deep; `page` is left out).
+    #[param(value_type = Option<uuid::Uuid>)]
+    after: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
     #[param(minimum = 1, maximum = 1000000, default = 1)]
@@ -131,12 +135,14 @@ pub(super) async fn list(
         let stream = software::export(state.into_inner(), actor, filter)?;
         return Ok(super::csv_response("software.csv", stream));
     }
-    let page = PageRequest {
-        page: query.page,
-        per_page: query.per_page,
-    }
-    .checked()?;
-    let list = software::list(&state, actor, None, filter, page).await?;
+    let list = match super::keyset(query.page, query.per_page, query.after.as_deref())? {
+        (page, Some(after)) => {
+            software::list_after(&state, actor, filter, after, page.limit()).await?
+        }
+        (page, None) => software::list(&state, actor, None, filter, page)
+            .await?
+            .continued(|product| product.id.to_string()),
+    };
     Ok(HttpResponse::Ok().json(list))
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Result, invalid};
+use super::{Result, Timestamp, invalid};
 
 /// A requested page of a list: 1-based `page`, `per_page` between 1 and 100.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
@@ -78,6 +78,25 @@ impl PageRequest {
             next: None,
         }
     }
+}
+
+/// Where a list ordered by a time and an id goes on after `id` (a page's `next`, passed back as
+/// `after`): `<unix microseconds>.<id>`. It holds the whole position, so any well-formed one
+/// continues the list from there, with no lookup.
+pub fn time_position(at: Timestamp, id: &impl std::fmt::Display) -> String {
+    let micros = at.assume_utc().unix_timestamp_nanos() / 1000;
+    format!("{micros}.{id}")
+}
+
+/// A [`time_position`] read back; 422 for what is not one.
+pub fn parse_time_position<I: std::str::FromStr>(value: &str) -> Result<(Timestamp, I)> {
+    let bad = || invalid("after", "must be the `next` of a page of this list");
+    let (micros, id) = value.split_once('.').ok_or_else(bad)?;
+    let micros: i128 = micros.parse().map_err(|_| bad())?;
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(micros.saturating_mul(1000))
+        .map_err(|_| bad())?;
+    let id = id.parse().map_err(|_| bad())?;
+    Ok((time::PrimitiveDateTime::new(at.date(), at.time()), id))
 }
 
 /// One page of a list and where it sits in the whole.

@@ -35,7 +35,6 @@ pub async fn list_after(
     let after: i64 = after
         .parse()
         .ok()
-        .filter(|id| *id > 0)
         .ok_or_else(|| invalid("after", "must be the `next` of a page of this list"))?;
     dir.db(move |conn| {
         let items = store::audit::before(conn, &filter, Some(after), per_page)?;

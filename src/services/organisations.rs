@@ -12,6 +12,7 @@ use crate::model::organisation::{
     INVITATION_DAYS, Invitation, IssuerClaim, Member, MemberChange, Organisation,
     OrganisationFilter,
 };
+use crate::model::page::{parse_time_position, time_position};
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, Status, Timestamp, Transition, UserId,
     invalid,
@@ -108,7 +109,12 @@ pub async fn list(
         .await
 }
 
-/// The organisations of the filter after the one `after` names (a list page's `next`): a
+/// Where the organisations list goes on after `org` (its `next`).
+pub fn position(org: &Organisation) -> String {
+    time_position(org.created_at, &org.id)
+}
+
+/// The organisations of the filter after `after` (a list page's `next`, see [`position`]): a
 /// keyset page, oldest first, as cheap as the first however deep.
 pub async fn list_after(
     dir: &Arc<Directory>,
@@ -117,18 +123,12 @@ pub async fn list_after(
     after: &str,
     per_page: i64,
 ) -> Result<Page<Organisation>> {
-    let after: OrgId = after
-        .parse()
-        .map_err(|_| invalid("after", "must be the `next` of a page of this list"))?;
+    let key = parse_time_position(after)?;
     let member = member_of(&actor)?;
     dir.db(move |conn| {
-        let key = store::organisations::key_of(conn, after)?
-            .ok_or_else(|| invalid("after", "names no organisation"))?;
         let items = store::organisations::after(conn, member, &filter, Some(key), per_page)?;
         let total = store::organisations::count(conn, member, &filter)?;
-        Ok(Page::keyset(items, per_page, total, |org| {
-            org.id.to_string()
-        }))
+        Ok(Page::keyset(items, per_page, total, position))
     })
     .await
 }

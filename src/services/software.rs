@@ -7,6 +7,7 @@ use super::{Directory, access, certificates};
 use crate::model::audit::{AuditEvent, Entry};
 use crate::model::inputs::{Environment, optional_text, text};
 use crate::model::organisation::Organisation;
+use crate::model::page::{parse_time_position, time_position};
 use crate::model::software::{
     ChangeDecision, Changes, Edited, PendingChange, Registration, Software, SoftwareFilter,
     optional_uri, redirect_uris, roles_within,
@@ -14,7 +15,7 @@ use crate::model::software::{
 use crate::model::time::rfc3339_string;
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, SoftwareId, Status, Timestamp,
-    Transition, invalid,
+    Transition,
 };
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -124,8 +125,13 @@ pub async fn list(
         .await
 }
 
-/// The products of the filter after the one `after` names (a list page's `next`): a keyset
-/// page, oldest first, as cheap as the first however deep.
+/// Where the products list goes on after `product` (its `next`).
+pub fn position(product: &Software) -> String {
+    time_position(product.created_at, &product.id)
+}
+
+/// The products of the filter after `after` (a list page's `next`, see [`position`]): a
+/// keyset page, oldest first, as cheap as the first however deep.
 pub async fn list_after(
     dir: &Arc<Directory>,
     actor: Actor,
@@ -133,20 +139,16 @@ pub async fn list_after(
     after: &str,
     per_page: i64,
 ) -> Result<Page<Software>> {
-    let after: SoftwareId = after
-        .parse()
-        .map_err(|_| invalid("after", "must be the `next` of a page of this list"))?;
+    let key = parse_time_position(after)?;
     let member = if actor.is_operator() {
         None
     } else {
         Some(actor.user_id().ok_or(Error::NotFound("software"))?)
     };
     dir.db(move |conn| {
-        let key = store::software::key_of(conn, after)?
-            .ok_or_else(|| invalid("after", "names no software product"))?;
         let items = store::software::after(conn, member, &filter, Some(key), per_page)?;
         let total = store::software::count(conn, member, &filter)?;
-        Ok(Page::keyset(items, per_page, total, |s| s.id.to_string()))
+        Ok(Page::keyset(items, per_page, total, position))
     })
     .await
 }

@@ -184,15 +184,6 @@ pub fn count(
     filtered(member, filter).count().get_result(conn)
 }
 
-/// The keyset key of an organisation (when it applied, and its id), if it exists.
-pub fn key_of(conn: &mut DbConnection, id: OrgId) -> QueryResult<Option<(Timestamp, OrgId)>> {
-    organisations::table
-        .find(id)
-        .select((organisations::created_at, organisations::id))
-        .first(conn)
-        .optional()
-}
-
 /// Up to `limit` organisations of the filter after `after` (a created time and id), oldest
 /// first: keyset pages (of the list and the export), each as cheap as the first.
 pub fn after(

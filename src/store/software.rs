@@ -191,18 +191,6 @@ pub fn count(
     filtered(None, member, filter).count().get_result(conn)
 }
 
-/// The keyset key of a product (when it was registered, and its id), if it exists.
-pub fn key_of(
-    conn: &mut DbConnection,
-    id: SoftwareId,
-) -> QueryResult<Option<(Timestamp, SoftwareId)>> {
-    software::table
-        .find(id)
-        .select((software::created_at, software::id))
-        .first(conn)
-        .optional()
-}
-
 /// Up to `limit` products of the filter after `after` (a registration time and id), oldest
 /// first: keyset pages (of the list and the export), each as cheap as the first.
 pub fn after(

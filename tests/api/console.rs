@@ -837,12 +837,14 @@ async fn organisation_and_product_lists_filter_and_export_as_csv() {
         }
         assert_eq!(walked, everything, "{list}");
     }
-    // A member's keyset pages hold their own organisations only, whatever they start after.
+    // A member's keyset pages hold their own organisations only, wherever they start: here,
+    // after the operator's first organisation.
+    let (_, first) = app
+        .get_json("/api/v1/organisations?per_page=1", operator)
+        .await;
+    let after = first["next"].as_str().unwrap();
     let (status, theirs) = app
-        .get_json(
-            &format!("/api/v1/organisations?after={}", c.org_id),
-            &c.outsider,
-        )
+        .get_json(&format!("/api/v1/organisations?after={after}"), &c.outsider)
         .await;
     assert_eq!(status, 200, "{theirs}");
     assert!(
@@ -854,8 +856,20 @@ async fn organisation_and_product_lists_filter_and_export_as_csv() {
         "{theirs}"
     );
 
-    let unknown = format!("/api/v1/software?after={}", uuid::Uuid::new_v4());
-    let paged = format!("/api/v1/organisations?page=2&after={}", c.org_id);
+    // A position is self-contained: one past the end continues with nothing.
+    let (status, beyond) = app
+        .get_json(
+            &format!(
+                "/api/v1/software?after=9999999999999999.{}",
+                uuid::Uuid::new_v4()
+            ),
+            operator,
+        )
+        .await;
+    assert_eq!(status, 200, "{beyond}");
+    assert_eq!(beyond["items"], json!([]));
+    assert!(beyond.get("next").is_none());
+    let bare_id = format!("/api/v1/software?after={}", c.software_id);
     for bad in [
         "/api/v1/organisations?role=BANK",
         "/api/v1/organisations?country=GBR",
@@ -864,8 +878,7 @@ async fn organisation_and_product_lists_filter_and_export_as_csv() {
         "/api/v1/software?format=pdf",
         "/api/v1/organisations?after=not-an-id",
         "/api/v1/audit?after=minus-one",
-        unknown.as_str(),
-        paged.as_str(),
+        bare_id.as_str(),
     ] {
         let (status, body) = app.get_json(bad, &c.operator).await;
         assert_eq!(status, 422, "{bad}: {body}");

@@ -223,8 +223,8 @@ pub(crate) struct AuditQuery {
     /// `page` and `per_page` are then ignored.
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
-    /// Continue after this event: the `next` of the page before (a keyset page, as cheap as
-    /// the first however deep; `page` is left out).
+    /// Continue where the page before ended: its `next` (a keyset page, as cheap as the first
+    /// however deep; `page` is then ignored).
     #[param(pattern = "^[0-9]{1,18}$")]
     after: Option<String>,
     /// 1-based page number; 0 is refused with 422.

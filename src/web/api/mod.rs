@@ -340,22 +340,14 @@ fn since_filter(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, Ap
         .transpose()
 }
 
-/// A list's page: numbered (`page`), or a keyset page after `after` (the `next` of the page
-/// before), which starts at page 1; the `after` to follow, if any.
-fn keyset<'a>(
+/// A list's page: numbered (`page`), or, with `after` (the `next` of the page before), a
+/// keyset page of `per_page` items, for which `page` is ignored.
+fn keyset(
     page: u32,
     per_page: u32,
-    after: Option<&'a str>,
-) -> Result<(PageRequest, Option<&'a str>), AppError> {
-    let request = PageRequest { page, per_page }.checked()?;
-    if after.is_some() && page != 1 {
-        return Err(crate::model::invalid(
-            "after",
-            "continues a list from its `next`; leave `page` out with it",
-        )
-        .into());
-    }
-    Ok((request, after))
+    after: Option<&str>,
+) -> Result<(PageRequest, Option<&str>), AppError> {
+    Ok((PageRequest { page, per_page }.checked()?, after))
 }
 
 fn first_page() -> u32 {

@@ -57,9 +57,11 @@ pub(crate) struct OrganisationQuery {
     /// streamed; `page` and `per_page` are then ignored.
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
-    /// Continue after this organisation: the `next` of the page before (a keyset page, as
-    /// cheap as the first however deep; `page` is left out).
-    #[param(value_type = Option<uuid::Uuid>)]
+    /// Continue where the page before ended: its `next` (a keyset page, as cheap as the first
+    /// however deep; `page` is then ignored).
+    #[param(
+        pattern = "^[0-9]{1,16}\\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     after: Option<String>,
     /// 1-based page number; 0 is refused with 422.
     #[serde(default = "first_page")]
@@ -103,7 +105,7 @@ pub(super) async fn list(
         }
         (page, None) => organisations::list(&state, actor, filter, page)
             .await?
-            .continued(|org| org.id.to_string()),
+            .continued(organisations::position),
     };
     Ok(HttpResponse::Ok().json(orgs))
 }

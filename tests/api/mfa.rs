@@ -596,7 +596,7 @@ async fn an_operator_resets_a_colleagues_second_factors_from_the_portal_after_a_
     let (status, location, _) = theirs.log_in(&colleague.email, PASSWORD).await;
     assert_eq!(
         (status, location.as_deref()),
-        (303, Some("/dashboard")),
+        (303, Some("/operator/overview")),
         "the password alone, then enrolment"
     );
     let mut conn = app.state.pool.get().unwrap();

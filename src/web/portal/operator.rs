@@ -66,6 +66,22 @@ async fn overview_page(
             .ok_or_else(|| AppError::from(crate::model::invalid("period", "7d, 30d or 12m")))?,
     };
     let overview = services::overview::overview(&state, user.actor(), period).await?;
+    // What waits for a decision, whatever its age: the landing page's way to the queue.
+    let waiting = |series: &str| -> i64 {
+        overview
+            .charts
+            .iter()
+            .filter(|chart| chart.id == "waiting")
+            .flat_map(|chart| chart.series.iter())
+            .filter(|s| s.name == series)
+            .flat_map(|s| s.values.iter())
+            .sum()
+    };
+    let waiting = (
+        waiting("organisations"),
+        waiting("software products"),
+        waiting("change requests"),
+    );
     let charts = overview
         .charts
         .into_iter()
@@ -103,6 +119,7 @@ async fn overview_page(
         charts,
         median_decision_hours: overview.median_decision_hours.map(|h| format!("{h:.1}")),
         push_backlog: overview.push_backlog,
+        waiting,
         generated_at: overview.generated_at,
         current_at: overview.current_at,
     })

@@ -372,6 +372,8 @@ pub struct OverviewPage {
     pub charts: Vec<ChartView>,
     pub median_decision_hours: Option<String>,
     pub push_backlog: i64,
+    /// Organisations, products and change requests waiting for a decision.
+    pub waiting: (i64, i64, i64),
     pub generated_at: String,
     pub current_at: String,
 }

@@ -12,7 +12,8 @@ use crate::store;
 const MAX_QUERY: usize = 200;
 
 /// What `q` finds, for operators: everything it names exactly, grouped by kind, and the
-/// organisations and products whose name starts with it, `limit` of each. With `kind`
+/// organisations and products whose name holds it (starts with it, when shorter than
+/// [`store::search::PART`]), `limit` of each. With `kind`
 /// (`organisation` or `software`) and `after` (a group's `next`), the next page of that
 /// kind's name matches only.
 pub async fn search(
@@ -86,7 +87,7 @@ pub async fn search(
     .await
 }
 
-/// A search of names by prefix: the hits after a cursor, and where the next page starts.
+/// A search of names: the hits after a cursor, and where the next page starts.
 type Named = fn(
     &mut store::DbConnection,
     &str,

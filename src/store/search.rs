@@ -1,7 +1,8 @@
 //! The operator's search: organisations, products, accounts, certificates, keys and
 //! statements by any identifier a participant or a bank quotes, and by name. Every lookup
-//! is an index's (migration `search`): identifiers match exactly, names by prefix and
-//! without regard to case, a page at a time by (name, id).
+//! is an index's (migrations `search` and `name_search`): identifiers match exactly, names by
+//! any part of three characters or more (trigram indexes: pg_trgm on PostgreSQL, FTS5 on
+//! SQLite) or, shorter, by prefix, without regard to case, a page at a time by (name, id).
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -34,31 +35,86 @@ fn name_key(conn: &DbConnection, column: &str) -> (String, &'static str, &'stati
 type Condition<QS> =
     Box<dyn BoxableExpression<QS, <DbConnection as Connection>::Backend, SqlType = Bool>>;
 
-/// The index expression of the name `column` and the conditions of a search on it: its
-/// lowercase starts with `q`'s, and the row comes after `after` in (name, `id`) order.
-fn name_range<QS: 'static>(
+/// The shortest query found anywhere in a name (the trigram indexes' unit); a shorter one
+/// matches the start of names.
+pub const PART: usize = 3;
+
+/// A name column searched: its table, column, the table's id column, and (on SQLite) the FTS5
+/// index of the column (migration `name_search`).
+#[derive(Clone, Copy)]
+struct NameColumn {
+    table: &'static str,
+    column: &'static str,
+    id: &'static str,
+    fts: &'static str,
+}
+
+/// `q` as a LIKE pattern's literal part: its `%`, `_` and `\` escaped with `\`.
+fn like_literal(q: &str) -> String {
+    let mut out = String::with_capacity(q.len());
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The index expression of a name and the conditions of a search on it: its lowercase
+/// holds `q`'s (from [`PART`] characters on: the trigram indexes find it) or starts with it
+/// (shorter: the name index's range), and the row comes after `after` in (name, id) order.
+fn name_match<QS: 'static>(
     conn: &DbConnection,
-    column: &str,
-    id: &str,
+    name: NameColumn,
     q: &str,
     after: Option<&NameCursor>,
 ) -> (String, Vec<Condition<QS>>) {
-    let (key, open, close) = name_key(conn, column);
-    let mut conditions: Vec<Condition<QS>> = vec![
-        Box::new(
-            sql::<Bool>(&format!("{key} >= {open}"))
-                .bind::<Text, _>(q.to_owned())
-                .sql(close),
-        ),
-        Box::new(
-            sql::<Bool>(&format!("{key} < {open}"))
-                .bind::<Text, _>(format!("{q}\u{10FFFF}"))
-                .sql(close),
-        ),
-    ];
+    let NameColumn {
+        table,
+        column,
+        id,
+        fts,
+    } = name;
+    let (key, open, close) = name_key(conn, &format!("{table}.{column}"));
+    let mut conditions: Vec<Condition<QS>> = if q.chars().count() >= PART {
+        let escape = match conn {
+            DbConnection::Postgresql(_) => "",
+            DbConnection::Sqlite(_) => " ESCAPE '\\'",
+        };
+        let mut contains: Vec<Condition<QS>> = vec![Box::new(
+            sql::<Bool>(&format!("lower({table}.{column}) LIKE '%' || lower("))
+                .bind::<Text, _>(like_literal(q))
+                .sql(&format!(") || '%'{escape}")),
+        )];
+        if let DbConnection::Sqlite(_) = conn {
+            // The FTS5 index finds the rows; the LIKE above checks each against its name.
+            contains.push(Box::new(
+                sql::<Bool>(&format!(
+                    "{table}.rowid IN (SELECT rowid FROM {fts} WHERE {fts} MATCH "
+                ))
+                .bind::<Text, _>(format!("\"{}\"", q.replace('"', "\"\"")))
+                .sql(")"),
+            ));
+        }
+        contains
+    } else {
+        vec![
+            Box::new(
+                sql::<Bool>(&format!("{key} >= {open}"))
+                    .bind::<Text, _>(q.to_owned())
+                    .sql(close),
+            ),
+            Box::new(
+                sql::<Bool>(&format!("{key} < {open}"))
+                    .bind::<Text, _>(format!("{q}\u{10FFFF}"))
+                    .sql(close),
+            ),
+        ]
+    };
     if let Some(after) = after {
         conditions.push(Box::new(
-            sql::<Bool>(&format!("({key}, {id}) > ("))
+            sql::<Bool>(&format!("({key}, {table}.{id}) > ("))
                 .bind::<Text, _>(after.name.clone())
                 .sql(", ")
                 .bind::<Text, _>(after.id.clone())
@@ -71,18 +127,22 @@ fn name_range<QS: 'static>(
 /// A page of name matches: the hits, and where the next page starts when more follow.
 pub type NamePage = (Vec<Hit>, Option<NameCursor>);
 
-/// Organisations whose name starts with `q` (in any case), by (name, id) after `after`: up
-/// to `limit`.
+/// Organisations whose name holds `q` (starts with it, when it is shorter than [`PART`]), in
+/// any case, by (name, id) after `after`: up to `limit`.
 pub fn organisations_named(
     conn: &mut DbConnection,
     q: &str,
     after: Option<&NameCursor>,
     limit: i64,
 ) -> QueryResult<NamePage> {
-    let (key, conditions) = name_range(
+    let (key, conditions) = name_match(
         conn,
-        "organisations.legal_name",
-        "organisations.id",
+        NameColumn {
+            table: "organisations",
+            column: "legal_name",
+            id: "id",
+            fts: "organisation_names",
+        },
         q,
         after,
     );
@@ -111,14 +171,24 @@ pub fn organisations_named(
     Ok((hits, next))
 }
 
-/// Products whose name starts with `q`, as [`organisations_named`].
+/// Products whose name holds `q`, as [`organisations_named`].
 pub fn software_named(
     conn: &mut DbConnection,
     q: &str,
     after: Option<&NameCursor>,
     limit: i64,
 ) -> QueryResult<NamePage> {
-    let (key, conditions) = name_range(conn, "software.client_name", "software.id", q, after);
+    let (key, conditions) = name_match(
+        conn,
+        NameColumn {
+            table: "software",
+            column: "client_name",
+            id: "id",
+            fts: "software_names",
+        },
+        q,
+        after,
+    );
     let mut query = software::table
         .order(sql::<Text>(&format!("{key}, software.id")))
         .select((

@@ -428,12 +428,12 @@ fn found(answer: &Value, kind: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn an_operator_finds_anything_by_any_identifier_or_the_start_of_a_name() {
+async fn an_operator_finds_anything_by_any_identifier_or_any_part_of_a_name() {
     let app = spawn_app().await;
     let c = approved(&app).await;
     let operator = &c.operator;
     let org = participant(&app, operator, 1, &["ASPSP"], "BR").await;
-    participant(&app, operator, 2, &["AISP"], "BR").await;
+    let second = participant(&app, operator, 2, &["AISP"], "BR").await;
     participant(&app, operator, 3, &["AISP"], "GB").await;
     let statement = crate::verifier::issue(&app, &c).await;
     let jti = crate::verifier::parts(&statement).1["jti"]
@@ -516,6 +516,42 @@ async fn an_operator_finds_anything_by_any_identifier_or_the_start_of_a_name() {
     }
     let (_, nothing) = search(&app, operator, "no such thing anywhere", &[]).await;
     assert_eq!(nothing["groups"], json!([]));
+
+    // Any part of a name, from three characters, in any case; a shorter query is a prefix,
+    // and LIKE's wildcards are plain characters.
+    let named = |answer: &Value, kind: &str| -> Vec<String> {
+        found(answer, kind)
+            .into_iter()
+            .filter(|(_, how)| how == "name")
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let (_, middle) = search(&app, operator, "ICIPANT 2", &[]).await;
+    assert_eq!(
+        named(&middle, "organisation"),
+        vec![second.clone()],
+        "{middle}"
+    );
+    let (_, budgeting) = search(&app, operator, "budgeting", &[]).await;
+    assert!(
+        named(&budgeting, "software").contains(&c.software_id),
+        "{budgeting}"
+    );
+    let (_, short) = search(&app, operator, "pa", &[]).await;
+    assert_eq!(named(&short, "organisation").len(), 3, "{short}");
+    let (_, short_middle) = search(&app, operator, "lt", &[]).await;
+    assert!(
+        named(&short_middle, "organisation").is_empty(),
+        "{short_middle}"
+    );
+    for wildcard in ["nt_1", "nt%1", "a\\nt"] {
+        let (status, literal) = search(&app, operator, wildcard, &[]).await;
+        assert_eq!(status, 200, "{literal}");
+        assert!(
+            named(&literal, "organisation").is_empty(),
+            "{wildcard}: {literal}"
+        );
+    }
 
     // Names a page at a time: one per page, each page after the last.
     let mut names = vec![];
@@ -1126,4 +1162,8 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
     assert!(html.contains("<summary>The numbers</summary>"));
     assert!(html.contains("aria-current=\"page\""));
     assert!(html.contains("id=\"nav-overview\""));
+    assert!(
+        html.contains("1 organisation(s), 1 software product(s) and 0 change request(s) waiting"),
+        "{html}"
+    );
 }

@@ -33,7 +33,8 @@ pub(crate) struct SearchQuery {
 ///
 /// Operators only. Organisations, software products, accounts, certificates, participant
 /// keys and software statements that the query names exactly, and organisations and
-/// products whose name starts with it, grouped by kind; name matches are keyset-paginated
+/// products whose name holds it (from three characters; a shorter query, whose name starts
+/// with it), in any case, grouped by kind; name matches are keyset-paginated
 /// (a group's `next`, passed back as `after` with its `kind`).
 #[utoipa::path(get, path = "/api/v1/search", tag = "operators", operation_id = "search",
     params(SearchQuery),

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS organisations_name_trigrams;
+DROP INDEX IF EXISTS software_name_trigrams;

@@ -29,10 +29,10 @@ INSERT INTO software (id, organisation_id, client_id, client_name, description, 
     (now() AT TIME ZONE 'utc') - make_interval(days => n % 365, secs => n % 86400),
     (now() AT TIME ZONE 'utc') - make_interval(days => n % 30)
   FROM bench_software;
-INSERT INTO issued_ssas (jti, software_id, kid, issued_by, issued_at, expires_at)
+INSERT INTO issued_ssas (jti, software_id, kid, issued_by, issued_at, expires_at, environment)
   SELECT gen_random_uuid()::text, s.id, 'bench-kid', 'bench',
     (now() AT TIME ZONE 'utc') - make_interval(days => s.n % 365, secs => s.n % 86400),
-    (now() AT TIME ZONE 'utc') + interval '30 days'
+    (now() AT TIME ZONE 'utc') + interval '30 days', (ARRAY['sandbox','production'])[1 + s.n % 2]
   FROM bench_software s WHERE s.n <= 500000;
 INSERT INTO certificates (serial, organisation_id, software_id, cert_type, subject, not_before,
     not_after, pem, status, revocation_reason, revoked_at, created_at)

@@ -86,9 +86,9 @@ const TIMED: [Timed; 5] = [
         "statements",
         &["sandbox", "production"],
         Counted {
-            from: "issued_ssas JOIN software ON software.id = issued_ssas.software_id",
-            time: "issued_ssas.issued_at",
-            series: "software.environment",
+            from: "issued_ssas",
+            time: "issued_at",
+            series: "environment",
             filter: "",
         },
     ),

@@ -122,7 +122,7 @@ pub async fn issue(dir: &Arc<Directory>, caller: Caller, product: SoftwareId) ->
                 let record = Record {
                     issued: IssuedSsa::new(
                         &stamp.jti,
-                        product.id,
+                        &product,
                         &key.kid,
                         actor.audit_name(),
                         issued_at,

@@ -15,7 +15,7 @@ use super::software::SoftwareRow;
 use super::users::UserRow;
 use crate::model::account::User;
 use crate::model::audit::Entry;
-use crate::model::inputs::MemberRole;
+use crate::model::inputs::{Environment, MemberRole};
 use crate::model::keys::{KeyPurpose, KeyState, SigningKey};
 use crate::model::organisation::Organisation;
 use crate::model::software::Software;
@@ -31,12 +31,14 @@ pub struct IssuedSsa {
     pub issued_by: String,
     pub issued_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The product's environment when it was issued (the overview counts it there).
+    pub environment: Environment,
 }
 
 impl IssuedSsa {
     pub fn new(
         jti: &str,
-        software: SoftwareId,
+        software: &Software,
         kid: &Kid,
         issued_by: String,
         issued_at: Timestamp,
@@ -44,11 +46,12 @@ impl IssuedSsa {
     ) -> Self {
         Self {
             jti: jti.to_owned(),
-            software_id: software,
+            software_id: software.id,
             kid: kid.clone(),
             issued_by,
             issued_at,
             expires_at,
+            environment: software.environment,
         }
     }
 }

@@ -1100,9 +1100,8 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
     let statements = chart(&later, "statements_issued");
     assert_eq!(statements["labels"][4], day.as_str());
     assert_eq!(value(statements, "production", &day), 3);
-    // Once its day is rolled up, a day is read from the roll-up: the product moved to the
-    // sandbox since shows its statements of that day where they were counted. A statement
-    // of today is counted as it is.
+    // Once its day is rolled up, a day is read from the roll-up; a statement counts in the
+    // environment it was issued in, whatever its product's environment is now.
     ssa_directory::services::overview::roll_up(&app.state)
         .await
         .unwrap();
@@ -1119,6 +1118,16 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
     assert_eq!(value(statements, "sandbox", &day), 0, "{statements}");
     let now = app.state.now().date().to_string();
     assert_eq!(value(statements, "sandbox", &now), 1, "{statements}");
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = app.state.pool.get().unwrap();
+        conn.batch_execute("UPDATE software SET environment = 'production'")
+            .unwrap();
+    }
+    let (_, moved) = overview(&app, &c.operator, "7d").await;
+    let statements = chart(&moved, "statements_issued");
+    assert_eq!(value(statements, "sandbox", &now), 1, "{statements}");
+    assert_eq!(value(statements, "production", &now), 0, "{statements}");
     assert_eq!(
         value(chart(&rolled, "certificates_revoked"), "transport", &day),
         1

@@ -1,0 +1,1 @@
+ALTER TABLE issued_ssas DROP COLUMN environment;

@@ -285,6 +285,19 @@ impl Application {
         })
         .await
         .context("database start-up task failed")??;
+        // Certificates recorded before they carried their fingerprint get it (once).
+        let fill = pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = fill.get().context("a database connection")?;
+            let filled = store::certificates::fill_fingerprints(&mut conn, pki::fingerprint)
+                .context("fingerprinting the recorded certificates")?;
+            if filled > 0 {
+                tracing::info!(filled, "recorded certificates fingerprinted");
+            }
+            anyhow::Ok(())
+        })
+        .await
+        .context("fingerprint start-up task failed")??;
 
         let keys_dir = config.keys_dir.clone();
         let (session_key, mfa) = actix_web::rt::task::spawn_blocking(move || {

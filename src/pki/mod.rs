@@ -369,6 +369,15 @@ pub struct Presented {
     pub not_after: Timestamp,
 }
 
+/// The SHA-256 fingerprint (of the DER, lowercase hex) of the first certificate of `pem`, if
+/// it holds one.
+pub fn fingerprint(pem: &str) -> Option<String> {
+    use sha2::Digest;
+    presented(pem)
+        .ok()
+        .map(|cert| hex::encode(sha2::Sha256::digest(&cert.der)))
+}
+
 /// Reads the first certificate of `pem`; an error says what is wrong with it, for a 422.
 pub fn presented(pem: &str) -> Result<Presented, String> {
     use der::DecodePem;

@@ -110,7 +110,8 @@ pub async fn issue(
                 current
                     .eligibility(organisation)
                     .map_err(|why| why.refusal(Grant::Certificate))?;
-                store::certificates::insert(tx, &certificate, &signed.issuer)?;
+                let sha256 = hex::encode(Sha256::digest(&signed.der));
+                store::certificates::insert(tx, &certificate, &signed.issuer, &sha256)?;
                 let log_index = shared
                     .config
                     .transparency_log

@@ -25,6 +25,7 @@ struct Row {
     revocation_reason: Option<RevocationReason>,
     revoked_at: Option<Timestamp>,
     created_at: Timestamp,
+    sha256: Option<String>,
 }
 
 impl From<Row> for Certificate {
@@ -55,8 +56,14 @@ pub fn find(conn: &mut DbConnection, serial: &Serial) -> QueryResult<Option<Cert
         .map(|row| row.map(Row::into))
 }
 
-/// Records a certificate the issuing CA `issuer` signed.
-pub fn insert(conn: &mut DbConnection, cert: &Certificate, issuer: &str) -> QueryResult<()> {
+/// Records a certificate the issuing CA `issuer` signed, with the SHA-256 of its DER
+/// (lowercase hex).
+pub fn insert(
+    conn: &mut DbConnection,
+    cert: &Certificate,
+    issuer: &str,
+    sha256: &str,
+) -> QueryResult<()> {
     diesel::insert_into(certificates::table)
         .values(Row {
             issuer: Some(issuer.to_owned()),
@@ -72,9 +79,47 @@ pub fn insert(conn: &mut DbConnection, cert: &Certificate, issuer: &str) -> Quer
             revocation_reason: cert.revocation_reason,
             revoked_at: cert.revoked_at,
             created_at: cert.created_at,
+            sha256: Some(sha256.to_owned()),
         })
         .execute(conn)
         .map(drop)
+}
+
+/// Gives the certificates recorded without a fingerprint (before migration
+/// `certificate_fingerprints`) theirs, `fingerprint` of each one's PEM, a thousand at a time;
+/// how many. One that `fingerprint` cannot read is left without and logged.
+pub fn fill_fingerprints(
+    conn: &mut DbConnection,
+    fingerprint: impl Fn(&str) -> Option<String>,
+) -> QueryResult<usize> {
+    let mut filled = 0;
+    let mut after = String::new();
+    loop {
+        let rows: Vec<(String, String)> = certificates::table
+            .filter(certificates::sha256.is_null())
+            .filter(certificates::serial.gt(&after))
+            .select((certificates::serial, certificates::pem))
+            .order(certificates::serial)
+            .limit(1000)
+            .load(conn)?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(filled);
+        };
+        after = last.clone();
+        super::write_transaction(conn, |tx| {
+            for (serial, pem) in &rows {
+                let Some(sha256) = fingerprint(pem) else {
+                    tracing::warn!(%serial, "a stored certificate is not readable PEM");
+                    continue;
+                };
+                diesel::update(certificates::table.find(serial))
+                    .set(certificates::sha256.eq(sha256))
+                    .execute(tx)?;
+                filled += 1;
+            }
+            QueryResult::Ok(())
+        })?;
+    }
 }
 
 /// A product's certificates, newest first.

@@ -269,6 +269,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         issuer -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
     }
 }
 

@@ -9,9 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::DbConnection;
-use super::schema::{
-    certificates, issued_ssas, log_entries, organisations, participant_keys, software, users,
-};
+use super::schema::{certificates, issued_ssas, organisations, participant_keys, software, users};
 use crate::model::certificate::CertStatus;
 use crate::model::search::{Hit, NameCursor};
 use crate::model::{OrgId, Serial, SoftwareId, Status, UserId};
@@ -272,8 +270,7 @@ pub fn by_identifier(conn: &mut DbConnection, q: &str, limit: i64) -> QueryResul
             .map(|(id, email, operator)| Hit::account(id, email, operator)),
     );
     // A serial as the directory writes it (upper-case hex), a subject exactly, or the
-    // SHA-256 of the DER (through the transparency log, which holds it of every certificate
-    // issued since the log began).
+    // SHA-256 of the DER (migration `certificate_fingerprints`).
     let serial = q
         .trim_start_matches("0x")
         .replace(':', "")
@@ -296,12 +293,12 @@ pub fn by_identifier(conn: &mut DbConnection, q: &str, limit: i64) -> QueryResul
     );
     let fingerprint = q.replace(':', "").to_ascii_lowercase();
     if fingerprint.len() == 64 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let logged: Vec<Option<String>> = log_entries::table
-            .filter(log_entries::artefact_sha256.eq(&fingerprint))
-            .select(log_entries::reference)
+        let fingerprinted: Vec<String> = certificates::table
+            .filter(certificates::sha256.eq(&fingerprint))
+            .select(certificates::serial)
             .limit(limit)
             .load(conn)?;
-        matched.extend(logged.into_iter().flatten().map(|s| (s, "sha256")));
+        matched.extend(fingerprinted.into_iter().map(|s| (s, "sha256")));
     }
     let serials: Vec<&str> = matched.iter().map(|(s, _)| s.as_str()).collect();
     let certs: Vec<(Serial, String, CertStatus, OrgId, SoftwareId)> = certificates::table

@@ -606,6 +606,24 @@ async fn an_operator_finds_anything_by_any_identifier_or_any_part_of_a_name() {
     assert!(html.contains("id=\"results-software\""), "{html}");
     assert!(html.contains(&format!("href=\"/software/{}\"", c.software_id)));
     assert!(html.contains("id=\"header-search\""));
+
+    // A certificate recorded before fingerprints were kept is found by its fingerprint once
+    // the directory has started again.
+    {
+        use diesel::connection::SimpleConnection;
+        let mut conn = app.state.pool.get().unwrap();
+        conn.batch_execute("UPDATE certificates SET sha256 = NULL")
+            .unwrap();
+    }
+    let (_, before) = search(&app, operator, &fingerprint, &[]).await;
+    assert!(found(&before, "certificate").is_empty(), "{before}");
+    let app = app.restart().await;
+    let (_, after) = search(&app, operator, &fingerprint, &[]).await;
+    assert_eq!(
+        found(&after, "certificate"),
+        vec![(serial.clone(), "sha256".to_owned())],
+        "{after}"
+    );
 }
 
 #[tokio::test]

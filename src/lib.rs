@@ -285,7 +285,8 @@ impl Application {
         })
         .await
         .context("database start-up task failed")??;
-        // Certificates recorded before they carried their fingerprint get it (once).
+        // Certificates recorded before they carried their fingerprint get it (once), and
+        // SQLite's name indexes are checked against their tables.
         let fill = pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = fill.get().context("a database connection")?;
@@ -293,6 +294,11 @@ impl Application {
                 .context("fingerprinting the recorded certificates")?;
             if filled > 0 {
                 tracing::info!(filled, "recorded certificates fingerprinted");
+            }
+            for index in store::search::heal_name_indexes(&mut conn)
+                .context("checking the name search's indexes")?
+            {
+                tracing::warn!(index, "a name index differed from its table: rebuilt");
             }
             anyhow::Ok(())
         })

@@ -1,9 +1,9 @@
 -- The operator's search finds names by any part of three characters or more: FTS5 indexes
 -- with the trigram tokenizer (case-insensitive) of the organisations' and products' names,
 -- external-content tables kept by triggers, keyed by the tables' rowid. A match is checked
--- again against the row's name, so an index that fell behind its table (VACUUM renumbers
--- rowids; `INSERT INTO organisation_names(organisation_names) VALUES ('rebuild')` and the same
--- for software_names make them anew) can miss a name but never show a wrong one.
+-- again against the row's name, so an index that fell behind its table (a VACUUM renumbers
+-- rowids) can miss a name but never show a wrong one; the directory checks both indexes
+-- against their tables when it starts and rebuilds one that differs.
 CREATE VIRTUAL TABLE organisation_names USING fts5(
     legal_name, content = 'organisations', content_rowid = 'rowid', tokenize = 'trigram'
 );

@@ -634,6 +634,27 @@ async fn an_operator_enrols_a_passkey_logs_in_with_it_and_approves_with_a_fresh_
 }
 
 /// How far the page is wider than the window (0 when it fits).
+/// The pages of `pages` wider than the window, each with the innermost elements that reach
+/// past it (to say what to fix).
+async fn too_wide(browser: &Client, base: &str, pages: &[String]) -> Vec<String> {
+    let mut wide = vec![];
+    for page in pages {
+        browser.goto(&format!("{base}{page}")).await.unwrap();
+        let over = overflow(browser).await;
+        if over > 0 {
+            let culprits = browser
+                .execute(
+                    "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && ![...e.children].some(k => k.getBoundingClientRect().right > w + 1)).filter(e => !(e.parentElement && e.parentElement.closest('.list'))).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            wide.push(format!("{page}: {over} px too wide: {culprits}"));
+        }
+    }
+    wide
+}
+
 async fn overflow(browser: &Client) -> i64 {
     browser
         .execute(
@@ -720,24 +741,10 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
         format!("/software/{}/edit", c.software_id),
         "/tokens".to_owned(),
         "/account".to_owned(),
+        format!("/operator/users/{}/mail", c.developer.id),
         "/no/such/page".to_owned(),
     ];
-    let mut wide = vec![];
-    for page in &pages {
-        browser.goto(&format!("{base}{page}")).await.unwrap();
-        let over = overflow(&browser).await;
-        if over > 0 {
-            // The innermost elements that reach past the window, to say what to fix.
-            let culprits = browser
-                .execute(
-                    "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1 && ![...e.children].some(k => k.getBoundingClientRect().right > w + 1)).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 40));",
-                    vec![],
-                )
-                .await
-                .unwrap();
-            wide.push(format!("{page}: {over} px too wide: {culprits}"));
-        }
-    }
+    let wide = too_wide(&browser, &base, &pages).await;
     assert!(wide.is_empty(), "{wide:?}");
 
     // One form layout: at a desktop's width, a form's fields line up at one width (in and out
@@ -761,4 +768,19 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
             "{form}: the fields' widths {widths}"
         );
     }
+
+    // The pages of those who are not signed in fit a phone too.
+    log_out(&browser).await;
+    browser.set_window_size(375, 800).await.unwrap();
+    let pages = [
+        "/login",
+        "/signup",
+        "/password-reset",
+        "/password-reset/confirm?token=unknown",
+        "/verify-email?token=unknown",
+        "/no/such/page",
+    ]
+    .map(String::from);
+    let wide = too_wide(&browser, &base, &pages).await;
+    assert!(wide.is_empty(), "{wide:?}");
 }

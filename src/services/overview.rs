@@ -65,7 +65,12 @@ fn current_in(conn: &mut DbConnection, now: Timestamp) -> Result<Current> {
     }
     Ok(Current {
         at: now,
-        charts: vec![by_status(conn)?, by_role(conn)?, subscriptions],
+        charts: vec![
+            by_status(conn)?,
+            by_role(conn)?,
+            software_by_role(conn)?,
+            subscriptions,
+        ],
     })
 }
 
@@ -401,6 +406,31 @@ fn by_role(conn: &mut DbConnection) -> Result<Chart> {
         let active = counts::organisations_with_role(conn, role.as_str(), Some(Status::Active))?;
         chart.add("all", role.as_str(), all);
         chart.add("active", role.as_str(), active);
+    }
+    Ok(chart)
+}
+
+/// Software products by role: all of them, and the active ones.
+fn software_by_role(conn: &mut DbConnection) -> Result<Chart> {
+    let mut chart = Chart::new(
+        "software_by_role",
+        "Software products by role",
+        "software products",
+        "role",
+        RegulatedRole::ALL
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        &["all", "active"],
+    );
+    for (roles, status, n) in counts::software_roles(conn)? {
+        let roles: Vec<String> = serde_json::from_str(&roles).unwrap_or_default();
+        for role in &roles {
+            chart.add("all", role, n);
+            if status == Status::Active.as_str() {
+                chart.add("active", role, n);
+            }
+        }
     }
     Ok(chart)
 }

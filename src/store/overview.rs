@@ -95,6 +95,17 @@ pub fn by_value(
     Ok(rows.into_iter().map(|r| (r.value, r.n)).collect())
 }
 
+/// How many products hold each combination of roles (as stored: a JSON array) in each
+/// status: one grouped pass over the products.
+pub fn software_roles(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, i64)>> {
+    use super::schema::software;
+    use diesel::dsl::count_star;
+    software::table
+        .group_by((software::roles, software::status))
+        .select((software::roles, software::status, count_star()))
+        .load(conn)
+}
+
 /// How many organisations (of `status`, if given) hold `role`.
 pub fn organisations_with_role(
     conn: &mut DbConnection,

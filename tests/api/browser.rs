@@ -691,7 +691,7 @@ async fn the_operators_charts_render_and_every_page_fits_a_phone() {
         .await
         .unwrap();
     let charts = browser.find_all(Locator::Css("svg.chart")).await.unwrap();
-    assert_eq!(charts.len(), 10);
+    assert_eq!(charts.len(), 11);
     let statements = browser
         .find(Locator::Css("#chart-statements_issued svg"))
         .await

@@ -1121,6 +1121,10 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
     assert_eq!(value(status_chart, "organisations", "pending"), 1);
     assert_eq!(value(status_chart, "software products", "active"), 1);
     assert_eq!(value(status_chart, "software products", "pending"), 1);
+    let products = chart(&week, "software_by_role");
+    assert_eq!(value(products, "all", "AISP"), 2, "{products}");
+    assert_eq!(value(products, "active", "AISP"), 1, "{products}");
+    assert_eq!(value(products, "all", "PISP"), 0, "{products}");
     let roles = chart(&week, "organisations_by_role");
     assert_eq!(value(roles, "all", "AISP"), 2);
     assert_eq!(value(roles, "active", "ASPSP"), 0);
@@ -1203,7 +1207,7 @@ async fn the_overview_counts_what_happened_by_day_and_month_and_draws_it() {
 
     // The portal page: a chart for each, its numbers in a table behind a disclosure.
     let html = crate::helpers::portal_page(&app, &c.operator, "/operator/overview?period=7d").await;
-    assert_eq!(html.matches("<svg role=\"img\"").count(), 10, "{html}");
+    assert_eq!(html.matches("<svg role=\"img\"").count(), 11, "{html}");
     assert!(html.contains("id=\"chart-statements_issued\""));
     assert!(html.contains("<summary>The numbers</summary>"));
     assert!(html.contains("aria-current=\"page\""));

@@ -67,8 +67,24 @@ fn current_in(conn: &mut DbConnection, now: Timestamp) -> Result<Current> {
         at: now,
         charts: vec![
             by_status(conn)?,
-            by_role(conn)?,
-            software_by_role(conn)?,
+            by_role(
+                conn,
+                "organisations",
+                (
+                    "organisations_by_role",
+                    "Organisations by role",
+                    "organisations",
+                ),
+            )?,
+            by_role(
+                conn,
+                "software",
+                (
+                    "software_by_role",
+                    "Software products by role",
+                    "software products",
+                ),
+            )?,
             subscriptions,
         ],
     })
@@ -388,12 +404,17 @@ fn by_status(conn: &mut DbConnection) -> Result<Chart> {
     Ok(chart)
 }
 
-/// Organisations by role: all of them, and the active ones.
-fn by_role(conn: &mut DbConnection) -> Result<Chart> {
+/// The rows of `table` (`organisations` or `software`) by role: all of them, and the active
+/// ones, from one grouped pass over the table.
+fn by_role(
+    conn: &mut DbConnection,
+    table: &str,
+    (id, title, unit): (&str, &str, &str),
+) -> Result<Chart> {
     let mut chart = Chart::new(
-        "organisations_by_role",
-        "Organisations by role",
-        "organisations",
+        id,
+        title,
+        unit,
         "role",
         RegulatedRole::ALL
             .iter()
@@ -401,29 +422,7 @@ fn by_role(conn: &mut DbConnection) -> Result<Chart> {
             .collect(),
         &["all", "active"],
     );
-    for role in RegulatedRole::ALL {
-        let all = counts::organisations_with_role(conn, role.as_str(), None)?;
-        let active = counts::organisations_with_role(conn, role.as_str(), Some(Status::Active))?;
-        chart.add("all", role.as_str(), all);
-        chart.add("active", role.as_str(), active);
-    }
-    Ok(chart)
-}
-
-/// Software products by role: all of them, and the active ones.
-fn software_by_role(conn: &mut DbConnection) -> Result<Chart> {
-    let mut chart = Chart::new(
-        "software_by_role",
-        "Software products by role",
-        "software products",
-        "role",
-        RegulatedRole::ALL
-            .iter()
-            .map(|r| r.as_str().to_owned())
-            .collect(),
-        &["all", "active"],
-    );
-    for (roles, status, n) in counts::software_roles(conn)? {
+    for (roles, status, n) in counts::roles_by_status(conn, table)? {
         let roles: Vec<String> = serde_json::from_str(&roles).unwrap_or_default();
         for role in &roles {
             chart.add("all", role, n);

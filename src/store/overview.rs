@@ -95,31 +95,26 @@ pub fn by_value(
     Ok(rows.into_iter().map(|r| (r.value, r.n)).collect())
 }
 
-/// How many products hold each combination of roles (as stored: a JSON array) in each
-/// status: one grouped pass over the products.
-pub fn software_roles(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, i64)>> {
-    use super::schema::software;
-    use diesel::dsl::count_star;
-    software::table
-        .group_by((software::roles, software::status))
-        .select((software::roles, software::status, count_star()))
-        .load(conn)
-}
-
-/// How many organisations (of `status`, if given) hold `role`.
-pub fn organisations_with_role(
+/// How many rows of `table` (`organisations` or `software`) hold each combination of roles
+/// (as stored: a JSON array) in each status: one grouped pass over the table.
+pub fn roles_by_status(
     conn: &mut DbConnection,
-    role: &str,
-    status: Option<crate::model::Status>,
-) -> QueryResult<i64> {
-    use super::schema::organisations;
-    let mut query = organisations::table
-        .filter(organisations::roles.like(format!("%\"{role}\"%")))
-        .into_boxed();
-    if let Some(status) = status {
-        query = query.filter(organisations::status.eq(status));
+    table: &str,
+) -> QueryResult<Vec<(String, String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        roles: String,
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
     }
-    query.count().get_result(conn)
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT roles, status, COUNT(*) AS n FROM {table} GROUP BY roles, status"
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.roles, r.status, r.n)).collect())
 }
 
 /// How many items started waiting on each day up to `end`: pending organisations' and

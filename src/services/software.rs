@@ -15,7 +15,7 @@ use crate::model::software::{
 use crate::model::time::rfc3339_string;
 use crate::model::{
     Access, Actor, Error, OrgId, Page, PageRequest, Result, SoftwareId, Status, Timestamp,
-    Transition,
+    Transition, UserId,
 };
 use crate::store::{self, DbConnection, write_transaction};
 
@@ -106,12 +106,18 @@ pub fn list_in(
         access::to_organisation(conn, actor, org)?;
         return Ok(store::software::list(conn, Some(org), None, filter, page)?);
     }
-    let member = if actor.is_operator() {
-        None
-    } else {
-        Some(actor.user_id().ok_or(Error::NotFound("software"))?)
-    };
+    let member = member_of(actor)?;
     Ok(store::software::list(conn, None, member, filter, page)?)
+}
+
+/// Whose organisations bound a list of products: nobody's for operators, the account's for
+/// members.
+fn member_of(actor: &Actor) -> Result<Option<UserId>> {
+    if actor.is_operator() {
+        Ok(None)
+    } else {
+        Ok(Some(actor.user_id().ok_or(Error::NotFound("software"))?))
+    }
 }
 
 pub async fn list(
@@ -140,11 +146,7 @@ pub async fn list_after(
     per_page: i64,
 ) -> Result<Page<Software>> {
     let key = parse_time_position(after)?;
-    let member = if actor.is_operator() {
-        None
-    } else {
-        Some(actor.user_id().ok_or(Error::NotFound("software"))?)
-    };
+    let member = member_of(&actor)?;
     dir.db(move |conn| {
         let items = store::software::after(conn, member, &filter, Some(key), per_page)?;
         let total = store::software::count(conn, member, &filter)?;
@@ -195,11 +197,7 @@ pub fn export(
     actor: Actor,
     filter: SoftwareFilter,
 ) -> Result<impl futures_util::Stream<Item = Result<bytes::Bytes>>> {
-    let member = if actor.is_operator() {
-        None
-    } else {
-        Some(actor.user_id().ok_or(Error::NotFound("software"))?)
-    };
+    let member = member_of(&actor)?;
     Ok(super::export::stream(
         dir,
         EXPORT_COLUMNS,

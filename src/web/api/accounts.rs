@@ -263,11 +263,16 @@ pub(super) async fn audit_log(
         let stream = services::audit::export(state.into_inner(), actor, filter)?;
         return Ok(super::csv_response("audit.csv", stream));
     }
-    let events = match super::keyset(query.page, query.per_page, query.after.as_deref())? {
-        (page, Some(after)) => {
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let events = match query.after.as_deref() {
+        Some(after) => {
             services::audit::list_after(&state, actor, filter, after, page.limit()).await?
         }
-        (page, None) => services::audit::list(&state, actor, filter, page)
+        None => services::audit::list(&state, actor, filter, page)
             .await?
             .continued(|event| event.id.to_string()),
     };

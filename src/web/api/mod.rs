@@ -340,16 +340,6 @@ fn since_filter(name: &str, value: Option<&str>) -> Result<Option<Timestamp>, Ap
         .transpose()
 }
 
-/// A list's page: numbered (`page`), or, with `after` (the `next` of the page before), a
-/// keyset page of `per_page` items, for which `page` is ignored.
-fn keyset(
-    page: u32,
-    per_page: u32,
-    after: Option<&str>,
-) -> Result<(PageRequest, Option<&str>), AppError> {
-    Ok((PageRequest { page, per_page }.checked()?, after))
-}
-
 fn first_page() -> u32 {
     PageRequest::default().page
 }

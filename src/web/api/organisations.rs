@@ -11,7 +11,7 @@ use crate::model::organisation::{
     AddressInvitation, Application, AuthorizationServer, ContestedIssuer, Invitation, IssuerClaim,
     Member, MemberChange, Organisation, OrganisationFilter,
 };
-use crate::model::{OrgId, Page, UserId};
+use crate::model::{OrgId, Page, PageRequest, UserId};
 use crate::services::{Directory, organisations};
 use crate::web::auth::ApiUser;
 use crate::web::error::{AppError, Problem};
@@ -99,11 +99,16 @@ pub(super) async fn list(
         let stream = organisations::export(state.into_inner(), actor, filter)?;
         return Ok(super::csv_response("organisations.csv", stream));
     }
-    let orgs = match super::keyset(query.page, query.per_page, query.after.as_deref())? {
-        (page, Some(after)) => {
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let orgs = match query.after.as_deref() {
+        Some(after) => {
             organisations::list_after(&state, actor, filter, after, page.limit()).await?
         }
-        (page, None) => organisations::list(&state, actor, filter, page)
+        None => organisations::list(&state, actor, filter, page)
             .await?
             .continued(organisations::position),
     };

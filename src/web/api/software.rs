@@ -137,11 +137,14 @@ pub(super) async fn list(
         let stream = software::export(state.into_inner(), actor, filter)?;
         return Ok(super::csv_response("software.csv", stream));
     }
-    let list = match super::keyset(query.page, query.per_page, query.after.as_deref())? {
-        (page, Some(after)) => {
-            software::list_after(&state, actor, filter, after, page.limit()).await?
-        }
-        (page, None) => software::list(&state, actor, None, filter, page)
+    let page = PageRequest {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .checked()?;
+    let list = match query.after.as_deref() {
+        Some(after) => software::list_after(&state, actor, filter, after, page.limit()).await?,
+        None => software::list(&state, actor, None, filter, page)
             .await?
             .continued(software::position),
     };
